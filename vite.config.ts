@@ -1,0 +1,47 @@
+import { sveltekit } from '@sveltejs/kit/vite'
+import { SvelteKitPWA } from '@vite-pwa/sveltekit'
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  plugins: [
+    sveltekit(),
+    SvelteKitPWA({
+      registerType: 'autoUpdate',
+      injectRegister: false,
+      manifest: {
+        name: 'ZeroState',
+        short_name: 'ZeroState',
+        description: 'A peer-to-peer agent mesh in your browser: donate compute, run agents, submit tasks.',
+        theme_color: '#0f172a',
+        background_color: '#0f172a',
+        display: 'standalone',
+        start_url: '/',
+        icons: [
+          { src: '/icons/icon-192.png', sizes: '192x192', type: 'image/png' },
+          { src: '/icons/icon-512.png', sizes: '512x512', type: 'image/png' },
+          { src: '/icons/icon-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' }
+        ]
+      },
+      workbox: {
+        // FIELD-NOTES: the worker only took control with clientsClaim + skipWaiting.
+        clientsClaim: true,
+        skipWaiting: true,
+        globPatterns: ['client/**/*.{js,css,html,svg,png,webmanifest,wasm,json}', 'prerendered/**/*.html'],
+        // WebLLM's chunk is ~6 MB; it is cached on demand, not precached.
+        globIgnores: ['**/web-llm*', '**/*webllm*'],
+        maximumFileSizeToCacheInBytes: 8 * 1024 * 1024,
+        navigateFallback: '/',
+        navigateFallbackDenylist: [/^\/zerostate\//]
+      },
+      kit: { adapterFallback: 'index.html', spa: true }
+    })
+  ],
+  worker: { format: 'es' },
+  build: { target: 'es2022' },
+  test: {
+    include: ['src/**/*.test.ts', 'agents/**/*.test.ts', 'relay/**/*.test.ts'],
+    environment: 'node',
+    setupFiles: ['src/lib/mesh/polyfills.ts'],
+    testTimeout: 20_000
+  }
+})
