@@ -1,0 +1,71 @@
+/**
+ * `npm start` / `npm run relay`: start the bootstrap relay and serve the app.
+ *
+ *   --host H        interface for HTTP and libp2p (env HOST, default 127.0.0.1)
+ *   --port P        HTTP port (env PORT, default 8080); libp2p WebSockets uses --ws-port
+ *   --ws-port P     libp2p WebSocket port (default 0 = any free port)
+ *   --announce MA   public multiaddr to announce (repeatable), for deployment behind a proxy
+ *   --relay MA      another relay the app should also try (repeatable)
+ *   --data DIR      where the relay key is kept (default .data/relay)
+ *   --root DIR      built app to serve (default build)
+ */
+import '../src/lib/mesh/polyfills.ts'
+import { existsSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { startRelay } from './relay.ts'
+import { startAppServer } from './server.ts'
+
+const { values } = parseArgs({
+  options: {
+    host: { type: 'string', default: process.env.HOST ?? '127.0.0.1' },
+    port: { type: 'string', default: process.env.PORT ?? '8080' },
+    'ws-port': { type: 'string', default: process.env.WS_PORT ?? '0' },
+    announce: { type: 'string', multiple: true, default: [] },
+    relay: { type: 'string', multiple: true, default: [] },
+    data: { type: 'string', default: process.env.ZEROSTATE_DATA ?? '.data/relay' },
+    root: { type: 'string', default: 'build' },
+    quiet: { type: 'boolean', default: false }
+  }
+})
+
+function port(name: string, value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    console.error(`--${name} must be a port number from 0 to 65535, got "${value}"`)
+    process.exit(2)
+  }
+  return n
+}
+
+if (!existsSync(`${values.root}/index.html`)) {
+  console.error(`No built app in ${values.root}/: run \`npm run build\` first (npm start does this for you).`)
+  process.exit(2)
+}
+
+const relay = await startRelay({
+  host: values.host,
+  port: port('ws-port', values['ws-port']),
+  announce: values.announce,
+  dataDir: values.data,
+  log: values.quiet ? () => {} : (line) => { console.log(`[relay] ${line}`) }
+})
+const app = await startAppServer({
+  host: values.host,
+  port: port('port', values.port),
+  root: values.root,
+  relays: () => [...relay.multiaddrs(), ...values.relay]
+})
+
+const shownHost = values.host.includes(':') ? `[${values.host}]` : values.host
+console.log(`[relay] peer id ${relay.peerId} listening on ${relay.multiaddrs().join(' ')}`)
+console.log(`ZeroState is running at http://${shownHost}:${app.port}/`)
+
+let stopping = false
+async function shutdown(): Promise<void> {
+  if (stopping) return
+  stopping = true
+  await Promise.allSettled([app.close(), relay.stop()])
+  process.exit(0)
+}
+process.on('SIGINT', () => { void shutdown() })
+process.on('SIGTERM', () => { void shutdown() })

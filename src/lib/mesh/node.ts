@@ -1,0 +1,466 @@
+/**
+ * The browser mesh node: libp2p with WebSockets (to relays), circuit relay
+ * (signalling) and WebRTC (direct), gossipsub, pubsub peer discovery, presence
+ * and a peer book. Discovered peers are dialled and upgraded to direct WebRTC;
+ * the relay only bootstraps, and its loss does not close direct connections.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify, identifyPush } from '@libp2p/identify'
+import type { Connection, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { pubsubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
+import { webRTC } from '@libp2p/webrtc'
+import { webSockets } from '@libp2p/websockets'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { backoffDelay } from './backoff.ts'
+import { CONNECTION_MONITOR, DEFAULT_MAX_PEERS, DISCOVERY_TOPIC, PRESENCE_INTERVAL_MS, PRESENCE_TOPIC, RELAYS_PATH } from './constants.ts'
+import { MeshError, NotStartedError, PeerNotConnectedError, RelayUnreachableError } from './errors.ts'
+import { logger } from './logger.ts'
+import { Counters } from './metrics.ts'
+import { PeerBook, Transport, connectionTransport, type PeerInfo } from './peer-book.ts'
+import { decodePresence, defaultRegion, encodePresence, type Presence } from './presence.ts'
+
+const log = logger('mesh:node')
+
+/** Options of a mesh node; every field has a default suitable for `npm start` on loopback. */
+export interface MeshNodeInit {
+  /** Relay multiaddrs. Default: fetched from `relaysUrl`. */
+  relays?: string[]
+  /** Where to fetch `{ relays: string[] }`. Default RELAYS_PATH on this origin. */
+  relaysUrl?: string
+  /** ICE servers. Default [] (loopback and LAN need none); set STUN/TURN for real networks. */
+  iceServers?: RTCIceServer[]
+  /** Direct connection budget (Chromium caps RTCPeerConnections at 500). Default 48. */
+  maxPeers?: number
+  /** What this tab announces about itself. */
+  presence?: Partial<Pick<Presence, 'capabilities' | 'donating' | 'freeWorkers' | 'region' | 'publicKey'>>
+  /** Invalid messages from one peer before it is disconnected and blocked for a minute. Default 5. */
+  maxStrikes?: number
+}
+
+/** The state of this tab's link to the bootstrap relays. */
+export interface RelayStatus {
+  state: 'starting' | 'connecting' | 'connected' | 'unreachable' | 'stopped'
+  /** Relay multiaddrs known. */
+  relays: string[]
+  /** Peer ids of relays connected now. */
+  connected: string[]
+  /** When the next attempt runs (ms since epoch) while unreachable. */
+  nextRetryAt?: number
+  /** The last failure, as a sentence. */
+  error?: string
+}
+
+type Services = {
+  identify: ReturnType<ReturnType<typeof identify>>
+  identifyPush: ReturnType<ReturnType<typeof identifyPush>>
+  ping: ReturnType<ReturnType<typeof ping>>
+  pubsub: ReturnType<ReturnType<typeof gossipsub>>
+}
+
+async function buildLibp2p(init: Required<Pick<MeshNodeInit, 'iceServers' | 'maxPeers'>>, gater: (peer: PeerId) => boolean) {
+  return await createLibp2p<Services>({
+    addresses: { listen: ['/p2p-circuit', '/webrtc'] },
+    transports: [
+      webSockets(),
+      webRTC({ rtcConfiguration: { iceServers: init.iceServers } }),
+      circuitRelayTransport()
+    ],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { maxConnections: init.maxPeers * 2 + 8 },
+    connectionMonitor: CONNECTION_MONITOR,
+    connectionGater: {
+      // FIELD-NOTES: the default gater refuses ws:// and private addresses, which
+      // loopback and LAN deployments use.
+      denyDialMultiaddr: () => false,
+      denyDialPeer: gater,
+      denyInboundEncryptedConnection: gater
+    },
+    peerDiscovery: [pubsubPeerDiscovery({ interval: 1000, topics: [DISCOVERY_TOPIC] })],
+    services: {
+      identify: identify(),
+      identifyPush: identifyPush(),
+      ping: ping(),
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true })
+    }
+  })
+}
+
+type Libp2pNode = Awaited<ReturnType<typeof buildLibp2p>>
+
+/** A tab's node in the mesh. */
+export class MeshNode extends EventTarget {
+  readonly counters = new Counters('mesh')
+  readonly #init: MeshNodeInit
+  readonly #book = new PeerBook({ staleMs: PRESENCE_INTERVAL_MS * 3 })
+  readonly #blocked = new Map<string, number>()
+  readonly #strikes = new Map<string, number>()
+  readonly #dialing = new Map<string, { attempt: number; timer?: ReturnType<typeof setTimeout> }>()
+  readonly #discoveredAt = new Map<string, number>()
+  #node: Libp2pNode | undefined
+  #presence: Omit<Presence, 'ts' | 'peerId'>
+  #status: RelayStatus = { state: 'starting', relays: [], connected: [] }
+  #relayAttempt = 0
+  #relayTimer: ReturnType<typeof setTimeout> | undefined
+  #timers: Array<ReturnType<typeof setInterval>> = []
+  #changeQueued = false
+  #ready = Promise.withResolvers<void>()
+
+  constructor(init: MeshNodeInit = {}) {
+    super()
+    this.#init = init
+    this.#presence = {
+      v: 1,
+      capabilities: init.presence?.capabilities ?? [],
+      donating: init.presence?.donating ?? false,
+      freeWorkers: init.presence?.freeWorkers ?? 0,
+      region: init.presence?.region ?? defaultRegion(),
+      publicKey: init.presence?.publicKey
+    }
+    this.#ready.promise.catch(() => {})
+  }
+
+  /** Resolves once started and connected to a relay or a peer. */
+  get ready(): Promise<void> { return this.#ready.promise }
+
+  /** The libp2p node, for protocols built on the mesh (sync, tasks). */
+  get libp2p(): Libp2pNode {
+    if (this.#node == null) throw new NotStartedError()
+    return this.#node
+  }
+
+  get peerId(): string { return this.libp2p.peerId.toString() }
+  get status(): RelayStatus { return { ...this.#status } }
+  get presence(): Readonly<Omit<Presence, 'ts' | 'peerId'>> { return this.#presence }
+
+  /** Start the node (idempotent). */
+  async start(): Promise<void> {
+    if (this.#node != null) return
+    const maxPeers = this.#init.maxPeers ?? DEFAULT_MAX_PEERS
+    const node = await buildLibp2p({ iceServers: this.#init.iceServers ?? [], maxPeers }, (peer) => this.#isBlocked(peer.toString()))
+    this.#node = node
+    node.addEventListener('peer:discovery', (evt) => { this.#onDiscovered(evt.detail.id.toString()) })
+    node.addEventListener('peer:update', (evt) => { this.#maybeDial(evt.detail.peer.id.toString()) })
+    node.addEventListener('connection:open', (evt) => { this.#onConnectionOpen(evt.detail) })
+    node.addEventListener('connection:close', (evt) => { this.#onConnectionClose(evt.detail) })
+    node.services.pubsub.subscribe(PRESENCE_TOPIC)
+    node.services.pubsub.addEventListener('message', (evt) => {
+      if (evt.detail.topic !== PRESENCE_TOPIC) return
+      this.#onPresence(evt.detail)
+    })
+    await node.start()
+    this.#timers.push(setInterval(() => { this.#announce() }, PRESENCE_INTERVAL_MS))
+    // RTTs are refreshed by the connection monitor; repaint listeners once a second.
+    this.#timers.push(setInterval(() => { this.#changed() }, 1000))
+    this.#setStatus({ state: 'connecting' })
+    void this.#connectRelays()
+  }
+
+  /** Stop the node (idempotent). */
+  async stop(): Promise<void> {
+    const node = this.#node
+    if (node == null) return
+    for (const t of this.#timers) clearInterval(t)
+    this.#timers = []
+    clearTimeout(this.#relayTimer)
+    for (const d of this.#dialing.values()) clearTimeout(d.timer)
+    this.#dialing.clear()
+    this.#setStatus({ state: 'stopped', connected: [] })
+    await node.stop()
+    this.#node = undefined
+  }
+
+  /** Connected peers (relays included, flagged `relay`). */
+  peers(): PeerInfo[] {
+    const node = this.#node
+    if (node == null) return []
+    const byPeer = new Map<string, Connection[]>()
+    for (const c of node.getConnections()) {
+      const id = c.remotePeer.toString()
+      const list = byPeer.get(id)
+      if (list == null) byPeer.set(id, [c])
+      else list.push(c)
+    }
+    const out: PeerInfo[] = []
+    for (const [id, conns] of byPeer) {
+      const info = this.#book.info(id, conns)
+      if (info != null) out.push(info)
+    }
+    return out.sort((a, b) => Number(b.relay) - Number(a.relay) || a.id.localeCompare(b.id))
+  }
+
+  /** Round trip in ms to a connected peer over its current connection. */
+  async ping(peerId: string, opts: { signal?: AbortSignal } = {}): Promise<number> {
+    const node = this.libp2p
+    const id = peerIdFromString(peerId)
+    if (node.getConnections(id).length === 0) throw new PeerNotConnectedError(`peer ${peerId} is not connected`)
+    const signal = opts.signal ?? AbortSignal.timeout(5000)
+    try {
+      return await node.services.ping.ping(id, { signal })
+    } catch (err) {
+      throw new MeshError(`ping to ${peerId} failed: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  /** Change what this tab announces (capabilities, donation, free workers, region). */
+  setPresence(p: MeshNodeInit['presence']): void {
+    this.#presence = { ...this.#presence, ...p }
+    this.#announce()
+    this.#changed()
+  }
+
+  /** Counters and gauges of the mesh layer. */
+  metrics(): Record<string, number> {
+    const peers = this.peers()
+    this.counters.set('peers', peers.filter((p) => !p.relay).length)
+    this.counters.set('peers.webrtc', peers.filter((p) => !p.relay && p.transport === Transport.webrtc).length)
+    return this.counters.toRecord()
+  }
+
+  // ---- relays -------------------------------------------------------------
+
+  async #relayList(): Promise<string[]> {
+    if (this.#init.relays != null && this.#init.relays.length > 0) return this.#init.relays
+    const url = this.#init.relaysUrl ?? RELAYS_PATH
+    const res = await fetch(url, { cache: 'no-store' })
+    if (!res.ok) throw new RelayUnreachableError(`the relay list at ${url} answered ${res.status}`)
+    const body: unknown = await res.json()
+    const relays = (body as { relays?: unknown })?.relays
+    if (!Array.isArray(relays) || !relays.every((r) => typeof r === 'string')) {
+      throw new RelayUnreachableError(`the relay list at ${url} is not { relays: string[] }`)
+    }
+    return relays
+  }
+
+  async #connectRelays(): Promise<void> {
+    const node = this.#node
+    if (node == null) return
+    clearTimeout(this.#relayTimer)
+    let relays: string[] = this.#status.relays
+    const errors: string[] = []
+    try {
+      relays = await this.#relayList()
+    } catch (err) {
+      errors.push((err as Error).message)
+    }
+    let connected = false
+    for (const addr of relays) {
+      let ma: Multiaddr
+      try {
+        ma = multiaddr(addr)
+      } catch {
+        errors.push(`"${addr}" is not a multiaddr`)
+        continue
+      }
+      try {
+        const conn = await node.dial(ma, { signal: AbortSignal.timeout(5000) })
+        this.#book.markRelay(conn.remotePeer.toString())
+        connected = true
+      } catch (err) {
+        errors.push(`${addr}: ${(err as Error).message}`)
+      }
+    }
+    if (this.#node !== node) return
+    if (connected) {
+      this.#relayAttempt = 0
+      this.#setStatus({ state: 'connected', relays, connected: this.#connectedRelays(), error: undefined, nextRetryAt: undefined })
+      this.#ready.resolve()
+      return
+    }
+    this.counters.inc('relay.failures')
+    const delay = backoffDelay(this.#relayAttempt++, { baseMs: 1000, maxMs: 30_000 })
+    const error = relays.length === 0 && errors.length === 0 ? 'no relay is configured' : errors.join('; ')
+    log('relays unreachable, retry in %d ms: %s', delay, error)
+    this.#setStatus({ state: 'unreachable', relays, connected: [], error: new RelayUnreachableError().message + ` (${error})`, nextRetryAt: Date.now() + delay })
+    this.#relayTimer = setTimeout(() => { void this.#connectRelays() }, delay)
+  }
+
+  #connectedRelays(): string[] {
+    const node = this.#node
+    if (node == null) return []
+    return node.getPeers().map((p) => p.toString()).filter((p) => this.#book.isRelay(p))
+  }
+
+  #setStatus(patch: Partial<RelayStatus>): void {
+    this.#status = { ...this.#status, ...patch }
+    this.dispatchEvent(new CustomEvent('status', { detail: this.status }))
+    this.#changed()
+  }
+
+  // ---- peers --------------------------------------------------------------
+
+  #onConnectionOpen(conn: Connection): void {
+    const id = conn.remotePeer.toString()
+    this.counters.inc(`connections.opened.${connectionTransport(conn)}`)
+    if (connectionTransport(conn) === Transport.webrtc) {
+      const d = this.#dialing.get(id)
+      clearTimeout(d?.timer)
+      this.#dialing.delete(id)
+      // A peer counts as reached once a direct connection exists.
+      this.#ready.resolve()
+      this.#announce()
+    }
+    this.#changed()
+  }
+
+  #onConnectionClose(conn: Connection): void {
+    const id = conn.remotePeer.toString()
+    const node = this.#node
+    if (node == null) return
+    if (this.#book.isRelay(id) && node.getConnections(conn.remotePeer).length === 0) {
+      this.#setStatus({ state: 'connecting', connected: this.#connectedRelays() })
+      this.#relayTimer = setTimeout(() => { void this.#connectRelays() }, backoffDelay(0, { baseMs: 1000 }))
+    } else if (node.getConnections(conn.remotePeer).length === 0) {
+      this.#book.forget(id)
+    }
+    this.#changed()
+  }
+
+  #onDiscovered(id: string): void {
+    if (!this.#discoveredAt.has(id)) this.#discoveredAt.set(id, Date.now())
+    this.dispatchEvent(new CustomEvent('discovered', { detail: { peerId: id, at: Date.now() } }))
+    this.#maybeDial(id)
+  }
+
+  #hasDirect(id: string): boolean {
+    return this.#node?.getConnections(peerIdFromString(id)).some((c) => c.status === 'open' && connectionTransport(c) === Transport.webrtc) ?? false
+  }
+
+  /**
+   * Dial a discovered peer's WebRTC address. Only the smaller peer id dials, or a
+   * pair ends up with two connections (FIELD-NOTES); the larger one steps in if no
+   * connection came after a few seconds.
+   */
+  #maybeDial(id: string): void {
+    const node = this.#node
+    if (node == null || id === this.peerId || this.#book.isRelay(id) || this.#isBlocked(id)) return
+    if (this.#dialing.has(id) || this.#hasDirect(id)) return
+    const direct = this.peers().filter((p) => !p.relay && p.transport === Transport.webrtc).length
+    if (direct >= (this.#init.maxPeers ?? DEFAULT_MAX_PEERS)) { this.counters.inc('dial.skipped.budget'); return }
+    const mine = this.peerId < id
+    const since = this.#discoveredAt.get(id) ?? Date.now()
+    if (!mine && Date.now() - since < 4000) {
+      // Come back later in case the other side never dials.
+      this.#dialing.set(id, { attempt: 0, timer: setTimeout(() => { this.#dialing.delete(id); this.#maybeDial(id) }, 4000 - (Date.now() - since)) })
+      return
+    }
+    this.#dialing.set(id, { attempt: 0 })
+    void this.#dial(id)
+  }
+
+  async #webrtcAddrs(id: string): Promise<Multiaddr[]> {
+    const node = this.libp2p
+    let peer
+    try {
+      peer = await node.peerStore.get(peerIdFromString(id))
+    } catch {
+      return []
+    }
+    return peer.addresses
+      .map((a) => a.multiaddr)
+      .filter((ma) => ma.getComponents().some((c) => c.name === 'webrtc'))
+      .map((ma) => {
+        // FIELD-NOTES: peer-store addresses may lack the trailing /p2p/<id>.
+        const last = ma.getComponents().at(-1)
+        return last?.name === 'p2p' && last.value === id ? ma : ma.encapsulate(`/p2p/${id}`)
+      })
+  }
+
+  async #dial(id: string): Promise<void> {
+    const state = this.#dialing.get(id)
+    const node = this.#node
+    if (state == null || node == null) return
+    if (this.#hasDirect(id)) { this.#dialing.delete(id); return }
+    const addrs = await this.#webrtcAddrs(id)
+    if (addrs.length === 0) {
+      // Not announced a WebRTC address yet: peer:update will bring us back.
+      this.#dialing.delete(id)
+      return
+    }
+    const started = performance.now()
+    try {
+      this.counters.inc('dial.attempts')
+      await node.dial(addrs, { signal: AbortSignal.timeout(10_000) })
+      this.counters.inc('dial.ok')
+      this.dispatchEvent(new CustomEvent('dialed', { detail: { peerId: id, ms: performance.now() - started } }))
+      this.#dialing.delete(id)
+    } catch (err) {
+      this.counters.inc('dial.failed')
+      log('dial %s failed (attempt %d): %s', id, state.attempt, (err as Error).message)
+      if (this.#node !== node || this.#hasDirect(id)) { this.#dialing.delete(id); return }
+      if (state.attempt >= 8) { this.#dialing.delete(id); return }
+      state.attempt++
+      state.timer = setTimeout(() => { void this.#dial(id) }, backoffDelay(state.attempt, { baseMs: 300, maxMs: 10_000 }))
+    }
+  }
+
+  // ---- presence -------------------------------------------------------------
+
+  #announce(): void {
+    const node = this.#node
+    if (node == null) return
+    try {
+      const data = encodePresence({ ...this.#presence, peerId: this.peerId, ts: Date.now() })
+      void Promise.resolve(node.services.pubsub.publish(PRESENCE_TOPIC, data)).catch(() => { this.counters.inc('presence.publish.failed') })
+    } catch (err) {
+      this.counters.inc('presence.publish.failed')
+      log.error('cannot publish presence: %e', err)
+    }
+  }
+
+  #onPresence(msg: { type: string; data: Uint8Array; from?: PeerId }): void {
+    if (msg.type !== 'signed' || msg.from == null) {
+      this.counters.inc('presence.invalid')
+      return
+    }
+    const from = msg.from.toString()
+    try {
+      const p = decodePresence(msg.data, from)
+      this.counters.inc('presence.received')
+      if (this.#book.updatePresence(p)) this.#changed()
+      this.#maybeDial(from)
+    } catch (err) {
+      this.counters.inc('presence.invalid')
+      log('dropped presence from %s: %s', from, (err as Error).message)
+      this.strike(from)
+    }
+  }
+
+  /**
+   * Count one invalid message from a peer; after `maxStrikes` the peer is
+   * disconnected and refused for a minute. Other protocols call this too.
+   */
+  strike(peerId: string): void {
+    const n = (this.#strikes.get(peerId) ?? 0) + 1
+    this.#strikes.set(peerId, n)
+    if (n < (this.#init.maxStrikes ?? 5) || this.#book.isRelay(peerId)) return
+    this.#strikes.delete(peerId)
+    this.#blocked.set(peerId, Date.now() + 60_000)
+    this.counters.inc('peers.blocked')
+    log('disconnecting %s after repeated invalid messages', peerId)
+    void this.#node?.hangUp(peerIdFromString(peerId)).catch(() => {})
+  }
+
+  #isBlocked(peerId: string): boolean {
+    const until = this.#blocked.get(peerId)
+    if (until == null) return false
+    if (until > Date.now()) return true
+    this.#blocked.delete(peerId)
+    return false
+  }
+
+  #changed(): void {
+    if (this.#changeQueued) return
+    this.#changeQueued = true
+    queueMicrotask(() => {
+      this.#changeQueued = false
+      this.dispatchEvent(new Event('change'))
+    })
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The peer book: every peer this tab knows, with how it is connected now, its
+ * round-trip time and what it advertised in presence.
+ */
+import type { Connection } from '@libp2p/interface'
+import type { Presence } from './presence.ts'
+
+/** How a peer is reached: 'webrtc' is direct browser-to-browser. */
+export const Transport = { webrtc: 'webrtc', circuit: 'circuit', websockets: 'websockets' } as const
+export type Transport = (typeof Transport)[keyof typeof Transport]
+
+/** One connected peer as the public API shows it (API.md PeerInfo, extended). */
+export interface PeerInfo {
+  id: string
+  transport: Transport
+  rttMs?: number
+  capabilities: string[]
+  donating: boolean
+  /** Free agent workers it advertised. */
+  freeWorkers: number
+  region?: string
+  /** True for a bootstrap relay. */
+  relay: boolean
+  /** Its user's signing key, if it announced one. */
+  publicKey?: string
+  /** Every open connection: transport and remote address. */
+  connections: Array<{ transport: Transport; remoteAddr: string; direct: boolean }>
+}
+
+/** Classify one connection by its remote address. */
+export function connectionTransport(conn: Pick<Connection, 'remoteAddr'>): Transport {
+  const names = conn.remoteAddr.getComponents().map((c) => c.name)
+  if (names.includes('webrtc')) return Transport.webrtc
+  if (names.includes('p2p-circuit')) return Transport.circuit
+  return Transport.websockets
+}
+
+const RANK: Record<Transport, number> = { webrtc: 3, websockets: 2, circuit: 1 }
+
+/** The best transport among a peer's connections. */
+export function bestTransport(conns: Array<Pick<Connection, 'remoteAddr'>>): Transport | undefined {
+  let best: Transport | undefined
+  for (const c of conns) {
+    const t = connectionTransport(c)
+    if (best == null || RANK[t] > RANK[best]) best = t
+  }
+  return best
+}
+
+/** Builds PeerInfo from connections and the latest presence of each peer. */
+export class PeerBook {
+  readonly #presence = new Map<string, Presence & { receivedAt: number }>()
+  readonly #relays = new Set<string>()
+  readonly #staleMs: number
+
+  constructor(opts: { staleMs: number }) { this.#staleMs = opts.staleMs }
+
+  markRelay(peerId: string): void { this.#relays.add(peerId) }
+  isRelay(peerId: string): boolean { return this.#relays.has(peerId) }
+
+  /** Record a presence announcement; returns true if anything a user would see changed. */
+  updatePresence(p: Presence, now = Date.now()): boolean {
+    const old = this.#presence.get(p.peerId)
+    this.#presence.set(p.peerId, { ...p, receivedAt: now })
+    return old == null || old.donating !== p.donating || old.freeWorkers !== p.freeWorkers ||
+      old.region !== p.region || old.capabilities.join() !== p.capabilities.join()
+  }
+
+  forget(peerId: string): void { this.#presence.delete(peerId) }
+
+  presenceOf(peerId: string, now = Date.now()): Presence | undefined {
+    const p = this.#presence.get(peerId)
+    return p != null && now - p.receivedAt < this.#staleMs ? p : undefined
+  }
+
+  /** PeerInfo for one peer from its open connections, or undefined when it has none. */
+  info(peerId: string, conns: Connection[], now = Date.now()): PeerInfo | undefined {
+    const open = conns.filter((c) => c.status === 'open')
+    const transport = bestTransport(open)
+    if (transport == null) return undefined
+    const best = open.filter((c) => connectionTransport(c) === transport)
+    const rtt = best.map((c) => c.rtt).find((r): r is number => typeof r === 'number' && Number.isFinite(r))
+    const p = this.presenceOf(peerId, now)
+    const relay = this.#relays.has(peerId)
+    return {
+      id: peerId,
+      transport,
+      rttMs: rtt,
+      capabilities: relay ? ['relay'] : p?.capabilities ?? [],
+      donating: p?.donating ?? false,
+      freeWorkers: p?.freeWorkers ?? 0,
+      region: p?.region,
+      relay,
+      publicKey: p?.publicKey,
+      connections: open.map((c) => ({ transport: connectionTransport(c), remoteAddr: c.remoteAddr.toString(), direct: c.limits == null && connectionTransport(c) !== Transport.circuit }))
+    }
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Presence: what a peer gossips about itself on PRESENCE_TOPIC. Validated on
+ * receipt; anything malformed is dropped and counted by the caller.
+ */
+import * as v from 'valibot'
+import { MAX_PRESENCE_BYTES } from './constants.ts'
+import { FrameTooLargeError, InvalidFrameError } from './errors.ts'
+
+const Capability = v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9.-]{0,63}$/), v.maxLength(64))
+
+/** Schema of a presence announcement (version 1). */
+export const PresenceSchema = v.strictObject({
+  v: v.literal(1),
+  peerId: v.pipe(v.string(), v.minLength(10), v.maxLength(128)),
+  capabilities: v.pipe(v.array(Capability), v.maxLength(64)),
+  donating: v.boolean(),
+  freeWorkers: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1024)),
+  region: v.pipe(v.string(), v.maxLength(32)),
+  /** The author's long-lived signing key, so results and receipts can be attributed. */
+  publicKey: v.optional(v.pipe(v.string(), v.maxLength(80))),
+  ts: v.pipe(v.number(), v.integer(), v.minValue(0))
+})
+
+/** A peer's presence announcement. */
+export type Presence = v.InferOutput<typeof PresenceSchema>
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** Encode presence for gossip. */
+export function encodePresence(p: Presence): Uint8Array {
+  return encoder.encode(JSON.stringify(v.parse(PresenceSchema, p)))
+}
+
+/**
+ * Decode a gossiped presence message. `from` is the gossip author (gossipsub
+ * signs messages), which must match the claimed peer id.
+ */
+export function decodePresence(data: Uint8Array, from: string): Presence {
+  if (data.byteLength > MAX_PRESENCE_BYTES) throw new FrameTooLargeError(`presence of ${data.byteLength} bytes exceeds ${MAX_PRESENCE_BYTES}`)
+  let json: unknown
+  try {
+    json = JSON.parse(decoder.decode(data))
+  } catch (err) {
+    throw new InvalidFrameError('presence is not UTF-8 JSON', { cause: err })
+  }
+  const r = v.safeParse(PresenceSchema, json)
+  if (!r.success) throw new InvalidFrameError(`presence does not match its schema: ${v.summarize(r.issues)}`)
+  if (r.output.peerId !== from) throw new InvalidFrameError(`presence claims to be ${r.output.peerId} but was published by ${from}`)
+  return r.output
+}
+
+/** A coarse region hint from the time zone (e.g. "Europe/Paris" → "europe"); users may override it. */
+export function defaultRegion(): string {
+  try {
+    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone
+    const head = tz.split('/')[0]?.toLowerCase() ?? ''
+    return /^[a-z]+$/.test(head) && head !== 'etc' && head !== 'utc' ? head : 'unknown'
+  } catch {
+    return 'unknown'
+  }
+}

@@ -1,0 +1,133 @@
+// Multi-peer test harness: a real relay (child process) serving the built app,
+// Debian Chromium through playwright-core, one browser context per peer.
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium } from 'playwright-core'
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+export const CHROMIUM_ARGS = [
+  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run',
+  '--disable-features=WebRtcHideLocalIpsWithMdns'
+]
+
+const ROOT = new URL('..', import.meta.url).pathname
+
+/** Build the app once if build/ is missing (npm test builds first; this is for running one file). */
+export function ensureBuilt() {
+  if (existsSync(join(ROOT, 'build/index.html'))) return
+  const r = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' })
+  if (r.status !== 0) throw new Error('npm run build failed')
+}
+
+/**
+ * Start the relay + app server on free ports. Resolves with its URL once it prints
+ * the ready line. `dataDir` keeps the relay key (same peer id across restarts).
+ */
+export async function startRelay({ dataDir, port = 0, wsPort = 0 } = {}) {
+  ensureBuilt()
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'zs-relay-'))
+  const child = spawn(process.execPath, ['--import', 'tsx', 'relay/index.ts', '--port', String(port), '--ws-port', String(wsPort), '--data', dir, '--quiet'], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOST: '127.0.0.1' }
+  })
+  let out = ''
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`relay did not start in 20 s:\n${out}`)), 20_000)
+    const onData = (d) => {
+      out += d
+      const m = /ZeroState is running at (http:\/\/\S+)/.exec(out)
+      if (m) { clearTimeout(timer); resolve(m[1]) }
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', (d) => { out += d })
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`relay exited with ${code}:\n${out}`)) })
+  })
+  const peerId = /peer id (\S+)/.exec(out)?.[1]
+  return {
+    url, peerId, dataDir: dir, process: child,
+    /** Kill it hard, like Ctrl-C on a crashed machine would not be. */
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode != null || child.signalCode != null) return
+      const exited = new Promise((r) => child.once('exit', r))
+      child.kill(signal)
+      await exited
+    }
+  }
+}
+
+/** Launch Chromium. */
+export async function launchBrowser(extraArgs = []) {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: run npm test as root (it installs it) or apt-get install -y chromium`)
+  return await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...extraArgs] })
+}
+
+/**
+ * Start a relay and a browser; `newPeer()` opens the app in a new context (its own
+ * IndexedDB) and resolves once `window.zerostate.ready`. Pass `{ persistent: true }`
+ * for a context whose profile survives reloads/reopen (a user data dir).
+ */
+export async function startMesh(opts = {}) {
+  const relay = await startRelay(opts)
+  const browser = await launchBrowser(opts.browserArgs)
+  const contexts = new Set()
+  const persistentDirs = []
+  async function newPeer({ path = '/', waitReady = true, context } = {}) {
+    const ctx = context ?? await browser.newContext()
+    contexts.add(ctx)
+    const page = await ctx.newPage()
+    page.on('pageerror', (err) => { page.__errors = [...(page.__errors ?? []), err] })
+    await page.goto(new URL(path, relay.url).href)
+    if (waitReady) await waitForApi(page)
+    return page
+  }
+  return {
+    url: relay.url,
+    relay,
+    browser,
+    newPeer,
+    /** A context, for tests that open several pages of one profile. */
+    async newContext() { const c = await browser.newContext(); contexts.add(c); return c },
+    /** A persistent profile (own Chromium process) that survives closing and reopening. */
+    async persistentProfile() {
+      const dir = mkdtempSync(join(tmpdir(), 'zs-profile-'))
+      persistentDirs.push(dir)
+      const open = () => chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+      return { dir, open }
+    },
+    async stop() {
+      await Promise.allSettled([...contexts].map((c) => c.close()))
+      await browser.close().catch(() => {})
+      await relay.kill()
+      for (const d of persistentDirs) rmSync(d, { recursive: true, force: true })
+    }
+  }
+}
+
+/** Wait until the page's `window.zerostate.ready` resolved. */
+export async function waitForApi(page, timeout = 15_000) {
+  await page.waitForFunction(() => window.zerostate != null, null, { timeout })
+  await page.evaluate(() => window.zerostate.ready)
+}
+
+/** Resolve when every page has a direct WebRTC connection to every other page. */
+export async function waitForFullMesh(pages, timeout = 15_000) {
+  const ids = await Promise.all(pages.map((p) => p.evaluate(() => window.zerostate.peerId)))
+  await Promise.all(pages.map((p, i) => p.waitForFunction((others) => {
+    const peers = window.zerostate.peers()
+    return others.every((id) => peers.some((x) => x.id === id && x.transport === 'webrtc'))
+  }, ids.filter((_, j) => j !== i), { timeout, polling: 50 })))
+  return ids
+}
+
+/** Await a condition in Node, polling (for conditions spanning pages). */
+export async function eventually(fn, { timeout = 10_000, interval = 50, message = 'condition' } = {}) {
+  const end = Date.now() + timeout
+  let last
+  while (Date.now() < end) {
+    try { if (await fn()) return } catch (err) { last = err }
+    await new Promise((r) => setTimeout(r, interval))
+  }
+  throw new Error(`timed out waiting for ${message}${last ? `: ${last.message}` : ''}`)
+}
