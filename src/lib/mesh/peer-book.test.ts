@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Connection } from '@libp2p/interface'
+import { PeerBook, bestTransport, connectionTransport } from './peer-book.ts'
+import { backoffDelay } from './backoff.ts'
+import { decodePresence, encodePresence, type Presence } from './presence.ts'
+
+const RELAY = '/ip4/127.0.0.1/tcp/4000/ws/p2p/12D3KooWN6KvUYb7uhAbaj77kXBysEanCn3K7tBxkTF8ER9tpJjZ'
+const PEER = '12D3KooWLZueELQpbmfWhpxGUdL9Woqnk6zeEe9i5R9b1HcqPuMk'
+const conn = (addr: string, extra: Partial<Connection> = {}): Connection =>
+  ({ remoteAddr: multiaddr(addr), status: 'open', ...extra }) as unknown as Connection
+
+describe('connection classification', () => {
+  it('tells webrtc, circuit and websockets apart', () => {
+    expect(connectionTransport(conn(RELAY))).toBe('websockets')
+    expect(connectionTransport(conn(`${RELAY}/p2p-circuit/p2p/${PEER}`))).toBe('circuit')
+    expect(connectionTransport(conn(`${RELAY}/p2p-circuit/webrtc/p2p/${PEER}`))).toBe('webrtc')
+    expect(connectionTransport(conn(`/webrtc/p2p/${PEER}`))).toBe('webrtc')
+  })
+
+  it('prefers a direct connection over the circuit it was signalled through', () => {
+    expect(bestTransport([conn(`${RELAY}/p2p-circuit/p2p/${PEER}`), conn(`/webrtc/p2p/${PEER}`)])).toBe('webrtc')
+    expect(bestTransport([])).toBeUndefined()
+  })
+})
+
+describe('peer book', () => {
+  const presence: Presence = { v: 1, peerId: PEER, capabilities: ['hashing'], donating: true, freeWorkers: 2, region: 'europe', ts: 1 }
+
+  it('joins presence with connections, ignores closed ones and stale presence', () => {
+    const book = new PeerBook({ staleMs: 6000 })
+    expect(book.updatePresence(presence, 1000)).toBe(true)
+    expect(book.updatePresence(presence, 1500)).toBe(false)
+    const info = book.info(PEER, [conn(`/webrtc/p2p/${PEER}`, { rtt: 3 } as Partial<Connection>), conn(`${RELAY}/p2p-circuit/p2p/${PEER}`)], 2000)
+    expect(info).toMatchObject({ transport: 'webrtc', rttMs: 3, donating: true, freeWorkers: 2, capabilities: ['hashing'], relay: false })
+    expect(info?.connections).toHaveLength(2)
+    expect(book.info(PEER, [conn(`/webrtc/p2p/${PEER}`, { status: 'closed' } as Partial<Connection>)], 2000)).toBeUndefined()
+    expect(book.info(PEER, [conn(`/webrtc/p2p/${PEER}`)], 9000)?.donating).toBe(false)
+  })
+})
+
+describe('presence codec', () => {
+  const p: Presence = { v: 1, peerId: PEER, capabilities: ['text-summarization'], donating: false, freeWorkers: 0, region: 'unknown', ts: 5 }
+  it('round-trips and binds the claimed id to the gossip author', () => {
+    expect(decodePresence(encodePresence(p), PEER)).toEqual(p)
+    expect(() => decodePresence(encodePresence(p), 'someone-else')).toThrow(/claims to be/)
+  })
+  it('rejects extra fields, bad capabilities and oversize messages', () => {
+    const enc = (x: unknown) => new TextEncoder().encode(JSON.stringify(x))
+    expect(() => decodePresence(enc({ ...p, admin: true }), PEER)).toThrow(/schema/)
+    expect(() => decodePresence(enc({ ...p, capabilities: ['Has Spaces'] }), PEER)).toThrow(/schema/)
+    expect(() => decodePresence(new Uint8Array(5000), PEER)).toThrow(/exceeds/)
+  })
+})
+
+describe('backoff', () => {
+  it('grows exponentially, stays within [ceiling/2, ceiling] and caps', () => {
+    expect(backoffDelay(0, { baseMs: 1000, random: () => 0 })).toBe(500)
+    expect(backoffDelay(0, { baseMs: 1000, random: () => 1 })).toBe(1000)
+    expect(backoffDelay(3, { baseMs: 1000, random: () => 1 })).toBe(8000)
+    expect(backoffDelay(50, { baseMs: 1000, maxMs: 30_000, random: () => 1 })).toBe(30_000)
+  })
+})
