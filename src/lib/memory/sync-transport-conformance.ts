@@ -1,0 +1,132 @@
+/**
+ * The one conformance suite every {@link SyncTransport} runs (STYLE.md: each
+ * interface with two implementations shares one suite). Call it from a
+ * `*.test.ts` with a factory that returns three started, mutually connected
+ * transports.
+ */
+import { describe, it, expect, afterEach } from 'vitest'
+import type { SyncChannel, SyncTransport } from './sync-transport.ts'
+import type { SyncMessage } from './sync-protocol.ts'
+
+/** What a conformance factory returns. */
+export interface ConformanceSetup {
+  transports: SyncTransport[]
+  cleanup(): Promise<void>
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+function accept(t: SyncTransport, doc: string): Promise<SyncChannel> {
+  return new Promise((resolve) => { const off = t.handle(doc, (ch) => { off(); resolve(ch) }) })
+}
+
+async function take(ch: SyncChannel, n: number): Promise<SyncMessage[]> {
+  const out: SyncMessage[] = []
+  if (n === 0) return out
+  for await (const m of ch) { out.push(m); if (out.length >= n) break }
+  return out
+}
+
+/** Register the suite under `describe(name)`. */
+export function syncTransportConformance(name: string, setup: () => Promise<ConformanceSetup>): void {
+  describe(`SyncTransport conformance: ${name}`, () => {
+    let s: ConformanceSetup | undefined
+    afterEach(async () => { await s?.cleanup(); s = undefined })
+
+    it('each peer sees the others', async () => {
+      s = await setup()
+      const [a, b, c] = s.transports as [SyncTransport, SyncTransport, SyncTransport]
+      await until(() => a.peers().length === 2 && b.peers().length === 2 && c.peers().length === 2)
+      expect(a.peers().sort()).toEqual([b.localPeer, c.localPeer].sort())
+    })
+
+    it('opens a channel per doc, routes it by doc, and delivers both ways in order', async () => {
+      s = await setup()
+      const [a, b] = s.transports as [SyncTransport, SyncTransport]
+      await until(() => a.peers().includes(b.localPeer) && b.peers().includes(a.localPeer))
+      const inboundX = accept(b, 'doc-x')
+      const inboundY = accept(b, 'doc-y')
+      const x = await a.open(b.localPeer, 'doc-x')
+      const y = await a.open(b.localPeer, 'doc-y')
+      const [bx, by] = await Promise.all([inboundX, inboundY])
+      expect([bx.peer, bx.doc, by.doc]).toEqual([a.localPeer, 'doc-x', 'doc-y'])
+      const sent: SyncMessage[] = Array.from({ length: 50 }, (_, i) => ({ type: 'step1', sv: btoa(String(i)) }))
+      for (const m of sent) void x.send(m)
+      await y.send({ type: 'update', data: 'AAAA', more: false })
+      expect(await take(bx, 50)).toEqual(sent)
+      expect(await take(by, 1)).toEqual([{ type: 'update', data: 'AAAA', more: false }])
+      await bx.send({ type: 'step2', data: 'AQID', more: false })
+      expect(await take(x, 1)).toEqual([{ type: 'step2', data: 'AQID', more: false }])
+    })
+
+    it('carries large frames', async () => {
+      s = await setup()
+      const [a, b] = s.transports as [SyncTransport, SyncTransport]
+      await until(() => a.peers().includes(b.localPeer))
+      const inbound = accept(b, 'big')
+      const ch = await a.open(b.localPeer, 'big')
+      const data = 'A'.repeat(700 * 1024)
+      await ch.send({ type: 'step2', data, more: true })
+      await ch.send({ type: 'step2', data, more: false })
+      const got = await take(await inbound, 2)
+      expect(got.map((m) => m.type === 'step2' && m.data.length)).toEqual([data.length, data.length])
+    })
+
+    it('hands unknown docs to the fallback, or closes them', async () => {
+      s = await setup()
+      const [a, b] = s.transports as [SyncTransport, SyncTransport]
+      await until(() => a.peers().includes(b.localPeer))
+      const refused = await a.open(b.localPeer, 'nobody-handles-this')
+      expect(await take(refused, 1)).toEqual([]) // iteration ends: b closed it
+      const taken: SyncChannel[] = []
+      b.onUnknownDoc((ch) => { taken.push(ch); return true })
+      const ok = await a.open(b.localPeer, 'memory/new')
+      await until(() => taken.length === 1)
+      expect(taken[0]!.doc).toBe('memory/new')
+      await ok.send({ type: 'step1', sv: 'AA==' })
+      expect(await take(taken[0]!, 1)).toEqual([{ type: 'step1', sv: 'AA==' }])
+    })
+
+    it('ends the other side when a channel closes', async () => {
+      s = await setup()
+      const [a, b] = s.transports as [SyncTransport, SyncTransport]
+      await until(() => a.peers().includes(b.localPeer))
+      const inbound = accept(b, 'd')
+      const ch = await a.open(b.localPeer, 'd')
+      const far = await inbound
+      ch.close()
+      expect(await take(far, 1)).toEqual([])
+      await until(() => far.closed)
+      await expect(ch.send({ type: 'step1', sv: '' })).rejects.toThrow()
+    })
+
+    it('hangUp makes both sides see the peer leave and closes its channels', async () => {
+      s = await setup()
+      const [a, b] = s.transports as [SyncTransport, SyncTransport]
+      await until(() => a.peers().includes(b.localPeer) && b.peers().includes(a.localPeer))
+      const leaves: string[] = []
+      b.onPeer((e) => { if (e.type === 'leave') leaves.push(e.peer) })
+      const inbound = accept(b, 'd')
+      const ch = await a.open(b.localPeer, 'd')
+      await inbound
+      await a.hangUp(b.localPeer, 'test')
+      await until(() => !a.peers().includes(b.localPeer) && leaves.includes(a.localPeer))
+      await until(() => ch.closed)
+    })
+
+    it('stop() is idempotent and others see the peer leave', async () => {
+      s = await setup()
+      const [a, b, c] = s.transports as [SyncTransport, SyncTransport, SyncTransport]
+      await until(() => b.peers().includes(a.localPeer) && c.peers().includes(a.localPeer))
+      await a.stop(); await a.stop()
+      await until(() => !b.peers().includes(a.localPeer) && !c.peers().includes(a.localPeer))
+      expect(a.peers()).toEqual([])
+    })
+  })
+}

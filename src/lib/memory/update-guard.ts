@@ -1,0 +1,179 @@
+/**
+ * A bounded, allocation-free walk over a Yjs update (encoding v1) before it
+ * reaches `Y.applyUpdate`. yjs#687 showed that tiny crafted updates can make
+ * Yjs allocate huge arrays or loop for a very long time: the decoder trusts
+ * counts (`numberOfStructs`, JSON/Any lengths) that the bytes cannot back.
+ * Here every count must be covered by the bytes left (each struct, string or
+ * value takes at least one byte), lengths and clocks are capped, content types
+ * must be known, nesting is bounded and the update must end exactly where its
+ * delete set ends. So the walk is linear in the input, and anything it accepts
+ * makes Yjs create at most as many structs as the update has bytes.
+ *
+ * We only ever accept v1 updates from peers; the v2 run-length decoders that
+ * #687 mostly abuses are never fed remote bytes.
+ */
+import { RejectedUpdateError } from './errors.ts'
+
+/** Largest length of one GC/Skip/Deleted run or clock we accept (2^40). */
+export const MAX_CLOCK = 2 ** 40
+const MAX_DEPTH = 32
+
+class Reader {
+  pos = 0
+  constructor(readonly buf: Uint8Array) {}
+  get left(): number { return this.buf.length - this.pos }
+  u8(): number {
+    if (this.pos >= this.buf.length) throw fail('unexpected end of update')
+    return this.buf[this.pos++]!
+  }
+  varUint(): number {
+    let num = 0
+    let mult = 1
+    for (let i = 0; i < 8; i++) {
+      const r = this.u8()
+      num += (r & 0x7f) * mult
+      if (r < 0x80) return num
+      mult *= 128
+    }
+    throw fail('varint too long')
+  }
+  varInt(): void {
+    for (let i = 0; i < 8; i++) if (this.u8() < 0x80) return
+    throw fail('varint too long')
+  }
+  skip(n: number): void {
+    if (n > this.left) throw fail('length beyond the end of the update')
+    this.pos += n
+  }
+  count(): number {
+    const n = this.varUint()
+    if (n > this.left) throw fail('a count larger than the bytes left')
+    return n
+  }
+  bytes(): void { this.skip(this.varUint()) }
+  string(): string {
+    const n = this.varUint()
+    if (n > this.left) throw fail('a string longer than the bytes left')
+    const s = new TextDecoder().decode(this.buf.subarray(this.pos, this.pos + n))
+    this.pos += n
+    return s
+  }
+  len(): number {
+    const n = this.varUint()
+    if (n > MAX_CLOCK) throw fail('a run length beyond 2^40')
+    return n
+  }
+}
+
+function fail(reason: string): RejectedUpdateError {
+  return new RejectedUpdateError(`malformed Yjs update: ${reason}`)
+}
+
+function any(r: Reader, depth: number): void {
+  if (depth > MAX_DEPTH) throw fail('values nested too deeply')
+  const t = r.u8()
+  switch (t) {
+    case 127: case 126: case 121: case 120: return
+    case 125: r.varInt(); return
+    case 124: r.skip(4); return
+    case 123: case 122: r.skip(8); return
+    case 119: r.bytes(); return
+    case 118: { const n = r.count(); for (let i = 0; i < n; i++) { r.bytes(); any(r, depth + 1) } return }
+    case 117: { const n = r.count(); for (let i = 0; i < n; i++) any(r, depth + 1); return }
+    case 116: r.bytes(); return
+    default: throw fail(`unknown value type ${t}`)
+  }
+}
+
+function content(r: Reader, ref: number): void {
+  switch (ref) {
+    case 1: r.len(); return // deleted
+    case 2: { const n = r.count(); for (let i = 0; i < n; i++) r.bytes(); return } // JSON
+    case 3: r.bytes(); return // binary
+    case 4: r.bytes(); return // string
+    case 5: r.bytes(); return // embed
+    case 6: r.bytes(); r.bytes(); return // format
+    case 7: { const typeRef = r.varUint(); if (typeRef > 6) throw fail('unknown type'); if (typeRef === 3 || typeRef === 5) r.bytes(); return }
+    case 8: { const n = r.count(); for (let i = 0; i < n; i++) any(r, 0); return } // any
+    case 9: r.bytes(); any(r, 0); return // subdoc
+    default: throw fail(`unknown content type ${ref}`)
+  }
+}
+
+/** What `checkUpdate` learnt about an update. */
+export interface UpdateShape {
+  structs: number
+  deletes: number
+  /** Root type names the update writes to. */
+  roots: Set<string>
+}
+
+/**
+ * Walk a v1 update, throwing a {@link RejectedUpdateError} if it is malformed or
+ * if it names a root type outside `allowedRoots` (when given).
+ */
+export function checkUpdate(update: Uint8Array, allowedRoots?: ReadonlySet<string>): UpdateShape {
+  const r = new Reader(update)
+  const roots = new Set<string>()
+  let structs = 0
+  const clients = r.count()
+  for (let c = 0; c < clients; c++) {
+    const n = r.count()
+    r.varUint() // client
+    let clock = r.varUint()
+    for (let i = 0; i < n; i++) {
+      const info = r.u8()
+      const ref = info & 0x1f
+      let len = 1
+      if (ref === 0 || ref === 10) {
+        len = r.len()
+      } else {
+        if (info & 0x80) { r.varUint(); r.varUint() } // origin
+        if (info & 0x40) { r.varUint(); r.varUint() } // right origin
+        if ((info & 0xc0) === 0) {
+          if (r.varUint() === 1) {
+            const key = r.string()
+            if (allowedRoots && !allowedRoots.has(key)) throw fail(`root type "${key}" is not part of this document`)
+            roots.add(key)
+          } else { r.varUint(); r.varUint() }
+          if (info & 0x20) r.bytes() // parentSub
+        }
+        const before = r.pos
+        content(r, ref)
+        if (ref === 1) len = readBackLen(update, before)
+        else if (ref === 2 || ref === 8) len = readBackLen(update, before)
+      }
+      clock += len
+      if (clock > MAX_CLOCK) throw fail('clock beyond 2^40')
+      structs++
+    }
+  }
+  let deletes = 0
+  const dsClients = r.count()
+  for (let c = 0; c < dsClients; c++) {
+    r.varUint()
+    const n = r.count()
+    for (let i = 0; i < n; i++) {
+      const clock = r.varUint()
+      const len = r.len()
+      if (clock + len > MAX_CLOCK) throw fail('deleted range beyond 2^40')
+      deletes++
+    }
+  }
+  if (r.left !== 0) throw fail('trailing bytes after the delete set')
+  return { structs, deletes, roots }
+}
+
+function readBackLen(buf: Uint8Array, at: number): number {
+  const r = new Reader(buf)
+  r.pos = at
+  return Math.max(1, r.varUint())
+}
+
+/** Walk a state vector (as sent in sync step 1): a count, then client/clock pairs. */
+export function checkStateVector(sv: Uint8Array): void {
+  const r = new Reader(sv)
+  const n = r.count()
+  for (let i = 0; i < n; i++) { r.varUint(); if (r.varUint() > MAX_CLOCK) throw fail('clock beyond 2^40') }
+  if (r.left !== 0) throw fail('trailing bytes after the state vector')
+}
