@@ -1,0 +1,22 @@
+/**
+ * The agent runtime: agent packages (manifest, content id, signatures), their
+ * validation, and a sandboxed Comlink worker pool that runs them with memory,
+ * time and output caps. Entered only through this file.
+ */
+export { AGENT_ABIS, DEFAULT_LIMITS, MAX_MODULE_BYTES, JSON_V1_ALLOWED_IMPORTS, defaultWorkerCount, type AgentAbi, type SandboxLimits } from './constants.ts'
+export {
+  RuntimeError, InvalidManifestError, InvalidModuleError, ForbiddenImportError, SignatureMismatchError,
+  AgentTimeoutError, AgentAbortedError, AgentTrapError, AgentMemoryLimitError, AgentExitError,
+  AgentOutputTooLargeError, AgentBadOutputError, WorkerCrashedError, RuntimeStoppedError, AgentNotFoundError,
+  type RuntimeErrorName
+} from './errors.ts'
+export {
+  AgentManifestSchema, UnsignedManifestSchema, AgentLimitsSchema, agentIdOf, signPackage, verifyPackage, parseManifest, toAgentId, sha256Hex,
+  type AgentId, type AgentManifest, type UnsignedManifest, type AgentPackage
+} from './manifest.ts'
+export { validateModule } from './validate.ts'
+export { MemoryAgentStore, IndexedDbAgentStore, type AgentStore, type AgentEntry, type AgentFilter } from './agent-store.ts'
+export { createAgentRuntime, publishLocal, type AgentRuntime, type AgentRuntimeInit, type RunOptions, type RunResult, type RuntimeStats } from './runtime.ts'
+export { ComlinkWorkerPool, type AgentSandbox, type SandboxJob, type SandboxResult, type SandboxStats } from './worker-pool.ts'
+export { webWorkerFactory, type WorkerFactory, type WorkerHandle } from './worker-factory.ts'
+export { bundledAgents, loadBundledAgent, BundledIndexSchema, type BundledAgent, type BundledAgentsOptions } from './bundled.ts'

@@ -1,0 +1,133 @@
+/**
+ * `createAgentRuntime()`: verifies packages, derives each call's limits
+ * (runtime defaults ∧ donor settings ∧ manifest ∧ call), and runs calls in the
+ * sandbox pool. `publishLocal()` validates, signs and stores a package.
+ */
+import type { Identity } from '../mesh/identity.ts'
+import { DEFAULT_LIMITS, defaultWorkerCount, type SandboxLimits } from './constants.ts'
+import { AgentTimeoutError, InvalidManifestError } from './errors.ts'
+import { MemoryAgentStore, type AgentEntry, type AgentStore } from './agent-store.ts'
+import { signPackage, verifyPackage, type AgentId, type AgentManifest, type AgentPackage, type UnsignedManifest } from './manifest.ts'
+import { validateModule } from './validate.ts'
+import { pagesOf } from './wasm-binary.ts'
+import { defaultWorkerFactory, type WorkerFactory } from './worker-factory.ts'
+import { ComlinkWorkerPool, type AgentSandbox, type SandboxStats } from './worker-pool.ts'
+
+/** Options of `createAgentRuntime`. */
+export interface AgentRuntimeInit {
+  /** Worker count (the donation setting). Default: cores − 1, at least 1. */
+  workers?: number
+  /** Donor limits; each can only lower the defaults in constants.ts. */
+  limits?: Partial<SandboxLimits>
+  /** Where packages are kept. Default: in memory. */
+  store?: AgentStore
+  /** A different sandbox (tests); default: a `ComlinkWorkerPool`. */
+  sandbox?: AgentSandbox
+  /** A different worker factory for the default pool. */
+  workerFactory?: WorkerFactory
+}
+
+/** Options of one call. */
+export interface RunOptions {
+  signal?: AbortSignal
+  /** Deadline for this call (ms); can only lower the agent's and runtime's. */
+  timeoutMs?: number
+}
+
+/** The result of one call. */
+export interface RunResult {
+  output: unknown
+  /** Wall time from `run()` to the result (ms). */
+  ms: number
+  stderr?: string
+}
+
+/** Runtime counters. */
+export type RuntimeStats = SandboxStats
+
+/** Runs agent packages in sandboxed workers. */
+export interface AgentRuntime {
+  /** The effective donor limits. */
+  readonly limits: Readonly<SandboxLimits>
+  readonly store: AgentStore
+  /** Spawn the worker pool; idempotent. `run` starts it on demand. */
+  start(): Promise<void>
+  /** Terminate the workers; pending calls reject with `RuntimeStoppedError`. */
+  stop(): Promise<void>
+  /** Change the worker count (at least 1). */
+  resize(workers: number): void
+  /** Verify and run a package on `input`. Rejects with a `RuntimeError` subclass. */
+  run(pkg: { id: string; manifest: AgentManifest; wasm: Uint8Array }, input: unknown, opts?: RunOptions): Promise<RunResult>
+  stats(): RuntimeStats
+}
+
+function lower(base: number, ...others: Array<number | undefined>): number {
+  return Math.min(base, ...others.filter((n): n is number => typeof n === 'number' && Number.isFinite(n) && n > 0))
+}
+
+/** Create an agent runtime. */
+export function createAgentRuntime(init: AgentRuntimeInit = {}): AgentRuntime {
+  const limits: SandboxLimits = Object.freeze({
+    memoryMiB: lower(DEFAULT_LIMITS.memoryMiB, init.limits?.memoryMiB),
+    timeMs: lower(DEFAULT_LIMITS.timeMs, init.limits?.timeMs),
+    outputBytes: lower(DEFAULT_LIMITS.outputBytes, init.limits?.outputBytes)
+  })
+  const store = init.store ?? new MemoryAgentStore()
+  const factory = init.workerFactory
+  const sandbox = init.sandbox ?? new ComlinkWorkerPool(factory ? async () => factory : defaultWorkerFactory, init.workers ?? defaultWorkerCount())
+  // Verified packages, keyed by the module bytes object, so warm calls skip hashing.
+  const verified = new WeakMap<Uint8Array, { manifest: AgentManifest; id: AgentId }>()
+
+  return {
+    limits,
+    store,
+    start: () => sandbox.start(),
+    stop: () => sandbox.stop(),
+    resize: (n) => sandbox.resize(n),
+    stats: () => sandbox.stats(),
+    async run(pkg, input, opts = {}) {
+      const t0 = performance.now()
+      const hit = verified.get(pkg.wasm)
+      let id: AgentId
+      if (hit != null && hit.manifest === pkg.manifest && hit.id === pkg.id) id = hit.id
+      else {
+        id = await verifyPackage(pkg.manifest, pkg.wasm, pkg.id)
+        verified.set(pkg.wasm, { manifest: pkg.manifest, id })
+      }
+      const m = pkg.manifest
+      const memoryMiB = lower(limits.memoryMiB, m.limits?.memoryMiB)
+      const timeMs = lower(limits.timeMs, m.limits?.timeMs, opts.timeoutMs)
+      await sandbox.start()
+      const elapsed = performance.now() - t0
+      if (elapsed >= timeMs) throw new AgentTimeoutError(`the agent did not start within ${timeMs} ms`)
+      const res = await sandbox.execute({
+        key: `${id}:${memoryMiB}`,
+        abi: m.abi,
+        bytes: pkg.wasm,
+        memoryPages: pagesOf(memoryMiB),
+        outputBytes: limits.outputBytes,
+        timeMs: timeMs - elapsed,
+        deadlineMs: timeMs,
+        input,
+        signal: opts.signal
+      })
+      return { output: res.output, ms: performance.now() - t0, ...(res.stderr ? { stderr: res.stderr } : {}) }
+    }
+  }
+}
+
+/**
+ * Validate a module for its ABI, sign its manifest as `identity` and keep it in
+ * `store`. Returns the stored entry. Throws `InvalidManifestError`,
+ * `InvalidModuleError` or `ForbiddenImportError` with what is wrong.
+ */
+export async function publishLocal(store: AgentStore, identity: Identity, bundle: { manifest: UnsignedManifest | AgentManifest; wasm: Uint8Array }): Promise<AgentEntry> {
+  const { signature: _old, ...unsigned } = bundle.manifest as AgentManifest
+  if (unsigned.abi !== 'wasi-preview1' && unsigned.abi !== 'json-v1') throw new InvalidManifestError('the manifest is not valid: abi must be "wasi-preview1" or "json-v1"')
+  const memoryMiB = lower(DEFAULT_LIMITS.memoryMiB, unsigned.limits?.memoryMiB)
+  validateModule(bundle.wasm, unsigned.abi, pagesOf(memoryMiB))
+  const { id, manifest } = await signPackage(identity, unsigned, bundle.wasm)
+  return await store.put(id, manifest, bundle.wasm)
+}
+
+export type { AgentPackage }

@@ -1,0 +1,199 @@
+/**
+ * The worker side of the sandbox, shared by the browser worker
+ * (`agent-worker.ts`) and the Node worker (`agent-worker-node.ts`). It has no
+ * DOM and no Node imports: it compiles modules (cached by key), instantiates
+ * one fresh instance per call, and runs it under the WASI or json-v1 ABI with
+ * no ambient authority. Errors come back as values, `{ name, message, stack }`.
+ */
+import { ConsoleStdout, File, OpenFile, PreopenDirectory, WASI, WASIProcExit } from '@bjorn3/browser_wasi_shim'
+import { MAX_STDERR_BYTES, MEMORY_LIMIT_TRAP_FRACTION, MODULE_CACHE_ENTRIES, WASM_PAGE_BYTES, type AgentAbi } from './constants.ts'
+import {
+  AgentBadOutputError, AgentExitError, AgentMemoryLimitError, AgentOutputTooLargeError, AgentTrapError,
+  InvalidModuleError, RuntimeError, serializeError, type SerializedError
+} from './errors.ts'
+import { prepareModule } from './validate.ts'
+
+/** One call sent to a worker. */
+export interface RunRequest {
+  /** Cache key of the compiled module (module hash + memory cap). */
+  key: string
+  abi: AgentAbi
+  /** The module bytes; omitted when the pool knows this worker has compiled `key`. */
+  bytes?: Uint8Array
+  memoryPages: number
+  input: unknown
+  outputBytes: number
+}
+
+/** What a worker answers. */
+export type RunReply =
+  | { ok: true; output: unknown; stderr: string; ms: number }
+  | { ok: false; error: SerializedError; needsBytes?: boolean }
+
+/** The API a sandbox worker exposes through Comlink. */
+export interface WorkerApi {
+  /** A no-op round trip (the baseline cost of a call). */
+  ping(): number
+  run(req: RunRequest): Promise<RunReply>
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+class Sink {
+  readonly chunks: Uint8Array[] = []
+  size = 0
+  constructor(readonly limit: number, readonly strict: boolean) {}
+  write(data: Uint8Array): void {
+    if (this.size + data.byteLength > this.limit) {
+      if (this.strict) throw new AgentOutputTooLargeError(`the agent wrote more than ${this.limit} bytes of output`)
+      data = data.subarray(0, Math.max(0, this.limit - this.size))
+    }
+    this.chunks.push(data.slice())
+    this.size += data.byteLength
+  }
+  bytes(): Uint8Array {
+    const out = new Uint8Array(this.size)
+    let at = 0
+    for (const c of this.chunks) { out.set(c, at); at += c.byteLength }
+    return out
+  }
+  text(): string { return new TextDecoder().decode(this.bytes()) }
+}
+
+function classify(err: unknown, memory: WebAssembly.Memory | undefined, capPages: number, stderr: string): RuntimeError {
+  if (err instanceof RuntimeError) return err
+  const capBytes = capPages * WASM_PAGE_BYTES
+  const message = err instanceof Error ? err.message : String(err)
+  const used = memory?.buffer.byteLength ?? 0
+  const tail = stderr.trim() ? ` — stderr: ${stderr.trim().slice(-500)}` : ''
+  if (err instanceof RangeError && /out of memory|allocat/i.test(message)) {
+    return new AgentMemoryLimitError(`the agent could not get the memory it asked for (cap ${capBytes / 1048576} MiB): ${message}`)
+  }
+  if ((err instanceof WebAssembly.RuntimeError || err instanceof RangeError) && used >= capBytes * MEMORY_LIMIT_TRAP_FRACTION) {
+    return new AgentMemoryLimitError(`the agent reached its memory cap of ${capBytes / 1048576} MiB (${(used / 1048576).toFixed(1)} MiB in use) and stopped: ${message}${tail}`)
+  }
+  return new AgentTrapError(`the agent trapped: ${message}${tail}`)
+}
+
+function parseOutput(text: string): unknown {
+  try { return JSON.parse(text) } catch { return text }
+}
+
+function readAsString(memory: WebAssembly.Memory, ptr: number): string {
+  // AssemblyScript strings: UTF-16LE, byte length in the 4 bytes before the pointer.
+  if (ptr < 4 || ptr > memory.buffer.byteLength) return ''
+  const len = new DataView(memory.buffer).getUint32(ptr - 4, true)
+  const end = Math.min(ptr + Math.min(len, 2000), memory.buffer.byteLength)
+  return new TextDecoder('utf-16le').decode(new Uint8Array(memory.buffer, ptr, end - ptr))
+}
+
+function runWasi(module: WebAssembly.Module, req: RunRequest): { output: unknown; stderr: string } {
+  const stdinBytes = typeof req.input === 'string' ? encoder.encode(req.input) : encoder.encode(JSON.stringify(req.input ?? null))
+  const stdout = new Sink(req.outputBytes, true)
+  const stderr = new Sink(MAX_STDERR_BYTES, false)
+  const fds = [
+    new OpenFile(new File(stdinBytes, { readonly: true })),
+    new ConsoleStdout((b) => stdout.write(b)),
+    new ConsoleStdout((b) => stderr.write(b)),
+    new PreopenDirectory('/', new Map())
+  ]
+  const wasi = new WASI(['agent'], [], fds)
+  let instance: WebAssembly.Instance | undefined
+  try {
+    instance = new WebAssembly.Instance(module, { wasi_snapshot_preview1: wasi.wasiImport })
+    const code = wasi.start(instance as unknown as { exports: { memory: WebAssembly.Memory; _start: () => unknown } })
+    if (code !== 0) {
+      const err = new AgentExitError(`the agent exited with status ${code}${stderr.size ? `: ${stderr.text().trim().slice(-500)}` : ''}`)
+      err.exitCode = code
+      err.stderr = stderr.text()
+      throw err
+    }
+  } catch (err) {
+    if (err instanceof WASIProcExit) throw new AgentExitError(`the agent exited with status ${err.code}`)
+    throw classify(err, instance?.exports['memory'] as WebAssembly.Memory | undefined, req.memoryPages, stderr.size ? stderr.text() : '')
+  }
+  let text: string
+  try { text = decoder.decode(stdout.bytes()) } catch { throw new AgentBadOutputError('the agent wrote output that is not UTF-8 text') }
+  return { output: parseOutput(text), stderr: stderr.text() }
+}
+
+function runJsonV1(module: WebAssembly.Module, req: RunRequest): { output: unknown; stderr: string } {
+  const stderr = new Sink(MAX_STDERR_BYTES, false)
+  let memory: WebAssembly.Memory | undefined
+  const env = {
+    abort(msg: number, file: number, line: number, col: number): never {
+      const m = memory ? readAsString(memory, msg >>> 0) : ''
+      const f = memory ? readAsString(memory, file >>> 0) : ''
+      throw new AgentTrapError(`the agent aborted: ${m || 'no message'}${f ? ` at ${f}:${line}:${col}` : ''}`)
+    },
+    log(ptr: number, len: number): void {
+      if (memory == null) return
+      ptr >>>= 0; len >>>= 0
+      if (ptr + len <= memory.buffer.byteLength) stderr.write(new Uint8Array(memory.buffer, ptr, len))
+    }
+  }
+  try {
+    const instance = new WebAssembly.Instance(module, { env })
+    const exports = instance.exports as { memory: WebAssembly.Memory; alloc: (n: number) => number; run: (p: number, n: number) => bigint | number }
+    memory = exports.memory
+    const input = encoder.encode(JSON.stringify(req.input ?? null))
+    const ptr = exports.alloc(input.byteLength) >>> 0
+    if (ptr + input.byteLength > memory.buffer.byteLength) throw new AgentBadOutputError('alloc() returned a pointer outside the agent memory')
+    new Uint8Array(memory.buffer, ptr, input.byteLength).set(input)
+    const packed = BigInt.asUintN(64, BigInt(exports.run(ptr, input.byteLength)))
+    const outPtr = Number(packed >> 32n)
+    const outLen = Number(packed & 0xffff_ffffn)
+    if (outLen > req.outputBytes) throw new AgentOutputTooLargeError(`the agent returned ${outLen} bytes of output; the limit is ${req.outputBytes}`)
+    if (outPtr + outLen > memory.buffer.byteLength) throw new AgentBadOutputError('run() returned an output range outside the agent memory')
+    let text: string
+    try { text = decoder.decode(new Uint8Array(memory.buffer, outPtr, outLen)) } catch { throw new AgentBadOutputError('the agent returned output that is not UTF-8') }
+    try {
+      return { output: JSON.parse(text) as unknown, stderr: stderr.text() }
+    } catch {
+      throw new AgentBadOutputError(`the agent returned output that is not JSON: ${text.slice(0, 80)}`)
+    }
+  } catch (err) {
+    throw classify(err, memory, req.memoryPages, stderr.size ? stderr.text() : '')
+  }
+}
+
+/** Create the worker API with its own compiled-module cache. */
+export function createWorkerApi(): WorkerApi {
+  const cache = new Map<string, WebAssembly.Module>()
+
+  function moduleFor(req: RunRequest): WebAssembly.Module | undefined {
+    const hit = cache.get(req.key)
+    if (hit != null) {
+      cache.delete(req.key)
+      cache.set(req.key, hit)
+      return hit
+    }
+    if (req.bytes == null) return undefined
+    const capped = prepareModule(req.bytes, req.abi, req.memoryPages)
+    let module: WebAssembly.Module
+    try {
+      module = new WebAssembly.Module(capped as Uint8Array<ArrayBuffer>)
+    } catch (err) {
+      throw new InvalidModuleError(`the module is not valid WebAssembly: ${err instanceof Error ? err.message : String(err)}`)
+    }
+    cache.set(req.key, module)
+    if (cache.size > MODULE_CACHE_ENTRIES) cache.delete(cache.keys().next().value!)
+    return module
+  }
+
+  return {
+    ping: () => 0,
+    async run(req) {
+      const t0 = performance.now()
+      try {
+        const module = moduleFor(req)
+        if (module == null) return { ok: false, needsBytes: true, error: { name: 'RuntimeError', message: 'module not loaded in this worker' } }
+        const { output, stderr } = req.abi === 'wasi-preview1' ? runWasi(module, req) : runJsonV1(module, req)
+        return { ok: true, output, stderr, ms: performance.now() - t0 }
+      } catch (err) {
+        return { ok: false, error: serializeError(err instanceof RuntimeError ? err : classify(err, undefined, req.memoryPages, '')) }
+      }
+    }
+  }
+}

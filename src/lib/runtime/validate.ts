@@ -1,0 +1,45 @@
+/**
+ * Validation of a module before anything runs it: size, binary structure, the
+ * ABI's imports and exports, and the memory cap (rewritten into the module).
+ * Used on the main thread when publishing and inside the worker before compiling.
+ */
+import { WASI } from '@bjorn3/browser_wasi_shim'
+import { MAX_MODULE_BYTES, type AgentAbi } from './constants.ts'
+import { ForbiddenImportError, InvalidModuleError } from './errors.ts'
+import { capMemory, checkAbi, parseModule } from './wasm-binary.ts'
+
+let wasiNames: Set<string> | undefined
+
+/** The WASI preview1 functions the shim provides. */
+export function wasiFunctionNames(): Set<string> {
+  wasiNames ??= new Set(Object.keys(new WASI([], [], []).wasiImport))
+  return wasiNames
+}
+
+/**
+ * Check `bytes` for `abi` and return them with the memory maximum capped at
+ * `capPages`. Throws `InvalidModuleError`, `ForbiddenImportError` or
+ * `AgentMemoryLimitError` with a sentence saying what is wrong. Does not compile.
+ */
+export function prepareModule(bytes: Uint8Array, abi: AgentAbi, capPages: number): Uint8Array {
+  if (bytes.byteLength > MAX_MODULE_BYTES) {
+    throw new InvalidModuleError(`the module is ${(bytes.byteLength / 1048576).toFixed(1)} MiB; the limit is ${MAX_MODULE_BYTES / 1048576} MiB`)
+  }
+  const info = parseModule(bytes)
+  checkAbi(info, abi)
+  if (abi === 'wasi-preview1') {
+    const names = wasiFunctionNames()
+    for (const imp of info.imports) {
+      if (!names.has(imp.name)) throw new ForbiddenImportError(`module imports "${imp.module}.${imp.name}", which is not a WASI preview1 function this runtime provides`)
+    }
+  }
+  return capMemory(bytes, info, capPages)
+}
+
+/** Full check including the engine's own validation (compiles nothing). */
+export function validateModule(bytes: Uint8Array, abi: AgentAbi, capPages: number): void {
+  const capped = prepareModule(bytes, abi, capPages)
+  if (!WebAssembly.validate(capped as Uint8Array<ArrayBuffer>)) {
+    throw new InvalidModuleError('the module is not valid WebAssembly (the engine rejected it)')
+  }
+}
