@@ -171,8 +171,11 @@ export class ComlinkWorkerPool implements AgentSandbox {
   #spawn(): Slot {
     const handle = this.#make!()
     const slot: Slot = { handle, remote: wrap<WorkerApi>(handle.endpoint), loaded: new Set(), retire: false, ready: Promise.resolve() }
-    slot.ready = slot.remote.ping().catch(() => undefined)
+    // `ready` also settles on a crash, so start() never waits on a dead worker.
+    let crashed: () => void = () => undefined
+    slot.ready = Promise.race([slot.remote.ping().catch(() => undefined), new Promise<void>((r) => { crashed = r })])
     handle.onCrash((err) => {
+      crashed()
       log.error('agent worker crashed: %s', err.message)
       if (!this.#slots.includes(slot)) return
       if (slot.job) this.#settle(slot.job, new WorkerCrashedError(`the sandbox worker crashed (${err.message}); it was replaced, try again`, { cause: err }), true)
