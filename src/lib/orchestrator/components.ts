@@ -1,0 +1,100 @@
+/**
+ * The narrow interfaces the orchestrator needs from the rest of the app (the
+ * js-libp2p "components" style): the registry, the peer book, reputation, the
+ * task transport, the local runtime and the learning sink. Tests pass stubs; the
+ * app adapts the real mesh node, runtime and Yjs registry to these.
+ */
+
+/** One agent as the router sees it (a projection of a registry entry). */
+export interface AgentCandidate {
+  /** Content id (64 hex) of the agent package. */
+  id: string
+  name: string
+  version: string
+  description?: string
+  capabilities: readonly string[]
+  /** Credits per run. */
+  price: number
+  /** 0..1, from the registry or learning; unknown = undefined (counted as 0.5). */
+  quality?: number
+  /** Typical run time in ms, if known (learning). */
+  avgMs?: number
+  /** sha-256 hex of the module bytes, to verify bytes fetched from peers. */
+  moduleSha256?: string
+  /** Peers known to hold the agent's bytes (for agent-fetch). */
+  holders?: readonly string[]
+}
+
+/** The agents on offer (the registry). */
+export interface AgentCatalog {
+  /** Agents offering `capability`, or all agents. Must not be mutated by the caller. */
+  list(capability?: string): readonly AgentCandidate[]
+  /** Changes whenever the list changes; lets the router keep its index between calls. */
+  version?(): number
+}
+
+/** One peer as the router sees it. */
+export interface PeerSnapshot {
+  id: string
+  /** Round trip on the current connection; 0 for this peer itself. */
+  rttMs?: number
+  /** Workers free for donated tasks right now. */
+  freeWorkers: number
+  region?: string
+  donating: boolean
+  capabilities: readonly string[]
+}
+
+/** The peers we know (the peer book), including this peer itself when it donates. */
+export interface PeerDirectory {
+  peers(): readonly PeerSnapshot[]
+}
+
+/** Reputation of agents, 0..5 (the vision's `overall_score`); undefined when unknown. */
+export interface ReputationSource {
+  agentReputation(agentId: string): number | undefined
+}
+
+/** Runs an agent on this peer (the WASM runtime behind it). */
+export interface LocalExecutor {
+  /** True when this peer has the agent's manifest and bytes and can run it now. */
+  has(agentId: string): boolean
+  /** Run the agent; rejects when it fails, times out or the signal aborts. */
+  run(agentId: string, input: unknown, opts: { signal: AbortSignal, timeoutMs: number }): Promise<{ output: unknown, ms: number }>
+  /** Free workers right now (the donor declines with 'full' at 0). */
+  freeWorkers(): number
+}
+
+/** Agent module bytes stored on this peer, served to and fetched from peers. */
+export interface AgentBlobStore {
+  get(agentId: string): Promise<Uint8Array | undefined>
+  /** Store verified bytes (the caller has checked the hash). */
+  put(agentId: string, bytes: Uint8Array): Promise<void>
+}
+
+/** What happened on one step attempt; consumed by the learning system (vision §3). */
+export interface StepOutcome {
+  taskId: string
+  stepId: string
+  agentId: string
+  peerId: string
+  capabilities: readonly string[]
+  attempt: number
+  success: boolean
+  /** Wall time of the attempt as the submitter saw it. */
+  durationMs: number
+  cost: number
+  errorName?: string
+  errorMessage?: string
+  inputSize: number
+  outputSize: number
+  at: number
+}
+
+/** Receives every step outcome. Must not throw (errors are logged and dropped). */
+export interface OutcomeSink {
+  record(outcome: StepOutcome): void
+}
+
+/** A sink that drops outcomes. */
+export const NULL_OUTCOME_SINK: OutcomeSink = { record () {} }

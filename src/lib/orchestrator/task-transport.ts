@@ -1,0 +1,26 @@
+/**
+ * How task messages travel between peers. Implementations: `MemoryTaskTransport`
+ * (tests, with injectable faults) and `Libp2pTaskTransport` (one long-lived
+ * stream per peer). Both pass `task-transport-conformance.ts`.
+ */
+import type { TaskMessage } from './task-protocol.ts'
+
+/** A handler of incoming messages. Must not throw (a throw is caught, logged and counted). */
+export type TaskMessageHandler = (from: string, message: TaskMessage) => void
+
+/** Sends and receives task-protocol messages. */
+export interface TaskTransport {
+  /** This peer's id. */
+  readonly self: string
+  /**
+   * Send a message to a peer. Resolves when handed to the connection; rejects
+   * with `PeerUnavailableError` when the peer cannot be reached.
+   */
+  send(peer: string, message: TaskMessage, opts?: { signal?: AbortSignal }): Promise<void>
+  /** Listen for messages; returns the unsubscribe function. */
+  onMessage(handler: TaskMessageHandler): () => void
+  /** Called when the connection to a peer closes (pending requests to it are lost). */
+  onPeerClosed(handler: (peer: string) => void): () => void
+  start(): Promise<void>
+  stop(): Promise<void>
+}
