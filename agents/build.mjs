@@ -1,0 +1,57 @@
+// Builds the bundled agents: agents/<name>/index.ts (AssemblyScript) → static/agents/<name>.wasm,
+// and static/agents/index.json with each manifest signed by the bundled-agents dev key.
+//
+// The dev key is derived from a fixed, public seed, so the build is deterministic (same sources →
+// same bytes, same ids, same signatures). It proves only "built from this repository's sources",
+// not who built it: the app trusts bundled agents because it serves them itself.
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { register } from 'tsx/esm/api'
+import asc from 'assemblyscript/asc'
+
+register()
+const { generateKeyPairFromSeed, privateKeyToProtobuf } = await import('@libp2p/crypto/keys')
+const { loadIdentity, MemoryKeyStore } = await import('../src/lib/mesh/identity.ts')
+const { signPackage, validateModule } = await import('../src/lib/runtime/index.ts')
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const outDir = `${root}static/agents/`
+const DEV_SEED = 'zerostate bundled agents dev key v1 (public, not a secret)'
+
+async function devIdentity() {
+  const seed = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(DEV_SEED)))
+  const store = new MemoryKeyStore()
+  await store.save(privateKeyToProtobuf(await generateKeyPairFromSeed('Ed25519', seed)))
+  return await loadIdentity(store)
+}
+
+async function compile(name, abi) {
+  const args = [`agents/${name}/index.ts`, '--outFile', `static/agents/${name}.wasm`, '-O3', '--noAssert', '--runtime', 'incremental']
+  if (abi === 'wasi-preview1') args.push('--exportStart', '_start', '--use', 'abort=agents/lib/wasi/wasiAbort')
+  let errors = ''
+  const { error } = await asc.main(args, { stdout: { write() { return true } }, stderr: { write(s) { errors += s; return true } } })
+  if (error) throw new Error(`agent "${name}" failed to compile:\n${errors || error.message}`)
+  return new Uint8Array(await readFile(`${outDir}${name}.wasm`))
+}
+
+const t0 = performance.now()
+process.chdir(root)
+await mkdir(outDir, { recursive: true })
+const identity = await devIdentity()
+const names = (await readdir(`${root}agents`, { withFileTypes: true }))
+  .filter((d) => d.isDirectory() && existsSync(`${root}agents/${d.name}/manifest.json`))
+  .map((d) => d.name)
+  .sort()
+const agents = []
+for (const name of names) {
+  const unsigned = JSON.parse(await readFile(`${root}agents/${name}/manifest.json`, 'utf8'))
+  if (unsigned.name !== name) throw new Error(`agents/${name}/manifest.json names "${unsigned.name}"`)
+  const wasm = await compile(name, unsigned.abi)
+  validateModule(wasm, unsigned.abi, 2048)
+  const { id, manifest } = await signPackage(identity, unsigned, wasm)
+  agents.push({ id, file: `${name}.wasm`, size: wasm.byteLength, manifest })
+  console.log(`  ${name.padEnd(18)} ${unsigned.abi.padEnd(14)} ${String(wasm.byteLength).padStart(7)} B  ${id.slice(0, 16)}…`)
+}
+await writeFile(`${outDir}index.json`, JSON.stringify({ version: 1, key: identity.publicKey, agents }, null, 2) + '\n')
+console.log(`built ${agents.length} agents into static/agents/ in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
