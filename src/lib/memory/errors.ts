@@ -12,12 +12,12 @@ export class MemoryError extends Error {
 
 /** A remote Yjs update was refused: too large, malformed, or it did not finish in time. */
 export class RejectedUpdateError extends MemoryError {
-  static override readonly defaultMessage = 'A peer sent a document update that was refused as malformed or too large'
+  static override readonly defaultMessage: string = 'A peer sent a document update that was refused as malformed or too large'
 }
 
 /** A remote update took longer than its deadline to check (a yjs#687-style payload). */
 export class UpdateDeadlineError extends RejectedUpdateError {
-  static override readonly defaultMessage = 'A peer sent a document update that took too long to check; it was refused'
+  static override readonly defaultMessage: string = 'A peer sent a document update that took too long to check; it was refused'
 }
 
 /** An author already has as many registry entries as the limit allows. */

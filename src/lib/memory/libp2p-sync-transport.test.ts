@@ -1,3 +1,4 @@
+// @ts-expect-error ws ships no types here; only its WebSocket class is used
 import { WebSocket as WsWebSocket } from 'ws'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { webSockets } from '@libp2p/websockets'

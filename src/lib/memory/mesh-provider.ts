@@ -55,6 +55,7 @@ export class MeshProvider {
   readonly #unpeer: () => void
   readonly #timer: ReturnType<typeof setInterval> | undefined
   #destroyed = false
+  readonly #reopens = new Map<string, number>()
 
   constructor(name: string, doc: Y.Doc, transport: SyncTransport, opts: MeshProviderOptions = {}) {
     this.name = name
@@ -104,6 +105,9 @@ export class MeshProvider {
     }
   }
 
+  /** Take an inbound channel the transport could not route by itself (a doc opened on demand). */
+  accept(ch: SyncChannel): void { this.#attach(ch) }
+
   #attach(ch: SyncChannel): void {
     if (this.#destroyed) { ch.close(); return }
     const old = this.#channels.get(ch.peer)
@@ -146,8 +150,15 @@ export class MeshProvider {
       }
     } finally {
       await chain
-      if (this.#channels.get(ch.peer) === ch) this.#channels.delete(ch.peer)
+      const current = this.#channels.get(ch.peer) === ch
+      if (current) this.#channels.delete(ch.peer)
       ch.close()
+      // The other side may have refused a doc it was still loading: the opener tries again.
+      if (current && !this.#destroyed && this.transport.localPeer < ch.peer && this.transport.peers().includes(ch.peer)) {
+        const n = (this.#reopens.get(ch.peer) ?? 0) + 1
+        this.#reopens.set(ch.peer, n)
+        if (n <= 5) setTimeout(() => { if (!this.#destroyed && !this.#channels.has(ch.peer)) void this.#open(ch.peer) }, 100 * 2 ** n)
+      }
     }
   }
 

@@ -21,7 +21,7 @@ export interface UpdateChecker {
 /** The reply a check worker posts. */
 export const CheckReplySchema = v.object({ id: v.number(), ok: v.boolean(), error: v.optional(v.string()) })
 /** The request a check worker receives. */
-export const CheckRequestSchema = v.object({ id: v.number(), update: v.instance(Uint8Array) })
+export const CheckRequestSchema = v.object({ id: v.number(), update: v.instance(Uint8Array<ArrayBufferLike>) })
 
 /** The part of a Worker (browser or worker_threads, adapted) the checker uses. */
 export interface CheckWorker {

@@ -95,7 +95,7 @@ function content(r: Reader, ref: number): void {
     case 6: r.bytes(); r.bytes(); return // format
     case 7: { const typeRef = r.varUint(); if (typeRef > 6) throw fail('unknown type'); if (typeRef === 3 || typeRef === 5) r.bytes(); return }
     case 8: { const n = r.count(); for (let i = 0; i < n; i++) any(r, 0); return } // any
-    case 9: r.bytes(); any(r, 0); return // subdoc
+    // 9 = subdocument: never used by our docs, and a remote one would make Yjs create and load docs.
     default: throw fail(`unknown content type ${ref}`)
   }
 }

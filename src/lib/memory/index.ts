@@ -1,0 +1,26 @@
+/**
+ * The memory layer: Yjs documents (agent registry, shared memory namespaces,
+ * this profile's task journal) persisted in IndexedDB, shared live between tabs
+ * and synced peer to peer over `/zerostate/sync/1.0.0`, with signed registry
+ * records verified on read. Imports nothing from orchestrator or Svelte.
+ */
+export { createMemoryLayer, type MemoryLayer, type MemoryLayerInit } from './layer.ts'
+export { Registry, REGISTRY_ROOTS } from './registry.ts'
+export {
+  AgentIdSchema, ManifestSchema, EntryRecordSchema, RetractionRecordSchema, ReputationRecordSchema, PublishInputSchema, ReputationInputSchema, entryKey,
+  type RegistryEntry, type RegistryFilter, type PublishInput, type ReputationInput, type EntryRecord, type RetractionRecord, type ReputationRecord
+} from './registry-schema.ts'
+export { MemoryStore, NamespaceMode, type NamespaceInfo, type MemoryChange, type DocHost } from './memory-store.ts'
+export { Journal, TaskRecordSchema, StepRecordSchema, type TaskRecord, type StepRecord } from './journal.ts'
+export { generateNamespaceKey, importNamespaceKey } from './namespace-crypto.ts'
+export { MeshProvider, type MeshProviderOptions } from './mesh-provider.ts'
+export { TabSync, TabMessageSchema } from './tab-sync.ts'
+export { IndexedDbPersistence, type IndexedDbPersistenceOptions } from './indexeddb-persistence.ts'
+export { MessageQueue, type SyncTransport, type SyncChannel, type PeerEvent, type ChannelHandler, type UnknownDocHandler } from './sync-transport.ts'
+export { MemorySyncTransport, MemoryNetwork, type ChaosOptions } from './memory-sync-transport.ts'
+export { Libp2pSyncTransport, type Libp2pSyncTransportInit, type SyncLibp2p } from './libp2p-sync-transport.ts'
+export { SYNC_PROTOCOL_ID, SyncMessageSchema, syncProtocol, type SyncMessage } from './sync-protocol.ts'
+export { WorkerUpdateChecker, browserCheckWorker, defaultUpdateChecker, type UpdateChecker, type CheckWorker } from './update-checker.ts'
+export { checkUpdate, checkStateVector, type UpdateShape } from './update-guard.ts'
+export { DEFAULT_LIMITS, REGISTRY_DOC, MEMORY_INDEX_DOC, JOURNAL_DOC, LOCAL_DOC, MEMORY_DOC_PREFIX, type MemoryLimits } from './constants.ts'
+export * from './errors.ts'

@@ -1,0 +1,82 @@
+/**
+ * This profile's task journal (`journal` doc, private: never synced to peers,
+ * shared between its tabs): tasks and their step states, so a later issue can
+ * resume them after a reload. Records are validated on write and on read.
+ */
+import type * as Y from 'yjs'
+import * as v from 'valibot'
+import { Counters } from '../mesh/metrics.ts'
+import { InvalidValueError } from './errors.ts'
+
+/** One step of a journalled task. */
+export const StepRecordSchema = v.object({
+  id: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
+  status: v.pipe(v.string(), v.maxLength(40)),
+  agent: v.optional(v.string()),
+  peer: v.optional(v.string()),
+  startedAt: v.optional(v.number()),
+  endedAt: v.optional(v.number()),
+  output: v.optional(v.unknown()),
+  error: v.optional(v.string())
+})
+/** A journalled task. */
+export const TaskRecordSchema = v.object({
+  id: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
+  status: v.pipe(v.string(), v.maxLength(40)),
+  description: v.optional(v.string()),
+  createdAt: v.number(),
+  updatedAt: v.number(),
+  steps: v.array(StepRecordSchema),
+  /** Anything the orchestrator needs to resume (plan, input, …), as JSON. */
+  data: v.optional(v.unknown())
+})
+export type TaskRecord = v.InferOutput<typeof TaskRecordSchema>
+export type StepRecord = v.InferOutput<typeof StepRecordSchema>
+
+/** The `journal` part of the layer. */
+export class Journal {
+  readonly #tasks: Y.Map<unknown>
+  readonly #counters: Counters
+  readonly #saved: () => Promise<void>
+
+  constructor(doc: Y.Doc, saved: () => Promise<void>, counters = new Counters('journal')) {
+    this.#tasks = doc.getMap('tasks')
+    this.#saved = saved
+    this.#counters = counters
+  }
+
+  /** Store (replace) a task record; resolves once saved locally. */
+  async put(record: TaskRecord): Promise<void> {
+    const parsed = v.safeParse(TaskRecordSchema, record)
+    if (!parsed.success) throw new InvalidValueError(`invalid task record: ${v.summarize(parsed.issues)}`)
+    let json: string
+    try { json = JSON.stringify(parsed.output) } catch (err) { throw new InvalidValueError(undefined, { cause: err }) }
+    this.#tasks.set(parsed.output.id, json)
+    await this.#saved()
+  }
+
+  /** A task record, or undefined (also if the stored one is invalid: counted). */
+  get(id: string): TaskRecord | undefined {
+    const raw = this.#tasks.get(id)
+    if (typeof raw !== 'string') return undefined
+    try {
+      const parsed = v.safeParse(TaskRecordSchema, JSON.parse(raw))
+      if (parsed.success) return parsed.output
+    } catch { /* counted below */ }
+    this.#counters.inc('invalidRecords')
+    return undefined
+  }
+
+  /** All task records, newest first; optionally only those with `status`. */
+  list(filter: { status?: string } = {}): TaskRecord[] {
+    const out: TaskRecord[] = []
+    for (const id of this.#tasks.keys()) {
+      const r = this.get(id)
+      if (r != null && (filter.status == null || r.status === filter.status)) out.push(r)
+    }
+    return out.sort((a, b) => b.updatedAt - a.updatedAt)
+  }
+
+  /** Remove a task record. */
+  async delete(id: string): Promise<void> { this.#tasks.delete(id); await this.#saved() }
+}

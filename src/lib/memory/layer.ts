@@ -1,0 +1,168 @@
+/**
+ * `createMemoryLayer()`: the registry, shared memory and task journal, each a
+ * Y.Doc persisted in IndexedDB (batched), shared live between this profile's tabs
+ * (BroadcastChannel) and — except private docs — synced with mesh peers.
+ */
+import * as Y from 'yjs'
+import type { Identity } from '../mesh/identity.ts'
+import { Counters } from '../mesh/metrics.ts'
+import { logger } from '../mesh/logger.ts'
+import { DEFAULT_LIMITS, JOURNAL_DOC, LOCAL_DOC, MEMORY_INDEX_DOC, REGISTRY_DOC, type MemoryLimits } from './constants.ts'
+import { MemoryNotStartedError } from './errors.ts'
+import { IndexedDbPersistence } from './indexeddb-persistence.ts'
+import { Journal } from './journal.ts'
+import { MemoryStore } from './memory-store.ts'
+import { MeshProvider } from './mesh-provider.ts'
+import { REGISTRY_ROOTS, Registry } from './registry.ts'
+import type { SyncTransport } from './sync-transport.ts'
+import { TabSync } from './tab-sync.ts'
+import { defaultUpdateChecker, type UpdateChecker } from './update-checker.ts'
+
+const log = logger('memory:layer')
+
+/** Options of {@link createMemoryLayer}. */
+export interface MemoryLayerInit {
+  /** Signs registry entries, retractions and reputation. */
+  identity: Identity
+  /** The mesh; without one, nothing is synced to peers (tabs still are). */
+  transport?: SyncTransport
+  /** Default: 'indexeddb' when `indexedDB` exists, else 'none'. */
+  persistence?: 'indexeddb' | 'none'
+  /** Prefix of IndexedDB database and BroadcastChannel names. Default 'zerostate:'. */
+  dbPrefix?: string
+  limits?: Partial<MemoryLimits>
+  /** Tries large remote updates off the main thread. Default: a module worker in browsers, none in Node. */
+  checker?: UpdateChecker
+  /** Share docs between tabs of this profile. Default true. */
+  tabSync?: boolean
+  /** Called when a peer sent an update that was refused (the layer hangs up after `limits.maxStrikes`). */
+  onPeerRejected?: (peer: string, error: Error) => void
+  /** How long `whenSynced` waits for a first peer exchange, in ms. Default 3000. */
+  syncTimeoutMs?: number
+}
+
+interface OpenDoc { doc: Y.Doc; persistence?: IndexedDbPersistence; tabs?: TabSync; provider?: MeshProvider; sync: boolean }
+
+/** The memory layer. */
+export interface MemoryLayer {
+  /** Load local state and start syncing. Idempotent. */
+  start(): Promise<void>
+  /** Flush to storage and stop syncing. Idempotent. */
+  stop(): Promise<void>
+  /** Resolves once local state is loaded and the registry has synced with a peer (or none answered within `syncTimeoutMs`). */
+  readonly whenSynced: Promise<void>
+  readonly registry: Registry
+  readonly memory: MemoryStore
+  readonly journal: Journal
+  /** Resolves once every change so far is saved in IndexedDB. */
+  flush(): Promise<void>
+  /** Same as `flush()`, as a property. */
+  readonly whenSaved: Promise<void>
+  /** Counters: rejected updates, forged entries, bytes in/out, … */
+  metrics(): Record<string, number>
+  /** The underlying doc of `name` if open (tests, benchmarks, debugging). */
+  doc(name: string): Y.Doc | undefined
+}
+
+/** Create the memory layer; call `start()` before use. */
+export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
+  const limits: MemoryLimits = { ...DEFAULT_LIMITS, ...init.limits }
+  const persist = (init.persistence ?? (typeof indexedDB !== 'undefined' ? 'indexeddb' : 'none')) === 'indexeddb'
+  const prefix = init.dbPrefix ?? 'zerostate:'
+  const counters = { sync: new Counters('memory.sync'), idb: new Counters('memory.idb'), tabs: new Counters('memory.tabs'), registry: new Counters('memory.registry'), kv: new Counters('memory.kv'), journal: new Counters('memory.journal') }
+  const strikes = new Map<string, number>()
+  const checker = init.checker ?? defaultUpdateChecker(limits.checkDeadlineMs)
+  const docs = new Map<string, OpenDoc>()
+  let started = false
+  let stopped = false
+  const synced = Promise.withResolvers<void>()
+
+  function attachProvider(name: string, od: OpenDoc): void {
+    if (init.transport == null || !od.sync || od.provider != null || !started || stopped) return
+    od.provider = new MeshProvider(name, od.doc, init.transport, {
+      limits, checker, counters: counters.sync, strikes,
+      allowedRoots: name === REGISTRY_DOC ? REGISTRY_ROOTS : name === MEMORY_INDEX_DOC ? new Set(['namespaces']) : new Set(['kv']),
+      onReject: init.onPeerRejected
+    })
+  }
+
+  function open(name: string, { sync }: { sync: boolean }): Y.Doc {
+    const existing = docs.get(name)
+    if (existing != null) return existing.doc
+    const doc = new Y.Doc({ gc: true })
+    const od: OpenDoc = { doc, sync }
+    if (persist) od.persistence = new IndexedDbPersistence(prefix + name, doc, { delayMs: 10, compactAfter: limits.compactAfterRecords, counters: counters.idb })
+    if (init.tabSync ?? true) od.tabs = new TabSync(prefix + name, doc, { counters: counters.tabs })
+    docs.set(name, od)
+    // A doc opened after start (a namespace) starts syncing once its local state is loaded.
+    if (od.persistence == null) attachProvider(name, od)
+    else void od.persistence.whenSynced.then(() => attachProvider(name, od))
+    return doc
+  }
+
+  async function saved(name: string): Promise<void> { await docs.get(name)?.persistence?.whenSaved }
+
+  const registryDoc = open(REGISTRY_DOC, { sync: true })
+  const indexDoc = open(MEMORY_INDEX_DOC, { sync: true })
+  const localDoc = open(LOCAL_DOC, { sync: false })
+  const journalDoc = open(JOURNAL_DOC, { sync: false })
+  const registry = new Registry(registryDoc, init.identity, limits, counters.registry)
+  const memory = new MemoryStore({ open, saved }, indexDoc, localDoc, limits, counters.kv)
+  const journal = new Journal(journalDoc, () => saved(JOURNAL_DOC), counters.journal)
+
+  async function flush(): Promise<void> {
+    await Promise.all([...docs.values()].map((d) => d.persistence?.flush()))
+  }
+
+  const layer: MemoryLayer = {
+    registry, memory, journal,
+    whenSynced: synced.promise,
+    async start() {
+      if (started) return
+      started = true
+      await Promise.all([...docs.values()].map((d) => d.persistence?.whenSynced))
+      await memory.init()
+      const t = init.transport
+      if (t != null) {
+        await t.start()
+        t.onUnknownDoc((ch) => {
+          if (!memory.acceptsPeerDoc(ch.doc)) return false
+          memory.adoptPeerDoc(ch.doc)
+          const od = docs.get(ch.doc)
+          // Loaded docs take the channel now; one still loading is synced when its provider starts.
+          if (od?.provider != null) { od.provider.accept(ch); return true }
+          return false
+        })
+      }
+      for (const [name, od] of docs) if (od.persistence?.synced !== false) attachProvider(name, od)
+      await registry.settled()
+      const reg = docs.get(REGISTRY_DOC)?.provider
+      if (reg == null || t == null || t.peers().length === 0) synced.resolve()
+      else {
+        const timer = setTimeout(() => synced.resolve(), init.syncTimeoutMs ?? 3000)
+        void reg.whenSynced.then(() => registry.settled()).then(() => { clearTimeout(timer); synced.resolve() })
+      }
+    },
+    async stop() {
+      if (!started || stopped) return
+      stopped = true
+      await flush().catch((err) => log.error('final flush failed %e', err))
+      for (const od of docs.values()) { od.provider?.destroy(); od.tabs?.destroy(); await od.persistence?.destroy() }
+      init.transport?.onUnknownDoc(undefined)
+      checker?.destroy()
+    },
+    flush,
+    get whenSaved() { return flush() },
+    metrics() {
+      const out: Record<string, number> = {}
+      for (const c of Object.values(counters)) Object.assign(out, c.toRecord())
+      for (const [k, val] of Object.entries(init.transport?.metrics() ?? {})) out[`memory.transport.${k}`] = val
+      out['memory.docs'] = docs.size
+      return out
+    },
+    doc: (name) => docs.get(name)?.doc
+  }
+  return layer
+}
+
+export { MemoryNotStartedError }

@@ -1,0 +1,140 @@
+import { describe, it, expect, afterEach } from 'vitest'
+import * as Y from 'yjs'
+import { MeshProvider } from './mesh-provider.ts'
+import { MemoryNetwork, MemorySyncTransport } from './memory-sync-transport.ts'
+import { payloadMessages } from './sync-protocol.ts'
+import { rng, until } from './test-helpers.ts'
+import type { SyncChannel } from './sync-transport.ts'
+
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => { while (cleanups.length > 0) await cleanups.pop()!() })
+
+async function peer(net: MemoryNetwork, id: string, chaos?: { maxDelayMs: number; duplicate: number; seed: number }) {
+  const t = new MemorySyncTransport(net, id, { chaos })
+  await t.start()
+  const doc = new Y.Doc()
+  const provider = new MeshProvider('d', doc, t, { limits: { resyncIntervalMs: 0 } })
+  cleanups.push(() => { doc.destroy(); return t.stop() })
+  return { t, doc, provider }
+}
+
+// Map keys sorted: toJSON() follows local integration order, which legitimately differs between peers.
+function state(doc: Y.Doc) { return { map: Object.fromEntries(Object.entries(doc.getMap('m').toJSON()).sort()), text: doc.getText('t').toString(), arr: doc.getArray('a').toJSON() } }
+
+describe('MeshProvider', () => {
+  it('converges 4 peers under reordered, delayed and duplicated delivery with concurrent edits', async () => {
+    const net = new MemoryNetwork()
+    const peers = await Promise.all(['p1', 'p2', 'p3', 'p4'].map((id, i) => peer(net, id, { maxDelayMs: 4, duplicate: 0.3, seed: i + 7 })))
+    const rand = rng(42)
+    for (let round = 0; round < 40; round++) {
+      const p = peers[Math.floor(rand() * peers.length)]!
+      const op = rand()
+      if (op < 0.4) p.doc.getMap('m').set(`k${Math.floor(rand() * 10)}`, round)
+      else if (op < 0.7) p.doc.getText('t').insert(Math.floor(rand() * (p.doc.getText('t').length + 1)), String.fromCharCode(97 + round % 26))
+      else if (op < 0.85) p.doc.getArray('a').push([round])
+      else if (p.doc.getText('t').length > 0) p.doc.getText('t').delete(0, 1)
+      if (round % 7 === 0) await new Promise((r) => setTimeout(r, 2))
+    }
+    await until(() => {
+      const s = peers.map((p) => JSON.stringify(state(p.doc)))
+      return s.every((x) => x === s[0])
+    }, 5000, 'convergence')
+    expect(state(peers[0]!.doc).arr.length).toBeGreaterThan(0)
+    // Converged documents have identical state vectors too (nothing pending).
+    const svs = peers.map((p) => Buffer.from(Y.encodeStateVector(p.doc)).toString('hex'))
+    expect(new Set(svs).size).toBe(1)
+  })
+
+  it('a late joiner receives only what it lacks and catches up', async () => {
+    const net = new MemoryNetwork()
+    const a = await peer(net, 'a')
+    const b = await peer(net, 'b')
+    for (let i = 0; i < 100; i++) a.doc.getMap('m').set(`k${i}`, i)
+    await until(() => b.doc.getMap('m').size === 100)
+    const c = await peer(net, 'c')
+    await c.provider.whenSynced
+    await until(() => c.doc.getMap('m').size === 100)
+    expect(c.doc.getMap('m').get('k99')).toBe(99)
+    // c already has everything: a fresh exchange sends a diff with no structs.
+    const before = a.provider.counters.get('bytesSent')
+    a.provider.resync(); c.provider.resync()
+    await new Promise((r) => setTimeout(r, 20))
+    expect(a.provider.counters.get('bytesSent') - before).toBeLessThan(20)
+  })
+
+  it('does not echo a remote update back to the peer it came from', async () => {
+    const net = new MemoryNetwork()
+    const a = await peer(net, 'a')
+    const b = await peer(net, 'b')
+    await Promise.all([a.provider.whenSynced, b.provider.whenSynced])
+    const sentByB = b.provider.counters.get('bytesSent')
+    a.doc.getMap('m').set('x', 'y'.repeat(1000))
+    await until(() => b.doc.getMap('m').get('x') !== undefined)
+    await new Promise((r) => setTimeout(r, 20))
+    expect(b.provider.counters.get('bytesSent')).toBe(sentByB)
+  })
+
+  it('reassembles payloads larger than one frame', async () => {
+    const net = new MemoryNetwork()
+    const a = await peer(net, 'a')
+    a.doc.getMap('m').set('big', 'x'.repeat(2_500_000))
+    const b = await peer(net, 'b')
+    await until(() => (b.doc.getMap('m').get('big') as string | undefined)?.length === 2_500_000)
+  })
+
+  it('refuses malformed, oversize and hostile updates, stays responsive, and hangs up on repeat', async () => {
+    const net = new MemoryNetwork()
+    const a = await peer(net, 'a')
+    const evil = new MemorySyncTransport(net, 'z-evil')
+    await evil.start()
+    cleanups.push(() => evil.stop())
+    const rejected: string[] = []
+    const provider2 = new MeshProvider('d2', a.doc, a.t, { limits: { resyncIntervalMs: 0, maxStrikes: 3, maxUpdateBytes: 1000 }, onReject: (p) => rejected.push(p) })
+    cleanups.push(() => provider2.destroy())
+    let ch: SyncChannel | undefined
+    await until(async () => { try { ch = await evil.open('a', 'd2'); return true } catch { return false } })
+    // 1. random garbage, 2. a yjs#687 payload (trailing data after a valid prefix), 3. a count the bytes cannot back
+    const garbage = new Uint8Array([0xde, 0xad, 0xbe, 0xef])
+    const p687 = Buffer.from('00010000000001000100010200001602000001fdffffffff7f0000', 'hex')
+    const hugeCount = new Uint8Array([1, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 0, 0])
+    const started = Date.now()
+    for (const bad of [garbage, p687]) for (const m of payloadMessages('update', bad)) await ch!.send(m)
+    await until(() => rejected.length === 2)
+    // a.doc still works and still syncs with honest peers
+    const b = await peer(net, 'b')
+    a.doc.getMap('m').set('alive', true)
+    await until(() => b.doc.getMap('m').get('alive') === true)
+    for (const m of payloadMessages('update', hugeCount)) await ch!.send(m)
+    await until(() => evil.hungUp.length > 0 || a.t.hungUp.length > 0)
+    expect(Date.now() - started).toBeLessThan(2000)
+    expect(a.t.hungUp[0]).toMatchObject({ peer: 'z-evil' })
+    expect(provider2.counters.get('rejectedUpdates')).toBe(3)
+    expect(a.t.peers()).not.toContain('z-evil')
+    expect(a.doc.getMap('m').get('alive')).toBe(true)
+  })
+
+  it('refuses an update over the size cap without decoding it', async () => {
+    const net = new MemoryNetwork()
+    const a = await peer(net, 'a')
+    const p = new MeshProvider('small', new Y.Doc(), a.t, { limits: { resyncIntervalMs: 0, maxUpdateBytes: 100 } })
+    cleanups.push(() => p.destroy())
+    const evil = new MemorySyncTransport(net, 'b-evil')
+    await evil.start()
+    cleanups.push(() => evil.stop())
+    const src = new Y.Doc()
+    src.getMap('kv').set('x', 'y'.repeat(500))
+    const ch = await evil.open('a', 'small')
+    for (const m of payloadMessages('update', Y.encodeStateAsUpdate(src))) await ch.send(m)
+    await until(() => p.counters.get('rejectedUpdates') === 1)
+    expect(p.doc.getMap('kv').size).toBe(0)
+  })
+
+  it('destroying the doc destroys the provider', async () => {
+    const net = new MemoryNetwork()
+    const a = await peer(net, 'a')
+    const b = await peer(net, 'b')
+    await b.provider.whenSynced
+    a.doc.destroy()
+    await until(() => b.provider.peers.length === 0)
+  })
+})

@@ -1,0 +1,316 @@
+/**
+ * The agent registry over the `registry` Y.Doc. Maps (all keyed so that the key
+ * names the signer): `entries` and `retractions` by `author/id`, `reputation` by
+ * `publisher/subject`, `holders` by `author/id|peerId` (unsigned hints: module
+ * bytes are checked against the signed moduleSha256 anyway).
+ *
+ * A CRDT lets anyone overwrite or delete any key, so the view is resolved
+ * through verification, never trusted from the map: a record counts only if its
+ * signature verifies against the author in its key and its fields match the key.
+ * Readers remember the best valid record per key and write it back when the map
+ * holds something worse (forged, older, or deleted) — so only the author can
+ * update or retract an entry, whatever order merges happen in.
+ */
+import * as Y from 'yjs'
+import * as v from 'valibot'
+import { signJson, verifyJson, canonicalBytes, type Identity } from '../mesh/identity.ts'
+import { Counters } from '../mesh/metrics.ts'
+import { logger } from '../mesh/logger.ts'
+import { EntryNotFoundError, EntryTooLargeError, InvalidEntryError, RegistryQuotaError } from './errors.ts'
+import type { MemoryLimits } from './constants.ts'
+import {
+  EntryRecordSchema, PeerIdSchema, PublishInputSchema, ReputationInputSchema, ReputationRecordSchema, RetractionRecordSchema, entryKey,
+  type EntryRecord, type PublishInput, type RegistryEntry, type RegistryFilter, type ReputationInput, type ReputationRecord, type RetractionRecord
+} from './registry-schema.ts'
+
+const log = logger('memory:registry')
+const HEAL = Symbol('registry-heal')
+
+/** Root types of the registry doc (updates naming others are refused). */
+export const REGISTRY_ROOTS: ReadonlySet<string> = new Set(['entries', 'retractions', 'reputation', 'holders'])
+
+type Kind = 'entries' | 'retractions' | 'reputation'
+const SCHEMAS = { entries: EntryRecordSchema, retractions: RetractionRecordSchema, reputation: ReputationRecordSchema }
+type AnyRecord = EntryRecord | RetractionRecord | ReputationRecord
+
+function signerOf(kind: Kind, r: AnyRecord): string { return kind === 'reputation' ? (r as ReputationRecord).publisher : (r as EntryRecord).author }
+function keyOf(kind: Kind, r: AnyRecord): string {
+  return kind === 'reputation' ? `${(r as ReputationRecord).publisher}/${(r as ReputationRecord).subject}` : entryKey((r as EntryRecord).author, (r as EntryRecord).id)
+}
+function rank(r: AnyRecord): number {
+  if ('version' in r) return r.version
+  return (r as ReputationRecord).updatedAt
+}
+function payload(r: AnyRecord): Record<string, unknown> {
+  const { signature: _s, ...rest } = r
+  return rest
+}
+
+/** The registry: publish, retract, read verified entries. */
+export class Registry {
+  readonly #doc: Y.Doc
+  readonly #identity: Identity
+  readonly #limits: MemoryLimits
+  readonly #counters: Counters
+  readonly #maps: Record<Kind, Y.Map<unknown>>
+  readonly #holders: Y.Map<number>
+  /** Best valid record per key, per kind. */
+  readonly #valid: Record<Kind, Map<string, AnyRecord>> = { entries: new Map(), retractions: new Map(), reputation: new Map() }
+  /** Signatures already verified good (so healing and re-reads cost nothing). */
+  readonly #verified = new Set<string>()
+  readonly #listeners = new Set<() => void>()
+  #view: RegistryEntry[] | undefined
+  #queue: Promise<void> = Promise.resolve()
+  #notifyScheduled = false
+
+  constructor(doc: Y.Doc, identity: Identity, limits: MemoryLimits, counters = new Counters('registry')) {
+    this.#doc = doc
+    this.#identity = identity
+    this.#limits = limits
+    this.#counters = counters
+    this.#maps = { entries: doc.getMap('entries'), retractions: doc.getMap('retractions'), reputation: doc.getMap('reputation') }
+    this.#holders = doc.getMap('holders')
+    for (const kind of Object.keys(this.#maps) as Kind[]) {
+      this.#maps[kind].observe((e) => this.#enqueue(kind, [...e.keysChanged]))
+      this.#enqueue(kind, [...this.#maps[kind].keys()])
+    }
+    this.#holders.observe(() => this.#changed())
+  }
+
+  /** Resolves when every change seen so far has been verified into the view. */
+  settled(): Promise<void> { return this.#queue }
+
+  #enqueue(kind: Kind, keys: string[]): void {
+    if (keys.length === 0) return
+    this.#queue = this.#queue.then(() => this.#verifyKeys(kind, keys)).catch((err) => {
+      this.#counters.inc('verifyErrors'); log.error('verifying registry records failed %e', err)
+    })
+  }
+
+  async #verifyKeys(kind: Kind, keys: string[]): Promise<void> {
+    const map = this.#maps[kind]
+    const heal: Array<[string, AnyRecord]> = []
+    for (const key of keys) {
+      const raw = map.get(key)
+      const best = this.#valid[kind].get(key)
+      const record = raw === undefined ? undefined : await this.#check(kind, key, raw)
+      if (record != null && (best == null || rank(record) >= rank(best))) {
+        this.#valid[kind].set(key, record)
+      } else if (best != null && !(kind === 'entries' && await this.#retractedNow(key, best as EntryRecord))) {
+        // The map holds something worse than what we know is valid: put it back.
+        heal.push([key, best])
+      }
+    }
+    if (heal.length > 0) {
+      this.#counters.inc('healed', heal.length)
+      this.#doc.transact(() => { for (const [key, r] of heal) map.set(key, r) }, HEAL)
+    }
+    this.#changed()
+  }
+
+  async #check(kind: Kind, key: string, raw: unknown): Promise<AnyRecord | undefined> {
+    const parsed = v.safeParse(SCHEMAS[kind], raw)
+    if (!parsed.success) { this.#counters.inc('invalidRecords'); return undefined }
+    const r = parsed.output as AnyRecord
+    if (keyOf(kind, r) !== key) { this.#counters.inc('forgedRecords'); return undefined }
+    if (kind !== 'reputation' && canonicalBytes(r).byteLength > this.#limits.maxEntryBytes) { this.#counters.inc('oversizedRecords'); return undefined }
+    if (this.#verified.has(r.signature)) return r
+    if (!(await verifyJson(signerOf(kind, r), payload(r), r.signature))) {
+      this.#counters.inc('forgedRecords')
+      log('ignoring a %s record under %s with a bad signature', kind, key)
+      return undefined
+    }
+    this.#verified.add(r.signature)
+    return r
+  }
+
+  /** Before healing an entry, verify a retraction that may have arrived in the same update. */
+  async #retractedNow(key: string, e: EntryRecord): Promise<boolean> {
+    const raw = this.#maps.retractions.get(key)
+    if (raw !== undefined) {
+      const r = await this.#check('retractions', key, raw)
+      const best = this.#valid.retractions.get(key)
+      if (r != null && (best == null || rank(r) >= rank(best))) this.#valid.retractions.set(key, r)
+    }
+    return this.#isRetracted(e)
+  }
+
+  #isRetracted(e: EntryRecord): boolean {
+    const r = this.#valid.retractions.get(entryKey(e.author, e.id)) as RetractionRecord | undefined
+    return r != null && r.version >= e.version
+  }
+
+  #changed(): void {
+    this.#view = undefined
+    if (this.#notifyScheduled) return
+    this.#notifyScheduled = true
+    queueMicrotask(() => {
+      this.#notifyScheduled = false
+      for (const l of this.#listeners) {
+        try { l() } catch (err) { this.#counters.inc('listenerErrors'); log.error('registry listener threw %e', err) }
+      }
+    })
+  }
+
+  #holdersOf(key: string): string[] {
+    const prefix = `${key}|`
+    const found: Array<[string, number]> = []
+    for (const [k, at] of this.#holders.entries()) {
+      if (k.startsWith(prefix) && typeof at === 'number' && v.is(PeerIdSchema, k.slice(prefix.length))) found.push([k.slice(prefix.length), at])
+    }
+    return found.sort((a, b) => b[1] - a[1]).slice(0, this.#limits.maxHoldersPerEntry).map(([p]) => p)
+  }
+
+  #buildView(): RegistryEntry[] {
+    const byAuthor = new Map<string, EntryRecord[]>()
+    for (const r of this.#valid.entries.values()) {
+      const e = r as EntryRecord
+      if (this.#isRetracted(e)) continue
+      const list = byAuthor.get(e.author) ?? []
+      list.push(e)
+      byAuthor.set(e.author, list)
+    }
+    const ratings = new Map<string, number[]>()
+    const perPublisher = new Map<string, number>()
+    for (const r of this.#valid.reputation.values()) {
+      const rep = r as ReputationRecord
+      if (rep.subject.startsWith(`${rep.publisher}/`)) continue // nobody rates their own agents
+      const n = (perPublisher.get(rep.publisher) ?? 0) + 1
+      perPublisher.set(rep.publisher, n)
+      if (n > this.#limits.maxReputationsPerPublisher) continue
+      const list = ratings.get(rep.subject) ?? []
+      list.push(rep.score)
+      ratings.set(rep.subject, list)
+    }
+    const out: RegistryEntry[] = []
+    let overQuota = 0
+    for (const list of byAuthor.values()) {
+      // Deterministic quota: an author's earliest entries count, the rest are ignored.
+      list.sort((a, b) => a.publishedAt - b.publishedAt || (a.id < b.id ? -1 : 1))
+      overQuota += Math.max(0, list.length - this.#limits.maxEntriesPerAuthor)
+      for (const e of list.slice(0, this.#limits.maxEntriesPerAuthor)) {
+        const key = entryKey(e.author, e.id)
+        const scores = ratings.get(key) ?? []
+        out.push({
+          key, id: e.id, author: e.author, manifest: e.manifest, moduleSha256: e.moduleSha256, version: e.version,
+          publishedAt: e.publishedAt, signature: e.signature, holders: this.#holdersOf(key),
+          reputation: scores.length > 0 ? scores.reduce((a, b) => a + b, 0) / scores.length : undefined,
+          ratings: scores.length
+        })
+      }
+    }
+    this.#counters.set('overQuota', overQuota)
+    this.#counters.set('entries', out.length)
+    return out.sort((a, b) => (a.key < b.key ? -1 : 1))
+  }
+
+  /** Verified, unretracted entries matching `filter`. */
+  list(filter: RegistryFilter = {}): RegistryEntry[] {
+    this.#view ??= this.#buildView()
+    const text = filter.text?.toLowerCase()
+    return this.#view.filter((e) => {
+      if (filter.author != null && e.author !== filter.author) return false
+      if (filter.capability != null) {
+        const caps = e.manifest.capabilities
+        if (!Array.isArray(caps) || !caps.includes(filter.capability)) return false
+      }
+      if (filter.minReputation != null && (e.reputation ?? -1) < filter.minReputation) return false
+      if (text != null) {
+        const hay = [e.id, e.manifest.name, e.manifest.description].filter((x) => typeof x === 'string').join(' ').toLowerCase()
+        if (!hay.includes(text)) return false
+      }
+      return true
+    })
+  }
+
+  /** An entry by `author/id` key, or by bare id (this profile's own first, then any author). */
+  get(idOrKey: string): RegistryEntry | undefined {
+    const all = this.list()
+    return all.find((e) => e.key === idOrKey) ?? all.find((e) => e.id === idOrKey && e.author === this.#identity.publicKey) ?? all.find((e) => e.id === idOrKey)
+  }
+
+  /** Sign and store an entry by this profile (a new version if it exists). */
+  async publish(input: PublishInput): Promise<RegistryEntry> {
+    const parsed = v.safeParse(PublishInputSchema, input)
+    if (!parsed.success) throw new InvalidEntryError(`invalid registry entry: ${v.summarize(parsed.issues)}`)
+    const { id, manifest, moduleSha256, holders } = parsed.output
+    const author = this.#identity.publicKey
+    const key = entryKey(author, id)
+    await this.settled()
+    const prev = this.#valid.entries.get(key) as EntryRecord | undefined
+    const retraction = this.#valid.retractions.get(key) as RetractionRecord | undefined
+    const mine = [...this.#valid.entries.values()].filter((r) => (r as EntryRecord).author === author && !this.#isRetracted(r as EntryRecord))
+    if (prev == null || this.#isRetracted(prev)) {
+      if (mine.length >= this.#limits.maxEntriesPerAuthor) throw new RegistryQuotaError(`this author already has ${mine.length} agents (limit ${this.#limits.maxEntriesPerAuthor}); retract one first`)
+    }
+    const version = Math.max(prev?.version ?? 0, retraction?.version ?? 0) + 1
+    const body = { kind: 'zerostate/registry-entry/1' as const, id, author, manifest, moduleSha256, version, publishedAt: Date.now() }
+    const size = canonicalBytes(body).byteLength + 120
+    if (size > this.#limits.maxEntryBytes) throw new EntryTooLargeError(`the entry is ${size} bytes; the limit is ${this.#limits.maxEntryBytes}`)
+    const record: EntryRecord = { ...body, signature: await signJson(this.#identity, body) }
+    this.#verified.add(record.signature)
+    this.#valid.entries.set(key, record)
+    this.#doc.transact(() => {
+      this.#maps.entries.set(key, record)
+      for (const h of holders) this.#holders.set(`${key}|${h}`, Date.now())
+    })
+    await this.settled()
+    this.#counters.inc('published')
+    const entry = this.get(key)
+    if (entry == null) throw new InvalidEntryError('the entry was stored but is not visible (quota?)')
+    return entry
+  }
+
+  /** Retract this profile's entry `id`: it disappears for every reader. */
+  async retract(id: string): Promise<void> {
+    const author = this.#identity.publicKey
+    const key = entryKey(author, id)
+    await this.settled()
+    const prev = this.#valid.entries.get(key) as EntryRecord | undefined
+    if (prev == null || this.#isRetracted(prev)) throw new EntryNotFoundError(`you have no agent "${id}" to retract`)
+    const body = { kind: 'zerostate/registry-retraction/1' as const, id, author, version: prev.version, retractedAt: Date.now() }
+    const record: RetractionRecord = { ...body, signature: await signJson(this.#identity, body) }
+    this.#verified.add(record.signature)
+    this.#valid.retractions.set(key, record)
+    this.#doc.transact(() => {
+      this.#maps.retractions.set(key, record)
+      // The signed retraction stays; the entry's bytes can go (readers never heal a retracted entry).
+      this.#maps.entries.delete(key)
+      for (const k of [...this.#holders.keys()]) if (k.startsWith(`${key}|`)) this.#holders.delete(k)
+    })
+    await this.settled()
+  }
+
+  /** Record that `peerId` holds the module bytes of entry `idOrKey`. */
+  addHolder(idOrKey: string, peerId: string): void {
+    const entry = this.get(idOrKey)
+    if (entry == null) throw new EntryNotFoundError(`no agent "${idOrKey}" in the registry`)
+    if (!v.is(PeerIdSchema, peerId)) throw new InvalidEntryError(`"${peerId}" is not a peer id`)
+    this.#holders.set(`${entry.key}|${peerId}`, Date.now())
+  }
+
+  /** Sign and publish this profile's reputation summary of an entry. */
+  async publishReputation(input: ReputationInput): Promise<void> {
+    const parsed = v.safeParse(ReputationInputSchema, input)
+    if (!parsed.success) throw new InvalidEntryError(`invalid reputation: ${v.summarize(parsed.issues)}`)
+    const publisher = this.#identity.publicKey
+    const subject = this.get(parsed.output.subject)?.key ?? parsed.output.subject
+    const mine = [...this.#valid.reputation.values()].filter((r) => (r as ReputationRecord).publisher === publisher)
+    const key = `${publisher}/${subject}`
+    if (!this.#valid.reputation.has(key) && mine.length >= this.#limits.maxReputationsPerPublisher) {
+      throw new RegistryQuotaError(`you have published ${mine.length} reputation records (limit ${this.#limits.maxReputationsPerPublisher})`)
+    }
+    const body = { kind: 'zerostate/reputation/1' as const, publisher, subject, score: parsed.output.score, successes: parsed.output.successes, failures: parsed.output.failures, updatedAt: Date.now() }
+    const record: ReputationRecord = { ...body, signature: await signJson(this.#identity, body) }
+    this.#verified.add(record.signature)
+    this.#valid.reputation.set(key, record)
+    this.#maps.reputation.set(key, record)
+    await this.settled()
+  }
+
+  /** Called after the view may have changed; returns the unsubscribe function. */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener)
+    return () => { this.#listeners.delete(listener) }
+  }
+}
