@@ -17,7 +17,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { CONNECTION_MONITOR, RELAY_TOPICS } from '../src/lib/mesh/constants.ts'
+import { CONNECTION_MONITOR, GOSSIP_SCORE_PARAMS, RELAY_TOPICS } from '../src/lib/mesh/constants.ts'
 
 /** Options of a relay. */
 export interface RelayOptions {
@@ -84,7 +84,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           defaultDurationLimit: 10 * 60_000
         }
       }),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, canRelayMessage: true })
+      // Browsers wait for the relay's heartbeat to be grafted into the discovery and
+      // presence meshes; 250 ms (default 1 s) cuts their join time.
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, canRelayMessage: true, heartbeatInterval: 250, scoreParams: GOSSIP_SCORE_PARAMS })
     }
   })
   for (const topic of RELAY_TOPICS) node.services.pubsub.subscribe(topic)

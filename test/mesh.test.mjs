@@ -33,7 +33,17 @@ describe('mesh formation', () => {
           }
         }
       } catch (err) {
-        const dump = await Promise.all(pages.map((p) => p.evaluate(() => ({ id: window.zerostate.peerId, metrics: window.zerostate.metrics(), peers: window.zerostate.peers().map((x) => [x.id, x.transport]) }))))
+        const dump = await Promise.all(pages.map((p) => p.evaluate(() => {
+          const ps = window.zerostate.mesh.libp2p.services.pubsub
+          return {
+            id: window.zerostate.peerId,
+            metrics: window.zerostate.metrics(),
+            peers: window.zerostate.peers().map((x) => [x.id, x.transport]),
+            gossipPeers: ps.getPeers().map(String),
+            presenceSubscribers: ps.getSubscribers('zerostate/presence/1').map(String),
+            protocols: window.zerostate.mesh.libp2p.getConnections().map((c) => [c.remoteAddr.toString().slice(-20), c.streams.map((s) => s.protocol)])
+          }
+        })))
         throw new Error(`round ${round} failed: ${err.message}\n${JSON.stringify(dump, null, 1)}`)
       } finally {
         await Promise.all(ctxs.map((c) => c.close()))

@@ -35,9 +35,13 @@ export interface ZeroStateApi {
 /** Start a mesh peer in this tab (or Node) and return its API. */
 export async function createZeroState(options: ZeroStateOptions = {}): Promise<ZeroStateApi> {
   const persist = options.persistIdentity ?? typeof indexedDB !== 'undefined'
-  const identity = await loadIdentity(persist ? new IndexedDbKeyStore() : new MemoryKeyStore())
-  const mesh = new MeshNode({ ...options.mesh, presence: { ...options.mesh?.presence, publicKey: identity.publicKey } })
-  await mesh.start()
+  // The node does not need the signing key to join: load both at once (join time).
+  const mesh = new MeshNode(options.mesh)
+  const [identity] = await Promise.all([
+    loadIdentity(persist ? new IndexedDbKeyStore() : new MemoryKeyStore()),
+    mesh.start()
+  ])
+  mesh.setPresence({ publicKey: identity.publicKey })
   const api: ZeroStateApi = {
     ready: mesh.ready,
     peerId: mesh.peerId,

@@ -35,3 +35,11 @@ export const CONNECTION_MONITOR = {
 
 /** How often presence is re-announced (and how stale an entry may get before it is ignored). */
 export const PRESENCE_INTERVAL_MS = 2000
+
+/**
+ * Gossipsub scoring for a mesh of browsers: many peers share one public IP (a NAT, an
+ * office, or loopback in tests), and gossipsub's default IP-colocation penalty then
+ * grey-lists them — the relay stopped forwarding to every peer after ~9 from one IP.
+ * Abuse is handled by our own strikes instead.
+ */
+export const GOSSIP_SCORE_PARAMS = { IPColocationFactorWeight: 0 } as const

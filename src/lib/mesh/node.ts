@@ -18,7 +18,8 @@ import { webSockets } from '@libp2p/websockets'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { backoffDelay } from './backoff.ts'
-import { CONNECTION_MONITOR, DEFAULT_MAX_PEERS, DISCOVERY_TOPIC, PRESENCE_INTERVAL_MS, PRESENCE_TOPIC, RELAYS_PATH } from './constants.ts'
+import { echoRtts, handleEcho } from './diagnostics.ts'
+import { CONNECTION_MONITOR, DEFAULT_MAX_PEERS, GOSSIP_SCORE_PARAMS, DISCOVERY_TOPIC, PRESENCE_INTERVAL_MS, PRESENCE_TOPIC, RELAYS_PATH } from './constants.ts'
 import { MeshError, NotStartedError, PeerNotConnectedError, RelayUnreachableError } from './errors.ts'
 import { logger } from './logger.ts'
 import { Counters } from './metrics.ts'
@@ -87,7 +88,8 @@ async function buildLibp2p(init: Required<Pick<MeshNodeInit, 'iceServers' | 'max
       identify: identify(),
       identifyPush: identifyPush(),
       ping: ping(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true })
+      // A shorter heartbeat grafts a newcomer into topic meshes sooner (join time).
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, heartbeatInterval: 500, scoreParams: GOSSIP_SCORE_PARAMS })
     }
   })
 }
@@ -103,6 +105,9 @@ export class MeshNode extends EventTarget {
   readonly #strikes = new Map<string, number>()
   readonly #dialing = new Map<string, { attempt: number; timer?: ReturnType<typeof setTimeout> }>()
   readonly #discoveredAt = new Map<string, number>()
+  readonly #directAt = new Map<string, number>()
+  #firstDirectAt: number | undefined
+  readonly #milestones: Record<string, number> = {}
   #node: Libp2pNode | undefined
   #presence: Omit<Presence, 'ts' | 'peerId'>
   #status: RelayStatus = { state: 'starting', relays: [], connected: [] }
@@ -110,6 +115,7 @@ export class MeshNode extends EventTarget {
   #relayTimer: ReturnType<typeof setTimeout> | undefined
   #timers: Array<ReturnType<typeof setInterval>> = []
   #changeQueued = false
+  #announceQueued = false
   #ready = Promise.withResolvers<void>()
 
   constructor(init: MeshNodeInit = {}) {
@@ -142,6 +148,7 @@ export class MeshNode extends EventTarget {
   /** Start the node (idempotent). */
   async start(): Promise<void> {
     if (this.#node != null) return
+    this.#milestones.startCalled ??= performance.now()
     const maxPeers = this.#init.maxPeers ?? DEFAULT_MAX_PEERS
     const node = await buildLibp2p({ iceServers: this.#init.iceServers ?? [], maxPeers }, (peer) => this.#isBlocked(peer.toString()))
     this.#node = node
@@ -154,7 +161,13 @@ export class MeshNode extends EventTarget {
       if (evt.detail.topic !== PRESENCE_TOPIC) return
       this.#onPresence(evt.detail)
     })
+    // self:peer:update is debounced by a second in libp2p's address manager; a new
+    // listener (our relay reservation) is known at once through transport:listening.
+    node.addEventListener('transport:listening', () => { this.#checkOwnAddrs() })
+    node.addEventListener('self:peer:update', () => { this.#checkOwnAddrs() })
     await node.start()
+    this.#milestones.libp2pStarted = performance.now()
+    await handleEcho(node)
     this.#timers.push(setInterval(() => { this.#announce() }, PRESENCE_INTERVAL_MS))
     // RTTs are refreshed by the connection monitor; repaint listeners once a second.
     this.#timers.push(setInterval(() => { this.#changed() }, 1000))
@@ -223,6 +236,25 @@ export class MeshNode extends EventTarget {
     return this.counters.toRecord()
   }
 
+  /**
+   * Timings in ms on this page's clock (performance.now(), 0 = navigation start):
+   * when the first direct connection opened, and per peer when it was discovered
+   * and when its direct connection opened.
+   */
+  timings(): { firstDirectAt?: number; milestones: Record<string, number>; peers: Array<{ peerId: string; discoveredAt?: number; directAt?: number }> } {
+    const ids = new Set([...this.#discoveredAt.keys(), ...this.#directAt.keys()])
+    return {
+      firstDirectAt: this.#firstDirectAt,
+      milestones: { ...this.#milestones },
+      peers: [...ids].map((peerId) => ({ peerId, discoveredAt: this.#discoveredAt.get(peerId), directAt: this.#directAt.get(peerId) }))
+    }
+  }
+
+  /** Round-trip times of small echoes to a peer, on one open stream or a new stream each time. */
+  async echoRtts(peerId: string, opts: { count: number; newStreamPerRequest?: boolean; signal?: AbortSignal }): Promise<number[]> {
+    return await echoRtts(this.libp2p, peerId, opts)
+  }
+
   // ---- relays -------------------------------------------------------------
 
   async #relayList(): Promise<string[]> {
@@ -268,6 +300,7 @@ export class MeshNode extends EventTarget {
     }
     if (this.#node !== node) return
     if (connected) {
+      this.#milestones.relayConnected ??= performance.now()
       this.#relayAttempt = 0
       this.#setStatus({ state: 'connected', relays, connected: this.#connectedRelays(), error: undefined, nextRetryAt: undefined })
       this.#ready.resolve()
@@ -299,6 +332,8 @@ export class MeshNode extends EventTarget {
     const id = conn.remotePeer.toString()
     this.counters.inc(`connections.opened.${connectionTransport(conn)}`)
     if (connectionTransport(conn) === Transport.webrtc) {
+      if (!this.#directAt.has(id)) this.#directAt.set(id, performance.now())
+      this.#firstDirectAt ??= performance.now()
       const d = this.#dialing.get(id)
       clearTimeout(d?.timer)
       this.#dialing.delete(id)
@@ -323,7 +358,7 @@ export class MeshNode extends EventTarget {
   }
 
   #onDiscovered(id: string): void {
-    if (!this.#discoveredAt.has(id)) this.#discoveredAt.set(id, Date.now())
+    if (!this.#discoveredAt.has(id)) this.#discoveredAt.set(id, performance.now())
     this.dispatchEvent(new CustomEvent('discovered', { detail: { peerId: id, at: Date.now() } }))
     this.#maybeDial(id)
   }
@@ -344,10 +379,10 @@ export class MeshNode extends EventTarget {
     const direct = this.peers().filter((p) => !p.relay && p.transport === Transport.webrtc).length
     if (direct >= (this.#init.maxPeers ?? DEFAULT_MAX_PEERS)) { this.counters.inc('dial.skipped.budget'); return }
     const mine = this.peerId < id
-    const since = this.#discoveredAt.get(id) ?? Date.now()
-    if (!mine && Date.now() - since < 4000) {
+    const waited = performance.now() - (this.#discoveredAt.get(id) ?? performance.now())
+    if (!mine && waited < 4000) {
       // Come back later in case the other side never dials.
-      this.#dialing.set(id, { attempt: 0, timer: setTimeout(() => { this.#dialing.delete(id); this.#maybeDial(id) }, 4000 - (Date.now() - since)) })
+      this.#dialing.set(id, { attempt: 0, timer: setTimeout(() => { this.#dialing.delete(id); this.#maybeDial(id) }, 4000 - waited) })
       return
     }
     this.#dialing.set(id, { attempt: 0 })
@@ -406,12 +441,48 @@ export class MeshNode extends EventTarget {
     const node = this.#node
     if (node == null) return
     try {
-      const data = encodePresence({ ...this.#presence, peerId: this.peerId, ts: Date.now() })
+      const addrs = node.getMultiaddrs().filter((ma) => ma.getComponents().some((c) => c.name === 'webrtc')).slice(0, 8).map((ma) => ma.toString())
+      const data = encodePresence({ ...this.#presence, peerId: this.peerId, addrs, ts: Date.now() })
       void Promise.resolve(node.services.pubsub.publish(PRESENCE_TOPIC, data)).catch(() => { this.counters.inc('presence.publish.failed') })
     } catch (err) {
       this.counters.inc('presence.publish.failed')
       log.error('cannot publish presence: %e', err)
     }
+  }
+
+  #hasOwnWebrtcAddr(): boolean {
+    return this.#node?.getMultiaddrs().some((ma) => ma.getComponents().some((c) => c.name === 'webrtc')) ?? false
+  }
+
+  /** Announce as soon as our WebRTC address exists, rather than at the next interval. */
+  #checkOwnAddrs(): void {
+    if (this.#hasOwnWebrtcAddr()) {
+      if (this.#milestones.webrtcAddress == null) this.#milestones.webrtcAddress = performance.now()
+      this.#announceSoon()
+    }
+  }
+
+  /** Announce on the next tick, coalescing bursts (address changes, newcomers). */
+  #announceSoon(): void {
+    if (this.#announceQueued) return
+    this.#announceQueued = true
+    setTimeout(() => { this.#announceQueued = false; this.#announce() }, 20)
+  }
+
+  /** Add a peer's announced WebRTC addresses to the peer store (they must name that peer). */
+  async #learnAddrs(p: Presence): Promise<void> {
+    const node = this.#node
+    if (node == null || p.addrs == null || p.addrs.length === 0) return
+    const addrs: Multiaddr[] = []
+    for (const a of p.addrs) {
+      try {
+        const ma = multiaddr(a)
+        const comps = ma.getComponents()
+        if (comps.at(-1)?.name === 'p2p' && comps.at(-1)?.value === p.peerId && comps.some((c) => c.name === 'webrtc')) addrs.push(ma)
+      } catch { /* an unparsable address is ignored; the rest of the presence is valid */ }
+    }
+    if (addrs.length === 0) return
+    await node.peerStore.merge(peerIdFromString(p.peerId), { multiaddrs: addrs })
   }
 
   #onPresence(msg: { type: string; data: Uint8Array; from?: PeerId }): void {
@@ -423,8 +494,16 @@ export class MeshNode extends EventTarget {
     try {
       const p = decodePresence(msg.data, from)
       this.counters.inc('presence.received')
+      const isNew = this.#book.presenceOf(from) == null
       if (this.#book.updatePresence(p)) this.#changed()
-      this.#maybeDial(from)
+      if (isNew) {
+        this.#onDiscovered(from)
+        // A newcomer learns our addresses now, not at our next interval.
+        this.#announceSoon()
+      }
+      if (!this.#hasDirect(from)) {
+        this.#learnAddrs(p).then(() => { this.#maybeDial(from) }).catch(() => { this.counters.inc('presence.addrs.failed') })
+      }
     } catch (err) {
       this.counters.inc('presence.invalid')
       log('dropped presence from %s: %s', from, (err as Error).message)
