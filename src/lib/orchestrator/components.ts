@@ -61,7 +61,7 @@ export interface LocalExecutor {
   has(agentId: string): boolean
   /** Run the agent; rejects when it fails, times out or the signal aborts. */
   run(agentId: string, input: unknown, opts: { signal: AbortSignal, timeoutMs: number }): Promise<{ output: unknown, ms: number }>
-  /** Free workers right now (the donor declines with 'full' at 0). */
+  /** Free workers right now, running jobs already deducted (the donor declines with `full` at 0). */
   freeWorkers(): number
 }
 

@@ -36,6 +36,8 @@ export interface RouteOptions {
   budget?: number
   excludeAgents?: ReadonlySet<string>
   excludePeers?: ReadonlySet<string>
+  /** Only these agent ids (a request that names its agent). */
+  onlyAgents?: ReadonlySet<string>
   /** Route over these peers instead of the directory's (e.g. only this peer). */
   peers?: readonly PeerSnapshot[]
 }
@@ -158,6 +160,7 @@ export function createRouter (components: RouterComponents, init: RouterInit = {
     const minRep = prefs.min_reputation
     const rep = components.reputation
     const exclude = opts.excludeAgents
+    const only = opts.onlyAgents
     const span = ix.maxPrice - ix.minPrice
     const multi = capabilities.length > 1
     let overBudget = 0; let lowQuality = 0; let lowRep = 0; let excluded = 0; let eligible = 0; let kept = 0
@@ -171,6 +174,7 @@ export function createRouter (components: RouterComponents, init: RouterInit = {
       const agent = ix.agents[i]
       if (multi && !hasAll(agent.capabilities, capabilities)) continue
       if (exclude !== undefined && exclude.has(agent.id)) { excluded++; continue }
+      if (only !== undefined && !only.has(agent.id)) continue
       const r = rep?.agentReputation(agent.id)
       if (minRep !== undefined && (r === undefined || r < minRep)) { lowRep++; continue }
       eligible++
@@ -190,6 +194,7 @@ export function createRouter (components: RouterComponents, init: RouterInit = {
       if (lowQuality > 0) why.push(`${lowQuality} below min_quality ${prefs.min_quality}`)
       if (lowRep > 0) why.push(`${lowRep} below min_reputation ${minRep}`)
       if (excluded > 0) why.push(`${excluded} already failed`)
+      if (only !== undefined && why.length === 0) why.push('the named agent is not among them')
       throw new NoEligibleAgentError(capsLabel, why.length === 0
         ? `No agent offers ${capsLabel}: publish one or remove the step`
         : `No agent for ${capsLabel} meets the constraints (${why.join(', ')}): relax the preferences`)
@@ -214,7 +219,7 @@ export function createRouter (components: RouterComponents, init: RouterInit = {
     }
     const isEligible = (i: number): boolean => {
       const a = ix.agents[i]
-      if (ix.price[i] > budget || ix.quality[i] < minQ || (multi && !hasAll(a.capabilities, capabilities)) || exclude?.has(a.id) === true) return false
+      if (ix.price[i] > budget || ix.quality[i] < minQ || (multi && !hasAll(a.capabilities, capabilities)) || exclude?.has(a.id) === true || (only !== undefined && !only.has(a.id))) return false
       const r = rep?.agentReputation(a.id)
       return minRep === undefined || (r !== undefined && r >= minRep)
     }

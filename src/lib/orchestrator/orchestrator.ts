@@ -1,0 +1,254 @@
+/**
+ * The orchestrator facade (API.md): submit → plan → route → dispatch → result.
+ */
+import * as v from 'valibot'
+import type { AgentBlobStore, AgentCatalog, LocalExecutor, OutcomeSink, PeerDirectory, ReputationSource } from './components.ts'
+import { dispatcher as createDispatcher, type Dispatcher, type DispatcherInit, type StepEvent } from './dispatcher.ts'
+import { donorService, type DonorService, type DonorServiceInit } from './donor-service.ts'
+import { InvalidTaskRequestError, OrchestratorError, TaskCancelledError, UnknownAgentError, toError } from './errors.ts'
+import { newTaskId, type TaskId } from './ids.ts'
+import { logger } from '../mesh/logger.ts'
+import type { Plan } from './plan-schema.ts'
+import { capabilityCatalog, plannerChain, type Planner } from './planner.ts'
+import { deterministicPlanner } from './deterministic-planner.ts'
+import { resolvePreferences, type RoutingPreferences } from './preferences.ts'
+import { createRouter, type Router, type RouterInit } from './router.ts'
+import type { TaskTransport } from './task-transport.ts'
+import { validatePlan } from './validate-plan.ts'
+
+const log = logger('orchestrator')
+
+/** A task as submitted (API.md). */
+export const TaskRequestSchema = v.object({
+  description: v.pipe(v.string(), v.minLength(1, 'describe the task'), v.maxLength(4000)),
+  input: v.optional(v.unknown()),
+  /** Run this agent (by id or name) instead of planning. */
+  agent: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128))),
+  capabilities: v.optional(v.pipe(v.array(v.pipe(v.string(), v.maxLength(64))), v.maxLength(16))),
+  preferences: v.optional(v.record(v.string(), v.unknown()))
+})
+/** A task as submitted. */
+export interface TaskRequest {
+  description: string
+  input?: unknown
+  agent?: string
+  capabilities?: string[]
+  preferences?: RoutingPreferences
+}
+
+/** The result of a task (API.md). */
+export interface TaskResult {
+  id: string
+  status: 'succeeded' | 'failed'
+  /** The output of the last step, or `{ [stepId]: output }` when several steps end the plan. */
+  output: unknown
+  steps: Array<{ id: string, agent: string, peer: string, ms: number, status: string, output?: unknown }>
+  cost: number
+  plan: Plan
+}
+
+/** Progress of a task. */
+export interface ProgressEvent { taskId: string, phase: 'planning' | 'planned' | 'running' | 'succeeded' | 'failed' | 'cancelled', planner?: string, stepsDone: number, steps: number, message?: string }
+
+/** A submitted task (API.md). */
+export interface TaskHandle {
+  id: TaskId
+  /** Resolves with the result; rejects with an `OrchestratorError` subclass that says what failed. */
+  done: Promise<TaskResult>
+  on(event: 'progress', listener: (e: ProgressEvent) => void): () => void
+  on(event: 'step', listener: (e: StepEvent) => void): () => void
+  cancel(): void
+}
+
+/** One line of `tasks()`. */
+export interface TaskSummary {
+  id: TaskId
+  description: string
+  status: 'planning' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+  planner?: string
+  steps: number
+  stepsDone: number
+  cost: number
+  createdAt: number
+  finishedAt?: number
+  error?: string
+}
+
+/** Everything the orchestrator needs from the app. */
+export interface OrchestratorComponents {
+  catalog: AgentCatalog
+  peers: PeerDirectory
+  reputation?: ReputationSource
+  transport: TaskTransport
+  /** This peer's runtime: needed to donate and to run steps locally. */
+  executor?: LocalExecutor
+  blobs?: AgentBlobStore
+  outcomes?: OutcomeSink
+  /** Planners in order (e.g. WebLLM, remote). The deterministic planner is always appended. */
+  planners?: Planner[]
+}
+
+/** Options, with defaults. */
+export interface OrchestratorInit {
+  router?: RouterInit
+  dispatcher?: DispatcherInit
+  /** Serve offers from other peers (needs an executor). Default false; see `donate()`. */
+  donate?: boolean
+  donor?: DonorServiceInit
+  /** Finished tasks kept in `tasks()`. Default 200. */
+  historySize?: number
+}
+
+/** The orchestrator. */
+export interface Orchestrator {
+  submit(request: TaskRequest): TaskHandle
+  tasks(): TaskSummary[]
+  /** Start or stop serving offers from other peers. */
+  donate(enabled: boolean): Promise<void>
+  start(): Promise<void>
+  stop(): Promise<void>
+  readonly router: Router
+  stats(): Record<string, number>
+}
+
+/** Create the orchestrator (`createOrchestrator(components, init)`). */
+export function createOrchestrator (components: OrchestratorComponents, init: OrchestratorInit = {}): Orchestrator {
+  const router = createRouter(components, init.router)
+  const dispatch: Dispatcher = createDispatcher(init.dispatcher)({ transport: components.transport, router, executor: components.executor, outcomes: components.outcomes })
+  const chain = plannerChain([...(components.planners ?? []), deterministicPlanner()])
+  const history = new Map<TaskId, TaskSummary>()
+  let donor: DonorService | undefined
+  let started = false
+
+  async function donate (enabled: boolean): Promise<void> {
+    if (enabled && donor == null) {
+      if (components.executor == null) throw new OrchestratorError('This peer has no agent runtime, so it cannot donate')
+      donor = donorService(init.donor)({ transport: components.transport, executor: components.executor, blobs: components.blobs })
+      await donor.start()
+    } else if (!enabled && donor != null) {
+      await donor.stop()
+      donor = undefined
+    }
+  }
+
+  function trim (): void {
+    const max = init.historySize ?? 200
+    for (const [id, s] of history) {
+      if (history.size <= max) break
+      if (s.finishedAt != null) history.delete(id)
+    }
+  }
+
+  function submit (request: TaskRequest): TaskHandle {
+    const id = newTaskId()
+    const controller = new AbortController()
+    const listeners = { progress: new Set<(e: ProgressEvent) => void>(), step: new Set<(e: StepEvent) => void>() }
+    const summary: TaskSummary = { id, description: String(request?.description ?? '').slice(0, 200), status: 'planning', steps: 0, stepsDone: 0, cost: 0, createdAt: Date.now() }
+    history.set(id, summary)
+    trim()
+    const emit = <K extends keyof typeof listeners>(kind: K, e: Parameters<typeof listeners[K] extends Set<infer F> ? (F extends (e: infer E) => void ? (e: E) => void : never) : never>[0]): void => {
+      for (const l of listeners[kind]) {
+        try { (l as (e: unknown) => void)(e) } catch (err) { log.error('a %s listener threw: %s', kind, toError(err).message) }
+      }
+    }
+    const progress = (phase: ProgressEvent['phase'], message?: string): void => {
+      emit('progress', { taskId: id, phase, planner: summary.planner, steps: summary.steps, stepsDone: summary.stepsDone, ...(message != null ? { message } : {}) })
+    }
+
+    const done = (async (): Promise<TaskResult> => {
+      await Promise.resolve() // let the caller attach listeners first
+      const parsed = v.safeParse(TaskRequestSchema, request)
+      if (!parsed.success) {
+        const i = parsed.issues[0]
+        throw new InvalidTaskRequestError(`The task request is not valid: ${i.path?.map((p) => String(p.key)).join('.') ?? ''} ${i.message}`.trim())
+      }
+      const prefs = resolvePreferences(request.preferences, (m) => new InvalidTaskRequestError(m))
+      progress('planning')
+      let plan: Plan
+      const pinned = new Map<string, string>()
+      if (request.agent != null) {
+        const agent = components.catalog.list().find((a) => a.id === request.agent) ??
+          components.catalog.list().filter((a) => a.name === request.agent).sort((a, b) => b.version.localeCompare(a.version, undefined, { numeric: true }))[0]
+        if (agent == null) throw new UnknownAgentError(`No agent with id or name "${request.agent}" is known: check the name or publish it`)
+        plan = validatePlan({
+          subtasks: [{ id: 's1', description: request.description, capabilities: [agent.capabilities[0]], dependencies: [], input: { from: 'task.input' }, estimated_cost: agent.price }],
+          execution_mode: 'sequential', total_estimated_cost: agent.price, planner: 'direct'
+        }, components.catalog, prefs)
+        pinned.set('s1', agent.id)
+      } else {
+        plan = await chain.plan({ description: request.description, capabilities: request.capabilities },
+          capabilityCatalog(components.catalog), (p) => validatePlan(p, components.catalog, prefs), { signal: controller.signal })
+      }
+      summary.planner = plan.planner
+      summary.steps = plan.subtasks.length
+      summary.status = 'running'
+      progress('planned')
+      controller.signal.throwIfAborted()
+      const run = await dispatch.run(plan, {
+        taskId: id, input: request.input, prefs, signal: controller.signal, pinned,
+        onStep: (e) => {
+          if (e.status === 'succeeded') { summary.stepsDone++; progress('running') }
+          emit('step', e)
+        }
+      })
+      const sinks = plan.subtasks.filter((s) => !plan.subtasks.some((o) => o.dependencies.includes(s.id)))
+      const output = sinks.length === 1 ? run.outputs.get(sinks[0].id) : Object.fromEntries(sinks.map((s) => [s.id, run.outputs.get(s.id)]))
+      summary.cost = run.cost
+      return {
+        id,
+        status: 'succeeded',
+        output,
+        steps: run.steps.map((s) => ({ id: s.id, agent: s.agent, peer: s.peer, ms: s.ms, status: s.status, output: s.output })),
+        cost: run.cost,
+        plan
+      }
+    })().then((r) => {
+      summary.status = 'succeeded'; summary.finishedAt = Date.now(); progress('succeeded')
+      return r
+    }, (err: unknown) => {
+      let e = toError(err)
+      if (controller.signal.aborted && !(e instanceof TaskCancelledError)) e = new TaskCancelledError(undefined, { cause: e })
+      else if (!(e instanceof OrchestratorError)) e = new OrchestratorError(`The task failed: ${e.message}`, { cause: e })
+      summary.status = e instanceof TaskCancelledError ? 'cancelled' : 'failed'
+      summary.error = e.message
+      summary.finishedAt = Date.now()
+      progress(summary.status === 'cancelled' ? 'cancelled' : 'failed', e.message)
+      throw e
+    })
+    // A caller that never awaits `done` must not crash the page with an unhandled rejection.
+    done.catch(() => {})
+
+    return {
+      id,
+      done,
+      on (event: 'progress' | 'step', listener: (e: never) => void) {
+        const set = listeners[event] as Set<unknown>
+        set.add(listener)
+        return () => { set.delete(listener) }
+      },
+      cancel () { controller.abort(new TaskCancelledError()) }
+    }
+  }
+
+  return {
+    submit,
+    tasks: () => [...history.values()].map((s) => ({ ...s })),
+    donate,
+    router,
+    async start () {
+      if (started) return
+      started = true
+      await components.transport.start()
+      await dispatch.start()
+      if (init.donate === true) await donate(true)
+    },
+    async stop () {
+      if (!started) return
+      started = false
+      await donate(false)
+      await dispatch.stop()
+      await components.transport.stop()
+    },
+    stats: () => ({ ...dispatch.stats(), ...Object.fromEntries(Object.entries(donor?.stats() ?? {}).map(([k, n]) => [`donor.${k}`, n])) })
+  }
+}
