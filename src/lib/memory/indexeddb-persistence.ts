@@ -50,6 +50,7 @@ export class IndexedDbPersistence {
   #timer: ReturnType<typeof setTimeout> | undefined
   #saving: Promise<void> = Promise.resolve()
   #records = 0
+  #nextBatch: PromiseWithResolvers<void> | undefined
   #destroyed = false
 
   constructor(name: string, doc: Y.Doc, opts: IndexedDbPersistenceOptions = {}) {
@@ -99,9 +100,15 @@ export class IndexedDbPersistence {
 
   readonly #onDestroy = (): void => { void this.destroy() }
 
-  /** Resolves once everything changed so far is in IndexedDB (rejects with a PersistenceError if the write failed). */
+  /**
+   * Resolves once everything changed so far is in IndexedDB (rejects with a
+   * PersistenceError if the write failed). Waits for the batch timer rather than
+   * forcing a write, so many awaited writes still share one transaction.
+   */
   get whenSaved(): Promise<void> {
-    return this.#pending.length > 0 ? this.flush() : this.#saving
+    if (this.#pending.length === 0) return this.#saving
+    this.#nextBatch ??= Promise.withResolvers<void>()
+    return this.#nextBatch.promise
   }
 
   /** Write pending updates now, as one record in one transaction. */
@@ -110,6 +117,8 @@ export class IndexedDbPersistence {
     if (this.#pending.length === 0) return this.#saving
     const batch = this.#pending
     this.#pending = []
+    const waiting = this.#nextBatch
+    this.#nextBatch = undefined
     const write = this.#saving.catch(() => {}).then(async () => {
       await this.whenSynced
       const db = await this.#db
@@ -126,6 +135,7 @@ export class IndexedDbPersistence {
       throw err instanceof PersistenceError ? err : new PersistenceError(undefined, { cause: err })
     })
     this.#saving = write
+    if (waiting != null) write.then(waiting.resolve, waiting.reject)
     return write
   }
 

@@ -122,6 +122,9 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
       started = true
       await Promise.all([...docs.values()].map((d) => d.persistence?.whenSynced))
       await memory.init()
+      // Namespace docs opened by init load now, so reads right after start() see stored data.
+      await Promise.all([...docs.values()].map((d) => d.persistence?.whenSynced))
+      await memory.settled()
       const t = init.transport
       if (t != null) {
         await t.start()

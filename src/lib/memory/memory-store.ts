@@ -234,7 +234,11 @@ export class MemoryStore {
   }
 
   /** Resolves once pending decryptions are done (tests, `whenSynced`). */
-  settled(): Promise<void> { return this.#decrypting }
+  async settled(): Promise<void> {
+
+    let current: Promise<void>
+    do { current = this.#decrypting; await current } while (current !== this.#decrypting)
+  }
 
   /** Listen for changes; returns the unsubscribe function. */
   subscribe(listener: (change: MemoryChange) => void): () => void {

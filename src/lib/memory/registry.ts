@@ -41,6 +41,8 @@ function rank(r: AnyRecord): number {
   if ('version' in r) return r.version
   return (r as ReputationRecord).updatedAt
 }
+const textDecoder = new TextDecoder()
+function canonicalText(value: unknown): string { return textDecoder.decode(canonicalBytes(value)) }
 function payload(r: AnyRecord): Record<string, unknown> {
   const { signature: _s, ...rest } = r
   return rest
@@ -56,8 +58,12 @@ export class Registry {
   readonly #holders: Y.Map<number>
   /** Best valid record per key, per kind. */
   readonly #valid: Record<Kind, Map<string, AnyRecord>> = { entries: new Map(), retractions: new Map(), reputation: new Map() }
-  /** Signatures already verified good (so healing and re-reads cost nothing). */
-  readonly #verified = new Set<string>()
+  /**
+   * Signatures already verified good, with the exact canonical payload they cover
+   * (a forger can copy a valid signature onto other fields, so the cache must
+   * match content, not just the signature).
+   */
+  readonly #verified = new Map<string, string>()
   readonly #listeners = new Set<() => void>()
   #view: RegistryEntry[] | undefined
   #queue: Promise<void> = Promise.resolve()
@@ -114,13 +120,14 @@ export class Registry {
     const r = parsed.output as AnyRecord
     if (keyOf(kind, r) !== key) { this.#counters.inc('forgedRecords'); return undefined }
     if (kind !== 'reputation' && canonicalBytes(r).byteLength > this.#limits.maxEntryBytes) { this.#counters.inc('oversizedRecords'); return undefined }
-    if (this.#verified.has(r.signature)) return r
+    const canonical = canonicalText(payload(r))
+    if (this.#verified.get(r.signature) === canonical) return r
     if (!(await verifyJson(signerOf(kind, r), payload(r), r.signature))) {
       this.#counters.inc('forgedRecords')
       log('ignoring a %s record under %s with a bad signature', kind, key)
       return undefined
     }
-    this.#verified.add(r.signature)
+    this.#verified.set(r.signature, canonical)
     return r
   }
 
@@ -134,6 +141,8 @@ export class Registry {
     }
     return this.#isRetracted(e)
   }
+
+  #remember(r: AnyRecord): void { this.#verified.set(r.signature, canonicalText(payload(r))) }
 
   #isRetracted(e: EntryRecord): boolean {
     const r = this.#valid.retractions.get(entryKey(e.author, e.id)) as RetractionRecord | undefined
@@ -248,7 +257,7 @@ export class Registry {
     const size = canonicalBytes(body).byteLength + 120
     if (size > this.#limits.maxEntryBytes) throw new EntryTooLargeError(`the entry is ${size} bytes; the limit is ${this.#limits.maxEntryBytes}`)
     const record: EntryRecord = { ...body, signature: await signJson(this.#identity, body) }
-    this.#verified.add(record.signature)
+    this.#remember(record)
     this.#valid.entries.set(key, record)
     this.#doc.transact(() => {
       this.#maps.entries.set(key, record)
@@ -270,7 +279,7 @@ export class Registry {
     if (prev == null || this.#isRetracted(prev)) throw new EntryNotFoundError(`you have no agent "${id}" to retract`)
     const body = { kind: 'zerostate/registry-retraction/1' as const, id, author, version: prev.version, retractedAt: Date.now() }
     const record: RetractionRecord = { ...body, signature: await signJson(this.#identity, body) }
-    this.#verified.add(record.signature)
+    this.#remember(record)
     this.#valid.retractions.set(key, record)
     this.#doc.transact(() => {
       this.#maps.retractions.set(key, record)
@@ -302,7 +311,7 @@ export class Registry {
     }
     const body = { kind: 'zerostate/reputation/1' as const, publisher, subject, score: parsed.output.score, successes: parsed.output.successes, failures: parsed.output.failures, updatedAt: Date.now() }
     const record: ReputationRecord = { ...body, signature: await signJson(this.#identity, body) }
-    this.#verified.add(record.signature)
+    this.#remember(record)
     this.#valid.reputation.set(key, record)
     this.#maps.reputation.set(key, record)
     await this.settled()

@@ -1,0 +1,130 @@
+import 'fake-indexeddb/auto'
+import { describe, it, expect, afterEach } from 'vitest'
+import * as Y from 'yjs'
+import { IndexeddbPersistence as YIndexeddbPersistence } from 'y-indexeddb'
+import { createMemoryLayer, type MemoryLayer } from './layer.ts'
+import { IndexedDbPersistence } from './indexeddb-persistence.ts'
+import { fakeSha, newIdentity } from './test-helpers.ts'
+import { generateNamespaceKey } from './namespace-crypto.ts'
+import type { Identity } from '../mesh/identity.ts'
+
+// Node + fake-indexeddb: checks behaviour, not speed (bench/memory.mjs measures Chromium).
+const open: MemoryLayer[] = []
+afterEach(async () => { while (open.length > 0) await open.pop()!.stop() })
+let dbn = 0
+
+async function layer(prefix: string, identity: Identity, limits = {}) {
+  const l = createMemoryLayer({ identity, persistence: 'indexeddb', dbPrefix: prefix, tabSync: false, limits })
+  await l.start()
+  open.push(l)
+  return l
+}
+
+function rawPut(dbName: string, value: unknown): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(dbName)
+    req.onsuccess = () => {
+      const tx = req.result.transaction('updates', 'readwrite')
+      tx.objectStore('updates').add(value)
+      tx.oncomplete = () => { req.result.close(); resolve() }
+      tx.onerror = () => reject(tx.error)
+    }
+    req.onerror = () => reject(req.error)
+  })
+}
+
+function rawCount(dbName: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(dbName)
+    req.onsuccess = () => {
+      const r = req.result.transaction('updates', 'readonly').objectStore('updates').count()
+      r.onsuccess = () => { req.result.close(); resolve(r.result) }
+    }
+    req.onerror = () => reject(req.error)
+  })
+}
+
+describe('IndexedDB persistence', () => {
+  it('a reload keeps memory, registry, namespaces (with saved keys) and the journal', async () => {
+    const prefix = `t${dbn++}:`
+    const id = await newIdentity()
+    const a = await layer(prefix, id)
+    await a.memory.set('notes', 'k', { v: 1 })
+    await a.memory.createNamespace('mine', { mode: 'private' })
+    await a.memory.set('mine', 'p', 'private')
+    const key = generateNamespaceKey()
+    await a.memory.createNamespace('team', { mode: 'encrypted', key })
+    await a.memory.set('team', 'secret', 42)
+    await a.registry.publish({ id: 'agent', manifest: { name: 'A', capabilities: ['x'] }, moduleSha256: fakeSha(1) })
+    await a.journal.put({ id: 't1', status: 'running', createdAt: 1, updatedAt: 1, steps: [{ id: 's', status: 'pending' }] })
+    await a.stop(); open.pop()
+    const b = await layer(prefix, id)
+    expect(b.memory.get('notes', 'k')).toEqual({ v: 1 })
+    expect(b.memory.get('mine', 'p')).toBe('private')
+    expect(b.memory.get('team', 'secret')).toBe(42)
+    expect(b.memory.namespaces().map((n) => `${n.name}:${n.mode}`)).toEqual(['mine:private', 'notes:shared', 'team:encrypted'])
+    expect(b.registry.list({ capability: 'x' }).map((e) => e.id)).toEqual(['agent'])
+    expect(b.journal.get('t1')?.steps[0]?.status).toBe('pending')
+  })
+
+  it('what set() reported saved survives a crash (no stop, no final flush)', async () => {
+    const prefix = `t${dbn++}:`
+    const id = await newIdentity()
+    const a = await layer(prefix, id)
+    await a.memory.set('crash', 'k', 'saved')
+    // Simulate a killed tab: abandon `a` without stop(); open the same databases fresh.
+    open.pop()
+    const b = await layer(prefix, id)
+    expect(b.memory.get('crash', 'k')).toBe('saved')
+  })
+
+  it('batches many writes into few transactions, and compacts', async () => {
+    const prefix = `t${dbn++}:`
+    const a = await layer(prefix, await newIdentity(), { compactAfterRecords: 10 })
+    const writes = Array.from({ length: 1000 }, (_, i) => a.memory.set('bulk', `k${i}`, i))
+    await Promise.all(writes)
+    expect(a.metrics()['memory.idb.writes']).toBeLessThan(10)
+    for (let i = 0; i < 30; i++) await a.memory.set('bulk', `late${i}`, i)
+    expect(a.metrics()['memory.idb.compactions']).toBeGreaterThan(0)
+    expect(await rawCount(`${prefix}memory/bulk`)).toBeLessThanOrEqual(10)
+    const id2 = await newIdentity()
+    const b = await layer(prefix, id2)
+    expect(b.memory.keys('bulk')).toHaveLength(1030)
+    expect(b.memory.get('bulk', 'k999')).toBe(999)
+  })
+
+  it('skips and counts invalid stored records', async () => {
+    const prefix = `t${dbn++}:`
+    const id = await newIdentity()
+    const a = await layer(prefix, id)
+    await a.memory.set('ns', 'good', 1)
+    await a.stop(); open.pop()
+    await rawPut(`${prefix}memory/ns`, 'not bytes')
+    await rawPut(`${prefix}memory/ns`, new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2]))
+    const b = await layer(prefix, id)
+    expect(b.memory.get('ns', 'good')).toBe(1)
+    expect(b.metrics()['memory.idb.invalidRecords']).toBe(2)
+  })
+
+  it('reads what y-indexeddb wrote (same storage layout)', async () => {
+    const name = `t${dbn++}:compat`
+    const doc = new Y.Doc()
+    const yp = new YIndexeddbPersistence(name, doc)
+    await yp.whenSynced
+    doc.getMap('kv').set('from', 'y-indexeddb')
+    await new Promise((r) => setTimeout(r, 50))
+    await yp.destroy()
+    const doc2 = new Y.Doc()
+    const mine = new IndexedDbPersistence(name, doc2)
+    await mine.whenSynced
+    expect(doc2.getMap('kv').get('from')).toBe('y-indexeddb')
+    doc2.getMap('kv').set('back', 'zerostate')
+    await mine.flush()
+    await mine.destroy()
+    const doc3 = new Y.Doc()
+    const yp3 = new YIndexeddbPersistence(name, doc3)
+    await yp3.whenSynced
+    expect(doc3.getMap('kv').toJSON()).toEqual({ from: 'y-indexeddb', back: 'zerostate' })
+    await yp3.destroy()
+  })
+})
