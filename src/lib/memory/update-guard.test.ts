@@ -1,0 +1,120 @@
+import { describe, it, expect } from 'vitest'
+import * as Y from 'yjs'
+import { Worker } from 'node:worker_threads'
+import { checkUpdate, checkStateVector } from './update-guard.ts'
+import { RejectedUpdateError, UpdateDeadlineError } from './errors.ts'
+import { WorkerUpdateChecker, type CheckWorker } from './update-checker.ts'
+import { nodeUpdateChecker } from './node-update-checker.ts'
+import { rng } from './test-helpers.ts'
+
+/** A doc exercising every content type our guard must accept. */
+function richDoc(seed: number): Y.Doc {
+  const r = rng(seed)
+  const doc = new Y.Doc()
+  const text = doc.getText('t')
+  text.insert(0, 'hello wörld 🌍')
+  text.format(0, 5, { bold: true })
+  text.insertEmbed(3, { image: 'x.png' })
+  text.delete(1, 2)
+  const map = doc.getMap('m')
+  map.set('num', r()); map.set('big', 2 ** 40); map.set('neg', -5); map.set('str', 'x'.repeat(300))
+  map.set('obj', { a: [1, { b: null }], c: true, d: false })
+  map.set('bin', new Uint8Array([1, 2, 3]))
+  map.set('bigint', 12345678901234567890n)
+  const nested = new Y.Map(); map.set('nested', nested); nested.set('k', 'v')
+  const arr = doc.getArray('a'); arr.push([1, 'two', { three: 3 }, new Uint8Array(4)]); arr.delete(1, 1)
+  const xml = doc.getXmlFragment('x'); const el = new Y.XmlElement('p'); xml.push([el]); el.setAttribute('class', 'c'); el.push([new Y.XmlText('hi')])
+  xml.push([new Y.XmlHook('hook')])
+  map.delete('str')
+  return doc
+}
+
+describe('update guard (structural walk of v1 updates)', () => {
+  it('accepts every update Yjs itself produces, including incremental ones and state vectors', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const doc = richDoc(seed)
+      const updates: Uint8Array[] = []
+      doc.on('update', (u: Uint8Array) => updates.push(u))
+      doc.getText('t').insert(0, 'more'); doc.getMap('m').set('later', seed); doc.getArray('a').delete(0, 1)
+      expect(() => checkUpdate(Y.encodeStateAsUpdate(doc))).not.toThrow()
+      for (const u of updates) expect(() => checkUpdate(u)).not.toThrow()
+      expect(() => checkStateVector(Y.encodeStateVector(doc))).not.toThrow()
+      expect(checkUpdate(Y.encodeStateAsUpdate(doc)).roots).toEqual(new Set(['t', 'm', 'a', 'x']))
+    }
+  })
+
+  it('refuses root types outside the allowed set', () => {
+    const doc = new Y.Doc(); doc.getMap('evil').set('x', 1)
+    expect(() => checkUpdate(Y.encodeStateAsUpdate(doc), new Set(['kv']))).toThrow(RejectedUpdateError)
+  })
+
+  it('refuses crafted payloads at once: huge counts, truncation, trailing bytes, the yjs#687 bytes, subdocs', () => {
+    const valid = Y.encodeStateAsUpdate(richDoc(1))
+    const crafted = [
+      new Uint8Array([]),
+      new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f]), // 2^32 clients
+      new Uint8Array([1, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 0]), // 2^32 structs in 2 bytes
+      new Uint8Array([1, 1, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0]), // GC of length 2^49
+      new Uint8Array([1, 1, 1, 0, 8, 1, 1, 1, 'a'.charCodeAt(0), 0xff, 0xff, 0xff, 0x7f]), // Any with 2^28 values
+      Buffer.from('00010000000001000100010200001602000001fdffffffff7f0000', 'hex'), // yjs#687 (v2 bytes)
+      valid.subarray(0, valid.length - 3),
+      new Uint8Array([...valid, 0]),
+      new Uint8Array(Array.from({ length: 64 }, (_, i) => (i * 37) & 0xff))
+    ]
+    const subdoc = new Y.Doc(); subdoc.getMap('m').set('d', new Y.Doc())
+    crafted.push(Y.encodeStateAsUpdate(subdoc))
+    const t = performance.now()
+    for (const c of crafted) expect(() => checkUpdate(c), Buffer.from(c).toString('hex').slice(0, 40)).toThrow(RejectedUpdateError)
+    expect(performance.now() - t).toBeLessThan(50)
+  })
+
+  it('fuzz: whatever the guard accepts, Yjs applies promptly; mutations never hang it', () => {
+    const r = rng(99)
+    const base = [Y.encodeStateAsUpdate(richDoc(3)), Y.encodeStateAsUpdate(richDoc(4))]
+    let accepted = 0
+    for (let i = 0; i < 3000; i++) {
+      const src = base[i % 2]!
+      const m = new Uint8Array(src)
+      const flips = 1 + Math.floor(r() * 4)
+      for (let f = 0; f < flips; f++) m[Math.floor(r() * m.length)] = Math.floor(r() * 256)
+      let ok = true
+      try { checkUpdate(m) } catch (err) { expect(err).toBeInstanceOf(RejectedUpdateError); ok = false }
+      if (!ok) continue
+      accepted++
+      const t = performance.now()
+      try { Y.applyUpdate(new Y.Doc(), m) } catch { /* Yjs may throw; it must not hang */ }
+      expect(performance.now() - t).toBeLessThan(500)
+    }
+    expect(accepted).toBeGreaterThan(0)
+  })
+})
+
+describe('WorkerUpdateChecker', () => {
+  it('accepts good updates and refuses ones Yjs throws on, in a worker thread', async () => {
+    const checker = nodeUpdateChecker(5000)
+    try {
+      await expect(checker.check(Y.encodeStateAsUpdate(richDoc(5)))).resolves.toBeUndefined()
+      await expect(checker.check(new Uint8Array([0xde, 0xad]))).rejects.toBeInstanceOf(RejectedUpdateError)
+    } finally { checker.destroy() }
+  })
+
+  it('terminates and replaces a worker stuck on the yjs#687 payload, rejecting with UpdateDeadlineError', async () => {
+    // A worker that feeds the bytes to Y.mergeUpdatesV2, which loops forever on them (yjs#687).
+    const yjs = new URL('../../../node_modules/yjs/dist/yjs.cjs', import.meta.url).pathname
+    const code = `const Y = require(${JSON.stringify(yjs)}); const { parentPort } = require('node:worker_threads');
+      parentPort.on('message', ({ id, update }) => { Y.mergeUpdatesV2([Y.encodeStateAsUpdateV2(new Y.Doc()), update]); parentPort.postMessage({ id, ok: true }) })`
+    const spawn = (): CheckWorker => {
+      const w = new Worker(code, { eval: true })
+      return { post: (m) => w.postMessage(m), onMessage: (l) => { w.on('message', l) }, onError: (l) => { w.on('error', l) }, terminate: () => { void w.terminate() } }
+    }
+    const checker = new WorkerUpdateChecker(spawn, { deadlineMs: 300 })
+    const hostile = Buffer.from('00010000000001000100010200001602000001fdffffffff7f0000', 'hex')
+    const t = performance.now()
+    const pending = [checker.check(hostile), checker.check(new Uint8Array([0]))]
+    await expect(pending[0]).rejects.toBeInstanceOf(UpdateDeadlineError)
+    await expect(pending[1]).rejects.toBeInstanceOf(UpdateDeadlineError) // queued behind it: a dead worker answers nobody
+    expect(performance.now() - t).toBeLessThan(2000)
+    expect(checker.replaced).toBe(1)
+    checker.destroy()
+  })
+})
