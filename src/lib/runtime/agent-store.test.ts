@@ -3,7 +3,6 @@ import { describe, expect, test } from 'vitest'
 import { IndexedDbAgentStore, MemoryAgentStore, publishLocal, SignatureMismatchError, ForbiddenImportError, InvalidManifestError, type AgentStore } from './index.ts'
 import { testIdentity, testManifest, testPackage } from './test-helpers.ts'
 import { capMemory, parseModule } from './wasm-binary.ts'
-// @ts-expect-error plain JS fixture without types
 import { modules as rawModules } from '../../../test/fixtures/runtime-wat.mjs'
 
 const modules = rawModules as Record<string, () => Uint8Array>

@@ -8,7 +8,6 @@ import {
 import { nodeWorkerFactory } from './node-worker.ts'
 import type { WorkerFactory } from './worker-factory.ts'
 import { testPackage } from './test-helpers.ts'
-// @ts-expect-error plain JS fixture without types
 import { modules as rawModules } from '../../../test/fixtures/runtime-wat.mjs'
 
 const modules = rawModules as Record<string, () => Uint8Array>
@@ -52,6 +51,17 @@ describe('wasi-preview1', () => {
 describe('json-v1', () => {
   test('input goes in as JSON and the returned range comes back parsed', async () => {
     expect((await rt.run(await json('jsonEcho'), { n: 42, s: 'é' })).output).toEqual({ n: 42, s: 'é' })
+  })
+  test('no state survives between calls (memory is fresh or zeroed each time)', async () => {
+    const pkg = await json('jsonSticky')
+    const outs = []
+    for (let i = 0; i < 5; i++) outs.push((await rt.run(pkg, i)).output)
+    expect(outs).toEqual([0, 0, 0, 0, 0])
+  })
+  test('hundreds of calls in a burst do not exhaust wasm memory reservations', async () => {
+    const pkg = await json('jsonEcho')
+    const outs = await Promise.all(Array.from({ length: 400 }, (_, i) => rt.run(pkg, i)))
+    expect(outs.map((o) => o.output)).toEqual(Array.from({ length: 400 }, (_, i) => i))
   })
   test('bytes that are not JSON are an AgentBadOutputError', async () => {
     await expect(rt.run(await json('jsonGarbage'), 1)).rejects.toBeInstanceOf(AgentBadOutputError)
@@ -140,7 +150,7 @@ describe('deadlines, cancellation, crashes', () => {
   })
   test('two runaways at once on a 2-worker pool: both time out, the pool still has 2 workers that work', async () => {
     const loop = await wasi('wasiLoop')
-    const results = await Promise.allSettled([rt.run(loop, '', { timeoutMs: 150 }), rt.run(loop, '', { timeoutMs: 150 }), rt.run(await json('jsonEcho'), 7, { timeoutMs: 2000 })])
+    const results = await Promise.allSettled([rt.run(loop, '', { timeoutMs: 150 }), rt.run(loop, '', { timeoutMs: 150 }), rt.run(await json('jsonEcho'), 7, { timeoutMs: 10_000 })])
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'fulfilled'])
     expect(rt.stats().workers).toBe(2)
     expect(rt.stats().busy).toBe(0)

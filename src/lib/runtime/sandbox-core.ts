@@ -11,7 +11,8 @@ import {
   AgentBadOutputError, AgentExitError, AgentMemoryLimitError, AgentOutputTooLargeError, AgentTrapError,
   InvalidModuleError, RuntimeError, serializeError, type SerializedError
 } from './errors.ts'
-import { prepareModule } from './validate.ts'
+import { prepareModuleForHostMemory } from './validate.ts'
+import { HOST_MEMORY_IMPORT } from './wasm-binary.ts'
 
 /** One call sent to a worker. */
 export interface RunRequest {
@@ -88,7 +89,7 @@ function readAsString(memory: WebAssembly.Memory, ptr: number): string {
   return new TextDecoder('utf-16le').decode(new Uint8Array(memory.buffer, ptr, end - ptr))
 }
 
-function runWasi(module: WebAssembly.Module, req: RunRequest): { output: unknown; stderr: string } {
+function runWasi(module: WebAssembly.Module, memory: WebAssembly.Memory, req: RunRequest): { output: unknown; stderr: string } {
   const stdinBytes = typeof req.input === 'string' ? encoder.encode(req.input) : encoder.encode(JSON.stringify(req.input ?? null))
   const stdout = new Sink(req.outputBytes, true)
   const stderr = new Sink(MAX_STDERR_BYTES, false)
@@ -99,9 +100,8 @@ function runWasi(module: WebAssembly.Module, req: RunRequest): { output: unknown
     new PreopenDirectory('/', new Map())
   ]
   const wasi = new WASI(['agent'], [], fds)
-  let instance: WebAssembly.Instance | undefined
   try {
-    instance = new WebAssembly.Instance(module, { wasi_snapshot_preview1: wasi.wasiImport })
+    const instance = new WebAssembly.Instance(module, { wasi_snapshot_preview1: wasi.wasiImport, [HOST_MEMORY_IMPORT.module]: { [HOST_MEMORY_IMPORT.name]: memory } })
     const code = wasi.start(instance as unknown as { exports: { memory: WebAssembly.Memory; _start: () => unknown } })
     if (code !== 0) {
       const err = new AgentExitError(`the agent exited with status ${code}${stderr.size ? `: ${stderr.text().trim().slice(-500)}` : ''}`)
@@ -111,32 +111,29 @@ function runWasi(module: WebAssembly.Module, req: RunRequest): { output: unknown
     }
   } catch (err) {
     if (err instanceof WASIProcExit) throw new AgentExitError(`the agent exited with status ${err.code}`)
-    throw classify(err, instance?.exports['memory'] as WebAssembly.Memory | undefined, req.memoryPages, stderr.size ? stderr.text() : '')
+    throw classify(err, memory, req.memoryPages, stderr.size ? stderr.text() : '')
   }
   let text: string
   try { text = decoder.decode(stdout.bytes()) } catch { throw new AgentBadOutputError('the agent wrote output that is not UTF-8 text') }
   return { output: parseOutput(text), stderr: stderr.text() }
 }
 
-function runJsonV1(module: WebAssembly.Module, req: RunRequest): { output: unknown; stderr: string } {
+function runJsonV1(module: WebAssembly.Module, memory: WebAssembly.Memory, req: RunRequest): { output: unknown; stderr: string } {
   const stderr = new Sink(MAX_STDERR_BYTES, false)
-  let memory: WebAssembly.Memory | undefined
   const env = {
     abort(msg: number, file: number, line: number, col: number): never {
-      const m = memory ? readAsString(memory, msg >>> 0) : ''
-      const f = memory ? readAsString(memory, file >>> 0) : ''
+      const m = readAsString(memory, msg >>> 0)
+      const f = readAsString(memory, file >>> 0)
       throw new AgentTrapError(`the agent aborted: ${m || 'no message'}${f ? ` at ${f}:${line}:${col}` : ''}`)
     },
     log(ptr: number, len: number): void {
-      if (memory == null) return
       ptr >>>= 0; len >>>= 0
       if (ptr + len <= memory.buffer.byteLength) stderr.write(new Uint8Array(memory.buffer, ptr, len))
     }
   }
   try {
-    const instance = new WebAssembly.Instance(module, { env })
-    const exports = instance.exports as { memory: WebAssembly.Memory; alloc: (n: number) => number; run: (p: number, n: number) => bigint | number }
-    memory = exports.memory
+    const instance = new WebAssembly.Instance(module, { env, [HOST_MEMORY_IMPORT.module]: { [HOST_MEMORY_IMPORT.name]: memory } })
+    const exports = instance.exports as { alloc: (n: number) => number; run: (p: number, n: number) => bigint | number }
     const input = encoder.encode(JSON.stringify(req.input ?? null))
     const ptr = exports.alloc(input.byteLength) >>> 0
     if (ptr + input.byteLength > memory.buffer.byteLength) throw new AgentBadOutputError('alloc() returned a pointer outside the agent memory')
@@ -158,11 +155,22 @@ function runJsonV1(module: WebAssembly.Module, req: RunRequest): { output: unkno
   }
 }
 
-/** Create the worker API with its own compiled-module cache. */
-export function createWorkerApi(): WorkerApi {
-  const cache = new Map<string, WebAssembly.Module>()
+/** A memory that grew past its initial size by more than this is dropped, not reused. */
+const REUSE_GROWTH_BYTES = 16 * 1024 * 1024
 
-  function moduleFor(req: RunRequest): WebAssembly.Module | undefined {
+interface Compiled { module: WebAssembly.Module; min: number; max: number; spare?: WebAssembly.Memory }
+
+/**
+ * Create the worker API with its own compiled-module cache. Each call gets a
+ * fresh instance; its memory is a host memory reused across calls of the same
+ * module and zeroed in between. (A new memory per call reserves ~8 GiB of
+ * address space each in V8, freed only by GC; a burst of calls then fails
+ * with "Cannot allocate Wasm memory" — seen in the benchmark.)
+ */
+export function createWorkerApi(): WorkerApi {
+  const cache = new Map<string, Compiled>()
+
+  function compiledFor(req: RunRequest): Compiled | undefined {
     const hit = cache.get(req.key)
     if (hit != null) {
       cache.delete(req.key)
@@ -170,16 +178,34 @@ export function createWorkerApi(): WorkerApi {
       return hit
     }
     if (req.bytes == null) return undefined
-    const capped = prepareModule(req.bytes, req.abi, req.memoryPages)
+    const prepared = prepareModuleForHostMemory(req.bytes, req.abi, req.memoryPages)
     let module: WebAssembly.Module
     try {
-      module = new WebAssembly.Module(capped as Uint8Array<ArrayBuffer>)
+      module = new WebAssembly.Module(prepared.bytes as Uint8Array<ArrayBuffer>)
     } catch (err) {
       throw new InvalidModuleError(`the module is not valid WebAssembly: ${err instanceof Error ? err.message : String(err)}`)
     }
-    cache.set(req.key, module)
+    const entry: Compiled = { module, min: prepared.min, max: prepared.max }
+    cache.set(req.key, entry)
     if (cache.size > MODULE_CACHE_ENTRIES) cache.delete(cache.keys().next().value!)
-    return module
+    return entry
+  }
+
+  function takeMemory(c: Compiled): WebAssembly.Memory {
+    const spare = c.spare
+    c.spare = undefined
+    if (spare != null) return spare
+    try {
+      return new WebAssembly.Memory({ initial: c.min, maximum: c.max })
+    } catch (err) {
+      throw new AgentMemoryLimitError(`the agent's memory could not be allocated: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    }
+  }
+
+  function releaseMemory(c: Compiled, memory: WebAssembly.Memory): void {
+    if (memory.buffer.byteLength > c.min * WASM_PAGE_BYTES + REUSE_GROWTH_BYTES) return
+    new Uint8Array(memory.buffer).fill(0)
+    c.spare = memory
   }
 
   return {
@@ -187,10 +213,15 @@ export function createWorkerApi(): WorkerApi {
     async run(req) {
       const t0 = performance.now()
       try {
-        const module = moduleFor(req)
-        if (module == null) return { ok: false, needsBytes: true, error: { name: 'RuntimeError', message: 'module not loaded in this worker' } }
-        const { output, stderr } = req.abi === 'wasi-preview1' ? runWasi(module, req) : runJsonV1(module, req)
-        return { ok: true, output, stderr, ms: performance.now() - t0 }
+        const compiled = compiledFor(req)
+        if (compiled == null) return { ok: false, needsBytes: true, error: { name: 'RuntimeError', message: 'module not loaded in this worker' } }
+        const memory = takeMemory(compiled)
+        try {
+          const { output, stderr } = req.abi === 'wasi-preview1' ? runWasi(compiled.module, memory, req) : runJsonV1(compiled.module, memory, req)
+          return { ok: true, output, stderr, ms: performance.now() - t0 }
+        } finally {
+          releaseMemory(compiled, memory)
+        }
       } catch (err) {
         return { ok: false, error: serializeError(err instanceof RuntimeError ? err : classify(err, undefined, req.memoryPages, '')) }
       }

@@ -6,7 +6,7 @@
 import { WASI } from '@bjorn3/browser_wasi_shim'
 import { MAX_MODULE_BYTES, type AgentAbi } from './constants.ts'
 import { ForbiddenImportError, InvalidModuleError } from './errors.ts'
-import { capMemory, checkAbi, parseModule } from './wasm-binary.ts'
+import { capMemory, checkAbi, importMemory, parseModule } from './wasm-binary.ts'
 
 let wasiNames: Set<string> | undefined
 
@@ -34,6 +34,15 @@ export function prepareModule(bytes: Uint8Array, abi: AgentAbi, capPages: number
     }
   }
   return capMemory(bytes, info, capPages)
+}
+
+/**
+ * As `prepareModule`, but the module's memory becomes an import of a host memory
+ * (see `importMemory`), so the sandbox can reuse one memory across calls.
+ */
+export function prepareModuleForHostMemory(bytes: Uint8Array, abi: AgentAbi, capPages: number): { bytes: Uint8Array; min: number; max: number } {
+  prepareModule(bytes, abi, capPages)
+  return importMemory(bytes, parseModule(bytes), capPages)
 }
 
 /** Full check including the engine's own validation (compiles nothing). */

@@ -29,6 +29,10 @@ export interface ModuleInfo {
   memories: MemoryLimits[]
   /** Where the memory section sits: [start of section id, end of payload). */
   memorySection?: { start: number; end: number }
+  /** Where the import section sits, and where its entries start (after the count). */
+  importSection?: { start: number; end: number; entries: number }
+  /** End of the type section, if any (a new import section goes right after it). */
+  typeSectionEnd?: number
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
@@ -104,8 +108,11 @@ export function parseModule(bytes: Uint8Array): ModuleInfo {
     const end = payloadStart + size
     if (end > bytes.length) throw new InvalidModuleError(`section ${id} runs past the end of the module`)
     const s = new Reader(bytes, payloadStart, end)
+    if (id === 1) info.typeSectionEnd = end
     if (id === SECTION_IMPORT) {
-      for (let n = s.u32(); n > 0; n--) {
+      const count = s.u32()
+      info.importSection = { start, end, entries: s.pos }
+      for (let n = count; n > 0; n--) {
         const module = s.name()
         const name = s.name()
         const kind = s.byte()
@@ -209,4 +216,48 @@ export function pagesOf(mib: number): number {
 
 function mibOf(pages: number): string {
   return String(Math.round(((pages * WASM_PAGE_BYTES) / (1024 * 1024)) * 100) / 100)
+}
+
+/** Module and field name under which a rewritten module imports its memory. */
+export const HOST_MEMORY_IMPORT = { module: 'zerostate', name: 'memory' } as const
+
+/**
+ * Turn the module's own (single) memory into an import of a host memory with
+ * the same minimum and `capPages` as maximum, so the host can give it a memory
+ * it reuses across calls (zeroed in between) instead of reserving a new one per
+ * call. Memory index 0 is unchanged: the defined memory is removed and the
+ * imported one takes its place. Call after `checkAbi` and `capMemory`'s check.
+ */
+export function importMemory(bytes: Uint8Array, info: ModuleInfo, capPages: number): { bytes: Uint8Array; min: number; max: number } {
+  const mem = info.memories[0]
+  const section = info.memorySection
+  if (mem == null || section == null || info.memories.length !== 1) throw new InvalidModuleError('the module must declare exactly one memory of its own')
+  if (mem.min > capPages) throw new AgentMemoryLimitError(`module asks for ${mibOf(mem.min)} MiB of initial memory; the cap is ${mibOf(capPages)} MiB`)
+  const max = Math.min(mem.max ?? capPages, capPages)
+  const enc = new TextEncoder()
+  const name = (s: string): number[] => { const b = [...enc.encode(s)]; return [...leb(b.length), ...b] }
+  const entry = [...name(HOST_MEMORY_IMPORT.module), ...name(HOST_MEMORY_IMPORT.name), EXTERN_KIND.memory, 0x01, ...leb(mem.min), ...leb(max)]
+  const imp = info.importSection
+  let payload: number[]
+  let cutStart: number
+  let cutEnd: number
+  if (imp) {
+    const count = info.imports.length + 1
+    payload = [...leb(count), ...bytes.subarray(imp.entries, imp.end), ...entry]
+    cutStart = imp.start
+    cutEnd = imp.end
+  } else {
+    payload = [...leb(1), ...entry]
+    cutStart = cutEnd = info.typeSectionEnd ?? 8
+  }
+  const newImport = [SECTION_IMPORT, ...leb(payload.length), ...payload]
+  // The import section always comes before the memory section.
+  const out = new Uint8Array(bytes.length - (cutEnd - cutStart) + newImport.length - (section.end - section.start))
+  let at = 0
+  const put = (chunk: ArrayLike<number>): void => { out.set(chunk, at); at += chunk.length }
+  put(bytes.subarray(0, cutStart))
+  put(newImport)
+  put(bytes.subarray(cutEnd, section.start))
+  put(bytes.subarray(section.end))
+  return { bytes: out, min: mem.min, max }
 }
