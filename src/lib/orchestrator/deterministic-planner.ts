@@ -74,7 +74,13 @@ export function deterministicPlan (request: PlanRequest, catalog: readonly Capab
   const notes: string[] = []
   const text = request.description.toLowerCase().replace(/\s+/g, ' ')
   const stages = text.split(SEQUENTIAL).map((s) => s.trim()).filter((s) => s.length > 0)
-  const matched: Match[][] = stages.map((s) => stageMatches(s, offered, notes)).filter((m) => m.length > 0)
+  // A capability already run by an earlier stage names its result ("… of the summary"), not a new step.
+  const used = new Set<string>()
+  const matched: Match[][] = stages.map((s) => {
+    const ms = stageMatches(s, offered, notes).filter((m) => !used.has(m.capability))
+    for (const m of ms) used.add(m.capability)
+    return ms
+  }).filter((m) => m.length > 0)
 
   // Requested capabilities not named in the text join the first stage, in parallel.
   const seen = new Set(matched.flat().map((m) => m.capability))

@@ -8,7 +8,7 @@
 import type { AgentCandidate, LocalExecutor, OutcomeSink, PeerSnapshot } from './components.ts'
 import { NULL_OUTCOME_SINK } from './components.ts'
 import {
-  OrchestratorError, PeerUnavailableError, RemoteError, RequestTimeoutError, StepFailedError, TaskCancelledError, toError
+  NoEligibleAgentError, OrchestratorError, PeerUnavailableError, RemoteError, RequestTimeoutError, StepFailedError, TaskCancelledError, toError
 } from './errors.ts'
 import { resolveInput } from './input-mapping.ts'
 import { logger } from '../mesh/logger.ts'
@@ -146,22 +146,34 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
         for (const rid of live) attempts.get(rid)?.fail(new OrchestratorError('superseded by a late result of an earlier attempt'))
       }
 
+      // Pairs whose lease or offer timed out: messages may have been lost, so the
+      // same donor is worth a re-offer (its idempotency cache answers), after the others.
+      const later: ScoredRoute[] = []
+      const pairKey = (r: ScoredRoute): string => `${r.agent.id}@${r.peer.id}`
+      const usable = (r: ScoredRoute): boolean => !failedPairs.has(pairKey(r)) && !failedPeers.has(r.peer.id) && !later.some((l) => pairKey(l) === pairKey(r))
       const nextRoute = (): ScoredRoute | undefined => {
+        const r = pickRoute()
+        return r ?? later.shift()
+      }
+      const pickRoute = (): ScoredRoute | undefined => {
         for (;;) {
           const r = queue.shift()
           if (r == null) break
-          if (!failedPairs.has(`${r.agent.id}@${r.peer.id}`) && !failedPeers.has(r.peer.id)) return r
+          if (usable(r)) return r
         }
         try {
           const d = router.route(step.capabilities, prefs, { budget, excludePeers: failedPeers, onlyAgents })
           reasoning ??= d.reasoning
-          queue = [d.winner, ...d.alternatives].filter((r) => !failedPairs.has(`${r.agent.id}@${r.peer.id}`))
+          queue = [d.winner, ...d.alternatives].filter(usable)
         } catch (err) {
-          if (!(err instanceof NoEligiblePeerError) || executor == null || init.runLocallyWhenNoPeer === false) { lastError ??= toError(err); if (!(err instanceof NoEligiblePeerError)) throw err; return undefined }
+          if (!(err instanceof NoEligiblePeerError) || executor == null || init.runLocallyWhenNoPeer === false) {
+            if (later.length > 0 || (err instanceof NoEligibleAgentError && lastError != null)) return undefined
+            throw err
+          }
           const self: PeerSnapshot = { id: transport.self, rttMs: 0, freeWorkers: Math.max(1, executor.freeWorkers()), donating: true, capabilities: [] }
           const d = router.route(step.capabilities, prefs, { budget, peers: [self], onlyAgents })
           reasoning ??= `${d.reasoning} (no remote peer could run it, so it runs here)`
-          queue = [d.winner, ...d.alternatives].filter((r) => !failedPairs.has(`${r.agent.id}@${r.peer.id}`))
+          queue = [d.winner, ...d.alternatives].filter(usable)
         }
         return queue.shift()
       }
@@ -195,8 +207,9 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
           const e = toError(err)
           if (signal.aborted) throw new TaskCancelledError(undefined, { cause: e })
           lastError = e
-          if (e instanceof PeerUnavailableError || e instanceof LeaseLostError) failedPeers.add(route.peer.id)
-          failedPairs.add(`${route.agent.id}@${route.peer.id}`)
+          if (e instanceof LeaseLostError || e instanceof RequestTimeoutError) later.push(route)
+          else if (e instanceof PeerUnavailableError) failedPeers.add(route.peer.id)
+          else failedPairs.add(pairKey(route))
           if (e instanceof LeaseLostError) stats.leasesLost++
           event('failed', e.message)
           record({ taskId, stepId: step.id, agentId: route.agent.id, peerId: route.peer.id, capabilities: step.capabilities, attempt, success: false, durationMs: Date.now() - started, cost: 0, errorName: e.name, errorMessage: e.message, inputSize: size(input), outputSize: 0, at: Date.now() })

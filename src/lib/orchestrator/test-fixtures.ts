@@ -1,0 +1,53 @@
+/** Shared stubs for the orchestrator's tests (not exported from index.ts). */
+import type { AgentCandidate, AgentCatalog, LocalExecutor, PeerSnapshot } from './components.ts'
+
+/** A 64-hex agent id from a short label. */
+export function aid (label: string): string {
+  let h = ''
+  for (const ch of label) h += ch.charCodeAt(0).toString(16).padStart(2, '0')
+  return h.padEnd(64, '0').slice(0, 64)
+}
+
+/** An agent candidate with defaults. */
+export function agent (name: string, capabilities: string[], price: number, extra: Partial<AgentCandidate> = {}): AgentCandidate {
+  return { id: aid(name), name, version: '1.2.0', capabilities, price, ...extra }
+}
+
+/** An in-memory catalog. */
+export function catalogOf (agents: AgentCandidate[]): AgentCatalog & { agents: AgentCandidate[] } {
+  let version = 1
+  return {
+    agents,
+    list: (c) => (c == null ? agents : agents.filter((a) => a.capabilities.includes(c))),
+    version: () => version + agents.length * 0 + (version += 0)
+  }
+}
+
+/** A donating peer with defaults. */
+export function peer (id: string, extra: Partial<PeerSnapshot> = {}): PeerSnapshot {
+  return { id, rttMs: 10, freeWorkers: 2, donating: true, capabilities: [], ...extra }
+}
+
+/** A local executor running plain functions by agent id. */
+export function fnExecutor (fns: Record<string, (input: unknown, signal: AbortSignal) => unknown | Promise<unknown>>, workers = 2): LocalExecutor & { running: number, maxRunning: number, runs: number } {
+  const ex = {
+    running: 0,
+    maxRunning: 0,
+    runs: 0,
+    has: (id: string) => id in fns,
+    freeWorkers: () => workers - ex.running,
+    async run (id: string, input: unknown, opts: { signal: AbortSignal, timeoutMs: number }) {
+      ex.running++; ex.runs++
+      ex.maxRunning = Math.max(ex.maxRunning, ex.running)
+      const t = Date.now()
+      try {
+        const output = await fns[id](input, opts.signal)
+        return { output, ms: Date.now() - t }
+      } finally { ex.running-- }
+    }
+  }
+  return ex
+}
+
+/** Resolve after ms. */
+export const delay = async (ms: number): Promise<void> => { await new Promise((r) => setTimeout(r, ms)) }
