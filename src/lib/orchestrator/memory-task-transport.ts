@@ -5,7 +5,7 @@
  */
 import { PeerUnavailableError } from './errors.ts'
 import { logger } from '../mesh/logger.ts'
-import { parseTaskMessage, type TaskMessage } from './task-protocol.ts'
+import { parseTaskMessage, taskProtocolDefinition, type TaskMessage } from './task-protocol.ts'
 import type { TaskMessageHandler, TaskTransport } from './task-transport.ts'
 
 const log = logger('orchestrator:memory-transport')
@@ -87,6 +87,8 @@ export class MemoryTaskTransport implements TaskTransport {
   async send (peer: string, message: TaskMessage, opts: { signal?: AbortSignal } = {}): Promise<void> {
     opts.signal?.throwIfAborted()
     if (this.dead || !this.started) throw new PeerUnavailableError('this transport is stopped')
+    // Same checks as the wire: schema and frame cap (throws InvalidFrameError / FrameTooLargeError).
+    taskProtocolDefinition.encode(message)
     this.#net.deliver(this.self, peer, message)
   }
 
