@@ -56,6 +56,7 @@ export class MeshProvider {
   readonly #timer: ReturnType<typeof setInterval> | undefined
   #destroyed = false
   readonly #reopens = new Map<string, number>()
+  #outbox: Uint8Array[] = []
 
   constructor(name: string, doc: Y.Doc, transport: SyncTransport, opts: MeshProviderOptions = {}) {
     this.name = name
@@ -198,10 +199,23 @@ export class MeshProvider {
   }
 
   readonly #onUpdate = (update: Uint8Array, origin: unknown): void => {
-    if (origin === this || this.#destroyed) return
+    if (origin === this || this.#destroyed || this.#channels.size === 0) return
+    // Updates made in one task go out as one merged frame (a burst of 2,000 writes
+    // is one message per peer, not 2,000). Merging our own updates is safe: they
+    // come from this doc, not from the network.
+    this.#outbox.push(update)
+    if (this.#outbox.length === 1) setTimeout(this.#flushOutbox, 0)
+  }
+
+  readonly #flushOutbox = (): void => {
+    const batch = this.#outbox
+    this.#outbox = []
+    if (batch.length === 0 || this.#destroyed) return
+    const update = batch.length === 1 ? batch[0]! : Y.mergeUpdates(batch)
     const msgs = payloadMessages('update', update)
     for (const ch of this.#channels.values()) for (const m of msgs) this.#send(ch, m)
     this.counters.inc('bytesSent', update.byteLength * this.#channels.size)
+    this.counters.inc('updatesSent')
   }
 
   /** Run the state-vector exchange again on every channel (anti-entropy). */

@@ -25,6 +25,7 @@ import {
 
 const log = logger('memory:registry')
 const HEAL = Symbol('registry-heal')
+const VERIFY_CHUNK = 256
 
 /** Root types of the registry doc (updates naming others are refused). */
 export const REGISTRY_ROOTS: ReadonlySet<string> = new Set(['entries', 'retractions', 'reputation', 'holders'])
@@ -96,10 +97,18 @@ export class Registry {
   async #verifyKeys(kind: Kind, keys: string[]): Promise<void> {
     const map = this.#maps[kind]
     const heal: Array<[string, AnyRecord]> = []
-    for (const key of keys) {
-      const raw = map.get(key)
+    // Verify in parallel chunks: WebCrypto's Ed25519 runs off the main thread, so
+    // awaiting one signature at a time would leave it idle between calls.
+    const records: Array<AnyRecord | undefined> = []
+    for (let i = 0; i < keys.length; i += VERIFY_CHUNK) {
+      records.push(...await Promise.all(keys.slice(i, i + VERIFY_CHUNK).map((key) => {
+        const raw = map.get(key)
+        return raw === undefined ? undefined : this.#check(kind, key, raw)
+      })))
+    }
+    for (const [i, key] of keys.entries()) {
       const best = this.#valid[kind].get(key)
-      const record = raw === undefined ? undefined : await this.#check(kind, key, raw)
+      const record = records[i]
       if (record != null && (best == null || rank(record) >= rank(best))) {
         this.#valid[kind].set(key, record)
       } else if (best != null && !(kind === 'entries' && await this.#retractedNow(key, best as EntryRecord))) {
