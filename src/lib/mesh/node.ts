@@ -19,6 +19,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { backoffDelay } from './backoff.ts'
 import { echoRtts, handleEcho } from './diagnostics.ts'
+import { DirectDialer } from './dialer.ts'
 import { CONNECTION_MONITOR, DEFAULT_MAX_PEERS, GOSSIP_SCORE_PARAMS, DISCOVERY_TOPIC, PRESENCE_INTERVAL_MS, PRESENCE_TOPIC, RELAYS_PATH } from './constants.ts'
 import { MeshError, NotStartedError, PeerNotConnectedError, RelayUnreachableError } from './errors.ts'
 import { logger } from './logger.ts'
@@ -103,10 +104,7 @@ export class MeshNode extends EventTarget {
   readonly #book = new PeerBook({ staleMs: PRESENCE_INTERVAL_MS * 3 })
   readonly #blocked = new Map<string, number>()
   readonly #strikes = new Map<string, number>()
-  readonly #dialing = new Map<string, { attempt: number; timer?: ReturnType<typeof setTimeout> }>()
-  readonly #discoveredAt = new Map<string, number>()
-  readonly #directAt = new Map<string, number>()
-  #firstDirectAt: number | undefined
+  readonly #dialer: DirectDialer
   readonly #milestones: Record<string, number> = {}
   #node: Libp2pNode | undefined
   #presence: Omit<Presence, 'ts' | 'peerId'>
@@ -130,6 +128,12 @@ export class MeshNode extends EventTarget {
       publicKey: init.presence?.publicKey
     }
     this.#ready.promise.catch(() => {})
+    this.#dialer = new DirectDialer({
+      node: () => this.#node,
+      skip: (id) => this.#book.isRelay(id) || this.#isBlocked(id),
+      counters: this.counters,
+      maxPeers: init.maxPeers ?? DEFAULT_MAX_PEERS
+    })
   }
 
   /** Resolves once started and connected to a relay or a peer. */
@@ -153,7 +157,7 @@ export class MeshNode extends EventTarget {
     const node = await buildLibp2p({ iceServers: this.#init.iceServers ?? [], maxPeers }, (peer) => this.#isBlocked(peer.toString()))
     this.#node = node
     node.addEventListener('peer:discovery', (evt) => { this.#onDiscovered(evt.detail.id.toString()) })
-    node.addEventListener('peer:update', (evt) => { this.#maybeDial(evt.detail.peer.id.toString()) })
+    node.addEventListener('peer:update', (evt) => { this.#dialer.maybeDial(evt.detail.peer.id.toString()) })
     node.addEventListener('connection:open', (evt) => { this.#onConnectionOpen(evt.detail) })
     node.addEventListener('connection:close', (evt) => { this.#onConnectionClose(evt.detail) })
     node.services.pubsub.subscribe(PRESENCE_TOPIC)
@@ -182,8 +186,7 @@ export class MeshNode extends EventTarget {
     for (const t of this.#timers) clearInterval(t)
     this.#timers = []
     clearTimeout(this.#relayTimer)
-    for (const d of this.#dialing.values()) clearTimeout(d.timer)
-    this.#dialing.clear()
+    this.#dialer.stop()
     this.#setStatus({ state: 'stopped', connected: [] })
     await node.stop()
     this.#node = undefined
@@ -242,12 +245,7 @@ export class MeshNode extends EventTarget {
    * and when its direct connection opened.
    */
   timings(): { firstDirectAt?: number; milestones: Record<string, number>; peers: Array<{ peerId: string; discoveredAt?: number; directAt?: number }> } {
-    const ids = new Set([...this.#discoveredAt.keys(), ...this.#directAt.keys()])
-    return {
-      firstDirectAt: this.#firstDirectAt,
-      milestones: { ...this.#milestones },
-      peers: [...ids].map((peerId) => ({ peerId, discoveredAt: this.#discoveredAt.get(peerId), directAt: this.#directAt.get(peerId) }))
-    }
+    return { ...this.#dialer.timings(), milestones: { ...this.#milestones } }
   }
 
   /** Round-trip times of small echoes to a peer, on one open stream or a new stream each time. */
@@ -332,11 +330,7 @@ export class MeshNode extends EventTarget {
     const id = conn.remotePeer.toString()
     this.counters.inc(`connections.opened.${connectionTransport(conn)}`)
     if (connectionTransport(conn) === Transport.webrtc) {
-      if (!this.#directAt.has(id)) this.#directAt.set(id, performance.now())
-      this.#firstDirectAt ??= performance.now()
-      const d = this.#dialing.get(id)
-      clearTimeout(d?.timer)
-      this.#dialing.delete(id)
+      this.#dialer.connected(id)
       // A peer counts as reached once a direct connection exists.
       this.#ready.resolve()
       this.#announce()
@@ -358,81 +352,8 @@ export class MeshNode extends EventTarget {
   }
 
   #onDiscovered(id: string): void {
-    if (!this.#discoveredAt.has(id)) this.#discoveredAt.set(id, performance.now())
+    this.#dialer.discovered(id)
     this.dispatchEvent(new CustomEvent('discovered', { detail: { peerId: id, at: Date.now() } }))
-    this.#maybeDial(id)
-  }
-
-  #hasDirect(id: string): boolean {
-    return this.#node?.getConnections(peerIdFromString(id)).some((c) => c.status === 'open' && connectionTransport(c) === Transport.webrtc) ?? false
-  }
-
-  /**
-   * Dial a discovered peer's WebRTC address. Only the smaller peer id dials, or a
-   * pair ends up with two connections (FIELD-NOTES); the larger one steps in if no
-   * connection came after a few seconds.
-   */
-  #maybeDial(id: string): void {
-    const node = this.#node
-    if (node == null || id === this.peerId || this.#book.isRelay(id) || this.#isBlocked(id)) return
-    if (this.#dialing.has(id) || this.#hasDirect(id)) return
-    const direct = this.peers().filter((p) => !p.relay && p.transport === Transport.webrtc).length
-    if (direct >= (this.#init.maxPeers ?? DEFAULT_MAX_PEERS)) { this.counters.inc('dial.skipped.budget'); return }
-    const mine = this.peerId < id
-    const waited = performance.now() - (this.#discoveredAt.get(id) ?? performance.now())
-    if (!mine && waited < 4000) {
-      // Come back later in case the other side never dials.
-      this.#dialing.set(id, { attempt: 0, timer: setTimeout(() => { this.#dialing.delete(id); this.#maybeDial(id) }, 4000 - waited) })
-      return
-    }
-    this.#dialing.set(id, { attempt: 0 })
-    void this.#dial(id)
-  }
-
-  async #webrtcAddrs(id: string): Promise<Multiaddr[]> {
-    const node = this.libp2p
-    let peer
-    try {
-      peer = await node.peerStore.get(peerIdFromString(id))
-    } catch {
-      return []
-    }
-    return peer.addresses
-      .map((a) => a.multiaddr)
-      .filter((ma) => ma.getComponents().some((c) => c.name === 'webrtc'))
-      .map((ma) => {
-        // FIELD-NOTES: peer-store addresses may lack the trailing /p2p/<id>.
-        const last = ma.getComponents().at(-1)
-        return last?.name === 'p2p' && last.value === id ? ma : ma.encapsulate(`/p2p/${id}`)
-      })
-  }
-
-  async #dial(id: string): Promise<void> {
-    const state = this.#dialing.get(id)
-    const node = this.#node
-    if (state == null || node == null) return
-    if (this.#hasDirect(id)) { this.#dialing.delete(id); return }
-    const addrs = await this.#webrtcAddrs(id)
-    if (addrs.length === 0) {
-      // Not announced a WebRTC address yet: peer:update will bring us back.
-      this.#dialing.delete(id)
-      return
-    }
-    const started = performance.now()
-    try {
-      this.counters.inc('dial.attempts')
-      await node.dial(addrs, { signal: AbortSignal.timeout(10_000) })
-      this.counters.inc('dial.ok')
-      this.dispatchEvent(new CustomEvent('dialed', { detail: { peerId: id, ms: performance.now() - started } }))
-      this.#dialing.delete(id)
-    } catch (err) {
-      this.counters.inc('dial.failed')
-      log('dial %s failed (attempt %d): %s', id, state.attempt, (err as Error).message)
-      if (this.#node !== node || this.#hasDirect(id)) { this.#dialing.delete(id); return }
-      if (state.attempt >= 8) { this.#dialing.delete(id); return }
-      state.attempt++
-      state.timer = setTimeout(() => { void this.#dial(id) }, backoffDelay(state.attempt, { baseMs: 300, maxMs: 10_000 }))
-    }
   }
 
   // ---- presence -------------------------------------------------------------
@@ -501,8 +422,8 @@ export class MeshNode extends EventTarget {
         // A newcomer learns our addresses now, not at our next interval.
         this.#announceSoon()
       }
-      if (!this.#hasDirect(from)) {
-        this.#learnAddrs(p).then(() => { this.#maybeDial(from) }).catch(() => { this.counters.inc('presence.addrs.failed') })
+      if (!this.#dialer.hasDirect(from)) {
+        this.#learnAddrs(p).then(() => { this.#dialer.maybeDial(from) }).catch(() => { this.counters.inc('presence.addrs.failed') })
       }
     } catch (err) {
       this.counters.inc('presence.invalid')
