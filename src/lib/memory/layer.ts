@@ -120,6 +120,7 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
     async start() {
       if (started) return
       started = true
+      if (init.transport != null) checker?.warm?.()
       await Promise.all([...docs.values()].map((d) => d.persistence?.whenSynced))
       await memory.init()
       // Namespace docs opened by init load now, so reads right after start() see stored data.

@@ -4,7 +4,7 @@
  */
 import * as Y from 'yjs'
 import * as v from 'valibot'
-import { CheckRequestSchema } from './update-checker.ts'
+import { CheckRequestSchema } from './update-check-messages.ts'
 
 const scope = self as unknown as { onmessage: ((e: MessageEvent) => void) | null; postMessage(m: unknown): void }
 scope.onmessage = (e) => {

@@ -15,13 +15,12 @@ const log = logger('memory:check')
 /** Tries an update on a scratch doc; rejects with a {@link RejectedUpdateError} if it is refused. */
 export interface UpdateChecker {
   check(update: Uint8Array, options?: { deadlineMs?: number }): Promise<void>
+  /** Start the worker now, so the first real check does not pay for its start-up. */
+  warm?(): void
   destroy(): void
 }
 
-/** The reply a check worker posts. */
-export const CheckReplySchema = v.object({ id: v.number(), ok: v.boolean(), error: v.optional(v.string()) })
-/** The request a check worker receives. */
-export const CheckRequestSchema = v.object({ id: v.number(), update: v.instance(Uint8Array<ArrayBufferLike>) })
+import { CheckReplySchema, type CheckRequestSchema } from './update-check-messages.ts'
 
 /** The part of a Worker (browser or worker_threads, adapted) the checker uses. */
 export interface CheckWorker {
@@ -87,6 +86,8 @@ export class WorkerUpdateChecker implements UpdateChecker {
       w.post({ id, update })
     })
   }
+
+  warm(): void { this.#ensure() }
 
   destroy(): void { this.#kill(new RejectedUpdateError('the update checker was destroyed')) }
 }
