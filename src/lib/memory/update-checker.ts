@@ -39,6 +39,7 @@ export class WorkerUpdateChecker implements UpdateChecker {
   #worker: CheckWorker | undefined
   #nextId = 1
   readonly #pending = new Map<number, Pending>()
+  #lastKillShared = false
   /** Workers replaced after a missed deadline or a crash. */
   replaced = 0
 
@@ -67,6 +68,7 @@ export class WorkerUpdateChecker implements UpdateChecker {
 
   /** Terminate the worker and reject everything pending (a dead worker never answers). */
   #kill(err: MemoryError): void {
+    this.#lastKillShared = this.#pending.size > 1
     const w = this.#worker
     this.#worker = undefined
     if (w != null) { try { w.terminate() } catch { /* already gone */ } this.replaced++ }
@@ -74,6 +76,7 @@ export class WorkerUpdateChecker implements UpdateChecker {
   }
 
   check(update: Uint8Array, options: { deadlineMs?: number } = {}): Promise<void> {
+    if (this.available === false) return Promise.resolve()
     const w = this.#ensure()
     const id = this.#nextId++
     const deadline = options.deadlineMs ?? this.#deadlineMs
@@ -87,9 +90,30 @@ export class WorkerUpdateChecker implements UpdateChecker {
     })
   }
 
-  warm(): void { this.#ensure() }
+  /**
+   * Start the worker and prove it works with an empty update. If even that fails
+   * (the worker script cannot load: CSP, a broken build), the checker marks itself
+   * unavailable and lets updates through on the structural guard alone — better
+   * than refusing every large sync and hanging up on honest peers.
+   */
+  warm(): void {
+    if (this.available !== undefined || this.#destroyed) return
+    this.check(new Uint8Array([0, 0])).then(
+      () => { this.available = true },
+      (err) => {
+        // A crash while a peer's update was also being checked proves nothing about the worker: try again.
+        if (this.#lastKillShared || err instanceof UpdateDeadlineError) { this.available = undefined; setTimeout(() => this.warm(), 1000); return }
+        this.available = false
+        log.error('the update check worker does not work; large updates get the structural check only: %s', (err as Error)?.message) }
+    )
+  }
 
-  destroy(): void { this.#kill(new RejectedUpdateError('the update checker was destroyed')) }
+  /** undefined until `warm()` finished; false if the worker could not run at all. */
+  available: boolean | undefined
+
+  #destroyed = false
+
+  destroy(): void { this.#destroyed = true; this.#kill(new RejectedUpdateError('the update checker was destroyed')) }
 }
 
 /** The browser's module worker running `update-check-worker.ts`. */

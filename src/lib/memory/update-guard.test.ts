@@ -24,7 +24,7 @@ function richDoc(seed: number): Y.Doc {
   const nested = new Y.Map(); map.set('nested', nested); nested.set('k', 'v')
   const arr = doc.getArray('a'); arr.push([1, 'two', { three: 3 }, new Uint8Array(4)]); arr.delete(1, 1)
   const xml = doc.getXmlFragment('x'); const el = new Y.XmlElement('p'); xml.push([el]); el.setAttribute('class', 'c'); el.push([new Y.XmlText('hi')])
-  xml.push([new Y.XmlHook('hook')])
+  xml.push([new Y.XmlHook('hook') as unknown as Y.XmlElement])
   map.delete('str')
   return doc
 }
@@ -115,6 +115,29 @@ describe('WorkerUpdateChecker', () => {
     await expect(pending[1]).rejects.toBeInstanceOf(UpdateDeadlineError) // queued behind it: a dead worker answers nobody
     expect(performance.now() - t).toBeLessThan(2000)
     expect(checker.replaced).toBe(1)
+    checker.destroy()
+  })
+})
+
+describe('WorkerUpdateChecker fallback', () => {
+  it('a worker that cannot start marks the checker unavailable instead of refusing everything', async () => {
+    const spawn = (): CheckWorker => {
+      let onError: ((e: unknown) => void) | undefined
+      return { post: () => { setTimeout(() => onError?.(new Error('404 worker script')), 5) }, onMessage: () => {}, onError: (l) => { onError = l }, terminate: () => {} }
+    }
+    const checker = new WorkerUpdateChecker(spawn, { deadlineMs: 1000 })
+    checker.warm()
+    await new Promise((r) => setTimeout(r, 50))
+    expect(checker.available).toBe(false)
+    await expect(checker.check(new Uint8Array([0, 0]))).resolves.toBeUndefined()
+  })
+
+  it('a worker that works stays strict after warming', async () => {
+    const checker = nodeUpdateChecker(5000)
+    checker.warm()
+    await new Promise<void>((resolve) => { const t = setInterval(() => { if (checker.available !== undefined) { clearInterval(t); resolve() } }, 10) })
+    expect(checker.available).toBe(true)
+    await expect(checker.check(new Uint8Array([0xde, 0xad]))).rejects.toBeInstanceOf(RejectedUpdateError)
     checker.destroy()
   })
 })
