@@ -4,14 +4,38 @@
  */
 import { createSubscriber } from 'svelte/reactivity'
 import { getContext, setContext } from 'svelte'
-import type { PeerInfo, RelayStatus, ZeroStateApi } from '$lib/index'
+import type { PeerInfo, RelayStatus } from '$lib/index'
+import type { AgentEntry, AgentFilter, DonationState, LlmState, TaskSummary, ZeroStateApi } from '$lib/api'
+import type { NamespaceInfo } from '$lib/memory/index'
+
+/** What the layout hands in: at least the mesh part of the API (the rest may still be missing at runtime). */
+export type ZeroStateBase = Pick<ZeroStateApi, 'peerId' | 'peers' | 'relayStatus' | 'metrics' | 'subscribe' | 'ready'>
+
+/** Parts of the API a page may depend on; `supports()` says whether this build's object has them. */
+export type Feature = 'agents' | 'tasks' | 'memory' | 'donation' | 'llm'
+
+const FEATURE_PROBES: Record<Feature, (api: Record<string, unknown>) => boolean> = {
+  agents: (a) => typeof (a.agents as Record<string, unknown> | undefined)?.list === 'function',
+  tasks: (a) => typeof a.submit === 'function' && typeof a.tasks === 'function',
+  memory: (a) => typeof (a.memory as Record<string, unknown> | undefined)?.namespaces === 'function',
+  donation: (a) => typeof a.donation === 'function' && typeof a.donate === 'function',
+  llm: (a) => typeof (a.llm as Record<string, unknown> | undefined)?.state === 'function'
+}
+
+const EMPTY_DONATION: DonationState = { enabled: false, workers: 0, maxWorkers: 0, busy: 0, completed: 0 }
+const EMPTY_LLM: LlmState = { state: 'unknown', models: [] }
 
 export class ZeroStateView {
+  /**
+   * The full API. Typed as the contract (`$lib/api`); an older build's object may
+   * lack parts, so pages check `supports(feature)` before calling into them.
+   */
   readonly api: ZeroStateApi
   readonly #subscribe: () => void
 
-  constructor(api: ZeroStateApi) {
-    this.api = api
+  constructor(api: ZeroStateBase) {
+    // The contract type is what pages build against; `supports()` guards the gap at runtime.
+    this.api = api as ZeroStateApi
     this.#subscribe = createSubscriber((update) => api.subscribe(update))
   }
 
@@ -19,6 +43,62 @@ export class ZeroStateView {
   get status(): RelayStatus { this.#subscribe(); return this.api.relayStatus() }
   get metrics(): Record<string, number> { this.#subscribe(); return this.api.metrics() }
   get peerId(): string { return this.api.peerId }
+  /** This profile's signing key, when the API has one. */
+  get publicKey(): string | undefined { return (this.api as Partial<ZeroStateApi>).publicKey }
+
+  /** Whether the API object has this part (older builds do not). */
+  supports(feature: Feature): boolean {
+    return FEATURE_PROBES[feature](this.api as unknown as Record<string, unknown>)
+  }
+
+  /** Agents matching `filter` (registry and bundled), reactive. */
+  agents(filter?: AgentFilter): AgentEntry[] {
+    this.#subscribe()
+    return this.supports('agents') ? this.api.agents.list(filter) : []
+  }
+
+  /** One agent by id, reactive. */
+  agent(id: string): AgentEntry | undefined {
+    this.#subscribe()
+    return this.supports('agents') ? this.api.agents.get(id) : undefined
+  }
+
+  /** Tasks of this tab, newest first. */
+  get tasks(): TaskSummary[] {
+    this.#subscribe()
+    if (!this.supports('tasks')) return []
+    return [...this.api.tasks()].sort((a, b) => b.createdAt - a.createdAt)
+  }
+
+  /** Memory namespaces this profile knows. */
+  get namespaces(): NamespaceInfo[] {
+    this.#subscribe()
+    return this.supports('memory') ? this.api.memory.namespaces() : []
+  }
+
+  /** Keys of a namespace, sorted. */
+  keys(namespace: string): string[] {
+    this.#subscribe()
+    return this.supports('memory') ? [...this.api.memory.keys(namespace)].sort() : []
+  }
+
+  /** A memory value. */
+  value(namespace: string, key: string): unknown {
+    this.#subscribe()
+    return this.supports('memory') ? this.api.memory.get(namespace, key) : undefined
+  }
+
+  /** Donation state of this tab. */
+  get donation(): DonationState {
+    this.#subscribe()
+    return this.supports('donation') ? this.api.donation() : EMPTY_DONATION
+  }
+
+  /** WebLLM state of this tab. */
+  get llm(): LlmState {
+    this.#subscribe()
+    return this.supports('llm') ? this.api.llm.state() : EMPTY_LLM
+  }
 }
 
 const KEY = Symbol('zerostate')

@@ -1,0 +1,74 @@
+/** Small formatting helpers shared by the pages. */
+
+/** `abcdef…uvwxyz` for long ids and keys. */
+export function shortId(id: string, keep = 6): string {
+  if (id.length <= keep * 2 + 1) return id
+  return `${id.slice(0, keep)}…${id.slice(-keep)}`
+}
+
+/** An author key `ed25519:…` shortened for display. */
+export function shortAuthor(author: string): string {
+  return shortId(author.replace(/^ed25519:/, ''), 5)
+}
+
+/** Pretty JSON for display; strings are shown as they are. */
+export function pretty(value: unknown): string {
+  if (value === undefined) return '(nothing)'
+  if (typeof value === 'string') return value
+  try {
+    return JSON.stringify(value, (_k, v: unknown) => (v instanceof Uint8Array ? `<${v.byteLength} bytes>` : v), 2) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
+/** The user-facing sentence of an error (our errors' messages are written for users). */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const msg = err.message.trim()
+    if (msg === '') return `${err.name}: something went wrong.`
+    return msg.charAt(0).toUpperCase() + msg.slice(1) + (/[.!?]$/.test(msg) ? '' : '.')
+  }
+  return String(err)
+}
+
+/** Parse text as JSON when it is JSON, otherwise keep the text. */
+export function jsonOrText(text: string): unknown {
+  const t = text.trim()
+  if (t === '') return undefined
+  try { return JSON.parse(t) as unknown } catch { return text }
+}
+
+/** Parse JSON or say in a sentence why not. */
+export function parseJson(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown }
+  } catch (err) {
+    return { ok: false, error: `This is not valid JSON: ${(err as Error).message}.` }
+  }
+}
+
+/** Comma- or newline-separated list, trimmed, without empties. */
+export function splitList(text: string): string[] {
+  return text.split(/[,\n]/).map((s) => s.trim()).filter((s) => s !== '')
+}
+
+/** `1.2 s`, `340 ms`. */
+export function duration(ms: number | undefined): string {
+  if (ms == null || !Number.isFinite(ms)) return '—'
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`
+}
+
+/** A relative time like `3 min ago`. */
+export function ago(at: number, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - at) / 1000))
+  if (s < 60) return `${s} s ago`
+  if (s < 3600) return `${Math.round(s / 60)} min ago`
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`
+  return new Date(at).toLocaleDateString()
+}
+
+/** The message shown when the API object of this build lacks a part. */
+export function missingFeature(what: string): string {
+  return `This build of ZeroState does not offer ${what} yet: the page will work once the app is updated.`
+}
