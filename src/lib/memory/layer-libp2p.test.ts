@@ -25,7 +25,7 @@ async function node(): Promise<Libp2p> {
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0/ws'] }, transports: [webSockets()], connectionEncrypters: [noise()], streamMuxers: [yamux()],
     connectionGater: { denyDialMultiaddr: () => false }, services: { identify: identify(), identifyPush: identifyPush() }
   })
-  cleanup.push(() => n.stop())
+  cleanup.push(async () => { await n.stop() })
   return n
 }
 

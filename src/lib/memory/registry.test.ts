@@ -56,7 +56,9 @@ describe('registry', () => {
     const body = { kind: 'zerostate/registry-entry/1', id: 'y', author: a!.identity.publicKey, manifest: manifest('Y'), moduleSha256: fakeSha(3), version: 1, publishedAt: 1 }
     entries.set(entryKey(a!.identity.publicKey, 'y'), { ...body, signature: await signJson(mallory, body) })
     await b!.layer.registry.settled()
-    await until(() => b!.layer.metrics()['memory.registry.forgedRecords']! >= 2 && a!.layer.metrics()['memory.registry.forgedRecords']! >= 1)
+    await until(() => b!.layer.metrics()['memory.registry.forgedRecords']! >= 2 && b!.layer.metrics()['memory.registry.pruned']! >= 1)
+    // The record that can never verify is pruned by the first honest reader, on every peer.
+    for (const p of [a!, b!]) await until(() => !p.layer.doc('registry')!.getMap('entries').has(entryKey(a!.identity.publicKey, 'y')))
     for (const p of [a!, b!]) {
       await p.layer.registry.settled()
       expect(p.layer.registry.list().map((e) => [e.id, e.moduleSha256])).toEqual([['x', fakeSha(2)]])
@@ -82,7 +84,9 @@ describe('registry', () => {
       await until(() => p.layer.registry.list().length === 2 && p.layer.registry.get(key)?.version === 2)
       expect(p.layer.registry.get(key)?.manifest.name).toBe('v2')
     }
-    expect(c!.layer.metrics()['memory.registry.forgedRecords']).toBeGreaterThan(0)
+    expect(b!.layer.metrics()['memory.registry.forgedRecords']).toBeGreaterThan(0)
+    // The foreign retraction was pruned from the doc everywhere.
+    for (const p of [a!, b!, c!]) await until(() => !p.layer.doc('registry')!.getMap('retractions').has(key))
     // b cannot retract a's entry through the API either: it has none of its own under that key… its own retract works.
     await b!.layer.registry.retract('tool')
     await expect(b!.layer.registry.retract('tool')).rejects.toBeInstanceOf(EntryNotFoundError)
@@ -124,6 +128,18 @@ describe('registry', () => {
     await until(() => a!.layer.registry.list({ author: flooder.publicKey }).length === 3)
     expect(a!.layer.registry.list({ author: a!.identity.publicKey })).toHaveLength(3)
     expect(a!.layer.metrics()['memory.registry.overQuota']).toBe(7)
+  })
+
+  it('holder hints cannot be flooded: every peer trims them to the cap', async () => {
+    const [a, b] = await mesh(2, { maxHoldersPerEntry: 4 })
+    const e = await a!.layer.registry.publish({ id: 'h', manifest: manifest('H'), moduleSha256: fakeSha(1) })
+    await until(() => b!.layer.registry.list().length === 1)
+    const holders = b!.layer.doc('registry')!.getMap('holders')
+    b!.layer.doc('registry')!.transact(() => { for (let i = 0; i < 300; i++) holders.set(`${e.key}|flood-${i}`, i) })
+    for (const p of [a!, b!]) {
+      await until(() => p.layer.doc('registry')!.getMap('holders').size === 4)
+      expect(p.layer.registry.get(e.key)?.holders).toEqual(['flood-299', 'flood-298', 'flood-297', 'flood-296'])
+    }
   })
 
   it('aggregates reputation from other publishers and filters by it', async () => {

@@ -26,6 +26,7 @@ import {
 const log = logger('memory:registry')
 const HEAL = Symbol('registry-heal')
 const VERIFY_CHUNK = 256
+const INVALID = 'invalid' as const
 
 /** Root types of the registry doc (updates naming others are refused). */
 export const REGISTRY_ROOTS: ReadonlySet<string> = new Set(['entries', 'retractions', 'reputation', 'holders'])
@@ -57,6 +58,9 @@ export class Registry {
   readonly #counters: Counters
   readonly #maps: Record<Kind, Y.Map<unknown>>
   readonly #holders: Y.Map<number>
+  readonly #holderIndex = new Map<string, Map<string, number>>()
+  readonly #overfull = new Set<string>()
+  #pruneScheduled = false
   /** Best valid record per key, per kind. */
   readonly #valid: Record<Kind, Map<string, AnyRecord>> = { entries: new Map(), retractions: new Map(), reputation: new Map() }
   /**
@@ -81,7 +85,8 @@ export class Registry {
       this.#maps[kind].observe((e) => this.#enqueue(kind, [...e.keysChanged]))
       this.#enqueue(kind, [...this.#maps[kind].keys()])
     }
-    this.#holders.observe(() => this.#changed())
+    this.#holders.observe((e) => { this.#indexHolders([...e.keysChanged]); this.#changed() })
+    this.#indexHolders([...this.#holders.keys()])
   }
 
   /** Resolves when every change seen so far has been verified into the view. */
@@ -99,22 +104,36 @@ export class Registry {
     const heal: Array<[string, AnyRecord]> = []
     // Verify in parallel chunks: WebCrypto's Ed25519 runs off the main thread, so
     // awaiting one signature at a time would leave it idle between calls.
-    const records: Array<AnyRecord | undefined> = []
+    const results: Array<AnyRecord | typeof INVALID | undefined> = []
+    const raws = keys.map((key) => map.get(key))
     for (let i = 0; i < keys.length; i += VERIFY_CHUNK) {
-      records.push(...await Promise.all(keys.slice(i, i + VERIFY_CHUNK).map((key) => {
-        const raw = map.get(key)
+      results.push(...await Promise.all(keys.slice(i, i + VERIFY_CHUNK).map((key, j) => {
+        const raw = raws[i + j]
         return raw === undefined ? undefined : this.#check(kind, key, raw)
       })))
     }
+    const prune: string[] = []
+    const prunedRaw = new Map<string, unknown>()
     for (const [i, key] of keys.entries()) {
       const best = this.#valid[kind].get(key)
-      const record = records[i]
+      const result = results[i]
+      const record = result === INVALID ? undefined : result
       if (record != null && (best == null || rank(record) >= rank(best))) {
         this.#valid[kind].set(key, record)
+      } else if (result === INVALID && best == null) {
+        prune.push(key)
+        prunedRaw.set(key, raws[i])
       } else if (best != null && !(kind === 'entries' && await this.#retractedNow(key, best as EntryRecord))) {
         // The map holds something worse than what we know is valid: put it back.
         heal.push([key, best])
       }
+    }
+    if (prune.length > 0) {
+      // Records that can never verify (bad signature, wrong key, bad shape) are removed
+      // by every honest reader, so forgeries cannot pile up in the doc. Over-limit but
+      // valid records stay: limits are per-peer settings, signatures are not.
+      this.#counters.inc('pruned', prune.length)
+      this.#doc.transact(() => { for (const key of prune) if (map.get(key) === prunedRaw.get(key)) map.delete(key) }, HEAL)
     }
     if (heal.length > 0) {
       this.#counters.inc('healed', heal.length)
@@ -123,18 +142,19 @@ export class Registry {
     this.#changed()
   }
 
-  async #check(kind: Kind, key: string, raw: unknown): Promise<AnyRecord | undefined> {
+  /** The verified record, INVALID if it can never verify, undefined if valid but over a local limit. */
+  async #check(kind: Kind, key: string, raw: unknown): Promise<AnyRecord | typeof INVALID | undefined> {
     const parsed = v.safeParse(SCHEMAS[kind], raw)
-    if (!parsed.success) { this.#counters.inc('invalidRecords'); return undefined }
+    if (!parsed.success) { this.#counters.inc('invalidRecords'); return INVALID }
     const r = parsed.output as AnyRecord
-    if (keyOf(kind, r) !== key) { this.#counters.inc('forgedRecords'); return undefined }
+    if (keyOf(kind, r) !== key) { this.#counters.inc('forgedRecords'); return INVALID }
     if (kind !== 'reputation' && canonicalBytes(r).byteLength > this.#limits.maxEntryBytes) { this.#counters.inc('oversizedRecords'); return undefined }
     const canonical = canonicalText(payload(r))
     if (this.#verified.get(r.signature) === canonical) return r
     if (!(await verifyJson(signerOf(kind, r), payload(r), r.signature))) {
       this.#counters.inc('forgedRecords')
       log('ignoring a %s record under %s with a bad signature', kind, key)
-      return undefined
+      return INVALID
     }
     this.#verified.set(r.signature, canonical)
     return r
@@ -144,7 +164,8 @@ export class Registry {
   async #retractedNow(key: string, e: EntryRecord): Promise<boolean> {
     const raw = this.#maps.retractions.get(key)
     if (raw !== undefined) {
-      const r = await this.#check('retractions', key, raw)
+      const checked = await this.#check('retractions', key, raw)
+      const r = checked === INVALID ? undefined : checked
       const best = this.#valid.retractions.get(key)
       if (r != null && (best == null || rank(r) >= rank(best))) this.#valid.retractions.set(key, r)
     }
@@ -170,13 +191,46 @@ export class Registry {
     })
   }
 
-  #holdersOf(key: string): string[] {
-    const prefix = `${key}|`
-    const found: Array<[string, number]> = []
-    for (const [k, at] of this.#holders.entries()) {
-      if (k.startsWith(prefix) && typeof at === 'number' && v.is(PeerIdSchema, k.slice(prefix.length))) found.push([k.slice(prefix.length), at])
+  /** Keep `entry key → (peer → time)` in step with the flat `holders` map (so views cost O(entries)). */
+  #indexHolders(keys: string[]): void {
+    for (const k of keys) {
+      const bar = k.lastIndexOf('|')
+      if (bar < 0) continue
+      const entry = k.slice(0, bar)
+      const peer = k.slice(bar + 1)
+      const at = this.#holders.get(k)
+      const slot = this.#holderIndex.get(entry) ?? new Map<string, number>()
+      if (typeof at === 'number' && v.is(PeerIdSchema, peer)) slot.set(peer, at)
+      else slot.delete(peer)
+      if (slot.size > 0) this.#holderIndex.set(entry, slot)
+      else this.#holderIndex.delete(entry)
+      if (slot.size > this.#limits.maxHoldersPerEntry) this.#overfull.add(entry)
     }
-    return found.sort((a, b) => b[1] - a[1]).slice(0, this.#limits.maxHoldersPerEntry).map(([p]) => p)
+    if (this.#overfull.size > 0 && !this.#pruneScheduled) {
+      this.#pruneScheduled = true
+      // Holder hints are unsigned, so anyone could add thousands: every honest peer
+      // trims each entry to its newest `maxHoldersPerEntry` (the same choice everywhere).
+      setTimeout(() => {
+        this.#pruneScheduled = false
+        const entries = [...this.#overfull]
+        this.#overfull.clear()
+        this.#doc.transact(() => {
+          for (const entry of entries) {
+            const slot = this.#holderIndex.get(entry)
+            if (slot == null) continue
+            const sorted = [...slot].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+            for (const [peer] of sorted.slice(this.#limits.maxHoldersPerEntry)) this.#holders.delete(`${entry}|${peer}`)
+            this.#counters.inc('holdersPruned', Math.max(0, sorted.length - this.#limits.maxHoldersPerEntry))
+          }
+        }, HEAL)
+      }, 0)
+    }
+  }
+
+  #holdersOf(key: string): string[] {
+    const slot = this.#holderIndex.get(key)
+    if (slot == null) return []
+    return [...slot].sort((a, b) => b[1] - a[1]).slice(0, this.#limits.maxHoldersPerEntry).map(([p]) => p)
   }
 
   #buildView(): RegistryEntry[] {
