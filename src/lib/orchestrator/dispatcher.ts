@@ -86,7 +86,13 @@ interface Attempt {
   stepDone: () => boolean
 }
 
-class DeclinedError extends OrchestratorError { static override readonly defaultMessage = 'The peer declined the offer' }
+class DeclinedError extends OrchestratorError {
+  static override readonly defaultMessage = 'The peer declined the offer'
+  constructor(message: string, readonly reason: string) { super(message) }
+}
+
+/** Waits for capacity (every donor full) do not use up retry attempts, up to this many. */
+const MAX_CAPACITY_WAITS = 40
 class LeaseLostError extends OrchestratorError { static override readonly defaultMessage = 'The peer stopped renewing its lease' }
 
 /** `dispatcher(init)(components)`. */
@@ -111,7 +117,7 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
       switch (m.type) {
         case 'accept': a.accepted(m.leaseMs); break
         case 'lease-renew': a.renew(m.leaseMs); break
-        case 'decline': stats.declines++; a.fail(new DeclinedError(`${from} declined: ${m.reason}`)); break
+        case 'decline': stats.declines++; a.fail(new DeclinedError(`${from} declined: ${m.reason}`, m.reason)); break
         case 'error': a.fail(new RemoteError(m.name, `${from}: ${m.name}: ${m.message}`)); break
         case 'result':
           if (a.stepDone()) stats.duplicatesIgnored++
@@ -178,15 +184,23 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
         return queue.shift()
       }
 
+      let capacityWaits = 0
+      let waitingForCapacity = false
       for (let attempt = 1; attempt <= policy.max_attempts; attempt++) {
         if (signal.aborted) throw new TaskCancelledError()
         const route = nextRoute()
         if (route == null) break
-        if (attempt > 1) {
+        if (waitingForCapacity) {
+          // Every choice so far was busy: wait for a worker to free up, without spending an attempt.
+          opts.onStep?.({ taskId, stepId: step.id, status: 'retrying', attempt, agent: route.agent.id, peer: route.peer.id, error: lastError?.message })
+          await sleep(Math.min(1000, policy.backoff_ms * 1.5 ** Math.min(capacityWaits, 10)), signal)
+          if (committedValue != null) break
+        } else if (attempt > 1) {
           opts.onStep?.({ taskId, stepId: step.id, status: 'retrying', attempt, agent: route.agent.id, peer: route.peer.id, error: lastError?.message })
           await sleep(policy.backoff_ms * policy.backoff_multiplier ** (attempt - 2), signal)
           if (committedValue != null) break
         }
+        waitingForCapacity = false
         const started = Date.now()
         const event = (status: StepEvent['status'], error?: string): void =>
           opts.onStep?.({ taskId, stepId: step.id, status, attempt, agent: route.agent.id, peer: route.peer.id, reasoning, ...(error != null ? { error } : {}) })
@@ -207,6 +221,14 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
           const e = toError(err)
           if (signal.aborted) throw new TaskCancelledError(undefined, { cause: e })
           lastError = e
+          if (e instanceof DeclinedError && e.reason === 'full' && capacityWaits < MAX_CAPACITY_WAITS) {
+            capacityWaits++
+            later.push(route)
+            waitingForCapacity = queue.length === 0
+            attempt--
+            event('failed', e.message)
+            continue
+          }
           if (e instanceof LeaseLostError || e instanceof RequestTimeoutError) later.push(route)
           else if (e instanceof PeerUnavailableError) failedPeers.add(route.peer.id)
           else failedPairs.add(pairKey(route))

@@ -21,6 +21,8 @@ export interface DonorServiceInit {
   renewEveryMs?: number
   /** Finished results kept for re-offers. Default 256. */
   resultCacheSize?: number
+  /** Serve agent-fetch requests from `blobs`. Default true; the orchestrator serves them itself, donating or not. */
+  serveAgentFetch?: boolean
 }
 
 /** What the donor needs. */
@@ -156,7 +158,7 @@ export function donorService (init: DonorServiceInit = {}): (components: DonorSe
           if (m.type === 'offer') onOffer(from, m)
           else if (m.type === 'cancel') onCancel(from, m.rid)
         }))
-        if (blobs != null) offs.push(serveAgentFetch(transport, blobs))
+        if (blobs != null && init.serveAgentFetch !== false) offs.push(serveAgentFetch(transport, blobs))
       },
       async stop () {
         if (!running) return

@@ -1,6 +1,7 @@
 /**
  * The orchestrator facade (API.md): submit → plan → route → dispatch → result.
  */
+import { serveAgentFetch } from './agent-fetch.ts'
 import * as v from 'valibot'
 import type { AgentBlobStore, AgentCatalog, LocalExecutor, OutcomeSink, PeerDirectory, ReputationSource } from './components.ts'
 import { dispatcher as createDispatcher, type Dispatcher, type DispatcherInit, type StepEvent } from './dispatcher.ts'
@@ -119,11 +120,12 @@ export function createOrchestrator (components: OrchestratorComponents, init: Or
   const history = new Map<TaskId, TaskSummary>()
   let donor: DonorService | undefined
   let started = false
+  let stopServingAgents: (() => void) | undefined
 
   async function donate (enabled: boolean): Promise<void> {
     if (enabled && donor == null) {
       if (components.executor == null) throw new OrchestratorError('This peer has no agent runtime, so it cannot donate')
-      donor = donorService(init.donor)({ transport: components.transport, executor: components.executor, blobs: components.blobs })
+      donor = donorService({ ...init.donor, serveAgentFetch: false })({ transport: components.transport, executor: components.executor, blobs: components.blobs })
       await donor.start()
     } else if (!enabled && donor != null) {
       await donor.stop()
@@ -240,11 +242,15 @@ export function createOrchestrator (components: OrchestratorComponents, init: Or
       started = true
       await components.transport.start()
       await dispatch.start()
+      // A holder serves agent bytes whether or not it donates compute.
+      if (components.blobs != null) stopServingAgents = serveAgentFetch(components.transport, components.blobs)
       if (init.donate === true) await donate(true)
     },
     async stop () {
       if (!started) return
       started = false
+      stopServingAgents?.()
+      stopServingAgents = undefined
       await donate(false)
       await dispatch.stop()
       await components.transport.stop()

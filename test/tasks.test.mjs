@@ -1,0 +1,114 @@
+// Tasks across the mesh, with real Chromium tabs and a real relay: A submits,
+// B and C donate and run the steps.
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { startMesh, waitForFullMesh } from './harness.mjs'
+import { wat } from './fixtures/runtime-wat.mjs'
+
+/** json-v1 agent that burns ~`spins` loop iterations, then echoes its input. */
+function slowEcho() {
+  return wat(`(module (import "env" "abort" (func $abort (param i32 i32 i32 i32)))
+    (memory (export "memory") 2)
+    (func (export "alloc") (param $n i32) (result i32) (i32.const 1024))
+    (func (export "run") (param $p i32) (param $n i32) (result i64) (local $i i32) (local $j i32)
+      (loop $outer
+        (local.set $j (i32.const 0))
+        (loop $inner
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br_if $inner (i32.lt_u (local.get $j) (i32.const 1000000))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $outer (i32.lt_u (local.get $i) (i32.const 2500))))
+      (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n)))))`)
+}
+
+const TEXT = 'WebRTC lets browsers connect directly. Peers exchange offers through a relay. ' +
+  'After that the relay is not needed. Direct connections are fast and private. ' +
+  'The mesh keeps working without the relay. Donors run agents in sandboxed workers.'
+
+describe('tasks across the mesh', () => {
+  let mesh, a, b, c, ids
+  before(async () => {
+    mesh = await startMesh()
+    ;[a, b, c] = [await mesh.newPeer(), await mesh.newPeer(), await mesh.newPeer()]
+    ids = await waitForFullMesh([a, b, c])
+    await Promise.all([b, c].map((p) => p.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))))
+    await a.waitForFunction(([idB, idC]) => {
+      const ps = window.zerostate.peers()
+      return [idB, idC].every((id) => ps.some((p) => p.id === id && p.donating && p.freeWorkers > 0 && p.capabilities.includes('text-summarization')))
+    }, [ids[1], ids[2]], { timeout: 10_000 })
+  })
+  after(async () => { await mesh?.stop() })
+
+  it('runs a multi-step task on the donors, not on the submitter, with correct outputs', async () => {
+    const result = await a.evaluate(async (text) => {
+      const h = window.zerostate.submit({
+        description: 'summarize this text, and also count the words, and also extract keywords',
+        input: text,
+        preferences: { strategy: 'load-balanced' }
+      })
+      return await h.done
+    }, TEXT)
+    assert.equal(result.status, 'succeeded')
+    assert.equal(result.plan.planner, 'deterministic')
+    assert.ok(result.steps.length >= 3, `expected 3 steps, got ${result.steps.length}`)
+    for (const s of result.steps) {
+      assert.equal(s.status, 'succeeded')
+      assert.ok([ids[1], ids[2]].includes(s.peer), `step ${s.id} ran on ${s.peer}, not on a donor`)
+    }
+    // Work really happened on the donors' runtimes, none on the submitter's.
+    const done = await Promise.all([a, b, c].map((p) => p.evaluate(() => window.zerostate.runtime.stats().completed)))
+    assert.equal(done[0], 0)
+    assert.ok(done[1] + done[2] >= 3)
+    assert.ok(done[1] > 0 && done[2] > 0, `both donors should run steps with load balancing: ${done}`)
+    // The word count step is right.
+    const words = TEXT.split(/\s+/).filter(Boolean).length
+    const stats = result.steps.map((s) => s.output).find((o) => o != null && typeof o === 'object' && 'words' in o)
+    assert.equal(stats?.words, words)
+  })
+
+  it('fails a task whose capability no agent has with a clear message', async () => {
+    const err = await a.evaluate(async () => {
+      try {
+        await window.zerostate.submit({ description: 'teleport me', capabilities: ['teleportation'] }).done
+        return null
+      } catch (e) { return { name: e.name, message: e.message } }
+    })
+    assert.ok(err != null, 'the task should fail')
+    assert.match(err.message, /teleportation/)
+    assert.match(err.message, /publish one|no agent/i)
+  })
+
+  it('finishes a task exactly once on C when the donor running it closes mid-task', async () => {
+    const wasm = [...slowEcho()]
+    const agentId = await a.evaluate(async (bytes) => {
+      const entry = await window.zerostate.agents.publish({
+        manifest: { name: 'slow-echo', version: '1.0.0', description: 'burns CPU, then echoes', capabilities: ['slow-echo'], abi: 'json-v1', price: 0 },
+        wasm: new Uint8Array(bytes)
+      })
+      return entry.id
+    }, wasm)
+    // The donors see it in the registry (synced over the mesh) before we submit.
+    await Promise.all([b, c].map((p) => p.waitForFunction((id) => window.zerostate.agents.get(id) != null, agentId, { timeout: 10_000 })))
+    const before = await Promise.all([b, c].map((p) => p.evaluate(() => window.zerostate.runtime.stats().completed)))
+    const accepted = await a.evaluate(async (id) => {
+      const h = window.zerostate.submit({ description: 'echo slowly', agent: id, input: { hello: 'mesh' } })
+      window.__slow = h
+      window.__slowResult = h.done.then((r) => r, (e) => ({ error: e.message }))
+      return await new Promise((resolve) => h.on('step', (e) => { if (e.status === 'accepted') resolve(e.peer) }))
+    }, agentId)
+    assert.ok([ids[1], ids[2]].includes(accepted))
+    const [victim, survivor] = accepted === ids[1] ? [b, c] : [c, b]
+    const survivorId = accepted === ids[1] ? ids[2] : ids[1]
+    await victim.context().close()
+    const result = await a.evaluate(() => window.__slowResult)
+    assert.equal(result.error, undefined, `task failed: ${result.error}`)
+    assert.deepEqual(result.output, { hello: 'mesh' })
+    assert.equal(result.steps.length, 1)
+    assert.equal(result.steps[0].peer, survivorId)
+    const committed = await a.evaluate(() => window.zerostate.orchestrator.stats())
+    assert.ok((committed['dispatch.committed'] ?? committed.committed) >= 1)
+    // The survivor fetched the agent's bytes from A (content-addressed) and ran it once.
+    const survivorBefore = accepted === ids[1] ? before[1] : before[0]
+    assert.equal(await survivor.evaluate(() => window.zerostate.runtime.stats().completed), survivorBefore + 1)
+  })
+})
