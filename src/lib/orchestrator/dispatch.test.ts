@@ -72,6 +72,19 @@ describe('dispatch', () => {
     expect(orch.stats().declines).toBe(1)
   })
 
+  it('waits for capacity when every donor is full instead of failing the step', async () => {
+    // Three parallel 120 ms steps, two donors with one worker each, and only 2 attempts allowed:
+    // "full" declines must not use up attempts, or the third step would fail.
+    const { orch, executors } = await mesh([{ id: 'donor-a', workers: 1, ms: 120 }, { id: 'donor-b', workers: 1, ms: 120 }])
+    const h = orch.submit({ description: 'summarize this, and also count the words, and also hash it', input: 'a b c', preferences: { retry_policy: { max_attempts: 2, backoff_ms: 20, backoff_multiplier: 2 } } })
+    const r = await h.done
+    expect(r.steps).toHaveLength(3)
+    expect(r.steps.every((s) => s.status === 'succeeded')).toBe(true)
+    expect(executors.get('donor-a')!.runs + executors.get('donor-b')!.runs).toBe(3)
+    expect(executors.get('donor-a')!.maxRunning).toBe(1)
+    expect(executors.get('donor-b')!.maxRunning).toBe(1)
+  })
+
   it('re-dispatches when the donor dies mid-task and commits exactly once', async () => {
     const { net, orch, outcomes, executors } = await mesh([{ id: 'doomed', ms: 300 }, { id: 'healthy', ms: 20 }])
     const h = orch.submit({ description: 'hash it', input: 'x', preferences: { strategy: 'speed', ...fast } })
