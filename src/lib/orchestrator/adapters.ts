@@ -165,12 +165,23 @@ function manifestOf(e: RegistryEntry): AgentManifest | undefined {
   }
 }
 
+/**
+ * Calls a donor accepts per worker: the pool queues them, so a short queue keeps
+ * workers busy between calls without making a slow donor hoard work.
+ */
+export const SLOTS_PER_WORKER = 8
+
+/** Packages kept in memory by the executor (LRU). */
+const PACKAGE_CACHE_SIZE = 32
+
 /** The runtime and its store as the orchestrator's executor and blob store. */
 export class RuntimeExecutor implements LocalExecutor, AgentBlobStore {
   readonly #runtime: AgentRuntime
   readonly #catalog: AppCatalog
   readonly #local = new Set<string>()
   readonly #onStored: (id: string) => void
+  /** Recently used packages: the same bytes object lets the runtime skip re-verifying (hashing) them. */
+  readonly #packages = new Map<string, AgentPackage>()
   #busy = 0
 
   constructor(runtime: AgentRuntime, catalog: AppCatalog, onStored: (id: string) => void = () => {}) {
@@ -189,15 +200,26 @@ export class RuntimeExecutor implements LocalExecutor, AgentBlobStore {
 
   has(agentId: string): boolean { return this.#local.has(agentId) || this.#catalog.isBundled(agentId) != null }
 
-  freeWorkers(): number { return Math.max(0, this.#runtime.stats().workers - this.#busy) }
+  /** Free call slots (SLOTS_PER_WORKER per worker): what the donor accepts and presence advertises. */
+  freeWorkers(): number { return Math.max(0, this.#runtime.stats().workers * SLOTS_PER_WORKER - this.#busy) }
 
   async package(agentId: string): Promise<AgentPackage | undefined> {
-    const stored = await this.#runtime.store.get(agentId)
-    if (stored != null) return stored
-    const bundled = this.#catalog.isBundled(agentId)
-    if (bundled == null) return undefined
-    const pkg = await loadBundledAgent(bundled, this.#runtime.store)
-    this.#local.add(agentId)
+    const hit = this.#packages.get(agentId)
+    if (hit != null) {
+      // Refresh its place in the LRU order.
+      this.#packages.delete(agentId)
+      this.#packages.set(agentId, hit)
+      return hit
+    }
+    let pkg = await this.#runtime.store.get(agentId)
+    if (pkg == null) {
+      const bundled = this.#catalog.isBundled(agentId)
+      if (bundled == null) return undefined
+      pkg = await loadBundledAgent(bundled, this.#runtime.store)
+      this.#local.add(agentId)
+    }
+    this.#packages.set(agentId, pkg)
+    if (this.#packages.size > PACKAGE_CACHE_SIZE) this.#packages.delete(this.#packages.keys().next().value!)
     return pkg
   }
 
