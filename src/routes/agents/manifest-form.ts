@@ -6,18 +6,21 @@
 import type { AgentManifest, UnsignedManifest } from '$lib/runtime/index'
 import { splitList } from '$lib/ui/format'
 
-/** The form's fields, all as the user typed them. */
+/** A number input's value: Svelte binds a number, or null when empty; text before the user types. */
+type NumberField = string | number | null
+
+/** The form's fields, as the user typed them. */
 export interface ManifestFields {
   name: string
   version: string
   description: string
   capabilities: string
   abi: 'wasi-preview1' | 'json-v1'
-  price: string
+  price: NumberField
   inputSchema: string
   outputSchema: string
-  memoryMiB: string
-  timeMs: string
+  memoryMiB: NumberField
+  timeMs: NumberField
 }
 
 /** An empty form. */
@@ -60,8 +63,13 @@ function schemaOf(text: string, label: string): Record<string, unknown> | undefi
   return value as Record<string, unknown>
 }
 
-function positiveInt(text: string, label: string): number | undefined {
-  if (text.trim() === '') return undefined
+function asText(value: NumberField | undefined): string {
+  return value == null ? '' : String(value).trim()
+}
+
+function positiveInt(field: NumberField, label: string): number | undefined {
+  const text = asText(field)
+  if (text === '') return undefined
   const n = Number(text)
   if (!Number.isInteger(n) || n < 1) throw new Error(`The ${label} must be a whole number of at least 1`)
   return n
@@ -69,7 +77,8 @@ function positiveInt(text: string, label: string): number | undefined {
 
 /** Build the unsigned manifest from the form; throws an Error with a sentence for the user. */
 export function manifestFromFields(f: ManifestFields): UnsignedManifest {
-  const price = Number(f.price.trim() === '' ? '0' : f.price)
+  const priceText = asText(f.price)
+  const price = Number(priceText === '' ? '0' : priceText)
   if (!Number.isFinite(price)) throw new Error('The price must be a number of credits per call, e.g. 0 or 0.5')
   const input = schemaOf(f.inputSchema, 'input')
   const output = schemaOf(f.outputSchema, 'output')

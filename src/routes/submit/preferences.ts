@@ -20,14 +20,17 @@ export const STRATEGY_OPTIONS: ReadonlyArray<{ value: Strategy; label: string }>
 export const WEIGHT_NAMES = ['cost', 'quality', 'speed', 'region', 'reputation'] as const
 export type WeightName = typeof WEIGHT_NAMES[number]
 
+/** A number input's value: Svelte binds a number, or null when empty. */
+type NumberField = string | number | null
+
 /** The form's fields as typed. */
 export interface PreferenceFields {
   strategy: Strategy
-  maxCost: string
-  minQuality: string
-  maxLatency: string
+  maxCost: NumberField
+  minQuality: NumberField
+  maxLatency: NumberField
   regions: string
-  minReputation: string
+  minReputation: NumberField
   setWeights: boolean
   weights: Record<WeightName, number>
   preferSpecialists: boolean
@@ -41,8 +44,9 @@ export function defaultPreferences(): PreferenceFields {
   }
 }
 
-function num(text: string, label: string, min: number, max = Infinity): number | undefined {
-  if (text.trim() === '') return undefined
+function num(field: NumberField, label: string, min: number, max = Infinity): number | undefined {
+  const text = field == null ? '' : String(field).trim()
+  if (text === '') return undefined
   const n = Number(text)
   if (!Number.isFinite(n) || n < min || n > max) {
     throw new Error(max === Infinity ? `${label} must be a number of at least ${min}` : `${label} must be a number from ${min} to ${max}`)
