@@ -30,7 +30,9 @@ export const TaskRecordSchema = v.object({
   /** Anything the orchestrator needs to resume (plan, input, …), as JSON. */
   data: v.optional(v.unknown())
 })
+/** A journalled task (validated). */
 export type TaskRecord = v.InferOutput<typeof TaskRecordSchema>
+/** One step of a journalled task (validated). */
 export type StepRecord = v.InferOutput<typeof StepRecordSchema>
 
 /** The `journal` part of the layer. */

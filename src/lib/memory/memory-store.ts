@@ -21,6 +21,7 @@ const log = logger('memory:kv')
 
 /** How a namespace is shared. */
 export const NamespaceMode = { Shared: 'shared', Private: 'private', Encrypted: 'encrypted' } as const
+/** `'shared' | 'private' | 'encrypted'` */
 export type NamespaceMode = (typeof NamespaceMode)[keyof typeof NamespaceMode]
 
 const IndexEntrySchema = v.object({ mode: v.picklist(['shared', 'encrypted']), createdAt: v.number() })

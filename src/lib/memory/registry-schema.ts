@@ -32,6 +32,7 @@ export const EntryPayloadSchema = v.object({
 })
 /** A stored entry record: payload + signature. */
 export const EntryRecordSchema = v.object({ ...EntryPayloadSchema.entries, signature: Signature })
+/** A stored, signed registry entry. */
 export type EntryRecord = v.InferOutput<typeof EntryRecordSchema>
 
 /** What an author signs to retract an agent (hides versions ≤ `version`). */
@@ -42,7 +43,9 @@ export const RetractionPayloadSchema = v.object({
   version: Version,
   retractedAt: Time
 })
+/** A stored retraction: payload + signature. */
 export const RetractionRecordSchema = v.object({ ...RetractionPayloadSchema.entries, signature: Signature })
+/** A stored, signed retraction. */
 export type RetractionRecord = v.InferOutput<typeof RetractionRecordSchema>
 
 /** A peer's summary of how an agent performed for it. */
@@ -56,7 +59,9 @@ export const ReputationPayloadSchema = v.object({
   failures: v.pipe(v.number(), v.integer(), v.minValue(0)),
   updatedAt: Time
 })
+/** A stored reputation record: payload + signature. */
 export const ReputationRecordSchema = v.object({ ...ReputationPayloadSchema.entries, signature: Signature })
+/** A stored, signed reputation record. */
 export type ReputationRecord = v.InferOutput<typeof ReputationRecordSchema>
 
 /** Input of `registry.publish`. */
@@ -66,6 +71,7 @@ export const PublishInputSchema = v.object({
   moduleSha256: Sha256,
   holders: v.optional(v.array(PeerIdSchema), [])
 })
+/** Input of `registry.publish` (holders default to none). */
 export type PublishInput = v.InferInput<typeof PublishInputSchema>
 
 /** Input of `registry.publishReputation`. */
@@ -76,6 +82,7 @@ export const ReputationInputSchema = v.object({
   successes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
   failures: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0)
 })
+/** Input of `registry.publishReputation`. */
 export type ReputationInput = v.InferInput<typeof ReputationInputSchema>
 
 /** A verified registry entry as readers see it. */

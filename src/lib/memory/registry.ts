@@ -13,7 +13,8 @@
  */
 import * as Y from 'yjs'
 import * as v from 'valibot'
-import { signJson, verifyJson, canonicalBytes, type Identity } from '../mesh/identity.ts'
+import { signJson, canonicalBytes, type Identity } from '../mesh/identity.ts'
+import { SignatureVerifier } from './signature-verifier.ts'
 import { Counters } from '../mesh/metrics.ts'
 import { logger } from '../mesh/logger.ts'
 import { EntryNotFoundError, EntryTooLargeError, InvalidEntryError, RegistryQuotaError } from './errors.ts'
@@ -60,6 +61,7 @@ export class Registry {
   readonly #holders: Y.Map<number>
   readonly #holderIndex = new Map<string, Map<string, number>>()
   readonly #overfull = new Set<string>()
+  readonly #verifier = new SignatureVerifier()
   #pruneScheduled = false
   /** Best valid record per key, per kind. */
   readonly #valid: Record<Kind, Map<string, AnyRecord>> = { entries: new Map(), retractions: new Map(), reputation: new Map() }
@@ -148,10 +150,12 @@ export class Registry {
     if (!parsed.success) { this.#counters.inc('invalidRecords'); return INVALID }
     const r = parsed.output as AnyRecord
     if (keyOf(kind, r) !== key) { this.#counters.inc('forgedRecords'); return INVALID }
-    if (kind !== 'reputation' && canonicalBytes(r).byteLength > this.#limits.maxEntryBytes) { this.#counters.inc('oversizedRecords'); return undefined }
-    const canonical = canonicalText(payload(r))
+    // Canonicalize once: the size check, the cache and the signature all use these bytes.
+    const bytes = canonicalBytes(payload(r))
+    if (kind !== 'reputation' && bytes.byteLength + r.signature.length + 16 > this.#limits.maxEntryBytes) { this.#counters.inc('oversizedRecords'); return undefined }
+    const canonical = textDecoder.decode(bytes)
     if (this.#verified.get(r.signature) === canonical) return r
-    if (!(await verifyJson(signerOf(kind, r), payload(r), r.signature))) {
+    if (!(await this.#verifier.verifyBytes(signerOf(kind, r), bytes, r.signature))) {
       this.#counters.inc('forgedRecords')
       log('ignoring a %s record under %s with a bad signature', kind, key)
       return INVALID

@@ -65,7 +65,7 @@ describe('update guard (structural walk of v1 updates)', () => {
     crafted.push(Y.encodeStateAsUpdate(subdoc))
     const t = performance.now()
     for (const c of crafted) expect(() => checkUpdate(c), Buffer.from(c).toString('hex').slice(0, 40)).toThrow(RejectedUpdateError)
-    expect(performance.now() - t).toBeLessThan(50)
+    expect(performance.now() - t).toBeLessThan(500) // linear walks: milliseconds, even on a loaded CI machine
   })
 
   it('fuzz: whatever the guard accepts, Yjs applies promptly; mutations never hang it', () => {
