@@ -22,6 +22,7 @@ if (!existsSync(CHROMIUM)) {
   }
 }
 
+if (run('npm', ['run', 'check:deps', '--silent']).status !== 0) { console.error('dependency check failed'); process.exit(1) }
 if (run('npm', ['run', 'build', '--silent']).status !== 0) { console.error('build failed'); process.exit(1) }
 
 const out = mkdtempSync(join(tmpdir(), 'zs-test-'))
