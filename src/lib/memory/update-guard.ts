@@ -17,6 +17,7 @@ import { RejectedUpdateError } from './errors.ts'
 /** Largest length of one GC/Skip/Deleted run or clock we accept (2^40). */
 export const MAX_CLOCK = 2 ** 40
 const MAX_DEPTH = 32
+const utf8 = new TextDecoder()
 
 class Reader {
   pos = 0
@@ -54,7 +55,7 @@ class Reader {
   string(): string {
     const n = this.varUint()
     if (n > this.left) throw fail('a string longer than the bytes left')
-    const s = new TextDecoder().decode(this.buf.subarray(this.pos, this.pos + n))
+    const s = utf8.decode(this.buf.subarray(this.pos, this.pos + n))
     this.pos += n
     return s
   }
@@ -85,16 +86,17 @@ function any(r: Reader, depth: number): void {
   }
 }
 
-function content(r: Reader, ref: number): void {
+/** Walk one item's content; returns how many clock ticks it spans (for the clock cap). */
+function content(r: Reader, ref: number): number {
   switch (ref) {
-    case 1: r.len(); return // deleted
-    case 2: { const n = r.count(); for (let i = 0; i < n; i++) r.bytes(); return } // JSON
-    case 3: r.bytes(); return // binary
-    case 4: r.bytes(); return // string
-    case 5: r.bytes(); return // embed
-    case 6: r.bytes(); r.bytes(); return // format
-    case 7: { const typeRef = r.varUint(); if (typeRef > 6) throw fail('unknown type'); if (typeRef === 3 || typeRef === 5) r.bytes(); return }
-    case 8: { const n = r.count(); for (let i = 0; i < n; i++) any(r, 0); return } // any
+    case 1: return Math.max(1, r.len()) // deleted
+    case 2: { const n = r.count(); for (let i = 0; i < n; i++) r.bytes(); return Math.max(1, n) } // JSON
+    case 3: r.bytes(); return 1 // binary
+    case 4: r.bytes(); return 1 // string (its UTF-16 length is not known without decoding; 1 is a lower bound)
+    case 5: r.bytes(); return 1 // embed
+    case 6: r.bytes(); r.bytes(); return 1 // format
+    case 7: { const typeRef = r.varUint(); if (typeRef > 6) throw fail('unknown type'); if (typeRef === 3 || typeRef === 5) r.bytes(); return 1 }
+    case 8: { const n = r.count(); for (let i = 0; i < n; i++) any(r, 0); return Math.max(1, n) } // any
     // 9 = subdocument: never used by our docs, and a remote one would make Yjs create and load docs.
     default: throw fail(`unknown content type ${ref}`)
   }
@@ -138,10 +140,7 @@ export function checkUpdate(update: Uint8Array, allowedRoots?: ReadonlySet<strin
           } else { r.varUint(); r.varUint() }
           if (info & 0x20) r.bytes() // parentSub
         }
-        const before = r.pos
-        content(r, ref)
-        if (ref === 1) len = readBackLen(update, before)
-        else if (ref === 2 || ref === 8) len = readBackLen(update, before)
+        len = content(r, ref)
       }
       clock += len
       if (clock > MAX_CLOCK) throw fail('clock beyond 2^40')
@@ -162,12 +161,6 @@ export function checkUpdate(update: Uint8Array, allowedRoots?: ReadonlySet<strin
   }
   if (r.left !== 0) throw fail('trailing bytes after the delete set')
   return { structs, deletes, roots }
-}
-
-function readBackLen(buf: Uint8Array, at: number): number {
-  const r = new Reader(buf)
-  r.pos = at
-  return Math.max(1, r.varUint())
 }
 
 /** Walk a state vector (as sent in sync step 1): a count, then client/clock pairs. */
