@@ -98,24 +98,26 @@ test('errors keep their names in the minified production bundle', async () => {
   assert.deepEqual(res, { name: 'AgentTrapError', isRuntime: true })
 })
 
-test('the app exposes window.zerostate.runtime (skipped until wired in)', async (t) => {
-  let harness
-  try { harness = await import('./harness.mjs') } catch { return t.skip('no harness') }
-  if (!existsSync(`${root}build/index.html`)) return t.skip('app not built')
-  const mesh = await harness.startMesh({ peers: 0 })
+test('the app runs bundled agents in its worker pool and refuses a forbidden import on publish', async () => {
+  const { startMesh } = await import('./harness.mjs')
+  const mesh = await startMesh()
   try {
     const p = await mesh.newPeer()
-    const has = await p.evaluate(() => typeof window.zerostate?.runtime?.run === 'function')
-    if (!has) return t.skip('window.zerostate.runtime not wired yet')
+    await p.waitForFunction(() => window.zerostate.agents.list({ capability: 'text-statistics' }).length > 0, null, { timeout: 10_000 })
     const out = await p.evaluate(async () => {
-      const rt = window.zerostate.runtime
-      const { bundledAgents, loadBundledAgent } = window.zerostate.runtimeLib ?? {}
-      if (!bundledAgents) return null
-      const agent = (await bundledAgents()).find((a) => a.manifest.name === 'word-stats')
-      return (await rt.run(await loadBundledAgent(agent, rt.store), 'One two three.')).output
+      const agent = window.zerostate.agents.list({ capability: 'text-statistics' })[0]
+      return (await window.zerostate.agents.run(agent.id, 'One two three.')).output
     })
-    if (out == null) return t.skip('bundled agent helpers not exposed on window.zerostate')
     assert.equal(out.words, 3)
+    const err = await p.evaluate(async (bytes) => {
+      try {
+        await window.zerostate.agents.publish({ manifest: { name: 'sneaky', version: '1.0.0', description: 'tries to fetch', capabilities: ['testing'], abi: 'json-v1', price: 0 }, wasm: new Uint8Array(bytes) })
+        return null
+      } catch (e) { return { name: e.name, message: e.message } }
+    }, [...modules.forbiddenImport()])
+    assert.equal(err?.name, 'ForbiddenImportError')
+    assert.match(err.message, /env\.fetch/)
+    assert.equal(await p.evaluate(() => window.zerostate.agents.list({ text: 'sneaky' }).length), 0)
   } finally {
     await mesh.stop()
   }
