@@ -8,9 +8,6 @@ import type { PeerInfo, RelayStatus } from '$lib/index'
 import type { AgentEntry, AgentFilter, DonationState, LlmState, TaskSummary, ZeroStateApi } from '$lib/api'
 import type { NamespaceInfo } from '$lib/memory/index'
 
-/** What the layout hands in: at least the mesh part of the API (the rest may still be missing at runtime). */
-export type ZeroStateBase = Pick<ZeroStateApi, 'peerId' | 'peers' | 'relayStatus' | 'metrics' | 'subscribe' | 'ready'>
-
 /** Parts of the API a page may depend on; `supports()` says whether this build's object has them. */
 export type Feature = 'agents' | 'tasks' | 'memory' | 'donation' | 'llm'
 
@@ -26,16 +23,12 @@ const EMPTY_DONATION: DonationState = { enabled: false, workers: 0, maxWorkers: 
 const EMPTY_LLM: LlmState = { state: 'unknown', models: [] }
 
 export class ZeroStateView {
-  /**
-   * The full API. Typed as the contract (`$lib/api`); an older build's object may
-   * lack parts, so pages check `supports(feature)` before calling into them.
-   */
+  /** The full API. An object from an older build may lack parts: pages check `supports(feature)` first. */
   readonly api: ZeroStateApi
   readonly #subscribe: () => void
 
-  constructor(api: ZeroStateBase) {
-    // The contract type is what pages build against; `supports()` guards the gap at runtime.
-    this.api = api as ZeroStateApi
+  constructor(api: ZeroStateApi) {
+    this.api = api
     this.#subscribe = createSubscriber((update) => api.subscribe(update))
   }
 
@@ -44,7 +37,7 @@ export class ZeroStateView {
   get metrics(): Record<string, number> { this.#subscribe(); return this.api.metrics() }
   get peerId(): string { return this.api.peerId }
   /** This profile's signing key, when the API has one. */
-  get publicKey(): string | undefined { return (this.api as Partial<ZeroStateApi>).publicKey }
+  get publicKey(): string | undefined { return this.api.publicKey }
 
   /** Whether the API object has this part (older builds do not). */
   supports(feature: Feature): boolean {
