@@ -8,6 +8,9 @@ export default defineConfig({
     SvelteKitPWA({
       registerType: 'autoUpdate',
       injectRegister: false,
+      // Register /sw.js for the whole site, not relative to the page that loads first (/tasks/…).
+      scope: '/',
+      base: '/',
       manifest: {
         name: 'ZeroState',
         short_name: 'ZeroState',

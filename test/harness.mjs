@@ -106,7 +106,7 @@ export async function startMesh(opts = {}) {
 }
 
 /** Wait until the page's `window.zerostate.ready` resolved. */
-export async function waitForApi(page, timeout = 15_000) {
+export async function waitForApi(page, timeout = 30_000) {
   await page.waitForFunction(() => window.zerostate != null, null, { timeout })
   await page.evaluate(() => window.zerostate.ready)
 }

@@ -228,7 +228,7 @@ export class RuntimeExecutor implements LocalExecutor, AgentBlobStore {
     try {
       const pkg = await this.package(agentId)
       if (pkg == null) throw new Error(`agent ${agentId} is not held by this peer`)
-      const r = await this.#runtime.run(pkg, input, { signal: opts.signal, timeoutMs: opts.timeoutMs })
+      const r = await this.#runtime.run(pkg, coerceInput(pkg.manifest, input), { signal: opts.signal, timeoutMs: opts.timeoutMs })
       return { output: r.output, ms: r.ms }
     } finally {
       this.#busy--
@@ -247,6 +247,16 @@ export class RuntimeExecutor implements LocalExecutor, AgentBlobStore {
     this.#local.add(agentId)
     this.#onStored(agentId)
   }
+}
+
+/**
+ * A step's input comes from another agent's output. When the agent declares a
+ * string input and gets structured data (e.g. keywords → hashing), it receives
+ * the data as JSON text instead of failing.
+ */
+export function coerceInput(manifest: AgentManifest, input: unknown): unknown {
+  const type = (manifest.input as { type?: unknown } | undefined)?.type
+  return type === 'string' && typeof input !== 'string' && input !== undefined ? JSON.stringify(input) : input
 }
 
 /** The mesh's peer book as the router's peer directory (relays excluded). */

@@ -21,5 +21,5 @@ export { donorService, type DonorService, type DonorServiceComponents, type Dono
 export { dispatcher, type Dispatcher, type DispatcherComponents, type DispatcherInit, type StepEvent, type StepRecord, type RunPlanOptions } from './dispatcher.ts'
 export { resolveInput, readPath } from './input-mapping.ts'
 export { benchSelection, type SelectionBench } from './bench-selection.ts'
-export { AppCatalog, OutcomeStats, RuntimeExecutor, meshPeerDirectory, libp2pStreamHost, type CatalogAgent } from './adapters.ts'
+export { AppCatalog, OutcomeStats, RuntimeExecutor, meshPeerDirectory, libp2pStreamHost, coerceInput, type CatalogAgent } from './adapters.ts'
 export { LlmController } from './llm-controller.ts'

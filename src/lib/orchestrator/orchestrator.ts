@@ -49,7 +49,16 @@ export interface TaskResult {
 }
 
 /** Progress of a task. */
-export interface ProgressEvent { taskId: string, phase: 'planning' | 'planned' | 'running' | 'succeeded' | 'failed' | 'cancelled', planner?: string, stepsDone: number, steps: number, message?: string }
+export interface ProgressEvent {
+  taskId: string
+  phase: 'planning' | 'planned' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+  planner?: string
+  stepsDone: number
+  steps: number
+  message?: string
+  /** The validated plan, on the 'planned' event (so a UI can draw the whole DAG before steps run). */
+  plan?: Plan
+}
 
 /** A submitted task (API.md). */
 export interface TaskHandle {
@@ -153,8 +162,8 @@ export function createOrchestrator (components: OrchestratorComponents, init: Or
         try { (l as (e: unknown) => void)(e) } catch (err) { log.error('a %s listener threw: %s', kind, toError(err).message) }
       }
     }
-    const progress = (phase: ProgressEvent['phase'], message?: string): void => {
-      emit('progress', { taskId: id, phase, planner: summary.planner, steps: summary.steps, stepsDone: summary.stepsDone, ...(message != null ? { message } : {}) })
+    const progress = (phase: ProgressEvent['phase'], message?: string, plan?: Plan): void => {
+      emit('progress', { taskId: id, phase, planner: summary.planner, steps: summary.steps, stepsDone: summary.stepsDone, ...(message != null ? { message } : {}), ...(plan != null ? { plan } : {}) })
     }
 
     const done = (async (): Promise<TaskResult> => {
@@ -184,7 +193,7 @@ export function createOrchestrator (components: OrchestratorComponents, init: Or
       summary.planner = plan.planner
       summary.steps = plan.subtasks.length
       summary.status = 'running'
-      progress('planned')
+      progress('planned', undefined, plan)
       controller.signal.throwIfAborted()
       const run = await dispatch.run(plan, {
         taskId: id, input: request.input, prefs, signal: controller.signal, pinned,
