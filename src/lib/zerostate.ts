@@ -185,7 +185,11 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     },
     submit: (request) => track(orchestrator.submit(request)),
     runWorkflow() {
-      throw new OrchestratorError('workflows are not available yet in this version: submit a task instead')
+      // Workflows (YAML) are a later feature; keep the contract: a handle whose done rejects.
+      const error = new OrchestratorError('Workflows are not available in this version yet: submit a task instead')
+      const done = Promise.reject(error)
+      done.catch(() => {})
+      return { id: `workflow-${Date.now()}`, done, on: () => () => {}, cancel: () => {} } as unknown as TaskHandle
     },
     tasks: () => orchestrator.tasks(),
     task: (id) => handles.get(id),
