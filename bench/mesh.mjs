@@ -16,27 +16,36 @@ try {
   const baseIds = await Promise.all(base.map((p) => p.evaluate(() => window.zerostate.peerId)))
 
   const join = []
+  const milestones = []
   const dial = []
+  const dialOnly = []
   for (let i = 0; i < JOINS; i++) {
     const ctx = await mesh.newContext()
     const page = await mesh.newPeer({ context: ctx })
     const id = await page.evaluate(() => window.zerostate.peerId)
     await waitForFullMesh([page, ...base])
-    join.push(await page.evaluate(() => window.zerostate.mesh.timings().firstDirectAt))
+    const t = await page.evaluate(() => window.zerostate.mesh.timings())
+    join.push(t.firstDirectAt)
+    milestones.push(t.milestones)
     // Discovery → direct connection, on whichever side dialled (the smaller id).
     for (const [j, other] of base.entries()) {
       const dialler = id < baseIds[j] ? page : other
       const target = id < baseIds[j] ? baseIds[j] : id
       const t = await dialler.evaluate((peer) => window.zerostate.mesh.timings().peers.find((x) => x.peerId === peer), target)
       if (t?.discoveredAt != null && t.directAt != null && t.directAt >= t.discoveredAt) dial.push(t.directAt - t.discoveredAt)
+      if (t?.dialStartedAt != null && t.directAt != null && t.directAt >= t.dialStartedAt) dialOnly.push(t.directAt - t.dialStartedAt)
     }
     await ctx.close()
     await Promise.all(base.map((p) => p.waitForFunction((gone) => !window.zerostate.peers().some((x) => x.id === gone), id, { timeout: 10_000 })))
   }
   result.joinMs = summary(join)
+  result.joinMilestonesP50 = Object.fromEntries(['startCalled', 'libp2pStarted', 'relayConnected', 'webrtcAddress'].map((k) => [k, summary(milestones.map((m) => m[k]).filter((x) => x != null)).p50]))
+  console.log(`join milestones (p50, ms after navigation): ${JSON.stringify(result.joinMilestonesP50)}`)
   result.dialMs = summary(dial)
+  result.dialCallMs = summary(dialOnly)
   console.log(`join (page load → first direct WebRTC connection): ${fmt(result.joinMs)}`)
   console.log(`WebRTC dial (discovery → direct connection):       ${fmt(result.dialMs)}`)
+  console.log(`WebRTC dial call alone (dial start → connection):  ${fmt(result.dialCallMs)}`)
 
   const [a, b] = base
   const openStream = await a.evaluate(([peer, n]) => window.zerostate.mesh.echoRtts(peer, { count: n }), [baseIds[1], ROUND_TRIPS])

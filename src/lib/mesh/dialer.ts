@@ -32,6 +32,7 @@ export class DirectDialer {
   readonly #dialing = new Map<string, { attempt: number; timer?: ReturnType<typeof setTimeout> }>()
   readonly #discoveredAt = new Map<string, number>()
   readonly #directAt = new Map<string, number>()
+  readonly #dialStartedAt = new Map<string, number>()
   #firstDirectAt: number | undefined
 
   constructor(components: DialerComponents) { this.#c = components }
@@ -60,11 +61,11 @@ export class DirectDialer {
     this.#dialing.clear()
   }
 
-  timings(): { firstDirectAt?: number; peers: Array<{ peerId: string; discoveredAt?: number; directAt?: number }> } {
+  timings(): { firstDirectAt?: number; peers: Array<{ peerId: string; discoveredAt?: number; dialStartedAt?: number; directAt?: number }> } {
     const ids = new Set([...this.#discoveredAt.keys(), ...this.#directAt.keys()])
     return {
       firstDirectAt: this.#firstDirectAt,
-      peers: [...ids].map((peerId) => ({ peerId, discoveredAt: this.#discoveredAt.get(peerId), directAt: this.#directAt.get(peerId) }))
+      peers: [...ids].map((peerId) => ({ peerId, discoveredAt: this.#discoveredAt.get(peerId), dialStartedAt: this.#dialStartedAt.get(peerId), directAt: this.#directAt.get(peerId) }))
     }
   }
 
@@ -117,6 +118,7 @@ export class DirectDialer {
       this.#dialing.delete(id)
       return
     }
+    if (!this.#dialStartedAt.has(id)) this.#dialStartedAt.set(id, performance.now())
     try {
       this.#c.counters.inc('dial.attempts')
       await node.dial(addrs, { signal: AbortSignal.timeout(10_000) })
