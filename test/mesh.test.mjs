@@ -133,6 +133,48 @@ describe('relay lifecycle', () => {
   })
 })
 
+describe('relay list and identity', () => {
+  it('tries each listed relay until one answers', async () => {
+    const relay = await startRelay()
+    const browser = await launchBrowser()
+    try {
+      const real = (await (await fetch(new URL('/zerostate/relays.json', relay.url))).json()).relays[0]
+      const dead = real.replace(/tcp\/\d+/, 'tcp/9').replace(/p2p\/\w+/, 'p2p/12D3KooWN6KvUYb7uhAbaj77kXBysEanCn3K7tBxkTF8ER9tpJjZ')
+      const ctx = await browser.newContext()
+      await ctx.route('**/zerostate/relays.json', (route) => route.fulfill({ contentType: 'application/json', body: JSON.stringify({ relays: ['not a multiaddr', dead, real] }) }))
+      const page = await ctx.newPage()
+      await page.goto(relay.url)
+      await waitForApi(page)
+      const status = await page.evaluate(() => window.zerostate.relayStatus())
+      assert.equal(status.state, 'connected')
+      assert.deepEqual(status.connected, [relay.peerId])
+    } finally {
+      await browser.close()
+      await relay.kill()
+    }
+  })
+
+  it('gives every tab its own peer id and one signing key per profile', async () => {
+    const mesh = await startMesh()
+    try {
+      const ctx = await mesh.newContext()
+      const a = await mesh.newPeer({ context: ctx })
+      const b = await mesh.newPeer({ context: ctx })
+      const other = await mesh.newPeer()
+      const [ia, ib, io] = await Promise.all([a, b, other].map((p) => p.evaluate(() => ({ peerId: window.zerostate.peerId, key: window.zerostate.publicKey }))))
+      assert.notEqual(ia.peerId, ib.peerId)
+      assert.equal(ia.key, ib.key)
+      assert.match(ia.key, /^ed25519:/)
+      assert.notEqual(io.key, ia.key)
+      await a.reload()
+      await waitForApi(a)
+      assert.equal(await a.evaluate(() => window.zerostate.publicKey), ia.key)
+    } finally {
+      await mesh.stop()
+    }
+  })
+})
+
 describe('hostile presence', () => {
   let mesh
   before(async () => { mesh = await startMesh() })

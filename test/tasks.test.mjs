@@ -48,6 +48,11 @@ describe('tasks across the mesh', () => {
       })
       return await h.done
     }, TEXT)
+    // The profile's journal keeps the task and each step's outcome (agent, peer).
+    await a.waitForFunction((id) => window.zerostate.journal.get(id)?.status === 'succeeded', result.id, { timeout: 5000 })
+    const journalled = await a.evaluate((id) => window.zerostate.journal.get(id), result.id)
+    assert.equal(journalled.steps.length, result.steps.length)
+    for (const s of result.steps) assert.equal(journalled.steps.find((j) => j.id === s.id)?.peer, s.peer)
     assert.equal(result.status, 'succeeded')
     assert.equal(result.plan.planner, 'deterministic')
     assert.ok(result.steps.length >= 3, `expected 3 steps, got ${result.steps.length}`)

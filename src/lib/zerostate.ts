@@ -7,7 +7,7 @@ import { createMemoryLayer, Libp2pSyncTransport, type MemoryLayer } from './memo
 import { IndexedDbKeyStore, MemoryKeyStore, MeshNode, loadIdentity, logger, type MeshNodeInit } from './mesh/index.ts'
 import {
   AppCatalog, LlmController, Libp2pTaskTransport, OutcomeStats, RuntimeExecutor, createOrchestrator, libp2pStreamHost,
-  meshPeerDirectory, remotePlanner, servePlans, LLM_CAPABILITY, OrchestratorError, type CatalogAgent, type TaskHandle
+  meshPeerDirectory, remotePlanner, servePlans, journalTask, LLM_CAPABILITY, OrchestratorError, type CatalogAgent, type TaskHandle, type TaskRequest
 } from './orchestrator/index.ts'
 import {
   IndexedDbAgentStore, MemoryAgentStore, bundledAgents, createAgentRuntime, defaultWorkerCount, publishLocal, sha256Hex
@@ -140,8 +140,9 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     changed()
   }
 
-  function track(handle: TaskHandle): TaskHandle {
+  function track(handle: TaskHandle, request: TaskRequest): TaskHandle {
     handles.set(handle.id, handle)
+    void journalTask(memory.journal, handle, request)
     handle.on('step', changed)
     handle.on('progress', changed)
     handle.done.then(() => { completed++ }, () => {}).finally(changed)
@@ -183,7 +184,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
         return await runtime.run(pkg, input, opts)
       }
     },
-    submit: (request) => track(orchestrator.submit(request)),
+    submit: (request) => track(orchestrator.submit(request), request),
     runWorkflow() {
       // Workflows (YAML) are a later feature; keep the contract: a handle whose done rejects.
       const error = new OrchestratorError('Workflows are not available in this version yet: submit a task instead')

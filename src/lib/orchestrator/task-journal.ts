@@ -1,0 +1,67 @@
+/**
+ * Writes each task submitted from this profile, and the state of every step,
+ * into the private `journal` doc: the record a later session resumes from, and
+ * the durable trace of step outcomes (agent, peer, time, error).
+ */
+import type { Journal, StepRecord, TaskRecord } from '../memory/index.ts'
+import { logger } from '../mesh/logger.ts'
+import type { TaskHandle, TaskRequest } from './orchestrator.ts'
+
+const log = logger('orchestrator:journal')
+
+/** Outputs larger than this (as JSON) are not copied into the journal. */
+const MAX_JOURNALLED_OUTPUT = 16 * 1024
+
+function small(value: unknown): unknown {
+  try {
+    const text = JSON.stringify(value)
+    return text != null && text.length <= MAX_JOURNALLED_OUTPUT ? value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Journal `handle` as it progresses; returns when it is settled and saved. */
+export async function journalTask(journal: Journal, handle: TaskHandle, request: TaskRequest): Promise<void> {
+  const createdAt = Date.now()
+  const steps = new Map<string, StepRecord>()
+  let status = 'planning'
+  let data: Record<string, unknown> = { input: small(request.input) }
+  let writing = Promise.resolve()
+  const save = (): void => {
+    const record: TaskRecord = { id: handle.id, status, description: request.description, createdAt, updatedAt: Date.now(), steps: [...steps.values()], data }
+    writing = writing.then(() => journal.put(record)).catch((err: unknown) => { log.error('could not journal task %s: %s', handle.id, (err as Error).message) })
+  }
+  handle.on('progress', (e) => {
+    if (e.phase === 'planned' && e.plan != null) {
+      data = { ...data, plan: e.plan }
+      for (const s of e.plan.subtasks) if (!steps.has(s.id)) steps.set(s.id, { id: s.id, status: 'pending' })
+    }
+    status = e.phase
+    save()
+  })
+  handle.on('step', (e) => {
+    const prev = steps.get(e.stepId) ?? { id: e.stepId, status: 'pending' }
+    steps.set(e.stepId, {
+      ...prev,
+      status: e.status,
+      agent: e.agent,
+      peer: e.peer,
+      ...(e.status === 'dispatched' && prev.startedAt == null ? { startedAt: Date.now() } : {}),
+      ...(e.status === 'succeeded' || e.status === 'failed' ? { endedAt: Date.now() } : {}),
+      ...(e.error != null ? { error: e.error } : {})
+    })
+    save()
+  })
+  try {
+    const result = await handle.done
+    status = result.status
+    for (const s of result.steps) steps.set(s.id, { ...steps.get(s.id), id: s.id, status: s.status, agent: s.agent, peer: s.peer, output: small(s.output) })
+    data = { ...data, cost: result.cost }
+  } catch (err) {
+    status = (err as Error).name === 'TaskCancelledError' ? 'cancelled' : 'failed'
+    data = { ...data, error: (err as Error).message }
+  }
+  save()
+  await writing
+}
