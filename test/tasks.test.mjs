@@ -93,8 +93,10 @@ describe('tasks across the mesh', () => {
       })
       return entry.id
     }, wasm)
-    // The donors see it in the registry (synced over the mesh) before we submit.
-    await Promise.all([b, c].map((p) => p.waitForFunction((id) => window.zerostate.agents.get(id) != null, agentId, { timeout: 10_000 })))
+    // agents.publish on A reaches agents.list on B and C (registry sync + verification) within 2 s.
+    const published = Date.now()
+    await Promise.all([b, c].map((p) => p.waitForFunction((id) => window.zerostate.agents.list({ capability: 'slow-echo' }).some((e) => e.id === id), agentId, { timeout: 2000, polling: 20 })))
+    assert.ok(Date.now() - published <= 2000)
     const before = await Promise.all([b, c].map((p) => p.evaluate(() => window.zerostate.runtime.stats().completed)))
     const accepted = await a.evaluate(async (id) => {
       const h = window.zerostate.submit({ description: 'echo slowly', agent: id, input: { hello: 'mesh' } })
