@@ -30,9 +30,16 @@ export default defineConfig({
         clientsClaim: true,
         skipWaiting: true,
         globPatterns: ['client/**/*.{js,css,html,svg,png,webmanifest,wasm,json}', 'prerendered/**/*.html'],
-        // WebLLM's chunk is ~6 MB; it is cached on demand, not precached.
-        globIgnores: ['**/web-llm*', '**/*webllm*'],
+        // WebLLM's chunks (~6 MB each, page and worker) only matter with WebGPU: they are
+        // left out of the precache by size and cached the first time they are loaded.
         maximumFileSizeToCacheInBytes: 8 * 1024 * 1024,
+        // The SvelteKit integration lists every immutable chunk whatever its size: drop the big ones here.
+        manifestTransforms: [async (entries) => ({ manifest: entries.filter((e) => e.size <= 3 * 1024 * 1024), warnings: [] })],
+        runtimeCaching: [{
+          urlPattern: ({ url }) => url.pathname.startsWith('/_app/immutable/'),
+          handler: 'CacheFirst',
+          options: { cacheName: 'zerostate-lazy-chunks', expiration: { maxEntries: 16 } }
+        }],
         navigateFallback: '/',
         navigateFallbackDenylist: [/^\/zerostate\//]
       },
