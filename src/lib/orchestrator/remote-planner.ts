@@ -91,8 +91,9 @@ export function remotePlanner (components: { host: StreamHost, peers: PeerDirect
       for (const peer of candidates.slice(0, 3)) {
         const timeout = AbortSignal.timeout(init.timeoutMs ?? 60_000)
         const signal = opts?.signal != null ? AbortSignal.any([opts.signal, timeout]) : timeout
+        let stream: Stream | undefined
         try {
-          const stream = await components.host.openStream(peer.id, PLAN_PROTOCOL_ID, { signal })
+          stream = await components.host.openStream(peer.id, PLAN_PROTOCOL_ID, { signal })
           const f = framed(stream, planProtocolDefinition)
           await f.write({ type: 'plan-request', description: request.description, capabilities: [...(request.capabilities ?? [])], catalog: catalog.slice(0, 256).map((c) => ({ ...c, examples: c.examples.slice(0, 4) })) }, { signal })
           const res = await f.read({ signal })
@@ -100,6 +101,8 @@ export function remotePlanner (components: { host: StreamHost, peers: PeerDirect
           if (res.type === 'plan-response') return res.plan
           errors.push(`${peer.id}: ${res.type === 'plan-error' ? res.error : 'unexpected answer'}`)
         } catch (err) {
+          // A silent or hostile peer must not keep the stream (and a slot of the connection's stream limit).
+          stream?.abort(toError(err))
           opts?.signal?.throwIfAborted()
           errors.push(`${peer.id}: ${toError(err).message}`)
         }
