@@ -30,15 +30,13 @@ export default defineConfig({
         clientsClaim: true,
         skipWaiting: true,
         globPatterns: ['client/**/*.{js,css,html,svg,png,webmanifest,wasm,json}', 'prerendered/**/*.html'],
-        // WebLLM's chunks (~6 MB each, page and worker) only matter with WebGPU: they are
-        // left out of the precache by size and cached the first time they are loaded.
-        maximumFileSizeToCacheInBytes: 8 * 1024 * 1024,
-        // The SvelteKit integration lists every immutable chunk whatever its size: drop the big ones here.
-        manifestTransforms: [async (entries) => ({ manifest: entries.filter((e) => e.size <= 3 * 1024 * 1024), warnings: [] })],
+        // WebLLM (~6 MB) lives only in the LLM worker's chunk and matters only with WebGPU:
+        // keep it out of the precache and cache it the first time a model is loaded.
+        globIgnores: ['**/workers/llm-worker-*'],
         runtimeCaching: [{
-          urlPattern: ({ url }) => url.pathname.startsWith('/_app/immutable/'),
+          urlPattern: ({ url }) => url.pathname.includes('/_app/immutable/workers/llm-worker-'),
           handler: 'CacheFirst',
-          options: { cacheName: 'zerostate-lazy-chunks', expiration: { maxEntries: 16 } }
+          options: { cacheName: 'zerostate-llm-worker', expiration: { maxEntries: 4 } }
         }],
         navigateFallback: '/',
         navigateFallbackDenylist: [/^\/zerostate\//]

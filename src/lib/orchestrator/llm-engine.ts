@@ -8,7 +8,9 @@
  * module's static imports (types only; the default factory imports it lazily).
  */
 import * as v from 'valibot'
+import * as Comlink from 'comlink'
 import type { AppConfig, ModelRecord } from '@mlc-ai/web-llm'
+import type { LlmWorkerApi } from './llm-worker-api.ts'
 import { LlmLoadError, LlmPlanError, OrchestratorError, WebGpuUnavailableError, toError } from './errors.ts'
 import { PlanDraftSchema, issuesText, planJsonSchema, type PlanDraft } from './plan-schema.ts'
 import type { CapabilityInfo, PlanRequest } from './planner.ts'
@@ -74,18 +76,22 @@ export interface WebLlmEngineInit {
   maxTokens?: number
 }
 
-/** Default factory: WebLLM's worker engine, imported lazily so the page bundle stays small. */
+/**
+ * Default factory: a module worker that owns the WebLLM engine, driven over Comlink,
+ * so the page never bundles WebLLM (~6 MB) and the precache never includes it.
+ */
 export const webWorkerEngineFactory: MlcEngineFactory = async ({ model, appConfig, onProgress }) => {
   const worker = new Worker(new URL('./llm-worker.ts', import.meta.url), { type: 'module' })
+  const remote = Comlink.wrap<LlmWorkerApi>(worker)
+  const dispose = (): void => { remote[Comlink.releaseProxy](); worker.terminate() }
   try {
-    const webllm = await import('@mlc-ai/web-llm')
-    const engine = await webllm.CreateWebWorkerMLCEngine(worker, model, { appConfig, initProgressCallback: onProgress })
+    await remote.load(model, appConfig, Comlink.proxy(onProgress))
     return {
-      chat: engine.chat as unknown as MlcEngineLike['chat'],
-      async unload () { try { await engine.unload() } finally { worker.terminate() } }
+      chat: { completions: { create: async (request) => await remote.complete(request) } },
+      async unload () { try { await remote.unload() } finally { dispose() } }
     }
   } catch (err) {
-    worker.terminate()
+    dispose()
     throw err
   }
 }
