@@ -9,6 +9,9 @@ import type { TaskHandle, TaskRequest } from './orchestrator.ts'
 
 const log = logger('orchestrator:journal')
 
+/** While a task runs, its record is rewritten at most this often; the final state always is. */
+const SAVE_EVERY_MS = 250
+
 /** Outputs larger than this (as JSON) are not copied into the journal. */
 const MAX_JOURNALLED_OUTPUT = 16 * 1024
 
@@ -28,10 +31,15 @@ export async function journalTask(journal: Journal, handle: TaskHandle, request:
   let status = 'planning'
   let data: Record<string, unknown> = { input: small(request.input) }
   let writing = Promise.resolve()
-  const save = (): void => {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const write = (): void => {
+    clearTimeout(timer)
+    timer = undefined
     const record: TaskRecord = { id: handle.id, status, description: request.description, createdAt, updatedAt: Date.now(), steps: [...steps.values()], data }
     writing = writing.then(() => journal.put(record)).catch((err: unknown) => { log.error('could not journal task %s: %s', handle.id, (err as Error).message) })
   }
+  // Progress and step events come in bursts: write at most every SAVE_EVERY_MS while running.
+  const save = (): void => { timer ??= setTimeout(write, SAVE_EVERY_MS) }
   handle.on('progress', (e) => {
     if (e.phase === 'planned' && e.plan != null) {
       data = { ...data, plan: e.plan }
@@ -62,6 +70,6 @@ export async function journalTask(journal: Journal, handle: TaskHandle, request:
     status = (err as Error).name === 'TaskCancelledError' ? 'cancelled' : 'failed'
     data = { ...data, error: (err as Error).message }
   }
-  save()
+  write()
   await writing
 }
