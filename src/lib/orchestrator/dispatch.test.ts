@@ -85,6 +85,17 @@ describe('dispatch', () => {
     expect(executors.get('donor-b')!.maxRunning).toBe(1)
   })
 
+  it('losing donors mid-step does not use up attempts', async () => {
+    // One attempt allowed; the first two donors die while running the step: the third still gets it.
+    const { net, orch, executors } = await mesh([{ id: 'd1', ms: 300 }, { id: 'd2', ms: 300 }, { id: 'd3', ms: 20 }])
+    const h = orch.submit({ description: 'hash it', input: 'x', preferences: { strategy: 'speed', retry_policy: { max_attempts: 1, backoff_ms: 5, backoff_multiplier: 2 } } })
+    h.on('step', (e) => { if (e.status === 'accepted' && e.peer !== 'd3') setTimeout(() => { net.kill(e.peer) }, 20) })
+    const r = await h.done
+    expect(r.steps[0]).toMatchObject({ peer: 'd3', output: { hash: 'h(x)' } })
+    expect(executors.get('d1')!.runs + executors.get('d2')!.runs).toBe(2)
+    expect(orch.stats()).toMatchObject({ peersLost: 2, committed: 1 })
+  })
+
   it('re-dispatches when the donor dies mid-task and commits exactly once', async () => {
     const { net, orch, outcomes, executors } = await mesh([{ id: 'doomed', ms: 300 }, { id: 'healthy', ms: 20 }])
     const h = orch.submit({ description: 'hash it', input: 'x', preferences: { strategy: 'speed', ...fast } })

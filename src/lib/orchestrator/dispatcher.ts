@@ -93,6 +93,13 @@ class DeclinedError extends OrchestratorError {
 
 /** Waits for capacity (every donor full) do not use up retry attempts, up to this many. */
 const MAX_CAPACITY_WAITS = 40
+
+/**
+ * A donor that disappears mid-step (closed tab, dropped connection) is not the agent's
+ * fault: re-dispatching elsewhere does not use up an attempt, up to this many times.
+ * Once every peer is excluded the step runs here (if this peer has a runtime).
+ */
+const MAX_PEER_LOSSES = 8
 class LeaseLostError extends OrchestratorError { static override readonly defaultMessage = 'The peer stopped renewing its lease' }
 
 /** `dispatcher(init)(components)`. */
@@ -185,6 +192,7 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
       }
 
       let capacityWaits = 0
+      let peerLosses = 0
       let waitingForCapacity = false
       for (let attempt = 1; attempt <= policy.max_attempts; attempt++) {
         if (signal.aborted) throw new TaskCancelledError()
@@ -227,6 +235,14 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
             waitingForCapacity = queue.length === 0
             attempt--
             event('failed', e.message)
+            continue
+          }
+          if (e instanceof PeerUnavailableError && route.peer.id !== transport.self && peerLosses < MAX_PEER_LOSSES) {
+            peerLosses++
+            failedPeers.add(route.peer.id)
+            attempt--
+            event('failed', e.message)
+            record({ taskId, stepId: step.id, agentId: route.agent.id, peerId: route.peer.id, capabilities: step.capabilities, attempt: attempt + 1, success: false, durationMs: Date.now() - started, cost: 0, errorName: e.name, errorMessage: e.message, inputSize: size(input), outputSize: 0, at: Date.now() })
             continue
           }
           if (e instanceof LeaseLostError || e instanceof RequestTimeoutError) later.push(route)
