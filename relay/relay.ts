@@ -75,7 +75,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     connectionGater: { denyDialMultiaddr: () => false },
     services: {
       identify: identify(),
-      ping: ping(),
+      ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 4 }),
       relay: circuitRelayServer({
         reservations: {
           maxReservations: 1024,

@@ -72,6 +72,9 @@ describe('mesh without its relay', () => {
         assert.ok(typeof rtt === 'number' && rtt >= 0, `ping ${i}→${j} gave ${rtt}`)
       }
     }
+    // ping() shares the ping protocol with libp2p's connection monitor: concurrent calls must work.
+    const rtts = await pages[0].evaluate((id) => Promise.all([1, 2, 3].map(() => window.zerostate.ping(id))), ids[1])
+    assert.ok(rtts.every((r) => typeof r === 'number' && r >= 0))
     await pages[0].waitForFunction(() => /unreachable|Connecting/i.test(document.querySelector('[data-testid="relay-status"]')?.textContent ?? ''), null, { timeout: 10_000 })
     const peersLeft = await pages[0].evaluate(() => window.zerostate.peers().filter((p) => !p.relay && p.transport === 'webrtc').length)
     assert.equal(peersLeft, 2)

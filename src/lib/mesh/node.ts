@@ -88,7 +88,8 @@ async function buildLibp2p(init: Required<Pick<MeshNodeInit, 'iceServers' | 'max
     services: {
       identify: identify(),
       identifyPush: identifyPush(),
-      ping: ping(),
+      // The connection monitor pings on the same protocol: leave room for ping() beside it.
+      ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 4 }),
       // A shorter heartbeat grafts a newcomer into topic meshes sooner (join time).
       pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, heartbeatInterval: 500, scoreParams: GOSSIP_SCORE_PARAMS })
     }
