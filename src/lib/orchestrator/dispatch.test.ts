@@ -57,9 +57,8 @@ describe('dispatch', () => {
 
   it('runs independent steps at the same time', async () => {
     const { orch, executors } = await mesh([{ id: 'donor-a', ms: 150, workers: 4 }])
-    const t = Date.now()
     const r = await orch.submit({ description: 'Summarize it and count the words, and also hash it', input: 'a b c' }).done
-    expect(Date.now() - t).toBeLessThan(400)
+    // All three ran at once on the donor (a wall-clock bound would flake on a loaded machine).
     expect(executors.get('donor-a')!.maxRunning).toBe(3)
     expect(r.output).toEqual({ s1: { summary: 'A B C' }, s2: { words: 3 }, s3: { hash: 'h(a b c)' } })
   })

@@ -293,9 +293,10 @@ describe('hostile and silent peers', () => {
       })().catch(() => {})
     })
     const t = Date.now()
-    const plan = await remotePlanner({ host: tab, peers: directory([llmPeer('lingering', 1)]) }, { timeoutMs: 1000 }).plan({ description: 'x' }, CATALOG)
+    const plan = await remotePlanner({ host: tab, peers: directory([llmPeer('lingering', 1)]) }, { timeoutMs: 10_000 }).plan({ description: 'x' }, CATALOG)
     expect(plan).toEqual(DRAFT)
-    expect(Date.now() - t).toBeLessThan(500)
+    // Answered on the plan, not when the 10 s timeout fired.
+    expect(Date.now() - t).toBeLessThan(5000)
   })
 
   it('does not leave the stream to a failed peer open (timeout or hostile answer)', async () => {
