@@ -10,7 +10,7 @@ import { describe, it, expect, afterEach } from 'vitest'
 import { createMemoryLayer, type MemoryLayer } from './layer.ts'
 import { Libp2pSyncTransport } from './libp2p-sync-transport.ts'
 import { SYNC_PROTOCOL_ID, payloadMessages, syncProtocol } from './sync-protocol.ts'
-import { framed } from '../mesh/framing.ts'
+import { framed, type FramedStream } from '../mesh/framing.ts'
 import { fakeSha, newIdentity, until } from './test-helpers.ts'
 import { nodeUpdateChecker } from './node-update-checker.ts'
 
@@ -60,13 +60,25 @@ describe('memory layer over libp2p', () => {
     const victim = await peer()
     const honest = await peer()
     const evil = await node()
-    await evil.handle(SYNC_PROTOCOL_ID, () => {}) // so identify says it speaks the protocol
+    // It speaks the protocol (so identify tells the victim) and keeps every registry stream it is offered.
+    const offered: Array<FramedStream<typeof syncProtocol.schema>> = []
+    await evil.handle(SYNC_PROTOCOL_ID, async (stream) => {
+      const f = framed(stream, syncProtocol)
+      const first = await f.read().catch(() => undefined)
+      if (first?.type === 'open' && first.doc === 'registry') offered.push(f)
+    })
     await honest.node.dial(victim.node.getMultiaddrs()[0]!)
     const conn = await evil.dial(victim.node.getMultiaddrs()[0]!)
     await until(() => victim.layer.metrics()['memory.docs']! > 0 && victim.node.getConnections(evil.peerId).length > 0)
-    const stream = await conn.newStream(SYNC_PROTOCOL_ID)
-    const f = framed(stream, syncProtocol)
-    await f.write({ type: 'open', doc: 'registry' })
+    // One side of a pair opens a doc's stream; a second stream would replace the first. Use the pair's own one.
+    let f: (typeof offered)[number]
+    if (victim.node.peerId.toString() < evil.peerId.toString()) {
+      await until(() => offered.length > 0, 5000)
+      f = offered[0]!
+    } else {
+      f = framed(await conn.newStream(SYNC_PROTOCOL_ID), syncProtocol)
+      await f.write({ type: 'open', doc: 'registry' })
+    }
     for (const bad of [new Uint8Array([0xde, 0xad]), new Uint8Array([1, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 0]), new Uint8Array(200).fill(0x81)]) {
       for (const m of payloadMessages('update', bad)) await f.write(m).catch(() => {})
     }

@@ -238,7 +238,8 @@ export class Libp2pSyncTransport implements SyncTransport {
   }
 
   async hangUp(peer: string, reason: string): Promise<void> {
-    const peerId = this.#peers.get(peer)
+    // It may not be a sync peer (yet, or any more) and still be connected: find it by its connections.
+    const peerId = this.#peers.get(peer) ?? this.#node.getConnections().find((c) => c.remotePeer.toString() === peer)?.remotePeer
     log('hanging up on %s: %s', peer, reason)
     this._counters.inc('hangUps')
     this.#leave(peer)
