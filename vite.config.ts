@@ -33,6 +33,8 @@ export default defineConfig({
         // WebLLM (~6 MB) lives only in the LLM worker's chunk and matters only with WebGPU:
         // keep it out of the precache and cache it the first time a model is loaded.
         globIgnores: ['**/workers/llm-worker-*'],
+        // An unminified profiling build (ZS_NO_MINIFY) has chunks over the 2 MiB default.
+        ...(process.env.ZS_NO_MINIFY == null ? {} : { maximumFileSizeToCacheInBytes: 8 * 1024 * 1024 }),
         runtimeCaching: [{
           urlPattern: ({ url }) => url.pathname.includes('/_app/immutable/workers/llm-worker-'),
           handler: 'CacheFirst',
@@ -45,7 +47,8 @@ export default defineConfig({
     })
   ],
   worker: { format: 'es' },
-  build: { target: 'es2022' },
+  // ZS_NO_MINIFY=1 keeps names readable for CPU profiles (bench/profile-*.mjs).
+  build: { target: 'es2022', minify: process.env.ZS_NO_MINIFY == null },
   test: {
     include: ['src/**/*.test.ts', 'agents/**/*.test.ts', 'relay/**/*.test.ts'],
     environment: 'node',

@@ -32,6 +32,14 @@ describe('mesh formation', () => {
             assert.ok(webrtc.length >= 1, `round ${round}: page ${i} has no /webrtc connection to page ${j}: ${addrs[i][j].join(', ')}`)
           }
         }
+        if (round === 0) {
+          // Once direct, the relayed twins are closed (the relay carries nothing between them),
+          // and a pair keeps one connection.
+          await eventually(async () => {
+            const now = await directAddrs(pages, ids)
+            return now.every((row, i) => row.every((list, j) => i === j || (list.length === 1 && /\/webrtc(\/p2p\/[^/]+)?$/.test(list[0]))))
+          }, { timeout: 8000, message: 'one direct connection per pair, no relayed one' })
+        }
       } catch (err) {
         const dump = await Promise.all(pages.map((p) => p.evaluate(() => {
           const ps = window.zerostate.mesh.libp2p.services.pubsub

@@ -35,6 +35,8 @@ export const CONNECTION_MONITOR = {
 
 /** How often presence is re-announced (and how stale an entry may get before it is ignored). */
 export const PRESENCE_INTERVAL_MS = 2000
+/** How long after a direct connection opens its relayed twin is closed (signalling must be over). */
+export const RELAYED_CLOSE_DELAY_MS = 1000
 
 /**
  * Gossipsub scoring for a mesh of browsers: many peers share one public IP (a NAT, an

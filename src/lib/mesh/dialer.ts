@@ -33,6 +33,8 @@ export class DirectDialer {
   readonly #discoveredAt = new Map<string, number>()
   readonly #directAt = new Map<string, number>()
   readonly #dialStartedAt = new Map<string, number>()
+  /** Progress events of the first successful dial per peer: phase name → ms after the dial started. */
+  readonly #phases = new Map<string, Record<string, number>>()
   #firstDirectAt: number | undefined
 
   constructor(components: DialerComponents) { this.#c = components }
@@ -61,11 +63,11 @@ export class DirectDialer {
     this.#dialing.clear()
   }
 
-  timings(): { firstDirectAt?: number; peers: Array<{ peerId: string; discoveredAt?: number; dialStartedAt?: number; directAt?: number }> } {
+  timings(): { firstDirectAt?: number; peers: Array<{ peerId: string; discoveredAt?: number; dialStartedAt?: number; directAt?: number; phases?: Record<string, number> }> } {
     const ids = new Set([...this.#discoveredAt.keys(), ...this.#directAt.keys()])
     return {
       firstDirectAt: this.#firstDirectAt,
-      peers: [...ids].map((peerId) => ({ peerId, discoveredAt: this.#discoveredAt.get(peerId), dialStartedAt: this.#dialStartedAt.get(peerId), directAt: this.#directAt.get(peerId) }))
+      peers: [...ids].map((peerId) => ({ peerId, discoveredAt: this.#discoveredAt.get(peerId), dialStartedAt: this.#dialStartedAt.get(peerId), directAt: this.#directAt.get(peerId), phases: this.#phases.get(peerId) }))
     }
   }
 
@@ -121,7 +123,14 @@ export class DirectDialer {
     if (!this.#dialStartedAt.has(id)) this.#dialStartedAt.set(id, performance.now())
     try {
       this.#c.counters.inc('dial.attempts')
-      await node.dial(addrs, { signal: AbortSignal.timeout(10_000) })
+      const t0 = performance.now()
+      const phases: Record<string, number> = {}
+      await node.dial(addrs, {
+        signal: AbortSignal.timeout(10_000),
+        onProgress: (e: { type: string }) => { phases[e.type] ??= Math.round((performance.now() - t0) * 10) / 10 }
+      } as Parameters<Libp2p['dial']>[1])
+      phases.done = Math.round((performance.now() - t0) * 10) / 10
+      if (!this.#phases.has(id)) this.#phases.set(id, phases)
       this.#c.counters.inc('dial.ok')
       this.#dialing.delete(id)
     } catch (err) {

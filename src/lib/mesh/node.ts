@@ -20,7 +20,7 @@ import { createLibp2p } from 'libp2p'
 import { backoffDelay } from './backoff.ts'
 import { echoRtts, handleEcho } from './diagnostics.ts'
 import { DirectDialer } from './dialer.ts'
-import { CONNECTION_MONITOR, DEFAULT_MAX_PEERS, GOSSIP_SCORE_PARAMS, DISCOVERY_TOPIC, PRESENCE_INTERVAL_MS, PRESENCE_TOPIC, RELAYS_PATH } from './constants.ts'
+import { CONNECTION_MONITOR, DEFAULT_MAX_PEERS, GOSSIP_SCORE_PARAMS, DISCOVERY_TOPIC, PRESENCE_INTERVAL_MS, PRESENCE_TOPIC, RELAYED_CLOSE_DELAY_MS, RELAYS_PATH } from './constants.ts'
 import { MeshError, NotStartedError, PeerNotConnectedError, RelayUnreachableError } from './errors.ts'
 import { logger } from './logger.ts'
 import { Counters } from './metrics.ts'
@@ -245,7 +245,7 @@ export class MeshNode extends EventTarget {
    * when the first direct connection opened, and per peer when it was discovered
    * and when its direct connection opened.
    */
-  timings(): { firstDirectAt?: number; milestones: Record<string, number>; peers: Array<{ peerId: string; discoveredAt?: number; directAt?: number }> } {
+  timings(): { firstDirectAt?: number; milestones: Record<string, number>; peers: ReturnType<DirectDialer["timings"]>["peers"] } {
     return { ...this.#dialer.timings(), milestones: { ...this.#milestones } }
   }
 
@@ -332,11 +332,31 @@ export class MeshNode extends EventTarget {
     this.counters.inc(`connections.opened.${connectionTransport(conn)}`)
     if (connectionTransport(conn) === Transport.webrtc) {
       this.#dialer.connected(id)
+      this.#closeRelayedSoon(conn.remotePeer)
       // A peer counts as reached once a direct connection exists.
       this.#ready.resolve()
       this.#announce()
     }
     this.#changed()
+  }
+
+  /**
+   * Once a peer is reached directly, its relayed connection only costs: the relay
+   * carries it (and its keep-alive pings) for nothing. Close it once signalling
+   * is surely over; a new one is opened if the direct connection must be redialled.
+   */
+  #closeRelayedSoon(peer: PeerId): void {
+    const node = this.#node
+    setTimeout(() => {
+      if (this.#node !== node || node == null) return
+      const conns = node.getConnections(peer)
+      if (!conns.some((c) => c.status === 'open' && connectionTransport(c) === Transport.webrtc)) return
+      for (const c of conns) {
+        if (c.status !== 'open' || connectionTransport(c) !== Transport.circuit) continue
+        this.counters.inc('connections.relayedClosed')
+        c.close().catch((err: Error) => { c.abort(err) })
+      }
+    }, RELAYED_CLOSE_DELAY_MS)
   }
 
   #onConnectionClose(conn: Connection): void {
