@@ -25,6 +25,10 @@ try {
     return { perSecond: Math.round(total / ((performance.now() - t0) / 1000)), failed }
   }, [agent, N])
   console.log('throughput', r)
+  for (const [i, p] of pages.entries()) {
+    const m = await p.evaluate(() => window.zerostate.metrics())
+    console.log(i === 0 ? 'submitter' : `donor${i - 1}`, JSON.stringify(Object.fromEntries(Object.entries(m).filter(([k]) => /presence|sync\.|dial|connections|journal|tab/.test(k)))))
+  }
   const names = ['submitter', ...donors.map((_, i) => `donor${i}`)]
   for (const [i, c] of cdps.entries()) {
     const { profile } = await c.send('Profiler.stop')

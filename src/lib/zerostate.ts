@@ -15,6 +15,8 @@ import {
 
 const log = logger('app')
 const DONATION_KEY = 'zerostate:donation'
+/** The fastest rate at which subscribers (the UI) are told of changes. */
+const NOTIFY_EVERY_MS = 100
 
 /** Options of `createZeroState`. */
 export interface ZeroStateOptions {
@@ -62,10 +64,21 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   const persist = options.persist ?? typeof indexedDB !== 'undefined'
   const listeners = new Set<() => void>()
   let changeQueued = false
+  // Listeners (the UI) hear of changes at most every NOTIFY_EVERY_MS: a busy tab
+  // emits thousands of task events a second, and a repaint per event cost more
+  // than the tasks themselves. The first change after a quiet spell is told at once.
+  let notifiedAt = -Infinity
+  const notify = (): void => {
+    changeQueued = false
+    notifiedAt = performance.now()
+    for (const l of listeners) l()
+  }
   const changed = (): void => {
     if (changeQueued) return
     changeQueued = true
-    queueMicrotask(() => { changeQueued = false; for (const l of listeners) l() })
+    const wait = notifiedAt + NOTIFY_EVERY_MS - performance.now()
+    if (wait <= 0) queueMicrotask(notify)
+    else setTimeout(notify, wait)
   }
 
   // The node does not need the signing key to join: start both at once (join time).

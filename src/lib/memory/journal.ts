@@ -49,12 +49,30 @@ export class Journal {
 
   /** Store (replace) a task record; resolves once saved locally. */
   async put(record: TaskRecord): Promise<void> {
+    const [id, json] = this.#encode(record)
+    this.#tasks.set(id, json)
+    await this.#saved()
+  }
+
+  /**
+   * Store several records in one transaction (one update to persist and to tell
+   * the profile's other tabs, rather than one per record). All are validated
+   * first: one invalid record rejects the call and stores none.
+   */
+  async putMany(records: TaskRecord[]): Promise<void> {
+    if (records.length === 0) return
+    const encoded = records.map((r) => this.#encode(r))
+    const doc = this.#tasks.doc
+    const apply = (): void => { for (const [id, json] of encoded) this.#tasks.set(id, json) }
+    if (doc == null) apply()
+    else doc.transact(apply)
+    await this.#saved()
+  }
+
+  #encode(record: TaskRecord): [string, string] {
     const parsed = v.safeParse(TaskRecordSchema, record)
     if (!parsed.success) throw new InvalidValueError(`invalid task record: ${v.summarize(parsed.issues)}`)
-    let json: string
-    try { json = JSON.stringify(parsed.output) } catch (err) { throw new InvalidValueError(undefined, { cause: err }) }
-    this.#tasks.set(parsed.output.id, json)
-    await this.#saved()
+    try { return [parsed.output.id, JSON.stringify(parsed.output)] } catch (err) { throw new InvalidValueError(undefined, { cause: err }) }
   }
 
   /** A task record, or undefined (also if the stored one is invalid: counted). */

@@ -127,6 +127,18 @@ describe('task journal', () => {
     expect(a!.journal.list()).toHaveLength(2)
   })
 
+  it('putMany stores many records as one update, and stores none if one is invalid', async () => {
+    const [a] = await peers(1)
+    const updates: Uint8Array[] = []
+    a!.doc('journal')!.on('update', (u: Uint8Array) => updates.push(u))
+    await a!.journal.putMany([1, 2, 3].map((i) => ({ id: `m${i}`, status: 'succeeded', createdAt: i, updatedAt: i, steps: [] })))
+    expect(updates).toHaveLength(1)
+    expect(a!.journal.list().map((t) => t.id)).toEqual(['m3', 'm2', 'm1'])
+    await expect(a!.journal.putMany([{ id: 'ok', status: 'x', createdAt: 1, updatedAt: 1, steps: [] }, { id: '', status: 'x', createdAt: 0, updatedAt: 0, steps: [] }])).rejects.toBeInstanceOf(InvalidValueError)
+    expect(a!.journal.get('ok')).toBeUndefined()
+    expect(updates).toHaveLength(1)
+  })
+
   it('is never synced to peers', async () => {
     const [a, b] = await peers(2)
     await a!.journal.put({ id: 't1', status: 'running', createdAt: 1, updatedAt: 2, steps: [] })

@@ -113,6 +113,7 @@ export class MeshNode extends EventTarget {
   #relayAttempt = 0
   #relayTimer: ReturnType<typeof setTimeout> | undefined
   #timers: Array<ReturnType<typeof setInterval>> = []
+  #peersCache: PeerInfo[] | undefined
   #changeQueued = false
   #announceQueued = false
   #ready = Promise.withResolvers<void>()
@@ -191,10 +192,20 @@ export class MeshNode extends EventTarget {
     this.#setStatus({ state: 'stopped', connected: [] })
     await node.stop()
     this.#node = undefined
+    this.#peersCache = undefined
   }
 
-  /** Connected peers (relays included, flagged `relay`). */
+  /**
+   * Connected peers (relays included, flagged `relay`). Built once per change (a
+   * connection, a presence, or the 1 s refresh of RTTs), not per call: the router
+   * reads it for every task.
+   */
   peers(): PeerInfo[] {
+    this.#peersCache ??= this.#buildPeers()
+    return [...this.#peersCache]
+  }
+
+  #buildPeers(): PeerInfo[] {
     const node = this.#node
     if (node == null) return []
     const byPeer = new Map<string, Connection[]>()
@@ -477,6 +488,7 @@ export class MeshNode extends EventTarget {
   }
 
   #changed(): void {
+    this.#peersCache = undefined
     if (this.#changeQueued) return
     this.#changeQueued = true
     queueMicrotask(() => {

@@ -27,12 +27,16 @@ export interface PeerInfo {
   connections: Array<{ transport: Transport; remoteAddr: string; direct: boolean }>
 }
 
-/** Classify one connection by its remote address. */
+const transportOf = new WeakMap<object, Transport>()
+
+/** Classify one connection by its remote address (remembered per address object: parsing it is not free). */
 export function connectionTransport(conn: Pick<Connection, 'remoteAddr'>): Transport {
+  const known = transportOf.get(conn.remoteAddr)
+  if (known != null) return known
   const names = conn.remoteAddr.getComponents().map((c) => c.name)
-  if (names.includes('webrtc')) return Transport.webrtc
-  if (names.includes('p2p-circuit')) return Transport.circuit
-  return Transport.websockets
+  const t = names.includes('webrtc') ? Transport.webrtc : names.includes('p2p-circuit') ? Transport.circuit : Transport.websockets
+  transportOf.set(conn.remoteAddr, t)
+  return t
 }
 
 const RANK: Record<Transport, number> = { webrtc: 3, websockets: 2, circuit: 1 }

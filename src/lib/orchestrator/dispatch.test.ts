@@ -84,6 +84,19 @@ describe('dispatch', () => {
     expect(executors.get('donor-b')!.maxRunning).toBe(1)
   })
 
+  it('learns a donor\'s capacity and queues beyond it instead of being declined over and over', async () => {
+    // One donor with 2 workers, 30 one-step tasks at once: after the first "full" answers the
+    // submitter holds the rest back, so declines stay few and every task succeeds.
+    const { orch, services, executors } = await mesh([{ id: 'donor-a', workers: 2, ms: 10 }])
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => orch.submit({ description: 'hash it', input: `x${i}`, preferences: fast }).done))
+    expect(results.every((r) => r.status === 'succeeded')).toBe(true)
+    expect(executors.get('donor-a')!.runs).toBe(30)
+    expect(executors.get('donor-a')!.maxRunning).toBeLessThanOrEqual(2)
+    // Without the window this run sees 34 declines (more than one per task); with it ~12
+    // (the first burst, and offers that race a slot being freed).
+    expect(services.get('donor-a')!.stats().declined).toBeLessThanOrEqual(18)
+  })
+
   it('losing donors mid-step does not use up attempts', async () => {
     // One attempt allowed; the first two donors die while running the step: the third still gets it.
     const { net, orch, executors } = await mesh([{ id: 'd1', ms: 300 }, { id: 'd2', ms: 300 }, { id: 'd3', ms: 20 }])

@@ -11,6 +11,7 @@ import {
   NoEligibleAgentError, OrchestratorError, PeerUnavailableError, RemoteError, RequestTimeoutError, StepFailedError, TaskCancelledError, toError
 } from './errors.ts'
 import { resolveInput } from './input-mapping.ts'
+import { PeerWindows } from './peer-windows.ts'
 import { logger } from '../mesh/logger.ts'
 import type { Plan, Subtask } from './plan-schema.ts'
 import type { ResolvedPreferences } from './preferences.ts'
@@ -29,6 +30,8 @@ export interface DispatcherInit {
   stepTimeoutMs?: number
   /** Run on this peer when no remote peer can. Default true (needs an executor). */
   runLocallyWhenNoPeer?: boolean
+  /** Offers kept in flight per donor before steps wait here (learned per donor). Default 8 to start, 64 at most. */
+  window?: { initial?: number; max?: number }
 }
 
 /** What the dispatcher needs. */
@@ -108,6 +111,7 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
     const offerTimeout = init.offerTimeoutMs ?? 2000
     const stepTimeout = init.stepTimeoutMs ?? 60_000
     const attempts = new Map<string, Attempt>()
+    const windows = new PeerWindows(init.window)
     const stats = { offers: 0, declines: 0, leasesLost: 0, peersLost: 0, duplicatesIgnored: 0, localRuns: 0, committed: 0 }
     let offs: Array<() => void> = []
 
@@ -177,7 +181,9 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
         try {
           const d = router.route(step.capabilities, prefs, { budget, excludePeers: failedPeers, onlyAgents })
           reasoning ??= d.reasoning
-          queue = [d.winner, ...d.alternatives].filter(usable)
+          // Donors with room in their window first (stable: the router's order otherwise).
+          const all = [d.winner, ...d.alternatives].filter(usable)
+          queue = [...all.filter((r) => windows.available(r.peer.id)), ...all.filter((r) => !windows.available(r.peer.id))]
         } catch (err) {
           if (!(err instanceof NoEligiblePeerError) || executor == null || init.runLocallyWhenNoPeer === false) {
             if (later.length > 0 || (err instanceof NoEligibleAgentError && lastError != null)) return undefined
@@ -212,19 +218,28 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
         const started = Date.now()
         const event = (status: StepEvent['status'], error?: string): void =>
           opts.onStep?.({ taskId, stepId: step.id, status, attempt, agent: route.agent.id, peer: route.peer.id, reasoning, ...(error != null ? { error } : {}) })
+        const remote = !(route.peer.id === transport.self && executor != null)
+        // Wait here, not at the donor, while our window there is full (it does not spend an attempt).
+        const place = remote ? await windows.acquire(route.peer.id, signal, offerTimeout) : { accepted: () => {}, release: () => {} }
+        const release = place.release
+        if (committedValue != null) { release(); break }
         event('dispatched')
         try {
-          const r = route.peer.id === transport.self && executor != null
+          const r = !remote
             ? await runLocal(route.agent, input, signal)
             : await runRemote(route, attempt, key, input, signal, () => done, (v) => {
               if (done) { stats.duplicatesIgnored++; return }
               done = true
               committedValue = { output: v.output, ms: v.ms, route: v.route, attempt: v.attempt, rid: v.rid }
               wakeCommit()
-            }, () => { event('accepted') }, live)
+            }, () => { place.accepted(); event('accepted') }, live)
           if (!done) { done = true; committedValue = { ...r, route, attempt, rid: r.rid } }
+          if (remote) windows.ok(route.peer.id)
+          release()
           break
         } catch (err) {
+          if (remote && err instanceof DeclinedError && err.reason === 'full') windows.full(route.peer.id)
+          release()
           if (committedValue != null) break
           const e = toError(err)
           if (signal.aborted) throw new TaskCancelledError(undefined, { cause: e })

@@ -24,6 +24,46 @@ function small(value: unknown): unknown {
   }
 }
 
+/** Records written within this window share one journal transaction. */
+const BATCH_MS = 50
+
+/** Coalesces the records of many tasks into one `putMany` per window, per journal. */
+class JournalBatcher {
+  #records = new Map<string, TaskRecord>()
+  #flushed: PromiseWithResolvers<void> | undefined
+  constructor(readonly journal: Journal) {}
+
+  put(record: TaskRecord): Promise<void> {
+    this.#records.set(record.id, record)
+    if (this.#flushed == null) {
+      this.#flushed = Promise.withResolvers<void>()
+      setTimeout(() => { this.#flush() }, BATCH_MS)
+    }
+    return this.#flushed.promise
+  }
+
+  #flush(): void {
+    const records = [...this.#records.values()]
+    const done = this.#flushed!
+    this.#records = new Map()
+    this.#flushed = undefined
+    this.journal.putMany(records).then(done.resolve, async () => {
+      // One bad record must not lose the others: store them one by one, failing only its own.
+      const results = await Promise.allSettled(records.map((r) => this.journal.put(r)))
+      const failed = results.filter((r) => r.status === 'rejected')
+      if (failed.length > 0) log.error('could not journal %d of %d task records: %s', failed.length, records.length, (failed[0] as PromiseRejectedResult).reason?.message)
+      done.resolve()
+    })
+  }
+}
+
+const batchers = new WeakMap<Journal, JournalBatcher>()
+function batcherOf(journal: Journal): JournalBatcher {
+  let b = batchers.get(journal)
+  if (b == null) { b = new JournalBatcher(journal); batchers.set(journal, b) }
+  return b
+}
+
 /** Journal `handle` as it progresses; returns when it is settled and saved. */
 export async function journalTask(journal: Journal, handle: TaskHandle, request: TaskRequest): Promise<void> {
   const createdAt = Date.now()
@@ -36,7 +76,7 @@ export async function journalTask(journal: Journal, handle: TaskHandle, request:
     clearTimeout(timer)
     timer = undefined
     const record: TaskRecord = { id: handle.id, status, description: request.description, createdAt, updatedAt: Date.now(), steps: [...steps.values()], data }
-    writing = writing.then(() => journal.put(record)).catch((err: unknown) => { log.error('could not journal task %s: %s', handle.id, (err as Error).message) })
+    writing = writing.then(() => batcherOf(journal).put(record)).catch((err: unknown) => { log.error('could not journal task %s: %s', handle.id, (err as Error).message) })
   }
   // Progress and step events come in bursts: write at most every SAVE_EVERY_MS while running.
   const save = (): void => { timer ??= setTimeout(write, SAVE_EVERY_MS) }
