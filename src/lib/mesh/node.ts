@@ -58,7 +58,22 @@ export interface RelayStatus {
   error?: string
 }
 
+/** What the relay-listen service needs from libp2p's components. */
+interface RelayListenComponents { transportManager: { listen: (addrs: Multiaddr[]) => Promise<void> } }
+
+/**
+ * Listens on one relay's `/p2p-circuit` address: the reservation is made as soon as
+ * the relay is connected, without waiting for identify to tell that it is a relay
+ * (the generic `/p2p-circuit` search does, ~100 ms later on a joining tab).
+ */
+function relayListen() {
+  return (components: RelayListenComponents) => ({
+    listen: (relay: Multiaddr): Promise<void> => components.transportManager.listen([relay.encapsulate('/p2p-circuit')])
+  })
+}
+
 type Services = {
+  relayListen: ReturnType<ReturnType<typeof relayListen>>
   identify: ReturnType<ReturnType<typeof identify>>
   identifyPush: ReturnType<ReturnType<typeof identifyPush>>
   ping: ReturnType<ReturnType<typeof ping>>
@@ -67,7 +82,8 @@ type Services = {
 
 async function buildLibp2p(init: Required<Pick<MeshNodeInit, 'iceServers' | 'maxPeers'>>, gater: (peer: PeerId) => boolean) {
   return await createLibp2p<Services>({
-    addresses: { listen: ['/p2p-circuit', '/webrtc'] },
+    // Relay reservations are made per configured relay (#reserveOn), not by a generic '/p2p-circuit' search.
+    addresses: { listen: ['/webrtc'] },
     transports: [
       webSockets(),
       webRTC({ rtcConfiguration: { iceServers: init.iceServers } }),
@@ -86,6 +102,7 @@ async function buildLibp2p(init: Required<Pick<MeshNodeInit, 'iceServers' | 'max
     },
     peerDiscovery: [pubsubPeerDiscovery({ interval: 1000, topics: [DISCOVERY_TOPIC] })],
     services: {
+      relayListen: relayListen(),
       identify: identify(),
       identifyPush: identifyPush(),
       // The connection monitor pings on the same protocol: leave room for ping() beside it.
@@ -114,6 +131,7 @@ export class MeshNode extends EventTarget {
   #relayTimer: ReturnType<typeof setTimeout> | undefined
   #timers: Array<ReturnType<typeof setInterval>> = []
   #peersCache: PeerInfo[] | undefined
+  readonly #reserving = new Set<string>()
   #changeQueued = false
   #announceQueued = false
   #ready = Promise.withResolvers<void>()
@@ -302,8 +320,10 @@ export class MeshNode extends EventTarget {
       }
       try {
         const conn = await node.dial(ma, { signal: AbortSignal.timeout(5000) })
-        this.#book.markRelay(conn.remotePeer.toString())
+        const relayId = conn.remotePeer.toString()
+        this.#book.markRelay(relayId)
         connected = true
+        this.#reserveOn(node, ma, relayId)
       } catch (err) {
         errors.push(`${addr}: ${(err as Error).message}`)
       }
@@ -322,6 +342,23 @@ export class MeshNode extends EventTarget {
     log('relays unreachable, retry in %d ms: %s', delay, error)
     this.#setStatus({ state: 'unreachable', relays, connected: [], error: new RelayUnreachableError().message + ` (${error})`, nextRetryAt: Date.now() + delay })
     this.#relayTimer = setTimeout(() => { void this.#connectRelays() }, delay)
+  }
+
+  /**
+   * Reserve a slot on a relay as soon as it is connected (and again after it comes
+   * back), unless our addresses already go through it. Only configured relays are
+   * used: a generic `/p2p-circuit` search would keep libp2p's relay discovery
+   * running, and it dials every known peer to ask whether it is a relay (which
+   * opened a second WebRTC connection to each peer).
+   */
+  #reserveOn(node: Libp2pNode, ma: Multiaddr, relayId: string): void {
+    if (this.#reserving.has(relayId)) return
+    if (node.getMultiaddrs().some((a) => a.toString().includes(`/p2p/${relayId}/p2p-circuit`))) return
+    this.#reserving.add(relayId)
+    const target = ma.getComponents().some((c) => c.name === 'p2p') ? ma : ma.encapsulate(`/p2p/${relayId}`)
+    node.services.relayListen.listen(target)
+      .catch((err: Error) => { this.counters.inc('relay.reservationFailures'); log('reservation on %s failed: %s', relayId, err.message) })
+      .finally(() => { this.#reserving.delete(relayId) })
   }
 
   #connectedRelays(): string[] {
