@@ -134,6 +134,8 @@ describe('relay lifecycle', () => {
       const page = await ctx.newPage()
       await page.goto(relay.url)
       await page.waitForFunction(() => window.zerostate?.relayStatus().state === 'unreachable', null, { timeout: 15_000 })
+      // The UI repaints at most every 100 ms: wait for the pill to say it, then check its words.
+      await page.waitForFunction(() => /unreachable/i.test(document.querySelector('[data-testid="relay-status"]')?.textContent ?? ''), null, { timeout: 2000 })
       const text = await page.textContent('[data-testid="relay-status"]')
       assert.match(text, /Relay unreachable, retrying in \d+ s/)
       assert.match(await page.evaluate(() => window.zerostate.relayStatus().error), /answered 503/)
