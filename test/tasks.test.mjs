@@ -80,8 +80,23 @@ describe('tasks across the mesh', () => {
       } catch (e) { return { name: e.name, message: e.message } }
     })
     assert.ok(err != null, 'the task should fail')
+    // Errors are told apart by name (API.md); in the built app that name must survive minification.
+    assert.equal(err.name, 'PlanValidationError')
     assert.match(err.message, /teleportation/)
     assert.match(err.message, /publish one|no agent/i)
+  })
+
+  it('a cancelled task rejects with TaskCancelledError and is journalled as cancelled', async () => {
+    const res = await a.evaluate(async () => {
+      const h = window.zerostate.submit({ description: 'hash it', input: 'to be cancelled' })
+      h.cancel()
+      const name = await h.done.then(() => null, (e) => e.name)
+      const deadline = Date.now() + 5000
+      let status
+      while (Date.now() < deadline && (status = window.zerostate.journal.get(h.id)?.status) !== 'cancelled') await new Promise((r) => setTimeout(r, 20))
+      return { name, status }
+    })
+    assert.deepEqual(res, { name: 'TaskCancelledError', status: 'cancelled' })
   })
 
   it('finishes a task exactly once on C when the donor running it closes mid-task', async () => {
