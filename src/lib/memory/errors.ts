@@ -2,12 +2,10 @@
  * Errors of the memory layer. One subclass per failure, each with a stable `name`
  * and a sentence a user can act on (STYLE.md "Errors").
  */
-export class MemoryError extends Error {
-  static readonly defaultMessage: string = 'The shared memory layer failed'
-  constructor(message?: string, options?: ErrorOptions) {
-    super(message ?? (new.target as typeof MemoryError).defaultMessage, options)
-    this.name = new.target.name
-  }
+import { ZeroStateError } from '../errors.ts'
+
+export class MemoryError extends ZeroStateError {
+  static override readonly defaultMessage: string = 'The shared memory layer failed'
 }
 
 /** A remote Yjs update was refused: too large, malformed, or it did not finish in time. */

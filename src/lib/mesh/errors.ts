@@ -2,12 +2,10 @@
  * Errors of the mesh layer. One subclass per failure, each with a stable `name`
  * (errors cross workers and the wire by name) and a sentence a user can act on.
  */
-export class MeshError extends Error {
-  static readonly defaultMessage: string = 'The mesh failed'
-  constructor(message?: string, options?: ErrorOptions) {
-    super(message ?? (new.target as typeof MeshError).defaultMessage, options)
-    this.name = new.target.name
-  }
+import { ZeroStateError } from '../errors.ts'
+
+export class MeshError extends ZeroStateError {
+  static override readonly defaultMessage: string = 'The mesh failed'
 }
 
 /** A frame on one of our protocols was not valid: too large, not JSON, or not matching its schema. */

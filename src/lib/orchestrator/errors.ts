@@ -2,12 +2,10 @@
  * Errors of the orchestrator. One subclass per failure, each with a stable `name`
  * (errors cross workers and the wire by name) and a sentence a user can act on.
  */
-export class OrchestratorError extends Error {
-  static readonly defaultMessage: string = 'The task could not be run'
-  constructor (message?: string, options?: ErrorOptions) {
-    super(message ?? (new.target as typeof OrchestratorError).defaultMessage, options)
-    this.name = new.target.name
-  }
+import { ZeroStateError } from '../errors.ts'
+
+export class OrchestratorError extends ZeroStateError {
+  static override readonly defaultMessage: string = 'The task could not be run'
 }
 
 /** No agent in the catalog offers a capability a step needs. */

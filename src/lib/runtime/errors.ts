@@ -3,12 +3,14 @@
  * `name` (errors cross the worker boundary as `{name, message, stack}` and are
  * rebuilt by name) and a sentence a user can act on.
  */
-export class RuntimeError extends Error {
-  static readonly defaultMessage: string = 'The agent runtime failed'
-  /** The stable name (class names do not survive minification). */
+import { ZeroStateError } from '../errors.ts'
+
+export class RuntimeError extends ZeroStateError {
+  static override readonly defaultMessage: string = 'The agent runtime failed'
+  /** The stable name, also when a build renames classes. */
   static readonly errorName: string = 'RuntimeError'
   constructor(message?: string, options?: ErrorOptions) {
-    super(message ?? (new.target as typeof RuntimeError).defaultMessage, options)
+    super(message, options)
     this.name = (new.target as typeof RuntimeError).errorName
   }
 }
