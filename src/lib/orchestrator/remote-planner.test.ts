@@ -1,6 +1,5 @@
 import { describe, it, expect, afterEach } from 'vitest'
-import { lpStream, streamPair } from '@libp2p/utils'
-import type { Stream } from '@libp2p/interface'
+import { lpStream } from '@libp2p/utils'
 import * as v from 'valibot'
 import { LLM_CAPABILITY, PLAN_PROTOCOL_ID, planProtocolDefinition, remotePlanner, servePlans, type PlanMessage } from './remote-planner.ts'
 import type { StreamHost } from './libp2p-task-transport.ts'
@@ -13,30 +12,8 @@ import { validatePlan } from './validate-plan.ts'
 import { LlmPlanError, OrchestratorError, PlannerUnavailableError } from './errors.ts'
 import { framed } from '../mesh/framing.ts'
 import type { PeerDirectory, PeerSnapshot } from './components.ts'
-import { agent, catalogOf, delay, peer } from './test-fixtures.ts'
+import { agent, catalogOf, delay, peer, streamNetwork } from './test-fixtures.ts'
 
-/** In-process hosts joined by libp2p stream pairs (as in task-transport.test.ts), recording who was dialled. */
-function network (): { host: (id: string) => StreamHost, dials: string[], streams: Stream[] } {
-  const handlers = new Map<string, (s: Stream, peer: string) => void>()
-  const dials: string[] = []
-  const streams: Stream[] = []
-  const host = (id: string): StreamHost => ({
-    peerId: id,
-    async handle (protocol, h) { handlers.set(`${id} ${protocol}`, h) },
-    async unhandle (protocol) { handlers.delete(`${id} ${protocol}`) },
-    async openStream (peer, protocol, opts) {
-      opts?.signal?.throwIfAborted()
-      dials.push(peer)
-      const h = handlers.get(`${peer} ${protocol}`)
-      if (h == null) throw new Error(`${peer} does not handle ${protocol}`)
-      const [mine, theirs] = await streamPair()
-      streams.push(mine, theirs)
-      h(theirs, id)
-      return mine
-    }
-  })
-  return { host, dials, streams }
-}
 
 const DRAFT: PlanDraft = {
   subtasks: [
@@ -99,7 +76,7 @@ async function rawPeer (host: StreamHost, answer: unknown | undefined, seen?: Pl
 
 describe('remote planner over a real stream pair', () => {
   it('returns the serving peer\'s plan and sends description, capabilities and catalog', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab'); const server = net.host('gpu-peer')
     const engine = fakeEngine()
     await serve(server, engine)
@@ -119,7 +96,7 @@ describe('remote planner over a real stream pair', () => {
   })
 
   it('sends an empty capability list when none were requested, and trims the catalog to the wire limits', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab')
     const seen: PlanMessage[] = []
     await rawPeer(net.host('p'), { type: 'plan-response', plan: DRAFT }, seen)
@@ -137,7 +114,7 @@ describe('remote planner over a real stream pair', () => {
   })
 
   it('servePlans returns a stop function that unhandles the protocol', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab'); const server = net.host('gpu-peer')
     const stop = await servePlans(server, fakeEngine())
     await stop()
@@ -149,7 +126,7 @@ describe('remote planner over a real stream pair', () => {
 
 describe('peer selection', () => {
   it('asks only peers advertising llm, nearest first, never itself', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab')
     const engines: Record<string, ReturnType<typeof fakeEngine>> = {}
     for (const id of ['far', 'near', 'mid', 'no-llm']) {
@@ -175,7 +152,7 @@ describe('peer selection', () => {
   })
 
   it('peers without a measured rtt come after measured ones', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab')
     for (const id of ['unknown', 'measured']) await serve(net.host(id), fakeEngine(() => { throw new Error('no') }))
     await remotePlanner({ host: tab, peers: directory([llmPeer('unknown'), llmPeer('measured', 400)]) }).plan({ description: 'x' }, CATALOG).catch(() => {})
@@ -183,7 +160,7 @@ describe('peer selection', () => {
   })
 
   it('throws PlannerUnavailableError when no peer advertises llm, without dialling anyone', async () => {
-    const net = network()
+    const net = streamNetwork()
     const planner = remotePlanner({ host: net.host('tab'), peers: directory([peer('a', { capabilities: ['translation'] }), peer('b')]) })
     const err = await planner.plan({ description: 'x' }, CATALOG).catch((e) => e)
     expect(err).toBeInstanceOf(PlannerUnavailableError)
@@ -192,7 +169,7 @@ describe('peer selection', () => {
   })
 
   it('tries the next peer when the nearest one\'s engine throws', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab')
     const broken = fakeEngine(() => { throw new LlmPlanError('The LLM returned an empty answer') })
     const good = fakeEngine()
@@ -206,7 +183,7 @@ describe('peer selection', () => {
   })
 
   it('tries the next peer when the nearest cannot be reached', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab')
     await serve(net.host('far'), fakeEngine())
     net.host('near') // no handler: the dial fails
@@ -226,7 +203,7 @@ describe('hostile and silent peers', () => {
   ]
   for (const [what, answer] of hostile) {
     it(`rejects ${what} with LlmPlanError and moves on`, async () => {
-      const net = network()
+      const net = streamNetwork()
       const tab = net.host('tab')
       await rawPeer(net.host('evil'), answer)
       const planner = remotePlanner({ host: tab, peers: directory([llmPeer('evil', 1)]) })
@@ -242,7 +219,7 @@ describe('hostile and silent peers', () => {
   }
 
   it('a peer that closes without answering is reported', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab')
     await net.host('quitter').handle(PLAN_PROTOCOL_ID, (stream) => { void stream.close() })
     const err = await remotePlanner({ host: tab, peers: directory([llmPeer('quitter', 1)]) }).plan({ description: 'x' }, CATALOG).catch((e) => e)
@@ -251,7 +228,7 @@ describe('hostile and silent peers', () => {
   })
 
   it('a serving engine that returns a malformed draft does not crash the server and the tab gets a typed error', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab')
     const bad = fakeEngine(() => ({ subtasks: [], execution_mode: 'sequential', total_estimated_cost: 0 }))
     await serve(net.host('gpu'), bad)
@@ -267,7 +244,7 @@ describe('hostile and silent peers', () => {
   })
 
   it('a response that never comes hits timeoutMs with a typed error, then the next peer is tried', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab')
     await rawPeer(net.host('silent'), undefined)
     const planner = remotePlanner({ host: tab, peers: directory([llmPeer('silent', 1)]) }, { timeoutMs: 100 })
@@ -283,7 +260,7 @@ describe('hostile and silent peers', () => {
   })
 
   it('returns as soon as the answer arrives even if the peer keeps its end open', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab')
     await net.host('lingering').handle(PLAN_PROTOCOL_ID, (stream) => {
       void (async () => {
@@ -300,7 +277,7 @@ describe('hostile and silent peers', () => {
   })
 
   it('does not leave the stream to a failed peer open (timeout or hostile answer)', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab')
     await rawPeer(net.host('silent'), undefined)
     await rawPeer(net.host('evil'), { type: 'plan-accepted' })
@@ -313,7 +290,7 @@ describe('hostile and silent peers', () => {
   })
 
   it('a slow engine on the serving side is bounded by the server\'s own timeout', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab')
     let aborted = false
     const slow = fakeEngine(async (_req, _cat, signal) => {
@@ -330,7 +307,7 @@ describe('hostile and silent peers', () => {
   })
 
   it('the caller\'s abort signal stops planning with the abort reason, not a fall-through to the next peer', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab')
     await rawPeer(net.host('silent'), undefined)
     const good = fakeEngine()
@@ -346,7 +323,7 @@ describe('hostile and silent peers', () => {
 
 describe('in the planner chain', () => {
   it('a remote plan is stamped planner: remote', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab')
     await serve(net.host('gpu'), fakeEngine())
     const chain = plannerChain([remotePlanner({ host: tab, peers: directory([llmPeer('gpu', 5)]) }), deterministicPlanner()])
@@ -357,7 +334,7 @@ describe('in the planner chain', () => {
   })
 
   it('falls through to the deterministic planner, with a note, when no peer has llm', async () => {
-    const net = network()
+    const net = streamNetwork()
     const chain = plannerChain([remotePlanner({ host: net.host('tab'), peers: directory([peer('x')]) }), deterministicPlanner()])
     const plan = await chain.plan({ description: 'summarize this', capabilities: ['text-summarization'] }, CATALOG, (p) => validatePlan(p, AGENTS))
     expect(plan.planner).toBe('deterministic')
@@ -365,7 +342,7 @@ describe('in the planner chain', () => {
   })
 
   it('a remote plan with a cycle is rejected by validation and the deterministic planner is used', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab')
     const cyclic: PlanDraft = {
       subtasks: [
@@ -389,7 +366,7 @@ describe('in the planner chain', () => {
   })
 
   it('a plan needing a capability the tab\'s catalog lacks is rejected', async () => {
-    const net = network()
+    const net = streamNetwork()
     const tab = net.host('tab')
     await serve(net.host('gpu'), fakeEngine(() => ({ ...DRAFT, subtasks: [{ ...DRAFT.subtasks[0], capabilities: ['image-generation'] }] })))
     const chain = plannerChain([remotePlanner({ host: tab, peers: directory([llmPeer('gpu', 5)]) }), deterministicPlanner()])

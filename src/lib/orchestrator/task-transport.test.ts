@@ -1,8 +1,8 @@
-import { streamPair } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import { MemoryTaskNetwork } from './memory-task-transport.ts'
 import { Libp2pTaskTransport, type StreamHost } from './libp2p-task-transport.ts'
 import { runTaskTransportConformance } from './task-transport-conformance.ts'
+import { streamNetwork } from './test-fixtures.ts'
 
 runTaskTransportConformance('MemoryTaskTransport', async () => {
   const net = new MemoryTaskNetwork()
@@ -13,21 +13,7 @@ runTaskTransportConformance('MemoryTaskTransport', async () => {
 
 /** Two fake hosts joined by in-memory libp2p stream pairs. */
 function hosts (): { a: StreamHost, b: StreamHost, streams: Stream[] } {
-  const handlers = new Map<string, (s: Stream, peer: string) => void>()
-  const streams: Stream[] = []
-  const host = (id: string): StreamHost => ({
-    peerId: id,
-    async handle (protocol, h) { handlers.set(`${id} ${protocol}`, h) },
-    async unhandle (protocol) { handlers.delete(`${id} ${protocol}`) },
-    async openStream (peer, protocol) {
-      const h = handlers.get(`${peer} ${protocol}`)
-      if (h == null) throw new Error(`${peer} does not handle ${protocol}`)
-      const [mine, theirs] = await streamPair()
-      streams.push(mine, theirs)
-      h(theirs, id)
-      return mine
-    }
-  })
+  const { host, streams } = streamNetwork()
   return { a: host('peer-a'), b: host('peer-b'), streams }
 }
 

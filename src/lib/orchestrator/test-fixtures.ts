@@ -1,5 +1,31 @@
 /** Shared stubs for the orchestrator's tests (not exported from index.ts). */
+import { streamPair } from '@libp2p/utils'
+import type { Stream } from '@libp2p/interface'
 import type { AgentCandidate, AgentCatalog, LocalExecutor, PeerSnapshot } from './components.ts'
+import type { StreamHost } from './libp2p-task-transport.ts'
+
+/** In-process stream hosts joined by libp2p stream pairs, recording who was dialled and every stream. */
+export function streamNetwork (): { host: (id: string) => StreamHost, dials: string[], streams: Stream[] } {
+  const handlers = new Map<string, (s: Stream, peer: string) => void>()
+  const dials: string[] = []
+  const streams: Stream[] = []
+  const host = (id: string): StreamHost => ({
+    peerId: id,
+    async handle (protocol, h) { handlers.set(`${id} ${protocol}`, h) },
+    async unhandle (protocol) { handlers.delete(`${id} ${protocol}`) },
+    async openStream (peer, protocol, opts) {
+      opts?.signal?.throwIfAborted()
+      dials.push(peer)
+      const h = handlers.get(`${peer} ${protocol}`)
+      if (h == null) throw new Error(`${peer} does not handle ${protocol}`)
+      const [mine, theirs] = await streamPair()
+      streams.push(mine, theirs)
+      h(theirs, id)
+      return mine
+    }
+  })
+  return { host, dials, streams }
+}
 
 /** A 64-hex agent id from a short label. */
 export function aid (label: string): string {
