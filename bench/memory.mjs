@@ -2,8 +2,8 @@
 // 10,000 updates from 5 peers, IndexedDB cold load in Chromium, encoded sizes; each
 // with a same-run baseline (raw Yjs without transport, checks or signatures).
 // Writes bench/results/memory.json.
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
+import { writeResults } from './stats.mjs'
 import { createServer } from 'node:http'
 import { register } from 'tsx/esm/api'
 import * as Y from 'yjs'
@@ -313,7 +313,6 @@ try {
 }
 result.notes.push('registryToNewPeer: docConvergedMs = first byte to all entries in the new peer\'s doc; verifiedViewMs = until registry.list() shows all (signatures verified). Includes the worker_threads update check for payloads > 64 KiB. Baseline = raw Y.encodeStateAsUpdate + Y.applyUpdate in one process.')
 result.loadAverageAtEnd = loadavg().map(r1)
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
-writeFileSync(new URL('./results/memory.json', import.meta.url), JSON.stringify(result, null, 2) + '\n')
+writeResults('memory', result)
 console.log(JSON.stringify(result, null, 2))
 process.exit(0)

@@ -1,8 +1,7 @@
 // npm run bench:mesh — join time, WebRTC dial, stream RTTs, and the raw RTCDataChannel
 // floor measured in the same run. Writes bench/results/mesh.json.
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { startMesh, waitForFullMesh } from '../test/harness.mjs'
-import { fmt, summary } from './stats.mjs'
+import { fmt, summary, writeResults } from './stats.mjs'
 
 const JOINS = Number(process.env.JOINS ?? 20)
 const ROUND_TRIPS = Number(process.env.ROUND_TRIPS ?? 1000)
@@ -130,6 +129,4 @@ try {
 } finally {
   await mesh.stop()
 }
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
-writeFileSync(new URL('./results/mesh.json', import.meta.url), JSON.stringify(result, null, 2) + '\n')
-console.log('wrote bench/results/mesh.json')
+writeResults('mesh', result)

@@ -1,15 +1,11 @@
 // Runtime benchmark in Chromium: cold start, warm calls, the Comlink baseline, compile of 1 MB and
 // 16 MB modules, throughput, runaway kill latency and the CPU a terminated stuck worker keeps burning.
 // Serves a production build of test/fixtures/runtime-page. Writes bench/results/runtime.json.
-import { mkdir, writeFile } from 'node:fs/promises'
+import { summary, writeResults } from './stats.mjs'
 import { tmpdir } from 'node:os'
 import { chromium } from 'playwright-core'
 import { startBuiltRuntimePage, CHROMIUM_ARGS } from '../test/fixtures/runtime-page/server.mjs'
 import { modules, bigModule } from '../test/fixtures/runtime-wat.mjs'
-
-const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] }
-const r2 = (x) => Math.round(x * 100) / 100
-const summary = (xs) => ({ n: xs.length, p50: r2(pct(xs, 50)), p95: r2(pct(xs, 95)), min: r2(Math.min(...xs)), max: r2(Math.max(...xs)) })
 
 const site = await startBuiltRuntimePage(`${tmpdir()}/zerostate-runtime-bench`)
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
@@ -154,8 +150,7 @@ report.goals = {
   'warm ≤ 1 ms (p50)': report.warmCallMs.p50 <= 1,
   'rejection ≤ deadline + 50 ms (p95)': report.kill.rejectionAfterDeadlineMs.p95 <= 50
 }
-await mkdir(new URL('./results/', import.meta.url), { recursive: true })
-await writeFile(new URL('./results/runtime.json', import.meta.url), JSON.stringify(report, null, 2) + '\n')
+writeResults('runtime', report)
 const line = (label, s) => console.log(`${label.padEnd(44)} p50 ${String(s.p50).padStart(8)} ms   p95 ${String(s.p95).padStart(8)} ms`)
 line('cold start (spawn+compile+inst+call, json-v1)', report.coldStartMs)
 line('cold start (bundled WASI word-stats)', report.coldStartWasiAgentMs)

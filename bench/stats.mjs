@@ -1,4 +1,13 @@
-// Small statistics helpers shared by the bench scripts.
+// Small helpers shared by the bench scripts: statistics and writing bench/results/<name>.json.
+import { mkdirSync, writeFileSync } from 'node:fs'
+
+/** Write a bench's results to bench/results/<name>.json and say so. */
+export function writeResults(name, result) {
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
+  writeFileSync(new URL(`./results/${name}.json`, import.meta.url), JSON.stringify(result, null, 2) + '\n')
+  console.log(`wrote bench/results/${name}.json`)
+}
+
 export function percentile(values, p) {
   if (values.length === 0) return NaN
   const s = [...values].sort((a, b) => a - b)

@@ -1,10 +1,9 @@
 // npm run bench:tasks — end-to-end latency of a one-step task run on another tab, next to the
 // raw stream RTT measured in the same run; throughput with 1, 2 and 3 donor tabs; agent
 // selection time for 1,000 and 10,000 agents. Writes bench/results/tasks.json.
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { startMesh, waitForFullMesh } from '../test/harness.mjs'
 import { benchSelection } from '../src/lib/orchestrator/bench-selection.ts'
-import { fmt, summary } from './stats.mjs'
+import { fmt, summary, writeResults } from './stats.mjs'
 
 const LATENCY_N = Number(process.env.LATENCY_N ?? 500)
 const THROUGHPUT_N = Number(process.env.THROUGHPUT_N ?? 3000)
@@ -93,6 +92,4 @@ try {
 } finally {
   await mesh.stop()
 }
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
-writeFileSync(new URL('./results/tasks.json', import.meta.url), JSON.stringify(result, null, 2) + '\n')
-console.log('wrote bench/results/tasks.json')
+writeResults('tasks', result)
