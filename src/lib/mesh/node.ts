@@ -397,9 +397,8 @@ export class MeshNode extends EventTarget {
     const node = this.#node
     setTimeout(() => {
       if (this.#node !== node || node == null) return
-      const conns = node.getConnections(peer)
-      if (!conns.some((c) => c.status === 'open' && connectionTransport(c) === Transport.webrtc)) return
-      for (const c of conns) {
+      if (!this.#dialer.hasDirect(peer.toString())) return
+      for (const c of node.getConnections(peer)) {
         if (c.status !== 'open' || connectionTransport(c) !== Transport.circuit) continue
         this.counters.inc('connections.relayedClosed')
         c.close().catch((err: Error) => { c.abort(err) })

@@ -221,8 +221,7 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
         const remote = !(route.peer.id === transport.self && executor != null)
         // Wait here, not at the donor, while our window there is full (it does not spend an attempt).
         const place = remote ? await windows.acquire(route.peer.id, signal, offerTimeout) : { accepted: () => {}, release: () => {} }
-        const release = place.release
-        if (committedValue != null) { release(); break }
+        if (committedValue != null) { place.release(); break }
         event('dispatched')
         try {
           const r = !remote
@@ -235,11 +234,9 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
             }, () => { place.accepted(); event('accepted') }, live)
           if (!done) { done = true; committedValue = { ...r, route, attempt, rid: r.rid } }
           if (remote) windows.ok(route.peer.id)
-          release()
           break
         } catch (err) {
           if (remote && err instanceof DeclinedError && err.reason === 'full') windows.full(route.peer.id)
-          release()
           if (committedValue != null) break
           const e = toError(err)
           if (signal.aborted) throw new TaskCancelledError(undefined, { cause: e })
@@ -266,6 +263,8 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
           if (e instanceof LeaseLostError) stats.leasesLost++
           event('failed', e.message)
           record({ taskId, stepId: step.id, agentId: route.agent.id, peerId: route.peer.id, capabilities: step.capabilities, attempt, success: false, durationMs: Date.now() - started, cost: 0, errorName: e.name, errorMessage: e.message, inputSize: size(input), outputSize: 0, at: Date.now() })
+        } finally {
+          place.release()
         }
       }
       for (const rid of live) {
