@@ -15,7 +15,7 @@ export { Journal, TaskRecordSchema, StepRecordSchema, type TaskRecord, type Step
 export { generateNamespaceKey, importNamespaceKey } from './namespace-crypto.ts'
 export { MeshProvider, type MeshProviderOptions } from './mesh-provider.ts'
 export { TabSync, TabMessageSchema } from './tab-sync.ts'
-export { IndexedDbPersistence, type IndexedDbPersistenceOptions } from './indexeddb-persistence.ts'
+export { IndexedDbPersistence, pageLifecycle, type IndexedDbPersistenceOptions, type PageLifecycle } from './indexeddb-persistence.ts'
 export { MessageQueue, type SyncTransport, type SyncChannel, type PeerEvent, type ChannelHandler, type UnknownDocHandler } from './sync-transport.ts'
 export { MemorySyncTransport, MemoryNetwork, type ChaosOptions } from './memory-sync-transport.ts'
 export { Libp2pSyncTransport, type Libp2pSyncTransportInit, type SyncLibp2p } from './libp2p-sync-transport.ts'

@@ -33,6 +33,31 @@ export interface IndexedDbPersistenceOptions {
   /** Compact once this many records are stored. Default 200. */
   compactAfter?: number
   counters?: Counters
+  /**
+   * Where the page's lifecycle events come from (`pagehide`, and `visibilitychange`
+   * with `visibilityState`). Default: the page itself, when there is one.
+   */
+  lifecycle?: PageLifecycle
+}
+
+/** The parts of a page that say it is being hidden or left. */
+export interface PageLifecycle {
+  addEventListener(type: 'pagehide' | 'visibilitychange', listener: () => void): void
+  removeEventListener(type: 'pagehide' | 'visibilitychange', listener: () => void): void
+  readonly visibilityState?: string
+}
+
+/** The page's own lifecycle (pagehide on window, visibilitychange on document), outside a page: none. */
+export function pageLifecycle(): PageLifecycle | undefined {
+  const g = globalThis as { addEventListener?: unknown; document?: { visibilityState?: string; addEventListener?: unknown } }
+  const doc = g.document
+  if (typeof g.addEventListener !== 'function' || doc == null || typeof doc.addEventListener !== 'function') return undefined
+  const target = (type: string) => (type === 'pagehide' ? globalThis : doc) as unknown as EventTarget
+  return {
+    addEventListener: (type, l) => { target(type).addEventListener(type, l) },
+    removeEventListener: (type, l) => { target(type).removeEventListener(type, l) },
+    get visibilityState() { return doc.visibilityState }
+  }
 }
 
 /** Persists `doc` in IndexedDB database `name`. */
@@ -52,6 +77,9 @@ export class IndexedDbPersistence {
   #records = 0
   #nextBatch: PromiseWithResolvers<void> | undefined
   #destroyed = false
+  /** The page is hidden or going away: write at once, the batch timer may never fire. */
+  #leaving = false
+  readonly #lifecycle: PageLifecycle | undefined
 
   constructor(name: string, doc: Y.Doc, opts: IndexedDbPersistenceOptions = {}) {
     this.name = name
@@ -62,6 +90,9 @@ export class IndexedDbPersistence {
     this.#db = idb.openDB(name, (db) => idb.createStores(db, [[UPDATES, { autoIncrement: true }], ['custom']]))
     doc.on('update', this.#onUpdate)
     doc.on('destroy', this.#onDestroy)
+    this.#lifecycle = opts.lifecycle ?? pageLifecycle()
+    this.#lifecycle?.addEventListener('pagehide', this.#onPageHide)
+    this.#lifecycle?.addEventListener('visibilitychange', this.#onVisibility)
     this.whenSynced = this.#load()
   }
 
@@ -95,7 +126,14 @@ export class IndexedDbPersistence {
   readonly #onUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === this || this.#destroyed) return
     this.#pending.push(update)
-    if (this.#timer == null) this.#timer = setTimeout(() => { void this.flush().catch(() => {}) }, this.#delayMs)
+    if (this.#leaving) void this.flush().catch(() => {})
+    else if (this.#timer == null) this.#timer = setTimeout(() => { void this.flush().catch(() => {}) }, this.#delayMs)
+  }
+
+  readonly #onPageHide = (): void => { this.#leaving = true; void this.flush().catch(() => {}) }
+  readonly #onVisibility = (): void => {
+    this.#leaving = this.#lifecycle?.visibilityState === 'hidden'
+    if (this.#leaving) void this.flush().catch(() => {})
   }
 
   readonly #onDestroy = (): void => { void this.destroy() }
@@ -163,6 +201,8 @@ export class IndexedDbPersistence {
     this.#destroyed = true
     this.doc.off('update', this.#onUpdate)
     this.doc.off('destroy', this.#onDestroy)
+    this.#lifecycle?.removeEventListener('pagehide', this.#onPageHide)
+    this.#lifecycle?.removeEventListener('visibilitychange', this.#onVisibility)
     ;(await this.#db).close()
   }
 }

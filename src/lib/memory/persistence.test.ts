@@ -78,6 +78,34 @@ describe('IndexedDB persistence', () => {
     expect(b.memory.get('crash', 'k')).toBe('saved')
   })
 
+  it('writes at once once the page is hidden or left (the batch timer may never fire)', async () => {
+    const name = `lifecycle-${dbn++}`
+    class Page extends EventTarget { visibilityState = 'visible' }
+    const page = new Page()
+    const doc = new Y.Doc()
+    const p = new IndexedDbPersistence(name, doc, { delayMs: 60_000, lifecycle: page as never })
+    await p.whenSynced
+    doc.getMap('m').set('before', 1)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(await rawCount(name)).toBe(0) // still batched
+    page.visibilityState = 'hidden'
+    page.dispatchEvent(new Event('visibilitychange'))
+    await new Promise((r) => setTimeout(r, 50))
+    expect(await rawCount(name)).toBe(1) // the pending batch went out
+    doc.getMap('m').set('while-hidden', 2)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(await rawCount(name)).toBe(2) // and later updates go out at once
+    page.visibilityState = 'visible'
+    page.dispatchEvent(new Event('visibilitychange'))
+    doc.getMap('m').set('visible-again', 3)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(await rawCount(name)).toBe(2) // batched again
+    page.dispatchEvent(new Event('pagehide'))
+    await new Promise((r) => setTimeout(r, 50))
+    expect(await rawCount(name)).toBe(3)
+    await p.destroy()
+  })
+
   it('batches many writes into few transactions, and compacts', async () => {
     const prefix = `t${dbn++}:`
     const a = await layer(prefix, await newIdentity(), { compactAfterRecords: 10 })

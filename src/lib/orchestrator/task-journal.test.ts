@@ -22,6 +22,19 @@ describe('journalTask', () => {
     expect(journal.get('t3')).toMatchObject({ status: 'succeeded', description: 'task 3', data: { cost: 3 } })
   })
 
+  it('writes what is waiting at once when the page is left', async () => {
+    const doc = new Y.Doc()
+    const journal = new Journal(doc, async () => {})
+    class Page extends EventTarget { visibilityState = 'visible' }
+    const page = new Page()
+    const saved = journalTask(journal, settledHandle('t-leave', {}), { description: 'left behind?' }, page as never)
+    await new Promise((r) => setTimeout(r, 5))
+    expect(journal.get('t-leave')).toBeUndefined() // waiting for the 50 ms batch
+    page.dispatchEvent(new Event('pagehide'))
+    expect(journal.get('t-leave')?.status).toBe('succeeded')
+    await saved
+  })
+
   it('a record the journal refuses does not lose the others of its batch', async () => {
     const doc = new Y.Doc()
     const journal = new Journal(doc, async () => {})

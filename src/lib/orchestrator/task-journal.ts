@@ -3,7 +3,7 @@
  * into the private `journal` doc: the record a later session resumes from, and
  * the durable trace of step outcomes (agent, peer, time, error).
  */
-import type { Journal, StepRecord, TaskRecord } from '../memory/index.ts'
+import { pageLifecycle, type Journal, type PageLifecycle, type StepRecord, type TaskRecord } from '../memory/index.ts'
 import { logger } from '../mesh/logger.ts'
 import type { TaskHandle, TaskRequest } from './orchestrator.ts'
 
@@ -27,22 +27,32 @@ function small(value: unknown): unknown {
 /** Records written within this window share one journal transaction. */
 const BATCH_MS = 50
 
-/** Coalesces the records of many tasks into one `putMany` per window, per journal. */
+/**
+ * Coalesces the records of many tasks into one `putMany` per window, per journal.
+ * When the page is hidden or left, what is waiting is written at once (the window's
+ * timer may never fire).
+ */
 class JournalBatcher {
   #records = new Map<string, TaskRecord>()
   #flushed: PromiseWithResolvers<void> | undefined
-  constructor(readonly journal: Journal) {}
+  #timer: ReturnType<typeof setTimeout> | undefined
+  constructor(readonly journal: Journal, lifecycle: PageLifecycle | undefined) {
+    const now = (): void => { if (this.#flushed != null) this.#flush() }
+    lifecycle?.addEventListener('pagehide', now)
+    lifecycle?.addEventListener('visibilitychange', () => { if (lifecycle.visibilityState === 'hidden') now() })
+  }
 
   put(record: TaskRecord): Promise<void> {
     this.#records.set(record.id, record)
     if (this.#flushed == null) {
       this.#flushed = Promise.withResolvers<void>()
-      setTimeout(() => { this.#flush() }, BATCH_MS)
+      this.#timer = setTimeout(() => { this.#flush() }, BATCH_MS)
     }
     return this.#flushed.promise
   }
 
   #flush(): void {
+    clearTimeout(this.#timer)
     const records = [...this.#records.values()]
     const done = this.#flushed!
     this.#records = new Map()
@@ -58,14 +68,14 @@ class JournalBatcher {
 }
 
 const batchers = new WeakMap<Journal, JournalBatcher>()
-function batcherOf(journal: Journal): JournalBatcher {
+function batcherOf(journal: Journal, lifecycle: PageLifecycle | undefined): JournalBatcher {
   let b = batchers.get(journal)
-  if (b == null) { b = new JournalBatcher(journal); batchers.set(journal, b) }
+  if (b == null) { b = new JournalBatcher(journal, lifecycle ?? pageLifecycle()); batchers.set(journal, b) }
   return b
 }
 
-/** Journal `handle` as it progresses; returns when it is settled and saved. */
-export async function journalTask(journal: Journal, handle: TaskHandle, request: TaskRequest): Promise<void> {
+/** Journal `handle` as it progresses; returns when it is settled and saved. `lifecycle` defaults to the page's. */
+export async function journalTask(journal: Journal, handle: TaskHandle, request: TaskRequest, lifecycle?: PageLifecycle): Promise<void> {
   const createdAt = Date.now()
   const steps = new Map<string, StepRecord>()
   let status = 'planning'
@@ -76,7 +86,7 @@ export async function journalTask(journal: Journal, handle: TaskHandle, request:
     clearTimeout(timer)
     timer = undefined
     const record: TaskRecord = { id: handle.id, status, description: request.description, createdAt, updatedAt: Date.now(), steps: [...steps.values()], data }
-    writing = writing.then(() => batcherOf(journal).put(record)).catch((err: unknown) => { log.error('could not journal task %s: %s', handle.id, (err as Error).message) })
+    writing = writing.then(() => batcherOf(journal, lifecycle).put(record)).catch((err: unknown) => { log.error('could not journal task %s: %s', handle.id, (err as Error).message) })
   }
   // Progress and step events come in bursts: write at most every SAVE_EVERY_MS while running.
   const save = (): void => { timer ??= setTimeout(write, SAVE_EVERY_MS) }
