@@ -46,16 +46,13 @@ export default defineConfig({
       kit: { adapterFallback: 'index.html', spa: true }
     })
   ],
-  // keepNames: errors are identified by `name` (API.md, the task journal, the wire), which
-  // their classes take from `new.target.name`; minified, that was "bq" instead of
-  // "UnknownAgentError".
-  worker: { format: 'es', rolldownOptions: { output: { keepNames: true } } },
+  worker: { format: 'es' },
   // ZS_NO_MINIFY=1 keeps names readable for CPU profiles (bench/profile-*.mjs).
-  build: { target: 'es2022', minify: process.env.ZS_NO_MINIFY == null, rolldownOptions: { output: { keepNames: true } } },
+  build: { target: 'es2022', minify: process.env.ZS_NO_MINIFY == null },
   test: {
     include: ['src/**/*.test.ts', 'agents/**/*.test.ts', 'relay/**/*.test.ts'],
     environment: 'node',
-    setupFiles: ['src/lib/mesh/polyfills.ts'],
+    setupFiles: ['src/lib/core/polyfills.ts'],
     testTimeout: 20_000
   }
 })

@@ -12,7 +12,7 @@ import asc from 'assemblyscript/asc'
 
 register()
 const { generateKeyPairFromSeed, privateKeyToProtobuf } = await import('@libp2p/crypto/keys')
-const { loadIdentity, MemoryKeyStore } = await import('../src/lib/mesh/identity.ts')
+const { loadIdentity, MemoryKeyStore } = await import('../src/lib/core/index.ts')
 const { signPackage, validateModule } = await import('../src/lib/runtime/index.ts')
 
 const root = fileURLToPath(new URL('..', import.meta.url))

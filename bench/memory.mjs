@@ -10,11 +10,11 @@ import * as Y from 'yjs'
 import { WebSocket as WsWebSocket } from 'ws'
 
 register()
-await import('../src/lib/mesh/polyfills.ts')
+await import('../src/lib/core/polyfills.ts')
 globalThis.WebSocket ??= WsWebSocket
 const M = await import('../src/lib/memory/index.ts')
 const { nodeUpdateChecker } = await import('../src/lib/memory/node-update-checker.ts')
-const { loadIdentity, MemoryKeyStore, signJson } = await import('../src/lib/mesh/identity.ts')
+const { loadIdentity, MemoryKeyStore, signJson } = await import('../src/lib/core/identity.ts')
 const { createLibp2p } = await import('libp2p')
 const { webSockets } = await import('@libp2p/websockets')
 const { noise } = await import('@chainsafe/libp2p-noise')

@@ -2,7 +2,7 @@
 // raw stream RTT measured in the same run; throughput with 1, 2 and 3 donor tabs; agent
 // selection time for 1,000 and 10,000 agents. Writes bench/results/tasks.json.
 import { startMesh, waitForFullMesh } from '../test/harness.mjs'
-import { benchSelection } from '../src/lib/orchestrator/bench-selection.ts'
+import { benchSelection } from './bench-selection.ts'
 import { fmt, summary, writeResults } from './stats.mjs'
 
 const LATENCY_N = Number(process.env.LATENCY_N ?? 500)

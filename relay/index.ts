@@ -9,7 +9,7 @@
  *   --data DIR      where the relay key is kept (default .data/relay)
  *   --root DIR      built app to serve (default build)
  */
-import '../src/lib/mesh/polyfills.ts'
+import '../src/lib/core/polyfills.ts'
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { startRelay } from './relay.ts'

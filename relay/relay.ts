@@ -4,7 +4,7 @@
  * through it), identify, ping and gossipsub (so pubsub peer discovery and presence
  * flow through it). It stores no task or user state.
  */
-import '../src/lib/mesh/polyfills.ts'
+import '../src/lib/core/polyfills.ts'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -17,7 +17,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { CONNECTION_MONITOR, GOSSIP_SCORE_PARAMS, RELAY_TOPICS } from '../src/lib/mesh/constants.ts'
+import { CONNECTION_MONITOR, GOSSIP_SCORE_PARAMS, RELAY_TOPICS } from '../src/lib/mesh/index.ts'
 
 /** Options of a relay. */
 export interface RelayOptions {

@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import sirv from 'sirv'
-import { RELAYS_PATH } from '../src/lib/mesh/constants.ts'
+import { RELAYS_PATH } from '../src/lib/mesh/index.ts'
 
 /** Options of the app server. */
 export interface AppServerOptions {

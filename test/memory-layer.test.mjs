@@ -12,7 +12,7 @@ const ROOT = new URL('..', import.meta.url).pathname
 
 const ENTRY = `
   import { createMemoryLayer, defaultUpdateChecker } from './src/lib/memory/index.ts'
-  import { loadIdentity, MemoryKeyStore } from './src/lib/mesh/identity.ts'
+  import { loadIdentity, MemoryKeyStore } from './src/lib/core/index.ts'
   window.startLayer = async (prefix) => {
     const identity = await loadIdentity(new MemoryKeyStore())
     const layer = createMemoryLayer({ identity, persistence: 'indexeddb', dbPrefix: prefix })

@@ -2,63 +2,75 @@
  * Errors of the memory layer. One subclass per failure, each with a stable `name`
  * and a sentence a user can act on (STYLE.md "Errors").
  */
-import { ZeroStateError } from '../errors.ts'
+import { ZeroStateError } from '../core/index.ts'
 
 export class MemoryError extends ZeroStateError {
+  override readonly name: string = 'MemoryError'
   static override readonly defaultMessage: string = 'The shared memory layer failed'
 }
 
 /** A remote Yjs update was refused: too large, malformed, or it did not finish in time. */
 export class RejectedUpdateError extends MemoryError {
+  override readonly name: string = 'RejectedUpdateError'
   static override readonly defaultMessage: string = 'A peer sent a document update that was refused as malformed or too large'
 }
 
 /** A remote update took longer than its deadline to check (a yjs#687-style payload). */
 export class UpdateDeadlineError extends RejectedUpdateError {
+  override readonly name: string = 'UpdateDeadlineError'
   static override readonly defaultMessage: string = 'A peer sent a document update that took too long to check; it was refused'
 }
 
 /** An author already has as many registry entries as the limit allows. */
 export class RegistryQuotaError extends MemoryError {
+  override readonly name: string = 'RegistryQuotaError'
   static override readonly defaultMessage = 'This author has published the maximum number of agents; retract one first'
 }
 
 /** A registry entry, reputation record or memory value is larger than allowed. */
 export class EntryTooLargeError extends MemoryError {
+  override readonly name: string = 'EntryTooLargeError'
   static override readonly defaultMessage = 'The entry is larger than the registry allows; shrink the manifest'
 }
 
 /** An entry does not match its schema (manifest not an object, bad id, …). */
 export class InvalidEntryError extends MemoryError {
+  override readonly name: string = 'InvalidEntryError'
   static override readonly defaultMessage = 'The entry is not valid; check its id, manifest and hash'
 }
 
 /** No entry with that id by this author exists (for retract/addHolder). */
 export class EntryNotFoundError extends MemoryError {
+  override readonly name: string = 'EntryNotFoundError'
   static override readonly defaultMessage = 'No such agent in the registry'
 }
 
 /** A namespace name is invalid, or it exists with another mode. */
 export class NamespaceError extends MemoryError {
+  override readonly name: string = 'NamespaceError'
   static override readonly defaultMessage = 'The namespace name is invalid or it already exists with another mode'
 }
 
 /** An encrypted namespace was used without its key, or the key is wrong. */
 export class MissingKeyError extends MemoryError {
+  override readonly name: string = 'MissingKeyError'
   static override readonly defaultMessage = 'This namespace is encrypted; supply its key with createNamespace(ns, { mode: "encrypted", key })'
 }
 
 /** A value cannot be stored: not JSON, or too large. */
 export class InvalidValueError extends MemoryError {
+  override readonly name: string = 'InvalidValueError'
   static override readonly defaultMessage = 'The value must be JSON (objects, arrays, strings, numbers, booleans, null) and under the size limit'
 }
 
 /** The memory layer is not started, or has been stopped. */
 export class MemoryNotStartedError extends MemoryError {
+  override readonly name: string = 'MemoryNotStartedError'
   static override readonly defaultMessage = 'The memory layer is not running; call start() first'
 }
 
 /** Saving to IndexedDB failed (quota, or the browser refused). */
 export class PersistenceError extends MemoryError {
+  override readonly name: string = 'PersistenceError'
   static override readonly defaultMessage = 'Saving to this browser\'s storage failed; free some space and retry'
 }

@@ -17,8 +17,8 @@
 import * as Y from 'yjs'
 import * as idb from 'lib0/indexeddb'
 import * as v from 'valibot'
-import { Counters } from '../mesh/metrics.ts'
-import { logger } from '../mesh/logger.ts'
+import { Counters } from '../core/index.ts'
+import { logger } from '../core/index.ts'
 import { PersistenceError } from './errors.ts'
 import { checkUpdate } from './update-guard.ts'
 

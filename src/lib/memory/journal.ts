@@ -5,7 +5,7 @@
  */
 import type * as Y from 'yjs'
 import * as v from 'valibot'
-import { Counters } from '../mesh/metrics.ts'
+import { Counters } from '../core/index.ts'
 import { InvalidValueError } from './errors.ts'
 
 /** One step of a journalled task. */

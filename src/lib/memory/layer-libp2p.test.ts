@@ -10,7 +10,7 @@ import { describe, it, expect, afterEach } from 'vitest'
 import { createMemoryLayer, type MemoryLayer } from './layer.ts'
 import { Libp2pSyncTransport } from './libp2p-sync-transport.ts'
 import { SYNC_PROTOCOL_ID, payloadMessages, syncProtocol } from './sync-protocol.ts'
-import { framed, type FramedStream } from '../mesh/framing.ts'
+import { framed, type FramedStream } from '../core/index.ts'
 import { fakeSha, newIdentity, until } from './test-helpers.ts'
 import { nodeUpdateChecker } from './node-update-checker.ts'
 

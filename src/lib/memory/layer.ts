@@ -4,9 +4,9 @@
  * (BroadcastChannel) and — except private docs — synced with mesh peers.
  */
 import * as Y from 'yjs'
-import type { Identity } from '../mesh/identity.ts'
-import { Counters } from '../mesh/metrics.ts'
-import { logger } from '../mesh/logger.ts'
+import type { Identity } from '../core/index.ts'
+import { Counters } from '../core/index.ts'
+import { logger } from '../core/index.ts'
 import { DEFAULT_LIMITS, JOURNAL_DOC, LOCAL_DOC, MEMORY_INDEX_DOC, REGISTRY_DOC, type MemoryLimits } from './constants.ts'
 import { MemoryNotStartedError } from './errors.ts'
 import { IndexedDbPersistence } from './indexeddb-persistence.ts'

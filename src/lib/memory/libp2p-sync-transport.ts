@@ -14,10 +14,10 @@
  * peers that identify as speaking the protocol (so the relay is skipped).
  */
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
-import { framed, type FramedStream } from '../mesh/framing.ts'
-import { InvalidFrameError, StreamEndedError } from '../mesh/errors.ts'
-import { Counters } from '../mesh/metrics.ts'
-import { logger } from '../mesh/logger.ts'
+import { framed, type FramedStream } from '../core/index.ts'
+import { InvalidFrameError, StreamEndedError } from '../mesh/index.ts'
+import { Counters } from '../core/index.ts'
+import { logger } from '../core/index.ts'
 import { MessageQueue, type ChannelHandler, type PeerEvent, type SyncChannel, type SyncTransport, type UnknownDocHandler } from './sync-transport.ts'
 import { SYNC_PROTOCOL_ID, syncProtocol, type SyncMessage } from './sync-protocol.ts'
 

@@ -11,8 +11,8 @@
  */
 import type * as Y from 'yjs'
 import * as v from 'valibot'
-import { Counters } from '../mesh/metrics.ts'
-import { logger } from '../mesh/logger.ts'
+import { Counters } from '../core/index.ts'
+import { logger } from '../core/index.ts'
 import { InvalidValueError, MissingKeyError, NamespaceError } from './errors.ts'
 import { MEMORY_DOC_PREFIX, NAMESPACE_RE, type MemoryLimits } from './constants.ts'
 import { importNamespaceKey, openName, openValue, sealName, sealValue } from './namespace-crypto.ts'

@@ -7,7 +7,7 @@
 import { MessageQueue, type ChannelHandler, type PeerEvent, type SyncChannel, type SyncTransport, type UnknownDocHandler } from './sync-transport.ts'
 import { SyncMessageSchema, type SyncMessage } from './sync-protocol.ts'
 import * as v from 'valibot'
-import { Counters } from '../mesh/metrics.ts'
+import { Counters } from '../core/index.ts'
 
 /** Network misbehaviour for tests. */
 export interface ChaosOptions {

@@ -8,8 +8,8 @@
  * (anti-entropy) repairs anything lost while peers were apart.
  */
 import * as Y from 'yjs'
-import { Counters } from '../mesh/metrics.ts'
-import { logger } from '../mesh/logger.ts'
+import { Counters } from '../core/index.ts'
+import { logger } from '../core/index.ts'
 import { RejectedUpdateError } from './errors.ts'
 import { checkStateVector, checkUpdate } from './update-guard.ts'
 import type { UpdateChecker } from './update-checker.ts'

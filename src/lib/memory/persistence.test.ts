@@ -6,7 +6,7 @@ import { createMemoryLayer, type MemoryLayer } from './layer.ts'
 import { IndexedDbPersistence } from './indexeddb-persistence.ts'
 import { fakeSha, newIdentity } from './test-helpers.ts'
 import { generateNamespaceKey } from './namespace-crypto.ts'
-import type { Identity } from '../mesh/identity.ts'
+import type { Identity } from '../core/index.ts'
 
 // Node + fake-indexeddb: checks behaviour, not speed (bench/memory.mjs measures Chromium).
 const open: MemoryLayer[] = []

@@ -13,10 +13,10 @@
  */
 import * as Y from 'yjs'
 import * as v from 'valibot'
-import { signJson, canonicalBytes, type Identity } from '../mesh/identity.ts'
+import { signJson, canonicalBytes, type Identity } from '../core/index.ts'
 import { SignatureVerifier } from './signature-verifier.ts'
-import { Counters } from '../mesh/metrics.ts'
-import { logger } from '../mesh/logger.ts'
+import { Counters } from '../core/index.ts'
+import { logger } from '../core/index.ts'
 import { EntryNotFoundError, EntryTooLargeError, InvalidEntryError, RegistryQuotaError } from './errors.ts'
 import type { MemoryLimits } from './constants.ts'
 import {

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { signJson, verifyJson } from '../mesh/identity.ts'
+import { signJson, verifyJson } from '../core/index.ts'
 import { SignatureVerifier } from './signature-verifier.ts'
 import { newIdentity } from './test-helpers.ts'
 

@@ -7,7 +7,7 @@
  * (RFC 8785 canonical JSON, base64url signature).
  */
 import { fromString } from 'uint8arrays'
-import { canonicalBytes, verifyJson } from '../mesh/identity.ts'
+import { canonicalBytes, verifyJson } from '../core/index.ts'
 
 const PREFIX = 'ed25519:'
 const MAX_KEYS = 10_000

@@ -5,7 +5,7 @@
  * are cut into parts (`more: true` until the last) and reassembled under a cap.
  */
 import * as v from 'valibot'
-import { defineProtocol } from '../mesh/framing.ts'
+import { defineProtocol } from '../core/index.ts'
 import { fromString, toString } from 'uint8arrays'
 
 /** The protocol id. */

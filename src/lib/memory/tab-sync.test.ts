@@ -2,7 +2,7 @@ import { describe, it, expect, afterEach } from 'vitest'
 import * as Y from 'yjs'
 import { createMemoryLayer, type MemoryLayer } from './layer.ts'
 import { TabSync } from './tab-sync.ts'
-import { Counters } from '../mesh/metrics.ts'
+import { Counters } from '../core/index.ts'
 import { fakeSha, newIdentity, until } from './test-helpers.ts'
 
 // Node's BroadcastChannel spans the process, like a browser's spans a profile's tabs.

@@ -8,8 +8,8 @@
  */
 import * as Y from 'yjs'
 import * as v from 'valibot'
-import { Counters } from '../mesh/metrics.ts'
-import { logger } from '../mesh/logger.ts'
+import { Counters } from '../core/index.ts'
+import { logger } from '../core/index.ts'
 import { checkStateVector, checkUpdate } from './update-guard.ts'
 
 const log = logger('memory:tabs')

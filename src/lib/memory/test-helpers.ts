@@ -1,5 +1,5 @@
 /** Helpers shared by this module's tests (not exported from index.ts). */
-import { loadIdentity, MemoryKeyStore, type Identity } from '../mesh/identity.ts'
+import { loadIdentity, MemoryKeyStore, type Identity } from '../core/index.ts'
 
 /** Poll `cond` until true or fail after `ms`. */
 export async function until(cond: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {

@@ -8,7 +8,7 @@
  */
 import * as v from 'valibot'
 import { MemoryError, RejectedUpdateError, UpdateDeadlineError } from './errors.ts'
-import { logger } from '../mesh/logger.ts'
+import { logger } from '../core/index.ts'
 
 const log = logger('memory:check')
 

@@ -6,9 +6,9 @@
 import type { Libp2p } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { backoffDelay } from './backoff.ts'
-import { logger } from './logger.ts'
-import type { Counters } from './metrics.ts'
+import { backoffDelay } from '../core/index.ts'
+import { logger } from '../core/index.ts'
+import type { Counters } from '../core/index.ts'
 import { Transport, connectionTransport } from './peer-book.ts'
 
 const log = logger('mesh:dialer')

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection } from '@libp2p/interface'
 import { PeerBook, bestTransport, connectionTransport } from './peer-book.ts'
-import { backoffDelay } from './backoff.ts'
+import { backoffDelay } from '../core/index.ts'
 import { decodePresence, encodePresence, type Presence } from './presence.ts'
 
 const RELAY = '/ip4/127.0.0.1/tcp/4000/ws/p2p/12D3KooWN6KvUYb7uhAbaj77kXBysEanCn3K7tBxkTF8ER9tpJjZ'

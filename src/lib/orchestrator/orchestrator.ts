@@ -1,21 +1,21 @@
 /**
  * The orchestrator facade (API.md): submit → plan → route → dispatch → result.
  */
-import { serveAgentFetch } from './agent-fetch.ts'
+import { serveAgentFetch } from './donor/index.ts'
 import * as v from 'valibot'
 import type { AgentBlobStore, AgentCatalog, LocalExecutor, OutcomeSink, PeerDirectory, ReputationSource } from './components.ts'
-import { dispatcher as createDispatcher, type Dispatcher, type DispatcherInit, type StepEvent } from './dispatcher.ts'
-import { donorService, type DonorService, type DonorServiceInit } from './donor-service.ts'
+import { dispatcher as createDispatcher, type Dispatcher, type DispatcherInit, type StepEvent } from './dispatch/index.ts'
+import { donorService, type DonorService, type DonorServiceInit } from './donor/index.ts'
 import { InvalidTaskRequestError, OrchestratorError, TaskCancelledError, UnknownAgentError, toError } from './errors.ts'
 import { newTaskId, type TaskId } from './ids.ts'
-import { logger } from '../mesh/logger.ts'
-import type { Plan } from './plan-schema.ts'
-import { capabilityCatalog, plannerChain, type Planner } from './planner.ts'
-import { deterministicPlanner } from './deterministic-planner.ts'
-import { resolvePreferences, type RoutingPreferences } from './preferences.ts'
-import { createRouter, type Router, type RouterInit } from './router.ts'
-import type { TaskTransport } from './task-transport.ts'
-import { validatePlan } from './validate-plan.ts'
+import { logger } from '../core/index.ts'
+import type { Plan } from './plan/index.ts'
+import { capabilityCatalog, plannerChain, type Planner } from './plan/index.ts'
+import { deterministicPlanner } from './plan/index.ts'
+import { resolvePreferences, type RoutingPreferences } from './route/index.ts'
+import { createRouter, type Router, type RouterInit } from './route/index.ts'
+import type { TaskTransport } from './dispatch/index.ts'
+import { validatePlan } from './plan/index.ts'
 
 const log = logger('orchestrator')
 
@@ -217,9 +217,10 @@ export function createOrchestrator (components: OrchestratorComponents, init: Or
       summary.status = 'succeeded'; summary.finishedAt = Date.now(); progress('succeeded')
       return r
     }, (err: unknown) => {
-      let e = toError(err)
-      if (controller.signal.aborted && !(e instanceof TaskCancelledError)) e = new TaskCancelledError(undefined, { cause: e })
-      else if (!(e instanceof OrchestratorError)) e = new OrchestratorError(`The task failed: ${e.message}`, { cause: e })
+      const cause = toError(err)
+      let e: Error = cause
+      if (controller.signal.aborted && !(cause instanceof TaskCancelledError)) e = new TaskCancelledError(undefined, { cause })
+      else if (!(cause instanceof OrchestratorError)) e = new OrchestratorError(`The task failed: ${cause.message}`, { cause })
       summary.status = e instanceof TaskCancelledError ? 'cancelled' : 'failed'
       summary.error = e.message
       summary.finishedAt = Date.now()

@@ -2,7 +2,7 @@
 import { streamPair } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import type { AgentCandidate, AgentCatalog, LocalExecutor, PeerSnapshot } from './components.ts'
-import type { StreamHost } from './libp2p-task-transport.ts'
+import type { StreamHost } from './dispatch/index.ts'
 
 /** In-process stream hosts joined by libp2p stream pairs, recording who was dialled and every stream. */
 export function streamNetwork (): { host: (id: string) => StreamHost, dials: string[], streams: Stream[] } {

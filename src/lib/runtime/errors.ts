@@ -3,69 +3,64 @@
  * `name` (errors cross the worker boundary as `{name, message, stack}` and are
  * rebuilt by name) and a sentence a user can act on.
  */
-import { ZeroStateError } from '../errors.ts'
+import { ZeroStateError } from '../core/index.ts'
 
 export class RuntimeError extends ZeroStateError {
+  override readonly name: string = 'RuntimeError'
   static override readonly defaultMessage: string = 'The agent runtime failed'
-  /** The stable name, also when a build renames classes. */
-  static readonly errorName: string = 'RuntimeError'
-  constructor(message?: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = (new.target as typeof RuntimeError).errorName
-  }
 }
 
 /** The manifest does not match the schema, or does not match the module. */
 export class InvalidManifestError extends RuntimeError {
-  static override readonly errorName: string = 'InvalidManifestError'
+  override readonly name: string = 'InvalidManifestError'
   static override readonly defaultMessage: string = 'The agent manifest is not valid'
 }
 
 /** The bytes are not a valid WebAssembly module, are too large, or lack what the ABI needs. */
 export class InvalidModuleError extends RuntimeError {
-  static override readonly errorName: string = 'InvalidModuleError'
+  override readonly name: string = 'InvalidModuleError'
   static override readonly defaultMessage: string = 'The agent module is not a valid WebAssembly module for its ABI'
 }
 
 /** The module imports something its ABI does not allow. */
 export class ForbiddenImportError extends InvalidModuleError {
-  static override readonly errorName: string = 'ForbiddenImportError'
+  override readonly name: string = 'ForbiddenImportError'
   static override readonly defaultMessage: string = 'The agent module imports something its ABI does not allow'
 }
 
 /** The signature or content id does not match the manifest and module. */
 export class SignatureMismatchError extends RuntimeError {
-  static override readonly errorName: string = 'SignatureMismatchError'
+  override readonly name: string = 'SignatureMismatchError'
   static override readonly defaultMessage: string = 'The agent signature does not match its manifest and module; do not run it'
 }
 
 /** The call passed its deadline; the worker was terminated and replaced. */
 export class AgentTimeoutError extends RuntimeError {
-  static override readonly errorName: string = 'AgentTimeoutError'
+  override readonly name: string = 'AgentTimeoutError'
   static override readonly defaultMessage: string = 'The agent did not finish before its deadline and was stopped'
 }
 
 /** The caller aborted the call; a running worker was terminated and replaced. */
 export class AgentAbortedError extends RuntimeError {
-  static override readonly errorName: string = 'AgentAbortedError'
+  override readonly name: string = 'AgentAbortedError'
   static override readonly defaultMessage: string = 'The agent call was cancelled'
 }
 
 /** The module trapped (unreachable, out-of-bounds access, stack overflow, abort). */
 export class AgentTrapError extends RuntimeError {
-  static override readonly errorName: string = 'AgentTrapError'
+  override readonly name: string = 'AgentTrapError'
   static override readonly defaultMessage: string = 'The agent crashed (WebAssembly trap)'
 }
 
 /** The module tried to use more memory than its cap. */
 export class AgentMemoryLimitError extends RuntimeError {
-  static override readonly errorName: string = 'AgentMemoryLimitError'
+  override readonly name: string = 'AgentMemoryLimitError'
   static override readonly defaultMessage: string = 'The agent tried to use more memory than it is allowed'
 }
 
 /** A WASI command exited with a non-zero status; `stderr` holds what it said. */
 export class AgentExitError extends RuntimeError {
-  static override readonly errorName: string = 'AgentExitError'
+  override readonly name: string = 'AgentExitError'
   static override readonly defaultMessage: string = 'The agent exited with an error'
   stderr = ''
   exitCode = 1
@@ -73,31 +68,31 @@ export class AgentExitError extends RuntimeError {
 
 /** The agent wrote more output than allowed. */
 export class AgentOutputTooLargeError extends RuntimeError {
-  static override readonly errorName: string = 'AgentOutputTooLargeError'
+  override readonly name: string = 'AgentOutputTooLargeError'
   static override readonly defaultMessage: string = 'The agent produced more output than allowed'
 }
 
 /** The worker running the call died; it was replaced. */
 export class WorkerCrashedError extends RuntimeError {
-  static override readonly errorName: string = 'WorkerCrashedError'
+  override readonly name: string = 'WorkerCrashedError'
   static override readonly defaultMessage: string = 'The sandbox worker crashed; it was replaced, try again'
 }
 
 /** The runtime is stopped (or was never started). */
 export class RuntimeStoppedError extends RuntimeError {
-  static override readonly errorName: string = 'RuntimeStoppedError'
+  override readonly name: string = 'RuntimeStoppedError'
   static override readonly defaultMessage: string = 'The agent runtime is not running'
 }
 
 /** The agent is not in the store. */
 export class AgentNotFoundError extends RuntimeError {
-  static override readonly errorName: string = 'AgentNotFoundError'
+  override readonly name: string = 'AgentNotFoundError'
   static override readonly defaultMessage: string = 'No agent with that id is stored here'
 }
 
 /** A json-v1 agent returned bytes that are not UTF-8 JSON, or an output range outside its memory. */
 export class AgentBadOutputError extends RuntimeError {
-  static override readonly errorName: string = 'AgentBadOutputError'
+  override readonly name: string = 'AgentBadOutputError'
   static override readonly defaultMessage: string = 'The agent returned output that is not valid JSON'
 }
 

@@ -7,7 +7,7 @@
  * the same id, and a signature covers exactly what the id names.
  */
 import * as v from 'valibot'
-import { canonicalBytes, signJson, verifyJson, type Identity } from '../mesh/identity.ts'
+import { canonicalBytes, signJson, verifyJson, type Identity } from '../core/index.ts'
 import { AGENT_ABIS, MAX_MANIFEST_BYTES, MAX_MODULE_BYTES } from './constants.ts'
 import { InvalidManifestError, InvalidModuleError, SignatureMismatchError } from './errors.ts'
 

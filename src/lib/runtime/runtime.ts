@@ -3,7 +3,7 @@
  * (runtime defaults ∧ donor settings ∧ manifest ∧ call), and runs calls in the
  * sandbox pool. `publishLocal()` validates, signs and stores a package.
  */
-import type { Identity } from '../mesh/identity.ts'
+import type { Identity } from '../core/index.ts'
 import { DEFAULT_LIMITS, defaultWorkerCount, type SandboxLimits } from './constants.ts'
 import { AgentTimeoutError, InvalidManifestError } from './errors.ts'
 import { MemoryAgentStore, type AgentEntry, type AgentStore } from './agent-store.ts'

@@ -1,5 +1,5 @@
 /** Shared helpers for the runtime and agent tests (not part of the module's API). */
-import { loadIdentity, MemoryKeyStore, type Identity } from '../mesh/identity.ts'
+import { loadIdentity, MemoryKeyStore, type Identity } from '../core/index.ts'
 import type { AgentAbi } from './constants.ts'
 import { signPackage, type AgentPackage, type UnsignedManifest } from './manifest.ts'
 

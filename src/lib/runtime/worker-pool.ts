@@ -6,7 +6,7 @@
  * pending call is settled with a typed error.
  */
 import { wrap, type Remote } from 'comlink'
-import { logger } from '../mesh/logger.ts'
+import { logger } from '../core/index.ts'
 import { AgentAbortedError, AgentTimeoutError, RuntimeError, RuntimeStoppedError, WorkerCrashedError, deserializeError } from './errors.ts'
 import type { AgentAbi } from './constants.ts'
 import type { RunRequest, WorkerApi } from './sandbox-core.ts'

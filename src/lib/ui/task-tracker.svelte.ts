@@ -4,7 +4,7 @@
  * the API does not keep), so it is attached as soon as the task is submitted —
  * `trackTask()` returns the same tracker to the page that navigates there next.
  */
-import type { Plan, ProgressEvent, StepEvent, TaskHandle, TaskResult } from '$lib/orchestrator/index'
+import type { Plan, ProgressEvent, StepEvent, TaskHandle, TaskResult } from '$lib/index'
 import { errorText } from './format'
 
 /** A step as the task page draws it. */

@@ -5,8 +5,8 @@
 import { createSubscriber } from 'svelte/reactivity'
 import { getContext, setContext } from 'svelte'
 import type { PeerInfo, RelayStatus } from '$lib/index'
-import type { AgentEntry, AgentFilter, DonationState, LlmState, TaskSummary, ZeroStateApi } from '$lib/api'
-import type { NamespaceInfo } from '$lib/memory/index'
+import type { AgentEntry, AgentFilter, DonationState, LlmState, TaskSummary, ZeroStateApi } from '$lib/index'
+import type { NamespaceInfo } from '$lib/index'
 
 /** Parts of the API a page may depend on; `supports()` says whether this build's object has them. */
 export type Feature = 'agents' | 'tasks' | 'memory' | 'donation' | 'llm'

@@ -3,7 +3,7 @@
  * itself can get wrong (JSON, numbers); the API validates the manifest and its
  * error sentence is shown as it is.
  */
-import type { AgentManifest, UnsignedManifest } from '$lib/runtime/index'
+import type { AgentManifest, UnsignedManifest } from '$lib/index'
 import { splitList } from '$lib/ui/format'
 
 /** A number input's value: Svelte binds a number, or null when empty; text before the user types. */

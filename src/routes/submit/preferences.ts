@@ -1,5 +1,5 @@
 /** The preferences part of the submit form ⇄ `RoutingPreferences` (snake_case, as the vision names them). */
-import type { RoutingPreferences, Strategy } from '$lib/orchestrator/index'
+import type { RoutingPreferences, Strategy } from '$lib/index'
 import { splitList } from '$lib/ui/format'
 
 /** The ten strategies, in the vision's order, with a line for the select. */

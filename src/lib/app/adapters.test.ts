@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { loadIdentity } from '../core/index.ts'
+import { DEFAULT_LIMITS, Registry } from '../memory/index.ts'
+import { sha256Hex, signPackage, type AgentManifest } from '../runtime/index.ts'
+import { AppCatalog, OutcomeStats, coerceInput } from './adapters.ts'
+
+const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])
+const until = async (fn: () => boolean): Promise<void> => {
+  for (let i = 0; i < 200 && !fn(); i++) await new Promise((r) => setTimeout(r, 5))
+}
+
+describe('AppCatalog', () => {
+  it('lists a published agent only after checking its content id and the author\'s manifest signature', async () => {
+    const alice = await loadIdentity()
+    const registry = new Registry(new Y.Doc(), alice, DEFAULT_LIMITS)
+    const catalog = new AppCatalog(registry, new OutcomeStats())
+    const good = await signPackage(alice, { name: 'good', version: '1.0.0', description: 'ok', capabilities: ['testing'], abi: 'json-v1', price: 1 }, wasm)
+    const moduleSha256 = await sha256Hex(wasm)
+    await registry.publish({ id: good.id, manifest: good.manifest, moduleSha256, holders: [] })
+    // Same manifest under a different id: the registry signature is valid, the content id is not.
+    await registry.publish({ id: 'f'.repeat(64), manifest: good.manifest, moduleSha256, holders: [] })
+    // A manifest whose author is someone else, published by alice.
+    const bob = await loadIdentity()
+    const bobs = await signPackage(bob, { name: 'bobs', version: '1.0.0', description: 'x', capabilities: ['testing'], abi: 'json-v1', price: 1 }, wasm)
+    await registry.publish({ id: bobs.id, manifest: bobs.manifest, moduleSha256, holders: [] })
+    await until(() => catalog.rejected >= 2)
+    expect(catalog.agents().map((a) => a.id)).toEqual([good.id])
+    expect(catalog.rejected).toBe(2)
+    expect(catalog.list('testing').map((c) => c.name)).toEqual(['good'])
+  })
+
+  it('feeds outcomes into quality and mean time', async () => {
+    const id = await loadIdentity()
+    const registry = new Registry(new Y.Doc(), id, DEFAULT_LIMITS)
+    const stats = new OutcomeStats()
+    const catalog = new AppCatalog(registry, stats)
+    const pkg = await signPackage(id, { name: 'a', version: '1.0.0', description: '', capabilities: ['x'], abi: 'json-v1', price: 0 }, wasm)
+    await registry.publish({ id: pkg.id, manifest: pkg.manifest, moduleSha256: await sha256Hex(wasm), holders: [] })
+    await until(() => catalog.agents().length === 1)
+    const base = { taskId: 't', stepId: 's', agentId: pkg.id, peerId: 'p', capabilities: ['x'], attempt: 1, cost: 0, inputSize: 1, outputSize: 1, at: 0 }
+    stats.record({ ...base, success: true, durationMs: 10 })
+    stats.record({ ...base, success: true, durationMs: 30 })
+    stats.record({ ...base, success: false, durationMs: 5 })
+    const [c] = catalog.list('x')
+    expect(c.avgMs).toBe(20)
+    expect(c.quality).toBeCloseTo(3 / 5)
+    expect(stats.agentReputation(pkg.id)).toBeCloseTo(5 * 3 / 5)
+  })
+})
+
+describe('coerceInput', () => {
+  const m = (input?: Record<string, unknown>) => ({ input } as unknown as AgentManifest)
+  it('turns structured data into JSON text for string-input agents only', () => {
+    expect(coerceInput(m({ type: 'string' }), { keywords: ['a'] })).toBe('{"keywords":["a"]}')
+    expect(coerceInput(m({ type: 'string' }), 'text')).toBe('text')
+    expect(coerceInput(m({ type: 'object' }), { a: 1 })).toEqual({ a: 1 })
+    expect(coerceInput(m(), { a: 1 })).toEqual({ a: 1 })
+  })
+})

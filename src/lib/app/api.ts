@@ -1,0 +1,111 @@
+/**
+ * The automation contract (shared/design/API.md), extended: the type of
+ * `window.zerostate` and of what `createZeroState()` returns.
+ */
+import type { MeshNode, PeerInfo, RelayStatus } from '../mesh/index.ts'
+import type { AgentManifest, AgentRuntime, RunResult, UnsignedManifest } from '../runtime/index.ts'
+import type { NamespaceInfo, Registry, Journal } from '../memory/index.ts'
+import type { LlmState, Orchestrator, TaskHandle, TaskRequest, TaskSummary } from '../orchestrator/index.ts'
+
+export type { LlmState }
+
+/** An agent as the app lists it: from the mesh registry, or bundled with the app. */
+export interface AgentEntry {
+  id: string
+  name: string
+  version: string
+  description: string
+  capabilities: string[]
+  abi: string
+  /** Credits per call. */
+  price: number
+  /** Author's public key (`ed25519:…`). */
+  author: string
+  manifest: AgentManifest
+  /** Bundled with the app (every peer has it) rather than published by a user. */
+  bundled: boolean
+  publishedAt?: number
+  /** Peers that hold its bytes. */
+  holders: string[]
+  /** 0–1 mean of reputation records, when any. */
+  reputation?: number
+  /** Outcomes seen by this peer: runs, successes, mean ms. */
+  stats?: { runs: number; successes: number; avgMs: number }
+}
+
+/** Filter of `agents.list`. */
+export interface AgentFilter { capability?: string; author?: string; text?: string; minReputation?: number }
+
+/** Donation state of this tab. */
+export interface DonationState { enabled: boolean; workers: number; maxWorkers: number; busy: number; completed: number }
+
+
+/** `window.zerostate`. */
+export interface ZeroStateApi {
+  /** Resolves once the node has started and has reached the relay or a peer. */
+  ready: Promise<void>
+  peerId: string
+  /** The user's long-lived signing key (`ed25519:…`), the same in every tab of this profile. */
+  publicKey: string
+
+  // mesh
+  peers(): PeerInfo[]
+  ping(peerId: string): Promise<number>
+  relayStatus(): RelayStatus
+
+  // donating compute
+  donate(opts: { enabled: boolean; workers?: number }): Promise<void>
+  donation(): DonationState
+
+  // agents
+  agents: {
+    list(filter?: AgentFilter): AgentEntry[]
+    get(id: string): AgentEntry | undefined
+    /** Validate, sign with this profile's key, store locally and publish to the mesh registry. */
+    publish(bundle: { manifest: UnsignedManifest | AgentManifest; wasm: Uint8Array }): Promise<AgentEntry>
+    /** Withdraw one of this profile's agents from the registry. */
+    retract(id: string): Promise<void>
+    /** Run an agent in this tab's sandbox (no routing). */
+    run(id: string, input: unknown, opts?: { signal?: AbortSignal; timeoutMs?: number }): Promise<RunResult>
+  }
+
+  // tasks and workflows
+  submit(request: TaskRequest): TaskHandle
+  runWorkflow(yaml: string, input?: unknown): TaskHandle
+  tasks(): TaskSummary[]
+  /** The handle of a task submitted from this tab, while it is known. */
+  task(id: string): TaskHandle | undefined
+
+  // shared memory
+  memory: {
+    get(namespace: string, key: string): unknown
+    set(namespace: string, key: string, value: unknown): Promise<void>
+    keys(namespace: string): string[]
+    delete(namespace: string, key: string): Promise<void>
+    namespaces(): NamespaceInfo[]
+    createNamespace(namespace: string, opts: { mode: 'shared' | 'private' | 'encrypted'; key?: string }): Promise<void>
+  }
+
+  // planning with an in-browser LLM
+  llm: {
+    state(): LlmState
+    /** Replace the model list (self-hosted weights by URL). */
+    setModels(models: LlmState['models']): void
+    /** Download and load a model (WebGPU only). */
+    load(modelId: string): Promise<void>
+  }
+
+  metrics(): Record<string, number>
+  /** Subscribe to any change (peers, registry, memory, tasks, donation) — for the UI. */
+  subscribe(listener: () => void): () => void
+
+  // the parts, for power users and tests
+  readonly mesh: MeshNode
+  readonly runtime: AgentRuntime
+  readonly registry: Registry
+  readonly journal: Journal
+  readonly orchestrator: Orchestrator
+  stop(): Promise<void>
+}
+
+export type { PeerInfo, RelayStatus, TaskHandle, TaskRequest, TaskSummary }

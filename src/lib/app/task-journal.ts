@@ -1,0 +1,125 @@
+/**
+ * Writes each task submitted from this profile, and the state of every step,
+ * into the private `journal` doc: the record a later session resumes from, and
+ * the durable trace of step outcomes (agent, peer, time, error).
+ */
+import { pageLifecycle, type Journal, type PageLifecycle, type StepRecord, type TaskRecord } from '../memory/index.ts'
+import { logger } from '../core/index.ts'
+import type { TaskHandle, TaskRequest } from '../orchestrator/index.ts'
+
+const log = logger('orchestrator:journal')
+
+/** While a task runs, its record is rewritten at most this often; the final state always is. */
+const SAVE_EVERY_MS = 250
+
+/** Outputs larger than this (as JSON) are not copied into the journal. */
+const MAX_JOURNALLED_OUTPUT = 16 * 1024
+
+function small(value: unknown): unknown {
+  try {
+    const text = JSON.stringify(value)
+    return text != null && text.length <= MAX_JOURNALLED_OUTPUT ? value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Records written within this window share one journal transaction. */
+const BATCH_MS = 50
+
+/**
+ * Coalesces the records of many tasks into one `putMany` per window, per journal.
+ * When the page is hidden or left, what is waiting is written at once (the window's
+ * timer may never fire).
+ */
+class JournalBatcher {
+  #records = new Map<string, TaskRecord>()
+  #flushed: PromiseWithResolvers<void> | undefined
+  #timer: ReturnType<typeof setTimeout> | undefined
+  constructor(readonly journal: Journal, lifecycle: PageLifecycle | undefined) {
+    const now = (): void => { if (this.#flushed != null) this.#flush() }
+    lifecycle?.addEventListener('pagehide', now)
+    lifecycle?.addEventListener('visibilitychange', () => { if (lifecycle.visibilityState === 'hidden') now() })
+  }
+
+  put(record: TaskRecord): Promise<void> {
+    this.#records.set(record.id, record)
+    if (this.#flushed == null) {
+      this.#flushed = Promise.withResolvers<void>()
+      this.#timer = setTimeout(() => { this.#flush() }, BATCH_MS)
+    }
+    return this.#flushed.promise
+  }
+
+  #flush(): void {
+    clearTimeout(this.#timer)
+    const records = [...this.#records.values()]
+    const done = this.#flushed!
+    this.#records = new Map()
+    this.#flushed = undefined
+    this.journal.putMany(records).then(done.resolve, async () => {
+      // One bad record must not lose the others: store them one by one, failing only its own.
+      const results = await Promise.allSettled(records.map((r) => this.journal.put(r)))
+      const failed = results.filter((r) => r.status === 'rejected')
+      if (failed.length > 0) log.error('could not journal %d of %d task records: %s', failed.length, records.length, (failed[0] as PromiseRejectedResult).reason?.message)
+      done.resolve()
+    })
+  }
+}
+
+const batchers = new WeakMap<Journal, JournalBatcher>()
+function batcherOf(journal: Journal, lifecycle: PageLifecycle | undefined): JournalBatcher {
+  let b = batchers.get(journal)
+  if (b == null) { b = new JournalBatcher(journal, lifecycle ?? pageLifecycle()); batchers.set(journal, b) }
+  return b
+}
+
+/** Journal `handle` as it progresses; returns when it is settled and saved. `lifecycle` defaults to the page's. */
+export async function journalTask(journal: Journal, handle: TaskHandle, request: TaskRequest, lifecycle?: PageLifecycle): Promise<void> {
+  const createdAt = Date.now()
+  const steps = new Map<string, StepRecord>()
+  let status = 'planning'
+  let data: Record<string, unknown> = { input: small(request.input) }
+  let writing = Promise.resolve()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const write = (): void => {
+    clearTimeout(timer)
+    timer = undefined
+    const record: TaskRecord = { id: handle.id, status, description: request.description, createdAt, updatedAt: Date.now(), steps: [...steps.values()], data }
+    writing = writing.then(() => batcherOf(journal, lifecycle).put(record)).catch((err: unknown) => { log.error('could not journal task %s: %s', handle.id, (err as Error).message) })
+  }
+  // Progress and step events come in bursts: write at most every SAVE_EVERY_MS while running.
+  const save = (): void => { timer ??= setTimeout(write, SAVE_EVERY_MS) }
+  handle.on('progress', (e) => {
+    if (e.phase === 'planned' && e.plan != null) {
+      data = { ...data, plan: e.plan }
+      for (const s of e.plan.subtasks) if (!steps.has(s.id)) steps.set(s.id, { id: s.id, status: 'pending' })
+    }
+    status = e.phase
+    save()
+  })
+  handle.on('step', (e) => {
+    const prev = steps.get(e.stepId) ?? { id: e.stepId, status: 'pending' }
+    steps.set(e.stepId, {
+      ...prev,
+      status: e.status,
+      agent: e.agent,
+      peer: e.peer,
+      ...(e.status === 'dispatched' && prev.startedAt == null ? { startedAt: Date.now() } : {}),
+      ...(e.status === 'succeeded' || e.status === 'failed' ? { endedAt: Date.now() } : {}),
+      ...(e.error != null ? { error: e.error } : {})
+    })
+    save()
+  })
+  try {
+    const result = await handle.done
+    status = result.status
+    for (const s of result.steps) steps.set(s.id, { ...steps.get(s.id), id: s.id, status: s.status, agent: s.agent, peer: s.peer, output: small(s.output) })
+    data = { ...data, cost: result.cost }
+  } catch (err) {
+    status = (err as Error).name === 'TaskCancelledError' ? 'cancelled' : 'failed'
+    data = { ...data, error: (err as Error).message }
+  }
+  write()
+  await writing
+}

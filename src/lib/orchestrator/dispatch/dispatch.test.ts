@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest'
+import { MemoryTaskNetwork } from './memory-task-transport.ts'
+import { createOrchestrator } from '../index.ts'
+import { donorService } from '../donor/index.ts'
+import { StepFailedError, TaskCancelledError, NoEligibleAgentError, UnknownAgentError } from '../errors.ts'
+import { agent, catalogOf, delay, fnExecutor, peer } from '../test-fixtures.ts'
+import type { PeerSnapshot, StepOutcome } from '../components.ts'
+
+const upper = agent('upper', ['text-summarization'], 0.1)
+const count = agent('counter', ['text-statistics'], 0.05)
+const hash = agent('hasher', ['hashing'], 0.02)
+const catalog = catalogOf([upper, count, hash])
+const fns = (ms = 0) => ({
+  [upper.id]: async (i: unknown) => { await delay(ms); return { summary: String(i).toUpperCase() } },
+  [count.id]: async (i: unknown) => { await delay(ms); return { words: String(i).split(/\s+/).length } },
+  [hash.id]: async (i: unknown) => { await delay(ms); return { hash: `h(${typeof i === 'string' ? i : JSON.stringify(i)})` } }
+})
+
+async function mesh (donors: Array<{ id: string, workers?: number, ms?: number, peer?: Partial<PeerSnapshot> }>, opts: { leaseMs?: number } = {}) {
+  const net = new MemoryTaskNetwork()
+  const executors = new Map<string, ReturnType<typeof fnExecutor>>()
+  const services = new Map<string, ReturnType<ReturnType<typeof donorService>>>()
+  for (const d of donors) {
+    const t = net.transport(d.id)
+    await t.start()
+    const ex = fnExecutor(fns(d.ms ?? 0), d.workers ?? 2)
+    executors.set(d.id, ex)
+    const svc = donorService({ leaseMs: opts.leaseMs ?? 200 })({ transport: t, executor: ex })
+    await svc.start()
+    services.set(d.id, svc)
+  }
+  const outcomes: StepOutcome[] = []
+  const peers = donors.map((d, i) => peer(d.id, { rttMs: 10 + i, freeWorkers: d.workers ?? 2, ...d.peer }))
+  const orch = createOrchestrator({ catalog, peers: { peers: () => peers }, transport: net.transport('submitter'), outcomes: { record: (o) => outcomes.push(o) } },
+    { dispatcher: { offerTimeoutMs: 300 } })
+  await orch.start()
+  return { net, orch, executors, services, outcomes, peers }
+}
+
+const fast = { retry_policy: { max_attempts: 4, backoff_ms: 5, backoff_multiplier: 2 } }
+
+describe('dispatch', () => {
+  it('runs a sequential plan across peers, outputs flowing through the input mapping', async () => {
+    const { orch, outcomes } = await mesh([{ id: 'donor-a' }, { id: 'donor-b' }])
+    const h = orch.submit({ description: 'Summarize this, then hash it', input: 'hello mesh', preferences: { strategy: 'speed' } })
+    const steps: string[] = []
+    h.on('step', (e) => { steps.push(`${e.stepId}:${e.status}`) })
+    const r = await h.done
+    expect(r.plan.planner).toBe('deterministic')
+    expect(r.output).toEqual({ hash: 'h(HELLO MESH)' })
+    expect(r.steps.map((s) => [s.id, s.peer])).toEqual([['s1', 'donor-a'], ['s2', 'donor-a']])
+    expect(r.cost).toBeCloseTo(0.12)
+    expect(steps).toEqual(['s1:dispatched', 's1:accepted', 's1:succeeded', 's2:dispatched', 's2:accepted', 's2:succeeded'])
+    expect(outcomes.map((o) => [o.stepId, o.success, o.agentId, o.peerId, o.cost])).toEqual([['s1', true, upper.id, 'donor-a', 0.1], ['s2', true, hash.id, 'donor-a', 0.02]])
+    expect(orch.tasks()[0]).toMatchObject({ status: 'succeeded', planner: 'deterministic', steps: 2, stepsDone: 2 })
+  })
+
+  it('runs independent steps at the same time', async () => {
+    const { orch, executors } = await mesh([{ id: 'donor-a', ms: 150, workers: 4 }])
+    const r = await orch.submit({ description: 'Summarize it and count the words, and also hash it', input: 'a b c' }).done
+    // All three ran at once on the donor (a wall-clock bound would flake on a loaded machine).
+    expect(executors.get('donor-a')!.maxRunning).toBe(3)
+    expect(r.output).toEqual({ s1: { summary: 'A B C' }, s2: { words: 3 }, s3: { hash: 'h(a b c)' } })
+  })
+
+  it('re-dispatches a declined offer (donor full) to the next peer', async () => {
+    const { orch, services } = await mesh([{ id: 'full', workers: 0, peer: { freeWorkers: 3 } }, { id: 'spare' }])
+    const r = await orch.submit({ description: 'hash it', input: 'x', preferences: { strategy: 'load-balanced', ...fast } }).done
+    expect(r.steps[0].peer).toBe('spare')
+    expect(services.get('full')!.stats().declined).toBe(1)
+    expect(orch.stats().declines).toBe(1)
+  })
+
+  it('waits for capacity when every donor is full instead of failing the step', async () => {
+    // Three parallel 120 ms steps, two donors with one worker each, and only 2 attempts allowed:
+    // "full" declines must not use up attempts, or the third step would fail.
+    const { orch, executors } = await mesh([{ id: 'donor-a', workers: 1, ms: 120 }, { id: 'donor-b', workers: 1, ms: 120 }])
+    const h = orch.submit({ description: 'summarize this, and also count the words, and also hash it', input: 'a b c', preferences: { retry_policy: { max_attempts: 2, backoff_ms: 20, backoff_multiplier: 2 } } })
+    const r = await h.done
+    expect(r.steps).toHaveLength(3)
+    expect(r.steps.every((s) => s.status === 'succeeded')).toBe(true)
+    expect(executors.get('donor-a')!.runs + executors.get('donor-b')!.runs).toBe(3)
+    expect(executors.get('donor-a')!.maxRunning).toBe(1)
+    expect(executors.get('donor-b')!.maxRunning).toBe(1)
+  })
+
+  it('learns a donor\'s capacity and queues beyond it instead of being declined over and over', async () => {
+    // One donor with 2 workers, 30 one-step tasks at once: after the first "full" answers the
+    // submitter holds the rest back, so declines stay few and every task succeeds.
+    const { orch, services, executors } = await mesh([{ id: 'donor-a', workers: 2, ms: 10 }])
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => orch.submit({ description: 'hash it', input: `x${i}`, preferences: fast }).done))
+    expect(results.every((r) => r.status === 'succeeded')).toBe(true)
+    expect(executors.get('donor-a')!.runs).toBe(30)
+    expect(executors.get('donor-a')!.maxRunning).toBeLessThanOrEqual(2)
+    // Without the window this run sees 34 declines (more than one per task); with it ~12
+    // (the first burst, and offers that race a slot being freed).
+    expect(services.get('donor-a')!.stats().declined).toBeLessThanOrEqual(18)
+  })
+
+  it('losing donors mid-step does not use up attempts', async () => {
+    // One attempt allowed; the first two donors die while running the step: the third still gets it.
+    const { net, orch, executors } = await mesh([{ id: 'd1', ms: 300 }, { id: 'd2', ms: 300 }, { id: 'd3', ms: 20 }])
+    const h = orch.submit({ description: 'hash it', input: 'x', preferences: { strategy: 'speed', retry_policy: { max_attempts: 1, backoff_ms: 5, backoff_multiplier: 2 } } })
+    h.on('step', (e) => { if (e.status === 'accepted' && e.peer !== 'd3') setTimeout(() => { net.kill(e.peer) }, 20) })
+    const r = await h.done
+    expect(r.steps[0]).toMatchObject({ peer: 'd3', output: { hash: 'h(x)' } })
+    expect(executors.get('d1')!.runs + executors.get('d2')!.runs).toBe(2)
+    expect(orch.stats()).toMatchObject({ peersLost: 2, committed: 1 })
+  })
+
+  it('re-dispatches when the donor dies mid-task and commits exactly once', async () => {
+    const { net, orch, outcomes, executors } = await mesh([{ id: 'doomed', ms: 300 }, { id: 'healthy', ms: 20 }])
+    const h = orch.submit({ description: 'hash it', input: 'x', preferences: { strategy: 'speed', ...fast } })
+    h.on('step', (e) => { if (e.status === 'accepted' && e.peer === 'doomed') setTimeout(() => { net.kill('doomed') }, 20) })
+    const r = await h.done
+    expect(r.steps[0]).toMatchObject({ peer: 'healthy', output: { hash: 'h(x)' } })
+    expect(executors.get('doomed')!.runs).toBe(1)
+    expect(outcomes.filter((o) => o.success)).toHaveLength(1)
+    expect(outcomes.find((o) => !o.success)).toMatchObject({ peerId: 'doomed', errorName: 'PeerUnavailableError' })
+    expect(orch.stats()).toMatchObject({ peersLost: 1, committed: 1 })
+  })
+
+  it('treats a lost lease as a failure; the re-offer hits the idempotency cache and a late duplicate is ignored', async () => {
+    const { net, orch, executors, services } = await mesh([{ id: 'donor', ms: 250 }], { leaseMs: 60 })
+    // Renewals never arrive: the submitter gives the lease up and re-offers to the same donor.
+    net.faults.drop = (_f, _t, m) => m.type === 'lease-renew'
+    const r = await orch.submit({ description: 'hash it', input: 'y', preferences: fast }).done
+    expect(r.output).toEqual({ hash: 'h(y)' })
+    expect(executors.get('donor')!.runs).toBe(1) // the re-offer joined the running job
+    await delay(50)
+    expect(orch.stats().leasesLost).toBeGreaterThanOrEqual(1)
+    expect(orch.stats().committed).toBe(1)
+    expect(orch.stats().duplicatesIgnored).toBeGreaterThanOrEqual(1)
+    expect(services.get('donor')!.stats().completed).toBe(1)
+  })
+
+  it('ignores duplicated results and survives a dropped result', async () => {
+    const { net, orch, outcomes } = await mesh([{ id: 'donor', ms: 10 }], { leaseMs: 80 })
+    net.faults.duplicate = (_f, _t, m) => m.type === 'result'
+    let dropped = 0
+    net.faults.drop = (_f, _t, m) => m.type === 'result' && dropped++ === 0
+    const r = await orch.submit({ description: 'Count the words then hash it', input: 'one two', preferences: fast }).done
+    expect(r.output).toEqual({ hash: 'h({"words":2})' })
+    await delay(30)
+    expect(outcomes.filter((o) => o.success).map((o) => o.stepId)).toEqual(['s1', 's2'])
+    expect(orch.stats().duplicatesIgnored).toBeGreaterThanOrEqual(1)
+  })
+
+  it('fails with StepFailedError after max_attempts, naming the step', async () => {
+    const net = new MemoryTaskNetwork()
+    const t = net.transport('bad'); await t.start()
+    const ex = fnExecutor({ [hash.id]: () => { throw new Error('boom') } })
+    await donorService()({ transport: t, executor: ex }).start()
+    const orch = createOrchestrator({ catalog, peers: { peers: () => [peer('bad')] }, transport: net.transport('me') })
+    await orch.start()
+    const err = await orch.submit({ description: 'hash', input: 1, preferences: fast }).done.catch((e) => e)
+    expect(err).toBeInstanceOf(StepFailedError)
+    expect(err.message).toMatch(/Step "s1" \(hashing\) failed on every choice tried; last error: bad: Error: boom/)
+    expect(orch.tasks()[0].status).toBe('failed')
+  })
+
+  it('runs locally when no peer can, and runs a named agent without planning', async () => {
+    const net = new MemoryTaskNetwork()
+    const ex = fnExecutor(fns())
+    const orch = createOrchestrator({ catalog, peers: { peers: () => [] }, transport: net.transport('me'), executor: ex })
+    await orch.start()
+    const r = await orch.submit({ description: 'anything at all', agent: 'counter', input: 'a b c d' }).done
+    expect(r).toMatchObject({ output: { words: 4 }, plan: { planner: 'direct' }, steps: [{ peer: 'me', agent: count.id }] })
+    await expect(orch.submit({ description: 'x', agent: 'nope' }).done).rejects.toBeInstanceOf(UnknownAgentError)
+    await expect(orch.submit({ description: 'x', capabilities: ['image-resize'] }).done).rejects.toThrow('Step "s1" needs capability image-resize, which no agent offers: publish one or remove the step')
+  })
+
+  it('cancel() rejects with TaskCancelledError and tells the donor', async () => {
+    const { orch, net } = await mesh([{ id: 'slow', ms: 500 }])
+    const h = orch.submit({ description: 'hash it', input: 'z' })
+    h.on('step', (e) => { if (e.status === 'accepted') h.cancel() })
+    await expect(h.done).rejects.toBeInstanceOf(TaskCancelledError)
+    await delay(20)
+    expect(net.log.some((l) => l.message.type === 'cancel' && l.to === 'slow')).toBe(true)
+    expect(orch.tasks()[0].status).toBe('cancelled')
+  })
+
+  it('a max_cost too low for any agent is a NoEligibleAgentError-free plan error', async () => {
+    const { orch } = await mesh([{ id: 'a' }])
+    await expect(orch.submit({ description: 'summarize then hash', input: 'q', preferences: { max_cost: 0.05 } }).done).rejects.toThrow(/over max_cost 0.05/)
+    expect(NoEligibleAgentError).toBeDefined()
+  })
+})

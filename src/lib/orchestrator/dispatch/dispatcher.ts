@@ -1,0 +1,397 @@
+/**
+ * Runs a plan's DAG across the mesh. Independent steps run at once; outputs
+ * flow into dependants through the input mapping. Delivery is at-least-once
+ * with idempotency keys: a decline, a lost lease, a closed peer or an error
+ * moves the step to the next choice after the retry policy's backoff; the first
+ * result for a step is committed and every later one is ignored.
+ */
+import type { AgentCandidate, LocalExecutor, OutcomeSink, PeerSnapshot } from '../components.ts'
+import { NULL_OUTCOME_SINK } from '../components.ts'
+import {
+  NoEligibleAgentError, OrchestratorError, PeerUnavailableError, RemoteError, RequestTimeoutError, StepFailedError, TaskCancelledError, toError
+} from '../errors.ts'
+import { resolveInput } from '../plan/index.ts'
+import { PeerWindows } from '../route/index.ts'
+import { logger } from '../../core/index.ts'
+import type { Plan, Subtask } from '../plan/index.ts'
+import type { ResolvedPreferences } from '../route/index.ts'
+import { NoEligiblePeerError, type Router } from '../route/index.ts'
+import type { ScoredRoute } from '../route/index.ts'
+import type { TaskMessage } from './task-protocol.ts'
+import type { TaskTransport } from './task-transport.ts'
+
+const log = logger('orchestrator:dispatch')
+
+/** Options of the dispatcher, with defaults. */
+export interface DispatcherInit {
+  /** Wait this long for accept/decline after an offer. Default 2000 ms. */
+  offerTimeoutMs?: number
+  /** Deadline of one step attempt. Default 60 000 ms. */
+  stepTimeoutMs?: number
+  /** Run on this peer when no remote peer can. Default true (needs an executor). */
+  runLocallyWhenNoPeer?: boolean
+  /** Offers kept in flight per donor before steps wait here (learned per donor). Default 8 to start, 64 at most. */
+  window?: { initial?: number; max?: number }
+}
+
+/** What the dispatcher needs. */
+export interface DispatcherComponents {
+  transport: TaskTransport
+  router: Router
+  /** This peer's runtime, for local steps. */
+  executor?: LocalExecutor
+  outcomes?: OutcomeSink
+}
+
+/** A step's progress, as `TaskHandle.on('step')` reports it. */
+export interface StepEvent {
+  taskId: string
+  stepId: string
+  status: 'dispatched' | 'accepted' | 'retrying' | 'succeeded' | 'failed'
+  attempt: number
+  agent: string
+  peer: string
+  reasoning?: string
+  error?: string
+}
+
+/** A committed step. */
+export interface StepRecord { id: string, agent: string, peer: string, ms: number, status: 'succeeded', output: unknown, cost: number, attempts: number }
+
+/** A plan run. */
+export interface RunPlanOptions {
+  taskId: string
+  input: unknown
+  prefs: ResolvedPreferences
+  signal: AbortSignal
+  onStep?: (e: StepEvent) => void
+  /** Steps pinned to one agent id (TaskRequest.agent). */
+  pinned?: ReadonlyMap<string, string>
+}
+
+/** Runs plans. */
+export interface Dispatcher {
+  run(plan: Plan, opts: RunPlanOptions): Promise<{ steps: StepRecord[], outputs: Map<string, unknown>, cost: number }>
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** Counters: offers, declines, leasesLost, peersLost, duplicatesIgnored, localRuns, committed. */
+  stats(): Record<string, number>
+}
+
+interface Attempt {
+  rid: string
+  peer: string
+  commit: (output: unknown, ms: number) => void
+  fail: (err: Error) => void
+  accepted: (leaseMs: number) => void
+  renew: (leaseMs: number) => void
+  /** true once the step is committed: later results for it are duplicates. */
+  stepDone: () => boolean
+}
+
+class DeclinedError extends OrchestratorError {
+  override readonly name: string = 'DeclinedError'
+  static override readonly defaultMessage = 'The peer declined the offer'
+  constructor(message: string, readonly reason: string) { super(message) }
+}
+
+/** Waits for capacity (every donor full) do not use up retry attempts, up to this many. */
+const MAX_CAPACITY_WAITS = 40
+
+/**
+ * A donor that disappears mid-step (closed tab, dropped connection) is not the agent's
+ * fault: re-dispatching elsewhere does not use up an attempt, up to this many times.
+ * Once every peer is excluded the step runs here (if this peer has a runtime).
+ */
+const MAX_PEER_LOSSES = 8
+class LeaseLostError extends OrchestratorError { override readonly name: string = 'LeaseLostError'; static override readonly defaultMessage = 'The peer stopped renewing its lease' }
+
+/** `dispatcher(init)(components)`. */
+export function dispatcher (init: DispatcherInit = {}): (components: DispatcherComponents) => Dispatcher {
+  return ({ transport, router, executor, outcomes = NULL_OUTCOME_SINK }) => {
+    const offerTimeout = init.offerTimeoutMs ?? 2000
+    const stepTimeout = init.stepTimeoutMs ?? 60_000
+    const attempts = new Map<string, Attempt>()
+    const windows = new PeerWindows(init.window)
+    const stats = { offers: 0, declines: 0, leasesLost: 0, peersLost: 0, duplicatesIgnored: 0, localRuns: 0, committed: 0 }
+    let offs: Array<() => void> = []
+
+    const record = (o: Parameters<OutcomeSink['record']>[0]): void => {
+      try { outcomes.record(o) } catch (err) { log.error('outcome sink threw: %s', toError(err).message) }
+    }
+
+    function onMessage (from: string, m: TaskMessage): void {
+      const a = attempts.get(m.rid)
+      if (a == null || a.peer !== from) {
+        if (m.type === 'result') stats.duplicatesIgnored++
+        return
+      }
+      switch (m.type) {
+        case 'accept': a.accepted(m.leaseMs); break
+        case 'lease-renew': a.renew(m.leaseMs); break
+        case 'decline': stats.declines++; a.fail(new DeclinedError(`${from} declined: ${m.reason}`, m.reason)); break
+        case 'error': a.fail(new RemoteError(m.name, `${from}: ${m.name}: ${m.message}`)); break
+        case 'result':
+          if (a.stepDone()) stats.duplicatesIgnored++
+          else a.commit(m.output, m.ms)
+          break
+      }
+    }
+
+    function onPeerClosed (peer: string): void {
+      for (const a of attempts.values()) {
+        if (a.peer === peer) { stats.peersLost++; a.fail(new PeerUnavailableError(`${peer} closed while running a step`)) }
+      }
+    }
+
+    async function runStep (step: Subtask, input: unknown, opts: RunPlanOptions, budget: number): Promise<StepRecord> {
+      const { prefs, signal, taskId } = opts
+      const policy = prefs.retry_policy
+      const key = `${taskId}/${step.id}`
+      const pin = opts.pinned?.get(step.id)
+      const onlyAgents = pin != null ? new Set([pin]) : undefined
+      const failedPairs = new Set<string>()
+      const failedPeers = new Set<string>()
+      let queue: ScoredRoute[] = []
+      let reasoning: string | undefined
+      let done = false
+      let committedValue: { output: unknown, ms: number, route: ScoredRoute, attempt: number, rid?: string } | undefined
+      let lastError: Error | undefined
+      const live = new Set<string>()
+      // Late results of earlier attempts still count until the step commits; one
+      // arriving ends the attempt in flight.
+      const wakeCommit = (): void => {
+        for (const rid of live) attempts.get(rid)?.fail(new OrchestratorError('superseded by a late result of an earlier attempt'))
+      }
+
+      // Pairs whose lease or offer timed out: messages may have been lost, so the
+      // same donor is worth a re-offer (its idempotency cache answers), after the others.
+      const later: ScoredRoute[] = []
+      const pairKey = (r: ScoredRoute): string => `${r.agent.id}@${r.peer.id}`
+      const usable = (r: ScoredRoute): boolean => !failedPairs.has(pairKey(r)) && !failedPeers.has(r.peer.id) && !later.some((l) => pairKey(l) === pairKey(r))
+      const nextRoute = (): ScoredRoute | undefined => {
+        const r = pickRoute()
+        return r ?? later.shift()
+      }
+      const pickRoute = (): ScoredRoute | undefined => {
+        for (;;) {
+          const r = queue.shift()
+          if (r == null) break
+          if (usable(r)) return r
+        }
+        try {
+          const d = router.route(step.capabilities, prefs, { budget, excludePeers: failedPeers, onlyAgents })
+          reasoning ??= d.reasoning
+          // Donors with room in their window first (stable: the router's order otherwise).
+          const all = [d.winner, ...d.alternatives].filter(usable)
+          queue = [...all.filter((r) => windows.available(r.peer.id)), ...all.filter((r) => !windows.available(r.peer.id))]
+        } catch (err) {
+          if (!(err instanceof NoEligiblePeerError) || executor == null || init.runLocallyWhenNoPeer === false) {
+            if (later.length > 0 || (err instanceof NoEligibleAgentError && lastError != null)) return undefined
+            throw err
+          }
+          const self: PeerSnapshot = { id: transport.self, rttMs: 0, freeWorkers: Math.max(1, executor.freeWorkers()), donating: true, capabilities: [] }
+          const d = router.route(step.capabilities, prefs, { budget, peers: [self], onlyAgents })
+          reasoning ??= `${d.reasoning} (no remote peer could run it, so it runs here)`
+          queue = [d.winner, ...d.alternatives].filter(usable)
+        }
+        return queue.shift()
+      }
+
+      let capacityWaits = 0
+      let peerLosses = 0
+      let waitingForCapacity = false
+      for (let attempt = 1; attempt <= policy.max_attempts; attempt++) {
+        if (signal.aborted) throw new TaskCancelledError()
+        const route = nextRoute()
+        if (route == null) break
+        if (waitingForCapacity) {
+          // Every choice so far was busy: wait for a worker to free up, without spending an attempt.
+          opts.onStep?.({ taskId, stepId: step.id, status: 'retrying', attempt, agent: route.agent.id, peer: route.peer.id, error: lastError?.message })
+          await sleep(Math.min(1000, policy.backoff_ms * 1.5 ** Math.min(capacityWaits, 10)), signal)
+          if (committedValue != null) break
+        } else if (attempt > 1) {
+          opts.onStep?.({ taskId, stepId: step.id, status: 'retrying', attempt, agent: route.agent.id, peer: route.peer.id, error: lastError?.message })
+          await sleep(policy.backoff_ms * policy.backoff_multiplier ** (attempt - 2), signal)
+          if (committedValue != null) break
+        }
+        waitingForCapacity = false
+        const started = Date.now()
+        const event = (status: StepEvent['status'], error?: string): void =>
+          opts.onStep?.({ taskId, stepId: step.id, status, attempt, agent: route.agent.id, peer: route.peer.id, reasoning, ...(error != null ? { error } : {}) })
+        const remote = !(route.peer.id === transport.self && executor != null)
+        // Wait here, not at the donor, while our window there is full (it does not spend an attempt).
+        const place = remote ? await windows.acquire(route.peer.id, signal, offerTimeout) : { accepted: () => {}, release: () => {} }
+        if (committedValue != null) { place.release(); break }
+        event('dispatched')
+        try {
+          const r = !remote
+            ? await runLocal(route.agent, input, signal)
+            : await runRemote(route, attempt, key, input, signal, () => done, (v) => {
+              if (done) { stats.duplicatesIgnored++; return }
+              done = true
+              committedValue = { output: v.output, ms: v.ms, route: v.route, attempt: v.attempt, rid: v.rid }
+              wakeCommit()
+            }, () => { place.accepted(); event('accepted') }, live)
+          if (!done) { done = true; committedValue = { ...r, route, attempt, rid: r.rid } }
+          if (remote) windows.ok(route.peer.id)
+          break
+        } catch (err) {
+          if (remote && err instanceof DeclinedError && err.reason === 'full') windows.full(route.peer.id)
+          if (committedValue != null) break
+          const e = toError(err)
+          if (signal.aborted) throw new TaskCancelledError(undefined, { cause: e })
+          lastError = e
+          if (e instanceof DeclinedError && e.reason === 'full' && capacityWaits < MAX_CAPACITY_WAITS) {
+            capacityWaits++
+            later.push(route)
+            waitingForCapacity = queue.length === 0
+            attempt--
+            event('failed', e.message)
+            continue
+          }
+          if (e instanceof PeerUnavailableError && route.peer.id !== transport.self && peerLosses < MAX_PEER_LOSSES) {
+            peerLosses++
+            failedPeers.add(route.peer.id)
+            attempt--
+            event('failed', e.message)
+            record({ taskId, stepId: step.id, agentId: route.agent.id, peerId: route.peer.id, capabilities: step.capabilities, attempt: attempt + 1, success: false, durationMs: Date.now() - started, cost: 0, errorName: e.name, errorMessage: e.message, inputSize: size(input), outputSize: 0, at: Date.now() })
+            continue
+          }
+          if (e instanceof LeaseLostError || e instanceof RequestTimeoutError) later.push(route)
+          else if (e instanceof PeerUnavailableError) failedPeers.add(route.peer.id)
+          else failedPairs.add(pairKey(route))
+          if (e instanceof LeaseLostError) stats.leasesLost++
+          event('failed', e.message)
+          record({ taskId, stepId: step.id, agentId: route.agent.id, peerId: route.peer.id, capabilities: step.capabilities, attempt, success: false, durationMs: Date.now() - started, cost: 0, errorName: e.name, errorMessage: e.message, inputSize: size(input), outputSize: 0, at: Date.now() })
+        } finally {
+          place.release()
+        }
+      }
+      for (const rid of live) {
+        const a = attempts.get(rid)
+        attempts.delete(rid)
+        // Tell donors of attempts we gave up on to stop (harmless if they already finished).
+        if (a != null && committedValue?.rid !== rid) transport.send(a.peer, { type: 'cancel', rid }).catch(() => {})
+      }
+      const c = committedValue
+      if (c == null) {
+        throw new StepFailedError(step.id, `Step "${step.id}" (${step.capabilities.join(', ')}) failed on every choice tried${lastError != null ? `; last error: ${lastError.message}` : ''}`, { cause: lastError })
+      }
+      stats.committed++
+      opts.onStep?.({ taskId, stepId: step.id, status: 'succeeded', attempt: c.attempt, agent: c.route.agent.id, peer: c.route.peer.id, reasoning })
+      record({ taskId, stepId: step.id, agentId: c.route.agent.id, peerId: c.route.peer.id, capabilities: step.capabilities, attempt: c.attempt, success: true, durationMs: c.ms, cost: c.route.agent.price, inputSize: size(input), outputSize: size(c.output), at: Date.now() })
+      return { id: step.id, agent: c.route.agent.id, peer: c.route.peer.id, ms: c.ms, status: 'succeeded', output: c.output, cost: c.route.agent.price, attempts: c.attempt }
+    }
+
+    async function runLocal (agent: AgentCandidate, input: unknown, signal: AbortSignal): Promise<{ output: unknown, ms: number, rid?: string }> {
+      stats.localRuns++
+      if (!executor!.has(agent.id)) throw new PeerUnavailableError(`agent ${agent.name} is not installed on this peer`)
+      return await executor!.run(agent.id, input, { signal, timeoutMs: stepTimeout })
+    }
+
+    function runRemote (route: ScoredRoute, attempt: number, key: string, input: unknown, signal: AbortSignal,
+      stepDone: () => boolean, lateCommit: (v: { output: unknown, ms: number, route: ScoredRoute, attempt: number, rid: string }) => void, onAccepted: () => void, live: Set<string>): Promise<{ output: unknown, ms: number, rid?: string }> {
+      const rid = `${key}#${attempt}`.replace(/[^A-Za-z0-9:#._-]/g, '_').slice(0, 128)
+      const peer = route.peer.id
+      return new Promise((resolve, reject) => {
+        let settled = false
+        let timer: ReturnType<typeof setTimeout> | undefined
+        const deadline = Date.now() + stepTimeout
+        const arm = (ms: number, err: () => Error): void => { clearTimeout(timer); timer = setTimeout(() => { a.fail(err()) }, ms) }
+        const onAbort = (): void => {
+          transport.send(peer, { type: 'cancel', rid }).catch(() => {})
+          a.fail(new TaskCancelledError())
+        }
+        const settle = (): void => { settled = true; clearTimeout(timer); signal.removeEventListener('abort', onAbort) }
+        const a: Attempt = {
+          rid,
+          peer,
+          stepDone,
+          accepted: (leaseMs) => { if (!settled) { onAccepted(); arm(Math.min(leaseMs, deadline - Date.now()), () => new LeaseLostError(`${peer} stopped renewing its lease`)) } },
+          renew: (leaseMs) => { if (!settled) arm(Math.min(leaseMs, deadline - Date.now()), () => new LeaseLostError(`${peer} stopped renewing its lease`)) },
+          fail: (err) => { if (!settled) { settle(); reject(err) } },
+          commit: (output, ms) => {
+            // A result is welcome even after this attempt was given up on: commit it once.
+            if (settled) { lateCommit({ output, ms, route, attempt, rid }); return }
+            settle(); resolve({ output, ms, rid })
+          }
+        }
+        attempts.set(rid, a)
+        live.add(rid)
+        signal.addEventListener('abort', onAbort, { once: true })
+        arm(offerTimeout, () => new RequestTimeoutError(`${peer} did not answer the offer in ${offerTimeout} ms`))
+        stats.offers++
+        transport.send(peer, {
+          type: 'offer', rid, taskId: key.split('/')[0], stepId: key.split('/').slice(1).join('/'), attempt, idempotencyKey: key,
+          agentId: route.agent.id, input, deadline,
+          ...(route.agent.moduleSha256 != null ? { moduleSha256: route.agent.moduleSha256 } : {}),
+          ...(route.agent.holders != null ? { holders: route.agent.holders.slice(0, 8) } : {})
+        }).catch((err) => { a.fail(err instanceof OrchestratorError ? err : new PeerUnavailableError(toError(err).message, { cause: err })) })
+      })
+    }
+
+    async function run (plan: Plan, opts: RunPlanOptions): Promise<{ steps: StepRecord[], outputs: Map<string, unknown>, cost: number }> {
+      const outputs = new Map<string, unknown>()
+      const records = new Map<string, StepRecord>()
+      const started = new Set<string>()
+      const inner = new AbortController()
+      const signal = AbortSignal.any([opts.signal, inner.signal])
+      const sequential = plan.execution_mode === 'sequential'
+      let spent = 0
+      return await new Promise((resolve, reject) => {
+        let failed = false
+        const launch = (): void => {
+          if (failed) return
+          if (records.size === plan.subtasks.length) {
+            resolve({ steps: plan.subtasks.map((s) => records.get(s.id)!), outputs, cost: spent })
+            return
+          }
+          for (const s of plan.subtasks) {
+            if (started.has(s.id) || !s.dependencies.every((d) => records.has(d))) continue
+            if (sequential && started.size > records.size) return
+            started.add(s.id)
+            const budget = opts.prefs.max_cost === undefined ? Infinity : opts.prefs.max_cost - spent
+            let input: unknown
+            try { input = resolveInput(s.input, opts.input, outputs) } catch (err) { fail(toError(err)); return }
+            runStep(s, input, { ...opts, signal }, budget).then((r) => {
+              records.set(s.id, r); outputs.set(s.id, r.output); spent += r.cost
+              launch()
+            }, (err) => { fail(toError(err)) })
+            if (sequential) return
+          }
+        }
+        const fail = (err: Error): void => {
+          if (failed) return
+          failed = true
+          inner.abort(err)
+          reject(opts.signal.aborted ? new TaskCancelledError(undefined, { cause: err }) : err)
+        }
+        launch()
+      })
+    }
+
+    return {
+      run,
+      async start () {
+        if (offs.length > 0) return
+        offs = [transport.onMessage(onMessage), transport.onPeerClosed(onPeerClosed)]
+      },
+      async stop () { for (const off of offs) off(); offs = [] },
+      stats: () => ({ ...stats })
+    }
+  }
+}
+
+function size (value: unknown): number {
+  try { return JSON.stringify(value)?.length ?? 0 } catch { return 0 }
+}
+
+async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0) return
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve() }, ms)
+    const onAbort = (): void => { clearTimeout(t); reject(new TaskCancelledError()) }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}

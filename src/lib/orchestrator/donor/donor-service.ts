@@ -1,0 +1,175 @@
+/**
+ * The donor side of `/zerostate/task/1.0.0`: accept offers while workers are
+ * free, run them on the local runtime, renew the lease while working, answer
+ * with the result. Idempotency keys make re-offers safe: a step already running
+ * or finished here is not run again, its result is sent to the new request.
+ */
+import type { AgentBlobStore, LocalExecutor } from '../components.ts'
+import { fetchAgent, serveAgentFetch } from './agent-fetch.ts'
+import { toError } from '../errors.ts'
+import { logger } from '../../core/index.ts'
+import type { TaskMessage, TaskMessageOf } from '../dispatch/index.ts'
+import type { TaskTransport } from '../dispatch/index.ts'
+
+const log = logger('orchestrator:donor')
+
+/** Options of the donor service, with defaults. */
+export interface DonorServiceInit {
+  /** Lease granted per accept and per renewal. Default 3000 ms. */
+  leaseMs?: number
+  /** Renew this often (must be below leaseMs). Default leaseMs / 3. */
+  renewEveryMs?: number
+  /** Finished results kept for re-offers. Default 256. */
+  resultCacheSize?: number
+  /** Serve agent-fetch requests from `blobs`. Default true; the orchestrator serves them itself, donating or not. */
+  serveAgentFetch?: boolean
+}
+
+/** What the donor needs. */
+export interface DonorServiceComponents {
+  transport: TaskTransport
+  executor: LocalExecutor
+  /** Module bytes here, to fetch missing agents into and serve them to others. */
+  blobs?: AgentBlobStore
+}
+
+/** Serves task offers from other peers. */
+export interface DonorService {
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** Counters: accepted, declined, completed, failed, cachedReplies, fetched. */
+  stats(): Record<string, number>
+}
+
+type Outcome = { type: 'result', output: unknown, ms: number } | { type: 'error', name: string, message: string }
+
+interface Job {
+  waiters: Array<{ peer: string, rid: string }>
+  controller: AbortController
+  done?: Outcome
+}
+
+/** `donorService(init)(components)`. */
+export function donorService (init: DonorServiceInit = {}): (components: DonorServiceComponents) => DonorService {
+  return (components) => {
+    const { transport, executor, blobs } = components
+    const leaseMs = init.leaseMs ?? 3000
+    const renewEvery = init.renewEveryMs ?? Math.max(10, Math.floor(leaseMs / 3))
+    const cacheSize = init.resultCacheSize ?? 256
+    const jobs = new Map<string, Job>()
+    const byRid = new Map<string, string>()
+    const finished = new Map<string, Outcome>()
+    const stats = { accepted: 0, declined: 0, completed: 0, failed: 0, cachedReplies: 0, fetched: 0 }
+    let offs: Array<() => void> = []
+    let running = false
+
+    const send = (peer: string, m: TaskMessage): void => {
+      transport.send(peer, m).catch((err) => { log('send %s to %s failed: %s', m.type, peer, toError(err).message) })
+    }
+    const reply = (peer: string, rid: string, o: Outcome): void => {
+      send(peer, o.type === 'result' ? { type: 'result', rid, output: o.output, ms: o.ms } : { type: 'error', rid, name: o.name, message: o.message })
+    }
+
+    async function ensureAgent (offer: TaskMessageOf<'offer'>, from: string, signal: AbortSignal): Promise<boolean> {
+      if (executor.has(offer.agentId)) return true
+      if (blobs == null) return false
+      for (const holder of [...(offer.holders ?? []), from]) {
+        if (holder === transport.self) continue
+        try {
+          const bytes = await fetchAgent(transport, holder, offer.agentId, { expectedSha256: offer.moduleSha256, signal, timeoutMs: Math.max(1000, offer.deadline - Date.now()) })
+          await blobs.put(offer.agentId, bytes)
+          stats.fetched++
+          if (executor.has(offer.agentId)) return true
+        } catch (err) {
+          log('fetching %s from %s failed: %s', offer.agentId, holder, toError(err).message)
+        }
+      }
+      return false
+    }
+
+    async function run (key: string, job: Job, offer: TaskMessageOf<'offer'>, from: string): Promise<void> {
+      const timer = setInterval(() => {
+        for (const w of job.waiters) send(w.peer, { type: 'lease-renew', rid: w.rid, leaseMs })
+      }, renewEvery)
+      let outcome: Outcome
+      try {
+        if (!(await ensureAgent(offer, from, job.controller.signal))) {
+          outcome = { type: 'error', name: 'NoAgentError', message: `this donor cannot get agent ${offer.agentId.slice(0, 12)}…` }
+        } else {
+          const r = await executor.run(offer.agentId, offer.input, { signal: job.controller.signal, timeoutMs: Math.max(1, offer.deadline - Date.now()) })
+          outcome = { type: 'result', output: r.output, ms: r.ms }
+        }
+      } catch (err) {
+        const e = toError(err)
+        outcome = { type: 'error', name: e.name, message: e.message.slice(0, 2000) }
+      } finally {
+        clearInterval(timer)
+      }
+      job.done = outcome
+      jobs.delete(key)
+      if (outcome.type === 'result') {
+        stats.completed++
+        finished.set(key, outcome)
+        if (finished.size > cacheSize) finished.delete(finished.keys().next().value!)
+      } else stats.failed++
+      if (!running) return
+      for (const w of job.waiters) { byRid.delete(w.rid); reply(w.peer, w.rid, outcome) }
+    }
+
+    function onOffer (from: string, offer: TaskMessageOf<'offer'>): void {
+      // One key per (submitter, step): another submitter's key cannot collide with or read ours.
+      const key = `${from}\n${offer.idempotencyKey}`
+      const cached = finished.get(key)
+      if (cached != null) { stats.cachedReplies++; reply(from, offer.rid, cached); return }
+      const job = jobs.get(key)
+      if (job != null) {
+        // Re-offer of a step already running here: one run, answer both.
+        job.waiters.push({ peer: from, rid: offer.rid })
+        byRid.set(`${from}\n${offer.rid}`, key)
+        send(from, { type: 'accept', rid: offer.rid, leaseMs })
+        return
+      }
+      if (offer.deadline <= Date.now()) { stats.declined++; send(from, { type: 'decline', rid: offer.rid, reason: 'expired' }); return }
+      if (executor.freeWorkers() <= 0) { stats.declined++; send(from, { type: 'decline', rid: offer.rid, reason: 'full' }); return }
+      if (!executor.has(offer.agentId) && blobs == null) { stats.declined++; send(from, { type: 'decline', rid: offer.rid, reason: 'no-agent' }); return }
+      const fresh: Job = { waiters: [{ peer: from, rid: offer.rid }], controller: new AbortController() }
+      jobs.set(key, fresh)
+      byRid.set(`${from}\n${offer.rid}`, key)
+      stats.accepted++
+      send(from, { type: 'accept', rid: offer.rid, leaseMs })
+      void run(key, fresh, offer, from)
+    }
+
+    function onCancel (from: string, rid: string): void {
+      const key = byRid.get(`${from}\n${rid}`)
+      if (key == null) return
+      byRid.delete(`${from}\n${rid}`)
+      const job = jobs.get(key)
+      if (job == null) return
+      job.waiters = job.waiters.filter((w) => !(w.peer === from && w.rid === rid))
+      if (job.waiters.length === 0) job.controller.abort(new Error('cancelled by the submitter'))
+    }
+
+    return {
+      async start () {
+        if (running) return
+        running = true
+        offs.push(transport.onMessage((from, m) => {
+          if (m.type === 'offer') onOffer(from, m)
+          else if (m.type === 'cancel') onCancel(from, m.rid)
+        }))
+        if (blobs != null && init.serveAgentFetch !== false) offs.push(serveAgentFetch(transport, blobs))
+      },
+      async stop () {
+        if (!running) return
+        running = false
+        for (const off of offs) off()
+        offs = []
+        for (const job of jobs.values()) job.controller.abort(new Error('the donor stopped'))
+        jobs.clear()
+        byRid.clear()
+      },
+      stats: () => ({ ...stats })
+    }
+  }
+}

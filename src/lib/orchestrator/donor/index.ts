@@ -1,0 +1,3 @@
+/** orchestrator/donor: entered only through this file (STYLE.md "The shape of the house"). */
+export * from './agent-fetch.ts'
+export * from './donor-service.ts'

@@ -1,0 +1,86 @@
+/**
+ * Planners and the planner chain (vision §1): the in-browser LLM when WebGPU is
+ * there, else a peer that advertises `llm`, else the deterministic rules. The
+ * plan records which planner made it and why earlier ones were skipped.
+ */
+import type { AgentCatalog } from '../components.ts'
+import { OrchestratorError, PlannerUnavailableError, PlanningError, toError } from '../errors.ts'
+import { logger } from '../../core/index.ts'
+import type { Plan, PlanDraft, PlannerName } from './plan-schema.ts'
+
+const log = logger('orchestrator:planner')
+
+/** What a planner is asked. */
+export interface PlanRequest {
+  description: string
+  capabilities?: readonly string[]
+}
+
+/** One capability on offer, as planners see the catalog. */
+export interface CapabilityInfo {
+  capability: string
+  /** How many agents offer it. */
+  agents: number
+  /** Cheapest price, credits. */
+  minPrice: number
+  /** A few agents' descriptions, to help an LLM pick. */
+  examples: string[]
+}
+
+/** Turns a description into a plan draft. */
+export interface Planner {
+  readonly name: PlannerName
+  /** Throws `PlannerUnavailableError` to let the chain try the next planner. */
+  plan(request: PlanRequest, catalog: readonly CapabilityInfo[], opts?: { signal?: AbortSignal }): Promise<PlanDraft>
+}
+
+/** Summarize the catalog per capability (sorted by name). */
+export function capabilityCatalog (catalog: AgentCatalog, maxExamples = 2): CapabilityInfo[] {
+  const map = new Map<string, CapabilityInfo>()
+  for (const a of catalog.list()) {
+    for (const c of a.capabilities) {
+      let info = map.get(c)
+      if (info == null) { info = { capability: c, agents: 0, minPrice: Infinity, examples: [] }; map.set(c, info) }
+      info.agents++
+      if (a.price < info.minPrice) info.minPrice = a.price
+      if (info.examples.length < maxExamples) info.examples.push(`${a.name}: ${a.description ?? ''}`.slice(0, 160))
+    }
+  }
+  return [...map.values()].sort((a, b) => a.capability.localeCompare(b.capability))
+}
+
+
+/** A chain of planners tried in order. */
+export interface PlannerChain {
+  /**
+   * Plan with the first planner that is available and whose plan `validate`
+   * accepts. Throws `PlanningError` naming why each planner failed, or the
+   * last planner's own error when it is an OrchestratorError.
+   */
+  plan(request: PlanRequest, catalog: readonly CapabilityInfo[], validate: (plan: Plan) => Plan, opts?: { signal?: AbortSignal }): Promise<Plan>
+}
+
+/** Build the chain (e.g. `[llmPlanner(…), remotePlanner(…), deterministicPlanner()]`). */
+export function plannerChain (planners: readonly Planner[]): PlannerChain {
+  return {
+    async plan (request, catalog, validate, opts) {
+      const notes: string[] = []
+      let last: Error | undefined
+      for (const p of planners) {
+        opts?.signal?.throwIfAborted()
+        try {
+          const draft = await p.plan(request, catalog, opts)
+          const plan: Plan = { ...draft, planner: p.name, ...(notes.length > 0 ? { notes: [...notes] } : {}) }
+          return validate(plan)
+        } catch (err) {
+          if (opts?.signal?.aborted === true) throw err
+          last = toError(err)
+          notes.push(`${p.name}: ${last.message}`.slice(0, 480))
+          log('planner %s failed: %s', p.name, last.message)
+        }
+      }
+      if (last instanceof OrchestratorError && !(last instanceof PlannerUnavailableError)) throw last
+      throw new PlanningError(`No planner produced a valid plan (${notes.join('; ')})`, { cause: last })
+    }
+  }
+}

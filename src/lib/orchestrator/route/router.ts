@@ -1,0 +1,304 @@
+/**
+ * Multi-criteria routing (vision §2). A route is an (agent, peer) pair. Every
+ * criterion depends on the agent alone (cost, quality, reputation,
+ * specialization) or the peer alone (speed, region, load), and every built-in
+ * strategy scores a weighted sum, so the best pair is the best agent plus the
+ * best peer: selection is O(agents + peers), over typed arrays indexed by
+ * capability, with no allocation per agent. Only `custom` scores every pair.
+ */
+import type { AgentCandidate, AgentCatalog, PeerDirectory, PeerSnapshot, ReputationSource } from '../components.ts'
+import { NoEligibleAgentError, OrchestratorError } from '../errors.ts'
+import { DEFAULT_WEIGHTS, type ResolvedPreferences, type Strategy } from './preferences.ts'
+import type { RouteCriteria, RouteDecision, ScoredRoute } from './router-types.ts'
+import { reasoningFor } from './router-reasoning.ts'
+
+/** No donating peer with a free worker meets the constraints (the agent exists). */
+export class NoEligiblePeerError extends OrchestratorError {
+  override readonly name: string = 'NoEligiblePeerError'
+  static override readonly defaultMessage = 'No peer can run this step right now: donate compute here or wait for a donor'
+}
+
+/** What the router needs. */
+export interface RouterComponents {
+  catalog: AgentCatalog
+  peers: PeerDirectory
+  reputation?: ReputationSource
+}
+
+/** Router options. */
+export interface RouterInit {
+  /** How many alternatives to keep for re-dispatch. Default 8. */
+  maxAlternatives?: number
+}
+
+/** Per-call options. */
+export interface RouteOptions {
+  /** Price cap for this step (default: preferences.max_cost). */
+  budget?: number
+  excludeAgents?: ReadonlySet<string>
+  excludePeers?: ReadonlySet<string>
+  /** Only these agent ids (a request that names its agent). */
+  onlyAgents?: ReadonlySet<string>
+  /** Route over these peers instead of the directory's (e.g. only this peer). */
+  peers?: readonly PeerSnapshot[]
+}
+
+/** Picks the (agent, peer) pair for a step. */
+export interface Router {
+  route(capabilities: readonly string[], prefs: ResolvedPreferences, opts?: RouteOptions): RouteDecision
+}
+
+interface CapabilityIndex {
+  agents: readonly AgentCandidate[]
+  price: Float64Array
+  quality: Float64Array
+  /** 1 / number of capabilities. */
+  spec: Float64Array
+  minPrice: number
+  maxPrice: number
+}
+
+interface Weights { cost: number, quality: number, reputation: number, spec: number, gen: number, speed: number, region: number, load: number }
+
+const TIE = 0.001
+
+function weightsFor (strategy: Strategy, p: ResolvedPreferences): Weights {
+  const w: Weights = { cost: 0, quality: 0, reputation: 0, spec: 0, gen: 0, speed: 0, region: 0, load: 0 }
+  const tie = (): void => { w.cost += TIE; w.quality += TIE; w.reputation += TIE; w.speed += TIE * 0.1 }
+  switch (strategy) {
+    case 'cost': w.cost = 1; tie(); break
+    case 'quality': w.quality = 1; tie(); break
+    case 'speed': w.speed = 1; tie(); break
+    case 'specialist': w.spec = 1; tie(); break
+    case 'generalist': w.gen = 1; tie(); break
+    case 'geographic': w.region = 1; w.speed = 0.5; tie(); break
+    case 'load-balanced': w.load = 1; tie(); break
+    default: {
+      w.cost = p.cost_weight ?? DEFAULT_WEIGHTS.cost
+      w.quality = p.quality_weight ?? DEFAULT_WEIGHTS.quality
+      w.speed = p.speed_weight ?? DEFAULT_WEIGHTS.speed
+      w.region = p.region_weight ?? DEFAULT_WEIGHTS.region
+      w.reputation = p.reputation_weight ?? DEFAULT_WEIGHTS.reputation
+      if (p.prefer_specialists === true) w.spec = 0.2
+    }
+  }
+  return w
+}
+
+const K_MAX = 8
+
+/** Create a router over the catalog, the peer directory and reputation. */
+export function createRouter (components: RouterComponents, init: RouterInit = {}): Router {
+  const k = Math.max(1, Math.min(K_MAX, init.maxAlternatives ?? 8))
+  const index = new Map<string, CapabilityIndex>()
+  let indexedVersion: number | undefined
+  const roundRobin = new Map<string, number>()
+  // Reused top-k buffers: the hot loop allocates nothing.
+  const topIdx = new Int32Array(K_MAX)
+  const topScore = new Float64Array(K_MAX)
+
+  function indexFor (capability: string): CapabilityIndex {
+    const version = components.catalog.version?.()
+    if (version === undefined || version !== indexedVersion) { index.clear(); indexedVersion = version }
+    let ix = index.get(capability)
+    if (ix != null) return ix
+    const agents = components.catalog.list(capability)
+    const n = agents.length
+    ix = { agents, price: new Float64Array(n), quality: new Float64Array(n), spec: new Float64Array(n), minPrice: Infinity, maxPrice: 0 }
+    for (let i = 0; i < n; i++) {
+      const a = agents[i]
+      ix.price[i] = a.price
+      ix.quality[i] = a.quality ?? 0.5
+      ix.spec[i] = 1 / Math.max(1, a.capabilities.length)
+      if (a.price < ix.minPrice) ix.minPrice = a.price
+      if (a.price > ix.maxPrice) ix.maxPrice = a.price
+    }
+    if (version !== undefined) index.set(capability, ix)
+    return ix
+  }
+
+  function route (capabilities: readonly string[], prefs: ResolvedPreferences, opts: RouteOptions = {}): RouteDecision {
+    if (capabilities.length === 0) throw new NoEligibleAgentError(undefined, 'A step names no capability: give it at least one')
+    // Scan the rarest capability's agents; check the others per agent.
+    let ix = indexFor(capabilities[0])
+    for (let c = 1; c < capabilities.length; c++) {
+      const other = indexFor(capabilities[c])
+      if (other.agents.length < ix.agents.length) ix = other
+    }
+    const capsLabel = capabilities.join(' + ')
+    if (ix.agents.length === 0) throw new NoEligibleAgentError(capsLabel)
+    const strategy = prefs.strategy
+    const w = weightsFor(strategy, prefs)
+
+    // ---- peers (few): filter and score once.
+    const allPeers = opts.peers ?? components.peers.peers()
+    const peers: PeerSnapshot[] = []
+    let maxRtt = 0
+    let maxFree = 0
+    for (const p of allPeers) {
+      if (!p.donating || p.freeWorkers <= 0) continue
+      if (opts.excludePeers?.has(p.id) === true) continue
+      if (prefs.max_latency !== undefined && (p.rttMs === undefined || p.rttMs > prefs.max_latency)) continue
+      peers.push(p)
+      if (p.rttMs !== undefined && p.rttMs > maxRtt) maxRtt = p.rttMs
+      if (p.freeWorkers > maxFree) maxFree = p.freeWorkers
+    }
+    if (peers.length === 0) {
+      throw new NoEligiblePeerError(`No peer can run ${capsLabel} right now: no donating peer has a free worker${prefs.max_latency !== undefined ? ` within ${prefs.max_latency} ms` : ''}. Donate compute here or wait for a donor`)
+    }
+    const regions = prefs.preferred_regions
+    const peerCriteria = peers.map((p) => ({
+      speed: p.rttMs === undefined ? 0.5 : maxRtt === 0 ? 1 : 1 - p.rttMs / maxRtt,
+      region: regions != null && p.region != null && regions.includes(p.region) ? 1 : 0,
+      load: maxFree === 0 ? 0 : p.freeWorkers / maxFree
+    }))
+    const peerScore = peerCriteria.map((c) => w.speed * c.speed + w.region * c.region + w.load * c.load)
+    const peerOrder = peers.map((_, i) => i).sort((a, b) => peerScore[b] - peerScore[a] || peers[a].id.localeCompare(peers[b].id))
+
+    // ---- agents (many): hard constraints, then the weighted agent part, top-k kept in place.
+    const budget = opts.budget ?? prefs.max_cost ?? Infinity
+    const minQ = prefs.min_quality ?? -Infinity
+    const minRep = prefs.min_reputation
+    const rep = components.reputation
+    const exclude = opts.excludeAgents
+    const only = opts.onlyAgents
+    const span = ix.maxPrice - ix.minPrice
+    const multi = capabilities.length > 1
+    let overBudget = 0; let lowQuality = 0; let lowRep = 0; let excluded = 0; let eligible = 0; let kept = 0
+    const n = ix.agents.length
+    const rr = strategy === 'round-robin'
+    for (let i = 0; i < n; i++) {
+      const price = ix.price[i]
+      if (price > budget) { overBudget++; continue }
+      const q = ix.quality[i]
+      if (q < minQ) { lowQuality++; continue }
+      const agent = ix.agents[i]
+      if (multi && !hasAll(agent.capabilities, capabilities)) continue
+      if (exclude !== undefined && exclude.has(agent.id)) { excluded++; continue }
+      if (only !== undefined && !only.has(agent.id)) continue
+      const r = rep?.agentReputation(agent.id)
+      if (minRep !== undefined && (r === undefined || r < minRep)) { lowRep++; continue }
+      eligible++
+      if (rr) continue
+      const cost = span === 0 ? 1 : (ix.maxPrice - price) / span
+      const s = w.cost * cost + w.quality * q + w.reputation * (r === undefined ? 0.5 : r / 5) + w.spec * ix.spec[i] + w.gen * (1 - ix.spec[i])
+      // Insert into the sorted top-k (stable: earlier index wins ties).
+      if (kept < k || s > topScore[kept - 1]) {
+        let j = kept < k ? kept++ : k - 1
+        while (j > 0 && topScore[j - 1] < s) { topScore[j] = topScore[j - 1]; topIdx[j] = topIdx[j - 1]; j-- }
+        topScore[j] = s; topIdx[j] = i
+      }
+    }
+    if (eligible === 0) {
+      const why: string[] = []
+      if (overBudget > 0) why.push(`${overBudget} over the ${budget} credit budget`)
+      if (lowQuality > 0) why.push(`${lowQuality} below min_quality ${prefs.min_quality}`)
+      if (lowRep > 0) why.push(`${lowRep} below min_reputation ${minRep}`)
+      if (excluded > 0) why.push(`${excluded} already failed`)
+      if (only !== undefined && why.length === 0) why.push('the named agent is not among them')
+      throw new NoEligibleAgentError(capsLabel, why.length === 0
+        ? `No agent offers ${capsLabel}: publish one or remove the step`
+        : `No agent for ${capsLabel} meets the constraints (${why.join(', ')}): relax the preferences`)
+    }
+
+    const scored = (i: number, p: number): ScoredRoute => {
+      const agent = ix.agents[i]
+      const r = rep?.agentReputation(agent.id)
+      const pc = peerCriteria[p]
+      const criteria: RouteCriteria = {
+        cost: span === 0 ? 1 : (ix.maxPrice - ix.price[i]) / span,
+        quality: ix.quality[i],
+        speed: pc.speed,
+        region: pc.region,
+        reputation: r === undefined ? 0.5 : r / 5,
+        load: pc.load,
+        specialization: ix.spec[i]
+      }
+      const score = w.cost * criteria.cost + w.quality * criteria.quality + w.reputation * criteria.reputation +
+        w.spec * criteria.specialization + w.gen * (1 - criteria.specialization) + peerScore[p]
+      return { agent, peer: peers[p], reputation: r, score, criteria }
+    }
+    const isEligible = (i: number): boolean => {
+      const a = ix.agents[i]
+      if (ix.price[i] > budget || ix.quality[i] < minQ || (multi && !hasAll(a.capabilities, capabilities)) || exclude?.has(a.id) === true || (only !== undefined && !only.has(a.id))) return false
+      const r = rep?.agentReputation(a.id)
+      return minRep === undefined || (r !== undefined && r >= minRep)
+    }
+
+    let ranked: ScoredRoute[]
+    let rrInfo: { turn: number, of: number } | undefined
+    if (rr) {
+      const key = capabilities.join('\n')
+      const turn = roundRobin.get(key) ?? 0
+      roundRobin.set(key, turn + 1)
+      ranked = []
+      // The turn-th eligible agent, then the following ones, each on the turn-th peer.
+      let seen = 0
+      const want = turn % eligible
+      for (let i = 0; i < n && ranked.length < k; i++) {
+        if (!isEligible(i)) continue
+        if (seen++ < want && ranked.length === 0) continue
+        ranked.push(scored(i, peerOrder[turn % peers.length]))
+      }
+      rrInfo = { turn: want + 1, of: eligible }
+    } else if (strategy === 'custom') {
+      const fn = prefs.custom_score
+      if (fn == null) throw new OrchestratorError('The custom strategy needs a custom_score function')
+      ranked = []
+      for (let i = 0; i < n; i++) {
+        if (!isEligible(i)) continue
+        for (let p = 0; p < peers.length; p++) {
+          const s = scored(i, p)
+          let v: number
+          try { v = fn({ agent: s.agent, peer: s.peer, reputation: s.reputation }, s.criteria) } catch { v = NaN }
+          if (!Number.isFinite(v)) continue
+          s.score = v
+          ranked.push(s)
+        }
+      }
+      if (ranked.length === 0) throw new NoEligibleAgentError(capsLabel, `The custom scoring function gave no finite score for ${capsLabel}: check it`)
+      ranked.sort((a, b) => b.score - a.score)
+      ranked.length = Math.min(ranked.length, k)
+    } else {
+      ranked = []
+      const pk = Math.min(k, peers.length)
+      for (let a = 0; a < kept; a++) for (let p = 0; p < pk; p++) ranked.push(scored(topIdx[a], peerOrder[p]))
+      ranked.sort((a, b) => b.score - a.score)
+      ranked.length = Math.min(ranked.length, k)
+    }
+
+    const winner = ranked[0]
+    let alternatives = ranked.slice(1)
+    const chain = prefs.fallback_chain
+    if (chain != null && chain.length > 0) {
+      const front: ScoredRoute[] = []
+      for (const ref of chain) {
+        for (let i = 0; i < n; i++) {
+          const a = ix.agents[i]
+          if ((a.id === ref || a.name === ref) && a.id !== winner.agent.id && isEligible(i) && !front.some((f) => f.agent.id === a.id)) {
+            front.push(scored(i, peerOrder[0]))
+            break
+          }
+        }
+      }
+      const chosen = new Set(front.map((f) => f.agent.id))
+      alternatives = [...front, ...alternatives.filter((r) => !chosen.has(r.agent.id) || r.peer.id !== peers[peerOrder[0]].id)]
+    }
+    return {
+      capabilities,
+      strategy,
+      winner,
+      alternatives,
+      reasoning: reasoningFor(strategy, winner, eligible, rrInfo),
+      considered: n,
+      eligible
+    }
+  }
+
+  return { route }
+}
+
+function hasAll (have: readonly string[], want: readonly string[]): boolean {
+  for (const c of want) if (!have.includes(c)) return false
+  return true
+}
