@@ -35,11 +35,13 @@ export default defineConfig({
         globIgnores: ['**/workers/llm-worker-*'],
         // An unminified profiling build (ZS_NO_MINIFY) has chunks over the 2 MiB default.
         ...(process.env.ZS_NO_MINIFY == null ? {} : { maximumFileSizeToCacheInBytes: 8 * 1024 * 1024 }),
-        runtimeCaching: [{
-          urlPattern: ({ url }) => url.pathname.includes('/_app/immutable/workers/llm-worker-'),
-          handler: 'CacheFirst',
-          options: { cacheName: 'zerostate-llm-worker', expiration: { maxEntries: 4 } }
-        }],
+        runtimeCaching: [
+          {
+            urlPattern: ({ url }) => url.pathname.includes('/_app/immutable/workers/llm-worker-'),
+            handler: 'CacheFirst',
+            options: { cacheName: 'zerostate-llm-worker', expiration: { maxEntries: 4 } }
+          }
+        ],
         navigateFallback: '/',
         navigateFallbackDenylist: [/^\/zerostate\//]
       },

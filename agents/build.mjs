@@ -30,7 +30,19 @@ async function compile(name, abi) {
   const args = [`agents/${name}/index.ts`, '--outFile', `static/agents/${name}.wasm`, '-O3', '--noAssert', '--runtime', 'incremental']
   if (abi === 'wasi-preview1') args.push('--exportStart', '_start', '--use', 'abort=agents/lib/wasi/wasiAbort')
   let errors = ''
-  const { error } = await asc.main(args, { stdout: { write() { return true } }, stderr: { write(s) { errors += s; return true } } })
+  const { error } = await asc.main(args, {
+    stdout: {
+      write() {
+        return true
+      }
+    },
+    stderr: {
+      write(s) {
+        errors += s
+        return true
+      }
+    }
+  })
   if (error) throw new Error(`agent "${name}" failed to compile:\n${errors || error.message}`)
   return new Uint8Array(await readFile(`${outDir}${name}.wasm`))
 }
@@ -53,5 +65,5 @@ for (const name of names) {
   agents.push({ id, file: `${name}.wasm`, size: wasm.byteLength, manifest })
   console.log(`  ${name.padEnd(18)} ${unsigned.abi.padEnd(14)} ${String(wasm.byteLength).padStart(7)} B  ${id.slice(0, 16)}…`)
 }
-await writeFile(`${outDir}index.json`, JSON.stringify({ version: 1, key: identity.publicKey, agents }, null, 2) + '\n')
+await writeFile(`${outDir}index.json`, `${JSON.stringify({ version: 1, key: identity.publicKey, agents }, null, 2)}\n`)
 console.log(`built ${agents.length} agents into static/agents/ in ${((performance.now() - t0) / 1000).toFixed(1)} s`)

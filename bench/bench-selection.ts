@@ -8,19 +8,38 @@ import { resolvePreferences, type Strategy } from '../src/lib/orchestrator/route
 import { createRouter } from '../src/lib/orchestrator/route/router.ts'
 
 /** One row of the selection benchmark. */
-export interface SelectionBench { agents: number, peers: number, strategy: Strategy, runs: number, medianMs: number, p95Ms: number, indexBuildMs: number }
+export interface SelectionBench {
+  agents: number
+  peers: number
+  strategy: Strategy
+  runs: number
+  medianMs: number
+  p95Ms: number
+  indexBuildMs: number
+}
 
 /** Measure selection over `n` agents (default strategies: cost, balanced, quality, round-robin). */
-export function benchSelection (n: number, opts: { peers?: number, runs?: number, strategies?: Strategy[] } = {}): SelectionBench[] {
+export function benchSelection(n: number, opts: { peers?: number; runs?: number; strategies?: Strategy[] } = {}): SelectionBench[] {
   let seed = 42
-  const rnd = (): number => { seed = (seed * 1664525 + 1013904223) >>> 0; return seed / 2 ** 32 }
+  const rnd = (): number => {
+    seed = (seed * 1664525 + 1013904223) >>> 0
+    return seed / 2 ** 32
+  }
   const agents: AgentCandidate[] = Array.from({ length: n }, (_, i) => ({
-    id: i.toString(16).padStart(64, '0'), name: `agent-${i}`, version: '1.0.0',
+    id: i.toString(16).padStart(64, '0'),
+    name: `agent-${i}`,
+    version: '1.0.0',
     capabilities: i % 3 === 0 ? ['text-summarization', 'keyword-extraction'] : ['text-summarization'],
-    price: Math.round(rnd() * 1000) / 1000, quality: rnd()
+    price: Math.round(rnd() * 1000) / 1000,
+    quality: rnd()
   }))
   const peers: PeerSnapshot[] = Array.from({ length: opts.peers ?? 50 }, (_, i) => ({
-    id: `12D3KooWpeer${i}`, rttMs: 1 + rnd() * 100, freeWorkers: 1 + Math.floor(rnd() * 4), region: i % 2 === 0 ? 'eu' : 'us', donating: true, capabilities: []
+    id: `12D3KooWpeer${i}`,
+    rttMs: 1 + rnd() * 100,
+    freeWorkers: 1 + Math.floor(rnd() * 4),
+    region: i % 2 === 0 ? 'eu' : 'us',
+    donating: true,
+    capabilities: []
   }))
   const reputation = new Map(agents.map((a) => [a.id, rnd() * 5]))
   const router = createRouter({
@@ -31,7 +50,7 @@ export function benchSelection (n: number, opts: { peers?: number, runs?: number
   const rows: SelectionBench[] = []
   const runs = opts.runs ?? 200
   let first = true
-  for (const strategy of opts.strategies ?? ['cost', 'balanced', 'quality', 'round-robin'] as Strategy[]) {
+  for (const strategy of opts.strategies ?? (['cost', 'balanced', 'quality', 'round-robin'] as Strategy[])) {
     const prefs = resolvePreferences({ strategy, preferred_regions: ['eu'] }, (m) => new Error(m))
     const t0 = performance.now()
     router.route(['text-summarization'], prefs)

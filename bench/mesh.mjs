@@ -26,12 +26,20 @@ try {
     await waitForFullMesh([page, ...base])
     const t = await page.evaluate(() => window.zerostate.mesh.timings())
     join.push(t.firstDirectAt)
-    const min = (xs) => { const v = xs.filter((x) => x != null); return v.length > 0 ? Math.min(...v) : undefined }
-    milestones.push({ ...t.milestones, firstDiscovered: min(t.peers.map((p) => p.discoveredAt)), firstDialStarted: min(t.peers.map((p) => p.dialStartedAt)), firstDirect: t.firstDirectAt })
+    const min = (xs) => {
+      const v = xs.filter((x) => x != null)
+      return v.length > 0 ? Math.min(...v) : undefined
+    }
+    milestones.push({
+      ...t.milestones,
+      firstDiscovered: min(t.peers.map((p) => p.discoveredAt)),
+      firstDialStarted: min(t.peers.map((p) => p.dialStartedAt)),
+      firstDirect: t.firstDirectAt
+    })
     // Discovery → direct connection, on whichever side dialled (the smaller id).
     for (const [j, other] of base.entries()) {
       const dialler = id < baseIds[j] ? page : other
-      const target = id < baseIds[j] ? baseIds[j] : id
+      const target = Math.max(id, baseIds[j])
       const t = await dialler.evaluate((peer) => window.zerostate.mesh.timings().peers.find((x) => x.peerId === peer), target)
       if (t?.discoveredAt != null && t.directAt != null && t.directAt >= t.discoveredAt) dial.push(t.directAt - t.discoveredAt)
       if (t?.dialStartedAt != null && t.directAt != null && t.directAt >= t.dialStartedAt) dialOnly.push(t.directAt - t.dialStartedAt)
@@ -41,7 +49,12 @@ try {
     await Promise.all(base.map((p) => p.waitForFunction((gone) => !window.zerostate.peers().some((x) => x.id === gone), id, { timeout: 10_000 })))
   }
   result.joinMs = summary(join)
-  result.joinMilestonesP50 = Object.fromEntries(['startCalled', 'libp2pStarted', 'relayConnected', 'webrtcAddress', 'firstDiscovered', 'firstDialStarted', 'firstDirect'].map((k) => [k, summary(milestones.map((m) => m[k]).filter((x) => x != null)).p50]))
+  result.joinMilestonesP50 = Object.fromEntries(
+    ['startCalled', 'libp2pStarted', 'relayConnected', 'webrtcAddress', 'firstDiscovered', 'firstDialStarted', 'firstDirect'].map((k) => [
+      k,
+      summary(milestones.map((m) => m[k]).filter((x) => x != null)).p50
+    ])
+  )
   console.log(`join milestones (p50, ms after navigation): ${JSON.stringify(result.joinMilestonesP50)}`)
   result.dialMs = summary(dial)
   result.dialCallMs = summary(dialOnly)
@@ -49,15 +62,25 @@ try {
   console.log(`WebRTC dial (discovery → direct connection):       ${fmt(result.dialMs)}`)
   console.log(`WebRTC dial call alone (dial start → connection):  ${fmt(result.dialCallMs)}`)
   const phaseNames = [...new Set(phases.flatMap((p) => Object.keys(p)))].filter((k) => k !== 'byNewcomer')
-  result.dialPhasesP50 = Object.fromEntries(phaseNames.map((k) => [k, summary(phases.map((p) => p[k]).filter((x) => x != null)).p50]).sort((x, y) => x[1] - y[1]))
+  result.dialPhasesP50 = Object.fromEntries(
+    phaseNames.map((k) => [k, summary(phases.map((p) => p[k]).filter((x) => x != null)).p50]).sort((x, y) => x[1] - y[1])
+  )
   console.log(`dial phases (p50, ms after the dial call): ${JSON.stringify(result.dialPhasesP50)}`)
-  result.dialCallByRoleP50 = { newcomerDials: summary(phases.filter((p) => p.byNewcomer).map((p) => p.done)), memberDials: summary(phases.filter((p) => !p.byNewcomer).map((p) => p.done)) }
-  console.log(`dial call when the newcomer dials: ${fmt(result.dialCallByRoleP50.newcomerDials)}; when a member dials the newcomer: ${fmt(result.dialCallByRoleP50.memberDials)}`)
+  result.dialCallByRoleP50 = {
+    newcomerDials: summary(phases.filter((p) => p.byNewcomer).map((p) => p.done)),
+    memberDials: summary(phases.filter((p) => !p.byNewcomer).map((p) => p.done))
+  }
+  console.log(
+    `dial call when the newcomer dials: ${fmt(result.dialCallByRoleP50.newcomerDials)}; when a member dials the newcomer: ${fmt(result.dialCallByRoleP50.memberDials)}`
+  )
 
   const [a, b] = base
   const openStream = await a.evaluate(([peer, n]) => window.zerostate.mesh.echoRtts(peer, { count: n }), [baseIds[1], ROUND_TRIPS])
   result.streamRttMs = summary(openStream.slice(10))
-  const newStream = await a.evaluate(([peer, n]) => window.zerostate.mesh.echoRtts(peer, { count: n, newStreamPerRequest: true }), [baseIds[1], Math.min(ROUND_TRIPS, 300)])
+  const newStream = await a.evaluate(
+    ([peer, n]) => window.zerostate.mesh.echoRtts(peer, { count: n, newStreamPerRequest: true }),
+    [baseIds[1], Math.min(ROUND_TRIPS, 300)]
+  )
   result.newStreamRttMs = summary(newStream.slice(5))
 
   // The floors: raw RTCPeerConnection setup and RTCDataChannel echo between the same two tabs,
@@ -69,23 +92,40 @@ try {
       const dc = pc.createDataChannel('echo', { ordered: true })
       window.__raw = { pc, dc }
       await pc.setLocalDescription(await pc.createOffer())
-      await new Promise((r) => { if (pc.iceGatheringState === 'complete') r(); else pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') r() }) })
+      await new Promise((r) => {
+        if (pc.iceGatheringState === 'complete') r()
+        else
+          pc.addEventListener('icegatheringstatechange', () => {
+            if (pc.iceGatheringState === 'complete') r()
+          })
+      })
       return pc.localDescription.toJSON()
     })
     const answer = await b.evaluate(async (o) => {
       window.__rawB?.close()
       const pc = new RTCPeerConnection({ iceServers: [] })
-      pc.addEventListener('datachannel', (e) => { e.channel.onmessage = (m) => e.channel.send(m.data) })
+      pc.addEventListener('datachannel', (e) => {
+        e.channel.onmessage = (m) => e.channel.send(m.data)
+      })
       await pc.setRemoteDescription(o)
       await pc.setLocalDescription(await pc.createAnswer())
-      await new Promise((r) => { if (pc.iceGatheringState === 'complete') r(); else pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') r() }) })
+      await new Promise((r) => {
+        if (pc.iceGatheringState === 'complete') r()
+        else
+          pc.addEventListener('icegatheringstatechange', () => {
+            if (pc.iceGatheringState === 'complete') r()
+          })
+      })
       window.__rawB = pc
       return pc.localDescription.toJSON()
     }, offer)
     return a.evaluate(async (ans) => {
       const { pc, dc } = window.__raw
       await pc.setRemoteDescription(ans)
-      if (dc.readyState !== 'open') await new Promise((r) => { dc.onopen = r })
+      if (dc.readyState !== 'open')
+        await new Promise((r) => {
+          dc.onopen = r
+        })
       return performance.now() - window.__rawT0
     }, answer)
   }
@@ -101,7 +141,9 @@ try {
     const times = []
     for (let i = 0; i < n; i++) {
       const t0 = performance.now()
-      const back = new Promise((r) => { dc.onmessage = r })
+      const back = new Promise((r) => {
+        dc.onmessage = r
+      })
       dc.send(payload)
       await back
       times.push(performance.now() - t0)
@@ -123,7 +165,9 @@ try {
   console.log(`stream RTT, one open stream:                       ${fmt(result.streamRttMs)}`)
   console.log(`stream RTT, new stream per request:                ${fmt(result.newStreamRttMs)}`)
   console.log(`raw RTCDataChannel echo (floor, same run):         ${fmt(result.rawDataChannelRttMs)}`)
-  console.log(`raw RTCPeerConnection setup (floor, same run):     ${fmt(result.rawConnectionSetupMs)}  → dial call/raw p50 ${result.ratios.dialCallP50VsRawSetup}×`)
+  console.log(
+    `raw RTCPeerConnection setup (floor, same run):     ${fmt(result.rawConnectionSetupMs)}  → dial call/raw p50 ${result.ratios.dialCallP50VsRawSetup}×`
+  )
   console.log(`ratios vs floor (p50): open stream ${result.ratios.streamRttP50VsRaw}×, new stream ${result.ratios.newStreamRttP50VsRaw}×`)
   console.log(`goals: ${JSON.stringify(result.goals)}`)
 } finally {

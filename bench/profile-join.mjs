@@ -45,4 +45,6 @@ try {
     await ctx.close()
     await Promise.all(base.map((p) => p.waitForFunction(() => window.zerostate.peers().filter((x) => !x.relay).length === 1, null, { timeout: 10_000 })))
   }
-} finally { await mesh.stop() }
+} finally {
+  await mesh.stop()
+}

@@ -13,21 +13,47 @@ try {
   const ids = await waitForFullMesh([submitter, ...donors])
   const agent = await submitter.evaluate(() => window.zerostate.agents.list({ capability: 'hashing' })[0]?.id)
   await Promise.all(donors.map((d) => d.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))))
-  await submitter.waitForFunction((want) => window.zerostate.peers().filter((p) => want.includes(p.id) && p.donating && p.freeWorkers > 0).length === want.length, ids.slice(1))
+  await submitter.waitForFunction(
+    (want) => window.zerostate.peers().filter((p) => want.includes(p.id) && p.donating && p.freeWorkers > 0).length === want.length,
+    ids.slice(1)
+  )
   const pages = [submitter, ...donors]
-  const cdps = await Promise.all(pages.map(async (p) => { const c = await p.context().newCDPSession(p); await c.send('Profiler.enable'); await c.send('Profiler.setSamplingInterval', { interval: 200 }); return c }))
+  const cdps = await Promise.all(
+    pages.map(async (p) => {
+      const c = await p.context().newCDPSession(p)
+      await c.send('Profiler.enable')
+      await c.send('Profiler.setSamplingInterval', { interval: 200 })
+      return c
+    })
+  )
   await Promise.all(cdps.map((c) => c.send('Profiler.start')))
-  const r = await submitter.evaluate(async ([agent, total]) => {
-    let next = 0, failed = 0
-    const t0 = performance.now()
-    async function lane() { while (next < total) { next++; try { await window.zerostate.submit({ description: 'hash', agent, input: `t${next}` }).done } catch { failed++ } } }
-    await Promise.all(Array.from({ length: 256 }, lane))
-    return { perSecond: Math.round(total / ((performance.now() - t0) / 1000)), failed }
-  }, [agent, N])
+  const r = await submitter.evaluate(
+    async ([agent, total]) => {
+      let next = 0,
+        failed = 0
+      const t0 = performance.now()
+      async function lane() {
+        while (next < total) {
+          next++
+          try {
+            await window.zerostate.submit({ description: 'hash', agent, input: `t${next}` }).done
+          } catch {
+            failed++
+          }
+        }
+      }
+      await Promise.all(Array.from({ length: 256 }, lane))
+      return { perSecond: Math.round(total / ((performance.now() - t0) / 1000)), failed }
+    },
+    [agent, N]
+  )
   console.log('throughput', r)
   for (const [i, p] of pages.entries()) {
     const m = await p.evaluate(() => window.zerostate.metrics())
-    console.log(i === 0 ? 'submitter' : `donor${i - 1}`, JSON.stringify(Object.fromEntries(Object.entries(m).filter(([k]) => /presence|sync\.|dial|connections|journal|tab/.test(k)))))
+    console.log(
+      i === 0 ? 'submitter' : `donor${i - 1}`,
+      JSON.stringify(Object.fromEntries(Object.entries(m).filter(([k]) => /presence|sync\.|dial|connections|journal|tab/.test(k))))
+    )
   }
   const names = ['submitter', ...donors.map((_, i) => `donor${i}`)]
   for (const [i, c] of cdps.entries()) {
@@ -47,4 +73,6 @@ try {
     console.log(`\n== ${names[i]} total ${total.toFixed(0)} ms`)
     for (const [k, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${t.toFixed(0).padStart(7)} ms  ${k}`)
   }
-} finally { await mesh.stop() }
+} finally {
+  await mesh.stop()
+}

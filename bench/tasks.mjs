@@ -14,7 +14,8 @@ result.selection = {}
 for (const n of [1000, 10_000]) {
   const s = benchSelection(n)
   result.selection[n] = s
-  for (const row of s) console.log(`agent selection over ${n} agents (${row.strategy}): median ${row.medianMs} ms · p95 ${row.p95Ms} ms (index build ${row.indexBuildMs} ms)`)
+  for (const row of s)
+    console.log(`agent selection over ${n} agents (${row.strategy}): median ${row.medianMs} ms · p95 ${row.p95Ms} ms (index build ${row.indexBuildMs} ms)`)
 }
 
 const mesh = await startMesh()
@@ -27,28 +28,35 @@ try {
 
   async function donate(n) {
     await Promise.all(donors.map((d, i) => d.evaluate((on) => window.zerostate.donate({ enabled: on, workers: 1 }), i < n)))
-    await submitter.waitForFunction(([want, donorIds]) => {
-      const ps = window.zerostate.peers()
-      return donorIds.filter((id) => ps.some((p) => p.id === id && p.donating && p.freeWorkers > 0)).length === want
-    }, [n, ids.slice(1)], { timeout: 10_000 })
+    await submitter.waitForFunction(
+      ([want, donorIds]) => {
+        const ps = window.zerostate.peers()
+        return donorIds.filter((id) => ps.some((p) => p.id === id && p.donating && p.freeWorkers > 0)).length === want
+      },
+      [n, ids.slice(1)],
+      { timeout: 10_000 }
+    )
   }
 
   // Latency: one donor, one task at a time.
   await donate(1)
-  const lat = await submitter.evaluate(async ([agent, n]) => {
-    const times = []
-    for (let i = 0; i < n; i++) {
-      const t0 = performance.now()
-      const r = await window.zerostate.submit({ description: 'hash', agent, input: `task ${i}` }).done
-      times.push(performance.now() - t0)
-      if (r.status !== 'succeeded') throw new Error('task failed')
-    }
-    return times
-  }, [hashId, LATENCY_N])
+  const lat = await submitter.evaluate(
+    async ([agent, n]) => {
+      const times = []
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now()
+        const r = await window.zerostate.submit({ description: 'hash', agent, input: `task ${i}` }).done
+        times.push(performance.now() - t0)
+        if (r.status !== 'succeeded') throw new Error('task failed')
+      }
+      return times
+    },
+    [hashId, LATENCY_N]
+  )
   result.remoteTaskMs = summary(lat.slice(20))
   const rtt = await submitter.evaluate((peer) => window.zerostate.mesh.echoRtts(peer, { count: 500 }), ids[1])
   result.streamRttMs = summary(rtt.slice(10))
-  result.remoteTaskVsStreamRttP50 = Math.round(result.remoteTaskMs.p50 / result.streamRttMs.p50 * 10) / 10
+  result.remoteTaskVsStreamRttP50 = Math.round((result.remoteTaskMs.p50 / result.streamRttMs.p50) * 10) / 10
   console.log(`one-step remote task, end to end: ${fmt(result.remoteTaskMs)}`)
   console.log(`open-stream RTT (same run):       ${fmt(result.streamRttMs)}  → task/RTT p50 ${result.remoteTaskVsStreamRttP50}×`)
 
@@ -56,28 +64,33 @@ try {
   result.throughput = {}
   for (const n of [1, 2, 3]) {
     await donate(n)
-    const r = await submitter.evaluate(async ([agent, total]) => {
-      const window_ = 256
-      let next = 0
-      let failed = 0
-      const errors = {}
-      const t0 = performance.now()
-      async function lane() {
-        while (next < total) {
-          const i = next++
-          try {
-            await window.zerostate.submit({ description: 'hash', agent, input: `t${i}` }).done
-          } catch (e) {
-            failed++
-            const k = String(e.message).replace(/12D3\w+/g, 'PEER').slice(0, 160)
-            errors[k] = (errors[k] ?? 0) + 1
+    const r = await submitter.evaluate(
+      async ([agent, total]) => {
+        const window_ = 256
+        let next = 0
+        let failed = 0
+        const errors = {}
+        const t0 = performance.now()
+        async function lane() {
+          while (next < total) {
+            const i = next++
+            try {
+              await window.zerostate.submit({ description: 'hash', agent, input: `t${i}` }).done
+            } catch (e) {
+              failed++
+              const k = String(e.message)
+                .replace(/12D3\w+/g, 'PEER')
+                .slice(0, 160)
+              errors[k] = (errors[k] ?? 0) + 1
+            }
           }
         }
-      }
-      await Promise.all(Array.from({ length: window_ }, lane))
-      const s = (performance.now() - t0) / 1000
-      return { tasks: total, seconds: Math.round(s * 1000) / 1000, perSecond: Math.round(total / s), failed, errors }
-    }, [hashId, THROUGHPUT_N])
+        await Promise.all(Array.from({ length: window_ }, lane))
+        const s = (performance.now() - t0) / 1000
+        return { tasks: total, seconds: Math.round(s * 1000) / 1000, perSecond: Math.round(total / s), failed, errors }
+      },
+      [hashId, THROUGHPUT_N]
+    )
     const ran = await Promise.all(donors.map((d) => d.evaluate(() => window.zerostate.runtime.stats().completed)))
     result.throughput[`${n}donors`] = { ...r, completedPerDonor: ran }
     console.log(`throughput with ${n} donor tab(s): ${r.perSecond} tasks/s (${r.tasks} tasks, ${r.failed} failed)`)

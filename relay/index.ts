@@ -47,7 +47,11 @@ const relay = await startRelay({
   port: port('ws-port', values['ws-port']),
   announce: values.announce,
   dataDir: values.data,
-  log: values.quiet ? () => {} : (line) => { console.log(`[relay] ${line}`) }
+  log: values.quiet
+    ? () => {}
+    : (line) => {
+        console.log(`[relay] ${line}`)
+      }
 })
 const app = await startAppServer({
   host: values.host,
@@ -67,5 +71,9 @@ async function shutdown(): Promise<void> {
   await Promise.allSettled([app.close(), relay.stop()])
   process.exit(0)
 }
-process.on('SIGINT', () => { void shutdown() })
-process.on('SIGTERM', () => { void shutdown() })
+process.on('SIGINT', () => {
+  void shutdown()
+})
+process.on('SIGTERM', () => {
+  void shutdown()
+})

@@ -57,7 +57,11 @@ async function loadOrCreateKey(dataDir: string): Promise<PrivateKey> {
 
 /** Start a relay. */
 export async function startRelay(opts: RelayOptions): Promise<Relay> {
-  const log = opts.log ?? ((line: string) => { console.log(line) })
+  const log =
+    opts.log ??
+    ((line: string) => {
+      console.log(line)
+    })
   const host = opts.host ?? '127.0.0.1'
   const privateKey = await loadOrCreateKey(opts.dataDir)
   const node = await createLibp2p({
@@ -91,8 +95,12 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   })
   for (const topic of RELAY_TOPICS) node.services.pubsub.subscribe(topic)
 
-  node.addEventListener('peer:connect', (evt) => { log(`peer joined ${evt.detail.toString()} (${node.getPeers().length} connected)`) })
-  node.addEventListener('peer:disconnect', (evt) => { log(`peer left ${evt.detail.toString()} (${node.getPeers().length} connected)`) })
+  node.addEventListener('peer:connect', (evt) => {
+    log(`peer joined ${evt.detail.toString()} (${node.getPeers().length} connected)`)
+  })
+  node.addEventListener('peer:disconnect', (evt) => {
+    log(`peer left ${evt.detail.toString()} (${node.getPeers().length} connected)`)
+  })
 
   await node.start()
   const peerId = node.peerId.toString()
@@ -103,6 +111,8 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       // With `announce` set, libp2p reports only the announced addresses (with /p2p/<id>).
       return node.getMultiaddrs().map((ma) => ma.toString())
     },
-    async stop() { await node.stop() }
+    async stop() {
+      await node.stop()
+    }
   }
 }

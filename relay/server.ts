@@ -36,17 +36,27 @@ export async function startAppServer(opts: AppServerOptions): Promise<{ server: 
       res.end(JSON.stringify({ relays: opts.relays() }))
       return
     }
-    assets(req, res, () => { res.writeHead(404).end('not found') })
+    assets(req, res, () => {
+      res.writeHead(404).end('not found')
+    })
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(opts.port, opts.host, () => { resolve() })
+    server.listen(opts.port, opts.host, () => {
+      resolve()
+    })
   })
   const address = server.address()
   const port = typeof address === 'object' && address != null ? address.port : opts.port
   return {
     server,
     port,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => { resolve() }) })
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => {
+          resolve()
+        })
+      })
   }
 }

@@ -15,10 +15,14 @@ const LEVEL = { 'src/lib/core': 0, 'src/lib/mesh': 1, 'src/lib/memory': 2, 'src/
 const SHARED = new Set(['errors.ts', 'ids.ts', 'components.ts', 'test-fixtures.ts'].map((f) => `${O}/${f}`))
 const SVELTE_OK = new Set(['src/lib/ui', 'src/routes'])
 const levelOf = (room) => LEVEL[room] ?? LEVEL[O]
-const roomOf = (f) => ROOMS.find((r) => f === r || f.startsWith(r + '/')) ?? (f.startsWith('src/lib/') && !f.slice(8).includes('/') ? 'src/lib' : null)
+const roomOf = (f) => ROOMS.find((r) => f === r || f.startsWith(`${r}/`)) ?? (f.startsWith('src/lib/') && !f.slice(8).includes('/') ? 'src/lib' : null)
 
-const files = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => e.isDirectory() ? files(join(dir, e.name)) : /\.(ts|mts|mjs|js|svelte)$/.test(e.name) ? [join(dir, e.name)] : [])
-const IMPORT = /(?:^|\n)\s*(?:import|export)\b[^'"]*?\bfrom\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|new URL\(\s*['"](\.[^'"]+)['"]/g
+const files = (dir) =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : /\.(ts|mts|mjs|js|svelte)$/.test(e.name) ? [join(dir, e.name)] : []
+  )
+const IMPORT =
+  /(?:^|\n)\s*(?:import|export)\b[^'"]*?\bfrom\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|new URL\(\s*['"](\.[^'"]+)['"]/g
 
 const problems = []
 const edges = new Map()
@@ -29,23 +33,30 @@ for (const f of files('src')) {
   for (const m of src.matchAll(IMPORT)) {
     const spec = m[1] ?? m[2] ?? m[3] ?? m[4]
     if (m[4] != null) continue // new URL('./worker.ts', import.meta.url): a worker entry of the same room
-    if ((/^svelte(\/|$)/.test(spec) || spec.startsWith('$app/')) && !SVELTE_OK.has(from)) { problems.push(`${f}: imports "${spec}" (no Svelte below src/lib/ui)`); continue }
+    if ((/^svelte(\/|$)/.test(spec) || spec.startsWith('$app/')) && !SVELTE_OK.has(from)) {
+      problems.push(`${f}: imports "${spec}" (no Svelte below src/lib/ui)`)
+      continue
+    }
     let target
-    if (spec.startsWith('$lib/')) target = join('src/lib', spec.slice(5)).replace(/(\/index)?$/, (s) => s) 
+    if (spec.startsWith('$lib/')) target = join('src/lib', spec.slice(5)).replace(/(\/index)?$/, (s) => s)
     else if (spec.startsWith('.')) target = join(dirname(f), spec)
     else continue
     if (spec.startsWith('$lib/') && !/\.[a-z]+$/.test(target)) target += '.ts'
     const to = roomOf(target)
     if (to == null || to === from) continue
-    if (to === 'src/lib' && target !== 'src/lib/index.ts') { problems.push(`${f}: imports "${spec}" (src/lib holds only the public index.ts)`); continue }
+    if (to === 'src/lib' && target !== 'src/lib/index.ts') {
+      problems.push(`${f}: imports "${spec}" (src/lib holds only the public index.ts)`)
+      continue
+    }
     if (from === 'src/lib' || to === 'src/lib') {
       if (to === 'src/lib' && levelOf(from) < LEVEL['src/lib/ui']) problems.push(`${f}: imports the public index "${spec}" from below the UI`)
       continue
     }
     const sameOrch = from.startsWith(O) && to.startsWith(O)
-    if (!sameOrch && levelOf(to) >= levelOf(from)) problems.push(`${f}: imports "${spec}" — ${from} may not depend on ${to} (direction: routes → ui → app → orchestrator → memory, runtime → mesh → core)`)
+    if (!sameOrch && levelOf(to) >= levelOf(from))
+      problems.push(`${f}: imports "${spec}" — ${from} may not depend on ${to} (direction: routes → ui → app → orchestrator → memory, runtime → mesh → core)`)
     const entry = `${to}/index.ts`
-    const viaIndex = target === entry || (SHARED.has(target) && from.startsWith(O + '/')) || (to === 'src/lib/ui' && from === 'src/routes')
+    const viaIndex = target === entry || (SHARED.has(target) && from.startsWith(`${O}/`)) || (to === 'src/lib/ui' && from === 'src/routes')
     if (!viaIndex) problems.push(`${f}: imports "${spec}" — enter ${to} through its index.ts`)
     if (from === 'src/routes' && to !== 'src/lib/ui') problems.push(`${f}: imports "${spec}" — pages use the public API ($lib/index) and $lib/ui only`)
     if (!/\.test\.ts$|test-fixtures|conformance/.test(f) && !SHARED.has(target)) {
@@ -55,11 +66,16 @@ for (const f of files('src')) {
   }
 }
 // Room-level cycles (e.g. plan → llm → plan), tests excluded.
-const seen = new Set(); const stack = []
+const seen = new Set()
+const stack = []
 const visit = (r) => {
-  if (stack.includes(r)) { problems.push(`rooms form a cycle: ${[...stack.slice(stack.indexOf(r)), r].map((x) => relative('src/lib', x) || x).join(' → ')}`); return }
+  if (stack.includes(r)) {
+    problems.push(`rooms form a cycle: ${[...stack.slice(stack.indexOf(r)), r].map((x) => relative('src/lib', x) || x).join(' → ')}`)
+    return
+  }
   if (seen.has(r)) return
-  seen.add(r); stack.push(r)
+  seen.add(r)
+  stack.push(r)
   for (const n of edges.get(r) ?? []) visit(n)
   stack.pop()
 }

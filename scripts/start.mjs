@@ -21,5 +21,8 @@ if (built < sources || process.argv.includes('--build')) {
 }
 const args = process.argv.slice(2).filter((a) => a !== '--build')
 const child = spawn(process.execPath, ['--import', 'tsx', 'relay/index.ts', ...args], { stdio: 'inherit' })
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { child.kill(sig) })
+for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM']))
+  process.on(sig, () => {
+    child.kill(sig)
+  })
 child.on('exit', (code) => process.exit(code ?? 0))

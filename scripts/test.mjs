@@ -10,7 +10,7 @@ const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { stdio: 'inherit', .
 
 if (!existsSync(CHROMIUM)) {
   if (process.getuid?.() === 0) {
-    console.log('Chromium is missing: installing Debian\'s chromium package…')
+    console.log("Chromium is missing: installing Debian's chromium package…")
     const q = { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }
     if (run('apt-get', ['update', '-qq'], q).status !== 0 || run('apt-get', ['install', '-y', '-qq', 'chromium'], q).status !== 0) {
       console.error('Installing chromium with apt-get failed; install it by hand: apt-get install -y chromium')
@@ -22,17 +22,32 @@ if (!existsSync(CHROMIUM)) {
   }
 }
 
-if (run('npm', ['run', 'check:deps', '--silent']).status !== 0) { console.error('dependency check failed'); process.exit(1) }
-if (run('npm', ['run', 'build', '--silent']).status !== 0) { console.error('build failed'); process.exit(1) }
+if (run('npm', ['run', 'check:deps', '--silent']).status !== 0) {
+  console.error('dependency check failed')
+  process.exit(1)
+}
+if (run('npm', ['run', 'build', '--silent']).status !== 0) {
+  console.error('build failed')
+  process.exit(1)
+}
 
 const out = mkdtempSync(join(tmpdir(), 'zs-test-'))
 const unitJson = join(out, 'vitest.json')
 const unit = run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${unitJson}`])
 
-const files = readdirSync('test').filter((f) => f.endsWith('.test.mjs')).map((f) => join('test', f))
+const files = readdirSync('test')
+  .filter((f) => f.endsWith('.test.mjs'))
+  .map((f) => join('test', f))
 const tap = join(out, 'e2e.tap')
-const e2e = run(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', '--test-reporter-destination=stdout',
-  '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files])
+const e2e = run(process.execPath, [
+  '--test',
+  '--test-concurrency=1',
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  '--test-reporter=tap',
+  `--test-reporter-destination=${tap}`,
+  ...files
+])
 
 let passed = 0
 let failed = 0
@@ -40,12 +55,16 @@ try {
   const r = JSON.parse(readFileSync(unitJson, 'utf8'))
   passed += r.numPassedTests
   failed += r.numFailedTests
-} catch { failed += 1 }
+} catch {
+  failed += 1
+}
 try {
   const t = readFileSync(tap, 'utf8')
   passed += Number(/^# pass (\d+)/m.exec(t)?.[1] ?? 0)
   failed += Number(/^# fail (\d+)/m.exec(t)?.[1] ?? 0) + Number(/^# cancelled (\d+)/m.exec(t)?.[1] ?? 0)
-} catch { failed += 1 }
+} catch {
+  failed += 1
+}
 if (unit.status !== 0 && failed === 0) failed = 1
 if (e2e.status !== 0 && failed === 0) failed = 1
 console.log(`\nunit: vitest exit ${unit.status}, browser: node --test exit ${e2e.status}`)

@@ -7,5 +7,3 @@ declare global {
     zerostate?: ZeroStateApi
   }
 }
-
-export {}

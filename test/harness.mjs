@@ -8,8 +8,13 @@ import { chromium } from 'playwright-core'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const CHROMIUM_ARGS = [
-  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run',
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
   '--disable-features=WebRtcHideLocalIpsWithMdns'
 ]
 
@@ -30,7 +35,9 @@ export async function startRelay({ dataDir, port = 0, wsPort = 0 } = {}) {
   ensureBuilt()
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'zs-relay-'))
   const child = spawn(process.execPath, ['--import', 'tsx', 'relay/index.ts', '--port', String(port), '--ws-port', String(wsPort), '--data', dir, '--quiet'], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOST: '127.0.0.1' }
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, HOST: '127.0.0.1' }
   })
   let out = ''
   const url = await new Promise((resolve, reject) => {
@@ -38,15 +45,26 @@ export async function startRelay({ dataDir, port = 0, wsPort = 0 } = {}) {
     const onData = (d) => {
       out += d
       const m = /ZeroState is running at (http:\/\/\S+)/.exec(out)
-      if (m) { clearTimeout(timer); resolve(m[1]) }
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1])
+      }
     }
     child.stdout.on('data', onData)
-    child.stderr.on('data', (d) => { out += d })
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`relay exited with ${code}:\n${out}`)) })
+    child.stderr.on('data', (d) => {
+      out += d
+    })
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`relay exited with ${code}:\n${out}`))
+    })
   })
   const peerId = /peer id (\S+)/.exec(out)?.[1]
   return {
-    url, peerId, dataDir: dir, process: child,
+    url,
+    peerId,
+    dataDir: dir,
+    process: child,
     /** Kill it hard, like Ctrl-C on a crashed machine would not be. */
     async kill(signal = 'SIGKILL') {
       if (child.exitCode != null || child.signalCode != null) return
@@ -74,10 +92,12 @@ export async function startMesh(opts = {}) {
   const contexts = new Set()
   const persistentDirs = []
   async function newPeer({ path = '/', waitReady = true, context } = {}) {
-    const ctx = context ?? await browser.newContext()
+    const ctx = context ?? (await browser.newContext())
     contexts.add(ctx)
     const page = await ctx.newPage()
-    page.on('pageerror', (err) => { page.__errors = [...(page.__errors ?? []), err] })
+    page.on('pageerror', (err) => {
+      page.__errors = [...(page.__errors ?? []), err]
+    })
     await page.goto(new URL(path, relay.url).href)
     if (waitReady) await waitForApi(page)
     return page
@@ -88,7 +108,11 @@ export async function startMesh(opts = {}) {
     browser,
     newPeer,
     /** A context, for tests that open several pages of one profile. */
-    async newContext() { const c = await browser.newContext(); contexts.add(c); return c },
+    async newContext() {
+      const c = await browser.newContext()
+      contexts.add(c)
+      return c
+    },
     /** A persistent profile (own Chromium process) that survives closing and reopening. */
     async persistentProfile() {
       const dir = mkdtempSync(join(tmpdir(), 'zs-profile-'))
@@ -114,10 +138,18 @@ export async function waitForApi(page, timeout = 30_000) {
 /** Resolve when every page has a direct WebRTC connection to every other page. */
 export async function waitForFullMesh(pages, timeout = 15_000) {
   const ids = await Promise.all(pages.map((p) => p.evaluate(() => window.zerostate.peerId)))
-  await Promise.all(pages.map((p, i) => p.waitForFunction((others) => {
-    const peers = window.zerostate.peers()
-    return others.every((id) => peers.some((x) => x.id === id && x.transport === 'webrtc'))
-  }, ids.filter((_, j) => j !== i), { timeout, polling: 50 })))
+  await Promise.all(
+    pages.map((p, i) =>
+      p.waitForFunction(
+        (others) => {
+          const peers = window.zerostate.peers()
+          return others.every((id) => peers.some((x) => x.id === id && x.transport === 'webrtc'))
+        },
+        ids.filter((_, j) => j !== i),
+        { timeout, polling: 50 }
+      )
+    )
+  )
   return ids
 }
 
@@ -126,7 +158,11 @@ export async function eventually(fn, { timeout = 10_000, interval = 50, message 
   const end = Date.now() + timeout
   let last
   while (Date.now() < end) {
-    try { if (await fn()) return } catch (err) { last = err }
+    try {
+      if (await fn()) return
+    } catch (err) {
+      last = err
+    }
     await new Promise((r) => setTimeout(r, interval))
   }
   throw new Error(`timed out waiting for ${message}${last ? `: ${last.message}` : ''}`)

@@ -34,7 +34,15 @@ const ENTRY = `
 describe('memory layer in Chromium', () => {
   let server, browser, url
   before(async () => {
-    const opts = { bundle: true, format: 'esm', write: false, target: 'es2022', platform: 'browser', logLevel: 'error', define: { 'process.env.NODE_ENV': '"production"' } }
+    const opts = {
+      bundle: true,
+      format: 'esm',
+      write: false,
+      target: 'es2022',
+      platform: 'browser',
+      logLevel: 'error',
+      define: { 'process.env.NODE_ENV': '"production"' }
+    }
     const page = await build({ ...opts, stdin: { contents: ENTRY, resolveDir: ROOT, loader: 'ts' } })
     const worker = await build({ ...opts, entryPoints: [`${ROOT}src/lib/memory/update-check-worker.ts`] })
     const files = {
@@ -45,14 +53,22 @@ describe('memory layer in Chromium', () => {
     }
     server = createServer((req, res) => {
       const f = files[req.url]
-      if (f == null) { res.statusCode = 404; res.end(); return }
-      res.setHeader('content-type', f[0]); res.end(f[1])
+      if (f == null) {
+        res.statusCode = 404
+        res.end()
+        return
+      }
+      res.setHeader('content-type', f[0])
+      res.end(f[1])
     })
     await new Promise((r) => server.listen(0, '127.0.0.1', r))
     url = `http://127.0.0.1:${server.address().port}/`
     browser = await launchBrowser()
   })
-  after(async () => { await browser?.close(); server?.close() })
+  after(async () => {
+    await browser?.close()
+    server?.close()
+  })
 
   async function open(context) {
     const page = await context.newPage()
@@ -61,7 +77,7 @@ describe('memory layer in Chromium', () => {
     return page
   }
 
-  it('two tabs of one profile see each other\'s writes live, and a reload keeps them', async () => {
+  it("two tabs of one profile see each other's writes live, and a reload keeps them", async () => {
     const ctx = await browser.newContext()
     const one = await open(ctx)
     const two = await open(ctx)
@@ -69,7 +85,9 @@ describe('memory layer in Chromium', () => {
     await two.evaluate(() => window.startLayer('p1:'))
     await one.evaluate(() => window.layer.memory.set('notes', 'a', { from: 'one' }))
     await two.waitForFunction(() => window.layer.memory.get('notes', 'a')?.from === 'one', null, { timeout: 2000, polling: 10 })
-    const entry = await two.evaluate(() => window.layer.registry.publish({ id: 'tabbed', manifest: { name: 'T', capabilities: ['x'] }, moduleSha256: 'cd'.repeat(32) }))
+    const entry = await two.evaluate(() =>
+      window.layer.registry.publish({ id: 'tabbed', manifest: { name: 'T', capabilities: ['x'] }, moduleSha256: 'cd'.repeat(32) })
+    )
     assert.match(entry.signature, /^[A-Za-z0-9_-]{80,90}$/)
     await one.waitForFunction(() => window.layer.registry.list({ capability: 'x' }).length === 1, null, { timeout: 2000, polling: 10 })
     await one.evaluate(() => window.layer.journal.put({ id: 't1', status: 'running', createdAt: 1, updatedAt: 1, steps: [] }))

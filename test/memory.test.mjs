@@ -3,7 +3,7 @@
 // window.zerostate.agents.list, window.zerostate.registry (the memory layer's Registry).
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { startMesh, waitForApi, waitForFullMesh, eventually } from './harness.mjs'
+import { startMesh, waitForApi, waitForFullMesh } from './harness.mjs'
 
 const SHA = 'ab'.repeat(32)
 
@@ -22,13 +22,22 @@ describe('shared memory and registry across tabs', () => {
     wired = await hasMemoryLayer(a)
     if (wired) await waitForFullMesh([a, b, c], 20_000)
   })
-  after(async () => { await mesh?.stop() })
+  after(async () => {
+    await mesh?.stop()
+  })
 
   it('an agent published in tab A shows in B and C within 2 s', async (t) => {
     if (!wired) return t.skip('window.zerostate.registry is not wired yet')
-    const entry = await a.evaluate((sha) => window.zerostate.registry.publish({
-      id: 'e2e-summarizer', manifest: { name: 'E2E Summarizer', capabilities: ['text.summarize'] }, moduleSha256: sha, holders: [window.zerostate.peerId]
-    }), SHA)
+    const entry = await a.evaluate(
+      (sha) =>
+        window.zerostate.registry.publish({
+          id: 'e2e-summarizer',
+          manifest: { name: 'E2E Summarizer', capabilities: ['text.summarize'] },
+          moduleSha256: sha,
+          holders: [window.zerostate.peerId]
+        }),
+      SHA
+    )
     const published = Date.now()
     await Promise.all([b, c].map((p) => p.waitForFunction((key) => window.zerostate.registry.get(key) != null, entry.key, { timeout: 2000, polling: 20 })))
     const took = Date.now() - published
@@ -53,7 +62,10 @@ describe('shared memory and registry across tabs', () => {
     if (!wired) return t.skip('not wired yet')
     await a.evaluate(() => window.zerostate.memory.set('e2e', 'before-late', 42))
     const late = await mesh.newPeer({ context: await mesh.newContext() })
-    await late.waitForFunction(() => window.zerostate.memory.get('e2e', 'before-late') === 42 && window.zerostate.memory.get('e2e', 'fact')?.n === 1, null, { timeout: 10_000, polling: 50 })
+    await late.waitForFunction(() => window.zerostate.memory.get('e2e', 'before-late') === 42 && window.zerostate.memory.get('e2e', 'fact')?.n === 1, null, {
+      timeout: 10_000,
+      polling: 50
+    })
     await late.waitForFunction(() => window.zerostate.registry.list().some((e) => e.id === 'e2e-summarizer'), null, { timeout: 10_000, polling: 50 })
     await late.close()
   })
@@ -63,7 +75,8 @@ describe('shared memory and registry across tabs', () => {
     await c.waitForFunction(() => window.zerostate.memory.get('e2e', 'before-late') === 42, null, { timeout: 5000 })
     await c.evaluate(() => window.zerostate.memory.set('e2e', 'written-by-c', 'c'))
     // Nobody else can hand the data back: close A and B, then reload C.
-    await a.close(); await b.close()
+    await a.close()
+    await b.close()
     await c.reload()
     await waitForApi(c)
     await c.waitForFunction(() => window.zerostate.memory.get('e2e', 'written-by-c') === 'c', null, { timeout: 5000, polling: 20 })
@@ -80,10 +93,14 @@ describe('shared memory and registry across tabs', () => {
 
 describe('two tabs of one profile', () => {
   let mesh
-  before(async () => { mesh = await startMesh() })
-  after(async () => { await mesh?.stop() })
+  before(async () => {
+    mesh = await startMesh()
+  })
+  after(async () => {
+    await mesh?.stop()
+  })
 
-  it('see each other\'s writes live (no reload)', async (t) => {
+  it("see each other's writes live (no reload)", async (t) => {
     const ctx = await mesh.newContext()
     const one = await mesh.newPeer({ context: ctx })
     if (!(await hasMemoryLayer(one))) return t.skip('not wired yet')

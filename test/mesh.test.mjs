@@ -7,16 +7,24 @@ const FORMATIONS = Number(process.env.MESH_FORMATIONS ?? 20)
 
 /** Per page: the remote addresses of its connections to each other page. */
 async function directAddrs(pages, ids) {
-  return await Promise.all(pages.map((p) => p.evaluate((others) => {
-    const peers = window.zerostate.peers()
-    return others.map((id) => peers.find((x) => x.id === id)?.connections.map((c) => c.remoteAddr) ?? [])
-  }, ids)))
+  return await Promise.all(
+    pages.map((p) =>
+      p.evaluate((others) => {
+        const peers = window.zerostate.peers()
+        return others.map((id) => peers.find((x) => x.id === id)?.connections.map((c) => c.remoteAddr) ?? [])
+      }, ids)
+    )
+  )
 }
 
 describe('mesh formation', () => {
   let mesh
-  before(async () => { mesh = await startMesh() })
-  after(async () => { await mesh?.stop() })
+  before(async () => {
+    mesh = await startMesh()
+  })
+  after(async () => {
+    await mesh?.stop()
+  })
 
   it(`3 peers form a full direct WebRTC mesh, ${FORMATIONS} times in a row`, async () => {
     for (let round = 0; round < FORMATIONS; round++) {
@@ -35,23 +43,30 @@ describe('mesh formation', () => {
         if (round === 0) {
           // Once direct, the relayed twins are closed (the relay carries nothing between them),
           // and a pair keeps one connection.
-          await eventually(async () => {
-            const now = await directAddrs(pages, ids)
-            return now.every((row, i) => row.every((list, j) => i === j || (list.length === 1 && /\/webrtc(\/p2p\/[^/]+)?$/.test(list[0]))))
-          }, { timeout: 8000, message: 'one direct connection per pair, no relayed one' })
+          await eventually(
+            async () => {
+              const now = await directAddrs(pages, ids)
+              return now.every((row, i) => row.every((list, j) => i === j || (list.length === 1 && /\/webrtc(\/p2p\/[^/]+)?$/.test(list[0]))))
+            },
+            { timeout: 8000, message: 'one direct connection per pair, no relayed one' }
+          )
         }
       } catch (err) {
-        const dump = await Promise.all(pages.map((p) => p.evaluate(() => {
-          const ps = window.zerostate.mesh.libp2p.services.pubsub
-          return {
-            id: window.zerostate.peerId,
-            metrics: window.zerostate.metrics(),
-            peers: window.zerostate.peers().map((x) => [x.id, x.transport]),
-            gossipPeers: ps.getPeers().map(String),
-            presenceSubscribers: ps.getSubscribers('zerostate/presence/1').map(String),
-            protocols: window.zerostate.mesh.libp2p.getConnections().map((c) => [c.remoteAddr.toString().slice(-20), c.streams.map((s) => s.protocol)])
-          }
-        })))
+        const dump = await Promise.all(
+          pages.map((p) =>
+            p.evaluate(() => {
+              const ps = window.zerostate.mesh.libp2p.services.pubsub
+              return {
+                id: window.zerostate.peerId,
+                metrics: window.zerostate.metrics(),
+                peers: window.zerostate.peers().map((x) => [x.id, x.transport]),
+                gossipPeers: ps.getPeers().map(String),
+                presenceSubscribers: ps.getSubscribers('zerostate/presence/1').map(String),
+                protocols: window.zerostate.mesh.libp2p.getConnections().map((c) => [c.remoteAddr.toString().slice(-20), c.streams.map((s) => s.protocol)])
+              }
+            })
+          )
+        )
         throw new Error(`round ${round} failed: ${err.message}\n${JSON.stringify(dump, null, 1)}`)
       } finally {
         await Promise.all(ctxs.map((c) => c.close()))
@@ -69,7 +84,9 @@ describe('mesh without its relay', () => {
     pages = [await mesh.newPeer(), await mesh.newPeer(), await mesh.newPeer()]
     ids = await waitForFullMesh(pages)
   })
-  after(async () => { await mesh?.stop() })
+  after(async () => {
+    await mesh?.stop()
+  })
 
   it('keeps every pair pinging after the relay is killed, and says so in the UI', async () => {
     await mesh.relay.kill('SIGKILL')
@@ -83,7 +100,9 @@ describe('mesh without its relay', () => {
     // ping() shares the ping protocol with libp2p's connection monitor: concurrent calls must work.
     const rtts = await pages[0].evaluate((id) => Promise.all([1, 2, 3].map(() => window.zerostate.ping(id))), ids[1])
     assert.ok(rtts.every((r) => typeof r === 'number' && r >= 0))
-    await pages[0].waitForFunction(() => /unreachable|Connecting/i.test(document.querySelector('[data-testid="relay-status"]')?.textContent ?? ''), null, { timeout: 10_000 })
+    await pages[0].waitForFunction(() => /unreachable|Connecting/i.test(document.querySelector('[data-testid="relay-status"]')?.textContent ?? ''), null, {
+      timeout: 10_000
+    })
     const peersLeft = await pages[0].evaluate(() => window.zerostate.peers().filter((p) => !p.relay && p.transport === 'webrtc').length)
     assert.equal(peersLeft, 2)
   })
@@ -92,7 +111,9 @@ describe('mesh without its relay', () => {
     const closedId = ids[2]
     const closedAt = Date.now()
     await pages[2].context().close()
-    await Promise.all(pages.slice(0, 2).map((p) => p.waitForFunction((id) => !window.zerostate.peers().some((x) => x.id === id), closedId, { timeout: 3000, polling: 50 })))
+    await Promise.all(
+      pages.slice(0, 2).map((p) => p.waitForFunction((id) => !window.zerostate.peers().some((x) => x.id === id), closedId, { timeout: 3000, polling: 50 }))
+    )
     assert.ok(Date.now() - closedAt <= 3500)
   })
 })
@@ -154,7 +175,9 @@ describe('relay list and identity', () => {
       const real = (await (await fetch(new URL('/zerostate/relays.json', relay.url))).json()).relays[0]
       const dead = real.replace(/tcp\/\d+/, 'tcp/9').replace(/p2p\/\w+/, 'p2p/12D3KooWN6KvUYb7uhAbaj77kXBysEanCn3K7tBxkTF8ER9tpJjZ')
       const ctx = await browser.newContext()
-      await ctx.route('**/zerostate/relays.json', (route) => route.fulfill({ contentType: 'application/json', body: JSON.stringify({ relays: ['not a multiaddr', dead, real] }) }))
+      await ctx.route('**/zerostate/relays.json', (route) =>
+        route.fulfill({ contentType: 'application/json', body: JSON.stringify({ relays: ['not a multiaddr', dead, real] }) })
+      )
       const page = await ctx.newPage()
       await page.goto(relay.url)
       await waitForApi(page)
@@ -190,8 +213,12 @@ describe('relay list and identity', () => {
 
 describe('hostile presence', () => {
   let mesh
-  before(async () => { mesh = await startMesh() })
-  after(async () => { await mesh?.stop() })
+  before(async () => {
+    mesh = await startMesh()
+  })
+  after(async () => {
+    await mesh?.stop()
+  })
 
   it('drops and counts malformed presence, then disconnects a repeat offender', async () => {
     const [a, b] = [await mesh.newPeer(), await mesh.newPeer()]
@@ -213,7 +240,7 @@ describe('hostile presence', () => {
     assert.equal(await b.evaluate(() => window.zerostate.metrics()['mesh.peers.blocked']), 1)
     assert.deepEqual(b.__errors ?? [], [])
     const relayId = await b.evaluate(() => window.zerostate.peers().find((p) => p.relay)?.id)
-    assert.ok(await b.evaluate((id) => window.zerostate.ping(id), relayId) >= 0)
+    assert.ok((await b.evaluate((id) => window.zerostate.ping(id), relayId)) >= 0)
   })
 })
 

@@ -27,7 +27,11 @@ before(async () => {
     const identity = await window.testIdentity()
     window.pkg = async (bytes, abi, extra = {}) => {
       const wasm = new Uint8Array(bytes)
-      const s = await signPackage(identity, { name: 'browser-test', version: '1.0.0', description: '', capabilities: ['testing'], abi, price: 0, ...extra }, wasm)
+      const s = await signPackage(
+        identity,
+        { name: 'browser-test', version: '1.0.0', description: '', capabilities: ['testing'], abi, price: 0, ...extra },
+        wasm
+      )
       return { ...s, wasm }
     }
     window.rt = createAgentRuntime({ workers: 1 })
@@ -40,14 +44,20 @@ after(async () => {
 })
 
 test('an infinite loop is stopped at its deadline and the next task on the pool succeeds', async () => {
-  const res = await page.evaluate(async ([loop, echo]) => {
-    const looping = await window.pkg(loop, 'wasi-preview1')
-    const t = performance.now()
-    const err = await window.rt.run(looping, '', { timeoutMs: 300 }).then(() => null, (e) => ({ name: e.name, message: e.message }))
-    const rejectedAfter = performance.now() - t
-    const next = await window.rt.run(await window.pkg(echo, 'json-v1'), { after: 'loop' })
-    return { err, rejectedAfter, next: next.output, stats: window.rt.stats() }
-  }, [[...modules.wasiLoop()], [...modules.jsonEcho()]])
+  const res = await page.evaluate(
+    async ([loop, echo]) => {
+      const looping = await window.pkg(loop, 'wasi-preview1')
+      const t = performance.now()
+      const err = await window.rt.run(looping, '', { timeoutMs: 300 }).then(
+        () => null,
+        (e) => ({ name: e.name, message: e.message })
+      )
+      const rejectedAfter = performance.now() - t
+      const next = await window.rt.run(await window.pkg(echo, 'json-v1'), { after: 'loop' })
+      return { err, rejectedAfter, next: next.output, stats: window.rt.stats() }
+    },
+    [[...modules.wasiLoop()], [...modules.jsonEcho()]]
+  )
   assert.equal(res.err?.name, 'AgentTimeoutError')
   assert.match(res.err.message, /within 300 ms/)
   // The 300 ms deadline (not the 30 s default) ended it; how promptly is measured by bench:runtime.
@@ -58,20 +68,35 @@ test('an infinite loop is stopped at its deadline and the next task on the pool 
 })
 
 test('a memory bomb declaring its own 4 GiB maximum is stopped at its cap', async () => {
-  const res = await page.evaluate(async (bomb) => {
-    const r = await window.rt.run(await window.pkg(bomb, 'wasi-preview1', { limits: { memoryMiB: 32 } }), '').then(() => null, (e) => ({ name: e.name, message: e.message }))
-    return r
-  }, [...modules.memoryBombOwnMax()])
+  const res = await page.evaluate(
+    async (bomb) => {
+      const r = await window.rt.run(await window.pkg(bomb, 'wasi-preview1', { limits: { memoryMiB: 32 } }), '').then(
+        () => null,
+        (e) => ({ name: e.name, message: e.message })
+      )
+      return r
+    },
+    [...modules.memoryBombOwnMax()]
+  )
   assert.equal(res?.name, 'AgentMemoryLimitError')
   const used = Number(/\(([\d.]+) MiB in use\)/.exec(res.message)?.[1])
   assert.ok(used <= 32 && used > 24, res.message)
 })
 
 test('a module importing outside its ABI is refused with a clear message', async () => {
-  const res = await page.evaluate(async (bad) => {
-    return await window.rt.run(await window.pkg(bad, 'json-v1'), 1).then(() => null, (e) => ({ name: e.name, message: e.message }))
-  }, [...modules.forbiddenImport()])
-  assert.deepEqual(res, { name: 'ForbiddenImportError', message: 'module imports "env.fetch", which the json-v1 ABI does not allow (only "env.abort", "env.log")' })
+  const res = await page.evaluate(
+    async (bad) => {
+      return await window.rt.run(await window.pkg(bad, 'json-v1'), 1).then(
+        () => null,
+        (e) => ({ name: e.name, message: e.message })
+      )
+    },
+    [...modules.forbiddenImport()]
+  )
+  assert.deepEqual(res, {
+    name: 'ForbiddenImportError',
+    message: 'module imports "env.fetch", which the json-v1 ABI does not allow (only "env.abort", "env.log")'
+  })
 })
 
 test('a bundled WASI agent runs in a real worker, fetched once and then served from IndexedDB', async () => {
@@ -96,7 +121,14 @@ test('a bundled WASI agent runs in a real worker, fetched once and then served f
 })
 
 test('errors keep their names in the minified production bundle', async () => {
-  const res = await page.evaluate(async (trap) => window.rt.run(await window.pkg(trap, 'wasi-preview1'), '').then(() => null, (e) => ({ name: e.name, isRuntime: e instanceof window.runtimeLib.RuntimeError })), [...modules.wasiTrap()])
+  const res = await page.evaluate(
+    async (trap) =>
+      window.rt.run(await window.pkg(trap, 'wasi-preview1'), '').then(
+        () => null,
+        (e) => ({ name: e.name, isRuntime: e instanceof window.runtimeLib.RuntimeError })
+      ),
+    [...modules.wasiTrap()]
+  )
   assert.deepEqual(res, { name: 'AgentTrapError', isRuntime: true })
 })
 
@@ -111,12 +143,20 @@ test('the app runs bundled agents in its worker pool and refuses a forbidden imp
       return (await window.zerostate.agents.run(agent.id, 'One two three.')).output
     })
     assert.equal(out.words, 3)
-    const err = await p.evaluate(async (bytes) => {
-      try {
-        await window.zerostate.agents.publish({ manifest: { name: 'sneaky', version: '1.0.0', description: 'tries to fetch', capabilities: ['testing'], abi: 'json-v1', price: 0 }, wasm: new Uint8Array(bytes) })
-        return null
-      } catch (e) { return { name: e.name, message: e.message } }
-    }, [...modules.forbiddenImport()])
+    const err = await p.evaluate(
+      async (bytes) => {
+        try {
+          await window.zerostate.agents.publish({
+            manifest: { name: 'sneaky', version: '1.0.0', description: 'tries to fetch', capabilities: ['testing'], abi: 'json-v1', price: 0 },
+            wasm: new Uint8Array(bytes)
+          })
+          return null
+        } catch (e) {
+          return { name: e.name, message: e.message }
+        }
+      },
+      [...modules.forbiddenImport()]
+    )
     assert.equal(err?.name, 'ForbiddenImportError')
     assert.match(err.message, /env\.fetch/)
     assert.equal(await p.evaluate(() => window.zerostate.agents.list({ text: 'sneaky' }).length), 0)

@@ -21,7 +21,8 @@ function slowEcho() {
       (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n)))))`)
 }
 
-const TEXT = 'WebRTC lets browsers connect directly. Peers exchange offers through a relay. ' +
+const TEXT =
+  'WebRTC lets browsers connect directly. Peers exchange offers through a relay. ' +
   'After that the relay is not needed. Direct connections are fast and private. ' +
   'The mesh keeps working without the relay. Donors run agents in sandboxed workers.'
 
@@ -32,12 +33,18 @@ describe('tasks across the mesh', () => {
     ;[a, b, c] = [await mesh.newPeer(), await mesh.newPeer(), await mesh.newPeer()]
     ids = await waitForFullMesh([a, b, c])
     await Promise.all([b, c].map((p) => p.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))))
-    await a.waitForFunction(([idB, idC]) => {
-      const ps = window.zerostate.peers()
-      return [idB, idC].every((id) => ps.some((p) => p.id === id && p.donating && p.freeWorkers > 0 && p.capabilities.includes('text-summarization')))
-    }, [ids[1], ids[2]], { timeout: 10_000 })
+    await a.waitForFunction(
+      ([idB, idC]) => {
+        const ps = window.zerostate.peers()
+        return [idB, idC].every((id) => ps.some((p) => p.id === id && p.donating && p.freeWorkers > 0 && p.capabilities.includes('text-summarization')))
+      },
+      [ids[1], ids[2]],
+      { timeout: 10_000 }
+    )
   })
-  after(async () => { await mesh?.stop() })
+  after(async () => {
+    await mesh?.stop()
+  })
 
   it('runs a multi-step task on the donors, not on the submitter, with correct outputs', async () => {
     const result = await a.evaluate(async (text) => {
@@ -77,7 +84,9 @@ describe('tasks across the mesh', () => {
       try {
         await window.zerostate.submit({ description: 'teleport me', capabilities: ['teleportation'] }).done
         return null
-      } catch (e) { return { name: e.name, message: e.message } }
+      } catch (e) {
+        return { name: e.name, message: e.message }
+      }
     })
     assert.ok(err != null, 'the task should fail')
     // Errors are told apart by name (API.md); in the built app that name must survive minification.
@@ -90,10 +99,16 @@ describe('tasks across the mesh', () => {
     const res = await a.evaluate(async () => {
       const h = window.zerostate.submit({ description: 'hash it', input: 'to be cancelled' })
       h.cancel()
-      const name = await h.done.then(() => null, (e) => e.name)
+      const name = await h.done.then(
+        () => null,
+        (e) => e.name
+      )
       const deadline = Date.now() + 5000
-      let status
-      while (Date.now() < deadline && (status = window.zerostate.journal.get(h.id)?.status) !== 'cancelled') await new Promise((r) => setTimeout(r, 20))
+      let status = window.zerostate.journal.get(h.id)?.status
+      while (Date.now() < deadline && status !== 'cancelled') {
+        await new Promise((r) => setTimeout(r, 20))
+        status = window.zerostate.journal.get(h.id)?.status
+      }
       return { name, status }
     })
     assert.deepEqual(res, { name: 'TaskCancelledError', status: 'cancelled' })
@@ -110,14 +125,25 @@ describe('tasks across the mesh', () => {
     }, wasm)
     // agents.publish on A reaches agents.list on B and C (registry sync + verification) within 2 s.
     const published = Date.now()
-    await Promise.all([b, c].map((p) => p.waitForFunction((id) => window.zerostate.agents.list({ capability: 'slow-echo' }).some((e) => e.id === id), agentId, { timeout: 2000, polling: 20 })))
+    await Promise.all(
+      [b, c].map((p) =>
+        p.waitForFunction((id) => window.zerostate.agents.list({ capability: 'slow-echo' }).some((e) => e.id === id), agentId, { timeout: 2000, polling: 20 })
+      )
+    )
     assert.ok(Date.now() - published <= 2000)
     const before = await Promise.all([b, c].map((p) => p.evaluate(() => window.zerostate.runtime.stats().completed)))
     const accepted = await a.evaluate(async (id) => {
       const h = window.zerostate.submit({ description: 'echo slowly', agent: id, input: { hello: 'mesh' } })
       window.__slow = h
-      window.__slowResult = h.done.then((r) => r, (e) => ({ error: e.message }))
-      return await new Promise((resolve) => h.on('step', (e) => { if (e.status === 'accepted') resolve(e.peer) }))
+      window.__slowResult = h.done.then(
+        (r) => r,
+        (e) => ({ error: e.message })
+      )
+      return await new Promise((resolve) =>
+        h.on('step', (e) => {
+          if (e.status === 'accepted') resolve(e.peer)
+        })
+      )
     }, agentId)
     assert.ok([ids[1], ids[2]].includes(accepted))
     const [victim, survivor] = accepted === ids[1] ? [b, c] : [c, b]

@@ -4,9 +4,30 @@
  * Schemas of the public types are exported here.
  */
 export { createZeroState, type ZeroStateOptions } from './app/index.ts'
-export type { ZeroStateApi, AgentEntry, AgentFilter, DonationState, LlmState, PeerInfo, RelayStatus, TaskHandle, TaskRequest, TaskSummary } from './app/index.ts'
+export type {
+  ZeroStateApi,
+  AgentEntry,
+  AgentFilter,
+  DonationState,
+  LlmState,
+  PeerInfo,
+  RelayStatus,
+  TaskHandle,
+  TaskRequest,
+  TaskSummary
+} from './app/index.ts'
 export type { MeshNodeInit } from './mesh/index.ts'
 export type { Identity } from './core/index.ts'
 export { AgentManifestSchema, UnsignedManifestSchema, type AgentManifest, type UnsignedManifest } from './runtime/index.ts'
-export { RoutingPreferencesSchema, TaskRequestSchema, PlanSchema, type RoutingPreferences, type Strategy, type TaskResult, type Plan, type ProgressEvent, type StepEvent } from './orchestrator/index.ts'
+export {
+  RoutingPreferencesSchema,
+  TaskRequestSchema,
+  PlanSchema,
+  type RoutingPreferences,
+  type Strategy,
+  type TaskResult,
+  type Plan,
+  type ProgressEvent,
+  type StepEvent
+} from './orchestrator/index.ts'
 export { EntryRecordSchema as RegistryEntrySchema, type RegistryEntry, type NamespaceInfo } from './memory/index.ts'

@@ -11,7 +11,7 @@ const until = async (fn: () => boolean): Promise<void> => {
 }
 
 describe('AppCatalog', () => {
-  it('lists a published agent only after checking its content id and the author\'s manifest signature', async () => {
+  it("lists a published agent only after checking its content id and the author's manifest signature", async () => {
     const alice = await loadIdentity()
     const registry = new Registry(new Y.Doc(), alice, DEFAULT_LIMITS)
     const catalog = new AppCatalog(registry, new OutcomeStats())
@@ -45,12 +45,12 @@ describe('AppCatalog', () => {
     const [c] = catalog.list('x')
     expect(c.avgMs).toBe(20)
     expect(c.quality).toBeCloseTo(3 / 5)
-    expect(stats.agentReputation(pkg.id)).toBeCloseTo(5 * 3 / 5)
+    expect(stats.agentReputation(pkg.id)).toBeCloseTo((5 * 3) / 5)
   })
 })
 
 describe('coerceInput', () => {
-  const m = (input?: Record<string, unknown>) => ({ input } as unknown as AgentManifest)
+  const m = (input?: Record<string, unknown>) => ({ input }) as unknown as AgentManifest
   it('turns structured data into JSON text for string-input agents only', () => {
     expect(coerceInput(m({ type: 'string' }), { keywords: ['a'] })).toBe('{"keywords":["a"]}')
     expect(coerceInput(m({ type: 'string' }), 'text')).toBe('text')

@@ -10,7 +10,17 @@ import type { MeshNode } from '../mesh/index.ts'
 import type { Registry, RegistryEntry } from '../memory/index.ts'
 import { canonicalBytes, verifyJson } from '../core/index.ts'
 import { loadBundledAgent, parseManifest, sha256Hex, type AgentManifest, type AgentPackage, type AgentRuntime, type BundledAgent } from '../runtime/index.ts'
-import type { AgentBlobStore, AgentCandidate, AgentCatalog, LocalExecutor, OutcomeSink, PeerDirectory, PeerSnapshot, ReputationSource, StepOutcome } from '../orchestrator/index.ts'
+import type {
+  AgentBlobStore,
+  AgentCandidate,
+  AgentCatalog,
+  LocalExecutor,
+  OutcomeSink,
+  PeerDirectory,
+  PeerSnapshot,
+  ReputationSource,
+  StepOutcome
+} from '../orchestrator/index.ts'
 import type { StreamHost } from '../orchestrator/dispatch/index.ts'
 
 /** Per-agent outcomes this peer has seen: the learning signal routing uses. */
@@ -22,7 +32,10 @@ export class OutcomeStats implements OutcomeSink, ReputationSource {
   record(o: StepOutcome): void {
     const s = this.#byAgent.get(o.agentId) ?? { runs: 0, successes: 0, totalMs: 0 }
     s.runs++
-    if (o.success) { s.successes++; s.totalMs += o.durationMs }
+    if (o.success) {
+      s.successes++
+      s.totalMs += o.durationMs
+    }
     this.#byAgent.set(o.agentId, s)
     this.#version++
     for (const l of this.#listeners) l()
@@ -36,11 +49,18 @@ export class OutcomeStats implements OutcomeSink, ReputationSource {
   /** 0–5 from this peer's own outcomes (Laplace-smoothed success rate), when it has any. */
   agentReputation(agentId: string): number | undefined {
     const s = this.#byAgent.get(agentId)
-    return s == null ? undefined : 5 * (s.successes + 1) / (s.runs + 2)
+    return s == null ? undefined : (5 * (s.successes + 1)) / (s.runs + 2)
   }
 
-  get version(): number { return this.#version }
-  subscribe(l: () => void): () => void { this.#listeners.add(l); return () => { this.#listeners.delete(l) } }
+  get version(): number {
+    return this.#version
+  }
+  subscribe(l: () => void): () => void {
+    this.#listeners.add(l)
+    return () => {
+      this.#listeners.delete(l)
+    }
+  }
 }
 
 /** One agent as the catalog knows it: from the registry or bundled with the app. */
@@ -69,13 +89,20 @@ export class AppCatalog implements AgentCatalog {
   constructor(registry: Registry, stats: OutcomeStats) {
     this.#registry = registry
     this.#stats = stats
-    registry.subscribe(() => { this.#version++; void this.#verifyNew() })
-    stats.subscribe(() => { this.#version++ })
+    registry.subscribe(() => {
+      this.#version++
+      void this.#verifyNew()
+    })
+    stats.subscribe(() => {
+      this.#version++
+    })
     void this.#verifyNew()
   }
 
   /** Registry entries refused because their id or manifest signature did not match. */
-  get rejected(): number { return this.#rejected }
+  get rejected(): number {
+    return this.#rejected
+  }
 
   /**
    * The registry verifies who published an entry; this checks what was published:
@@ -92,7 +119,7 @@ export class AppCatalog implements AgentCatalog {
       if (manifest != null && manifest.author === e.author) {
         const { signature, ...body } = manifest
         const id = await sha256Hex(canonicalBytes({ manifest: body, moduleSha256: e.moduleSha256 }))
-        ok = id === e.id && await verifyJson(manifest.author, { manifest: body, moduleSha256: e.moduleSha256 }, signature)
+        ok = id === e.id && (await verifyJson(manifest.author, { manifest: body, moduleSha256: e.moduleSha256 }, signature))
       }
       if (!ok) this.#rejected++
       this.#checked.set(key, ok)
@@ -105,15 +132,24 @@ export class AppCatalog implements AgentCatalog {
   }
 
   /** Called when verified entries change (after the async checks). */
-  subscribe(l: () => void): () => void { this.#listeners.add(l); return () => { this.#listeners.delete(l) } }
+  subscribe(l: () => void): () => void {
+    this.#listeners.add(l)
+    return () => {
+      this.#listeners.delete(l)
+    }
+  }
 
   setBundled(agents: BundledAgent[]): void {
     this.#bundled = agents
     this.#version++
     for (const l of this.#listeners) l()
   }
-  isBundled(id: string): BundledAgent | undefined { return this.#bundled.find((b) => b.id === id) }
-  version(): number { return this.#version }
+  isBundled(id: string): BundledAgent | undefined {
+    return this.#bundled.find((b) => b.id === id)
+  }
+  version(): number {
+    return this.#version
+  }
 
   /** Every agent, registry entries verified by the registry and manifests re-validated. */
   agents(): CatalogAgent[] {
@@ -135,7 +171,9 @@ export class AppCatalog implements AgentCatalog {
     return out
   }
 
-  get(id: string): CatalogAgent | undefined { return this.agents().find((a) => a.id === id) }
+  get(id: string): CatalogAgent | undefined {
+    return this.agents().find((a) => a.id === id)
+  }
 
   list(capability?: string): readonly AgentCandidate[] {
     return this.agents()
@@ -195,13 +233,21 @@ export class RuntimeExecutor implements LocalExecutor, AgentBlobStore {
     for (const e of await this.#runtime.store.list()) this.#local.add(e.id)
   }
 
-  markLocal(id: string): void { this.#local.add(id) }
-  get busy(): number { return this.#busy }
+  markLocal(id: string): void {
+    this.#local.add(id)
+  }
+  get busy(): number {
+    return this.#busy
+  }
 
-  has(agentId: string): boolean { return this.#local.has(agentId) || this.#catalog.isBundled(agentId) != null }
+  has(agentId: string): boolean {
+    return this.#local.has(agentId) || this.#catalog.isBundled(agentId) != null
+  }
 
   /** Free call slots (SLOTS_PER_WORKER per worker): what the donor accepts and presence advertises. */
-  freeWorkers(): number { return Math.max(0, this.#runtime.stats().workers * SLOTS_PER_WORKER - this.#busy) }
+  freeWorkers(): number {
+    return Math.max(0, this.#runtime.stats().workers * SLOTS_PER_WORKER - this.#busy)
+  }
 
   async package(agentId: string): Promise<AgentPackage | undefined> {
     const hit = this.#packages.get(agentId)
@@ -263,9 +309,17 @@ export function coerceInput(manifest: AgentManifest, input: unknown): unknown {
 export function meshPeerDirectory(mesh: MeshNode): PeerDirectory {
   return {
     peers(): PeerSnapshot[] {
-      return mesh.peers().filter((p) => !p.relay).map((p) => ({
-        id: p.id, rttMs: p.rttMs, freeWorkers: p.freeWorkers, region: p.region, donating: p.donating, capabilities: p.capabilities
-      }))
+      return mesh
+        .peers()
+        .filter((p) => !p.relay)
+        .map((p) => ({
+          id: p.id,
+          rttMs: p.rttMs,
+          freeWorkers: p.freeWorkers,
+          region: p.region,
+          donating: p.donating,
+          capabilities: p.capabilities
+        }))
     }
   }
 }
@@ -275,9 +329,17 @@ export function libp2pStreamHost(node: Libp2p): StreamHost {
   return {
     peerId: node.peerId.toString(),
     async handle(protocol, handler) {
-      await node.handle(protocol, (stream, connection) => { handler(stream, connection.remotePeer.toString()) }, { maxInboundStreams: 64 })
+      await node.handle(
+        protocol,
+        (stream, connection) => {
+          handler(stream, connection.remotePeer.toString())
+        },
+        { maxInboundStreams: 64 }
+      )
     },
-    async unhandle(protocol) { await node.unhandle(protocol) },
+    async unhandle(protocol) {
+      await node.unhandle(protocol)
+    },
     async openStream(peer, protocol, opts) {
       return await node.dialProtocol(peerIdFromString(peer), protocol, { signal: opts?.signal })
     }

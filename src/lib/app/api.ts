@@ -34,11 +34,21 @@ export interface AgentEntry {
 }
 
 /** Filter of `agents.list`. */
-export interface AgentFilter { capability?: string; author?: string; text?: string; minReputation?: number }
+export interface AgentFilter {
+  capability?: string
+  author?: string
+  text?: string
+  minReputation?: number
+}
 
 /** Donation state of this tab. */
-export interface DonationState { enabled: boolean; workers: number; maxWorkers: number; busy: number; completed: number }
-
+export interface DonationState {
+  enabled: boolean
+  workers: number
+  maxWorkers: number
+  busy: number
+  completed: number
+}
 
 /** `window.zerostate`. */
 export interface ZeroStateApi {

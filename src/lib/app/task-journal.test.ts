@@ -5,7 +5,8 @@ import { journalTask } from './task-journal.ts'
 import type { TaskHandle, TaskResult } from '../orchestrator/index.ts'
 
 function settledHandle(id: string, result: Partial<TaskResult> | Error): TaskHandle {
-  const done = result instanceof Error ? Promise.reject(result) : Promise.resolve({ status: 'succeeded', steps: [], cost: 0, ...result } as unknown as TaskResult)
+  const done =
+    result instanceof Error ? Promise.reject(result) : Promise.resolve({ status: 'succeeded', steps: [], cost: 0, ...result } as unknown as TaskResult)
   done.catch(() => {})
   return { id: id as TaskHandle['id'], done, on: () => () => {}, cancel: () => {} }
 }
@@ -15,17 +16,26 @@ describe('journalTask', () => {
     const doc = new Y.Doc()
     const journal = new Journal(doc, async () => {})
     let updates = 0
-    doc.on('update', () => { updates++ })
+    doc.on('update', () => {
+      updates++
+    })
     await Promise.all([1, 2, 3, 4, 5].map((i) => journalTask(journal, settledHandle(`t${i}`, { cost: i }), { description: `task ${i}` })))
     expect(updates).toBe(1)
-    expect(journal.list().map((t) => t.id).sort()).toEqual(['t1', 't2', 't3', 't4', 't5'])
+    expect(
+      journal
+        .list()
+        .map((t) => t.id)
+        .sort()
+    ).toEqual(['t1', 't2', 't3', 't4', 't5'])
     expect(journal.get('t3')).toMatchObject({ status: 'succeeded', description: 'task 3', data: { cost: 3 } })
   })
 
   it('writes what is waiting at once when the page is left', async () => {
     const doc = new Y.Doc()
     const journal = new Journal(doc, async () => {})
-    class Page extends EventTarget { visibilityState = 'visible' }
+    class Page extends EventTarget {
+      visibilityState = 'visible'
+    }
     const page = new Page()
     const saved = journalTask(journal, settledHandle('t-leave', {}), { description: 'left behind?' }, page as never)
     await new Promise((r) => setTimeout(r, 5))

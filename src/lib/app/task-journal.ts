@@ -36,17 +36,26 @@ class JournalBatcher {
   #records = new Map<string, TaskRecord>()
   #flushed: PromiseWithResolvers<void> | undefined
   #timer: ReturnType<typeof setTimeout> | undefined
-  constructor(readonly journal: Journal, lifecycle: PageLifecycle | undefined) {
-    const now = (): void => { if (this.#flushed != null) this.#flush() }
+  constructor(
+    readonly journal: Journal,
+    lifecycle: PageLifecycle | undefined
+  ) {
+    const now = (): void => {
+      if (this.#flushed != null) this.#flush()
+    }
     lifecycle?.addEventListener('pagehide', now)
-    lifecycle?.addEventListener('visibilitychange', () => { if (lifecycle.visibilityState === 'hidden') now() })
+    lifecycle?.addEventListener('visibilitychange', () => {
+      if (lifecycle.visibilityState === 'hidden') now()
+    })
   }
 
   put(record: TaskRecord): Promise<void> {
     this.#records.set(record.id, record)
     if (this.#flushed == null) {
       this.#flushed = Promise.withResolvers<void>()
-      this.#timer = setTimeout(() => { this.#flush() }, BATCH_MS)
+      this.#timer = setTimeout(() => {
+        this.#flush()
+      }, BATCH_MS)
     }
     return this.#flushed.promise
   }
@@ -61,7 +70,8 @@ class JournalBatcher {
       // One bad record must not lose the others: store them one by one, failing only its own.
       const results = await Promise.allSettled(records.map((r) => this.journal.put(r)))
       const failed = results.filter((r) => r.status === 'rejected')
-      if (failed.length > 0) log.error('could not journal %d of %d task records: %s', failed.length, records.length, (failed[0] as PromiseRejectedResult).reason?.message)
+      if (failed.length > 0)
+        log.error('could not journal %d of %d task records: %s', failed.length, records.length, (failed[0] as PromiseRejectedResult).reason?.message)
       done.resolve()
     })
   }
@@ -70,7 +80,10 @@ class JournalBatcher {
 const batchers = new WeakMap<Journal, JournalBatcher>()
 function batcherOf(journal: Journal, lifecycle: PageLifecycle | undefined): JournalBatcher {
   let b = batchers.get(journal)
-  if (b == null) { b = new JournalBatcher(journal, lifecycle ?? pageLifecycle()); batchers.set(journal, b) }
+  if (b == null) {
+    b = new JournalBatcher(journal, lifecycle ?? pageLifecycle())
+    batchers.set(journal, b)
+  }
   return b
 }
 
@@ -86,10 +99,16 @@ export async function journalTask(journal: Journal, handle: TaskHandle, request:
     clearTimeout(timer)
     timer = undefined
     const record: TaskRecord = { id: handle.id, status, description: request.description, createdAt, updatedAt: Date.now(), steps: [...steps.values()], data }
-    writing = writing.then(() => batcherOf(journal, lifecycle).put(record)).catch((err: unknown) => { log.error('could not journal task %s: %s', handle.id, (err as Error).message) })
+    writing = writing
+      .then(() => batcherOf(journal, lifecycle).put(record))
+      .catch((err: unknown) => {
+        log.error('could not journal task %s: %s', handle.id, (err as Error).message)
+      })
   }
   // Progress and step events come in bursts: write at most every SAVE_EVERY_MS while running.
-  const save = (): void => { timer ??= setTimeout(write, SAVE_EVERY_MS) }
+  const save = (): void => {
+    timer ??= setTimeout(write, SAVE_EVERY_MS)
+  }
   handle.on('progress', (e) => {
     if (e.phase === 'planned' && e.plan != null) {
       data = { ...data, plan: e.plan }

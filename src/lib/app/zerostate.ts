@@ -7,13 +7,19 @@ import { createMemoryLayer, Libp2pSyncTransport, type MemoryLayer } from '../mem
 import { IndexedDbKeyStore, MemoryKeyStore, loadIdentity, logger } from '../core/index.ts'
 import { MeshNode, type MeshNodeInit } from '../mesh/index.ts'
 import {
-  LlmController, Libp2pTaskTransport, createOrchestrator, remotePlanner, servePlans, LLM_CAPABILITY, OrchestratorError, type TaskHandle, type TaskRequest
+  LlmController,
+  Libp2pTaskTransport,
+  createOrchestrator,
+  remotePlanner,
+  servePlans,
+  LLM_CAPABILITY,
+  OrchestratorError,
+  type TaskHandle,
+  type TaskRequest
 } from '../orchestrator/index.ts'
 import { AppCatalog, OutcomeStats, RuntimeExecutor, libp2pStreamHost, meshPeerDirectory, type CatalogAgent } from './adapters.ts'
 import { journalTask } from './task-journal.ts'
-import {
-  IndexedDbAgentStore, MemoryAgentStore, bundledAgents, createAgentRuntime, defaultWorkerCount, publishLocal, sha256Hex
-} from '../runtime/index.ts'
+import { IndexedDbAgentStore, MemoryAgentStore, bundledAgents, createAgentRuntime, defaultWorkerCount, publishLocal, sha256Hex } from '../runtime/index.ts'
 
 const log = logger('app')
 const DONATION_KEY = 'zerostate:donation'
@@ -35,7 +41,7 @@ function readDonation(): { enabled: boolean; workers?: number } | undefined {
   try {
     const raw = globalThis.localStorage?.getItem(DONATION_KEY)
     const v: unknown = raw == null ? undefined : JSON.parse(raw)
-    return typeof (v as { enabled?: unknown })?.enabled === 'boolean' ? v as { enabled: boolean; workers?: number } : undefined
+    return typeof (v as { enabled?: unknown })?.enabled === 'boolean' ? (v as { enabled: boolean; workers?: number }) : undefined
   } catch {
     return undefined
   }
@@ -44,9 +50,20 @@ function readDonation(): { enabled: boolean; workers?: number } | undefined {
 function toEntry(a: CatalogAgent, stats: OutcomeStats): AgentEntry {
   const m = a.manifest
   return {
-    id: a.id, name: m.name, version: m.version, description: m.description, capabilities: [...m.capabilities], abi: m.abi,
-    price: m.price, author: a.author, manifest: m, bundled: a.bundled, publishedAt: a.publishedAt, holders: a.holders,
-    reputation: a.reputation, stats: stats.of(a.id)
+    id: a.id,
+    name: m.name,
+    version: m.version,
+    description: m.description,
+    capabilities: [...m.capabilities],
+    abi: m.abi,
+    price: m.price,
+    author: a.author,
+    manifest: m,
+    bundled: a.bundled,
+    publishedAt: a.publishedAt,
+    holders: a.holders,
+    reputation: a.reputation,
+    stats: stats.of(a.id)
   }
 }
 
@@ -85,10 +102,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
 
   // The node does not need the signing key to join: start both at once (join time).
   const mesh = new MeshNode(options.mesh)
-  const [identity] = await Promise.all([
-    loadIdentity(persist ? new IndexedDbKeyStore() : new MemoryKeyStore()),
-    mesh.start()
-  ])
+  const [identity] = await Promise.all([loadIdentity(persist ? new IndexedDbKeyStore() : new MemoryKeyStore()), mesh.start()])
   mesh.addEventListener('change', changed)
   const libp2p = mesh.libp2p
 
@@ -97,7 +111,9 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     identity,
     transport: new Libp2pSyncTransport(libp2p),
     persistence: persist ? 'indexeddb' : 'none',
-    onPeerRejected: (peer) => { mesh.strike(peer) }
+    onPeerRejected: (peer) => {
+      mesh.strike(peer)
+    }
   })
   await memory.start()
   memory.registry.subscribe(changed)
@@ -107,7 +123,9 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   const catalog = new AppCatalog(memory.registry, stats)
   catalog.subscribe(changed)
   stats.subscribe(changed)
-  const executor = new RuntimeExecutor(runtime, catalog, (id) => { memory.registry.addHolder(id, mesh.peerId) })
+  const executor = new RuntimeExecutor(runtime, catalog, (id) => {
+    memory.registry.addHolder(id, mesh.peerId)
+  })
   await executor.init()
 
   const host = libp2pStreamHost(libp2p)
@@ -115,14 +133,25 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   const peers = meshPeerDirectory(mesh)
   const llm = new LlmController(changed)
   const orchestrator = createOrchestrator({
-    catalog, peers, reputation: stats, transport, executor, blobs: executor, outcomes: stats,
+    catalog,
+    peers,
+    reputation: stats,
+    transport,
+    executor,
+    blobs: executor,
+    outcomes: stats,
     planners: [llm.planner(), remotePlanner({ host, peers })]
   })
   await orchestrator.start()
 
   const bundledLoad = bundledAgents({ baseUrl: options.agentsBaseUrl })
-    .then((list) => { catalog.setBundled(list); refreshPresence() })
-    .catch((err: unknown) => { log.error('bundled agents unavailable: %s', (err as Error).message) })
+    .then((list) => {
+      catalog.setBundled(list)
+      refreshPresence()
+    })
+    .catch((err: unknown) => {
+      log.error('bundled agents unavailable: %s', (err as Error).message)
+    })
 
   let donating = false
   let completed = 0
@@ -149,7 +178,11 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     if (opts.enabled) await runtime.start()
     donating = opts.enabled
     await orchestrator.donate(opts.enabled)
-    try { globalThis.localStorage?.setItem(DONATION_KEY, JSON.stringify({ enabled: donating, workers: runtime.stats().workers })) } catch { /* not persisted */ }
+    try {
+      globalThis.localStorage?.setItem(DONATION_KEY, JSON.stringify({ enabled: donating, workers: runtime.stats().workers }))
+    } catch {
+      /* not persisted */
+    }
     await bundledLoad
     refreshPresence()
     changed()
@@ -160,7 +193,14 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     void journalTask(memory.journal, handle, request)
     handle.on('step', changed)
     handle.on('progress', changed)
-    handle.done.then(() => { completed++ }, () => {}).finally(changed)
+    handle.done
+      .then(
+        () => {
+          completed++
+        },
+        () => {}
+      )
+      .finally(changed)
     return handle
   }
 
@@ -180,8 +220,15 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     donate,
     donation,
     agents: {
-      list: (filter) => catalog.agents().map((a) => toEntry(a, stats)).filter((e) => matches(e, filter)),
-      get: (id) => { const a = catalog.get(id); return a == null ? undefined : toEntry(a, stats) },
+      list: (filter) =>
+        catalog
+          .agents()
+          .map((a) => toEntry(a, stats))
+          .filter((e) => matches(e, filter)),
+      get: (id) => {
+        const a = catalog.get(id)
+        return a == null ? undefined : toEntry(a, stats)
+      },
       async publish(bundle) {
         const stored = await publishLocal(runtime.store, identity, bundle)
         executor.markLocal(stored.id)
@@ -190,7 +237,12 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
         const entry = catalog.agents().find((a) => a.id === stored.id)
         refreshPresence()
         changed()
-        return entry != null ? toEntry(entry, stats) : toEntry({ id: stored.id, manifest: stored.manifest, author: identity.publicKey, bundled: false, holders: [mesh.peerId], publishedAt: stored.publishedAt }, stats)
+        return entry != null
+          ? toEntry(entry, stats)
+          : toEntry(
+              { id: stored.id, manifest: stored.manifest, author: identity.publicKey, bundled: false, holders: [mesh.peerId], publishedAt: stored.publishedAt },
+              stats
+            )
       },
       retract: (id) => memory.registry.retract(id),
       async run(id, input, opts) {
@@ -219,11 +271,28 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     },
     llm: {
       state: () => llm.state(),
-      setModels: (models) => { llm.setModels(models) },
-      async load(modelId) { await llm.load(modelId); refreshPresence() }
+      setModels: (models) => {
+        llm.setModels(models)
+      },
+      async load(modelId) {
+        await llm.load(modelId)
+        refreshPresence()
+      }
     },
-    metrics: () => ({ ...mesh.metrics(), ...memory.metrics(), ...orchestrator.stats(), 'catalog.rejected': catalog.rejected, 'runtime.completed': runtime.stats().completed, 'runtime.failed': runtime.stats().failed }),
-    subscribe(listener) { listeners.add(listener); return () => { listeners.delete(listener) } },
+    metrics: () => ({
+      ...mesh.metrics(),
+      ...memory.metrics(),
+      ...orchestrator.stats(),
+      'catalog.rejected': catalog.rejected,
+      'runtime.completed': runtime.stats().completed,
+      'runtime.failed': runtime.stats().failed
+    }),
+    subscribe(listener) {
+      listeners.add(listener)
+      return () => {
+        listeners.delete(listener)
+      }
+    },
     mesh,
     runtime,
     registry: memory.registry,

@@ -11,7 +11,7 @@ export class ZeroStateError extends Error {
   static readonly defaultMessage: string = 'ZeroState failed'
   override readonly name: string = 'ZeroStateError'
   /** Type-only brand: keeps `instanceof` narrowing honest (a plain Error is not a ZeroStateError). */
-  private declare readonly zeroStateBrand: true
+  declare private readonly zeroStateBrand: true
   constructor(message?: string, options?: ErrorOptions) {
     super(message ?? (new.target as typeof ZeroStateError).defaultMessage, options)
   }

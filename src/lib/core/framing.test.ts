@@ -5,10 +5,7 @@ import { defineProtocol, framed } from './framing.ts'
 import { FrameTooLargeError, InvalidFrameError } from './errors.ts'
 import { lpStream } from '@libp2p/utils'
 
-const Hello = v.variant('type', [
-  v.object({ type: v.literal('hello'), name: v.pipe(v.string(), v.maxLength(20)) }),
-  v.object({ type: v.literal('bye') })
-])
+const Hello = v.variant('type', [v.object({ type: v.literal('hello'), name: v.pipe(v.string(), v.maxLength(20)) }), v.object({ type: v.literal('bye') })])
 const proto = defineProtocol('/zerostate/test/1.0.0', Hello, { maxFrameBytes: 100 })
 
 describe('framing', () => {

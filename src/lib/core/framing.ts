@@ -28,11 +28,7 @@ export interface ProtocolDefinition<S extends v.GenericSchema> {
 }
 
 /** Define a protocol's id, message schema and frame cap in one place. */
-export function defineProtocol<S extends v.GenericSchema>(
-  id: string,
-  schema: S,
-  opts: { maxFrameBytes?: number } = {}
-): ProtocolDefinition<S> {
+export function defineProtocol<S extends v.GenericSchema>(id: string, schema: S, opts: { maxFrameBytes?: number } = {}): ProtocolDefinition<S> {
   if (!/^\/zerostate\/[a-z0-9-]+(\/[a-z0-9-]+)*\/\d+\.\d+\.\d+$/.test(id)) {
     throw new TypeError(`protocol id "${id}" must look like /zerostate/<name>/<major.minor.patch>`)
   }
@@ -84,7 +80,7 @@ export function framed<S extends v.GenericSchema>(stream: Stream, protocol: Prot
   return {
     stream,
     async read(options) {
-      let list
+      let list: Awaited<ReturnType<typeof lp.read>>
       try {
         list = await lp.read(options)
       } catch (err) {

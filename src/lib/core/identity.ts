@@ -6,7 +6,7 @@
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import canonicalize from 'canonicalize'
-import { fromString, toString } from 'uint8arrays'
+import { fromString, toString as bytesToString } from 'uint8arrays'
 import { InvalidSignatureError } from './errors.ts'
 
 /** A public key as text: `ed25519:` + base64url of the 32 raw bytes. */
@@ -42,14 +42,20 @@ export interface KeyStore {
 /** Keeps the key in memory only (Node, tests). */
 export class MemoryKeyStore implements KeyStore {
   #bytes: Uint8Array | undefined
-  async load(): Promise<Uint8Array | undefined> { return this.#bytes }
-  async save(bytes: Uint8Array): Promise<void> { this.#bytes = bytes }
+  async load(): Promise<Uint8Array | undefined> {
+    return this.#bytes
+  }
+  async save(bytes: Uint8Array): Promise<void> {
+    this.#bytes = bytes
+  }
 }
 
 /** Keeps the key in this browser profile's IndexedDB. */
 export class IndexedDbKeyStore implements KeyStore {
   readonly #dbName: string
-  constructor(dbName = 'zerostate-identity') { this.#dbName = dbName }
+  constructor(dbName = 'zerostate-identity') {
+    this.#dbName = dbName
+  }
 
   #open(): Promise<IDBDatabase> {
     return new Promise((resolve, reject) => {
@@ -68,7 +74,9 @@ export class IndexedDbKeyStore implements KeyStore {
         req.onsuccess = () => resolve(req.result instanceof Uint8Array ? req.result : undefined)
         req.onerror = () => reject(req.error)
       })
-    } finally { db.close() }
+    } finally {
+      db.close()
+    }
   }
 
   async save(bytes: Uint8Array): Promise<void> {
@@ -80,7 +88,9 @@ export class IndexedDbKeyStore implements KeyStore {
         tx.oncomplete = () => resolve()
         tx.onerror = () => reject(tx.error)
       })
-    } finally { db.close() }
+    } finally {
+      db.close()
+    }
   }
 }
 
@@ -89,9 +99,11 @@ class KeyIdentity implements Identity {
   readonly #key: PrivateKey
   constructor(key: PrivateKey) {
     this.#key = key
-    this.publicKey = (PREFIX + toString(key.publicKey.raw, 'base64url')) as PublicKeyString
+    this.publicKey = (PREFIX + bytesToString(key.publicKey.raw, 'base64url')) as PublicKeyString
   }
-  async sign(data: Uint8Array): Promise<Uint8Array> { return await this.#key.sign(data) }
+  async sign(data: Uint8Array): Promise<Uint8Array> {
+    return await this.#key.sign(data)
+  }
 }
 
 /** Load the profile's identity from `store`, creating and saving one the first time. */
@@ -120,7 +132,7 @@ export function canonicalBytes(value: unknown): Uint8Array {
 
 /** Sign a JSON value; the signature is base64url text. */
 export async function signJson(identity: Identity, value: unknown): Promise<string> {
-  return toString(await identity.sign(canonicalBytes(value)), 'base64url')
+  return bytesToString(await identity.sign(canonicalBytes(value)), 'base64url')
 }
 
 /** Verify a base64url signature over a JSON value. Returns false for any malformed input. */

@@ -10,6 +10,14 @@ export { backoffDelay } from './backoff.ts'
 export { defineProtocol, framed, DEFAULT_MAX_FRAME_BYTES, type FramedStream, type ProtocolDefinition } from './framing.ts'
 export type { StreamHost } from './stream-host.ts'
 export {
-  loadIdentity, signJson, verifyJson, canonicalBytes, toPublicKeyString,
-  MemoryKeyStore, IndexedDbKeyStore, type Identity, type KeyStore, type PublicKeyString
+  loadIdentity,
+  signJson,
+  verifyJson,
+  canonicalBytes,
+  toPublicKeyString,
+  MemoryKeyStore,
+  IndexedDbKeyStore,
+  type Identity,
+  type KeyStore,
+  type PublicKeyString
 } from './identity.ts'

@@ -72,5 +72,5 @@ export class MemoryNotStartedError extends MemoryError {
 /** Saving to IndexedDB failed (quota, or the browser refused). */
 export class PersistenceError extends MemoryError {
   override readonly name: string = 'PersistenceError'
-  static override readonly defaultMessage = 'Saving to this browser\'s storage failed; free some space and retry'
+  static override readonly defaultMessage = "Saving to this browser's storage failed; free some space and retry"
 }

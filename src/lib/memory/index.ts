@@ -7,8 +7,21 @@
 export { createMemoryLayer, type MemoryLayer, type MemoryLayerInit } from './layer.ts'
 export { Registry, REGISTRY_ROOTS } from './registry.ts'
 export {
-  AgentIdSchema, ManifestSchema, EntryRecordSchema, RetractionRecordSchema, ReputationRecordSchema, PublishInputSchema, ReputationInputSchema, entryKey,
-  type RegistryEntry, type RegistryFilter, type PublishInput, type ReputationInput, type EntryRecord, type RetractionRecord, type ReputationRecord
+  AgentIdSchema,
+  ManifestSchema,
+  EntryRecordSchema,
+  RetractionRecordSchema,
+  ReputationRecordSchema,
+  PublishInputSchema,
+  ReputationInputSchema,
+  entryKey,
+  type RegistryEntry,
+  type RegistryFilter,
+  type PublishInput,
+  type ReputationInput,
+  type EntryRecord,
+  type RetractionRecord,
+  type ReputationRecord
 } from './registry-schema.ts'
 export { MemoryStore, NamespaceMode, type NamespaceInfo, type MemoryChange, type DocHost } from './memory-store.ts'
 export { Journal, TaskRecordSchema, StepRecordSchema, type TaskRecord, type StepRecord } from './journal.ts'

@@ -54,9 +54,15 @@ export function pageLifecycle(): PageLifecycle | undefined {
   if (typeof g.addEventListener !== 'function' || doc == null || typeof doc.addEventListener !== 'function') return undefined
   const target = (type: string) => (type === 'pagehide' ? globalThis : doc) as unknown as EventTarget
   return {
-    addEventListener: (type, l) => { target(type).addEventListener(type, l) },
-    removeEventListener: (type, l) => { target(type).removeEventListener(type, l) },
-    get visibilityState() { return doc.visibilityState }
+    addEventListener: (type, l) => {
+      target(type).addEventListener(type, l)
+    },
+    removeEventListener: (type, l) => {
+      target(type).removeEventListener(type, l)
+    },
+    get visibilityState() {
+      return doc.visibilityState
+    }
   }
 }
 
@@ -101,9 +107,14 @@ export class IndexedDbPersistence {
     const [store] = idb.transact(db, [UPDATES], 'readonly') as [IDBObjectStore]
     const values = await idb.getAll(store)
     if (this.#destroyed) return this
-    Y.transact(this.doc, () => {
-      for (const value of values) this.#applyStored(value)
-    }, this, false)
+    Y.transact(
+      this.doc,
+      () => {
+        for (const value of values) this.#applyStored(value)
+      },
+      this,
+      false
+    )
     this.#records = values.length
     this.synced = true
     if (this.#records >= this.#compactAfter) void this.compact()
@@ -127,16 +138,24 @@ export class IndexedDbPersistence {
     if (origin === this || this.#destroyed) return
     this.#pending.push(update)
     if (this.#leaving) void this.flush().catch(() => {})
-    else if (this.#timer == null) this.#timer = setTimeout(() => { void this.flush().catch(() => {}) }, this.#delayMs)
+    else if (this.#timer == null)
+      this.#timer = setTimeout(() => {
+        void this.flush().catch(() => {})
+      }, this.#delayMs)
   }
 
-  readonly #onPageHide = (): void => { this.#leaving = true; void this.flush().catch(() => {}) }
+  readonly #onPageHide = (): void => {
+    this.#leaving = true
+    void this.flush().catch(() => {})
+  }
   readonly #onVisibility = (): void => {
     this.#leaving = this.#lifecycle?.visibilityState === 'hidden'
     if (this.#leaving) void this.flush().catch(() => {})
   }
 
-  readonly #onDestroy = (): void => { void this.destroy() }
+  readonly #onDestroy = (): void => {
+    void this.destroy()
+  }
 
   /**
    * Resolves once everything changed so far is in IndexedDB (rejects with a
@@ -151,27 +170,33 @@ export class IndexedDbPersistence {
 
   /** Write pending updates now, as one record in one transaction. */
   flush(): Promise<void> {
-    if (this.#timer != null) { clearTimeout(this.#timer); this.#timer = undefined }
+    if (this.#timer != null) {
+      clearTimeout(this.#timer)
+      this.#timer = undefined
+    }
     if (this.#pending.length === 0) return this.#saving
     const batch = this.#pending
     this.#pending = []
     const waiting = this.#nextBatch
     this.#nextBatch = undefined
-    const write = this.#saving.catch(() => {}).then(async () => {
-      await this.whenSynced
-      const db = await this.#db
-      const merged = batch.length === 1 ? batch[0]! : Y.mergeUpdates(batch)
-      const [store] = idb.transact(db, [UPDATES]) as [IDBObjectStore]
-      const done = txDone(store.transaction)
-      void idb.addAutoKey(store, merged as unknown as ArrayBuffer) // lib0's typing; IndexedDB stores any cloneable
-      await done
-      this.#counters.inc('writes')
-      this.#counters.inc('bytesWritten', merged.byteLength)
-      if (++this.#records >= this.#compactAfter) await this.compact()
-    }).catch((err) => {
-      this.#counters.inc('writeErrors')
-      throw err instanceof PersistenceError ? err : new PersistenceError(undefined, { cause: err })
-    })
+    const write = this.#saving
+      .catch(() => {})
+      .then(async () => {
+        await this.whenSynced
+        const db = await this.#db
+        const merged = batch.length === 1 ? batch[0]! : Y.mergeUpdates(batch)
+        const [store] = idb.transact(db, [UPDATES]) as [IDBObjectStore]
+        const done = txDone(store.transaction)
+        void idb.addAutoKey(store, merged as unknown as ArrayBuffer) // lib0's typing; IndexedDB stores any cloneable
+        await done
+        this.#counters.inc('writes')
+        this.#counters.inc('bytesWritten', merged.byteLength)
+        if (++this.#records >= this.#compactAfter) await this.compact()
+      })
+      .catch((err) => {
+        this.#counters.inc('writeErrors')
+        throw err instanceof PersistenceError ? err : new PersistenceError(undefined, { cause: err })
+      })
     this.#saving = write
     if (waiting != null) write.then(waiting.resolve, waiting.reject)
     return write
@@ -185,7 +210,14 @@ export class IndexedDbPersistence {
     const keys = await idb.getAllKeys(store)
     const values = await idb.getAll(store)
     // Fold records other tabs wrote that this doc has not seen yet, then replace everything.
-    Y.transact(this.doc, () => { for (const value of values) this.#applyStored(value) }, this, false)
+    Y.transact(
+      this.doc,
+      () => {
+        for (const value of values) this.#applyStored(value)
+      },
+      this,
+      false
+    )
     const state = Y.encodeStateAsUpdate(this.doc)
     void idb.addAutoKey(store, state as unknown as ArrayBuffer)
     if (keys.length > 0) void idb.del(store, IDBKeyRange.upperBound(keys[keys.length - 1]!))

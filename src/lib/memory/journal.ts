@@ -63,7 +63,9 @@ export class Journal {
     if (records.length === 0) return
     const encoded = records.map((r) => this.#encode(r))
     const doc = this.#tasks.doc
-    const apply = (): void => { for (const [id, json] of encoded) this.#tasks.set(id, json) }
+    const apply = (): void => {
+      for (const [id, json] of encoded) this.#tasks.set(id, json)
+    }
     if (doc == null) apply()
     else doc.transact(apply)
     await this.#saved()
@@ -72,7 +74,11 @@ export class Journal {
   #encode(record: TaskRecord): [string, string] {
     const parsed = v.safeParse(TaskRecordSchema, record)
     if (!parsed.success) throw new InvalidValueError(`invalid task record: ${v.summarize(parsed.issues)}`)
-    try { return [parsed.output.id, JSON.stringify(parsed.output)] } catch (err) { throw new InvalidValueError(undefined, { cause: err }) }
+    try {
+      return [parsed.output.id, JSON.stringify(parsed.output)]
+    } catch (err) {
+      throw new InvalidValueError(undefined, { cause: err })
+    }
   }
 
   /** A task record, or undefined (also if the stored one is invalid: counted). */
@@ -82,7 +88,9 @@ export class Journal {
     try {
       const parsed = v.safeParse(TaskRecordSchema, JSON.parse(raw))
       if (parsed.success) return parsed.output
-    } catch { /* counted below */ }
+    } catch {
+      /* counted below */
+    }
     this.#counters.inc('invalidRecords')
     return undefined
   }
@@ -98,5 +106,8 @@ export class Journal {
   }
 
   /** Remove a task record. */
-  async delete(id: string): Promise<void> { this.#tasks.delete(id); await this.#saved() }
+  async delete(id: string): Promise<void> {
+    this.#tasks.delete(id)
+    await this.#saved()
+  }
 }

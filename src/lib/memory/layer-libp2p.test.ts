@@ -18,21 +18,36 @@ const g = globalThis as { WebSocket?: unknown }
 g.WebSocket ??= WsWebSocket
 
 const cleanup: Array<() => Promise<void>> = []
-afterEach(async () => { while (cleanup.length > 0) await cleanup.pop()!() })
+afterEach(async () => {
+  while (cleanup.length > 0) await cleanup.pop()!()
+})
 
 async function node(): Promise<Libp2p> {
   const n = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0/ws'] }, transports: [webSockets()], connectionEncrypters: [noise()], streamMuxers: [yamux()],
-    connectionGater: { denyDialMultiaddr: () => false }, services: { identify: identify(), identifyPush: identifyPush() }
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0/ws'] },
+    transports: [webSockets()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: { denyDialMultiaddr: () => false },
+    services: { identify: identify(), identifyPush: identifyPush() }
   })
-  cleanup.push(async () => { await n.stop() })
+  cleanup.push(async () => {
+    await n.stop()
+  })
   return n
 }
 
 async function peer(): Promise<{ node: Libp2p; layer: MemoryLayer; rejected: string[] }> {
   const n = await node()
   const rejected: string[] = []
-  const layer = createMemoryLayer({ identity: await newIdentity(), transport: new Libp2pSyncTransport(n), persistence: 'none', tabSync: false, checker: nodeUpdateChecker(), onPeerRejected: (p) => rejected.push(p) })
+  const layer = createMemoryLayer({
+    identity: await newIdentity(),
+    transport: new Libp2pSyncTransport(n),
+    persistence: 'none',
+    tabSync: false,
+    checker: nodeUpdateChecker(),
+    onPeerRejected: (p) => rejected.push(p)
+  })
   await layer.start()
   cleanup.push(() => layer.stop())
   return { node: n, layer, rejected }
@@ -44,7 +59,12 @@ describe('memory layer over libp2p', () => {
     await b.node.dial(a.node.getMultiaddrs()[0]!)
     await c.node.dial(a.node.getMultiaddrs()[0]!)
     await c.node.dial(b.node.getMultiaddrs()[0]!)
-    const entry = await a.layer.registry.publish({ id: 'net-agent', manifest: { name: 'N', capabilities: ['c'] }, moduleSha256: fakeSha(1), holders: [a.node.peerId.toString()] })
+    const entry = await a.layer.registry.publish({
+      id: 'net-agent',
+      manifest: { name: 'N', capabilities: ['c'] },
+      moduleSha256: fakeSha(1),
+      holders: [a.node.peerId.toString()]
+    })
     await b.layer.memory.set('shared', 'k', 'v')
     for (const p of [a, b, c]) {
       await until(() => p.layer.registry.get(entry.key)?.signature === entry.signature && p.layer.memory.get('shared', 'k') === 'v', 8000)

@@ -41,7 +41,13 @@ export interface MemoryLayerInit {
   syncTimeoutMs?: number
 }
 
-interface OpenDoc { doc: Y.Doc; persistence?: IndexedDbPersistence; tabs?: TabSync; provider?: MeshProvider; sync: boolean }
+interface OpenDoc {
+  doc: Y.Doc
+  persistence?: IndexedDbPersistence
+  tabs?: TabSync
+  provider?: MeshProvider
+  sync: boolean
+}
 
 /** The memory layer. */
 export interface MemoryLayer {
@@ -69,7 +75,14 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
   const limits: MemoryLimits = { ...DEFAULT_LIMITS, ...init.limits }
   const persist = (init.persistence ?? (typeof indexedDB !== 'undefined' ? 'indexeddb' : 'none')) === 'indexeddb'
   const prefix = init.dbPrefix ?? 'zerostate:'
-  const counters = { sync: new Counters('memory.sync'), idb: new Counters('memory.idb'), tabs: new Counters('memory.tabs'), registry: new Counters('memory.registry'), kv: new Counters('memory.kv'), journal: new Counters('memory.journal') }
+  const counters = {
+    sync: new Counters('memory.sync'),
+    idb: new Counters('memory.idb'),
+    tabs: new Counters('memory.tabs'),
+    registry: new Counters('memory.registry'),
+    kv: new Counters('memory.kv'),
+    journal: new Counters('memory.journal')
+  }
   const strikes = new Map<string, number>()
   const checker = init.checker ?? defaultUpdateChecker(limits.checkDeadlineMs)
   const docs = new Map<string, OpenDoc>()
@@ -80,7 +93,10 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
   function attachProvider(name: string, od: OpenDoc): void {
     if (init.transport == null || !od.sync || od.provider != null || !started || stopped) return
     od.provider = new MeshProvider(name, od.doc, init.transport, {
-      limits, checker, counters: counters.sync, strikes,
+      limits,
+      checker,
+      counters: counters.sync,
+      strikes,
       allowedRoots: name === REGISTRY_DOC ? REGISTRY_ROOTS : name === MEMORY_INDEX_DOC ? new Set(['namespaces']) : new Set(['kv']),
       onReject: init.onPeerRejected
     })
@@ -91,7 +107,8 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
     if (existing != null) return existing.doc
     const doc = new Y.Doc({ gc: true })
     const od: OpenDoc = { doc, sync }
-    if (persist) od.persistence = new IndexedDbPersistence(prefix + name, doc, { delayMs: 10, compactAfter: limits.compactAfterRecords, counters: counters.idb })
+    if (persist)
+      od.persistence = new IndexedDbPersistence(prefix + name, doc, { delayMs: 10, compactAfter: limits.compactAfterRecords, counters: counters.idb })
     if (init.tabSync ?? true) od.tabs = new TabSync(prefix + name, doc, { counters: counters.tabs })
     docs.set(name, od)
     // A doc opened after start (a namespace) starts syncing once its local state is loaded.
@@ -100,7 +117,9 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
     return doc
   }
 
-  async function saved(name: string): Promise<void> { await docs.get(name)?.persistence?.whenSaved }
+  async function saved(name: string): Promise<void> {
+    await docs.get(name)?.persistence?.whenSaved
+  }
 
   const registryDoc = open(REGISTRY_DOC, { sync: true })
   const indexDoc = open(MEMORY_INDEX_DOC, { sync: true })
@@ -115,7 +134,9 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
   }
 
   const layer: MemoryLayer = {
-    registry, memory, journal,
+    registry,
+    memory,
+    journal,
     whenSynced: synced.promise,
     async start() {
       if (started) return
@@ -134,7 +155,10 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
           memory.adoptPeerDoc(ch.doc)
           const od = docs.get(ch.doc)
           // Loaded docs take the channel now; one still loading is synced when its provider starts.
-          if (od?.provider != null) { od.provider.accept(ch); return true }
+          if (od?.provider != null) {
+            od.provider.accept(ch)
+            return true
+          }
           return false
         })
       }
@@ -144,19 +168,30 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
       if (reg == null || t == null || t.peers().length === 0) synced.resolve()
       else {
         const timer = setTimeout(() => synced.resolve(), init.syncTimeoutMs ?? 3000)
-        void reg.whenSynced.then(() => registry.settled()).then(() => { clearTimeout(timer); synced.resolve() })
+        void reg.whenSynced
+          .then(() => registry.settled())
+          .then(() => {
+            clearTimeout(timer)
+            synced.resolve()
+          })
       }
     },
     async stop() {
       if (!started || stopped) return
       stopped = true
       await flush().catch((err) => log.error('final flush failed %e', err))
-      for (const od of docs.values()) { od.provider?.destroy(); od.tabs?.destroy(); await od.persistence?.destroy() }
+      for (const od of docs.values()) {
+        od.provider?.destroy()
+        od.tabs?.destroy()
+        await od.persistence?.destroy()
+      }
       init.transport?.onUnknownDoc(undefined)
       checker?.destroy()
     },
     flush,
-    get whenSaved() { return flush() },
+    get whenSaved() {
+      return flush()
+    },
     metrics() {
       const out: Record<string, number> = {}
       for (const c of Object.values(counters)) Object.assign(out, c.toRecord())

@@ -35,7 +35,10 @@ async function mesh(n = 3): Promise<{ nodes: Libp2p[]; transports: Libp2pSyncTra
   return {
     nodes,
     transports,
-    cleanup: async () => { for (const t of transports) await t.stop(); await Promise.all(nodes.map((nd) => nd.stop())) }
+    cleanup: async () => {
+      for (const t of transports) await t.stop()
+      await Promise.all(nodes.map((nd) => nd.stop()))
+    }
   }
 }
 
@@ -46,16 +49,25 @@ describe('MeshProvider over libp2p', () => {
     const m = await mesh(2)
     try {
       const [ta, tb] = m.transports as [Libp2pSyncTransport, Libp2pSyncTransport]
-      const a = new Y.Doc(); const b = new Y.Doc()
+      const a = new Y.Doc()
+      const b = new Y.Doc()
       a.getMap('kv').set('before', 1)
-      const pa = new MeshProvider('d', a, ta); const pb = new MeshProvider('d', b, tb)
+      const pa = new MeshProvider('d', a, ta)
+      const pb = new MeshProvider('d', b, tb)
       await Promise.all([pa.whenSynced, pb.whenSynced])
       expect(b.getMap('kv').get('before')).toBe(1)
-      const seen = new Promise<void>((r) => a.getMap('kv').observe(() => { if (a.getMap('kv').get('live') === 2) r() }))
+      const seen = new Promise<void>((r) =>
+        a.getMap('kv').observe(() => {
+          if (a.getMap('kv').get('live') === 2) r()
+        })
+      )
       b.getMap('kv').set('live', 2)
       await seen
       expect(ta.metrics()['sync.bytesIn']).toBeGreaterThan(0)
-      pa.destroy(); pb.destroy()
-    } finally { await m.cleanup() }
+      pa.destroy()
+      pb.destroy()
+    } finally {
+      await m.cleanup()
+    }
   })
 })

@@ -41,9 +41,18 @@ type SyncFramed = FramedStream<typeof syncProtocol.schema>
 class StreamChannel implements SyncChannel {
   readonly queue = new MessageQueue()
   #sending: Promise<void> = Promise.resolve()
-  constructor(readonly peer: string, readonly doc: string, readonly f: SyncFramed, readonly owner: Libp2pSyncTransport) {}
-  get closed(): boolean { return this.queue.ended }
-  [Symbol.asyncIterator](): AsyncIterator<SyncMessage> { return this.queue[Symbol.asyncIterator]() }
+  constructor(
+    readonly peer: string,
+    readonly doc: string,
+    readonly f: SyncFramed,
+    readonly owner: Libp2pSyncTransport
+  ) {}
+  get closed(): boolean {
+    return this.queue.ended
+  }
+  [Symbol.asyncIterator](): AsyncIterator<SyncMessage> {
+    return this.queue[Symbol.asyncIterator]()
+  }
   send(message: SyncMessage): Promise<void> {
     if (this.closed) return Promise.reject(new StreamEndedError('sync channel closed'))
     // Writes are chained so frames never interleave while one waits for drain.
@@ -60,7 +69,9 @@ class StreamChannel implements SyncChannel {
     if (this.closed) return
     this.queue.end()
     this.owner._channels.delete(this)
-    this.f.stream.close().catch(() => { this.f.stream.abort(new Error('close failed')) })
+    this.f.stream.close().catch(() => {
+      this.f.stream.abort(new Error('close failed'))
+    })
   }
   /** Pump frames from the stream into the queue until it ends. */
   async pump(): Promise<void> {
@@ -98,7 +109,9 @@ export class Libp2pSyncTransport implements SyncTransport {
     this.#init = { openTimeoutMs: init.openTimeoutMs ?? 5000, maxInvalidFrames: init.maxInvalidFrames ?? 3, maxStreams: init.maxStreams ?? 256 }
   }
 
-  get localPeer(): string { return this.#node.peerId.toString() }
+  get localPeer(): string {
+    return this.#node.peerId.toString()
+  }
 
   readonly #onIdentify = (evt: CustomEvent<{ peerId: PeerId; protocols: string[]; connection: Connection }>): void => {
     if (evt.detail.protocols.includes(SYNC_PROTOCOL_ID)) this.#consider(evt.detail.peerId)
@@ -109,9 +122,15 @@ export class Libp2pSyncTransport implements SyncTransport {
     if (protocols.includes(SYNC_PROTOCOL_ID)) this.#consider(id)
     else this.#leave(id.toString())
   }
-  readonly #onConnectionOpen = (evt: CustomEvent<Connection>): void => { void this.#considerKnown(evt.detail.remotePeer) }
-  readonly #onConnectionClose = (evt: CustomEvent<Connection>): void => { this.#recheck(evt.detail.remotePeer) }
-  readonly #onPeerDisconnect = (evt: CustomEvent<PeerId>): void => { this.#leave(evt.detail.toString()) }
+  readonly #onConnectionOpen = (evt: CustomEvent<Connection>): void => {
+    void this.#considerKnown(evt.detail.remotePeer)
+  }
+  readonly #onConnectionClose = (evt: CustomEvent<Connection>): void => {
+    this.#recheck(evt.detail.remotePeer)
+  }
+  readonly #onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
+    this.#leave(evt.detail.toString())
+  }
 
   #unlimited(peer: PeerId): Connection | undefined {
     return this.#node.getConnections(peer).find((c) => c.limits == null && c.status === 'open')
@@ -128,7 +147,9 @@ export class Libp2pSyncTransport implements SyncTransport {
     try {
       const p = await this.#node.peerStore.get(peer)
       if (p.protocols.includes(SYNC_PROTOCOL_ID)) this.#consider(peer)
-    } catch { /* not identified yet: peer:identify will tell */ }
+    } catch {
+      /* not identified yet: peer:identify will tell */
+    }
   }
 
   #recheck(peer: PeerId): void {
@@ -143,14 +164,22 @@ export class Libp2pSyncTransport implements SyncTransport {
 
   #emit(event: PeerEvent): void {
     for (const l of this.#listeners) {
-      try { l(event) } catch (err) { this._counters.inc('listenerErrors'); log.error('peer listener threw %e', err) }
+      try {
+        l(event)
+      } catch (err) {
+        this._counters.inc('listenerErrors')
+        log.error('peer listener threw %e', err)
+      }
     }
   }
 
   async start(): Promise<void> {
     if (this.#started) return
     this.#started = true
-    await this.#node.handle(SYNC_PROTOCOL_ID, (stream, connection) => this.#inbound(stream, connection), { maxInboundStreams: this.#init.maxStreams, maxOutboundStreams: this.#init.maxStreams })
+    await this.#node.handle(SYNC_PROTOCOL_ID, (stream, connection) => this.#inbound(stream, connection), {
+      maxInboundStreams: this.#init.maxStreams,
+      maxOutboundStreams: this.#init.maxStreams
+    })
     this.#node.addEventListener('peer:identify', this.#onIdentify as never)
     this.#node.addEventListener('peer:update', this.#onPeerUpdate as never)
     this.#node.addEventListener('connection:open', this.#onConnectionOpen as never)
@@ -172,19 +201,27 @@ export class Libp2pSyncTransport implements SyncTransport {
     for (const id of [...this.#peers.keys()]) this.#leave(id)
   }
 
-  peers(): string[] { return [...this.#peers.keys()] }
+  peers(): string[] {
+    return [...this.#peers.keys()]
+  }
 
   onPeer(listener: (event: PeerEvent) => void): () => void {
     this.#listeners.add(listener)
-    return () => { this.#listeners.delete(listener) }
+    return () => {
+      this.#listeners.delete(listener)
+    }
   }
 
   handle(doc: string, handler: ChannelHandler): () => void {
     this.#handlers.set(doc, handler)
-    return () => { if (this.#handlers.get(doc) === handler) this.#handlers.delete(doc) }
+    return () => {
+      if (this.#handlers.get(doc) === handler) this.#handlers.delete(doc)
+    }
   }
 
-  onUnknownDoc(handler: UnknownDocHandler | undefined): void { this.#unknown = handler }
+  onUnknownDoc(handler: UnknownDocHandler | undefined): void {
+    this.#unknown = handler
+  }
 
   async open(peer: string, doc: string, options: { signal?: AbortSignal } = {}): Promise<SyncChannel> {
     const peerId = this.#peers.get(peer)
@@ -204,7 +241,10 @@ export class Libp2pSyncTransport implements SyncTransport {
 
   async #inbound(stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString()
-    if (!this.#started || connection.limits != null) { stream.abort(new Error('sync is not run over limited connections')); return }
+    if (!this.#started || connection.limits != null) {
+      stream.abort(new Error('sync is not run over limited connections'))
+      return
+    }
     const f = framed(stream, syncProtocol)
     let first: SyncMessage
     try {
@@ -246,5 +286,7 @@ export class Libp2pSyncTransport implements SyncTransport {
     if (peerId != null) await this.#node.hangUp(peerId).catch(() => {})
   }
 
-  metrics(): Record<string, number> { return this._counters.toRecord() }
+  metrics(): Record<string, number> {
+    return this._counters.toRecord()
+  }
 }

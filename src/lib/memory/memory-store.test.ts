@@ -6,12 +6,20 @@ import { InvalidValueError, MissingKeyError, NamespaceError } from './errors.ts'
 import { generateNamespaceKey } from './namespace-crypto.ts'
 
 const layers: MemoryLayer[] = []
-afterEach(async () => { while (layers.length > 0) await layers.pop()!.stop() })
+afterEach(async () => {
+  while (layers.length > 0) await layers.pop()!.stop()
+})
 
 async function peers(n: number, net = new MemoryNetwork(), start = 0) {
   const out: MemoryLayer[] = []
   for (let i = start; i < start + n; i++) {
-    const layer = createMemoryLayer({ identity: await newIdentity(), transport: new MemorySyncTransport(net, `peer-${i}`), persistence: 'none', tabSync: false, limits: { resyncIntervalMs: 0 } })
+    const layer = createMemoryLayer({
+      identity: await newIdentity(),
+      transport: new MemorySyncTransport(net, `peer-${i}`),
+      persistence: 'none',
+      tabSync: false,
+      limits: { resyncIntervalMs: 0 }
+    })
     await layer.start()
     layers.push(layer)
     out.push(layer)
@@ -45,7 +53,8 @@ describe('shared memory', () => {
     await expect(a!.memory.set('ns', 'k', undefined)).rejects.toBeInstanceOf(InvalidValueError)
     await expect(a!.memory.set('ns', 'k', 'x'.repeat(300 * 1024))).rejects.toBeInstanceOf(InvalidValueError)
     await expect(a!.memory.set('no spaces', 'k', 1)).rejects.toBeInstanceOf(NamespaceError)
-    const cyclic: Record<string, unknown> = {}; cyclic.self = cyclic
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
     await expect(a!.memory.set('ns', 'k', cyclic)).rejects.toBeInstanceOf(InvalidValueError)
   })
 
@@ -107,7 +116,9 @@ describe('shared memory', () => {
   it('subscribers hear about local and remote changes', async () => {
     const [a, b] = await peers(2)
     const seen: string[] = []
-    b!.memory.subscribe((c) => { seen.push(`${c.namespace}:${c.keys.join()}`) })
+    b!.memory.subscribe((c) => {
+      seen.push(`${c.namespace}:${c.keys.join()}`)
+    })
     await a!.memory.set('s', 'k1', 1)
     await until(() => seen.includes('s:k1'))
   })
@@ -134,7 +145,12 @@ describe('task journal', () => {
     await a!.journal.putMany([1, 2, 3].map((i) => ({ id: `m${i}`, status: 'succeeded', createdAt: i, updatedAt: i, steps: [] })))
     expect(updates).toHaveLength(1)
     expect(a!.journal.list().map((t) => t.id)).toEqual(['m3', 'm2', 'm1'])
-    await expect(a!.journal.putMany([{ id: 'ok', status: 'x', createdAt: 1, updatedAt: 1, steps: [] }, { id: '', status: 'x', createdAt: 0, updatedAt: 0, steps: [] }])).rejects.toBeInstanceOf(InvalidValueError)
+    await expect(
+      a!.journal.putMany([
+        { id: 'ok', status: 'x', createdAt: 1, updatedAt: 1, steps: [] },
+        { id: '', status: 'x', createdAt: 0, updatedAt: 0, steps: [] }
+      ])
+    ).rejects.toBeInstanceOf(InvalidValueError)
     expect(a!.journal.get('ok')).toBeUndefined()
     expect(updates).toHaveLength(1)
   })

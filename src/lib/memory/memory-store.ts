@@ -35,7 +35,10 @@ export interface NamespaceInfo {
 }
 
 /** A change in a namespace (keys whose value changed, locally or remotely). */
-export interface MemoryChange { namespace: string; keys: string[] }
+export interface MemoryChange {
+  namespace: string
+  keys: string[]
+}
 
 /** What the store needs from the layer: docs by name, and their save barrier. */
 export interface DocHost {
@@ -72,7 +75,13 @@ export class MemoryStore {
   /** Open every known namespace (so shared ones sync) and import saved keys. */
   async init(): Promise<void> {
     for (const [ns, raw] of this.#savedKeys.entries()) {
-      if (typeof raw === 'string') { try { this.#keys.set(ns, await importNamespaceKey(raw)) } catch { this.#counters.inc('badSavedKeys') } }
+      if (typeof raw === 'string') {
+        try {
+          this.#keys.set(ns, await importNamespaceKey(raw))
+        } catch {
+          this.#counters.inc('badSavedKeys')
+        }
+      }
     }
     for (const ns of this.#private.keys()) this.#doc(ns)
     for (const ns of this.#index.keys()) if (NAMESPACE_RE.test(ns) && !this.#private.has(ns)) this.#doc(ns)
@@ -97,7 +106,9 @@ export class MemoryStore {
   }
 
   /** Open a namespace doc a peer offered (it is shared unless the index says encrypted). */
-  adoptPeerDoc(docName: string): Y.Doc { return this.#doc(docName.slice(MEMORY_DOC_PREFIX.length)) }
+  adoptPeerDoc(docName: string): Y.Doc {
+    return this.#doc(docName.slice(MEMORY_DOC_PREFIX.length))
+  }
 
   #doc(ns: string): Y.Doc {
     const doc = this.#host.open(MEMORY_DOC_PREFIX + ns, { sync: !this.#private.has(ns) })
@@ -114,7 +125,9 @@ export class MemoryStore {
     return doc
   }
 
-  #kv(ns: string): Y.Map<unknown> { return this.#doc(ns).getMap<unknown>('kv') }
+  #kv(ns: string): Y.Map<unknown> {
+    return this.#doc(ns).getMap<unknown>('kv')
+  }
 
   #decrypt(ns: string, slots: string[]): void {
     const key = this.#keys.get(ns)
@@ -128,7 +141,10 @@ export class MemoryStore {
         try {
           const name = await openName(key, slot)
           const sealed = kv.get(slot)
-          if (typeof sealed !== 'string') { if (plain.delete(name)) changed.push(name); continue }
+          if (typeof sealed !== 'string') {
+            if (plain.delete(name)) changed.push(name)
+            continue
+          }
           plain.set(name, { slot, value: JSON.parse(await openValue(key, sealed)) })
           changed.push(name)
         } catch (err) {
@@ -142,7 +158,12 @@ export class MemoryStore {
 
   #emit(change: MemoryChange): void {
     for (const l of this.#listeners) {
-      try { l(change) } catch (err) { this.#counters.inc('listenerErrors'); log.error('memory listener threw %e', err) }
+      try {
+        l(change)
+      } catch (err) {
+        this.#counters.inc('listenerErrors')
+        log.error('memory listener threw %e', err)
+      }
     }
   }
 
@@ -158,7 +179,11 @@ export class MemoryStore {
     if (existing != null && existing !== mode && !(existing === 'shared' && !this.#index.has(ns) && mode !== 'private')) {
       throw new NamespaceError(`namespace "${ns}" already exists as ${existing}`)
     }
-    if (mode === 'private') { this.#private.set(ns, { createdAt: Date.now() }); this.#doc(ns); return }
+    if (mode === 'private') {
+      this.#private.set(ns, { createdAt: Date.now() })
+      this.#doc(ns)
+      return
+    }
     if (mode === 'encrypted') {
       if (opts.key == null) throw new MissingKeyError()
       this.#keys.set(ns, await importNamespaceKey(opts.key))
@@ -166,16 +191,22 @@ export class MemoryStore {
     }
     if (!this.#index.has(ns)) this.#index.set(ns, { mode, createdAt: Date.now() })
     this.#doc(ns)
-    if (mode === 'encrypted') { this.#decrypt(ns, [...this.#kv(ns).keys()]); await this.#decrypting }
+    if (mode === 'encrypted') {
+      this.#decrypt(ns, [...this.#kv(ns).keys()])
+      await this.#decrypting
+    }
   }
 
   /** Every namespace this profile knows, with its mode. */
   namespaces(): NamespaceInfo[] {
     const names = new Set<string>([...this.#private.keys(), ...this.#index.keys(), ...this.#observed])
-    return [...names].filter((n) => NAMESPACE_RE.test(n)).sort().map((name) => {
-      const mode = this.mode(name) ?? 'shared'
-      return { name, mode, locked: mode === 'encrypted' && !this.#keys.has(name) }
-    })
+    return [...names]
+      .filter((n) => NAMESPACE_RE.test(n))
+      .sort()
+      .map((name) => {
+        const mode = this.mode(name) ?? 'shared'
+        return { name, mode, locked: mode === 'encrypted' && !this.#keys.has(name) }
+      })
   }
 
   /** The value under `key`, or undefined (also when encrypted and locked). */
@@ -184,14 +215,22 @@ export class MemoryStore {
     if (this.mode(ns) === 'encrypted') return structuredClone(this.#plain.get(ns)?.get(key)?.value)
     const raw = this.#kv(ns).get(key)
     if (typeof raw !== 'string') return undefined
-    try { return JSON.parse(raw) } catch { this.#counters.inc('invalidValues'); return undefined }
+    try {
+      return JSON.parse(raw)
+    } catch {
+      this.#counters.inc('invalidValues')
+      return undefined
+    }
   }
 
   /** The keys of `ns` (for an encrypted namespace: those this profile can decrypt). */
   keys(ns: string): string[] {
     if (this.mode(ns) == null) return []
     if (this.mode(ns) === 'encrypted') return [...(this.#plain.get(ns)?.keys() ?? [])].sort()
-    return [...this.#kv(ns).entries()].filter(([, raw]) => typeof raw === 'string').map(([k]) => k).sort()
+    return [...this.#kv(ns).entries()]
+      .filter(([, raw]) => typeof raw === 'string')
+      .map(([k]) => k)
+      .sort()
   }
 
   /** Store a JSON value; resolves once it is saved locally. Creates `ns` as shared if unknown. */
@@ -199,7 +238,11 @@ export class MemoryStore {
     this.#checkName(ns)
     if (typeof key !== 'string' || key.length === 0 || key.length > 512) throw new InvalidValueError('a key is a string of 1–512 characters')
     let json: string | undefined
-    try { json = JSON.stringify(value) } catch (err) { throw new InvalidValueError(undefined, { cause: err }) }
+    try {
+      json = JSON.stringify(value)
+    } catch (err) {
+      throw new InvalidValueError(undefined, { cause: err })
+    }
     if (json === undefined) throw new InvalidValueError()
     if (json.length > this.#limits.maxValueBytes) throw new InvalidValueError(`the value is ${json.length} bytes; the limit is ${this.#limits.maxValueBytes}`)
     if (this.mode(ns) == null) await this.createNamespace(ns, { mode: 'shared' })
@@ -236,14 +279,18 @@ export class MemoryStore {
 
   /** Resolves once pending decryptions are done (tests, `whenSynced`). */
   async settled(): Promise<void> {
-
     let current: Promise<void>
-    do { current = this.#decrypting; await current } while (current !== this.#decrypting)
+    do {
+      current = this.#decrypting
+      await current
+    } while (current !== this.#decrypting)
   }
 
   /** Listen for changes; returns the unsubscribe function. */
   subscribe(listener: (change: MemoryChange) => void): () => void {
     this.#listeners.add(listener)
-    return () => { this.#listeners.delete(listener) }
+    return () => {
+      this.#listeners.delete(listener)
+    }
   }
 }

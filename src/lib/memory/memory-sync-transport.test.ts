@@ -5,5 +5,10 @@ syncTransportConformance('MemorySyncTransport', async () => {
   const net = new MemoryNetwork()
   const transports = ['peer-a', 'peer-b', 'peer-c'].map((id) => new MemorySyncTransport(net, id))
   for (const t of transports) await t.start()
-  return { transports, cleanup: async () => { for (const t of transports) await t.stop() } }
+  return {
+    transports,
+    cleanup: async () => {
+      for (const t of transports) await t.stop()
+    }
+  }
 })

@@ -24,17 +24,25 @@ export class MemoryNetwork {
   readonly members = new Map<string, MemorySyncTransport>()
   readonly #links = new Set<string>()
   readonly #autoLink: boolean
-  constructor(opts: { autoLink?: boolean } = {}) { this.#autoLink = opts.autoLink ?? true }
+  constructor(opts: { autoLink?: boolean } = {}) {
+    this.#autoLink = opts.autoLink ?? true
+  }
 
-  static #key(a: string, b: string): string { return a < b ? `${a}|${b}` : `${b}|${a}` }
-  linked(a: string, b: string): boolean { return this.#links.has(MemoryNetwork.#key(a, b)) }
+  static #key(a: string, b: string): string {
+    return a < b ? `${a}|${b}` : `${b}|${a}`
+  }
+  linked(a: string, b: string): boolean {
+    return this.#links.has(MemoryNetwork.#key(a, b))
+  }
 
   /** Connect two started transports. */
   link(a: string, b: string): void {
-    const ta = this.members.get(a); const tb = this.members.get(b)
+    const ta = this.members.get(a)
+    const tb = this.members.get(b)
     if (ta == null || tb == null || a === b || this.linked(a, b)) return
     this.#links.add(MemoryNetwork.#key(a, b))
-    ta._peerEvent({ type: 'join', peer: b }); tb._peerEvent({ type: 'join', peer: a })
+    ta._peerEvent({ type: 'join', peer: b })
+    tb._peerEvent({ type: 'join', peer: a })
   }
 
   /** Disconnect two transports; their channels close. */
@@ -60,9 +68,17 @@ export class MemoryNetwork {
 class MemoryChannel implements SyncChannel {
   readonly queue = new MessageQueue()
   remote: MemoryChannel | undefined
-  constructor(readonly peer: string, readonly doc: string, readonly owner: MemorySyncTransport) {}
-  get closed(): boolean { return this.queue.ended }
-  [Symbol.asyncIterator](): AsyncIterator<SyncMessage> { return this.queue[Symbol.asyncIterator]() }
+  constructor(
+    readonly peer: string,
+    readonly doc: string,
+    readonly owner: MemorySyncTransport
+  ) {}
+  get closed(): boolean {
+    return this.queue.ended
+  }
+  [Symbol.asyncIterator](): AsyncIterator<SyncMessage> {
+    return this.queue[Symbol.asyncIterator]()
+  }
   async send(message: SyncMessage): Promise<void> {
     if (this.closed || this.remote == null) throw new Error('channel closed')
     // Check like the wire would: only schema-valid messages travel.
@@ -70,7 +86,10 @@ class MemoryChannel implements SyncChannel {
     const remote = this.remote
     this.owner._counters.inc('bytesOut', JSON.stringify(checked).length)
     this.owner._deliver(() => {
-      if (!remote.closed) { remote.owner._counters.inc('bytesIn', JSON.stringify(checked).length); remote.queue.push(checked) }
+      if (!remote.closed) {
+        remote.owner._counters.inc('bytesIn', JSON.stringify(checked).length)
+        remote.queue.push(checked)
+      }
     })
   }
   close(): void {
@@ -108,7 +127,9 @@ export class MemorySyncTransport implements SyncTransport {
   #random(): number {
     // xorshift32: deterministic chaos per seed.
     let x = this.#rand
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
     this.#rand = x >>> 0
     return this.#rand / 0x1_0000_0000
   }
@@ -116,7 +137,11 @@ export class MemorySyncTransport implements SyncTransport {
   /** @internal Schedule a delivery, with chaos unless `ordered`. */
   _deliver(fn: () => void, ordered = false): void {
     const { maxDelayMs = 0, duplicate = 0 } = this.#chaos
-    if (ordered || maxDelayMs <= 0) { queueMicrotask(fn); if (!ordered && this.#random() < duplicate) queueMicrotask(fn); return }
+    if (ordered || maxDelayMs <= 0) {
+      queueMicrotask(fn)
+      if (!ordered && this.#random() < duplicate) queueMicrotask(fn)
+      return
+    }
     setTimeout(fn, this.#random() * maxDelayMs)
     if (this.#random() < duplicate) setTimeout(fn, this.#random() * maxDelayMs)
   }
@@ -134,27 +159,37 @@ export class MemorySyncTransport implements SyncTransport {
     for (const ch of [...this._channels]) ch.close()
   }
 
-  peers(): string[] { return [...this.#peers] }
+  peers(): string[] {
+    return [...this.#peers]
+  }
 
   onPeer(listener: (event: PeerEvent) => void): () => void {
     this.#listeners.add(listener)
-    return () => { this.#listeners.delete(listener) }
+    return () => {
+      this.#listeners.delete(listener)
+    }
   }
 
   handle(doc: string, handler: ChannelHandler): () => void {
     this.#handlers.set(doc, handler)
-    return () => { if (this.#handlers.get(doc) === handler) this.#handlers.delete(doc) }
+    return () => {
+      if (this.#handlers.get(doc) === handler) this.#handlers.delete(doc)
+    }
   }
 
-  onUnknownDoc(handler: UnknownDocHandler | undefined): void { this.#unknown = handler }
+  onUnknownDoc(handler: UnknownDocHandler | undefined): void {
+    this.#unknown = handler
+  }
 
   async open(peer: string, doc: string): Promise<SyncChannel> {
     const remote = this.#network.members.get(peer)
     if (!this.#started || remote == null || !this.#network.linked(this.localPeer, peer)) throw new Error(`not connected to ${peer}`)
     const local = new MemoryChannel(peer, doc, this)
     const far = new MemoryChannel(this.localPeer, doc, remote)
-    local.remote = far; far.remote = local
-    this._channels.add(local); remote._channels.add(far)
+    local.remote = far
+    far.remote = local
+    this._channels.add(local)
+    remote._channels.add(far)
     queueMicrotask(() => remote._accept(far))
     return local
   }
@@ -163,7 +198,10 @@ export class MemorySyncTransport implements SyncTransport {
   _accept(channel: MemoryChannel): void {
     if (channel.closed) return
     const handler = this.#handlers.get(channel.doc)
-    if (handler != null) { handler(channel); return }
+    if (handler != null) {
+      handler(channel)
+      return
+    }
     if (this.#unknown?.(channel) === true) return
     channel.close()
   }
@@ -176,7 +214,11 @@ export class MemorySyncTransport implements SyncTransport {
       for (const ch of [...this._channels]) if (ch.peer === event.peer) ch.close()
     }
     for (const l of this.#listeners) {
-      try { l(event) } catch { this._counters.inc('listenerErrors') }
+      try {
+        l(event)
+      } catch {
+        this._counters.inc('listenerErrors')
+      }
     }
   }
 
@@ -185,5 +227,7 @@ export class MemorySyncTransport implements SyncTransport {
     this.#network.unlink(this.localPeer, peer)
   }
 
-  metrics(): Record<string, number> { return this._counters.toRecord() }
+  metrics(): Record<string, number> {
+    return this._counters.toRecord()
+  }
 }

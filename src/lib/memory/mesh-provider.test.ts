@@ -7,19 +7,26 @@ import { rng, until } from './test-helpers.ts'
 import type { SyncChannel } from './sync-transport.ts'
 
 const cleanups: Array<() => Promise<void> | void> = []
-afterEach(async () => { while (cleanups.length > 0) await cleanups.pop()!() })
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!()
+})
 
 async function peer(net: MemoryNetwork, id: string, chaos?: { maxDelayMs: number; duplicate: number; seed: number }) {
   const t = new MemorySyncTransport(net, id, { chaos })
   await t.start()
   const doc = new Y.Doc()
   const provider = new MeshProvider('d', doc, t, { limits: { resyncIntervalMs: 0 } })
-  cleanups.push(() => { doc.destroy(); return t.stop() })
+  cleanups.push(() => {
+    doc.destroy()
+    return t.stop()
+  })
   return { t, doc, provider }
 }
 
 // Map keys sorted: toJSON() follows local integration order, which legitimately differs between peers.
-function state(doc: Y.Doc) { return { map: Object.fromEntries(Object.entries(doc.getMap('m').toJSON()).sort()), text: doc.getText('t').toString(), arr: doc.getArray('a').toJSON() } }
+function state(doc: Y.Doc) {
+  return { map: Object.fromEntries(Object.entries(doc.getMap('m').toJSON()).sort()), text: doc.getText('t').toString(), arr: doc.getArray('a').toJSON() }
+}
 
 describe('MeshProvider', () => {
   it('converges 4 peers under reordered, delayed and duplicated delivery with concurrent edits', async () => {
@@ -30,15 +37,19 @@ describe('MeshProvider', () => {
       const p = peers[Math.floor(rand() * peers.length)]!
       const op = rand()
       if (op < 0.4) p.doc.getMap('m').set(`k${Math.floor(rand() * 10)}`, round)
-      else if (op < 0.7) p.doc.getText('t').insert(Math.floor(rand() * (p.doc.getText('t').length + 1)), String.fromCharCode(97 + round % 26))
+      else if (op < 0.7) p.doc.getText('t').insert(Math.floor(rand() * (p.doc.getText('t').length + 1)), String.fromCharCode(97 + (round % 26)))
       else if (op < 0.85) p.doc.getArray('a').push([round])
       else if (p.doc.getText('t').length > 0) p.doc.getText('t').delete(0, 1)
       if (round % 7 === 0) await new Promise((r) => setTimeout(r, 2))
     }
-    await until(() => {
-      const s = peers.map((p) => JSON.stringify(state(p.doc)))
-      return s.every((x) => x === s[0])
-    }, 5000, 'convergence')
+    await until(
+      () => {
+        const s = peers.map((p) => JSON.stringify(state(p.doc)))
+        return s.every((x) => x === s[0])
+      },
+      5000,
+      'convergence'
+    )
     expect(state(peers[0]!.doc).arr.length).toBeGreaterThan(0)
     // Converged documents have identical state vectors too (nothing pending).
     const svs = peers.map((p) => Buffer.from(Y.encodeStateVector(p.doc)).toString('hex'))
@@ -57,7 +68,8 @@ describe('MeshProvider', () => {
     expect(c.doc.getMap('m').get('k99')).toBe(99)
     // c already has everything: a fresh exchange sends a diff with no structs.
     const before = a.provider.counters.get('bytesSent')
-    a.provider.resync(); c.provider.resync()
+    a.provider.resync()
+    c.provider.resync()
     await new Promise((r) => setTimeout(r, 20))
     expect(a.provider.counters.get('bytesSent') - before).toBeLessThan(20)
   })
@@ -89,10 +101,20 @@ describe('MeshProvider', () => {
     await evil.start()
     cleanups.push(() => evil.stop())
     const rejected: string[] = []
-    const provider2 = new MeshProvider('d2', a.doc, a.t, { limits: { resyncIntervalMs: 0, maxStrikes: 3, maxUpdateBytes: 1000 }, onReject: (p) => rejected.push(p) })
+    const provider2 = new MeshProvider('d2', a.doc, a.t, {
+      limits: { resyncIntervalMs: 0, maxStrikes: 3, maxUpdateBytes: 1000 },
+      onReject: (p) => rejected.push(p)
+    })
     cleanups.push(() => provider2.destroy())
     let ch: SyncChannel | undefined
-    await until(async () => { try { ch = await evil.open('a', 'd2'); return true } catch { return false } })
+    await until(async () => {
+      try {
+        ch = await evil.open('a', 'd2')
+        return true
+      } catch {
+        return false
+      }
+    })
     // 1. random garbage, 2. a yjs#687 payload (trailing data after a valid prefix), 3. a count the bytes cannot back
     const garbage = new Uint8Array([0xde, 0xad, 0xbe, 0xef])
     const p687 = Buffer.from('00010000000001000100010200001602000001fdffffffff7f0000', 'hex')

@@ -34,7 +34,10 @@ export interface MeshProviderOptions {
   strikes?: Map<string, number>
 }
 
-interface Partial_ { kind: 'step2' | 'update'; text: string }
+interface Partial_ {
+  kind: 'step2' | 'update'
+  text: string
+}
 
 /** Syncs `doc` under `name` with every peer `transport` offers. */
 export class MeshProvider {
@@ -81,13 +84,21 @@ export class MeshProvider {
   }
 
   /** Peers with an open channel for this doc. */
-  get peers(): string[] { return [...this.#channels.keys()] }
+  get peers(): string[] {
+    return [...this.#channels.keys()]
+  }
 
-  readonly #onDocDestroy = (): void => { this.destroy() }
+  readonly #onDocDestroy = (): void => {
+    this.destroy()
+  }
 
   readonly #onPeer = (e: PeerEvent): void => {
     if (this.#destroyed) return
-    if (e.type === 'leave') { this.#channels.get(e.peer)?.close(); this.#channels.delete(e.peer); return }
+    if (e.type === 'leave') {
+      this.#channels.get(e.peer)?.close()
+      this.#channels.delete(e.peer)
+      return
+    }
     // One side opens, so a pair shares one stream per doc (FIELD-NOTES: "let only one side dial").
     if (this.transport.localPeer < e.peer) void this.#open(e.peer)
   }
@@ -95,22 +106,35 @@ export class MeshProvider {
   async #open(peer: string, attempt = 0): Promise<void> {
     try {
       const ch = await this.transport.open(peer, this.name)
-      if (this.#destroyed) { ch.close(); return }
+      if (this.#destroyed) {
+        ch.close()
+        return
+      }
       this.#attach(ch)
     } catch (err) {
       this.counters.inc('openFailures')
       log('opening %s to %s failed: %s', this.name, peer, (err as Error)?.message)
       if (attempt < 3 && this.transport.peers().includes(peer)) {
-        setTimeout(() => { if (!this.#destroyed && !this.#channels.has(peer)) void this.#open(peer, attempt + 1) }, 200 * 2 ** attempt)
+        setTimeout(
+          () => {
+            if (!this.#destroyed && !this.#channels.has(peer)) void this.#open(peer, attempt + 1)
+          },
+          200 * 2 ** attempt
+        )
       }
     }
   }
 
   /** Take an inbound channel the transport could not route by itself (a doc opened on demand). */
-  accept(ch: SyncChannel): void { this.#attach(ch) }
+  accept(ch: SyncChannel): void {
+    this.#attach(ch)
+  }
 
   #attach(ch: SyncChannel): void {
-    if (this.#destroyed) { ch.close(); return }
+    if (this.#destroyed) {
+      ch.close()
+      return
+    }
     const old = this.#channels.get(ch.peer)
     if (old != null && old !== ch) old.close()
     this.#channels.set(ch.peer, ch)
@@ -119,7 +143,9 @@ export class MeshProvider {
   }
 
   #send(ch: SyncChannel, msg: SyncMessage): void {
-    ch.send(msg).catch((err) => { log('send on %s to %s failed: %s', this.name, ch.peer, (err as Error)?.message) })
+    ch.send(msg).catch((err) => {
+      log('send on %s to %s failed: %s', this.name, ch.peer, (err as Error)?.message)
+    })
   }
 
   async #run(ch: SyncChannel): Promise<void> {
@@ -130,7 +156,13 @@ export class MeshProvider {
         if (this.#destroyed) break
         if (msg.type === 'step1') {
           let sv: Uint8Array
-          try { sv = fromB64(msg.sv); checkStateVector(sv) } catch (err) { this.#reject(ch.peer, err as Error); continue }
+          try {
+            sv = fromB64(msg.sv)
+            checkStateVector(sv)
+          } catch (err) {
+            this.#reject(ch.peer, err as Error)
+            continue
+          }
           // Answer after earlier updates from this peer are applied, so nothing is sent twice needlessly.
           chain = chain.then(() => {
             const diff = Y.encodeStateAsUpdate(this.doc, sv)
@@ -141,10 +173,21 @@ export class MeshProvider {
         }
         if (msg.type !== 'step2' && msg.type !== 'update') continue
         const cap = msg.type === 'step2' ? this.#limits.maxSyncBytes : this.#limits.maxUpdateBytes
-        if (partial != null && partial.kind !== msg.type) { this.#reject(ch.peer, new RejectedUpdateError('interleaved partial payloads')); partial = undefined; continue }
+        if (partial != null && partial.kind !== msg.type) {
+          this.#reject(ch.peer, new RejectedUpdateError('interleaved partial payloads'))
+          partial = undefined
+          continue
+        }
         const text = (partial?.text ?? '') + msg.data
-        if (text.length * 0.75 > cap) { this.#reject(ch.peer, new RejectedUpdateError(`a ${msg.type} payload over the ${cap}-byte cap`)); partial = undefined; continue }
-        if (msg.more) { partial = { kind: msg.type, text }; continue }
+        if (text.length * 0.75 > cap) {
+          this.#reject(ch.peer, new RejectedUpdateError(`a ${msg.type} payload over the ${cap}-byte cap`))
+          partial = undefined
+          continue
+        }
+        if (msg.more) {
+          partial = { kind: msg.type, text }
+          continue
+        }
         partial = undefined
         const kind = msg.type
         chain = chain.then(() => this.#receive(ch.peer, text, kind))
@@ -158,7 +201,13 @@ export class MeshProvider {
       if (current && !this.#destroyed && this.transport.localPeer < ch.peer && this.transport.peers().includes(ch.peer)) {
         const n = (this.#reopens.get(ch.peer) ?? 0) + 1
         this.#reopens.set(ch.peer, n)
-        if (n <= 5) setTimeout(() => { if (!this.#destroyed && !this.#channels.has(ch.peer)) void this.#open(ch.peer) }, 100 * 2 ** n)
+        if (n <= 5)
+          setTimeout(
+            () => {
+              if (!this.#destroyed && !this.#channels.has(ch.peer)) void this.#open(ch.peer)
+            },
+            100 * 2 ** n
+          )
       }
     }
   }
@@ -190,7 +239,11 @@ export class MeshProvider {
     log('refused an update on %s from %s: %s', this.name, peer, err.message)
     const strikes = (this.#strikes.get(peer) ?? 0) + 1
     this.#strikes.set(peer, strikes)
-    try { this.#opts.onReject?.(peer, err) } catch { this.counters.inc('listenerErrors') }
+    try {
+      this.#opts.onReject?.(peer, err)
+    } catch {
+      this.counters.inc('listenerErrors')
+    }
     if (strikes >= this.#limits.maxStrikes) {
       this.#strikes.delete(peer)
       this.counters.inc('peersDisconnected')

@@ -5,7 +5,7 @@
  * peer without revealing the name; equal names give equal ciphertexts, which only
  * shows that a key was rewritten — nothing a peer without the key learns more.
  */
-import { fromString, toString } from 'uint8arrays'
+import { fromString, toString as bytesToString } from 'uint8arrays'
 import { MissingKeyError } from './errors.ts'
 
 const enc = new TextEncoder()
@@ -18,21 +18,26 @@ export async function importNamespaceKey(key: CryptoKey | string): Promise<Crypt
     return key
   }
   let raw: Uint8Array
-  try { raw = fromString(key, 'base64url') } catch { raw = new Uint8Array(0) }
+  try {
+    raw = fromString(key, 'base64url')
+  } catch {
+    raw = new Uint8Array(0)
+  }
   if (raw.byteLength !== 32) raw = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(`zs-namespace-key:${key}`)))
   return await crypto.subtle.importKey('raw', raw as Uint8Array<ArrayBuffer>, 'AES-GCM', false, ['encrypt', 'decrypt'])
 }
 
 /** A fresh random key as base64url text, to share out of band. */
 export function generateNamespaceKey(): string {
-  return toString(crypto.getRandomValues(new Uint8Array(32)), 'base64url')
+  return bytesToString(crypto.getRandomValues(new Uint8Array(32)), 'base64url')
 }
 
 async function seal(key: CryptoKey, iv: Uint8Array<ArrayBuffer>, plain: Uint8Array<ArrayBuffer>): Promise<string> {
   const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, plain))
   const out = new Uint8Array(iv.byteLength + ct.byteLength)
-  out.set(iv); out.set(ct, iv.byteLength)
-  return toString(out, 'base64url')
+  out.set(iv)
+  out.set(ct, iv.byteLength)
+  return bytesToString(out, 'base64url')
 }
 
 async function open(key: CryptoKey, sealed: string): Promise<Uint8Array> {

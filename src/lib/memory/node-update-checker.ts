@@ -8,9 +8,18 @@ export function nodeCheckWorker(): CheckWorker {
   w.unref()
   return {
     post: (m) => w.postMessage(m),
-    onMessage: (l) => { w.on('message', l) },
-    onError: (l) => { w.on('error', l); w.on('exit', (code) => { if (code !== 0) l(new Error(`exit ${code}`)) }) },
-    terminate: () => { void w.terminate() }
+    onMessage: (l) => {
+      w.on('message', l)
+    },
+    onError: (l) => {
+      w.on('error', l)
+      w.on('exit', (code) => {
+        if (code !== 0) l(new Error(`exit ${code}`))
+      })
+    },
+    terminate: () => {
+      void w.terminate()
+    }
   }
 }
 

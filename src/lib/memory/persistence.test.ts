@@ -10,7 +10,9 @@ import type { Identity } from '../core/index.ts'
 
 // Node + fake-indexeddb: checks behaviour, not speed (bench/memory.mjs measures Chromium).
 const open: MemoryLayer[] = []
-afterEach(async () => { while (open.length > 0) await open.pop()!.stop() })
+afterEach(async () => {
+  while (open.length > 0) await open.pop()!.stop()
+})
 let dbn = 0
 
 async function layer(prefix: string, identity: Identity, limits = {}) {
@@ -26,7 +28,10 @@ function rawPut(dbName: string, value: unknown): Promise<void> {
     req.onsuccess = () => {
       const tx = req.result.transaction('updates', 'readwrite')
       tx.objectStore('updates').add(value)
-      tx.oncomplete = () => { req.result.close(); resolve() }
+      tx.oncomplete = () => {
+        req.result.close()
+        resolve()
+      }
       tx.onerror = () => reject(tx.error)
     }
     req.onerror = () => reject(req.error)
@@ -38,7 +43,10 @@ function rawCount(dbName: string): Promise<number> {
     const req = indexedDB.open(dbName)
     req.onsuccess = () => {
       const r = req.result.transaction('updates', 'readonly').objectStore('updates').count()
-      r.onsuccess = () => { req.result.close(); resolve(r.result) }
+      r.onsuccess = () => {
+        req.result.close()
+        resolve(r.result)
+      }
     }
     req.onerror = () => reject(req.error)
   })
@@ -57,7 +65,8 @@ describe('IndexedDB persistence', () => {
     await a.memory.set('team', 'secret', 42)
     await a.registry.publish({ id: 'agent', manifest: { name: 'A', capabilities: ['x'] }, moduleSha256: fakeSha(1) })
     await a.journal.put({ id: 't1', status: 'running', createdAt: 1, updatedAt: 1, steps: [{ id: 's', status: 'pending' }] })
-    await a.stop(); open.pop()
+    await a.stop()
+    open.pop()
     const b = await layer(prefix, id)
     expect(b.memory.get('notes', 'k')).toEqual({ v: 1 })
     expect(b.memory.get('mine', 'p')).toBe('private')
@@ -80,7 +89,9 @@ describe('IndexedDB persistence', () => {
 
   it('writes at once once the page is hidden or left (the batch timer may never fire)', async () => {
     const name = `lifecycle-${dbn++}`
-    class Page extends EventTarget { visibilityState = 'visible' }
+    class Page extends EventTarget {
+      visibilityState = 'visible'
+    }
     const page = new Page()
     const doc = new Y.Doc()
     const p = new IndexedDbPersistence(name, doc, { delayMs: 60_000, lifecycle: page as never })
@@ -126,7 +137,8 @@ describe('IndexedDB persistence', () => {
     const id = await newIdentity()
     const a = await layer(prefix, id)
     await a.memory.set('ns', 'good', 1)
-    await a.stop(); open.pop()
+    await a.stop()
+    open.pop()
     await rawPut(`${prefix}memory/ns`, 'not bytes')
     await rawPut(`${prefix}memory/ns`, new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2]))
     const b = await layer(prefix, id)

@@ -114,4 +114,6 @@ export interface RegistryFilter {
 }
 
 /** `author/id` */
-export function entryKey(author: string, id: string): string { return `${author}/${id}` }
+export function entryKey(author: string, id: string): string {
+  return `${author}/${id}`
+}

@@ -10,7 +10,9 @@ import { Registry } from './registry.ts'
 import { DEFAULT_LIMITS } from './constants.ts'
 
 const layers: MemoryLayer[] = []
-afterEach(async () => { while (layers.length > 0) await layers.pop()!.stop() })
+afterEach(async () => {
+  while (layers.length > 0) await layers.pop()!.stop()
+})
 
 async function mesh(n: number, limits = {}) {
   const net = new MemoryNetwork()
@@ -35,7 +37,11 @@ describe('registry', () => {
     expect(entry).toMatchObject({ id: 'summarizer', author: a!.identity.publicKey, version: 1, holders: ['peer-0'] })
     for (const p of [b!, c!]) {
       await until(() => p.layer.registry.list().length === 1)
-      expect(p.layer.registry.get('summarizer')).toMatchObject({ key: entryKey(a!.identity.publicKey, 'summarizer'), signature: entry.signature, holders: ['peer-0'] })
+      expect(p.layer.registry.get('summarizer')).toMatchObject({
+        key: entryKey(a!.identity.publicKey, 'summarizer'),
+        signature: entry.signature,
+        holders: ['peer-0']
+      })
     }
     b!.layer.registry.addHolder(entry.key, 'peer-1')
     await until(() => c!.layer.registry.get(entry.key)?.holders.length === 2)
@@ -51,9 +57,17 @@ describe('registry', () => {
     await until(() => b!.layer.registry.list().length === 1)
     const entries = b!.layer.doc('registry')!.getMap('entries')
     // b writes a forged version of a's entry (bumped version, wrong signature), and one under a made-up key.
-    entries.set(real.key, { ...entries.get(real.key) as object, version: 9, manifest: manifest('Evil'), moduleSha256: fakeSha(666) })
+    entries.set(real.key, { ...(entries.get(real.key) as object), version: 9, manifest: manifest('Evil'), moduleSha256: fakeSha(666) })
     const mallory = await newIdentity()
-    const body = { kind: 'zerostate/registry-entry/1', id: 'y', author: a!.identity.publicKey, manifest: manifest('Y'), moduleSha256: fakeSha(3), version: 1, publishedAt: 1 }
+    const body = {
+      kind: 'zerostate/registry-entry/1',
+      id: 'y',
+      author: a!.identity.publicKey,
+      manifest: manifest('Y'),
+      moduleSha256: fakeSha(3),
+      version: 1,
+      publishedAt: 1
+    }
     entries.set(entryKey(a!.identity.publicKey, 'y'), { ...body, signature: await signJson(mallory, body) })
     await b!.layer.registry.settled()
     await until(() => b!.layer.metrics()['memory.registry.forgedRecords']! >= 2 && b!.layer.metrics()['memory.registry.pruned']! >= 1)
@@ -77,7 +91,10 @@ describe('registry', () => {
     // b publishes its own 'tool' (a different key) and signs a retraction of a's entry with its own key.
     await b!.layer.registry.publish({ id: 'tool', manifest: manifest('b tool'), moduleSha256: fakeSha(5) })
     const body = { kind: 'zerostate/registry-retraction/1', id: 'tool', author: a!.identity.publicKey, version: 1, retractedAt: Date.now() }
-    b!.layer.doc('registry')!.getMap('retractions').set(key, { ...body, signature: await signJson(b!.identity, body) })
+    b!.layer
+      .doc('registry')!
+      .getMap('retractions')
+      .set(key, { ...body, signature: await signJson(b!.identity, body) })
     // Meanwhile a updates its entry concurrently.
     await a!.layer.registry.publish({ id: 'tool', manifest: manifest('v2'), moduleSha256: fakeSha(9) })
     for (const p of [a!, b!, c!]) {
@@ -105,12 +122,17 @@ describe('registry', () => {
     b!.layer.doc('registry')!.getMap('entries').set(entryKey(a!.identity.publicKey, 'r'), v1)
     await b!.layer.registry.settled()
     await new Promise((r) => setTimeout(r, 20))
-    for (const p of [a!, b!]) { await p.layer.registry.settled(); expect(p.layer.registry.list()[0]?.manifest.name).toBe('v2') }
+    for (const p of [a!, b!]) {
+      await p.layer.registry.settled()
+      expect(p.layer.registry.list()[0]?.manifest.name).toBe('v2')
+    }
   })
 
   it('enforces per-author quotas and entry size locally (typed errors) and remotely (ignored, counted)', async () => {
     const [a, b] = await mesh(2, { maxEntriesPerAuthor: 3, maxEntryBytes: 2048 })
-    await expect(a!.layer.registry.publish({ id: 'big', manifest: { blob: 'x'.repeat(4096) }, moduleSha256: fakeSha(1) })).rejects.toBeInstanceOf(EntryTooLargeError)
+    await expect(a!.layer.registry.publish({ id: 'big', manifest: { blob: 'x'.repeat(4096) }, moduleSha256: fakeSha(1) })).rejects.toBeInstanceOf(
+      EntryTooLargeError
+    )
     await expect(a!.layer.registry.publish({ id: 'bad id!', manifest: {}, moduleSha256: fakeSha(1) })).rejects.toBeInstanceOf(InvalidEntryError)
     await expect(a!.layer.registry.publish({ id: 'ok', manifest: {}, moduleSha256: 'nothex' })).rejects.toBeInstanceOf(InvalidEntryError)
     for (let i = 0; i < 3; i++) await a!.layer.registry.publish({ id: `a${i}`, manifest: manifest(`A${i}`), moduleSha256: fakeSha(i + 1) })
@@ -135,7 +157,9 @@ describe('registry', () => {
     const e = await a!.layer.registry.publish({ id: 'h', manifest: manifest('H'), moduleSha256: fakeSha(1) })
     await until(() => b!.layer.registry.list().length === 1)
     const holders = b!.layer.doc('registry')!.getMap('holders')
-    b!.layer.doc('registry')!.transact(() => { for (let i = 0; i < 300; i++) holders.set(`${e.key}|flood-${i}`, i) })
+    b!.layer.doc('registry')!.transact(() => {
+      for (let i = 0; i < 300; i++) holders.set(`${e.key}|flood-${i}`, i)
+    })
     for (const p of [a!, b!]) {
       await until(() => p.layer.doc('registry')!.getMap('holders').size === 4)
       expect(p.layer.registry.get(e.key)?.holders).toEqual(['flood-299', 'flood-298', 'flood-297', 'flood-296'])
@@ -159,8 +183,12 @@ describe('registry', () => {
   it('notifies subscribers and never throws from a bad listener', async () => {
     const [a, b] = await mesh(2)
     let calls = 0
-    b!.layer.registry.subscribe(() => { throw new Error('listener bug') })
-    b!.layer.registry.subscribe(() => { calls++ })
+    b!.layer.registry.subscribe(() => {
+      throw new Error('listener bug')
+    })
+    b!.layer.registry.subscribe(() => {
+      calls++
+    })
     await a!.layer.registry.publish({ id: 's', manifest: manifest('S'), moduleSha256: fakeSha(1) })
     await until(() => calls > 0 && b!.layer.registry.list().length === 1)
     expect(b!.layer.metrics()['memory.registry.listenerErrors']).toBeGreaterThan(0)

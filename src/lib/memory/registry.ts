@@ -11,7 +11,7 @@
  * holds something worse (forged, older, or deleted) — so only the author can
  * update or retract an entry, whatever order merges happen in.
  */
-import * as Y from 'yjs'
+import type * as Y from 'yjs'
 import * as v from 'valibot'
 import { signJson, canonicalBytes, type Identity } from '../core/index.ts'
 import { SignatureVerifier } from './signature-verifier.ts'
@@ -20,8 +20,20 @@ import { logger } from '../core/index.ts'
 import { EntryNotFoundError, EntryTooLargeError, InvalidEntryError, RegistryQuotaError } from './errors.ts'
 import type { MemoryLimits } from './constants.ts'
 import {
-  EntryRecordSchema, PeerIdSchema, PublishInputSchema, ReputationInputSchema, ReputationRecordSchema, RetractionRecordSchema, entryKey,
-  type EntryRecord, type PublishInput, type RegistryEntry, type RegistryFilter, type ReputationInput, type ReputationRecord, type RetractionRecord
+  EntryRecordSchema,
+  PeerIdSchema,
+  PublishInputSchema,
+  ReputationInputSchema,
+  ReputationRecordSchema,
+  RetractionRecordSchema,
+  entryKey,
+  type EntryRecord,
+  type PublishInput,
+  type RegistryEntry,
+  type RegistryFilter,
+  type ReputationInput,
+  type ReputationRecord,
+  type RetractionRecord
 } from './registry-schema.ts'
 
 const log = logger('memory:registry')
@@ -36,16 +48,22 @@ type Kind = 'entries' | 'retractions' | 'reputation'
 const SCHEMAS = { entries: EntryRecordSchema, retractions: RetractionRecordSchema, reputation: ReputationRecordSchema }
 type AnyRecord = EntryRecord | RetractionRecord | ReputationRecord
 
-function signerOf(kind: Kind, r: AnyRecord): string { return kind === 'reputation' ? (r as ReputationRecord).publisher : (r as EntryRecord).author }
+function signerOf(kind: Kind, r: AnyRecord): string {
+  return kind === 'reputation' ? (r as ReputationRecord).publisher : (r as EntryRecord).author
+}
 function keyOf(kind: Kind, r: AnyRecord): string {
-  return kind === 'reputation' ? `${(r as ReputationRecord).publisher}/${(r as ReputationRecord).subject}` : entryKey((r as EntryRecord).author, (r as EntryRecord).id)
+  return kind === 'reputation'
+    ? `${(r as ReputationRecord).publisher}/${(r as ReputationRecord).subject}`
+    : entryKey((r as EntryRecord).author, (r as EntryRecord).id)
 }
 function rank(r: AnyRecord): number {
   if ('version' in r) return r.version
   return (r as ReputationRecord).updatedAt
 }
 const textDecoder = new TextDecoder()
-function canonicalText(value: unknown): string { return textDecoder.decode(canonicalBytes(value)) }
+function canonicalText(value: unknown): string {
+  return textDecoder.decode(canonicalBytes(value))
+}
 function payload(r: AnyRecord): Record<string, unknown> {
   const { signature: _s, ...rest } = r
   return rest
@@ -87,18 +105,26 @@ export class Registry {
       this.#maps[kind].observe((e) => this.#enqueue(kind, [...e.keysChanged]))
       this.#enqueue(kind, [...this.#maps[kind].keys()])
     }
-    this.#holders.observe((e) => { this.#indexHolders([...e.keysChanged]); this.#changed() })
+    this.#holders.observe((e) => {
+      this.#indexHolders([...e.keysChanged])
+      this.#changed()
+    })
     this.#indexHolders([...this.#holders.keys()])
   }
 
   /** Resolves when every change seen so far has been verified into the view. */
-  settled(): Promise<void> { return this.#queue }
+  settled(): Promise<void> {
+    return this.#queue
+  }
 
   #enqueue(kind: Kind, keys: string[]): void {
     if (keys.length === 0) return
-    this.#queue = this.#queue.then(() => this.#verifyKeys(kind, keys)).catch((err) => {
-      this.#counters.inc('verifyErrors'); log.error('verifying registry records failed %e', err)
-    })
+    this.#queue = this.#queue
+      .then(() => this.#verifyKeys(kind, keys))
+      .catch((err) => {
+        this.#counters.inc('verifyErrors')
+        log.error('verifying registry records failed %e', err)
+      })
   }
 
   async #verifyKeys(kind: Kind, keys: string[]): Promise<void> {
@@ -109,10 +135,14 @@ export class Registry {
     const results: Array<AnyRecord | typeof INVALID | undefined> = []
     const raws = keys.map((key) => map.get(key))
     for (let i = 0; i < keys.length; i += VERIFY_CHUNK) {
-      results.push(...await Promise.all(keys.slice(i, i + VERIFY_CHUNK).map((key, j) => {
-        const raw = raws[i + j]
-        return raw === undefined ? undefined : this.#check(kind, key, raw)
-      })))
+      results.push(
+        ...(await Promise.all(
+          keys.slice(i, i + VERIFY_CHUNK).map((key, j) => {
+            const raw = raws[i + j]
+            return raw === undefined ? undefined : this.#check(kind, key, raw)
+          })
+        ))
+      )
     }
     const prune: string[] = []
     const prunedRaw = new Map<string, unknown>()
@@ -125,7 +155,7 @@ export class Registry {
       } else if (result === INVALID && best == null) {
         prune.push(key)
         prunedRaw.set(key, raws[i])
-      } else if (best != null && !(kind === 'entries' && await this.#retractedNow(key, best as EntryRecord))) {
+      } else if (best != null && !(kind === 'entries' && (await this.#retractedNow(key, best as EntryRecord)))) {
         // The map holds something worse than what we know is valid: put it back.
         heal.push([key, best])
       }
@@ -135,11 +165,15 @@ export class Registry {
       // by every honest reader, so forgeries cannot pile up in the doc. Over-limit but
       // valid records stay: limits are per-peer settings, signatures are not.
       this.#counters.inc('pruned', prune.length)
-      this.#doc.transact(() => { for (const key of prune) if (map.get(key) === prunedRaw.get(key)) map.delete(key) }, HEAL)
+      this.#doc.transact(() => {
+        for (const key of prune) if (map.get(key) === prunedRaw.get(key)) map.delete(key)
+      }, HEAL)
     }
     if (heal.length > 0) {
       this.#counters.inc('healed', heal.length)
-      this.#doc.transact(() => { for (const [key, r] of heal) map.set(key, r) }, HEAL)
+      this.#doc.transact(() => {
+        for (const [key, r] of heal) map.set(key, r)
+      }, HEAL)
     }
     this.#changed()
   }
@@ -147,12 +181,21 @@ export class Registry {
   /** The verified record, INVALID if it can never verify, undefined if valid but over a local limit. */
   async #check(kind: Kind, key: string, raw: unknown): Promise<AnyRecord | typeof INVALID | undefined> {
     const parsed = v.safeParse(SCHEMAS[kind], raw)
-    if (!parsed.success) { this.#counters.inc('invalidRecords'); return INVALID }
+    if (!parsed.success) {
+      this.#counters.inc('invalidRecords')
+      return INVALID
+    }
     const r = parsed.output as AnyRecord
-    if (keyOf(kind, r) !== key) { this.#counters.inc('forgedRecords'); return INVALID }
+    if (keyOf(kind, r) !== key) {
+      this.#counters.inc('forgedRecords')
+      return INVALID
+    }
     // Canonicalize once: the size check, the cache and the signature all use these bytes.
     const bytes = canonicalBytes(payload(r))
-    if (kind !== 'reputation' && bytes.byteLength + r.signature.length + 16 > this.#limits.maxEntryBytes) { this.#counters.inc('oversizedRecords'); return undefined }
+    if (kind !== 'reputation' && bytes.byteLength + r.signature.length + 16 > this.#limits.maxEntryBytes) {
+      this.#counters.inc('oversizedRecords')
+      return undefined
+    }
     const canonical = textDecoder.decode(bytes)
     if (this.#verified.get(r.signature) === canonical) return r
     if (!(await this.#verifier.verifyBytes(signerOf(kind, r), bytes, r.signature))) {
@@ -176,7 +219,9 @@ export class Registry {
     return this.#isRetracted(e)
   }
 
-  #remember(r: AnyRecord): void { this.#verified.set(r.signature, canonicalText(payload(r))) }
+  #remember(r: AnyRecord): void {
+    this.#verified.set(r.signature, canonicalText(payload(r)))
+  }
 
   #isRetracted(e: EntryRecord): boolean {
     const r = this.#valid.retractions.get(entryKey(e.author, e.id)) as RetractionRecord | undefined
@@ -190,7 +235,12 @@ export class Registry {
     queueMicrotask(() => {
       this.#notifyScheduled = false
       for (const l of this.#listeners) {
-        try { l() } catch (err) { this.#counters.inc('listenerErrors'); log.error('registry listener threw %e', err) }
+        try {
+          l()
+        } catch (err) {
+          this.#counters.inc('listenerErrors')
+          log.error('registry listener threw %e', err)
+        }
       }
     })
   }
@@ -234,7 +284,10 @@ export class Registry {
   #holdersOf(key: string): string[] {
     const slot = this.#holderIndex.get(key)
     if (slot == null) return []
-    return [...slot].sort((a, b) => b[1] - a[1]).slice(0, this.#limits.maxHoldersPerEntry).map(([p]) => p)
+    return [...slot]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, this.#limits.maxHoldersPerEntry)
+      .map(([p]) => p)
   }
 
   #buildView(): RegistryEntry[] {
@@ -268,8 +321,15 @@ export class Registry {
         const key = entryKey(e.author, e.id)
         const scores = ratings.get(key) ?? []
         out.push({
-          key, id: e.id, author: e.author, manifest: e.manifest, moduleSha256: e.moduleSha256, version: e.version,
-          publishedAt: e.publishedAt, signature: e.signature, holders: this.#holdersOf(key),
+          key,
+          id: e.id,
+          author: e.author,
+          manifest: e.manifest,
+          moduleSha256: e.moduleSha256,
+          version: e.version,
+          publishedAt: e.publishedAt,
+          signature: e.signature,
+          holders: this.#holdersOf(key),
           reputation: scores.length > 0 ? scores.reduce((a, b) => a + b, 0) / scores.length : undefined,
           ratings: scores.length
         })
@@ -292,7 +352,10 @@ export class Registry {
       }
       if (filter.minReputation != null && (e.reputation ?? -1) < filter.minReputation) return false
       if (text != null) {
-        const hay = [e.id, e.manifest.name, e.manifest.description].filter((x) => typeof x === 'string').join(' ').toLowerCase()
+        const hay = [e.id, e.manifest.name, e.manifest.description]
+          .filter((x) => typeof x === 'string')
+          .join(' ')
+          .toLowerCase()
         if (!hay.includes(text)) return false
       }
       return true
@@ -317,7 +380,8 @@ export class Registry {
     const retraction = this.#valid.retractions.get(key) as RetractionRecord | undefined
     const mine = [...this.#valid.entries.values()].filter((r) => (r as EntryRecord).author === author && !this.#isRetracted(r as EntryRecord))
     if (prev == null || this.#isRetracted(prev)) {
-      if (mine.length >= this.#limits.maxEntriesPerAuthor) throw new RegistryQuotaError(`this author already has ${mine.length} agents (limit ${this.#limits.maxEntriesPerAuthor}); retract one first`)
+      if (mine.length >= this.#limits.maxEntriesPerAuthor)
+        throw new RegistryQuotaError(`this author already has ${mine.length} agents (limit ${this.#limits.maxEntriesPerAuthor}); retract one first`)
     }
     const version = Math.max(prev?.version ?? 0, retraction?.version ?? 0) + 1
     const body = { kind: 'zerostate/registry-entry/1' as const, id, author, manifest, moduleSha256, version, publishedAt: Date.now() }
@@ -376,7 +440,15 @@ export class Registry {
     if (!this.#valid.reputation.has(key) && mine.length >= this.#limits.maxReputationsPerPublisher) {
       throw new RegistryQuotaError(`you have published ${mine.length} reputation records (limit ${this.#limits.maxReputationsPerPublisher})`)
     }
-    const body = { kind: 'zerostate/reputation/1' as const, publisher, subject, score: parsed.output.score, successes: parsed.output.successes, failures: parsed.output.failures, updatedAt: Date.now() }
+    const body = {
+      kind: 'zerostate/reputation/1' as const,
+      publisher,
+      subject,
+      score: parsed.output.score,
+      successes: parsed.output.successes,
+      failures: parsed.output.failures,
+      updatedAt: Date.now()
+    }
     const record: ReputationRecord = { ...body, signature: await signJson(this.#identity, body) }
     this.#remember(record)
     this.#valid.reputation.set(key, record)
@@ -387,6 +459,8 @@ export class Registry {
   /** Called after the view may have changed; returns the unsubscribe function. */
   subscribe(listener: () => void): () => void {
     this.#listeners.add(listener)
-    return () => { this.#listeners.delete(listener) }
+    return () => {
+      this.#listeners.delete(listener)
+    }
   }
 }

@@ -38,7 +38,11 @@ export class SignatureVerifier {
   /** True only if `signature` (base64url) is `publicKey`'s signature over canonical `value`. */
   async verify(publicKey: string, value: unknown, signature: string): Promise<boolean> {
     let bytes: Uint8Array
-    try { bytes = canonicalBytes(value) } catch { return false }
+    try {
+      bytes = canonicalBytes(value)
+    } catch {
+      return false
+    }
     return await this.verifyBytes(publicKey, bytes, signature, value)
   }
 

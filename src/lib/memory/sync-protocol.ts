@@ -6,7 +6,7 @@
  */
 import * as v from 'valibot'
 import { defineProtocol } from '../core/index.ts'
-import { fromString, toString } from 'uint8arrays'
+import { fromString, toString as bytesToString } from 'uint8arrays'
 
 /** The protocol id. */
 export const SYNC_PROTOCOL_ID = '/zerostate/sync/1.0.0'
@@ -37,9 +37,13 @@ export type SyncMessage = v.InferOutput<typeof SyncMessageSchema>
 export const syncProtocol = defineProtocol(SYNC_PROTOCOL_ID, SyncMessageSchema, { maxFrameBytes: SYNC_MAX_FRAME_BYTES })
 
 /** Base64-encode bytes for a frame. */
-export function toB64(bytes: Uint8Array): string { return toString(bytes, 'base64pad') }
+export function toB64(bytes: Uint8Array): string {
+  return bytesToString(bytes, 'base64pad')
+}
 /** Decode a frame's base64 payload. */
-export function fromB64(text: string): Uint8Array { return fromString(text, 'base64pad') }
+export function fromB64(text: string): Uint8Array {
+  return fromString(text, 'base64pad')
+}
 
 /** Split a payload into `step2`/`update` messages of at most one frame each. */
 export function payloadMessages(type: 'step2' | 'update', bytes: Uint8Array): SyncMessage[] {

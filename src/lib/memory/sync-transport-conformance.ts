@@ -23,13 +23,21 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
 }
 
 function accept(t: SyncTransport, doc: string): Promise<SyncChannel> {
-  return new Promise((resolve) => { const off = t.handle(doc, (ch) => { off(); resolve(ch) }) })
+  return new Promise((resolve) => {
+    const off = t.handle(doc, (ch) => {
+      off()
+      resolve(ch)
+    })
+  })
 }
 
 async function take(ch: SyncChannel, n: number): Promise<SyncMessage[]> {
   const out: SyncMessage[] = []
   if (n === 0) return out
-  for await (const m of ch) { out.push(m); if (out.length >= n) break }
+  for await (const m of ch) {
+    out.push(m)
+    if (out.length >= n) break
+  }
   return out
 }
 
@@ -37,7 +45,10 @@ async function take(ch: SyncChannel, n: number): Promise<SyncMessage[]> {
 export function syncTransportConformance(name: string, setup: () => Promise<ConformanceSetup>): void {
   describe(`SyncTransport conformance: ${name}`, () => {
     let s: ConformanceSetup | undefined
-    afterEach(async () => { await s?.cleanup(); s = undefined })
+    afterEach(async () => {
+      await s?.cleanup()
+      s = undefined
+    })
 
     it('each peer sees the others', async () => {
       s = await setup()
@@ -85,7 +96,10 @@ export function syncTransportConformance(name: string, setup: () => Promise<Conf
       const refused = await a.open(b.localPeer, 'nobody-handles-this')
       expect(await take(refused, 1)).toEqual([]) // iteration ends: b closed it
       const taken: SyncChannel[] = []
-      b.onUnknownDoc((ch) => { taken.push(ch); return true })
+      b.onUnknownDoc((ch) => {
+        taken.push(ch)
+        return true
+      })
       const ok = await a.open(b.localPeer, 'memory/new')
       await until(() => taken.length === 1)
       expect(taken[0]!.doc).toBe('memory/new')
@@ -111,7 +125,9 @@ export function syncTransportConformance(name: string, setup: () => Promise<Conf
       const [a, b] = s.transports as [SyncTransport, SyncTransport]
       await until(() => a.peers().includes(b.localPeer) && b.peers().includes(a.localPeer))
       const leaves: string[] = []
-      b.onPeer((e) => { if (e.type === 'leave') leaves.push(e.peer) })
+      b.onPeer((e) => {
+        if (e.type === 'leave') leaves.push(e.peer)
+      })
       const inbound = accept(b, 'd')
       const ch = await a.open(b.localPeer, 'd')
       await inbound
@@ -124,7 +140,8 @@ export function syncTransportConformance(name: string, setup: () => Promise<Conf
       s = await setup()
       const [a, b, c] = s.transports as [SyncTransport, SyncTransport, SyncTransport]
       await until(() => b.peers().includes(a.localPeer) && c.peers().includes(a.localPeer))
-      await a.stop(); await a.stop()
+      await a.stop()
+      await a.stop()
       await until(() => !b.peers().includes(a.localPeer) && !c.peers().includes(a.localPeer))
       expect(a.peers()).toEqual([])
     })

@@ -7,7 +7,10 @@
 import type { SyncMessage } from './sync-protocol.ts'
 
 /** A peer joined (an unlimited connection that speaks our protocol) or left. */
-export interface PeerEvent { type: 'join' | 'leave'; peer: string }
+export interface PeerEvent {
+  type: 'join' | 'leave'
+  peer: string
+}
 
 /** One duplex, ordered channel of sync messages with one peer about one doc. */
 export interface SyncChannel extends AsyncIterable<SyncMessage> {
@@ -59,7 +62,9 @@ export class MessageQueue implements AsyncIterable<SyncMessage> {
   #waiter: PromiseWithResolvers<void> | undefined
   #ended = false
 
-  get ended(): boolean { return this.#ended }
+  get ended(): boolean {
+    return this.#ended
+  }
 
   push(message: SyncMessage): void {
     if (this.#ended) return
@@ -75,7 +80,10 @@ export class MessageQueue implements AsyncIterable<SyncMessage> {
   async *[Symbol.asyncIterator](): AsyncIterator<SyncMessage> {
     while (true) {
       const next = this.#items.shift()
-      if (next !== undefined) { yield next; continue }
+      if (next !== undefined) {
+        yield next
+        continue
+      }
       if (this.#ended) return
       this.#waiter = Promise.withResolvers<void>()
       await this.#waiter.promise

@@ -7,7 +7,9 @@ import { fakeSha, newIdentity, until } from './test-helpers.ts'
 
 // Node's BroadcastChannel spans the process, like a browser's spans a profile's tabs.
 const open: MemoryLayer[] = []
-afterEach(async () => { while (open.length > 0) await open.pop()!.stop() })
+afterEach(async () => {
+  while (open.length > 0) await open.pop()!.stop()
+})
 
 async function tab(prefix: string) {
   const l = createMemoryLayer({ identity: await newIdentity(), persistence: 'none', dbPrefix: prefix, limits: { resyncIntervalMs: 0 } })
@@ -17,7 +19,7 @@ async function tab(prefix: string) {
 }
 
 describe('tabs of one profile', () => {
-  it('see each other\'s writes live: memory, registry, journal, private namespaces', async () => {
+  it("see each other's writes live: memory, registry, journal, private namespaces", async () => {
     const a = await tab('tabs1:')
     const b = await tab('tabs1:')
     const other = await tab('another-profile:')
@@ -49,11 +51,13 @@ describe('tabs of one profile', () => {
     bc.postMessage({ type: 'update', from: 'x' }) // missing bytes
     bc.postMessage('garbage')
     bc.postMessage({ type: 'update', from: 'x', update: new Uint8Array([1, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 0]) })
-    const good = new Y.Doc(); good.getMap('m').set('ok', true)
+    const good = new Y.Doc()
+    good.getMap('m').set('ok', true)
     bc.postMessage({ type: 'update', from: 'x', update: Y.encodeStateAsUpdate(good) })
     await until(() => doc.getMap('m').get('ok') === true)
     expect(counters.get('invalidMessages')).toBe(2)
     expect(counters.get('rejectedUpdates')).toBe(1)
-    bc.close(); sync.destroy()
+    bc.close()
+    sync.destroy()
   })
 })

@@ -14,7 +14,10 @@ import { checkStateVector, checkUpdate } from './update-guard.ts'
 
 const log = logger('memory:tabs')
 
-const Bytes = v.pipe(v.instance(Uint8Array<ArrayBufferLike>), v.check((b) => b.byteLength <= 64 * 1024 * 1024, 'too large'))
+const Bytes = v.pipe(
+  v.instance(Uint8Array<ArrayBufferLike>),
+  v.check((b) => b.byteLength <= 64 * 1024 * 1024, 'too large')
+)
 /** Messages between tabs. */
 export const TabMessageSchema = v.variant('type', [
   v.object({ type: v.literal('step1'), from: v.string(), sv: Bytes }),
@@ -46,13 +49,21 @@ export class TabSync {
   readonly #allowedRoots: ReadonlySet<string> | undefined
 
   #post(msg: TabMessage): void {
-    try { this.#channel?.postMessage(msg) } catch (err) { this.#counters.inc('postErrors'); log('post failed: %s', (err as Error)?.message) }
+    try {
+      this.#channel?.postMessage(msg)
+    } catch (err) {
+      this.#counters.inc('postErrors')
+      log('post failed: %s', (err as Error)?.message)
+    }
   }
 
   #onMessage(data: unknown): void {
     if (this.#destroyed) return
     const parsed = v.safeParse(TabMessageSchema, data)
-    if (!parsed.success) { this.#counters.inc('invalidMessages'); return }
+    if (!parsed.success) {
+      this.#counters.inc('invalidMessages')
+      return
+    }
     const msg = parsed.output
     if (msg.from === this.#id) return
     try {
@@ -77,7 +88,9 @@ export class TabSync {
     this.#post({ type: 'update', from: this.#id, update })
   }
 
-  readonly #onDestroy = (): void => { this.destroy() }
+  readonly #onDestroy = (): void => {
+    this.destroy()
+  }
 
   /** Stop; tied to the doc's destroy. */
   destroy(): void {

@@ -11,7 +11,9 @@ export async function until(cond: () => boolean | Promise<boolean>, ms = 5000, w
 }
 
 /** A fresh in-memory identity. */
-export async function newIdentity(): Promise<Identity> { return await loadIdentity(new MemoryKeyStore()) }
+export async function newIdentity(): Promise<Identity> {
+  return await loadIdentity(new MemoryKeyStore())
+}
 
 /** Deterministic PRNG (mulberry32) for randomized tests. */
 export function rng(seed: number): () => number {
@@ -26,4 +28,6 @@ export function rng(seed: number): () => number {
 }
 
 /** A sha256-looking hex string. */
-export function fakeSha(n: number): string { return n.toString(16).padStart(64, '0') }
+export function fakeSha(n: number): string {
+  return n.toString(16).padStart(64, '0')
+}

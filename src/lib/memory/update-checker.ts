@@ -7,7 +7,7 @@
  * (`update-guard.ts`) runs before this on every update.
  */
 import * as v from 'valibot'
-import { MemoryError, RejectedUpdateError, UpdateDeadlineError } from './errors.ts'
+import { type MemoryError, RejectedUpdateError, UpdateDeadlineError } from './errors.ts'
 import { logger } from '../core/index.ts'
 
 const log = logger('memory:check')
@@ -30,7 +30,11 @@ export interface CheckWorker {
   terminate(): void
 }
 
-interface Pending { resolve: () => void; reject: (err: Error) => void; timer: ReturnType<typeof setTimeout> }
+interface Pending {
+  resolve: () => void
+  reject: (err: Error) => void
+  timer: ReturnType<typeof setTimeout>
+}
 
 /** An {@link UpdateChecker} backed by a worker that it replaces when it hangs or dies. */
 export class WorkerUpdateChecker implements UpdateChecker {
@@ -53,7 +57,10 @@ export class WorkerUpdateChecker implements UpdateChecker {
     const w = this.#spawn()
     w.onMessage((data) => {
       const reply = v.safeParse(CheckReplySchema, data)
-      if (!reply.success) { log('dropping an invalid reply from the check worker'); return }
+      if (!reply.success) {
+        log('dropping an invalid reply from the check worker')
+        return
+      }
       const p = this.#pending.get(reply.output.id)
       if (p == null) return
       this.#pending.delete(reply.output.id)
@@ -61,7 +68,9 @@ export class WorkerUpdateChecker implements UpdateChecker {
       if (reply.output.ok) p.resolve()
       else p.reject(new RejectedUpdateError(`the update failed to apply on a scratch doc: ${reply.output.error ?? 'unknown error'}`))
     })
-    w.onError((err) => { if (this.#worker === w) this.#kill(new RejectedUpdateError('the update check worker crashed', { cause: err })) })
+    w.onError((err) => {
+      if (this.#worker === w) this.#kill(new RejectedUpdateError('the update check worker crashed', { cause: err }))
+    })
     this.#worker = w
     return w
   }
@@ -71,8 +80,19 @@ export class WorkerUpdateChecker implements UpdateChecker {
     this.#lastKillShared = this.#pending.size > 1
     const w = this.#worker
     this.#worker = undefined
-    if (w != null) { try { w.terminate() } catch { /* already gone */ } this.replaced++ }
-    for (const [id, p] of this.#pending) { clearTimeout(p.timer); p.reject(err); this.#pending.delete(id) }
+    if (w != null) {
+      try {
+        w.terminate()
+      } catch {
+        /* already gone */
+      }
+      this.replaced++
+    }
+    for (const [id, p] of this.#pending) {
+      clearTimeout(p.timer)
+      p.reject(err)
+      this.#pending.delete(id)
+    }
   }
 
   check(update: Uint8Array, options: { deadlineMs?: number } = {}): Promise<void> {
@@ -99,12 +119,19 @@ export class WorkerUpdateChecker implements UpdateChecker {
   warm(): void {
     if (this.available !== undefined || this.#destroyed) return
     this.check(new Uint8Array([0, 0])).then(
-      () => { this.available = true },
+      () => {
+        this.available = true
+      },
       (err) => {
         // A crash while a peer's update was also being checked proves nothing about the worker: try again.
-        if (this.#lastKillShared || err instanceof UpdateDeadlineError) { this.available = undefined; setTimeout(() => this.warm(), 1000); return }
+        if (this.#lastKillShared || err instanceof UpdateDeadlineError) {
+          this.available = undefined
+          setTimeout(() => this.warm(), 1000)
+          return
+        }
         this.available = false
-        log.error('the update check worker does not work; large updates get the structural check only: %s', (err as Error)?.message) }
+        log.error('the update check worker does not work; large updates get the structural check only: %s', (err as Error)?.message)
+      }
     )
   }
 
@@ -113,7 +140,10 @@ export class WorkerUpdateChecker implements UpdateChecker {
 
   #destroyed = false
 
-  destroy(): void { this.#destroyed = true; this.#kill(new RejectedUpdateError('the update checker was destroyed')) }
+  destroy(): void {
+    this.#destroyed = true
+    this.#kill(new RejectedUpdateError('the update checker was destroyed'))
+  }
 }
 
 /** The browser's module worker running `update-check-worker.ts`. */
@@ -121,8 +151,13 @@ export function browserCheckWorker(): CheckWorker {
   const w = new Worker(new URL('./update-check-worker.ts', import.meta.url), { type: 'module' })
   return {
     post: (m) => w.postMessage(m),
-    onMessage: (l) => { w.onmessage = (e) => l(e.data) },
-    onError: (l) => { w.onerror = (e) => l(e); w.onmessageerror = (e) => l(e) },
+    onMessage: (l) => {
+      w.onmessage = (e) => l(e.data)
+    },
+    onError: (l) => {
+      w.onerror = (e) => l(e)
+      w.onmessageerror = (e) => l(e)
+    },
     terminate: () => w.terminate()
   }
 }

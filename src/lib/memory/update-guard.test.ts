@@ -17,13 +17,24 @@ function richDoc(seed: number): Y.Doc {
   text.insertEmbed(3, { image: 'x.png' })
   text.delete(1, 2)
   const map = doc.getMap('m')
-  map.set('num', r()); map.set('big', 2 ** 40); map.set('neg', -5); map.set('str', 'x'.repeat(300))
+  map.set('num', r())
+  map.set('big', 2 ** 40)
+  map.set('neg', -5)
+  map.set('str', 'x'.repeat(300))
   map.set('obj', { a: [1, { b: null }], c: true, d: false })
   map.set('bin', new Uint8Array([1, 2, 3]))
   map.set('bigint', 12345678901234567890n)
-  const nested = new Y.Map(); map.set('nested', nested); nested.set('k', 'v')
-  const arr = doc.getArray('a'); arr.push([1, 'two', { three: 3 }, new Uint8Array(4)]); arr.delete(1, 1)
-  const xml = doc.getXmlFragment('x'); const el = new Y.XmlElement('p'); xml.push([el]); el.setAttribute('class', 'c'); el.push([new Y.XmlText('hi')])
+  const nested = new Y.Map()
+  map.set('nested', nested)
+  nested.set('k', 'v')
+  const arr = doc.getArray('a')
+  arr.push([1, 'two', { three: 3 }, new Uint8Array(4)])
+  arr.delete(1, 1)
+  const xml = doc.getXmlFragment('x')
+  const el = new Y.XmlElement('p')
+  xml.push([el])
+  el.setAttribute('class', 'c')
+  el.push([new Y.XmlText('hi')])
   xml.push([new Y.XmlHook('hook') as unknown as Y.XmlElement])
   map.delete('str')
   return doc
@@ -35,7 +46,9 @@ describe('update guard (structural walk of v1 updates)', () => {
       const doc = richDoc(seed)
       const updates: Uint8Array[] = []
       doc.on('update', (u: Uint8Array) => updates.push(u))
-      doc.getText('t').insert(0, 'more'); doc.getMap('m').set('later', seed); doc.getArray('a').delete(0, 1)
+      doc.getText('t').insert(0, 'more')
+      doc.getMap('m').set('later', seed)
+      doc.getArray('a').delete(0, 1)
       expect(() => checkUpdate(Y.encodeStateAsUpdate(doc))).not.toThrow()
       for (const u of updates) expect(() => checkUpdate(u)).not.toThrow()
       expect(() => checkStateVector(Y.encodeStateVector(doc))).not.toThrow()
@@ -44,7 +57,8 @@ describe('update guard (structural walk of v1 updates)', () => {
   })
 
   it('refuses root types outside the allowed set', () => {
-    const doc = new Y.Doc(); doc.getMap('evil').set('x', 1)
+    const doc = new Y.Doc()
+    doc.getMap('evil').set('x', 1)
     expect(() => checkUpdate(Y.encodeStateAsUpdate(doc), new Set(['kv']))).toThrow(RejectedUpdateError)
   })
 
@@ -61,7 +75,8 @@ describe('update guard (structural walk of v1 updates)', () => {
       new Uint8Array([...valid, 0]),
       new Uint8Array(Array.from({ length: 64 }, (_, i) => (i * 37) & 0xff))
     ]
-    const subdoc = new Y.Doc(); subdoc.getMap('m').set('d', new Y.Doc())
+    const subdoc = new Y.Doc()
+    subdoc.getMap('m').set('d', new Y.Doc())
     crafted.push(Y.encodeStateAsUpdate(subdoc))
     const t = performance.now()
     for (const c of crafted) expect(() => checkUpdate(c), Buffer.from(c).toString('hex').slice(0, 40)).toThrow(RejectedUpdateError)
@@ -78,11 +93,20 @@ describe('update guard (structural walk of v1 updates)', () => {
       const flips = 1 + Math.floor(r() * 4)
       for (let f = 0; f < flips; f++) m[Math.floor(r() * m.length)] = Math.floor(r() * 256)
       let ok = true
-      try { checkUpdate(m) } catch (err) { expect(err).toBeInstanceOf(RejectedUpdateError); ok = false }
+      try {
+        checkUpdate(m)
+      } catch (err) {
+        expect(err).toBeInstanceOf(RejectedUpdateError)
+        ok = false
+      }
       if (!ok) continue
       accepted++
       const t = performance.now()
-      try { Y.applyUpdate(new Y.Doc(), m) } catch { /* Yjs may throw; it must not hang */ }
+      try {
+        Y.applyUpdate(new Y.Doc(), m)
+      } catch {
+        /* Yjs may throw; it must not hang */
+      }
       expect(performance.now() - t).toBeLessThan(500)
     }
     expect(accepted).toBeGreaterThan(0)
@@ -95,7 +119,9 @@ describe('WorkerUpdateChecker', () => {
     try {
       await expect(checker.check(Y.encodeStateAsUpdate(richDoc(5)))).resolves.toBeUndefined()
       await expect(checker.check(new Uint8Array([0xde, 0xad]))).rejects.toBeInstanceOf(RejectedUpdateError)
-    } finally { checker.destroy() }
+    } finally {
+      checker.destroy()
+    }
   })
 
   it('terminates and replaces a worker stuck on the yjs#687 payload, rejecting with UpdateDeadlineError', async () => {
@@ -105,7 +131,18 @@ describe('WorkerUpdateChecker', () => {
       parentPort.on('message', ({ id, update }) => { Y.mergeUpdatesV2([Y.encodeStateAsUpdateV2(new Y.Doc()), update]); parentPort.postMessage({ id, ok: true }) })`
     const spawn = (): CheckWorker => {
       const w = new Worker(code, { eval: true })
-      return { post: (m) => w.postMessage(m), onMessage: (l) => { w.on('message', l) }, onError: (l) => { w.on('error', l) }, terminate: () => { void w.terminate() } }
+      return {
+        post: (m) => w.postMessage(m),
+        onMessage: (l) => {
+          w.on('message', l)
+        },
+        onError: (l) => {
+          w.on('error', l)
+        },
+        terminate: () => {
+          void w.terminate()
+        }
+      }
     }
     const checker = new WorkerUpdateChecker(spawn, { deadlineMs: 300 })
     const hostile = Buffer.from('00010000000001000100010200001602000001fdffffffff7f0000', 'hex')
@@ -123,7 +160,16 @@ describe('WorkerUpdateChecker fallback', () => {
   it('a worker that cannot start marks the checker unavailable instead of refusing everything', async () => {
     const spawn = (): CheckWorker => {
       let onError: ((e: unknown) => void) | undefined
-      return { post: () => { setTimeout(() => onError?.(new Error('404 worker script')), 5) }, onMessage: () => {}, onError: (l) => { onError = l }, terminate: () => {} }
+      return {
+        post: () => {
+          setTimeout(() => onError?.(new Error('404 worker script')), 5)
+        },
+        onMessage: () => {},
+        onError: (l) => {
+          onError = l
+        },
+        terminate: () => {}
+      }
     }
     const checker = new WorkerUpdateChecker(spawn, { deadlineMs: 1000 })
     checker.warm()
@@ -135,7 +181,14 @@ describe('WorkerUpdateChecker fallback', () => {
   it('a worker that works stays strict after warming', async () => {
     const checker = nodeUpdateChecker(5000)
     checker.warm()
-    await new Promise<void>((resolve) => { const t = setInterval(() => { if (checker.available !== undefined) { clearInterval(t); resolve() } }, 10) })
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        if (checker.available !== undefined) {
+          clearInterval(t)
+          resolve()
+        }
+      }, 10)
+    })
     expect(checker.available).toBe(true)
     await expect(checker.check(new Uint8Array([0xde, 0xad]))).rejects.toBeInstanceOf(RejectedUpdateError)
     checker.destroy()

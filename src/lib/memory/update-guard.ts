@@ -22,7 +22,9 @@ const utf8 = new TextDecoder()
 class Reader {
   pos = 0
   constructor(readonly buf: Uint8Array) {}
-  get left(): number { return this.buf.length - this.pos }
+  get left(): number {
+    return this.buf.length - this.pos
+  }
   u8(): number {
     if (this.pos >= this.buf.length) throw fail('unexpected end of update')
     return this.buf[this.pos++]!
@@ -51,7 +53,9 @@ class Reader {
     if (n > this.left) throw fail('a count larger than the bytes left')
     return n
   }
-  bytes(): void { this.skip(this.varUint()) }
+  bytes(): void {
+    this.skip(this.varUint())
+  }
   string(): string {
     const n = this.varUint()
     if (n > this.left) throw fail('a string longer than the bytes left')
@@ -74,31 +78,82 @@ function any(r: Reader, depth: number): void {
   if (depth > MAX_DEPTH) throw fail('values nested too deeply')
   const t = r.u8()
   switch (t) {
-    case 127: case 126: case 121: case 120: return
-    case 125: r.varInt(); return
-    case 124: r.skip(4); return
-    case 123: case 122: r.skip(8); return
-    case 119: r.bytes(); return
-    case 118: { const n = r.count(); for (let i = 0; i < n; i++) { r.bytes(); any(r, depth + 1) } return }
-    case 117: { const n = r.count(); for (let i = 0; i < n; i++) any(r, depth + 1); return }
-    case 116: r.bytes(); return
-    default: throw fail(`unknown value type ${t}`)
+    case 127:
+    case 126:
+    case 121:
+    case 120:
+      return
+    case 125:
+      r.varInt()
+      return
+    case 124:
+      r.skip(4)
+      return
+    case 123:
+    case 122:
+      r.skip(8)
+      return
+    case 119:
+      r.bytes()
+      return
+    case 118: {
+      const n = r.count()
+      for (let i = 0; i < n; i++) {
+        r.bytes()
+        any(r, depth + 1)
+      }
+      return
+    }
+    case 117: {
+      const n = r.count()
+      for (let i = 0; i < n; i++) any(r, depth + 1)
+      return
+    }
+    case 116:
+      r.bytes()
+      return
+    default:
+      throw fail(`unknown value type ${t}`)
   }
 }
 
 /** Walk one item's content; returns how many clock ticks it spans (for the clock cap). */
 function content(r: Reader, ref: number): number {
   switch (ref) {
-    case 1: return Math.max(1, r.len()) // deleted
-    case 2: { const n = r.count(); for (let i = 0; i < n; i++) r.bytes(); return Math.max(1, n) } // JSON
-    case 3: r.bytes(); return 1 // binary
-    case 4: r.bytes(); return 1 // string (its UTF-16 length is not known without decoding; 1 is a lower bound)
-    case 5: r.bytes(); return 1 // embed
-    case 6: r.bytes(); r.bytes(); return 1 // format
-    case 7: { const typeRef = r.varUint(); if (typeRef > 6) throw fail('unknown type'); if (typeRef === 3 || typeRef === 5) r.bytes(); return 1 }
-    case 8: { const n = r.count(); for (let i = 0; i < n; i++) any(r, 0); return Math.max(1, n) } // any
+    case 1:
+      return Math.max(1, r.len()) // deleted
+    case 2: {
+      const n = r.count()
+      for (let i = 0; i < n; i++) r.bytes()
+      return Math.max(1, n)
+    } // JSON
+    case 3:
+      r.bytes()
+      return 1 // binary
+    case 4:
+      r.bytes()
+      return 1 // string (its UTF-16 length is not known without decoding; 1 is a lower bound)
+    case 5:
+      r.bytes()
+      return 1 // embed
+    case 6:
+      r.bytes()
+      r.bytes()
+      return 1 // format
+    case 7: {
+      const typeRef = r.varUint()
+      if (typeRef > 6) throw fail('unknown type')
+      if (typeRef === 3 || typeRef === 5) r.bytes()
+      return 1
+    }
+    case 8: {
+      const n = r.count()
+      for (let i = 0; i < n; i++) any(r, 0)
+      return Math.max(1, n)
+    } // any
     // 9 = subdocument: never used by our docs, and a remote one would make Yjs create and load docs.
-    default: throw fail(`unknown content type ${ref}`)
+    default:
+      throw fail(`unknown content type ${ref}`)
   }
 }
 
@@ -130,14 +185,23 @@ export function checkUpdate(update: Uint8Array, allowedRoots?: ReadonlySet<strin
       if (ref === 0 || ref === 10) {
         len = r.len()
       } else {
-        if (info & 0x80) { r.varUint(); r.varUint() } // origin
-        if (info & 0x40) { r.varUint(); r.varUint() } // right origin
+        if (info & 0x80) {
+          r.varUint()
+          r.varUint()
+        } // origin
+        if (info & 0x40) {
+          r.varUint()
+          r.varUint()
+        } // right origin
         if ((info & 0xc0) === 0) {
           if (r.varUint() === 1) {
             const key = r.string()
             if (allowedRoots && !allowedRoots.has(key)) throw fail(`root type "${key}" is not part of this document`)
             roots.add(key)
-          } else { r.varUint(); r.varUint() }
+          } else {
+            r.varUint()
+            r.varUint()
+          }
           if (info & 0x20) r.bytes() // parentSub
         }
         len = content(r, ref)
@@ -167,6 +231,9 @@ export function checkUpdate(update: Uint8Array, allowedRoots?: ReadonlySet<strin
 export function checkStateVector(sv: Uint8Array): void {
   const r = new Reader(sv)
   const n = r.count()
-  for (let i = 0; i < n; i++) { r.varUint(); if (r.varUint() > MAX_CLOCK) throw fail('clock beyond 2^40') }
+  for (let i = 0; i < n; i++) {
+    r.varUint()
+    if (r.varUint() > MAX_CLOCK) throw fail('clock beyond 2^40')
+  }
   if (r.left !== 0) throw fail('trailing bytes after the state vector')
 }

@@ -15,19 +15,26 @@ const MAX_ECHO_BYTES = 1 << 20
 
 /** Serve the echo protocol on `node`. */
 export async function handleEcho(node: Libp2p): Promise<void> {
-  await node.handle(ECHO_PROTOCOL, async (stream: Stream) => {
-    let total = 0
-    try {
-      for await (const chunk of stream) {
-        total += chunk.byteLength
-        if (total > MAX_ECHO_BYTES) { stream.abort(new Error('echo limit reached')); return }
-        if (!stream.send(chunk)) await stream.onDrain()
+  await node.handle(
+    ECHO_PROTOCOL,
+    async (stream: Stream) => {
+      let total = 0
+      try {
+        for await (const chunk of stream) {
+          total += chunk.byteLength
+          if (total > MAX_ECHO_BYTES) {
+            stream.abort(new Error('echo limit reached'))
+            return
+          }
+          if (!stream.send(chunk)) await stream.onDrain()
+        }
+        await stream.close()
+      } catch (err) {
+        stream.abort(err as Error)
       }
-      await stream.close()
-    } catch (err) {
-      stream.abort(err as Error)
-    }
-  }, { maxInboundStreams: 16 })
+    },
+    { maxInboundStreams: 16 }
+  )
 }
 
 /** Round-trip times (ms) of `count` 32-byte echoes to `peerId`. */
@@ -37,10 +44,10 @@ export async function echoRtts(node: Libp2p, peerId: string, opts: { count: numb
   const payload = crypto.getRandomValues(new Uint8Array(SIZE))
   const times: number[] = []
   const open = async () => byteStream(await node.dialProtocol(id, ECHO_PROTOCOL, { signal: opts.signal }))
-  let stream = opts.newStreamPerRequest === true ? undefined : await open()
+  const stream = opts.newStreamPerRequest === true ? undefined : await open()
   for (let i = 0; i < opts.count; i++) {
     const t0 = performance.now()
-    const s = stream ?? await open()
+    const s = stream ?? (await open())
     await s.write(payload, { signal: opts.signal })
     const back = await s.read({ bytes: SIZE, signal: opts.signal })
     times.push(performance.now() - t0)

@@ -37,7 +37,9 @@ export class DirectDialer {
   readonly #phases = new Map<string, Record<string, number>>()
   #firstDirectAt: number | undefined
 
-  constructor(components: DialerComponents) { this.#c = components }
+  constructor(components: DialerComponents) {
+    this.#c = components
+  }
 
   /** A peer was discovered (discovery event or first presence). */
   discovered(id: string): void {
@@ -54,7 +56,12 @@ export class DirectDialer {
   }
 
   hasDirect(id: string): boolean {
-    return this.#c.node()?.getConnections(peerIdFromString(id)).some((c) => c.status === 'open' && connectionTransport(c) === Transport.webrtc) ?? false
+    return (
+      this.#c
+        .node()
+        ?.getConnections(peerIdFromString(id))
+        .some((c) => c.status === 'open' && connectionTransport(c) === Transport.webrtc) ?? false
+    )
   }
 
   /** Cancel every pending dial. */
@@ -63,11 +70,20 @@ export class DirectDialer {
     this.#dialing.clear()
   }
 
-  timings(): { firstDirectAt?: number; peers: Array<{ peerId: string; discoveredAt?: number; dialStartedAt?: number; directAt?: number; phases?: Record<string, number> }> } {
+  timings(): {
+    firstDirectAt?: number
+    peers: Array<{ peerId: string; discoveredAt?: number; dialStartedAt?: number; directAt?: number; phases?: Record<string, number> }>
+  } {
     const ids = new Set([...this.#discoveredAt.keys(), ...this.#directAt.keys()])
     return {
       firstDirectAt: this.#firstDirectAt,
-      peers: [...ids].map((peerId) => ({ peerId, discoveredAt: this.#discoveredAt.get(peerId), dialStartedAt: this.#dialStartedAt.get(peerId), directAt: this.#directAt.get(peerId), phases: this.#phases.get(peerId) }))
+      peers: [...ids].map((peerId) => ({
+        peerId,
+        discoveredAt: this.#discoveredAt.get(peerId),
+        dialStartedAt: this.#dialStartedAt.get(peerId),
+        directAt: this.#directAt.get(peerId),
+        phases: this.#phases.get(peerId)
+      }))
     }
   }
 
@@ -79,13 +95,27 @@ export class DirectDialer {
     const node = this.#c.node()
     if (node == null || id === node.peerId.toString() || this.#c.skip(id)) return
     if (this.#dialing.has(id) || this.hasDirect(id)) return
-    const direct = new Set(node.getConnections().filter((c) => connectionTransport(c) === Transport.webrtc).map((c) => c.remotePeer.toString())).size
-    if (direct >= this.#c.maxPeers) { this.#c.counters.inc('dial.skipped.budget'); return }
+    const direct = new Set(
+      node
+        .getConnections()
+        .filter((c) => connectionTransport(c) === Transport.webrtc)
+        .map((c) => c.remotePeer.toString())
+    ).size
+    if (direct >= this.#c.maxPeers) {
+      this.#c.counters.inc('dial.skipped.budget')
+      return
+    }
     const mine = node.peerId.toString() < id
     const waited = performance.now() - (this.#discoveredAt.get(id) ?? performance.now())
     if (!mine && waited < STEP_IN_MS) {
       // Come back later in case the other side never dials.
-      this.#dialing.set(id, { attempt: 0, timer: setTimeout(() => { this.#dialing.delete(id); this.maybeDial(id) }, STEP_IN_MS - waited) })
+      this.#dialing.set(id, {
+        attempt: 0,
+        timer: setTimeout(() => {
+          this.#dialing.delete(id)
+          this.maybeDial(id)
+        }, STEP_IN_MS - waited)
+      })
       return
     }
     this.#dialing.set(id, { attempt: 0 })
@@ -93,7 +123,7 @@ export class DirectDialer {
   }
 
   async #webrtcAddrs(node: Libp2p, id: string): Promise<Multiaddr[]> {
-    let peer
+    let peer: Awaited<ReturnType<typeof node.peerStore.get>>
     try {
       peer = await node.peerStore.get(peerIdFromString(id))
     } catch {
@@ -113,7 +143,10 @@ export class DirectDialer {
     const state = this.#dialing.get(id)
     const node = this.#c.node()
     if (state == null || node == null) return
-    if (this.hasDirect(id)) { this.#dialing.delete(id); return }
+    if (this.hasDirect(id)) {
+      this.#dialing.delete(id)
+      return
+    }
     const addrs = await this.#webrtcAddrs(node, id)
     if (addrs.length === 0) {
       // No WebRTC address announced yet: its presence or peer:update brings us back.
@@ -127,7 +160,9 @@ export class DirectDialer {
       const phases: Record<string, number> = {}
       await node.dial(addrs, {
         signal: AbortSignal.timeout(10_000),
-        onProgress: (e: { type: string }) => { phases[e.type] ??= Math.round((performance.now() - t0) * 10) / 10 }
+        onProgress: (e: { type: string }) => {
+          phases[e.type] ??= Math.round((performance.now() - t0) * 10) / 10
+        }
       } as Parameters<Libp2p['dial']>[1])
       phases.done = Math.round((performance.now() - t0) * 10) / 10
       if (!this.#phases.has(id)) this.#phases.set(id, phases)
@@ -136,9 +171,17 @@ export class DirectDialer {
     } catch (err) {
       this.#c.counters.inc('dial.failed')
       log('dial %s failed (attempt %d): %s', id, state.attempt, (err as Error).message)
-      if (this.#c.node() !== node || this.hasDirect(id) || state.attempt >= MAX_ATTEMPTS) { this.#dialing.delete(id); return }
+      if (this.#c.node() !== node || this.hasDirect(id) || state.attempt >= MAX_ATTEMPTS) {
+        this.#dialing.delete(id)
+        return
+      }
       state.attempt++
-      state.timer = setTimeout(() => { void this.#dial(id) }, backoffDelay(state.attempt, { baseMs: 300, maxMs: 10_000 }))
+      state.timer = setTimeout(
+        () => {
+          void this.#dial(id)
+        },
+        backoffDelay(state.attempt, { baseMs: 300, maxMs: 10_000 })
+      )
     }
   }
 }

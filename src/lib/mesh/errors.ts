@@ -12,9 +12,6 @@ export class MeshError extends ZeroStateError {
   static override readonly defaultMessage: string = 'The mesh failed'
 }
 
-
-
-
 /** No relay could be reached (all listed relays failed). */
 export class RelayUnreachableError extends MeshError {
   override readonly name: string = 'RelayUnreachableError'
@@ -32,4 +29,3 @@ export class NotStartedError extends MeshError {
   override readonly name: string = 'NotStartedError'
   static override readonly defaultMessage: string = 'The mesh node is not running'
 }
-

@@ -20,7 +20,16 @@ import { createLibp2p } from 'libp2p'
 import { backoffDelay } from '../core/index.ts'
 import { echoRtts, handleEcho } from './diagnostics.ts'
 import { DirectDialer } from './dialer.ts'
-import { CONNECTION_MONITOR, DEFAULT_MAX_PEERS, GOSSIP_SCORE_PARAMS, DISCOVERY_TOPIC, PRESENCE_INTERVAL_MS, PRESENCE_TOPIC, RELAYED_CLOSE_DELAY_MS, RELAYS_PATH } from './constants.ts'
+import {
+  CONNECTION_MONITOR,
+  DEFAULT_MAX_PEERS,
+  GOSSIP_SCORE_PARAMS,
+  DISCOVERY_TOPIC,
+  PRESENCE_INTERVAL_MS,
+  PRESENCE_TOPIC,
+  RELAYED_CLOSE_DELAY_MS,
+  RELAYS_PATH
+} from './constants.ts'
 import { MeshError, NotStartedError, PeerNotConnectedError, RelayUnreachableError } from './errors.ts'
 import { logger } from '../core/index.ts'
 import { Counters } from '../core/index.ts'
@@ -59,7 +68,9 @@ export interface RelayStatus {
 }
 
 /** What the relay-listen service needs from libp2p's components. */
-interface RelayListenComponents { transportManager: { listen: (addrs: Multiaddr[]) => Promise<void> } }
+interface RelayListenComponents {
+  transportManager: { listen: (addrs: Multiaddr[]) => Promise<void> }
+}
 
 /**
  * Listens on one relay's `/p2p-circuit` address: the reservation is made as soon as
@@ -84,11 +95,7 @@ async function buildLibp2p(init: Required<Pick<MeshNodeInit, 'iceServers' | 'max
   return await createLibp2p<Services>({
     // Relay reservations are made per configured relay (#reserveOn), not by a generic '/p2p-circuit' search.
     addresses: { listen: ['/webrtc'] },
-    transports: [
-      webSockets(),
-      webRTC({ rtcConfiguration: { iceServers: init.iceServers } }),
-      circuitRelayTransport()
-    ],
+    transports: [webSockets(), webRTC({ rtcConfiguration: { iceServers: init.iceServers } }), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { maxConnections: init.maxPeers * 2 + 8 },
@@ -157,7 +164,9 @@ export class MeshNode extends EventTarget {
   }
 
   /** Resolves once started and connected to a relay or a peer. */
-  get ready(): Promise<void> { return this.#ready.promise }
+  get ready(): Promise<void> {
+    return this.#ready.promise
+  }
 
   /** The libp2p node, for protocols built on the mesh (sync, tasks). */
   get libp2p(): Libp2pNode {
@@ -165,9 +174,15 @@ export class MeshNode extends EventTarget {
     return this.#node
   }
 
-  get peerId(): string { return this.libp2p.peerId.toString() }
-  get status(): RelayStatus { return { ...this.#status } }
-  get presence(): Readonly<Omit<Presence, 'ts' | 'peerId'>> { return this.#presence }
+  get peerId(): string {
+    return this.libp2p.peerId.toString()
+  }
+  get status(): RelayStatus {
+    return { ...this.#status }
+  }
+  get presence(): Readonly<Omit<Presence, 'ts' | 'peerId'>> {
+    return this.#presence
+  }
 
   /** Start the node (idempotent). */
   async start(): Promise<void> {
@@ -176,10 +191,18 @@ export class MeshNode extends EventTarget {
     const maxPeers = this.#init.maxPeers ?? DEFAULT_MAX_PEERS
     const node = await buildLibp2p({ iceServers: this.#init.iceServers ?? [], maxPeers }, (peer) => this.#isBlocked(peer.toString()))
     this.#node = node
-    node.addEventListener('peer:discovery', (evt) => { this.#onDiscovered(evt.detail.id.toString()) })
-    node.addEventListener('peer:update', (evt) => { this.#dialer.maybeDial(evt.detail.peer.id.toString()) })
-    node.addEventListener('connection:open', (evt) => { this.#onConnectionOpen(evt.detail) })
-    node.addEventListener('connection:close', (evt) => { this.#onConnectionClose(evt.detail) })
+    node.addEventListener('peer:discovery', (evt) => {
+      this.#onDiscovered(evt.detail.id.toString())
+    })
+    node.addEventListener('peer:update', (evt) => {
+      this.#dialer.maybeDial(evt.detail.peer.id.toString())
+    })
+    node.addEventListener('connection:open', (evt) => {
+      this.#onConnectionOpen(evt.detail)
+    })
+    node.addEventListener('connection:close', (evt) => {
+      this.#onConnectionClose(evt.detail)
+    })
     node.services.pubsub.subscribe(PRESENCE_TOPIC)
     node.services.pubsub.addEventListener('message', (evt) => {
       if (evt.detail.topic !== PRESENCE_TOPIC) return
@@ -187,14 +210,26 @@ export class MeshNode extends EventTarget {
     })
     // self:peer:update is debounced by a second in libp2p's address manager; a new
     // listener (our relay reservation) is known at once through transport:listening.
-    node.addEventListener('transport:listening', () => { this.#checkOwnAddrs() })
-    node.addEventListener('self:peer:update', () => { this.#checkOwnAddrs() })
+    node.addEventListener('transport:listening', () => {
+      this.#checkOwnAddrs()
+    })
+    node.addEventListener('self:peer:update', () => {
+      this.#checkOwnAddrs()
+    })
     await node.start()
     this.#milestones.libp2pStarted = performance.now()
     await handleEcho(node)
-    this.#timers.push(setInterval(() => { this.#announce() }, PRESENCE_INTERVAL_MS))
+    this.#timers.push(
+      setInterval(() => {
+        this.#announce()
+      }, PRESENCE_INTERVAL_MS)
+    )
     // RTTs are refreshed by the connection monitor; repaint listeners once a second.
-    this.#timers.push(setInterval(() => { this.#changed() }, 1000))
+    this.#timers.push(
+      setInterval(() => {
+        this.#changed()
+      }, 1000)
+    )
     this.#setStatus({ state: 'connecting' })
     void this.#connectRelays()
   }
@@ -274,7 +309,7 @@ export class MeshNode extends EventTarget {
    * when the first direct connection opened, and per peer when it was discovered
    * and when its direct connection opened.
    */
-  timings(): { firstDirectAt?: number; milestones: Record<string, number>; peers: ReturnType<DirectDialer["timings"]>["peers"] } {
+  timings(): { firstDirectAt?: number; milestones: Record<string, number>; peers: ReturnType<DirectDialer['timings']>['peers'] } {
     return { ...this.#dialer.timings(), milestones: { ...this.#milestones } }
   }
 
@@ -340,8 +375,16 @@ export class MeshNode extends EventTarget {
     const delay = backoffDelay(this.#relayAttempt++, { baseMs: 1000, maxMs: 30_000 })
     const error = relays.length === 0 && errors.length === 0 ? 'no relay is configured' : errors.join('; ')
     log('relays unreachable, retry in %d ms: %s', delay, error)
-    this.#setStatus({ state: 'unreachable', relays, connected: [], error: new RelayUnreachableError().message + ` (${error})`, nextRetryAt: Date.now() + delay })
-    this.#relayTimer = setTimeout(() => { void this.#connectRelays() }, delay)
+    this.#setStatus({
+      state: 'unreachable',
+      relays,
+      connected: [],
+      error: `${new RelayUnreachableError().message} (${error})`,
+      nextRetryAt: Date.now() + delay
+    })
+    this.#relayTimer = setTimeout(() => {
+      void this.#connectRelays()
+    }, delay)
   }
 
   /**
@@ -356,15 +399,24 @@ export class MeshNode extends EventTarget {
     if (node.getMultiaddrs().some((a) => a.toString().includes(`/p2p/${relayId}/p2p-circuit`))) return
     this.#reserving.add(relayId)
     const target = ma.getComponents().some((c) => c.name === 'p2p') ? ma : ma.encapsulate(`/p2p/${relayId}`)
-    node.services.relayListen.listen(target)
-      .catch((err: Error) => { this.counters.inc('relay.reservationFailures'); log('reservation on %s failed: %s', relayId, err.message) })
-      .finally(() => { this.#reserving.delete(relayId) })
+    node.services.relayListen
+      .listen(target)
+      .catch((err: Error) => {
+        this.counters.inc('relay.reservationFailures')
+        log('reservation on %s failed: %s', relayId, err.message)
+      })
+      .finally(() => {
+        this.#reserving.delete(relayId)
+      })
   }
 
   #connectedRelays(): string[] {
     const node = this.#node
     if (node == null) return []
-    return node.getPeers().map((p) => p.toString()).filter((p) => this.#book.isRelay(p))
+    return node
+      .getPeers()
+      .map((p) => p.toString())
+      .filter((p) => this.#book.isRelay(p))
   }
 
   #setStatus(patch: Partial<RelayStatus>): void {
@@ -401,7 +453,9 @@ export class MeshNode extends EventTarget {
       for (const c of node.getConnections(peer)) {
         if (c.status !== 'open' || connectionTransport(c) !== Transport.circuit) continue
         this.counters.inc('connections.relayedClosed')
-        c.close().catch((err: Error) => { c.abort(err) })
+        c.close().catch((err: Error) => {
+          c.abort(err)
+        })
       }
     }, RELAYED_CLOSE_DELAY_MS)
   }
@@ -412,7 +466,12 @@ export class MeshNode extends EventTarget {
     if (node == null) return
     if (this.#book.isRelay(id) && node.getConnections(conn.remotePeer).length === 0) {
       this.#setStatus({ state: 'connecting', connected: this.#connectedRelays() })
-      this.#relayTimer = setTimeout(() => { void this.#connectRelays() }, backoffDelay(0, { baseMs: 1000 }))
+      this.#relayTimer = setTimeout(
+        () => {
+          void this.#connectRelays()
+        },
+        backoffDelay(0, { baseMs: 1000 })
+      )
     } else if (node.getConnections(conn.remotePeer).length === 0) {
       this.#book.forget(id)
     }
@@ -430,9 +489,15 @@ export class MeshNode extends EventTarget {
     const node = this.#node
     if (node == null) return
     try {
-      const addrs = node.getMultiaddrs().filter((ma) => ma.getComponents().some((c) => c.name === 'webrtc')).slice(0, 8).map((ma) => ma.toString())
+      const addrs = node
+        .getMultiaddrs()
+        .filter((ma) => ma.getComponents().some((c) => c.name === 'webrtc'))
+        .slice(0, 8)
+        .map((ma) => ma.toString())
       const data = encodePresence({ ...this.#presence, peerId: this.peerId, addrs, ts: Date.now() })
-      void Promise.resolve(node.services.pubsub.publish(PRESENCE_TOPIC, data)).catch(() => { this.counters.inc('presence.publish.failed') })
+      void Promise.resolve(node.services.pubsub.publish(PRESENCE_TOPIC, data)).catch(() => {
+        this.counters.inc('presence.publish.failed')
+      })
     } catch (err) {
       this.counters.inc('presence.publish.failed')
       log.error('cannot publish presence: %e', err)
@@ -455,7 +520,10 @@ export class MeshNode extends EventTarget {
   #announceSoon(): void {
     if (this.#announceQueued) return
     this.#announceQueued = true
-    setTimeout(() => { this.#announceQueued = false; this.#announce() }, 20)
+    setTimeout(() => {
+      this.#announceQueued = false
+      this.#announce()
+    }, 20)
   }
 
   /** Add a peer's announced WebRTC addresses to the peer store (they must name that peer). */
@@ -468,7 +536,9 @@ export class MeshNode extends EventTarget {
         const ma = multiaddr(a)
         const comps = ma.getComponents()
         if (comps.at(-1)?.name === 'p2p' && comps.at(-1)?.value === p.peerId && comps.some((c) => c.name === 'webrtc')) addrs.push(ma)
-      } catch { /* an unparsable address is ignored; the rest of the presence is valid */ }
+      } catch {
+        /* an unparsable address is ignored; the rest of the presence is valid */
+      }
     }
     if (addrs.length === 0) return
     await node.peerStore.merge(peerIdFromString(p.peerId), { multiaddrs: addrs })
@@ -491,7 +561,13 @@ export class MeshNode extends EventTarget {
         this.#announceSoon()
       }
       if (!this.#dialer.hasDirect(from)) {
-        this.#learnAddrs(p).then(() => { this.#dialer.maybeDial(from) }).catch(() => { this.counters.inc('presence.addrs.failed') })
+        this.#learnAddrs(p)
+          .then(() => {
+            this.#dialer.maybeDial(from)
+          })
+          .catch(() => {
+            this.counters.inc('presence.addrs.failed')
+          })
       }
     } catch (err) {
       this.counters.inc('presence.invalid')

@@ -7,8 +7,7 @@ import { decodePresence, encodePresence, type Presence } from './presence.ts'
 
 const RELAY = '/ip4/127.0.0.1/tcp/4000/ws/p2p/12D3KooWN6KvUYb7uhAbaj77kXBysEanCn3K7tBxkTF8ER9tpJjZ'
 const PEER = '12D3KooWLZueELQpbmfWhpxGUdL9Woqnk6zeEe9i5R9b1HcqPuMk'
-const conn = (addr: string, extra: Partial<Connection> = {}): Connection =>
-  ({ remoteAddr: multiaddr(addr), status: 'open', ...extra }) as unknown as Connection
+const conn = (addr: string, extra: Partial<Connection> = {}): Connection => ({ remoteAddr: multiaddr(addr), status: 'open', ...extra }) as unknown as Connection
 
 describe('connection classification', () => {
   it('tells webrtc, circuit and websockets apart', () => {

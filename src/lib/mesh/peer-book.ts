@@ -57,20 +57,33 @@ export class PeerBook {
   readonly #relays = new Set<string>()
   readonly #staleMs: number
 
-  constructor(opts: { staleMs: number }) { this.#staleMs = opts.staleMs }
+  constructor(opts: { staleMs: number }) {
+    this.#staleMs = opts.staleMs
+  }
 
-  markRelay(peerId: string): void { this.#relays.add(peerId) }
-  isRelay(peerId: string): boolean { return this.#relays.has(peerId) }
+  markRelay(peerId: string): void {
+    this.#relays.add(peerId)
+  }
+  isRelay(peerId: string): boolean {
+    return this.#relays.has(peerId)
+  }
 
   /** Record a presence announcement; returns true if anything a user would see changed. */
   updatePresence(p: Presence, now = Date.now()): boolean {
     const old = this.#presence.get(p.peerId)
     this.#presence.set(p.peerId, { ...p, receivedAt: now })
-    return old == null || old.donating !== p.donating || old.freeWorkers !== p.freeWorkers ||
-      old.region !== p.region || old.capabilities.join() !== p.capabilities.join()
+    return (
+      old == null ||
+      old.donating !== p.donating ||
+      old.freeWorkers !== p.freeWorkers ||
+      old.region !== p.region ||
+      old.capabilities.join() !== p.capabilities.join()
+    )
   }
 
-  forget(peerId: string): void { this.#presence.delete(peerId) }
+  forget(peerId: string): void {
+    this.#presence.delete(peerId)
+  }
 
   presenceOf(peerId: string, now = Date.now()): Presence | undefined {
     const p = this.#presence.get(peerId)
@@ -90,13 +103,17 @@ export class PeerBook {
       id: peerId,
       transport,
       rttMs: rtt,
-      capabilities: relay ? ['relay'] : p?.capabilities ?? [],
+      capabilities: relay ? ['relay'] : (p?.capabilities ?? []),
       donating: p?.donating ?? false,
       freeWorkers: p?.freeWorkers ?? 0,
       region: p?.region,
       relay,
       publicKey: p?.publicKey,
-      connections: open.map((c) => ({ transport: connectionTransport(c), remoteAddr: c.remoteAddr.toString(), direct: c.limits == null && connectionTransport(c) !== Transport.circuit }))
+      connections: open.map((c) => ({
+        transport: connectionTransport(c),
+        remoteAddr: c.remoteAddr.toString(),
+        direct: c.limits == null && connectionTransport(c) !== Transport.circuit
+      }))
     }
   }
 }

@@ -18,9 +18,16 @@ describe('@libp2p/webrtc one-send-per-message patch', () => {
     const { defaultLogger } = await import('@libp2p/logger')
     const sent: Uint8Array[] = []
     const channel = {
-      id: 7, readyState: 'open', bufferedAmount: 0, binaryType: 'arraybuffer',
-      send: (b: ArrayBuffer | Uint8Array) => { sent.push(new Uint8Array(b instanceof ArrayBuffer ? b : b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))) },
-      close: () => {}, addEventListener: () => {}, removeEventListener: () => {}
+      id: 7,
+      readyState: 'open',
+      bufferedAmount: 0,
+      binaryType: 'arraybuffer',
+      send: (b: ArrayBuffer | Uint8Array) => {
+        sent.push(new Uint8Array(b instanceof ArrayBuffer ? b : b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)))
+      },
+      close: () => {},
+      addEventListener: () => {},
+      removeEventListener: () => {}
     }
     const stream = createStream({ channel, direction: 'outbound', log: defaultLogger().forComponent('test') })
     stream.send(new Uint8Array([1, 2, 3, 4, 5]))
@@ -29,7 +36,9 @@ describe('@libp2p/webrtc one-send-per-message patch', () => {
     const rx = { ...channel, id: 8, send: () => {}, onmessage: undefined as undefined | ((e: { data: ArrayBuffer }) => void) }
     const inbound = createStream({ channel: rx, direction: 'inbound', log: defaultLogger().forComponent('test') })
     const got: number[] = []
-    inbound.addEventListener('message', (e: { data: { subarray: () => Uint8Array } }) => { got.push(...e.data.subarray()) })
+    inbound.addEventListener('message', (e: { data: { subarray: () => Uint8Array } }) => {
+      got.push(...e.data.subarray())
+    })
     rx.onmessage!({ data: sent[0]!.slice().buffer })
     await new Promise((r) => setTimeout(r, 10))
     expect(got).toEqual([1, 2, 3, 4, 5])

@@ -15,7 +15,7 @@ export class NoEligibleAgentError extends OrchestratorError {
   static override readonly defaultMessage = 'No agent can run this step: publish one or relax the preferences'
   /** The capability nobody offers (or nobody offers within the constraints). */
   readonly capability?: string
-  constructor (capability?: string, message?: string, options?: ErrorOptions) {
+  constructor(capability?: string, message?: string, options?: ErrorOptions) {
     super(message ?? (capability != null ? `No agent offers capability ${capability}: publish one or remove the step` : undefined), options)
     this.capability = capability
   }
@@ -44,7 +44,7 @@ export class StepFailedError extends OrchestratorError {
   override readonly name: string = 'StepFailedError'
   static override readonly defaultMessage = 'A step failed on every agent that was tried'
   readonly stepId?: string
-  constructor (stepId?: string, message?: string, options?: ErrorOptions) {
+  constructor(stepId?: string, message?: string, options?: ErrorOptions) {
     super(message, options)
     this.stepId = stepId
   }
@@ -104,17 +104,21 @@ export class RemoteError extends OrchestratorError {
   static override readonly defaultMessage = 'The peer reported an error'
   /** The error's name on the remote side. */
   readonly remoteName: string
-  constructor (remoteName: string, message?: string, options?: ErrorOptions) {
+  constructor(remoteName: string, message?: string, options?: ErrorOptions) {
     super(message, options)
     this.remoteName = remoteName
   }
 }
 
 /** Wrap anything thrown or rejected (WebLLM rejects with plain strings) into an Error. */
-export function toError (value: unknown): Error {
+export function toError(value: unknown): Error {
   if (value instanceof Error) return value
   if (typeof value === 'string') return new Error(value)
-  try { return new Error(JSON.stringify(value)) } catch { return new Error(String(value)) }
+  try {
+    return new Error(JSON.stringify(value))
+  } catch {
+    return new Error(String(value))
+  }
 }
 
 /** A planner cannot run here (no WebGPU, no peer with `llm`): the chain tries the next one. */

@@ -2,10 +2,32 @@
  * The orchestrator: tasks → plans → routing → dispatch. One room per stage, each
  * entered through its own index.ts; other modules enter the orchestrator here only.
  */
-export { createOrchestrator, TaskRequestSchema, type Orchestrator, type OrchestratorComponents, type OrchestratorInit, type TaskRequest, type TaskResult, type TaskHandle, type TaskSummary, type ProgressEvent } from './orchestrator.ts'
+export {
+  createOrchestrator,
+  TaskRequestSchema,
+  type Orchestrator,
+  type OrchestratorComponents,
+  type OrchestratorInit,
+  type TaskRequest,
+  type TaskResult,
+  type TaskHandle,
+  type TaskSummary,
+  type ProgressEvent
+} from './orchestrator.ts'
 export * from './errors.ts'
 export { toTaskId, newTaskId, randomId, type TaskId } from './ids.ts'
-export { NULL_OUTCOME_SINK, type AgentCandidate, type AgentCatalog, type PeerSnapshot, type PeerDirectory, type ReputationSource, type LocalExecutor, type AgentBlobStore, type StepOutcome, type OutcomeSink } from './components.ts'
+export {
+  NULL_OUTCOME_SINK,
+  type AgentCandidate,
+  type AgentCatalog,
+  type PeerSnapshot,
+  type PeerDirectory,
+  type ReputationSource,
+  type LocalExecutor,
+  type AgentBlobStore,
+  type StepOutcome,
+  type OutcomeSink
+} from './components.ts'
 export * from './plan/index.ts'
 export * from './llm/index.ts'
 export * from './route/index.ts'

@@ -43,7 +43,7 @@ export interface TaskResult {
   status: 'succeeded' | 'failed'
   /** The output of the last step, or `{ [stepId]: output }` when several steps end the plan. */
   output: unknown
-  steps: Array<{ id: string, agent: string, peer: string, ms: number, status: string, output?: unknown }>
+  steps: Array<{ id: string; agent: string; peer: string; ms: number; status: string; output?: unknown }>
   cost: number
   plan: Plan
 }
@@ -122,19 +122,28 @@ export interface Orchestrator {
 }
 
 /** Create the orchestrator (`createOrchestrator(components, init)`). */
-export function createOrchestrator (components: OrchestratorComponents, init: OrchestratorInit = {}): Orchestrator {
+export function createOrchestrator(components: OrchestratorComponents, init: OrchestratorInit = {}): Orchestrator {
   const router = createRouter(components, init.router)
-  const dispatch: Dispatcher = createDispatcher(init.dispatcher)({ transport: components.transport, router, executor: components.executor, outcomes: components.outcomes })
+  const dispatch: Dispatcher = createDispatcher(init.dispatcher)({
+    transport: components.transport,
+    router,
+    executor: components.executor,
+    outcomes: components.outcomes
+  })
   const chain = plannerChain([...(components.planners ?? []), deterministicPlanner()])
   const history = new Map<TaskId, TaskSummary>()
   let donor: DonorService | undefined
   let started = false
   let stopServingAgents: (() => void) | undefined
 
-  async function donate (enabled: boolean): Promise<void> {
+  async function donate(enabled: boolean): Promise<void> {
     if (enabled && donor == null) {
       if (components.executor == null) throw new OrchestratorError('This peer has no agent runtime, so it cannot donate')
-      donor = donorService({ ...init.donor, serveAgentFetch: false })({ transport: components.transport, executor: components.executor, blobs: components.blobs })
+      donor = donorService({ ...init.donor, serveAgentFetch: false })({
+        transport: components.transport,
+        executor: components.executor,
+        blobs: components.blobs
+      })
       await donor.start()
     } else if (!enabled && donor != null) {
       await donor.stop()
@@ -142,7 +151,7 @@ export function createOrchestrator (components: OrchestratorComponents, init: Or
     }
   }
 
-  function trim (): void {
+  function trim(): void {
     const max = init.historySize ?? 200
     for (const [id, s] of history) {
       if (history.size <= max) break
@@ -150,20 +159,43 @@ export function createOrchestrator (components: OrchestratorComponents, init: Or
     }
   }
 
-  function submit (request: TaskRequest): TaskHandle {
+  function submit(request: TaskRequest): TaskHandle {
     const id = newTaskId()
     const controller = new AbortController()
     const listeners = { progress: new Set<(e: ProgressEvent) => void>(), step: new Set<(e: StepEvent) => void>() }
-    const summary: TaskSummary = { id, description: String(request?.description ?? '').slice(0, 200), status: 'planning', steps: 0, stepsDone: 0, cost: 0, createdAt: Date.now() }
+    const summary: TaskSummary = {
+      id,
+      description: String(request?.description ?? '').slice(0, 200),
+      status: 'planning',
+      steps: 0,
+      stepsDone: 0,
+      cost: 0,
+      createdAt: Date.now()
+    }
     history.set(id, summary)
     trim()
-    const emit = <K extends keyof typeof listeners>(kind: K, e: Parameters<typeof listeners[K] extends Set<infer F> ? (F extends (e: infer E) => void ? (e: E) => void : never) : never>[0]): void => {
+    const emit = <K extends keyof typeof listeners>(
+      kind: K,
+      e: Parameters<(typeof listeners)[K] extends Set<infer F> ? (F extends (e: infer E) => void ? (e: E) => void : never) : never>[0]
+    ): void => {
       for (const l of listeners[kind]) {
-        try { (l as (e: unknown) => void)(e) } catch (err) { log.error('a %s listener threw: %s', kind, toError(err).message) }
+        try {
+          ;(l as (e: unknown) => void)(e)
+        } catch (err) {
+          log.error('a %s listener threw: %s', kind, toError(err).message)
+        }
       }
     }
     const progress = (phase: ProgressEvent['phase'], message?: string, plan?: Plan): void => {
-      emit('progress', { taskId: id, phase, planner: summary.planner, steps: summary.steps, stepsDone: summary.stepsDone, ...(message != null ? { message } : {}), ...(plan != null ? { plan } : {}) })
+      emit('progress', {
+        taskId: id,
+        phase,
+        planner: summary.planner,
+        steps: summary.steps,
+        stepsDone: summary.stepsDone,
+        ...(message != null ? { message } : {}),
+        ...(plan != null ? { plan } : {})
+      })
     }
 
     const done = (async (): Promise<TaskResult> => {
@@ -178,17 +210,40 @@ export function createOrchestrator (components: OrchestratorComponents, init: Or
       let plan: Plan
       const pinned = new Map<string, string>()
       if (request.agent != null) {
-        const agent = components.catalog.list().find((a) => a.id === request.agent) ??
-          components.catalog.list().filter((a) => a.name === request.agent).sort((a, b) => b.version.localeCompare(a.version, undefined, { numeric: true }))[0]
+        const agent =
+          components.catalog.list().find((a) => a.id === request.agent) ??
+          components.catalog
+            .list()
+            .filter((a) => a.name === request.agent)
+            .sort((a, b) => b.version.localeCompare(a.version, undefined, { numeric: true }))[0]
         if (agent == null) throw new UnknownAgentError(`No agent with id or name "${request.agent}" is known: check the name or publish it`)
-        plan = validatePlan({
-          subtasks: [{ id: 's1', description: request.description, capabilities: [agent.capabilities[0]], dependencies: [], input: { from: 'task.input' }, estimated_cost: agent.price }],
-          execution_mode: 'sequential', total_estimated_cost: agent.price, planner: 'direct'
-        }, components.catalog, prefs)
+        plan = validatePlan(
+          {
+            subtasks: [
+              {
+                id: 's1',
+                description: request.description,
+                capabilities: [agent.capabilities[0]],
+                dependencies: [],
+                input: { from: 'task.input' },
+                estimated_cost: agent.price
+              }
+            ],
+            execution_mode: 'sequential',
+            total_estimated_cost: agent.price,
+            planner: 'direct'
+          },
+          components.catalog,
+          prefs
+        )
         pinned.set('s1', agent.id)
       } else {
-        plan = await chain.plan({ description: request.description, capabilities: request.capabilities },
-          capabilityCatalog(components.catalog), (p) => validatePlan(p, components.catalog, prefs), { signal: controller.signal })
+        plan = await chain.plan(
+          { description: request.description, capabilities: request.capabilities },
+          capabilityCatalog(components.catalog),
+          (p) => validatePlan(p, components.catalog, prefs),
+          { signal: controller.signal }
+        )
       }
       summary.planner = plan.planner
       summary.steps = plan.subtasks.length
@@ -196,9 +251,16 @@ export function createOrchestrator (components: OrchestratorComponents, init: Or
       progress('planned', undefined, plan)
       controller.signal.throwIfAborted()
       const run = await dispatch.run(plan, {
-        taskId: id, input: request.input, prefs, signal: controller.signal, pinned,
+        taskId: id,
+        input: request.input,
+        prefs,
+        signal: controller.signal,
+        pinned,
         onStep: (e) => {
-          if (e.status === 'succeeded') { summary.stepsDone++; progress('running') }
+          if (e.status === 'succeeded') {
+            summary.stepsDone++
+            progress('running')
+          }
           emit('step', e)
         }
       })
@@ -213,32 +275,41 @@ export function createOrchestrator (components: OrchestratorComponents, init: Or
         cost: run.cost,
         plan
       }
-    })().then((r) => {
-      summary.status = 'succeeded'; summary.finishedAt = Date.now(); progress('succeeded')
-      return r
-    }, (err: unknown) => {
-      const cause = toError(err)
-      let e: Error = cause
-      if (controller.signal.aborted && !(cause instanceof TaskCancelledError)) e = new TaskCancelledError(undefined, { cause })
-      else if (!(cause instanceof OrchestratorError)) e = new OrchestratorError(`The task failed: ${cause.message}`, { cause })
-      summary.status = e instanceof TaskCancelledError ? 'cancelled' : 'failed'
-      summary.error = e.message
-      summary.finishedAt = Date.now()
-      progress(summary.status === 'cancelled' ? 'cancelled' : 'failed', e.message)
-      throw e
-    })
+    })().then(
+      (r) => {
+        summary.status = 'succeeded'
+        summary.finishedAt = Date.now()
+        progress('succeeded')
+        return r
+      },
+      (err: unknown) => {
+        const cause = toError(err)
+        let e: Error = cause
+        if (controller.signal.aborted && !(cause instanceof TaskCancelledError)) e = new TaskCancelledError(undefined, { cause })
+        else if (!(cause instanceof OrchestratorError)) e = new OrchestratorError(`The task failed: ${cause.message}`, { cause })
+        summary.status = e instanceof TaskCancelledError ? 'cancelled' : 'failed'
+        summary.error = e.message
+        summary.finishedAt = Date.now()
+        progress(summary.status === 'cancelled' ? 'cancelled' : 'failed', e.message)
+        throw e
+      }
+    )
     // A caller that never awaits `done` must not crash the page with an unhandled rejection.
     done.catch(() => {})
 
     return {
       id,
       done,
-      on (event: 'progress' | 'step', listener: (e: never) => void) {
+      on(event: 'progress' | 'step', listener: (e: never) => void) {
         const set = listeners[event] as Set<unknown>
         set.add(listener)
-        return () => { set.delete(listener) }
+        return () => {
+          set.delete(listener)
+        }
       },
-      cancel () { controller.abort(new TaskCancelledError()) }
+      cancel() {
+        controller.abort(new TaskCancelledError())
+      }
     }
   }
 
@@ -247,7 +318,7 @@ export function createOrchestrator (components: OrchestratorComponents, init: Or
     tasks: () => [...history.values()].map((s) => ({ ...s })),
     donate,
     router,
-    async start () {
+    async start() {
       if (started) return
       started = true
       await components.transport.start()
@@ -256,7 +327,7 @@ export function createOrchestrator (components: OrchestratorComponents, init: Or
       if (components.blobs != null) stopServingAgents = serveAgentFetch(components.transport, components.blobs)
       if (init.donate === true) await donate(true)
     },
-    async stop () {
+    async stop() {
       if (!started) return
       started = false
       stopServingAgents?.()

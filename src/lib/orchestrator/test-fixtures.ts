@@ -5,15 +5,19 @@ import type { AgentCandidate, AgentCatalog, LocalExecutor, PeerSnapshot } from '
 import type { StreamHost } from './dispatch/index.ts'
 
 /** In-process stream hosts joined by libp2p stream pairs, recording who was dialled and every stream. */
-export function streamNetwork (): { host: (id: string) => StreamHost, dials: string[], streams: Stream[] } {
+export function streamNetwork(): { host: (id: string) => StreamHost; dials: string[]; streams: Stream[] } {
   const handlers = new Map<string, (s: Stream, peer: string) => void>()
   const dials: string[] = []
   const streams: Stream[] = []
   const host = (id: string): StreamHost => ({
     peerId: id,
-    async handle (protocol, h) { handlers.set(`${id} ${protocol}`, h) },
-    async unhandle (protocol) { handlers.delete(`${id} ${protocol}`) },
-    async openStream (peer, protocol, opts) {
+    async handle(protocol, h) {
+      handlers.set(`${id} ${protocol}`, h)
+    },
+    async unhandle(protocol) {
+      handlers.delete(`${id} ${protocol}`)
+    },
+    async openStream(peer, protocol, opts) {
       opts?.signal?.throwIfAborted()
       dials.push(peer)
       const h = handlers.get(`${peer} ${protocol}`)
@@ -28,52 +32,69 @@ export function streamNetwork (): { host: (id: string) => StreamHost, dials: str
 }
 
 /** A 64-hex agent id from a short label. */
-export function aid (label: string): string {
+export function aid(label: string): string {
   let h = ''
   for (const ch of label) h += ch.charCodeAt(0).toString(16).padStart(2, '0')
   return h.padEnd(64, '0').slice(0, 64)
 }
 
 /** An agent candidate with defaults. */
-export function agent (name: string, capabilities: string[], price: number, extra: Partial<AgentCandidate> = {}): AgentCandidate {
+export function agent(name: string, capabilities: string[], price: number, extra: Partial<AgentCandidate> = {}): AgentCandidate {
   return { id: aid(name), name, version: '1.2.0', capabilities, price, ...extra }
 }
 
 /** An in-memory catalog. */
-export function catalogOf (agents: AgentCandidate[]): AgentCatalog & { agents: AgentCandidate[] } {
-  let version = 1
+export function catalogOf(agents: AgentCandidate[]): AgentCatalog & { agents: AgentCandidate[] } {
+  // The version changes whenever the list does (a test may push or edit agents), as the app's catalog does.
+  let version = 0
+  let seen = ''
   return {
     agents,
     list: (c) => (c == null ? agents : agents.filter((a) => a.capabilities.includes(c))),
-    version: () => version + agents.length * 0 + (version += 0)
+    version: () => {
+      const now = JSON.stringify(agents)
+      if (now !== seen) {
+        seen = now
+        version++
+      }
+      return version
+    }
   }
 }
 
 /** A donating peer with defaults. */
-export function peer (id: string, extra: Partial<PeerSnapshot> = {}): PeerSnapshot {
+export function peer(id: string, extra: Partial<PeerSnapshot> = {}): PeerSnapshot {
   return { id, rttMs: 10, freeWorkers: 2, donating: true, capabilities: [], ...extra }
 }
 
 /** A local executor running plain functions by agent id. */
-export function fnExecutor (fns: Record<string, (input: unknown, signal: AbortSignal) => unknown | Promise<unknown>>, workers = 2): LocalExecutor & { running: number, maxRunning: number, runs: number } {
+export function fnExecutor(
+  fns: Record<string, (input: unknown, signal: AbortSignal) => unknown | Promise<unknown>>,
+  workers = 2
+): LocalExecutor & { running: number; maxRunning: number; runs: number } {
   const ex = {
     running: 0,
     maxRunning: 0,
     runs: 0,
     has: (id: string) => id in fns,
     freeWorkers: () => workers - ex.running,
-    async run (id: string, input: unknown, opts: { signal: AbortSignal, timeoutMs: number }) {
-      ex.running++; ex.runs++
+    async run(id: string, input: unknown, opts: { signal: AbortSignal; timeoutMs: number }) {
+      ex.running++
+      ex.runs++
       ex.maxRunning = Math.max(ex.maxRunning, ex.running)
       const t = Date.now()
       try {
         const output = await fns[id](input, opts.signal)
         return { output, ms: Date.now() - t }
-      } finally { ex.running-- }
+      } finally {
+        ex.running--
+      }
     }
   }
   return ex
 }
 
 /** Resolve after ms. */
-export const delay = async (ms: number): Promise<void> => { await new Promise((r) => setTimeout(r, ms)) }
+export const delay = async (ms: number): Promise<void> => {
+  await new Promise((r) => setTimeout(r, ms))
+}

@@ -1,6 +1,14 @@
 import 'fake-indexeddb/auto'
 import { describe, expect, test } from 'vitest'
-import { IndexedDbAgentStore, MemoryAgentStore, publishLocal, SignatureMismatchError, ForbiddenImportError, InvalidManifestError, type AgentStore } from './index.ts'
+import {
+  IndexedDbAgentStore,
+  MemoryAgentStore,
+  publishLocal,
+  SignatureMismatchError,
+  ForbiddenImportError,
+  InvalidManifestError,
+  type AgentStore
+} from './index.ts'
 import { testIdentity, testManifest, testPackage } from './test-helpers.ts'
 import { capMemory, parseModule } from './wasm-binary.ts'
 import { modules as rawModules } from '../../../test/fixtures/runtime-wat.mjs'
@@ -41,9 +49,12 @@ describe.each(stores)('%s conformance', (_name, make) => {
     const entry = await publishLocal(store, identity, { manifest: testManifest('json-v1'), wasm: modules['jsonEcho']!() })
     expect(entry.author).toBe(identity.publicKey)
     expect(await store.has(entry.id)).toBe(true)
-    await expect(publishLocal(store, identity, { manifest: testManifest('json-v1'), wasm: modules['forbiddenImport']!() })).rejects.toBeInstanceOf(ForbiddenImportError)
-    await expect(publishLocal(store, identity, { manifest: { ...testManifest('json-v1'), capabilities: ['Not Kebab'] }, wasm: modules['jsonEcho']!() }))
-      .rejects.toSatisfy((e) => e instanceof InvalidManifestError && /capabilities\.0: capabilities are lowercase kebab-case/.test((e as Error).message))
+    await expect(publishLocal(store, identity, { manifest: testManifest('json-v1'), wasm: modules['forbiddenImport']!() })).rejects.toBeInstanceOf(
+      ForbiddenImportError
+    )
+    await expect(
+      publishLocal(store, identity, { manifest: { ...testManifest('json-v1'), capabilities: ['Not Kebab'] }, wasm: modules['jsonEcho']!() })
+    ).rejects.toSatisfy((e) => e instanceof InvalidManifestError && /capabilities\.0: capabilities are lowercase kebab-case/.test((e as Error).message))
   })
 })
 
@@ -57,7 +68,10 @@ test('the same bytes always give the same id; any change gives another', async (
 })
 
 test('capMemory sets the maximum to the cap, lowers a larger one, keeps a smaller one', () => {
-  for (const [name, expected] of [['memoryBombNoMax', 2048], ['memoryBombOwnMax', 2048]] as const) {
+  for (const [name, expected] of [
+    ['memoryBombNoMax', 2048],
+    ['memoryBombOwnMax', 2048]
+  ] as const) {
     const bytes = modules[name]!()
     const capped = capMemory(bytes, parseModule(bytes), 2048)
     expect(parseModule(capped).memories[0]).toMatchObject({ min: 1, max: expected })

@@ -17,7 +17,9 @@ export interface AgentEntry {
 }
 
 /** Filter for `list`. */
-export interface AgentFilter { capability?: string }
+export interface AgentFilter {
+  capability?: string
+}
 
 /** Keeps verified agent packages. */
 export interface AgentStore {
@@ -53,9 +55,14 @@ export class MemoryAgentStore implements AgentStore {
     return hit ? { id: hit.entry.id, manifest: hit.entry.manifest, wasm: hit.wasm } : undefined
   }
   async list(filter?: AgentFilter): Promise<AgentEntry[]> {
-    return [...this.#entries.values()].map((e) => e.entry).filter((e) => matches(e, filter)).sort(byName)
+    return [...this.#entries.values()]
+      .map((e) => e.entry)
+      .filter((e) => matches(e, filter))
+      .sort(byName)
   }
-  async has(id: string): Promise<boolean> { return this.#entries.has(id) }
+  async has(id: string): Promise<boolean> {
+    return this.#entries.has(id)
+  }
 }
 
 function request<T>(req: IDBRequest<T>): Promise<T> {
@@ -82,7 +89,9 @@ function readEntry(value: unknown): AgentEntry | undefined {
 export class IndexedDbAgentStore implements AgentStore {
   readonly #dbName: string
   #db: Promise<IDBDatabase> | undefined
-  constructor(dbName = 'zerostate-agents') { this.#dbName = dbName }
+  constructor(dbName = 'zerostate-agents') {
+    this.#dbName = dbName
+  }
 
   #open(): Promise<IDBDatabase> {
     this.#db ??= new Promise((resolve, reject) => {
@@ -126,7 +135,10 @@ export class IndexedDbAgentStore implements AgentStore {
   async list(filter?: AgentFilter): Promise<AgentEntry[]> {
     const db = await this.#open()
     const all = await request(db.transaction('entries').objectStore('entries').getAll())
-    return all.map(readEntry).filter((e): e is AgentEntry => e != null && matches(e, filter)).sort(byName)
+    return all
+      .map(readEntry)
+      .filter((e): e is AgentEntry => e != null && matches(e, filter))
+      .sort(byName)
   }
 
   async has(id: string): Promise<boolean> {

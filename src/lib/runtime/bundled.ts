@@ -9,7 +9,12 @@ import { InvalidManifestError } from './errors.ts'
 import type { AgentStore } from './agent-store.ts'
 
 /** One bundled agent as listed in `/agents/index.json`. */
-export interface BundledAgent { id: AgentId; manifest: AgentManifest; url: string; size: number }
+export interface BundledAgent {
+  id: AgentId
+  manifest: AgentManifest
+  url: string
+  size: number
+}
 
 /** The schema of `static/agents/index.json`. */
 export const BundledIndexSchema = v.object({
@@ -31,7 +36,12 @@ export async function bundledAgents(opts: BundledAgentsOptions = {}): Promise<Bu
   if (!res.ok) throw new InvalidManifestError(`the bundled agent index could not be loaded (HTTP ${res.status}); run "npm run build:agents"`)
   const parsed = v.safeParse(BundledIndexSchema, await res.json())
   if (!parsed.success) throw new InvalidManifestError('the bundled agent index is not valid; rebuild it with "npm run build:agents"')
-  return parsed.output.agents.map((a) => ({ id: toAgentId(a.id), manifest: a.manifest, url: new URL(a.file, new URL(base, globalThis.location?.href ?? 'http://localhost/')).href, size: a.size }))
+  return parsed.output.agents.map((a) => ({
+    id: toAgentId(a.id),
+    manifest: a.manifest,
+    url: new URL(a.file, new URL(base, globalThis.location?.href ?? 'http://localhost/')).href,
+    size: a.size
+  }))
 }
 
 /** Get a bundled agent's package from `store`, fetching and storing it the first time. */

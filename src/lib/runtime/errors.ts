@@ -97,9 +97,21 @@ export class AgentBadOutputError extends RuntimeError {
 }
 
 const CLASSES = {
-  RuntimeError, InvalidManifestError, InvalidModuleError, ForbiddenImportError, SignatureMismatchError,
-  AgentTimeoutError, AgentAbortedError, AgentTrapError, AgentMemoryLimitError, AgentExitError,
-  AgentOutputTooLargeError, WorkerCrashedError, RuntimeStoppedError, AgentNotFoundError, AgentBadOutputError
+  RuntimeError,
+  InvalidManifestError,
+  InvalidModuleError,
+  ForbiddenImportError,
+  SignatureMismatchError,
+  AgentTimeoutError,
+  AgentAbortedError,
+  AgentTrapError,
+  AgentMemoryLimitError,
+  AgentExitError,
+  AgentOutputTooLargeError,
+  WorkerCrashedError,
+  RuntimeStoppedError,
+  AgentNotFoundError,
+  AgentBadOutputError
 } as const
 
 /** The names of all runtime errors. */
@@ -118,7 +130,10 @@ export interface SerializedError {
 export function serializeError(err: unknown): SerializedError {
   if (err instanceof Error) {
     const out: SerializedError = { name: err.name, message: err.message, stack: err.stack }
-    if (err instanceof AgentExitError) { out.stderr = err.stderr; out.exitCode = err.exitCode }
+    if (err instanceof AgentExitError) {
+      out.stderr = err.stderr
+      out.exitCode = err.exitCode
+    }
     return out
   }
   return { name: 'RuntimeError', message: String(err) }

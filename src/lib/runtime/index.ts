@@ -5,14 +5,37 @@
  */
 export { AGENT_ABIS, DEFAULT_LIMITS, MAX_MODULE_BYTES, JSON_V1_ALLOWED_IMPORTS, defaultWorkerCount, type AgentAbi, type SandboxLimits } from './constants.ts'
 export {
-  RuntimeError, InvalidManifestError, InvalidModuleError, ForbiddenImportError, SignatureMismatchError,
-  AgentTimeoutError, AgentAbortedError, AgentTrapError, AgentMemoryLimitError, AgentExitError,
-  AgentOutputTooLargeError, AgentBadOutputError, WorkerCrashedError, RuntimeStoppedError, AgentNotFoundError,
+  RuntimeError,
+  InvalidManifestError,
+  InvalidModuleError,
+  ForbiddenImportError,
+  SignatureMismatchError,
+  AgentTimeoutError,
+  AgentAbortedError,
+  AgentTrapError,
+  AgentMemoryLimitError,
+  AgentExitError,
+  AgentOutputTooLargeError,
+  AgentBadOutputError,
+  WorkerCrashedError,
+  RuntimeStoppedError,
+  AgentNotFoundError,
   type RuntimeErrorName
 } from './errors.ts'
 export {
-  AgentManifestSchema, UnsignedManifestSchema, AgentLimitsSchema, agentIdOf, signPackage, verifyPackage, parseManifest, toAgentId, sha256Hex,
-  type AgentId, type AgentManifest, type UnsignedManifest, type AgentPackage
+  AgentManifestSchema,
+  UnsignedManifestSchema,
+  AgentLimitsSchema,
+  agentIdOf,
+  signPackage,
+  verifyPackage,
+  parseManifest,
+  toAgentId,
+  sha256Hex,
+  type AgentId,
+  type AgentManifest,
+  type UnsignedManifest,
+  type AgentPackage
 } from './manifest.ts'
 export { validateModule } from './validate.ts'
 export { MemoryAgentStore, IndexedDbAgentStore, type AgentStore, type AgentEntry, type AgentFilter } from './agent-store.ts'

@@ -61,13 +61,20 @@ export type AgentManifest = v.InferOutput<typeof AgentManifestSchema>
 export type UnsignedManifest = Omit<v.InferOutput<typeof UnsignedManifestSchema>, 'author'> & { author?: string }
 
 /** A package ready to run: id, signed manifest and module bytes. */
-export interface AgentPackage { id: AgentId; manifest: AgentManifest; wasm: Uint8Array }
+export interface AgentPackage {
+  id: AgentId
+  manifest: AgentManifest
+  wasm: Uint8Array
+}
 
 function issuesText(issues: v.BaseIssue<unknown>[]): string {
-  return issues.slice(0, 3).map((i) => {
-    const path = i.path?.map((p) => String(p.key)).join('.')
-    return path ? `${path}: ${i.message}` : i.message
-  }).join('; ')
+  return issues
+    .slice(0, 3)
+    .map((i) => {
+      const path = i.path?.map((p) => String(p.key)).join('.')
+      return path ? `${path}: ${i.message}` : i.message
+    })
+    .join('; ')
 }
 
 /** Validate a signed manifest's shape. Throws `InvalidManifestError` with what is wrong. */
@@ -130,7 +137,9 @@ export async function verifyPackage(manifest: unknown, wasm: Uint8Array, expecte
   const body = withoutSignature(parsed)
   const moduleSha256 = await sha256Hex(wasm)
   if (!(await verifyJson(parsed.author, { manifest: body, moduleSha256 }, parsed.signature))) {
-    throw new SignatureMismatchError(`the signature of "${parsed.name}" does not match its manifest and module (sha-256 ${moduleSha256.slice(0, 12)}…) for author ${parsed.author}`)
+    throw new SignatureMismatchError(
+      `the signature of "${parsed.name}" does not match its manifest and module (sha-256 ${moduleSha256.slice(0, 12)}…) for author ${parsed.author}`
+    )
   }
   const id = (await sha256Hex(canonicalBytes({ manifest: body, moduleSha256 }))) as AgentId
   if (expectedId != null && expectedId !== id) {

@@ -23,7 +23,13 @@ export const nodeWorkerFactory: WorkerFactory = () => {
   worker.on('exit', (code) => fire(new Error(`the worker exited with code ${code}`)))
   return {
     endpoint: nodeEndpoint(worker as unknown as NodeEndpoint),
-    terminate: () => { terminated = true; listener = undefined; void worker.terminate() },
-    onCrash: (l) => { listener = l }
+    terminate: () => {
+      terminated = true
+      listener = undefined
+      void worker.terminate()
+    },
+    onCrash: (l) => {
+      listener = l
+    }
   }
 }

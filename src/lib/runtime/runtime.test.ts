@@ -2,8 +2,19 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { Worker } from 'node:worker_threads'
 import nodeEndpoint, { type NodeEndpoint } from 'comlink/dist/esm/node-adapter.mjs'
 import {
-  AgentAbortedError, AgentBadOutputError, AgentExitError, AgentMemoryLimitError, AgentOutputTooLargeError, AgentTimeoutError, AgentTrapError,
-  ForbiddenImportError, InvalidModuleError, SignatureMismatchError, WorkerCrashedError, createAgentRuntime, type AgentRuntime
+  AgentAbortedError,
+  AgentBadOutputError,
+  AgentExitError,
+  AgentMemoryLimitError,
+  AgentOutputTooLargeError,
+  AgentTimeoutError,
+  AgentTrapError,
+  ForbiddenImportError,
+  InvalidModuleError,
+  SignatureMismatchError,
+  WorkerCrashedError,
+  createAgentRuntime,
+  type AgentRuntime
 } from './index.ts'
 import { nodeWorkerFactory } from './node-worker.ts'
 import type { WorkerFactory } from './worker-factory.ts'
@@ -44,7 +55,9 @@ describe('wasi-preview1', () => {
     const small = createAgentRuntime({ workers: 1, limits: { outputBytes: 200_000 } })
     try {
       await expect(small.run(await wasi('wasiFlood'), '')).rejects.toBeInstanceOf(AgentOutputTooLargeError)
-    } finally { await small.stop() }
+    } finally {
+      await small.stop()
+    }
   })
 })
 
@@ -86,7 +99,9 @@ describe('memory caps', () => {
     try {
       const err = await small.run(await wasi('memoryBombOwnMax', { limits: { memoryMiB: 64 } }), '').catch((e: unknown) => e)
       expect((err as Error).message).toMatch(/cap of 8 MiB/)
-    } finally { await small.stop() }
+    } finally {
+      await small.stop()
+    }
   })
   test('initial memory above the cap is refused before running', async () => {
     await expect(rt.run(await wasi('bigInitial'), '')).rejects.toThrow(/asks for 256 MiB of initial memory; the cap is 128 MiB/)
@@ -103,14 +118,19 @@ describe('validation', () => {
     await expect(rt.run(await wasi('importsMemory'), '')).rejects.toThrow(/imports "wasi_snapshot_preview1.memory" as a memory/)
   })
   test('a WASI module without _start is refused', async () => {
-    await expect(rt.run(await wasi('noStart'), '')).rejects.toSatisfy((e) => e instanceof InvalidModuleError && /does not export "_start"/.test((e as Error).message))
+    await expect(rt.run(await wasi('noStart'), '')).rejects.toSatisfy(
+      (e) => e instanceof InvalidModuleError && /does not export "_start"/.test((e as Error).message)
+    )
   })
   test('a json-v1 module run as WASI is refused (wrong import module)', async () => {
-    await expect(rt.run(await testPackage(modules['jsonEcho']!(), 'wasi-preview1'), '')).rejects.toThrow(/imports "env.abort", which the wasi-preview1 ABI does not allow/)
+    await expect(rt.run(await testPackage(modules['jsonEcho']!(), 'wasi-preview1'), '')).rejects.toThrow(
+      /imports "env.abort", which the wasi-preview1 ABI does not allow/
+    )
   })
   test('tampered bytes or manifest fail the signature', async () => {
     const pkg = await wasi('wasiCat')
-    const wasm = pkg.wasm.slice(); wasm[wasm.length - 1] ^= 1
+    const wasm = pkg.wasm.slice()
+    wasm[wasm.length - 1] ^= 1
     await expect(rt.run({ ...pkg, wasm }, '')).rejects.toBeInstanceOf(SignatureMismatchError)
     await expect(rt.run({ ...pkg, manifest: { ...pkg.manifest, price: 5 } }, '')).rejects.toBeInstanceOf(SignatureMismatchError)
     await expect(rt.run({ ...pkg, id: '0'.repeat(64) }, '')).rejects.toThrow(/claims id 000000000000/)
@@ -152,7 +172,11 @@ describe('deadlines, cancellation, crashes', () => {
   })
   test('two runaways at once on a 2-worker pool: both time out, the pool still has 2 workers that work', async () => {
     const loop = await wasi('wasiLoop')
-    const results = await Promise.allSettled([rt.run(loop, '', { timeoutMs: 150 }), rt.run(loop, '', { timeoutMs: 150 }), rt.run(await json('jsonEcho'), 7, { timeoutMs: 10_000 })])
+    const results = await Promise.allSettled([
+      rt.run(loop, '', { timeoutMs: 150 }),
+      rt.run(loop, '', { timeoutMs: 150 }),
+      rt.run(await json('jsonEcho'), 7, { timeoutMs: 10_000 })
+    ])
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'fulfilled'])
     expect(rt.stats().workers).toBe(2)
     expect(rt.stats().busy).toBe(0)
@@ -170,10 +194,22 @@ describe('deadlines, cancellation, crashes', () => {
     const crashing: WorkerFactory = () => {
       if (!first) return nodeWorkerFactory()
       first = false
-      const w = new Worker("let n = 0; require('node:worker_threads').parentPort.on('message', (m) => { if (++n === 2) process.exit(7); else require('node:worker_threads').parentPort.postMessage({ id: m.id, type: 'RAW', value: 0 }) })", { eval: true })
+      const w = new Worker(
+        "let n = 0; require('node:worker_threads').parentPort.on('message', (m) => { if (++n === 2) process.exit(7); else require('node:worker_threads').parentPort.postMessage({ id: m.id, type: 'RAW', value: 0 }) })",
+        { eval: true }
+      )
       let l: ((e: Error) => void) | undefined
       w.on('exit', (code) => l?.(new Error(`exit ${code}`)))
-      return { endpoint: nodeEndpoint(w as unknown as NodeEndpoint), terminate: () => { l = undefined; void w.terminate() }, onCrash: (f) => { l = f } }
+      return {
+        endpoint: nodeEndpoint(w as unknown as NodeEndpoint),
+        terminate: () => {
+          l = undefined
+          void w.terminate()
+        },
+        onCrash: (f) => {
+          l = f
+        }
+      }
     }
     const crt = createAgentRuntime({ workers: 1, workerFactory: crashing })
     try {
@@ -182,6 +218,8 @@ describe('deadlines, cancellation, crashes', () => {
       await expect(crt.run(pkg, 1)).rejects.toBeInstanceOf(WorkerCrashedError)
       expect(crt.stats().workers).toBe(1)
       expect((await crt.run(pkg, 'after')).output).toBe('after')
-    } finally { await crt.stop() }
+    } finally {
+      await crt.stop()
+    }
   })
 })

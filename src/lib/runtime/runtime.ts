@@ -121,9 +121,14 @@ export function createAgentRuntime(init: AgentRuntimeInit = {}): AgentRuntime {
  * `store`. Returns the stored entry. Throws `InvalidManifestError`,
  * `InvalidModuleError` or `ForbiddenImportError` with what is wrong.
  */
-export async function publishLocal(store: AgentStore, identity: Identity, bundle: { manifest: UnsignedManifest | AgentManifest; wasm: Uint8Array }): Promise<AgentEntry> {
+export async function publishLocal(
+  store: AgentStore,
+  identity: Identity,
+  bundle: { manifest: UnsignedManifest | AgentManifest; wasm: Uint8Array }
+): Promise<AgentEntry> {
   const { signature: _old, ...unsigned } = bundle.manifest as AgentManifest
-  if (unsigned.abi !== 'wasi-preview1' && unsigned.abi !== 'json-v1') throw new InvalidManifestError('the manifest is not valid: abi must be "wasi-preview1" or "json-v1"')
+  if (unsigned.abi !== 'wasi-preview1' && unsigned.abi !== 'json-v1')
+    throw new InvalidManifestError('the manifest is not valid: abi must be "wasi-preview1" or "json-v1"')
   const memoryMiB = lower(DEFAULT_LIMITS.memoryMiB, unsigned.limits?.memoryMiB)
   validateModule(bundle.wasm, unsigned.abi, pagesOf(memoryMiB))
   const { id, manifest } = await signPackage(identity, unsigned, bundle.wasm)

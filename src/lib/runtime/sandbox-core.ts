@@ -8,8 +8,15 @@
 import { ConsoleStdout, File, OpenFile, PreopenDirectory, WASI, WASIProcExit } from '@bjorn3/browser_wasi_shim'
 import { MAX_STDERR_BYTES, MEMORY_LIMIT_TRAP_FRACTION, MODULE_CACHE_ENTRIES, WASM_PAGE_BYTES, type AgentAbi } from './constants.ts'
 import {
-  AgentBadOutputError, AgentExitError, AgentMemoryLimitError, AgentOutputTooLargeError, AgentTrapError,
-  InvalidModuleError, RuntimeError, serializeError, type SerializedError
+  AgentBadOutputError,
+  AgentExitError,
+  AgentMemoryLimitError,
+  AgentOutputTooLargeError,
+  AgentTrapError,
+  InvalidModuleError,
+  RuntimeError,
+  serializeError,
+  type SerializedError
 } from './errors.ts'
 import { prepareModuleForHostMemory } from './validate.ts'
 import { HOST_MEMORY_IMPORT } from './wasm-binary.ts'
@@ -27,9 +34,7 @@ export interface RunRequest {
 }
 
 /** What a worker answers. */
-export type RunReply =
-  | { ok: true; output: unknown; stderr: string; ms: number }
-  | { ok: false; error: SerializedError; needsBytes?: boolean }
+export type RunReply = { ok: true; output: unknown; stderr: string; ms: number } | { ok: false; error: SerializedError; needsBytes?: boolean }
 
 /** The API a sandbox worker exposes through Comlink. */
 export interface WorkerApi {
@@ -44,7 +49,10 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
 class Sink {
   readonly chunks: Uint8Array[] = []
   size = 0
-  constructor(readonly limit: number, readonly strict: boolean) {}
+  constructor(
+    readonly limit: number,
+    readonly strict: boolean
+  ) {}
   write(data: Uint8Array): void {
     if (this.size + data.byteLength > this.limit) {
       if (this.strict) throw new AgentOutputTooLargeError(`the agent wrote more than ${this.limit} bytes of output`)
@@ -56,10 +64,15 @@ class Sink {
   bytes(): Uint8Array {
     const out = new Uint8Array(this.size)
     let at = 0
-    for (const c of this.chunks) { out.set(c, at); at += c.byteLength }
+    for (const c of this.chunks) {
+      out.set(c, at)
+      at += c.byteLength
+    }
     return out
   }
-  text(): string { return new TextDecoder().decode(this.bytes()) }
+  text(): string {
+    return new TextDecoder().decode(this.bytes())
+  }
 }
 
 function classify(err: unknown, memory: WebAssembly.Memory | undefined, capPages: number, stderr: string): RuntimeError {
@@ -72,13 +85,19 @@ function classify(err: unknown, memory: WebAssembly.Memory | undefined, capPages
     return new AgentMemoryLimitError(`the agent could not get the memory it asked for (cap ${capBytes / 1048576} MiB): ${message}`)
   }
   if ((err instanceof WebAssembly.RuntimeError || err instanceof RangeError) && used >= capBytes * MEMORY_LIMIT_TRAP_FRACTION) {
-    return new AgentMemoryLimitError(`the agent reached its memory cap of ${capBytes / 1048576} MiB (${(used / 1048576).toFixed(1)} MiB in use) and stopped: ${message}${tail}`)
+    return new AgentMemoryLimitError(
+      `the agent reached its memory cap of ${capBytes / 1048576} MiB (${(used / 1048576).toFixed(1)} MiB in use) and stopped: ${message}${tail}`
+    )
   }
   return new AgentTrapError(`the agent trapped: ${message}${tail}`)
 }
 
 function parseOutput(text: string): unknown {
-  try { return JSON.parse(text) } catch { return text }
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
 }
 
 function readAsString(memory: WebAssembly.Memory, ptr: number): string {
@@ -101,7 +120,10 @@ function runWasi(module: WebAssembly.Module, memory: WebAssembly.Memory, req: Ru
   ]
   const wasi = new WASI(['agent'], [], fds)
   try {
-    const instance = new WebAssembly.Instance(module, { wasi_snapshot_preview1: wasi.wasiImport, [HOST_MEMORY_IMPORT.module]: { [HOST_MEMORY_IMPORT.name]: memory } })
+    const instance = new WebAssembly.Instance(module, {
+      wasi_snapshot_preview1: wasi.wasiImport,
+      [HOST_MEMORY_IMPORT.module]: { [HOST_MEMORY_IMPORT.name]: memory }
+    })
     const code = wasi.start(instance as unknown as { exports: { memory: WebAssembly.Memory; _start: () => unknown } })
     if (code !== 0) {
       const err = new AgentExitError(`the agent exited with status ${code}${stderr.size ? `: ${stderr.text().trim().slice(-500)}` : ''}`)
@@ -114,7 +136,11 @@ function runWasi(module: WebAssembly.Module, memory: WebAssembly.Memory, req: Ru
     throw classify(err, memory, req.memoryPages, stderr.size ? stderr.text() : '')
   }
   let text: string
-  try { text = decoder.decode(stdout.bytes()) } catch { throw new AgentBadOutputError('the agent wrote output that is not UTF-8 text') }
+  try {
+    text = decoder.decode(stdout.bytes())
+  } catch {
+    throw new AgentBadOutputError('the agent wrote output that is not UTF-8 text')
+  }
   return { output: parseOutput(text), stderr: stderr.text() }
 }
 
@@ -127,7 +153,8 @@ function runJsonV1(module: WebAssembly.Module, memory: WebAssembly.Memory, req: 
       throw new AgentTrapError(`the agent aborted: ${m || 'no message'}${f ? ` at ${f}:${line}:${col}` : ''}`)
     },
     log(ptr: number, len: number): void {
-      ptr >>>= 0; len >>>= 0
+      ptr >>>= 0
+      len >>>= 0
       if (ptr + len <= memory.buffer.byteLength) stderr.write(new Uint8Array(memory.buffer, ptr, len))
     }
   }
@@ -144,7 +171,11 @@ function runJsonV1(module: WebAssembly.Module, memory: WebAssembly.Memory, req: 
     if (outLen > req.outputBytes) throw new AgentOutputTooLargeError(`the agent returned ${outLen} bytes of output; the limit is ${req.outputBytes}`)
     if (outPtr + outLen > memory.buffer.byteLength) throw new AgentBadOutputError('run() returned an output range outside the agent memory')
     let text: string
-    try { text = decoder.decode(new Uint8Array(memory.buffer, outPtr, outLen)) } catch { throw new AgentBadOutputError('the agent returned output that is not UTF-8') }
+    try {
+      text = decoder.decode(new Uint8Array(memory.buffer, outPtr, outLen))
+    } catch {
+      throw new AgentBadOutputError('the agent returned output that is not UTF-8')
+    }
     try {
       return { output: JSON.parse(text) as unknown, stderr: stderr.text() }
     } catch {
@@ -158,7 +189,12 @@ function runJsonV1(module: WebAssembly.Module, memory: WebAssembly.Memory, req: 
 /** A memory that grew past its initial size by more than this is dropped, not reused. */
 const REUSE_GROWTH_BYTES = 16 * 1024 * 1024
 
-interface Compiled { module: WebAssembly.Module; min: number; max: number; spare?: WebAssembly.Memory }
+interface Compiled {
+  module: WebAssembly.Module
+  min: number
+  max: number
+  spare?: WebAssembly.Memory
+}
 
 /**
  * Create the worker API with its own compiled-module cache. Each call gets a

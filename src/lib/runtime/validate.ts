@@ -30,7 +30,8 @@ export function prepareModule(bytes: Uint8Array, abi: AgentAbi, capPages: number
   if (abi === 'wasi-preview1') {
     const names = wasiFunctionNames()
     for (const imp of info.imports) {
-      if (!names.has(imp.name)) throw new ForbiddenImportError(`module imports "${imp.module}.${imp.name}", which is not a WASI preview1 function this runtime provides`)
+      if (!names.has(imp.name))
+        throw new ForbiddenImportError(`module imports "${imp.module}.${imp.name}", which is not a WASI preview1 function this runtime provides`)
     }
   }
   return capMemory(bytes, info, capPages)

@@ -17,10 +17,19 @@ const SECTION_MEMORY = 5
 const SECTION_EXPORT = 7
 
 /** One import or export as listed in the binary. */
-export interface ExternEntry { module?: string; name: string; kind: string }
+export interface ExternEntry {
+  module?: string
+  name: string
+  kind: string
+}
 
 /** Memory limits as declared, in pages. */
-export interface MemoryLimits { min: number; max?: number; shared: boolean; memory64: boolean }
+export interface MemoryLimits {
+  min: number
+  max?: number
+  shared: boolean
+  memory64: boolean
+}
 
 /** What the parser found in a module. */
 export interface ModuleInfo {
@@ -39,7 +48,13 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 class Reader {
   pos: number
-  constructor(readonly bytes: Uint8Array, pos = 0, readonly end = bytes.length) { this.pos = pos }
+  constructor(
+    readonly bytes: Uint8Array,
+    pos = 0,
+    readonly end = bytes.length
+  ) {
+    this.pos = pos
+  }
   byte(): number {
     if (this.pos >= this.end) throw new InvalidModuleError('the module ends in the middle of a section')
     return this.bytes[this.pos++]!
@@ -69,8 +84,10 @@ class Reader {
   name(): string {
     const len = this.u32()
     if (this.pos + len > this.end) throw new InvalidModuleError('the module has a name running past its section')
+    const start = this.pos
+    this.pos += len
     try {
-      return utf8.decode(this.bytes.subarray(this.pos, (this.pos += len)))
+      return utf8.decode(this.bytes.subarray(start, this.pos))
     } catch (err) {
       throw new InvalidModuleError('the module has a name that is not UTF-8', { cause: err })
     }
@@ -117,11 +134,17 @@ export function parseModule(bytes: Uint8Array): ModuleInfo {
         const name = s.name()
         const kind = s.byte()
         if (kind === EXTERN_KIND.function) s.u32()
-        else if (kind === EXTERN_KIND.table) { s.valtype(); s.limits() }
-        else if (kind === EXTERN_KIND.memory) info.memories.push(s.limits())
-        else if (kind === EXTERN_KIND.global) { s.valtype(); s.byte() }
-        else if (kind === EXTERN_KIND.tag) { s.byte(); s.u32() }
-        else throw new InvalidModuleError(`the module has an import of unknown kind ${kind}`)
+        else if (kind === EXTERN_KIND.table) {
+          s.valtype()
+          s.limits()
+        } else if (kind === EXTERN_KIND.memory) info.memories.push(s.limits())
+        else if (kind === EXTERN_KIND.global) {
+          s.valtype()
+          s.byte()
+        } else if (kind === EXTERN_KIND.tag) {
+          s.byte()
+          s.u32()
+        } else throw new InvalidModuleError(`the module has an import of unknown kind ${kind}`)
         info.imports.push({ module, name, kind: KIND_NAMES[kind] ?? 'unknown' })
       }
     } else if (id === SECTION_MEMORY) {
@@ -141,8 +164,15 @@ export function parseModule(bytes: Uint8Array): ModuleInfo {
 }
 
 const REQUIRED_EXPORTS: Record<AgentAbi, ReadonlyArray<{ name: string; kind: string }>> = {
-  'wasi-preview1': [{ name: '_start', kind: 'function' }, { name: 'memory', kind: 'memory' }],
-  'json-v1': [{ name: 'memory', kind: 'memory' }, { name: 'alloc', kind: 'function' }, { name: 'run', kind: 'function' }]
+  'wasi-preview1': [
+    { name: '_start', kind: 'function' },
+    { name: 'memory', kind: 'memory' }
+  ],
+  'json-v1': [
+    { name: 'memory', kind: 'memory' },
+    { name: 'alloc', kind: 'function' },
+    { name: 'run', kind: 'function' }
+  ]
 }
 
 /**
@@ -157,7 +187,9 @@ export function checkAbi(info: ModuleInfo, abi: AgentAbi): void {
         throw new ForbiddenImportError(`module imports "${qualified}", which the wasi-preview1 ABI does not allow (only "${WASI_IMPORT_MODULE}" functions)`)
       }
     } else if (imp.module !== JSON_V1_IMPORT_MODULE || !(JSON_V1_ALLOWED_IMPORTS as readonly string[]).includes(imp.name)) {
-      throw new ForbiddenImportError(`module imports "${qualified}", which the json-v1 ABI does not allow (only ${JSON_V1_ALLOWED_IMPORTS.map((n) => `"env.${n}"`).join(', ')})`)
+      throw new ForbiddenImportError(
+        `module imports "${qualified}", which the json-v1 ABI does not allow (only ${JSON_V1_ALLOWED_IMPORTS.map((n) => `"env.${n}"`).join(', ')})`
+      )
     }
     if (imp.kind !== 'function') {
       throw new ForbiddenImportError(`module imports "${qualified}" as a ${imp.kind}; agents may import functions only and must declare their own memory`)
@@ -235,7 +267,10 @@ export function importMemory(bytes: Uint8Array, info: ModuleInfo, capPages: numb
   if (mem.min > capPages) throw new AgentMemoryLimitError(`module asks for ${mibOf(mem.min)} MiB of initial memory; the cap is ${mibOf(capPages)} MiB`)
   const max = Math.min(mem.max ?? capPages, capPages)
   const enc = new TextEncoder()
-  const name = (s: string): number[] => { const b = [...enc.encode(s)]; return [...leb(b.length), ...b] }
+  const name = (s: string): number[] => {
+    const b = [...enc.encode(s)]
+    return [...leb(b.length), ...b]
+  }
   const entry = [...name(HOST_MEMORY_IMPORT.module), ...name(HOST_MEMORY_IMPORT.name), EXTERN_KIND.memory, 0x01, ...leb(mem.min), ...leb(max)]
   const imp = info.importSection
   let payload: number[]
@@ -254,7 +289,10 @@ export function importMemory(bytes: Uint8Array, info: ModuleInfo, capPages: numb
   // The import section always comes before the memory section.
   const out = new Uint8Array(bytes.length - (cutEnd - cutStart) + newImport.length - (section.end - section.start))
   let at = 0
-  const put = (chunk: ArrayLike<number>): void => { out.set(chunk, at); at += chunk.length }
+  const put = (chunk: ArrayLike<number>): void => {
+    out.set(chunk, at)
+    at += chunk.length
+  }
   put(bytes.subarray(0, cutStart))
   put(newImport)
   put(bytes.subarray(cutEnd, section.start))

@@ -31,8 +31,13 @@ export const webWorkerFactory: WorkerFactory = () => {
   worker.addEventListener('messageerror', crash)
   return {
     endpoint: worker,
-    terminate: () => { listener = undefined; worker.terminate() },
-    onCrash: (l) => { listener = l }
+    terminate: () => {
+      listener = undefined
+      worker.terminate()
+    },
+    onCrash: (l) => {
+      listener = l
+    }
   }
 }
 

@@ -30,7 +30,11 @@ export interface SandboxJob {
 }
 
 /** A successful call. */
-export interface SandboxResult { output: unknown; stderr: string; ms: number }
+export interface SandboxResult {
+  output: unknown
+  stderr: string
+  ms: number
+}
 
 /** Counters of a sandbox. */
 export interface SandboxStats {
@@ -139,7 +143,11 @@ export class ComlinkWorkerPool implements AgentSandbox {
     if (job.signal?.aborted) return Promise.reject(new AgentAbortedError('the agent call was cancelled before it started'))
     return new Promise<SandboxResult>((resolve, reject) => {
       const p: Pending = {
-        job, resolve, reject, settled: false, started: performance.now(),
+        job,
+        resolve,
+        reject,
+        settled: false,
+        started: performance.now(),
         timer: setTimeout(() => {
           this.#settle(p, new AgentTimeoutError(`the agent did not finish within ${Math.round(job.deadlineMs ?? job.timeMs)} ms and was stopped`), true)
         }, job.timeMs)
@@ -166,19 +174,27 @@ export class ComlinkWorkerPool implements AgentSandbox {
     }
   }
 
-  #live(): Slot[] { return this.#slots.filter((s) => !s.retire) }
+  #live(): Slot[] {
+    return this.#slots.filter((s) => !s.retire)
+  }
 
   #spawn(): Slot {
     const handle = this.#make!()
     const slot: Slot = { handle, remote: wrap<WorkerApi>(handle.endpoint), loaded: new Set(), retire: false, ready: Promise.resolve() }
     // `ready` also settles on a crash, so start() never waits on a dead worker.
     let crashed: () => void = () => undefined
-    slot.ready = Promise.race([slot.remote.ping().catch(() => undefined), new Promise<void>((r) => { crashed = r })])
+    slot.ready = Promise.race([
+      slot.remote.ping().catch(() => undefined),
+      new Promise<void>((r) => {
+        crashed = r
+      })
+    ])
     handle.onCrash((err) => {
       crashed()
       log.error('agent worker crashed: %s', err.message)
       if (!this.#slots.includes(slot)) return
-      if (slot.job) this.#settle(slot.job, new WorkerCrashedError(`the sandbox worker crashed (${err.message}); it was replaced, try again`, { cause: err }), true)
+      if (slot.job)
+        this.#settle(slot.job, new WorkerCrashedError(`the sandbox worker crashed (${err.message}); it was replaced, try again`, { cause: err }), true)
       else this.#replace(slot)
     })
     return slot
@@ -241,7 +257,11 @@ export class ComlinkWorkerPool implements AgentSandbox {
   async #dispatch(slot: Slot, p: Pending): Promise<void> {
     const { job } = p
     const req = (withBytes: boolean): RunRequest => ({
-      key: job.key, abi: job.abi, memoryPages: job.memoryPages, outputBytes: job.outputBytes, input: job.input,
+      key: job.key,
+      abi: job.abi,
+      memoryPages: job.memoryPages,
+      outputBytes: job.outputBytes,
+      input: job.input,
       bytes: withBytes ? job.bytes : undefined
     })
     try {

@@ -36,7 +36,11 @@ export function errorText(err: unknown): string {
 export function jsonOrText(text: string): unknown {
   const t = text.trim()
   if (t === '') return undefined
-  try { return JSON.parse(t) as unknown } catch { return text }
+  try {
+    return JSON.parse(t) as unknown
+  } catch {
+    return text
+  }
 }
 
 /** Parse JSON or say in a sentence why not. */
@@ -50,7 +54,10 @@ export function parseJson(text: string): { ok: true; value: unknown } | { ok: fa
 
 /** Comma- or newline-separated list, trimmed, without empties. */
 export function splitList(text: string): string[] {
-  return text.split(/[,\n]/).map((s) => s.trim()).filter((s) => s !== '')
+  return text
+    .split(/[,\n]/)
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
 }
 
 /** `1.2 s`, `340 ms`. */

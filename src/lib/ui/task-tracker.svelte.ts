@@ -44,24 +44,49 @@ export class TaskTracker {
   constructor(handle: TaskHandle) {
     this.id = handle.id
     this.#handle = handle
-    handle.on('progress', (e) => { this.#onProgress(e) })
-    handle.on('step', (e) => { this.#onStep(e) })
-    handle.done.then((r) => { this.#onResult(r) }, (err: unknown) => {
-      this.#error = errorText(err)
-      this.#errorName = err instanceof Error ? err.name : undefined
+    handle.on('progress', (e) => {
+      this.#onProgress(e)
     })
+    handle.on('step', (e) => {
+      this.#onStep(e)
+    })
+    handle.done.then(
+      (r) => {
+        this.#onResult(r)
+      },
+      (err: unknown) => {
+        this.#error = errorText(err)
+        this.#errorName = err instanceof Error ? err.name : undefined
+      }
+    )
   }
 
-  get steps(): StepView[] { return Object.values(this.#steps) }
-  get plan(): Plan | undefined { return this.#plan }
-  get progress(): ProgressEvent | undefined { return this.#progress }
-  get result(): TaskResult | undefined { return this.#result }
-  get error(): string | undefined { return this.#error }
-  get errorName(): string | undefined { return this.#errorName }
-  get finished(): boolean { return this.#result != null || this.#error != null }
+  get steps(): StepView[] {
+    return Object.values(this.#steps)
+  }
+  get plan(): Plan | undefined {
+    return this.#plan
+  }
+  get progress(): ProgressEvent | undefined {
+    return this.#progress
+  }
+  get result(): TaskResult | undefined {
+    return this.#result
+  }
+  get error(): string | undefined {
+    return this.#error
+  }
+  get errorName(): string | undefined {
+    return this.#errorName
+  }
+  get finished(): boolean {
+    return this.#result != null || this.#error != null
+  }
 
   /** Stop the task (the page's Cancel button). */
-  cancel(): void { this.#handle.cancel() }
+  cancel(): void {
+    this.#handle.cancel()
+  }
 
   #onProgress(e: ProgressEvent): void {
     this.#progress = e
@@ -77,8 +102,12 @@ export class TaskTracker {
       const known = this.#steps[s.id]
       next[s.id] = {
         ...(known ?? { state: 'pending', attempt: 0, seq: Number.MAX_SAFE_INTEGER, costIsEstimate: true }),
-        id: s.id, description: s.description, capabilities: s.capabilities, dependencies: s.dependencies,
-        cost: known?.costIsEstimate === false ? known.cost : s.estimated_cost, costIsEstimate: known?.costIsEstimate ?? true
+        id: s.id,
+        description: s.description,
+        capabilities: s.capabilities,
+        dependencies: s.dependencies,
+        cost: known?.costIsEstimate === false ? known.cost : s.estimated_cost,
+        costIsEstimate: known?.costIsEstimate ?? true
       }
     }
     this.#steps = next
@@ -96,7 +125,7 @@ export class TaskTracker {
       agent: e.agent !== '' ? e.agent : prev?.agent,
       peer: e.peer !== '' ? e.peer : prev?.peer,
       reasoning: e.reasoning ?? prev?.reasoning,
-      error: e.status === 'failed' || e.status === 'retrying' ? e.error ?? prev?.error : prev?.error,
+      error: e.status === 'failed' || e.status === 'retrying' ? (e.error ?? prev?.error) : prev?.error,
       ms: (e.status === 'succeeded' || e.status === 'failed') && started != null ? now - started : prev?.ms
     }
     if (prev != null && prev.seq === Number.MAX_SAFE_INTEGER) step.seq = this.#seq++
@@ -111,8 +140,11 @@ export class TaskTracker {
       const cost = (s as { cost?: unknown }).cost
       next[s.id] = {
         ...(prev ?? { id: s.id, capabilities: [], dependencies: [], attempt: 1, seq: this.#seq++, costIsEstimate: true }),
-        state: s.status === 'succeeded' ? 'succeeded' : s.status === 'failed' ? 'failed' : prev?.state ?? 'succeeded',
-        agent: s.agent, peer: s.peer, ms: s.ms, output: s.output,
+        state: s.status === 'succeeded' ? 'succeeded' : s.status === 'failed' ? 'failed' : (prev?.state ?? 'succeeded'),
+        agent: s.agent,
+        peer: s.peer,
+        ms: s.ms,
+        output: s.output,
         ...(typeof cost === 'number' ? { cost, costIsEstimate: false } : {})
       }
     }

@@ -32,12 +32,25 @@ export class ZeroStateView {
     this.#subscribe = createSubscriber((update) => api.subscribe(update))
   }
 
-  get peers(): PeerInfo[] { this.#subscribe(); return this.api.peers() }
-  get status(): RelayStatus { this.#subscribe(); return this.api.relayStatus() }
-  get metrics(): Record<string, number> { this.#subscribe(); return this.api.metrics() }
-  get peerId(): string { return this.api.peerId }
+  get peers(): PeerInfo[] {
+    this.#subscribe()
+    return this.api.peers()
+  }
+  get status(): RelayStatus {
+    this.#subscribe()
+    return this.api.relayStatus()
+  }
+  get metrics(): Record<string, number> {
+    this.#subscribe()
+    return this.api.metrics()
+  }
+  get peerId(): string {
+    return this.api.peerId
+  }
   /** This profile's signing key, when the API has one. */
-  get publicKey(): string | undefined { return this.api.publicKey }
+  get publicKey(): string | undefined {
+    return this.api.publicKey
+  }
 
   /** Whether the API object has this part (older builds do not). */
   supports(feature: Feature): boolean {
@@ -97,7 +110,9 @@ export class ZeroStateView {
 const KEY = Symbol('zerostate')
 
 /** Hand the view down from the root layout. */
-export function setZeroState(view: ZeroStateView): void { setContext(KEY, view) }
+export function setZeroState(view: ZeroStateView): void {
+  setContext(KEY, view)
+}
 
 /** Read the view set by the root layout. */
 export function useZeroState(): ZeroStateView {

@@ -25,7 +25,18 @@ export interface ManifestFields {
 
 /** An empty form. */
 export function emptyFields(): ManifestFields {
-  return { name: '', version: '1.0.0', description: '', capabilities: '', abi: 'json-v1', price: '0', inputSchema: '', outputSchema: '', memoryMiB: '', timeMs: '' }
+  return {
+    name: '',
+    version: '1.0.0',
+    description: '',
+    capabilities: '',
+    abi: 'json-v1',
+    price: '0',
+    inputSchema: '',
+    outputSchema: '',
+    memoryMiB: '',
+    timeMs: ''
+  }
 }
 
 function schemaText(value: unknown): string {
@@ -56,7 +67,9 @@ export function fieldsFromManifest(m: Record<string, unknown>): ManifestFields {
 function schemaOf(text: string, label: string): Record<string, unknown> | undefined {
   if (text.trim() === '') return undefined
   let value: unknown
-  try { value = JSON.parse(text) } catch (err) {
+  try {
+    value = JSON.parse(text)
+  } catch (err) {
     throw new Error(`The ${label} schema is not valid JSON: ${(err as Error).message}`)
   }
   if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`The ${label} schema must be a JSON object, e.g. {"type": "string"}`)

@@ -18,7 +18,7 @@ export const STRATEGY_OPTIONS: ReadonlyArray<{ value: Strategy; label: string }>
 
 /** The weights the balanced score combines. */
 export const WEIGHT_NAMES = ['cost', 'quality', 'speed', 'region', 'reputation'] as const
-export type WeightName = typeof WEIGHT_NAMES[number]
+export type WeightName = (typeof WEIGHT_NAMES)[number]
 
 /** A number input's value: Svelte binds a number, or null when empty. */
 type NumberField = string | number | null
@@ -39,8 +39,15 @@ export interface PreferenceFields {
 /** Defaults: balanced, nothing constrained. */
 export function defaultPreferences(): PreferenceFields {
   return {
-    strategy: 'balanced', maxCost: '', minQuality: '', maxLatency: '', regions: '', minReputation: '',
-    setWeights: false, weights: { cost: 0.25, quality: 0.25, speed: 0.2, region: 0.05, reputation: 0.25 }, preferSpecialists: false
+    strategy: 'balanced',
+    maxCost: '',
+    minQuality: '',
+    maxLatency: '',
+    regions: '',
+    minReputation: '',
+    setWeights: false,
+    weights: { cost: 0.25, quality: 0.25, speed: 0.2, region: 0.05, reputation: 0.25 },
+    preferSpecialists: false
   }
 }
 
@@ -56,7 +63,10 @@ function num(field: NumberField, label: string, min: number, max = Infinity): nu
 
 /** Build the preferences; throws an Error with a sentence when a field is off. */
 export function toPreferences(f: PreferenceFields): RoutingPreferences {
-  if (f.strategy === 'custom') throw new Error('The custom strategy needs a scoring function, which only the console can pass: call window.zerostate.submit({ …, preferences: { strategy: "custom", custom_score } })')
+  if (f.strategy === 'custom')
+    throw new Error(
+      'The custom strategy needs a scoring function, which only the console can pass: call window.zerostate.submit({ …, preferences: { strategy: "custom", custom_score } })'
+    )
   const prefs: RoutingPreferences = { strategy: f.strategy }
   const maxCost = num(f.maxCost, 'Max cost', 0)
   const minQuality = num(f.minQuality, 'Min quality', 0, 1)

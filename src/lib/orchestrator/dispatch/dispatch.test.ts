@@ -11,12 +11,21 @@ const count = agent('counter', ['text-statistics'], 0.05)
 const hash = agent('hasher', ['hashing'], 0.02)
 const catalog = catalogOf([upper, count, hash])
 const fns = (ms = 0) => ({
-  [upper.id]: async (i: unknown) => { await delay(ms); return { summary: String(i).toUpperCase() } },
-  [count.id]: async (i: unknown) => { await delay(ms); return { words: String(i).split(/\s+/).length } },
-  [hash.id]: async (i: unknown) => { await delay(ms); return { hash: `h(${typeof i === 'string' ? i : JSON.stringify(i)})` } }
+  [upper.id]: async (i: unknown) => {
+    await delay(ms)
+    return { summary: String(i).toUpperCase() }
+  },
+  [count.id]: async (i: unknown) => {
+    await delay(ms)
+    return { words: String(i).split(/\s+/).length }
+  },
+  [hash.id]: async (i: unknown) => {
+    await delay(ms)
+    return { hash: `h(${typeof i === 'string' ? i : JSON.stringify(i)})` }
+  }
 })
 
-async function mesh (donors: Array<{ id: string, workers?: number, ms?: number, peer?: Partial<PeerSnapshot> }>, opts: { leaseMs?: number } = {}) {
+async function mesh(donors: Array<{ id: string; workers?: number; ms?: number; peer?: Partial<PeerSnapshot> }>, opts: { leaseMs?: number } = {}) {
   const net = new MemoryTaskNetwork()
   const executors = new Map<string, ReturnType<typeof fnExecutor>>()
   const services = new Map<string, ReturnType<ReturnType<typeof donorService>>>()
@@ -31,8 +40,10 @@ async function mesh (donors: Array<{ id: string, workers?: number, ms?: number, 
   }
   const outcomes: StepOutcome[] = []
   const peers = donors.map((d, i) => peer(d.id, { rttMs: 10 + i, freeWorkers: d.workers ?? 2, ...d.peer }))
-  const orch = createOrchestrator({ catalog, peers: { peers: () => peers }, transport: net.transport('submitter'), outcomes: { record: (o) => outcomes.push(o) } },
-    { dispatcher: { offerTimeoutMs: 300 } })
+  const orch = createOrchestrator(
+    { catalog, peers: { peers: () => peers }, transport: net.transport('submitter'), outcomes: { record: (o) => outcomes.push(o) } },
+    { dispatcher: { offerTimeoutMs: 300 } }
+  )
   await orch.start()
   return { net, orch, executors, services, outcomes, peers }
 }
@@ -44,14 +55,22 @@ describe('dispatch', () => {
     const { orch, outcomes } = await mesh([{ id: 'donor-a' }, { id: 'donor-b' }])
     const h = orch.submit({ description: 'Summarize this, then hash it', input: 'hello mesh', preferences: { strategy: 'speed' } })
     const steps: string[] = []
-    h.on('step', (e) => { steps.push(`${e.stepId}:${e.status}`) })
+    h.on('step', (e) => {
+      steps.push(`${e.stepId}:${e.status}`)
+    })
     const r = await h.done
     expect(r.plan.planner).toBe('deterministic')
     expect(r.output).toEqual({ hash: 'h(HELLO MESH)' })
-    expect(r.steps.map((s) => [s.id, s.peer])).toEqual([['s1', 'donor-a'], ['s2', 'donor-a']])
+    expect(r.steps.map((s) => [s.id, s.peer])).toEqual([
+      ['s1', 'donor-a'],
+      ['s2', 'donor-a']
+    ])
     expect(r.cost).toBeCloseTo(0.12)
     expect(steps).toEqual(['s1:dispatched', 's1:accepted', 's1:succeeded', 's2:dispatched', 's2:accepted', 's2:succeeded'])
-    expect(outcomes.map((o) => [o.stepId, o.success, o.agentId, o.peerId, o.cost])).toEqual([['s1', true, upper.id, 'donor-a', 0.1], ['s2', true, hash.id, 'donor-a', 0.02]])
+    expect(outcomes.map((o) => [o.stepId, o.success, o.agentId, o.peerId, o.cost])).toEqual([
+      ['s1', true, upper.id, 'donor-a', 0.1],
+      ['s2', true, hash.id, 'donor-a', 0.02]
+    ])
     expect(orch.tasks()[0]).toMatchObject({ status: 'succeeded', planner: 'deterministic', steps: 2, stepsDone: 2 })
   })
 
@@ -74,8 +93,15 @@ describe('dispatch', () => {
   it('waits for capacity when every donor is full instead of failing the step', async () => {
     // Three parallel 120 ms steps, two donors with one worker each, and only 2 attempts allowed:
     // "full" declines must not use up attempts, or the third step would fail.
-    const { orch, executors } = await mesh([{ id: 'donor-a', workers: 1, ms: 120 }, { id: 'donor-b', workers: 1, ms: 120 }])
-    const h = orch.submit({ description: 'summarize this, and also count the words, and also hash it', input: 'a b c', preferences: { retry_policy: { max_attempts: 2, backoff_ms: 20, backoff_multiplier: 2 } } })
+    const { orch, executors } = await mesh([
+      { id: 'donor-a', workers: 1, ms: 120 },
+      { id: 'donor-b', workers: 1, ms: 120 }
+    ])
+    const h = orch.submit({
+      description: 'summarize this, and also count the words, and also hash it',
+      input: 'a b c',
+      preferences: { retry_policy: { max_attempts: 2, backoff_ms: 20, backoff_multiplier: 2 } }
+    })
     const r = await h.done
     expect(r.steps).toHaveLength(3)
     expect(r.steps.every((s) => s.status === 'succeeded')).toBe(true)
@@ -84,7 +110,7 @@ describe('dispatch', () => {
     expect(executors.get('donor-b')!.maxRunning).toBe(1)
   })
 
-  it('learns a donor\'s capacity and queues beyond it instead of being declined over and over', async () => {
+  it("learns a donor's capacity and queues beyond it instead of being declined over and over", async () => {
     // One donor with 2 workers, 30 one-step tasks at once: after the first "full" answers the
     // submitter holds the rest back, so declines stay few and every task succeeds.
     const { orch, services, executors } = await mesh([{ id: 'donor-a', workers: 2, ms: 10 }])
@@ -99,9 +125,22 @@ describe('dispatch', () => {
 
   it('losing donors mid-step does not use up attempts', async () => {
     // One attempt allowed; the first two donors die while running the step: the third still gets it.
-    const { net, orch, executors } = await mesh([{ id: 'd1', ms: 300 }, { id: 'd2', ms: 300 }, { id: 'd3', ms: 20 }])
-    const h = orch.submit({ description: 'hash it', input: 'x', preferences: { strategy: 'speed', retry_policy: { max_attempts: 1, backoff_ms: 5, backoff_multiplier: 2 } } })
-    h.on('step', (e) => { if (e.status === 'accepted' && e.peer !== 'd3') setTimeout(() => { net.kill(e.peer) }, 20) })
+    const { net, orch, executors } = await mesh([
+      { id: 'd1', ms: 300 },
+      { id: 'd2', ms: 300 },
+      { id: 'd3', ms: 20 }
+    ])
+    const h = orch.submit({
+      description: 'hash it',
+      input: 'x',
+      preferences: { strategy: 'speed', retry_policy: { max_attempts: 1, backoff_ms: 5, backoff_multiplier: 2 } }
+    })
+    h.on('step', (e) => {
+      if (e.status === 'accepted' && e.peer !== 'd3')
+        setTimeout(() => {
+          net.kill(e.peer)
+        }, 20)
+    })
     const r = await h.done
     expect(r.steps[0]).toMatchObject({ peer: 'd3', output: { hash: 'h(x)' } })
     expect(executors.get('d1')!.runs + executors.get('d2')!.runs).toBe(2)
@@ -109,9 +148,17 @@ describe('dispatch', () => {
   })
 
   it('re-dispatches when the donor dies mid-task and commits exactly once', async () => {
-    const { net, orch, outcomes, executors } = await mesh([{ id: 'doomed', ms: 300 }, { id: 'healthy', ms: 20 }])
+    const { net, orch, outcomes, executors } = await mesh([
+      { id: 'doomed', ms: 300 },
+      { id: 'healthy', ms: 20 }
+    ])
     const h = orch.submit({ description: 'hash it', input: 'x', preferences: { strategy: 'speed', ...fast } })
-    h.on('step', (e) => { if (e.status === 'accepted' && e.peer === 'doomed') setTimeout(() => { net.kill('doomed') }, 20) })
+    h.on('step', (e) => {
+      if (e.status === 'accepted' && e.peer === 'doomed')
+        setTimeout(() => {
+          net.kill('doomed')
+        }, 20)
+    })
     const r = await h.done
     expect(r.steps[0]).toMatchObject({ peer: 'healthy', output: { hash: 'h(x)' } })
     expect(executors.get('doomed')!.runs).toBe(1)
@@ -148,8 +195,13 @@ describe('dispatch', () => {
 
   it('fails with StepFailedError after max_attempts, naming the step', async () => {
     const net = new MemoryTaskNetwork()
-    const t = net.transport('bad'); await t.start()
-    const ex = fnExecutor({ [hash.id]: () => { throw new Error('boom') } })
+    const t = net.transport('bad')
+    await t.start()
+    const ex = fnExecutor({
+      [hash.id]: () => {
+        throw new Error('boom')
+      }
+    })
     await donorService()({ transport: t, executor: ex }).start()
     const orch = createOrchestrator({ catalog, peers: { peers: () => [peer('bad')] }, transport: net.transport('me') })
     await orch.start()
@@ -167,13 +219,17 @@ describe('dispatch', () => {
     const r = await orch.submit({ description: 'anything at all', agent: 'counter', input: 'a b c d' }).done
     expect(r).toMatchObject({ output: { words: 4 }, plan: { planner: 'direct' }, steps: [{ peer: 'me', agent: count.id }] })
     await expect(orch.submit({ description: 'x', agent: 'nope' }).done).rejects.toBeInstanceOf(UnknownAgentError)
-    await expect(orch.submit({ description: 'x', capabilities: ['image-resize'] }).done).rejects.toThrow('Step "s1" needs capability image-resize, which no agent offers: publish one or remove the step')
+    await expect(orch.submit({ description: 'x', capabilities: ['image-resize'] }).done).rejects.toThrow(
+      'Step "s1" needs capability image-resize, which no agent offers: publish one or remove the step'
+    )
   })
 
   it('cancel() rejects with TaskCancelledError and tells the donor', async () => {
     const { orch, net } = await mesh([{ id: 'slow', ms: 500 }])
     const h = orch.submit({ description: 'hash it', input: 'z' })
-    h.on('step', (e) => { if (e.status === 'accepted') h.cancel() })
+    h.on('step', (e) => {
+      if (e.status === 'accepted') h.cancel()
+    })
     await expect(h.done).rejects.toBeInstanceOf(TaskCancelledError)
     await delay(20)
     expect(net.log.some((l) => l.message.type === 'cancel' && l.to === 'slow')).toBe(true)

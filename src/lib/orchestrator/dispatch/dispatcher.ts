@@ -8,7 +8,14 @@
 import type { AgentCandidate, LocalExecutor, OutcomeSink, PeerSnapshot } from '../components.ts'
 import { NULL_OUTCOME_SINK } from '../components.ts'
 import {
-  NoEligibleAgentError, OrchestratorError, PeerUnavailableError, RemoteError, RequestTimeoutError, StepFailedError, TaskCancelledError, toError
+  NoEligibleAgentError,
+  OrchestratorError,
+  PeerUnavailableError,
+  RemoteError,
+  RequestTimeoutError,
+  StepFailedError,
+  TaskCancelledError,
+  toError
 } from '../errors.ts'
 import { resolveInput } from '../plan/index.ts'
 import { PeerWindows } from '../route/index.ts'
@@ -56,7 +63,16 @@ export interface StepEvent {
 }
 
 /** A committed step. */
-export interface StepRecord { id: string, agent: string, peer: string, ms: number, status: 'succeeded', output: unknown, cost: number, attempts: number }
+export interface StepRecord {
+  id: string
+  agent: string
+  peer: string
+  ms: number
+  status: 'succeeded'
+  output: unknown
+  cost: number
+  attempts: number
+}
 
 /** A plan run. */
 export interface RunPlanOptions {
@@ -71,7 +87,7 @@ export interface RunPlanOptions {
 
 /** Runs plans. */
 export interface Dispatcher {
-  run(plan: Plan, opts: RunPlanOptions): Promise<{ steps: StepRecord[], outputs: Map<string, unknown>, cost: number }>
+  run(plan: Plan, opts: RunPlanOptions): Promise<{ steps: StepRecord[]; outputs: Map<string, unknown>; cost: number }>
   start(): Promise<void>
   stop(): Promise<void>
   /** Counters: offers, declines, leasesLost, peersLost, duplicatesIgnored, localRuns, committed. */
@@ -92,7 +108,12 @@ interface Attempt {
 class DeclinedError extends OrchestratorError {
   override readonly name: string = 'DeclinedError'
   static override readonly defaultMessage = 'The peer declined the offer'
-  constructor(message: string, readonly reason: string) { super(message) }
+  constructor(
+    message: string,
+    readonly reason: string
+  ) {
+    super(message)
+  }
 }
 
 /** Waits for capacity (every donor full) do not use up retry attempts, up to this many. */
@@ -104,10 +125,13 @@ const MAX_CAPACITY_WAITS = 40
  * Once every peer is excluded the step runs here (if this peer has a runtime).
  */
 const MAX_PEER_LOSSES = 8
-class LeaseLostError extends OrchestratorError { override readonly name: string = 'LeaseLostError'; static override readonly defaultMessage = 'The peer stopped renewing its lease' }
+class LeaseLostError extends OrchestratorError {
+  override readonly name: string = 'LeaseLostError'
+  static override readonly defaultMessage = 'The peer stopped renewing its lease'
+}
 
 /** `dispatcher(init)(components)`. */
-export function dispatcher (init: DispatcherInit = {}): (components: DispatcherComponents) => Dispatcher {
+export function dispatcher(init: DispatcherInit = {}): (components: DispatcherComponents) => Dispatcher {
   return ({ transport, router, executor, outcomes = NULL_OUTCOME_SINK }) => {
     const offerTimeout = init.offerTimeoutMs ?? 2000
     const stepTimeout = init.stepTimeoutMs ?? 60_000
@@ -117,20 +141,33 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
     let offs: Array<() => void> = []
 
     const record = (o: Parameters<OutcomeSink['record']>[0]): void => {
-      try { outcomes.record(o) } catch (err) { log.error('outcome sink threw: %s', toError(err).message) }
+      try {
+        outcomes.record(o)
+      } catch (err) {
+        log.error('outcome sink threw: %s', toError(err).message)
+      }
     }
 
-    function onMessage (from: string, m: TaskMessage): void {
+    function onMessage(from: string, m: TaskMessage): void {
       const a = attempts.get(m.rid)
       if (a == null || a.peer !== from) {
         if (m.type === 'result') stats.duplicatesIgnored++
         return
       }
       switch (m.type) {
-        case 'accept': a.accepted(m.leaseMs); break
-        case 'lease-renew': a.renew(m.leaseMs); break
-        case 'decline': stats.declines++; a.fail(new DeclinedError(`${from} declined: ${m.reason}`, m.reason)); break
-        case 'error': a.fail(new RemoteError(m.name, `${from}: ${m.name}: ${m.message}`)); break
+        case 'accept':
+          a.accepted(m.leaseMs)
+          break
+        case 'lease-renew':
+          a.renew(m.leaseMs)
+          break
+        case 'decline':
+          stats.declines++
+          a.fail(new DeclinedError(`${from} declined: ${m.reason}`, m.reason))
+          break
+        case 'error':
+          a.fail(new RemoteError(m.name, `${from}: ${m.name}: ${m.message}`))
+          break
         case 'result':
           if (a.stepDone()) stats.duplicatesIgnored++
           else a.commit(m.output, m.ms)
@@ -138,13 +175,16 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
       }
     }
 
-    function onPeerClosed (peer: string): void {
+    function onPeerClosed(peer: string): void {
       for (const a of attempts.values()) {
-        if (a.peer === peer) { stats.peersLost++; a.fail(new PeerUnavailableError(`${peer} closed while running a step`)) }
+        if (a.peer === peer) {
+          stats.peersLost++
+          a.fail(new PeerUnavailableError(`${peer} closed while running a step`))
+        }
       }
     }
 
-    async function runStep (step: Subtask, input: unknown, opts: RunPlanOptions, budget: number): Promise<StepRecord> {
+    async function runStep(step: Subtask, input: unknown, opts: RunPlanOptions, budget: number): Promise<StepRecord> {
       const { prefs, signal, taskId } = opts
       const policy = prefs.retry_policy
       const key = `${taskId}/${step.id}`
@@ -155,7 +195,7 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
       let queue: ScoredRoute[] = []
       let reasoning: string | undefined
       let done = false
-      let committedValue: { output: unknown, ms: number, route: ScoredRoute, attempt: number, rid?: string } | undefined
+      let committedValue: { output: unknown; ms: number; route: ScoredRoute; attempt: number; rid?: string } | undefined
       let lastError: Error | undefined
       const live = new Set<string>()
       // Late results of earlier attempts still count until the step commits; one
@@ -218,22 +258,53 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
         waitingForCapacity = false
         const started = Date.now()
         const event = (status: StepEvent['status'], error?: string): void =>
-          opts.onStep?.({ taskId, stepId: step.id, status, attempt, agent: route.agent.id, peer: route.peer.id, reasoning, ...(error != null ? { error } : {}) })
+          opts.onStep?.({
+            taskId,
+            stepId: step.id,
+            status,
+            attempt,
+            agent: route.agent.id,
+            peer: route.peer.id,
+            reasoning,
+            ...(error != null ? { error } : {})
+          })
         const remote = !(route.peer.id === transport.self && executor != null)
         // Wait here, not at the donor, while our window there is full (it does not spend an attempt).
         const place = remote ? await windows.acquire(route.peer.id, signal, offerTimeout) : { accepted: () => {}, release: () => {} }
-        if (committedValue != null) { place.release(); break }
+        if (committedValue != null) {
+          place.release()
+          break
+        }
         event('dispatched')
         try {
           const r = !remote
             ? await runLocal(route.agent, input, signal)
-            : await runRemote(route, attempt, key, input, signal, () => done, (v) => {
-              if (done) { stats.duplicatesIgnored++; return }
-              done = true
-              committedValue = { output: v.output, ms: v.ms, route: v.route, attempt: v.attempt, rid: v.rid }
-              wakeCommit()
-            }, () => { place.accepted(); event('accepted') }, live)
-          if (!done) { done = true; committedValue = { ...r, route, attempt, rid: r.rid } }
+            : await runRemote(
+                route,
+                attempt,
+                key,
+                input,
+                signal,
+                () => done,
+                (v) => {
+                  if (done) {
+                    stats.duplicatesIgnored++
+                    return
+                  }
+                  done = true
+                  committedValue = { output: v.output, ms: v.ms, route: v.route, attempt: v.attempt, rid: v.rid }
+                  wakeCommit()
+                },
+                () => {
+                  place.accepted()
+                  event('accepted')
+                },
+                live
+              )
+          if (!done) {
+            done = true
+            committedValue = { ...r, route, attempt, rid: r.rid }
+          }
           if (remote) windows.ok(route.peer.id)
           break
         } catch (err) {
@@ -255,7 +326,22 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
             failedPeers.add(route.peer.id)
             attempt--
             event('failed', e.message)
-            record({ taskId, stepId: step.id, agentId: route.agent.id, peerId: route.peer.id, capabilities: step.capabilities, attempt: attempt + 1, success: false, durationMs: Date.now() - started, cost: 0, errorName: e.name, errorMessage: e.message, inputSize: size(input), outputSize: 0, at: Date.now() })
+            record({
+              taskId,
+              stepId: step.id,
+              agentId: route.agent.id,
+              peerId: route.peer.id,
+              capabilities: step.capabilities,
+              attempt: attempt + 1,
+              success: false,
+              durationMs: Date.now() - started,
+              cost: 0,
+              errorName: e.name,
+              errorMessage: e.message,
+              inputSize: size(input),
+              outputSize: 0,
+              at: Date.now()
+            })
             continue
           }
           if (e instanceof LeaseLostError || e instanceof RequestTimeoutError) later.push(route)
@@ -263,7 +349,22 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
           else failedPairs.add(pairKey(route))
           if (e instanceof LeaseLostError) stats.leasesLost++
           event('failed', e.message)
-          record({ taskId, stepId: step.id, agentId: route.agent.id, peerId: route.peer.id, capabilities: step.capabilities, attempt, success: false, durationMs: Date.now() - started, cost: 0, errorName: e.name, errorMessage: e.message, inputSize: size(input), outputSize: 0, at: Date.now() })
+          record({
+            taskId,
+            stepId: step.id,
+            agentId: route.agent.id,
+            peerId: route.peer.id,
+            capabilities: step.capabilities,
+            attempt,
+            success: false,
+            durationMs: Date.now() - started,
+            cost: 0,
+            errorName: e.name,
+            errorMessage: e.message,
+            inputSize: size(input),
+            outputSize: 0,
+            at: Date.now()
+          })
         } finally {
           place.release()
         }
@@ -276,45 +377,105 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
       }
       const c = committedValue
       if (c == null) {
-        throw new StepFailedError(step.id, `Step "${step.id}" (${step.capabilities.join(', ')}) failed on every choice tried${lastError != null ? `; last error: ${lastError.message}` : ''}`, { cause: lastError })
+        throw new StepFailedError(
+          step.id,
+          `Step "${step.id}" (${step.capabilities.join(', ')}) failed on every choice tried${lastError != null ? `; last error: ${lastError.message}` : ''}`,
+          { cause: lastError }
+        )
       }
       stats.committed++
       opts.onStep?.({ taskId, stepId: step.id, status: 'succeeded', attempt: c.attempt, agent: c.route.agent.id, peer: c.route.peer.id, reasoning })
-      record({ taskId, stepId: step.id, agentId: c.route.agent.id, peerId: c.route.peer.id, capabilities: step.capabilities, attempt: c.attempt, success: true, durationMs: c.ms, cost: c.route.agent.price, inputSize: size(input), outputSize: size(c.output), at: Date.now() })
-      return { id: step.id, agent: c.route.agent.id, peer: c.route.peer.id, ms: c.ms, status: 'succeeded', output: c.output, cost: c.route.agent.price, attempts: c.attempt }
+      record({
+        taskId,
+        stepId: step.id,
+        agentId: c.route.agent.id,
+        peerId: c.route.peer.id,
+        capabilities: step.capabilities,
+        attempt: c.attempt,
+        success: true,
+        durationMs: c.ms,
+        cost: c.route.agent.price,
+        inputSize: size(input),
+        outputSize: size(c.output),
+        at: Date.now()
+      })
+      return {
+        id: step.id,
+        agent: c.route.agent.id,
+        peer: c.route.peer.id,
+        ms: c.ms,
+        status: 'succeeded',
+        output: c.output,
+        cost: c.route.agent.price,
+        attempts: c.attempt
+      }
     }
 
-    async function runLocal (agent: AgentCandidate, input: unknown, signal: AbortSignal): Promise<{ output: unknown, ms: number, rid?: string }> {
+    async function runLocal(agent: AgentCandidate, input: unknown, signal: AbortSignal): Promise<{ output: unknown; ms: number; rid?: string }> {
       stats.localRuns++
       if (!executor!.has(agent.id)) throw new PeerUnavailableError(`agent ${agent.name} is not installed on this peer`)
       return await executor!.run(agent.id, input, { signal, timeoutMs: stepTimeout })
     }
 
-    function runRemote (route: ScoredRoute, attempt: number, key: string, input: unknown, signal: AbortSignal,
-      stepDone: () => boolean, lateCommit: (v: { output: unknown, ms: number, route: ScoredRoute, attempt: number, rid: string }) => void, onAccepted: () => void, live: Set<string>): Promise<{ output: unknown, ms: number, rid?: string }> {
+    function runRemote(
+      route: ScoredRoute,
+      attempt: number,
+      key: string,
+      input: unknown,
+      signal: AbortSignal,
+      stepDone: () => boolean,
+      lateCommit: (v: { output: unknown; ms: number; route: ScoredRoute; attempt: number; rid: string }) => void,
+      onAccepted: () => void,
+      live: Set<string>
+    ): Promise<{ output: unknown; ms: number; rid?: string }> {
       const rid = `${key}#${attempt}`.replace(/[^A-Za-z0-9:#._-]/g, '_').slice(0, 128)
       const peer = route.peer.id
       return new Promise((resolve, reject) => {
         let settled = false
         let timer: ReturnType<typeof setTimeout> | undefined
         const deadline = Date.now() + stepTimeout
-        const arm = (ms: number, err: () => Error): void => { clearTimeout(timer); timer = setTimeout(() => { a.fail(err()) }, ms) }
+        const arm = (ms: number, err: () => Error): void => {
+          clearTimeout(timer)
+          timer = setTimeout(() => {
+            a.fail(err())
+          }, ms)
+        }
         const onAbort = (): void => {
           transport.send(peer, { type: 'cancel', rid }).catch(() => {})
           a.fail(new TaskCancelledError())
         }
-        const settle = (): void => { settled = true; clearTimeout(timer); signal.removeEventListener('abort', onAbort) }
+        const settle = (): void => {
+          settled = true
+          clearTimeout(timer)
+          signal.removeEventListener('abort', onAbort)
+        }
         const a: Attempt = {
           rid,
           peer,
           stepDone,
-          accepted: (leaseMs) => { if (!settled) { onAccepted(); arm(Math.min(leaseMs, deadline - Date.now()), () => new LeaseLostError(`${peer} stopped renewing its lease`)) } },
-          renew: (leaseMs) => { if (!settled) arm(Math.min(leaseMs, deadline - Date.now()), () => new LeaseLostError(`${peer} stopped renewing its lease`)) },
-          fail: (err) => { if (!settled) { settle(); reject(err) } },
+          accepted: (leaseMs) => {
+            if (!settled) {
+              onAccepted()
+              arm(Math.min(leaseMs, deadline - Date.now()), () => new LeaseLostError(`${peer} stopped renewing its lease`))
+            }
+          },
+          renew: (leaseMs) => {
+            if (!settled) arm(Math.min(leaseMs, deadline - Date.now()), () => new LeaseLostError(`${peer} stopped renewing its lease`))
+          },
+          fail: (err) => {
+            if (!settled) {
+              settle()
+              reject(err)
+            }
+          },
           commit: (output, ms) => {
             // A result is welcome even after this attempt was given up on: commit it once.
-            if (settled) { lateCommit({ output, ms, route, attempt, rid }); return }
-            settle(); resolve({ output, ms, rid })
+            if (settled) {
+              lateCommit({ output, ms, route, attempt, rid })
+              return
+            }
+            settle()
+            resolve({ output, ms, rid })
           }
         }
         attempts.set(rid, a)
@@ -322,16 +483,27 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
         signal.addEventListener('abort', onAbort, { once: true })
         arm(offerTimeout, () => new RequestTimeoutError(`${peer} did not answer the offer in ${offerTimeout} ms`))
         stats.offers++
-        transport.send(peer, {
-          type: 'offer', rid, taskId: key.split('/')[0], stepId: key.split('/').slice(1).join('/'), attempt, idempotencyKey: key,
-          agentId: route.agent.id, input, deadline,
-          ...(route.agent.moduleSha256 != null ? { moduleSha256: route.agent.moduleSha256 } : {}),
-          ...(route.agent.holders != null ? { holders: route.agent.holders.slice(0, 8) } : {})
-        }).catch((err) => { a.fail(err instanceof OrchestratorError ? err : new PeerUnavailableError(toError(err).message, { cause: err })) })
+        transport
+          .send(peer, {
+            type: 'offer',
+            rid,
+            taskId: key.split('/')[0],
+            stepId: key.split('/').slice(1).join('/'),
+            attempt,
+            idempotencyKey: key,
+            agentId: route.agent.id,
+            input,
+            deadline,
+            ...(route.agent.moduleSha256 != null ? { moduleSha256: route.agent.moduleSha256 } : {}),
+            ...(route.agent.holders != null ? { holders: route.agent.holders.slice(0, 8) } : {})
+          })
+          .catch((err) => {
+            a.fail(err instanceof OrchestratorError ? err : new PeerUnavailableError(toError(err).message, { cause: err }))
+          })
       })
     }
 
-    async function run (plan: Plan, opts: RunPlanOptions): Promise<{ steps: StepRecord[], outputs: Map<string, unknown>, cost: number }> {
+    async function run(plan: Plan, opts: RunPlanOptions): Promise<{ steps: StepRecord[]; outputs: Map<string, unknown>; cost: number }> {
       const outputs = new Map<string, unknown>()
       const records = new Map<string, StepRecord>()
       const started = new Set<string>()
@@ -353,11 +525,23 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
             started.add(s.id)
             const budget = opts.prefs.max_cost === undefined ? Infinity : opts.prefs.max_cost - spent
             let input: unknown
-            try { input = resolveInput(s.input, opts.input, outputs) } catch (err) { fail(toError(err)); return }
-            runStep(s, input, { ...opts, signal }, budget).then((r) => {
-              records.set(s.id, r); outputs.set(s.id, r.output); spent += r.cost
-              launch()
-            }, (err) => { fail(toError(err)) })
+            try {
+              input = resolveInput(s.input, opts.input, outputs)
+            } catch (err) {
+              fail(toError(err))
+              return
+            }
+            runStep(s, input, { ...opts, signal }, budget).then(
+              (r) => {
+                records.set(s.id, r)
+                outputs.set(s.id, r.output)
+                spent += r.cost
+                launch()
+              },
+              (err) => {
+                fail(toError(err))
+              }
+            )
             if (sequential) return
           }
         }
@@ -373,25 +557,38 @@ export function dispatcher (init: DispatcherInit = {}): (components: DispatcherC
 
     return {
       run,
-      async start () {
+      async start() {
         if (offs.length > 0) return
         offs = [transport.onMessage(onMessage), transport.onPeerClosed(onPeerClosed)]
       },
-      async stop () { for (const off of offs) off(); offs = [] },
+      async stop() {
+        for (const off of offs) off()
+        offs = []
+      },
       stats: () => ({ ...stats })
     }
   }
 }
 
-function size (value: unknown): number {
-  try { return JSON.stringify(value)?.length ?? 0 } catch { return 0 }
+function size(value: unknown): number {
+  try {
+    return JSON.stringify(value)?.length ?? 0
+  } catch {
+    return 0
+  }
 }
 
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+async function sleep(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0) return
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve() }, ms)
-    const onAbort = (): void => { clearTimeout(t); reject(new TaskCancelledError()) }
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    const onAbort = (): void => {
+      clearTimeout(t)
+      reject(new TaskCancelledError())
+    }
     signal.addEventListener('abort', onAbort, { once: true })
   })
 }

@@ -9,7 +9,7 @@ import { framed, type FramedStream } from '../../core/index.ts'
 import { InvalidFrameError, FrameTooLargeError } from '../../mesh/index.ts'
 import { logger } from '../../core/index.ts'
 import { PeerUnavailableError, toError } from '../errors.ts'
-import { TASK_PROTOCOL_ID, taskProtocolDefinition, type TaskMessage, TaskMessageSchema } from './task-protocol.ts'
+import { TASK_PROTOCOL_ID, taskProtocolDefinition, type TaskMessage, type TaskMessageSchema } from './task-protocol.ts'
 import type { TaskMessageHandler, TaskTransport } from './task-transport.ts'
 
 const log = logger('orchestrator:libp2p-transport')
@@ -17,7 +17,9 @@ const log = logger('orchestrator:libp2p-transport')
 export type { StreamHost } from '../../core/index.ts'
 
 /** Components of the libp2p task transport. */
-export interface Libp2pTaskTransportComponents { host: StreamHost }
+export interface Libp2pTaskTransportComponents {
+  host: StreamHost
+}
 
 /** Options. */
 export interface Libp2pTaskTransportInit {
@@ -46,20 +48,24 @@ export class Libp2pTaskTransport implements TaskTransport {
   /** Frames dropped (invalid, or a handler threw). */
   dropped = 0
 
-  constructor (components: Libp2pTaskTransportComponents, init: Libp2pTaskTransportInit = {}) {
+  constructor(components: Libp2pTaskTransportComponents, init: Libp2pTaskTransportInit = {}) {
     this.#host = components.host
     this.#init = init
   }
 
-  get self (): string { return this.#host.peerId }
-
-  async start (): Promise<void> {
-    if (this.#started) return
-    this.#started = true
-    await this.#host.handle(TASK_PROTOCOL_ID, (stream, peer) => { this.#attach(stream, peer) })
+  get self(): string {
+    return this.#host.peerId
   }
 
-  async stop (): Promise<void> {
+  async start(): Promise<void> {
+    if (this.#started) return
+    this.#started = true
+    await this.#host.handle(TASK_PROTOCOL_ID, (stream, peer) => {
+      this.#attach(stream, peer)
+    })
+  }
+
+  async stop(): Promise<void> {
     if (!this.#started) return
     this.#started = false
     await this.#host.unhandle(TASK_PROTOCOL_ID)
@@ -67,10 +73,12 @@ export class Libp2pTaskTransport implements TaskTransport {
     this.#channels.clear()
   }
 
-  async send (peer: string, message: TaskMessage, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  async send(peer: string, message: TaskMessage, opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (!this.#started) throw new PeerUnavailableError('the task transport is stopped')
     const ch = await this.#channel(peer, opts.signal)
-    const write = ch.writing.then(async () => { await ch.f.write(message, { signal: opts.signal }) })
+    const write = ch.writing.then(async () => {
+      await ch.f.write(message, { signal: opts.signal })
+    })
     ch.writing = write.catch(() => {})
     try {
       await write
@@ -81,32 +89,41 @@ export class Libp2pTaskTransport implements TaskTransport {
     }
   }
 
-  onMessage (handler: TaskMessageHandler): () => void {
+  onMessage(handler: TaskMessageHandler): () => void {
     this.#handlers.add(handler)
-    return () => { this.#handlers.delete(handler) }
+    return () => {
+      this.#handlers.delete(handler)
+    }
   }
 
-  onPeerClosed (handler: (peer: string) => void): () => void {
+  onPeerClosed(handler: (peer: string) => void): () => void {
     this.#closed.add(handler)
-    return () => { this.#closed.delete(handler) }
+    return () => {
+      this.#closed.delete(handler)
+    }
   }
 
-  async #channel (peer: string, signal?: AbortSignal): Promise<Channel> {
+  async #channel(peer: string, signal?: AbortSignal): Promise<Channel> {
     const existing = this.#channels.get(peer)?.find((c) => c.open)
     if (existing != null) return existing
     let pending = this.#opening.get(peer)
     if (pending == null) {
       const timeout = AbortSignal.timeout(this.#init.openTimeoutMs ?? 5000)
-      pending = this.#host.openStream(peer, TASK_PROTOCOL_ID, { signal: signal != null ? AbortSignal.any([signal, timeout]) : timeout })
+      pending = this.#host
+        .openStream(peer, TASK_PROTOCOL_ID, { signal: signal != null ? AbortSignal.any([signal, timeout]) : timeout })
         .then((stream) => this.#attach(stream, peer))
-        .catch((err: unknown) => { throw new PeerUnavailableError(`could not open a task stream to ${peer}: ${toError(err).message}`, { cause: err }) })
-        .finally(() => { this.#opening.delete(peer) })
+        .catch((err: unknown) => {
+          throw new PeerUnavailableError(`could not open a task stream to ${peer}: ${toError(err).message}`, { cause: err })
+        })
+        .finally(() => {
+          this.#opening.delete(peer)
+        })
       this.#opening.set(peer, pending)
     }
     return await pending
   }
 
-  #attach (stream: Stream, peer: string): Channel {
+  #attach(stream: Stream, peer: string): Channel {
     const ch: Channel = { peer, f: framed(stream, taskProtocolDefinition), writing: Promise.resolve(), open: true }
     const list = this.#channels.get(peer) ?? []
     list.push(ch)
@@ -115,7 +132,7 @@ export class Libp2pTaskTransport implements TaskTransport {
     return ch
   }
 
-  async #readLoop (ch: Channel): Promise<void> {
+  async #readLoop(ch: Channel): Promise<void> {
     let invalid = 0
     const max = this.#init.maxInvalidFrames ?? 5
     while (ch.open) {
@@ -128,26 +145,40 @@ export class Libp2pTaskTransport implements TaskTransport {
           log('dropped an invalid frame from %s: %s', ch.peer, err.message)
           continue
         }
-        if (err instanceof InvalidFrameError) { this.dropped++; log('closing the stream of %s after bad frames', ch.peer) }
+        if (err instanceof InvalidFrameError) {
+          this.dropped++
+          log('closing the stream of %s after bad frames', ch.peer)
+        }
         this.#close(ch, true)
         return
       }
       for (const h of this.#handlers) {
-        try { h(ch.peer, m) } catch (err) { this.dropped++; log.error('task handler threw: %s', toError(err).message) }
+        try {
+          h(ch.peer, m)
+        } catch (err) {
+          this.dropped++
+          log.error('task handler threw: %s', toError(err).message)
+        }
       }
     }
   }
 
-  #close (ch: Channel, notify: boolean): void {
+  #close(ch: Channel, notify: boolean): void {
     if (!ch.open) return
     ch.open = false
-    try { ch.f.stream.abort(new Error('task stream closed')) } catch {}
+    try {
+      ch.f.stream.abort(new Error('task stream closed'))
+    } catch {}
     const list = (this.#channels.get(ch.peer) ?? []).filter((c) => c !== ch)
     if (list.length > 0) this.#channels.set(ch.peer, list)
     else this.#channels.delete(ch.peer)
     if (notify && list.length === 0 && this.#started) {
       for (const h of this.#closed) {
-        try { h(ch.peer) } catch (err) { log.error('peer-closed handler threw: %s', toError(err).message) }
+        try {
+          h(ch.peer)
+        } catch (err) {
+          log.error('peer-closed handler threw: %s', toError(err).message)
+        }
       }
     }
   }

@@ -28,17 +28,20 @@ export class MemoryTaskNetwork {
   /** Messages delivered, by type (for assertions). */
   readonly delivered = new Map<string, number>()
   /** Every message sent, in order (from, to, message). */
-  readonly log: Array<{ from: string, to: string, message: TaskMessage }> = []
+  readonly log: Array<{ from: string; to: string; message: TaskMessage }> = []
 
   /** The transport of peer `id` (created on first call). */
-  transport (id: string): MemoryTaskTransport {
+  transport(id: string): MemoryTaskTransport {
     let t = this.#peers.get(id)
-    if (t == null) { t = new MemoryTaskTransport(this, id); this.#peers.set(id, t) }
+    if (t == null) {
+      t = new MemoryTaskTransport(this, id)
+      this.#peers.set(id, t)
+    }
     return t
   }
 
   /** Peer `id` dies: it stops sending and receiving, and every other peer sees it close. */
-  kill (id: string): void {
+  kill(id: string): void {
     const t = this.#peers.get(id)
     if (t == null) return
     t.dead = true
@@ -47,7 +50,7 @@ export class MemoryTaskNetwork {
   }
 
   /** @internal */
-  deliver (from: string, to: string, message: TaskMessage): void {
+  deliver(from: string, to: string, message: TaskMessage): void {
     const target = this.#peers.get(to)
     if (target == null || target.dead || !target.started) throw new PeerUnavailableError(`peer ${to} is not reachable`)
     this.log.push({ from, to, message })
@@ -79,12 +82,19 @@ export class MemoryTaskTransport implements TaskTransport {
   /** Messages dropped because they were invalid or a handler threw. */
   dropped = 0
 
-  constructor (net: MemoryTaskNetwork, self: string) { this.#net = net; this.self = self }
+  constructor(net: MemoryTaskNetwork, self: string) {
+    this.#net = net
+    this.self = self
+  }
 
-  async start (): Promise<void> { this.started = true }
-  async stop (): Promise<void> { this.started = false }
+  async start(): Promise<void> {
+    this.started = true
+  }
+  async stop(): Promise<void> {
+    this.started = false
+  }
 
-  async send (peer: string, message: TaskMessage, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  async send(peer: string, message: TaskMessage, opts: { signal?: AbortSignal } = {}): Promise<void> {
     opts.signal?.throwIfAborted()
     if (this.dead || !this.started) throw new PeerUnavailableError('this transport is stopped')
     // Same checks as the wire: schema and frame cap (throws InvalidFrameError / FrameTooLargeError).
@@ -92,30 +102,46 @@ export class MemoryTaskTransport implements TaskTransport {
     this.#net.deliver(this.self, peer, message)
   }
 
-  onMessage (handler: TaskMessageHandler): () => void {
+  onMessage(handler: TaskMessageHandler): () => void {
     this.#handlers.add(handler)
-    return () => { this.#handlers.delete(handler) }
+    return () => {
+      this.#handlers.delete(handler)
+    }
   }
 
-  onPeerClosed (handler: (peer: string) => void): () => void {
+  onPeerClosed(handler: (peer: string) => void): () => void {
     this.#closed.add(handler)
-    return () => { this.#closed.delete(handler) }
-  }
-
-  /** @internal */
-  receive (from: string, raw: unknown): void {
-    if (!this.started) return
-    const m = parseTaskMessage(raw)
-    if (m == null) { this.dropped++; return }
-    for (const h of this.#handlers) {
-      try { h(from, m) } catch (err) { this.dropped++; log.error('handler threw: %s', (err as Error)?.message) }
+    return () => {
+      this.#closed.delete(handler)
     }
   }
 
   /** @internal */
-  peerClosed (peer: string): void {
+  receive(from: string, raw: unknown): void {
+    if (!this.started) return
+    const m = parseTaskMessage(raw)
+    if (m == null) {
+      this.dropped++
+      return
+    }
+    for (const h of this.#handlers) {
+      try {
+        h(from, m)
+      } catch (err) {
+        this.dropped++
+        log.error('handler threw: %s', (err as Error)?.message)
+      }
+    }
+  }
+
+  /** @internal */
+  peerClosed(peer: string): void {
     for (const h of this.#closed) {
-      try { h(peer) } catch (err) { log.error('peer-closed handler threw: %s', (err as Error)?.message) }
+      try {
+        h(peer)
+      } catch (err) {
+        log.error('peer-closed handler threw: %s', (err as Error)?.message)
+      }
     }
   }
 }

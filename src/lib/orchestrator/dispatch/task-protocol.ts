@@ -22,7 +22,7 @@ const ms = v.pipe(v.number(), v.finite(), v.minValue(0))
 /** Why a donor declines an offer. */
 export const DECLINE_REASONS = ['full', 'no-agent', 'expired', 'invalid', 'stopped'] as const
 /** Why a donor declines an offer. */
-export type DeclineReason = typeof DECLINE_REASONS[number]
+export type DeclineReason = (typeof DECLINE_REASONS)[number]
 
 /** Every message of the task protocol. */
 export const TaskMessageSchema = v.variant('type', [
@@ -58,7 +58,7 @@ export const TaskMessageSchema = v.variant('type', [
     totalBytes: v.pipe(v.number(), v.integer(), v.minValue(0)),
     /** sha-256 hex of the whole module. */
     sha256: hex64,
-    data: v.pipe(v.string(), v.maxLength(AGENT_CHUNK_BYTES * 4 / 3 + 4), v.regex(/^[A-Za-z0-9+/]*={0,2}$/))
+    data: v.pipe(v.string(), v.maxLength((AGENT_CHUNK_BYTES * 4) / 3 + 4), v.regex(/^[A-Za-z0-9+/]*={0,2}$/))
   }),
   v.object({ type: v.literal('agent-missing'), rid, agentId: hex64 })
 ])
@@ -71,7 +71,7 @@ export type TaskMessageOf<T extends TaskMessage['type']> = Extract<TaskMessage, 
 export const taskProtocolDefinition = defineProtocol(TASK_PROTOCOL_ID, TaskMessageSchema, { maxFrameBytes: TASK_MAX_FRAME_BYTES })
 
 /** Validate a message from outside; undefined when invalid (the caller drops and counts). */
-export function parseTaskMessage (value: unknown): TaskMessage | undefined {
+export function parseTaskMessage(value: unknown): TaskMessage | undefined {
   const res = v.safeParse(TaskMessageSchema, value)
   return res.success ? res.output : undefined
 }

@@ -4,10 +4,12 @@ import { fetchAgent, serveAgentFetch, sha256Hex } from './agent-fetch.ts'
 import { AgentIntegrityError, PeerUnavailableError } from '../errors.ts'
 import { aid } from '../test-fixtures.ts'
 
-async function pair () {
+async function pair() {
   const net = new MemoryTaskNetwork()
-  const holder = net.transport('holder'); const asker = net.transport('asker')
-  await holder.start(); await asker.start()
+  const holder = net.transport('holder')
+  const asker = net.transport('asker')
+  await holder.start()
+  await asker.start()
   const bytes = new Uint8Array(30_000).map((_, i) => (i * 31) & 0xff)
   const store = new Map([[aid('x'), bytes]])
   serveAgentFetch(holder, { get: async (id) => store.get(id), put: async () => {} })
@@ -29,10 +31,12 @@ describe('agent-fetch', () => {
     net.faults.drop = () => false
     const original = net.deliver.bind(net)
     net.deliver = (from, to, m) => {
-      if (m.type === 'agent-chunk' && m.index === 2) m = { ...m, data: 'AAAA' + m.data.slice(4) }
+      if (m.type === 'agent-chunk' && m.index === 2) m = { ...m, data: `AAAA${m.data.slice(4)}` }
       original(from, to, m)
     }
-    await expect(fetchAgent(asker, 'holder', aid('x'))).rejects.toThrow(new AgentIntegrityError('The agent bytes from holder do not match their sha-256: a chunk was corrupted or forged'))
+    await expect(fetchAgent(asker, 'holder', aid('x'))).rejects.toThrow(
+      new AgentIntegrityError('The agent bytes from holder do not match their sha-256: a chunk was corrupted or forged')
+    )
   })
 
   it('rejects bytes whose hash differs from the catalog, and a peer without the agent', async () => {

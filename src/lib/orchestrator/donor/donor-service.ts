@@ -41,16 +41,16 @@ export interface DonorService {
   stats(): Record<string, number>
 }
 
-type Outcome = { type: 'result', output: unknown, ms: number } | { type: 'error', name: string, message: string }
+type Outcome = { type: 'result'; output: unknown; ms: number } | { type: 'error'; name: string; message: string }
 
 interface Job {
-  waiters: Array<{ peer: string, rid: string }>
+  waiters: Array<{ peer: string; rid: string }>
   controller: AbortController
   done?: Outcome
 }
 
 /** `donorService(init)(components)`. */
-export function donorService (init: DonorServiceInit = {}): (components: DonorServiceComponents) => DonorService {
+export function donorService(init: DonorServiceInit = {}): (components: DonorServiceComponents) => DonorService {
   return (components) => {
     const { transport, executor, blobs } = components
     const leaseMs = init.leaseMs ?? 3000
@@ -64,19 +64,25 @@ export function donorService (init: DonorServiceInit = {}): (components: DonorSe
     let running = false
 
     const send = (peer: string, m: TaskMessage): void => {
-      transport.send(peer, m).catch((err) => { log('send %s to %s failed: %s', m.type, peer, toError(err).message) })
+      transport.send(peer, m).catch((err) => {
+        log('send %s to %s failed: %s', m.type, peer, toError(err).message)
+      })
     }
     const reply = (peer: string, rid: string, o: Outcome): void => {
       send(peer, o.type === 'result' ? { type: 'result', rid, output: o.output, ms: o.ms } : { type: 'error', rid, name: o.name, message: o.message })
     }
 
-    async function ensureAgent (offer: TaskMessageOf<'offer'>, from: string, signal: AbortSignal): Promise<boolean> {
+    async function ensureAgent(offer: TaskMessageOf<'offer'>, from: string, signal: AbortSignal): Promise<boolean> {
       if (executor.has(offer.agentId)) return true
       if (blobs == null) return false
       for (const holder of [...(offer.holders ?? []), from]) {
         if (holder === transport.self) continue
         try {
-          const bytes = await fetchAgent(transport, holder, offer.agentId, { expectedSha256: offer.moduleSha256, signal, timeoutMs: Math.max(1000, offer.deadline - Date.now()) })
+          const bytes = await fetchAgent(transport, holder, offer.agentId, {
+            expectedSha256: offer.moduleSha256,
+            signal,
+            timeoutMs: Math.max(1000, offer.deadline - Date.now())
+          })
           await blobs.put(offer.agentId, bytes)
           stats.fetched++
           if (executor.has(offer.agentId)) return true
@@ -87,7 +93,7 @@ export function donorService (init: DonorServiceInit = {}): (components: DonorSe
       return false
     }
 
-    async function run (key: string, job: Job, offer: TaskMessageOf<'offer'>, from: string): Promise<void> {
+    async function run(key: string, job: Job, offer: TaskMessageOf<'offer'>, from: string): Promise<void> {
       const timer = setInterval(() => {
         for (const w of job.waiters) send(w.peer, { type: 'lease-renew', rid: w.rid, leaseMs })
       }, renewEvery)
@@ -113,14 +119,21 @@ export function donorService (init: DonorServiceInit = {}): (components: DonorSe
         if (finished.size > cacheSize) finished.delete(finished.keys().next().value!)
       } else stats.failed++
       if (!running) return
-      for (const w of job.waiters) { byRid.delete(w.rid); reply(w.peer, w.rid, outcome) }
+      for (const w of job.waiters) {
+        byRid.delete(w.rid)
+        reply(w.peer, w.rid, outcome)
+      }
     }
 
-    function onOffer (from: string, offer: TaskMessageOf<'offer'>): void {
+    function onOffer(from: string, offer: TaskMessageOf<'offer'>): void {
       // One key per (submitter, step): another submitter's key cannot collide with or read ours.
       const key = `${from}\n${offer.idempotencyKey}`
       const cached = finished.get(key)
-      if (cached != null) { stats.cachedReplies++; reply(from, offer.rid, cached); return }
+      if (cached != null) {
+        stats.cachedReplies++
+        reply(from, offer.rid, cached)
+        return
+      }
       const job = jobs.get(key)
       if (job != null) {
         // Re-offer of a step already running here: one run, answer both.
@@ -129,9 +142,21 @@ export function donorService (init: DonorServiceInit = {}): (components: DonorSe
         send(from, { type: 'accept', rid: offer.rid, leaseMs })
         return
       }
-      if (offer.deadline <= Date.now()) { stats.declined++; send(from, { type: 'decline', rid: offer.rid, reason: 'expired' }); return }
-      if (executor.freeWorkers() <= 0) { stats.declined++; send(from, { type: 'decline', rid: offer.rid, reason: 'full' }); return }
-      if (!executor.has(offer.agentId) && blobs == null) { stats.declined++; send(from, { type: 'decline', rid: offer.rid, reason: 'no-agent' }); return }
+      if (offer.deadline <= Date.now()) {
+        stats.declined++
+        send(from, { type: 'decline', rid: offer.rid, reason: 'expired' })
+        return
+      }
+      if (executor.freeWorkers() <= 0) {
+        stats.declined++
+        send(from, { type: 'decline', rid: offer.rid, reason: 'full' })
+        return
+      }
+      if (!executor.has(offer.agentId) && blobs == null) {
+        stats.declined++
+        send(from, { type: 'decline', rid: offer.rid, reason: 'no-agent' })
+        return
+      }
       const fresh: Job = { waiters: [{ peer: from, rid: offer.rid }], controller: new AbortController() }
       jobs.set(key, fresh)
       byRid.set(`${from}\n${offer.rid}`, key)
@@ -140,7 +165,7 @@ export function donorService (init: DonorServiceInit = {}): (components: DonorSe
       void run(key, fresh, offer, from)
     }
 
-    function onCancel (from: string, rid: string): void {
+    function onCancel(from: string, rid: string): void {
       const key = byRid.get(`${from}\n${rid}`)
       if (key == null) return
       byRid.delete(`${from}\n${rid}`)
@@ -151,16 +176,18 @@ export function donorService (init: DonorServiceInit = {}): (components: DonorSe
     }
 
     return {
-      async start () {
+      async start() {
         if (running) return
         running = true
-        offs.push(transport.onMessage((from, m) => {
-          if (m.type === 'offer') onOffer(from, m)
-          else if (m.type === 'cancel') onCancel(from, m.rid)
-        }))
+        offs.push(
+          transport.onMessage((from, m) => {
+            if (m.type === 'offer') onOffer(from, m)
+            else if (m.type === 'cancel') onCancel(from, m.rid)
+          })
+        )
         if (blobs != null && init.serveAgentFetch !== false) offs.push(serveAgentFetch(transport, blobs))
       },
-      async stop () {
+      async stop() {
         if (!running) return
         running = false
         for (const off of offs) off()

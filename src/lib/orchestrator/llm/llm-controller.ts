@@ -42,16 +42,25 @@ export class LlmController {
 
   constructor(changed: () => void, engineFor?: (models: ModelEntry[]) => LlmEngine) {
     this.#changed = changed
-    this.#engineFor = engineFor ?? ((models) => new WebLlmEngine(models.some((m) => m.url != null)
-      ? { models: models.filter((m) => m.url != null).map((m) => ({ model: m.url!, model_id: m.id, model_lib: m.libUrl ?? '' })) }
-      : {}))
+    this.#engineFor =
+      engineFor ??
+      ((models) =>
+        new WebLlmEngine(
+          models.some((m) => m.url != null)
+            ? { models: models.filter((m) => m.url != null).map((m) => ({ model: m.url!, model_id: m.id, model_lib: m.libUrl ?? '' })) }
+            : {}
+        ))
     const models = loadModels()
     this.#state = { state: 'unknown', models }
     this.#engine = this.#engineFor(models)
   }
 
-  get engine(): LlmEngine { return this.#engine }
-  state(): LlmState { return { ...this.#state, models: [...this.#state.models] } }
+  get engine(): LlmEngine {
+    return this.#engine
+  }
+  state(): LlmState {
+    return { ...this.#state, models: [...this.#state.models] }
+  }
 
   /** Check WebGPU without downloading anything. */
   async probe(): Promise<void> {
@@ -61,7 +70,11 @@ export class LlmController {
 
   setModels(models: ModelEntry[]): void {
     const clean = models.filter((m) => typeof m.id === 'string' && m.id.length > 0).slice(0, 32)
-    try { globalThis.localStorage?.setItem(STORAGE_KEY, JSON.stringify(clean)) } catch { /* private mode: keep in memory */ }
+    try {
+      globalThis.localStorage?.setItem(STORAGE_KEY, JSON.stringify(clean))
+    } catch {
+      /* private mode: keep in memory */
+    }
     void this.#engine.unload().catch(() => {})
     this.#engine = this.#engineFor(clean)
     this.#set({ models: clean, model: undefined, state: this.#state.state === 'unavailable' ? 'unavailable' : 'idle' })
@@ -70,7 +83,9 @@ export class LlmController {
   async load(modelId: string): Promise<void> {
     this.#set({ state: 'loading', model: modelId, progress: 0, progressText: 'starting…' })
     try {
-      await this.#engine.load(modelId, (p) => { this.#set({ progress: p.progress, progressText: p.text }) })
+      await this.#engine.load(modelId, (p) => {
+        this.#set({ progress: p.progress, progressText: p.text })
+      })
       this.#set({ state: 'ready', progress: 1 })
     } catch (err) {
       const unavailable = (err as Error).name === 'WebGpuUnavailableError'

@@ -10,12 +10,23 @@ import { agent, catalogOf } from '../test-fixtures.ts'
 const catalog = catalogOf([agent('sum', ['text-summarization'], 0.1), agent('h', ['hashing'], 0.02)])
 const info = capabilityCatalog(catalog)
 const gpu = { requestAdapter: async () => ({}) }
-const good = JSON.stringify({ subtasks: [{ id: 's1', description: 'sum', capabilities: ['text-summarization'], dependencies: [], input: { from: 'task.input' }, estimated_cost: 0.1 }], execution_mode: 'sequential', total_estimated_cost: 0.1 })
+const good = JSON.stringify({
+  subtasks: [{ id: 's1', description: 'sum', capabilities: ['text-summarization'], dependencies: [], input: { from: 'task.input' }, estimated_cost: 0.1 }],
+  execution_mode: 'sequential',
+  total_estimated_cost: 0.1
+})
 
-function fake (answer: () => Promise<string>): { factory: any, create: ReturnType<typeof vi.fn> } {
+function fake(answer: () => Promise<string>): { factory: any; create: ReturnType<typeof vi.fn> } {
   const create = vi.fn(async () => ({ choices: [{ message: { content: await answer() } }] }))
   const engine: MlcEngineLike = { chat: { completions: { create } }, unload: async () => {} }
-  return { create, factory: vi.fn(async ({ onProgress }) => { onProgress({ progress: 0.5, text: 'half' }); onProgress({ progress: 7, text: 'done' }); return engine }) }
+  return {
+    create,
+    factory: vi.fn(async ({ onProgress }) => {
+      onProgress({ progress: 0.5, text: 'half' })
+      onProgress({ progress: 7, text: 'done' })
+      return engine
+    })
+  }
 }
 
 describe('WebLlmEngine', () => {
@@ -31,7 +42,11 @@ describe('WebLlmEngine', () => {
 
   it('loads with clamped progress, plans with the JSON schema, and parses the plan', async () => {
     const f = fake(async () => good)
-    const e = new WebLlmEngine({ gpu, engineFactory: f.factory, models: [{ model: 'https://weights.example/m', model_id: 'm', model_lib: 'https://weights.example/m.wasm' }] })
+    const e = new WebLlmEngine({
+      gpu,
+      engineFactory: f.factory,
+      models: [{ model: 'https://weights.example/m', model_id: 'm', model_lib: 'https://weights.example/m.wasm' }]
+    })
     const progress: number[] = []
     await e.load('m', (p) => progress.push(p.progress))
     expect(progress).toEqual([0.5, 1])
@@ -46,11 +61,21 @@ describe('WebLlmEngine', () => {
   })
 
   it('wraps WebLLM string rejections and bad output in typed errors', async () => {
-    const loadFails = new WebLlmEngine({ gpu, engineFactory: async () => { throw 'Cannot find adapter that matches the request' } }) // eslint-disable-line no-throw-literal
+    const loadFails = new WebLlmEngine({
+      gpu,
+      engineFactory: async () => {
+        throw 'Cannot find adapter that matches the request'
+      }
+    }) // eslint-disable-line no-throw-literal
     const err = await loadFails.load('m', () => {}).catch((x) => x)
     expect(err).toBeInstanceOf(LlmLoadError)
     expect(err.message).toBe('Loading model "m" failed: Cannot find adapter that matches the request')
-    const rejecting = new WebLlmEngine({ gpu, engineFactory: fake(async () => { throw 'device lost' }).factory }) // eslint-disable-line no-throw-literal
+    const rejecting = new WebLlmEngine({
+      gpu,
+      engineFactory: fake(async () => {
+        throw 'device lost'
+      }).factory
+    }) // eslint-disable-line no-throw-literal
     await rejecting.load('m', () => {})
     await expect(rejecting.plan({ description: 'x' }, info)).rejects.toThrow(new LlmPlanError('The LLM failed while planning: device lost'))
     const prose = new WebLlmEngine({ gpu, engineFactory: fake(async () => 'Sure! Here is a plan').factory })
@@ -67,7 +92,10 @@ describe('WebLlmEngine', () => {
     expect(p.planner).toBe('deterministic')
     expect(p.notes?.[0]).toMatch(/^webllm: WebGPU is not available/)
     const invented = JSON.stringify({ ...JSON.parse(good), subtasks: [{ ...JSON.parse(good).subtasks[0], capabilities: ['mind-reading'] }] })
-    const chain2 = plannerChain([llmPlanner(new WebLlmEngine({ gpu, engineFactory: fake(async () => invented).factory }), { model: 'm' }), deterministicPlanner()])
+    const chain2 = plannerChain([
+      llmPlanner(new WebLlmEngine({ gpu, engineFactory: fake(async () => invented).factory }), { model: 'm' }),
+      deterministicPlanner()
+    ])
     const p2 = await chain2.plan({ description: 'summarize' }, info, (x) => validatePlan(x, catalog))
     expect(p2.planner).toBe('deterministic')
     expect(p2.notes?.[0]).toMatch(/mind-reading, which no agent offers/)

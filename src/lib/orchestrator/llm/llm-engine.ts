@@ -19,12 +19,15 @@ import { logger } from '../../core/index.ts'
 const log = logger('orchestrator:llm')
 
 /** Load progress, 0..1, with WebLLM's text. */
-export interface LlmProgress { progress: number, text: string }
+export interface LlmProgress {
+  progress: number
+  text: string
+}
 
 /** An LLM able to turn a request into a plan draft. */
 export interface LlmEngine {
   /** Whether the engine can run here, without downloading anything. */
-  available(): Promise<{ ok: boolean, reason?: string }>
+  available(): Promise<{ ok: boolean; reason?: string }>
   /** Load a model (downloads weights on first use). Rejects with `WebGpuUnavailableError` or `LlmLoadError`. */
   load(model: string, onProgress: (p: LlmProgress) => void): Promise<void>
   /** Plan; rejects with `LlmPlanError`. */
@@ -37,8 +40,8 @@ export interface MlcEngineLike {
   chat: {
     completions: {
       create(request: {
-        messages: Array<{ role: 'system' | 'user', content: string }>
-        response_format: { type: 'json_object', schema: string }
+        messages: Array<{ role: 'system' | 'user'; content: string }>
+        response_format: { type: 'json_object'; schema: string }
         temperature?: number
         max_tokens?: number
         stream?: false
@@ -52,11 +55,13 @@ export interface MlcEngineLike {
 export type MlcEngineFactory = (opts: {
   model: string
   appConfig?: AppConfig
-  onProgress: (report: { progress: number, text: string }) => void
+  onProgress: (report: { progress: number; text: string }) => void
 }) => Promise<MlcEngineLike>
 
 /** The WebGPU entry point (`navigator.gpu`), injectable for tests. */
-export interface GpuLike { requestAdapter(): Promise<unknown> }
+export interface GpuLike {
+  requestAdapter(): Promise<unknown>
+}
 
 /** Options of `WebLlmEngine`. */
 export interface WebLlmEngineInit {
@@ -83,12 +88,21 @@ export interface WebLlmEngineInit {
 export const webWorkerEngineFactory: MlcEngineFactory = async ({ model, appConfig, onProgress }) => {
   const worker = new Worker(new URL('./llm-worker.ts', import.meta.url), { type: 'module' })
   const remote = Comlink.wrap<LlmWorkerApi>(worker)
-  const dispose = (): void => { remote[Comlink.releaseProxy](); worker.terminate() }
+  const dispose = (): void => {
+    remote[Comlink.releaseProxy]()
+    worker.terminate()
+  }
   try {
     await remote.load(model, appConfig, Comlink.proxy(onProgress))
     return {
       chat: { completions: { create: async (request) => await remote.complete(request) } },
-      async unload () { try { await remote.unload() } finally { dispose() } }
+      async unload() {
+        try {
+          await remote.unload()
+        } finally {
+          dispose()
+        }
+      }
     }
   } catch (err) {
     dispose()
@@ -97,7 +111,7 @@ export const webWorkerEngineFactory: MlcEngineFactory = async ({ model, appConfi
 }
 
 /** System prompt: the catalog, the rules and the output shape. */
-export function planningPrompt (catalog: readonly CapabilityInfo[]): string {
+export function planningPrompt(catalog: readonly CapabilityInfo[]): string {
   const lines = catalog.map((c) => `- ${c.capability} (from ${c.minPrice} credits): ${c.examples.join(' | ')}`)
   return [
     'You split a user task into steps for a mesh of agents. Answer with JSON only.',
@@ -116,14 +130,16 @@ export class WebLlmEngine implements LlmEngine {
   #engine: MlcEngineLike | undefined
   #model: string | undefined
 
-  constructor (init: WebLlmEngineInit = {}) { this.#init = init }
+  constructor(init: WebLlmEngineInit = {}) {
+    this.#init = init
+  }
 
-  #gpu (): GpuLike | null | undefined {
+  #gpu(): GpuLike | null | undefined {
     if ('gpu' in this.#init) return this.#init.gpu
     return (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu
   }
 
-  async available (): Promise<{ ok: boolean, reason?: string }> {
+  async available(): Promise<{ ok: boolean; reason?: string }> {
     const gpu = this.#gpu()
     if (gpu == null) return { ok: false, reason: 'WebGPU is not available in this browser (navigator.gpu is missing)' }
     try {
@@ -136,14 +152,14 @@ export class WebLlmEngine implements LlmEngine {
   }
 
   /** The models this engine offers, or undefined for WebLLM's prebuilt list. */
-  appConfig (prebuilt?: AppConfig): AppConfig | undefined {
+  appConfig(prebuilt?: AppConfig): AppConfig | undefined {
     const own = this.#init.models
     if (own == null) return prebuilt
     const include = this.#init.includePrebuilt === true && prebuilt != null
     return { ...(prebuilt ?? {}), model_list: [...own, ...(include ? prebuilt.model_list : [])] }
   }
 
-  async load (model: string, onProgress: (p: LlmProgress) => void): Promise<void> {
+  async load(model: string, onProgress: (p: LlmProgress) => void): Promise<void> {
     const a = await this.available()
     if (!a.ok) throw new WebGpuUnavailableError(`${a.reason}: the local LLM planner cannot run, so planning falls back to a peer or the built-in rules`)
     if (this.#engine != null && this.#model === model) return
@@ -161,7 +177,9 @@ export class WebLlmEngine implements LlmEngine {
           try {
             const p = Number.isFinite(r?.progress) ? Math.min(1, Math.max(0, r.progress)) : 0
             onProgress({ progress: p, text: String(r?.text ?? '') })
-          } catch (err) { log.error('progress listener threw: %s', toError(err).message) }
+          } catch (err) {
+            log.error('progress listener threw: %s', toError(err).message)
+          }
         }
       })
       this.#model = model
@@ -172,7 +190,7 @@ export class WebLlmEngine implements LlmEngine {
     }
   }
 
-  async plan (request: PlanRequest, capabilityCatalog: readonly CapabilityInfo[], opts: { signal?: AbortSignal } = {}): Promise<PlanDraft> {
+  async plan(request: PlanRequest, capabilityCatalog: readonly CapabilityInfo[], opts: { signal?: AbortSignal } = {}): Promise<PlanDraft> {
     const engine = this.#engine
     if (engine == null) throw new LlmPlanError('No model is loaded: call load() first')
     opts.signal?.throwIfAborted()
@@ -195,7 +213,9 @@ export class WebLlmEngine implements LlmEngine {
     }
     if (typeof content !== 'string' || content.length === 0) throw new LlmPlanError('The LLM returned an empty answer')
     let json: unknown
-    try { json = JSON.parse(content) } catch (err) {
+    try {
+      json = JSON.parse(content)
+    } catch (err) {
       throw new LlmPlanError(`The LLM answered with text that is not JSON: ${content.slice(0, 80)}`, { cause: err })
     }
     // Small models often emit a string for an empty path or extra keys: keep what the schema allows.
@@ -204,11 +224,15 @@ export class WebLlmEngine implements LlmEngine {
     return res.output
   }
 
-  async unload (): Promise<void> {
+  async unload(): Promise<void> {
     const engine = this.#engine
     this.#engine = undefined
     this.#model = undefined
     if (engine == null) return
-    try { await engine.unload() } catch (err) { log('unload failed: %s', toError(err).message) }
+    try {
+      await engine.unload()
+    } catch (err) {
+      log('unload failed: %s', toError(err).message)
+    }
   }
 }

@@ -10,14 +10,17 @@ export interface LlmPlannerInit {
 }
 
 /** A planner backed by an `LlmEngine` running on this page. Loads the model on first use. */
-export function llmPlanner (engine: LlmEngine, init: LlmPlannerInit): Planner {
+export function llmPlanner(engine: LlmEngine, init: LlmPlannerInit): Planner {
   let loading: Promise<void> | undefined
   return {
     name: 'webllm',
-    async plan (request, catalog, opts) {
+    async plan(request, catalog, opts) {
       const a = await engine.available()
       if (!a.ok) throw new PlannerUnavailableError(a.reason ?? 'the local LLM is not available')
-      loading ??= engine.load(init.model, init.onProgress ?? (() => {})).catch((err) => { loading = undefined; throw err })
+      loading ??= engine.load(init.model, init.onProgress ?? (() => {})).catch((err) => {
+        loading = undefined
+        throw err
+      })
       await loading
       return await engine.plan(request, catalog, opts)
     }

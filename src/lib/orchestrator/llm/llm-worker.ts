@@ -10,11 +10,13 @@ import type { LlmWorkerApi, LlmCompletionRequest } from './llm-worker-api.ts'
 let engine: MLCEngine | undefined
 
 const api: LlmWorkerApi = {
-  async load(model: string, appConfig: AppConfig | undefined, onProgress: (report: { progress: number, text: string }) => void) {
+  async load(model: string, appConfig: AppConfig | undefined, onProgress: (report: { progress: number; text: string }) => void) {
     await engine?.unload()
     engine = await CreateMLCEngine(model, {
       appConfig,
-      initProgressCallback: (r) => { void onProgress({ progress: r.progress, text: r.text }) }
+      initProgressCallback: (r) => {
+        void onProgress({ progress: r.progress, text: r.text })
+      }
     })
   },
   async complete(request: LlmCompletionRequest) {

@@ -11,14 +11,17 @@ import type { LlmEngine } from './llm-engine.ts'
 const log = logger('orchestrator:plan-service')
 
 /** Answer plan requests on `host` with `engine` (which must be loaded). Returns a stop function. */
-export async function servePlans (host: StreamHost, engine: LlmEngine, opts: { timeoutMs?: number } = {}): Promise<() => Promise<void>> {
+export async function servePlans(host: StreamHost, engine: LlmEngine, opts: { timeoutMs?: number } = {}): Promise<() => Promise<void>> {
   await host.handle(PLAN_PROTOCOL_ID, (stream: Stream, peer: string) => {
     void (async () => {
       const f = framed(stream, planProtocolDefinition)
       const signal = AbortSignal.timeout(opts.timeoutMs ?? 120_000)
       try {
         const req = await f.read({ signal })
-        if (req.type !== 'plan-request') { await f.write({ type: 'plan-error', name: 'InvalidRequest', error: 'expected a plan-request' }); return }
+        if (req.type !== 'plan-request') {
+          await f.write({ type: 'plan-error', name: 'InvalidRequest', error: 'expected a plan-request' })
+          return
+        }
         try {
           const plan = await engine.plan({ description: req.description, capabilities: req.capabilities }, req.catalog, { signal })
           await f.write({ type: 'plan-response', plan })
@@ -33,5 +36,7 @@ export async function servePlans (host: StreamHost, engine: LlmEngine, opts: { t
       }
     })()
   })
-  return async () => { await host.unhandle(PLAN_PROTOCOL_ID) }
+  return async () => {
+    await host.unhandle(PLAN_PROTOCOL_ID)
+  }
 }

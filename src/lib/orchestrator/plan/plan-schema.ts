@@ -44,7 +44,7 @@ export const EXECUTION_MODES = ['sequential', 'parallel', 'dag'] as const
 /** Which planner made a plan. */
 export const PLANNERS = ['webllm', 'remote', 'deterministic', 'direct'] as const
 /** Which planner made a plan. */
-export type PlannerName = typeof PLANNERS[number]
+export type PlannerName = (typeof PLANNERS)[number]
 
 /** What a planner (human or LLM) writes, before we stamp who made it. */
 export const PlanDraftSchema = v.object({
@@ -101,9 +101,12 @@ export const planJsonSchema = {
 } as const
 
 /** Summarize valibot issues as one short line. */
-export function issuesText (issues: readonly v.BaseIssue<unknown>[]): string {
-  return issues.slice(0, 3).map((i) => {
-    const path = i.path?.map((p) => String(p.key)).join('.')
-    return path != null && path !== '' ? `${path}: ${i.message}` : i.message
-  }).join('; ')
+export function issuesText(issues: readonly v.BaseIssue<unknown>[]): string {
+  return issues
+    .slice(0, 3)
+    .map((i) => {
+      const path = i.path?.map((p) => String(p.key)).join('.')
+      return path != null && path !== '' ? `${path}: ${i.message}` : i.message
+    })
+    .join('; ')
 }

@@ -6,11 +6,29 @@ import { PlanValidationError, PlanningError } from '../errors.ts'
 import { agent, catalogOf } from '../test-fixtures.ts'
 import type { Plan } from './plan-schema.ts'
 
-const BUNDLED = ['text-summarization', 'keyword-extraction', 'sentiment-analysis', 'text-statistics', 'hashing', 'markdown-to-html', 'math-evaluation', 'data-transform', 'text-extraction', 'list-processing']
+const BUNDLED = [
+  'text-summarization',
+  'keyword-extraction',
+  'sentiment-analysis',
+  'text-statistics',
+  'hashing',
+  'markdown-to-html',
+  'math-evaluation',
+  'data-transform',
+  'text-extraction',
+  'list-processing'
+]
 const catalog = catalogOf(BUNDLED.map((c, i) => agent(c.split('-')[0], [c], 0.1 + i / 100)))
 const info = capabilityCatalog(catalog)
 
-const step = (id: string, deps: string[], cap = 'hashing', cost = 0.1) => ({ id, description: id, capabilities: [cap], dependencies: deps, input: deps.length > 0 ? { from: 'step' as const, step: deps[0] } : { from: 'task.input' as const }, estimated_cost: cost })
+const step = (id: string, deps: string[], cap = 'hashing', cost = 0.1) => ({
+  id,
+  description: id,
+  capabilities: [cap],
+  dependencies: deps,
+  input: deps.length > 0 ? { from: 'step' as const, step: deps[0] } : { from: 'task.input' as const },
+  estimated_cost: cost
+})
 const plan = (subtasks: ReturnType<typeof step>[]): Plan => ({ subtasks, execution_mode: 'dag', total_estimated_cost: 0, planner: 'deterministic' })
 
 describe('validatePlan', () => {
@@ -52,7 +70,9 @@ describe('deterministic planner', () => {
   it('chains "then" sequentially, feeding the summary text onward', () => {
     const p = deterministicPlan({ description: 'Summarise the report, then analyse the sentiment of the summary, and then hash it with SHA-256' }, info)
     expect(p.subtasks.map((s) => [s.id, s.capabilities[0], s.dependencies])).toEqual([
-      ['s1', 'text-summarization', []], ['s2', 'sentiment-analysis', ['s1']], ['s3', 'hashing', ['s2']]
+      ['s1', 'text-summarization', []],
+      ['s2', 'sentiment-analysis', ['s1']],
+      ['s3', 'hashing', ['s2']]
     ])
     expect(p.subtasks[1].input).toEqual({ from: 'step', step: 's1', path: 'summary' })
     expect(p.execution_mode).toBe('sequential')

@@ -35,12 +35,15 @@ export interface Planner {
 }
 
 /** Summarize the catalog per capability (sorted by name). */
-export function capabilityCatalog (catalog: AgentCatalog, maxExamples = 2): CapabilityInfo[] {
+export function capabilityCatalog(catalog: AgentCatalog, maxExamples = 2): CapabilityInfo[] {
   const map = new Map<string, CapabilityInfo>()
   for (const a of catalog.list()) {
     for (const c of a.capabilities) {
       let info = map.get(c)
-      if (info == null) { info = { capability: c, agents: 0, minPrice: Infinity, examples: [] }; map.set(c, info) }
+      if (info == null) {
+        info = { capability: c, agents: 0, minPrice: Infinity, examples: [] }
+        map.set(c, info)
+      }
       info.agents++
       if (a.price < info.minPrice) info.minPrice = a.price
       if (info.examples.length < maxExamples) info.examples.push(`${a.name}: ${a.description ?? ''}`.slice(0, 160))
@@ -48,7 +51,6 @@ export function capabilityCatalog (catalog: AgentCatalog, maxExamples = 2): Capa
   }
   return [...map.values()].sort((a, b) => a.capability.localeCompare(b.capability))
 }
-
 
 /** A chain of planners tried in order. */
 export interface PlannerChain {
@@ -61,9 +63,9 @@ export interface PlannerChain {
 }
 
 /** Build the chain (e.g. `[llmPlanner(…), remotePlanner(…), deterministicPlanner()]`). */
-export function plannerChain (planners: readonly Planner[]): PlannerChain {
+export function plannerChain(planners: readonly Planner[]): PlannerChain {
   return {
-    async plan (request, catalog, validate, opts) {
+    async plan(request, catalog, validate, opts) {
       const notes: string[] = []
       let last: Error | undefined
       for (const p of planners) {

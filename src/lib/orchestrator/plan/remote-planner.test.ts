@@ -14,11 +14,17 @@ import { framed } from '../../core/index.ts'
 import type { PeerDirectory, PeerSnapshot } from '../components.ts'
 import { agent, catalogOf, delay, peer, streamNetwork } from '../test-fixtures.ts'
 
-
 const DRAFT: PlanDraft = {
   subtasks: [
     { id: 's1', description: 'Summarize the text', capabilities: ['text-summarization'], dependencies: [], input: { from: 'task.input' }, estimated_cost: 2 },
-    { id: 's2', description: 'Translate the summary', capabilities: ['translation'], dependencies: ['s1'], input: { from: 'step', step: 's1', path: 'summary' }, estimated_cost: 3 }
+    {
+      id: 's2',
+      description: 'Translate the summary',
+      capabilities: ['translation'],
+      dependencies: ['s1'],
+      input: { from: 'step', step: 's1', path: 'summary' },
+      estimated_cost: 3
+    }
   ],
   execution_mode: 'sequential',
   total_estimated_cost: 5
@@ -31,21 +37,27 @@ const AGENTS = catalogOf([
 const CATALOG: CapabilityInfo[] = capabilityCatalog(AGENTS)
 
 /** A fake loaded engine that records what it was asked. */
-function fakeEngine (plan: (req: PlanRequest, catalog: readonly CapabilityInfo[], signal?: AbortSignal) => Promise<PlanDraft> | PlanDraft = () => DRAFT): LlmEngine & { calls: Array<{ request: PlanRequest, catalog: readonly CapabilityInfo[] }> } {
-  const calls: Array<{ request: PlanRequest, catalog: readonly CapabilityInfo[] }> = []
+function fakeEngine(
+  plan: (req: PlanRequest, catalog: readonly CapabilityInfo[], signal?: AbortSignal) => Promise<PlanDraft> | PlanDraft = () => DRAFT
+): LlmEngine & { calls: Array<{ request: PlanRequest; catalog: readonly CapabilityInfo[] }> } {
+  const calls: Array<{ request: PlanRequest; catalog: readonly CapabilityInfo[] }> = []
   return {
     calls,
-    async available () { return { ok: true } },
-    async load () {},
-    async plan (request, catalog, opts) {
+    async available() {
+      return { ok: true }
+    },
+    async load() {},
+    async plan(request, catalog, opts) {
       calls.push({ request, catalog })
       return await plan(request, catalog, opts?.signal)
     },
-    async unload () {}
+    async unload() {}
   }
 }
 
-function directory (peers: PeerSnapshot[]): PeerDirectory { return { peers: () => peers } }
+function directory(peers: PeerSnapshot[]): PeerDirectory {
+  return { peers: () => peers }
+}
 
 const llmPeer = (id: string, rttMs?: number): PeerSnapshot => peer(id, { rttMs, capabilities: [LLM_CAPABILITY] })
 
@@ -55,12 +67,12 @@ afterEach(async () => {
   stops = []
 })
 
-async function serve (host: StreamHost, engine: LlmEngine, opts?: { timeoutMs?: number }): Promise<void> {
+async function serve(host: StreamHost, engine: LlmEngine, opts?: { timeoutMs?: number }): Promise<void> {
   stops.push(await servePlans(host, engine, opts))
 }
 
 /** A peer answering every plan request with `answer` (raw JSON, framed but not validated). */
-async function rawPeer (host: StreamHost, answer: unknown | undefined, seen?: PlanMessage[]): Promise<void> {
+async function rawPeer(host: StreamHost, answer: unknown | undefined, seen?: PlanMessage[]): Promise<void> {
   await host.handle(PLAN_PROTOCOL_ID, (stream) => {
     void (async () => {
       const f = framed(stream, planProtocolDefinition)
@@ -75,9 +87,10 @@ async function rawPeer (host: StreamHost, answer: unknown | undefined, seen?: Pl
 }
 
 describe('remote planner over a real stream pair', () => {
-  it('returns the serving peer\'s plan and sends description, capabilities and catalog', async () => {
+  it("returns the serving peer's plan and sends description, capabilities and catalog", async () => {
     const net = streamNetwork()
-    const tab = net.host('tab'); const server = net.host('gpu-peer')
+    const tab = net.host('tab')
+    const server = net.host('gpu-peer')
     const engine = fakeEngine()
     await serve(server, engine)
 
@@ -100,7 +113,12 @@ describe('remote planner over a real stream pair', () => {
     const tab = net.host('tab')
     const seen: PlanMessage[] = []
     await rawPeer(net.host('p'), { type: 'plan-response', plan: DRAFT }, seen)
-    const big: CapabilityInfo[] = Array.from({ length: 300 }, (_, i) => ({ capability: `cap-${i}`, agents: 1, minPrice: 1, examples: ['a', 'b', 'c', 'd', 'e', 'f'] }))
+    const big: CapabilityInfo[] = Array.from({ length: 300 }, (_, i) => ({
+      capability: `cap-${i}`,
+      agents: 1,
+      minPrice: 1,
+      examples: ['a', 'b', 'c', 'd', 'e', 'f']
+    }))
     const plan = await remotePlanner({ host: tab, peers: directory([llmPeer('p', 5)]) }).plan({ description: 'do it' }, big)
     expect(plan).toEqual(DRAFT)
     const req = seen[0]
@@ -115,10 +133,13 @@ describe('remote planner over a real stream pair', () => {
 
   it('servePlans returns a stop function that unhandles the protocol', async () => {
     const net = streamNetwork()
-    const tab = net.host('tab'); const server = net.host('gpu-peer')
+    const tab = net.host('tab')
+    const server = net.host('gpu-peer')
     const stop = await servePlans(server, fakeEngine())
     await stop()
-    const err = await remotePlanner({ host: tab, peers: directory([llmPeer('gpu-peer', 5)]) }).plan({ description: 'x' }, CATALOG).catch((e) => e)
+    const err = await remotePlanner({ host: tab, peers: directory([llmPeer('gpu-peer', 5)]) })
+      .plan({ description: 'x' }, CATALOG)
+      .catch((e) => e)
     expect(err).toBeInstanceOf(LlmPlanError)
     expect(err.message).toMatch(/gpu-peer: .*does not handle/)
   })
@@ -130,7 +151,9 @@ describe('peer selection', () => {
     const tab = net.host('tab')
     const engines: Record<string, ReturnType<typeof fakeEngine>> = {}
     for (const id of ['far', 'near', 'mid', 'no-llm']) {
-      engines[id] = fakeEngine(() => { throw new Error(`${id} is busy`) })
+      engines[id] = fakeEngine(() => {
+        throw new Error(`${id} is busy`)
+      })
       await serve(net.host(id), engines[id])
     }
     await serve(tab, fakeEngine())
@@ -141,7 +164,9 @@ describe('peer selection', () => {
       llmPeer('tab', 0), // itself: never asked over the wire
       llmPeer('mid', 50)
     ]
-    const err = await remotePlanner({ host: tab, peers: directory(peers) }).plan({ description: 'x' }, CATALOG).catch((e) => e)
+    const err = await remotePlanner({ host: tab, peers: directory(peers) })
+      .plan({ description: 'x' }, CATALOG)
+      .catch((e) => e)
     expect(net.dials).toEqual(['near', 'mid', 'far'])
     expect(engines['no-llm'].calls).toHaveLength(0)
     expect(err).toBeInstanceOf(LlmPlanError)
@@ -154,8 +179,16 @@ describe('peer selection', () => {
   it('peers without a measured rtt come after measured ones', async () => {
     const net = streamNetwork()
     const tab = net.host('tab')
-    for (const id of ['unknown', 'measured']) await serve(net.host(id), fakeEngine(() => { throw new Error('no') }))
-    await remotePlanner({ host: tab, peers: directory([llmPeer('unknown'), llmPeer('measured', 400)]) }).plan({ description: 'x' }, CATALOG).catch(() => {})
+    for (const id of ['unknown', 'measured'])
+      await serve(
+        net.host(id),
+        fakeEngine(() => {
+          throw new Error('no')
+        })
+      )
+    await remotePlanner({ host: tab, peers: directory([llmPeer('unknown'), llmPeer('measured', 400)]) })
+      .plan({ description: 'x' }, CATALOG)
+      .catch(() => {})
     expect(net.dials).toEqual(['measured', 'unknown'])
   })
 
@@ -168,10 +201,12 @@ describe('peer selection', () => {
     expect(net.dials).toEqual([])
   })
 
-  it('tries the next peer when the nearest one\'s engine throws', async () => {
+  it("tries the next peer when the nearest one's engine throws", async () => {
     const net = streamNetwork()
     const tab = net.host('tab')
-    const broken = fakeEngine(() => { throw new LlmPlanError('The LLM returned an empty answer') })
+    const broken = fakeEngine(() => {
+      throw new LlmPlanError('The LLM returned an empty answer')
+    })
     const good = fakeEngine()
     await serve(net.host('near'), broken)
     await serve(net.host('far'), good)
@@ -221,8 +256,12 @@ describe('hostile and silent peers', () => {
   it('a peer that closes without answering is reported', async () => {
     const net = streamNetwork()
     const tab = net.host('tab')
-    await net.host('quitter').handle(PLAN_PROTOCOL_ID, (stream) => { void stream.close() })
-    const err = await remotePlanner({ host: tab, peers: directory([llmPeer('quitter', 1)]) }).plan({ description: 'x' }, CATALOG).catch((e) => e)
+    await net.host('quitter').handle(PLAN_PROTOCOL_ID, (stream) => {
+      void stream.close()
+    })
+    const err = await remotePlanner({ host: tab, peers: directory([llmPeer('quitter', 1)]) })
+      .plan({ description: 'x' }, CATALOG)
+      .catch((e) => e)
     expect(err).toBeInstanceOf(LlmPlanError)
     expect(err.message).toContain('quitter:')
   })
@@ -238,7 +277,8 @@ describe('hostile and silent peers', () => {
     expect(err.message).toContain('gpu:')
     // The server still answers the next request.
     const good = fakeEngine()
-    stops.pop(); await net.host('gpu').unhandle(PLAN_PROTOCOL_ID)
+    stops.pop()
+    await net.host('gpu').unhandle(PLAN_PROTOCOL_ID)
     await serve(net.host('gpu'), good)
     expect(await planner.plan({ description: 'x' }, CATALOG)).toEqual(DRAFT)
   })
@@ -281,7 +321,9 @@ describe('hostile and silent peers', () => {
     const tab = net.host('tab')
     await rawPeer(net.host('silent'), undefined)
     await rawPeer(net.host('evil'), { type: 'plan-accepted' })
-    await remotePlanner({ host: tab, peers: directory([llmPeer('silent', 1), llmPeer('evil', 2)]) }, { timeoutMs: 50 }).plan({ description: 'x' }, CATALOG).catch(() => {})
+    await remotePlanner({ host: tab, peers: directory([llmPeer('silent', 1), llmPeer('evil', 2)]) }, { timeoutMs: 50 })
+      .plan({ description: 'x' }, CATALOG)
+      .catch(() => {})
     await delay(10)
     // net.streams holds [tab side, peer side] per dial; the tab's ends must be closed or aborted.
     const mine = net.streams.filter((_, i) => i % 2 === 0)
@@ -289,31 +331,40 @@ describe('hostile and silent peers', () => {
     expect(mine.map((s) => s.status)).not.toContain('open')
   })
 
-  it('a slow engine on the serving side is bounded by the server\'s own timeout', async () => {
+  it("a slow engine on the serving side is bounded by the server's own timeout", async () => {
     const net = streamNetwork()
     const tab = net.host('tab')
     let aborted = false
     const slow = fakeEngine(async (_req, _cat, signal) => {
       await new Promise<void>((_resolve, reject) => {
-        signal?.addEventListener('abort', () => { aborted = true; reject(signal.reason) })
+        signal?.addEventListener('abort', () => {
+          aborted = true
+          reject(signal.reason)
+        })
       })
       return DRAFT
     })
     await serve(net.host('slow'), slow, { timeoutMs: 100 })
-    const err = await remotePlanner({ host: tab, peers: directory([llmPeer('slow', 1)]) }, { timeoutMs: 2000 }).plan({ description: 'x' }, CATALOG).catch((e) => e)
+    const err = await remotePlanner({ host: tab, peers: directory([llmPeer('slow', 1)]) }, { timeoutMs: 2000 })
+      .plan({ description: 'x' }, CATALOG)
+      .catch((e) => e)
     expect(aborted).toBe(true)
     expect(err).toBeInstanceOf(LlmPlanError)
     expect(err.message).toContain('slow:')
   })
 
-  it('the caller\'s abort signal stops planning with the abort reason, not a fall-through to the next peer', async () => {
+  it("the caller's abort signal stops planning with the abort reason, not a fall-through to the next peer", async () => {
     const net = streamNetwork()
     const tab = net.host('tab')
     await rawPeer(net.host('silent'), undefined)
     const good = fakeEngine()
     await serve(net.host('good'), good)
     const ac = new AbortController()
-    const p = remotePlanner({ host: tab, peers: directory([llmPeer('silent', 1), llmPeer('good', 9)]) }, { timeoutMs: 5000 }).plan({ description: 'x' }, CATALOG, { signal: ac.signal })
+    const p = remotePlanner({ host: tab, peers: directory([llmPeer('silent', 1), llmPeer('good', 9)]) }, { timeoutMs: 5000 }).plan(
+      { description: 'x' },
+      CATALOG,
+      { signal: ac.signal }
+    )
     await delay(30)
     ac.abort(new Error('user cancelled'))
     await expect(p).rejects.toThrow('user cancelled')
@@ -352,7 +403,10 @@ describe('in the planner chain', () => {
       execution_mode: 'dag',
       total_estimated_cost: 5
     }
-    await serve(net.host('gpu'), fakeEngine(() => cyclic))
+    await serve(
+      net.host('gpu'),
+      fakeEngine(() => cyclic)
+    )
     const chain = plannerChain([remotePlanner({ host: tab, peers: directory([llmPeer('gpu', 5)]) }), deterministicPlanner()])
     const plan = await chain.plan({ description: 'summarize this', capabilities: ['text-summarization'] }, CATALOG, (p) => validatePlan(p, AGENTS))
     expect(plan.planner).toBe('deterministic')
@@ -365,10 +419,13 @@ describe('in the planner chain', () => {
     expect(err.name).toBe('PlanValidationError')
   })
 
-  it('a plan needing a capability the tab\'s catalog lacks is rejected', async () => {
+  it("a plan needing a capability the tab's catalog lacks is rejected", async () => {
     const net = streamNetwork()
     const tab = net.host('tab')
-    await serve(net.host('gpu'), fakeEngine(() => ({ ...DRAFT, subtasks: [{ ...DRAFT.subtasks[0], capabilities: ['image-generation'] }] })))
+    await serve(
+      net.host('gpu'),
+      fakeEngine(() => ({ ...DRAFT, subtasks: [{ ...DRAFT.subtasks[0], capabilities: ['image-generation'] }] }))
+    )
     const chain = plannerChain([remotePlanner({ host: tab, peers: directory([llmPeer('gpu', 5)]) }), deterministicPlanner()])
     const plan = await chain.plan({ description: 'summarize this' }, CATALOG, (p) => validatePlan(p, AGENTS))
     expect(plan.planner).toBe('deterministic')

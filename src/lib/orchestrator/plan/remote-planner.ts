@@ -13,7 +13,7 @@ import { PlanDraftSchema } from './plan-schema.ts'
 import type { CapabilityInfo, Planner } from './planner.ts'
 import type { StreamHost } from '../../core/index.ts'
 
-const log = logger('orchestrator:remote-planner')
+const _log = logger('orchestrator:remote-planner')
 
 /** Protocol id. */
 export const PLAN_PROTOCOL_ID = '/zerostate/plan/1.0.0'
@@ -45,7 +45,6 @@ export const planProtocolDefinition = defineProtocol(PLAN_PROTOCOL_ID, PlanMessa
 /** The capability a peer advertises when it serves plans. */
 export const LLM_CAPABILITY = 'llm'
 
-
 /** Options of the remote planner. */
 export interface RemotePlannerInit {
   /** Per-request deadline. Default 60 s. */
@@ -53,11 +52,12 @@ export interface RemotePlannerInit {
 }
 
 /** A planner that asks peers advertising `llm`, nearest first. */
-export function remotePlanner (components: { host: StreamHost, peers: PeerDirectory }, init: RemotePlannerInit = {}): Planner {
+export function remotePlanner(components: { host: StreamHost; peers: PeerDirectory }, init: RemotePlannerInit = {}): Planner {
   return {
     name: 'remote',
-    async plan (request, catalog: readonly CapabilityInfo[], opts) {
-      const candidates = components.peers.peers()
+    async plan(request, catalog: readonly CapabilityInfo[], opts) {
+      const candidates = components.peers
+        .peers()
         .filter((p) => p.id !== components.host.peerId && p.capabilities.includes(LLM_CAPABILITY))
         .sort((a, b) => (a.rttMs ?? Infinity) - (b.rttMs ?? Infinity))
       if (candidates.length === 0) throw new PlannerUnavailableError('no peer advertises the llm capability')
@@ -69,7 +69,15 @@ export function remotePlanner (components: { host: StreamHost, peers: PeerDirect
         try {
           stream = await components.host.openStream(peer.id, PLAN_PROTOCOL_ID, { signal })
           const f = framed(stream, planProtocolDefinition)
-          await f.write({ type: 'plan-request', description: request.description, capabilities: [...(request.capabilities ?? [])], catalog: catalog.slice(0, 256).map((c) => ({ ...c, examples: c.examples.slice(0, 4) })) }, { signal })
+          await f.write(
+            {
+              type: 'plan-request',
+              description: request.description,
+              capabilities: [...(request.capabilities ?? [])],
+              catalog: catalog.slice(0, 256).map((c) => ({ ...c, examples: c.examples.slice(0, 4) }))
+            },
+            { signal }
+          )
           const res = await f.read({ signal })
           await stream.close().catch(() => {})
           if (res.type === 'plan-response') return res.plan

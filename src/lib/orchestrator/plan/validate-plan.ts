@@ -5,7 +5,9 @@ import { PlanValidationError } from '../errors.ts'
 import { PlanSchema, issuesText, type Plan } from './plan-schema.ts'
 
 /** Preferences the validation needs (a subset of RoutingPreferences). */
-export interface PlanLimits { max_cost?: number }
+export interface PlanLimits {
+  max_cost?: number
+}
 
 /**
  * Validate a plan against its schema, the catalog and the budget. Returns the
@@ -14,7 +16,7 @@ export interface PlanLimits { max_cost?: number }
  * naming the cycle, the step and capability nobody offers, or the step that
  * breaks `max_cost`.
  */
-export function validatePlan (plan: unknown, catalog: AgentCatalog, prefs: PlanLimits = {}): Plan {
+export function validatePlan(plan: unknown, catalog: AgentCatalog, prefs: PlanLimits = {}): Plan {
   const res = v.safeParse(PlanSchema, plan)
   if (!res.success) throw new PlanValidationError(`The plan does not have the expected shape: ${issuesText(res.issues)}`)
   const p = res.output
@@ -30,18 +32,21 @@ export function validatePlan (plan: unknown, catalog: AgentCatalog, prefs: PlanL
     }
     if ('from' in s.input && s.input.from === 'step') {
       if (!byId.has(s.input.step)) throw new PlanValidationError(`Step "${s.id}" takes its input from "${s.input.step}", which is not in the plan`)
-      if (!s.dependencies.includes(s.input.step)) throw new PlanValidationError(`Step "${s.id}" takes its input from "${s.input.step}" but does not depend on it: add it to its dependencies`)
+      if (!s.dependencies.includes(s.input.step))
+        throw new PlanValidationError(`Step "${s.id}" takes its input from "${s.input.step}" but does not depend on it: add it to its dependencies`)
     }
     if ('template' in s.input) {
       for (const m of s.input.template.matchAll(/\{\{\s*steps\.([A-Za-z0-9_-]+)\./g)) {
-        if (!s.dependencies.includes(m[1])) throw new PlanValidationError(`Step "${s.id}"'s template uses step "${m[1]}" but does not depend on it: add it to its dependencies`)
+        if (!s.dependencies.includes(m[1]))
+          throw new PlanValidationError(`Step "${s.id}"'s template uses step "${m[1]}" but does not depend on it: add it to its dependencies`)
       }
     }
   }
   const order = topologicalOrder(p.subtasks)
   for (const s of p.subtasks) {
     for (const c of s.capabilities) {
-      if (catalog.list(c).length === 0) throw new PlanValidationError(`Step "${s.id}" needs capability ${c}, which no agent offers: publish one or remove the step`)
+      if (catalog.list(c).length === 0)
+        throw new PlanValidationError(`Step "${s.id}" needs capability ${c}, which no agent offers: publish one or remove the step`)
     }
   }
   let total = 0
@@ -49,19 +54,26 @@ export function validatePlan (plan: unknown, catalog: AgentCatalog, prefs: PlanL
     const s = byId.get(id)!
     total += s.estimated_cost
     if (prefs.max_cost !== undefined && total > prefs.max_cost + 1e-9) {
-      throw new PlanValidationError(`Step "${s.id}" brings the estimated cost to ${round(total)} credits, over max_cost ${prefs.max_cost}: raise max_cost or drop steps`)
+      throw new PlanValidationError(
+        `Step "${s.id}" brings the estimated cost to ${round(total)} credits, over max_cost ${prefs.max_cost}: raise max_cost or drop steps`
+      )
     }
   }
   return { ...p, total_estimated_cost: round(total), subtasks: order.map((id) => byId.get(id)!) }
 }
 
-function round (x: number): number { return Math.round(x * 1e6) / 1e6 }
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6
+}
 
 /** Kahn's order; on a cycle, throws naming it (`a → b → a`). */
-export function topologicalOrder (steps: ReadonlyArray<{ id: string, dependencies: readonly string[] }>): string[] {
+export function topologicalOrder(steps: ReadonlyArray<{ id: string; dependencies: readonly string[] }>): string[] {
   const indeg = new Map<string, number>()
   const dependants = new Map<string, string[]>()
-  for (const s of steps) { indeg.set(s.id, s.dependencies.length); dependants.set(s.id, []) }
+  for (const s of steps) {
+    indeg.set(s.id, s.dependencies.length)
+    dependants.set(s.id, [])
+  }
   for (const s of steps) for (const d of s.dependencies) dependants.get(d)?.push(s.id)
   const queue = steps.filter((s) => s.dependencies.length === 0).map((s) => s.id)
   const out: string[] = []
@@ -78,21 +90,29 @@ export function topologicalOrder (steps: ReadonlyArray<{ id: string, dependencie
   throw new PlanValidationError(`The plan has a cycle: ${findCycle(steps).join(' → ')}; a step cannot wait for itself`)
 }
 
-function findCycle (steps: ReadonlyArray<{ id: string, dependencies: readonly string[] }>): string[] {
+function findCycle(steps: ReadonlyArray<{ id: string; dependencies: readonly string[] }>): string[] {
   const deps = new Map(steps.map((s) => [s.id, s.dependencies]))
   const state = new Map<string, 1 | 2>()
   const stack: string[] = []
   const visit = (id: string): string[] | undefined => {
-    state.set(id, 1); stack.push(id)
+    state.set(id, 1)
+    stack.push(id)
     for (const d of deps.get(id) ?? []) {
       if (state.get(d) === 1) return [...stack.slice(stack.indexOf(d)), d]
-      if (state.get(d) === undefined) { const c = visit(d); if (c != null) return c }
+      if (state.get(d) === undefined) {
+        const c = visit(d)
+        if (c != null) return c
+      }
     }
-    stack.pop(); state.set(id, 2)
+    stack.pop()
+    state.set(id, 2)
     return undefined
   }
   for (const s of steps) {
-    if (state.get(s.id) === undefined) { const c = visit(s.id); if (c != null) return c.reverse() }
+    if (state.get(s.id) === undefined) {
+      const c = visit(s.id)
+      if (c != null) return c.reverse()
+    }
   }
   return []
 }

@@ -11,8 +11,14 @@ describe('PeerWindows', () => {
     const r2 = (await w.acquire('p')).release
     expect(w.available('p')).toBe(false)
     const order: number[] = []
-    const third = w.acquire('p', undefined, 10_000).then((r) => { order.push(3); return r.release })
-    const fourth = w.acquire('p', undefined, 10_000).then((r) => { order.push(4); return r.release })
+    const third = w.acquire('p', undefined, 10_000).then((r) => {
+      order.push(3)
+      return r.release
+    })
+    const fourth = w.acquire('p', undefined, 10_000).then((r) => {
+      order.push(4)
+      return r.release
+    })
     await tick()
     expect(order).toEqual([])
     r1()
@@ -23,7 +29,8 @@ describe('PeerWindows', () => {
     r2()
     await tick()
     expect(order).toEqual([3, 4])
-    ;(await third)(); (await fourth)()
+    ;(await third)()
+    ;(await fourth)()
     expect(w.get('p').inflight).toBe(0)
     expect(w.available('other')).toBe(true)
   })

@@ -16,10 +16,18 @@ export interface PeerWindowsInit {
   maxPeers?: number
 }
 
-interface WindowState { limit: number; inflight: number; running: number; waiters: Array<() => void> }
+interface WindowState {
+  limit: number
+  inflight: number
+  running: number
+  waiters: Array<() => void>
+}
 
 /** A place in a peer's window: say when the donor accepted, give it back once settled. */
-export interface WindowPlace { accepted: () => void; release: () => void }
+export interface WindowPlace {
+  accepted: () => void
+  release: () => void
+}
 
 export class PeerWindows {
   readonly #initial: number
@@ -37,7 +45,11 @@ export class PeerWindows {
     let s = this.#peers.get(peer)
     if (s == null) {
       if (this.#peers.size >= this.#maxPeers) {
-        for (const [id, x] of this.#peers) if (x.inflight === 0 && x.waiters.length === 0) { this.#peers.delete(id); break }
+        for (const [id, x] of this.#peers)
+          if (x.inflight === 0 && x.waiters.length === 0) {
+            this.#peers.delete(id)
+            break
+          }
       }
       s = { limit: this.#initial, inflight: 0, running: 0, waiters: [] }
       this.#peers.set(peer, s)
@@ -68,10 +80,25 @@ export class PeerWindows {
     else {
       // #wake counts the place for the waiter it wakes; a timed-out waiter counts its own.
       await new Promise<void>((resolve, reject) => {
-        const leave = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); const i = s.waiters.indexOf(admit); if (i >= 0) s.waiters.splice(i, 1) }
-        const admit = (): void => { leave(); resolve() }
-        const onAbort = (): void => { leave(); reject(new TaskCancelledError()) }
-        const timer = setTimeout(() => { leave(); s.inflight++; resolve() }, maxWaitMs)
+        const leave = (): void => {
+          clearTimeout(timer)
+          signal?.removeEventListener('abort', onAbort)
+          const i = s.waiters.indexOf(admit)
+          if (i >= 0) s.waiters.splice(i, 1)
+        }
+        const admit = (): void => {
+          leave()
+          resolve()
+        }
+        const onAbort = (): void => {
+          leave()
+          reject(new TaskCancelledError())
+        }
+        const timer = setTimeout(() => {
+          leave()
+          s.inflight++
+          resolve()
+        }, maxWaitMs)
         signal?.addEventListener('abort', onAbort, { once: true })
         s.waiters.push(admit)
       })
@@ -79,7 +106,12 @@ export class PeerWindows {
     let released = false
     let running = false
     return {
-      accepted: () => { if (!released && !running) { running = true; s.running++ } },
+      accepted: () => {
+        if (!released && !running) {
+          running = true
+          s.running++
+        }
+      },
       release: () => {
         if (released) return
         released = true

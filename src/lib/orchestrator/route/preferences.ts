@@ -7,12 +7,9 @@ import * as v from 'valibot'
 import type { RouteCandidate, RouteCriteria } from './router-types.ts'
 
 /** The ten routing strategies of vision §2. */
-export const STRATEGIES = [
-  'cost', 'quality', 'speed', 'balanced', 'specialist', 'generalist',
-  'geographic', 'load-balanced', 'round-robin', 'custom'
-] as const
+export const STRATEGIES = ['cost', 'quality', 'speed', 'balanced', 'specialist', 'generalist', 'geographic', 'load-balanced', 'round-robin', 'custom'] as const
 /** A routing strategy. */
-export type Strategy = typeof STRATEGIES[number]
+export type Strategy = (typeof STRATEGIES)[number]
 
 const weight = v.pipe(v.number(), v.finite(), v.minValue(0), v.maxValue(1))
 
@@ -72,7 +69,7 @@ export const DEFAULT_WEIGHTS = { cost: 0.25, quality: 0.25, speed: 0.2, region: 
  * Validate preferences from outside and apply defaults. Throws a valibot error
  * summary through `onInvalid` (the caller wraps it into its own error type).
  */
-export function resolvePreferences (prefs: RoutingPreferences | undefined, onInvalid: (message: string) => Error): ResolvedPreferences {
+export function resolvePreferences(prefs: RoutingPreferences | undefined, onInvalid: (message: string) => Error): ResolvedPreferences {
   const { custom_score: customScore, ...data } = prefs ?? {}
   const res = v.safeParse(RoutingPreferencesSchema, data)
   if (!res.success) {

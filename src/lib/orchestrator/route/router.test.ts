@@ -15,7 +15,7 @@ const far = peer('12D3KooWFarAwayPeerAB', { rttMs: 80, freeWorkers: 4, region: '
 const near = peer('12D3KooWNearbyPeerCD', { rttMs: 5, freeWorkers: 1, region: 'eu-west' })
 const mid2 = peer('12D3KooWMiddlePeerEF', { rttMs: 30, freeWorkers: 2, region: 'ap-south' })
 
-function setup (peers: PeerSnapshot[] = [far, near, mid2]) {
+function setup(peers: PeerSnapshot[] = [far, near, mid2]) {
   return createRouter({ catalog: catalogOf([cheap, premium, broad, mid]), peers: { peers: () => peers }, reputation: { agentReputation: (id) => rep[id] } })
 }
 const prefs = (p: RoutingPreferences = {}) => resolvePreferences(p, (m) => new InvalidTaskRequestError(m))
@@ -89,7 +89,14 @@ describe('router strategies', () => {
     const d = route({ strategy: 'custom', custom_score: (c, c2) => (c.agent.name === 'summarizer-mid' && c.peer.region === 'us-east' ? 10 : 0.5 * c2.cost) })
     expect([d.winner.agent.name, d.winner.peer.id]).toEqual(['summarizer-mid', far.id])
     expect(d.reasoning).toMatch(/highest custom score \(10\)/)
-    expect(() => route({ strategy: 'custom', custom_score: () => { throw new Error('x') } })).toThrow(NoEligibleAgentError)
+    expect(() =>
+      route({
+        strategy: 'custom',
+        custom_score: () => {
+          throw new Error('x')
+        }
+      })
+    ).toThrow(NoEligibleAgentError)
     expect(() => prefs({ strategy: 'custom' })).toThrow(/custom_score/)
   })
 })
@@ -99,7 +106,9 @@ describe('router constraints', () => {
     expect(route({ strategy: 'quality', max_cost: 0.35 }).winner.agent.name).toBe('summarizer-mid')
     expect(route({ strategy: 'cost', min_quality: 0.75 }).winner.agent.name).toBe('summarizer-mid')
     expect(route({ strategy: 'cost', min_quality: 0.75, min_reputation: 3 }).winner.agent.name).toBe('summarizer-pro')
-    expect(() => route({ max_cost: 0.05, min_reputation: 4.9 })).toThrow('No agent for text-summarization meets the constraints (4 over the 0.05 credit budget): relax the preferences')
+    expect(() => route({ max_cost: 0.05, min_reputation: 4.9 })).toThrow(
+      'No agent for text-summarization meets the constraints (4 over the 0.05 credit budget): relax the preferences'
+    )
     expect(() => route({ min_quality: 0.99 })).toThrow(/4 below min_quality 0.99/)
   })
 
@@ -141,7 +150,9 @@ describe('router constraints', () => {
   })
 
   it('selects among 10,000 agents in about a millisecond', () => {
-    const many = Array.from({ length: 10_000 }, (_, i) => agent(`a${i}`, ['text-summarization'], (i * 7919) % 1000 / 100, { id: i.toString(16).padStart(64, '0'), quality: (i % 97) / 97 }))
+    const many = Array.from({ length: 10_000 }, (_, i) =>
+      agent(`a${i}`, ['text-summarization'], ((i * 7919) % 1000) / 100, { id: i.toString(16).padStart(64, '0'), quality: (i % 97) / 97 })
+    )
     const r = createRouter({ catalog: { list: () => many, version: () => 1 }, peers: { peers: () => [near, far, mid2] } })
     const p = prefs({ strategy: 'cost' })
     for (let i = 0; i < 30; i++) r.route(['text-summarization'], p)

@@ -58,21 +58,57 @@ interface CapabilityIndex {
   maxPrice: number
 }
 
-interface Weights { cost: number, quality: number, reputation: number, spec: number, gen: number, speed: number, region: number, load: number }
+interface Weights {
+  cost: number
+  quality: number
+  reputation: number
+  spec: number
+  gen: number
+  speed: number
+  region: number
+  load: number
+}
 
 const TIE = 0.001
 
-function weightsFor (strategy: Strategy, p: ResolvedPreferences): Weights {
+function weightsFor(strategy: Strategy, p: ResolvedPreferences): Weights {
   const w: Weights = { cost: 0, quality: 0, reputation: 0, spec: 0, gen: 0, speed: 0, region: 0, load: 0 }
-  const tie = (): void => { w.cost += TIE; w.quality += TIE; w.reputation += TIE; w.speed += TIE * 0.1 }
+  const tie = (): void => {
+    w.cost += TIE
+    w.quality += TIE
+    w.reputation += TIE
+    w.speed += TIE * 0.1
+  }
   switch (strategy) {
-    case 'cost': w.cost = 1; tie(); break
-    case 'quality': w.quality = 1; tie(); break
-    case 'speed': w.speed = 1; tie(); break
-    case 'specialist': w.spec = 1; tie(); break
-    case 'generalist': w.gen = 1; tie(); break
-    case 'geographic': w.region = 1; w.speed = 0.5; tie(); break
-    case 'load-balanced': w.load = 1; tie(); break
+    case 'cost':
+      w.cost = 1
+      tie()
+      break
+    case 'quality':
+      w.quality = 1
+      tie()
+      break
+    case 'speed':
+      w.speed = 1
+      tie()
+      break
+    case 'specialist':
+      w.spec = 1
+      tie()
+      break
+    case 'generalist':
+      w.gen = 1
+      tie()
+      break
+    case 'geographic':
+      w.region = 1
+      w.speed = 0.5
+      tie()
+      break
+    case 'load-balanced':
+      w.load = 1
+      tie()
+      break
     default: {
       w.cost = p.cost_weight ?? DEFAULT_WEIGHTS.cost
       w.quality = p.quality_weight ?? DEFAULT_WEIGHTS.quality
@@ -88,7 +124,7 @@ function weightsFor (strategy: Strategy, p: ResolvedPreferences): Weights {
 const K_MAX = 8
 
 /** Create a router over the catalog, the peer directory and reputation. */
-export function createRouter (components: RouterComponents, init: RouterInit = {}): Router {
+export function createRouter(components: RouterComponents, init: RouterInit = {}): Router {
   const k = Math.max(1, Math.min(K_MAX, init.maxAlternatives ?? 8))
   const index = new Map<string, CapabilityIndex>()
   let indexedVersion: number | undefined
@@ -97,9 +133,12 @@ export function createRouter (components: RouterComponents, init: RouterInit = {
   const topIdx = new Int32Array(K_MAX)
   const topScore = new Float64Array(K_MAX)
 
-  function indexFor (capability: string): CapabilityIndex {
+  function indexFor(capability: string): CapabilityIndex {
     const version = components.catalog.version?.()
-    if (version === undefined || version !== indexedVersion) { index.clear(); indexedVersion = version }
+    if (version === undefined || version !== indexedVersion) {
+      index.clear()
+      indexedVersion = version
+    }
     let ix = index.get(capability)
     if (ix != null) return ix
     const agents = components.catalog.list(capability)
@@ -117,7 +156,7 @@ export function createRouter (components: RouterComponents, init: RouterInit = {
     return ix
   }
 
-  function route (capabilities: readonly string[], prefs: ResolvedPreferences, opts: RouteOptions = {}): RouteDecision {
+  function route(capabilities: readonly string[], prefs: ResolvedPreferences, opts: RouteOptions = {}): RouteDecision {
     if (capabilities.length === 0) throw new NoEligibleAgentError(undefined, 'A step names no capability: give it at least one')
     // Scan the rarest capability's agents; check the others per agent.
     let ix = indexFor(capabilities[0])
@@ -144,7 +183,9 @@ export function createRouter (components: RouterComponents, init: RouterInit = {
       if (p.freeWorkers > maxFree) maxFree = p.freeWorkers
     }
     if (peers.length === 0) {
-      throw new NoEligiblePeerError(`No peer can run ${capsLabel} right now: no donating peer has a free worker${prefs.max_latency !== undefined ? ` within ${prefs.max_latency} ms` : ''}. Donate compute here or wait for a donor`)
+      throw new NoEligiblePeerError(
+        `No peer can run ${capsLabel} right now: no donating peer has a free worker${prefs.max_latency !== undefined ? ` within ${prefs.max_latency} ms` : ''}. Donate compute here or wait for a donor`
+      )
     }
     const regions = prefs.preferred_regions
     const peerCriteria = peers.map((p) => ({
@@ -164,20 +205,37 @@ export function createRouter (components: RouterComponents, init: RouterInit = {
     const only = opts.onlyAgents
     const span = ix.maxPrice - ix.minPrice
     const multi = capabilities.length > 1
-    let overBudget = 0; let lowQuality = 0; let lowRep = 0; let excluded = 0; let eligible = 0; let kept = 0
+    let overBudget = 0
+    let lowQuality = 0
+    let lowRep = 0
+    let excluded = 0
+    let eligible = 0
+    let kept = 0
     const n = ix.agents.length
     const rr = strategy === 'round-robin'
     for (let i = 0; i < n; i++) {
       const price = ix.price[i]
-      if (price > budget) { overBudget++; continue }
+      if (price > budget) {
+        overBudget++
+        continue
+      }
       const q = ix.quality[i]
-      if (q < minQ) { lowQuality++; continue }
+      if (q < minQ) {
+        lowQuality++
+        continue
+      }
       const agent = ix.agents[i]
       if (multi && !hasAll(agent.capabilities, capabilities)) continue
-      if (exclude !== undefined && exclude.has(agent.id)) { excluded++; continue }
+      if (exclude?.has(agent.id)) {
+        excluded++
+        continue
+      }
       if (only !== undefined && !only.has(agent.id)) continue
       const r = rep?.agentReputation(agent.id)
-      if (minRep !== undefined && (r === undefined || r < minRep)) { lowRep++; continue }
+      if (minRep !== undefined && (r === undefined || r < minRep)) {
+        lowRep++
+        continue
+      }
       eligible++
       if (rr) continue
       const cost = span === 0 ? 1 : (ix.maxPrice - price) / span
@@ -185,8 +243,13 @@ export function createRouter (components: RouterComponents, init: RouterInit = {
       // Insert into the sorted top-k (stable: earlier index wins ties).
       if (kept < k || s > topScore[kept - 1]) {
         let j = kept < k ? kept++ : k - 1
-        while (j > 0 && topScore[j - 1] < s) { topScore[j] = topScore[j - 1]; topIdx[j] = topIdx[j - 1]; j-- }
-        topScore[j] = s; topIdx[j] = i
+        while (j > 0 && topScore[j - 1] < s) {
+          topScore[j] = topScore[j - 1]
+          topIdx[j] = topIdx[j - 1]
+          j--
+        }
+        topScore[j] = s
+        topIdx[j] = i
       }
     }
     if (eligible === 0) {
@@ -196,9 +259,12 @@ export function createRouter (components: RouterComponents, init: RouterInit = {
       if (lowRep > 0) why.push(`${lowRep} below min_reputation ${minRep}`)
       if (excluded > 0) why.push(`${excluded} already failed`)
       if (only !== undefined && why.length === 0) why.push('the named agent is not among them')
-      throw new NoEligibleAgentError(capsLabel, why.length === 0
-        ? `No agent offers ${capsLabel}: publish one or remove the step`
-        : `No agent for ${capsLabel} meets the constraints (${why.join(', ')}): relax the preferences`)
+      throw new NoEligibleAgentError(
+        capsLabel,
+        why.length === 0
+          ? `No agent offers ${capsLabel}: publish one or remove the step`
+          : `No agent for ${capsLabel} meets the constraints (${why.join(', ')}): relax the preferences`
+      )
     }
 
     const scored = (i: number, p: number): ScoredRoute => {
@@ -214,19 +280,31 @@ export function createRouter (components: RouterComponents, init: RouterInit = {
         load: pc.load,
         specialization: ix.spec[i]
       }
-      const score = w.cost * criteria.cost + w.quality * criteria.quality + w.reputation * criteria.reputation +
-        w.spec * criteria.specialization + w.gen * (1 - criteria.specialization) + peerScore[p]
+      const score =
+        w.cost * criteria.cost +
+        w.quality * criteria.quality +
+        w.reputation * criteria.reputation +
+        w.spec * criteria.specialization +
+        w.gen * (1 - criteria.specialization) +
+        peerScore[p]
       return { agent, peer: peers[p], reputation: r, score, criteria }
     }
     const isEligible = (i: number): boolean => {
       const a = ix.agents[i]
-      if (ix.price[i] > budget || ix.quality[i] < minQ || (multi && !hasAll(a.capabilities, capabilities)) || exclude?.has(a.id) === true || (only !== undefined && !only.has(a.id))) return false
+      if (
+        ix.price[i] > budget ||
+        ix.quality[i] < minQ ||
+        (multi && !hasAll(a.capabilities, capabilities)) ||
+        exclude?.has(a.id) === true ||
+        (only !== undefined && !only.has(a.id))
+      )
+        return false
       const r = rep?.agentReputation(a.id)
       return minRep === undefined || (r !== undefined && r >= minRep)
     }
 
     let ranked: ScoredRoute[]
-    let rrInfo: { turn: number, of: number } | undefined
+    let rrInfo: { turn: number; of: number } | undefined
     if (rr) {
       const key = capabilities.join('\n')
       const turn = roundRobin.get(key) ?? 0
@@ -250,7 +328,11 @@ export function createRouter (components: RouterComponents, init: RouterInit = {
         for (let p = 0; p < peers.length; p++) {
           const s = scored(i, p)
           let v: number
-          try { v = fn({ agent: s.agent, peer: s.peer, reputation: s.reputation }, s.criteria) } catch { v = NaN }
+          try {
+            v = fn({ agent: s.agent, peer: s.peer, reputation: s.reputation }, s.criteria)
+          } catch {
+            v = NaN
+          }
           if (!Number.isFinite(v)) continue
           s.score = v
           ranked.push(s)
@@ -298,7 +380,7 @@ export function createRouter (components: RouterComponents, init: RouterInit = {
   return { route }
 }
 
-function hasAll (have: readonly string[], want: readonly string[]): boolean {
+function hasAll(have: readonly string[], want: readonly string[]): boolean {
   for (const c of want) if (!have.includes(c)) return false
   return true
 }

@@ -13,9 +13,19 @@ const GAP_Y = 22
 const PAD = 12
 
 /** A positioned node. */
-export interface PlacedNode { step: StepView; x: number; y: number; column: number }
+export interface PlacedNode {
+  step: StepView
+  x: number
+  y: number
+  column: number
+}
 /** An edge from a dependency's right side to a dependant's left side. */
-export interface PlacedEdge { from: string; to: string; d: string; state: StepView['state'] }
+export interface PlacedEdge {
+  from: string
+  to: string
+  d: string
+  state: StepView['state']
+}
 
 /** Column of every step: 0 without dependencies, else one past its deepest dependency (cycles are cut). */
 function depths(steps: StepView[]): Map<string, number> {
@@ -52,7 +62,9 @@ export function layoutDag(steps: StepView[]): { nodes: PlacedNode[]; edges: Plac
     list.sort((a, b) => a.seq - b.seq || a.id.localeCompare(b.id, undefined, { numeric: true }))
     const colHeight = list.length * NODE_H + (list.length - 1) * GAP_Y
     const top = (height - colHeight) / 2
-    list.forEach((step, i) => { nodes.push({ step, column: c, x: PAD + c * (NODE_W + GAP_X), y: top + i * (NODE_H + GAP_Y) }) })
+    list.forEach((step, i) => {
+      nodes.push({ step, column: c, x: PAD + c * (NODE_W + GAP_X), y: top + i * (NODE_H + GAP_Y) })
+    })
   }
   const at = new Map(nodes.map((n) => [n.step.id, n]))
   const edges: PlacedEdge[] = []
