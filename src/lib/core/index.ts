@@ -7,6 +7,19 @@ export { ZeroStateError, CoreError, InvalidFrameError, FrameTooLargeError, Strea
 export { logger, type Logger } from './logger.ts'
 export { Counters } from './metrics.ts'
 export { backoffDelay } from './backoff.ts'
+export {
+  TypedEventEmitter,
+  ChangeNotifier,
+  listen,
+  coalesce,
+  type TypedEventTarget,
+  type EventMap,
+  type ListenOptions,
+  type Coalesced,
+  type CoalesceInit,
+  type ChangeEvents,
+  type ChangeNotifierInit
+} from './events.ts'
 export { defineProtocol, framed, DEFAULT_MAX_FRAME_BYTES, type FramedStream, type ProtocolDefinition } from './framing.ts'
 export type { StreamHost } from './stream-host.ts'
 export {
