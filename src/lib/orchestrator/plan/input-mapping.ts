@@ -19,6 +19,7 @@ function asText(value: unknown): string {
 
 /** The input of a step, given the task input and outputs so far. */
 export function resolveInput(mapping: InputMapping, taskInput: unknown, outputs: ReadonlyMap<string, unknown>): unknown {
+  if ('value' in mapping) return mapping.value
   if ('template' in mapping) {
     return mapping.template.replace(
       /\{\{\s*(task\.input|steps\.([A-Za-z0-9_-]+)\.output(?:\.([^}\s]+))?)\s*\}\}/g,
@@ -30,4 +31,10 @@ export function resolveInput(mapping: InputMapping, taskInput: unknown, outputs:
   }
   if (mapping.from === 'task.input') return taskInput
   return readPath(outputs.get(mapping.step), mapping.path)
+}
+
+/** Whether a step reads the task's own input (directly or through a template). */
+export function readsTaskInput(mapping: InputMapping): boolean {
+  if ('template' in mapping) return /\{\{\s*task\.input\s*\}\}/.test(mapping.template)
+  return 'from' in mapping && mapping.from === 'task.input'
 }

@@ -22,7 +22,9 @@ export const InputMappingSchema = v.union([
    * A string template: `{{task.input}}`, `{{steps.<id>.output}}` or
    * `{{steps.<id>.output.<path>}}` are replaced (objects as JSON).
    */
-  v.object({ template: v.pipe(v.string(), v.maxLength(4000)) })
+  v.object({ template: v.pipe(v.string(), v.maxLength(4000)) }),
+  /** A literal the planner took from the description (a task submitted without input: "calculate 2*(3+4)"). */
+  v.object({ value: v.pipe(v.string(), v.maxLength(64 * 1024)) })
 ])
 /** Where a step's input comes from. */
 export type InputMapping = v.InferOutput<typeof InputMappingSchema>

@@ -4,7 +4,8 @@
  * plan records which planner made it and why earlier ones were skipped.
  */
 import type { AgentCatalog } from '../components.ts'
-import { OrchestratorError, PlannerUnavailableError, PlanningError, toError } from '../errors.ts'
+import { MissingInputError, OrchestratorError, PlannerUnavailableError, PlanningError, toError } from '../errors.ts'
+import { readsTaskInput } from './input-mapping.ts'
 import { logger } from '../../core/index.ts'
 import type { Plan, PlanDraft, PlannerName } from './plan-schema.ts'
 
@@ -14,6 +15,13 @@ const log = logger('orchestrator:planner')
 export interface PlanRequest {
   description: string
   capabilities?: readonly string[]
+  /**
+   * Whether the task came with an input. `false`: the planner may take the input
+   * from the description ("summarize: …", "calculate 2*(3+4)"); a plan that still
+   * reads the task input is refused with `MissingInputError` before anything runs.
+   * Undefined: not known (the input is not checked).
+   */
+  hasInput?: boolean
 }
 
 /** One capability on offer, as planners see the catalog. */
@@ -31,7 +39,7 @@ export interface CapabilityInfo {
 export interface Planner {
   readonly name: PlannerName
   /** Throws `PlannerUnavailableError` to let the chain try the next planner. */
-  plan(request: PlanRequest, catalog: readonly CapabilityInfo[], opts?: { signal?: AbortSignal }): Promise<PlanDraft>
+  plan(request: PlanRequest, catalog: readonly CapabilityInfo[], opts?: { signal?: AbortSignal }): Promise<PlanDraft & { notes?: string[] }>
 }
 
 /** Summarize the catalog per capability (sorted by name). */
@@ -71,11 +79,19 @@ export function plannerChain(planners: readonly Planner[]): PlannerChain {
       for (const p of planners) {
         opts?.signal?.throwIfAborted()
         try {
-          const draft = await p.plan(request, catalog, opts)
-          const plan: Plan = { ...draft, planner: p.name, ...(notes.length > 0 ? { notes: [...notes] } : {}) }
-          return validate(plan)
+          const { notes: own, ...draft } = await p.plan(request, catalog, opts)
+          const all = [...notes, ...(own ?? [])]
+          const plan = validate({ ...draft, planner: p.name, ...(all.length > 0 ? { notes: all } : {}) })
+          if (request.hasInput === false) {
+            const reader = plan.subtasks.find((s) => readsTaskInput(s.input))
+            if (reader != null)
+              throw new MissingInputError(
+                `This task needs an input: step "${reader.id}" (${reader.capabilities.join(', ')}) reads it. Give one in the Input field, or write it in the description after a colon ("summarize: your text").`
+              )
+          }
+          return plan
         } catch (err) {
-          if (opts?.signal?.aborted === true) throw err
+          if (opts?.signal?.aborted === true || err instanceof MissingInputError) throw err
           last = toError(err)
           notes.push(`${p.name}: ${last.message}`.slice(0, 480))
           log('planner %s failed: %s', p.name, last.message)
