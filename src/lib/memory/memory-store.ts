@@ -12,7 +12,7 @@
 import type * as Y from 'yjs'
 import * as v from 'valibot'
 import { Counters } from '../core/index.ts'
-import { logger } from '../core/index.ts'
+import { TypedEventEmitter, listen, logger } from '../core/index.ts'
 import { InvalidValueError, MissingKeyError, NamespaceError } from './errors.ts'
 import { MEMORY_DOC_PREFIX, NAMESPACE_RE, type MemoryLimits } from './constants.ts'
 import { importNamespaceKey, openName, openValue, sealName, sealValue } from './namespace-crypto.ts'
@@ -60,7 +60,7 @@ export class MemoryStore {
   /** Decrypted view of encrypted namespaces: name → (key name → { slot, value }). */
   readonly #plain = new Map<string, Map<string, { slot: string; value: unknown }>>()
   readonly #observed = new Set<string>()
-  readonly #listeners = new Set<(c: MemoryChange) => void>()
+  readonly #events = new TypedEventEmitter<{ change: CustomEvent<MemoryChange> }>()
   #decrypting: Promise<void> = Promise.resolve()
 
   constructor(host: DocHost, indexDoc: Y.Doc, localDoc: Y.Doc, limits: MemoryLimits, counters = new Counters('memory')) {
@@ -157,14 +157,7 @@ export class MemoryStore {
   }
 
   #emit(change: MemoryChange): void {
-    for (const l of this.#listeners) {
-      try {
-        l(change)
-      } catch (err) {
-        this.#counters.inc('listenerErrors')
-        log.error('memory listener threw %e', err)
-      }
-    }
+    this.#events.safeDispatchEvent('change', { detail: change })
   }
 
   #checkName(ns: string): void {
@@ -288,9 +281,18 @@ export class MemoryStore {
 
   /** Listen for changes; returns the unsubscribe function. */
   subscribe(listener: (change: MemoryChange) => void): () => void {
-    this.#listeners.add(listener)
-    return () => {
-      this.#listeners.delete(listener)
-    }
+    return listen(
+      this.#events,
+      'change',
+      (e) => {
+        listener(e.detail)
+      },
+      {
+        onError: (err) => {
+          this.#counters.inc('listenerErrors')
+          log.error('memory listener threw %e', err)
+        }
+      }
+    )
   }
 }

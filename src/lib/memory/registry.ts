@@ -16,7 +16,7 @@ import * as v from 'valibot'
 import { signJson, canonicalBytes, type Identity } from '../core/index.ts'
 import { SignatureVerifier } from './signature-verifier.ts'
 import { Counters } from '../core/index.ts'
-import { logger } from '../core/index.ts'
+import { ChangeNotifier, logger } from '../core/index.ts'
 import { EntryNotFoundError, EntryTooLargeError, InvalidEntryError, RegistryQuotaError } from './errors.ts'
 import type { MemoryLimits } from './constants.ts'
 import {
@@ -89,16 +89,22 @@ export class Registry {
    * match content, not just the signature).
    */
   readonly #verified = new Map<string, string>()
-  readonly #listeners = new Set<() => void>()
+  /** Subscribers hear of view changes once per microtask turn, however many records arrive. */
+  readonly #changes: ChangeNotifier
   #view: RegistryEntry[] | undefined
   #queue: Promise<void> = Promise.resolve()
-  #notifyScheduled = false
 
   constructor(doc: Y.Doc, identity: Identity, limits: MemoryLimits, counters = new Counters('registry')) {
     this.#doc = doc
     this.#identity = identity
     this.#limits = limits
     this.#counters = counters
+    this.#changes = new ChangeNotifier({
+      onError: (err) => {
+        this.#counters.inc('listenerErrors')
+        log.error('registry listener threw %e', err)
+      }
+    })
     this.#maps = { entries: doc.getMap('entries'), retractions: doc.getMap('retractions'), reputation: doc.getMap('reputation') }
     this.#holders = doc.getMap('holders')
     for (const kind of Object.keys(this.#maps) as Kind[]) {
@@ -230,19 +236,7 @@ export class Registry {
 
   #changed(): void {
     this.#view = undefined
-    if (this.#notifyScheduled) return
-    this.#notifyScheduled = true
-    queueMicrotask(() => {
-      this.#notifyScheduled = false
-      for (const l of this.#listeners) {
-        try {
-          l()
-        } catch (err) {
-          this.#counters.inc('listenerErrors')
-          log.error('registry listener threw %e', err)
-        }
-      }
-    })
+    this.#changes.changed()
   }
 
   /** Keep `entry key → (peer → time)` in step with the flat `holders` map (so views cost O(entries)). */
@@ -458,9 +452,6 @@ export class Registry {
 
   /** Called after the view may have changed; returns the unsubscribe function. */
   subscribe(listener: () => void): () => void {
-    this.#listeners.add(listener)
-    return () => {
-      this.#listeners.delete(listener)
-    }
+    return this.#changes.subscribe(listener)
   }
 }
