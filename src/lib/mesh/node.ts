@@ -17,7 +17,7 @@ import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { backoffDelay } from '../core/index.ts'
+import { TypedEventEmitter, backoffDelay, coalesce } from '../core/index.ts'
 import { echoRtts, handleEcho } from './diagnostics.ts'
 import { DirectDialer } from './dialer.ts'
 import {
@@ -65,6 +65,14 @@ export interface RelayStatus {
   nextRetryAt?: number
   /** The last failure, as a sentence. */
   error?: string
+}
+
+/** Events of a mesh node. */
+export interface MeshNodeEvents {
+  /** Peers, presence, RTTs or the relay status changed: at most one per microtask turn. */
+  change: Event
+  status: CustomEvent<RelayStatus>
+  discovered: CustomEvent<{ peerId: string; at: number }>
 }
 
 /** What the relay-listen service needs from libp2p's components. */
@@ -123,7 +131,7 @@ async function buildLibp2p(init: Required<Pick<MeshNodeInit, 'iceServers' | 'max
 type Libp2pNode = Awaited<ReturnType<typeof buildLibp2p>>
 
 /** A tab's node in the mesh. */
-export class MeshNode extends EventTarget {
+export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   readonly counters = new Counters('mesh')
   readonly #init: MeshNodeInit
   readonly #book = new PeerBook({ staleMs: PRESENCE_INTERVAL_MS * 3 })
@@ -139,7 +147,9 @@ export class MeshNode extends EventTarget {
   #timers: Array<ReturnType<typeof setInterval>> = []
   #peersCache: PeerInfo[] | undefined
   readonly #reserving = new Set<string>()
-  #changeQueued = false
+  readonly #change = coalesce(() => {
+    this.dispatchEvent(new Event('change'))
+  })
   #announceQueued = false
   #ready = Promise.withResolvers<void>()
 
@@ -421,7 +431,7 @@ export class MeshNode extends EventTarget {
 
   #setStatus(patch: Partial<RelayStatus>): void {
     this.#status = { ...this.#status, ...patch }
-    this.dispatchEvent(new CustomEvent('status', { detail: this.status }))
+    this.safeDispatchEvent('status', { detail: this.status })
     this.#changed()
   }
 
@@ -480,7 +490,7 @@ export class MeshNode extends EventTarget {
 
   #onDiscovered(id: string): void {
     this.#dialer.discovered(id)
-    this.dispatchEvent(new CustomEvent('discovered', { detail: { peerId: id, at: Date.now() } }))
+    this.safeDispatchEvent('discovered', { detail: { peerId: id, at: Date.now() } })
   }
 
   // ---- presence -------------------------------------------------------------
@@ -601,11 +611,6 @@ export class MeshNode extends EventTarget {
 
   #changed(): void {
     this.#peersCache = undefined
-    if (this.#changeQueued) return
-    this.#changeQueued = true
-    queueMicrotask(() => {
-      this.#changeQueued = false
-      this.dispatchEvent(new Event('change'))
-    })
+    this.#change()
   }
 }
