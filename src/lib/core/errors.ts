@@ -46,3 +46,33 @@ export class InvalidSignatureError extends CoreError {
   static override readonly defaultMessage: string = 'The signature does not match the data and public key'
   override readonly name: string = 'InvalidSignatureError'
 }
+
+/** A supervised worker's call failed because of the worker, not because of what it computed. */
+export class WorkerError extends CoreError {
+  static override readonly defaultMessage: string = 'A worker failed'
+  override readonly name: string = 'WorkerError'
+}
+
+/** A worker call passed its deadline; the worker was terminated and replaced. */
+export class WorkerTimeoutError extends WorkerError {
+  static override readonly defaultMessage: string = 'The worker did not answer before the deadline and was stopped'
+  override readonly name: string = 'WorkerTimeoutError'
+}
+
+/** The caller aborted a worker call; the worker was terminated and replaced. */
+export class WorkerAbortedError extends WorkerError {
+  static override readonly defaultMessage: string = 'The worker call was cancelled'
+  override readonly name: string = 'WorkerAbortedError'
+}
+
+/** The worker died (or was terminated for another call) before it answered; it was replaced. */
+export class WorkerCrashedError extends WorkerError {
+  static override readonly defaultMessage: string = 'The worker crashed; it was replaced, try again'
+  override readonly name: string = 'WorkerCrashedError'
+}
+
+/** The supervised worker was stopped before (or while) the call ran. */
+export class WorkerStoppedError extends WorkerError {
+  static override readonly defaultMessage: string = 'The worker is stopped'
+  override readonly name: string = 'WorkerStoppedError'
+}

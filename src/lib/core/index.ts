@@ -4,6 +4,24 @@
  * Imports nothing of ours (STYLE.md "The shape of the house").
  */
 export { ZeroStateError, CoreError, InvalidFrameError, FrameTooLargeError, StreamEndedError, InvalidSignatureError } from './errors.ts'
+export {
+  WorkerError,
+  WorkerTimeoutError,
+  WorkerAbortedError,
+  WorkerCrashedError,
+  WorkerStoppedError
+} from './errors.ts'
+export {
+  SupervisedWorker,
+  webWorkerHandle,
+  nodeWorkerHandle,
+  type SupervisedWorkerInit,
+  type SupervisedCallOptions,
+  type WorkerHandle,
+  type WorkerSpawn,
+  type NodeWorkerLike,
+  type ReplaceReason
+} from './supervised-worker.ts'
 export { logger, type Logger } from './logger.ts'
 export { Counters } from './metrics.ts'
 export { backoffDelay } from './backoff.ts'
@@ -34,3 +52,32 @@ export {
   type KeyStore,
   type PublicKeyString
 } from './identity.ts'
+export {
+  PAYLOAD_CHUNK_BYTES,
+  PAYLOAD_CHUNK_CHARS,
+  MAX_PAYLOAD_BYTES,
+  PAYLOAD_KINDS,
+  PayloadDescriptorSchema,
+  PayloadChunkEntries,
+  PayloadAssembler,
+  PayloadError,
+  PayloadIntegrityError,
+  PayloadTooLargeError,
+  PayloadAbortedError,
+  encodePayload,
+  decodePayload,
+  describePayload,
+  payloadChunks,
+  sendPayloadChunks,
+  chunkCount,
+  isBytes,
+  sha256Hex,
+  toBase64,
+  fromBase64,
+  type PayloadKind,
+  type PayloadDescriptor,
+  type PayloadChunk,
+  type PayloadProgress,
+  type EncodedPayload,
+  type SendPayloadOptions
+} from './payload.ts'
