@@ -1,0 +1,317 @@
+/**
+ * A hostile peer for tests and benches: a Node js-libp2p 3 node that reaches the tabs
+ * exactly as a tab does — WebSockets to the relay, circuit relay v2 for signalling,
+ * WebRTC (node-datachannel) for the direct link, noise, yamux, identify (+ push),
+ * ping, gossipsub subscribed to the app's topics — and then misbehaves on command.
+ *
+ * API (keep it stable; other hardening tests reuse it):
+ *
+ *   const h = await createHostilePeer({ relayUrl })      // or { relays: [multiaddr] }
+ *   h.peerId, h.node                                     // its id; the libp2p node itself
+ *   h.relayPeerId, h.relayConnection()                   // the relay and our WebSocket link to it
+ *   await h.announce({ capabilities: ['llm'] })          // gossip a presence (tabs learn our addrs)
+ *   h.tabs()                                             // peer ids seen announcing presence
+ *   await h.waitForTabs(n)                               // until n tabs announced
+ *   await h.dialDirect(tabId)                            // direct WebRTC connection to a tab
+ *   const s = await h.openRaw(target, protocol, opts)    // raw stream: target = peer id or Connection
+ *       s.write(bytes) → boolean (false once the stream died)
+ *       s.writeRun(byte, total, { chunk }) → { written, stoppedBy }  // e.g. 8 MiB of 0x80
+ *       s.received() → Uint8Array[]; s.closed → Promise<{ at, error }>; s.stream
+ *   await h.lengthPrefixBomb(target, protocol, { bytes }) → { written, reset, ms }
+ *   await h.publish(topic, bytes)                        // arbitrary gossip (signed by us)
+ *   await h.flood(fn, { count, concurrency })            // run fn(i) count times
+ *   await h.canConnect(tabId)                            // false when the tab refuses us (blocked)
+ *   h.observed()                                         // { connectionsOpened, connectionsClosedByRemote, ... }
+ *   await h.stop()
+ *
+ * Imports the app's own constants (topics, protocol ids) through tsx, so a renamed
+ * topic or protocol is followed here. Needs a non-loopback interface (FIELD-NOTES: WebRTC).
+ */
+import { register } from 'tsx/esm/api'
+
+register()
+await import('../../src/lib/core/polyfills.ts')
+// Node 20 has no global WebSocket (Node 22 has), and @libp2p/websockets dials with it.
+if (globalThis.WebSocket == null) globalThis.WebSocket = (await import('ws')).WebSocket
+
+const { noise } = await import('@chainsafe/libp2p-noise')
+const { yamux } = await import('@chainsafe/libp2p-yamux')
+const { circuitRelayTransport } = await import('@libp2p/circuit-relay-v2')
+const { gossipsub } = await import('@libp2p/gossipsub')
+const { identify, identifyPush } = await import('@libp2p/identify')
+const { ping } = await import('@libp2p/ping')
+const { webRTC } = await import('@libp2p/webrtc')
+const { webSockets } = await import('@libp2p/websockets')
+const { peerIdFromString } = await import('@libp2p/peer-id')
+const { multiaddr } = await import('@multiformats/multiaddr')
+const { createLibp2p } = await import('libp2p')
+const constants = await import('../../src/lib/mesh/constants.ts')
+const presence = await import('../../src/lib/mesh/presence.ts')
+
+export const { DISCOVERY_TOPIC, PRESENCE_TOPIC, CONNECTION_MONITOR, GOSSIP_SCORE_PARAMS } = constants
+export const TASK_PROTOCOL = (await import('../../src/lib/orchestrator/dispatch/task-protocol.ts')).TASK_PROTOCOL_ID
+export const SYNC_PROTOCOL = (await import('../../src/lib/memory/sync-protocol.ts')).SYNC_PROTOCOL_ID
+export const PLAN_PROTOCOL = '/zerostate/plan/1.0.0'
+export const IDENTIFY_PUSH_PROTOCOL = '/ipfs/id/push/1.0.0'
+export const RELAY_HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
+
+/** Resolve the relay's multiaddrs from the app server, as a tab does. */
+async function relaysFrom(relayUrl) {
+  const res = await fetch(new URL(constants.RELAYS_PATH, relayUrl))
+  const body = await res.json()
+  return body.relays
+}
+
+/** Start a hostile peer connected to the relay. */
+export async function createHostilePeer({ relayUrl, relays, log = () => {} } = {}) {
+  const relayAddrs = relays ?? (await relaysFrom(relayUrl))
+  const node = await createLibp2p({
+    addresses: { listen: ['/webrtc'] },
+    transports: [webSockets(), webRTC({ rtcConfiguration: { iceServers: [] } }), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionMonitor: CONNECTION_MONITOR,
+    connectionGater: { denyDialMultiaddr: () => false },
+    services: {
+      // libp2p keeps its transport manager private; this is how a tab reserves on its relay too.
+      listener: (components) => ({ listen: (addrs) => components.transportManager.listen(addrs) }),
+      identify: identify(),
+      identifyPush: identifyPush(),
+      ping: ping({ maxInboundStreams: 8, maxOutboundStreams: 8 }),
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, heartbeatInterval: 500, scoreParams: GOSSIP_SCORE_PARAMS, emitSelf: false })
+    }
+  })
+  const seen = new Map()
+  const obs = { connectionsOpened: 0, connectionsClosed: 0, streamsOpened: 0, streamsReset: 0, dialsRefused: 0, messages: 0 }
+  node.addEventListener('connection:open', () => {
+    obs.connectionsOpened++
+  })
+  node.addEventListener('connection:close', () => {
+    obs.connectionsClosed++
+  })
+  node.services.pubsub.subscribe(PRESENCE_TOPIC)
+  node.services.pubsub.subscribe(DISCOVERY_TOPIC)
+  node.services.pubsub.addEventListener('message', (evt) => {
+    obs.messages++
+    if (evt.detail.topic !== PRESENCE_TOPIC || evt.detail.from == null) return
+    try {
+      const p = presence.decodePresence(evt.detail.data, evt.detail.from.toString())
+      seen.set(p.peerId, p)
+    } catch {
+      /* hostile peers do not care about others' garbage */
+    }
+  })
+  await node.start()
+  let relayConn
+  for (const a of relayAddrs) {
+    try {
+      relayConn = await node.dial(multiaddr(a), { signal: AbortSignal.timeout(10_000) })
+      break
+    } catch (err) {
+      log(`relay ${a} unreachable: ${err.message}`)
+    }
+  }
+  if (relayConn == null) throw new Error(`the hostile peer reached no relay of ${relayAddrs.join(', ')}`)
+  const relayPeerId = relayConn.remotePeer.toString()
+  const relayMa = relayAddrs.map((a) => multiaddr(a)).find((ma) => ma.toString().includes(relayPeerId)) ?? multiaddr(relayAddrs[0])
+  // A reservation, so tabs could dial us back like any tab.
+  await node.services.listener.listen([relayMa.encapsulate('/p2p-circuit')]).catch((err) => log(`no reservation: ${err.message}`))
+
+  const h = {
+    node,
+    peerId: node.peerId.toString(),
+    relayPeerId,
+    relayConnection() {
+      return node.getConnections(peerIdFromString(relayPeerId)).find((c) => c.status === 'open')
+    },
+    tabs: () => [...seen.keys()],
+    presenceOf: (id) => seen.get(id),
+    async waitForTabs(n, timeout = 20_000) {
+      const end = Date.now() + timeout
+      while (seen.size < n) {
+        if (Date.now() > end) throw new Error(`only ${seen.size}/${n} tabs announced within ${timeout} ms`)
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      return h.tabs()
+    },
+    /** Gossip a presence (defaults: no capabilities, not donating) so tabs list and dial us. */
+    async announce(p = {}) {
+      const addrs = node
+        .getMultiaddrs()
+        .filter((ma) => ma.toString().includes('/webrtc'))
+        .slice(0, 8)
+        .map(String)
+      const data = presence.encodePresence({
+        v: 1,
+        capabilities: [],
+        donating: false,
+        freeWorkers: 0,
+        region: 'unknown',
+        ...p,
+        peerId: h.peerId,
+        addrs,
+        ts: Date.now()
+      })
+      await node.services.pubsub.publish(PRESENCE_TOPIC, data)
+    },
+    /** A direct WebRTC connection to a tab, signalled through the relay. */
+    async dialDirect(tabId, { timeout = 15_000 } = {}) {
+      const id = peerIdFromString(tabId)
+      const existing = node.getConnections(id).find((c) => c.status === 'open' && c.limits == null)
+      if (existing != null) return existing
+      const end = Date.now() + timeout
+      let last
+      while (Date.now() < end) {
+        const addrs = seen.get(tabId)?.addrs ?? []
+        const ma = addrs.length > 0 ? multiaddr(addrs[0]) : relayMa.encapsulate(`/p2p-circuit/webrtc/p2p/${tabId}`)
+        try {
+          const conn = await node.dial(ma, { signal: AbortSignal.timeout(Math.max(1000, end - Date.now())) })
+          if (conn.limits == null) return conn
+        } catch (err) {
+          last = err
+        }
+        const direct = node.getConnections(id).find((c) => c.status === 'open' && c.limits == null)
+        if (direct != null) return direct
+        await new Promise((r) => setTimeout(r, 250))
+      }
+      obs.dialsRefused++
+      throw new Error(`no direct connection to ${tabId}: ${last?.message ?? 'timeout'}`)
+    },
+    /** True if a fresh direct connection to the tab can be made (a blocked peer is refused). */
+    async canConnect(tabId, { timeout = 6000 } = {}) {
+      try {
+        await h.dialDirect(tabId, { timeout })
+        return true
+      } catch {
+        return false
+      }
+    },
+    /**
+     * A raw stream on any protocol: `target` is a peer id (direct connection) or a
+     * Connection (e.g. `h.relayConnection()` or a limited circuit). The protocol is
+     * negotiated normally; after that every byte is ours.
+     */
+    async openRaw(target, protocol, { runOnLimitedConnection = true, signal = AbortSignal.timeout(10_000) } = {}) {
+      const conn = typeof target === 'string' ? await h.dialDirect(target) : target
+      const stream = await conn.newStream(protocol, { runOnLimitedConnection, signal })
+      obs.streamsOpened++
+      const chunks = []
+      stream.addEventListener('message', (evt) => {
+        chunks.push(evt.data.subarray())
+      })
+      const closed = new Promise((resolve) => {
+        stream.addEventListener(
+          'close',
+          (evt) => {
+            if (evt.error != null) obs.streamsReset++
+            resolve({ at: Date.now(), error: evt.error })
+          },
+          { once: true }
+        )
+      })
+      const dead = () => stream.status !== 'open' || stream.writeStatus !== 'writable'
+      return {
+        stream,
+        closed,
+        received: () => chunks,
+        write(bytes) {
+          if (dead()) return false
+          try {
+            stream.send(bytes)
+            return true
+          } catch {
+            return false
+          }
+        },
+        /** Write `total` bytes of `byte` in chunks, honouring backpressure; stop when the stream dies. */
+        async writeRun(byte, total, { chunk = 16 * 1024 } = {}) {
+          const buf = new Uint8Array(chunk).fill(byte)
+          let written = 0
+          while (written < total) {
+            if (dead()) return { written, stoppedBy: 'reset' }
+            const n = Math.min(chunk, total - written)
+            let ok
+            try {
+              ok = stream.send(n === chunk ? buf : buf.subarray(0, n))
+            } catch {
+              return { written, stoppedBy: 'reset' }
+            }
+            written += n
+            if (!ok) {
+              try {
+                await Promise.race([stream.onDrain({ signal: AbortSignal.timeout(10_000) }), closed])
+              } catch {
+                return { written, stoppedBy: 'stalled' }
+              }
+            }
+          }
+          return { written, stoppedBy: 'done' }
+        },
+        abort() {
+          stream.abort(new Error('hostile peer done'))
+        }
+      }
+    },
+    /**
+     * The length-prefix bomb: a varint that never ends (`bytes` of 0x80) on
+     * `protocol`. `reset` is true when the receiver reset the stream before all was sent.
+     */
+    async lengthPrefixBomb(target, protocol, { bytes = 8 * 1024 * 1024, chunk = 16 * 1024 } = {}) {
+      const s = await h.openRaw(target, protocol)
+      const t0 = Date.now()
+      const r = await s.writeRun(0x80, bytes, { chunk })
+      const closed = await Promise.race([s.closed, new Promise((res) => setTimeout(() => res(undefined), 5000))])
+      s.abort()
+      return { written: r.written, reset: r.stoppedBy === 'reset' || closed != null, ms: (closed?.at ?? Date.now()) - t0 }
+    },
+    async publish(topic, bytes) {
+      return await node.services.pubsub.publish(topic, bytes)
+    },
+    async flood(fn, { count = 100, concurrency = 8 } = {}) {
+      let i = 0
+      let ok = 0
+      let failed = 0
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (i < count) {
+            const n = i++
+            try {
+              await fn(n)
+              ok++
+            } catch {
+              failed++
+            }
+          }
+        })
+      )
+      return { ok, failed }
+    },
+    observed: () => ({ ...obs, tabs: seen.size, connections: node.getConnections().length }),
+    async stop() {
+      await node.stop()
+    }
+  }
+  return h
+}
+
+/** Encode an unsigned varint (for hand-made frames). */
+export function varint(n) {
+  const out = []
+  let x = n
+  while (x >= 0x80) {
+    out.push((x % 0x80) | 0x80)
+    x = Math.floor(x / 0x80)
+  }
+  out.push(x)
+  return Uint8Array.from(out)
+}
+
+/** A length-prefixed frame of `payload` (bytes or a string). */
+export function frame(payload) {
+  const body = typeof payload === 'string' ? new TextEncoder().encode(payload) : payload
+  const out = new Uint8Array(varint(body.byteLength).byteLength + body.byteLength)
+  const pre = varint(body.byteLength)
+  out.set(pre)
+  out.set(body, pre.byteLength)
+  return out
+}

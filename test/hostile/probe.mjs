@@ -1,0 +1,106 @@
+/**
+ * What an attack does to a tab, measured from the outside (tests and bench/hostile.mjs):
+ *
+ *   const probe = await tabProbe(page)       // installs the probes in the page
+ *   await probe.reset()                      // start a measuring window
+ *   const r = await probe.read()             // { longTasks, maxLongTaskMs, maxLagMs, pings: { ok, failed, maxMs } }
+ *   await probe.heapMB({ gc: true })         // used JS heap (CDP Runtime.getHeapUsage), after a GC
+ *   probe.startPings([peerIds], 250)         // ping honest peers from this tab every 250 ms until read()
+ *   await joinTimeMs(mesh, [peerIds])        // a new tab: page load → direct link to each of those peers
+ *
+ * Main-thread stalls are seen two ways: a PerformanceObserver for 'longtask' (tasks
+ * over 50 ms) and a 20 ms setInterval whose lateness is the lag a user would feel.
+ */
+
+/** Install the stall, lag and ping probes in `page`. */
+export async function tabProbe(page) {
+  const cdp = await page.context().newCDPSession(page)
+  await page.evaluate(() => {
+    if (window.__probe != null) return
+    const p = { longTasks: [], maxLagMs: 0, pings: { ok: 0, failed: 0, maxMs: 0, errors: [] }, pingTimer: undefined }
+    window.__probe = p
+    try {
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) p.longTasks.push(e.duration)
+      }).observe({ type: 'longtask', buffered: false })
+    } catch {
+      /* no longtask support: the lag probe still runs */
+    }
+    let last = performance.now()
+    setInterval(() => {
+      const now = performance.now()
+      p.maxLagMs = Math.max(p.maxLagMs, now - last - 20)
+      last = now
+    }, 20)
+  })
+  return {
+    async reset() {
+      await page.evaluate(() => {
+        const p = window.__probe
+        p.longTasks = []
+        p.maxLagMs = 0
+        p.pings = { ok: 0, failed: 0, maxMs: 0, errors: [] }
+      })
+    },
+    async startPings(peerIds, everyMs = 250) {
+      await page.evaluate(
+        ([ids, every]) => {
+          const p = window.__probe
+          clearInterval(p.pingTimer)
+          p.pingTimer = setInterval(() => {
+            for (const id of ids) {
+              const t0 = performance.now()
+              window.zerostate.ping(id).then(
+                () => {
+                  p.pings.ok++
+                  p.pings.maxMs = Math.max(p.pings.maxMs, performance.now() - t0)
+                },
+                (err) => {
+                  p.pings.failed++
+                  if (p.pings.errors.length < 5) p.pings.errors.push(String(err?.message ?? err))
+                }
+              )
+            }
+          }, every)
+        },
+        [peerIds, everyMs]
+      )
+    },
+    async read() {
+      return await page.evaluate(() => {
+        const p = window.__probe
+        clearInterval(p.pingTimer)
+        const lt = p.longTasks
+        return {
+          longTasks: lt.length,
+          maxLongTaskMs: Math.round(lt.reduce((m, d) => Math.max(m, d), 0)),
+          maxLagMs: Math.round(p.maxLagMs),
+          pings: { ...p.pings, maxMs: Math.round(p.pings.maxMs) }
+        }
+      })
+    },
+    async heapMB({ gc = true } = {}) {
+      if (gc) await cdp.send('HeapProfiler.collectGarbage')
+      const { usedSize } = await cdp.send('Runtime.getHeapUsage')
+      return Math.round((usedSize / (1024 * 1024)) * 10) / 10
+    },
+    async close() {
+      await cdp.detach().catch(() => {})
+    }
+  }
+}
+
+/** Open a new tab and time page load → direct WebRTC link to each of `peerIds`. Closes it after. */
+export async function joinTimeMs(mesh, peerIds, { timeout = 15_000 } = {}) {
+  const t0 = Date.now()
+  const page = await mesh.newPeer()
+  try {
+    await page.waitForFunction((ids) => ids.every((id) => window.zerostate.peers().some((p) => p.id === id && p.transport === 'webrtc')), peerIds, {
+      timeout,
+      polling: 50
+    })
+    return Date.now() - t0
+  } finally {
+    await page.context().close()
+  }
+}
