@@ -1,45 +1,19 @@
 /**
  * How the pool gets a worker. The browser implementation is a module Web Worker
  * bundled by Vite; the Node one (`node-worker.ts`) uses worker_threads and is
- * loaded only in Node, so browser bundles never see `node:` imports.
+ * loaded only in Node, so browser bundles never see `node:` imports. The pool
+ * supervises each one with core's `SupervisedWorker`.
  */
-import type { Endpoint } from 'comlink'
+import { webWorkerHandle, type WorkerHandle } from '../core/index.ts'
 
-/** A started worker as the pool sees it. */
-export interface WorkerHandle {
-  readonly endpoint: Endpoint
-  /** Stop it now; used on deadlines, aborts and shrinking. */
-  terminate(): void
-  /** Called once if the worker dies on its own (uncaught error, exit). */
-  onCrash(listener: (err: Error) => void): void
-}
+export type { WorkerHandle }
 
 /** Makes workers. */
 export type WorkerFactory = () => WorkerHandle
 
 /** Module Web Workers (browser). */
-export const webWorkerFactory: WorkerFactory = () => {
-  const worker = new Worker(new URL('./agent-worker.ts', import.meta.url), { type: 'module', name: 'zerostate-agent' })
-  let listener: ((err: Error) => void) | undefined
-  const crash = (ev: Event): void => {
-    ev.preventDefault()
-    const message = ev instanceof ErrorEvent ? ev.message : 'the worker failed'
-    listener?.(new Error(message))
-    listener = undefined
-  }
-  worker.addEventListener('error', crash)
-  worker.addEventListener('messageerror', crash)
-  return {
-    endpoint: worker,
-    terminate: () => {
-      listener = undefined
-      worker.terminate()
-    },
-    onCrash: (l) => {
-      listener = l
-    }
-  }
-}
+export const webWorkerFactory: WorkerFactory = () =>
+  webWorkerHandle(new Worker(new URL('./agent-worker.ts', import.meta.url), { type: 'module', name: 'zerostate-agent' }))
 
 /** The default factory for this environment. */
 export async function defaultWorkerFactory(): Promise<WorkerFactory> {

@@ -1,16 +1,24 @@
 /**
- * `AgentSandbox` and its Comlink worker-pool implementation. Comlink alone
- * would hang forever on a dead or stuck worker, so every call here has a
- * deadline; a call past it, an aborted call, or a crashed worker gets its
- * worker terminated and replaced at once (the pool never shrinks), and every
- * pending call is settled with a typed error.
+ * `AgentSandbox` and its Comlink worker-pool implementation. Each worker is a
+ * core `SupervisedWorker`: every call has a deadline (the time left of the job's
+ * limit once it leaves the queue), an aborted call or one past its deadline gets
+ * its worker terminated and replaced at once (the pool never shrinks), and a
+ * worker that dies rejects its call. Core's worker errors become the runtime's
+ * own here (`AgentTimeoutError`, `AgentAbortedError`, `WorkerCrashedError`,
+ * `RuntimeStoppedError`).
  */
-import { wrap, type Remote } from 'comlink'
-import { logger } from '../core/index.ts'
+import {
+  SupervisedWorker,
+  WorkerAbortedError,
+  WorkerCrashedError as CoreWorkerCrashedError,
+  WorkerStoppedError,
+  WorkerTimeoutError,
+  logger
+} from '../core/index.ts'
 import { AgentAbortedError, AgentTimeoutError, RuntimeError, RuntimeStoppedError, WorkerCrashedError, deserializeError } from './errors.ts'
-import type { AgentAbi } from './constants.ts'
-import type { RunRequest, WorkerApi } from './sandbox-core.ts'
-import type { WorkerFactory, WorkerHandle } from './worker-factory.ts'
+import { DEFAULT_LIMITS, type AgentAbi } from './constants.ts'
+import type { RunReply, RunRequest, WorkerApi } from './sandbox-core.ts'
+import type { WorkerFactory } from './worker-factory.ts'
 
 const log = logger('runtime:pool')
 
@@ -59,26 +67,26 @@ export interface AgentSandbox {
 }
 
 interface Slot {
-  handle: WorkerHandle
-  remote: Remote<WorkerApi>
+  worker: SupervisedWorker<WorkerApi>
+  /** Module keys the current worker has compiled (cleared when it is replaced). */
   loaded: Set<string>
   job?: Pending
   retire: boolean
-  ready: Promise<unknown>
 }
 
 interface Pending {
   job: SandboxJob
   resolve: (r: SandboxResult) => void
   reject: (e: RuntimeError) => void
-  timer: ReturnType<typeof setTimeout>
+  /** The deadline while queued (a running call's deadline is its worker's). */
+  timer?: ReturnType<typeof setTimeout>
   onAbort?: () => void
   slot?: Slot
   settled: boolean
   started: number
 }
 
-/** A pool of Web Workers (or worker_threads) reached through Comlink. */
+/** A pool of Web Workers (or worker_threads) reached through Comlink, each supervised. */
 export class ComlinkWorkerPool implements AgentSandbox {
   readonly #factory: () => Promise<WorkerFactory>
   #make: WorkerFactory | undefined
@@ -98,13 +106,13 @@ export class ComlinkWorkerPool implements AgentSandbox {
     this.#size = Math.max(1, Math.floor(size))
   }
 
-  /** Spawn the workers and wait until each answers a no-op call. Idempotent. */
+  /** Spawn the workers and wait until each answers a no-op call (or dies trying). Idempotent. */
   start(): Promise<void> {
     this.#starting ??= (async () => {
       this.#make ??= await this.#factory()
       this.#running = true
       while (this.#slots.length < this.#size) this.#slots.push(this.#spawn())
-      await Promise.all(this.#slots.map((s) => s.ready))
+      await Promise.all(this.#slots.map((s) => s.worker.start().catch(() => undefined)))
     })()
     return this.#starting
   }
@@ -115,18 +123,23 @@ export class ComlinkWorkerPool implements AgentSandbox {
     this.#running = false
     this.#starting = undefined
     for (const p of [...this.#queue, ...this.#slots.flatMap((s) => (s.job ? [s.job] : []))]) {
-      this.#settle(p, new RuntimeStoppedError('the agent runtime was stopped before the call finished'), false)
+      this.#settle(p, new RuntimeStoppedError('the agent runtime was stopped before the call finished'))
     }
     this.#queue = []
-    for (const s of this.#slots) s.handle.terminate()
+    const slots = this.#slots
     this.#slots = []
+    await Promise.all(slots.map((s) => s.worker.stop()))
   }
 
   /** Change the number of workers (at least 1). Busy workers retire after their call. */
   resize(workers: number): void {
     this.#size = Math.max(1, Math.floor(workers))
     if (!this.#running) return
-    while (this.#live().length < this.#size) this.#slots.push(this.#spawn())
+    while (this.#live().length < this.#size) {
+      const slot = this.#spawn()
+      this.#slots.push(slot)
+      slot.worker.start().catch(() => undefined)
+    }
     let extra = this.#live().length - this.#size
     for (const s of [...this.#live()].sort((a, b) => Number(a.job != null) - Number(b.job != null))) {
       if (extra <= 0) break
@@ -142,22 +155,18 @@ export class ComlinkWorkerPool implements AgentSandbox {
     if (!this.#running) return Promise.reject(new RuntimeStoppedError())
     if (job.signal?.aborted) return Promise.reject(new AgentAbortedError('the agent call was cancelled before it started'))
     return new Promise<SandboxResult>((resolve, reject) => {
-      const p: Pending = {
-        job,
-        resolve,
-        reject,
-        settled: false,
-        started: performance.now(),
-        timer: setTimeout(() => {
-          this.#settle(p, new AgentTimeoutError(`the agent did not finish within ${Math.round(job.deadlineMs ?? job.timeMs)} ms and was stopped`), true)
-        }, job.timeMs)
+      const p: Pending = { job, resolve, reject, settled: false, started: performance.now() }
+      const free = this.#queue.length === 0 ? this.#slots.find((s) => s.job == null && !s.retire) : undefined
+      if (free != null) {
+        this.#dispatch(free, p)
+        return
       }
+      p.timer = setTimeout(() => this.#settle(p, this.#timeout(job)), job.timeMs)
       if (job.signal) {
-        p.onAbort = () => this.#settle(p, new AgentAbortedError(), true)
+        p.onAbort = () => this.#settle(p, new AgentAbortedError())
         job.signal.addEventListener('abort', p.onAbort, { once: true })
       }
       this.#queue.push(p)
-      this.#pump()
     })
   }
 
@@ -178,58 +187,48 @@ export class ComlinkWorkerPool implements AgentSandbox {
     return this.#slots.filter((s) => !s.retire)
   }
 
+  #timeout(job: SandboxJob): AgentTimeoutError {
+    return new AgentTimeoutError(`the agent did not finish within ${Math.round(job.deadlineMs ?? job.timeMs)} ms and was stopped`)
+  }
+
   #spawn(): Slot {
-    const handle = this.#make!()
-    const slot: Slot = { handle, remote: wrap<WorkerApi>(handle.endpoint), loaded: new Set(), retire: false, ready: Promise.resolve() }
-    // `ready` also settles on a crash, so start() never waits on a dead worker.
-    let crashed: () => void = () => undefined
-    slot.ready = Promise.race([
-      slot.remote.ping().catch(() => undefined),
-      new Promise<void>((r) => {
-        crashed = r
-      })
-    ])
-    handle.onCrash((err) => {
-      crashed()
-      log.error('agent worker crashed: %s', err.message)
-      if (!this.#slots.includes(slot)) return
-      if (slot.job)
-        this.#settle(slot.job, new WorkerCrashedError(`the sandbox worker crashed (${err.message}); it was replaced, try again`, { cause: err }), true)
-      else this.#replace(slot)
+    const make = this.#make!
+    const slot = { loaded: new Set<string>(), retire: false } as Slot
+    slot.worker = new SupervisedWorker<WorkerApi>({
+      spawn: make,
+      label: 'the sandbox worker',
+      respawn: 'eager',
+      deadlineMs: DEFAULT_LIMITS.timeMs,
+      probe: (r) => r.ping(),
+      onSpawn: () => slot.loaded.clear(),
+      onReplace: (reason) => {
+        this.#replaced++
+        if (reason instanceof CoreWorkerCrashedError) log.error('agent worker crashed: %s', reason.message)
+        // A retiring (or removed) worker is not replaced: stopping it here also stops the eager respawn.
+        if (slot.retire || !this.#slots.includes(slot)) void slot.worker.stop()
+        queueMicrotask(() => this.#pump())
+      }
     })
     return slot
   }
 
   #remove(slot: Slot): void {
-    slot.handle.terminate()
+    void slot.worker.stop()
     this.#slots = this.#slots.filter((s) => s !== slot)
   }
 
-  #replace(slot: Slot): void {
-    const i = this.#slots.indexOf(slot)
-    slot.handle.terminate()
-    slot.job = undefined
-    if (i < 0) return
-    this.#replaced++
-    if (slot.retire || !this.#running) this.#slots.splice(i, 1)
-    else this.#slots[i] = this.#spawn()
-    this.#pump()
-  }
-
-  #settle(p: Pending, outcome: RuntimeError | SandboxResult, killWorker: boolean): void {
+  #settle(p: Pending, outcome: RuntimeError | SandboxResult): void {
     if (p.settled) return
     p.settled = true
-    clearTimeout(p.timer)
+    if (p.timer !== undefined) clearTimeout(p.timer)
     if (p.onAbort) p.job.signal?.removeEventListener('abort', p.onAbort)
-    const qi = this.#queue.indexOf(p)
-    if (qi >= 0) this.#queue.splice(qi, 1)
     const slot = p.slot
-    if (slot && slot.job === p) {
-      if (killWorker) this.#replace(slot)
-      else {
-        slot.job = undefined
-        if (slot.retire) this.#remove(slot)
-      }
+    if (slot == null) {
+      const qi = this.#queue.indexOf(p)
+      if (qi >= 0) this.#queue.splice(qi, 1)
+    } else if (slot.job === p) {
+      slot.job = undefined
+      if (slot.retire) this.#remove(slot)
     }
     if (outcome instanceof Error) {
       this.#failed++
@@ -239,7 +238,7 @@ export class ComlinkWorkerPool implements AgentSandbox {
       this.#completed++
       p.resolve(outcome)
     }
-    queueMicrotask(() => this.#pump())
+    if (this.#queue.length > 0) queueMicrotask(() => this.#pump())
   }
 
   #pump(): void {
@@ -248,14 +247,24 @@ export class ComlinkWorkerPool implements AgentSandbox {
       if (this.#queue.length === 0) return
       if (slot.job != null || slot.retire) continue
       const p = this.#queue.shift()!
-      slot.job = p
-      p.slot = slot
-      void this.#dispatch(slot, p)
+      if (p.timer !== undefined) clearTimeout(p.timer)
+      if (p.onAbort) p.job.signal?.removeEventListener('abort', p.onAbort)
+      p.timer = undefined
+      p.onAbort = undefined
+      this.#dispatch(slot, p)
     }
   }
 
-  async #dispatch(slot: Slot, p: Pending): Promise<void> {
+  #dispatch(slot: Slot, p: Pending): void {
     const { job } = p
+    slot.job = p
+    p.slot = slot
+    const left = job.timeMs - (performance.now() - p.started)
+    if (left <= 0) {
+      this.#settle(p, this.#timeout(job))
+      return
+    }
+    const loaded = slot.loaded
     const req = (withBytes: boolean): RunRequest => ({
       key: job.key,
       abi: job.abi,
@@ -264,19 +273,32 @@ export class ComlinkWorkerPool implements AgentSandbox {
       input: job.input,
       bytes: withBytes ? job.bytes : undefined
     })
-    try {
-      let reply = await slot.remote.run(req(!slot.loaded.has(job.key)))
-      if (!reply.ok && reply.needsBytes === true && !p.settled) reply = await slot.remote.run(req(true))
-      if (p.settled) return
-      if (reply.ok) {
-        slot.loaded.add(job.key)
-        this.#settle(p, { output: reply.output, stderr: reply.stderr, ms: performance.now() - p.started }, false)
-      } else {
-        this.#settle(p, deserializeError(reply.error), false)
-      }
-    } catch (err) {
-      // Comlink failed to post (e.g. an input that cannot be cloned).
-      this.#settle(p, new RuntimeError(`the call could not be sent to the sandbox: ${err instanceof Error ? err.message : String(err)}`, { cause: err }), false)
-    }
+    slot.worker
+      .call(
+        async (remote): Promise<RunReply> => {
+          const reply = await remote.run(req(!loaded.has(job.key)))
+          return !reply.ok && reply.needsBytes === true ? await remote.run(req(true)) : reply
+        },
+        { deadlineMs: left, signal: job.signal }
+      )
+      .then(
+        (reply) => {
+          if (reply.ok) {
+            loaded.add(job.key)
+            this.#settle(p, { output: reply.output, stderr: reply.stderr, ms: performance.now() - p.started })
+          } else this.#settle(p, deserializeError(reply.error))
+        },
+        (err: unknown) => this.#settle(p, this.#runtimeError(err, job))
+      )
+  }
+
+  /** Core's worker errors as the runtime's own; anything else failed to be sent. */
+  #runtimeError(err: unknown, job: SandboxJob): RuntimeError {
+    if (err instanceof WorkerTimeoutError) return this.#timeout(job)
+    if (err instanceof WorkerAbortedError) return new AgentAbortedError(undefined, { cause: err })
+    if (err instanceof CoreWorkerCrashedError) return new WorkerCrashedError(`${err.message}; it was replaced, try again`, { cause: err })
+    if (err instanceof WorkerStoppedError) return new RuntimeStoppedError('the agent runtime was stopped before the call finished', { cause: err })
+    // Comlink failed to post (e.g. an input that cannot be cloned).
+    return new RuntimeError(`the call could not be sent to the sandbox: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
   }
 }
