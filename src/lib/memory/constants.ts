@@ -20,6 +20,10 @@ export interface MemoryLimits {
   maxReputationsPerPublisher: number
   /** Bytes of one memory value (JSON). Default 256 KiB. */
   maxValueBytes: number
+  /** Shared and encrypted namespaces one owner may create; later ones are ignored by every reader. Default 64. */
+  maxNamespacesPerOwner: number
+  /** PBKDF2-SHA-256 iterations for passphrase keys of new encrypted namespaces. Default 600,000 (OWASP 2023). */
+  pbkdf2Iterations: number
   /** Re-run the state-vector exchange on every channel this often (anti-entropy), in ms. 0 = never. Default 15000. */
   resyncIntervalMs: number
   /** IndexedDB write batching delay, in ms. Default 50. */
@@ -40,6 +44,8 @@ export const DEFAULT_LIMITS: Readonly<MemoryLimits> = Object.freeze({
   maxHoldersPerEntry: 32,
   maxReputationsPerPublisher: 1024,
   maxValueBytes: 256 * 1024,
+  maxNamespacesPerOwner: 64,
+  pbkdf2Iterations: 600_000,
   resyncIntervalMs: 15_000,
   persistDelayMs: 50,
   compactAfterRecords: 200
@@ -53,7 +59,9 @@ export const MEMORY_INDEX_DOC = 'memory-index'
 export const JOURNAL_DOC = 'journal'
 /** Name of this profile's private settings doc (private namespaces, saved keys). */
 export const LOCAL_DOC = 'local'
-/** Prefix of namespace docs: `memory/<namespace>`. */
+/** Prefix of private namespace docs, and of shared ones from before owners (read-only): `memory/<namespace>`. */
 export const MEMORY_DOC_PREFIX = 'memory/'
+/** Prefix of owned namespace docs: `ns/<owner key, base64url>/<namespace>`. */
+export const NAMESPACE_DOC_PREFIX = 'ns/'
 /** A namespace name: 1–64 of letters, digits, `-`, `_`, `.`, `:`. */
 export const NAMESPACE_RE = /^[A-Za-z0-9_.:-]{1,64}$/

@@ -54,7 +54,7 @@ export class NamespaceError extends MemoryError {
 /** An encrypted namespace was used without its key, or the key is wrong. */
 export class MissingKeyError extends MemoryError {
   override readonly name: string = 'MissingKeyError'
-  static override readonly defaultMessage = 'This namespace is encrypted; supply its key with createNamespace(ns, { mode: "encrypted", key })'
+  static override readonly defaultMessage: string = 'This namespace is encrypted; supply its key with createNamespace(ns, { mode: "encrypted", key })'
 }
 
 /** A value cannot be stored: not JSON, or too large. */
@@ -73,4 +73,28 @@ export class MemoryNotStartedError extends MemoryError {
 export class PersistenceError extends MemoryError {
   override readonly name: string = 'PersistenceError'
   static override readonly defaultMessage = "Saving to this browser's storage failed; free some space and retry"
+}
+
+/** The key given for an encrypted namespace is not its key (checked against the namespace's key-check value). */
+export class WrongKeyError extends MissingKeyError {
+  override readonly name: string = 'WrongKeyError'
+  static override readonly defaultMessage: string = 'This key does not decrypt this namespace; check it with the person who shared it'
+}
+
+/** This profile may not write to the namespace: only its owner and the writers the owner granted may. */
+export class NotWriterError extends MemoryError {
+  override readonly name: string = 'NotWriterError'
+  static override readonly defaultMessage = 'You are not a writer of this namespace; ask its owner to grant you'
+}
+
+/** Only the namespace's owner may change its writers. */
+export class NotOwnerError extends MemoryError {
+  override readonly name: string = 'NotOwnerError'
+  static override readonly defaultMessage = "Only the namespace's owner can change who may write to it"
+}
+
+/** An owner already has as many namespaces as the limit allows. */
+export class NamespaceQuotaError extends MemoryError {
+  override readonly name: string = 'NamespaceQuotaError'
+  static override readonly defaultMessage = 'You own the maximum number of shared namespaces; reuse one'
 }

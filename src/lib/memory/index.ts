@@ -23,9 +23,11 @@ export {
   type RetractionRecord,
   type ReputationRecord
 } from './registry-schema.ts'
-export { MemoryStore, NamespaceMode, type NamespaceInfo, type MemoryChange, type DocHost } from './memory-store.ts'
+export { MemoryStore, NamespaceMode, namespaceDoc, type NamespaceInfo, type MemoryChange, type DocHost, type CreateNamespaceOptions } from './memory-store.ts'
+export { NamespaceIndex, OWNED_ROOT } from './namespace-index.ts'
+export { ANYONE, NamespaceRecordSchema, MemoryEntrySchema, namespaceKey, type NamespaceRecord, type MemoryEntry } from './namespace-schema.ts'
 export { Journal, TaskRecordSchema, StepRecordSchema, type TaskRecord, type StepRecord } from './journal.ts'
-export { generateNamespaceKey, importNamespaceKey } from './namespace-crypto.ts'
+export { generateNamespaceKey, deriveNamespaceKeys, unlockNamespace, slotOf, DEFAULT_PBKDF2_ITERATIONS, type NamespaceKeys } from './namespace-crypto.ts'
 export { MeshProvider, type MeshProviderOptions } from './mesh-provider.ts'
 export { TabSync, TabMessageSchema } from './tab-sync.ts'
 export { IndexedDbPersistence, pageLifecycle, type IndexedDbPersistenceOptions, type PageLifecycle } from './indexeddb-persistence.ts'
@@ -35,5 +37,14 @@ export { Libp2pSyncTransport, type Libp2pSyncTransportInit, type SyncLibp2p } fr
 export { SYNC_PROTOCOL_ID, SyncMessageSchema, syncProtocol, type SyncMessage } from './sync-protocol.ts'
 export { WorkerUpdateChecker, browserCheckWorker, defaultUpdateChecker, type UpdateChecker, type CheckWorker } from './update-checker.ts'
 export { checkUpdate, checkStateVector, type UpdateShape } from './update-guard.ts'
-export { DEFAULT_LIMITS, REGISTRY_DOC, MEMORY_INDEX_DOC, JOURNAL_DOC, LOCAL_DOC, MEMORY_DOC_PREFIX, type MemoryLimits } from './constants.ts'
+export {
+  DEFAULT_LIMITS,
+  REGISTRY_DOC,
+  MEMORY_INDEX_DOC,
+  JOURNAL_DOC,
+  LOCAL_DOC,
+  MEMORY_DOC_PREFIX,
+  NAMESPACE_DOC_PREFIX,
+  type MemoryLimits
+} from './constants.ts'
 export * from './errors.ts'

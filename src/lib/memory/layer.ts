@@ -7,11 +7,12 @@ import * as Y from 'yjs'
 import type { Identity } from '../core/index.ts'
 import { Counters } from '../core/index.ts'
 import { logger } from '../core/index.ts'
-import { DEFAULT_LIMITS, JOURNAL_DOC, LOCAL_DOC, MEMORY_INDEX_DOC, REGISTRY_DOC, type MemoryLimits } from './constants.ts'
+import { DEFAULT_LIMITS, JOURNAL_DOC, LOCAL_DOC, MEMORY_INDEX_DOC, NAMESPACE_DOC_PREFIX, REGISTRY_DOC, type MemoryLimits } from './constants.ts'
 import { MemoryNotStartedError } from './errors.ts'
 import { IndexedDbPersistence } from './indexeddb-persistence.ts'
 import { Journal } from './journal.ts'
 import { MemoryStore } from './memory-store.ts'
+import { OWNED_ROOT } from './namespace-index.ts'
 import { MeshProvider } from './mesh-provider.ts'
 import { REGISTRY_ROOTS, Registry } from './registry.ts'
 import type { SyncTransport } from './sync-transport.ts'
@@ -97,8 +98,10 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
       checker,
       counters: counters.sync,
       strikes,
-      allowedRoots: name === REGISTRY_DOC ? REGISTRY_ROOTS : name === MEMORY_INDEX_DOC ? new Set(['namespaces']) : new Set(['kv']),
-      onReject: init.onPeerRejected
+      // 'namespaces' is the unsigned index from before owners: still accepted from peers that hold it, never read.
+      allowedRoots: name === REGISTRY_DOC ? REGISTRY_ROOTS : name === MEMORY_INDEX_DOC ? new Set(['namespaces', OWNED_ROOT]) : new Set(['kv']),
+      onReject: init.onPeerRejected,
+      offer: name.startsWith(NAMESPACE_DOC_PREFIX)
     })
   }
 
@@ -126,7 +129,7 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
   const localDoc = open(LOCAL_DOC, { sync: false })
   const journalDoc = open(JOURNAL_DOC, { sync: false })
   const registry = new Registry(registryDoc, init.identity, limits, counters.registry)
-  const memory = new MemoryStore({ open, saved }, indexDoc, localDoc, limits, counters.kv)
+  const memory = new MemoryStore({ open, saved }, indexDoc, localDoc, init.identity, limits, counters.kv)
   const journal = new Journal(journalDoc, () => saved(JOURNAL_DOC), counters.journal)
 
   async function flush(): Promise<void> {
@@ -149,18 +152,10 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
       await memory.settled()
       const t = init.transport
       if (t != null) {
+        // A peer offering a doc this tab has not opened is refused (issue 11 item 3: a peer
+        // listing 600 namespaces must not make a tab open 600 docs). When this tab opens
+        // the doc itself, its provider opens channels to every peer.
         await t.start()
-        t.onUnknownDoc((ch) => {
-          if (!memory.acceptsPeerDoc(ch.doc)) return false
-          memory.adoptPeerDoc(ch.doc)
-          const od = docs.get(ch.doc)
-          // Loaded docs take the channel now; one still loading is synced when its provider starts.
-          if (od?.provider != null) {
-            od.provider.accept(ch)
-            return true
-          }
-          return false
-        })
       }
       for (const [name, od] of docs) if (od.persistence?.synced !== false) attachProvider(name, od)
       await registry.settled()

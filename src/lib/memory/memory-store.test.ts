@@ -2,19 +2,24 @@ import { describe, it, expect, afterEach } from 'vitest'
 import { createMemoryLayer, type MemoryLayer } from './layer.ts'
 import { MemoryNetwork, MemorySyncTransport } from './memory-sync-transport.ts'
 import { newIdentity, until } from './test-helpers.ts'
-import { InvalidValueError, MissingKeyError, NamespaceError } from './errors.ts'
+import { InvalidValueError, NamespaceError, NotWriterError, WrongKeyError } from './errors.ts'
 import { generateNamespaceKey } from './namespace-crypto.ts'
+import { namespaceDoc } from './memory-store.ts'
+import type { Identity } from '../core/index.ts'
 
 const layers: MemoryLayer[] = []
 afterEach(async () => {
   while (layers.length > 0) await layers.pop()!.stop()
 })
 
-async function peers(n: number, net = new MemoryNetwork(), start = 0) {
-  const out: MemoryLayer[] = []
+type Peer = MemoryLayer & { identity: Identity }
+
+async function peers(n: number, net = new MemoryNetwork(), start = 0): Promise<Peer[]> {
+  const out: Peer[] = []
   for (let i = start; i < start + n; i++) {
+    const identity = await newIdentity()
     const layer = createMemoryLayer({
-      identity: await newIdentity(),
+      identity,
       transport: new MemorySyncTransport(net, `peer-${i}`),
       persistence: 'none',
       tabSync: false,
@@ -22,7 +27,7 @@ async function peers(n: number, net = new MemoryNetwork(), start = 0) {
     })
     await layer.start()
     layers.push(layer)
-    out.push(layer)
+    out.push(Object.assign(layer, { identity }))
   }
   return out
 }
@@ -33,7 +38,8 @@ describe('shared memory', () => {
     await a!.memory.set('notes', 'greeting', { text: 'hello', n: 1 })
     await until(() => c!.memory.get('notes', 'greeting') !== undefined)
     expect(c!.memory.get('notes', 'greeting')).toEqual({ text: 'hello', n: 1 })
-    expect(b!.memory.namespaces()).toEqual([{ name: 'notes', mode: 'shared', locked: false }])
+    await until(() => b!.memory.namespaces().length === 1)
+    expect(b!.memory.namespaces()).toEqual([{ name: 'notes', mode: 'shared', locked: false, owner: a!.identity.publicKey, writers: ['*'], canWrite: true }])
     await c!.memory.set('notes', 'other', [1, 2])
     await until(() => a!.memory.keys('notes').length === 2)
     expect(a!.memory.keys('notes')).toEqual(['greeting', 'other'])
@@ -81,24 +87,32 @@ describe('shared memory', () => {
     const key = generateNamespaceKey()
     await a!.memory.createNamespace('team', { mode: 'encrypted', key })
     await a!.memory.set('team', 'plan', { step: 'launch', secret: 'swordfish' })
+    await until(() => c!.memory.mode('team') === 'encrypted') // unlock a's namespace, not create another
     await c!.memory.createNamespace('team', { mode: 'encrypted', key })
     await until(() => c!.memory.get('team', 'plan') !== undefined)
     expect(c!.memory.get('team', 'plan')).toEqual({ step: 'launch', secret: 'swordfish' })
-    // b syncs the doc but has no key.
-    await until(() => (b!.doc('memory/team')?.getMap('kv').size ?? 0) === 1)
+    // b syncs the doc (once it reads it) but has no key.
+    const docName = namespaceDoc(a!.identity.publicKey, 'team')
     await until(() => b!.memory.namespaces()[0]?.mode === 'encrypted', 2000, JSON.stringify(b!.memory.namespaces()))
-    expect(b!.memory.namespaces()).toEqual([{ name: 'team', mode: 'encrypted', locked: true }])
+    expect(b!.memory.get('team', 'plan')).toBeUndefined()
+    await until(() => (b!.doc(docName)?.getMap('kv').size ?? 0) === 1)
+    expect(b!.memory.namespaces()).toMatchObject([{ name: 'team', mode: 'encrypted', locked: true, owner: a!.identity.publicKey }])
     expect(b!.memory.get('team', 'plan')).toBeUndefined()
     expect(b!.memory.keys('team')).toEqual([])
-    await expect(b!.memory.set('team', 'x', 1)).rejects.toBeInstanceOf(MissingKeyError)
-    const raw = JSON.stringify(b!.doc('memory/team')!.getMap('kv').toJSON())
+    await expect(b!.memory.set('team', 'x', 1)).rejects.toBeInstanceOf(NotWriterError)
+    const raw = JSON.stringify(b!.doc(docName)!.getMap('kv').toJSON())
     expect(raw).not.toContain('swordfish')
     expect(raw).not.toContain('plan')
-    // A wrong key decrypts nothing (counted), the right one everything.
-    await b!.memory.createNamespace('team', { mode: 'encrypted', key: generateNamespaceKey() })
-    expect(b!.memory.get('team', 'plan')).toBeUndefined()
-    expect(b!.metrics()['memory.kv.undecryptable']).toBeGreaterThan(0)
-    // Updates by c reach a through the same slot (deterministic key names).
+    // A wrong key is refused before anything is stored.
+    await expect(b!.memory.createNamespace('team', { mode: 'encrypted', key: generateNamespaceKey() })).rejects.toBeInstanceOf(WrongKeyError)
+    expect(b!.memory.namespaces()[0]?.locked).toBe(true)
+    // Updates by a writer the owner granted reach a through the same slot.
+    await c!.memory.set('team', 'plan', { step: 'no' }).then(
+      () => expect.unreachable('c is not a writer yet'),
+      (err) => expect(err).toBeInstanceOf(NotWriterError)
+    )
+    await a!.memory.grant('team', c!.identity.publicKey)
+    await until(() => c!.memory.namespaces()[0]?.canWrite === true)
     await c!.memory.set('team', 'plan', { step: 'done' })
     await until(() => (a!.memory.get('team', 'plan') as { step: string }).step === 'done')
     expect(a!.memory.keys('team')).toEqual(['plan'])
@@ -120,7 +134,11 @@ describe('shared memory', () => {
       seen.push(`${c.namespace}:${c.keys.join()}`)
     })
     await a!.memory.set('s', 'k1', 1)
+    // b hears of the new namespace, but opens it only when it reads it.
+    await until(() => seen.includes('s:'))
+    expect(b!.memory.keys('s')).toEqual([])
     await until(() => seen.includes('s:k1'))
+    expect(b!.memory.get('s', 'k1')).toBe(1)
   })
 })
 

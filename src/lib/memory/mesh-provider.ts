@@ -32,6 +32,8 @@ export interface MeshProviderOptions {
   onReject?: (peer: string, error: Error) => void
   /** Shared per-peer strike counts across the provider's docs. */
   strikes?: Map<string, number>
+  /** Open a channel to every peer connected at construction, not only as the smaller peer id (a doc opened on demand, which peers do not open for us). */
+  offer?: boolean
 }
 
 interface Partial_ {
@@ -76,7 +78,12 @@ export class MeshProvider {
     doc.on('destroy', this.#onDocDestroy)
     this.#unhandle = transport.handle(name, (ch) => this.#attach(ch))
     this.#unpeer = transport.onPeer(this.#onPeer)
-    for (const peer of transport.peers()) this.#onPeer({ type: 'join', peer })
+    // A doc opened on demand (`offer`) offers itself to every connected peer: one that has it open
+    // takes the channel, others refuse it. Otherwise, and for later joins, the one-opener rule holds.
+    for (const peer of transport.peers()) {
+      if (opts.offer === true) void this.#open(peer)
+      else this.#onPeer({ type: 'join', peer })
+    }
     if (this.#limits.resyncIntervalMs > 0) {
       this.#timer = setInterval(() => this.resync(), this.#limits.resyncIntervalMs)
       ;(this.#timer as { unref?: () => void }).unref?.()

@@ -1,30 +1,31 @@
 /**
- * AES-GCM for encrypted namespaces (WebCrypto). Values get a random 96-bit IV.
- * Key names are encrypted deterministically (IV = first 12 bytes of
- * SHA-256("zs-key-name:" + name)) so `set(ns, key)` finds the same slot on every
- * peer without revealing the name; equal names give equal ciphertexts, which only
- * shows that a key was rewritten — nothing a peer without the key learns more.
+ * Keys of encrypted namespaces (WebCrypto only). One secret per namespace, shared
+ * out of band: 32 random bytes as base64url, or a passphrase stretched with
+ * PBKDF2-SHA-256 under the namespace's random salt (OWASP 2023: 600,000
+ * iterations). HKDF splits it into three keys:
+ *  - `enc` (AES-GCM): a stored value is `{ name, value }` sealed under a fresh
+ *    random 96-bit IV, so neither IVs nor ciphertexts repeat;
+ *  - `slot` (HMAC-SHA-256): the map slot of a key name is HMAC(name), so every
+ *    holder of the key finds the same slot while a peer with only the doc cannot
+ *    confirm a guessed name (issue 10 item 9: the old IV was SHA-256 of the name);
+ *  - `check` (HMAC-SHA-256): a key-check value stored in the namespace's signed
+ *    record, so a wrong key is refused before anything is written (item 10).
  */
 import { fromString, toString as bytesToString } from 'uint8arrays'
-import { MissingKeyError } from './errors.ts'
+import { MissingKeyError, WrongKeyError } from './errors.ts'
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
-/** Import a shared secret: a CryptoKey (AES-GCM) as is, or a string (base64url raw 32 bytes, or any passphrase hashed with SHA-256). */
-export async function importNamespaceKey(key: CryptoKey | string): Promise<CryptoKey> {
-  if (typeof key !== 'string') {
-    if (key.algorithm.name !== 'AES-GCM') throw new MissingKeyError('an encrypted namespace needs an AES-GCM key')
-    return key
-  }
-  let raw: Uint8Array
-  try {
-    raw = fromString(key, 'base64url')
-  } catch {
-    raw = new Uint8Array(0)
-  }
-  if (raw.byteLength !== 32) raw = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(`zs-namespace-key:${key}`)))
-  return await crypto.subtle.importKey('raw', raw as Uint8Array<ArrayBuffer>, 'AES-GCM', false, ['encrypt', 'decrypt'])
+/** PBKDF2 iterations for passphrases (OWASP 2023 for PBKDF2-HMAC-SHA256). */
+export const DEFAULT_PBKDF2_ITERATIONS = 600_000
+
+/** The keys of one encrypted namespace. */
+export interface NamespaceKeys {
+  readonly enc: CryptoKey
+  readonly slot: CryptoKey
+  /** The key-check value (base64url) this secret gives for this namespace. */
+  readonly check: string
 }
 
 /** A fresh random key as base64url text, to share out of band. */
@@ -32,42 +33,79 @@ export function generateNamespaceKey(): string {
   return bytesToString(crypto.getRandomValues(new Uint8Array(32)), 'base64url')
 }
 
-async function seal(key: CryptoKey, iv: Uint8Array<ArrayBuffer>, plain: Uint8Array<ArrayBuffer>): Promise<string> {
-  const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, plain))
-  const out = new Uint8Array(iv.byteLength + ct.byteLength)
-  out.set(iv)
-  out.set(ct, iv.byteLength)
-  return bytesToString(out, 'base64url')
+/** A fresh per-namespace salt (base64url of 16 random bytes). */
+export function newSalt(): string {
+  return bytesToString(crypto.getRandomValues(new Uint8Array(16)), 'base64url')
 }
 
-async function open(key: CryptoKey, sealed: string): Promise<Uint8Array> {
-  const bytes = fromString(sealed, 'base64url')
-  if (bytes.byteLength < 12 + 16) throw new MissingKeyError('ciphertext too short')
+function rawKeyOf(secret: string): Uint8Array | undefined {
   try {
-    return new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: bytes.slice(0, 12) }, key, bytes.slice(12)))
-  } catch (err) {
-    throw new MissingKeyError('the namespace key does not decrypt this value (wrong key?)', { cause: err })
+    const raw = fromString(secret, 'base64url')
+    return raw.byteLength === 32 ? raw : undefined
+  } catch {
+    return undefined
   }
 }
 
-/** Deterministic ciphertext of a key name. */
-export async function sealName(key: CryptoKey, name: string): Promise<string> {
-  const iv = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(`zs-key-name:${name}`))).slice(0, 12)
-  return `n.${await seal(key, iv, enc.encode(name))}`
+function buf(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes as Uint8Array<ArrayBuffer>
 }
 
-/** Decrypt a key name. */
-export async function openName(key: CryptoKey, sealed: string): Promise<string> {
-  if (!sealed.startsWith('n.')) throw new MissingKeyError('not an encrypted key name')
-  return dec.decode(await open(key, sealed.slice(2)))
+/** Derive a namespace's keys from its secret, salt and PBKDF2 iteration count. */
+export async function deriveNamespaceKeys(secret: string, salt: string, iterations: number): Promise<NamespaceKeys> {
+  if (typeof secret !== 'string' || secret.length === 0) throw new MissingKeyError('an encrypted namespace needs its key as text')
+  const saltBytes = buf(fromString(salt, 'base64url'))
+  let master = rawKeyOf(secret)
+  if (master == null) {
+    const pass = await crypto.subtle.importKey('raw', buf(enc.encode(secret)), 'PBKDF2', false, ['deriveBits'])
+    master = new Uint8Array(await crypto.subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt: saltBytes, iterations }, pass, 256))
+  }
+  const hkdf = await crypto.subtle.importKey('raw', buf(master), 'HKDF', false, ['deriveKey', 'deriveBits'])
+  const info = (label: string) => ({ name: 'HKDF', hash: 'SHA-256', salt: saltBytes, info: buf(enc.encode(`zerostate/namespace/${label}`)) })
+  const hmac = { name: 'HMAC', hash: 'SHA-256', length: 256 }
+  const [encKey, slotKey, checkKey] = await Promise.all([
+    crypto.subtle.deriveKey(info('enc'), hkdf, { name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']),
+    crypto.subtle.deriveKey(info('slot'), hkdf, hmac, false, ['sign']),
+    crypto.subtle.deriveKey(info('check'), hkdf, hmac, false, ['sign'])
+  ])
+  const check = bytesToString(new Uint8Array(await crypto.subtle.sign('HMAC', checkKey, buf(enc.encode('zerostate key check')))), 'base64url')
+  return { enc: encKey, slot: slotKey, check }
 }
 
-/** Encrypt a JSON value. */
-export async function sealValue(key: CryptoKey, json: string): Promise<string> {
-  return await seal(key, crypto.getRandomValues(new Uint8Array(12)), enc.encode(json))
+/** Derive and compare with the namespace's stored check value; a mismatch throws {@link WrongKeyError}. */
+export async function unlockNamespace(secret: string, salt: string, iterations: number, check: string): Promise<NamespaceKeys> {
+  const keys = await deriveNamespaceKeys(secret, salt, iterations)
+  if (keys.check !== check) throw new WrongKeyError()
+  return keys
 }
 
-/** Decrypt a JSON value's text. */
-export async function openValue(key: CryptoKey, sealed: string): Promise<string> {
-  return dec.decode(await open(key, sealed))
+/** The slot of key name `name`: HMAC under the namespace's slot key (base64url, 128 bits). */
+export async function slotOf(keys: NamespaceKeys, name: string): Promise<string> {
+  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', keys.slot, buf(enc.encode(name))))
+  return bytesToString(mac.slice(0, 16), 'base64url')
+}
+
+/** Seal `{ name, json }` under a random IV: base64url(iv ‖ ciphertext). */
+export async function sealEntry(keys: NamespaceKeys, name: string, json: string): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(12))
+  const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, keys.enc, buf(enc.encode(JSON.stringify([name, json])))))
+  const out = new Uint8Array(12 + ct.byteLength)
+  out.set(iv)
+  out.set(ct, 12)
+  return bytesToString(out, 'base64url')
+}
+
+/** Open what {@link sealEntry} sealed; throws {@link WrongKeyError} when the key does not fit. */
+export async function openEntry(keys: NamespaceKeys, sealed: string): Promise<{ name: string; json: string }> {
+  let plain: Uint8Array
+  try {
+    const bytes = fromString(sealed, 'base64url')
+    if (bytes.byteLength < 12 + 16) throw new Error('ciphertext too short')
+    plain = new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: bytes.slice(0, 12) }, keys.enc, bytes.slice(12)))
+  } catch (err) {
+    throw new WrongKeyError('a value of this namespace does not decrypt with its key', { cause: err })
+  }
+  const pair: unknown = JSON.parse(dec.decode(plain))
+  if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') throw new WrongKeyError('a decrypted value is malformed')
+  return { name: pair[0], json: pair[1] }
 }

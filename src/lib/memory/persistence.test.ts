@@ -120,6 +120,7 @@ describe('IndexedDB persistence', () => {
   it('batches many writes into few transactions, and compacts', async () => {
     const prefix = `t${dbn++}:`
     const a = await layer(prefix, await newIdentity(), { compactAfterRecords: 10 })
+    await a.memory.createNamespace('bulk', { mode: 'private' }) // doc `memory/bulk`, unsigned values
     const writes = Array.from({ length: 1000 }, (_, i) => a.memory.set('bulk', `k${i}`, i))
     await Promise.all(writes)
     expect(a.metrics()['memory.idb.writes']).toBeLessThan(10)
@@ -136,6 +137,7 @@ describe('IndexedDB persistence', () => {
     const prefix = `t${dbn++}:`
     const id = await newIdentity()
     const a = await layer(prefix, id)
+    await a.memory.createNamespace('ns', { mode: 'private' }) // doc `memory/ns`
     await a.memory.set('ns', 'good', 1)
     await a.stop()
     open.pop()

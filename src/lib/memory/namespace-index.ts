@@ -1,0 +1,167 @@
+/**
+ * The verified view of the `owned` map of the `memory-index` doc: signed
+ * namespace records keyed `owner/name`. As in the registry, a record counts only
+ * if its signature verifies against the owner in its key; readers keep the best
+ * (highest version) valid record per key and write it back when the map holds
+ * something worse, and remove records that can never verify. Each owner's first
+ * `maxNamespacesPerOwner` namespaces (by creation time) count; the rest are
+ * ignored by every reader alike. Nothing here opens a namespace's doc.
+ */
+import type * as Y from 'yjs'
+import * as v from 'valibot'
+import { canonicalBytes, signJson, type Counters, type Identity } from '../core/index.ts'
+import { logger } from '../core/index.ts'
+import { SignatureVerifier } from './signature-verifier.ts'
+import type { MemoryLimits } from './constants.ts'
+import { NamespaceRecordSchema, namespaceKey, type NamespaceRecord } from './namespace-schema.ts'
+
+const log = logger('memory:namespaces')
+const HEAL = Symbol('namespace-heal')
+const INVALID = 'invalid' as const
+const textDecoder = new TextDecoder()
+
+/** Root of the index doc holding signed namespace records. */
+export const OWNED_ROOT = 'owned'
+
+/** Signed namespace records, verified. */
+export class NamespaceIndex {
+  readonly #doc: Y.Doc
+  readonly #map: Y.Map<unknown>
+  readonly #limits: MemoryLimits
+  readonly #counters: Counters
+  readonly #onChange: (names: Set<string>) => void
+  readonly #verifier = new SignatureVerifier()
+  readonly #valid = new Map<string, NamespaceRecord>()
+  readonly #verified = new Map<string, string>()
+  #view: Map<string, NamespaceRecord[]> | undefined
+  #queue: Promise<void> = Promise.resolve()
+
+  constructor(doc: Y.Doc, limits: MemoryLimits, counters: Counters, onChange: (names: Set<string>) => void) {
+    this.#doc = doc
+    this.#map = doc.getMap(OWNED_ROOT)
+    this.#limits = limits
+    this.#counters = counters
+    this.#onChange = onChange
+    this.#map.observe((e) => this.#enqueue([...e.keysChanged]))
+    this.#enqueue([...this.#map.keys()])
+  }
+
+  /** Resolves once every record seen so far is verified. */
+  settled(): Promise<void> {
+    return this.#queue
+  }
+
+  #enqueue(keys: string[]): void {
+    if (keys.length === 0) return
+    this.#queue = this.#queue
+      .then(() => this.#verifyKeys(keys))
+      .catch((err) => {
+        this.#counters.inc('verifyErrors')
+        log.error('verifying namespace records failed %e', err)
+      })
+  }
+
+  async #verifyKeys(keys: string[]): Promise<void> {
+    const raws = keys.map((k) => this.#map.get(k))
+    const results = await Promise.all(keys.map((k, i) => (raws[i] === undefined ? undefined : this.#check(k, raws[i]))))
+    const prune: string[] = []
+    const heal: NamespaceRecord[] = []
+    const names = new Set<string>()
+    for (const [i, key] of keys.entries()) {
+      const best = this.#valid.get(key)
+      const r = results[i]
+      if (r != null && r !== INVALID && (best == null || r.version >= best.version)) {
+        this.#valid.set(key, r)
+        names.add(r.name)
+      } else if (best != null) heal.push(best)
+      else if (r === INVALID) prune.push(key)
+    }
+    if (prune.length > 0 || heal.length > 0) {
+      this.#counters.inc('namespaceRecordsPruned', prune.length)
+      this.#counters.inc('namespaceRecordsHealed', heal.length)
+      this.#doc.transact(() => {
+        for (const [i, key] of keys.entries()) if (prune.includes(key) && this.#map.get(key) === raws[i]) this.#map.delete(key)
+        for (const r of heal) this.#map.set(namespaceKey(r.owner, r.name), r)
+      }, HEAL)
+    }
+    if (names.size > 0) {
+      this.#view = undefined
+      this.#onChange(names)
+    }
+  }
+
+  async #check(key: string, raw: unknown): Promise<NamespaceRecord | typeof INVALID> {
+    const parsed = v.safeParse(NamespaceRecordSchema, raw)
+    if (!parsed.success || namespaceKey(parsed.output.owner, parsed.output.name) !== key) {
+      this.#counters.inc('invalidNamespaceRecords')
+      return INVALID
+    }
+    const r = parsed.output
+    if ((r.mode === 'encrypted') !== (r.salt != null && r.check != null && r.iterations != null)) {
+      this.#counters.inc('invalidNamespaceRecords')
+      return INVALID
+    }
+    const { signature, ...payload } = r
+    const bytes = canonicalBytes(payload)
+    const canonical = textDecoder.decode(bytes)
+    if (this.#verified.get(signature) === canonical) return r
+    if (!(await this.#verifier.verifyBytes(r.owner, bytes, signature))) {
+      this.#counters.inc('forgedNamespaceRecords')
+      return INVALID
+    }
+    this.#verified.set(signature, canonical)
+    return r
+  }
+
+  /** name → records within their owner's quota, earliest first (ties: smaller owner key). */
+  #build(): Map<string, NamespaceRecord[]> {
+    const byOwner = new Map<string, NamespaceRecord[]>()
+    for (const r of this.#valid.values()) byOwner.set(r.owner, [...(byOwner.get(r.owner) ?? []), r])
+    const out = new Map<string, NamespaceRecord[]>()
+    let over = 0
+    for (const list of byOwner.values()) {
+      list.sort((a, b) => a.createdAt - b.createdAt || (a.name < b.name ? -1 : 1))
+      over += Math.max(0, list.length - this.#limits.maxNamespacesPerOwner)
+      for (const r of list.slice(0, this.#limits.maxNamespacesPerOwner)) out.set(r.name, [...(out.get(r.name) ?? []), r])
+    }
+    for (const list of out.values()) list.sort((a, b) => a.createdAt - b.createdAt || (a.owner < b.owner ? -1 : 1))
+    this.#counters.set('namespacesOverQuota', over)
+    return out
+  }
+
+  /** Names with at least one counted record. */
+  names(): string[] {
+    this.#view ??= this.#build()
+    return [...this.#view.keys()]
+  }
+
+  /** Counted records named `name`, earliest first. */
+  byName(name: string): NamespaceRecord[] {
+    this.#view ??= this.#build()
+    return this.#view.get(name) ?? []
+  }
+
+  /** The counted record of `owner/name`. */
+  get(owner: string, name: string): NamespaceRecord | undefined {
+    return this.byName(name).find((r) => r.owner === owner)
+  }
+
+  /** How many namespaces `owner` has (counted or not). */
+  countOf(owner: string): number {
+    let n = 0
+    for (const r of this.#valid.values()) if (r.owner === owner) n++
+    return n
+  }
+
+  /** Sign `payload` as `identity` and store it (the owner's own record). */
+  async put(identity: Identity, payload: Omit<NamespaceRecord, 'signature'>): Promise<NamespaceRecord> {
+    const record = { ...payload, signature: await signJson(identity, payload) } as NamespaceRecord
+    const key = namespaceKey(record.owner, record.name)
+    this.#verified.set(record.signature, textDecoder.decode(canonicalBytes(payload)))
+    this.#valid.set(key, record)
+    this.#view = undefined
+    this.#map.set(key, record)
+    await this.settled()
+    return record
+  }
+}
