@@ -5,6 +5,9 @@ import { donorService } from '../donor/index.ts'
 import { StepFailedError, TaskCancelledError, NoEligibleAgentError, UnknownAgentError } from '../errors.ts'
 import { agent, catalogOf, delay, fnExecutor, peer } from '../test-fixtures.ts'
 import type { PeerSnapshot, StepOutcome } from '../components.ts'
+import { PAYLOAD_CHUNK_BYTES } from '../../core/index.ts'
+import { TASK_MAX_FRAME_BYTES } from './task-protocol.ts'
+import type { TransferEvent } from './dispatcher.ts'
 
 const upper = agent('upper', ['text-summarization'], 0.1)
 const count = agent('counter', ['text-statistics'], 0.05)
@@ -254,5 +257,107 @@ describe('dispatch', () => {
     expect(err).not.toBeInstanceOf(NoEligibleAgentError)
     expect((err as Error).message).toMatch(/over max_cost 0.05/)
     expect(net.log.filter((l) => l.message.type === 'offer')).toHaveLength(0)
+  })
+})
+
+describe('large payloads through the dispatcher and the donor', () => {
+  const echo = agent('echo', ['echo'], 0)
+  const MB2 = 2 * 1024 * 1024
+  const bytesOf = (n: number): Uint8Array => new Uint8Array(n).map((_, i) => (i * 7 + (i >> 10)) & 0xff)
+
+  async function echoMesh(donors: string[], fn: (input: unknown) => unknown = (i) => i) {
+    const net = new MemoryTaskNetwork()
+    const seen: unknown[] = []
+    for (const id of donors) {
+      const t = net.transport(id)
+      await t.start()
+      const ex = fnExecutor({
+        [echo.id]: (i) => {
+          seen.push(i)
+          return fn(i)
+        }
+      })
+      await donorService({ leaseMs: 300 })({ transport: t, executor: ex }).start()
+    }
+    const peers = donors.map((id, i) => peer(id, { rttMs: 10 + i }))
+    const orch = createOrchestrator(
+      { catalog: catalogOf([echo]), peers: { peers: () => peers }, transport: net.transport('submitter') },
+      { dispatcher: { offerTimeoutMs: 300 } }
+    )
+    await orch.start()
+    return { net, orch, seen }
+  }
+
+  it('a 2 MB JSON input goes out and a 2 MB binary output comes back, in frames under the cap, with progress on the handle', async () => {
+    const text = 'word '.repeat(MB2 / 5)
+    const out = bytesOf(MB2)
+    const { net, orch, seen } = await echoMesh(['donor-a'], () => out)
+    const h = orch.submit({ description: 'echo', agent: 'echo', input: text })
+    const transfers: string[] = []
+    h.on('progress', (e) => {
+      const t = (e as { transfer?: TransferEvent }).transfer
+      if (t != null) transfers.push(`${t.direction}:${t.bytes}/${t.totalBytes}`)
+    })
+    const r = await h.done
+    expect(seen).toEqual([text])
+    expect(r.output).toBeInstanceOf(Uint8Array)
+    expect(Buffer.compare(r.output as Uint8Array, out)).toBe(0)
+    const inBytes = JSON.stringify(text).length
+    expect(transfers.at(-1)).toBe(`download:${MB2}/${MB2}`)
+    expect(transfers).toContain(`upload:${inBytes}/${inBytes}`)
+    expect(transfers.filter((t) => t.startsWith('upload'))).toHaveLength(Math.ceil(inBytes / PAYLOAD_CHUNK_BYTES))
+    // Only small frames crossed: the offer and result carried descriptors, not the data.
+    expect(net.log.every((l) => JSON.stringify(l.message).length < TASK_MAX_FRAME_BYTES)).toBe(true)
+    expect(net.log.find((l) => l.message.type === 'offer')?.message).toMatchObject({ payload: { kind: 'json', size: inBytes } })
+    expect(orch.stats()).toMatchObject({ payloadBytesOut: inBytes, payloadBytesIn: MB2, payloadIntegrityErrors: 0 })
+  })
+
+  it('a Blob input reaches the agent as bytes; a small binary output comes back inline as bytes', async () => {
+    const bytes = bytesOf(70_000)
+    const { net, orch, seen } = await echoMesh(['donor-a'], (i) => (i as Uint8Array).subarray(0, 10))
+    const r = await orch.submit({ description: 'echo', agent: 'echo', input: new Blob([bytes as Uint8Array<ArrayBuffer>]) }).done
+    expect(seen[0]).toBeInstanceOf(Uint8Array)
+    expect(Buffer.compare(seen[0] as Uint8Array, bytes)).toBe(0)
+    expect(r.output).toEqual(bytes.subarray(0, 10))
+    expect(net.log.filter((l) => l.from === 'donor-a' && l.message.type === 'chunk')).toHaveLength(0)
+  })
+
+  it('a donor whose output chunks do not match their hash fails with PayloadIntegrityError (counted) and the step moves on', async () => {
+    const out = bytesOf(200_000)
+    const { net, orch } = await echoMesh(['donor-a', 'donor-b'], () => out)
+    const original = net.deliver.bind(net)
+    net.deliver = (from, to, m) => {
+      original(from, to, from === 'donor-a' && m.type === 'chunk' && m.index === 1 ? { ...m, data: `AAAA${m.data.slice(4)}` } : m)
+    }
+    const h = orch.submit({ description: 'echo', agent: 'echo', input: 'x', preferences: fast })
+    const failures: string[] = []
+    h.on('step', (e) => {
+      if (e.status === 'failed') failures.push(`${e.peer}:${e.error}`)
+    })
+    const r = await h.done
+    expect(r.steps[0].peer).toBe('donor-b')
+    expect(Buffer.compare(r.output as Uint8Array, out)).toBe(0)
+    expect(failures).toEqual([expect.stringMatching(/^donor-a:.*sha-256/)])
+    expect(orch.stats().payloadIntegrityErrors).toBe(1)
+  })
+
+  it('a donor refuses an input larger than it accepts before any chunk is sent', async () => {
+    const net = new MemoryTaskNetwork()
+    const t = net.transport('donor-a')
+    await t.start()
+    await donorService({ maxInputBytes: 100_000 })({ transport: t, executor: fnExecutor({ [echo.id]: (i) => i }) }).start()
+    const orch = createOrchestrator(
+      { catalog: catalogOf([echo]), peers: { peers: () => [peer('donor-a')] }, transport: net.transport('submitter') },
+      { dispatcher: { offerTimeoutMs: 300 }, router: {} }
+    )
+    await orch.start()
+    const h = orch.submit({
+      description: 'echo',
+      agent: 'echo',
+      input: bytesOf(200_000),
+      preferences: { retry_policy: { max_attempts: 1, backoff_ms: 1, backoff_multiplier: 1 } }
+    })
+    await expect(h.done).rejects.toThrow(/declined: invalid/)
+    expect(net.log.filter((l) => l.message.type === 'chunk')).toHaveLength(0)
   })
 })

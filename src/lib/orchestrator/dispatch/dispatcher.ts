@@ -19,7 +19,8 @@ import {
 } from '../errors.ts'
 import { resolveInput } from '../plan/index.ts'
 import { PeerWindows } from '../route/index.ts'
-import { logger } from '../../core/index.ts'
+import { isBytes, logger } from '../../core/index.ts'
+import { preparePayload, TaskPayloads, type PayloadProgress, type PreparedPayload } from './payload-transfer.ts'
 import type { Plan, Subtask } from '../plan/index.ts'
 import type { ResolvedPreferences } from '../route/index.ts'
 import { NoEligiblePeerError, type Router } from '../route/index.ts'
@@ -39,6 +40,8 @@ export interface DispatcherInit {
   runLocallyWhenNoPeer?: boolean
   /** Offers kept in flight per donor before steps wait here (learned per donor). Default 8 to start, 64 at most. */
   window?: { initial?: number; max?: number }
+  /** Largest output accepted from a donor, in bytes. Default core's MAX_PAYLOAD_BYTES (16 MiB). */
+  maxPayloadBytes?: number
 }
 
 /** What the dispatcher needs. */
@@ -62,6 +65,16 @@ export interface StepEvent {
   error?: string
 }
 
+/** Progress of a step's input going to its donor (`upload`) or its output coming back (`download`). */
+export interface TransferEvent {
+  taskId: string
+  stepId: string
+  peer: string
+  direction: 'upload' | 'download'
+  bytes: number
+  totalBytes: number
+}
+
 /** A committed step. */
 export interface StepRecord {
   id: string
@@ -81,6 +94,8 @@ export interface RunPlanOptions {
   prefs: ResolvedPreferences
   signal: AbortSignal
   onStep?: (e: StepEvent) => void
+  /** Progress of large inputs and outputs crossing the mesh (one event per chunk). */
+  onTransfer?: (e: TransferEvent) => void
   /** Steps pinned to one agent id (TaskRequest.agent). */
   pinned?: ReadonlyMap<string, string>
 }
@@ -90,7 +105,7 @@ export interface Dispatcher {
   run(plan: Plan, opts: RunPlanOptions): Promise<{ steps: StepRecord[]; outputs: Map<string, unknown>; cost: number }>
   start(): Promise<void>
   stop(): Promise<void>
-  /** Counters: offers, declines, leasesLost, peersLost, duplicatesIgnored, localRuns, committed. */
+  /** Counters: offers, declines, leasesLost, peersLost, duplicatesIgnored, localRuns, committed, payload* (chunks, bytes, integrity errors). */
   stats(): Record<string, number>
 }
 
@@ -101,13 +116,19 @@ interface Attempt {
   fail: (err: Error) => void
   accepted: (leaseMs: number) => void
   renew: (leaseMs: number) => void
+  /** A chunk of the output arrived: the donor is alive, re-arm the lease. */
+  touch: () => void
+  /** Aborted once the attempt settles (stops its transfers). */
+  signal: AbortSignal
+  /** Report transfer progress. */
+  transfer: (direction: TransferEvent['direction'], p: PayloadProgress) => void
   /** true once the step is committed: later results for it are duplicates. */
   stepDone: () => boolean
 }
 
 class DeclinedError extends OrchestratorError {
   override readonly name: string = 'DeclinedError'
-  static override readonly defaultMessage = 'The peer declined the offer'
+  static override readonly defaultMessage: string = 'The peer declined the offer'
   constructor(
     message: string,
     readonly reason: string
@@ -127,7 +148,7 @@ const MAX_CAPACITY_WAITS = 40
 const MAX_PEER_LOSSES = 8
 class LeaseLostError extends OrchestratorError {
   override readonly name: string = 'LeaseLostError'
-  static override readonly defaultMessage = 'The peer stopped renewing its lease'
+  static override readonly defaultMessage: string = 'The peer stopped renewing its lease'
 }
 
 /** `dispatcher(init)(components)`. */
@@ -138,6 +159,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
     const attempts = new Map<string, Attempt>()
     const windows = new PeerWindows(init.window)
     const stats = { offers: 0, declines: 0, leasesLost: 0, peersLost: 0, duplicatesIgnored: 0, localRuns: 0, committed: 0 }
+    const payloads = new TaskPayloads(transport, { maxBytes: init.maxPayloadBytes })
     let offs: Array<() => void> = []
 
     const record = (o: Parameters<OutcomeSink['record']>[0]): void => {
@@ -170,7 +192,28 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           break
         case 'result':
           if (a.stepDone()) stats.duplicatesIgnored++
-          else a.commit(m.output, m.ms)
+          else if (m.payload == null) a.commit(m.output, m.ms)
+          else {
+            // A large or binary output: chunks follow on the same rid; each one keeps the lease alive.
+            a.touch()
+            payloads
+              .receive(from, m.rid, m.payload, {
+                signal: a.signal,
+                onProgress: (p) => {
+                  a.touch()
+                  a.transfer('download', p)
+                }
+              })
+              .then(
+                (output) => {
+                  if (a.stepDone()) stats.duplicatesIgnored++
+                  else a.commit(output, m.ms)
+                },
+                (err: unknown) => {
+                  a.fail(toError(err))
+                }
+              )
+          }
           break
       }
     }
@@ -238,6 +281,14 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         return queue.shift()
       }
 
+      // The input is encoded and hashed once per step, on its first remote attempt.
+      let prepared: PreparedPayload | undefined
+      const prepare = (): PreparedPayload => {
+        prepared ??= preparePayload(input)
+        return prepared
+      }
+      const inputSize = (): number => prepared?.size ?? size(input)
+
       let capacityWaits = 0
       let peerLosses = 0
       let waitingForCapacity = false
@@ -283,7 +334,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
                 route,
                 attempt,
                 key,
-                input,
+                prepare(),
+                opts,
                 signal,
                 () => done,
                 (v) => {
@@ -338,7 +390,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
               cost: 0,
               errorName: e.name,
               errorMessage: e.message,
-              inputSize: size(input),
+              inputSize: inputSize(),
               outputSize: 0,
               at: Date.now()
             })
@@ -361,7 +413,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             cost: 0,
             errorName: e.name,
             errorMessage: e.message,
-            inputSize: size(input),
+            inputSize: inputSize(),
             outputSize: 0,
             at: Date.now()
           })
@@ -395,7 +447,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         success: true,
         durationMs: c.ms,
         cost: c.route.agent.price,
-        inputSize: size(input),
+        inputSize: inputSize(),
         outputSize: size(c.output),
         at: Date.now()
       })
@@ -421,7 +473,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       route: ScoredRoute,
       attempt: number,
       key: string,
-      input: unknown,
+      input: PreparedPayload,
+      opts: RunPlanOptions,
       signal: AbortSignal,
       stepDone: () => boolean,
       lateCommit: (v: { output: unknown; ms: number; route: ScoredRoute; attempt: number; rid: string }) => void,
@@ -430,9 +483,13 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
     ): Promise<{ output: unknown; ms: number; rid?: string }> {
       const rid = `${key}#${attempt}`.replace(/[^A-Za-z0-9:#._-]/g, '_').slice(0, 128)
       const peer = route.peer.id
+      const stepId = key.split('/').slice(1).join('/')
       return new Promise((resolve, reject) => {
         let settled = false
         let timer: ReturnType<typeof setTimeout> | undefined
+        let lease = offerTimeout
+        let uploading = false
+        const transfers = new AbortController()
         const deadline = Date.now() + stepTimeout
         const arm = (ms: number, err: () => Error): void => {
           clearTimeout(timer)
@@ -448,19 +505,54 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           settled = true
           clearTimeout(timer)
           signal.removeEventListener('abort', onAbort)
+          transfers.abort()
         }
+        const leaseLost = (): Error => new LeaseLostError(`${peer} stopped renewing its lease`)
         const a: Attempt = {
           rid,
           peer,
           stepDone,
+          signal: transfers.signal,
           accepted: (leaseMs) => {
-            if (!settled) {
-              onAccepted()
-              arm(Math.min(leaseMs, deadline - Date.now()), () => new LeaseLostError(`${peer} stopped renewing its lease`))
+            if (settled) return
+            onAccepted()
+            lease = leaseMs
+            arm(Math.min(leaseMs, deadline - Date.now()), leaseLost)
+            if (!input.inline && input.bytes != null && !uploading) {
+              // The donor took the step: now send it the input's chunks.
+              uploading = true
+              const bytes = input.bytes
+              payloads
+                .send(peer, rid, bytes, {
+                  signal: transfers.signal,
+                  onProgress: (p) => {
+                    a.transfer('upload', p)
+                  }
+                })
+                .catch((err: unknown) => {
+                  a.fail(
+                    err instanceof OrchestratorError
+                      ? err
+                      : new PeerUnavailableError(`sending the input to ${peer} failed: ${toError(err).message}`, { cause: err })
+                  )
+                })
             }
           },
           renew: (leaseMs) => {
-            if (!settled) arm(Math.min(leaseMs, deadline - Date.now()), () => new LeaseLostError(`${peer} stopped renewing its lease`))
+            if (settled) return
+            lease = leaseMs
+            arm(Math.min(leaseMs, deadline - Date.now()), leaseLost)
+          },
+          touch: () => {
+            if (!settled) arm(Math.min(lease, deadline - Date.now()), leaseLost)
+          },
+          transfer: (direction, p) => {
+            if (settled) return
+            try {
+              opts.onTransfer?.({ taskId: opts.taskId, stepId, peer, direction, bytes: p.bytes, totalBytes: p.totalBytes })
+            } catch (err) {
+              log.error('a transfer listener threw: %s', toError(err).message)
+            }
           },
           fail: (err) => {
             if (!settled) {
@@ -488,11 +580,11 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             type: 'offer',
             rid,
             taskId: key.split('/')[0],
-            stepId: key.split('/').slice(1).join('/'),
+            stepId,
             attempt,
             idempotencyKey: key,
             agentId: route.agent.id,
-            input,
+            ...(input.inline ? { input: input.value } : { payload: input.payload }),
             deadline,
             ...(route.agent.moduleSha256 != null ? { moduleSha256: route.agent.moduleSha256 } : {}),
             ...(route.agent.holders != null ? { holders: route.agent.holders.slice(0, 8) } : {})
@@ -504,6 +596,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
     }
 
     async function run(plan: Plan, opts: RunPlanOptions): Promise<{ steps: StepRecord[]; outputs: Map<string, unknown>; cost: number }> {
+      // A Blob or File input travels as its bytes (API.md TaskRequest.input).
+      const taskInput = typeof Blob !== 'undefined' && opts.input instanceof Blob ? new Uint8Array(await opts.input.arrayBuffer()) : opts.input
       const outputs = new Map<string, unknown>()
       const records = new Map<string, StepRecord>()
       const started = new Set<string>()
@@ -526,7 +620,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             const budget = opts.prefs.max_cost === undefined ? Infinity : opts.prefs.max_cost - spent
             let input: unknown
             try {
-              input = resolveInput(s.input, opts.input, outputs)
+              input = resolveInput(s.input, taskInput, outputs)
             } catch (err) {
               fail(toError(err))
               return
@@ -560,17 +654,27 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       async start() {
         if (offs.length > 0) return
         offs = [transport.onMessage(onMessage), transport.onPeerClosed(onPeerClosed)]
+        payloads.start()
       },
       async stop() {
         for (const off of offs) off()
         offs = []
+        payloads.stop()
       },
-      stats: () => ({ ...stats })
+      stats: () => ({
+        ...stats,
+        payloadChunksIn: payloads.stats.chunksIn,
+        payloadChunksOut: payloads.stats.chunksOut,
+        payloadBytesIn: payloads.stats.bytesIn,
+        payloadBytesOut: payloads.stats.bytesOut,
+        payloadIntegrityErrors: payloads.stats.integrityErrors
+      })
     }
   }
 }
 
 function size(value: unknown): number {
+  if (isBytes(value)) return value.byteLength
   try {
     return JSON.stringify(value)?.length ?? 0
   } catch {

@@ -1,18 +1,25 @@
 /**
- * `/zerostate/task/1.0.0`: offers, leases, results and agent-fetch between a
+ * `/zerostate/task/2.0.0`: offers, leases, results and agent-fetch between a
  * submitter and a donor. One schema, a discriminated union on `type`; every
  * message carries `rid`, the id of the request it belongs to, so many requests
  * share one long-lived stream.
+ *
+ * Inputs, outputs and agent modules too large for one frame (or bytes, which
+ * JSON cannot carry) travel as a core payload (`core/payload.ts`): the offer,
+ * result or agent-payload message carries its descriptor (size, kind, sha-256,
+ * inline when small) and `chunk` messages with the same `rid` follow: the input
+ * after the donor's `accept`, the output right after the `result`, the module
+ * right after `agent-payload`. 2.0.0: `agent-chunk` gave way to that scheme.
  */
 import * as v from 'valibot'
-import { defineProtocol } from '../../core/index.ts'
+import { defineProtocol, PayloadChunkEntries, PayloadDescriptorSchema } from '../../core/index.ts'
 
 /** Protocol id. */
-export const TASK_PROTOCOL_ID = '/zerostate/task/1.0.0'
-/** One frame's cap; inputs and outputs larger than this need another path. */
+export const TASK_PROTOCOL_ID = '/zerostate/task/2.0.0'
+/** One frame's cap (a WebRTC message); larger inputs and outputs travel as chunked payloads. */
 export const TASK_MAX_FRAME_BYTES = 64 * 1024
-/** Raw bytes per agent-fetch chunk: 9 KiB, i.e. 12 KiB of base64. */
-export const AGENT_CHUNK_BYTES = 9 * 1024
+/** Inputs and outputs whose JSON is at most this many bytes travel inside the offer or result itself. */
+export const TASK_INLINE_JSON_BYTES = 32 * 1024
 
 const rid = v.pipe(v.string(), v.regex(/^[A-Za-z0-9:#._-]{1,128}$/))
 const id = v.pipe(v.string(), v.minLength(1), v.maxLength(128))
@@ -35,7 +42,10 @@ export const TaskMessageSchema = v.variant('type', [
     /** Same for every attempt of a step: a donor runs it at most once at a time. */
     idempotencyKey: id,
     agentId: hex64,
-    input: v.unknown(),
+    /** The input when it is small JSON; otherwise `payload` describes it. */
+    input: v.optional(v.unknown()),
+    /** The input as a payload: bytes, or JSON too large for the offer (chunks follow the donor's accept). */
+    payload: v.optional(PayloadDescriptorSchema),
     /** Epoch ms after which the result is useless. */
     deadline: ms,
     /** Expected sha-256 of the module bytes, when the submitter knows it. */
@@ -46,20 +56,21 @@ export const TaskMessageSchema = v.variant('type', [
   v.object({ type: v.literal('accept'), rid, leaseMs: ms }),
   v.object({ type: v.literal('decline'), rid, reason: v.picklist(DECLINE_REASONS), message: v.optional(v.pipe(v.string(), v.maxLength(500))) }),
   v.object({ type: v.literal('lease-renew'), rid, leaseMs: ms }),
-  v.object({ type: v.literal('result'), rid, output: v.unknown(), ms }),
+  v.object({
+    type: v.literal('result'),
+    rid,
+    /** The output when it is small JSON; otherwise `payload` describes it and chunks follow. */
+    output: v.optional(v.unknown()),
+    payload: v.optional(PayloadDescriptorSchema),
+    ms
+  }),
+  /** One chunk of the payload announced by the message with the same `rid`. */
+  v.object({ type: v.literal('chunk'), rid, ...PayloadChunkEntries }),
   v.object({ type: v.literal('error'), rid, name: v.pipe(v.string(), v.maxLength(100)), message: v.pipe(v.string(), v.maxLength(2000)) }),
   v.object({ type: v.literal('cancel'), rid }),
   v.object({ type: v.literal('agent-fetch'), rid, agentId: hex64 }),
-  v.object({
-    type: v.literal('agent-chunk'),
-    rid,
-    index: v.pipe(v.number(), v.integer(), v.minValue(0)),
-    count: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(4096)),
-    totalBytes: v.pipe(v.number(), v.integer(), v.minValue(0)),
-    /** sha-256 hex of the whole module. */
-    sha256: hex64,
-    data: v.pipe(v.string(), v.maxLength((AGENT_CHUNK_BYTES * 4) / 3 + 4), v.regex(/^[A-Za-z0-9+/]*={0,2}$/))
-  }),
+  /** The module of an agent-fetch: its descriptor (`kind: 'bytes'`); chunks follow. */
+  v.object({ type: v.literal('agent-payload'), rid, agentId: hex64, payload: PayloadDescriptorSchema }),
   v.object({ type: v.literal('agent-missing'), rid, agentId: hex64 })
 ])
 /** A message of the task protocol. */

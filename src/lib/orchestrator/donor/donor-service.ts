@@ -3,12 +3,14 @@
  * free, run them on the local runtime, renew the lease while working, answer
  * with the result. Idempotency keys make re-offers safe: a step already running
  * or finished here is not run again, its result is sent to the new request.
+ * Large or binary inputs arrive as a core payload after the accept; large or
+ * binary outputs leave as one after the result (`dispatch/payload-transfer.ts`).
  */
 import type { AgentBlobStore, LocalExecutor } from '../components.ts'
 import { fetchAgent, serveAgentFetch } from './agent-fetch.ts'
 import { toError } from '../errors.ts'
-import { logger } from '../../core/index.ts'
-import type { TaskMessage, TaskMessageOf } from '../dispatch/index.ts'
+import { logger, MAX_PAYLOAD_BYTES } from '../../core/index.ts'
+import { preparePayload, TaskPayloads, type PreparedPayload, type TaskMessage, type TaskMessageOf } from '../dispatch/index.ts'
 import type { TaskTransport } from '../dispatch/index.ts'
 
 const log = logger('orchestrator:donor')
@@ -23,6 +25,10 @@ export interface DonorServiceInit {
   resultCacheSize?: number
   /** Serve agent-fetch requests from `blobs`. Default true; the orchestrator serves them itself, donating or not. */
   serveAgentFetch?: boolean
+  /** Largest input accepted, in bytes. Default core's MAX_PAYLOAD_BYTES (16 MiB). */
+  maxInputBytes?: number
+  /** Bytes of finished outputs kept for re-offers. Default 32 MiB. */
+  resultCacheBytes?: number
 }
 
 /** What the donor needs. */
@@ -37,15 +43,17 @@ export interface DonorServiceComponents {
 export interface DonorService {
   start(): Promise<void>
   stop(): Promise<void>
-  /** Counters: accepted, declined, completed, failed, cachedReplies, fetched. */
+  /** Counters: accepted, declined, completed, failed, cachedReplies, fetched, payload* (chunks, bytes, integrity errors). */
   stats(): Record<string, number>
 }
 
-type Outcome = { type: 'result'; output: unknown; ms: number } | { type: 'error'; name: string; message: string }
+type Outcome = { type: 'result'; output: PreparedPayload; ms: number } | { type: 'error'; name: string; message: string }
 
 interface Job {
   waiters: Array<{ peer: string; rid: string }>
   controller: AbortController
+  /** The input, when it travels as a payload (registered before the accept is sent). */
+  input?: Promise<unknown>
   done?: Outcome
 }
 
@@ -56,10 +64,15 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
     const leaseMs = init.leaseMs ?? 3000
     const renewEvery = init.renewEveryMs ?? Math.max(10, Math.floor(leaseMs / 3))
     const cacheSize = init.resultCacheSize ?? 256
+    const cacheBytes = init.resultCacheBytes ?? 32 * 1024 * 1024
     const jobs = new Map<string, Job>()
     const byRid = new Map<string, string>()
     const finished = new Map<string, Outcome>()
+    let finishedBytes = 0
     const stats = { accepted: 0, declined: 0, completed: 0, failed: 0, cachedReplies: 0, fetched: 0 }
+    const payloads = new TaskPayloads(transport, { maxBytes: init.maxInputBytes })
+    /** Outputs being sent, by peer and rid: a cancel stops them. */
+    const sending = new Map<string, AbortController>()
     let offs: Array<() => void> = []
     let running = false
 
@@ -69,7 +82,39 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
       })
     }
     const reply = (peer: string, rid: string, o: Outcome): void => {
-      send(peer, o.type === 'result' ? { type: 'result', rid, output: o.output, ms: o.ms } : { type: 'error', rid, name: o.name, message: o.message })
+      if (o.type === 'error') {
+        send(peer, { type: 'error', rid, name: o.name, message: o.message })
+        return
+      }
+      const out = o.output
+      if (out.inline) {
+        send(peer, { type: 'result', rid, output: out.value, ms: o.ms })
+        return
+      }
+      const bytes = out.bytes
+      const key = `${peer}\n${rid}`
+      const controller = new AbortController()
+      sending.get(key)?.abort()
+      sending.set(key, controller)
+      void (async () => {
+        await transport.send(peer, { type: 'result', rid, payload: out.payload, ms: o.ms })
+        if (bytes != null) await payloads.send(peer, rid, bytes, { signal: controller.signal })
+      })()
+        .catch((err: unknown) => {
+          log('sending the output of %s to %s failed: %s', rid, peer, toError(err).message)
+        })
+        .finally(() => {
+          if (sending.get(key) === controller) sending.delete(key)
+        })
+    }
+    const cache = (key: string, o: Outcome & { type: 'result' }): void => {
+      finished.set(key, o)
+      finishedBytes += o.output.size
+      while (finished.size > cacheSize || (finishedBytes > cacheBytes && finished.size > 1)) {
+        const [oldest, value] = finished.entries().next().value!
+        finished.delete(oldest)
+        if (value.type === 'result') finishedBytes -= value.output.size
+      }
     }
 
     async function ensureAgent(offer: TaskMessageOf<'offer'>, from: string, signal: AbortSignal): Promise<boolean> {
@@ -102,8 +147,9 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         if (!(await ensureAgent(offer, from, job.controller.signal))) {
           outcome = { type: 'error', name: 'NoAgentError', message: `this donor cannot get agent ${offer.agentId.slice(0, 12)}…` }
         } else {
-          const r = await executor.run(offer.agentId, offer.input, { signal: job.controller.signal, timeoutMs: Math.max(1, offer.deadline - Date.now()) })
-          outcome = { type: 'result', output: r.output, ms: r.ms }
+          const input = job.input != null ? await job.input : offer.input
+          const r = await executor.run(offer.agentId, input, { signal: job.controller.signal, timeoutMs: Math.max(1, offer.deadline - Date.now()) })
+          outcome = { type: 'result', output: preparePayload(r.output), ms: r.ms }
         }
       } catch (err) {
         const e = toError(err)
@@ -115,8 +161,7 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
       jobs.delete(key)
       if (outcome.type === 'result') {
         stats.completed++
-        finished.set(key, outcome)
-        if (finished.size > cacheSize) finished.delete(finished.keys().next().value!)
+        cache(key, outcome)
       } else stats.failed++
       if (!running) return
       for (const w of job.waiters) {
@@ -157,7 +202,23 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         send(from, { type: 'decline', rid: offer.rid, reason: 'no-agent' })
         return
       }
+      if (offer.payload != null && offer.payload.size > (init.maxInputBytes ?? MAX_PAYLOAD_BYTES)) {
+        stats.declined++
+        send(from, {
+          type: 'decline',
+          rid: offer.rid,
+          reason: 'invalid',
+          message: `the input of ${offer.payload.size} bytes is larger than this donor accepts`
+        })
+        return
+      }
       const fresh: Job = { waiters: [{ peer: from, rid: offer.rid }], controller: new AbortController() }
+      if (offer.payload != null) {
+        // Listen for the input's chunks before the accept lets the submitter send them.
+        const signal = AbortSignal.any([fresh.controller.signal, AbortSignal.timeout(Math.max(1, offer.deadline - Date.now()))])
+        fresh.input = payloads.receive(from, offer.rid, offer.payload, { signal })
+        fresh.input.catch(() => {})
+      }
       jobs.set(key, fresh)
       byRid.set(`${from}\n${offer.rid}`, key)
       stats.accepted++
@@ -166,6 +227,7 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
     }
 
     function onCancel(from: string, rid: string): void {
+      sending.get(`${from}\n${rid}`)?.abort()
       const key = byRid.get(`${from}\n${rid}`)
       if (key == null) return
       byRid.delete(`${from}\n${rid}`)
@@ -186,17 +248,28 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
           })
         )
         if (blobs != null && init.serveAgentFetch !== false) offs.push(serveAgentFetch(transport, blobs))
+        payloads.start()
       },
       async stop() {
         if (!running) return
         running = false
         for (const off of offs) off()
         offs = []
+        payloads.stop()
+        for (const c of sending.values()) c.abort()
+        sending.clear()
         for (const job of jobs.values()) job.controller.abort(new Error('the donor stopped'))
         jobs.clear()
         byRid.clear()
       },
-      stats: () => ({ ...stats })
+      stats: () => ({
+        ...stats,
+        payloadChunksIn: payloads.stats.chunksIn,
+        payloadChunksOut: payloads.stats.chunksOut,
+        payloadBytesIn: payloads.stats.bytesIn,
+        payloadBytesOut: payloads.stats.bytesOut,
+        payloadIntegrityErrors: payloads.stats.integrityErrors
+      })
     }
   }
 }
