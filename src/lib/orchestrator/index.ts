@@ -4,6 +4,7 @@
  */
 export {
   createOrchestrator,
+  orchestratorService,
   TaskRequestSchema,
   type Orchestrator,
   type OrchestratorComponents,
@@ -12,7 +13,8 @@ export {
   type TaskResult,
   type TaskHandle,
   type TaskSummary,
-  type ProgressEvent
+  type ProgressEvent,
+  type TaskEvents
 } from './orchestrator.ts'
 export * from './errors.ts'
 export { toTaskId, newTaskId, randomId, type TaskId } from './ids.ts'

@@ -8,7 +8,7 @@ import { dispatcher as createDispatcher, type Dispatcher, type DispatcherInit, t
 import { donorService, type DonorService, type DonorServiceInit } from './donor/index.ts'
 import { InvalidTaskRequestError, OrchestratorError, TaskCancelledError, UnknownAgentError, toError } from './errors.ts'
 import { newTaskId, type TaskId } from './ids.ts'
-import { logger } from '../core/index.ts'
+import { TypedEventEmitter, listen, logger } from '../core/index.ts'
 import type { Plan } from './plan/index.ts'
 import { capabilityCatalog, plannerChain, type Planner } from './plan/index.ts'
 import { deterministicPlanner } from './plan/index.ts'
@@ -58,6 +58,12 @@ export interface ProgressEvent {
   message?: string
   /** The validated plan, on the 'planned' event (so a UI can draw the whole DAG before steps run). */
   plan?: Plan
+}
+
+/** The events of one task, as its handle's `on()` delivers them (their `detail`). */
+export interface TaskEvents {
+  progress: CustomEvent<ProgressEvent>
+  step: CustomEvent<StepEvent>
 }
 
 /** A submitted task (API.md). */
@@ -121,7 +127,15 @@ export interface Orchestrator {
   stats(): Record<string, number>
 }
 
-/** Create the orchestrator (`createOrchestrator(components, init)`). */
+/**
+ * The orchestrator as a service (`orchestratorService(init)(components)`, the js-libp2p
+ * factory shape every service here follows).
+ */
+export function orchestratorService(init: OrchestratorInit = {}): (components: OrchestratorComponents) => Orchestrator {
+  return (components) => createOrchestrator(components, init)
+}
+
+/** Create the orchestrator; the same as `orchestratorService(init)(components)`, kept for existing callers. */
 export function createOrchestrator(components: OrchestratorComponents, init: OrchestratorInit = {}): Orchestrator {
   const router = createRouter(components, init.router)
   const dispatch: Dispatcher = createDispatcher(init.dispatcher)({
@@ -162,7 +176,7 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
   function submit(request: TaskRequest): TaskHandle {
     const id = newTaskId()
     const controller = new AbortController()
-    const listeners = { progress: new Set<(e: ProgressEvent) => void>(), step: new Set<(e: StepEvent) => void>() }
+    const events = new TypedEventEmitter<TaskEvents>()
     const summary: TaskSummary = {
       id,
       description: String(request?.description ?? '').slice(0, 200),
@@ -174,17 +188,8 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
     }
     history.set(id, summary)
     trim()
-    const emit = <K extends keyof typeof listeners>(
-      kind: K,
-      e: Parameters<(typeof listeners)[K] extends Set<infer F> ? (F extends (e: infer E) => void ? (e: E) => void : never) : never>[0]
-    ): void => {
-      for (const l of listeners[kind]) {
-        try {
-          ;(l as (e: unknown) => void)(e)
-        } catch (err) {
-          log.error('a %s listener threw: %s', kind, toError(err).message)
-        }
-      }
+    const emit = <K extends keyof TaskEvents>(kind: K, detail: TaskEvents[K]['detail']): void => {
+      events.safeDispatchEvent(kind, { detail })
     }
     const progress = (phase: ProgressEvent['phase'], message?: string, plan?: Plan): void => {
       emit('progress', {
@@ -300,12 +305,19 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
     return {
       id,
       done,
-      on(event: 'progress' | 'step', listener: (e: never) => void) {
-        const set = listeners[event] as Set<unknown>
-        set.add(listener)
-        return () => {
-          set.delete(listener)
-        }
+      on(event: keyof TaskEvents, listener: (e: never) => void) {
+        return listen(
+          events,
+          event,
+          (e) => {
+            ;(listener as (detail: unknown) => void)(e.detail)
+          },
+          {
+            onError: (err) => {
+              log.error('a %s listener threw: %s', event, toError(err).message)
+            }
+          }
+        )
       },
       cancel() {
         controller.abort(new TaskCancelledError())
