@@ -302,7 +302,8 @@ export class RuntimeExecutor implements LocalExecutor, AgentBlobStore {
  */
 export function coerceInput(manifest: AgentManifest, input: unknown): unknown {
   const type = (manifest.input as { type?: unknown } | undefined)?.type
-  return type === 'string' && typeof input !== 'string' && input !== undefined ? JSON.stringify(input) : input
+  // Bytes stay bytes: they reach the agent's stdin as they are.
+  return type === 'string' && typeof input !== 'string' && input !== undefined && !(input instanceof Uint8Array) ? JSON.stringify(input) : input
 }
 
 /** The mesh's peer book as the router's peer directory (relays excluded). */

@@ -41,6 +41,14 @@ describe('wasi-preview1', () => {
   test('other input arrives as JSON and JSON stdout is parsed', async () => {
     expect((await rt.run(await wasi('wasiCat'), { a: [1, 'x'], b: null })).output).toEqual({ a: [1, 'x'], b: null })
   })
+  test('bytes arrive on stdin as they are, and stdout that is not UTF-8 comes back as bytes', async () => {
+    const bytes = new Uint8Array(200_000).map((_, i) => (i * 7 + (i >> 8)) & 0xff)
+    const res = await rt.run(await wasi('wasiCat'), bytes)
+    expect(res.output).toBeInstanceOf(Uint8Array)
+    expect(Buffer.compare(res.output as Uint8Array, bytes)).toBe(0)
+    // UTF-8 bytes in are text out (the agent cannot tell them from a string).
+    expect((await rt.run(await wasi('wasiCat'), new TextEncoder().encode('plain text'))).output).toBe('plain text')
+  })
   test('a non-zero exit is an AgentExitError carrying stderr and the status', async () => {
     const err = await rt.run(await wasi('wasiExit'), '').catch((e: unknown) => e)
     expect(err).toBeInstanceOf(AgentExitError)

@@ -109,7 +109,9 @@ function readAsString(memory: WebAssembly.Memory, ptr: number): string {
 }
 
 function runWasi(module: WebAssembly.Module, memory: WebAssembly.Memory, req: RunRequest): { output: unknown; stderr: string } {
-  const stdinBytes = typeof req.input === 'string' ? encoder.encode(req.input) : encoder.encode(JSON.stringify(req.input ?? null))
+  // Bytes reach stdin as they are (API.md TaskRequest.input); text as UTF-8; anything else as JSON.
+  const stdinBytes =
+    req.input instanceof Uint8Array ? req.input : typeof req.input === 'string' ? encoder.encode(req.input) : encoder.encode(JSON.stringify(req.input ?? null))
   const stdout = new Sink(req.outputBytes, true)
   const stderr = new Sink(MAX_STDERR_BYTES, false)
   const fds = [
@@ -136,10 +138,12 @@ function runWasi(module: WebAssembly.Module, memory: WebAssembly.Memory, req: Ru
     throw classify(err, memory, req.memoryPages, stderr.size ? stderr.text() : '')
   }
   let text: string
+  const out = stdout.bytes()
   try {
-    text = decoder.decode(stdout.bytes())
+    text = decoder.decode(out)
   } catch {
-    throw new AgentBadOutputError('the agent wrote output that is not UTF-8 text')
+    // Output that is not UTF-8 text is a byte output: it comes back as bytes (API.md).
+    return { output: out, stderr: stderr.text() }
   }
   return { output: parseOutput(text), stderr: stderr.text() }
 }
