@@ -35,6 +35,12 @@ export class FrameTooLargeError extends InvalidFrameError {
   override readonly name: string = 'FrameTooLargeError'
 }
 
+/** A frame began but did not finish in time (a peer that sends half a frame and stalls). */
+export class FrameTimeoutError extends InvalidFrameError {
+  static override readonly defaultMessage: string = 'A peer started a message and did not finish it in time'
+  override readonly name: string = 'FrameTimeoutError'
+}
+
 /** The stream ended before the expected frame arrived. */
 export class StreamEndedError extends CoreError {
   static override readonly defaultMessage: string = 'The peer closed the stream before answering'

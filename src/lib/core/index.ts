@@ -3,7 +3,7 @@
  * the protocol codec (framing), signing identity, backoff, the stream host shape.
  * Imports nothing of ours (STYLE.md "The shape of the house").
  */
-export { ZeroStateError, CoreError, InvalidFrameError, FrameTooLargeError, StreamEndedError, InvalidSignatureError } from './errors.ts'
+export { ZeroStateError, CoreError, InvalidFrameError, FrameTooLargeError, FrameTimeoutError, StreamEndedError, InvalidSignatureError } from './errors.ts'
 export {
   WorkerError,
   WorkerTimeoutError,
@@ -38,7 +38,15 @@ export {
   type ChangeEvents,
   type ChangeNotifierInit
 } from './events.ts'
-export { defineProtocol, framed, DEFAULT_MAX_FRAME_BYTES, type FramedStream, type ProtocolDefinition } from './framing.ts'
+export {
+  defineProtocol,
+  framed,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_FRAME_TIMEOUT_MS,
+  type FramedStream,
+  type FramedInit,
+  type ProtocolDefinition
+} from './framing.ts'
 export type { StreamHost } from './stream-host.ts'
 export {
   loadIdentity,
