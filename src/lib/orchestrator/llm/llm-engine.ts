@@ -14,7 +14,7 @@ import type { LlmWorkerApi } from './llm-worker-api.ts'
 import { LlmLoadError, LlmPlanError, OrchestratorError, WebGpuUnavailableError, toError } from '../errors.ts'
 import { PlanDraftSchema, issuesText, planJsonSchema, type PlanDraft } from '../plan/index.ts'
 import type { CapabilityInfo, PlanRequest } from '../plan/index.ts'
-import { logger } from '../../core/index.ts'
+import { SupervisedWorker, webWorkerHandle, logger, type WorkerSpawn } from '../../core/index.ts'
 
 const log = logger('orchestrator:llm')
 
@@ -39,13 +39,16 @@ export interface LlmEngine {
 export interface MlcEngineLike {
   chat: {
     completions: {
-      create(request: {
-        messages: Array<{ role: 'system' | 'user'; content: string }>
-        response_format: { type: 'json_object'; schema: string }
-        temperature?: number
-        max_tokens?: number
-        stream?: false
-      }): Promise<{ choices: Array<{ message: { content: string | null } }> }>
+      create(
+        request: {
+          messages: Array<{ role: 'system' | 'user'; content: string }>
+          response_format: { type: 'json_object'; schema: string }
+          temperature?: number
+          max_tokens?: number
+          stream?: false
+        },
+        opts?: { signal?: AbortSignal }
+      ): Promise<{ choices: Array<{ message: { content: string | null } }> }>
     }
   }
   unload(): Promise<void>
@@ -81,34 +84,80 @@ export interface WebLlmEngineInit {
   maxTokens?: number
 }
 
+/** Options of {@link llmWorkerEngineFactory}. */
+export interface LlmWorkerEngineInit {
+  /** Makes the worker that runs `LlmWorkerApi` (default: the module worker `llm-worker.ts`). */
+  spawn: WorkerSpawn
+  /** Deadline of a model load, download included (ms). Default 20 minutes. */
+  loadDeadlineMs?: number
+  /** Deadline of one plan (chat completion) (ms). Default 120 000, the plan service's own. */
+  planDeadlineMs?: number
+}
+
+/**
+ * An engine factory whose engine runs in a supervised worker: a load and each
+ * completion have a deadline, and a completion past it, aborted, or on a worker
+ * that died gets the worker terminated (nothing else can stop a hung WebGPU
+ * generation). The next completion starts a new worker and loads the model again.
+ */
+export function llmWorkerEngineFactory(init: LlmWorkerEngineInit): MlcEngineFactory {
+  return async ({ model, appConfig, onProgress }) => {
+    let loaded = false
+    const worker = new SupervisedWorker<LlmWorkerApi>({
+      spawn: init.spawn,
+      label: 'the LLM worker',
+      deadlineMs: init.planDeadlineMs ?? 120_000,
+      onReplace: (reason) => {
+        loaded = false
+        log('the LLM worker was replaced: %s', reason.message)
+      }
+    })
+    let loading: Promise<void> | undefined
+    const load = (signal?: AbortSignal): Promise<void> => {
+      if (loaded) return Promise.resolve()
+      loading ??= worker
+        .call((r) => r.load(model, appConfig, Comlink.proxy(onProgress)), { deadlineMs: init.loadDeadlineMs ?? 20 * 60_000, signal })
+        .then(() => {
+          loaded = true
+        })
+        .finally(() => {
+          loading = undefined
+        })
+      return loading
+    }
+    try {
+      await load()
+    } catch (err) {
+      await worker.stop()
+      throw err
+    }
+    return {
+      chat: {
+        completions: {
+          create: async (request, opts = {}) => {
+            await load(opts.signal)
+            return await worker.call((r) => r.complete(request), { deadlineMs: init.planDeadlineMs, signal: opts.signal })
+          }
+        }
+      },
+      async unload() {
+        try {
+          if (worker.alive) await worker.call((r) => r.unload(), { deadlineMs: 5000 })
+        } finally {
+          await worker.stop()
+        }
+      }
+    }
+  }
+}
+
 /**
  * Default factory: a module worker that owns the WebLLM engine, driven over Comlink,
  * so the page never bundles WebLLM (~6 MB) and the precache never includes it.
  */
-export const webWorkerEngineFactory: MlcEngineFactory = async ({ model, appConfig, onProgress }) => {
-  const worker = new Worker(new URL('./llm-worker.ts', import.meta.url), { type: 'module' })
-  const remote = Comlink.wrap<LlmWorkerApi>(worker)
-  const dispose = (): void => {
-    remote[Comlink.releaseProxy]()
-    worker.terminate()
-  }
-  try {
-    await remote.load(model, appConfig, Comlink.proxy(onProgress))
-    return {
-      chat: { completions: { create: async (request) => await remote.complete(request) } },
-      async unload() {
-        try {
-          await remote.unload()
-        } finally {
-          dispose()
-        }
-      }
-    }
-  } catch (err) {
-    dispose()
-    throw err
-  }
-}
+export const webWorkerEngineFactory: MlcEngineFactory = llmWorkerEngineFactory({
+  spawn: () => webWorkerHandle(new Worker(new URL('./llm-worker.ts', import.meta.url), { type: 'module', name: 'zerostate-llm' }))
+})
 
 /** System prompt: the catalog, the rules and the output shape. */
 export function planningPrompt(catalog: readonly CapabilityInfo[]): string {
@@ -197,18 +246,23 @@ export class WebLlmEngine implements LlmEngine {
     const caps = request.capabilities != null && request.capabilities.length > 0 ? `\nRequired capabilities: ${request.capabilities.join(', ')}` : ''
     let content: string | null | undefined
     try {
-      const reply = await engine.chat.completions.create({
-        messages: [
-          { role: 'system', content: planningPrompt(capabilityCatalog) },
-          { role: 'user', content: `Task: ${request.description}${caps}` }
-        ],
-        response_format: { type: 'json_object', schema: JSON.stringify(planJsonSchema) },
-        temperature: 0,
-        max_tokens: this.#init.maxTokens ?? 1024,
-        stream: false
-      })
+      const reply = await engine.chat.completions.create(
+        {
+          messages: [
+            { role: 'system', content: planningPrompt(capabilityCatalog) },
+            { role: 'user', content: `Task: ${request.description}${caps}` }
+          ],
+          response_format: { type: 'json_object', schema: JSON.stringify(planJsonSchema) },
+          temperature: 0,
+          max_tokens: this.#init.maxTokens ?? 1024,
+          stream: false
+        },
+        { signal: opts.signal }
+      )
       content = reply?.choices?.[0]?.message?.content
     } catch (err) {
+      // Cancelled: the worker was terminated; say why with the caller's reason, as an abort does.
+      if (opts.signal?.aborted === true) throw opts.signal.reason
       throw new LlmPlanError(`The LLM failed while planning: ${toError(err).message}`, { cause: err })
     }
     if (typeof content !== 'string' || content.length === 0) throw new LlmPlanError('The LLM returned an empty answer')
