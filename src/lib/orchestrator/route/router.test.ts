@@ -149,17 +149,15 @@ describe('router constraints', () => {
     expect(d.winner.peer.id).not.toBe(near.id)
   })
 
-  it('selects among 10,000 agents in about a millisecond', () => {
+  it('picks the best of 10,000 agents (the top-k scan keeps the true best)', () => {
+    // Speed is measured by bench/ (bench-selection), never asserted in a test.
     const many = Array.from({ length: 10_000 }, (_, i) =>
       agent(`a${i}`, ['text-summarization'], ((i * 7919) % 1000) / 100, { id: i.toString(16).padStart(64, '0'), quality: (i % 97) / 97 })
     )
     const r = createRouter({ catalog: { list: () => many, version: () => 1 }, peers: { peers: () => [near, far, mid2] } })
-    const p = prefs({ strategy: 'cost' })
-    for (let i = 0; i < 30; i++) r.route(['text-summarization'], p)
-    const t = performance.now()
-    for (let i = 0; i < 50; i++) r.route(['text-summarization'], p)
-    const per = (performance.now() - t) / 50
-    expect(r.route(['text-summarization'], p).winner.agent.price).toBe(0)
-    expect(per).toBeLessThan(10) // generous under CI load; bench-selection measures the real figure
+    const cheapest = r.route(['text-summarization'], prefs({ strategy: 'cost' }))
+    expect(cheapest.winner.agent.price).toBe(0)
+    const best = r.route(['text-summarization'], prefs({ strategy: 'quality' }))
+    expect(best.winner.agent.quality).toBe(Math.max(...many.map((a) => a.quality ?? 0)))
   })
 })
