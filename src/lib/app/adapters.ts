@@ -8,7 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p } from '@libp2p/interface'
 import type { MeshNode } from '../mesh/index.ts'
 import type { Registry, RegistryEntry } from '../memory/index.ts'
-import { canonicalBytes, verifyJson } from '../core/index.ts'
+import { ChangeNotifier, canonicalBytes, verifyJson } from '../core/index.ts'
 import { loadBundledAgent, parseManifest, sha256Hex, type AgentManifest, type AgentPackage, type AgentRuntime, type BundledAgent } from '../runtime/index.ts'
 import type {
   AgentBlobStore,
@@ -27,7 +27,7 @@ import type { StreamHost } from '../orchestrator/dispatch/index.ts'
 export class OutcomeStats implements OutcomeSink, ReputationSource {
   readonly #byAgent = new Map<string, { runs: number; successes: number; totalMs: number }>()
   #version = 0
-  readonly #listeners = new Set<() => void>()
+  readonly #changes = new ChangeNotifier()
 
   record(o: StepOutcome): void {
     const s = this.#byAgent.get(o.agentId) ?? { runs: 0, successes: 0, totalMs: 0 }
@@ -38,7 +38,8 @@ export class OutcomeStats implements OutcomeSink, ReputationSource {
     }
     this.#byAgent.set(o.agentId, s)
     this.#version++
-    for (const l of this.#listeners) l()
+    // At once, not coalesced: the catalog's version (the router's index key) must move with the outcome.
+    this.#changes.notify()
   }
 
   of(agentId: string): { runs: number; successes: number; avgMs: number } | undefined {
@@ -55,11 +56,9 @@ export class OutcomeStats implements OutcomeSink, ReputationSource {
   get version(): number {
     return this.#version
   }
+  /** Called at once after every recorded outcome; returns the unsubscribe function. */
   subscribe(l: () => void): () => void {
-    this.#listeners.add(l)
-    return () => {
-      this.#listeners.delete(l)
-    }
+    return this.#changes.subscribe(l)
   }
 }
 
@@ -83,7 +82,7 @@ export class AppCatalog implements AgentCatalog {
   #cache: { version: number; agents: CatalogAgent[] } | undefined
   /** Registry entry key+signature → whether its content id and manifest signature check out. */
   readonly #checked = new Map<string, boolean>()
-  readonly #listeners = new Set<() => void>()
+  readonly #changes = new ChangeNotifier()
   #rejected = 0
 
   constructor(registry: Registry, stats: OutcomeStats) {
@@ -127,22 +126,19 @@ export class AppCatalog implements AgentCatalog {
     }
     if (changed) {
       this.#version++
-      for (const l of this.#listeners) l()
+      this.#changes.notify()
     }
   }
 
   /** Called when verified entries change (after the async checks). */
   subscribe(l: () => void): () => void {
-    this.#listeners.add(l)
-    return () => {
-      this.#listeners.delete(l)
-    }
+    return this.#changes.subscribe(l)
   }
 
   setBundled(agents: BundledAgent[]): void {
     this.#bundled = agents
     this.#version++
-    for (const l of this.#listeners) l()
+    this.#changes.notify()
   }
   isBundled(id: string): BundledAgent | undefined {
     return this.#bundled.find((b) => b.id === id)
@@ -302,8 +298,9 @@ export class RuntimeExecutor implements LocalExecutor, AgentBlobStore {
  */
 export function coerceInput(manifest: AgentManifest, input: unknown): unknown {
   const type = (manifest.input as { type?: unknown } | undefined)?.type
-  // Bytes stay bytes: they reach the agent's stdin as they are.
-  return type === 'string' && typeof input !== 'string' && input !== undefined && !(input instanceof Uint8Array) ? JSON.stringify(input) : input
+  // Bytes reach a WASI agent's stdin as they are; a json-v1 agent that reads a string gets them as UTF-8 text.
+  if (input instanceof Uint8Array) return manifest.abi !== 'wasi-preview1' && type === 'string' ? new TextDecoder().decode(input) : input
+  return type === 'string' && typeof input !== 'string' && input !== undefined ? JSON.stringify(input) : input
 }
 
 /** The mesh's peer book as the router's peer directory (relays excluded). */
