@@ -1,26 +1,13 @@
 /** Node only: an {@link UpdateChecker} on worker_threads (tests, benchmarks, Node peers). */
 import { Worker } from 'node:worker_threads'
+import { nodeWorkerHandle } from '../core/index.ts'
 import { WorkerUpdateChecker, type CheckWorker } from './update-checker.ts'
 
 /** Spawn `update-check-worker-node.mjs` on a worker thread. */
 export function nodeCheckWorker(): CheckWorker {
   const w = new Worker(new URL('./update-check-worker-node.mjs', import.meta.url))
   w.unref()
-  return {
-    post: (m) => w.postMessage(m),
-    onMessage: (l) => {
-      w.on('message', l)
-    },
-    onError: (l) => {
-      w.on('error', l)
-      w.on('exit', (code) => {
-        if (code !== 0) l(new Error(`exit ${code}`))
-      })
-    },
-    terminate: () => {
-      void w.terminate()
-    }
-  }
+  return nodeWorkerHandle(w)
 }
 
 /** A worker-thread checker with a deadline. */

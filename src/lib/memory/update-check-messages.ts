@@ -1,7 +1,13 @@
-/** Messages between the page and the update-check worker (kept apart so the worker bundle stays small). */
+/** The update-check worker's API and its messages (kept apart so the worker bundle stays small). */
 import * as v from 'valibot'
 
-/** The request a check worker receives. */
-export const CheckRequestSchema = v.object({ id: v.number(), update: v.instance(Uint8Array<ArrayBufferLike>) })
-/** The reply a check worker posts. */
-export const CheckReplySchema = v.object({ id: v.number(), ok: v.boolean(), error: v.optional(v.string()) })
+/** What a check worker receives: the update bytes. */
+export const CheckRequestSchema = v.instance(Uint8Array<ArrayBufferLike>)
+/** What a check worker answers. */
+export const CheckReplySchema = v.object({ ok: v.boolean(), error: v.optional(v.string()) })
+
+/** The API an update-check worker exposes through Comlink. */
+export interface UpdateCheckApi {
+  /** Apply `update` to a fresh scratch doc; says whether Yjs accepted it. */
+  check(update: Uint8Array): v.InferOutput<typeof CheckReplySchema>
+}

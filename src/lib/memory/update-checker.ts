@@ -2,13 +2,15 @@
  * Where a remote update is tried before it touches a real doc. yjs#687: a tiny
  * crafted update can make Yjs loop or exhaust memory, and nothing on the page's
  * thread can interrupt that. So larger payloads are first decoded and applied to
- * a scratch doc in a worker with a deadline; a worker that misses it is
- * terminated and replaced, and the update is refused. The cheap structural walk
- * (`update-guard.ts`) runs before this on every update.
+ * a scratch doc in a worker under core's SupervisedWorker: a check that misses its
+ * deadline gets the worker terminated (replaced at the next check) and the update
+ * refused, and every check still waiting on that worker is refused with it. The
+ * cheap structural walk (`update-guard.ts`) runs before this on every update.
  */
 import * as v from 'valibot'
+import { SupervisedWorker, WorkerCrashedError, WorkerStoppedError, WorkerTimeoutError, logger, webWorkerHandle, type WorkerHandle } from '../core/index.ts'
 import { type MemoryError, RejectedUpdateError, UpdateDeadlineError } from './errors.ts'
-import { logger } from '../core/index.ts'
+import { CheckReplySchema, type UpdateCheckApi } from './update-check-messages.ts'
 
 const log = logger('memory:check')
 
@@ -20,94 +22,57 @@ export interface UpdateChecker {
   destroy(): void
 }
 
-import { CheckReplySchema, type CheckRequestSchema } from './update-check-messages.ts'
+/** A started check worker (browser module worker or worker_threads) that speaks {@link UpdateCheckApi} over Comlink. */
+export type CheckWorker = WorkerHandle
 
-/** The part of a Worker (browser or worker_threads, adapted) the checker uses. */
-export interface CheckWorker {
-  post(message: v.InferOutput<typeof CheckRequestSchema>): void
-  onMessage(listener: (data: unknown) => void): void
-  onError(listener: (err: unknown) => void): void
-  terminate(): void
-}
-
-interface Pending {
-  resolve: () => void
-  reject: (err: Error) => void
-  timer: ReturnType<typeof setTimeout>
-}
-
-/** An {@link UpdateChecker} backed by a worker that it replaces when it hangs or dies. */
+/** An {@link UpdateChecker} backed by a supervised worker, replaced when it hangs or dies. */
 export class WorkerUpdateChecker implements UpdateChecker {
-  readonly #spawn: () => CheckWorker
-  readonly #deadlineMs: number
-  #worker: CheckWorker | undefined
-  #nextId = 1
-  readonly #pending = new Map<number, Pending>()
+  readonly #worker: SupervisedWorker<UpdateCheckApi>
+  #inFlight = 0
   #lastKillShared = false
-  /** Workers replaced after a missed deadline or a crash. */
-  replaced = 0
 
   constructor(spawn: () => CheckWorker, opts: { deadlineMs?: number } = {}) {
-    this.#spawn = spawn
-    this.#deadlineMs = opts.deadlineMs ?? 2000
-  }
-
-  #ensure(): CheckWorker {
-    if (this.#worker != null) return this.#worker
-    const w = this.#spawn()
-    w.onMessage((data) => {
-      const reply = v.safeParse(CheckReplySchema, data)
-      if (!reply.success) {
-        log('dropping an invalid reply from the check worker')
-        return
+    this.#worker = new SupervisedWorker<UpdateCheckApi>({
+      spawn,
+      label: 'the update check worker',
+      deadlineMs: opts.deadlineMs ?? 2000,
+      onReplace: (reason) => {
+        // Runs before the calls' rejections are seen: #inFlight still counts every check that was on the worker.
+        this.#lastKillShared = this.#inFlight > 1
+        if (reason instanceof WorkerTimeoutError) log('an update check missed its deadline; the worker was terminated')
+        else log('the update check worker was replaced: %s', reason.message)
       }
-      const p = this.#pending.get(reply.output.id)
-      if (p == null) return
-      this.#pending.delete(reply.output.id)
-      clearTimeout(p.timer)
-      if (reply.output.ok) p.resolve()
-      else p.reject(new RejectedUpdateError(`the update failed to apply on a scratch doc: ${reply.output.error ?? 'unknown error'}`))
     })
-    w.onError((err) => {
-      if (this.#worker === w) this.#kill(new RejectedUpdateError('the update check worker crashed', { cause: err }))
-    })
-    this.#worker = w
-    return w
   }
 
-  /** Terminate the worker and reject everything pending (a dead worker never answers). */
-  #kill(err: MemoryError): void {
-    this.#lastKillShared = this.#pending.size > 1
-    const w = this.#worker
-    this.#worker = undefined
-    if (w != null) {
-      try {
-        w.terminate()
-      } catch {
-        /* already gone */
-      }
-      this.replaced++
-    }
-    for (const [id, p] of this.#pending) {
-      clearTimeout(p.timer)
-      p.reject(err)
-      this.#pending.delete(id)
-    }
+  /** Workers replaced after a missed deadline or a crash. */
+  get replaced(): number {
+    return this.#worker.replaced
   }
 
-  check(update: Uint8Array, options: { deadlineMs?: number } = {}): Promise<void> {
-    if (this.available === false) return Promise.resolve()
-    const w = this.#ensure()
-    const id = this.#nextId++
-    const deadline = options.deadlineMs ?? this.#deadlineMs
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        log('an update check missed its %d ms deadline; replacing the worker', deadline)
-        this.#kill(new UpdateDeadlineError())
-      }, deadline)
-      this.#pending.set(id, { resolve, reject, timer })
-      w.post({ id, update })
-    })
+  async check(update: Uint8Array, options: { deadlineMs?: number } = {}): Promise<void> {
+    if (this.available === false) return
+    this.#inFlight++
+    let data: unknown
+    try {
+      data = await this.#worker.call((r) => r.check(update), { deadlineMs: options.deadlineMs })
+    } catch (err) {
+      throw this.#memoryError(err)
+    } finally {
+      this.#inFlight--
+    }
+    const reply = v.safeParse(CheckReplySchema, data)
+    if (!reply.success) throw new RejectedUpdateError('the update check worker gave an answer that is not valid')
+    if (!reply.output.ok) throw new RejectedUpdateError(`the update failed to apply on a scratch doc: ${reply.output.error ?? 'unknown error'}`)
+  }
+
+  /** Core's worker errors as the memory's own: a missed deadline (this check's or the one that took the worker down) refuses the update. */
+  #memoryError(err: unknown): MemoryError {
+    if (err instanceof WorkerTimeoutError) return new UpdateDeadlineError(undefined, { cause: err })
+    if (err instanceof WorkerCrashedError && err.cause instanceof WorkerTimeoutError) return new UpdateDeadlineError(undefined, { cause: err })
+    if (err instanceof WorkerStoppedError) return new RejectedUpdateError('the update checker was destroyed', { cause: err })
+    if (err instanceof WorkerCrashedError) return new RejectedUpdateError('the update check worker crashed', { cause: err })
+    return new RejectedUpdateError(`the update could not be checked: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
   }
 
   /**
@@ -123,6 +88,7 @@ export class WorkerUpdateChecker implements UpdateChecker {
         this.available = true
       },
       (err) => {
+        if (this.#destroyed) return
         // A crash while a peer's update was also being checked proves nothing about the worker: try again.
         if (this.#lastKillShared || err instanceof UpdateDeadlineError) {
           this.available = undefined
@@ -142,24 +108,13 @@ export class WorkerUpdateChecker implements UpdateChecker {
 
   destroy(): void {
     this.#destroyed = true
-    this.#kill(new RejectedUpdateError('the update checker was destroyed'))
+    void this.#worker.stop()
   }
 }
 
 /** The browser's module worker running `update-check-worker.ts`. */
 export function browserCheckWorker(): CheckWorker {
-  const w = new Worker(new URL('./update-check-worker.ts', import.meta.url), { type: 'module' })
-  return {
-    post: (m) => w.postMessage(m),
-    onMessage: (l) => {
-      w.onmessage = (e) => l(e.data)
-    },
-    onError: (l) => {
-      w.onerror = (e) => l(e)
-      w.onmessageerror = (e) => l(e)
-    },
-    terminate: () => w.terminate()
-  }
+  return webWorkerHandle(new Worker(new URL('./update-check-worker.ts', import.meta.url), { type: 'module', name: 'zerostate-update-check' }))
 }
 
 /** The default checker here: a module worker in browsers, none elsewhere (pass one from `node-update-checker.ts`). */

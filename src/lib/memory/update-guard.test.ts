@@ -5,6 +5,7 @@ import { checkUpdate, checkStateVector } from './update-guard.ts'
 import { RejectedUpdateError, UpdateDeadlineError } from './errors.ts'
 import { WorkerUpdateChecker, type CheckWorker } from './update-checker.ts'
 import { nodeUpdateChecker } from './node-update-checker.ts'
+import { nodeWorkerHandle } from '../core/index.ts'
 import { rng } from './test-helpers.ts'
 
 /** A doc exercising every content type our guard must accept. */
@@ -127,23 +128,11 @@ describe('WorkerUpdateChecker', () => {
   it('terminates and replaces a worker stuck on the yjs#687 payload, rejecting with UpdateDeadlineError', async () => {
     // A worker that feeds the bytes to Y.mergeUpdatesV2, which loops forever on them (yjs#687).
     const yjs = new URL('../../../node_modules/yjs/dist/yjs.cjs', import.meta.url).pathname
+    const comlink = new URL('../../../node_modules/comlink/dist/umd/', import.meta.url).pathname
     const code = `const Y = require(${JSON.stringify(yjs)}); const { parentPort } = require('node:worker_threads');
-      parentPort.on('message', ({ id, update }) => { Y.mergeUpdatesV2([Y.encodeStateAsUpdateV2(new Y.Doc()), update]); parentPort.postMessage({ id, ok: true }) })`
-    const spawn = (): CheckWorker => {
-      const w = new Worker(code, { eval: true })
-      return {
-        post: (m) => w.postMessage(m),
-        onMessage: (l) => {
-          w.on('message', l)
-        },
-        onError: (l) => {
-          w.on('error', l)
-        },
-        terminate: () => {
-          void w.terminate()
-        }
-      }
-    }
+      const { expose } = require(${JSON.stringify(`${comlink}comlink.js`)}); const nodeEndpoint = require(${JSON.stringify(`${comlink}node-adapter.js`)});
+      expose({ check(update) { Y.mergeUpdatesV2([Y.encodeStateAsUpdateV2(new Y.Doc()), update]); return { ok: true } } }, nodeEndpoint(parentPort))`
+    const spawn = (): CheckWorker => nodeWorkerHandle(new Worker(code, { eval: true }))
     const checker = new WorkerUpdateChecker(spawn, { deadlineMs: 300 })
     const hostile = Buffer.from('00010000000001000100010200001602000001fdffffffff7f0000', 'hex')
     const t = performance.now()
@@ -159,16 +148,19 @@ describe('WorkerUpdateChecker', () => {
 describe('WorkerUpdateChecker fallback', () => {
   it('a worker that cannot start marks the checker unavailable instead of refusing everything', async () => {
     const spawn = (): CheckWorker => {
-      let onError: ((e: unknown) => void) | undefined
+      let onCrash: ((e: Error) => void) | undefined
       return {
-        post: () => {
-          setTimeout(() => onError?.(new Error('404 worker script')), 5)
+        endpoint: {
+          postMessage: () => {
+            setTimeout(() => onCrash?.(new Error('404 worker script')), 5)
+          },
+          addEventListener: () => {},
+          removeEventListener: () => {}
         },
-        onMessage: () => {},
-        onError: (l) => {
-          onError = l
-        },
-        terminate: () => {}
+        terminate: () => {},
+        onCrash: (l) => {
+          onCrash = l
+        }
       }
     }
     const checker = new WorkerUpdateChecker(spawn, { deadlineMs: 1000 })
