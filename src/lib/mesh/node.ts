@@ -33,6 +33,7 @@ import {
 import { MeshError, NotStartedError, PeerNotConnectedError, RelayUnreachableError } from './errors.ts'
 import { logger } from '../core/index.ts'
 import { Counters } from '../core/index.ts'
+import { StrikePolicy } from './strikes.ts'
 import { PeerBook, Transport, connectionTransport, type PeerInfo } from './peer-book.ts'
 import { decodePresence, defaultRegion, encodePresence, type Presence } from './presence.ts'
 
@@ -52,6 +53,8 @@ export interface MeshNodeInit {
   presence?: Partial<Pick<Presence, 'capabilities' | 'donating' | 'freeWorkers' | 'region' | 'publicKey'>>
   /** Invalid messages from one peer before it is disconnected and blocked for a minute. Default 5. */
   maxStrikes?: number
+  /** How long a struck-out peer stays blocked, in ms. Default 60 s. */
+  blockMs?: number
 }
 
 /** The state of this tab's link to the bootstrap relays. */
@@ -99,7 +102,7 @@ type Services = {
   pubsub: ReturnType<ReturnType<typeof gossipsub>>
 }
 
-async function buildLibp2p(init: Required<Pick<MeshNodeInit, 'iceServers' | 'maxPeers'>>, gater: (peer: PeerId) => boolean) {
+async function buildLibp2p(init: Required<Pick<MeshNodeInit, 'iceServers' | 'maxPeers'>>, gater: ReturnType<StrikePolicy['gater']>) {
   return await createLibp2p<Services>({
     // Relay reservations are made per configured relay (#reserveOn), not by a generic '/p2p-circuit' search.
     addresses: { listen: ['/webrtc'] },
@@ -112,8 +115,8 @@ async function buildLibp2p(init: Required<Pick<MeshNodeInit, 'iceServers' | 'max
       // FIELD-NOTES: the default gater refuses ws:// and private addresses, which
       // loopback and LAN deployments use.
       denyDialMultiaddr: () => false,
-      denyDialPeer: gater,
-      denyInboundEncryptedConnection: gater
+      // A blocked peer (strikes.ts) is refused both ways, before and after encryption.
+      ...gater
     },
     peerDiscovery: [pubsubPeerDiscovery({ interval: 1000, topics: [DISCOVERY_TOPIC] })],
     services: {
@@ -135,8 +138,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   readonly counters = new Counters('mesh')
   readonly #init: MeshNodeInit
   readonly #book = new PeerBook({ staleMs: PRESENCE_INTERVAL_MS * 3 })
-  readonly #blocked = new Map<string, number>()
-  readonly #strikes = new Map<string, number>()
+  /** The strike policy every protocol of ours reports to (issue 11 item 12). */
+  readonly strikes: StrikePolicy
   readonly #dialer: DirectDialer
   readonly #milestones: Record<string, number> = {}
   #node: Libp2pNode | undefined
@@ -165,9 +168,19 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       publicKey: init.presence?.publicKey
     }
     this.#ready.promise.catch(() => {})
+    this.strikes = new StrikePolicy(
+      {
+        counters: this.counters,
+        exempt: (peer) => this.#book.isRelay(peer),
+        hangUp: async (peer) => {
+          await this.#node?.hangUp(peerIdFromString(peer))
+        }
+      },
+      { maxStrikes: init.maxStrikes, blockMs: init.blockMs }
+    )
     this.#dialer = new DirectDialer({
       node: () => this.#node,
-      skip: (id) => this.#book.isRelay(id) || this.#isBlocked(id),
+      skip: (id) => this.#book.isRelay(id) || this.strikes.isBlocked(id),
       counters: this.counters,
       maxPeers: init.maxPeers ?? DEFAULT_MAX_PEERS
     })
@@ -199,7 +212,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     if (this.#node != null) return
     this.#milestones.startCalled ??= performance.now()
     const maxPeers = this.#init.maxPeers ?? DEFAULT_MAX_PEERS
-    const node = await buildLibp2p({ iceServers: this.#init.iceServers ?? [], maxPeers }, (peer) => this.#isBlocked(peer.toString()))
+    const node = await buildLibp2p({ iceServers: this.#init.iceServers ?? [], maxPeers }, this.strikes.gater())
     this.#node = node
     node.addEventListener('peer:discovery', (evt) => {
       this.#onDiscovered(evt.detail.id.toString())
@@ -582,31 +595,17 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     } catch (err) {
       this.counters.inc('presence.invalid')
       log('dropped presence from %s: %s', from, (err as Error).message)
-      this.strike(from)
+      this.strikes.strike(from, 'presence', (err as Error).name)
     }
   }
 
   /**
-   * Count one invalid message from a peer; after `maxStrikes` the peer is
-   * disconnected and refused for a minute. Other protocols call this too.
+   * Count one invalid message from a peer (see `strikes`); after `maxStrikes` the peer
+   * is disconnected and refused for `blockMs`. Kept for callers that predate the
+   * per-protocol policy; new callers use `strikes.strike(peer, protocol, reason)`.
    */
-  strike(peerId: string): void {
-    const n = (this.#strikes.get(peerId) ?? 0) + 1
-    this.#strikes.set(peerId, n)
-    if (n < (this.#init.maxStrikes ?? 5) || this.#book.isRelay(peerId)) return
-    this.#strikes.delete(peerId)
-    this.#blocked.set(peerId, Date.now() + 60_000)
-    this.counters.inc('peers.blocked')
-    log('disconnecting %s after repeated invalid messages', peerId)
-    void this.#node?.hangUp(peerIdFromString(peerId)).catch(() => {})
-  }
-
-  #isBlocked(peerId: string): boolean {
-    const until = this.#blocked.get(peerId)
-    if (until == null) return false
-    if (until > Date.now()) return true
-    this.#blocked.delete(peerId)
-    return false
+  strike(peerId: string, protocol = 'other', reason = 'invalid'): void {
+    this.strikes.strike(peerId, protocol, reason)
   }
 
   #changed(): void {
