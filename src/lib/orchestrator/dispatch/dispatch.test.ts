@@ -178,14 +178,16 @@ describe('dispatch', () => {
     expect(r.output).toEqual({ hash: 'h(y)' })
     expect(executors.get('donor')!.runs).toBe(1) // the re-offer joined the running job
     // How many 60 ms leases a 250 ms run loses depends on the clock, but not the bookkeeping:
-    // every lost lease is one failed outcome and one re-offer, the donor answers every offer
-    // that joined the run, one answer commits and every other one is a duplicate.
-    const lost = orch.stats().leasesLost
+    // every lost lease is one failed outcome and is followed by a re-offer, unless a late answer
+    // to a lost offer commits the step first; the donor answers every offer that joined the
+    // run, one answer commits and every other one is a duplicate.
+    const { leasesLost: lost, offers } = orch.stats()
     expect(lost).toBeGreaterThan(0)
+    expect([offers - 1, offers]).toContain(lost)
     expect(outcomes.filter((o) => !o.success).map((o) => o.errorName)).toEqual(Array(lost).fill('LeaseLostError'))
-    expect(orch.stats()).toMatchObject({ offers: lost + 1, committed: 1 })
+    expect(orch.stats().committed).toBe(1)
     await vi.waitFor(() => {
-      expect(orch.stats().duplicatesIgnored).toBe(lost)
+      expect(orch.stats().duplicatesIgnored).toBe(offers - 1)
     })
     expect(services.get('donor')!.stats()).toMatchObject({ accepted: 1, completed: 1 })
   })
