@@ -1,28 +1,31 @@
 /**
- * The composition root: one mesh node, agent runtime, memory layer and
- * orchestrator per tab, wired through narrow adapters, behind `ZeroStateApi`.
+ * The composition root: one mesh node, agent runtime, memory layer and orchestrator
+ * per tab, joined by the adapters and the app's services (listing, donation, presence,
+ * publishing, task tracking), behind `ZeroStateApi`. It wires; the services decide.
  */
-import type { AgentEntry, AgentFilter, DonationState, ZeroStateApi } from './api.ts'
+import type { ZeroStateApi } from './api.ts'
 import { createMemoryLayer, Libp2pSyncTransport, type MemoryLayer } from '../memory/index.ts'
-import { IndexedDbKeyStore, MemoryKeyStore, loadIdentity, logger } from '../core/index.ts'
+import { ChangeNotifier, IndexedDbKeyStore, MemoryKeyStore, listen, loadIdentity, logger } from '../core/index.ts'
 import { MeshNode, type MeshNodeInit } from '../mesh/index.ts'
 import {
   LlmController,
   Libp2pTaskTransport,
-  createOrchestrator,
+  orchestratorService,
   remotePlanner,
   servePlans,
-  LLM_CAPABILITY,
   OrchestratorError,
-  type TaskHandle,
-  type TaskRequest
+  type TaskHandle
 } from '../orchestrator/index.ts'
-import { AppCatalog, OutcomeStats, RuntimeExecutor, libp2pStreamHost, meshPeerDirectory, type CatalogAgent } from './adapters.ts'
+import { AppCatalog, OutcomeStats, RuntimeExecutor, libp2pStreamHost, meshPeerDirectory } from './adapters.ts'
 import { journalTask } from './task-journal.ts'
-import { IndexedDbAgentStore, MemoryAgentStore, bundledAgents, createAgentRuntime, defaultWorkerCount, publishLocal, sha256Hex } from '../runtime/index.ts'
+import { agentListing } from './agent-listing.ts'
+import { donation } from './donation.ts'
+import { presencePublisher } from './presence.ts'
+import { agentPublisher } from './publish.ts'
+import { taskTracking } from './task-tracking.ts'
+import { IndexedDbAgentStore, MemoryAgentStore, bundledAgents, createAgentRuntime, defaultWorkerCount, publishLocal } from '../runtime/index.ts'
 
 const log = logger('app')
-const DONATION_KEY = 'zerostate:donation'
 /** The fastest rate at which subscribers (the UI) are told of changes. */
 const NOTIFY_EVERY_MS = 100
 
@@ -37,73 +40,21 @@ export interface ZeroStateOptions {
   agentsBaseUrl?: string
 }
 
-function readDonation(): { enabled: boolean; workers?: number } | undefined {
-  try {
-    const raw = globalThis.localStorage?.getItem(DONATION_KEY)
-    const v: unknown = raw == null ? undefined : JSON.parse(raw)
-    return typeof (v as { enabled?: unknown })?.enabled === 'boolean' ? (v as { enabled: boolean; workers?: number }) : undefined
-  } catch {
-    return undefined
-  }
-}
-
-function toEntry(a: CatalogAgent, stats: OutcomeStats): AgentEntry {
-  const m = a.manifest
-  return {
-    id: a.id,
-    name: m.name,
-    version: m.version,
-    description: m.description,
-    capabilities: [...m.capabilities],
-    abi: m.abi,
-    price: m.price,
-    author: a.author,
-    manifest: m,
-    bundled: a.bundled,
-    publishedAt: a.publishedAt,
-    holders: a.holders,
-    reputation: a.reputation,
-    stats: stats.of(a.id)
-  }
-}
-
-function matches(e: AgentEntry, f: AgentFilter = {}): boolean {
-  if (f.capability != null && f.capability !== '' && !e.capabilities.includes(f.capability)) return false
-  if (f.author != null && f.author !== '' && e.author !== f.author) return false
-  if (f.minReputation != null && (e.reputation ?? 0) < f.minReputation) return false
-  if (f.text != null && f.text !== '') {
-    const t = f.text.toLowerCase()
-    if (![e.id, e.name, e.description, ...e.capabilities].some((s) => s.toLowerCase().includes(t))) return false
-  }
-  return true
-}
-
 /** Start a mesh peer in this tab (or Node) and return its API. */
 export async function createZeroState(options: ZeroStateOptions = {}): Promise<ZeroStateApi> {
   const persist = options.persist ?? typeof indexedDB !== 'undefined'
-  const listeners = new Set<() => void>()
-  let changeQueued = false
-  // Listeners (the UI) hear of changes at most every NOTIFY_EVERY_MS: a busy tab
-  // emits thousands of task events a second, and a repaint per event cost more
-  // than the tasks themselves. The first change after a quiet spell is told at once.
-  let notifiedAt = -Infinity
-  const notify = (): void => {
-    changeQueued = false
-    notifiedAt = performance.now()
-    for (const l of listeners) l()
-  }
+  // Subscribers (the UI) hear of changes at most every NOTIFY_EVERY_MS: a busy tab emits
+  // thousands of task events a second, and a repaint per event cost more than the tasks.
+  const changes = new ChangeNotifier({ everyMs: NOTIFY_EVERY_MS })
   const changed = (): void => {
-    if (changeQueued) return
-    changeQueued = true
-    const wait = notifiedAt + NOTIFY_EVERY_MS - performance.now()
-    if (wait <= 0) queueMicrotask(notify)
-    else setTimeout(notify, wait)
+    changes.changed()
   }
+  const unsubscribes: Array<() => void> = []
 
   // The node does not need the signing key to join: start both at once (join time).
   const mesh = new MeshNode(options.mesh)
   const [identity] = await Promise.all([loadIdentity(persist ? new IndexedDbKeyStore() : new MemoryKeyStore()), mesh.start()])
-  mesh.addEventListener('change', changed)
+  unsubscribes.push(listen(mesh, 'change', changed))
   const libp2p = mesh.libp2p
 
   const runtime = createAgentRuntime({ workers: defaultWorkerCount(), store: persist ? new IndexedDbAgentStore() : new MemoryAgentStore() })
@@ -116,13 +67,10 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     }
   })
   await memory.start()
-  memory.registry.subscribe(changed)
-  memory.memory.subscribe(changed)
 
   const stats = new OutcomeStats()
   const catalog = new AppCatalog(memory.registry, stats)
-  catalog.subscribe(changed)
-  stats.subscribe(changed)
+  unsubscribes.push(memory.registry.subscribe(changed), memory.memory.subscribe(changed), catalog.subscribe(changed), stats.subscribe(changed))
   const executor = new RuntimeExecutor(runtime, catalog, (id) => {
     memory.registry.addHolder(id, mesh.peerId)
   })
@@ -132,7 +80,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   const transport = new Libp2pTaskTransport({ host })
   const peers = meshPeerDirectory(mesh)
   const llm = new LlmController(changed)
-  const orchestrator = createOrchestrator({
+  const orchestrator = orchestratorService()({
     catalog,
     peers,
     reputation: stats,
@@ -144,68 +92,34 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   })
   await orchestrator.start()
 
-  const bundledLoad = bundledAgents({ baseUrl: options.agentsBaseUrl })
+  const presence = presencePublisher()({ mesh, catalog, executor, llm, publicKey: identity.publicKey })
+  const bundled = bundledAgents({ baseUrl: options.agentsBaseUrl })
     .then((list) => {
       catalog.setBundled(list)
-      refreshPresence()
+      presence.refresh()
     })
     .catch((err: unknown) => {
       log.error('bundled agents unavailable: %s', (err as Error).message)
     })
+  presence.start()
 
-  let donating = false
-  let completed = 0
-  const handles = new Map<string, TaskHandle>()
+  const listing = agentListing()({ catalog, stats })
+  const tasks = taskTracking()({ orchestrator, journal: { record: (handle, request) => journalTask(memory.journal, handle, request) }, changes })
+  const donations = donation()({ runtime, orchestrator, executor, tasks, bundled, presence, changes })
+  const publisher = agentPublisher()({
+    packages: { publish: (bundle) => publishLocal(runtime.store, identity, bundle) },
+    registry: memory.registry,
+    executor,
+    catalog,
+    listing,
+    bundled,
+    presence,
+    changes,
+    peerId: mesh.peerId
+  })
+
+  await donations.restore(options.donate)
   let stopLlmService: (() => Promise<void>) | undefined
-
-  function refreshPresence(): void {
-    const caps = new Set<string>()
-    if (donating) for (const a of catalog.agents()) if (executor.has(a.id)) for (const c of a.manifest.capabilities) caps.add(c)
-    if (llm.state().state === 'ready') caps.add(LLM_CAPABILITY)
-    mesh.setPresence({ donating, freeWorkers: donating ? executor.freeWorkers() : 0, capabilities: [...caps].sort().slice(0, 64) })
-  }
-  mesh.setPresence({ publicKey: identity.publicKey })
-  const presenceTimer = setInterval(refreshPresence, 1000)
-
-  const donation = (): DonationState => {
-    const s = runtime.stats()
-    return { enabled: donating, workers: s.workers, maxWorkers: Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 2), busy: executor.busy, completed }
-  }
-
-  async function donate(opts: { enabled: boolean; workers?: number }): Promise<void> {
-    if (opts.workers != null) runtime.resize(Math.max(1, Math.floor(opts.workers)))
-    // The pool starts lazily; a donor must have its workers up to advertise them.
-    if (opts.enabled) await runtime.start()
-    donating = opts.enabled
-    await orchestrator.donate(opts.enabled)
-    try {
-      globalThis.localStorage?.setItem(DONATION_KEY, JSON.stringify({ enabled: donating, workers: runtime.stats().workers }))
-    } catch {
-      /* not persisted */
-    }
-    await bundledLoad
-    refreshPresence()
-    changed()
-  }
-
-  function track(handle: TaskHandle, request: TaskRequest): TaskHandle {
-    handles.set(handle.id, handle)
-    void journalTask(memory.journal, handle, request)
-    handle.on('step', changed)
-    handle.on('progress', changed)
-    handle.done
-      .then(
-        () => {
-          completed++
-        },
-        () => {}
-      )
-      .finally(changed)
-    return handle
-  }
-
-  const initialDonation = options.donate ?? readDonation()
-  if (initialDonation?.enabled === true) await donate(initialDonation)
   void llm.probe().then(async () => {
     if (llm.state().state !== 'unavailable') stopLlmService = await servePlans(host, llm.engine)
   })
@@ -217,33 +131,12 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     peers: () => mesh.peers(),
     ping: (peerId) => mesh.ping(peerId),
     relayStatus: () => mesh.status,
-    donate,
-    donation,
+    donate: (opts) => donations.donate(opts),
+    donation: () => donations.state(),
     agents: {
-      list: (filter) =>
-        catalog
-          .agents()
-          .map((a) => toEntry(a, stats))
-          .filter((e) => matches(e, filter)),
-      get: (id) => {
-        const a = catalog.get(id)
-        return a == null ? undefined : toEntry(a, stats)
-      },
-      async publish(bundle) {
-        const stored = await publishLocal(runtime.store, identity, bundle)
-        executor.markLocal(stored.id)
-        await memory.registry.publish({ id: stored.id, manifest: stored.manifest, moduleSha256: await sha256Hex(bundle.wasm), holders: [mesh.peerId] })
-        await bundledLoad
-        const entry = catalog.agents().find((a) => a.id === stored.id)
-        refreshPresence()
-        changed()
-        return entry != null
-          ? toEntry(entry, stats)
-          : toEntry(
-              { id: stored.id, manifest: stored.manifest, author: identity.publicKey, bundled: false, holders: [mesh.peerId], publishedAt: stored.publishedAt },
-              stats
-            )
-      },
+      list: (filter) => listing.list(filter),
+      get: (id) => listing.get(id),
+      publish: (bundle) => publisher.publish(bundle),
       retract: (id) => memory.registry.retract(id),
       async run(id, input, opts) {
         const pkg = await executor.package(id)
@@ -251,7 +144,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
         return await runtime.run(pkg, input, opts)
       }
     },
-    submit: (request) => track(orchestrator.submit(request), request),
+    submit: (request) => tasks.submit(request),
     runWorkflow() {
       // Workflows (YAML) are a later feature; keep the contract: a handle whose done rejects.
       const error = new OrchestratorError('Workflows are not available in this version yet: submit a task instead')
@@ -260,7 +153,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       return { id: `workflow-${Date.now()}`, done, on: () => () => {}, cancel: () => {} } as unknown as TaskHandle
     },
     tasks: () => orchestrator.tasks(),
-    task: (id) => handles.get(id),
+    task: (id) => tasks.task(id),
     memory: {
       get: (ns, key) => memory.memory.get(ns, key),
       set: (ns, key, value) => memory.memory.set(ns, key, value),
@@ -276,7 +169,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       },
       async load(modelId) {
         await llm.load(modelId)
-        refreshPresence()
+        presence.refresh()
       }
     },
     metrics: () => ({
@@ -287,19 +180,16 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       'runtime.completed': runtime.stats().completed,
       'runtime.failed': runtime.stats().failed
     }),
-    subscribe(listener) {
-      listeners.add(listener)
-      return () => {
-        listeners.delete(listener)
-      }
-    },
+    subscribe: (listener) => changes.subscribe(listener),
     mesh,
     runtime,
     registry: memory.registry,
     journal: memory.journal,
     orchestrator,
     async stop() {
-      clearInterval(presenceTimer)
+      presence.stop()
+      for (const off of unsubscribes) off()
+      changes.cancel()
       await stopLlmService?.().catch(() => {})
       await orchestrator.stop()
       await memory.stop()

@@ -1,0 +1,73 @@
+/**
+ * Agents as the app lists them (`agents.list` / `agents.get`): the catalog's agents
+ * (bundled and verified registry entries) with this peer's outcome statistics.
+ */
+import type { AgentEntry, AgentFilter } from './api.ts'
+import type { CatalogAgent } from './adapters.ts'
+
+/** Options of the agent listing: none yet. */
+export type AgentListingInit = Record<string, never>
+
+/** What the listing reads. */
+export interface AgentListingComponents {
+  catalog: { agents(): readonly CatalogAgent[]; get(id: string): CatalogAgent | undefined }
+  stats: { of(agentId: string): AgentEntry['stats'] }
+}
+
+/** The listing service. */
+export interface AgentListing {
+  /** Agents matching every field of `filter`, in catalog order (bundled first). */
+  list(filter?: AgentFilter): AgentEntry[]
+  get(id: string): AgentEntry | undefined
+  /** One catalog agent as an entry. */
+  entry(agent: CatalogAgent): AgentEntry
+}
+
+/** `agentListing(init)(components)`. */
+export function agentListing(_init: AgentListingInit = {}): (components: AgentListingComponents) => AgentListing {
+  return ({ catalog, stats }) => {
+    const entry = (a: CatalogAgent): AgentEntry => {
+      const m = a.manifest
+      return {
+        id: a.id,
+        name: m.name,
+        version: m.version,
+        description: m.description,
+        capabilities: [...m.capabilities],
+        abi: m.abi,
+        price: m.price,
+        author: a.author,
+        manifest: m,
+        bundled: a.bundled,
+        publishedAt: a.publishedAt,
+        holders: a.holders,
+        reputation: a.reputation,
+        stats: stats.of(a.id)
+      }
+    }
+    return {
+      list: (filter) =>
+        catalog
+          .agents()
+          .map(entry)
+          .filter((e) => matches(e, filter)),
+      get(id) {
+        const a = catalog.get(id)
+        return a == null ? undefined : entry(a)
+      },
+      entry
+    }
+  }
+}
+
+/** Empty filter fields match everything; an agent without reputation counts as 0. */
+function matches(e: AgentEntry, f: AgentFilter = {}): boolean {
+  if (f.capability != null && f.capability !== '' && !e.capabilities.includes(f.capability)) return false
+  if (f.author != null && f.author !== '' && e.author !== f.author) return false
+  if (f.minReputation != null && (e.reputation ?? 0) < f.minReputation) return false
+  if (f.text != null && f.text !== '') {
+    const t = f.text.toLowerCase()
+    if (![e.id, e.name, e.description, ...e.capabilities].some((s) => s.toLowerCase().includes(t))) return false
+  }
+  return true
+}

@@ -1,0 +1,64 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { MeshNodeInit } from '../mesh/index.ts'
+import { LLM_CAPABILITY } from '../orchestrator/index.ts'
+import type { AgentManifest } from '../runtime/index.ts'
+import { presencePublisher } from './presence.ts'
+
+const agent = (id: string, capabilities: string[]) => ({ id, manifest: { capabilities } as unknown as AgentManifest })
+
+function setup(opts: { held?: string[]; llm?: string; free?: number; maxCapabilities?: number } = {}) {
+  const published: NonNullable<MeshNodeInit['presence']>[] = []
+  const held = new Set(opts.held ?? ['a', 'c'])
+  const llmState = { state: opts.llm ?? 'unavailable' }
+  const presence = presencePublisher({ intervalMs: 1000, maxCapabilities: opts.maxCapabilities })({
+    mesh: { setPresence: (p) => published.push({ ...p }) },
+    catalog: { agents: () => [agent('a', ['text-summarization', 'hashing']), agent('b', ['csv-parsing']), agent('c', ['hashing', 'entity-extraction'])] },
+    executor: { has: (id) => held.has(id), freeWorkers: () => opts.free ?? 7 },
+    llm: { state: () => llmState },
+    publicKey: 'ed25519:me'
+  })
+  return { presence, published, llmState, last: () => published.at(-1) }
+}
+
+describe('presencePublisher', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('advertises no capabilities and no workers while not donating', () => {
+    const { presence, last } = setup()
+    presence.refresh()
+    expect(last()).toEqual({ donating: false, freeWorkers: 0, capabilities: [] })
+  })
+
+  it('a donor advertises the sorted, de-duplicated capabilities of the agents it holds, and its free workers', () => {
+    const { presence, last } = setup({ free: 5 })
+    presence.setDonating(true)
+    expect(presence.donating).toBe(true)
+    expect(last()).toEqual({ donating: true, freeWorkers: 5, capabilities: ['entity-extraction', 'hashing', 'text-summarization'] })
+    presence.setDonating(false)
+    expect(last()).toEqual({ donating: false, freeWorkers: 0, capabilities: [] })
+  })
+
+  it('adds the LLM capability when a model is ready, donating or not, and caps the list', () => {
+    const { presence, last, llmState } = setup({ maxCapabilities: 2 })
+    llmState.state = 'ready'
+    presence.refresh()
+    expect(last()?.capabilities).toEqual([LLM_CAPABILITY])
+    presence.setDonating(true)
+    expect(last()?.capabilities).toHaveLength(2)
+  })
+
+  it('start() advertises the public key once and refreshes every interval until stop()', () => {
+    vi.useFakeTimers()
+    const { presence, published } = setup()
+    presence.start()
+    presence.start()
+    expect(published).toEqual([{ publicKey: 'ed25519:me' }])
+    vi.advanceTimersByTime(3000)
+    expect(published).toHaveLength(4)
+    presence.stop()
+    vi.advanceTimersByTime(3000)
+    expect(published).toHaveLength(4)
+  })
+})

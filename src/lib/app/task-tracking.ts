@@ -1,0 +1,78 @@
+/**
+ * The tasks this tab submitted: their live handles (`task(id)`), their journal
+ * records, the count of completed ones, and a change notice on every event.
+ */
+import type { TaskHandle, TaskRequest } from '../orchestrator/index.ts'
+
+/** Options of task tracking. */
+export interface TaskTrackingInit {
+  /**
+   * Finished handles kept for `task(id)`, oldest dropped first. Default 200, what the
+   * orchestrator keeps in `tasks()`: a handle holds its result (up to the 10 MiB output
+   * cap), so keeping every one would grow without bound in a busy tab.
+   */
+  keepFinished?: number
+}
+
+/** What task tracking needs. */
+export interface TaskTrackingComponents {
+  orchestrator: { submit(request: TaskRequest): TaskHandle }
+  /** Journal a task as it progresses (`journalTask` over this profile's journal). */
+  journal: { record(handle: TaskHandle, request: TaskRequest): Promise<void> }
+  changes: { changed(): void }
+}
+
+/** Task tracking. */
+export interface TaskTracking {
+  submit(request: TaskRequest): TaskHandle
+  /** The live handle of a task submitted here, while it is kept. */
+  task(id: string): TaskHandle | undefined
+  /** Tasks submitted here that succeeded. */
+  readonly completed: number
+}
+
+/** `taskTracking(init)(components)`. */
+export function taskTracking(init: TaskTrackingInit = {}): (components: TaskTrackingComponents) => TaskTracking {
+  const keepFinished = init.keepFinished ?? 200
+  return ({ orchestrator, journal, changes }) => {
+    const handles = new Map<string, TaskHandle>()
+    /** Finished task ids, oldest first. */
+    const finished = new Set<string>()
+    let completed = 0
+    const changed = (): void => {
+      changes.changed()
+    }
+    const settle = (id: string): void => {
+      finished.add(id)
+      for (const old of finished) {
+        if (finished.size <= keepFinished) break
+        finished.delete(old)
+        handles.delete(old)
+      }
+      changed()
+    }
+    return {
+      submit(request) {
+        const handle = orchestrator.submit(request)
+        handles.set(handle.id, handle)
+        void journal.record(handle, request)
+        handle.on('step', changed)
+        handle.on('progress', changed)
+        handle.done.then(
+          () => {
+            completed++
+            settle(handle.id)
+          },
+          () => {
+            settle(handle.id)
+          }
+        )
+        return handle
+      },
+      task: (id) => handles.get(id),
+      get completed() {
+        return completed
+      }
+    }
+  }
+}
