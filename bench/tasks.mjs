@@ -1,12 +1,17 @@
 // npm run bench:tasks — end-to-end latency of a one-step task run on another tab, next to the
-// raw stream RTT measured in the same run; throughput with 1, 2 and 3 donor tabs; agent
-// selection time for 1,000 and 10,000 agents. Writes bench/results/tasks.json.
+// raw stream RTT measured in the same run; a 1 MB remote task (1 MB of bytes in, the same
+// 1 MB back) next to a raw RTCDataChannel moving the same bytes between the same two tabs;
+// throughput with 1, 2 and 3 donor tabs; agent selection time for 1,000 and 10,000 agents.
+// Writes bench/results/tasks.json.
 import { startMesh, waitForFullMesh } from '../test/harness.mjs'
 import { benchSelection } from './bench-selection.ts'
 import { fmt, summary, writeResults } from './stats.mjs'
+import { modules } from '../test/fixtures/runtime-wat.mjs'
 
 const LATENCY_N = Number(process.env.LATENCY_N ?? 500)
 const THROUGHPUT_N = Number(process.env.THROUGHPUT_N ?? 3000)
+const LARGE_N = Number(process.env.LARGE_N ?? 12)
+const LARGE_BYTES = 1024 * 1024
 const result = { date: new Date().toISOString(), machine: '2 cores, headless Chromium, one context per tab' }
 
 // Selection first, in Node, while the machine is quiet.
@@ -59,6 +64,121 @@ try {
   result.remoteTaskVsStreamRttP50 = Math.round((result.remoteTaskMs.p50 / result.streamRttMs.p50) * 10) / 10
   console.log(`one-step remote task, end to end: ${fmt(result.remoteTaskMs)}`)
   console.log(`open-stream RTT (same run):       ${fmt(result.streamRttMs)}  → task/RTT p50 ${result.remoteTaskVsStreamRttP50}×`)
+
+  // A 1 MB remote task: a WASI `cat` agent gets 1 MB of bytes and returns them, so 2 MB cross
+  // the mesh (in chunks on the task stream); beside it, a raw RTCDataChannel echoes the same
+  // 1 MB between the same two tabs (16 KiB messages, flow-controlled on bufferedAmount).
+  const catId = await submitter.evaluate(
+    async (wasm) => {
+      const e = await window.zerostate.agents.publish({
+        manifest: {
+          name: 'bench-cat',
+          version: '1.0.0',
+          description: 'copies stdin to stdout',
+          capabilities: ['bench-byte-echo'],
+          abi: 'wasi-preview1',
+          price: 0
+        },
+        wasm: new Uint8Array(wasm)
+      })
+      return e.id
+    },
+    [...modules.wasiCat()]
+  )
+  await donors[0].waitForFunction((id) => window.zerostate.agents.list({ capability: 'bench-byte-echo' }).some((e) => e.id === id), catId, { timeout: 10_000 })
+  const large = await submitter.evaluate(
+    async ([agent, n, size]) => {
+      const input = new Uint8Array(size)
+      for (let i = 0; i < size; i++) input[i] = (i * 7 + (i >>> 11)) & 0xff
+      const times = []
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now()
+        const r = await window.zerostate.submit({ description: 'echo bytes', agent, input }).done
+        times.push(performance.now() - t0)
+        if (!(r.output instanceof Uint8Array) || r.output.byteLength !== size) throw new Error('the 1 MB task did not return its bytes')
+      }
+      return times
+    },
+    [catId, LARGE_N, LARGE_BYTES]
+  )
+  result.largeTask = { bytesEachWay: LARGE_BYTES, ms: summary(large.slice(2)) }
+  result.largeTask.mbPerSecP50 = Math.round(((2 * LARGE_BYTES) / 1e6 / (result.largeTask.ms.p50 / 1000)) * 10) / 10
+
+  const offer = await submitter.evaluate(async () => {
+    const pc = new RTCPeerConnection({ iceServers: [] })
+    const dc = pc.createDataChannel('bulk', { ordered: true })
+    dc.binaryType = 'arraybuffer'
+    window.__bulk = { pc, dc }
+    await pc.setLocalDescription(await pc.createOffer())
+    await new Promise((r) => {
+      if (pc.iceGatheringState === 'complete') r()
+      else
+        pc.addEventListener('icegatheringstatechange', () => {
+          if (pc.iceGatheringState === 'complete') r()
+        })
+    })
+    return pc.localDescription.toJSON()
+  })
+  const answer = await donors[0].evaluate(async (o) => {
+    const pc = new RTCPeerConnection({ iceServers: [] })
+    pc.addEventListener('datachannel', (e) => {
+      const ch = e.channel
+      ch.binaryType = 'arraybuffer'
+      ch.onmessage = (m) => ch.send(m.data)
+    })
+    await pc.setRemoteDescription(o)
+    await pc.setLocalDescription(await pc.createAnswer())
+    await new Promise((r) => {
+      if (pc.iceGatheringState === 'complete') r()
+      else
+        pc.addEventListener('icegatheringstatechange', () => {
+          if (pc.iceGatheringState === 'complete') r()
+        })
+    })
+    window.__bulkB = pc
+    return pc.localDescription.toJSON()
+  }, offer)
+  const rawBulk = await submitter.evaluate(
+    async ([ans, n, size]) => {
+      const { pc, dc } = window.__bulk
+      await pc.setRemoteDescription(ans)
+      if (dc.readyState !== 'open')
+        await new Promise((r) => {
+          dc.onopen = r
+        })
+      const MSG = 16 * 1024
+      const payload = new Uint8Array(size)
+      dc.bufferedAmountLowThreshold = 256 * 1024
+      const times = []
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now()
+        let back = 0
+        const done = new Promise((r) => {
+          dc.onmessage = (m) => {
+            back += m.data.byteLength
+            if (back >= size) r()
+          }
+        })
+        for (let off = 0; off < size; off += MSG) {
+          if (dc.bufferedAmount > 1024 * 1024) await new Promise((r) => dc.addEventListener('bufferedamountlow', r, { once: true }))
+          dc.send(payload.subarray(off, off + MSG))
+        }
+        await done
+        times.push(performance.now() - t0)
+      }
+      pc.close()
+      return times
+    },
+    [answer, LARGE_N, LARGE_BYTES]
+  )
+  await donors[0].evaluate(() => window.__bulkB?.close())
+  result.rawDataChannel1MbEchoMs = summary(rawBulk.slice(2))
+  result.rawDataChannelMbPerSecP50 = Math.round(((2 * LARGE_BYTES) / 1e6 / (result.rawDataChannel1MbEchoMs.p50 / 1000)) * 10) / 10
+  result.largeTaskVsRawP50 = Math.round((result.largeTask.ms.p50 / result.rawDataChannel1MbEchoMs.p50) * 10) / 10
+  console.log(`1 MB remote task (1 MB in, 1 MB out): ${fmt(result.largeTask.ms)} → ${result.largeTask.mbPerSecP50} MB/s at p50`)
+  console.log(
+    `raw RTCDataChannel, same 1 MB echo:  ${fmt(result.rawDataChannel1MbEchoMs)} → ${result.rawDataChannelMbPerSecP50} MB/s  → task/raw p50 ${result.largeTaskVsRawP50}×`
+  )
 
   // Throughput: many tasks in flight, 1..3 donors.
   result.throughput = {}
