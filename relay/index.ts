@@ -42,9 +42,36 @@ if (!existsSync(`${values.root}/index.html`)) {
   process.exit(2)
 }
 
-const relay = await startRelay({
+/**
+ * A port that cannot be had is a sentence naming the port and how to choose another, not a stack.
+ * Anything else is thrown on.
+ */
+function portProblem(err: unknown, what: string, value: string, variable: string): never {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  const used = code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(String((err as Error | undefined)?.message))
+  if (used || code === 'EACCES') {
+    const why = used ? 'is already in use (is ZeroState already running?)' : 'needs privileges this process does not have'
+    console.error(
+      `${what} port ${value} on ${values.host} ${why}: stop what uses it, or choose another port with ${variable}=<port> (or ${variable}=0 for any free one).`
+    )
+    process.exit(1)
+  }
+  throw err
+}
+
+const httpPort = port('port', values.port)
+const wsPort = port('ws-port', values['ws-port'])
+// The HTTP server first: its port is the one a second start collides on, before any libp2p work.
+let relay: Awaited<ReturnType<typeof startRelay>> | undefined
+const app = await startAppServer({
   host: values.host,
-  port: port('ws-port', values['ws-port']),
+  port: httpPort,
+  root: values.root,
+  relays: () => [...(relay?.multiaddrs() ?? []), ...values.relay]
+}).catch((err: unknown) => portProblem(err, 'The HTTP', String(httpPort), 'PORT'))
+relay = await startRelay({
+  host: values.host,
+  port: wsPort,
   announce: values.announce,
   dataDir: values.data,
   log: values.quiet
@@ -52,12 +79,9 @@ const relay = await startRelay({
     : (line) => {
         console.log(`[relay] ${line}`)
       }
-})
-const app = await startAppServer({
-  host: values.host,
-  port: port('port', values.port),
-  root: values.root,
-  relays: () => [...relay.multiaddrs(), ...values.relay]
+}).catch(async (err: unknown) => {
+  await app.close()
+  return portProblem(err, 'The relay WebSocket', String(wsPort), 'WS_PORT')
 })
 
 const shownHost = values.host.includes(':') ? `[${values.host}]` : values.host
@@ -68,12 +92,15 @@ let stopping = false
 async function shutdown(): Promise<void> {
   if (stopping) return
   stopping = true
-  await Promise.allSettled([app.close(), relay.stop()])
+  await Promise.allSettled([app.close(), relay?.stop()])
   process.exit(0)
 }
-process.on('SIGINT', () => {
-  void shutdown()
-})
-process.on('SIGTERM', () => {
-  void shutdown()
-})
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+  process.on(signal, () => {
+    void shutdown()
+  })
+// Started by scripts/start.mjs with an IPC channel: when that process is gone, so is this one.
+if (process.send != null)
+  process.on('disconnect', () => {
+    void shutdown()
+  })
