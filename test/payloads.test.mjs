@@ -54,6 +54,8 @@ describe('large payloads across the mesh', () => {
       return entry.id
     }, wasm)
     await b.waitForFunction((id) => window.zerostate.agents.list({ capability: 'byte-echo' }).some((e) => e.id === id), agentId, { timeout: 10_000 })
+    // A routes to B once B's presence says it can run the new agent.
+    await a.waitForFunction((idB) => window.zerostate.peers().some((p) => p.id === idB && p.capabilities.includes('byte-echo')), ids[1], { timeout: 10_000 })
     const res = await a.evaluate(
       async ([id, size]) => {
         // Every byte value, not UTF-8: it cannot pass as text anywhere on the way.

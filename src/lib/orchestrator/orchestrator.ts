@@ -4,7 +4,7 @@
 import { serveAgentFetch } from './donor/index.ts'
 import * as v from 'valibot'
 import type { AgentBlobStore, AgentCatalog, LocalExecutor, OutcomeSink, PeerDirectory, ReputationSource } from './components.ts'
-import { dispatcher as createDispatcher, type Dispatcher, type DispatcherInit, type StepEvent } from './dispatch/index.ts'
+import { dispatcher as createDispatcher, type Dispatcher, type DispatcherInit, type StepEvent, type TransferEvent } from './dispatch/index.ts'
 import { donorService, type DonorService, type DonorServiceInit } from './donor/index.ts'
 import { InvalidTaskRequestError, OrchestratorError, TaskCancelledError, UnknownAgentError, toError } from './errors.ts'
 import { newTaskId, type TaskId } from './ids.ts'
@@ -58,6 +58,8 @@ export interface ProgressEvent {
   message?: string
   /** The validated plan, on the 'planned' event (so a UI can draw the whole DAG before steps run). */
   plan?: Plan
+  /** On 'running' events while a large input or output crosses the mesh: bytes so far of one step's transfer. */
+  transfer?: TransferEvent
 }
 
 /** The events of one task, as its handle's `on()` delivers them (their `detail`). */
@@ -261,6 +263,9 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
         prefs,
         signal: controller.signal,
         pinned,
+        onTransfer: (transfer) => {
+          emit('progress', { taskId: id, phase: 'running', planner: summary.planner, steps: summary.steps, stepsDone: summary.stepsDone, transfer })
+        },
         onStep: (e) => {
           if (e.status === 'succeeded') {
             summary.stepsDone++
