@@ -93,7 +93,11 @@ export interface ZeroStateApi {
     keys(namespace: string): string[]
     delete(namespace: string, key: string): Promise<void>
     namespaces(): NamespaceInfo[]
-    createNamespace(namespace: string, opts: { mode: 'shared' | 'private' | 'encrypted'; key?: string }): Promise<void>
+    createNamespace(namespace: string, opts: { mode: 'shared' | 'private' | 'encrypted'; key?: string; writers?: string[] }): Promise<void>
+    /** Owner only: let a profile key (`ed25519:…`, or `'*'` for anyone) write to `namespace`. */
+    grant(namespace: string, publicKey: string): Promise<void>
+    /** Owner only: stop a profile key writing to `namespace` (its values stop counting). */
+    revoke(namespace: string, publicKey: string): Promise<void>
   }
 
   // planning with an in-browser LLM

@@ -160,7 +160,9 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       keys: (ns) => memory.memory.keys(ns),
       delete: (ns, key) => memory.memory.delete(ns, key),
       namespaces: () => memory.memory.namespaces(),
-      createNamespace: (ns, opts) => memory.memory.createNamespace(ns, opts)
+      createNamespace: (ns, opts) => memory.memory.createNamespace(ns, opts),
+      grant: (ns, publicKey) => memory.memory.grant(ns, publicKey),
+      revoke: (ns, publicKey) => memory.memory.revoke(ns, publicKey)
     },
     llm: {
       state: () => llm.state(),
