@@ -142,7 +142,9 @@ export class SupervisedWorker<Api> {
     const signal = opts.signal
     if (signal?.aborted) return Promise.reject(new WorkerAbortedError('the call was cancelled before it started'))
     const live = this.#ensure()
-    const deadlineMs = opts.deadlineMs ?? this.#init.deadlineMs ?? 30_000
+    let deadlineMs = opts.deadlineMs ?? this.#init.deadlineMs ?? 30_000
+    // A NaN deadline would arm no timer at all: fall back to the worker's own.
+    if (Number.isNaN(deadlineMs)) deadlineMs = this.#init.deadlineMs ?? 30_000
     return new Promise<R>((resolve, reject) => {
       let settled = false
       let timer: ReturnType<typeof setTimeout> | undefined
