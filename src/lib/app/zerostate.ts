@@ -60,10 +60,10 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   const runtime = createAgentRuntime({ workers: defaultWorkerCount(), store: persist ? new IndexedDbAgentStore() : new MemoryAgentStore() })
   const memory: MemoryLayer = createMemoryLayer({
     identity,
-    transport: new Libp2pSyncTransport(libp2p),
+    transport: new Libp2pSyncTransport(libp2p, { strikes: mesh.strikes }),
     persistence: persist ? 'indexeddb' : 'none',
     onPeerRejected: (peer) => {
-      mesh.strike(peer)
+      mesh.strikes.strike(peer, 'sync', 'RejectedUpdate')
     }
   })
   await memory.start()
@@ -77,7 +77,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   await executor.init()
 
   const host = libp2pStreamHost(libp2p)
-  const transport = new Libp2pTaskTransport({ host })
+  const transport = new Libp2pTaskTransport({ host, strikes: mesh.strikes })
   const peers = meshPeerDirectory(mesh)
   const llm = new LlmController(changed)
   const orchestrator = orchestratorService()({
@@ -88,7 +88,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     executor,
     blobs: executor,
     outcomes: stats,
-    planners: [llm.planner(), remotePlanner({ host, peers })]
+    planners: [llm.planner(), remotePlanner({ host, peers, strikes: mesh.strikes })]
   })
   await orchestrator.start()
 
@@ -121,7 +121,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   await donations.restore(options.donate)
   let stopLlmService: (() => Promise<void>) | undefined
   void llm.probe().then(async () => {
-    if (llm.state().state !== 'unavailable') stopLlmService = await servePlans(host, llm.engine)
+    if (llm.state().state !== 'unavailable') stopLlmService = await servePlans(host, llm.engine, { strikes: mesh.strikes })
   })
 
   const api: ZeroStateApi = {

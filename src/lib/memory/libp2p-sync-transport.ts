@@ -15,7 +15,7 @@
  */
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { framed, type FramedStream } from '../core/index.ts'
-import { InvalidFrameError, StreamEndedError } from '../mesh/index.ts'
+import { InvalidFrameError, StreamEndedError, type StrikeSink } from '../mesh/index.ts'
 import { Counters } from '../core/index.ts'
 import { logger } from '../core/index.ts'
 import { MessageQueue, type ChannelHandler, type PeerEvent, type SyncChannel, type SyncTransport, type UnknownDocHandler } from './sync-transport.ts'
@@ -34,6 +34,8 @@ export interface Libp2pSyncTransportInit {
   maxInvalidFrames?: number
   /** Inbound streams per connection (one per doc). Default 256. */
   maxStreams?: number
+  /** The mesh's strike policy: every invalid frame is a strike, a hang-up a block (issue 11). */
+  strikes?: StrikeSink
 }
 
 type SyncFramed = FramedStream<typeof syncProtocol.schema>
@@ -94,7 +96,8 @@ class StreamChannel implements SyncChannel {
 /** A {@link SyncTransport} over a libp2p 3 node. */
 export class Libp2pSyncTransport implements SyncTransport {
   readonly #node: SyncLibp2p
-  readonly #init: Required<Libp2pSyncTransportInit>
+  readonly #init: Required<Omit<Libp2pSyncTransportInit, 'strikes'>>
+  readonly #strikes: StrikeSink | undefined
   readonly #peers = new Map<string, PeerId>()
   readonly #listeners = new Set<(e: PeerEvent) => void>()
   readonly #handlers = new Map<string, ChannelHandler>()
@@ -106,6 +109,7 @@ export class Libp2pSyncTransport implements SyncTransport {
 
   constructor(node: SyncLibp2p, init: Libp2pSyncTransportInit = {}) {
     this.#node = node
+    this.#strikes = init.strikes
     this.#init = { openTimeoutMs: init.openTimeoutMs ?? 5000, maxInvalidFrames: init.maxInvalidFrames ?? 3, maxStreams: init.maxStreams ?? 256 }
   }
 
@@ -274,7 +278,12 @@ export class Libp2pSyncTransport implements SyncTransport {
     log('invalid sync frame from %s: %s', peer, err.message)
     const n = (this.#invalid.get(peer) ?? 0) + 1
     this.#invalid.set(peer, n)
-    if (n >= this.#init.maxInvalidFrames) void this.hangUp(peer, 'repeated invalid sync frames')
+    // A hang-up alone let an attacker reconnect and go on (27 times): at the limit the peer is blocked.
+    const blocked = this.#strikes?.strike(peer, 'sync', err.name, n >= this.#init.maxInvalidFrames ? Number.POSITIVE_INFINITY : undefined) === true
+    if (n >= this.#init.maxInvalidFrames || blocked) {
+      this.#invalid.delete(peer)
+      void this.hangUp(peer, 'repeated invalid sync frames')
+    }
   }
 
   async hangUp(peer: string, reason: string): Promise<void> {

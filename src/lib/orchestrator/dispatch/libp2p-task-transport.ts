@@ -6,7 +6,8 @@
 import type { Stream } from '@libp2p/interface'
 import type { StreamHost } from '../../core/index.ts'
 import { framed, type FramedStream } from '../../core/index.ts'
-import { InvalidFrameError, FrameTooLargeError } from '../../mesh/index.ts'
+import { FrameTimeoutError } from '../../core/index.ts'
+import { InvalidFrameError, FrameTooLargeError, type StrikeSink } from '../../mesh/index.ts'
 import { logger } from '../../core/index.ts'
 import { PeerUnavailableError, toError } from '../errors.ts'
 import { TASK_PROTOCOL_ID, taskProtocolDefinition, type TaskMessage, type TaskMessageSchema } from './task-protocol.ts'
@@ -19,6 +20,8 @@ export type { StreamHost } from '../../core/index.ts'
 /** Components of the libp2p task transport. */
 export interface Libp2pTaskTransportComponents {
   host: StreamHost
+  /** Where invalid frames are reported (the mesh's strike policy, issue 11). */
+  strikes?: StrikeSink
 }
 
 /** Options. */
@@ -27,6 +30,8 @@ export interface Libp2pTaskTransportInit {
   maxInvalidFrames?: number
   /** Deadline to open a stream. Default 5000 ms. */
   openTimeoutMs?: number
+  /** Once a frame began, the rest must arrive within this, or it is a strike. Default 10 s (core framing). */
+  frameTimeoutMs?: number
 }
 
 interface Channel {
@@ -45,11 +50,14 @@ export class Libp2pTaskTransport implements TaskTransport {
   readonly #handlers = new Set<TaskMessageHandler>()
   readonly #closed = new Set<(peer: string) => void>()
   #started = false
+  /** The strike policy peers are reported to. */
+  readonly strikes: StrikeSink | undefined
   /** Frames dropped (invalid, or a handler threw). */
   dropped = 0
 
   constructor(components: Libp2pTaskTransportComponents, init: Libp2pTaskTransportInit = {}) {
     this.#host = components.host
+    this.strikes = components.strikes
     this.#init = init
   }
 
@@ -124,7 +132,15 @@ export class Libp2pTaskTransport implements TaskTransport {
   }
 
   #attach(stream: Stream, peer: string): Channel {
-    const ch: Channel = { peer, f: framed(stream, taskProtocolDefinition), writing: Promise.resolve(), open: true }
+    const ch: Channel = {
+      peer,
+      f: framed(stream, taskProtocolDefinition, {
+        frameTimeoutMs: this.#init.frameTimeoutMs,
+        onInvalid: (err) => this.strikes?.strike(peer, 'task', err.name)
+      }),
+      writing: Promise.resolve(),
+      open: true
+    }
     const list = this.#channels.get(peer) ?? []
     list.push(ch)
     this.#channels.set(peer, list)
@@ -140,7 +156,8 @@ export class Libp2pTaskTransport implements TaskTransport {
       try {
         m = await ch.f.read()
       } catch (err) {
-        if (err instanceof InvalidFrameError && !(err instanceof FrameTooLargeError) && ++invalid <= max) {
+        // After a frame that is too large or stalled the stream is out of step: close it.
+        if (err instanceof InvalidFrameError && !(err instanceof FrameTooLargeError || err instanceof FrameTimeoutError) && ++invalid <= max) {
           this.dropped++
           log('dropped an invalid frame from %s: %s', ch.peer, err.message)
           continue

@@ -3,6 +3,7 @@
  * (tests, with injectable faults) and `Libp2pTaskTransport` (one long-lived
  * stream per peer). Both pass `task-transport-conformance.ts`.
  */
+import type { StrikeSink } from '../../mesh/index.ts'
 import type { TaskMessage } from './task-protocol.ts'
 
 /** A handler of incoming messages. Must not throw (a throw is caught, logged and counted). */
@@ -23,4 +24,6 @@ export interface TaskTransport {
   onPeerClosed(handler: (peer: string) => void): () => void
   start(): Promise<void>
   stop(): Promise<void>
+  /** Where services on this transport report misbehaving peers (issue 11), if anywhere. */
+  readonly strikes?: StrikeSink
 }

@@ -10,6 +10,7 @@ import type { AgentBlobStore } from '../components.ts'
 import { AgentIntegrityError, PeerUnavailableError, RequestTimeoutError, toError } from '../errors.ts'
 import { randomId } from '../ids.ts'
 import { logger } from '../../core/index.ts'
+import { PeerBudget, type PeerBudgetInit } from '../../mesh/index.ts'
 import { TaskPayloads, type TaskMessage } from '../dispatch/index.ts'
 import type { TaskTransport } from '../dispatch/index.ts'
 
@@ -21,13 +22,30 @@ export const sha256Hex: (bytes: Uint8Array) => string = coreSha256Hex
 /** Largest module we accept over agent-fetch (the runtime's own cap is lower or equal). */
 export const MAX_FETCHED_AGENT_BYTES = 16 * 1024 * 1024
 
+/**
+ * Per-peer budget of agent-fetch answers (issue 11 item 11: requests of 2.2 KB drew
+ * 1.42 MB). An honest donor fetches an agent once and keeps it.
+ */
+export const AGENT_FETCH_BUDGET: PeerBudgetInit = { requests: 10, bytes: 32 * 1024 * 1024, windowS: 60 }
+
 /** Serve agent-fetch requests from `blobs`. Returns the unsubscribe function. */
-export function serveAgentFetch(transport: TaskTransport, blobs: AgentBlobStore): () => void {
+export function serveAgentFetch(
+  transport: TaskTransport,
+  blobs: AgentBlobStore,
+  budget = new PeerBudget('agent-fetch', { strikes: transport.strikes }, AGENT_FETCH_BUDGET)
+): () => void {
   const payloads = new TaskPayloads(transport)
-  return transport.onMessage((from, m) => {
+  payloads.start()
+  const off = transport.onMessage((from, m) => {
     if (m.type !== 'agent-fetch') return
     void (async () => {
-      const bytes = await blobs.get(m.agentId)
+      let refused = budget.request(from)
+      const bytes = refused == null ? await blobs.get(m.agentId) : undefined
+      if (bytes != null) refused = budget.answer(from, bytes.byteLength)
+      if (refused != null) {
+        await transport.send(from, { type: 'error', rid: m.rid, name: refused.name, message: refused.message })
+        return
+      }
       if (bytes == null) {
         await transport.send(from, { type: 'agent-missing', rid: m.rid, agentId: m.agentId })
         return
@@ -39,6 +57,10 @@ export function serveAgentFetch(transport: TaskTransport, blobs: AgentBlobStore)
       log('serving %s to %s failed: %s', m.agentId, from, toError(err).message)
     })
   })
+  return () => {
+    off()
+    payloads.stop()
+  }
 }
 
 /** Options of `fetchAgent`. */
@@ -86,6 +108,10 @@ export async function fetchAgent(transport: TaskTransport, peer: string, agentId
       if (from !== peer || m.rid !== rid) return
       if (m.type === 'agent-missing') {
         finish(new PeerUnavailableError(`${peer} does not hold agent ${agentId.slice(0, 12)}…`))
+        return
+      }
+      if (m.type === 'error') {
+        finish(new PeerUnavailableError(`${peer} refused agent ${agentId.slice(0, 12)}…: ${m.message}`))
         return
       }
       if (m.type !== 'agent-payload' || announced) return

@@ -12,6 +12,7 @@ import { PlannerUnavailableError, LlmPlanError, toError } from '../errors.ts'
 import { PlanDraftSchema } from './plan-schema.ts'
 import type { CapabilityInfo, Planner } from './planner.ts'
 import type { StreamHost } from '../../core/index.ts'
+import type { StrikeSink } from '../../mesh/index.ts'
 
 const _log = logger('orchestrator:remote-planner')
 
@@ -52,7 +53,7 @@ export interface RemotePlannerInit {
 }
 
 /** A planner that asks peers advertising `llm`, nearest first. */
-export function remotePlanner(components: { host: StreamHost; peers: PeerDirectory }, init: RemotePlannerInit = {}): Planner {
+export function remotePlanner(components: { host: StreamHost; peers: PeerDirectory; strikes?: StrikeSink }, init: RemotePlannerInit = {}): Planner {
   return {
     name: 'remote',
     async plan(request, catalog: readonly CapabilityInfo[], opts) {
@@ -68,7 +69,7 @@ export function remotePlanner(components: { host: StreamHost; peers: PeerDirecto
         let stream: Stream | undefined
         try {
           stream = await components.host.openStream(peer.id, PLAN_PROTOCOL_ID, { signal })
-          const f = framed(stream, planProtocolDefinition)
+          const f = framed(stream, planProtocolDefinition, { onInvalid: (err) => components.strikes?.strike(peer.id, 'plan', err.name) })
           await f.write(
             {
               type: 'plan-request',

@@ -1,0 +1,65 @@
+// @ts-expect-error ws ships no types here; only its WebSocket class is used
+import { WebSocket as WsWebSocket } from 'ws'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { webSockets } from '@libp2p/websockets'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { describe, expect, it } from 'vitest'
+import { Counters } from '../core/index.ts'
+import { StrikePolicy } from '../mesh/index.ts'
+import { Libp2pSyncTransport } from './libp2p-sync-transport.ts'
+import { SYNC_PROTOCOL_ID } from './sync-protocol.ts'
+import { until } from './test-helpers.ts'
+
+const g = globalThis as { WebSocket?: unknown }
+g.WebSocket ??= WsWebSocket
+
+// Issue 11 item 12: invalid sync frames led to a hang-up but no block, and the
+// attacker reconnected 27 times. Now each is a strike and the hang-up is a block.
+describe('Libp2pSyncTransport and the strike policy', () => {
+  it('strikes every invalid frame, blocks at the hang-up, and the blocked peer cannot reconnect', async () => {
+    const counters = new Counters('mesh')
+    let victim: Libp2p | undefined
+    const policy = new StrikePolicy({
+      counters,
+      hangUp: async (p) => {
+        for (const c of victim?.getConnections() ?? []) if (c.remotePeer.toString() === p) await c.close()
+      }
+    })
+    const mk = async (gated: boolean): Promise<Libp2p> =>
+      await createLibp2p({
+        addresses: { listen: ['/ip4/127.0.0.1/tcp/0/ws'] },
+        transports: [webSockets()],
+        connectionEncrypters: [noise()],
+        streamMuxers: [yamux()],
+        connectionGater: { denyDialMultiaddr: () => false, ...(gated ? policy.gater() : {}) },
+        services: { identify: identify() }
+      })
+    victim = await mk(true)
+    const attacker = await mk(false)
+    const t = new Libp2pSyncTransport(victim, { strikes: policy, maxInvalidFrames: 3 })
+    await t.start()
+    try {
+      const conn = await attacker.dial(victim.getMultiaddrs()[0]!)
+      for (let i = 0; i < 3; i++) {
+        const s = await conn.newStream(SYNC_PROTOCOL_ID)
+        // A well-formed frame whose JSON breaks the schema.
+        const body = new TextEncoder().encode('{"type":"nope"}')
+        s.send(Uint8Array.from([body.byteLength, ...body]))
+        await until(() => counters.get('strikes') === i + 1, 5000, `strike ${i + 1}`)
+      }
+      expect(counters.get('strikes.sync.InvalidFrameError')).toBe(3)
+      expect(policy.isBlocked(attacker.peerId.toString())).toBe(true)
+      await until(() => attacker.getConnections(victim.peerId).length === 0, 5000, 'hang-up')
+      // The gater refuses it after the handshake: the dial fails or its connection is closed at once.
+      const again = await attacker.dial(victim.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(5000) }).catch(() => undefined)
+      await until(() => again == null || again.status !== 'open', 5000, 'refusal')
+      expect(counters.get('peers.refused')).toBeGreaterThan(0)
+      expect(victim.getConnections(attacker.peerId)).toHaveLength(0)
+    } finally {
+      await t.stop()
+      await Promise.all([victim.stop(), attacker.stop()])
+    }
+  })
+})
