@@ -1,8 +1,9 @@
 /**
  * Large inputs, outputs and agent modules over any `TaskTransport`: the core
  * payload scheme (`core/payload.ts`) with `chunk` messages of the task protocol,
- * matched to their transfer by (peer, rid). One subscription serves every
- * transfer of its owner; chunks of transfers it does not know are left to others.
+ * matched to their transfer by (peer, rid), with `chunk-ack` flow control (a
+ * window of chunks in flight). One subscription serves every transfer of its
+ * owner; chunks and acks of transfers it does not know are left to others.
  */
 import {
   PAYLOAD_CHUNK_BYTES,
@@ -57,13 +58,27 @@ interface Receiving {
   resolve: (value: unknown) => void
   reject: (err: Error) => void
   onProgress?: (p: PayloadProgress) => void
+  taken: number
 }
+
+interface Sending {
+  acked: number
+  wake?: () => void
+}
+
+/** Chunks a sender may have unacknowledged (16 × 45 KiB = 720 KiB in flight per transfer). */
+export const PAYLOAD_WINDOW_CHUNKS = 16
+/** The receiver acknowledges every this many chunks (and the last one). */
+export const PAYLOAD_ACK_EVERY = 4
+/** A sender waiting this long for an acknowledgement gives up (PayloadAbortedError). */
+export const PAYLOAD_ACK_TIMEOUT_MS = 15_000
 
 /** Sends and receives payloads over a task transport. */
 export class TaskPayloads {
   readonly #transport: TaskTransport
   readonly #maxBytes: number | undefined
   readonly #receiving = new Map<string, Receiving>()
+  readonly #sending = new Map<string, Sending>()
   #offs: Array<() => void> = []
   /** Counters: chunksIn, chunksOut, bytesIn, bytesOut, integrityErrors (lies about size or hash), aborted. */
   readonly stats = { chunksIn: 0, chunksOut: 0, bytesIn: 0, bytesOut: 0, integrityErrors: 0, aborted: 0 }
@@ -79,6 +94,13 @@ export class TaskPayloads {
     this.#offs = [
       this.#transport.onMessage((from, m) => {
         if (m.type === 'chunk') this.#onChunk(from, m)
+        else if (m.type === 'chunk-ack') {
+          const s = this.#sending.get(`${from}\n${m.rid}`)
+          if (s != null && m.next > s.acked) {
+            s.acked = m.next
+            s.wake?.()
+          }
+        }
       }),
       this.#transport.onPeerClosed((peer) => {
         for (const [key, r] of this.#receiving) {
@@ -106,10 +128,15 @@ export class TaskPayloads {
    * when the signal aborts, or the transport's error.
    */
   async send(peer: string, rid: string, bytes: Uint8Array, opts: TransferOptions = {}): Promise<void> {
+    const key = `${peer}\n${rid}`
+    const state: Sending = { acked: 0 }
+    this.#sending.set(key, state)
     try {
       await sendPayloadChunks(
         bytes,
         async (chunk) => {
+          // Flow control: wait while the window beyond the receiver's last acknowledgement is full.
+          while (chunk.index - state.acked >= PAYLOAD_WINDOW_CHUNKS) await this.#ack(state, opts.signal)
           await this.#transport.send(peer, { type: 'chunk', rid, ...chunk }, { signal: opts.signal })
           this.stats.chunksOut++
           this.stats.bytesOut += Math.min(PAYLOAD_CHUNK_BYTES, bytes.byteLength - chunk.index * PAYLOAD_CHUNK_BYTES)
@@ -117,11 +144,35 @@ export class TaskPayloads {
         opts
       )
     } catch (err) {
-      if (opts.signal?.aborted === true) {
+      if (opts.signal?.aborted === true || err instanceof PayloadAbortedError) {
         this.stats.aborted++
         throw err instanceof PayloadAbortedError ? err : new PayloadAbortedError(undefined, { cause: err })
       }
       throw err
+    } finally {
+      if (this.#sending.get(key) === state) this.#sending.delete(key)
+    }
+  }
+
+  /** Wait for the next acknowledgement (or the signal, or the ack timeout). */
+  async #ack(state: Sending, signal?: AbortSignal): Promise<void> {
+    if (this.#offs.length === 0) throw new PayloadAbortedError('payload transfers are stopped: no acknowledgement can arrive')
+    const { promise, resolve, reject } = Promise.withResolvers<void>()
+    const timer = setTimeout(() => {
+      reject(new PayloadAbortedError(`the receiver acknowledged nothing for ${PAYLOAD_ACK_TIMEOUT_MS} ms`))
+    }, PAYLOAD_ACK_TIMEOUT_MS)
+    const onAbort = (): void => {
+      reject(new PayloadAbortedError(undefined, { cause: signal?.reason }))
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    if (signal?.aborted === true) onAbort()
+    state.wake = resolve
+    try {
+      await promise
+    } finally {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      state.wake = undefined
     }
   }
 
@@ -150,7 +201,7 @@ export class TaskPayloads {
     const previous = this.#receiving.get(key)
     if (previous != null) this.#fail(key, previous, new PayloadAbortedError('a new transfer replaced this one'))
     const { promise, resolve, reject } = Promise.withResolvers<unknown>()
-    const r: Receiving = { assembler, resolve, reject, onProgress: opts.onProgress }
+    const r: Receiving = { assembler, resolve, reject, onProgress: opts.onProgress, taken: 0 }
     this.#receiving.set(key, r)
     const signal = opts.signal
     if (signal != null) {
@@ -184,6 +235,10 @@ export class TaskPayloads {
     try {
       if (!r.assembler.push(m)) return
       this.stats.chunksIn++
+      r.taken++
+      if (r.taken % PAYLOAD_ACK_EVERY === 0 || r.assembler.complete) {
+        this.#transport.send(from, { type: 'chunk-ack', rid: m.rid, next: r.taken }).catch(() => {})
+      }
       const total = r.assembler.descriptor.size
       this.stats.bytesIn += Math.min(PAYLOAD_CHUNK_BYTES, total - m.index * PAYLOAD_CHUNK_BYTES)
       r.onProgress?.({ bytes: r.assembler.received, totalBytes: total })

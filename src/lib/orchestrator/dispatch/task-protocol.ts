@@ -9,7 +9,10 @@
  * result or agent-payload message carries its descriptor (size, kind, sha-256,
  * inline when small) and `chunk` messages with the same `rid` follow: the input
  * after the donor's `accept`, the output right after the `result`, the module
- * right after `agent-payload`. 2.0.0: `agent-chunk` gave way to that scheme.
+ * right after `agent-payload`. The receiver acknowledges every few chunks
+ * (`chunk-ack`) and the sender keeps at most a window of chunks unacknowledged, so
+ * a large transfer never fills the connection's buffers ahead of other streams
+ * (pings, other tasks). 2.0.0: `agent-chunk` gave way to that scheme.
  */
 import * as v from 'valibot'
 import { defineProtocol, PayloadChunkEntries, PayloadDescriptorSchema } from '../../core/index.ts'
@@ -66,6 +69,8 @@ export const TaskMessageSchema = v.variant('type', [
   }),
   /** One chunk of the payload announced by the message with the same `rid`. */
   v.object({ type: v.literal('chunk'), rid, ...PayloadChunkEntries }),
+  /** Flow control: the receiver has taken chunks up to `next` (exclusive); the sender keeps a bounded window beyond it. */
+  v.object({ type: v.literal('chunk-ack'), rid, next: PayloadChunkEntries.index }),
   v.object({ type: v.literal('error'), rid, name: v.pipe(v.string(), v.maxLength(100)), message: v.pipe(v.string(), v.maxLength(2000)) }),
   v.object({ type: v.literal('cancel'), rid }),
   v.object({ type: v.literal('agent-fetch'), rid, agentId: hex64 }),

@@ -1,5 +1,5 @@
 /** One conformance suite every `TaskTransport` implementation runs (automerge-repo style). */
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   FrameTooLargeError,
   InvalidFrameError,
@@ -12,7 +12,7 @@ import {
   type PayloadProgress
 } from '../../core/index.ts'
 import { PeerUnavailableError } from '../errors.ts'
-import { TaskPayloads } from './payload-transfer.ts'
+import { PAYLOAD_WINDOW_CHUNKS, TaskPayloads } from './payload-transfer.ts'
 import { TASK_MAX_FRAME_BYTES, type TaskMessage } from './task-protocol.ts'
 import type { TaskTransport } from './task-transport.ts'
 
@@ -225,6 +225,31 @@ export function runTaskTransportConformance(name: string, setup: () => Promise<T
       const got = pa.receive(p.b.self, 'gone', d)
       await p.killB()
       await expect(got).rejects.toBeInstanceOf(PayloadAbortedError)
+    })
+
+    it('flow control: a sender keeps at most a window of chunks unacknowledged', async () => {
+      const p = await pair()
+      const pa = new TaskPayloads(p.a)
+      pa.start()
+      cleanups.push(() => pa.stop())
+      // Nobody on b acknowledges: the sender stops after one window.
+      const seen: number[] = []
+      p.b.onMessage((_from, m) => {
+        if (m.type === 'chunk') seen.push(m.index)
+      })
+      const stop = new AbortController()
+      const sent = pa.send(p.b.self, 'unacked', binary(MB2), { signal: stop.signal })
+      await vi.waitFor(() => {
+        expect(seen).toHaveLength(PAYLOAD_WINDOW_CHUNKS)
+      })
+      // Acknowledging 4 chunks lets exactly 4 more go.
+      await p.b.send(p.a.self, { type: 'chunk-ack', rid: 'unacked', next: 4 })
+      await vi.waitFor(() => {
+        expect(seen).toHaveLength(PAYLOAD_WINDOW_CHUNKS + 4)
+      })
+      stop.abort()
+      await expect(sent).rejects.toBeInstanceOf(PayloadAbortedError)
+      expect(seen).toEqual([...Array(PAYLOAD_WINDOW_CHUNKS + 4).keys()])
     })
 
     it('a large payload does not starve other messages on the same stream', async () => {
