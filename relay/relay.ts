@@ -10,14 +10,16 @@ import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
-import type { PrivateKey } from '@libp2p/interface'
+import type { MultiaddrConnection, PeerId, PrivateKey } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { CONNECTION_MONITOR, GOSSIP_SCORE_PARAMS, RELAY_TOPICS } from '../src/lib/mesh/index.ts'
+import { GOSSIP_LIMITS, RELAY_CONNECTION_MONITOR, RELAY_LIMITS, RELAY_TOPICS, gossipScoring, installGossipValidators } from '../src/lib/mesh/index.ts'
+import { FairSlots, KeyedRate, addressKey } from './admission.ts'
 
 /** Options of a relay. */
 export interface RelayOptions {
@@ -31,6 +33,20 @@ export interface RelayOptions {
   dataDir: string
   /** Log one line per peer join/leave. Default: console.log. */
   log?: (line: string) => void
+  /** Admission limits (RELAY_LIMITS by default); a deployment behind a proxy sees one address for all. */
+  limits?: Partial<RelayLimits>
+}
+
+/** The relay's admission limits (issue 11 item 7); see RELAY_LIMITS. */
+export type RelayLimits = { -readonly [K in keyof typeof RELAY_LIMITS]: number }
+
+/** What the relay's admission did, for tests and the bench. */
+export interface RelayAdmissionStats {
+  reservations: number
+  refused: { perAddress: number; full: number; rate: number }
+  evicted: number
+  released: number
+  pendingRefused: number
 }
 
 /** A running relay. */
@@ -39,6 +55,7 @@ export interface Relay {
   peerId: string
   /** Multiaddrs browsers should dial (announced ones if given). */
   multiaddrs(): string[]
+  admission(): RelayAdmissionStats
   stop(): Promise<void>
 }
 
@@ -63,7 +80,33 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       console.log(line)
     })
   const host = opts.host ?? '127.0.0.1'
+  const limits: RelayLimits = { ...RELAY_LIMITS, ...opts.limits }
   const privateKey = await loadOrCreateKey(opts.dataDir)
+  // Reservations: one slot per identity, shared fairly between addresses, and held only
+  // while the holder is connected (libp2p keeps them 2 h after the holder left).
+  const slots = new FairSlots<string, string>(limits.maxReservations, limits.perAddress)
+  // One identity asks for its reservation once per connection; a few more are refreshes.
+  const reserveRate = new KeyedRate<string>(6, 60_000)
+  // Upgrades in progress per address, so one address cannot hold every pending slot.
+  const pending = new Map<string, Set<MultiaddrConnection>>()
+  const stats: RelayAdmissionStats = { reservations: 0, refused: { perAddress: 0, full: 0, rate: 0 }, evicted: 0, released: 0, pendingRefused: 0 }
+  let libp2p: Libp2p<{ relay: ReturnType<ReturnType<typeof circuitRelayServer>> }> | undefined
+  const dropReservation = (peer: PeerId): void => {
+    const r = libp2p?.services.relay.reservations.get(peer)
+    if (r == null) return // The reservation's expiry timer would delete a later reservation of the same peer.
+    ;(r.signal as AbortSignal & { clear?: () => void }).clear?.()
+    libp2p?.services.relay.reservations.delete(peer)
+  }
+  const pendingOf = (address: string): Set<MultiaddrConnection> => {
+    let set = pending.get(address)
+    if (set == null) {
+      set = new Set()
+      pending.set(address, set)
+    }
+    for (const c of set) if (c.status !== 'open') set.delete(c)
+    return set
+  }
+  const perAddressPending = Math.max(8, Math.floor(limits.maxPendingUpgrades / 4))
   const node = await createLibp2p({
     privateKey,
     addresses: {
@@ -73,33 +116,90 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     transports: [webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: 2048 },
-    connectionMonitor: CONNECTION_MONITOR,
-    // The relay accepts browsers from anywhere it is reachable; it dials nobody.
-    connectionGater: { denyDialMultiaddr: () => false },
+    connectionManager: {
+      maxConnections: limits.maxConnections,
+      // libp2p's defaults (10 pending, 5 per second per IP, 10 s to upgrade) let one
+      // address shut everyone out; an honest upgrade takes milliseconds.
+      maxIncomingPendingConnections: limits.maxPendingUpgrades,
+      inboundConnectionThreshold: limits.perAddressPerSecond,
+      inboundUpgradeTimeout: limits.upgradeTimeoutMs
+    },
+    connectionMonitor: RELAY_CONNECTION_MONITOR,
+    connectionGater: {
+      // The relay accepts browsers from anywhere it is reachable; it dials nobody.
+      denyDialMultiaddr: () => false,
+      denyInboundConnection: (maConn) => {
+        const set = pendingOf(addressKey(maConn.remoteAddr))
+        if (set.size >= perAddressPending) {
+          stats.pendingRefused++
+          return true
+        }
+        set.add(maConn)
+        return false
+      },
+      denyInboundUpgradedConnection: (_peer, maConn) => {
+        pending.get(addressKey(maConn.remoteAddr))?.delete(maConn)
+        return false
+      },
+      denyInboundRelayReservation: (peer) => {
+        const id = peer.toString()
+        const conn = libp2p?.getConnections(peer).find((c) => c.status === 'open')
+        if (conn == null) return true
+        if (!slots.has(id) && !reserveRate.take(id)) {
+          stats.refused.rate++
+          return true
+        }
+        const r = slots.admit(id, addressKey(conn.remoteAddr))
+        if (!r.admitted) {
+          stats.refused[r.reason === 'full' ? 'full' : 'perAddress']++
+          return true
+        }
+        if (r.evicted !== undefined) {
+          stats.evicted++
+          dropReservation(peerIdFromString(r.evicted))
+        }
+        return false
+      }
+    },
     services: {
       identify: identify(),
       ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 4 }),
       relay: circuitRelayServer({
         reservations: {
-          maxReservations: 1024,
+          // FairSlots is the cap; the store's own (which refuses everyone alike) sits above it.
+          maxReservations: limits.maxReservations + 1,
           // Signalling a WebRTC connection needs little data; keep the limit but make it roomy.
           defaultDataLimit: BigInt(1 << 24),
           defaultDurationLimit: 10 * 60_000
         }
       }),
       // Browsers wait for the relay's heartbeat to be grafted into the discovery and
-      // presence meshes; 250 ms (default 1 s) cuts their join time.
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, canRelayMessage: true, heartbeatInterval: 250, scoreParams: GOSSIP_SCORE_PARAMS })
+      // presence meshes; 250 ms (default 1 s) cuts their join time. The relay checks
+      // gossip as tabs do, so what a tab would reject is not forwarded and its author's
+      // score falls (issue 11 item 9).
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        canRelayMessage: true,
+        heartbeatInterval: 250,
+        maxInboundDataLength: GOSSIP_LIMITS.maxRpcBytes,
+        ...gossipScoring()
+      })
     }
   })
+  libp2p = node
   for (const topic of RELAY_TOPICS) node.services.pubsub.subscribe(topic)
+  installGossipValidators(node.services.pubsub)
 
   node.addEventListener('peer:connect', (evt) => {
     log(`peer joined ${evt.detail.toString()} (${node.getPeers().length} connected)`)
   })
   node.addEventListener('peer:disconnect', (evt) => {
-    log(`peer left ${evt.detail.toString()} (${node.getPeers().length} connected)`)
+    // A reservation ends with its holder's last connection.
+    const id = evt.detail.toString()
+    if (slots.has(id)) stats.released++
+    slots.release(id)
+    dropReservation(evt.detail)
+    log(`peer left ${id} (${node.getPeers().length} connected)`)
   })
 
   await node.start()
@@ -110,6 +210,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     multiaddrs() {
       // With `announce` set, libp2p reports only the announced addresses (with /p2p/<id>).
       return node.getMultiaddrs().map((ma) => ma.toString())
+    },
+    admission() {
+      return { ...stats, refused: { ...stats.refused }, reservations: node.services.relay.reservations.size }
     },
     async stop() {
       await node.stop()

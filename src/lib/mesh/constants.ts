@@ -25,13 +25,33 @@ export const MAX_PRESENCE_BYTES = 4096
 export const DEFAULT_MAX_PEERS = 48
 
 /**
- * FIELD-NOTES: with libp2p's defaults a closed tab is noticed after 6–12 s; these
- * values brought it to 1.5–2.4 s.
+ * libp2p's keep-alive pings of a tab: they measure RTTs but no longer drop a link when a
+ * pong is late (issue 11 item 8: a peer whose main thread stalled ~1.5 s lost every link).
+ * A tab's WebRTC links are judged by LIVENESS instead, from the transport's own bytes.
  */
 export const CONNECTION_MONITOR = {
   pingInterval: 1000,
-  pingTimeout: { minTimeout: 1500, maxTimeout: 3000 }
+  pingTimeout: { minTimeout: 1500, maxTimeout: 3000 },
+  abortConnectionOnPingFailure: false
 } as const
+
+/**
+ * The relay's keep-alive: a closed tab's WebSocket closes with its TCP socket, so pings
+ * only catch half-open links and can afford to wait out a tab's stalled main thread.
+ */
+export const RELAY_CONNECTION_MONITOR = {
+  pingInterval: 5000,
+  pingTimeout: { minTimeout: 5000, maxTimeout: 10_000 }
+} as const
+
+/**
+ * Leave detection of a direct WebRTC link (issue 11 item 8). Chromium answers SCTP and
+ * ICE on its network thread, so bytes keep arriving from a peer whose main thread is
+ * blocked, and stop at once when its tab is closed. A link that received no byte for
+ * `silenceMs` (sampled every `sampleMs` from RTCPeerConnection stats) is closed:
+ * a closed tab leaves peers() within ~2.5 s; a stalled one keeps its links.
+ */
+export const LIVENESS = { sampleMs: 500, silenceMs: 1600 } as const
 
 /** How often presence is re-announced (and how stale an entry may get before it is ignored). */
 export const PRESENCE_INTERVAL_MS = 2000
@@ -45,3 +65,34 @@ export const RELAYED_CLOSE_DELAY_MS = 1000
  * Abuse is handled by our own strikes instead.
  */
 export const GOSSIP_SCORE_PARAMS = { IPColocationFactorWeight: 0 } as const
+
+/**
+ * Gossip limits (issue 11 item 9), applied by tabs and the relay alike: an RPC larger
+ * than `maxRpcBytes` is dropped by gossipsub's length-prefixed reader before it is
+ * decoded; a discovery record larger than `maxDiscoveryBytes` (or a presence larger than
+ * MAX_PRESENCE_BYTES) is rejected by the topic validator before anything else is read.
+ */
+export const GOSSIP_LIMITS = { maxRpcBytes: 64 * 1024, maxDiscoveryBytes: 2048, maxDiscoveryAddrs: 16 } as const
+
+/**
+ * Relay admission (issue 11 item 7). A reservation lives as long as its holder's
+ * connection; the store holds at most `maxReservations`, of which one address may hold at
+ * most `perAddress` while others wait (a full store takes a newcomer's slot from the
+ * address holding the most, never from one under its fair share). Connection upgrades:
+ * `maxPendingUpgrades` at once, each cut after `upgradeTimeoutMs`; `perAddressPerSecond`
+ * new connections per address (browsers behind one proxy share an address).
+ */
+export const RELAY_LIMITS = {
+  maxReservations: 1024,
+  perAddress: 1024,
+  maxConnections: 2048,
+  maxPendingUpgrades: 256,
+  upgradeTimeoutMs: 3000,
+  perAddressPerSecond: 200
+} as const
+
+/**
+ * Discovery dials (issue 11 item 10): dials to peers not yet connected, per second with
+ * a burst, for all sources together and for one announcing peer (its presence repeats).
+ */
+export const DIAL_BUDGET = { perSecond: 8, burst: 16, perPeerPerMinute: 12 } as const

@@ -5,10 +5,11 @@
  */
 import type { Libp2p } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { backoffDelay } from '../core/index.ts'
 import { logger } from '../core/index.ts'
 import type { Counters } from '../core/index.ts'
+import { DIAL_BUDGET } from './constants.ts'
 import { Transport, connectionTransport } from './peer-book.ts'
 
 const log = logger('mesh:dialer')
@@ -24,6 +25,106 @@ export interface DialerComponents {
   skip: (peerId: string) => boolean
   counters: Counters
   maxPeers: number
+  /**
+   * Addresses of the relays this tab reached (with `/p2p/<relay>`): the only ones a
+   * WebRTC dial is signalled through, whatever a peer announced.
+   */
+  relayAddrs?: () => Multiaddr[]
+  /** The dial budget (DIAL_BUDGET by default). */
+  budget?: { perSecond: number; burst: number; perPeerPerMinute: number }
+  now?: () => number
+}
+
+const PRIVATE_V4 = [/^10\./, /^127\./, /^169\.254\./, /^192\.168\./, /^172\.(1[6-9]|2\d|3[01])\./, /^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\./, /^0\./]
+
+/** True for loopback, private, link-local and unspecified hosts (and `localhost`, `*.local`). */
+export function isPrivateHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '')
+  if (h === 'localhost' || h.endsWith('.localhost') || h.endsWith('.local')) return true
+  if (h.includes(':')) return h === '::' || h === '::1' || /^f[cd]/.test(h) || /^fe[89ab]/.test(h) || h.startsWith('::ffff:127.') || h.startsWith('::ffff:10.')
+  return PRIVATE_V4.some((re) => re.test(h))
+}
+
+/** The host a multiaddr reaches first (its first ip4/ip6/dns component), if any. */
+export function firstHost(ma: Multiaddr): string | undefined {
+  return ma.getComponents().find((c) => ['ip4', 'ip6', 'dns', 'dns4', 'dns6', 'dnsaddr'].includes(c.name))?.value
+}
+
+/** The relay a circuit address goes through: its peer id and the part before `/p2p-circuit`. */
+export function circuitRelayOf(ma: Multiaddr): { relayId: string; relayAddr: string } | undefined {
+  const comps = ma.getComponents()
+  const i = comps.findIndex((c) => c.name === 'p2p-circuit')
+  if (i < 1) return undefined
+  const relay = comps[i - 1]
+  if (relay?.name !== 'p2p' || relay.value == null) return undefined
+  const s = ma.toString()
+  return { relayId: relay.value, relayAddr: s.slice(0, s.indexOf('/p2p-circuit')) }
+}
+
+/**
+ * The WebRTC addresses to dial for `peerId` (issue 11 item 10): only through a relay this
+ * tab reached, rebuilt on this tab's own address of that relay, so an announcement names
+ * at most which of our relays holds the peer's reservation and never a host or port.
+ * Announced addresses through unknown relays, or not through a relay, are dropped.
+ */
+export function dialableAddrs(peerId: string, announced: Multiaddr[], relays: Multiaddr[]): Multiaddr[] {
+  const ours = new Map<string, Multiaddr>()
+  for (const r of relays) {
+    const id = r.getComponents().findLast((c) => c.name === 'p2p')?.value
+    if (id != null && !ours.has(id)) ours.set(id, r)
+  }
+  const out = new Map<string, Multiaddr>()
+  for (const ma of announced) {
+    if (!ma.getComponents().some((c) => c.name === 'webrtc')) continue
+    const via = circuitRelayOf(ma)
+    const relay = via == null ? undefined : ours.get(via.relayId)
+    if (relay == null) continue
+    const target = multiaddr(`${relay.toString()}/p2p-circuit/webrtc/p2p/${peerId}`)
+    out.set(target.toString(), target)
+  }
+  return [...out.values()]
+}
+
+/**
+ * The connection gater's rule for a tab's outbound dials: a relay of ours (its own
+ * address, or a circuit through it), and a private or loopback host only where the
+ * deployment allows it. Everything else (addresses peers announced) is refused.
+ */
+export function dialAllowed(ma: Multiaddr, relays: { ids: Set<string>; addrs: Set<string> }, allowPrivate: boolean): boolean {
+  const host = firstHost(ma)
+  if (host != null && !allowPrivate && isPrivateHost(host)) return false
+  const via = circuitRelayOf(ma)
+  if (via != null) return relays.ids.has(via.relayId) && relays.addrs.has(via.relayAddr)
+  if (ma.getComponents().some((c) => c.name === 'webrtc' || c.name === 'webrtc-direct')) return false
+  const id = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
+  // The relay list's own addresses (DNS ones resolve before the gater sees them).
+  return relays.addrs.has(ma.toString()) || (id != null && relays.ids.has(id))
+}
+
+/** A token bucket (dials per second, with a burst). */
+class Bucket {
+  #tokens: number
+  #at: number
+  constructor(
+    readonly perSecond: number,
+    readonly burst: number,
+    readonly now: () => number
+  ) {
+    this.#tokens = burst
+    this.#at = now()
+  }
+  take(): boolean {
+    const t = this.now()
+    this.#tokens = Math.min(this.burst, this.#tokens + ((t - this.#at) / 1000) * this.perSecond)
+    this.#at = t
+    if (this.#tokens < 1) return false
+    this.#tokens -= 1
+    return true
+  }
+  /** ms until one token is there. */
+  wait(): number {
+    return Math.max(50, Math.ceil(((1 - this.#tokens) / this.perSecond) * 1000))
+  }
 }
 
 /** Direct-dial scheduler of one mesh node. */
@@ -36,9 +137,38 @@ export class DirectDialer {
   /** Progress events of the first successful dial per peer: phase name → ms after the dial started. */
   readonly #phases = new Map<string, Record<string, number>>()
   #firstDirectAt: number | undefined
+  readonly #bucket: Bucket
+  readonly #perPeer = new Map<string, number[]>()
+  readonly #budget: { perSecond: number; burst: number; perPeerPerMinute: number }
+  readonly #now: () => number
 
   constructor(components: DialerComponents) {
     this.#c = components
+    this.#budget = components.budget ?? DIAL_BUDGET
+    this.#now = components.now ?? (() => performance.now())
+    this.#bucket = new Bucket(this.#budget.perSecond, this.#budget.burst, this.#now)
+  }
+
+  /**
+   * One dial attempt against the budget: all peers together, and one peer per minute
+   * (its presence repeats every 2 s; a record of a peer that never answers costs little).
+   * Returns 0 when the dial may go, or how many ms to wait.
+   */
+  #spend(id: string): number {
+    const t = this.#now()
+    const recent = (this.#perPeer.get(id) ?? []).filter((at) => t - at < 60_000)
+    if (recent.length >= this.#budget.perPeerPerMinute) {
+      this.#perPeer.set(id, recent)
+      return 60_000 - (t - (recent[0] as number))
+    }
+    if (!this.#bucket.take()) return this.#bucket.wait()
+    recent.push(t)
+    this.#perPeer.set(id, recent)
+    if (this.#perPeer.size > 4096) {
+      const oldest = this.#perPeer.keys().next().value
+      if (oldest !== undefined) this.#perPeer.delete(oldest)
+    }
+    return 0
   }
 
   /** A peer was discovered (discovery event or first presence). */
@@ -129,14 +259,11 @@ export class DirectDialer {
     } catch {
       return []
     }
-    return peer.addresses
-      .map((a) => a.multiaddr)
-      .filter((ma) => ma.getComponents().some((c) => c.name === 'webrtc'))
-      .map((ma) => {
-        // FIELD-NOTES: peer-store addresses may lack the trailing /p2p/<id>.
-        const last = ma.getComponents().at(-1)
-        return last?.name === 'p2p' && last.value === id ? ma : ma.encapsulate(`/p2p/${id}`)
-      })
+    return dialableAddrs(
+      id,
+      peer.addresses.map((a) => a.multiaddr),
+      this.#c.relayAddrs?.() ?? []
+    )
   }
 
   async #dial(id: string): Promise<void> {
@@ -151,6 +278,14 @@ export class DirectDialer {
     if (addrs.length === 0) {
       // No WebRTC address announced yet: its presence or peer:update brings us back.
       this.#dialing.delete(id)
+      return
+    }
+    const wait = this.#spend(id)
+    if (wait > 0) {
+      this.#c.counters.inc('dial.skipped.rate')
+      state.timer = setTimeout(() => {
+        void this.#dial(id)
+      }, wait)
       return
     }
     if (!this.#dialStartedAt.has(id)) this.#dialStartedAt.set(id, performance.now())

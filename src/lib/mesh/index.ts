@@ -6,3 +6,15 @@ export { StrikePolicy, strikeWeight, type StrikeSink, type StrikePolicyInit, typ
 export { PeerBudget, OverBudgetError, type PeerBudgetInit, type PeerBudgetComponents } from './budgets.ts'
 export * from './errors.ts'
 export * from './constants.ts'
+export {
+  GOSSIP_CHECKS,
+  GOSSIP_SCORE_THRESHOLDS,
+  checkDiscovery,
+  checkPresence,
+  decodeDiscoveryRecord,
+  gossipScoring,
+  installGossipValidators,
+  type GossipRejectReason,
+  type GossipValidatorHooks,
+  type GossipVerdict
+} from './gossip-validators.ts'

@@ -19,11 +19,13 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { TypedEventEmitter, backoffDelay, coalesce } from '../core/index.ts'
 import { echoRtts, handleEcho } from './diagnostics.ts'
-import { DirectDialer } from './dialer.ts'
+import { DirectDialer, dialAllowed, isPrivateHost, firstHost } from './dialer.ts'
+import { gossipScoring, installGossipValidators } from './gossip-validators.ts'
+import { LivenessMonitor } from './liveness.ts'
 import {
   CONNECTION_MONITOR,
   DEFAULT_MAX_PEERS,
-  GOSSIP_SCORE_PARAMS,
+  GOSSIP_LIMITS,
   DISCOVERY_TOPIC,
   PRESENCE_INTERVAL_MS,
   PRESENCE_TOPIC,
@@ -55,6 +57,19 @@ export interface MeshNodeInit {
   maxStrikes?: number
   /** How long a struck-out peer stays blocked, in ms. Default 60 s. */
   blockMs?: number
+  /**
+   * Whether loopback and private addresses may be dialled (issue 11 item 10). Default: what
+   * the relay list says (`allowPrivateAddresses` in RELAYS_PATH), else true only when every
+   * listed relay is itself on a loopback or private address (a local deployment).
+   */
+  allowPrivateAddresses?: boolean
+}
+
+/** What the dial gater knows: the relays of the deployment and whether private hosts are allowed. */
+interface DialScope {
+  ids: Set<string>
+  addrs: Set<string>
+  allowPrivate: boolean
 }
 
 /** The state of this tab's link to the bootstrap relays. */
@@ -102,7 +117,12 @@ type Services = {
   pubsub: ReturnType<ReturnType<typeof gossipsub>>
 }
 
-async function buildLibp2p(init: Required<Pick<MeshNodeInit, 'iceServers' | 'maxPeers'>>, gater: ReturnType<StrikePolicy['gater']>) {
+async function buildLibp2p(
+  init: Required<Pick<MeshNodeInit, 'iceServers' | 'maxPeers'>>,
+  gater: ReturnType<StrikePolicy['gater']>,
+  scope: DialScope,
+  gossipAppScore: (peerId: string) => number
+) {
   return await createLibp2p<Services>({
     // Relay reservations are made per configured relay (#reserveOn), not by a generic '/p2p-circuit' search.
     addresses: { listen: ['/webrtc'] },
@@ -112,9 +132,9 @@ async function buildLibp2p(init: Required<Pick<MeshNodeInit, 'iceServers' | 'max
     connectionManager: { maxConnections: init.maxPeers * 2 + 8 },
     connectionMonitor: CONNECTION_MONITOR,
     connectionGater: {
-      // FIELD-NOTES: the default gater refuses ws:// and private addresses, which
-      // loopback and LAN deployments use.
-      denyDialMultiaddr: () => false,
+      // Only our relays and circuits through them (issue 11 item 10); the default gater
+      // refused every ws:// and private address, which loopback deployments use.
+      denyDialMultiaddr: (ma) => !dialAllowed(ma, scope, scope.allowPrivate),
       // A blocked peer (strikes.ts) is refused both ways, before and after encryption.
       ...gater
     },
@@ -126,7 +146,14 @@ async function buildLibp2p(init: Required<Pick<MeshNodeInit, 'iceServers' | 'max
       // The connection monitor pings on the same protocol: leave room for ping() beside it.
       ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 4 }),
       // A shorter heartbeat grafts a newcomer into topic meshes sooner (join time).
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, heartbeatInterval: 500, scoreParams: GOSSIP_SCORE_PARAMS })
+      // Gossip is checked by topic validators (gossip-validators.ts, the relay's too) and
+      // RPCs over GOSSIP_LIMITS.maxRpcBytes are dropped unread (issue 11 item 9).
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        heartbeatInterval: 500,
+        maxInboundDataLength: GOSSIP_LIMITS.maxRpcBytes,
+        ...gossipScoring(gossipAppScore)
+      })
     }
   })
 }
@@ -150,6 +177,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   #timers: Array<ReturnType<typeof setInterval>> = []
   #peersCache: PeerInfo[] | undefined
   readonly #reserving = new Set<string>()
+  /** The deployment's relays, for the dial gater; filled from the relay list before any dial. */
+  readonly #scope: DialScope = { ids: new Set(), addrs: new Set(), allowPrivate: false }
+  #liveness: LivenessMonitor | undefined
   readonly #change = coalesce(() => {
     this.dispatchEvent(new Event('change'))
   })
@@ -182,7 +212,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       node: () => this.#node,
       skip: (id) => this.#book.isRelay(id) || this.strikes.isBlocked(id),
       counters: this.counters,
-      maxPeers: init.maxPeers ?? DEFAULT_MAX_PEERS
+      maxPeers: init.maxPeers ?? DEFAULT_MAX_PEERS,
+      relayAddrs: () => this.#relayAddrs()
     })
   }
 
@@ -212,8 +243,22 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     if (this.#node != null) return
     this.#milestones.startCalled ??= performance.now()
     const maxPeers = this.#init.maxPeers ?? DEFAULT_MAX_PEERS
-    const node = await buildLibp2p({ iceServers: this.#init.iceServers ?? [], maxPeers }, this.strikes.gater())
+    const node = await buildLibp2p({ iceServers: this.#init.iceServers ?? [], maxPeers }, this.strikes.gater(), this.#scope, (peer) =>
+      // A relay is never graylisted by accident; a blocked peer is ignored by gossipsub itself.
+      this.#book.isRelay(peer) ? 100 : this.strikes.isBlocked(peer) ? -1000 : 0
+    )
     this.#node = node
+    installGossipValidators(node.services.pubsub, {
+      isBlocked: (author) => this.strikes.isBlocked(author),
+      onReject: (author, topic, verdict) => {
+        this.counters.inc(`gossip.rejected.${verdict.reason}`)
+        const protocol = topic === PRESENCE_TOPIC ? 'presence' : 'discovery'
+        if (protocol === 'presence') this.counters.inc('presence.invalid')
+        log('rejected %s gossip from %s: %s', protocol, author, verdict.message)
+        if (author !== undefined) this.strikes.strike(author, protocol, verdict.reason)
+      }
+    })
+    this.#liveness = new LivenessMonitor({ connections: () => node.getConnections(), counters: this.counters })
     node.addEventListener('peer:discovery', (evt) => {
       this.#onDiscovered(evt.detail.id.toString())
     })
@@ -242,6 +287,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     await node.start()
     this.#milestones.libp2pStarted = performance.now()
     await handleEcho(node)
+    this.#liveness?.start()
     this.#timers.push(
       setInterval(() => {
         this.#announce()
@@ -265,6 +311,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.#timers = []
     clearTimeout(this.#relayTimer)
     this.#dialer.stop()
+    this.#liveness?.stop()
     this.#setStatus({ state: 'stopped', connected: [] })
     await node.stop()
     this.#node = undefined
@@ -344,7 +391,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   // ---- relays -------------------------------------------------------------
 
   async #relayList(): Promise<string[]> {
-    if (this.#init.relays != null && this.#init.relays.length > 0) return this.#init.relays
+    if (this.#init.relays != null && this.#init.relays.length > 0) return this.#scoped(this.#init.relays, undefined)
     const url = this.#init.relaysUrl ?? RELAYS_PATH
     const res = await fetch(url, { cache: 'no-store' })
     if (!res.ok) throw new RelayUnreachableError(`the relay list at ${url} answered ${res.status}`)
@@ -353,7 +400,36 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     if (!Array.isArray(relays) || !relays.every((r) => typeof r === 'string')) {
       throw new RelayUnreachableError(`the relay list at ${url} is not { relays: string[] }`)
     }
+    const allow = (body as { allowPrivateAddresses?: unknown }).allowPrivateAddresses
+    return this.#scoped(relays, typeof allow === 'boolean' ? allow : undefined)
+  }
+
+  /** Let the dial gater know the deployment's relays and whether private hosts are allowed. */
+  #scoped(relays: string[], listAllows: boolean | undefined): string[] {
+    const hosts: string[] = []
+    for (const r of relays) {
+      try {
+        const ma = multiaddr(r)
+        this.#scope.addrs.add(ma.toString())
+        const id = ma.getComponents().findLast((c) => c.name === 'p2p')?.value
+        if (id != null) this.#scope.ids.add(id)
+        hosts.push(firstHost(ma) ?? '')
+      } catch {
+        /* reported by #connectRelays */
+      }
+    }
+    this.#scope.allowPrivate = this.#init.allowPrivateAddresses ?? listAllows ?? (hosts.length > 0 && hosts.every((h) => isPrivateHost(h)))
     return relays
+  }
+
+  /** Our own addresses of the relays we are connected to (the only way a WebRTC dial is signalled). */
+  #relayAddrs(): Multiaddr[] {
+    const node = this.#node
+    if (node == null) return []
+    return node
+      .getConnections()
+      .filter((c) => c.status === 'open' && c.limits == null && this.#book.isRelay(c.remotePeer.toString()))
+      .map((c) => c.remoteAddr)
   }
 
   async #connectRelays(): Promise<void> {
@@ -379,6 +455,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       try {
         const conn = await node.dial(ma, { signal: AbortSignal.timeout(5000) })
         const relayId = conn.remotePeer.toString()
+        this.#scope.ids.add(relayId)
+        this.#scope.addrs.add(conn.remoteAddr.toString())
         this.#book.markRelay(relayId)
         connected = true
         this.#reserveOn(node, ma, relayId)

@@ -1,0 +1,113 @@
+import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
+import { createPeerScoreParams, createPeerScoreThresholds, validatePeerScoreParams, validatePeerScoreThresholds } from '@libp2p/gossipsub/score'
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { describe, expect, it } from 'vitest'
+import { DISCOVERY_TOPIC, GOSSIP_LIMITS, MAX_PRESENCE_BYTES, PRESENCE_TOPIC } from './constants.ts'
+import { checkDiscovery, checkPresence, decodeDiscoveryRecord, gossipScoring, installGossipValidators } from './gossip-validators.ts'
+import { encodePresence } from './presence.ts'
+
+async function peer(): Promise<PeerId> {
+  return peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+}
+
+function signed(from: PeerId, topic: string, data: Uint8Array): Message {
+  return { type: 'signed', from, topic, data, sequenceNumber: 1n, signature: new Uint8Array(64), key: from.publicKey as never }
+}
+
+/** A pubsub-peer-discovery record (protobuf Peer { bytes publicKey = 1; repeated bytes addrs = 2 }). */
+function record(publicKey: Uint8Array, addrs: Uint8Array[]): Uint8Array {
+  const parts: number[] = []
+  const field = (tag: number, bytes: Uint8Array): void => {
+    parts.push(tag)
+    let n = bytes.byteLength
+    while (n >= 0x80) {
+      parts.push((n & 0x7f) | 0x80)
+      n >>>= 7
+    }
+    parts.push(n)
+    parts.push(...bytes)
+  }
+  field(10, publicKey)
+  for (const a of addrs) field(18, a)
+  return Uint8Array.from(parts)
+}
+
+describe('gossip validators (issue 11 item 9)', () => {
+  it('rejects an oversized presence on its size, before reading it', async () => {
+    const from = await peer()
+    // Not JSON at all: a size-first check says too-large, a parse-first one would say malformed.
+    const v = checkPresence(signed(from, PRESENCE_TOPIC, new Uint8Array(MAX_PRESENCE_BYTES + 1).fill(0x7b)))
+    expect(v).toMatchObject({ ok: false, reason: 'too-large' })
+  })
+
+  it('accepts an honest presence and rejects one claiming another peer', async () => {
+    const a = await peer()
+    const b = await peer()
+    const data = encodePresence({ v: 1, peerId: a.toString(), capabilities: ['echo'], donating: false, freeWorkers: 0, region: 'europe', ts: Date.now() })
+    expect(checkPresence(signed(a, PRESENCE_TOPIC, data))).toEqual({ ok: true })
+    expect(checkPresence(signed(b, PRESENCE_TOPIC, data))).toMatchObject({ ok: false, reason: 'malformed' })
+    expect(checkPresence({ type: 'unsigned', topic: PRESENCE_TOPIC, data })).toMatchObject({ ok: false, reason: 'unsigned' })
+  })
+
+  it('rejects a discovery record for a key other than its author (a forged record)', async () => {
+    const author = await peer()
+    const victim = await peer()
+    const addr = multiaddr('/ip4/10.1.2.3/tcp/22/ws').bytes
+    const own = record(publicKeyToProtobuf(author.publicKey as never), [addr])
+    const forged = record(publicKeyToProtobuf(victim.publicKey as never), [addr])
+    expect(checkDiscovery(signed(author, DISCOVERY_TOPIC, own))).toEqual({ ok: true })
+    expect(checkDiscovery(signed(author, DISCOVERY_TOPIC, forged))).toMatchObject({ ok: false, reason: 'forged' })
+  })
+
+  it('bounds discovery records: size, address count, fields, varints', async () => {
+    const author = await peer()
+    const key = publicKeyToProtobuf(author.publicKey as never)
+    const addr = multiaddr('/ip4/1.2.3.4/tcp/1/ws').bytes
+    expect(checkDiscovery(signed(author, DISCOVERY_TOPIC, new Uint8Array(GOSSIP_LIMITS.maxDiscoveryBytes + 1)))).toMatchObject({ reason: 'too-large' })
+    const many = record(
+      key,
+      Array.from({ length: GOSSIP_LIMITS.maxDiscoveryAddrs + 1 }, () => addr)
+    )
+    expect(checkDiscovery(signed(author, DISCOVERY_TOPIC, many))).toMatchObject({ reason: 'malformed' })
+    expect(() => decodeDiscoveryRecord(Uint8Array.from([10, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]))).toThrow(/varint/)
+    expect(() => decodeDiscoveryRecord(Uint8Array.from([10, 50, 1, 2]))).toThrow(/past the end/)
+    expect(() => decodeDiscoveryRecord(Uint8Array.from([8, 1]))).toThrow(/wire type/)
+    expect(decodeDiscoveryRecord(record(key, [addr, addr])).addrs).toHaveLength(2)
+  })
+
+  it('installs validators that reject, ignore blocked authors without penalty, and report', async () => {
+    const topicValidators = new Map<string, (p: PeerId, m: Message) => TopicValidatorResult | Promise<TopicValidatorResult>>()
+    const rejected: string[] = []
+    const blocked = await peer()
+    const honest = await peer()
+    installGossipValidators({ topicValidators }, { isBlocked: (a) => a === blocked.toString(), onReject: (a, _t, v) => rejected.push(`${a}:${v.reason}`) })
+    const validate = topicValidators.get(PRESENCE_TOPIC)
+    expect(validate).toBeDefined()
+    const big = new Uint8Array(MAX_PRESENCE_BYTES * 4)
+    expect(await validate?.(honest, signed(honest, PRESENCE_TOPIC, big))).toBe(TopicValidatorResult.Reject)
+    expect(await validate?.(honest, signed(blocked, PRESENCE_TOPIC, big))).toBe(TopicValidatorResult.Ignore)
+    expect(rejected).toEqual([`${honest.toString()}:too-large`])
+    expect(topicValidators.has(DISCOVERY_TOPIC)).toBe(true)
+  })
+
+  it('gives every topic score parameters that gossipsub accepts, where rejects sink a peer to the graylist', () => {
+    const { scoreParams, scoreThresholds } = gossipScoring()
+    const params = createPeerScoreParams(scoreParams)
+    expect(() => validatePeerScoreParams(params)).not.toThrow()
+    expect(() => validatePeerScoreThresholds(createPeerScoreThresholds(scoreThresholds))).not.toThrow()
+    for (const topic of [PRESENCE_TOPIC, DISCOVERY_TOPIC]) {
+      const t = params.topics[topic]
+      expect(t).toBeDefined()
+      if (t == null) continue
+      // gossipsub's score of a topic's invalid deliveries: weight × topicWeight × count².
+      const score = (n: number): number => t.invalidMessageDeliveriesWeight * t.topicWeight * n * n
+      expect(score(2)).toBeLessThan(scoreThresholds.gossipThreshold)
+      // Not before the strike policy's five (a tab blocks first), but soon after.
+      expect(score(5)).toBeGreaterThan(scoreThresholds.graylistThreshold)
+      expect(score(6)).toBeLessThan(scoreThresholds.graylistThreshold)
+    }
+  })
+})

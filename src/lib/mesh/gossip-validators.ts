@@ -1,0 +1,189 @@
+/**
+ * One definition of what gossip is acceptable, used by tabs and the relay alike (issue 11
+ * item 9): topic validators that look at the size first, then the content, so an oversized
+ * or malformed message is rejected before anything reads it and is never forwarded; and
+ * gossipsub score parameters per topic, so that a `Reject` lowers its sender's score until
+ * gossipsub ignores the sender altogether (with no topic listed, a Reject never did).
+ */
+import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { type Message, TopicValidatorResult } from '@libp2p/gossipsub'
+import type { PeerScoreParams, PeerScoreThresholds } from '@libp2p/gossipsub/score'
+import type { PeerId } from '@libp2p/interface'
+import { DISCOVERY_TOPIC, GOSSIP_LIMITS, MAX_PRESENCE_BYTES, PRESENCE_TOPIC } from './constants.ts'
+import { decodePresence } from './presence.ts'
+
+/** Why a message was rejected (counted as `gossip.rejected.<reason>`). */
+export type GossipRejectReason = 'too-large' | 'unsigned' | 'malformed' | 'forged'
+
+/** A validator's verdict before it is mapped to gossipsub's. */
+export type GossipVerdict = { ok: true } | { ok: false; reason: GossipRejectReason; message: string }
+
+const bad = (reason: GossipRejectReason, message: string): GossipVerdict => ({ ok: false, reason, message })
+
+/** Presence: size first, then a signed author, then the schema (the claimed peer id must be the author). */
+export function checkPresence(msg: Message): GossipVerdict {
+  if (msg.data.byteLength > MAX_PRESENCE_BYTES) return bad('too-large', `presence of ${msg.data.byteLength} bytes exceeds ${MAX_PRESENCE_BYTES}`)
+  if (msg.type !== 'signed') return bad('unsigned', 'presence must be signed by its author')
+  try {
+    decodePresence(msg.data, msg.from.toString())
+    return { ok: true }
+  } catch (err) {
+    return bad('malformed', (err as Error).message)
+  }
+}
+
+/** The fields of a pubsub-peer-discovery record (protobuf `Peer { bytes publicKey = 1; repeated bytes addrs = 2; }`). */
+export interface DiscoveryRecord {
+  publicKey: Uint8Array
+  addrs: Uint8Array[]
+}
+
+/**
+ * Decode a discovery record, bounded: at most `maxAddrs` addresses, nothing but fields 1
+ * and 2 (length-delimited), no varint longer than 5 bytes. Throws on anything else.
+ */
+export function decodeDiscoveryRecord(data: Uint8Array, maxAddrs: number = GOSSIP_LIMITS.maxDiscoveryAddrs): DiscoveryRecord {
+  let pos = 0
+  const varint = (): number => {
+    let out = 0
+    for (let i = 0; i < 5; i++) {
+      if (pos >= data.byteLength) throw new Error('truncated varint')
+      const b = data[pos++] as number
+      out += (b & 0x7f) * 2 ** (7 * i)
+      if ((b & 0x80) === 0) return out
+    }
+    throw new Error('varint too long')
+  }
+  let publicKey: Uint8Array | undefined
+  const addrs: Uint8Array[] = []
+  while (pos < data.byteLength) {
+    const tag = varint()
+    if ((tag & 7) !== 2) throw new Error(`unexpected wire type ${tag & 7}`)
+    const len = varint()
+    if (pos + len > data.byteLength) throw new Error('field runs past the end')
+    const bytes = data.subarray(pos, pos + len)
+    pos += len
+    if (tag >>> 3 === 1) publicKey = bytes
+    else if (tag >>> 3 === 2) {
+      if (addrs.length >= maxAddrs) throw new Error(`more than ${maxAddrs} addresses`)
+      addrs.push(bytes)
+    } else throw new Error(`unexpected field ${tag >>> 3}`)
+  }
+  if (publicKey == null) throw new Error('no public key')
+  return { publicKey, addrs }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/**
+ * Discovery: size first, then a signed author, then a bounded record whose key must be
+ * the author's. pubsub-peer-discovery trusts the key inside the record, so anyone could
+ * publish a record for any peer with addresses of their choosing (issue 11 item 10).
+ */
+export function checkDiscovery(msg: Message): GossipVerdict {
+  if (msg.data.byteLength > GOSSIP_LIMITS.maxDiscoveryBytes)
+    return bad('too-large', `discovery record of ${msg.data.byteLength} bytes exceeds ${GOSSIP_LIMITS.maxDiscoveryBytes}`)
+  if (msg.type !== 'signed') return bad('unsigned', 'discovery records must be signed by their author')
+  let record: DiscoveryRecord
+  try {
+    record = decodeDiscoveryRecord(msg.data)
+  } catch (err) {
+    return bad('malformed', `discovery record: ${(err as Error).message}`)
+  }
+  const key = msg.from.publicKey
+  if (key == null || !sameBytes(record.publicKey, publicKeyToProtobuf(key)))
+    return bad('forged', `discovery record for another key, published by ${msg.from.toString()}`)
+  return { ok: true }
+}
+
+/** The validator of each topic we gossip on. */
+export const GOSSIP_CHECKS: Readonly<Record<string, (msg: Message) => GossipVerdict>> = {
+  [PRESENCE_TOPIC]: checkPresence,
+  [DISCOVERY_TOPIC]: checkDiscovery
+}
+
+/** Hooks of the validators (tabs strike and count; the relay only counts). */
+export interface GossipValidatorHooks {
+  /** Authors whose messages are ignored without penalty (blocked peers; the relay forwarding them is not at fault). */
+  isBlocked?: (author: string) => boolean
+  /** A message was rejected: its sender's gossipsub score falls; the caller may strike the author. */
+  onReject?: (author: string | undefined, topic: string, verdict: Extract<GossipVerdict, { ok: false }>) => void
+}
+
+/** What `installGossipValidators` needs of gossipsub. */
+export interface ValidatingPubSub {
+  topicValidators: Map<string, (peer: PeerId, msg: Message) => TopicValidatorResult | Promise<TopicValidatorResult>>
+}
+
+/** Install GOSSIP_CHECKS as gossipsub topic validators. */
+export function installGossipValidators(pubsub: ValidatingPubSub, hooks: GossipValidatorHooks = {}): void {
+  for (const [topic, check] of Object.entries(GOSSIP_CHECKS)) {
+    pubsub.topicValidators.set(topic, (_peer, msg) => {
+      const author = msg.type === 'signed' ? msg.from.toString() : undefined
+      if (author !== undefined && hooks.isBlocked?.(author) === true) return TopicValidatorResult.Ignore
+      const verdict = check(msg)
+      if (verdict.ok) return TopicValidatorResult.Accept
+      hooks.onReject?.(author, topic, verdict)
+      return TopicValidatorResult.Reject
+    })
+  }
+}
+
+/** Per-topic score: only invalid deliveries count (−3 × count², the count decaying 2 % a second). */
+const TOPIC_SCORE = {
+  topicWeight: 1,
+  timeInMeshWeight: 0,
+  timeInMeshQuantum: 1000,
+  timeInMeshCap: 1,
+  firstMessageDeliveriesWeight: 0,
+  firstMessageDeliveriesDecay: 0.5,
+  firstMessageDeliveriesCap: 1,
+  meshMessageDeliveriesWeight: 0,
+  meshMessageDeliveriesDecay: 0.5,
+  meshMessageDeliveriesCap: 1,
+  meshMessageDeliveriesThreshold: 1,
+  meshMessageDeliveriesWindow: 10,
+  meshMessageDeliveriesActivation: 5000,
+  meshFailurePenaltyWeight: 0,
+  meshFailurePenaltyDecay: 0.5,
+  invalidMessageDeliveriesWeight: -3,
+  invalidMessageDeliveriesDecay: 0.98
+} as const
+
+/**
+ * Gossipsub thresholds: two rejected messages put a peer below the gossip threshold (−12),
+ * six past the graylist (−108), where gossipsub drops everything it sends (the strike policy
+ * blocks at five first on tabs; the relay, which strikes nobody, relies on this); twenty take
+ * about a minute to decay back above it.
+ */
+export const GOSSIP_SCORE_THRESHOLDS: PeerScoreThresholds = {
+  gossipThreshold: -10,
+  publishThreshold: -50,
+  graylistThreshold: -80,
+  acceptPXThreshold: 10,
+  opportunisticGraftThreshold: 20
+}
+
+/**
+ * Score parameters and thresholds for gossipsub's init. `appScore` adds a peer-level score
+ * (tabs: relays high so a relay is never graylisted by accident, blocked peers far below
+ * the graylist). The IP colocation penalty stays off: browsers share addresses.
+ */
+export function gossipScoring(appScore: (peerId: string) => number = () => 0): {
+  scoreParams: Partial<PeerScoreParams>
+  scoreThresholds: PeerScoreThresholds
+} {
+  return {
+    scoreParams: {
+      IPColocationFactorWeight: 0,
+      topics: { [PRESENCE_TOPIC]: { ...TOPIC_SCORE }, [DISCOVERY_TOPIC]: { ...TOPIC_SCORE } },
+      appSpecificScore: appScore,
+      appSpecificWeight: 1
+    },
+    scoreThresholds: { ...GOSSIP_SCORE_THRESHOLDS }
+  }
+}

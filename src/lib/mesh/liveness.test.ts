@@ -1,0 +1,76 @@
+import type { Connection } from '@libp2p/interface'
+import { describe, expect, it } from 'vitest'
+import { Counters } from '../core/index.ts'
+import { LivenessMonitor } from './liveness.ts'
+
+function fakeConn(id: string): Connection & { aborted?: Error } {
+  const c = {
+    id,
+    status: 'open',
+    remotePeer: { toString: () => `peer-${id}` },
+    abort(err: Error) {
+      c.aborted = err
+      c.status = 'closed'
+    }
+  } as unknown as Connection & { aborted?: Error }
+  return c
+}
+
+describe('liveness (issue 11 item 8)', () => {
+  it('closes a link whose transport received nothing for silenceMs, keeps one that still receives', async () => {
+    let now = 0
+    const bytes = new Map<string, number>([
+      ['alive', 0],
+      ['gone', 0]
+    ])
+    const conns = [fakeConn('alive'), fakeConn('gone')]
+    const m = new LivenessMonitor(
+      { connections: () => conns, counters: new Counters('t'), now: () => now, bytesReceived: async (c) => bytes.get(c.id) },
+      { sampleMs: 500, silenceMs: 1600 }
+    )
+    for (let t = 0; t <= 1500; t += 500) {
+      now = t
+      bytes.set('alive', t + 1)
+      await m.tick()
+    }
+    expect(conns[1]?.aborted).toBeUndefined()
+    now = 2000
+    bytes.set('alive', 9999)
+    await m.tick()
+    expect(conns[0]?.aborted).toBeUndefined()
+    expect(conns[1]?.aborted?.message).toMatch(/no data from the peer/)
+  })
+
+  it('does not count its own stall (a late tick) as the peer falling silent', async () => {
+    let now = 0
+    const conns = [fakeConn('a')]
+    const m = new LivenessMonitor(
+      { connections: () => conns, counters: new Counters('t'), now: () => now, bytesReceived: async () => 42 },
+      { sampleMs: 500, silenceMs: 1600 }
+    )
+    await m.tick()
+    now = 500
+    await m.tick()
+    // This tab's main thread was blocked for 2.5 s: the next tick is late.
+    now = 3000
+    await m.tick()
+    expect(conns[0]?.aborted).toBeUndefined()
+    // A peer that stays silent afterwards is still closed.
+    now = 3500
+    await m.tick()
+    now = 4100
+    await m.tick()
+    expect(conns[0]?.aborted).toBeDefined()
+  })
+
+  it('leaves alone links whose bytes cannot be read (relays over WebSockets, circuits)', async () => {
+    let now = 0
+    const conns = [fakeConn('ws')]
+    const m = new LivenessMonitor(
+      { connections: () => conns, counters: new Counters('t'), now: () => now, bytesReceived: async () => undefined },
+      { sampleMs: 500, silenceMs: 1600 }
+    )
+    for (; now < 10_000; now += 500) await m.tick()
+    expect(conns[0]?.aborted).toBeUndefined()
+  })
+})
