@@ -299,7 +299,12 @@ export class MemoryStore {
   /** The current records per slot: the newest by an authorized writer. */
   #view(ns: OpenNs, record: NamespaceRecord): Map<string, MemoryEntry> {
     const out = new Map<string, MemoryEntry>()
-    for (const e of ns.valid.values()) if (authorized(record, e.writer) && newer(e, out.get(e.key))) out.set(e.key, e)
+    for (const e of ns.valid.values()) {
+      if (!authorized(record, e.writer) || !newer(e, out.get(e.key))) continue
+      // Encrypted: a value still being decrypted (or that never will be) does not hide the one before it.
+      if (record.mode === 'encrypted' && e.value != null && ns.plain.get(e.signature) == null) continue
+      out.set(e.key, e)
+    }
     return out
   }
 
