@@ -5,9 +5,8 @@
  * provider converges whatever the network does.
  */
 import { MessageQueue, type ChannelHandler, type PeerEvent, type SyncChannel, type SyncTransport, type UnknownDocHandler } from './sync-transport.ts'
-import { SyncMessageSchema, type SyncMessage } from './sync-protocol.ts'
-import * as v from 'valibot'
-import { Counters } from '../core/index.ts'
+import { syncProtocol, type SyncMessage } from './sync-protocol.ts'
+import { Counters, StreamEndedError } from '../core/index.ts'
 
 /** Network misbehaviour for tests. */
 export interface ChaosOptions {
@@ -80,9 +79,9 @@ class MemoryChannel implements SyncChannel {
     return this.queue[Symbol.asyncIterator]()
   }
   async send(message: SyncMessage): Promise<void> {
-    if (this.closed || this.remote == null) throw new Error('channel closed')
-    // Check like the wire would: only schema-valid messages travel.
-    const checked = v.parse(SyncMessageSchema, structuredClone(message))
+    if (this.closed || this.remote == null) throw new StreamEndedError('sync channel closed')
+    // Check like the wire would (same errors as Libp2pSyncTransport): only schema-valid messages travel.
+    const checked = syncProtocol.decode(syncProtocol.encode(message))
     const remote = this.remote
     this.owner._counters.inc('bytesOut', JSON.stringify(checked).length)
     this.owner._deliver(() => {
@@ -183,7 +182,7 @@ export class MemorySyncTransport implements SyncTransport {
 
   async open(peer: string, doc: string): Promise<SyncChannel> {
     const remote = this.#network.members.get(peer)
-    if (!this.#started || remote == null || !this.#network.linked(this.localPeer, peer)) throw new Error(`not connected to ${peer}`)
+    if (!this.#started || remote == null || !this.#network.linked(this.localPeer, peer)) throw new StreamEndedError(`not connected to ${peer}`)
     const local = new MemoryChannel(peer, doc, this)
     const far = new MemoryChannel(this.localPeer, doc, remote)
     local.remote = far

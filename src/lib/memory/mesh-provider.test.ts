@@ -33,13 +33,17 @@ describe('MeshProvider', () => {
     const net = new MemoryNetwork()
     const peers = await Promise.all(['p1', 'p2', 'p3', 'p4'].map((id, i) => peer(net, id, { maxDelayMs: 4, duplicate: 0.3, seed: i + 7 })))
     const rand = rng(42)
+    let pushes = 0
     for (let round = 0; round < 40; round++) {
       const p = peers[Math.floor(rand() * peers.length)]!
       const op = rand()
       if (op < 0.4) p.doc.getMap('m').set(`k${Math.floor(rand() * 10)}`, round)
       else if (op < 0.7) p.doc.getText('t').insert(Math.floor(rand() * (p.doc.getText('t').length + 1)), String.fromCharCode(97 + (round % 26)))
-      else if (op < 0.85) p.doc.getArray('a').push([round])
-      else if (p.doc.getText('t').length > 0) p.doc.getText('t').delete(0, 1)
+      else if (op < 0.85) {
+        p.doc.getArray('a').push([round])
+        pushes++
+      } else if (p.doc.getText('t').length > 0) p.doc.getText('t').delete(0, 1)
+      // Let some deliveries (delayed up to 4 ms) interleave with the edits: part of the scenario, not a wait.
       if (round % 7 === 0) await new Promise((r) => setTimeout(r, 2))
     }
     await until(
@@ -50,7 +54,9 @@ describe('MeshProvider', () => {
       5000,
       'convergence'
     )
-    expect(state(peers[0]!.doc).arr.length).toBeGreaterThan(0)
+    // The seeded run pushes a fixed number of items: none lost, none doubled by the duplicated deliveries.
+    expect(pushes).toBeGreaterThan(0)
+    expect(state(peers[0]!.doc).arr).toHaveLength(pushes)
     // Converged documents have identical state vectors too (nothing pending).
     const svs = peers.map((p) => Buffer.from(Y.encodeStateVector(p.doc)).toString('hex'))
     expect(new Set(svs).size).toBe(1)
@@ -68,9 +74,12 @@ describe('MeshProvider', () => {
     expect(c.doc.getMap('m').get('k99')).toBe(99)
     // c already has everything: a fresh exchange sends a diff with no structs.
     const before = a.provider.counters.get('bytesSent')
+    const appliedA = a.provider.counters.get('updatesApplied')
+    const appliedC = c.provider.counters.get('updatesApplied')
     a.provider.resync()
     c.provider.resync()
-    await new Promise((r) => setTimeout(r, 20))
+    // Both exchanges are over once a and c each applied the two answers (from the other two peers).
+    await until(() => a.provider.counters.get('updatesApplied') === appliedA + 2 && c.provider.counters.get('updatesApplied') === appliedC + 2)
     expect(a.provider.counters.get('bytesSent') - before).toBeLessThan(20)
   })
 
@@ -80,10 +89,14 @@ describe('MeshProvider', () => {
     const b = await peer(net, 'b')
     await Promise.all([a.provider.whenSynced, b.provider.whenSynced])
     const sentByB = b.provider.counters.get('bytesSent')
+    const updatesByB = b.provider.counters.get('updatesSent')
     a.doc.getMap('m').set('x', 'y'.repeat(1000))
     await until(() => b.doc.getMap('m').get('x') !== undefined)
-    await new Promise((r) => setTimeout(r, 20))
-    expect(b.provider.counters.get('bytesSent')).toBe(sentByB)
+    // An echo would leave b before b's own next edit does: once that edit reached a, b sent only it.
+    b.doc.getMap('m').set('z', 1)
+    await until(() => a.doc.getMap('m').get('z') === 1)
+    expect(b.provider.counters.get('updatesSent')).toBe(updatesByB + 1)
+    expect(b.provider.counters.get('bytesSent') - sentByB).toBeLessThan(100)
   })
 
   it('reassembles payloads larger than one frame', async () => {
@@ -119,7 +132,6 @@ describe('MeshProvider', () => {
     const garbage = new Uint8Array([0xde, 0xad, 0xbe, 0xef])
     const p687 = Buffer.from('00010000000001000100010200001602000001fdffffffff7f0000', 'hex')
     const hugeCount = new Uint8Array([1, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 0, 0])
-    const started = Date.now()
     for (const bad of [garbage, p687]) for (const m of payloadMessages('update', bad)) await ch!.send(m)
     await until(() => rejected.length === 2)
     // a.doc still works and still syncs with honest peers
@@ -128,7 +140,6 @@ describe('MeshProvider', () => {
     await until(() => b.doc.getMap('m').get('alive') === true)
     for (const m of payloadMessages('update', hugeCount)) await ch!.send(m)
     await until(() => evil.hungUp.length > 0 || a.t.hungUp.length > 0)
-    expect(Date.now() - started).toBeLessThan(2000)
     expect(a.t.hungUp[0]).toMatchObject({ peer: 'z-evil' })
     expect(provider2.counters.get('rejectedUpdates')).toBe(3)
     expect(a.t.peers()).not.toContain('z-evil')

@@ -4,9 +4,9 @@ import * as Y from 'yjs'
 import { IndexeddbPersistence as YIndexeddbPersistence } from 'y-indexeddb'
 import { createMemoryLayer, type MemoryLayer } from './layer.ts'
 import { IndexedDbPersistence } from './indexeddb-persistence.ts'
-import { fakeSha, newIdentity } from './test-helpers.ts'
+import { fakeSha, newIdentity, until } from './test-helpers.ts'
 import { generateNamespaceKey } from './namespace-crypto.ts'
-import type { Identity } from '../core/index.ts'
+import { Counters, type Identity } from '../core/index.ts'
 
 // Node + fake-indexeddb: checks behaviour, not speed (bench/memory.mjs measures Chromium).
 const open: MemoryLayer[] = []
@@ -94,26 +94,38 @@ describe('IndexedDB persistence', () => {
     }
     const page = new Page()
     const doc = new Y.Doc()
-    const p = new IndexedDbPersistence(name, doc, { delayMs: 60_000, lifecycle: page as never })
+    const counters = new Counters('idb')
+    const p = new IndexedDbPersistence(name, doc, { delayMs: 60_000, lifecycle: page as never, counters })
     await p.whenSynced
+    // whenSaved waits for the batch (60 s here): it settling tells that a write went out.
+    const watch = (): { saved: boolean } => {
+      const w = { saved: false }
+      void p.whenSaved.then(() => {
+        w.saved = true
+      })
+      return w
+    }
     doc.getMap('m').set('before', 1)
-    await new Promise((r) => setTimeout(r, 50))
-    expect(await rawCount(name)).toBe(0) // still batched
+    const before = watch()
+    expect(await rawCount(name)).toBe(0) // still batched (one IndexedDB round trip later)
+    expect(before.saved).toBe(false)
     page.visibilityState = 'hidden'
     page.dispatchEvent(new Event('visibilitychange'))
-    await new Promise((r) => setTimeout(r, 50))
-    expect(await rawCount(name)).toBe(1) // the pending batch went out
+    await until(() => before.saved, 5000, 'the pending batch written on hide')
+    expect(await rawCount(name)).toBe(1)
     doc.getMap('m').set('while-hidden', 2)
-    await new Promise((r) => setTimeout(r, 50))
-    expect(await rawCount(name)).toBe(2) // and later updates go out at once
+    await until(async () => (await rawCount(name)) === 2, 5000, 'an update while hidden written at once')
     page.visibilityState = 'visible'
     page.dispatchEvent(new Event('visibilitychange'))
     doc.getMap('m').set('visible-again', 3)
-    await new Promise((r) => setTimeout(r, 50))
+    const again = watch()
     expect(await rawCount(name)).toBe(2) // batched again
+    expect(again.saved).toBe(false)
+    expect(counters.get('writes')).toBe(2)
     page.dispatchEvent(new Event('pagehide'))
-    await new Promise((r) => setTimeout(r, 50))
+    await until(() => again.saved, 5000, 'the pending batch written on pagehide')
     expect(await rawCount(name)).toBe(3)
+    expect(counters.get('writes')).toBe(3)
     await p.destroy()
   })
 
@@ -153,8 +165,9 @@ describe('IndexedDB persistence', () => {
     const doc = new Y.Doc()
     const yp = new YIndexeddbPersistence(name, doc)
     await yp.whenSynced
+    const stored = await rawCount(name)
     doc.getMap('kv').set('from', 'y-indexeddb')
-    await new Promise((r) => setTimeout(r, 50))
+    await until(async () => (await rawCount(name)) === stored + 1, 5000, 'y-indexeddb stored the update')
     await yp.destroy()
     const doc2 = new Y.Doc()
     const mine = new IndexedDbPersistence(name, doc2)

@@ -121,7 +121,9 @@ describe('registry', () => {
     await until(() => b!.layer.registry.list()[0]?.version === 2)
     b!.layer.doc('registry')!.getMap('entries').set(entryKey(a!.identity.publicKey, 'r'), v1)
     await b!.layer.registry.settled()
-    await new Promise((r) => setTimeout(r, 20))
+    // Wait until the replay reached a and both registries agree again (same state vector).
+    const sv = (l: MemoryLayer) => Buffer.from(Y.encodeStateVector(l.doc('registry')!)).toString('hex')
+    await until(() => sv(a!.layer) === sv(b!.layer))
     for (const p of [a!, b!]) {
       await p.layer.registry.settled()
       expect(p.layer.registry.list()[0]?.manifest.name).toBe('v2')

@@ -5,8 +5,9 @@
  * transports.
  */
 import { describe, it, expect, afterEach } from 'vitest'
+import { InvalidFrameError, StreamEndedError } from '../core/index.ts'
 import type { SyncChannel, SyncTransport } from './sync-transport.ts'
-import type { SyncMessage } from './sync-protocol.ts'
+import { SYNC_PART_CHARS, type SyncMessage } from './sync-protocol.ts'
 
 /** What a conformance factory returns. */
 export interface ConformanceSetup {
@@ -117,7 +118,29 @@ export function syncTransportConformance(name: string, setup: () => Promise<Conf
       ch.close()
       expect(await take(far, 1)).toEqual([])
       await until(() => far.closed)
-      await expect(ch.send({ type: 'step1', sv: '' })).rejects.toThrow()
+      await expect(ch.send({ type: 'step1', sv: '' })).rejects.toBeInstanceOf(StreamEndedError)
+      await expect(far.send({ type: 'step1', sv: '' })).rejects.toBeInstanceOf(StreamEndedError)
+    })
+
+    it('the same failure is the same error type on every transport', async () => {
+      s = await setup()
+      const [a, b, c] = s.transports as [SyncTransport, SyncTransport, SyncTransport]
+      await until(() => a.peers().includes(b.localPeer) && a.peers().includes(c.localPeer))
+      // A peer we are not connected to.
+      await expect(a.open('nobody-we-know', 'd')).rejects.toBeInstanceOf(StreamEndedError)
+      // A message that is not a sync message, or a part over the frame's size: refused before it leaves.
+      const inbound = accept(b, 'd')
+      const ch = await a.open(b.localPeer, 'd')
+      const far = await inbound
+      await expect(ch.send({ type: 'nonsense' } as unknown as SyncMessage)).rejects.toBeInstanceOf(InvalidFrameError)
+      await expect(ch.send({ type: 'step2', data: 'A'.repeat(SYNC_PART_CHARS + 4), more: true })).rejects.toBeInstanceOf(InvalidFrameError)
+      // The channel still works after a refused message.
+      await ch.send({ type: 'step1', sv: 'AA==' })
+      expect(await take(far, 1)).toEqual([{ type: 'step1', sv: 'AA==' }])
+      // A stopped transport opens nothing and its channels refuse to send.
+      await a.stop()
+      await expect(a.open(c.localPeer, 'd')).rejects.toBeInstanceOf(StreamEndedError)
+      await expect(ch.send({ type: 'step1', sv: '' })).rejects.toBeInstanceOf(StreamEndedError)
     })
 
     it('hangUp makes both sides see the peer leave and closes its channels', async () => {
