@@ -246,7 +246,7 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
         pinned.set('s1', agent.id)
       } else {
         plan = await chain.plan(
-          { description: request.description, capabilities: request.capabilities },
+          { description: request.description, capabilities: request.capabilities, hasInput: hasInput(request.input) },
           capabilityCatalog(components.catalog),
           (p) => validatePlan(p, components.catalog, prefs),
           { signal: controller.signal }
@@ -355,4 +355,12 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
     },
     stats: () => ({ ...dispatch.stats(), ...Object.fromEntries(Object.entries(donor?.stats() ?? {}).map(([k, n]) => [`donor.${k}`, n])) })
   }
+}
+
+/** Whether a request carries an input a step can run on (an empty string or empty bytes is none). */
+function hasInput(input: unknown): boolean {
+  if (input == null) return false
+  if (typeof input === 'string') return input.trim() !== ''
+  if (input instanceof Uint8Array) return input.byteLength > 0
+  return true
 }
