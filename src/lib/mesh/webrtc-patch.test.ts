@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 
 // The 20-formation browser test is what catches the race itself (FIELD-NOTES: half of the
 // unpatched three-tab runs failed); this guards against installing without the patch.
@@ -40,7 +40,8 @@ describe('@libp2p/webrtc one-send-per-message patch', () => {
       got.push(...e.data.subarray())
     })
     rx.onmessage!({ data: sent[0]!.slice().buffer })
-    await new Promise((r) => setTimeout(r, 10))
-    expect(got).toEqual([1, 2, 3, 4, 5])
+    await vi.waitFor(() => {
+      expect(got).toEqual([1, 2, 3, 4, 5])
+    })
   })
 })
