@@ -10,6 +10,7 @@
  *   h.peerId, h.node                                     // its id; the libp2p node itself
  *   h.relayPeerId, h.relayConnection()                   // the relay and our WebSocket link to it
  *   await h.announce({ capabilities: ['llm'] })          // gossip a presence (tabs learn our addrs)
+ *   const stop = h.keepAnnouncing({ capabilities: ['llm'] }, 1000)  // …every second, as tabs do
  *   h.tabs()                                             // peer ids seen announcing presence
  *   await h.waitForTabs(n)                               // until n tabs announced
  *   await h.dialDirect(tabId)                            // direct WebRTC connection to a tab
@@ -82,6 +83,7 @@ export async function createHostilePeer({ relayUrl, relays, log = () => {} } = {
     }
   })
   const seen = new Map()
+  const timers = new Set()
   const obs = { connectionsOpened: 0, connectionsClosed: 0, streamsOpened: 0, streamsReset: 0, dialsRefused: 0, messages: 0 }
   node.addEventListener('connection:open', () => {
     obs.connectionsOpened++
@@ -153,6 +155,19 @@ export async function createHostilePeer({ relayUrl, relays, log = () => {} } = {
         ts: Date.now()
       })
       await node.services.pubsub.publish(PRESENCE_TOPIC, data)
+    },
+    /** Announce every `everyMs` (as tabs do) until the returned function is called. */
+    keepAnnouncing(p = {}, everyMs = 1000) {
+      const tick = () => {
+        h.announce(p).catch(() => {})
+      }
+      tick()
+      const timer = setInterval(tick, everyMs)
+      timers.add(timer)
+      return () => {
+        clearInterval(timer)
+        timers.delete(timer)
+      }
     },
     /** A direct WebRTC connection to a tab, signalled through the relay. */
     async dialDirect(tabId, { timeout = 15_000 } = {}) {
@@ -288,6 +303,7 @@ export async function createHostilePeer({ relayUrl, relays, log = () => {} } = {
     },
     observed: () => ({ ...obs, tabs: seen.size, connections: node.getConnections().length }),
     async stop() {
+      for (const t of timers) clearInterval(t)
       await node.stop()
     }
   }
