@@ -65,6 +65,10 @@ describe('installable app', () => {
         const png = await res.body()
         assert.equal(`${png.readUInt32BE(16)}x${png.readUInt32BE(20)}`, size, `${icon.src} is really ${size}`)
       }
+      // Chromium itself offers to install it (beforeinstallprompt) on the next visit: the header shows the button.
+      await page.reload()
+      await waitForApi(page)
+      await page.getByRole('button', { name: 'Install app' }).waitFor({ timeout: 20_000 })
     } finally {
       await ctx.close()
       rmSync(dir, { recursive: true, force: true })
