@@ -27,7 +27,8 @@ const mesh = await startMesh()
 try {
   const submitter = await mesh.newPeer()
   const donors = [await mesh.newPeer(), await mesh.newPeer(), await mesh.newPeer()]
-  const ids = await waitForFullMesh([submitter, ...donors])
+  // A loaded machine (other builds, mutation runs) can take longer than the tests' 15 s to join four tabs.
+  const ids = await waitForFullMesh([submitter, ...donors], 60_000)
   const hashId = await submitter.evaluate(() => window.zerostate.agents.list({ capability: 'hashing' })[0]?.id)
   if (hashId == null) throw new Error('the bundled hashing agent is missing: run npm run build')
 
@@ -39,7 +40,7 @@ try {
         return donorIds.filter((id) => ps.some((p) => p.id === id && p.donating && p.freeWorkers > 0)).length === want
       },
       [n, ids.slice(1)],
-      { timeout: 10_000 }
+      { timeout: 30_000 }
     )
   }
 
