@@ -10,6 +10,7 @@ export type {
   AgentFilter,
   DonationState,
   LlmState,
+  RegionState,
   PeerInfo,
   RelayStatus,
   TaskHandle,
@@ -17,6 +18,7 @@ export type {
   TaskSummary
 } from './app/index.ts'
 export type { MeshNodeInit } from './mesh/index.ts'
+export { REGIONS, UNKNOWN_REGION, isRegion, regionLabel, type Region } from './mesh/index.ts'
 export type { Identity } from './core/index.ts'
 export { AgentManifestSchema, UnsignedManifestSchema, type AgentManifest, type UnsignedManifest } from './runtime/index.ts'
 export {

@@ -60,4 +60,18 @@ describe('agentListing', () => {
     e?.capabilities.push('mutated')
     expect(agents[0].manifest.capabilities).toEqual(['text-summarization'])
   })
+
+  it('a bundled agent is held by this peer and every connected app peer; a published one by its registry holders', () => {
+    let connected = ['me', 'peer-2']
+    const withPeers = agentListing()({
+      catalog: { agents: () => agents, get: (id) => agents.find((a) => a.id === id) },
+      stats: { of: () => undefined },
+      appPeers: () => connected
+    })
+    expect(withPeers.get('a1')?.holders).toEqual(['me', 'peer-2'])
+    expect(withPeers.get('b2')?.holders).toEqual(['peer-1'])
+    expect(withPeers.get('c3')?.holders).toEqual([])
+    connected = ['me']
+    expect(withPeers.list()[0]?.holders).toEqual(['me'])
+  })
 })

@@ -12,6 +12,12 @@ export type AgentListingInit = Record<string, never>
 export interface AgentListingComponents {
   catalog: { agents(): readonly CatalogAgent[]; get(id: string): CatalogAgent | undefined }
   stats: { of(agentId: string): AgentEntry['stats'] }
+  /**
+   * Peers known to hold the bundled agents: this peer and every connected peer that
+   * runs the app (relays excluded). Bundled agents ship with the app, so the registry
+   * lists no holder for them; without this they would show "0 holders".
+   */
+  appPeers?: () => readonly string[]
 }
 
 /** The listing service. */
@@ -25,7 +31,7 @@ export interface AgentListing {
 
 /** `agentListing(init)(components)`. */
 export function agentListing(_init: AgentListingInit = {}): (components: AgentListingComponents) => AgentListing {
-  return ({ catalog, stats }) => {
+  return ({ catalog, stats, appPeers }) => {
     const entry = (a: CatalogAgent): AgentEntry => {
       const m = a.manifest
       return {
@@ -40,7 +46,7 @@ export function agentListing(_init: AgentListingInit = {}): (components: AgentLi
         manifest: m,
         bundled: a.bundled,
         publishedAt: a.publishedAt,
-        holders: a.holders,
+        holders: a.bundled && appPeers != null ? [...new Set([...a.holders, ...appPeers()])] : a.holders,
         reputation: a.reputation,
         stats: stats.of(a.id)
       }

@@ -3,6 +3,7 @@
  * `window.zerostate` and of what `createZeroState()` returns.
  */
 import type { MeshNode, PeerInfo, RelayStatus } from '../mesh/index.ts'
+import type { RegionState } from './presence.ts'
 import type { AgentManifest, AgentRuntime, RunResult, UnsignedManifest } from '../runtime/index.ts'
 import type { NamespaceInfo, Registry, Journal } from '../memory/index.ts'
 import type { LlmState, Orchestrator, TaskHandle, TaskRequest, TaskSummary } from '../orchestrator/index.ts'
@@ -25,7 +26,7 @@ export interface AgentEntry {
   /** Bundled with the app (every peer has it) rather than published by a user. */
   bundled: boolean
   publishedAt?: number
-  /** Peers that hold its bytes. */
+  /** Peers that hold its bytes; for a bundled agent, this peer and every connected peer running the app. */
   holders: string[]
   /** 0–1 mean of reputation records, when any. */
   reputation?: number
@@ -44,9 +45,14 @@ export interface AgentFilter {
 /** Donation state of this tab. */
 export interface DonationState {
   enabled: boolean
+  /** Workers agents run on (Settings' count). */
   workers: number
   maxWorkers: number
+  /** Agent calls running in this tab now (its own steps and other peers'). */
   busy: number
+  /** Steps this tab ran for other peers since the page opened (on the donor side). */
+  served: number
+  /** Tasks submitted from this tab that completed (its own, not other peers'). */
   completed: number
 }
 
@@ -66,6 +72,11 @@ export interface ZeroStateApi {
   // donating compute
   donate(opts: { enabled: boolean; workers?: number }): Promise<void>
   donation(): DonationState
+
+  /** This tab's region (what presence advertises) and where it comes from. */
+  region(): RegionState
+  /** Choose the region (`REGIONS` id; `null` = from the time zone): saved per profile, advertised at once. */
+  setRegion(region: string | null): void
 
   // agents
   agents: {
@@ -122,4 +133,4 @@ export interface ZeroStateApi {
   stop(): Promise<void>
 }
 
-export type { PeerInfo, RelayStatus, TaskHandle, TaskRequest, TaskSummary }
+export type { PeerInfo, RegionState, RelayStatus, TaskHandle, TaskRequest, TaskSummary }

@@ -14,6 +14,8 @@ class MapStorage implements DonationStorage {
 function setup(storage: DonationStorage | null = new MapStorage()) {
   const log: string[] = []
   let workers = 3
+  /** What the orchestrator's current donor service has run for others (a new one starts from 0). */
+  const donor = { completed: 0, running: false }
   let releaseBundled: () => void = () => {}
   const bundled = new Promise<void>((r) => {
     releaseBundled = r
@@ -32,7 +34,10 @@ function setup(storage: DonationStorage | null = new MapStorage()) {
     orchestrator: {
       donate: async (on) => {
         log.push(`orchestrator ${on}`)
-      }
+        if (on !== donor.running) donor.completed = 0
+        donor.running = on
+      },
+      stats: (): Record<string, number> => (donor.running ? { 'dispatch.offers': 4, 'donor.completed': donor.completed } : { 'dispatch.offers': 4 })
     },
     executor: { busy: 2 },
     tasks: { completed: 9 },
@@ -40,7 +45,7 @@ function setup(storage: DonationStorage | null = new MapStorage()) {
     presence: { setDonating: (on) => log.push(`presence ${on}`) },
     changes: { changed: () => log.push('changed') }
   })
-  return { svc, log, storage, releaseBundled }
+  return { svc, log, storage, releaseBundled, donor }
 }
 
 describe('donation', () => {
@@ -57,7 +62,24 @@ describe('donation', () => {
     await p
     expect(log).toEqual(['resize 2', 'start', 'orchestrator true', 'presence true', 'changed'])
     expect(JSON.parse(storage?.getItem('k') ?? 'null')).toEqual({ enabled: true, workers: 2 })
-    expect(svc.state()).toEqual({ enabled: true, workers: 2, maxWorkers: 4, busy: 2, completed: 9 })
+    expect(svc.state()).toEqual({ enabled: true, workers: 2, maxWorkers: 4, busy: 2, served: 0, completed: 9 })
+  })
+
+  it('counts steps served for other peers apart from its own tasks, across stopping and restarting', async () => {
+    const { svc, releaseBundled, donor } = setup()
+    releaseBundled()
+    expect(svc.state()).toMatchObject({ served: 0, completed: 9 })
+    await svc.donate({ enabled: true })
+    donor.completed = 3
+    expect(svc.state()).toMatchObject({ served: 3, completed: 9 })
+    await svc.donate({ enabled: false })
+    expect(svc.state()).toMatchObject({ enabled: false, served: 3 })
+    await svc.donate({ enabled: true })
+    donor.completed = 2
+    expect(svc.state().served).toBe(5)
+    // Changing the worker count while donating keeps the same donor service.
+    await svc.donate({ enabled: true, workers: 1 })
+    expect(svc.state().served).toBe(5)
   })
 
   it('stopping does not start the pool; workers below 1 become 1', async () => {

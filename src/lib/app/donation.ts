@@ -23,7 +23,8 @@ export interface DonationInit {
 /** What the donation service drives and reads. */
 export interface DonationComponents {
   runtime: { resize(workers: number): void; start(): Promise<void>; stats(): { workers: number } }
-  orchestrator: { donate(enabled: boolean): Promise<void> }
+  /** `stats()['donor.completed']`: steps the donor service ran for other peers since it started. */
+  orchestrator: { donate(enabled: boolean): Promise<void>; stats(): Record<string, number> }
   executor: { readonly busy: number }
   /** Tasks of this tab completed so far. */
   tasks: { readonly completed: number }
@@ -56,6 +57,9 @@ export function donation(init: DonationInit = {}): (components: DonationComponen
   const storage = (): DonationStorage | undefined => (init.storage === undefined ? globalThis.localStorage : (init.storage ?? undefined))
   return ({ runtime, orchestrator, executor, tasks, bundled, presence, changes }) => {
     let enabled = false
+    /** Steps run for others by donor services already stopped (each start counts from 0). */
+    let servedBefore = 0
+    const servedNow = (): number => orchestrator.stats()['donor.completed'] ?? 0
 
     const saved = (): DonateOptions | undefined => {
       try {
@@ -72,7 +76,9 @@ export function donation(init: DonationInit = {}): (components: DonationComponen
       // The pool starts lazily; a donor must have its workers up to advertise them.
       if (opts.enabled) await runtime.start()
       enabled = opts.enabled
+      const served = servedNow()
       await orchestrator.donate(opts.enabled)
+      if (!opts.enabled) servedBefore += served
       try {
         storage()?.setItem(key, JSON.stringify({ enabled, workers: runtime.stats().workers }))
       } catch {
@@ -91,6 +97,7 @@ export function donation(init: DonationInit = {}): (components: DonationComponen
         workers: runtime.stats().workers,
         maxWorkers: Math.max(1, init.maxWorkers ?? globalThis.navigator?.hardwareConcurrency ?? 2),
         busy: executor.busy,
+        served: servedBefore + servedNow(),
         completed: tasks.completed
       }),
       async restore(initial) {

@@ -8,6 +8,14 @@ export { AppCatalog, OutcomeStats, RuntimeExecutor, meshPeerDirectory, libp2pStr
 export { journalTask } from './task-journal.ts'
 export { agentListing, type AgentListing, type AgentListingComponents, type AgentListingInit } from './agent-listing.ts'
 export { donation, type Donation, type DonationComponents, type DonationInit, type DonationStorage, type DonateOptions } from './donation.ts'
-export { presencePublisher, type PresencePublisher, type PresencePublisherComponents, type PresencePublisherInit } from './presence.ts'
+export {
+  presencePublisher,
+  savedRegion,
+  type PresencePublisher,
+  type PresencePublisherComponents,
+  type PresencePublisherInit,
+  type RegionState,
+  type RegionStorage
+} from './presence.ts'
 export { agentPublisher, type AgentPublisher, type AgentPublisherComponents, type AgentPublisherInit, type AgentBundle } from './publish.ts'
 export { taskTracking, type TaskTracking, type TaskTrackingComponents, type TaskTrackingInit } from './task-tracking.ts'

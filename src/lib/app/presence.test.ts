@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { MeshNodeInit } from '../mesh/index.ts'
 import { LLM_CAPABILITY } from '../orchestrator/index.ts'
 import type { AgentManifest } from '../runtime/index.ts'
-import { presencePublisher } from './presence.ts'
+import { UnknownRegionError } from '../mesh/index.ts'
+import { presencePublisher, savedRegion } from './presence.ts'
 
 const agent = (id: string, capabilities: string[]) => ({ id, manifest: { capabilities } as unknown as AgentManifest })
 
@@ -60,5 +61,60 @@ describe('presencePublisher', () => {
     presence.stop()
     vi.advanceTimersByTime(3000)
     expect(published).toHaveLength(4)
+  })
+
+  it('a donor advertises its workers beside its free call slots (they differ: each worker queues calls)', () => {
+    const published: NonNullable<MeshNodeInit['presence']>[] = []
+    const presence = presencePublisher()({
+      mesh: { setPresence: (p) => published.push({ ...p }) },
+      catalog: { agents: () => [] },
+      executor: { has: () => true, freeWorkers: () => 8 },
+      pool: { stats: () => ({ workers: 1 }) },
+      llm: { state: () => ({ state: 'unavailable' }) },
+      publicKey: 'ed25519:me'
+    })
+    presence.setDonating(true)
+    expect(published.at(-1)).toMatchObject({ donating: true, workers: 1, freeWorkers: 8 })
+    presence.setDonating(false)
+    expect(published.at(-1)).toMatchObject({ donating: false, workers: 0, freeWorkers: 0 })
+  })
+
+  it('a chosen region is validated, saved, advertised at once, and read back by a new publisher (a reload)', () => {
+    const map = new Map<string, string>()
+    const storage = {
+      getItem: (k: string) => map.get(k) ?? null,
+      setItem: (k: string, v: string) => void map.set(k, v),
+      removeItem: (k: string) => void map.delete(k)
+    }
+    const make = () => {
+      const published: NonNullable<MeshNodeInit['presence']>[] = []
+      const presence = presencePublisher({ storage })({
+        mesh: { setPresence: (p) => published.push({ ...p }) },
+        catalog: { agents: () => [] },
+        executor: { has: () => false, freeWorkers: () => 0 },
+        llm: { state: () => ({ state: 'unavailable' }) },
+        publicKey: 'ed25519:me'
+      })
+      return { presence, published }
+    }
+    const a = make()
+    expect(a.presence.region().chosen).toBeUndefined()
+    expect(() => a.presence.setRegion('eu-west')).toThrow(UnknownRegionError)
+    expect(a.published).toEqual([])
+    a.presence.setRegion('asia')
+    expect(a.published.at(-1)).toEqual({ region: 'asia' })
+    expect(a.presence.region()).toMatchObject({ region: 'asia', chosen: 'asia' })
+    expect(savedRegion(storage)).toBe('asia')
+
+    const b = make()
+    b.presence.start()
+    b.presence.stop()
+    expect(b.published[0]).toEqual({ publicKey: 'ed25519:me', region: 'asia' })
+    b.presence.setRegion(null)
+    expect(b.presence.region().chosen).toBeUndefined()
+    expect(b.presence.region().region).toBe(b.presence.region().fromTimeZone)
+    expect(savedRegion(storage)).toBeUndefined()
+    map.set('zerostate:region', 'mars')
+    expect(savedRegion(storage)).toBeUndefined()
   })
 })

@@ -1,8 +1,10 @@
 /**
- * What this peer advertises to the mesh (presence): whether it donates, its free
- * workers, and the capabilities of the agents it holds and of its LLM planner.
+ * What this peer advertises to the mesh (presence): whether it donates, its workers
+ * and free call slots, the capabilities of the agents it holds and of its LLM
+ * planner, and its region (from the time zone, or the one the user chose: saved
+ * per profile).
  */
-import type { MeshNodeInit } from '../mesh/index.ts'
+import { defaultRegion, toRegion, isRegion, type MeshNodeInit, type Region } from '../mesh/index.ts'
 import { LLM_CAPABILITY } from '../orchestrator/index.ts'
 import type { CatalogAgent } from './adapters.ts'
 
@@ -12,6 +14,39 @@ export interface PresencePublisherInit {
   intervalMs?: number
   /** Capabilities advertised at most (the presence schema's cap). Default 64. */
   maxCapabilities?: number
+  /** Where the chosen region is saved. Default `globalThis.localStorage`; `null` saves nothing (Node). */
+  storage?: RegionStorage | null
+  /** The storage key of the chosen region. Default `zerostate:region`. */
+  storageKey?: string
+}
+
+/** Where the region setting is remembered (`localStorage`'s shape). */
+export interface RegionStorage {
+  getItem(key: string): string | null
+  setItem(key: string, value: string): void
+  removeItem(key: string): void
+}
+
+/** This peer's region as Settings shows it. */
+export interface RegionState {
+  /** What presence advertises: the chosen region, else the time zone's, else "unknown". */
+  region: string
+  /** The region the user chose, if any. */
+  chosen?: Region
+  /** The time zone's region ("unknown" when the zone names none, e.g. UTC). */
+  fromTimeZone: string
+  /** The browser's time zone, for the page to explain the default. */
+  timeZone?: string
+}
+
+/** The region saved in `storage` under `key` (default `zerostate:region`), when it is a valid one. */
+export function savedRegion(storage?: Pick<RegionStorage, 'getItem'> | null, key = 'zerostate:region'): Region | undefined {
+  try {
+    const v = (storage === undefined ? globalThis.localStorage : storage)?.getItem(key)
+    return isRegion(v) ? v : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** What the publisher reads and where it publishes. */
@@ -19,6 +54,8 @@ export interface PresencePublisherComponents {
   mesh: { setPresence(patch: MeshNodeInit['presence']): void }
   catalog: { agents(): readonly Pick<CatalogAgent, 'id' | 'manifest'>[] }
   executor: { has(agentId: string): boolean; freeWorkers(): number }
+  /** The worker pool: a donor advertises its worker count beside its free call slots. */
+  pool?: { stats(): { workers: number } }
   llm: { state(): { state: string } }
   /** The profile's signing key, advertised once at start. */
   publicKey: string
@@ -34,26 +71,49 @@ export interface PresencePublisher {
   /** Start or stop advertising as a donor (refreshes at once). */
   setDonating(enabled: boolean): void
   readonly donating: boolean
+  /** The advertised region and where it comes from. */
+  region(): RegionState
+  /**
+   * Choose the region (one of REGIONS' ids; `null` goes back to the time zone's): saved
+   * for this profile and advertised at once. Throws `UnknownRegionError` for any other value.
+   */
+  setRegion(region: string | null): void
 }
 
 /** `presencePublisher(init)(components)`. */
 export function presencePublisher(init: PresencePublisherInit = {}): (components: PresencePublisherComponents) => PresencePublisher {
   const intervalMs = init.intervalMs ?? 1000
   const maxCapabilities = init.maxCapabilities ?? 64
-  return ({ mesh, catalog, executor, llm, publicKey }) => {
+  const key = init.storageKey ?? 'zerostate:region'
+  const storage = (): RegionStorage | undefined => (init.storage === undefined ? globalThis.localStorage : (init.storage ?? undefined))
+  return ({ mesh, catalog, executor, pool, llm, publicKey }) => {
     let donating = false
+    let chosen = savedRegion(init.storage, key)
+    const timeZone = (() => {
+      try {
+        return Intl.DateTimeFormat().resolvedOptions().timeZone
+      } catch {
+        return undefined
+      }
+    })()
+    const advertised = (): string => chosen ?? defaultRegion()
     let timer: ReturnType<typeof setInterval> | undefined
     const refresh = (): void => {
       const caps = new Set<string>()
       // A donor advertises only what it can run now: agents whose bytes it holds.
       if (donating) for (const a of catalog.agents()) if (executor.has(a.id)) for (const c of a.manifest.capabilities) caps.add(c)
       if (llm.state().state === 'ready') caps.add(LLM_CAPABILITY)
-      mesh.setPresence({ donating, freeWorkers: donating ? executor.freeWorkers() : 0, capabilities: [...caps].sort().slice(0, maxCapabilities) })
+      mesh.setPresence({
+        donating,
+        freeWorkers: donating ? executor.freeWorkers() : 0,
+        ...(pool != null ? { workers: donating ? pool.stats().workers : 0 } : {}),
+        capabilities: [...caps].sort().slice(0, maxCapabilities)
+      })
     }
     return {
       start() {
         if (timer != null) return
-        mesh.setPresence({ publicKey })
+        mesh.setPresence({ publicKey, ...(chosen != null ? { region: chosen } : {}) })
         timer = setInterval(refresh, intervalMs)
       },
       stop() {
@@ -67,6 +127,17 @@ export function presencePublisher(init: PresencePublisherInit = {}): (components
       },
       get donating() {
         return donating
+      },
+      region: () => ({ region: advertised(), ...(chosen != null ? { chosen } : {}), fromTimeZone: defaultRegion(), ...(timeZone != null ? { timeZone } : {}) }),
+      setRegion(region) {
+        chosen = region == null ? undefined : toRegion(region)
+        try {
+          if (chosen == null) storage()?.removeItem(key)
+          else storage()?.setItem(key, chosen)
+        } catch {
+          // Storage full or denied (private mode): the choice holds for this page only.
+        }
+        mesh.setPresence({ region: advertised() })
       }
     }
   }

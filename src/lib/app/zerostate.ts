@@ -20,7 +20,7 @@ import { AppCatalog, OutcomeStats, RuntimeExecutor, libp2pStreamHost, meshPeerDi
 import { journalTask } from './task-journal.ts'
 import { agentListing } from './agent-listing.ts'
 import { donation } from './donation.ts'
-import { presencePublisher } from './presence.ts'
+import { presencePublisher, savedRegion } from './presence.ts'
 import { agentPublisher } from './publish.ts'
 import { taskTracking } from './task-tracking.ts'
 import { IndexedDbAgentStore, MemoryAgentStore, bundledAgents, createAgentRuntime, defaultWorkerCount, publishLocal } from '../runtime/index.ts'
@@ -52,7 +52,9 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   const unsubscribes: Array<() => void> = []
 
   // The node does not need the signing key to join: start both at once (join time).
-  const mesh = new MeshNode(options.mesh)
+  // The region this profile chose is in the very first presence, not a second later.
+  const region = options.mesh?.presence?.region ?? savedRegion()
+  const mesh = new MeshNode(region == null ? options.mesh : { ...options.mesh, presence: { ...options.mesh?.presence, region } })
   const [identity] = await Promise.all([loadIdentity(persist ? new IndexedDbKeyStore() : new MemoryKeyStore()), mesh.start()])
   unsubscribes.push(listen(mesh, 'change', changed))
   const libp2p = mesh.libp2p
@@ -92,7 +94,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   })
   await orchestrator.start()
 
-  const presence = presencePublisher()({ mesh, catalog, executor, llm, publicKey: identity.publicKey })
+  const presence = presencePublisher()({ mesh, catalog, executor, pool: runtime, llm, publicKey: identity.publicKey })
   const bundled = bundledAgents({ baseUrl: options.agentsBaseUrl })
     .then((list) => {
       catalog.setBundled(list)
@@ -103,7 +105,17 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     })
   presence.start()
 
-  const listing = agentListing()({ catalog, stats })
+  const listing = agentListing()({
+    catalog,
+    stats,
+    appPeers: () => [
+      mesh.peerId,
+      ...mesh
+        .peers()
+        .filter((p) => !p.relay)
+        .map((p) => p.id)
+    ]
+  })
   const tasks = taskTracking()({ orchestrator, journal: { record: (handle, request) => journalTask(memory.journal, handle, request) }, changes })
   const donations = donation()({ runtime, orchestrator, executor, tasks, bundled, presence, changes })
   const publisher = agentPublisher()({
@@ -133,6 +145,10 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     relayStatus: () => mesh.status,
     donate: (opts) => donations.donate(opts),
     donation: () => donations.state(),
+    region: () => presence.region(),
+    setRegion: (region) => {
+      presence.setRegion(region)
+    },
     agents: {
       list: (filter) => listing.list(filter),
       get: (id) => listing.get(id),

@@ -2,6 +2,7 @@
 export { MeshNode, type MeshNodeInit, type RelayStatus } from './node.ts'
 export { PeerBook, Transport, connectionTransport, bestTransport, type PeerInfo } from './peer-book.ts'
 export { PresenceSchema, decodePresence, encodePresence, defaultRegion, type Presence } from './presence.ts'
+export { REGIONS, UNKNOWN_REGION, UnknownRegionError, isRegion, regionLabel, regionOfTimeZone, toRegion, type Region } from './regions.ts'
 export { StrikePolicy, strikeWeight, type StrikeSink, type StrikePolicyInit, type StrikePolicyComponents } from './strikes.ts'
 export { PeerBudget, OverBudgetError, type PeerBudgetInit, type PeerBudgetComponents } from './budgets.ts'
 export * from './errors.ts'

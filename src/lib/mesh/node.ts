@@ -52,7 +52,7 @@ export interface MeshNodeInit {
   /** Direct connection budget (Chromium caps RTCPeerConnections at 500). Default 48. */
   maxPeers?: number
   /** What this tab announces about itself. */
-  presence?: Partial<Pick<Presence, 'capabilities' | 'donating' | 'freeWorkers' | 'region' | 'publicKey'>>
+  presence?: Partial<Pick<Presence, 'capabilities' | 'donating' | 'freeWorkers' | 'workers' | 'region' | 'publicKey'>>
   /** Invalid messages from one peer before it is disconnected and blocked for a minute. Default 5. */
   maxStrikes?: number
   /** How long a struck-out peer stays blocked, in ms. Default 60 s. */

@@ -16,8 +16,10 @@ export interface PeerInfo {
   rttMs?: number
   capabilities: string[]
   donating: boolean
-  /** Free agent workers it advertised. */
+  /** Free call slots it advertised (calls it accepts now; each worker queues a few). */
   freeWorkers: number
+  /** Workers it runs agents on, when it advertised them (donors do). */
+  workers?: number
   region?: string
   /** True for a bootstrap relay. */
   relay: boolean
@@ -76,6 +78,7 @@ export class PeerBook {
       old == null ||
       old.donating !== p.donating ||
       old.freeWorkers !== p.freeWorkers ||
+      old.workers !== p.workers ||
       old.region !== p.region ||
       old.capabilities.join() !== p.capabilities.join()
     )
@@ -106,6 +109,7 @@ export class PeerBook {
       capabilities: relay ? ['relay'] : (p?.capabilities ?? []),
       donating: p?.donating ?? false,
       freeWorkers: p?.freeWorkers ?? 0,
+      workers: p?.workers,
       region: p?.region,
       relay,
       publicKey: p?.publicKey,

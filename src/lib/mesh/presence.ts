@@ -5,6 +5,7 @@
 import * as v from 'valibot'
 import { MAX_PRESENCE_BYTES } from './constants.ts'
 import { FrameTooLargeError, InvalidFrameError } from './errors.ts'
+import { UNKNOWN_REGION, regionOfTimeZone } from './regions.ts'
 
 const Capability = v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9.-]{0,63}$/), v.maxLength(64))
 
@@ -14,7 +15,11 @@ export const PresenceSchema = v.strictObject({
   peerId: v.pipe(v.string(), v.minLength(10), v.maxLength(128)),
   capabilities: v.pipe(v.array(Capability), v.maxLength(64)),
   donating: v.boolean(),
+  /** Free call slots: calls it accepts now (each worker queues a few, so this exceeds `workers`). */
   freeWorkers: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1024)),
+  /** Workers it runs agents on (its Settings' count) while donating. Optional: older peers do not send it. */
+  workers: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1024))),
+  /** A region id of `regions.ts`' REGIONS, or "unknown"; kept a string so a newer vocabulary does not drop peers. */
   region: v.pipe(v.string(), v.maxLength(32)),
   /** The author's long-lived signing key, so results and receipts can be attributed. */
   publicKey: v.optional(v.pipe(v.string(), v.maxLength(80))),
@@ -52,13 +57,14 @@ export function decodePresence(data: Uint8Array, from: string): Presence {
   return r.output
 }
 
-/** A coarse region hint from the time zone (e.g. "Europe/Paris" → "europe"); users may override it. */
+/**
+ * The region hint from this browser's time zone (e.g. "Europe/Paris" → "europe"),
+ * or "unknown" (UTC, Etc/…); the user may choose one in Settings.
+ */
 export function defaultRegion(): string {
   try {
-    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone
-    const head = tz.split('/')[0]?.toLowerCase() ?? ''
-    return /^[a-z]+$/.test(head) && head !== 'etc' && head !== 'utc' ? head : 'unknown'
+    return regionOfTimeZone(Intl.DateTimeFormat().resolvedOptions().timeZone) ?? UNKNOWN_REGION
   } catch {
-    return 'unknown'
+    return UNKNOWN_REGION
   }
 }

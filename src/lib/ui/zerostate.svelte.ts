@@ -5,7 +5,7 @@
 import { createSubscriber } from 'svelte/reactivity'
 import { getContext, setContext } from 'svelte'
 import type { PeerInfo, RelayStatus } from '$lib/index'
-import type { AgentEntry, AgentFilter, DonationState, LlmState, TaskSummary, ZeroStateApi } from '$lib/index'
+import type { AgentEntry, AgentFilter, DonationState, LlmState, RegionState, TaskSummary, ZeroStateApi } from '$lib/index'
 import type { NamespaceInfo } from '$lib/index'
 
 /** Parts of the API a page may depend on; `supports()` says whether this build's object has them. */
@@ -19,7 +19,7 @@ const FEATURE_PROBES: Record<Feature, (api: Record<string, unknown>) => boolean>
   llm: (a) => typeof (a.llm as Record<string, unknown> | undefined)?.state === 'function'
 }
 
-const EMPTY_DONATION: DonationState = { enabled: false, workers: 0, maxWorkers: 0, busy: 0, completed: 0 }
+const EMPTY_DONATION: DonationState = { enabled: false, workers: 0, maxWorkers: 0, busy: 0, served: 0, completed: 0 }
 const EMPTY_LLM: LlmState = { state: 'unknown', models: [] }
 
 export class ZeroStateView {
@@ -98,6 +98,12 @@ export class ZeroStateView {
   get donation(): DonationState {
     this.#subscribe()
     return this.supports('donation') ? this.api.donation() : EMPTY_DONATION
+  }
+
+  /** This tab's region and where it comes from; undefined when this build's API has no region setting. */
+  get region(): RegionState | undefined {
+    this.#subscribe()
+    return typeof (this.api as Partial<ZeroStateApi>).region === 'function' ? this.api.region() : undefined
   }
 
   /** WebLLM state of this tab. */
