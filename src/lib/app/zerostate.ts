@@ -133,7 +133,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   await donations.restore(options.donate)
   let stopLlmService: (() => Promise<void>) | undefined
   void llm.probe().then(async () => {
-    if (llm.state().state !== 'unavailable') stopLlmService = await servePlans(host, llm.engine, { strikes: mesh.strikes })
+    if (llm.state().state !== 'unavailable') stopLlmService = await servePlans(host, llm.current, { strikes: mesh.strikes })
   })
 
   const api: ZeroStateApi = {

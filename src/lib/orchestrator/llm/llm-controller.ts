@@ -55,8 +55,26 @@ export class LlmController {
     this.#engine = this.#engineFor(models)
   }
 
+  /** The engine the controller holds now; `setModels` replaces it (Settings → Save). */
   get engine(): LlmEngine {
     return this.#engine
+  }
+
+  /**
+   * An engine that always calls the controller's current one, for services that
+   * outlive a Settings → Save (the plan service answering peers). Capturing
+   * `engine` once left peers talking to an unloaded engine ("No model is loaded")
+   * while the tab said Ready (issue 10 item 5). Plans are refused until a model is
+   * ready, so a peer never waits on a download.
+   */
+  readonly current: LlmEngine = {
+    available: () => this.#engine.available(),
+    load: (model, onProgress) => this.#engine.load(model, onProgress),
+    plan: async (request, catalog, opts) => {
+      if (this.#state.state !== 'ready') throw new PlannerUnavailableError(this.#state.reason ?? 'no model is loaded on this peer')
+      return await this.#engine.plan(request, catalog, opts)
+    },
+    unload: () => this.#engine.unload()
   }
   state(): LlmState {
     return { ...this.#state, models: [...this.#state.models] }
