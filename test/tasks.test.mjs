@@ -79,6 +79,52 @@ describe('tasks across the mesh', () => {
     assert.equal(stats?.words, words)
   })
 
+  it('tasks(), task(id) and subscribe() follow a task; an unsubscribed listener hears nothing more', async () => {
+    const seen = await a.evaluate(async () => {
+      const zs = window.zerostate
+      const counts = { kept: 0, dropped: 0 }
+      const offKept = zs.subscribe(() => counts.kept++)
+      const offDropped = zs.subscribe(() => counts.dropped++)
+      const h = zs.submit({ description: 'hash it', agent: 'hash', input: 'subscribe me' })
+      const live = zs.task(h.id)
+      const running = zs.tasks().find((t) => t.id === h.id)?.status
+      const result = await h.done
+      // Subscribers keep hearing of changes (coalesced to at most one notice per 100 ms).
+      await new Promise((resolve) => {
+        const off = zs.subscribe(() => {
+          off()
+          resolve()
+        })
+      })
+      offDropped()
+      const dropped = counts.dropped
+      // More changes: the kept listener hears them, the dropped one does not.
+      const kept = counts.kept
+      await zs.memory.set('subscribe-test', 'k', 1)
+      await new Promise((resolve) => {
+        const tick = () => (counts.kept > kept ? resolve() : setTimeout(tick, 20))
+        tick()
+      })
+      offKept()
+      return {
+        same: live === h,
+        running,
+        status: zs.tasks().find((t) => t.id === h.id)?.status,
+        output: result.output,
+        heard: counts.kept,
+        droppedAfter: counts.dropped - dropped,
+        unknown: zs.task('t-unknown-task-id') === undefined
+      }
+    })
+    assert.equal(seen.same, true, 'task(id) returns the handle submit() returned')
+    assert.ok(['planning', 'running'].includes(seen.running), `a fresh task is listed as planning or running, not ${seen.running}`)
+    assert.equal(seen.status, 'succeeded')
+    assert.equal(typeof seen.output?.sha256, 'string')
+    assert.ok(seen.heard > 0, 'subscribers heard of changes')
+    assert.equal(seen.droppedAfter, 0, 'an unsubscribed listener is not called')
+    assert.equal(seen.unknown, true)
+  })
+
   it('fails a task whose capability no agent has with a clear message', async () => {
     const err = await a.evaluate(async () => {
       try {
