@@ -20,7 +20,7 @@ export type {
 export type { MeshNodeInit } from './mesh/index.ts'
 export { REGIONS, UNKNOWN_REGION, isRegion, regionLabel, type Region } from './mesh/index.ts'
 export type { Identity } from './core/index.ts'
-export { AgentManifestSchema, UnsignedManifestSchema, type AgentManifest, type UnsignedManifest } from './runtime/index.ts'
+export { AgentManifestSchema, UnsignedManifestSchema, checkManifest, type AgentManifest, type ManifestIssue, type UnsignedManifest } from './runtime/index.ts'
 export {
   RoutingPreferencesSchema,
   TaskRequestSchema,

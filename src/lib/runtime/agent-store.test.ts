@@ -54,7 +54,12 @@ describe.each(stores)('%s conformance', (_name, make) => {
     )
     await expect(
       publishLocal(store, identity, { manifest: { ...testManifest('json-v1'), capabilities: ['Not Kebab'] }, wasm: modules['jsonEcho']!() })
-    ).rejects.toSatisfy((e) => e instanceof InvalidManifestError && /capabilities\.0: capabilities are lowercase kebab-case/.test((e as Error).message))
+    ).rejects.toSatisfy(
+      (e) =>
+        e instanceof InvalidManifestError &&
+        /Capability "Not Kebab" must be lowercase kebab-case/.test((e as Error).message) &&
+        e.issues.some((i) => i.field === 'capabilities')
+    )
   })
 })
 

@@ -14,6 +14,12 @@ export class RuntimeError extends ZeroStateError {
 export class InvalidManifestError extends RuntimeError {
   override readonly name: string = 'InvalidManifestError'
   static override readonly defaultMessage: string = 'The agent manifest is not valid'
+  /** Every failing field (`price`, `limits.memoryMiB`, …) with a sentence; empty when the fault is not one field's. */
+  readonly issues: ReadonlyArray<{ field: string; message: string }>
+  constructor(message?: string, options?: ErrorOptions & { issues?: ReadonlyArray<{ field: string; message: string }> }) {
+    super(message, options)
+    this.issues = options?.issues ?? []
+  }
 }
 
 /** The bytes are not a valid WebAssembly module, are too large, or lack what the ABI needs. */

@@ -44,7 +44,8 @@ export const UnsignedManifestSchema = v.object({
   abi: v.picklist(AGENT_ABIS, 'the abi must be "wasi-preview1" or "json-v1"'),
   input: v.optional(JsonSchemaObject),
   output: v.optional(JsonSchemaObject),
-  price: v.pipe(v.number(), v.finite(), v.minValue(0, 'the price cannot be negative')),
+  /** Credits per call; a free agent may leave it out (0). */
+  price: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0, 'the price cannot be negative')), 0),
   limits: v.optional(AgentLimitsSchema),
   author: v.pipe(v.string(), v.regex(/^ed25519:[A-Za-z0-9_-]{43}$/, 'the author must be an "ed25519:…" public key'))
 })
@@ -57,8 +58,8 @@ export const AgentManifestSchema = v.object({
 
 /** A signed agent manifest. */
 export type AgentManifest = v.InferOutput<typeof AgentManifestSchema>
-/** A manifest before signing (`author` is filled in by `signPackage`). */
-export type UnsignedManifest = Omit<v.InferOutput<typeof UnsignedManifestSchema>, 'author'> & { author?: string }
+/** A manifest before signing (`author` is filled in by `signPackage`; `price` defaults to 0). */
+export type UnsignedManifest = Omit<v.InferOutput<typeof UnsignedManifestSchema>, 'author' | 'price'> & { author?: string; price?: number }
 
 /** A package ready to run: id, signed manifest and module bytes. */
 export interface AgentPackage {
@@ -67,20 +68,107 @@ export interface AgentPackage {
   wasm: Uint8Array
 }
 
-function issuesText(issues: v.BaseIssue<unknown>[]): string {
-  return issues
-    .slice(0, 3)
-    .map((i) => {
-      const path = i.path?.map((p) => String(p.key)).join('.')
-      return path ? `${path}: ${i.message}` : i.message
-    })
-    .join('; ')
+/** One failing manifest field (`name`, `capabilities`, `limits.memoryMiB`, …) and what to do about it. */
+export interface ManifestIssue {
+  field: string
+  message: string
+}
+
+const EXAMPLE_NAME = 'e.g. text-summarizer'
+const EXAMPLE_CAPABILITY = 'e.g. text-summarization'
+
+/** A sentence per field, from the valibot issue (its type says which check failed). */
+function sentence(field: string, issue: v.BaseIssue<unknown>): string {
+  const type = issue.type
+  const item = issue.path != null && issue.path.length > 1 ? issue.path[issue.path.length - 1]?.value : undefined
+  switch (field) {
+    case 'name':
+      if (type === 'min_length') return `Give the agent a name: lowercase letters, digits and dashes, ${EXAMPLE_NAME}.`
+      if (type === 'max_length') return 'The name is longer than 64 characters: shorten it.'
+      if (type === 'regex') return `The name must be lowercase kebab-case (letters, digits and single dashes), ${EXAMPLE_NAME}.`
+      return `The name must be text, ${EXAMPLE_NAME}.`
+    case 'version':
+      return 'The version must be semver: three numbers such as 1.0.0 (optionally -beta.1).'
+    case 'description':
+      return type === 'max_length' ? 'The description is longer than 2,000 characters: shorten it.' : 'The description must be text.'
+    case 'capabilities':
+      if (type === 'array') return `Capabilities must be a list of names, ${EXAMPLE_CAPABILITY}.`
+      if (type === 'min_length' && issue.path?.length === 1) return `Give at least one capability (what the agent does), ${EXAMPLE_CAPABILITY}.`
+      if (type === 'max_length' && issue.path?.length === 1) return 'An agent offers at most 32 capabilities.'
+      if (type === 'max_length') return `Capability "${String(item).slice(0, 80)}…" is longer than 64 characters.`
+      if (type === 'regex') return `Capability "${String(item).slice(0, 64)}" must be lowercase kebab-case, ${EXAMPLE_CAPABILITY}.`
+      return `Each capability must be text, ${EXAMPLE_CAPABILITY}.`
+    case 'abi':
+      return 'The ABI must be "wasi-preview1" (a WASI command) or "json-v1".'
+    case 'input':
+    case 'output':
+      return `The ${field} schema must be a JSON object, e.g. {"type": "string"}.`
+    case 'price':
+      return type === 'min_value'
+        ? 'The price cannot be negative: give the credits per call, or 0 (or nothing) for a free agent.'
+        : 'The price must be a number of credits per call, e.g. 0 or 0.5.'
+    case 'limits':
+      return 'The limits must be an object such as {"memoryMiB": 64, "timeMs": 10000}.'
+    case 'limits.memoryMiB':
+      return 'The memory limit must be a whole number of MiB from 1 to 4096.'
+    case 'limits.timeMs':
+      return 'The time limit must be a whole number of milliseconds, at least 1.'
+    case 'author':
+      return 'The author must be an "ed25519:…" public key (publishing fills it in with yours).'
+    case 'signature':
+      return 'The signature must be a base64url Ed25519 signature (publishing signs it for you).'
+    default:
+      return issue.message
+  }
+}
+
+/** Each failing field once (the first of its issues), in schema order, with a sentence. */
+export function manifestIssues(issues: readonly v.BaseIssue<unknown>[]): ManifestIssue[] {
+  const out = new Map<string, string>()
+  for (const issue of issues) {
+    const keys = (issue.path ?? []).map((p) => String(p.key))
+    // Nested fields are named down to limits' own keys; capability items by the list.
+    const field = keys[0] === 'limits' && keys.length > 1 ? `limits.${keys[1]}` : (keys[0] ?? '')
+    if (field === '' && issue.type === 'object') {
+      out.set('', 'The manifest must be a JSON object with name, version, capabilities and abi.')
+      continue
+    }
+    if (!out.has(field)) out.set(field, sentence(field, issue))
+    else if (field === 'capabilities') {
+      // Name every faulty capability, not only the first.
+      const more = sentence(field, issue)
+      if (!out.get(field)?.includes(more)) out.set(field, `${out.get(field)} ${more}`)
+    }
+  }
+  return [...out].map(([field, message]) => ({ field, message }))
+}
+
+function invalid(issues: readonly v.BaseIssue<unknown>[]): InvalidManifestError {
+  const list = manifestIssues(issues)
+  return new InvalidManifestError(`the manifest is not valid. ${list.map((i) => i.message).join(' ')}`, { issues: list })
+}
+
+const FieldsSchema = v.omit(UnsignedManifestSchema, ['author'])
+
+/**
+ * Check what a publisher writes (every field but `author` and `signature`): each
+ * failing field with a sentence, all of them; empty when the manifest is right.
+ */
+export function checkManifest(value: unknown): ManifestIssue[] {
+  const res = v.safeParse(FieldsSchema, value)
+  return res.success ? [] : manifestIssues(res.issues)
+}
+
+/** Throw `InvalidManifestError` (with `issues`) unless `checkManifest(value)` is empty. */
+export function assertManifest(value: unknown): void {
+  const res = v.safeParse(FieldsSchema, value)
+  if (!res.success) throw invalid(res.issues)
 }
 
 /** Validate a signed manifest's shape. Throws `InvalidManifestError` with what is wrong. */
 export function parseManifest(value: unknown): AgentManifest {
   const res = v.safeParse(AgentManifestSchema, value)
-  if (!res.success) throw new InvalidManifestError(`the manifest is not valid: ${issuesText(res.issues)}`)
+  if (!res.success) throw invalid(res.issues)
   if (canonicalBytes(res.output).byteLength > MAX_MANIFEST_BYTES) throw new InvalidManifestError(`the manifest is larger than ${MAX_MANIFEST_BYTES} bytes`)
   return res.output
 }
@@ -118,7 +206,7 @@ function checkSize(wasm: Uint8Array): void {
 export async function signPackage(identity: Identity, unsigned: UnsignedManifest, wasm: Uint8Array): Promise<{ id: AgentId; manifest: AgentManifest }> {
   checkSize(wasm)
   const res = v.safeParse(UnsignedManifestSchema, { ...unsigned, author: identity.publicKey })
-  if (!res.success) throw new InvalidManifestError(`the manifest is not valid: ${issuesText(res.issues)}`)
+  if (!res.success) throw invalid(res.issues)
   const body = res.output
   const moduleSha256 = await sha256Hex(wasm)
   const signature = await signJson(identity, { manifest: body, moduleSha256 })

@@ -5,9 +5,9 @@
  */
 import type { Identity } from '../core/index.ts'
 import { DEFAULT_LIMITS, defaultWorkerCount, type SandboxLimits } from './constants.ts'
-import { AgentTimeoutError, InvalidManifestError } from './errors.ts'
+import { AgentTimeoutError } from './errors.ts'
 import { MemoryAgentStore, type AgentEntry, type AgentStore } from './agent-store.ts'
-import { signPackage, verifyPackage, type AgentId, type AgentManifest, type AgentPackage, type UnsignedManifest } from './manifest.ts'
+import { assertManifest, signPackage, verifyPackage, type AgentId, type AgentManifest, type AgentPackage, type UnsignedManifest } from './manifest.ts'
 import { validateModule } from './validate.ts'
 import { pagesOf } from './wasm-binary.ts'
 import { defaultWorkerFactory, type WorkerFactory } from './worker-factory.ts'
@@ -127,8 +127,8 @@ export async function publishLocal(
   bundle: { manifest: UnsignedManifest | AgentManifest; wasm: Uint8Array }
 ): Promise<AgentEntry> {
   const { signature: _old, ...unsigned } = bundle.manifest as AgentManifest
-  if (unsigned.abi !== 'wasi-preview1' && unsigned.abi !== 'json-v1')
-    throw new InvalidManifestError('the manifest is not valid: abi must be "wasi-preview1" or "json-v1"')
+  // Every field's fault first (all of them, each with a sentence), then the module's.
+  assertManifest(unsigned)
   const memoryMiB = lower(DEFAULT_LIMITS.memoryMiB, unsigned.limits?.memoryMiB)
   validateModule(bundle.wasm, unsigned.abi, pagesOf(memoryMiB))
   const { id, manifest } = await signPackage(identity, unsigned, bundle.wasm)
