@@ -79,3 +79,27 @@ export function ago(at: number, now = Date.now()): string {
 export function missingFeature(what: string): string {
   return `This build of ZeroState does not offer ${what} yet: the page will work once the app is updated.`
 }
+
+/** `1 step`, `3 steps`, `0 steps` (a count with its noun; `plural` when adding "s" is wrong). */
+export function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`
+}
+
+/**
+ * What the Mesh table says of a peer's donation: workers (Settings' count) and free
+ * call slots are different things (each worker queues a few calls), so both are named.
+ */
+export function donorText(p: { donating: boolean; freeWorkers: number; workers?: number; relay?: boolean }): string {
+  if (p.relay === true) return '—'
+  if (!p.donating) return 'no'
+  const slots = `${count(p.freeWorkers, 'call slot')} free`
+  return p.workers != null && p.workers > 0 ? `yes: ${count(p.workers, 'worker')}, ${slots}` : `yes: ${slots}`
+}
+
+/**
+ * Who holds an agent's bytes, the same on every page: a bundled agent ships with
+ * the app, so every peer holds it (the count is this peer and the app peers known now).
+ */
+export function holdersText(a: { bundled: boolean; holders: readonly string[] }): string {
+  return a.bundled ? `every peer (${a.holders.length} now)` : String(a.holders.length)
+}
