@@ -9,7 +9,7 @@ import { ChangeNotifier, IndexedDbKeyStore, MemoryKeyStore, listen, loadIdentity
 import { MeshNode, type MeshNodeInit } from '../mesh/index.ts'
 import {
   LlmController,
-  Libp2pTaskTransport,
+  libp2pTaskTransport,
   orchestratorService,
   remotePlanner,
   servePlans,
@@ -79,7 +79,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   await executor.init()
 
   const host = libp2pStreamHost(libp2p)
-  const transport = new Libp2pTaskTransport({ host, strikes: mesh.strikes })
+  const transport = libp2pTaskTransport()({ host, strikes: mesh.strikes })
   const peers = meshPeerDirectory(mesh)
   const llm = new LlmController(changed)
   const orchestrator = orchestratorService()({
@@ -90,7 +90,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     executor,
     blobs: executor,
     outcomes: stats,
-    planners: [llm.planner(), remotePlanner({ host, peers, strikes: mesh.strikes })]
+    planners: [llm.planner(), remotePlanner()({ host, peers, strikes: mesh.strikes })]
   })
   await orchestrator.start()
 

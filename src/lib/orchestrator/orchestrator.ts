@@ -13,7 +13,7 @@ import type { Plan } from './plan/index.ts'
 import { capabilityCatalog, plannerChain, type Planner } from './plan/index.ts'
 import { deterministicPlanner } from './plan/index.ts'
 import { resolvePreferences, type RoutingPreferences } from './route/index.ts'
-import { createRouter, type Router, type RouterInit } from './route/index.ts'
+import { router as createRouterService, type Router, type RouterInit } from './route/index.ts'
 import type { TaskTransport } from './dispatch/index.ts'
 import { validatePlan } from './plan/index.ts'
 
@@ -139,7 +139,7 @@ export function orchestratorService(init: OrchestratorInit = {}): (components: O
 
 /** Create the orchestrator; the same as `orchestratorService(init)(components)`, kept for existing callers. */
 export function createOrchestrator(components: OrchestratorComponents, init: OrchestratorInit = {}): Orchestrator {
-  const router = createRouter(components, init.router)
+  const router = createRouterService(init.router)(components)
   const dispatch: Dispatcher = createDispatcher(init.dispatcher)({
     transport: components.transport,
     router,

@@ -42,6 +42,11 @@ interface Channel {
 }
 
 /** `TaskTransport` on long-lived libp2p streams. */
+/** The libp2p task transport as a service, `libp2pTaskTransport(init)(components)`. */
+export function libp2pTaskTransport(init: Libp2pTaskTransportInit = {}): (components: Libp2pTaskTransportComponents) => Libp2pTaskTransport {
+  return (components) => new Libp2pTaskTransport(components, init)
+}
+
 export class Libp2pTaskTransport implements TaskTransport {
   readonly #host: StreamHost
   readonly #init: Libp2pTaskTransportInit

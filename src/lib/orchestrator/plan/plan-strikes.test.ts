@@ -29,7 +29,7 @@ describe('plan protocol and the strike policy', () => {
       stream.send(new Uint8Array(1 << 20).fill(0x80))
     })
     const strikes = sink()
-    const planner = remotePlanner({ host: net.host('me'), peers: directory(['evil']), strikes })
+    const planner = remotePlanner()({ host: net.host('me'), peers: directory(['evil']), strikes })
     const t0 = performance.now()
     await expect(planner.plan({ description: 'plan this' }, [])).rejects.toThrow(/length prefix runs past|announces more/)
     expect(performance.now() - t0).toBeLessThan(1000)

@@ -94,7 +94,7 @@ describe('remote planner over a real stream pair', () => {
     const engine = fakeEngine()
     await serve(server, engine)
 
-    const planner = remotePlanner({ host: tab, peers: directory([llmPeer('gpu-peer', 20)]) })
+    const planner = remotePlanner()({ host: tab, peers: directory([llmPeer('gpu-peer', 20)]) })
     expect(planner.name).toBe('remote')
     const plan = await planner.plan({ description: 'summarize then translate to French', capabilities: ['translation'] }, CATALOG)
 
@@ -119,7 +119,7 @@ describe('remote planner over a real stream pair', () => {
       minPrice: 1,
       examples: ['a', 'b', 'c', 'd', 'e', 'f']
     }))
-    const plan = await remotePlanner({ host: tab, peers: directory([llmPeer('p', 5)]) }).plan({ description: 'do it' }, big)
+    const plan = await remotePlanner()({ host: tab, peers: directory([llmPeer('p', 5)]) }).plan({ description: 'do it' }, big)
     expect(plan).toEqual(DRAFT)
     const req = seen[0]
     expect(req.type).toBe('plan-request')
@@ -137,7 +137,7 @@ describe('remote planner over a real stream pair', () => {
     const server = net.host('gpu-peer')
     const stop = await servePlans(server, fakeEngine())
     await stop()
-    const err = await remotePlanner({ host: tab, peers: directory([llmPeer('gpu-peer', 5)]) })
+    const err = await remotePlanner()({ host: tab, peers: directory([llmPeer('gpu-peer', 5)]) })
       .plan({ description: 'x' }, CATALOG)
       .catch((e) => e)
     expect(err).toBeInstanceOf(LlmPlanError)
@@ -164,7 +164,7 @@ describe('peer selection', () => {
       llmPeer('tab', 0), // itself: never asked over the wire
       llmPeer('mid', 50)
     ]
-    const err = await remotePlanner({ host: tab, peers: directory(peers) })
+    const err = await remotePlanner()({ host: tab, peers: directory(peers) })
       .plan({ description: 'x' }, CATALOG)
       .catch((e) => e)
     expect(net.dials).toEqual(['near', 'mid', 'far'])
@@ -186,7 +186,7 @@ describe('peer selection', () => {
           throw new Error('no')
         })
       )
-    await remotePlanner({ host: tab, peers: directory([llmPeer('unknown'), llmPeer('measured', 400)]) })
+    await remotePlanner()({ host: tab, peers: directory([llmPeer('unknown'), llmPeer('measured', 400)]) })
       .plan({ description: 'x' }, CATALOG)
       .catch(() => {})
     expect(net.dials).toEqual(['measured', 'unknown'])
@@ -194,7 +194,7 @@ describe('peer selection', () => {
 
   it('throws PlannerUnavailableError when no peer advertises llm, without dialling anyone', async () => {
     const net = streamNetwork()
-    const planner = remotePlanner({ host: net.host('tab'), peers: directory([peer('a', { capabilities: ['translation'] }), peer('b')]) })
+    const planner = remotePlanner()({ host: net.host('tab'), peers: directory([peer('a', { capabilities: ['translation'] }), peer('b')]) })
     const err = await planner.plan({ description: 'x' }, CATALOG).catch((e) => e)
     expect(err).toBeInstanceOf(PlannerUnavailableError)
     expect(err.message).toMatch(/llm/)
@@ -210,7 +210,7 @@ describe('peer selection', () => {
     const good = fakeEngine()
     await serve(net.host('near'), broken)
     await serve(net.host('far'), good)
-    const plan = await remotePlanner({ host: tab, peers: directory([llmPeer('far', 80), llmPeer('near', 5)]) }).plan({ description: 'summarize' }, CATALOG)
+    const plan = await remotePlanner()({ host: tab, peers: directory([llmPeer('far', 80), llmPeer('near', 5)]) }).plan({ description: 'summarize' }, CATALOG)
     expect(plan).toEqual(DRAFT)
     expect(net.dials).toEqual(['near', 'far'])
     expect(broken.calls).toHaveLength(1)
@@ -222,7 +222,7 @@ describe('peer selection', () => {
     const tab = net.host('tab')
     await serve(net.host('far'), fakeEngine())
     net.host('near') // no handler: the dial fails
-    const plan = await remotePlanner({ host: tab, peers: directory([llmPeer('far', 80), llmPeer('near', 5)]) }).plan({ description: 'summarize' }, CATALOG)
+    const plan = await remotePlanner()({ host: tab, peers: directory([llmPeer('far', 80), llmPeer('near', 5)]) }).plan({ description: 'summarize' }, CATALOG)
     expect(plan).toEqual(DRAFT)
     expect(net.dials).toEqual(['near', 'far'])
   })
@@ -241,14 +241,14 @@ describe('hostile and silent peers', () => {
       const net = streamNetwork()
       const tab = net.host('tab')
       await rawPeer(net.host('evil'), answer)
-      const planner = remotePlanner({ host: tab, peers: directory([llmPeer('evil', 1)]) })
+      const planner = remotePlanner()({ host: tab, peers: directory([llmPeer('evil', 1)]) })
       const err = await planner.plan({ description: 'x' }, CATALOG).catch((e) => e)
       expect(err).toBeInstanceOf(LlmPlanError)
       expect(err.message).toContain('evil:')
 
       // With a good peer behind it, the good plan wins.
       await serve(net.host('good'), fakeEngine())
-      const ok = remotePlanner({ host: tab, peers: directory([llmPeer('evil', 1), llmPeer('good', 50)]) })
+      const ok = remotePlanner()({ host: tab, peers: directory([llmPeer('evil', 1), llmPeer('good', 50)]) })
       expect(await ok.plan({ description: 'x' }, CATALOG)).toEqual(DRAFT)
     })
   }
@@ -259,7 +259,7 @@ describe('hostile and silent peers', () => {
     await net.host('quitter').handle(PLAN_PROTOCOL_ID, (stream) => {
       void stream.close()
     })
-    const err = await remotePlanner({ host: tab, peers: directory([llmPeer('quitter', 1)]) })
+    const err = await remotePlanner()({ host: tab, peers: directory([llmPeer('quitter', 1)]) })
       .plan({ description: 'x' }, CATALOG)
       .catch((e) => e)
     expect(err).toBeInstanceOf(LlmPlanError)
@@ -271,7 +271,7 @@ describe('hostile and silent peers', () => {
     const tab = net.host('tab')
     const bad = fakeEngine(() => ({ subtasks: [], execution_mode: 'sequential', total_estimated_cost: 0 }))
     await serve(net.host('gpu'), bad)
-    const planner = remotePlanner({ host: tab, peers: directory([llmPeer('gpu', 1)]) }, { timeoutMs: 2000 })
+    const planner = remotePlanner({ timeoutMs: 2000 })({ host: tab, peers: directory([llmPeer('gpu', 1)]) })
     const err = await planner.plan({ description: 'x' }, CATALOG).catch((e) => e)
     expect(err).toBeInstanceOf(LlmPlanError)
     expect(err.message).toContain('gpu:')
@@ -287,7 +287,7 @@ describe('hostile and silent peers', () => {
     const net = streamNetwork()
     const tab = net.host('tab')
     await rawPeer(net.host('silent'), undefined)
-    const planner = remotePlanner({ host: tab, peers: directory([llmPeer('silent', 1)]) }, { timeoutMs: 100 })
+    const planner = remotePlanner({ timeoutMs: 100 })({ host: tab, peers: directory([llmPeer('silent', 1)]) })
     const t = Date.now()
     const err = await planner.plan({ description: 'x' }, CATALOG).catch((e) => e)
     expect(Date.now() - t).toBeLessThan(2000)
@@ -295,7 +295,7 @@ describe('hostile and silent peers', () => {
     expect(err.message).toContain('silent:')
 
     await serve(net.host('good'), fakeEngine())
-    const both = remotePlanner({ host: tab, peers: directory([llmPeer('silent', 1), llmPeer('good', 9)]) }, { timeoutMs: 100 })
+    const both = remotePlanner({ timeoutMs: 100 })({ host: tab, peers: directory([llmPeer('silent', 1), llmPeer('good', 9)]) })
     expect(await both.plan({ description: 'x' }, CATALOG)).toEqual(DRAFT)
   })
 
@@ -310,7 +310,7 @@ describe('hostile and silent peers', () => {
       })().catch(() => {})
     })
     const t = Date.now()
-    const plan = await remotePlanner({ host: tab, peers: directory([llmPeer('lingering', 1)]) }, { timeoutMs: 10_000 }).plan({ description: 'x' }, CATALOG)
+    const plan = await remotePlanner({ timeoutMs: 10_000 })({ host: tab, peers: directory([llmPeer('lingering', 1)]) }).plan({ description: 'x' }, CATALOG)
     expect(plan).toEqual(DRAFT)
     // Answered on the plan, not when the 10 s timeout fired.
     expect(Date.now() - t).toBeLessThan(5000)
@@ -321,7 +321,7 @@ describe('hostile and silent peers', () => {
     const tab = net.host('tab')
     await rawPeer(net.host('silent'), undefined)
     await rawPeer(net.host('evil'), { type: 'plan-accepted' })
-    await remotePlanner({ host: tab, peers: directory([llmPeer('silent', 1), llmPeer('evil', 2)]) }, { timeoutMs: 50 })
+    await remotePlanner({ timeoutMs: 50 })({ host: tab, peers: directory([llmPeer('silent', 1), llmPeer('evil', 2)]) })
       .plan({ description: 'x' }, CATALOG)
       .catch(() => {})
     await delay(10)
@@ -345,7 +345,7 @@ describe('hostile and silent peers', () => {
       return DRAFT
     })
     await serve(net.host('slow'), slow, { timeoutMs: 100 })
-    const err = await remotePlanner({ host: tab, peers: directory([llmPeer('slow', 1)]) }, { timeoutMs: 2000 })
+    const err = await remotePlanner({ timeoutMs: 2000 })({ host: tab, peers: directory([llmPeer('slow', 1)]) })
       .plan({ description: 'x' }, CATALOG)
       .catch((e) => e)
     expect(aborted).toBe(true)
@@ -360,7 +360,7 @@ describe('hostile and silent peers', () => {
     const good = fakeEngine()
     await serve(net.host('good'), good)
     const ac = new AbortController()
-    const p = remotePlanner({ host: tab, peers: directory([llmPeer('silent', 1), llmPeer('good', 9)]) }, { timeoutMs: 5000 }).plan(
+    const p = remotePlanner({ timeoutMs: 5000 })({ host: tab, peers: directory([llmPeer('silent', 1), llmPeer('good', 9)]) }).plan(
       { description: 'x' },
       CATALOG,
       { signal: ac.signal }
@@ -377,7 +377,7 @@ describe('in the planner chain', () => {
     const net = streamNetwork()
     const tab = net.host('tab')
     await serve(net.host('gpu'), fakeEngine())
-    const chain = plannerChain([remotePlanner({ host: tab, peers: directory([llmPeer('gpu', 5)]) }), deterministicPlanner()])
+    const chain = plannerChain([remotePlanner()({ host: tab, peers: directory([llmPeer('gpu', 5)]) }), deterministicPlanner()])
     const plan = await chain.plan({ description: 'summarize then translate' }, CATALOG, (p) => validatePlan(p, AGENTS))
     expect(plan.planner).toBe('remote')
     expect(plan.notes).toBeUndefined()
@@ -386,7 +386,7 @@ describe('in the planner chain', () => {
 
   it('falls through to the deterministic planner, with a note, when no peer has llm', async () => {
     const net = streamNetwork()
-    const chain = plannerChain([remotePlanner({ host: net.host('tab'), peers: directory([peer('x')]) }), deterministicPlanner()])
+    const chain = plannerChain([remotePlanner()({ host: net.host('tab'), peers: directory([peer('x')]) }), deterministicPlanner()])
     const plan = await chain.plan({ description: 'summarize this', capabilities: ['text-summarization'] }, CATALOG, (p) => validatePlan(p, AGENTS))
     expect(plan.planner).toBe('deterministic')
     expect(plan.notes?.[0]).toMatch(/^remote: .*llm/)
@@ -407,13 +407,13 @@ describe('in the planner chain', () => {
       net.host('gpu'),
       fakeEngine(() => cyclic)
     )
-    const chain = plannerChain([remotePlanner({ host: tab, peers: directory([llmPeer('gpu', 5)]) }), deterministicPlanner()])
+    const chain = plannerChain([remotePlanner()({ host: tab, peers: directory([llmPeer('gpu', 5)]) }), deterministicPlanner()])
     const plan = await chain.plan({ description: 'summarize this', capabilities: ['text-summarization'] }, CATALOG, (p) => validatePlan(p, AGENTS))
     expect(plan.planner).toBe('deterministic')
     expect(plan.notes?.[0]).toMatch(/^remote: .*cycle|^remote: .*a → b/)
 
     // Alone in the chain, the cyclic plan surfaces as a typed error, not a crash.
-    const alone = plannerChain([remotePlanner({ host: tab, peers: directory([llmPeer('gpu', 5)]) })])
+    const alone = plannerChain([remotePlanner()({ host: tab, peers: directory([llmPeer('gpu', 5)]) })])
     const err = await alone.plan({ description: 'x' }, CATALOG, (p) => validatePlan(p, AGENTS)).catch((e) => e)
     expect(err).toBeInstanceOf(OrchestratorError)
     expect(err.name).toBe('PlanValidationError')
@@ -426,7 +426,7 @@ describe('in the planner chain', () => {
       net.host('gpu'),
       fakeEngine(() => ({ ...DRAFT, subtasks: [{ ...DRAFT.subtasks[0], capabilities: ['image-generation'] }] }))
     )
-    const chain = plannerChain([remotePlanner({ host: tab, peers: directory([llmPeer('gpu', 5)]) }), deterministicPlanner()])
+    const chain = plannerChain([remotePlanner()({ host: tab, peers: directory([llmPeer('gpu', 5)]) }), deterministicPlanner()])
     const plan = await chain.plan({ description: 'summarize this' }, CATALOG, (p) => validatePlan(p, AGENTS))
     expect(plan.planner).toBe('deterministic')
     expect(plan.notes?.[0]).toContain('image-generation')

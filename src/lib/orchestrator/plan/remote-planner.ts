@@ -53,7 +53,18 @@ export interface RemotePlannerInit {
 }
 
 /** A planner that asks peers advertising `llm`, nearest first. */
-export function remotePlanner(components: { host: StreamHost; peers: PeerDirectory; strikes?: StrikeSink }, init: RemotePlannerInit = {}): Planner {
+export function remotePlanner(init: RemotePlannerInit = {}): (components: RemotePlannerComponents) => Planner {
+  return (components) => createRemotePlanner(components, init)
+}
+
+/** What the remote planner needs. */
+export interface RemotePlannerComponents {
+  host: StreamHost
+  peers: PeerDirectory
+  strikes?: StrikeSink
+}
+
+function createRemotePlanner(components: RemotePlannerComponents, init: RemotePlannerInit): Planner {
   return {
     name: 'remote',
     async plan(request, catalog: readonly CapabilityInfo[], opts) {

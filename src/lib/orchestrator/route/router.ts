@@ -124,6 +124,12 @@ function weightsFor(strategy: Strategy, p: ResolvedPreferences): Weights {
 const K_MAX = 8
 
 /** Create a router over the catalog, the peer directory and reputation. */
+/** The router as a service, `router(init)(components)` (the house's construction convention). */
+export function router(init: RouterInit = {}): (components: RouterComponents) => Router {
+  return (components) => createRouter(components, init)
+}
+
+/** Components first; kept for callers that build a router directly (tests). */
 export function createRouter(components: RouterComponents, init: RouterInit = {}): Router {
   const k = Math.max(1, Math.min(K_MAX, init.maxAlternatives ?? 8))
   const index = new Map<string, CapabilityIndex>()
