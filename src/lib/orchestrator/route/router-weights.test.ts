@@ -358,6 +358,28 @@ describe('hard constraints', () => {
   })
 })
 
+describe('survivors of the mutation run', () => {
+  it('the scan normalises cost by the price span before mixing it with quality (maxAlternatives 1)', () => {
+    const agents = [agent('dear', [CAP], 0.2, { quality: 0.9 }), agent('cheap', [CAP], 0.1, { quality: 0.5 })]
+    expect(pick(agents, only({ cost_weight: 1, quality_weight: 1 }), { k: 1 }).winner.agent.name).toBe('cheap')
+  })
+
+  it('the top-k scan keeps the k best, not the first ones that fit', () => {
+    // Cost order of arrival: 2nd best, worst, best, 3rd best; with k = 2 the best two must survive.
+    const agents = [agent('second', [CAP], 0.2), agent('worst', [CAP], 0.9), agent('best', [CAP], 0.1), agent('third', [CAP], 0.3)]
+    const d = pick(agents, { strategy: 'cost' }, { k: 2 })
+    expect(all(d).map((r) => r.agent.name)).toEqual(['best', 'second'])
+    const d3 = pick(agents, { strategy: 'cost' }, { k: 3 })
+    expect(all(d3).map((r) => r.agent.name)).toEqual(['best', 'second', 'third'])
+  })
+
+  it('capabilities offered only by different agents: "no agent offers" them together', () => {
+    const r = routerOver([agent('s', [CAP], 0.1), agent('h', ['hashing'], 0.1)], [peer('p')])
+    expect(() => r.route([CAP, 'hashing'], prefs())).toThrow('No agent offers text-summarization + hashing: publish one or remove the step')
+    expect(() => r.route([CAP, 'hashing'], prefs(), { onlyAgents: new Set(['x']) })).toThrow(/\(the named agent is not among them\)/)
+  })
+})
+
 describe('fallback_chain', () => {
   const agents = [agent('a', [CAP], 0.1), agent('b', [CAP], 0.2), agent('c', [CAP], 0.3), agent('d', [CAP], 0.4)]
   const peers = [peer('p1', { rttMs: 50 }), peer('p2', { rttMs: 10 })]
