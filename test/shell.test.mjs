@@ -10,6 +10,8 @@ import { after, before, describe, it } from 'node:test'
 import { chromium } from 'playwright-core'
 import { CHROMIUM, CHROMIUM_ARGS, launchBrowser, startRelay, waitForApi } from './harness.mjs'
 
+/** No test may hang the suite (a stuck browser call fails it instead). */
+const LIMIT = 180_000
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js')
 const PHONE = { width: 390, height: 844 }
 const PAGES = ['/', '/agents', '/registry', '/memory', '/submit', '/settings']
@@ -38,7 +40,7 @@ async function runTaskFromForm(page) {
 }
 
 describe('installable app', () => {
-  it('has no installability errors in Chromium, with the service worker controlling the page', async () => {
+  it('has no installability errors in Chromium, with the service worker controlling the page', { timeout: LIMIT }, async () => {
     // Installability is not checked for incognito (non-persistent) contexts: use a real profile.
     const dir = mkdtempSync(join(tmpdir(), 'zs-profile-'))
     const ctx = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, args: CHROMIUM_ARGS })
@@ -75,7 +77,7 @@ describe('installable app', () => {
     }
   })
 
-  it('offers an Install button only once the browser allows installing, and prompts from it', async () => {
+  it('offers an Install button only once the browser allows installing, and prompts from it', { timeout: LIMIT }, async () => {
     const browser = await launchBrowser()
     try {
       const page = await (await browser.newContext()).newPage()
@@ -105,7 +107,7 @@ describe('installable app', () => {
 })
 
 describe('phone-sized screen', () => {
-  it('no page scrolls sideways at 390×844', async () => {
+  it('no page scrolls sideways at 390×844', { timeout: LIMIT }, async () => {
     const browser = await launchBrowser()
     try {
       const ctx = await browser.newContext({ viewport: PHONE, isMobile: true, hasTouch: true, deviceScaleFactor: 3 })
@@ -138,7 +140,7 @@ describe('phone-sized screen', () => {
 })
 
 describe('accessibility', () => {
-  it('axe-core finds no violations on any page, a finished task included', async () => {
+  it('axe-core finds no violations on any page, a finished task included', { timeout: LIMIT }, async () => {
     const browser = await launchBrowser()
     try {
       const page = await (await browser.newContext()).newPage()

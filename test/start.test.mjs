@@ -10,6 +10,8 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { ensureBuilt, eventually } from './harness.mjs'
 
+/** No test may hang the suite. */
+const LIMIT = 120_000
 const ROOT = new URL('..', import.meta.url).pathname
 const temps = []
 after(() => {
@@ -92,7 +94,7 @@ function startArgs() {
 
 describe('stopping npm start', () => {
   for (const signal of ['SIGTERM', 'SIGINT']) {
-    it(`${signal} to scripts/start.mjs stops the relay and frees the port`, async () => {
+    it(`${signal} to scripts/start.mjs stops the relay and frees the port`, { timeout: LIMIT }, async () => {
       ensureBuilt()
       const s = run(process.execPath, startArgs())
       const url = await s.ready
@@ -109,7 +111,7 @@ describe('stopping npm start', () => {
     })
   }
 
-  it('kill <pid of npm start> stops everything it started', async () => {
+  it('kill <pid of npm start> stops everything it started', { timeout: LIMIT }, async () => {
     ensureBuilt()
     const s = run('npm', ['start', '--silent', '--', ...startArgs().slice(1)])
     const url = await s.ready
@@ -121,7 +123,7 @@ describe('stopping npm start', () => {
     assert.equal(await portIsFree(Number(new URL(url).port)), true)
   })
 
-  it('the relay stops by itself when start.mjs is killed outright', async () => {
+  it('the relay stops by itself when start.mjs is killed outright', { timeout: LIMIT }, async () => {
     ensureBuilt()
     const s = run(process.execPath, startArgs())
     await s.ready
@@ -131,7 +133,7 @@ describe('stopping npm start', () => {
     await eventually(() => below.filter(alive).length === 0, { timeout: 10_000, message: 'the relay to stop' })
   })
 
-  it('a busy port is one sentence naming the port and PORT, no stack, and a non-zero exit', async () => {
+  it('a busy port is one sentence naming the port and PORT, no stack, and a non-zero exit', { timeout: LIMIT }, async () => {
     ensureBuilt()
     const busy = createServer()
     await new Promise((r) => busy.listen(0, '127.0.0.1', r))
@@ -193,7 +195,7 @@ setInterval(() => {}, 1000)
     return dir
   }
 
-  it('shows one line per phase and the URL last, not the build log', async () => {
+  it('shows one line per phase and the URL last, not the build log', { timeout: LIMIT }, async () => {
     const s = run(process.execPath, ['scripts/start.mjs'], { cwd: scratchProject() })
     await s.ready
     s.child.kill('SIGTERM')
@@ -210,7 +212,7 @@ setInterval(() => {}, 1000)
     assert.ok(lines.length <= 6, s.out)
   })
 
-  it('a failing phase shows its full log and exits non-zero', async () => {
+  it('a failing phase shows its full log and exits non-zero', { timeout: LIMIT }, async () => {
     const s = run(process.execPath, ['scripts/start.mjs'], { cwd: scratchProject({ appFails: true }) })
     const { code } = await s.exited
     assert.equal(code, 3)
@@ -220,7 +222,7 @@ setInterval(() => {}, 1000)
     assert.doesNotMatch(s.out, /ZeroState is running/)
   })
 
-  it('--verbose shows the build log as it comes', async () => {
+  it('--verbose shows the build log as it comes', { timeout: LIMIT }, async () => {
     const dir = scratchProject()
     const s = run(process.execPath, ['scripts/start.mjs', '--verbose'], { cwd: dir })
     await s.ready
