@@ -24,7 +24,7 @@ import { preparePayload, TaskPayloads, type PayloadProgress, type PreparedPayloa
 import type { Plan, Subtask } from '../plan/index.ts'
 import type { ResolvedPreferences } from '../route/index.ts'
 import { NoEligiblePeerError, type Router } from '../route/index.ts'
-import type { ScoredRoute } from '../route/index.ts'
+import type { RouteDecision, ScoredRoute } from '../route/index.ts'
 import type { TaskMessage } from './task-protocol.ts'
 import type { TaskTransport } from './task-transport.ts'
 
@@ -61,8 +61,25 @@ export interface StepEvent {
   attempt: number
   agent: string
   peer: string
+  /** Why this event's (agent, peer) was chosen: the reasoning of the route this attempt runs on. */
   reasoning?: string
+  /** The scored route this attempt runs on (its per-criterion breakdown) and what the router counted. */
+  route?: StepRoute
   error?: string
+}
+
+/** The route of a step event: its score, per-criterion values and the decision's counts. */
+export interface StepRoute {
+  strategy: string
+  score: number
+  criteria: ScoredRoute['criteria']
+  /** Agents offering the capabilities, and how many of them passed the hard constraints. */
+  considered: number
+  eligibleAgents: number
+  /** Ranked (agent, peer) pairs the decision offered (winner and alternatives). */
+  pairs: number
+  /** 1 = the decision's winner. */
+  rank: number
 }
 
 /** Progress of a step's input going to its donor (`upload`) or its output coming back (`download`). */
@@ -236,7 +253,31 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       const failedPairs = new Set<string>()
       const failedPeers = new Set<string>()
       let queue: ScoredRoute[] = []
-      let reasoning: string | undefined
+      // The decision that ranked each (agent, peer) pair: an attempt reports its own route's reasoning.
+      const ranked = new Map<string, { reasoning: string; route: StepRoute }>()
+      const rank = (d: RouteDecision, suffix = ''): void => {
+        const all = [d.winner, ...d.alternatives]
+        all.forEach((r, i) => {
+          const k = `${r.agent.id}@${r.peer.id}`
+          if (ranked.has(k)) return
+          const reasoning =
+            i === 0
+              ? `${d.reasoning}${suffix}`
+              : `Chose ${r.agent.name}@${r.agent.version} on peer ${r.peer.id.slice(0, 4)}…${r.peer.id.slice(-2)} as choice ${i + 1} of ${all.length} ranked (agent, peer) pairs (score ${Number(r.score.toFixed(3))}), after an earlier choice failed${suffix}`
+          ranked.set(k, {
+            reasoning,
+            route: {
+              strategy: d.strategy,
+              score: r.score,
+              criteria: r.criteria,
+              considered: d.considered,
+              eligibleAgents: d.eligible,
+              pairs: all.length,
+              rank: i + 1
+            }
+          })
+        })
+      }
       let done = false
       let committedValue: { output: unknown; ms: number; route: ScoredRoute; attempt: number; rid?: string } | undefined
       let lastError: Error | undefined
@@ -264,7 +305,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         }
         try {
           const d = router.route(step.capabilities, prefs, { budget, excludePeers: failedPeers, onlyAgents })
-          reasoning ??= d.reasoning
+          rank(d)
           // Donors with room in their window first (stable: the router's order otherwise).
           const all = [d.winner, ...d.alternatives].filter(usable)
           queue = [...all.filter((r) => windows.available(r.peer.id)), ...all.filter((r) => !windows.available(r.peer.id))]
@@ -275,7 +316,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           }
           const self: PeerSnapshot = { id: transport.self, rttMs: 0, freeWorkers: Math.max(1, executor.freeWorkers()), donating: true, capabilities: [] }
           const d = router.route(step.capabilities, prefs, { budget, peers: [self], onlyAgents })
-          reasoning ??= `${d.reasoning} (no remote peer could run it, so it runs here)`
+          rank(d, ' (no remote peer could run it, so it runs here)')
           queue = [d.winner, ...d.alternatives].filter(usable)
         }
         return queue.shift()
@@ -316,7 +357,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             attempt,
             agent: route.agent.id,
             peer: route.peer.id,
-            reasoning,
+            ...ranked.get(pairKey(route)),
             ...(error != null ? { error } : {})
           })
         const remote = !(route.peer.id === transport.self && executor != null)
@@ -436,7 +477,15 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         )
       }
       stats.committed++
-      opts.onStep?.({ taskId, stepId: step.id, status: 'succeeded', attempt: c.attempt, agent: c.route.agent.id, peer: c.route.peer.id, reasoning })
+      opts.onStep?.({
+        taskId,
+        stepId: step.id,
+        status: 'succeeded',
+        attempt: c.attempt,
+        agent: c.route.agent.id,
+        peer: c.route.peer.id,
+        ...ranked.get(pairKey(c.route))
+      })
       record({
         taskId,
         stepId: step.id,
