@@ -94,8 +94,14 @@ export interface ZeroStateApi {
   submit(request: TaskRequest): TaskHandle
   runWorkflow(yaml: string, input?: unknown): TaskHandle
   tasks(): TaskSummary[]
-  /** The handle of a task submitted from this tab, while it is known. */
+  /**
+   * The handle of a task: live for one submitted from this tab; for a past task of this
+   * profile (from its journal) a read-only handle (`past: true`) that replays the recorded
+   * plan and steps and whose `done` settles with the recorded result or error.
+   */
   task(id: string): TaskHandle | undefined
+  /** The request a task of this profile was submitted with (for "Run again"); `inputDropped` when its input was too large to keep. */
+  taskRequest(id: string): (TaskRequest & { inputDropped?: boolean }) | undefined
 
   // shared memory
   memory: {

@@ -12,13 +12,23 @@ const log = logger('orchestrator:journal')
 /** While a task runs, its record is rewritten at most this often; the final state always is. */
 const SAVE_EVERY_MS = 250
 
-/** Outputs larger than this (as JSON) are not copied into the journal. */
-const MAX_JOURNALLED_OUTPUT = 16 * 1024
+/** Inputs and outputs larger than this (as JSON) are not copied into the journal. */
+export const MAX_JOURNALLED_VALUE = 16 * 1024
 
-function small(value: unknown): unknown {
+/** Bytes never go into the journal (JSON would spell each byte out): checked before any stringify. */
+function hasBytes(value: unknown, depth = 0): boolean {
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || (typeof Blob !== 'undefined' && value instanceof Blob)) return true
+  if (value == null || typeof value !== 'object' || depth > 3) return false
+  const items = Array.isArray(value) ? value.slice(0, 64) : Object.values(value).slice(0, 64)
+  return items.some((v) => hasBytes(v, depth + 1))
+}
+
+/** `value` when it is small enough to journal, else undefined (bytes are skipped without serialising them). */
+export function small(value: unknown): unknown {
+  if (hasBytes(value)) return undefined
   try {
     const text = JSON.stringify(value)
-    return text != null && text.length <= MAX_JOURNALLED_OUTPUT ? value : undefined
+    return text != null && text.length <= MAX_JOURNALLED_VALUE ? value : undefined
   } catch {
     return undefined
   }
@@ -92,7 +102,18 @@ export async function journalTask(journal: Journal, handle: TaskHandle, request:
   const createdAt = Date.now()
   const steps = new Map<string, StepRecord>()
   let status = 'planning'
-  let data: Record<string, unknown> = { input: small(request.input) }
+  const input = small(request.input)
+  const { custom_score: _fn, ...preferences } = (request.preferences ?? {}) as Record<string, unknown>
+  // What "Run again" resubmits: the request minus functions; an input too large to journal is said so.
+  let data: Record<string, unknown> = {
+    input,
+    ...(request.input !== undefined && input === undefined ? { inputDropped: true } : {}),
+    ...(request.agent != null ? { agent: request.agent } : {}),
+    ...(request.capabilities != null ? { capabilities: request.capabilities } : {}),
+    ...(request.preferences != null ? { preferences } : {})
+  }
+  /** Per step: the reasoning and scored route of the attempt that ran last. */
+  const routes: Record<string, unknown> = {}
   let writing = Promise.resolve()
   let timer: ReturnType<typeof setTimeout> | undefined
   const write = (): void => {
@@ -128,13 +149,29 @@ export async function journalTask(journal: Journal, handle: TaskHandle, request:
       ...(e.status === 'succeeded' || e.status === 'failed' ? { endedAt: Date.now() } : {}),
       ...(e.error != null ? { error: e.error } : {})
     })
+    if (e.reasoning != null || e.route != null) {
+      routes[e.stepId] = { reasoning: e.reasoning, route: e.route }
+      data = { ...data, routes }
+    }
     save()
   })
   try {
     const result = await handle.done
     status = result.status
-    for (const s of result.steps) steps.set(s.id, { ...steps.get(s.id), id: s.id, status: s.status, agent: s.agent, peer: s.peer, output: small(s.output) })
-    data = { ...data, cost: result.cost }
+    for (const s of result.steps) {
+      const output = small(s.output)
+      steps.set(s.id, {
+        ...steps.get(s.id),
+        id: s.id,
+        status: s.status,
+        agent: s.agent,
+        peer: s.peer,
+        output,
+        ...(s.status === 'succeeded' ? { error: undefined } : {})
+      })
+      if (s.output !== undefined && output === undefined) data = { ...data, outputsDropped: [...((data.outputsDropped as string[] | undefined) ?? []), s.id] }
+    }
+    data = { ...data, cost: result.cost, plan: result.plan ?? data.plan, ms: result.steps.map((s) => [s.id, s.ms]) }
   } catch (err) {
     status = (err as Error).name === 'TaskCancelledError' ? 'cancelled' : 'failed'
     data = { ...data, error: (err as Error).message }

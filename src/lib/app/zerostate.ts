@@ -18,6 +18,7 @@ import {
 } from '../orchestrator/index.ts'
 import { AppCatalog, OutcomeStats, RuntimeExecutor, libp2pStreamHost, meshPeerDirectory } from './adapters.ts'
 import { journalTask } from './task-journal.ts'
+import { taskHistory } from './task-history.ts'
 import { agentListing } from './agent-listing.ts'
 import { donation } from './donation.ts'
 import { presencePublisher, savedRegion } from './presence.ts'
@@ -117,6 +118,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     ]
   })
   const tasks = taskTracking()({ orchestrator, journal: { record: (handle, request) => journalTask(memory.journal, handle, request) }, changes })
+  const history = taskHistory(memory.journal)
   const donations = donation()({ runtime, orchestrator, executor, tasks, bundled, presence, changes })
   const publisher = agentPublisher()({
     packages: { publish: (bundle) => publishLocal(runtime.store, identity, bundle) },
@@ -168,8 +170,9 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       done.catch(() => {})
       return { id: `workflow-${Date.now()}`, done, on: () => () => {}, cancel: () => {} } as unknown as TaskHandle
     },
-    tasks: () => orchestrator.tasks(),
-    task: (id) => tasks.task(id),
+    tasks: () => history.tasks(orchestrator.tasks()),
+    task: (id) => tasks.task(id) ?? history.task(id),
+    taskRequest: (id) => history.request(id),
     memory: {
       get: (ns, key) => memory.memory.get(ns, key),
       set: (ns, key, value) => memory.memory.set(ns, key, value),
