@@ -4,6 +4,7 @@
 // and B's write lands everywhere. A wrong key is refused with its sentence next to the field.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import * as Y from 'yjs'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import canonicalize from 'canonicalize'
@@ -18,7 +19,13 @@ async function hostileUpdate(nsId, key) {
   const signature = b64url(await key.sign(new TextEncoder().encode(canonicalize(payload))))
   const doc = new Y.Doc()
   doc.getMap('kv').set(`${writer}/plan`, { ...payload, signature })
-  return Buffer.from(Y.encodeStateAsUpdate(doc)).toString('base64')
+  // A /zerostate/sync/2.0.0 update: a core payload descriptor with the bytes inline.
+  const bytes = Buffer.from(Y.encodeStateAsUpdate(doc))
+  return {
+    type: 'update',
+    id: 0,
+    payload: { kind: 'bytes', size: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex'), inline: bytes.toString('base64') }
+  }
 }
 
 describe('namespace owners and writers across tabs', () => {
@@ -83,9 +90,9 @@ describe('namespace owners and writers across tabs', () => {
         const node = window.zerostate.mesh.libp2p
         for (const id of targets) {
           const conn = node.getConnections().find((x) => x.remotePeer.toString() === id && x.limits == null)
-          const stream = await conn.newStream('/zerostate/sync/1.0.0')
+          const stream = await conn.newStream('/zerostate/sync/2.0.0')
           stream.send(frame({ type: 'open', doc: docName }))
-          stream.send(frame({ type: 'update', data: update, more: false }))
+          stream.send(frame(update))
         }
       },
       { targets, docName, update }

@@ -1,7 +1,7 @@
 /**
  * The memory layer: Yjs documents (agent registry, shared memory namespaces,
  * this profile's task journal) persisted in IndexedDB, shared live between tabs
- * and synced peer to peer over `/zerostate/sync/1.0.0`, with signed registry
+ * and synced peer to peer over `/zerostate/sync/2.0.0` (updates as core chunked payloads), with signed registry
  * records verified on read. Imports nothing from orchestrator or Svelte.
  */
 export { createMemoryLayer, type MemoryLayer, type MemoryLayerInit } from './layer.ts'
@@ -34,7 +34,15 @@ export { IndexedDbPersistence, pageLifecycle, type IndexedDbPersistenceOptions, 
 export { MessageQueue, type SyncTransport, type SyncChannel, type PeerEvent, type ChannelHandler, type UnknownDocHandler } from './sync-transport.ts'
 export { MemorySyncTransport, MemoryNetwork, type ChaosOptions } from './memory-sync-transport.ts'
 export { Libp2pSyncTransport, type Libp2pSyncTransportInit, type SyncLibp2p } from './libp2p-sync-transport.ts'
-export { SYNC_PROTOCOL_ID, SyncMessageSchema, syncProtocol, type SyncMessage } from './sync-protocol.ts'
+export {
+  SYNC_PROTOCOL_ID,
+  SyncMessageSchema,
+  syncProtocol,
+  payloadMessage,
+  payloadMessages,
+  type SyncMessage,
+  type SyncPayloadMessage
+} from './sync-protocol.ts'
 export { WorkerUpdateChecker, browserCheckWorker, defaultUpdateChecker, type UpdateChecker, type CheckWorker } from './update-checker.ts'
 export { checkUpdate, checkStateVector, type UpdateShape } from './update-guard.ts'
 export {

@@ -1,6 +1,7 @@
 /**
  * {@link SyncTransport} over a libp2p 3 node: one long-lived stream of
- * `/zerostate/sync/1.0.0` per peer and doc.
+ * `/zerostate/sync/2.0.0` per peer and doc (Yjs updates as core payloads: inline, or a
+ * descriptor and 45 KiB chunks written one at a time, each awaiting the stream).
  *
  * Why streams and not gossipsub per doc: FIELD-NOTES measured one long-lived
  * stream at p50 1.0 ms against gossipsub's one-way p50 3.4–4.7 ms, and a new

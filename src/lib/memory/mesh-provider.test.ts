@@ -2,7 +2,8 @@ import { describe, it, expect, afterEach } from 'vitest'
 import * as Y from 'yjs'
 import { MeshProvider } from './mesh-provider.ts'
 import { MemoryNetwork, MemorySyncTransport } from './memory-sync-transport.ts'
-import { payloadMessages } from './sync-protocol.ts'
+import { PAYLOAD_CHUNK_BYTES, PayloadIntegrityError, PayloadTooLargeError, toBase64 } from '../core/index.ts'
+import { payloadMessage, payloadMessages, type SyncMessage } from './sync-protocol.ts'
 import { rng, until } from './test-helpers.ts'
 import type { SyncChannel } from './sync-transport.ts'
 
@@ -105,6 +106,121 @@ describe('MeshProvider', () => {
     a.doc.getMap('m').set('big', 'x'.repeat(2_500_000))
     const b = await peer(net, 'b')
     await until(() => (b.doc.getMap('m').get('big') as string | undefined)?.length === 2_500_000)
+    // It crossed as one chunked payload (descriptor + 2.5 MB / 45 KiB chunks), hash checked, not inline.
+    expect(b.provider.counters.get('payloadsReceived')).toBe(1)
+    expect(a.provider.counters.get('payloadsSent')).toBe(1)
+    expect(a.t.metrics()['sync.bytesOut']).toBeGreaterThan(2_500_000)
+    // And a large incremental update after the initial sync does too.
+    a.doc.getMap('m').set('big2', 'y'.repeat(1_000_000))
+    await until(() => (b.doc.getMap('m').get('big2') as string | undefined)?.length === 1_000_000)
+    expect(b.provider.counters.get('payloadsReceived')).toBe(2)
+    expect(b.provider.counters.get('rejectedUpdates')).toBe(0)
+  })
+
+  /** A raw channel from a hostile peer to provider `name` on `a` (which refuses with maxStrikes 1 = a hang-up). */
+  async function hostile(net: MemoryNetwork, a: Awaited<ReturnType<typeof peer>>, name: string, limits: Record<string, number> = {}) {
+    const evil = new MemorySyncTransport(net, 'z-evil')
+    await evil.start()
+    cleanups.push(() => evil.stop())
+    const doc = new Y.Doc()
+    const rejected: Error[] = []
+    const provider = new MeshProvider(name, doc, a.t, { limits: { resyncIntervalMs: 0, maxStrikes: 1, ...limits }, onReject: (_p, err) => rejected.push(err) })
+    cleanups.push(() => provider.destroy())
+    const ch = await evil.open('a', name)
+    return { evil, doc, provider, rejected, ch }
+  }
+
+  function bigUpdate(key: string, chars: number): Uint8Array {
+    const src = new Y.Doc()
+    src.getMap('m').set(key, 'q'.repeat(chars))
+    return Y.encodeStateAsUpdate(src)
+  }
+
+  it('refuses a payload with a corrupted chunk: counted, the sender struck, the doc unchanged', async () => {
+    const net = new MemoryNetwork()
+    const a = await peer(net, 'a')
+    const h = await hostile(net, a, 'victim')
+    const msgs = payloadMessages('update', bigUpdate('big', 200_000), 5)
+    expect(msgs.length).toBeGreaterThan(3)
+    // Flip one byte of the second chunk: same length, so only the sha-256 at the end can tell.
+    const chunk = msgs[2] as Extract<SyncMessage, { type: 'chunk' }>
+    const bytes = Buffer.from(chunk.data, 'base64')
+    bytes[100] = bytes[100]! ^ 0xff
+    msgs[2] = { ...chunk, data: toBase64(bytes) }
+    for (const m of msgs) await h.ch.send(m)
+    await until(() => h.rejected.length === 1)
+    expect(h.rejected[0]).toBeInstanceOf(PayloadIntegrityError)
+    expect(h.rejected[0]).not.toBeInstanceOf(PayloadTooLargeError)
+    expect(h.provider.counters.get('payloadIntegrityErrors')).toBe(1)
+    expect(h.provider.counters.get('rejectedUpdates')).toBe(1)
+    expect(h.provider.counters.get('payloadsReceived')).toBe(0)
+    expect(a.t.hungUp).toEqual([{ peer: 'z-evil', reason: '1 refused updates' }])
+    expect(h.doc.getMap('m').size).toBe(0)
+    expect(h.doc.store.clients.size).toBe(0)
+  })
+
+  it('refuses a payload whose announced size is over the cap before buffering any chunk', async () => {
+    const net = new MemoryNetwork()
+    const a = await peer(net, 'a')
+    const h = await hostile(net, a, 'capped', { maxUpdateBytes: 100_000, maxStrikes: 3 })
+    const msgs = payloadMessages('update', bigUpdate('big', 150_000), 1)
+    for (const m of msgs) await h.ch.send(m)
+    await until(() => h.rejected.length === 1)
+    expect(h.rejected[0]).toBeInstanceOf(PayloadTooLargeError)
+    expect(h.provider.counters.get('payloadsTooLarge')).toBe(1)
+    // Refused at the descriptor: every chunk after it was dropped, none buffered or struck again.
+    await until(() => h.provider.counters.get('strayChunks') === msgs.length - 1)
+    expect(h.rejected).toHaveLength(1)
+    expect(h.doc.getMap('m').size).toBe(0)
+    // A lying small size cannot sneak past either: the chunks must add up to the announced size.
+    const lie = payloadMessages('update', bigUpdate('big', 90_000), 2)
+    const head = lie[0] as Extract<SyncMessage, { type: 'update' }>
+    lie[0] = { ...head, payload: { ...head.payload, size: PAYLOAD_CHUNK_BYTES + 1 } }
+    for (const m of lie) await h.ch.send(m)
+    await until(() => h.rejected.length === 2)
+    expect(h.rejected[1]).toBeInstanceOf(PayloadIntegrityError)
+    expect(h.provider.counters.get('payloadIntegrityErrors')).toBe(1)
+    expect(h.doc.getMap('m').size).toBe(0)
+  })
+
+  it('a small update is applied between the chunks of a large one on the same stream', async () => {
+    const net = new MemoryNetwork()
+    const a = await peer(net, 'a')
+    const h = await hostile(net, a, 'mixed')
+    const large = payloadMessages('update', bigUpdate('big', 300_000), 7)
+    const small = new Y.Doc()
+    small.getMap('m').set('small', 1)
+    // Receiver: half the chunks, then a small update, which lands before the large one is complete.
+    const half = Math.ceil(large.length / 2)
+    for (const m of large.slice(0, half)) await h.ch.send(m)
+    await h.ch.send(payloadMessage('update', 8, Y.encodeStateAsUpdate(small)))
+    await until(() => h.doc.getMap('m').get('small') === 1)
+    expect(h.doc.getMap('m').has('big')).toBe(false)
+    for (const m of large.slice(half)) await h.ch.send(m)
+    await until(() => (h.doc.getMap('m').get('big') as string | undefined)?.length === 300_000)
+    expect(h.rejected).toEqual([])
+
+    // Sender: on a channel whose writes take a moment (a real stream's backpressure), an update made
+    // while a large one streams goes out between its chunks, not after all of them.
+    const got: SyncMessage[] = []
+    void (async () => {
+      for await (const m of h.ch) got.push(m)
+    })()
+    const out = [...a.t._channels].find((c) => c.peer === 'z-evil')!
+    const send = out.send.bind(out)
+    out.send = async (m) => {
+      await new Promise((r) => setTimeout(r, 1))
+      return send(m)
+    }
+    h.doc.getMap('m').set('big2', 'z'.repeat(500_000))
+    await until(() => got.some((m) => m.type === 'chunk'))
+    h.doc.getMap('m').set('later', 2)
+    const chunks = Math.ceil(500_000 / PAYLOAD_CHUNK_BYTES)
+    await until(() => got.filter((m) => m.type === 'chunk').length >= chunks)
+    const types = got.map((m) => m.type)
+    const small2 = types.lastIndexOf('update')
+    expect(types.indexOf('update')).toBeLessThan(small2)
+    expect(small2).toBeLessThan(types.lastIndexOf('chunk'))
   })
 
   it('refuses malformed, oversize and hostile updates, stays responsive, and hangs up on repeat', async () => {

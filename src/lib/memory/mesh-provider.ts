@@ -2,18 +2,28 @@
  * A Yjs provider in y-indexeddb's shape that syncs one doc with every mesh peer:
  * on each new channel both sides send their state vector (sync step 1) and answer
  * with only what the other lacks (step 2); afterwards local updates go out as
- * incremental updates on the same open channels. Remote updates are size-capped,
- * walked by the structural guard, tried in the check worker when large, and
+ * incremental updates on the same open channels. Updates travel as core payloads
+ * (inline up to 45 KiB, else a descriptor and its chunks, assembled by
+ * `PayloadAssembler` with the size capped before buffering and the sha-256
+ * checked at the end). Remote updates are size-capped, walked by the structural guard, tried in the check worker when large, and
  * applied with `origin === this` so they are never echoed. A periodic step 1
  * (anti-entropy) repairs anything lost while peers were apart.
  */
 import * as Y from 'yjs'
-import { Counters } from '../core/index.ts'
-import { logger } from '../core/index.ts'
+import {
+  Counters,
+  PayloadAssembler,
+  PayloadError,
+  PayloadIntegrityError,
+  PayloadTooLargeError,
+  describePayload,
+  logger,
+  sendPayloadChunks
+} from '../core/index.ts'
 import { RejectedUpdateError } from './errors.ts'
 import { checkStateVector, checkUpdate } from './update-guard.ts'
 import type { UpdateChecker } from './update-checker.ts'
-import { fromB64, payloadMessages, toB64, type SyncMessage } from './sync-protocol.ts'
+import { fromB64, toB64, type SyncMessage, type SyncPayloadMessage } from './sync-protocol.ts'
 import type { PeerEvent, SyncChannel, SyncTransport } from './sync-transport.ts'
 import { DEFAULT_LIMITS, type MemoryLimits } from './constants.ts'
 
@@ -36,9 +46,11 @@ export interface MeshProviderOptions {
   offer?: boolean
 }
 
-interface Partial_ {
+/** A large payload being assembled on one channel. */
+interface Incoming {
+  id: number
   kind: 'step2' | 'update'
-  text: string
+  assembler: PayloadAssembler
 }
 
 /** Syncs `doc` under `name` with every peer `transport` offers. */
@@ -62,6 +74,8 @@ export class MeshProvider {
   #destroyed = false
   readonly #reopens = new Map<string, number>()
   #outbox: Uint8Array[] = []
+  /** Per channel: the next transfer id, and the chain that sends large payloads one after another. */
+  readonly #outgoing = new WeakMap<SyncChannel, { id: number; large: Promise<void> }>()
 
   constructor(name: string, doc: Y.Doc, transport: SyncTransport, opts: MeshProviderOptions = {}) {
     this.name = name
@@ -156,7 +170,8 @@ export class MeshProvider {
   }
 
   async #run(ch: SyncChannel): Promise<void> {
-    let partial: Partial_ | undefined
+    let incoming: Incoming | undefined
+    let lastLargeId = -1
     let chain = Promise.resolve()
     try {
       for await (const msg of ch) {
@@ -174,30 +189,55 @@ export class MeshProvider {
           chain = chain.then(() => {
             const diff = Y.encodeStateAsUpdate(this.doc, sv)
             this.counters.inc('bytesSent', diff.byteLength)
-            for (const m of payloadMessages('step2', diff)) this.#send(ch, m)
+            this.#sendPayload(ch, 'step2', diff, describePayload({ kind: 'bytes', bytes: diff }))
           })
+          continue
+        }
+        if (msg.type === 'chunk') {
+          if (incoming == null || incoming.id !== msg.id) {
+            // Chunks of a refused transfer (or of none): dropped without strike, they cost no memory.
+            this.counters.inc('strayChunks')
+            continue
+          }
+          const current = incoming
+          try {
+            if (!current.assembler.push(msg)) continue
+            if (!current.assembler.complete) continue
+            incoming = undefined
+            const bytes = current.assembler.finish() as Uint8Array
+            this.counters.inc('payloadsReceived')
+            chain = chain.then(() => this.#receive(ch.peer, bytes, current.kind))
+          } catch (err) {
+            incoming = undefined
+            this.#refusePayload(ch.peer, err)
+          }
           continue
         }
         if (msg.type !== 'step2' && msg.type !== 'update') continue
         const cap = msg.type === 'step2' ? this.#limits.maxSyncBytes : this.#limits.maxUpdateBytes
-        if (partial != null && partial.kind !== msg.type) {
-          this.#reject(ch.peer, new RejectedUpdateError('interleaved partial payloads'))
-          partial = undefined
-          continue
-        }
-        const text = (partial?.text ?? '') + msg.data
-        if (text.length * 0.75 > cap) {
-          this.#reject(ch.peer, new RejectedUpdateError(`a ${msg.type} payload over the ${cap}-byte cap`))
-          partial = undefined
-          continue
-        }
-        if (msg.more) {
-          partial = { kind: msg.type, text }
-          continue
-        }
-        partial = undefined
         const kind = msg.type
-        chain = chain.then(() => this.#receive(ch.peer, text, kind))
+        if (msg.payload.inline == null) {
+          // A duplicated announcement (the network may deliver twice): the transfer is under way or done.
+          if (msg.id <= lastLargeId) continue
+          lastLargeId = msg.id
+          if (incoming != null) {
+            incoming = undefined
+            this.#refusePayload(ch.peer, new PayloadIntegrityError('a second large payload was announced before the first ended'))
+            continue
+          }
+        }
+        try {
+          // Checks the announced size against the cap before a byte is buffered.
+          const assembler = new PayloadAssembler(msg.payload, { maxBytes: cap })
+          if (msg.payload.inline == null) {
+            incoming = { id: msg.id, kind, assembler }
+            continue
+          }
+          const bytes = assembler.finish() as Uint8Array
+          chain = chain.then(() => this.#receive(ch.peer, bytes, kind))
+        } catch (err) {
+          this.#refusePayload(ch.peer, err)
+        }
       }
     } finally {
       await chain
@@ -219,10 +259,8 @@ export class MeshProvider {
     }
   }
 
-  async #receive(peer: string, text: string, kind: 'step2' | 'update'): Promise<void> {
-    let bytes: Uint8Array
+  async #receive(peer: string, bytes: Uint8Array, kind: 'step2' | 'update'): Promise<void> {
     try {
-      bytes = fromB64(text)
       this.counters.inc('bytesReceived', bytes.byteLength)
       checkUpdate(bytes, this.#opts.allowedRoots)
       if (this.#opts.checker != null && bytes.byteLength > this.#limits.workerCheckAboveBytes) {
@@ -239,6 +277,41 @@ export class MeshProvider {
       this.syncedPeers.add(peer)
       this.#resolveSynced(this)
     }
+  }
+
+  /** A payload that broke its descriptor (size, hash, chunk order) or the cap: typed, counted, struck. */
+  #refusePayload(peer: string, err: unknown): void {
+    if (err instanceof PayloadTooLargeError) this.counters.inc('payloadsTooLarge')
+    else if (err instanceof PayloadIntegrityError) this.counters.inc('payloadIntegrityErrors')
+    this.#reject(peer, err instanceof PayloadError ? err : new PayloadIntegrityError('a payload could not be read', { cause: err }))
+  }
+
+  /**
+   * Send one update: inline in one message when it fits a chunk, else its
+   * descriptor and chunks, one chunk per write (small messages queued meanwhile
+   * go out between chunks). Large payloads on one channel go one after another.
+   */
+  #sendPayload(ch: SyncChannel, type: 'step2' | 'update', bytes: Uint8Array, payload: ReturnType<typeof describePayload>): void {
+    let out = this.#outgoing.get(ch)
+    if (out == null) {
+      out = { id: 0, large: Promise.resolve() }
+      this.#outgoing.set(ch, out)
+    }
+    const msg: SyncPayloadMessage = { type, id: out.id++, payload: { ...payload, kind: 'bytes' } }
+    if (payload.inline != null) {
+      this.#send(ch, msg)
+      return
+    }
+    out.large = out.large.then(async () => {
+      if (ch.closed || this.#destroyed) return
+      try {
+        await ch.send(msg)
+        await sendPayloadChunks(bytes, (chunk) => ch.send({ type: 'chunk', id: msg.id, ...chunk }))
+        this.counters.inc('payloadsSent')
+      } catch (err) {
+        log('sending a %d-byte %s on %s to %s failed: %s', bytes.byteLength, type, this.name, ch.peer, (err as Error)?.message)
+      }
+    })
   }
 
   #reject(peer: string, err: Error): void {
@@ -272,8 +345,9 @@ export class MeshProvider {
     this.#outbox = []
     if (batch.length === 0 || this.#destroyed) return
     const update = batch.length === 1 ? batch[0]! : Y.mergeUpdates(batch)
-    const msgs = payloadMessages('update', update)
-    for (const ch of this.#channels.values()) for (const m of msgs) this.#send(ch, m)
+    // Hashed once for every channel.
+    const payload = describePayload({ kind: 'bytes', bytes: update })
+    for (const ch of this.#channels.values()) this.#sendPayload(ch, 'update', update, payload)
     this.counters.inc('bytesSent', update.byteLength * this.#channels.size)
     this.counters.inc('updatesSent')
   }

@@ -7,7 +7,7 @@
 import { describe, it, expect, afterEach } from 'vitest'
 import { InvalidFrameError, StreamEndedError } from '../core/index.ts'
 import type { SyncChannel, SyncTransport } from './sync-transport.ts'
-import { SYNC_PART_CHARS, type SyncMessage } from './sync-protocol.ts'
+import { SYNC_SV_CHARS, payloadMessage, payloadMessages, type SyncMessage } from './sync-protocol.ts'
 
 /** What a conformance factory returns. */
 export interface ConformanceSetup {
@@ -70,11 +70,13 @@ export function syncTransportConformance(name: string, setup: () => Promise<Conf
       expect([bx.peer, bx.doc, by.doc]).toEqual([a.localPeer, 'doc-x', 'doc-y'])
       const sent: SyncMessage[] = Array.from({ length: 50 }, (_, i) => ({ type: 'step1', sv: btoa(String(i)) }))
       for (const m of sent) void x.send(m)
-      await y.send({ type: 'update', data: 'AAAA', more: false })
+      const update = payloadMessage('update', 0, new Uint8Array([0, 0, 0]))
+      await y.send(update)
       expect(await take(bx, 50)).toEqual(sent)
-      expect(await take(by, 1)).toEqual([{ type: 'update', data: 'AAAA', more: false }])
-      await bx.send({ type: 'step2', data: 'AQID', more: false })
-      expect(await take(x, 1)).toEqual([{ type: 'step2', data: 'AQID', more: false }])
+      expect(await take(by, 1)).toEqual([update])
+      const step2 = payloadMessage('step2', 1, new Uint8Array([1, 2, 3]))
+      await bx.send(step2)
+      expect(await take(x, 1)).toEqual([step2])
     })
 
     it('carries large frames', async () => {
@@ -83,11 +85,15 @@ export function syncTransportConformance(name: string, setup: () => Promise<Conf
       await until(() => a.peers().includes(b.localPeer))
       const inbound = accept(b, 'big')
       const ch = await a.open(b.localPeer, 'big')
-      const data = 'A'.repeat(700 * 1024)
-      await ch.send({ type: 'step2', data, more: true })
-      await ch.send({ type: 'step2', data, more: false })
-      const got = await take(await inbound, 2)
-      expect(got.map((m) => m.type === 'step2' && m.data.length)).toEqual([data.length, data.length])
+      // A state vector of 700 KiB, then a payload of two chunks (descriptor + 2 chunk frames).
+      const sv = 'A'.repeat(700 * 1024)
+      await ch.send({ type: 'step1', sv })
+      const payload = payloadMessages('step2', new Uint8Array(60 * 1024).fill(7), 3)
+      for (const m of payload) await ch.send(m)
+      const got = await take(await inbound, 4)
+      expect(got[0]).toEqual({ type: 'step1', sv })
+      expect(got.slice(1)).toEqual(payload)
+      expect(got.slice(1).map((m) => m.type)).toEqual(['step2', 'chunk', 'chunk'])
     })
 
     it('hands unknown docs to the fallback, or closes them', async () => {
@@ -133,7 +139,7 @@ export function syncTransportConformance(name: string, setup: () => Promise<Conf
       const ch = await a.open(b.localPeer, 'd')
       const far = await inbound
       await expect(ch.send({ type: 'nonsense' } as unknown as SyncMessage)).rejects.toBeInstanceOf(InvalidFrameError)
-      await expect(ch.send({ type: 'step2', data: 'A'.repeat(SYNC_PART_CHARS + 4), more: true })).rejects.toBeInstanceOf(InvalidFrameError)
+      await expect(ch.send({ type: 'step1', sv: 'A'.repeat(SYNC_SV_CHARS + 4) })).rejects.toBeInstanceOf(InvalidFrameError)
       // The channel still works after a refused message.
       await ch.send({ type: 'step1', sv: 'AA==' })
       expect(await take(far, 1)).toEqual([{ type: 'step1', sv: 'AA==' }])
