@@ -5,6 +5,11 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { eventually, startMesh, waitForApi, waitForFullMesh } from './harness.mjs'
 
+/** A locator's text as a reader sees it: whitespace collapsed, trimmed. */
+async function text(locator) {
+  return ((await locator.textContent()) ?? '').replace(/\s+/g, ' ').trim()
+}
+
 /** Client-side navigation (a reload would make the tab a new peer). */
 async function go(page, href) {
   await page.click(`header nav a[href="${href}"]`)
@@ -40,17 +45,17 @@ describe('settings, mesh table, submit form, registry and publish form', () => {
       assert.equal(r.steps[0].peer, idB, 'the step ran on the donor')
     }
     const donorStatus = b.locator('[data-testid="donation-status"]')
-    await eventually(async () => /2 steps run for other peers/.test(await donorStatus.innerText()), { message: 'the donor to count 2 steps' })
-    assert.match(await donorStatus.innerText(), /^Donating with 1 worker\b/)
+    await eventually(async () => /2 steps run for other peers/.test(await text(donorStatus)), { message: 'the donor to count 2 steps' })
+    assert.match(await text(donorStatus), /^Donating with 1 worker\b/)
     assert.equal(await donorStatus.getAttribute('data-served'), '2')
 
     // A submitted two tasks of its own and ran none for others.
-    assert.equal((await a.locator('[data-testid="donation-status"]').innerText()).trim(), 'Not donating.')
+    assert.equal(await text(a.locator('[data-testid="donation-status"]')), 'Not donating.')
     assert.equal(await a.evaluate(() => window.zerostate.donation().served), 0)
 
     // Stopping keeps the count, with a space after the sentence.
     await b.uncheck('[data-testid="donate-toggle"]')
-    await eventually(async () => (await donorStatus.innerText()).trim() === 'Not donating. 2 steps were run for other peers earlier.', {
+    await eventually(async () => (await text(donorStatus)) === 'Not donating. 2 steps were run for other peers earlier.', {
       message: 'the stopped donor to keep its count'
     })
     await b.check('[data-testid="donate-toggle"]')
@@ -58,14 +63,14 @@ describe('settings, mesh table, submit form, registry and publish form', () => {
 
     await go(a, '/')
     const row = a.locator(`[data-testid="peer-list"] tr[data-peer="${idB}"] [data-testid="peer-donating"]`)
-    await eventually(async () => /^yes: 1 worker, \d+ call slots? free$/.test((await row.innerText()).trim()), { message: 'the Mesh table to name 1 worker' })
+    await eventually(async () => /^yes: 1 worker, \d+ call slots? free$/.test(await text(row)), { message: 'the Mesh table to name 1 worker' })
     await go(a, '/settings')
   })
 
   it('item 14: under UTC the region is not known and can be chosen; peers see it at once and after a reload; the Submit form suggests the same regions', async () => {
     const status = a.locator('[data-testid="region-status"]')
     assert.equal(await status.getAttribute('data-region'), 'unknown')
-    assert.match(await status.innerText(), /names no region/)
+    assert.match(await text(status), /names no region/)
     assert.equal(await b.locator('[data-testid="region-status"]').getAttribute('data-region'), 'europe')
 
     await a.selectOption('[data-testid="region-select"]', 'asia')
@@ -101,12 +106,12 @@ describe('settings, mesh table, submit form, registry and publish form', () => {
     await a.click('[data-testid="submit-button"]')
     const message = a.locator('[data-testid="pref-minReputation-error"]')
     await message.waitFor({ state: 'visible', timeout: 3000 })
-    assert.equal(await message.innerText(), 'Min reputation must be a number from 0 to 1.')
+    assert.equal(await text(message), 'Min reputation must be a number from 0 to 1.')
     const field = a.locator('[data-testid="pref-min-reputation"]')
     assert.equal(await field.getAttribute('aria-invalid'), 'true')
     assert.equal(await field.getAttribute('aria-describedby'), await message.getAttribute('id'))
     assert.equal(await field.evaluate((el) => el === document.activeElement), true, 'focus moves to the faulty field')
-    assert.match(await a.locator('[data-testid="submit-error"]').innerText(), /Min reputation/)
+    assert.match(await text(a.locator('[data-testid="submit-error"]')), /Min reputation/)
     assert.equal(await a.evaluate(() => location.pathname), '/submit', 'no task was submitted')
 
     // Fixed: the message goes and the task is submitted.
@@ -119,15 +124,12 @@ describe('settings, mesh table, submit form, registry and publish form', () => {
     await go(a, '/registry')
     const row = a.locator('[data-testid="registry-row"]:has-text("summarize")').first()
     const holders = row.locator('[data-testid="registry-holders"]')
-    await eventually(async () => /^every peer \(\d+ now\)$/.test((await holders.innerText()).trim()), { message: 'the registry to show holders' })
-    const n = Number(/\((\d+) now\)/.exec(await holders.innerText())[1])
+    await eventually(async () => /^every peer \(\d+ now\)$/.test(await text(holders)), { message: 'the registry to show holders' })
+    const n = Number(/\((\d+) now\)/.exec(await text(holders))[1])
     assert.ok(n >= 2, `this tab and B hold it (saw ${n})`)
     const id = await row.getAttribute('data-agent-id')
     await go(a, '/agents')
-    assert.equal(
-      (await a.locator(`[data-testid="agent-row"][data-agent-id="${id}"] [data-testid="agent-holders"]`).innerText()).trim(),
-      `every peer (${n} now)`
-    )
+    assert.equal(await text(a.locator(`[data-testid="agent-row"][data-agent-id="${id}"] [data-testid="agent-holders"]`)), `every peer (${n} now)`)
   })
 
   it('item 16: the publish form names every faulty field in a sentence next to it (price included); price may be left out', async () => {
@@ -147,7 +149,7 @@ describe('settings, mesh table, submit form, registry and publish form', () => {
     const name = form.locator('input[name="name"]')
     assert.equal(await name.getAttribute('aria-invalid'), 'true')
     assert.equal(await name.getAttribute('aria-describedby'), 'publish-name-error')
-    assert.match(await a.locator('[data-testid="publish-error"]').innerText(), /Name, Price/)
+    assert.match(await text(a.locator('[data-testid="publish-error"]')), /Name, Price/)
 
     // The API reports every field too, and a manifest without a price is a free agent.
     const api = await a.evaluate(async () => {
