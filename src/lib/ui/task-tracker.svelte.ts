@@ -21,8 +21,14 @@ export interface StepView {
   /** Estimated by the plan until the result says what it cost. */
   cost?: number
   costIsEstimate: boolean
+  /** Why the router chose the route this step ran (or runs) on: the last attempt's. */
   reasoning?: string
+  /** That route's score breakdown (per criterion) and what the router counted. */
+  route?: StepEvent['route']
+  /** The error of a failed or retrying step (a succeeded step has none). */
   error?: string
+  /** A succeeded step's earlier attempt failed with this. */
+  earlierError?: string
   output?: unknown
   /** Order of first dispatch, to place steps before the plan is known. */
   seq: number
@@ -125,7 +131,9 @@ export class TaskTracker {
       agent: e.agent !== '' ? e.agent : prev?.agent,
       peer: e.peer !== '' ? e.peer : prev?.peer,
       reasoning: e.reasoning ?? prev?.reasoning,
-      error: e.status === 'failed' || e.status === 'retrying' ? (e.error ?? prev?.error) : prev?.error,
+      route: e.route ?? prev?.route,
+      error: e.status === 'failed' || e.status === 'retrying' ? (e.error ?? prev?.error) : e.status === 'succeeded' ? undefined : prev?.error,
+      earlierError: e.status === 'succeeded' ? (prev?.error ?? prev?.earlierError) : prev?.earlierError,
       ms: (e.status === 'succeeded' || e.status === 'failed') && started != null ? now - started : prev?.ms
     }
     if (prev != null && prev.seq === Number.MAX_SAFE_INTEGER) step.seq = this.#seq++
@@ -145,6 +153,7 @@ export class TaskTracker {
         peer: s.peer,
         ms: s.ms,
         output: s.output,
+        ...(s.status === 'succeeded' && prev?.error != null ? { error: undefined, earlierError: prev.error } : {}),
         ...(typeof cost === 'number' ? { cost, costIsEstimate: false } : {})
       }
     }

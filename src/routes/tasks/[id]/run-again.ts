@@ -1,0 +1,17 @@
+/** "Run again": resubmit a task of this profile with the request its journal kept. */
+import { goto } from '$app/navigation'
+import type { ZeroStateApi } from '$lib/index'
+import { trackTask } from '$lib/ui/task-tracker.svelte'
+
+/** Resubmit task `id` and open the new task's page; throws a sentence when the request is not known. */
+export async function runAgain(api: ZeroStateApi, id: string): Promise<void> {
+  const request = typeof api.taskRequest === 'function' ? api.taskRequest(id) : undefined
+  if (request == null) throw new Error('This task’s request was not kept, so it cannot be run again.')
+  const { inputDropped: _dropped, ...again } = request
+  const handle = api.submit(again)
+  trackTask(handle)
+  await goto(`/tasks/${handle.id}`)
+}
+
+/** Said next to Run again when the input was too large to journal. */
+export const INPUT_NOT_KEPT = 'Its input was too large to keep in the history (over 16 KB, or a file), so it runs again without it.'
