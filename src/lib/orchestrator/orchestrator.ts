@@ -205,6 +205,9 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
       })
     }
 
+    /** The plan once made, and each step's latest state: a cancel ends every step not finished. */
+    let planned: Plan | undefined
+    const stepState = new Map<string, StepEvent>()
     const done = (async (): Promise<TaskResult> => {
       await Promise.resolve() // let the caller attach listeners first
       const parsed = v.safeParse(TaskRequestSchema, request)
@@ -252,6 +255,7 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
           { signal: controller.signal }
         )
       }
+      planned = plan
       summary.planner = plan.planner
       summary.steps = plan.subtasks.length
       summary.status = 'running'
@@ -267,6 +271,7 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
           emit('progress', { taskId: id, phase: 'running', planner: summary.planner, steps: summary.steps, stepsDone: summary.stepsDone, transfer })
         },
         onStep: (e) => {
+          stepState.set(e.stepId, e)
           if (e.status === 'succeeded') {
             summary.stepsDone++
             progress('running')
@@ -298,6 +303,14 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
         if (controller.signal.aborted && !(cause instanceof TaskCancelledError)) e = new TaskCancelledError(undefined, { cause })
         else if (!(cause instanceof OrchestratorError)) e = new OrchestratorError(`The task failed: ${cause.message}`, { cause })
         summary.status = e instanceof TaskCancelledError ? 'cancelled' : 'failed'
+        if (summary.status === 'cancelled') {
+          // Steps the dispatcher never reached (cancelled between planning and dispatch) are cancelled too.
+          for (const s of planned?.subtasks ?? []) {
+            const last = stepState.get(s.id)
+            if (last?.status === 'succeeded' || last?.status === 'cancelled') continue
+            emit('step', { taskId: id, stepId: s.id, status: 'cancelled', attempt: last?.attempt ?? 0, agent: last?.agent ?? '', peer: last?.peer ?? '' })
+          }
+        }
         summary.error = e.message
         summary.finishedAt = Date.now()
         progress(summary.status === 'cancelled' ? 'cancelled' : 'failed', e.message)

@@ -27,6 +27,7 @@ import { NoEligiblePeerError, type Router } from '../route/index.ts'
 import type { RouteDecision, ScoredRoute } from '../route/index.ts'
 import type { TaskMessage } from './task-protocol.ts'
 import type { TaskTransport } from './task-transport.ts'
+import { Budget, BudgetExceededError } from './budget.ts'
 
 const log = logger('orchestrator:dispatch')
 
@@ -57,7 +58,8 @@ export interface DispatcherComponents {
 export interface StepEvent {
   taskId: string
   stepId: string
-  status: 'dispatched' | 'accepted' | 'retrying' | 'succeeded' | 'failed'
+  /** 'cancelled': the task was cancelled before this step finished (sent once per unfinished step). */
+  status: 'dispatched' | 'accepted' | 'retrying' | 'succeeded' | 'failed' | 'cancelled'
   attempt: number
   agent: string
   peer: string
@@ -244,7 +246,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       }
     }
 
-    async function runStep(step: Subtask, input: unknown, opts: RunPlanOptions, budget: number): Promise<StepRecord> {
+    async function runStep(step: Subtask, input: unknown, opts: RunPlanOptions, budget: Budget): Promise<StepRecord> {
       const { prefs, signal, taskId } = opts
       const policy = prefs.retry_policy
       const key = `${taskId}/${step.id}`
@@ -252,6 +254,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       const onlyAgents = pin != null ? new Set([pin]) : undefined
       const failedPairs = new Set<string>()
       const failedPeers = new Set<string>()
+      /** Routes priced above what this step could reserve when they came up. */
+      const tooDear = new Set<string>()
       let queue: ScoredRoute[] = []
       // The decision that ranked each (agent, peer) pair: an attempt reports its own route's reasoning.
       const ranked = new Map<string, { reasoning: string; route: StepRoute }>()
@@ -292,10 +296,55 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       // same donor is worth a re-offer (its idempotency cache answers), after the others.
       const later: ScoredRoute[] = []
       const pairKey = (r: ScoredRoute): string => `${r.agent.id}@${r.peer.id}`
-      const usable = (r: ScoredRoute): boolean => !failedPairs.has(pairKey(r)) && !failedPeers.has(r.peer.id) && !later.some((l) => pairKey(l) === pairKey(r))
+      const usable = (r: ScoredRoute): boolean =>
+        !failedPairs.has(pairKey(r)) && !failedPeers.has(r.peer.id) && !tooDear.has(pairKey(r)) && !later.some((l) => pairKey(l) === pairKey(r))
       const nextRoute = (): ScoredRoute | undefined => {
         const r = pickRoute()
         return r ?? later.shift()
+      }
+      /** The step's budget sentence: what it needs, what is left of max_cost and what other steps hold. */
+      const overBudget = (price: number): BudgetExceededError => {
+        const held = budget.reserved - (budget.availableTo(step.id) - budget.available())
+        return new BudgetExceededError(
+          step.id,
+          `Step "${step.id}" (${step.capabilities.join(', ')}) needs ${round(price)} credits but only ${round(budget.availableTo(step.id))} of max_cost ${budget.limit} are left (${round(budget.spent)} spent${held > 0 ? `, ${round(held)} held by steps running now` : ''})`
+        )
+      }
+      /** Route price the router would pick without the budget: proof the budget is what rules every route out. */
+      const cheapestBeyondBudget = (): number | undefined => {
+        if (budget.limit === Infinity) return undefined
+        try {
+          const d = router.route(step.capabilities, prefs, { budget: Infinity, excludePeers: failedPeers, onlyAgents })
+          return Math.min(...[d.winner, ...d.alternatives].map((r) => r.agent.price))
+        } catch {
+          return undefined
+        }
+      }
+      /**
+       * The next route whose price this step can reserve (the reservation is taken here, before any await,
+       * so steps launched together see each other's holds). Routes it cannot afford are passed over.
+       */
+      const reserveNext = (): ScoredRoute | undefined => {
+        let cheapestSkipped: number | undefined
+        for (;;) {
+          let r: ScoredRoute | undefined
+          try {
+            r = nextRoute()
+          } catch (err) {
+            if (err instanceof NoEligibleAgentError) {
+              const need = cheapestSkipped ?? cheapestBeyondBudget()
+              if (need != null && !budget.fits(step.id, need)) throw overBudget(need)
+            }
+            throw err
+          }
+          if (r == null) {
+            if (cheapestSkipped != null && lastError == null) throw overBudget(cheapestSkipped)
+            return undefined
+          }
+          if (budget.reserve(step.id, r.agent.price)) return r
+          tooDear.add(pairKey(r))
+          cheapestSkipped = Math.min(cheapestSkipped ?? Infinity, r.agent.price)
+        }
       }
       const pickRoute = (): ScoredRoute | undefined => {
         for (;;) {
@@ -304,7 +353,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           if (usable(r)) return r
         }
         try {
-          const d = router.route(step.capabilities, prefs, { budget, excludePeers: failedPeers, onlyAgents })
+          const d = router.route(step.capabilities, prefs, { budget: budget.availableTo(step.id), excludePeers: failedPeers, onlyAgents })
           rank(d)
           // Donors with room in their window first (stable: the router's order otherwise).
           const all = [d.winner, ...d.alternatives].filter(usable)
@@ -315,7 +364,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             throw err
           }
           const self: PeerSnapshot = { id: transport.self, rttMs: 0, freeWorkers: Math.max(1, executor.freeWorkers()), donating: true, capabilities: [] }
-          const d = router.route(step.capabilities, prefs, { budget, peers: [self], onlyAgents })
+          const d = router.route(step.capabilities, prefs, { budget: budget.availableTo(step.id), peers: [self], onlyAgents })
           rank(d, ' (no remote peer could run it, so it runs here)')
           queue = [d.winner, ...d.alternatives].filter(usable)
         }
@@ -335,7 +384,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       let waitingForCapacity = false
       for (let attempt = 1; attempt <= policy.max_attempts; attempt++) {
         if (signal.aborted) throw new TaskCancelledError()
-        const route = nextRoute()
+        // Any hold of the previous attempt was released when it failed: reserve this route's price anew.
+        const route = reserveNext()
         if (route == null) break
         if (waitingForCapacity) {
           // Every choice so far was busy: wait for a worker to free up, without spending an attempt.
@@ -403,6 +453,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         } catch (err) {
           if (remote && err instanceof DeclinedError && err.reason === 'full') windows.full(route.peer.id)
           if (committedValue != null) break
+          budget.release(step.id)
           const e = toError(err)
           if (signal.aborted) throw new TaskCancelledError(undefined, { cause: e })
           lastError = e
@@ -469,7 +520,13 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         if (a != null && committedValue?.rid !== rid) transport.send(a.peer, { type: 'cancel', rid }).catch(() => {})
       }
       const c = committedValue
+      if (signal.aborted) {
+        // Cancelled while a result was on its way: nothing is committed after a cancel.
+        budget.release(step.id)
+        throw new TaskCancelledError()
+      }
       if (c == null) {
+        budget.release(step.id)
         throw new StepFailedError(
           step.id,
           `Step "${step.id}" (${step.capabilities.join(', ')}) failed on every choice tried${lastError != null ? `; last error: ${lastError.message}` : ''}`,
@@ -477,6 +534,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         )
       }
       stats.committed++
+      // The hold becomes spent, at the price of the route that answered (a late result of an earlier attempt may differ).
+      budget.commit(step.id, c.route.agent.price)
       opts.onStep?.({
         taskId,
         stepId: step.id,
@@ -653,20 +712,26 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       const inner = new AbortController()
       const signal = AbortSignal.any([opts.signal, inner.signal])
       const sequential = plan.execution_mode === 'sequential'
-      let spent = 0
+      // max_cost is shared: each step holds its route's price while it runs (see budget.ts).
+      const budget = new Budget(opts.prefs.max_cost ?? Infinity)
+      // Where each step was last seen, so its 'cancelled' event names the agent and peer it was at.
+      const lastSeen = new Map<string, StepEvent>()
+      const onStep = (e: StepEvent): void => {
+        lastSeen.set(e.stepId, e)
+        opts.onStep?.(e)
+      }
       return await new Promise((resolve, reject) => {
         let failed = false
         const launch = (): void => {
           if (failed) return
           if (records.size === plan.subtasks.length) {
-            resolve({ steps: plan.subtasks.map((s) => records.get(s.id)!), outputs, cost: spent })
+            resolve({ steps: plan.subtasks.map((s) => records.get(s.id)!), outputs, cost: budget.spent })
             return
           }
           for (const s of plan.subtasks) {
             if (started.has(s.id) || !s.dependencies.every((d) => records.has(d))) continue
             if (sequential && started.size > records.size) return
             started.add(s.id)
-            const budget = opts.prefs.max_cost === undefined ? Infinity : opts.prefs.max_cost - spent
             let input: unknown
             try {
               input = resolveInput(s.input, taskInput, outputs)
@@ -674,14 +739,15 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
               fail(toError(err))
               return
             }
-            runStep(s, input, { ...opts, signal }, budget).then(
+            runStep(s, input, { ...opts, signal, onStep }, budget).then(
               (r) => {
+                if (failed) return // cancelled or failed meanwhile: nothing more is committed
                 records.set(s.id, r)
                 outputs.set(s.id, r.output)
-                spent += r.cost
                 launch()
               },
               (err) => {
+                budget.release(s.id)
                 fail(toError(err))
               }
             )
@@ -692,7 +758,26 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           if (failed) return
           failed = true
           inner.abort(err)
-          reject(opts.signal.aborted ? new TaskCancelledError(undefined, { cause: err }) : err)
+          if (opts.signal.aborted) {
+            // Every step that has not finished is cancelled, including those that never started.
+            for (const s of plan.subtasks) {
+              if (records.has(s.id)) continue
+              const seen = lastSeen.get(s.id)
+              try {
+                opts.onStep?.({
+                  taskId: opts.taskId,
+                  stepId: s.id,
+                  status: 'cancelled',
+                  attempt: seen?.attempt ?? 0,
+                  agent: seen?.agent ?? '',
+                  peer: seen?.peer ?? ''
+                })
+              } catch (e) {
+                log.error('a step listener threw: %s', toError(e).message)
+              }
+            }
+            reject(new TaskCancelledError(undefined, { cause: err }))
+          } else reject(err)
         }
         launch()
       })
@@ -720,6 +805,11 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       })
     }
   }
+}
+
+/** Credits for a sentence (no float noise like 0.30000000000000004). */
+function round(n: number): number {
+  return Math.round(n * 1e6) / 1e6
 }
 
 function size(value: unknown): number {

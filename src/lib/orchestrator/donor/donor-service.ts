@@ -69,7 +69,7 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
     const byRid = new Map<string, string>()
     const finished = new Map<string, Outcome>()
     let finishedBytes = 0
-    const stats = { accepted: 0, declined: 0, completed: 0, failed: 0, cachedReplies: 0, fetched: 0 }
+    const stats = { accepted: 0, declined: 0, completed: 0, failed: 0, cancelled: 0, cachedReplies: 0, fetched: 0 }
     const payloads = new TaskPayloads(transport, { maxBytes: init.maxInputBytes })
     /** Outputs being sent, by peer and rid: a cancel stops them. */
     const sending = new Map<string, AbortController>()
@@ -159,13 +159,19 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
       }
       job.done = outcome
       jobs.delete(key)
+      if (job.controller.signal.aborted) {
+        // Every submitter waiting on it cancelled: no reply, no lease, nothing cached (a re-offer runs afresh).
+        stats.cancelled++
+        for (const w of job.waiters) byRid.delete(`${w.peer}\n${w.rid}`)
+        return
+      }
       if (outcome.type === 'result') {
         stats.completed++
         cache(key, outcome)
       } else stats.failed++
       if (!running) return
       for (const w of job.waiters) {
-        byRid.delete(w.rid)
+        byRid.delete(`${w.peer}\n${w.rid}`)
         reply(w.peer, w.rid, outcome)
       }
     }
