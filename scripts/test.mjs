@@ -35,8 +35,10 @@ const out = mkdtempSync(join(tmpdir(), 'zs-test-'))
 const unitJson = join(out, 'vitest.json')
 const unit = run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${unitJson}`])
 
-const files = readdirSync('test')
+// Every browser suite under test/ (test/hostile/ included), in a stable order.
+const files = readdirSync('test', { recursive: true, encoding: 'utf8' })
   .filter((f) => f.endsWith('.test.mjs'))
+  .sort()
   .map((f) => join('test', f))
 const tap = join(out, 'e2e.tap')
 const e2e = run(process.execPath, [
