@@ -147,3 +147,27 @@ describe('task history (the journal read back)', () => {
     expect(taskHistory(journal).request('t-large')).not.toHaveProperty('input')
   })
 })
+
+describe('task history reads the journal only when it changed', () => {
+  it('re-reads after a write (another tab or this one), not on every call', async () => {
+    const journal = new Journal(new Y.Doc(), async () => {})
+    let lists = 0
+    const counting = {
+      list: () => {
+        lists++
+        return journal.list()
+      },
+      get: (id: string) => journal.get(id),
+      get version() {
+        return journal.version
+      }
+    }
+    const history = taskHistory(counting)
+    expect(history.tasks([])).toEqual([])
+    history.tasks([])
+    expect(lists).toBe(1)
+    await journalTask(journal, scriptedHandle('task-c', 'ok'), { description: 'c' })
+    expect(history.tasks([]).map((t) => t.id)).toEqual(['task-c'])
+    expect(lists).toBe(2)
+  })
+})

@@ -12,7 +12,12 @@ import { OrchestratorError } from '../orchestrator/index.ts'
 export interface TaskHistorySource {
   list(): TaskRecord[]
   get(id: string): TaskRecord | undefined
+  /** Changes whenever the records do (the history re-reads only then). */
+  readonly version?: number
 }
+
+/** Past tasks `tasks()` lists at most (newest first), like the orchestrator's own 200. */
+export const HISTORY_LIMIT = 200
 
 /** A past task's handle: `done` settles with the recorded outcome; `on()` replays the recorded events; nothing runs. */
 export interface PastTaskHandle extends TaskHandle {
@@ -181,15 +186,33 @@ export function taskHistory(journal: TaskHistorySource): {
   task(id: string): PastTaskHandle | undefined
   request(id: string): PastTaskRequest | undefined
 } {
+  // Records are parsed and validated on read: read them again only when the journal changed.
+  let seen: number | undefined
+  let records: TaskRecord[] = []
+  let requests = new Map<string, PastTaskRequest | undefined>()
+  const fresh = (): void => {
+    const v = journal.version
+    if (v != null && v === seen) return
+    seen = v
+    records = journal.list().slice(0, HISTORY_LIMIT)
+    requests = new Map()
+  }
   return {
-    tasks: (live) => mergeTasks(live, journal.list()),
+    tasks: (live) => {
+      fresh()
+      return mergeTasks(live, records)
+    },
     task: (id) => {
       const r = journal.get(id)
       return r != null ? pastTask(r) : undefined
     },
     request: (id) => {
-      const r = journal.get(id)
-      return r != null ? requestFromRecord(r) : undefined
+      fresh()
+      if (!requests.has(id)) {
+        const r = journal.get(id)
+        requests.set(id, r != null ? requestFromRecord(r) : undefined)
+      }
+      return requests.get(id)
     }
   }
 }

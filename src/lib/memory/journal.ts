@@ -45,6 +45,15 @@ export class Journal {
     this.#tasks = doc.getMap('tasks')
     this.#saved = saved
     this.#counters = counters
+    this.#tasks.observe(() => {
+      this.#version++
+    })
+  }
+
+  #version = 0
+  /** Grows on every change to the records (local, from the profile's other tabs, or loaded): readers cache by it. */
+  get version(): number {
+    return this.#version
   }
 
   /** Store (replace) a task record; resolves once saved locally. */
