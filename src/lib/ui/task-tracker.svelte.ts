@@ -99,6 +99,17 @@ export class TaskTracker {
     // Forward compatible: a 'planned' event that carries the plan lets the DAG appear before any step runs.
     const plan = (e as ProgressEvent & { plan?: Plan }).plan
     if (plan != null && this.#plan == null) this.#setPlan(plan)
+    if (e.phase === 'cancelled') {
+      // Every step that had not finished is cancelled (the step events say so too; this covers any missed).
+      const next = { ...this.#steps }
+      let changed = false
+      for (const [id, st] of Object.entries(next)) {
+        if (st.state === 'succeeded' || st.state === 'cancelled') continue
+        next[id] = { ...st, state: 'cancelled' }
+        changed = true
+      }
+      if (changed) this.#steps = next
+    }
   }
 
   #setPlan(plan: Plan): void {
@@ -134,7 +145,7 @@ export class TaskTracker {
       route: e.route ?? prev?.route,
       error: e.status === 'failed' || e.status === 'retrying' ? (e.error ?? prev?.error) : e.status === 'succeeded' ? undefined : prev?.error,
       earlierError: e.status === 'succeeded' ? (prev?.error ?? prev?.earlierError) : prev?.earlierError,
-      ms: (e.status === 'succeeded' || e.status === 'failed') && started != null ? now - started : prev?.ms
+      ms: (e.status === 'succeeded' || e.status === 'failed' || e.status === 'cancelled') && started != null ? now - started : prev?.ms
     }
     if (prev != null && prev.seq === Number.MAX_SAFE_INTEGER) step.seq = this.#seq++
     this.#steps = { ...this.#steps, [e.stepId]: step }
