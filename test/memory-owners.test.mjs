@@ -64,13 +64,17 @@ describe('namespace owners and writers across tabs', () => {
       )
     )
     assert.equal(refused, 'NotWriterError')
-    // ... so B goes around it: a signed record of a non-writer, written straight onto the sync protocol to A and C.
+    // ... and a stranger D goes around the API: a signed record of a non-writer, written straight onto the
+    // sync protocol to A and C. (From D, not B: a raw stream from B would replace B's own sync channel for
+    // that doc on A and C, which only tests the harness.)
+    const d = await mesh.newPeer({ context: await mesh.newContext() })
+    await waitForFullMesh([a, c, d], 20_000)
     const nsId = `${keyA}/board`
     const docName = `ns/${keyA.slice('ed25519:'.length)}/board`
     const update = await hostileUpdate(nsId, await generateKeyPair('Ed25519'))
     const targets = await Promise.all([a, c].map((p) => p.evaluate(() => window.zerostate.peerId)))
     const before = await Promise.all([a, c].map((p) => p.evaluate(() => window.zerostate.metrics()['memory.kv.writesRefused'] ?? 0)))
-    await b.evaluate(
+    await d.evaluate(
       async ({ targets, docName, update }) => {
         const enc = new TextEncoder()
         const frame = (msg) => {
