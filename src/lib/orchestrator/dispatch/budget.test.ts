@@ -3,6 +3,7 @@ import { Budget, BudgetExceededError } from './budget.ts'
 import { dispatcher, type StepEvent } from './dispatcher.ts'
 import { MemoryTaskNetwork } from './memory-task-transport.ts'
 import { donorService } from '../donor/index.ts'
+import { createOrchestrator } from '../index.ts'
 import { createRouter, resolvePreferences, type RoutingPreferences } from '../route/index.ts'
 import { TaskCancelledError } from '../errors.ts'
 import { agent, catalogOf, delay, fnExecutor, peer } from '../test-fixtures.ts'
@@ -183,5 +184,53 @@ describe('dispatch cancel', () => {
     expect(net.log.some((l) => l.message.type === 'result')).toBe(false)
     expect(outcomes.filter((o) => o.success)).toEqual([])
     expect(events.some((e) => e.status === 'succeeded')).toBe(false)
+  })
+})
+
+describe('orchestrator cancel', () => {
+  async function orchestrator() {
+    const net = new MemoryTaskNetwork()
+    const agents = [agent('upper', ['text-summarization'], 0.1), agent('hasher', ['hashing'], 0.02)]
+    const t = net.transport('donor-a')
+    await t.start()
+    const slow = async (_: unknown, signal: AbortSignal) => {
+      while (!signal.aborted) await delay(10)
+      return 'late'
+    }
+    await donorService({ leaseMs: 200 })({ transport: t, executor: fnExecutor(Object.fromEntries(agents.map((a) => [a.id, slow])), 2) }).start()
+    const peers = [peer('donor-a')]
+    const orch = createOrchestrator(
+      { catalog: catalogOf(agents), peers: { peers: () => peers }, transport: net.transport('submitter') },
+      { dispatcher: { offerTimeoutMs: 300 } }
+    )
+    await orch.start()
+    return orch
+  }
+
+  it('a task cancelled while its first step runs ends both steps as cancelled, once each', async () => {
+    const orch = await orchestrator()
+    const h = orch.submit({ description: 'summarize this, then hash it', input: 'q' })
+    const events: string[] = []
+    h.on('step', (e) => {
+      events.push(`${e.stepId}:${e.status}`)
+      if (e.status === 'accepted') h.cancel()
+    })
+    await expect(h.done).rejects.toBeInstanceOf(TaskCancelledError)
+    expect(events).toEqual(['s1:dispatched', 's1:accepted', 's1:cancelled', 's2:cancelled'])
+    expect(orch.tasks()[0]).toMatchObject({ status: 'cancelled', stepsDone: 0 })
+  })
+
+  it('a task cancelled once planned, before any step is dispatched, still ends every step as cancelled', async () => {
+    const orch = await orchestrator()
+    const h = orch.submit({ description: 'summarize this, then hash it', input: 'q' })
+    const events: string[] = []
+    h.on('progress', (e) => {
+      if (e.phase === 'planned') h.cancel()
+    })
+    h.on('step', (e) => {
+      events.push(`${e.stepId}:${e.status}`)
+    })
+    await expect(h.done).rejects.toBeInstanceOf(TaskCancelledError)
+    expect(events).toEqual(['s1:cancelled', 's2:cancelled'])
   })
 })
