@@ -17,7 +17,7 @@
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { framed, type FramedStream } from '../core/index.ts'
 import { InvalidFrameError, StreamEndedError, type StrikeSink } from '../mesh/index.ts'
-import { Counters } from '../core/index.ts'
+import { Counters, TypedEventEmitter, listen } from '../core/index.ts'
 import { logger } from '../core/index.ts'
 import { MessageQueue, type ChannelHandler, type PeerEvent, type SyncChannel, type SyncTransport, type UnknownDocHandler } from './sync-transport.ts'
 import { SYNC_PROTOCOL_ID, syncProtocol, type SyncMessage } from './sync-protocol.ts'
@@ -100,7 +100,8 @@ export class Libp2pSyncTransport implements SyncTransport {
   readonly #init: Required<Omit<Libp2pSyncTransportInit, 'strikes'>>
   readonly #strikes: StrikeSink | undefined
   readonly #peers = new Map<string, PeerId>()
-  readonly #listeners = new Set<(e: PeerEvent) => void>()
+  /** Peers joining and leaving, on the one typed event target of core. */
+  readonly #events = new TypedEventEmitter<{ peer: CustomEvent<PeerEvent> }>()
   readonly #handlers = new Map<string, ChannelHandler>()
   readonly #invalid = new Map<string, number>()
   #unknown: UnknownDocHandler | undefined
@@ -168,14 +169,7 @@ export class Libp2pSyncTransport implements SyncTransport {
   }
 
   #emit(event: PeerEvent): void {
-    for (const l of this.#listeners) {
-      try {
-        l(event)
-      } catch (err) {
-        this._counters.inc('listenerErrors')
-        log.error('peer listener threw %e', err)
-      }
-    }
+    this.#events.safeDispatchEvent('peer', { detail: event })
   }
 
   async start(): Promise<void> {
@@ -211,10 +205,11 @@ export class Libp2pSyncTransport implements SyncTransport {
   }
 
   onPeer(listener: (event: PeerEvent) => void): () => void {
-    this.#listeners.add(listener)
-    return () => {
-      this.#listeners.delete(listener)
-    }
+    return listen(this.#events, 'peer', (e) => listener(e.detail), { onError: (err) => this.#listenerError(err) })
+  }
+  #listenerError(err: unknown): void {
+    this._counters.inc('listenerErrors')
+    log.error('peer listener threw %e', err)
   }
 
   handle(doc: string, handler: ChannelHandler): () => void {

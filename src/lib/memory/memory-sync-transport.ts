@@ -6,7 +6,7 @@
  */
 import { MessageQueue, type ChannelHandler, type PeerEvent, type SyncChannel, type SyncTransport, type UnknownDocHandler } from './sync-transport.ts'
 import { syncProtocol, type SyncMessage } from './sync-protocol.ts'
-import { Counters, StreamEndedError } from '../core/index.ts'
+import { Counters, StreamEndedError, TypedEventEmitter, listen } from '../core/index.ts'
 
 /** Network misbehaviour for tests. */
 export interface ChaosOptions {
@@ -108,7 +108,8 @@ export class MemorySyncTransport implements SyncTransport {
   #rand: number
   #started = false
   readonly #peers = new Set<string>()
-  readonly #listeners = new Set<(e: PeerEvent) => void>()
+  /** Peers joining and leaving, on the one typed event target of core. */
+  readonly #events = new TypedEventEmitter<{ peer: CustomEvent<PeerEvent> }>()
   readonly #handlers = new Map<string, ChannelHandler>()
   #unknown: UnknownDocHandler | undefined
   /** @internal */ readonly _channels = new Set<MemoryChannel>()
@@ -163,10 +164,7 @@ export class MemorySyncTransport implements SyncTransport {
   }
 
   onPeer(listener: (event: PeerEvent) => void): () => void {
-    this.#listeners.add(listener)
-    return () => {
-      this.#listeners.delete(listener)
-    }
+    return listen(this.#events, 'peer', (e) => listener(e.detail), { onError: (err) => this.#listenerError(err) })
   }
 
   handle(doc: string, handler: ChannelHandler): () => void {
@@ -212,13 +210,11 @@ export class MemorySyncTransport implements SyncTransport {
       this.#peers.delete(event.peer)
       for (const ch of [...this._channels]) if (ch.peer === event.peer) ch.close()
     }
-    for (const l of this.#listeners) {
-      try {
-        l(event)
-      } catch {
-        this._counters.inc('listenerErrors')
-      }
-    }
+    this.#events.safeDispatchEvent('peer', { detail: event })
+  }
+
+  #listenerError(_err: unknown): void {
+    this._counters.inc('listenerErrors')
   }
 
   async hangUp(peer: string, reason: string): Promise<void> {

@@ -8,7 +8,7 @@ import type { StreamHost } from '../../core/index.ts'
 import { framed, type FramedStream } from '../../core/index.ts'
 import { FrameTimeoutError } from '../../core/index.ts'
 import { InvalidFrameError, FrameTooLargeError, type StrikeSink } from '../../mesh/index.ts'
-import { logger } from '../../core/index.ts'
+import { TypedEventEmitter, listen, logger } from '../../core/index.ts'
 import { PeerUnavailableError, toError } from '../errors.ts'
 import { TASK_PROTOCOL_ID, taskProtocolDefinition, type TaskMessage, type TaskMessageSchema } from './task-protocol.ts'
 import type { TaskMessageHandler, TaskTransport } from './task-transport.ts'
@@ -53,7 +53,8 @@ export class Libp2pTaskTransport implements TaskTransport {
   readonly #channels = new Map<string, Channel[]>()
   readonly #opening = new Map<string, Promise<Channel>>()
   readonly #handlers = new Set<TaskMessageHandler>()
-  readonly #closed = new Set<(peer: string) => void>()
+  /** Peers whose last channel closed, on core's typed event target. */
+  readonly #events = new TypedEventEmitter<{ 'peer-closed': CustomEvent<string> }>()
   #started = false
   /** The strike policy peers are reported to. */
   readonly strikes: StrikeSink | undefined
@@ -110,10 +111,11 @@ export class Libp2pTaskTransport implements TaskTransport {
   }
 
   onPeerClosed(handler: (peer: string) => void): () => void {
-    this.#closed.add(handler)
-    return () => {
-      this.#closed.delete(handler)
-    }
+    return listen(this.#events, 'peer-closed', (e) => handler(e.detail), {
+      onError: (err) => {
+        log.error('peer-closed handler threw: %s', (err as Error)?.message)
+      }
+    })
   }
 
   async #channel(peer: string, signal?: AbortSignal): Promise<Channel> {
@@ -195,13 +197,7 @@ export class Libp2pTaskTransport implements TaskTransport {
     if (list.length > 0) this.#channels.set(ch.peer, list)
     else this.#channels.delete(ch.peer)
     if (notify && list.length === 0 && this.#started) {
-      for (const h of this.#closed) {
-        try {
-          h(ch.peer)
-        } catch (err) {
-          log.error('peer-closed handler threw: %s', toError(err).message)
-        }
-      }
+      this.#events.safeDispatchEvent('peer-closed', { detail: ch.peer })
     }
   }
 }

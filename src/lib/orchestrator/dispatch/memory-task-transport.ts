@@ -4,7 +4,7 @@
  * (drop, delay, duplicate) and peer death.
  */
 import { PeerUnavailableError } from '../errors.ts'
-import { logger } from '../../core/index.ts'
+import { TypedEventEmitter, listen, logger } from '../../core/index.ts'
 import { parseTaskMessage, taskProtocolDefinition, type TaskMessage } from './task-protocol.ts'
 import type { TaskMessageHandler, TaskTransport } from './task-transport.ts'
 
@@ -76,7 +76,8 @@ export class MemoryTaskTransport implements TaskTransport {
   readonly self: string
   readonly #net: MemoryTaskNetwork
   readonly #handlers = new Set<TaskMessageHandler>()
-  readonly #closed = new Set<(peer: string) => void>()
+  /** Peers whose last channel closed, on core's typed event target. */
+  readonly #events = new TypedEventEmitter<{ 'peer-closed': CustomEvent<string> }>()
   /** @internal */ dead = false
   /** @internal */ started = false
   /** Messages dropped because they were invalid or a handler threw. */
@@ -110,10 +111,11 @@ export class MemoryTaskTransport implements TaskTransport {
   }
 
   onPeerClosed(handler: (peer: string) => void): () => void {
-    this.#closed.add(handler)
-    return () => {
-      this.#closed.delete(handler)
-    }
+    return listen(this.#events, 'peer-closed', (e) => handler(e.detail), {
+      onError: (err) => {
+        log.error('peer-closed handler threw: %s', (err as Error)?.message)
+      }
+    })
   }
 
   /** @internal */
@@ -136,12 +138,6 @@ export class MemoryTaskTransport implements TaskTransport {
 
   /** @internal */
   peerClosed(peer: string): void {
-    for (const h of this.#closed) {
-      try {
-        h(peer)
-      } catch (err) {
-        log.error('peer-closed handler threw: %s', (err as Error)?.message)
-      }
-    }
+    this.#events.safeDispatchEvent('peer-closed', { detail: peer })
   }
 }
