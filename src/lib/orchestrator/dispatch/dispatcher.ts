@@ -378,6 +378,25 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         return prepared
       }
       const inputSize = (): number => prepared?.size ?? size(input)
+      /** The outcome record of a failed attempt (learning and the journal read it). */
+      const recordFailure = (route: ScoredRoute, attemptNo: number, e: Error, started: number): void => {
+        record({
+          taskId,
+          stepId: step.id,
+          agentId: route.agent.id,
+          peerId: route.peer.id,
+          capabilities: step.capabilities,
+          attempt: attemptNo,
+          success: false,
+          durationMs: Date.now() - started,
+          cost: 0,
+          errorName: e.name,
+          errorMessage: e.message,
+          inputSize: inputSize(),
+          outputSize: 0,
+          at: Date.now()
+        })
+      }
 
       let capacityWaits = 0
       let peerLosses = 0
@@ -470,22 +489,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             failedPeers.add(route.peer.id)
             attempt--
             event('failed', e.message)
-            record({
-              taskId,
-              stepId: step.id,
-              agentId: route.agent.id,
-              peerId: route.peer.id,
-              capabilities: step.capabilities,
-              attempt: attempt + 1,
-              success: false,
-              durationMs: Date.now() - started,
-              cost: 0,
-              errorName: e.name,
-              errorMessage: e.message,
-              inputSize: inputSize(),
-              outputSize: 0,
-              at: Date.now()
-            })
+            recordFailure(route, attempt + 1, e, started)
             continue
           }
           if (e instanceof LeaseLostError || e instanceof RequestTimeoutError) later.push(route)
@@ -493,22 +497,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           else failedPairs.add(pairKey(route))
           if (e instanceof LeaseLostError) stats.leasesLost++
           event('failed', e.message)
-          record({
-            taskId,
-            stepId: step.id,
-            agentId: route.agent.id,
-            peerId: route.peer.id,
-            capabilities: step.capabilities,
-            attempt,
-            success: false,
-            durationMs: Date.now() - started,
-            cost: 0,
-            errorName: e.name,
-            errorMessage: e.message,
-            inputSize: inputSize(),
-            outputSize: 0,
-            at: Date.now()
-          })
+          recordFailure(route, attempt, e, started)
         } finally {
           place.release()
         }
@@ -795,14 +784,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         offs = []
         payloads.stop()
       },
-      stats: () => ({
-        ...stats,
-        payloadChunksIn: payloads.stats.chunksIn,
-        payloadChunksOut: payloads.stats.chunksOut,
-        payloadBytesIn: payloads.stats.bytesIn,
-        payloadBytesOut: payloads.stats.bytesOut,
-        payloadIntegrityErrors: payloads.stats.integrityErrors
-      })
+      stats: () => ({ ...stats, ...payloads.metrics() })
     }
   }
 }

@@ -8,10 +8,10 @@ import type { StreamHost } from '../../core/index.ts'
 import { framed, type FramedStream } from '../../core/index.ts'
 import { FrameTimeoutError } from '../../core/index.ts'
 import { InvalidFrameError, FrameTooLargeError, type StrikeSink } from '../../mesh/index.ts'
-import { TypedEventEmitter, listen, logger } from '../../core/index.ts'
+import { logger } from '../../core/index.ts'
 import { PeerUnavailableError, toError } from '../errors.ts'
 import { TASK_PROTOCOL_ID, taskProtocolDefinition, type TaskMessage, type TaskMessageSchema } from './task-protocol.ts'
-import type { TaskMessageHandler, TaskTransport } from './task-transport.ts'
+import { PeerClosedEvents, type TaskMessageHandler, type TaskTransport } from './task-transport.ts'
 
 const log = logger('orchestrator:libp2p-transport')
 
@@ -53,8 +53,7 @@ export class Libp2pTaskTransport implements TaskTransport {
   readonly #channels = new Map<string, Channel[]>()
   readonly #opening = new Map<string, Promise<Channel>>()
   readonly #handlers = new Set<TaskMessageHandler>()
-  /** Peers whose last channel closed, on core's typed event target. */
-  readonly #events = new TypedEventEmitter<{ 'peer-closed': CustomEvent<string> }>()
+  readonly #closed = new PeerClosedEvents()
   #started = false
   /** The strike policy peers are reported to. */
   readonly strikes: StrikeSink | undefined
@@ -111,11 +110,7 @@ export class Libp2pTaskTransport implements TaskTransport {
   }
 
   onPeerClosed(handler: (peer: string) => void): () => void {
-    return listen(this.#events, 'peer-closed', (e) => handler(e.detail), {
-      onError: (err) => {
-        log.error('peer-closed handler threw: %s', (err as Error)?.message)
-      }
-    })
+    return this.#closed.on(handler)
   }
 
   async #channel(peer: string, signal?: AbortSignal): Promise<Channel> {
@@ -197,7 +192,7 @@ export class Libp2pTaskTransport implements TaskTransport {
     if (list.length > 0) this.#channels.set(ch.peer, list)
     else this.#channels.delete(ch.peer)
     if (notify && list.length === 0 && this.#started) {
-      this.#events.safeDispatchEvent('peer-closed', { detail: ch.peer })
+      this.#closed.emit(ch.peer)
     }
   }
 }

@@ -4,9 +4,9 @@
  * (drop, delay, duplicate) and peer death.
  */
 import { PeerUnavailableError } from '../errors.ts'
-import { TypedEventEmitter, listen, logger } from '../../core/index.ts'
+import { logger } from '../../core/index.ts'
 import { parseTaskMessage, taskProtocolDefinition, type TaskMessage } from './task-protocol.ts'
-import type { TaskMessageHandler, TaskTransport } from './task-transport.ts'
+import { PeerClosedEvents, type TaskMessageHandler, type TaskTransport } from './task-transport.ts'
 
 const log = logger('orchestrator:memory-transport')
 
@@ -76,8 +76,7 @@ export class MemoryTaskTransport implements TaskTransport {
   readonly self: string
   readonly #net: MemoryTaskNetwork
   readonly #handlers = new Set<TaskMessageHandler>()
-  /** Peers whose last channel closed, on core's typed event target. */
-  readonly #events = new TypedEventEmitter<{ 'peer-closed': CustomEvent<string> }>()
+  readonly #closed = new PeerClosedEvents()
   /** @internal */ dead = false
   /** @internal */ started = false
   /** Messages dropped because they were invalid or a handler threw. */
@@ -111,11 +110,7 @@ export class MemoryTaskTransport implements TaskTransport {
   }
 
   onPeerClosed(handler: (peer: string) => void): () => void {
-    return listen(this.#events, 'peer-closed', (e) => handler(e.detail), {
-      onError: (err) => {
-        log.error('peer-closed handler threw: %s', (err as Error)?.message)
-      }
-    })
+    return this.#closed.on(handler)
   }
 
   /** @internal */
@@ -138,6 +133,6 @@ export class MemoryTaskTransport implements TaskTransport {
 
   /** @internal */
   peerClosed(peer: string): void {
-    this.#events.safeDispatchEvent('peer-closed', { detail: peer })
+    this.#closed.emit(peer)
   }
 }

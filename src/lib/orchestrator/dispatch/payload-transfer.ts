@@ -83,6 +83,17 @@ export class TaskPayloads {
   /** Counters: chunksIn, chunksOut, bytesIn, bytesOut, integrityErrors (lies about size or hash), aborted. */
   readonly stats = { chunksIn: 0, chunksOut: 0, bytesIn: 0, bytesOut: 0, integrityErrors: 0, aborted: 0 }
 
+  /** The counters as `metrics()` names them (the dispatcher's and the donor's stats both carry them). */
+  metrics(): Record<'payloadChunksIn' | 'payloadChunksOut' | 'payloadBytesIn' | 'payloadBytesOut' | 'payloadIntegrityErrors', number> {
+    return {
+      payloadChunksIn: this.stats.chunksIn,
+      payloadChunksOut: this.stats.chunksOut,
+      payloadBytesIn: this.stats.bytesIn,
+      payloadBytesOut: this.stats.bytesOut,
+      payloadIntegrityErrors: this.stats.integrityErrors
+    }
+  }
+
   constructor(transport: TaskTransport, init: { maxBytes?: number } = {}) {
     this.#transport = transport
     this.#maxBytes = init.maxBytes

@@ -3,8 +3,11 @@
  * (tests, with injectable faults) and `Libp2pTaskTransport` (one long-lived
  * stream per peer). Both pass `task-transport-conformance.ts`.
  */
+import { TypedEventEmitter, listen, logger } from '../../core/index.ts'
 import type { StrikeSink } from '../../mesh/index.ts'
 import type { TaskMessage } from './task-protocol.ts'
+
+const log = logger('orchestrator:task-transport')
 
 /** A handler of incoming messages. Must not throw (a throw is caught, logged and counted). */
 export type TaskMessageHandler = (from: string, message: TaskMessage) => void
@@ -26,4 +29,25 @@ export interface TaskTransport {
   stop(): Promise<void>
   /** Where services on this transport report misbehaving peers (issue 11), if anywhere. */
   readonly strikes?: StrikeSink
+}
+
+/**
+ * "This peer's last channel closed", told through core's typed event target; both
+ * transports use it for `onPeerClosed`.
+ */
+export class PeerClosedEvents {
+  readonly #events = new TypedEventEmitter<{ 'peer-closed': CustomEvent<string> }>()
+
+  /** Add a handler; returns the function that removes it. A handler that throws is logged. */
+  on(handler: (peer: string) => void): () => void {
+    return listen(this.#events, 'peer-closed', (e) => handler(e.detail), {
+      onError: (err) => {
+        log.error('peer-closed handler threw: %s', (err as Error)?.message)
+      }
+    })
+  }
+
+  emit(peer: string): void {
+    this.#events.safeDispatchEvent('peer-closed', { detail: peer })
+  }
 }

@@ -268,14 +268,7 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         jobs.clear()
         byRid.clear()
       },
-      stats: () => ({
-        ...stats,
-        payloadChunksIn: payloads.stats.chunksIn,
-        payloadChunksOut: payloads.stats.chunksOut,
-        payloadBytesIn: payloads.stats.bytesIn,
-        payloadBytesOut: payloads.stats.bytesOut,
-        payloadIntegrityErrors: payloads.stats.integrityErrors
-      })
+      stats: () => ({ ...stats, ...payloads.metrics() })
     }
   }
 }
