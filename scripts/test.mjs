@@ -44,6 +44,10 @@ const tap = join(out, 'e2e.tap')
 const e2e = run(process.execPath, [
   '--test',
   '--test-concurrency=1',
+  // A file whose tests are done exits even if a handle lingers (a hostile peer's socket, a
+  // timer), and no single test may hang the suite: CI has 90 minutes.
+  '--test-force-exit',
+  '--test-timeout=300000',
   '--test-reporter=spec',
   '--test-reporter-destination=stdout',
   '--test-reporter=tap',
