@@ -230,6 +230,13 @@ describe('hostile presence', () => {
       'x'.repeat(10_000),
       JSON.stringify({ v: 2 })
     ]
+    // A floods its messages to the peers it knows subscribe to presence: wait until B is one,
+    // or they go only to the relay, which rejects them and forwards nothing.
+    await a.waitForFunction(
+      (id) => window.zerostate.mesh.libp2p.services.pubsub.getSubscribers('zerostate/presence/1').some((p) => p.toString() === id),
+      await b.evaluate(() => window.zerostate.peerId),
+      { timeout: 10_000, polling: 50 }
+    )
     await a.evaluate(async (msgs) => {
       const ps = window.zerostate.mesh.libp2p.services.pubsub
       for (const m of msgs) await ps.publish('zerostate/presence/1', new TextEncoder().encode(m))
