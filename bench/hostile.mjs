@@ -1,43 +1,128 @@
-// Hostile bench (issue 11): replay attacks from a hostile Node peer against real tabs and
-// the real relay, and write, per attack beside an idle control run in the same run, what
-// the victim tab (A) went through: longest main-thread task, timer lag, pings to its honest
-// peer (B), JS heap before / peak / after, a new tab's join time during the attack, and
-// whether the attacker was struck and blocked. Writes bench/results/hostile.json.
+// Hostile bench (issue 11): replay every attack of the issue from a hostile Node peer against
+// real tabs and the real relay, and write, per attack beside an idle control run in the same
+// run (once first, once last), what the victim tab (A unless said) went through: longest
+// main-thread task, timer lag, pings to its honest peer (B), an honest task, JS heap before /
+// peak / after, a new tab's join time during the attack (with where the time went), the
+// attacker struck and blocked, and — after reloading A — whether its registry, its shared
+// namespace and its tasks are intact. Writes bench/results/hostile.json.
 //
-// Add an attack: push { name, run(stage) → { detail }, until?(stage) } to ATTACKS below;
-// run() gets a fresh hostile peer as stage.h.
-import { loadavg, cpus } from 'node:os'
+// Add an attack: push { item, name, victim?, run(s) → detail } to ATTACKS. run() gets the
+// stage with a fresh hostile peer as s.h; the new tab joins concurrently from the start,
+// unless the attack calls s.startJoin() itself once it is mounted (then it is timed from there).
+import { cpus, loadavg } from 'node:os'
 import { readFileSync } from 'node:fs'
-import { frame, IDENTIFY_PUSH_PROTOCOL, RELAY_HOP_PROTOCOL, SYNC_PROTOCOL, TASK_PROTOCOL } from '../test/hostile/hostile-peer.mjs'
-import { hostileStage, until } from '../test/hostile/scenario.mjs'
-import { joinTimeMs } from '../test/hostile/probe.mjs'
+import {
+  deepContentJsonEntry,
+  invalidPresence,
+  namespaceUpdate,
+  registryEntries,
+  registryUpdate,
+  reservationFlood,
+  throwawayKey
+} from '../test/hostile/attacks.mjs'
+import {
+  DISCOVERY_TOPIC,
+  frame,
+  IDENTIFY_PUSH_PROTOCOL,
+  PRESENCE_TOPIC,
+  RELAY_HOP_PROTOCOL,
+  SYNC_PROTOCOL,
+  TASK_PROTOCOL
+} from '../test/hostile/hostile-peer.mjs'
+import { hostileStage, TEXT, until } from '../test/hostile/scenario.mjs'
+import { joinTiming } from '../test/hostile/probe.mjs'
 import { writeResults } from './stats.mjs'
 
+const { generateKeyPair, publicKeyToProtobuf } = await import('@libp2p/crypto/keys')
+const { multiaddr } = await import('@multiformats/multiaddr')
+
 const BOMB = 8 * 1024 * 1024
+const ONLY = process.env.ONLY // a substring of attack names, to replay a few
 
 function cpuSeconds(pid) {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
   return (Number(f[11]) + Number(f[12])) / 100
 }
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-const blockedOn = (page) => async () => {
-  const m = await page.evaluate(() => window.zerostate.metrics())
-  return (m['mesh.peers.blocked'] ?? 0) > 0
+/** A pubsub-peer-discovery record (protobuf Peer { bytes publicKey = 1; repeated bytes addrs = 2 }). */
+function discoveryRecord(publicKey, addrs) {
+  const out = []
+  const field = (tag, bytes) => {
+    out.push(tag)
+    let n = bytes.byteLength
+    while (n >= 0x80) {
+      out.push((n & 0x7f) | 0x80)
+      n >>>= 7
+    }
+    out.push(n, ...bytes)
+  }
+  field(10, publicKey)
+  for (const a of addrs) field(18, a)
+  return Uint8Array.from(out)
 }
 
+async function forgedDiscovery(h, n) {
+  for (let i = 0; i < n; i++) {
+    const key = await generateKeyPair('Ed25519')
+    const addrs = [
+      multiaddr(`/ip4/10.0.${i % 250}.1/tcp/${1000 + i}/ws`).bytes,
+      multiaddr(`/ip4/192.168.7.${i % 250}/tcp/22/ws/p2p/${h.relayPeerId}/p2p-circuit/webrtc`).bytes
+    ]
+    await h.publish(DISCOVERY_TOPIC, discoveryRecord(publicKeyToProtobuf(key.publicKey), addrs)).catch(() => {})
+  }
+  await h.publish(DISCOVERY_TOPIC, discoveryRecord(publicKeyToProtobuf(h.node.peerId.publicKey), [multiaddr('/ip4/10.9.9.9/tcp/80/ws').bytes])).catch(() => {})
+}
+
+/** The WebRTC connection ids a page holds, per remote peer. */
+const webrtcConns = (page) =>
+  page.evaluate(() =>
+    Object.fromEntries(
+      window.zerostate.mesh.libp2p
+        .getConnections()
+        .filter((c) => c.status === 'open' && c.limits == null && /\/webrtc/.test(c.remoteAddr.toString()))
+        .map((c) => [c.remotePeer.toString(), c.id])
+    )
+  )
+
+const idle = (name) => ({
+  item: 0,
+  name,
+  noHostile: true,
+  async run() {
+    await sleep(3000)
+    return {}
+  }
+})
+
 const ATTACKS = [
+  idle('idle control'),
   {
-    name: 'idle control',
-    async run() {
-      await new Promise((r) => setTimeout(r, 3000))
-      return {}
+    item: 8,
+    name: 'keep-alive stall (A main thread blocked 1.5 s, 3 times)',
+    noHostile: true,
+    async run(s) {
+      const before = await webrtcConns(s.a)
+      for (let i = 0; i < 3; i++) {
+        await s.a.evaluate(() => {
+          const end = performance.now() + 1500
+          while (performance.now() < end) {
+            /* busy */
+          }
+        })
+        await sleep(1000)
+      }
+      await sleep(2000)
+      const after = await webrtcConns(s.a)
+      return { linkToBKept: before[s.idB] != null && after[s.idB] === before[s.idB] }
     }
   },
   ...[
-    ['task length-prefix bomb (8 MiB of 0x80)', TASK_PROTOCOL],
-    ['sync length-prefix bomb (8 MiB of 0x80)', SYNC_PROTOCOL],
-    ['identify-push length-prefix bomb (8 MiB of 0x80)', IDENTIFY_PUSH_PROTOCOL]
-  ].map(([name, protocol]) => ({
+    [2, 'task length-prefix bomb (8 MiB of 0x80)', TASK_PROTOCOL],
+    [2, 'sync length-prefix bomb (8 MiB of 0x80)', SYNC_PROTOCOL],
+    [2, 'identify-push length-prefix bomb (8 MiB of 0x80)', IDENTIFY_PUSH_PROTOCOL]
+  ].map(([item, name, protocol]) => ({
+    item,
     name,
     async run(s) {
       await s.h.dialDirect(s.idA)
@@ -45,6 +130,7 @@ const ATTACKS = [
     }
   })),
   {
+    item: 2,
     name: 'relay hop length-prefix bomb (8 MiB of 0x80)',
     async run(s) {
       const cpu0 = cpuSeconds(s.mesh.relay.process.pid)
@@ -52,68 +138,249 @@ const ATTACKS = [
       return { ...r, relayCpuS: Math.round((cpuSeconds(s.mesh.relay.process.pid) - cpu0) * 100) / 100 }
     }
   },
-  {
-    name: 'task invalid frames (20 schema-breaking frames)',
+  ...[
+    [12, 'task invalid frames (20 schema-breaking frames)', TASK_PROTOCOL, '{"type":"offer","rid":"x"}'],
+    [12, 'sync invalid frames (20 schema-breaking frames)', SYNC_PROTOCOL, '{"type":"step9","doc":"registry"}']
+  ].map(([item, name, protocol, body]) => ({
+    item,
+    name,
     async run(s) {
-      const raw = await s.h.openRaw(s.idA, TASK_PROTOCOL)
-      for (let i = 0; i < 20; i++) raw.write(frame('{"type":"offer","rid":"x"}'))
-      await until(blockedOn(s.a), { message: 'block' }).catch(() => {})
-      return {}
+      const raw = await s.h.openRaw(s.idA, protocol)
+      let written = 0
+      for (let i = 0; i < 20; i++) if (raw.write(frame(body))) written++
+      await until(async () => ((await s.metrics())['mesh.peers.blocked'] ?? 0) > s.before['mesh.peers.blocked'], { message: 'block' }).catch(() => {})
+      return { written, reconnected: await s.h.canConnect(s.idA, { timeout: 3000 }) }
+    }
+  })),
+  {
+    item: 3,
+    name: 'task-offer flood (300 offers to the donor B on one stream)',
+    victim: 'b',
+    async run(s) {
+      const agentId = await s.b.evaluate(() => window.zerostate.agents.list().find((a) => a.bundled && a.capabilities.includes('word-count'))?.id)
+      const raw = await s.h.openRaw(s.idB, TASK_PROTOCOL)
+      let sent = 0
+      for (let i = 0; i < 300; i++) {
+        const offer = {
+          type: 'offer',
+          rid: `flood-${i}`,
+          taskId: `t${i}`,
+          stepId: 's1',
+          attempt: 1,
+          idempotencyKey: `k${i}`,
+          agentId,
+          input: TEXT,
+          deadline: Date.now() + 60_000
+        }
+        if (!raw.write(frame(JSON.stringify(offer)))) break
+        sent++
+      }
+      await Promise.race([raw.closed, sleep(5000)])
+      const served = await s.b.evaluate(() => window.zerostate.donation?.().served ?? null)
+      return { offersSent: sent, answers: raw.received().length, bServed: served }
     }
   },
   {
+    item: 11,
     name: 'agent-fetch amplification (100 requests to the donor B)',
     victim: 'b',
     async run(s) {
       const agentId = await s.b.evaluate(() => window.zerostate.agents.list().find((a) => a.bundled)?.id)
-      await s.h.dialDirect(s.idB)
       const raw = await s.h.openRaw(s.idB, TASK_PROTOCOL)
       let sent = 0
       for (let i = 0; i < 100; i++) {
         const f = frame(JSON.stringify({ type: 'agent-fetch', rid: `amp-${i}`, agentId }))
-        sent += f.byteLength
         if (!raw.write(f)) break
+        sent += f.byteLength
       }
-      await Promise.race([raw.closed, new Promise((r) => setTimeout(r, 5000))])
+      await Promise.race([raw.closed, sleep(5000)])
       const received = raw.received().reduce((n, c) => n + c.byteLength, 0)
       return { requestBytes: sent, answerBytes: received, amplification: Math.round((received / Math.max(1, sent)) * 10) / 10 }
     }
-  }
+  },
+  {
+    item: 9,
+    name: 'gossip flood (40 × 20 KB, 10 × 200 KB, 60 invalid presence)',
+    async run(s) {
+      s.startJoin()
+      let published = 0
+      for (let i = 0; i < 110; i++) {
+        const data = i < 40 ? new Uint8Array(20_000).fill(0x7b) : i < 50 ? new Uint8Array(200_000).fill(0x7b) : invalidPresence(i)
+        await s.h
+          .publish(PRESENCE_TOPIC, data)
+          .then(() => published++)
+          .catch(() => {})
+        if (i % 10 === 9) await sleep(100)
+      }
+      await sleep(1500)
+      const m = await s.metrics()
+      return { published, tooLargeAtA: m['mesh.gossip.rejected.too-large'] ?? 0, invalidAtA: m['mesh.presence.invalid'] ?? 0 }
+    }
+  },
+  {
+    item: 10,
+    name: 'forged discovery flood (200 forged records, then 200 more during the join)',
+    async run(s) {
+      const dials0 = (await s.metrics())['mesh.dial.attempts'] ?? 0
+      await forgedDiscovery(s.h, 200)
+      s.startJoin()
+      await forgedDiscovery(s.h, 200)
+      await s.joined()
+      return { dialsByA: ((await s.metrics())['mesh.dial.attempts'] ?? 0) - dials0 }
+    }
+  },
+  {
+    item: 7,
+    name: 'relay admission flood (200 throwaway identities reserving)',
+    async run(s) {
+      const relays = (await (await fetch(new URL('/zerostate/relays.json', s.mesh.url))).json()).relays
+      const cpu0 = cpuSeconds(s.mesh.relay.process.pid)
+      const flood = await reservationFlood(relays, 200, { concurrency: 8 })
+      s.startJoin()
+      await s.joined()
+      const relayCpuS = Math.round((cpuSeconds(s.mesh.relay.process.pid) - cpu0) * 100) / 100
+      await flood.stop()
+      return { reserved: flood.reserved, refused: flood.refused, floodMs: flood.ms, relayCpuS }
+    }
+  },
+  {
+    item: 6,
+    name: 'self-reported capacity (1,024 free workers; 4 load-balanced tasks)',
+    async run(s) {
+      const stop = s.h.keepAnnouncing({ capabilities: ['word-count', 'text-stats'], donating: true, freeWorkers: 1024, workers: 1024 }, 1000)
+      await s.a.waitForFunction((id) => window.zerostate.peers().some((p) => p.id === id && p.donating), s.h.peerId, { timeout: 10_000 }).catch(() => {})
+      const tasks = []
+      for (let i = 0; i < 4; i++) tasks.push(await s.honestTask({ strategy: 'load-balanced' }))
+      stop()
+      return {
+        tasksOk: tasks.filter((t) => t.status === 'succeeded').length,
+        tasks: tasks.length,
+        offersToHostile: s.h.observed().taskStreamsIn,
+        servedByHostile: tasks.filter((t) => t.peer === s.h.peerId).length
+      }
+    }
+  },
+  {
+    item: 4,
+    name: 'capability takeover (512 signed entries from 2 fresh keys, word-count at price 0)',
+    async run(s) {
+      const records = []
+      for (const k of [await throwawayKey(), await throwawayKey()]) records.push(...(await registryEntries(k, 256, { capability: 'word-count' })))
+      const update = registryUpdate(records)
+      const pushed = await s.h.pushSync(s.idA, 'registry', update)
+      await sleep(2000)
+      const tasks = {}
+      for (const strategy of ['balanced', 'cost', 'speed']) tasks[strategy] = (await s.honestTask({ strategy })).status
+      return { updateBytes: update.byteLength, reset: pushed.reset, agentsAtA: await s.a.evaluate(() => window.zerostate.agents.list().length), tasks }
+    }
+  },
+  {
+    item: 5,
+    name: 'over-quota entries (600 × ~12 KB signed entries from one key, as sync step 2)',
+    async run(s) {
+      const records = await registryEntries(await throwawayKey(), 600, { capability: 'word-count', pad: 12_000, prefix: 'q' })
+      const update = registryUpdate(records)
+      const pushed = await s.h.pushSync(s.idA, 'registry', update, { type: 'step2' })
+      await sleep(3000)
+      return { updateMB: Math.round((update.byteLength / 2 ** 20) * 10) / 10, frames: pushed.frames, reset: pushed.reset }
+    }
+  },
+  {
+    item: 3,
+    name: 'namespace bomb (600 signed namespaces in one update)',
+    async run(s) {
+      const update = await namespaceUpdate(await throwawayKey(), 600)
+      const pushed = await s.h.pushSync(s.idA, 'memory-index', update)
+      await sleep(3000)
+      // A namespace value written afterwards must still reach B.
+      await s.a.evaluate(() => window.zerostate.memory.set('board', 'after-bomb', 1))
+      const reachedB = await s.b
+        .waitForFunction(() => window.zerostate.memory.get('board', 'after-bomb') === 1, null, { timeout: 10_000, polling: 100 })
+        .then(() => true)
+        .catch(() => false)
+      const namespacesAtA = await s.a.evaluate(() => window.zerostate.memory.namespaces?.().length ?? null)
+      return { updateBytes: update.byteLength, reset: pushed.reset, namespacesAtA, writeAfterReachedB: reachedB }
+    }
+  },
+  {
+    item: 1,
+    name: 'registry wipe (one entry, ContentJSON nested 20,000 deep)',
+    async run(s) {
+      const update = await deepContentJsonEntry(await throwawayKey(), 20_000)
+      const pushed = await s.h.pushSync(s.idA, 'registry', update)
+      await sleep(3000)
+      return { updateBytes: update.byteLength, reset: pushed.reset, agentsAtA: await s.a.evaluate(() => window.zerostate.agents.list().length) }
+    }
+  },
+  idle('idle control (end)')
 ]
+
+const INTERESTING = /strike|blocked|reject|refused|invalid|pruned|forged|quota|budget|oversized|guard/i
+function diff(before, after) {
+  return Object.fromEntries(
+    Object.entries(after)
+      .filter(([k, v]) => INTERESTING.test(k) && typeof v === 'number' && v !== (before[k] ?? 0))
+      .map(([k, v]) => [k, v - (before[k] ?? 0)])
+  )
+}
 
 const stage = await hostileStage()
 const results = []
+const load0 = loadavg()
 try {
   for (const attack of ATTACKS) {
+    if (ONLY != null && !attack.name.includes(ONLY) && attack.item !== 0) continue
     const victim = attack.victim === 'b' ? stage.b : stage.a
     const before = await victim.evaluate(() => window.zerostate.metrics())
-    const h = attack.name === 'idle control' ? undefined : await stage.hostile()
+    const beforeB = attack.victim === 'b' ? before : await stage.b.evaluate(() => window.zerostate.metrics())
+    const h = attack.noHostile ? undefined : await stage.hostile()
+    if (h != null) await h.dialDirect(attack.victim === 'b' ? stage.idB : stage.idA).catch(() => {})
+    let join
+    const startJoin = () => {
+      join ??= joinTiming(stage.mesh, [stage.idA, stage.idB], { members: [stage.a, stage.b] }).catch((err) => ({ ms: null, error: err.message }))
+      return join
+    }
+    const s = {
+      ...stage,
+      probe: stage.probe,
+      h,
+      before,
+      startJoin,
+      joined: () => startJoin(),
+      metrics: (page = victim) => page.evaluate(() => window.zerostate.metrics())
+    }
     const r = await stage.measure(async () => {
-      const [detail, joinMs] = await Promise.all([attack.run({ ...stage, h }), joinTimeMs(stage.mesh, [stage.idA, stage.idB]).catch(() => null)])
-      return { detail, joinMs }
+      if (!attack.name.includes('discovery') && !attack.name.includes('admission') && !attack.name.includes('gossip')) startJoin()
+      const detail = await attack.run(s)
+      const task = attack.victim === 'b' || attack.item === 6 || attack.item === 4 ? undefined : await stage.honestTask()
+      return { detail, task: task?.status, join: await startJoin() }
     })
     const after = await victim.evaluate(() => window.zerostate.metrics())
-    const strikes = Object.fromEntries(
-      Object.entries(after)
-        .filter(([k, v]) => k.startsWith('mesh.strikes.') && v !== (before[k] ?? 0))
-        .map(([k, v]) => [k.slice('mesh.strikes.'.length), v - (before[k] ?? 0)])
-    )
+    const intact = await stage.intactAfterReload()
     const row = {
+      item: attack.item,
       attack: attack.name,
       victim: attack.victim === 'b' ? 'B' : 'A',
       maxLongTaskMs: r.maxLongTaskMs,
       maxLagMs: r.maxLagMs,
       pings: { ok: r.pings.ok, failed: r.pings.failed, maxMs: r.pings.maxMs },
+      honestTask: r.result.task,
       heapMB: { before: r.heapBeforeMB, peak: r.heapPeakMB, after: r.heapAfterMB },
-      joinMs: r.result.joinMs,
+      joinMs: r.result.join?.ms ?? null,
       windowMs: r.ms,
-      strikes,
+      struck: diff(before, after),
       blocked: (after['mesh.peers.blocked'] ?? 0) - (before['mesh.peers.blocked'] ?? 0),
-      ...r.result.detail
+      attackerReconnects: h == null ? undefined : h.observed().connectionsOpened,
+      intactAfterReload: intact,
+      detail: r.result.detail,
+      join: r.result.join
     }
+    if (attack.victim === 'b') row.otherTabA = undefined
+    else row.struckAtB = diff(beforeB, await stage.b.evaluate(() => window.zerostate.metrics()))
     results.push(row)
+    await h?.stop().catch(() => {})
     console.log(
-      `${row.attack.padEnd(55)} longest task ${String(row.maxLongTaskMs).padStart(4)} ms · lag ${String(row.maxLagMs).padStart(4)} ms · pings ${row.pings.ok}/${row.pings.ok + row.pings.failed} · heap ${row.heapMB.before}→${row.heapMB.peak}→${row.heapMB.after} MB · join ${row.joinMs} ms · blocked ${row.blocked}`
+      `${String(row.item).padStart(2)} ${row.attack.slice(0, 70).padEnd(70)} task ${String(row.maxLongTaskMs).padStart(5)} ms · lag ${String(row.maxLagMs).padStart(5)} ms · pings ${row.pings.ok}/${row.pings.ok + row.pings.failed} · heap ${row.heapMB.before}→${row.heapMB.peak}→${row.heapMB.after} MB · join ${row.joinMs} ms · blocked ${row.blocked} · intact ${intact.ok} · ${JSON.stringify(row.detail)}`
     )
   }
 } finally {
@@ -121,8 +388,12 @@ try {
 }
 writeResults('hostile', {
   date: new Date().toISOString(),
-  machine: { cores: cpus().length, loadAverage: loadavg().map((x) => Math.round(x * 100) / 100) },
-  note: 'Per attack: the victim tab (A unless said) measured from the outside while the attack ran; "idle control" is the same window with no attack, in the same run.',
+  machine: {
+    cores: cpus().length,
+    loadAverageAtStart: load0.map((x) => Math.round(x * 100) / 100),
+    loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100)
+  },
+  note: 'Per attack: the victim tab (A unless said) measured from the outside while the attack ran; "idle control" is the same window with no attack, in the same run (first and last). joinMs: a new tab, page load → direct links to A and B, started during the attack; join.peers says where the time went (ms after the new page navigation start). intactAfterReload: A reloaded after the attack; registry agents, the shared namespace value and an honest task.',
   attacks: results
 })
 process.exit(0)

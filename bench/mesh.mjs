@@ -39,7 +39,8 @@ try {
     // Discovery → direct connection, on whichever side dialled (the smaller id).
     for (const [j, other] of base.entries()) {
       const dialler = id < baseIds[j] ? page : other
-      const target = Math.max(id, baseIds[j])
+      // The larger of two peer id strings (Math.max of strings is NaN: the dial figures read n=0).
+      const target = [id, baseIds[j]].sort()[1]
       const t = await dialler.evaluate((peer) => window.zerostate.mesh.timings().peers.find((x) => x.peerId === peer), target)
       if (t?.discoveredAt != null && t.directAt != null && t.directAt >= t.discoveredAt) dial.push(t.directAt - t.discoveredAt)
       if (t?.dialStartedAt != null && t.directAt != null && t.directAt >= t.dialStartedAt) dialOnly.push(t.directAt - t.dialStartedAt)

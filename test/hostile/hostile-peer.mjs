@@ -19,10 +19,11 @@
  *       s.writeRun(byte, total, { chunk }) → { written, stoppedBy }  // e.g. 8 MiB of 0x80
  *       s.received() → Uint8Array[]; s.closed → Promise<{ at, error }>; s.stream
  *   await h.lengthPrefixBomb(target, protocol, { bytes }) → { written, reset, ms }
+ *   await h.pushSync(target, doc, update, { type })      // a Yjs update onto the sync protocol ('update' or 'step2', chunked when large)
  *   await h.publish(topic, bytes)                        // arbitrary gossip (signed by us)
  *   await h.flood(fn, { count, concurrency })            // run fn(i) count times
  *   await h.canConnect(tabId)                            // false when the tab refuses us (blocked)
- *   h.observed()                                         // { connectionsOpened, connectionsClosedByRemote, ... }
+ *   h.observed()                                         // { connectionsOpened, connectionsClosed, taskStreamsIn (tasks routed to us), ... }
  *   await h.stop()
  *
  * Imports the app's own constants (topics, protocol ids) through tsx, so a renamed
@@ -51,7 +52,8 @@ const presence = await import('../../src/lib/mesh/presence.ts')
 
 export const { DISCOVERY_TOPIC, PRESENCE_TOPIC, CONNECTION_MONITOR, GOSSIP_SCORE_PARAMS } = constants
 export const TASK_PROTOCOL = (await import('../../src/lib/orchestrator/dispatch/task-protocol.ts')).TASK_PROTOCOL_ID
-export const SYNC_PROTOCOL = (await import('../../src/lib/memory/sync-protocol.ts')).SYNC_PROTOCOL_ID
+const syncProtocol = await import('../../src/lib/memory/sync-protocol.ts')
+export const SYNC_PROTOCOL = syncProtocol.SYNC_PROTOCOL_ID
 export const PLAN_PROTOCOL = '/zerostate/plan/1.0.0'
 export const IDENTIFY_PUSH_PROTOCOL = '/ipfs/id/push/1.0.0'
 export const RELAY_HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
@@ -91,6 +93,16 @@ export async function createHostilePeer({ relayUrl, relays, log = () => {} } = {
   node.addEventListener('connection:close', () => {
     obs.connectionsClosed++
   })
+  // Tabs that route a task to us open the task protocol: counted (never answered).
+  obs.taskStreamsIn = 0
+  await node.handle(
+    TASK_PROTOCOL,
+    (stream) => {
+      obs.taskStreamsIn++
+      setTimeout(() => stream.abort(new Error('hostile peer does not run tasks')), 100)
+    },
+    { runOnLimitedConnection: true }
+  )
   node.services.pubsub.subscribe(PRESENCE_TOPIC)
   node.services.pubsub.subscribe(DISCOVERY_TOPIC)
   node.services.pubsub.addEventListener('message', (evt) => {
@@ -278,6 +290,23 @@ export async function createHostilePeer({ relayUrl, relays, log = () => {} } = {
       const closed = await Promise.race([s.closed, new Promise((res) => setTimeout(() => res(undefined), 5000))])
       s.abort()
       return { written: r.written, reset: r.stoppedBy === 'reset' || closed != null, ms: (closed?.at ?? Date.now()) - t0 }
+    },
+    /**
+     * Push a Yjs `update` of `doc` straight onto the sync protocol, as the app's provider
+     * frames it (descriptor, then chunks when over one chunk), honouring backpressure.
+     * Resolves with { frames, bytes, reset } once written (reset: the receiver hung up).
+     */
+    async pushSync(target, doc, update, { type = 'update' } = {}) {
+      const s = await h.openRaw(target, SYNC_PROTOCOL)
+      const frames = [{ type: 'open', doc }, ...syncProtocol.payloadMessages(type, update, 0)]
+      let bytes = 0
+      for (const msg of frames) {
+        const f = frame(JSON.stringify(msg))
+        if (!s.write(f)) return { frames: frames.length, bytes, reset: true, stream: s }
+        bytes += f.byteLength
+        if (s.stream.writableNeedsDrain) await Promise.race([s.stream.onDrain({ signal: AbortSignal.timeout(10_000) }).catch(() => {}), s.closed])
+      }
+      return { frames: frames.length, bytes, reset: false, stream: s }
     },
     async publish(topic, bytes) {
       return await node.services.pubsub.publish(topic, bytes)

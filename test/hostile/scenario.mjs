@@ -7,13 +7,14 @@
  *   const h = await s.hostile()                    // a fresh hostile peer (new identity), A and B seen
  *   const r = await s.measure(async () => ..., { until })  // the attack, with A's figures
  *   await s.honestTask()                           // A → B task; resolves with its result
+ *   await s.intactAfterReload()                    // reload A: registry, shared memory and a task as before?
  *   await s.stop()
  *
  * `measure` returns { result, ms, maxLongTaskMs, maxLagMs, pings: { ok, failed, maxMs },
  * heapBeforeMB, heapPeakMB, heapAfterMB }: the pings go from A to B every 250 ms for the
  * whole attack, the heap is sampled every 100 ms (peak) and after a GC (before/after).
  */
-import { startMesh, waitForFullMesh } from '../harness.mjs'
+import { startMesh, waitForApi, waitForFullMesh } from '../harness.mjs'
 import { createHostilePeer } from './hostile-peer.mjs'
 import { tabProbe } from './probe.mjs'
 
@@ -28,15 +29,25 @@ export async function hostileStage() {
   await a.waitForFunction((id) => window.zerostate.peers().some((p) => p.id === id && p.donating && p.capabilities.includes('word-count')), idB, {
     timeout: 15_000
   })
-  const probe = await tabProbe(a)
+  // Shared state every attack must leave intact: a namespace of A's with one key, seen by B.
+  await a.evaluate(async () => {
+    await window.zerostate.memory.createNamespace('board', { mode: 'shared' })
+    await window.zerostate.memory.set('board', 'plan', 'launch')
+  })
+  await b.waitForFunction(() => window.zerostate.memory.get('board', 'plan') === 'launch', null, { timeout: 15_000, polling: 50 })
+  const baseline = { agents: await a.evaluate(() => window.zerostate.agents.list().length) }
+  let probe = await tabProbe(a)
   const hostiles = []
-  return {
+  const stage = {
     mesh,
     a,
     b,
     idA,
     idB,
-    probe,
+    baseline,
+    get probe() {
+      return probe
+    },
     async hostile() {
       const h = await createHostilePeer({ relayUrl: mesh.url })
       hostiles.push(h)
@@ -46,11 +57,50 @@ export async function hostileStage() {
     async metrics(page = a) {
       return await page.evaluate(() => window.zerostate.metrics())
     },
-    async honestTask() {
-      return await a.evaluate(async (text) => {
-        const h = window.zerostate.submit({ description: 'count the words', input: text })
-        return await h.done
-      }, TEXT)
+    async honestTask(preferences) {
+      return await a.evaluate(
+        async ([text, preferences]) => {
+          const h = window.zerostate.submit({ description: 'count the words', input: text, ...(preferences ? { preferences } : {}) })
+          return await h.done.then(
+            (r) => ({ status: r.status, peer: r.steps?.[0]?.peer }),
+            (err) => ({ status: 'failed', error: `${err?.name}: ${err?.message}` })
+          )
+        },
+        [TEXT, preferences]
+      )
+    },
+    /**
+     * Reload A (a new page load on the same profile) and check that what it holds survived:
+     * its registry lists as many agents as before the attacks, its shared namespace holds
+     * its value, and an honest task runs. Re-forms the mesh with B and re-installs the probe.
+     */
+    async intactAfterReload({ timeout = 15_000 } = {}) {
+      const t0 = Date.now()
+      await probe.close()
+      await a.reload()
+      await waitForApi(a)
+      // A page load is a new peer id (the profile key stays): follow it.
+      stage.idA = await a.evaluate(() => window.zerostate.peerId)
+      await waitForFullMesh([a, b], 20_000).catch(() => {})
+      const reloadMs = Date.now() - t0
+      const agents = await a
+        .waitForFunction((n) => window.zerostate.agents.list().length >= n && window.zerostate.agents.list().length, baseline.agents, { timeout, polling: 100 })
+        .then((h) => h.jsonValue())
+        .catch(() => a.evaluate(() => window.zerostate.agents.list().length))
+      const memory = await a
+        .waitForFunction(() => window.zerostate.memory.get('board', 'plan') === 'launch', null, { timeout, polling: 100 })
+        .then(() => true)
+        .catch(() => false)
+      const task = await stage.honestTask()
+      probe = await tabProbe(a)
+      return {
+        reloadMs,
+        agents,
+        agentsBefore: baseline.agents,
+        memory,
+        task: task.status,
+        ok: agents >= baseline.agents && memory && task.status === 'succeeded'
+      }
     },
     /**
      * Run `attack` while measuring A. `until` (optional) is awaited after the attack
@@ -90,6 +140,7 @@ export async function hostileStage() {
       await mesh.stop()
     }
   }
+  return stage
 }
 
 /** Poll `fn` in Node until it returns truthy. */
