@@ -27,6 +27,12 @@ export class RegistryQuotaError extends MemoryError {
   static override readonly defaultMessage = 'This author has published the maximum number of agents; retract one first'
 }
 
+/** A remote update would give an author more registry entries than the quota: refused whole at the guard. */
+export class RegistryQuotaExceededError extends RejectedUpdateError {
+  override readonly name: string = 'RegistryQuotaExceededError'
+  static override readonly defaultMessage: string = 'The update would give one author more registry entries than the quota allows'
+}
+
 /** A registry entry, reputation record or memory value is larger than allowed. */
 export class EntryTooLargeError extends MemoryError {
   override readonly name: string = 'EntryTooLargeError'

@@ -5,7 +5,7 @@
  * records verified on read. Imports nothing from orchestrator or Svelte.
  */
 export { createMemoryLayer, type MemoryLayer, type MemoryLayerInit } from './layer.ts'
-export { Registry, REGISTRY_ROOTS } from './registry.ts'
+export { Registry, REGISTRY_ROOTS, registryUpdatePolicy, withinShape } from './registry.ts'
 export {
   AgentIdSchema,
   ManifestSchema,
@@ -44,7 +44,7 @@ export {
   type SyncPayloadMessage
 } from './sync-protocol.ts'
 export { WorkerUpdateChecker, browserCheckWorker, defaultUpdateChecker, type UpdateChecker, type CheckWorker } from './update-checker.ts'
-export { checkUpdate, checkStateVector, type UpdateShape } from './update-guard.ts'
+export { checkUpdate, checkStateVector, MAX_DEPTH, type UpdateShape, type UpdatePolicy, type ContentKind } from './update-guard.ts'
 export {
   DEFAULT_LIMITS,
   REGISTRY_DOC,

@@ -14,7 +14,7 @@ import { Journal } from './journal.ts'
 import { MemoryStore } from './memory-store.ts'
 import { OWNED_ROOT } from './namespace-index.ts'
 import { MeshProvider } from './mesh-provider.ts'
-import { REGISTRY_ROOTS, Registry } from './registry.ts'
+import { Registry, registryUpdatePolicy } from './registry.ts'
 import type { SyncTransport } from './sync-transport.ts'
 import { TabSync } from './tab-sync.ts'
 import { defaultUpdateChecker, type UpdateChecker } from './update-checker.ts'
@@ -85,6 +85,7 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
     journal: new Counters('memory.journal')
   }
   const strikes = new Map<string, number>()
+  const registryPolicy = registryUpdatePolicy(limits)
   const checker = init.checker ?? defaultUpdateChecker(limits.checkDeadlineMs)
   const docs = new Map<string, OpenDoc>()
   let started = false
@@ -99,7 +100,8 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
       counters: counters.sync,
       strikes,
       // 'namespaces' is the unsigned index from before owners: still accepted from peers that hold it, never read.
-      allowedRoots: name === REGISTRY_DOC ? REGISTRY_ROOTS : name === MEMORY_INDEX_DOC ? new Set(['namespaces', OWNED_ROOT]) : new Set(['kv']),
+      policy: name === REGISTRY_DOC ? registryPolicy : { allowedRoots: name === MEMORY_INDEX_DOC ? new Set(['namespaces', OWNED_ROOT]) : new Set(['kv']) },
+      admit: name === REGISTRY_DOC ? (shape, kind) => registry.admit(shape, kind) : undefined,
       onReject: init.onPeerRejected,
       offer: name.startsWith(NAMESPACE_DOC_PREFIX)
     })

@@ -21,7 +21,7 @@ import {
   sendPayloadChunks
 } from '../core/index.ts'
 import { RejectedUpdateError } from './errors.ts'
-import { checkStateVector, checkUpdate } from './update-guard.ts'
+import { checkStateVector, checkUpdate, type UpdatePolicy, type UpdateShape } from './update-guard.ts'
 import type { UpdateChecker } from './update-checker.ts'
 import { fromB64, toB64, type SyncMessage, type SyncPayloadMessage } from './sync-protocol.ts'
 import type { PeerEvent, SyncChannel, SyncTransport } from './sync-transport.ts'
@@ -36,6 +36,13 @@ export interface MeshProviderOptions {
   checker?: UpdateChecker
   /** Root type names this doc may contain; updates naming others are refused. */
   allowedRoots?: ReadonlySet<string>
+  /** The guard's whole policy for this doc (bounds of every value, forbidden content); its roots win over `allowedRoots`. */
+  policy?: UpdatePolicy
+  /**
+   * The doc's own admission, after the structural walk and before anything is applied:
+   * throw a {@link RejectedUpdateError} to refuse the update (counted, the sender struck).
+   */
+  admit?: (shape: UpdateShape, kind: 'step2' | 'update') => void
   /** Shared counters (`sync.*`); default: the provider's own. */
   counters?: Counters
   /** Called when a peer's update is refused (after counting); the provider hangs up after `maxStrikes`. */
@@ -262,7 +269,8 @@ export class MeshProvider {
   async #receive(peer: string, bytes: Uint8Array, kind: 'step2' | 'update'): Promise<void> {
     try {
       this.counters.inc('bytesReceived', bytes.byteLength)
-      checkUpdate(bytes, this.#opts.allowedRoots)
+      const shape = checkUpdate(bytes, this.#opts.policy ?? { allowedRoots: this.#opts.allowedRoots })
+      this.#opts.admit?.(shape, kind)
       if (this.#opts.checker != null && bytes.byteLength > this.#limits.workerCheckAboveBytes) {
         await this.#opts.checker.check(bytes, { deadlineMs: this.#limits.checkDeadlineMs })
       }

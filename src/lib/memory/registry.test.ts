@@ -130,7 +130,7 @@ describe('registry', () => {
     }
   })
 
-  it('enforces per-author quotas and entry size locally (typed errors) and remotely (ignored, counted)', async () => {
+  it('enforces per-author quotas and entry size locally (typed errors) and remotely (refused, pruned, counted)', async () => {
     const [a, b] = await mesh(2, { maxEntriesPerAuthor: 3, maxEntryBytes: 2048 })
     await expect(a!.layer.registry.publish({ id: 'big', manifest: { blob: 'x'.repeat(4096) }, moduleSha256: fakeSha(1) })).rejects.toBeInstanceOf(
       EntryTooLargeError
@@ -140,6 +140,7 @@ describe('registry', () => {
     for (let i = 0; i < 3; i++) await a!.layer.registry.publish({ id: `a${i}`, manifest: manifest(`A${i}`), moduleSha256: fakeSha(i + 1) })
     await expect(a!.layer.registry.publish({ id: 'a3', manifest: manifest('A3'), moduleSha256: fakeSha(9) })).rejects.toBeInstanceOf(RegistryQuotaError)
     await a!.layer.registry.publish({ id: 'a0', manifest: manifest('A0 v2'), moduleSha256: fakeSha(7) }) // updating is fine
+    await until(() => b!.layer.registry.list({ author: a!.identity.publicKey }).length === 3)
     // A flooder bypassing the API: 10 validly signed entries written straight into the doc.
     const flooder = await newIdentity()
     const flood = new Registry(new Y.Doc(), flooder, { ...DEFAULT_LIMITS, maxEntriesPerAuthor: 100 })
@@ -149,9 +150,15 @@ describe('registry', () => {
       const { key, holders: _h, reputation: _r, ratings: _n, ...rec } = e
       entries.set(key, { kind: 'zerostate/registry-entry/1', ...rec })
     }
-    await until(() => a!.layer.registry.list({ author: flooder.publicKey }).length === 3)
+    // b keeps the flooder's earliest three and deletes the rest from its doc; a refused b's update of ten new
+    // entries by one author at its guard (issue 11 item 5), so none of the seven ever reached it.
+    await until(() => b!.layer.metrics()['memory.registry.overQuotaPruned'] === 7)
+    expect(b!.layer.registry.list({ author: flooder.publicKey }).map((e) => e.id)).toEqual(['f0', 'f1', 'f2'])
+    expect([...entries.keys()].filter((k) => k.startsWith(flooder.publicKey))).toHaveLength(3)
+    await until(() => a!.layer.metrics()['memory.registry.overQuotaRefused'] === 1)
+    expect(a!.layer.registry.list({ author: flooder.publicKey }).length).toBeLessThanOrEqual(3)
     expect(a!.layer.registry.list({ author: a!.identity.publicKey })).toHaveLength(3)
-    expect(a!.layer.metrics()['memory.registry.overQuota']).toBe(7)
+    expect(a!.layer.metrics()['memory.registry.overQuota']).toBe(0)
   })
 
   it('holder hints cannot be flooded: every peer trims them to the cap', async () => {

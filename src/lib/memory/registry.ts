@@ -17,7 +17,8 @@ import { signJson, canonicalBytes, type Identity } from '../core/index.ts'
 import { SignatureVerifier } from './signature-verifier.ts'
 import { Counters } from '../core/index.ts'
 import { ChangeNotifier, logger } from '../core/index.ts'
-import { EntryNotFoundError, EntryTooLargeError, InvalidEntryError, RegistryQuotaError } from './errors.ts'
+import { EntryNotFoundError, EntryTooLargeError, InvalidEntryError, RegistryQuotaError, RegistryQuotaExceededError } from './errors.ts'
+import type { UpdatePolicy, UpdateShape } from './update-guard.ts'
 import type { MemoryLimits } from './constants.ts'
 import {
   EntryRecordSchema,
@@ -44,6 +45,22 @@ const INVALID = 'invalid' as const
 /** Root types of the registry doc (updates naming others are refused). */
 export const REGISTRY_ROOTS: ReadonlySet<string> = new Set(['entries', 'retractions', 'reputation', 'holders'])
 
+/**
+ * What the update guard accepts in the registry doc: its four maps, holding
+ * plain values (records, holder times) no deeper than a record and no larger
+ * than two entries' bytes; no JSON, text, binary or nested types, which no
+ * registry writer produces (issue 11 item 1: a ContentJSON manifest nested
+ * 20,000 deep wiped the registry of every reader).
+ */
+export function registryUpdatePolicy(limits: Pick<MemoryLimits, 'maxEntryBytes'>): UpdatePolicy {
+  return {
+    allowedRoots: REGISTRY_ROOTS,
+    maxDepth: MAX_RECORD_DEPTH,
+    maxValueBytes: 2 * limits.maxEntryBytes,
+    forbiddenContent: new Set(['json', 'string', 'binary', 'embed', 'format', 'type'])
+  }
+}
+
 type Kind = 'entries' | 'retractions' | 'reputation'
 const SCHEMAS = { entries: EntryRecordSchema, retractions: RetractionRecordSchema, reputation: ReputationRecordSchema }
 type AnyRecord = EntryRecord | RetractionRecord | ReputationRecord
@@ -60,6 +77,34 @@ function rank(r: AnyRecord): number {
   if ('version' in r) return r.version
   return (r as ReputationRecord).updatedAt
 }
+function authorOfKey(key: string): string {
+  const slash = key.indexOf('/')
+  return slash < 0 ? key : key.slice(0, slash)
+}
+
+/** Deepest nesting of a record (the update guard's bound on every value). */
+const MAX_RECORD_DEPTH = 32
+
+/**
+ * Whether `value` nests at most `maxDepth` deep and holds at most `maxNodes`
+ * values, walked with an explicit stack (a recursive walk is what overflowed).
+ */
+export function withinShape(value: unknown, maxDepth: number, maxNodes: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]]
+  let nodes = 1
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!
+    if (v === null || typeof v !== 'object') continue
+    if (d >= maxDepth) return false
+    const o = v as Record<string, unknown>
+    for (const k in o) {
+      if (++nodes > maxNodes) return false
+      stack.push([o[k], d + 1])
+    }
+  }
+  return true
+}
+
 const textDecoder = new TextDecoder()
 function canonicalText(value: unknown): string {
   return textDecoder.decode(canonicalBytes(value))
@@ -80,6 +125,8 @@ export class Registry {
   readonly #holderIndex = new Map<string, Map<string, number>>()
   readonly #overfull = new Set<string>()
   readonly #verifier = new SignatureVerifier()
+  /** Keys present in the entries map, per author (verified or not): what the quota at the guard counts. */
+  readonly #keysByAuthor = new Map<string, Set<string>>()
   #pruneScheduled = false
   /** Best valid record per key, per kind. */
   readonly #valid: Record<Kind, Map<string, AnyRecord>> = { entries: new Map(), retractions: new Map(), reputation: new Map() }
@@ -107,6 +154,8 @@ export class Registry {
     })
     this.#maps = { entries: doc.getMap('entries'), retractions: doc.getMap('retractions'), reputation: doc.getMap('reputation') }
     this.#holders = doc.getMap('holders')
+    this.#maps.entries.observe((e) => this.#indexEntries(e.keysChanged))
+    this.#indexEntries(this.#maps.entries.keys())
     for (const kind of Object.keys(this.#maps) as Kind[]) {
       this.#maps[kind].observe((e) => this.#enqueue(kind, [...e.keysChanged]))
       this.#enqueue(kind, [...this.#maps[kind].keys()])
@@ -116,6 +165,54 @@ export class Registry {
       this.#changed()
     })
     this.#indexHolders([...this.#holders.keys()])
+  }
+
+  /** Keep `author → keys present in the entries map` in step with the map (the quota the update guard checks). */
+  #indexEntries(keys: Iterable<string>): void {
+    const map = this.#maps.entries
+    for (const key of keys) {
+      const author = authorOfKey(key)
+      const set = this.#keysByAuthor.get(author)
+      if (map.has(key)) {
+        if (set == null) this.#keysByAuthor.set(author, new Set([key]))
+        else set.add(key)
+      } else if (set != null) {
+        set.delete(key)
+        if (set.size === 0) this.#keysByAuthor.delete(author)
+      }
+    }
+  }
+
+  /**
+   * The update guard's registry part, called on every remote update after the
+   * structural walk and before it is applied (issue 11 item 5): an update that
+   * would give an author more entries than `maxEntriesPerAuthor` is refused
+   * (a {@link RegistryQuotaExceededError}: counted, the sender struck), so
+   * over-quota entries never enter the doc, are never stored and never re-sent.
+   *
+   * One case is admitted: a sync answer (`step2`) that alone stays within every
+   * author's quota. Two honest peers may each hold a different quota's worth of
+   * one author's entries (the author sent each a different set); refusing their
+   * sync answers would cut honest peers apart. Those are applied and the excess
+   * pruned at once, the same way on every peer (earliest `publishedAt` kept).
+   */
+  admit(shape: UpdateShape, kind: 'step2' | 'update' = 'update'): void {
+    const keys = shape.keys.get('entries')
+    if (keys == null) return
+    const added = new Map<string, number>()
+    for (const key of keys) {
+      if (this.#maps.entries.has(key)) continue
+      const author = authorOfKey(key)
+      added.set(author, (added.get(author) ?? 0) + 1)
+    }
+    const quota = this.#limits.maxEntriesPerAuthor
+    for (const [author, n] of added) {
+      const have = this.#keysByAuthor.get(author)?.size ?? 0
+      if (n > quota || (kind === 'update' && have + n > quota)) {
+        this.#counters.inc('overQuotaRefused')
+        throw new RegistryQuotaExceededError(`the update adds ${n} entries by ${author.slice(0, 20)}…, who has ${have} here (limit ${quota} per author)`)
+      }
+    }
   }
 
   /** Resolves when every change seen so far has been verified into the view. */
@@ -145,7 +242,7 @@ export class Registry {
         ...(await Promise.all(
           keys.slice(i, i + VERIFY_CHUNK).map((key, j) => {
             const raw = raws[i + j]
-            return raw === undefined ? undefined : this.#check(kind, key, raw)
+            return raw === undefined ? undefined : this.#checkOne(kind, key, raw)
           })
         ))
       )
@@ -166,6 +263,7 @@ export class Registry {
         heal.push([key, best])
       }
     }
+    if (kind === 'entries') this.#pruneOverQuota(keys, prune, prunedRaw)
     if (prune.length > 0) {
       // Records that can never verify (bad signature, wrong key, bad shape) are removed
       // by every honest reader, so forgeries cannot pile up in the doc. Over-limit but
@@ -184,6 +282,21 @@ export class Registry {
     this.#changed()
   }
 
+  /**
+   * One record, on its own: whatever it does (a stack overflow, a verifier that
+   * throws), it is INVALID alone and never takes the other records of its batch
+   * with it (issue 11 item 1: one rejection dropped the whole batch).
+   */
+  async #checkOne(kind: Kind, key: string, raw: unknown): Promise<AnyRecord | typeof INVALID | undefined> {
+    try {
+      return await this.#check(kind, key, raw)
+    } catch (err) {
+      this.#counters.inc('unverifiableRecords')
+      log('a %s record under %s could not be verified: %s', kind, key, (err as Error)?.message)
+      return INVALID
+    }
+  }
+
   /** The verified record, INVALID if it can never verify, undefined if valid but over a local limit. */
   async #check(kind: Kind, key: string, raw: unknown): Promise<AnyRecord | typeof INVALID | undefined> {
     const parsed = v.safeParse(SCHEMAS[kind], raw)
@@ -194,6 +307,11 @@ export class Registry {
     const r = parsed.output as AnyRecord
     if (keyOf(kind, r) !== key) {
       this.#counters.inc('forgedRecords')
+      return INVALID
+    }
+    // Stored before the guard bounded every value (or arriving by a path without it): never recurse into it.
+    if (!withinShape(r, MAX_RECORD_DEPTH, this.#limits.maxEntryBytes)) {
+      this.#counters.inc('tooDeepRecords')
       return INVALID
     }
     // Canonicalize once: the size check, the cache and the signature all use these bytes.
@@ -213,11 +331,44 @@ export class Registry {
     return r
   }
 
+  /**
+   * Authors of `keys` with more valid entries than the quota keep their earliest
+   * `maxEntriesPerAuthor` (by publishedAt, then id: the same choice on every peer);
+   * the rest are forgotten and deleted from the doc, so they are neither kept nor
+   * re-sent (issue 11 item 5). Reaches only what the guard admitted: entries loaded
+   * from storage written before it, and the excess of two honest sync answers.
+   */
+  #pruneOverQuota(keys: readonly string[], prune: string[], prunedRaw: Map<string, unknown>): void {
+    const quota = this.#limits.maxEntriesPerAuthor
+    const authors = new Set(keys.map(authorOfKey))
+    let excess = 0
+    for (const author of authors) {
+      const present = this.#keysByAuthor.get(author)
+      if (present == null || present.size <= quota) continue
+      const live: EntryRecord[] = []
+      for (const key of present) {
+        const r = this.#valid.entries.get(key) as EntryRecord | undefined
+        if (r != null && !this.#isRetracted(r)) live.push(r)
+      }
+      if (live.length <= quota) continue
+      live.sort((a, b) => a.publishedAt - b.publishedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      for (const r of live.slice(quota)) {
+        const key = entryKey(r.author, r.id)
+        this.#valid.entries.delete(key)
+        this.#verified.delete(r.signature)
+        prune.push(key)
+        prunedRaw.set(key, this.#maps.entries.get(key))
+        excess++
+      }
+    }
+    if (excess > 0) this.#counters.inc('overQuotaPruned', excess)
+  }
+
   /** Before healing an entry, verify a retraction that may have arrived in the same update. */
   async #retractedNow(key: string, e: EntryRecord): Promise<boolean> {
     const raw = this.#maps.retractions.get(key)
     if (raw !== undefined) {
-      const checked = await this.#check('retractions', key, raw)
+      const checked = await this.#checkOne('retractions', key, raw)
       const r = checked === INVALID ? undefined : checked
       const best = this.#valid.retractions.get(key)
       if (r != null && (best == null || rank(r) >= rank(best))) this.#valid.retractions.set(key, r)

@@ -16,8 +16,34 @@ import { RejectedUpdateError } from './errors.ts'
 
 /** Largest length of one GC/Skip/Deleted run or clock we accept (2^40). */
 export const MAX_CLOCK = 2 ** 40
-const MAX_DEPTH = 32
+/** Default bound on nesting of one value (ContentAny and ContentJSON alike). */
+export const MAX_DEPTH = 32
 const utf8 = new TextDecoder()
+
+/**
+ * What a doc accepts beyond well-formedness. Every structure of every update is
+ * bounded: nesting of each value (`maxDepth`, ContentAny and ContentJSON alike)
+ * and the bytes of each value (`maxValueBytes`).
+ */
+export interface UpdatePolicy {
+  /** Root type names the doc may contain (others are refused). */
+  allowedRoots?: ReadonlySet<string>
+  /** Deepest nesting of one value. Default {@link MAX_DEPTH}. */
+  maxDepth?: number
+  /** Largest encoding of one value (one ContentAny value or one ContentJSON text), in bytes. Default: no bound beyond the update's own size. */
+  maxValueBytes?: number
+  /** Content types this doc never holds (e.g. the registry holds plain values only: no JSON, strings or nested types). */
+  forbiddenContent?: ReadonlySet<ContentKind>
+}
+
+/** Yjs content types by name (the refs of the v1 encoding). */
+export type ContentKind = 'deleted' | 'json' | 'binary' | 'string' | 'embed' | 'format' | 'type' | 'any'
+const CONTENT_KINDS: readonly (ContentKind | undefined)[] = [undefined, 'deleted', 'json', 'binary', 'string', 'embed', 'format', 'type', 'any']
+
+interface Limits {
+  depth: number
+  valueBytes: number
+}
 
 class Reader {
   pos = 0
@@ -74,8 +100,8 @@ function fail(reason: string): RejectedUpdateError {
   return new RejectedUpdateError(`malformed Yjs update: ${reason}`)
 }
 
-function any(r: Reader, depth: number): void {
-  if (depth > MAX_DEPTH) throw fail('values nested too deeply')
+function any(r: Reader, depth: number, lim: Limits): void {
+  if (depth > lim.depth) throw fail('values nested too deeply')
   const t = r.u8()
   switch (t) {
     case 127:
@@ -100,13 +126,13 @@ function any(r: Reader, depth: number): void {
       const n = r.count()
       for (let i = 0; i < n; i++) {
         r.bytes()
-        any(r, depth + 1)
+        any(r, depth + 1, lim)
       }
       return
     }
     case 117: {
       const n = r.count()
-      for (let i = 0; i < n; i++) any(r, depth + 1)
+      for (let i = 0; i < n; i++) any(r, depth + 1, lim)
       return
     }
     case 116:
@@ -117,14 +143,42 @@ function any(r: Reader, depth: number): void {
   }
 }
 
+/**
+ * Nesting of one JSON text, without parsing it: brackets outside strings. A
+ * ContentJSON value is JSON.parse'd by Yjs and later walked by recursive code
+ * (canonical JSON, structured clone): issue 11 item 1 was a registry record
+ * nested 20,000 deep that overflowed the stack of every reader.
+ */
+function jsonText(r: Reader, lim: Limits): void {
+  const n = r.varUint()
+  if (n > r.left) throw fail('a string longer than the bytes left')
+  if (n > lim.valueBytes) throw fail(`a JSON value of ${n} bytes (limit ${lim.valueBytes})`)
+  const buf = r.buf
+  const end = r.pos + n
+  let depth = 0
+  let inString = false
+  for (let i = r.pos; i < end; i++) {
+    const c = buf[i]!
+    if (inString) {
+      if (c === 0x5c)
+        i++ // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > lim.depth) throw fail('JSON nested too deeply')
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  r.pos = end
+}
+
 /** Walk one item's content; returns how many clock ticks it spans (for the clock cap). */
-function content(r: Reader, ref: number): number {
+function content(r: Reader, ref: number, lim: Limits): number {
   switch (ref) {
     case 1:
       return Math.max(1, r.len()) // deleted
     case 2: {
       const n = r.count()
-      for (let i = 0; i < n; i++) r.bytes()
+      for (let i = 0; i < n; i++) jsonText(r, lim)
       return Math.max(1, n)
     } // JSON
     case 3:
@@ -148,7 +202,11 @@ function content(r: Reader, ref: number): number {
     }
     case 8: {
       const n = r.count()
-      for (let i = 0; i < n; i++) any(r, 0)
+      for (let i = 0; i < n; i++) {
+        const start = r.pos
+        any(r, 0, lim)
+        if (r.pos - start > lim.valueBytes) throw fail(`a value of ${r.pos - start} bytes (limit ${lim.valueBytes})`)
+      }
       return Math.max(1, n)
     } // any
     // 9 = subdocument: never used by our docs, and a remote one would make Yjs create and load docs.
@@ -163,15 +221,29 @@ export interface UpdateShape {
   deletes: number
   /** Root type names the update writes to. */
   roots: Set<string>
+  /**
+   * Per root type, the map keys the update writes with their key spelt out (a
+   * struct without origins names its parent and key; one with an origin
+   * continues a key the receiver already has). A map key the receiver has never
+   * seen can only arrive this way, so these are the keys an update may add.
+   */
+  keys: Map<string, Set<string>>
 }
 
 /**
- * Walk a v1 update, throwing a {@link RejectedUpdateError} if it is malformed or
- * if it names a root type outside `allowedRoots` (when given).
+ * Walk a v1 update, throwing a {@link RejectedUpdateError} if it is malformed,
+ * names a root type outside the policy's `allowedRoots`, nests a value deeper or
+ * makes one larger than the policy allows (a set of roots alone is read as
+ * `{ allowedRoots }`).
  */
-export function checkUpdate(update: Uint8Array, allowedRoots?: ReadonlySet<string>): UpdateShape {
+export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | UpdatePolicy): UpdateShape {
+  const p: UpdatePolicy = policy instanceof Set ? { allowedRoots: policy } : ((policy as UpdatePolicy | undefined) ?? {})
+  const allowedRoots = p.allowedRoots
+  const lim: Limits = { depth: p.maxDepth ?? MAX_DEPTH, valueBytes: p.maxValueBytes ?? Infinity }
+  const forbidden = p.forbiddenContent
   const r = new Reader(update)
   const roots = new Set<string>()
+  const keys = new Map<string, Set<string>>()
   let structs = 0
   const clients = r.count()
   for (let c = 0; c < clients; c++) {
@@ -194,17 +266,29 @@ export function checkUpdate(update: Uint8Array, allowedRoots?: ReadonlySet<strin
           r.varUint()
         } // right origin
         if ((info & 0xc0) === 0) {
+          let root: string | undefined
           if (r.varUint() === 1) {
-            const key = r.string()
-            if (allowedRoots && !allowedRoots.has(key)) throw fail(`root type "${key}" is not part of this document`)
-            roots.add(key)
+            root = r.string()
+            if (allowedRoots && !allowedRoots.has(root)) throw fail(`root type "${root}" is not part of this document`)
+            roots.add(root)
           } else {
             r.varUint()
             r.varUint()
           }
-          if (info & 0x20) r.bytes() // parentSub
+          if (info & 0x20) {
+            // parentSub: the map key
+            if (root === undefined) r.bytes()
+            else {
+              const key = r.string()
+              const set = keys.get(root)
+              if (set == null) keys.set(root, new Set([key]))
+              else set.add(key)
+            }
+          }
         }
-        len = content(r, ref)
+        const kind = CONTENT_KINDS[ref]
+        if (kind !== undefined && forbidden?.has(kind) === true) throw fail(`${kind} content is not allowed in this document`)
+        len = content(r, ref, lim)
       }
       clock += len
       if (clock > MAX_CLOCK) throw fail('clock beyond 2^40')
@@ -224,7 +308,7 @@ export function checkUpdate(update: Uint8Array, allowedRoots?: ReadonlySet<strin
     }
   }
   if (r.left !== 0) throw fail('trailing bytes after the delete set')
-  return { structs, deletes, roots }
+  return { structs, deletes, roots, keys }
 }
 
 /** Walk a state vector (as sent in sync step 1): a count, then client/clock pairs. */

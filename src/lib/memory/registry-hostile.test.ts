@@ -1,0 +1,237 @@
+/**
+ * Issue 11 items 1 and 5 at the memory layer: a registry record nested 20,000
+ * deep (ContentJSON) and one author far over its quota, pushed by a hostile
+ * peer over the sync protocol or found in the doc (stored before the guard).
+ */
+import { describe, it, expect, afterEach } from 'vitest'
+import * as Y from 'yjs'
+import { createMemoryLayer } from './layer.ts'
+import { MemoryNetwork, MemorySyncTransport } from './memory-sync-transport.ts'
+import { fakeSha, jsonContentUpdate, nestedJson, newIdentity, until } from './test-helpers.ts'
+import type { Identity } from '../core/index.ts'
+import { RegistryQuotaExceededError, RejectedUpdateError } from './errors.ts'
+import { entryKey } from './registry-schema.ts'
+import { Registry, registryUpdatePolicy, withinShape } from './registry.ts'
+import { DEFAULT_LIMITS } from './constants.ts'
+import { checkUpdate } from './update-guard.ts'
+import { payloadMessages } from './sync-protocol.ts'
+import type { SyncChannel } from './sync-transport.ts'
+
+const cleanups: Array<() => unknown> = []
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!()
+})
+
+const manifest = (name: string, caps: string[] = ['hashing']) => ({ name, description: `${name} agent`, capabilities: caps })
+
+async function victim(net: MemoryNetwork, limits = {}) {
+  const identity = await newIdentity()
+  const transport = new MemorySyncTransport(net, 'peer-a')
+  const rejected: Array<{ peer: string; error: Error }> = []
+  const layer = createMemoryLayer({
+    identity,
+    transport,
+    persistence: 'none',
+    tabSync: false,
+    limits: { resyncIntervalMs: 0, ...limits },
+    onPeerRejected: (peer, error) => rejected.push({ peer, error })
+  })
+  await layer.start()
+  cleanups.push(() => layer.stop())
+  return { layer, identity, transport, rejected }
+}
+
+/** A hostile peer's raw registry channel to peer-a. */
+async function hostile(net: MemoryNetwork): Promise<{ ch: SyncChannel; send: (kind: 'step2' | 'update', bytes: Uint8Array) => Promise<void> }> {
+  const evil = new MemorySyncTransport(net, 'z-evil')
+  await evil.start()
+  cleanups.push(() => evil.stop())
+  const ch = await evil.open('peer-a', 'registry')
+  let id = 0
+  return {
+    ch,
+    async send(kind, bytes) {
+      for (const m of payloadMessages(kind, bytes, id++)) await ch.send(m)
+    }
+  }
+}
+
+/** The bomb of issue 11 item 1: a registry record whose manifest is ContentJSON nested `depth` deep. */
+function bombUpdate(author: string, depth = 20_000, id = 'bomb'): Uint8Array {
+  const text =
+    `{"kind":"zerostate/registry-entry/1","id":"${id}","author":"${author}","manifest":${nestedJson(depth)},` +
+    `"moduleSha256":"${fakeSha(1)}","version":1,"publishedAt":1,"signature":"${'A'.repeat(86)}"}`
+  return jsonContentUpdate('entries', entryKey(author, id), [text])
+}
+
+/** `n` validly signed entries by a fresh key, as one update (each entry a new map key). */
+async function floodUpdate(n: number, from = 0, identity?: Identity): Promise<{ update: Uint8Array; author: string; identity: Identity }> {
+  const id = identity ?? (await newIdentity())
+  const doc = new Y.Doc()
+  const reg = new Registry(doc, id, { ...DEFAULT_LIMITS, maxEntriesPerAuthor: 100_000 })
+  for (let i = from; i < from + n; i++) await reg.publish({ id: `f${String(i).padStart(5, '0')}`, manifest: manifest(`F${i}`), moduleSha256: fakeSha(i + 1) })
+  return { update: Y.encodeStateAsUpdate(doc), author: id.publicKey, identity: id }
+}
+
+describe('update guard: every value of every update is bounded (issue 11 item 1)', () => {
+  it('refuses ContentJSON nested 20,000 deep in any doc, and accepts what stays within the bound', () => {
+    const deep = jsonContentUpdate('m', 'k', [nestedJson(20_000)])
+    expect(() => checkUpdate(deep)).toThrow(RejectedUpdateError)
+    expect(() => checkUpdate(deep)).toThrow(/JSON nested too deeply/)
+    expect(() => checkUpdate(jsonContentUpdate('m', 'k', [nestedJson(33)]))).toThrow(/nested too deeply/)
+    const ok = jsonContentUpdate('m', 'k', [nestedJson(32), '"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[ \\" [[[["'])
+    expect(checkUpdate(ok).keys.get('m')).toEqual(new Set(['k']))
+    // What the guard accepts, Yjs reads: the value is there, brackets inside strings did not count.
+    const doc = new Y.Doc()
+    Y.applyUpdate(doc, ok)
+    expect(JSON.stringify(doc.getMap('m').get('k'))).toContain('[[[[ \\" [[[[')
+  })
+
+  it("the registry's policy refuses JSON content, values larger than two entries and values deeper than a record", () => {
+    const policy = registryUpdatePolicy({ maxEntryBytes: 1024 })
+    expect(() => checkUpdate(jsonContentUpdate('entries', 'x/y', ['{}']), policy)).toThrow(/json content is not allowed/)
+    const big = new Y.Doc()
+    big.getMap('entries').set('x/y', { blob: 'b'.repeat(3000) })
+    expect(() => checkUpdate(Y.encodeStateAsUpdate(big), policy)).toThrow(/a value of \d+ bytes \(limit 2048\)/)
+    const deep = new Y.Doc()
+    let v: Record<string, unknown> = { leaf: 1 }
+    for (let i = 0; i < 40; i++) v = { a: v }
+    deep.getMap('entries').set('x/y', v)
+    expect(() => checkUpdate(Y.encodeStateAsUpdate(deep), policy)).toThrow(/nested too deeply/)
+    // An honest record passes, and the guard lists the keys it adds.
+    const honest = new Y.Doc()
+    honest.getMap('entries').set('x/y', { manifest: manifest('ok'), version: 1 })
+    honest.getMap('holders').set('x/y|peer-1', 5)
+    const shape = checkUpdate(Y.encodeStateAsUpdate(honest), policy)
+    expect(shape.keys.get('entries')).toEqual(new Set(['x/y']))
+    expect(shape.keys.get('holders')).toEqual(new Set(['x/y|peer-1']))
+  })
+
+  it('an overwrite of a key carries no key of its own: only new keys are listed', () => {
+    const doc = new Y.Doc()
+    doc.getMap('entries').set('x/a', 1)
+    const sv = Y.encodeStateVector(doc)
+    doc.getMap('entries').set('x/a', 2)
+    doc.getMap('entries').set('x/b', 3)
+    expect(checkUpdate(Y.encodeStateAsUpdate(doc, sv)).keys.get('entries')).toEqual(new Set(['x/b']))
+  })
+})
+
+describe('registry under hostile records (issue 11 items 1 and 5)', () => {
+  it('a peer pushing the 20,000-deep record is refused at the guard, counted and struck; the registry keeps its entries', async () => {
+    const net = new MemoryNetwork()
+    const a = await victim(net)
+    await a.layer.registry.publish({ id: 'honest', manifest: manifest('Honest'), moduleSha256: fakeSha(7) })
+    const h = await hostile(net)
+    const attacker = await newIdentity()
+    await h.send('update', bombUpdate(attacker.publicKey))
+    await until(() => a.rejected.length === 1)
+    expect(a.rejected[0]).toMatchObject({ peer: 'z-evil' })
+    expect(a.rejected[0]!.error).toBeInstanceOf(RejectedUpdateError)
+    expect(a.layer.metrics()['memory.sync.rejectedUpdates']).toBe(1)
+    expect(a.layer.doc('registry')!.getMap('entries').has(entryKey(attacker.publicKey, 'bomb'))).toBe(false)
+    expect(a.layer.registry.list().map((e) => e.id)).toEqual(['honest'])
+  })
+
+  it('verifies records one by one: a record whose verification throws hides no other and is pruned from the doc', async () => {
+    const net = new MemoryNetwork()
+    const a = await victim(net)
+    const h = await hostile(net)
+    // Three honest entries and, in the same update (one verification batch), a record whose manifest holds
+    // a bigint: well-formed for Yjs and the guard, but canonical JSON throws on it (as it overflowed on the
+    // 20,000-deep manifest before the guard bounded JSON content).
+    const { update: honest } = await floodUpdate(3)
+    const attacker = await newIdentity()
+    const src = new Y.Doc()
+    Y.applyUpdate(src, honest)
+    const badKey = entryKey(attacker.publicKey, 'throws')
+    src.getMap('entries').set(badKey, {
+      kind: 'zerostate/registry-entry/1',
+      id: 'throws',
+      author: attacker.publicKey,
+      manifest: { n: 12n },
+      moduleSha256: fakeSha(1),
+      version: 1,
+      publishedAt: 1,
+      signature: 'A'.repeat(86)
+    })
+    await h.send('update', Y.encodeStateAsUpdate(src))
+    await until(() => a.layer.registry.list().length === 3, 5000, 'the three honest entries listed')
+    const doc = a.layer.doc('registry')!
+    await until(() => !doc.getMap('entries').has(badKey), 5000, 'the record pruned')
+    const m = a.layer.metrics()
+    expect(m['memory.registry.unverifiableRecords']).toBe(1)
+    expect(m['memory.registry.pruned']).toBe(1)
+    expect(m['memory.registry.verifyErrors'] ?? 0).toBe(0)
+    // Pruned, not just hidden: a new peer syncing from this one never receives it.
+    const fresh = new Y.Doc()
+    Y.applyUpdate(fresh, Y.encodeStateAsUpdate(doc))
+    expect([...fresh.getMap('entries').keys()].sort()).toEqual([...a.layer.registry.list().map((e) => e.key)].sort())
+  })
+
+  it('a record nested deeper than the bound is never walked recursively', () => {
+    let deep: Record<string, unknown> = { leaf: 1 }
+    for (let i = 0; i < 20_000; i++) deep = { a: deep }
+    expect(withinShape(deep, 32, 16_384)).toBe(false)
+    expect(withinShape({ a: [1, { b: [2, 3] }], c: 'x' }, 32, 16_384)).toBe(true)
+    expect(withinShape({ wide: Array.from({ length: 20_000 }, (_, i) => i) }, 32, 16_384)).toBe(false)
+  })
+
+  it('one key pushing far over its quota is refused at the guard: nothing enters the doc, the sender is struck', async () => {
+    const net = new MemoryNetwork()
+    const a = await victim(net, { maxEntriesPerAuthor: 8, maxStrikes: 100 })
+    const h = await hostile(net)
+    // 200 entries in one update: over the quota alone.
+    const flood = await floodUpdate(200)
+    await h.send('update', flood.update)
+    await until(() => a.rejected.length === 1)
+    expect(a.rejected[0]!.error).toBeInstanceOf(RegistryQuotaExceededError)
+    expect(a.layer.doc('registry')!.getMap('entries').size).toBe(0)
+    // The quota's worth is admitted; one more entry in a later update is refused, and so is a sync answer over it alone.
+    const first = await floodUpdate(8, 0, flood.identity)
+    await h.send('update', first.update)
+    await until(() => a.layer.registry.list({ author: flood.author }).length === 8)
+    const more = await floodUpdate(1, 8, flood.identity)
+    await h.send('update', more.update)
+    await until(() => a.rejected.length === 2)
+    expect(a.rejected[1]!.error).toBeInstanceOf(RegistryQuotaExceededError)
+    await h.send('step2', flood.update)
+    await until(() => a.rejected.length === 3)
+    expect(a.layer.doc('registry')!.getMap('entries').size).toBe(8)
+    expect(a.layer.metrics()['memory.registry.overQuotaRefused']).toBe(3)
+    expect(a.layer.metrics()['memory.sync.updatesApplied']).toBe(1)
+  })
+
+  it('a sync answer within the quota alone is applied and the excess pruned the same way on every peer (earliest kept)', async () => {
+    const net = new MemoryNetwork()
+    const a = await victim(net, { maxEntriesPerAuthor: 4, maxStrikes: 100 })
+    const h = await hostile(net)
+    const early = await floodUpdate(4, 0)
+    const late = await floodUpdate(4, 4, early.identity)
+    // Two honest peers may each hold a different quota's worth of one author: a holds the later four…
+    await h.send('update', late.update)
+    await until(() => a.layer.registry.list({ author: early.author }).length === 4)
+    // …and a sync answer brings the earlier four: admitted (alone within the quota), then the later four pruned.
+    await h.send('step2', early.update)
+    await until(() => a.layer.metrics()['memory.registry.overQuotaPruned'] === 4, 5000, 'the excess pruned')
+    const entries = a.layer.doc('registry')!.getMap('entries')
+    await until(() => entries.size === 4)
+    expect([...entries.keys()].map((k) => k.split('/')[1]).sort()).toEqual(['f00000', 'f00001', 'f00002', 'f00003'])
+    expect(a.layer.registry.list({ author: early.author }).map((e) => e.id)).toEqual(['f00000', 'f00001', 'f00002', 'f00003'])
+    expect(a.rejected).toHaveLength(0)
+  })
+
+  it('over-quota entries already in the doc (stored before the guard) are pruned at load, not kept nor re-sent', async () => {
+    const net = new MemoryNetwork()
+    const a = await victim(net, { maxEntriesPerAuthor: 5 })
+    const flood = await floodUpdate(50)
+    const doc = a.layer.doc('registry')!
+    Y.applyUpdate(doc, flood.update)
+    await until(() => doc.getMap('entries').size === 5, 5000, 'pruned to the quota')
+    expect(a.layer.metrics()['memory.registry.overQuotaPruned']).toBe(45)
+    expect(a.layer.registry.list({ author: flood.author })).toHaveLength(5)
+    // What this peer sends a newcomer holds five entries' worth, not fifty.
+    const diff = Y.encodeStateAsUpdate(doc)
+    expect(diff.byteLength).toBeLessThan(flood.update.byteLength / 4)
+  })
+})
