@@ -4,7 +4,7 @@
 import { serveAgentFetch } from './donor/index.ts'
 import * as v from 'valibot'
 import type { AgentBlobStore, AgentCatalog, LocalExecutor, OutcomeSink, PeerDirectory, ReputationSource } from './components.ts'
-import { dispatcher as createDispatcher, type Dispatcher, type DispatcherInit, type StepEvent, type TransferEvent } from './dispatch/index.ts'
+import { dispatcher as createDispatcher, type Dispatcher, type DispatcherInit, type StepEvent, type StepRecord, type TransferEvent } from './dispatch/index.ts'
 import { donorService, type DonorService, type DonorServiceInit } from './donor/index.ts'
 import { InvalidTaskRequestError, OrchestratorError, TaskCancelledError, UnknownAgentError, toError } from './errors.ts'
 import { newTaskId, type TaskId } from './ids.ts'
@@ -16,6 +16,7 @@ import { resolvePreferences, type RoutingPreferences } from './route/index.ts'
 import { router as createRouterService, type Router, type RouterInit } from './route/index.ts'
 import type { TaskTransport } from './dispatch/index.ts'
 import { validatePlan } from './plan/index.ts'
+import { parseVerificationMode, type StepVerifier, type VerificationMode } from './trust/index.ts'
 
 const log = logger('orchestrator')
 
@@ -34,7 +35,7 @@ export interface TaskRequest {
   input?: unknown
   agent?: string
   capabilities?: string[]
-  preferences?: RoutingPreferences
+  preferences?: RoutingPreferences & { verification?: VerificationMode }
 }
 
 /** The result of a task (API.md). */
@@ -43,7 +44,7 @@ export interface TaskResult {
   status: 'succeeded' | 'failed'
   /** The output of the last step, or `{ [stepId]: output }` when several steps end the plan. */
   output: unknown
-  steps: Array<{ id: string; agent: string; peer: string; ms: number; status: string; output?: unknown }>
+  steps: Array<{ id: string; agent: string; peer: string; ms: number; status: string; output?: unknown; verification?: StepRecord['verification'] }>
   cost: number
   plan: Plan
 }
@@ -104,6 +105,8 @@ export interface OrchestratorComponents {
   outcomes?: OutcomeSink
   /** Planners in order (e.g. WebLLM, remote). The deterministic planner is always appended. */
   planners?: Planner[]
+  /** Verification, reputation and credits (trust/); without it results are accepted as they come. */
+  trust?: StepVerifier
 }
 
 /** Options, with defaults. */
@@ -144,7 +147,8 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
     transport: components.transport,
     router,
     executor: components.executor,
-    outcomes: components.outcomes
+    outcomes: components.outcomes,
+    trust: components.trust
   })
   const chain = plannerChain([...(components.planners ?? []), deterministicPlanner()])
   const history = new Map<TaskId, TaskSummary>()
@@ -216,6 +220,7 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
         throw new InvalidTaskRequestError(`The task request is not valid: ${i.path?.map((p) => String(p.key)).join('.') ?? ''} ${i.message}`.trim())
       }
       const prefs = resolvePreferences(request.preferences, (m) => new InvalidTaskRequestError(m))
+      const verification = parseVerificationMode(request.preferences?.verification, (m) => new InvalidTaskRequestError(m))
       progress('planning')
       let plan: Plan
       const pinned = new Map<string, string>()
@@ -267,6 +272,7 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
         prefs,
         signal: controller.signal,
         pinned,
+        verification,
         onTransfer: (transfer) => {
           emit('progress', { taskId: id, phase: 'running', planner: summary.planner, steps: summary.steps, stepsDone: summary.stepsDone, transfer })
         },
@@ -286,7 +292,15 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
         id,
         status: 'succeeded',
         output,
-        steps: run.steps.map((s) => ({ id: s.id, agent: s.agent, peer: s.peer, ms: s.ms, status: s.status, output: s.output })),
+        steps: run.steps.map((s) => ({
+          id: s.id,
+          agent: s.agent,
+          peer: s.peer,
+          ms: s.ms,
+          status: s.status,
+          output: s.output,
+          ...(s.verification != null ? { verification: s.verification } : {})
+        })),
         cost: run.cost,
         plan
       }

@@ -28,6 +28,7 @@ import type { RouteDecision, ScoredRoute } from '../route/index.ts'
 import type { TaskMessage } from './task-protocol.ts'
 import type { TaskTransport } from './task-transport.ts'
 import { Budget, BudgetExceededError } from './budget.ts'
+import { InvalidOutputError, VerificationFailedError, type Judge, type StepVerifier, type VerificationMode } from '../trust/index.ts'
 
 const log = logger('orchestrator:dispatch')
 
@@ -52,6 +53,20 @@ export interface DispatcherComponents {
   /** This peer's runtime, for local steps. */
   executor?: LocalExecutor
   outcomes?: OutcomeSink
+  /** Verification (trust/): without it every result is accepted as it comes (verification 'none'). */
+  trust?: StepVerifier
+}
+
+/** How a step's result was verified (`TaskResult.steps[].verification`). */
+export interface StepVerification {
+  /** Results gathered (the first included). */
+  replicas: number
+  /** Results in the agreeing majority (1 when accepted unchecked). */
+  agreed: number
+  /** Peers whose results were gathered, the accepted one first. */
+  peers: string[]
+  /** 'verified': replicas of distinct users agreed; 'trusted': a trusted user's result, not spot-checked this time; 'unverified': no donor of another user could check it. */
+  status: 'verified' | 'trusted' | 'unverified'
 }
 
 /** A step's progress, as `TaskHandle.on('step')` reports it. */
@@ -68,6 +83,8 @@ export interface StepEvent {
   /** The scored route this attempt runs on (its per-criterion breakdown) and what the router counted. */
   route?: StepRoute
   error?: string
+  /** On 'succeeded' when verification ran. */
+  verification?: StepVerification
 }
 
 /** The route of a step event: its score, per-criterion values and the decision's counts. */
@@ -104,6 +121,7 @@ export interface StepRecord {
   output: unknown
   cost: number
   attempts: number
+  verification?: StepVerification
 }
 
 /** A plan run. */
@@ -117,6 +135,8 @@ export interface RunPlanOptions {
   onTransfer?: (e: TransferEvent) => void
   /** Steps pinned to one agent id (TaskRequest.agent). */
   pinned?: ReadonlyMap<string, string>
+  /** `preferences.verification`; default 'adaptive' when the dispatcher has a verifier. */
+  verification?: VerificationMode
 }
 
 /** Runs plans. */
@@ -143,6 +163,30 @@ interface Attempt {
   transfer: (direction: TransferEvent['direction'], p: PayloadProgress) => void
   /** true once the step is committed: later results for it are duplicates. */
   stepDone: () => boolean
+}
+
+/** One attempt chain of a step (the first result, or a replica). */
+interface StepContext {
+  /** Budget holder: the step id for the first result, `<step>.v<k>` for replicas. */
+  holder: string
+  /** Suffix of the step's idempotency key (replicas are distinct requests). */
+  keySuffix: string
+  /** Users whose results this step already has (a replica goes to another user). */
+  excludeUsers: ReadonlySet<string>
+  /** Replicas run this very agent. */
+  onlyAgent?: string
+  /** No step or transfer events (replicas are not what the task page draws). */
+  quiet: boolean
+}
+
+/** What one attempt chain obtained (its price still held in the budget). */
+interface Obtained {
+  output: unknown
+  ms: number
+  route: ScoredRoute
+  attempt: number
+  ranked?: { reasoning: string; route: StepRoute }
+  holder: string
 }
 
 class DeclinedError extends OrchestratorError {
@@ -172,12 +216,24 @@ class LeaseLostError extends OrchestratorError {
 
 /** `dispatcher(init)(components)`. */
 export function dispatcher(init: DispatcherInit = {}): (components: DispatcherComponents) => Dispatcher {
-  return ({ transport, router, executor, outcomes = NULL_OUTCOME_SINK }) => {
+  return ({ transport, router, executor, outcomes = NULL_OUTCOME_SINK, trust }) => {
     const offerTimeout = init.offerTimeoutMs ?? 2000
     const stepTimeout = init.stepTimeoutMs ?? 60_000
     const attempts = new Map<string, Attempt>()
     const windows = new PeerWindows(init.window)
-    const stats = { offers: 0, declines: 0, leasesLost: 0, peersLost: 0, duplicatesIgnored: 0, localRuns: 0, committed: 0 }
+    const stats = {
+      offers: 0,
+      declines: 0,
+      leasesLost: 0,
+      peersLost: 0,
+      duplicatesIgnored: 0,
+      localRuns: 0,
+      committed: 0,
+      replicas: 0,
+      invalidOutputs: 0,
+      verificationFailed: 0,
+      receiptsSent: 0
+    }
     const payloads = new TaskPayloads(transport, { maxBytes: init.maxPayloadBytes })
     let offs: Array<() => void> = []
 
@@ -190,6 +246,11 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
     }
 
     function onMessage(from: string, m: TaskMessage): void {
+      if (m.type === 'receipt') {
+        // A submitter paying this profile for a verified result (checked by trust).
+        if (trust != null) void trust.receive(from, m.receipt)
+        return
+      }
       const a = attempts.get(m.rid)
       if (a == null || a.peer !== from) {
         if (m.type === 'result') stats.duplicatesIgnored++
@@ -246,12 +307,17 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       }
     }
 
-    async function runStep(step: Subtask, input: unknown, opts: RunPlanOptions, budget: Budget): Promise<StepRecord> {
+    async function attemptStep(step: Subtask, input: unknown, opts: RunPlanOptions, budget: Budget, ctx: StepContext): Promise<Obtained> {
       const { prefs, signal, taskId } = opts
       const policy = prefs.retry_policy
-      const key = `${taskId}/${step.id}`
-      const pin = opts.pinned?.get(step.id)
+      const key = `${taskId}/${step.id}${ctx.keySuffix}`
+      const holder = ctx.holder
+      const pin = ctx.onlyAgent ?? opts.pinned?.get(step.id)
       const onlyAgents = pin != null ? new Set([pin]) : undefined
+      const onStep = ctx.quiet ? undefined : opts.onStep
+      /** Peers of users this step already has a result from (excluded when routing a replica). */
+      const sameUser = new Set<string>()
+      const otherUser = (r: ScoredRoute): boolean => ctx.excludeUsers.size === 0 || trust == null || !ctx.excludeUsers.has(trust.userOf(r.peer.id))
       const failedPairs = new Set<string>()
       const failedPeers = new Set<string>()
       /** Routes priced above what this step could reserve when they came up. */
@@ -297,17 +363,17 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       const later: ScoredRoute[] = []
       const pairKey = (r: ScoredRoute): string => `${r.agent.id}@${r.peer.id}`
       const usable = (r: ScoredRoute): boolean =>
-        !failedPairs.has(pairKey(r)) && !failedPeers.has(r.peer.id) && !tooDear.has(pairKey(r)) && !later.some((l) => pairKey(l) === pairKey(r))
+        !failedPairs.has(pairKey(r)) && !failedPeers.has(r.peer.id) && !tooDear.has(pairKey(r)) && !later.some((l) => pairKey(l) === pairKey(r)) && otherUser(r)
       const nextRoute = (): ScoredRoute | undefined => {
         const r = pickRoute()
         return r ?? later.shift()
       }
       /** The step's budget sentence: what it needs, what is left of max_cost and what other steps hold. */
       const overBudget = (price: number): BudgetExceededError => {
-        const held = budget.reserved - (budget.availableTo(step.id) - budget.available())
+        const held = budget.reserved - (budget.availableTo(holder) - budget.available())
         return new BudgetExceededError(
           step.id,
-          `Step "${step.id}" (${step.capabilities.join(', ')}) needs ${round(price)} credits but only ${round(budget.availableTo(step.id))} of max_cost ${budget.limit} are left (${round(budget.spent)} spent${held > 0 ? `, ${round(held)} held by steps running now` : ''})`
+          `Step "${step.id}" (${step.capabilities.join(', ')}) needs ${round(price)} credits but only ${round(budget.availableTo(holder))} of max_cost ${budget.limit} are left (${round(budget.spent)} spent${held > 0 ? `, ${round(held)} held by steps running now` : ''})`
         )
       }
       /** Route price the router would pick without the budget: proof the budget is what rules every route out. */
@@ -333,7 +399,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           } catch (err) {
             if (err instanceof NoEligibleAgentError) {
               const need = cheapestSkipped ?? cheapestBeyondBudget()
-              if (need != null && !budget.fits(step.id, need)) throw overBudget(need)
+              if (need != null && !budget.fits(holder, need)) throw overBudget(need)
             }
             throw err
           }
@@ -341,7 +407,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             if (cheapestSkipped != null && lastError == null) throw overBudget(cheapestSkipped)
             return undefined
           }
-          if (budget.reserve(step.id, r.agent.price)) return r
+          if (budget.reserve(holder, r.agent.price)) return r
           tooDear.add(pairKey(r))
           cheapestSkipped = Math.min(cheapestSkipped ?? Infinity, r.agent.price)
         }
@@ -353,18 +419,28 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           if (usable(r)) return r
         }
         try {
-          const d = router.route(step.capabilities, prefs, { budget: budget.availableTo(step.id), excludePeers: failedPeers, onlyAgents })
-          rank(d)
-          // Donors with room in their window first (stable: the router's order otherwise).
-          const all = [d.winner, ...d.alternatives].filter(usable)
-          queue = [...all.filter((r) => windows.available(r.peer.id)), ...all.filter((r) => !windows.available(r.peer.id))]
+          for (;;) {
+            const excludePeers = sameUser.size === 0 ? failedPeers : new Set([...failedPeers, ...sameUser])
+            const d = router.route(step.capabilities, prefs, { budget: budget.availableTo(holder), excludePeers, onlyAgents })
+            rank(d)
+            // A replica needs a donor of another user: peers of users this step already has are routed around.
+            const others = [d.winner, ...d.alternatives].filter((r) => !otherUser(r) && !sameUser.has(r.peer.id))
+            const all = [d.winner, ...d.alternatives].filter(usable)
+            if (all.length === 0 && others.length > 0) {
+              for (const r of others) sameUser.add(r.peer.id)
+              continue
+            }
+            // Donors with room in their window first (stable: the router's order otherwise).
+            queue = [...all.filter((r) => windows.available(r.peer.id)), ...all.filter((r) => !windows.available(r.peer.id))]
+            break
+          }
         } catch (err) {
           if (!(err instanceof NoEligiblePeerError) || executor == null || init.runLocallyWhenNoPeer === false) {
             if (later.length > 0 || (err instanceof NoEligibleAgentError && lastError != null)) return undefined
             throw err
           }
           const self: PeerSnapshot = { id: transport.self, rttMs: 0, freeWorkers: Math.max(1, executor.freeWorkers()), donating: true, capabilities: [] }
-          const d = router.route(step.capabilities, prefs, { budget: budget.availableTo(step.id), peers: [self], onlyAgents })
+          const d = router.route(step.capabilities, prefs, { budget: budget.availableTo(holder), peers: [self], onlyAgents })
           rank(d, ' (no remote peer could run it, so it runs here)')
           queue = [d.winner, ...d.alternatives].filter(usable)
         }
@@ -408,18 +484,18 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         if (route == null) break
         if (waitingForCapacity) {
           // Every choice so far was busy: wait for a worker to free up, without spending an attempt.
-          opts.onStep?.({ taskId, stepId: step.id, status: 'retrying', attempt, agent: route.agent.id, peer: route.peer.id, error: lastError?.message })
+          onStep?.({ taskId, stepId: step.id, status: 'retrying', attempt, agent: route.agent.id, peer: route.peer.id, error: lastError?.message })
           await sleep(Math.min(1000, policy.backoff_ms * 1.5 ** Math.min(capacityWaits, 10)), signal)
           if (committedValue != null) break
         } else if (attempt > 1) {
-          opts.onStep?.({ taskId, stepId: step.id, status: 'retrying', attempt, agent: route.agent.id, peer: route.peer.id, error: lastError?.message })
+          onStep?.({ taskId, stepId: step.id, status: 'retrying', attempt, agent: route.agent.id, peer: route.peer.id, error: lastError?.message })
           await sleep(policy.backoff_ms * policy.backoff_multiplier ** (attempt - 2), signal)
           if (committedValue != null) break
         }
         waitingForCapacity = false
         const started = Date.now()
         const event = (status: StepEvent['status'], error?: string): void =>
-          opts.onStep?.({
+          onStep?.({
             taskId,
             stepId: step.id,
             status,
@@ -445,7 +521,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
                 attempt,
                 key,
                 prepare(),
-                opts,
+                ctx.quiet ? { ...opts, onTransfer: undefined } : opts,
                 signal,
                 () => done,
                 (v) => {
@@ -453,6 +529,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
                     stats.duplicatesIgnored++
                     return
                   }
+                  if (refuse(v.route, v.output) != null) return
                   done = true
                   committedValue = { output: v.output, ms: v.ms, route: v.route, attempt: v.attempt, rid: v.rid }
                   wakeCommit()
@@ -464,6 +541,9 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
                 live
               )
           if (!done) {
+            // A donor's output must match the agent's output schema before anything else (a wrong result otherwise).
+            const bad = remote ? refuse(route, r.output) : undefined
+            if (bad != null) throw new InvalidOutputError(`${route.peer.id} returned an output that does not match ${route.agent.name}'s output schema: ${bad}`)
             done = true
             committedValue = { ...r, route, attempt, rid: r.rid }
           }
@@ -472,7 +552,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         } catch (err) {
           if (remote && err instanceof DeclinedError && err.reason === 'full') windows.full(route.peer.id)
           if (committedValue != null) break
-          budget.release(step.id)
+          budget.release(holder)
           const e = toError(err)
           if (signal.aborted) throw new TaskCancelledError(undefined, { cause: e })
           lastError = e
@@ -508,46 +588,227 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         // Tell donors of attempts we gave up on to stop (harmless if they already finished).
         if (a != null && committedValue?.rid !== rid) transport.send(a.peer, { type: 'cancel', rid }).catch(() => {})
       }
-      const c = committedValue
+      const c = committedValue as { output: unknown; ms: number; route: ScoredRoute; attempt: number } | undefined
       if (signal.aborted) {
         // Cancelled while a result was on its way: nothing is committed after a cancel.
-        budget.release(step.id)
+        budget.release(holder)
         throw new TaskCancelledError()
       }
       if (c == null) {
-        budget.release(step.id)
+        budget.release(holder)
         throw new StepFailedError(
           step.id,
           `Step "${step.id}" (${step.capabilities.join(', ')}) failed on every choice tried${lastError != null ? `; last error: ${lastError.message}` : ''}`,
           { cause: lastError }
         )
       }
+      return { output: c.output, ms: c.ms, route: c.route, attempt: c.attempt, ranked: ranked.get(pairKey(c.route)), holder }
+    }
+
+    /** Why a remote output is refused (schema), after telling trust; undefined when it is fine. */
+    function refuse(route: ScoredRoute, output: unknown): string | undefined {
+      if (trust == null) return undefined
+      const bad = trust.checkOutput(route.agent.id, output)
+      if (bad != null) {
+        stats.invalidOutputs++
+        trust.refused(trust.userOf(route.peer.id), route.agent.id)
+      }
+      return bad
+    }
+
+    /**
+     * A step: its first result, then as many replicas on donors of other users as
+     * verification asks (trust/'s policy), until a strict majority of distinct users
+     * agrees; every result gathered is paid from max_cost.
+     */
+    async function runStep(step: Subtask, input: unknown, opts: RunPlanOptions, budget: Budget): Promise<StepRecord> {
+      const mode: VerificationMode = trust == null ? 'none' : (opts.verification ?? 'adaptive')
+      const first = await attemptStep(step, input, opts, budget, { holder: step.id, keySuffix: '', excludeUsers: new Set(), quiet: false })
+      if (trust == null || mode === 'none') return commitStep(step, input, opts, budget, first, [first], undefined)
+      const agentId = first.route.agent.id
+      const results = [{ r: first, user: trust.userOf(first.route.peer.id) }]
+      const decision = trust.decide(results[0].user, agentId, mode)
+      if (!decision.replicate) {
+        // This profile's own result is trusted by definition; 'none' never reaches here.
+        const status = decision.reason === 'trusted' || decision.reason === 'self' ? 'trusted' : 'unverified'
+        if (decision.reason === 'trusted') await settle(opts, step, agentId, 'trusted', [{ ...results[0], agreed: true }])
+        return commitStep(step, input, opts, budget, first, [first], { replicas: 1, agreed: 1, peers: [first.route.peer.id], status })
+      }
+      // Results grouped by agreement (each group's first result is its representative).
+      const groups: Array<typeof results> = [[results[0]]]
+      const judge = judgeRunner(opts.signal)
+      let majority: typeof results | undefined
+      let lastError: Error | undefined
+      try {
+        while (majority == null && results.length < trust.maxReplicas) {
+          let replica: Obtained
+          try {
+            replica = await attemptStep(step, input, opts, budget, {
+              holder: `${step.id}.v${results.length + 1}`,
+              keySuffix: `.v${results.length + 1}`,
+              excludeUsers: new Set(results.map((x) => x.user)),
+              onlyAgent: agentId,
+              quiet: true
+            })
+          } catch (err) {
+            if (opts.signal.aborted) throw err
+            lastError = toError(err)
+            break // no donor of another user could give one more result
+          }
+          stats.replicas++
+          const entry = { r: replica, user: trust.userOf(replica.route.peer.id) }
+          results.push(entry)
+          let placed = false
+          for (const g of groups) {
+            if (await trust.agree(agentId, g[0].r.output, replica.output, { judge, signal: opts.signal })) {
+              g.push(entry)
+              placed = true
+              break
+            }
+          }
+          if (!placed) groups.push([entry])
+          const best = groups.reduce((a, b) => (b.length > a.length ? b : a))
+          if (best.length >= 2 && best.length * 2 > results.length) majority = best
+        }
+      } catch (err) {
+        for (const x of results) budget.release(x.r.holder)
+        throw err
+      }
+      if (majority == null) {
+        // One result and nobody else to check it: adaptive accepts it unverified (no credit, no trust); anything else fails.
+        if (results.length === 1 && mode === 'adaptive' && !(lastError instanceof BudgetExceededError)) {
+          return commitStep(step, input, opts, budget, first, [first], { replicas: 1, agreed: 1, peers: [first.route.peer.id], status: 'unverified' })
+        }
+        stats.verificationFailed++
+        for (const x of results) budget.release(x.r.holder)
+        await settle(
+          opts,
+          step,
+          agentId,
+          'failed',
+          results.map((x) => ({ ...x, agreed: false }))
+        )
+        throw new VerificationFailedError(
+          step.id,
+          results.length === 1
+            ? `Step "${step.id}" could not be verified: no donor of another user could run it${lastError != null ? ` (${lastError.message})` : ''}. Try again when more donors are online, or set preferences.verification to 'adaptive' or 'none'`
+            : `Step "${step.id}" could not be verified: ${results.length} results from ${results.length} different users and no strict majority agrees${lastError != null ? ` (no further donor: ${lastError.message})` : ''}`,
+          { cause: lastError }
+        )
+      }
+      const winners = new Set(majority)
+      const accepted = majority.includes(results[0]) ? results[0] : majority[0]
+      await settle(
+        opts,
+        step,
+        agentId,
+        'verified',
+        results.map((x) => ({ ...x, agreed: winners.has(x) }))
+      )
+      return commitStep(
+        step,
+        input,
+        opts,
+        budget,
+        accepted.r,
+        results.map((x) => x.r),
+        {
+          replicas: results.length,
+          agreed: majority.length,
+          peers: [accepted.r.route.peer.id, ...results.filter((x) => x !== accepted).map((x) => x.r.route.peer.id)],
+          status: 'verified'
+        },
+        new Set(results.filter((x) => !winners.has(x)).map((x) => x.r))
+      )
+    }
+
+    /** Tell trust how a step ended and send the receipts it signs to their donors. */
+    async function settle(
+      opts: RunPlanOptions,
+      step: Subtask,
+      agentId: string,
+      outcome: 'verified' | 'trusted' | 'failed',
+      results: Array<{ r: Obtained; user: string; agreed: boolean }>
+    ): Promise<void> {
+      if (trust == null) return
+      try {
+        const receipts = await trust.settle({
+          taskId: opts.taskId,
+          stepId: step.id,
+          agentId,
+          outcome,
+          results: results.map((x) => ({ peer: x.r.route.peer.id, user: x.user, ms: x.r.ms, price: x.r.route.agent.price, agreed: x.agreed }))
+        })
+        for (const { peer, receipt } of receipts) {
+          transport
+            .send(peer, { type: 'receipt', rid: `${opts.taskId}/${step.id}`.replace(/[^A-Za-z0-9:#._-]/g, '_').slice(0, 128), receipt })
+            .then(() => {
+              stats.receiptsSent++
+            })
+            .catch((err: unknown) => {
+              log('sending a receipt to %s failed: %s', peer, toError(err).message)
+            })
+        }
+      } catch (err) {
+        log.error('trust settle failed: %s', toError(err).message)
+      }
+    }
+
+    /** Runs a judge agent (a manifest's `judge: <agent id>`) on this peer's runtime. */
+    function judgeRunner(signal: AbortSignal): Judge {
+      return async (agent, a, b) => {
+        if (executor == null || !executor.has(agent)) throw new VerificationFailedError(undefined, `the judge agent ${agent} is not installed on this peer`)
+        const { output } = await executor.run(agent, { a, b }, { signal, timeoutMs: stepTimeout })
+        if (typeof output === 'boolean') return output
+        const o = output as { agree?: unknown; equal?: unknown } | null
+        return o?.agree === true || o?.equal === true
+      }
+    }
+
+    /** Commit a step: every result gathered is paid, the accepted one is the step's output. */
+    function commitStep(
+      step: Subtask,
+      input: unknown,
+      opts: RunPlanOptions,
+      budget: Budget,
+      c: Obtained,
+      all: Obtained[],
+      verification: StepVerification | undefined,
+      outvoted: ReadonlySet<Obtained> = new Set()
+    ): StepRecord {
       stats.committed++
       // The hold becomes spent, at the price of the route that answered (a late result of an earlier attempt may differ).
-      budget.commit(step.id, c.route.agent.price)
+      let cost = 0
+      for (const x of all) cost += budget.commit(x.holder, x.route.agent.price)
       opts.onStep?.({
-        taskId,
+        taskId: opts.taskId,
         stepId: step.id,
         status: 'succeeded',
         attempt: c.attempt,
         agent: c.route.agent.id,
         peer: c.route.peer.id,
-        ...ranked.get(pairKey(c.route))
+        ...c.ranked,
+        ...(verification != null ? { verification } : {})
       })
-      record({
-        taskId,
-        stepId: step.id,
-        agentId: c.route.agent.id,
-        peerId: c.route.peer.id,
-        capabilities: step.capabilities,
-        attempt: c.attempt,
-        success: true,
-        durationMs: c.ms,
-        cost: c.route.agent.price,
-        inputSize: inputSize(),
-        outputSize: size(c.output),
-        at: Date.now()
-      })
+      const inputSize = size(input)
+      for (const x of all) {
+        const lost = outvoted.has(x)
+        record({
+          taskId: opts.taskId,
+          stepId: step.id,
+          agentId: x.route.agent.id,
+          peerId: x.route.peer.id,
+          capabilities: step.capabilities,
+          attempt: x.attempt,
+          success: !lost,
+          durationMs: x.ms,
+          cost: x.route.agent.price,
+          ...(lost ? { errorName: 'InvalidOutputError', errorMessage: 'outvoted by the replicas of other users' } : {}),
+          inputSize,
+          outputSize: size(x.output),
+          at: Date.now()
+        })
+      }
       return {
         id: step.id,
         agent: c.route.agent.id,
@@ -555,8 +816,9 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         ms: c.ms,
         status: 'succeeded',
         output: c.output,
-        cost: c.route.agent.price,
-        attempts: c.attempt
+        cost: round(cost),
+        attempts: c.attempt,
+        ...(verification != null ? { verification } : {})
       }
     }
 

@@ -76,7 +76,16 @@ export const TaskMessageSchema = v.variant('type', [
   v.object({ type: v.literal('agent-fetch'), rid, agentId: hex64 }),
   /** The module of an agent-fetch: its descriptor (`kind: 'bytes'`); chunks follow. */
   v.object({ type: v.literal('agent-payload'), rid, agentId: hex64, payload: PayloadDescriptorSchema }),
-  v.object({ type: v.literal('agent-missing'), rid, agentId: hex64 })
+  v.object({ type: v.literal('agent-missing'), rid, agentId: hex64 }),
+  /** A submitter's signed receipt for a verified result, sent to the donor that keeps it (checked by trust/). */
+  v.object({
+    type: v.literal('receipt'),
+    rid,
+    receipt: v.pipe(
+      v.record(v.string(), v.unknown()),
+      v.check((r) => Object.keys(r).length <= 16)
+    )
+  })
 ])
 /** A message of the task protocol. */
 export type TaskMessage = v.InferOutput<typeof TaskMessageSchema>

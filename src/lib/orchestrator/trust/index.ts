@@ -1,0 +1,10 @@
+/** orchestrator/trust: entered only through this file (STYLE.md "The shape of the house"). */
+export * from './errors.ts'
+export * from './agreement.ts'
+export * from './output-schema.ts'
+export * from './policy.ts'
+export * from './reputation.ts'
+export * from './statements.ts'
+export * from './receipts.ts'
+export * from './trust-store.ts'
+export * from './trust-service.ts'
