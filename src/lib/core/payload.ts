@@ -4,13 +4,16 @@
  * small {@link PayloadDescriptor} that rides in the protocol's own message, and
  * sent as numbered chunks of at most {@link PAYLOAD_CHUNK_BYTES} (base64 in the
  * JSON frame, so a chunk frame stays under the 64 KiB frame cap and one WebRTC
- * message). The receiver preallocates the announced size, hashes chunks as they
- * come (@noble/hashes, incremental) and checks size and hash at the end: a peer
- * that lies about either gets a typed {@link PayloadIntegrityError}.
+ * message). The receiver keeps the chunks as they come (never the announced size
+ * ahead of them: announcing 32 MiB costs nothing until it is sent), hashes them as
+ * they come (@noble/hashes, incremental) and checks size and hash at the end: a peer
+ * that lies about either gets a typed {@link PayloadIntegrityError}, and one that
+ * announces a transfer and stops sending it a {@link PayloadStalledError} once no
+ * chunk came for `stallMs` (its chunks are dropped then).
  *
  * Small payloads travel inline in the descriptor (`inline`), so they cost no
  * extra message. Memory per transfer: the sender's encoded bytes (chunks are
- * subarrays, base64 one chunk at a time), the receiver's one buffer.
+ * subarrays, base64 one chunk at a time), the receiver's chunks received so far.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 import { fromString, toString as bytesToString } from 'uint8arrays'
@@ -41,6 +44,15 @@ export class PayloadTooLargeError extends PayloadIntegrityError {
   static override readonly defaultMessage: string = 'A peer announced a payload larger than this peer accepts'
   override readonly name: string = 'PayloadTooLargeError'
 }
+
+/** The peer announced a payload, then sent no chunk of it for too long. */
+export class PayloadStalledError extends PayloadIntegrityError {
+  static override readonly defaultMessage: string = 'A peer announced a payload and stopped sending it'
+  override readonly name: string = 'PayloadStalledError'
+}
+
+/** How long a receiver waits for the next chunk of a transfer before giving it up. */
+export const PAYLOAD_STALL_MS = 30_000
 
 /** The transfer was aborted (by either side, or the connection closed) before it ended. */
 export class PayloadAbortedError extends PayloadError {
@@ -192,40 +204,84 @@ export async function sendPayloadChunks(bytes: Uint8Array, send: (chunk: Payload
   }
 }
 
+/** Options of {@link PayloadAssembler}. */
+export interface PayloadAssemblerOptions {
+  /** Largest announced size accepted. Default {@link MAX_PAYLOAD_BYTES}. */
+  maxBytes?: number
+  /** No chunk for this long: the transfer is stalled (chunks dropped). Default {@link PAYLOAD_STALL_MS}. */
+  stallMs?: number
+  /** Told once when the transfer stalls (the caller's strike policy and clean-up plug in here). */
+  onStall?: (err: PayloadStalledError) => void
+}
+
 /**
- * Reassembles one payload from its chunks: preallocates the announced size (after
- * checking it against `maxBytes`), takes chunks in order (duplicates ignored, a gap
- * or an overflow is an integrity error), hashes as it goes and checks the sha-256
- * at the end.
+ * Reassembles one payload from its chunks: checks the announced size against
+ * `maxBytes` first, takes chunks in order (duplicates ignored, a gap or an overflow
+ * is an integrity error), keeps only what arrived, hashes as it goes and checks the
+ * sha-256 at the end. A transfer that gets no chunk for `stallMs` fails with
+ * PayloadStalledError (on the next push or finish, and through `onStall` at once).
  */
 export class PayloadAssembler {
   readonly descriptor: PayloadDescriptor
-  readonly #buffer: Uint8Array
+  #chunks: Uint8Array[] = []
   readonly #hash = sha256.create()
   readonly #count: number
+  readonly #stallMs: number
+  readonly #onStall: ((err: PayloadStalledError) => void) | undefined
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #failed: PayloadError | undefined
   #next = 0
   #received = 0
+  #value: { v: unknown } | undefined
 
   /** Throws `PayloadTooLargeError` when the descriptor announces more than `maxBytes`. */
-  constructor(descriptor: PayloadDescriptor, opts: { maxBytes?: number } = {}) {
+  constructor(descriptor: PayloadDescriptor, opts: PayloadAssemblerOptions = {}) {
     const max = opts.maxBytes ?? MAX_PAYLOAD_BYTES
     if (descriptor.size > max) throw new PayloadTooLargeError(`a peer announced ${descriptor.size} bytes; this peer accepts at most ${max}`)
     this.descriptor = descriptor
     this.#count = chunkCount(descriptor)
-    this.#buffer = new Uint8Array(descriptor.inline != null ? 0 : descriptor.size)
+    this.#stallMs = opts.stallMs ?? PAYLOAD_STALL_MS
+    this.#onStall = opts.onStall
+    if (!this.complete) this.#arm()
   }
 
   /** Bytes received so far. */
   get received(): number {
     return this.#received
   }
+  /** Bytes this assembler holds now (what arrived; nothing once stalled, aborted or finished). */
+  get buffered(): number {
+    return this.#chunks.reduce((n, c) => n + c.byteLength, 0)
+  }
   /** True once every chunk arrived. */
   get complete(): boolean {
     return this.#next >= this.#count
   }
 
-  /** Take one chunk; returns false for a duplicate. Throws `PayloadIntegrityError`. */
+  /** Give the transfer up (the stream closed, the caller refused it): drops its chunks and its timer. */
+  abort(reason: PayloadError = new PayloadAbortedError()): void {
+    this.#fail(reason)
+  }
+
+  #arm(): void {
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => {
+      const err = new PayloadStalledError(`no chunk of a ${this.descriptor.size}-byte payload for ${this.#stallMs} ms (${this.#received} bytes came)`)
+      this.#fail(err)
+      this.#onStall?.(err)
+    }, this.#stallMs)
+    ;(this.#timer as { unref?: () => void }).unref?.()
+  }
+
+  #fail(err: PayloadError): void {
+    clearTimeout(this.#timer)
+    this.#failed ??= err
+    this.#chunks = []
+  }
+
+  /** Take one chunk; returns false for a duplicate. Throws `PayloadIntegrityError` (PayloadStalledError once stalled). */
   push(chunk: PayloadChunk): boolean {
+    if (this.#failed != null) throw this.#failed
     if (chunk.index < this.#next) return false
     if (chunk.index > this.#next) throw new PayloadIntegrityError(`chunk ${chunk.index} arrived before chunk ${this.#next}`)
     if (chunk.index >= this.#count) throw new PayloadIntegrityError(`chunk ${chunk.index} is beyond the ${this.#count} announced`)
@@ -238,15 +294,19 @@ export class PayloadAssembler {
     const last = chunk.index === this.#count - 1
     const expected = last ? this.descriptor.size - chunk.index * PAYLOAD_CHUNK_BYTES : PAYLOAD_CHUNK_BYTES
     if (data.byteLength !== expected) throw new PayloadIntegrityError(`chunk ${chunk.index} has ${data.byteLength} bytes, not ${expected}`)
-    this.#buffer.set(data, this.#received)
+    this.#chunks.push(data)
     this.#hash.update(data)
     this.#received += data.byteLength
     this.#next++
+    if (this.complete) clearTimeout(this.#timer)
+    else this.#arm()
     return true
   }
 
   /** The decoded value, once complete; throws `PayloadIntegrityError` when the hash does not match. */
   finish(): unknown {
+    if (this.#failed != null) throw this.#failed
+    if (this.#value != null) return this.#value.v
     const d = this.descriptor
     let bytes: Uint8Array
     let digest: string
@@ -260,10 +320,22 @@ export class PayloadAssembler {
       digest = sha256Hex(bytes)
     } else {
       if (!this.complete) throw new PayloadIntegrityError(`the payload ended after ${this.#received} of ${d.size} bytes`)
-      bytes = this.#buffer
+      bytes = this.#chunks.length === 1 ? (this.#chunks[0] as Uint8Array) : new Uint8Array(d.size)
+      if (this.#chunks.length !== 1) {
+        let at = 0
+        for (const c of this.#chunks) {
+          bytes.set(c, at)
+          at += c.byteLength
+        }
+      }
+      this.#chunks = []
       digest = bytesToString(this.#hash.digest(), 'base16')
     }
-    if (digest !== d.sha256) throw new PayloadIntegrityError('the payload does not match its sha-256: a chunk was corrupted or forged')
-    return decodePayload(d.kind, bytes)
+    if (digest !== d.sha256) {
+      this.#failed = new PayloadIntegrityError('the payload does not match its sha-256: a chunk was corrupted or forged')
+      throw this.#failed
+    }
+    this.#value = { v: decodePayload(d.kind, bytes) }
+    return this.#value.v
   }
 }
