@@ -15,7 +15,15 @@ export type {
   RelayStatus,
   TaskHandle,
   TaskRequest,
-  TaskSummary
+  TaskSummary,
+  TaskListEntry,
+  WorkflowHandle,
+  WorkflowsApi,
+  WorkflowInspection,
+  RunView,
+  RunStepView,
+  RunUnitView,
+  ApprovalEvent
 } from './app/index.ts'
 export type { MeshNodeInit } from './mesh/index.ts'
 export { REGIONS, UNKNOWN_REGION, isRegion, regionLabel, type Region } from './mesh/index.ts'

@@ -7,6 +7,8 @@ import type { RegionState } from './presence.ts'
 import type { AgentManifest, AgentRuntime, RunResult, UnsignedManifest } from '../runtime/index.ts'
 import type { NamespaceInfo, Registry, Journal } from '../memory/index.ts'
 import type { LlmState, Orchestrator, TaskHandle, TaskRequest, TaskSummary } from '../orchestrator/index.ts'
+import type { WorkflowHandle } from './services/workflow-runs.ts'
+import type { WorkflowsApi } from './services/workflows.ts'
 
 export type { LlmState }
 
@@ -92,14 +94,25 @@ export interface ZeroStateApi {
 
   // tasks and workflows
   submit(request: TaskRequest): TaskHandle
-  runWorkflow(yaml: string, input?: unknown): TaskHandle
-  tasks(): TaskSummary[]
+  /**
+   * Run a workflow (WORKFLOWS.md). The handle's `done` rejects with `WorkflowValidationError`
+   * (every error with its line and column) before any step runs when the document or the input
+   * is wrong. The run is journalled and resumed after a reload, by exactly one tab of the profile.
+   */
+  runWorkflow(yaml: string, input?: unknown): WorkflowHandle
+  /** Decide an approval a workflow run waits for (from any tab of the profile). */
+  approve(taskId: string, stepId: string, decision: { approved: boolean; comment?: string; value?: unknown }): Promise<void>
+  /** This profile's tasks and workflow runs (from the journal: also those from before a reload), newest first. */
+  tasks(): TaskListEntry[]
   /**
    * The handle of a task: live for one submitted from this tab; for a past task of this
    * profile (from its journal) a read-only handle (`past: true`) that replays the recorded
-   * plan and steps and whose `done` settles with the recorded result or error.
+   * plan and steps and whose `done` settles with the recorded result or error. For a workflow
+   * run (`kind: 'workflow'`), a handle that follows its journal in any tab, live while it runs.
    */
-  task(id: string): TaskHandle | undefined
+  task(id: string): TaskHandle | WorkflowHandle | undefined
+  /** Saved workflows and validation (WORKFLOWS.md "API"). */
+  workflows: WorkflowsApi
   /** The request a task of this profile was submitted with (for "Run again"); `inputDropped` when its input was too large to keep. */
   taskRequest(id: string): (TaskRequest & { inputDropped?: boolean }) | undefined
 
@@ -139,4 +152,12 @@ export interface ZeroStateApi {
   stop(): Promise<void>
 }
 
-export type { PeerInfo, RegionState, RelayStatus, TaskHandle, TaskRequest, TaskSummary }
+/** One line of `tasks()`: a submitted task or a workflow run. */
+export interface TaskListEntry extends Omit<TaskSummary, 'status'> {
+  kind: 'task' | 'workflow'
+  /** The workflow's name, or the task's description. */
+  name: string
+  status: TaskSummary['status'] | 'waiting'
+}
+
+export type { PeerInfo, RegionState, RelayStatus, TaskHandle, TaskRequest, TaskSummary, WorkflowHandle, WorkflowsApi }

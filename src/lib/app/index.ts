@@ -20,3 +20,18 @@ export {
 } from './presence.ts'
 export { agentPublisher, type AgentPublisher, type AgentPublisherComponents, type AgentPublisherInit, type AgentBundle } from './publish.ts'
 export { taskTracking, type TaskTracking, type TaskTrackingComponents, type TaskTrackingInit } from './task-tracking.ts'
+export { RunStore, RUN_LIMITS, RunJournalFullError, type RunMeta, type RunLog, type RunStatus } from './services/run-store.ts'
+export { MemoryRunLocks, WebRunLocks, runLockName, type RunLocks, type RunLease } from './services/run-locks.ts'
+export { projectRun, unitLabel, stepOfUnit, type RunView, type RunStepView, type RunUnitView, type RunUnitState } from './services/run-view.ts'
+export {
+  workflowRuns,
+  WorkflowRunFailedError,
+  type WorkflowRuns,
+  type WorkflowHandle,
+  type WorkflowTaskResult,
+  type ApprovalEvent,
+  type WorkflowProgressEvent,
+  type WorkflowStepEvent
+} from './services/workflow-runs.ts'
+export { workflows, WorkflowsNotLoadedError, type Workflows, type WorkflowsApi, type WorkflowInspection } from './services/workflows.ts'
+export { workflowTemplates, TEMPLATES_NAMESPACE, type WorkflowTemplates } from './services/workflow-templates.ts'

@@ -4,7 +4,7 @@
  * publishing, task tracking), behind `ZeroStateApi`. It wires; the services decide.
  */
 import type { ZeroStateApi } from './api.ts'
-import { createMemoryLayer, Libp2pSyncTransport, type MemoryLayer } from '../memory/index.ts'
+import { JOURNAL_DOC, createMemoryLayer, Libp2pSyncTransport, type MemoryLayer } from '../memory/index.ts'
 import { ChangeNotifier, IndexedDbKeyStore, MemoryKeyStore, listen, loadIdentity, logger } from '../core/index.ts'
 import { MeshNode, type MeshNodeInit } from '../mesh/index.ts'
 import {
@@ -13,8 +13,7 @@ import {
   orchestratorService,
   remotePlanner,
   servePlans,
-  OrchestratorError,
-  type TaskHandle
+  OrchestratorError
 } from '../orchestrator/index.ts'
 import { AppCatalog, OutcomeStats, RuntimeExecutor, libp2pStreamHost, meshPeerDirectory } from './adapters.ts'
 import { journalTask } from './task-journal.ts'
@@ -24,6 +23,7 @@ import { donation } from './donation.ts'
 import { presencePublisher, savedRegion } from './presence.ts'
 import { agentPublisher } from './publish.ts'
 import { taskTracking } from './task-tracking.ts'
+import { workflows as workflowsService } from './services/workflows.ts'
 import { IndexedDbAgentStore, MemoryAgentStore, bundledAgents, createAgentRuntime, defaultWorkerCount, publishLocal } from '../runtime/index.ts'
 
 const log = logger('app')
@@ -119,6 +119,17 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   })
   const tasks = taskTracking()({ orchestrator, journal: { record: (handle, request) => journalTask(memory.journal, handle, request) }, changes })
   const history = taskHistory(memory.journal)
+  const journalDoc = memory.doc(JOURNAL_DOC)
+  if (journalDoc == null) throw new OrchestratorError('the journal doc is not open')
+  const flows = workflowsService()({
+    journalDoc,
+    saved: () => memory.flush(),
+    catalog,
+    orchestrator,
+    memory: memory.memory,
+    publicKey: identity.publicKey,
+    changes
+  })
   const donations = donation()({ runtime, orchestrator, executor, tasks, bundled, presence, changes })
   const publisher = agentPublisher()({
     packages: { publish: (bundle) => publishLocal(runtime.store, identity, bundle) },
@@ -133,6 +144,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   })
 
   await donations.restore(options.donate)
+  flows.start()
   let stopLlmService: (() => Promise<void>) | undefined
   void llm.probe().then(async () => {
     if (llm.state().state !== 'unavailable') stopLlmService = await servePlans(host, llm.current, { strikes: mesh.strikes })
@@ -163,15 +175,14 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       }
     },
     submit: (request) => tasks.submit(request),
-    runWorkflow() {
-      // Workflows (YAML) are a later feature; keep the contract: a handle whose done rejects.
-      const error = new OrchestratorError('Workflows are not available in this version yet: submit a task instead')
-      const done = Promise.reject(error)
-      done.catch(() => {})
-      return { id: `workflow-${Date.now()}`, done, on: () => () => {}, cancel: () => {} } as unknown as TaskHandle
-    },
-    tasks: () => history.tasks(orchestrator.tasks()),
-    task: (id) => tasks.task(id) ?? history.task(id),
+    runWorkflow: (yaml, input) => flows.runWorkflow(yaml, input),
+    approve: (taskId, stepId, decision) => flows.runs.approve(taskId, stepId, decision),
+    tasks: () =>
+      [...history.tasks(orchestrator.tasks()).map((t) => ({ ...t, kind: 'task' as const, name: t.description })), ...flows.summaries()].sort(
+        (a, b) => b.createdAt - a.createdAt
+      ),
+    task: (id) => tasks.task(id) ?? flows.runs.task(id) ?? history.task(id),
+    workflows: flows.api,
     taskRequest: (id) => history.request(id),
     memory: {
       get: (ns, key) => memory.memory.get(ns, key),
@@ -209,6 +220,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     orchestrator,
     async stop() {
       presence.stop()
+      flows.stop()
       for (const off of unsubscribes) off()
       changes.cancel()
       await stopLlmService?.().catch(() => {})

@@ -10,7 +10,7 @@ import { InvalidTaskRequestError, OrchestratorError, TaskCancelledError, Unknown
 import { newTaskId, type TaskId } from './ids.ts'
 import { TypedEventEmitter, listen, logger } from '../core/index.ts'
 import type { Plan } from './plan/index.ts'
-import { capabilityCatalog, plannerChain, type Planner } from './plan/index.ts'
+import { capabilityCatalog, plannerChain, type PlanRequest, type Planner } from './plan/index.ts'
 import { deterministicPlanner } from './plan/index.ts'
 import { resolvePreferences, type RoutingPreferences } from './route/index.ts'
 import { router as createRouterService, type Router, type RouterInit } from './route/index.ts'
@@ -130,6 +130,10 @@ export interface Orchestrator {
   stop(): Promise<void>
   readonly router: Router
   stats(): Record<string, number>
+  /** Run a validated plan through this orchestrator's dispatcher: the path workflows take (same routing, retries, budgets). */
+  runPlan: Dispatcher['run']
+  /** Plan a request with the planner chain, the plan validated against the catalog (a workflow's `plan:` steps). */
+  planTask(request: PlanRequest, opts: { signal: AbortSignal }): Promise<Plan>
 }
 
 /**
@@ -380,6 +384,19 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
       await dispatch.stop()
       await components.transport.stop()
     },
+    runPlan: (plan, opts) => dispatch.run(plan, opts),
+    planTask: (request, opts) =>
+      chain.plan(
+        request,
+        capabilityCatalog(components.catalog),
+        (p) =>
+          validatePlan(
+            p,
+            components.catalog,
+            resolvePreferences(undefined, (m) => new InvalidTaskRequestError(m))
+          ),
+        opts
+      ),
     stats: () => ({ ...dispatch.stats(), ...Object.fromEntries(Object.entries(donor?.stats() ?? {}).map(([k, n]) => [`donor.${k}`, n])) })
   }
 }

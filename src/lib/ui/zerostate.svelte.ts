@@ -5,7 +5,7 @@
 import { createSubscriber } from 'svelte/reactivity'
 import { getContext, setContext } from 'svelte'
 import type { PeerInfo, RelayStatus } from '$lib/index'
-import type { AgentEntry, AgentFilter, DonationState, LlmState, RegionState, TaskSummary, ZeroStateApi } from '$lib/index'
+import type { AgentEntry, AgentFilter, DonationState, LlmState, RegionState, TaskListEntry, ZeroStateApi } from '$lib/index'
 import type { NamespaceInfo } from '$lib/index'
 
 /** Parts of the API a page may depend on; `supports()` says whether this build's object has them. */
@@ -70,7 +70,7 @@ export class ZeroStateView {
   }
 
   /** Tasks of this tab, newest first. */
-  get tasks(): TaskSummary[] {
+  get tasks(): TaskListEntry[] {
     this.#subscribe()
     if (!this.supports('tasks')) return []
     return [...this.api.tasks()].sort((a, b) => b.createdAt - a.createdAt)

@@ -93,6 +93,8 @@ export interface RunLog<E = unknown> {
   append(event: E): void
   /** Every event so far, in order (invalid stored ones are skipped and counted). */
   events(): E[]
+  /** The events from raw position `from` on, and the position after them (to read only what was appended since). */
+  read(from: number): { events: E[]; next: number }
 }
 
 /** Options of the run store. */
@@ -130,6 +132,17 @@ export class RunStore {
   /** Grows whenever a summary changes (here or in another tab): readers cache by it. */
   get version(): number {
     return this.#version
+  }
+
+  /** Call `listener` whenever any run's summary changes (here or in another tab); returns the unsubscribe. */
+  subscribe(listener: () => void): () => void {
+    const handler = (): void => {
+      listener()
+    }
+    this.#runs.observe(handler)
+    return () => {
+      this.#runs.unobserve(handler)
+    }
   }
 
   /** Counters: invalidRecords, refusedEvents, pruned. */
@@ -220,10 +233,14 @@ export class RunStore {
         })
       },
       events(): E[] {
+        return this.read(0).events
+      },
+      read(from: number): { events: E[]; next: number } {
         const arr = self.#logs.get(id)
-        if (arr == null) return []
+        if (arr == null || from >= arr.length) return { events: [], next: Math.max(from, arr?.length ?? 0) }
         const out: E[] = []
-        for (const raw of arr.toArray()) {
+        const raws = from === 0 ? arr.toArray() : arr.slice(from)
+        for (const raw of raws) {
           try {
             const e = JSON.parse(raw) as unknown
             if (e != null && typeof e === 'object' && !Array.isArray(e)) {
@@ -235,7 +252,7 @@ export class RunStore {
           }
           self.#counters.inc('invalidRecords')
         }
-        return out
+        return { events: out, next: from + raws.length }
       }
     }
   }
