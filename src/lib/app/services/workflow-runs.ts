@@ -128,6 +128,8 @@ export interface WorkflowRuns {
 }
 
 type Listener = (e: never) => void
+/** A handle, with what the service itself calls on it. */
+type Handle = WorkflowHandle & { settle(): void; fail(err: unknown): void }
 
 /** `workflowRuns(init)(components)`. */
 export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsComponents) => WorkflowRuns {
@@ -135,7 +137,7 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
     const stopping = new AbortController()
     /** Runs this tab runs: the engine's run and the lock it holds. */
     const local = new Map<string, { run?: WorkflowRun; lease: RunLease; offDecisions: () => void }>()
-    const handles = new Map<string, WorkflowHandle & { settle(): void }>()
+    const handles = new Map<string, Handle>()
     const queued = new Set<string>()
     let engine: Promise<{ mod: WorkflowModule; engine: WorkflowEngine }> | undefined
     const loadEngine = (): Promise<{ mod: WorkflowModule; engine: WorkflowEngine }> => {
@@ -291,7 +293,7 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
     }
 
     /** A handle that follows the run's journal (live in any tab); `done` settles on run-finished. */
-    function handleOf(id: string, firstError?: Promise<never>): WorkflowHandle & { settle(): void } {
+    function handleOf(id: string): Handle {
       const existing = handles.get(id)
       if (existing != null) return existing
       const listeners = { progress: new Set<Listener>(), step: new Set<Listener>(), approval: new Set<Listener>(), event: new Set<Listener>() }
@@ -362,12 +364,12 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
         settle()
         changes.changed()
       })
-      firstError?.catch((err: unknown) => {
+      const fail = (err: unknown): void => {
         if (settled) return
         settled = true
         off()
         done.reject(err)
-      })
+      }
       function on(event: keyof typeof listeners, listener: Listener): () => void {
         listeners[event].add(listener)
         // A late listener (the task page after a reload) first gets what happened so far.
@@ -384,7 +386,7 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
           listeners[event].delete(listener)
         }
       }
-      const handle: WorkflowHandle & { settle(): void } = {
+      const handle: Handle = {
         id: id as TaskId,
         kind: 'workflow',
         done: done.promise,
@@ -406,7 +408,8 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
         get local() {
           return local.has(id)
         },
-        settle
+        settle,
+        fail
       }
       handles.set(id, handle)
       settle()
@@ -427,11 +430,9 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
     return {
       run(yaml, input) {
         const id = `wf-${crypto.randomUUID()}`
-        const failure = Promise.withResolvers<never>()
-        failure.promise.catch(() => {})
         const now = Date.now()
         const text = typeof yaml === 'string' ? yaml : ''
-        const handle = handleOf(id, failure.promise)
+        const handle = handleOf(id)
         void (async () => {
           // The lock before the summary: a tab starting now must not take the new run for an abandoned one.
           const lease = await locks.tryAcquire(runLockName(id))
@@ -456,6 +457,8 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
           await startLocal(id, lease, parsed.doc, input, yaml, parsed.hash)
         })().catch((err: unknown) => {
           const e = err instanceof Error ? err : new OrchestratorError(String(err))
+          // The handle first: the summary's update below would settle it with a less precise error.
+          handle.fail(e)
           local.get(id)?.lease.release()
           local.delete(id)
           if (store.get(id) != null) store.update(id, { status: 'failed', error: e.message.slice(0, 4000) })
@@ -469,7 +472,6 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
               updatedAt: Date.now(),
               error: e.message.slice(0, 4000)
             })
-          failure.reject(e)
           changes.changed()
         })
         return handle
