@@ -1,3 +1,5 @@
+import { DEFAULT_PUBLISH_WORK_BITS } from './publish-work.ts'
+
 /** Limits of the memory layer; every one can be overridden through `createMemoryLayer({ limits })`. */
 export interface MemoryLimits {
   /** Largest incremental update accepted from a peer, in bytes. Default 1 MiB. */
@@ -14,6 +16,12 @@ export interface MemoryLimits {
   maxEntriesPerAuthor: number
   /** Bytes of one signed registry entry (canonical JSON). Default 16 KiB. */
   maxEntryBytes: number
+  /**
+   * Proof of work every registry entry carries (hashcash over its signature, `publish-work.ts`):
+   * leading zero bits of sha-256. Entries with less are refused by readers; publishing mints it.
+   * Default 16 (2^16 hashes to publish, one to check).
+   */
+  publishWorkBits: number
   /** Holder peer ids kept per entry. Default 32. */
   maxHoldersPerEntry: number
   /** Reputation records per publisher. Default 1024. */
@@ -41,6 +49,7 @@ export const DEFAULT_LIMITS: Readonly<MemoryLimits> = Object.freeze({
   maxStrikes: 3,
   maxEntriesPerAuthor: 256,
   maxEntryBytes: 16 * 1024,
+  publishWorkBits: DEFAULT_PUBLISH_WORK_BITS,
   maxHoldersPerEntry: 32,
   maxReputationsPerPublisher: 1024,
   maxValueBytes: 256 * 1024,

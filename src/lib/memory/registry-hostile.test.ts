@@ -14,6 +14,7 @@ import { entryKey } from './registry-schema.ts'
 import { Registry, registryUpdatePolicy, withinShape } from './registry.ts'
 import { DEFAULT_LIMITS } from './constants.ts'
 import { checkUpdate } from './update-guard.ts'
+import { hasWork, mintWork, workBits } from './publish-work.ts'
 import { payloadMessages } from './sync-protocol.ts'
 import type { SyncChannel } from './sync-transport.ts'
 
@@ -33,7 +34,7 @@ async function victim(net: MemoryNetwork, limits = {}) {
     transport,
     persistence: 'none',
     tabSync: false,
-    limits: { resyncIntervalMs: 0, ...limits },
+    limits: { resyncIntervalMs: 0, publishWorkBits: 4, ...limits },
     onPeerRejected: (peer, error) => rejected.push({ peer, error })
   })
   await layer.start()
@@ -68,7 +69,7 @@ function bombUpdate(author: string, depth = 20_000, id = 'bomb'): Uint8Array {
 async function floodUpdate(n: number, from = 0, identity?: Identity): Promise<{ update: Uint8Array; author: string; identity: Identity }> {
   const id = identity ?? (await newIdentity())
   const doc = new Y.Doc()
-  const reg = new Registry(doc, id, { ...DEFAULT_LIMITS, maxEntriesPerAuthor: 100_000 })
+  const reg = new Registry(doc, id, { ...DEFAULT_LIMITS, maxEntriesPerAuthor: 100_000, publishWorkBits: 4 })
   for (let i = from; i < from + n; i++) await reg.publish({ id: `f${String(i).padStart(5, '0')}`, manifest: manifest(`F${i}`), moduleSha256: fakeSha(i + 1) })
   return { update: Y.encodeStateAsUpdate(doc), author: id.publicKey, identity: id }
 }
@@ -153,7 +154,8 @@ describe('registry under hostile records (issue 11 items 1 and 5)', () => {
       moduleSha256: fakeSha(1),
       version: 1,
       publishedAt: 1,
-      signature: 'A'.repeat(86)
+      signature: 'A'.repeat(86),
+      work: await mintWork('A'.repeat(86), 4)
     })
     await h.send('update', Y.encodeStateAsUpdate(src))
     await until(() => a.layer.registry.list().length === 3, 5000, 'the three honest entries listed')
@@ -233,5 +235,46 @@ describe('registry under hostile records (issue 11 items 1 and 5)', () => {
     // What this peer sends a newcomer holds five entries' worth, not fifty.
     const diff = Y.encodeStateAsUpdate(doc)
     expect(diff.byteLength).toBeLessThan(flood.update.byteLength / 4)
+  })
+})
+
+describe('the cost of publishing: a proof-of-work stamp over each entry (issue 11 item 4)', () => {
+  it('mints a stamp with the configured bits, checks it with one hash, and it fits its own signature only', async () => {
+    const stamp = await mintWork('A'.repeat(86), 12)
+    expect(workBits('A'.repeat(86), stamp)).toBeGreaterThanOrEqual(12)
+    expect(hasWork('A'.repeat(86), stamp, 12)).toBe(true)
+    expect(hasWork('A'.repeat(86), undefined, 12)).toBe(false)
+    expect(hasWork('A'.repeat(86), undefined, 0)).toBe(true)
+    // Another entry's signature: the same stamp is (almost surely) worth nothing there.
+    const others = Array.from({ length: 8 }, (_, i) => `${'B'.repeat(85)}${i}`).filter((sig) => hasWork(sig, stamp, 12))
+    expect(others.length).toBeLessThan(2)
+  })
+
+  it('readers refuse entries without enough work (counted, pruned) and list those with it', async () => {
+    const net = new MemoryNetwork()
+    const a = await victim(net, { publishWorkBits: 10 })
+    const h = await hostile(net)
+    const cheap = await floodUpdate(20) // minted at 4 bits: most fall short of 10
+    const paid = await (async () => {
+      const id = await newIdentity()
+      const doc = new Y.Doc()
+      const reg = new Registry(doc, id, { ...DEFAULT_LIMITS, publishWorkBits: 10 })
+      await reg.publish({ id: 'paid', manifest: manifest('Paid'), moduleSha256: fakeSha(3) })
+      return { update: Y.encodeStateAsUpdate(doc), author: id.publicKey }
+    })()
+    const cheapRecords = [
+      ...(() => {
+        const d = new Y.Doc()
+        Y.applyUpdate(d, cheap.update)
+        return d.getMap('entries').values()
+      })()
+    ] as Array<{ signature: string; work: string }>
+    const enough = cheapRecords.filter((r) => workBits(r.signature, r.work) >= 10).length
+    await h.send('update', cheap.update)
+    await h.send('update', paid.update)
+    await until(() => a.layer.registry.list({ author: paid.author }).length === 1)
+    await until(() => a.layer.metrics()['memory.registry.insufficientWork'] === 20 - enough)
+    expect(a.layer.registry.list({ author: cheap.author })).toHaveLength(enough)
+    await until(() => a.layer.doc('registry')!.getMap('entries').size === 1 + enough, 5000, 'the unpaid entries pruned')
   })
 })

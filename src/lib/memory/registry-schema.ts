@@ -30,8 +30,10 @@ export const EntryPayloadSchema = v.object({
   version: Version,
   publishedAt: Time
 })
-/** A stored entry record: payload + signature. */
-export const EntryRecordSchema = v.object({ ...EntryPayloadSchema.entries, signature: Signature })
+/** A hashcash stamp over the entry's signature (`publish-work.ts`): base36, at most 16 characters. */
+export const WorkStampSchema = v.pipe(v.string(), v.regex(/^[0-9a-z]{1,16}$/, 'not a work stamp'))
+/** A stored entry record: payload + signature + the proof of work over the signature (the cost of publishing). */
+export const EntryRecordSchema = v.object({ ...EntryPayloadSchema.entries, signature: Signature, work: WorkStampSchema })
 /** A stored, signed registry entry. */
 export type EntryRecord = v.InferOutput<typeof EntryRecordSchema>
 
@@ -96,6 +98,8 @@ export interface RegistryEntry {
   version: number
   publishedAt: number
   signature: string
+  /** The proof-of-work stamp over `signature`. */
+  work: string
   /** Peer ids that said they hold the module bytes (hints; bytes are checked against moduleSha256). */
   holders: string[]
   /** Mean score (0–1) of reputation records by other publishers, if any. */

@@ -8,6 +8,7 @@ import { EntryTooLargeError, InvalidEntryError, RegistryQuotaError, EntryNotFoun
 import { entryKey } from './registry-schema.ts'
 import { Registry } from './registry.ts'
 import { DEFAULT_LIMITS } from './constants.ts'
+import { mintWork } from './publish-work.ts'
 
 const layers: MemoryLayer[] = []
 afterEach(async () => {
@@ -20,7 +21,13 @@ async function mesh(n: number, limits = {}) {
   for (let i = 0; i < n; i++) {
     const identity = await newIdentity()
     const transport = new MemorySyncTransport(net, `peer-${i}`)
-    const layer = createMemoryLayer({ identity, transport, persistence: 'none', tabSync: false, limits: { resyncIntervalMs: 0, ...limits } })
+    const layer = createMemoryLayer({
+      identity,
+      transport,
+      persistence: 'none',
+      tabSync: false,
+      limits: { resyncIntervalMs: 0, publishWorkBits: 4, ...limits }
+    })
     await layer.start()
     layers.push(layer)
     out.push({ layer, identity, transport })
@@ -68,7 +75,8 @@ describe('registry', () => {
       version: 1,
       publishedAt: 1
     }
-    entries.set(entryKey(a!.identity.publicKey, 'y'), { ...body, signature: await signJson(mallory, body) })
+    const forged = await signJson(mallory, body)
+    entries.set(entryKey(a!.identity.publicKey, 'y'), { ...body, signature: forged, work: await mintWork(forged, 4) })
     await b!.layer.registry.settled()
     await until(() => b!.layer.metrics()['memory.registry.forgedRecords']! >= 2 && b!.layer.metrics()['memory.registry.pruned']! >= 1)
     // The record that can never verify is pruned by the first honest reader, on every peer.
@@ -143,7 +151,7 @@ describe('registry', () => {
     await until(() => b!.layer.registry.list({ author: a!.identity.publicKey }).length === 3)
     // A flooder bypassing the API: 10 validly signed entries written straight into the doc.
     const flooder = await newIdentity()
-    const flood = new Registry(new Y.Doc(), flooder, { ...DEFAULT_LIMITS, maxEntriesPerAuthor: 100 })
+    const flood = new Registry(new Y.Doc(), flooder, { ...DEFAULT_LIMITS, maxEntriesPerAuthor: 100, publishWorkBits: 4 })
     for (let i = 0; i < 10; i++) await flood.publish({ id: `f${i}`, manifest: manifest(`F${i}`), moduleSha256: fakeSha(i + 1) })
     const entries = b!.layer.doc('registry')!.getMap('entries')
     for (const e of flood.list()) {

@@ -15,6 +15,7 @@ import type * as Y from 'yjs'
 import * as v from 'valibot'
 import { signJson, canonicalBytes, type Identity } from '../core/index.ts'
 import { SignatureVerifier } from './signature-verifier.ts'
+import { hasWork, mintWork } from './publish-work.ts'
 import { Counters } from '../core/index.ts'
 import { ChangeNotifier, logger } from '../core/index.ts'
 import { EntryNotFoundError, EntryTooLargeError, InvalidEntryError, RegistryQuotaError, RegistryQuotaExceededError } from './errors.ts'
@@ -109,8 +110,10 @@ const textDecoder = new TextDecoder()
 function canonicalText(value: unknown): string {
   return textDecoder.decode(canonicalBytes(value))
 }
+/** What the signature covers: the record without its signature and (entries) its work stamp. */
 function payload(r: AnyRecord): Record<string, unknown> {
   const { signature: _s, ...rest } = r
+  if ('work' in rest) delete (rest as { work?: string }).work
   return rest
 }
 
@@ -314,9 +317,14 @@ export class Registry {
       this.#counters.inc('tooDeepRecords')
       return INVALID
     }
+    // The cost of publishing, checked with one hash before the signature (issue 11 item 4).
+    if (kind === 'entries' && !hasWork(r.signature, (r as EntryRecord).work, this.#limits.publishWorkBits)) {
+      this.#counters.inc('insufficientWork')
+      return INVALID
+    }
     // Canonicalize once: the size check, the cache and the signature all use these bytes.
     const bytes = canonicalBytes(payload(r))
-    if (kind !== 'reputation' && bytes.byteLength + r.signature.length + 16 > this.#limits.maxEntryBytes) {
+    if (kind !== 'reputation' && bytes.byteLength + r.signature.length + 48 > this.#limits.maxEntryBytes) {
       this.#counters.inc('oversizedRecords')
       return undefined
     }
@@ -474,6 +482,7 @@ export class Registry {
           version: e.version,
           publishedAt: e.publishedAt,
           signature: e.signature,
+          work: e.work,
           holders: this.#holdersOf(key),
           reputation: scores.length > 0 ? scores.reduce((a, b) => a + b, 0) / scores.length : undefined,
           ratings: scores.length
@@ -530,9 +539,10 @@ export class Registry {
     }
     const version = Math.max(prev?.version ?? 0, retraction?.version ?? 0) + 1
     const body = { kind: 'zerostate/registry-entry/1' as const, id, author, manifest, moduleSha256, version, publishedAt: Date.now() }
-    const size = canonicalBytes(body).byteLength + 120
+    const size = canonicalBytes(body).byteLength + 160
     if (size > this.#limits.maxEntryBytes) throw new EntryTooLargeError(`the entry is ${size} bytes; the limit is ${this.#limits.maxEntryBytes}`)
-    const record: EntryRecord = { ...body, signature: await signJson(this.#identity, body) }
+    const signature = await signJson(this.#identity, body)
+    const record: EntryRecord = { ...body, signature, work: await mintWork(signature, this.#limits.publishWorkBits) }
     this.#remember(record)
     this.#valid.entries.set(key, record)
     this.#doc.transact(() => {
