@@ -179,6 +179,7 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
           plans.set(e.stepId, e.plan)
           break
         case 'approval-requested':
+          status = status === 'running' ? 'waiting' : status
           requested.set(e.stepId, {
             runId,
             stepId: e.stepId,
@@ -190,6 +191,7 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
           break
         case 'approval-decided':
           decided.set(e.stepId, e)
+          if (status === 'waiting' && [...requested.keys()].every((k) => decided.has(k))) status = 'running'
           waiters.get(e.stepId)?.()
           break
       }
@@ -544,11 +546,14 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
       let hold = Infinity
       if (budget.limit !== Infinity) {
         const left = budget.available()
-        if (min > left + 1e-9)
-          throw new BudgetExceededError(
+        if (min > left + 1e-9) {
+          const e = new BudgetExceededError(
             unit,
             `Step "${unit}" needs at least ${round(min)} credits but only ${round(left)} of max_cost ${budget.limit} are left (${round(budget.spent)} spent, ${round(budget.reserved)} held by steps running now): stopped before it`
           )
+          await append({ type: 'step-failed', at: Date.now(), stepId: unit, error: { name: e.name, message: e.message } })
+          throw e
+        }
         hold = Math.min(max, left)
         budget.reserve(unit, hold)
       }
@@ -586,14 +591,47 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
         total_estimated_cost: min,
         planner: 'direct'
       }
-      try {
+      let tries = 0
+      for (;;) {
+        tries++
+        try {
+          return await dispatchOnce(ctx, unit, plan, prefs, target.pinned, input, tries === 1 ? attempt : (starts.get(unit) ?? 0) + 1, idempotencyKey)
+        } catch (err) {
+          const e = toError(err)
+          // retry_failed: the step is tried again by its retry policy (the dispatcher already tried every other choice).
+          if (ctx.sig.aborted || !(e instanceof StepFailedError) || e instanceof BudgetExceededError || tries >= policyAttempts) {
+            budget.release(unit)
+            if (!ctx.sig.aborted) await append({ type: 'step-failed', at: Date.now(), stepId: unit, error: { name: e.name, message: e.message } })
+            throw e
+          }
+          await sleep(prefs.retry_policy.backoff_ms * prefs.retry_policy.backoff_multiplier ** (tries - 1), ctx.sig)
+          if (hold !== Infinity && !budget.reserve(unit, hold)) {
+            const b = new BudgetExceededError(unit, `Step "${unit}" cannot be retried within max_cost ${budget.limit}: stopped before it`)
+            await append({ type: 'step-failed', at: Date.now(), stepId: unit, error: { name: b.name, message: b.message } })
+            throw b
+          }
+        }
+      }
+    }
+
+    async function dispatchOnce(
+      ctx: StepCtx,
+      unit: string,
+      plan: Plan,
+      prefs: ReturnType<typeof resolvePreferences>,
+      pinned: AgentCandidate | undefined,
+      input: unknown,
+      attempt: number,
+      idempotencyKey: string
+    ): Promise<UnitResult> {
+      {
         await append({ type: 'step-started', at: Date.now(), stepId: unit, attempt, idempotencyKey })
         const run = await components.runPlan(plan, {
           taskId: runId,
           input,
           prefs,
           signal: ctx.sig,
-          ...(target.pinned != null ? { pinned: new Map([[unit, target.pinned.id]]) } : {}),
+          ...(pinned != null ? { pinned: new Map([[unit, pinned.id]]) } : {}),
           onStep: (e) => {
             for (const l of stepListeners) {
               try {
@@ -610,12 +648,6 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
         await append({ type: 'step-finished', at: Date.now(), stepId: unit, output: s.output, agent: s.agent, peer: s.peer, ms: s.ms, cost: run.cost })
         ctx.units.push(r)
         return r
-      } catch (err) {
-        budget.release(unit)
-        const e = toError(err)
-        if (ctx.sig.aborted) throw e
-        await append({ type: 'step-failed', at: Date.now(), stepId: unit, error: { name: e.name, message: e.message } })
-        throw e
       }
     }
 
@@ -700,6 +732,7 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
       refreshStatus()
       const req = requested.get(unit)!
       if (!decided.has(unit)) {
+        ctx.sig.throwIfAborted()
         await new Promise<void>((resolve, reject) => {
           let timer: ReturnType<typeof setTimeout> | undefined
           const end = (): void => {
@@ -880,6 +913,22 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, signal: AbortS
   if (failed != null) throw failed
   for (const r of results) if (r.status === 'rejected') throw r.reason
   return out
+}
+
+async function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted()
+  if (ms <= 0) return
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    const onAbort = (): void => {
+      clearTimeout(t)
+      reject(toError(signal.reason))
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
 }
 
 function round(n: number): number {
