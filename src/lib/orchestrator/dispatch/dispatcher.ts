@@ -430,12 +430,16 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
               for (const r of others) sameUser.add(r.peer.id)
               continue
             }
-            // Donors with room in their window first (stable: the router's order otherwise).
+            // A replica goes to a donor drawn at random among the other users' (BOINC: colluders cannot
+            // count on checking each other); otherwise the router's order.
+            if (ctx.excludeUsers.size > 0) shuffle(all)
+            // Donors with room in their window first (stable otherwise).
             queue = [...all.filter((r) => windows.available(r.peer.id)), ...all.filter((r) => !windows.available(r.peer.id))]
             break
           }
         } catch (err) {
-          if (!(err instanceof NoEligiblePeerError) || executor == null || init.runLocallyWhenNoPeer === false) {
+          // A replica never falls back to this peer: the submitter's own runtime is not a donor (and 'nothing ran on the submitter' holds).
+          if (!(err instanceof NoEligiblePeerError) || executor == null || init.runLocallyWhenNoPeer === false || ctx.excludeUsers.size > 0) {
             if (later.length > 0 || (err instanceof NoEligibleAgentError && lastError != null)) return undefined
             throw err
           }
@@ -1048,6 +1052,14 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       },
       stats: () => ({ ...stats, ...payloads.metrics() })
     }
+  }
+}
+
+/** Fisher–Yates, in place. */
+function shuffle<T>(a: T[]): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[a[i], a[j]] = [a[j], a[i]]
   }
 }
 

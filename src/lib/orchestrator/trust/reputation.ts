@@ -46,7 +46,7 @@ export interface PeerStatement {
 
 /** Options of {@link ReputationBook}, with defaults. */
 export interface ReputationInit {
-  /** Most pseudo-observations one author's statement can add (scaled by trust in the author). Default 20. */
+  /** Most pseudo-observations one author's statement can add (scaled by trust in the author). Default 10. */
   capPerAuthor?: number
   /** Most pseudo-observations all statements together can add. Default 100. */
   capShared?: number
@@ -72,7 +72,7 @@ export class ReputationBook {
   #version = 0
 
   constructor(init: ReputationInit = {}) {
-    this.#capAuthor = init.capPerAuthor ?? 20
+    this.#capAuthor = init.capPerAuthor ?? 10
     this.#capShared = init.capShared ?? 100
   }
 

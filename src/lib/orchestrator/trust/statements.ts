@@ -70,14 +70,17 @@ export class StatementReader {
       }
       const rec = r.output
       if (!rec.subject.startsWith('user:')) continue // a statement about an agent entry, not a user
-      let s = this.#checked.get(rec.signature)
+      // Keyed by the whole record: a tampered copy carries the same signature.
+      const key = JSON.stringify([rec.publisher, rec.subject, rec.score, rec.successes, rec.failures, rec.updatedAt, rec.signature])
+      let s = this.#checked.get(key)
       if (s === undefined) {
         s = await verifyStatement(rec)
         if (s == null) {
           this.rejected++
           log('refused statement by %s on %s', rec.publisher, rec.subject)
         }
-        this.#checked.set(rec.signature, s)
+        if (this.#checked.size >= 50_000) this.#checked.clear()
+        this.#checked.set(key, s)
       }
       if (s != null) out.push(s)
     }

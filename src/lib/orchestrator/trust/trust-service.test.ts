@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest'
+import { loadIdentity } from '../../core/index.ts'
+import { signReceipt } from './receipts.ts'
+import { MemoryStatementStore } from './statements.ts'
+import { MemoryTrustStore } from './trust-store.ts'
+import { trustService, type SettledResult } from './trust-service.ts'
+
+const A = 'd'.repeat(64)
+
+describe('trustService', () => {
+  it('keeps reputation, streaks and receipts across a reload; publishes statements a fresh profile reads', async () => {
+    const [me, honest, liar, fresh] = await Promise.all([loadIdentity(), loadIdentity(), loadIdentity(), loadIdentity()])
+    const peers = new Map([
+      ['p-honest', honest.publicKey],
+      ['p-liar', liar.publicKey]
+    ])
+    const users = { userOf: (p: string) => peers.get(p) }
+    const store = new MemoryTrustStore()
+    const shared = new MemoryStatementStore()
+    const t = trustService({ publishEveryMs: 5, saveEveryMs: 5 })({ identity: me, users, store, statements: shared.as(me) })
+    await t.start()
+    const res = (peer: string, agreed: boolean): SettledResult => ({ peer, user: peers.get(peer)!, ms: 10, price: 1, agreed })
+    for (let i = 0; i < 6; i++) {
+      const receipts = await t.settle({
+        taskId: `t-${i}`,
+        stepId: 's1',
+        agentId: A,
+        outcome: 'verified',
+        results: [res('p-honest', true), res('p-liar', false)]
+      })
+      // Only the result in the majority is paid.
+      expect(receipts.map((r) => r.peer)).toEqual(['p-honest'])
+    }
+    expect(t.reputation('p-liar')).toMatchObject({ valid: 0, invalid: 6 })
+    expect(t.reputation('p-honest')!.score).toBeGreaterThan(t.reputation('p-liar')!.score)
+    expect(t.reputation('p-unknown')).toBeUndefined()
+    expect(t.credits()).toMatchObject({ spent: 6, earned: 0, balance: -6 })
+    expect(t.agentQuality(A)).toBeCloseTo(7 / 14)
+    expect(t.agentRunMs(A)).toBe(10)
+    await t.stop()
+
+    // A reload: a new service on the same store.
+    const again = trustService()({ identity: me, users, store })
+    await again.start()
+    expect(again.reputation('p-liar')).toMatchObject({ valid: 0, invalid: 6 })
+    expect(again.credits().receipts).toHaveLength(6)
+    expect(again.policy.trust(honest.publicKey, A).streak).toBe(6)
+
+    // Another profile that observed nothing reads the signed statements.
+    const other = trustService()({ identity: fresh, users, statements: shared.as(fresh) })
+    await other.start()
+    const l = other.reputation('p-liar')!
+    const h = other.reputation('p-honest')!
+    expect(l.invalid).toBeGreaterThan(0)
+    expect(h.score).toBeGreaterThan(l.score)
+  })
+
+  it('keeps a receipt only when it pays this profile and is signed by the peer that sends it', async () => {
+    const [me, sub, stranger] = await Promise.all([loadIdentity(), loadIdentity(), loadIdentity()])
+    const t = trustService()({ identity: me, users: { userOf: (p) => (p === 'p-sub' ? sub.publicKey : p === 'p-stranger' ? stranger.publicKey : undefined) } })
+    await t.start()
+    const r = await signReceipt(sub, { task: 't-1', step: 's1', agent: A, donor: me.publicKey, price: 0.5 })
+    expect(await t.receive('p-stranger', r)).toBe(false) // signed by sub, sent by stranger's peer
+    expect(await t.receive('p-sub', { ...r, price: 5 })).toBe(false)
+    expect(await t.receive('p-sub', await signReceipt(sub, { task: 't-1', step: 's1', agent: A, donor: stranger.publicKey, price: 1 }))).toBe(false)
+    expect(await t.receive('p-sub', r)).toBe(true)
+    expect(t.credits()).toMatchObject({ earned: 0.5, balance: 0.5 })
+    expect(t.stats()['trust.receiptsRefused']).toBe(3)
+  })
+})
