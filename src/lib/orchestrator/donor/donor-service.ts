@@ -12,6 +12,7 @@ import { toError } from '../errors.ts'
 import { logger, MAX_PAYLOAD_BYTES } from '../../core/index.ts'
 import { preparePayload, TaskPayloads, type PreparedPayload, type TaskMessage, type TaskMessageOf } from '../dispatch/index.ts'
 import type { TaskTransport } from '../dispatch/index.ts'
+import { PeerBudget, type PeerBudgetInit } from '../../mesh/index.ts'
 
 const log = logger('orchestrator:donor')
 
@@ -29,7 +30,23 @@ export interface DonorServiceInit {
   maxInputBytes?: number
   /** Bytes of finished outputs kept for re-offers. Default 32 MiB. */
   resultCacheBytes?: number
+  /** Per-peer budget of task offers (issue 11 item 3). Default TASK_OFFER_BUDGET. */
+  offerBudget?: PeerBudgetInit
+  /** Per-peer budget of offers this donor must decline (full, no agent, expired, invalid). Default DECLINED_OFFER_BUDGET. */
+  declineBudget?: PeerBudgetInit
 }
+
+/**
+ * Task offers per peer (issue 11 item 3): far above what one submitter sends (bench:tasks
+ * reaches ~300 tasks/s per donor), far below a flood on one stream.
+ */
+export const TASK_OFFER_BUDGET: PeerBudgetInit = { requests: 20_000, windowS: 10 }
+/**
+ * Offers a donor had to decline, per peer: an honest dispatcher learns a donor's capacity
+ * from its first 'full' and queues instead of offering again, so hundreds of declines in
+ * seconds come only from a peer offering for its own sake (each decline is an answer).
+ */
+export const DECLINED_OFFER_BUDGET: PeerBudgetInit = { requests: 200, windowS: 10 }
 
 /** What the donor needs. */
 export interface DonorServiceComponents {
@@ -69,8 +86,10 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
     const byRid = new Map<string, string>()
     const finished = new Map<string, Outcome>()
     let finishedBytes = 0
-    const stats = { accepted: 0, declined: 0, completed: 0, failed: 0, cancelled: 0, cachedReplies: 0, fetched: 0 }
+    const stats = { accepted: 0, declined: 0, completed: 0, failed: 0, cancelled: 0, cachedReplies: 0, fetched: 0, overBudget: 0 }
     const payloads = new TaskPayloads(transport, { maxBytes: init.maxInputBytes })
+    const offerBudget = new PeerBudget('task-offer', { strikes: transport.strikes }, init.offerBudget ?? TASK_OFFER_BUDGET)
+    const declineBudget = new PeerBudget('task-offer-declined', { strikes: transport.strikes }, init.declineBudget ?? DECLINED_OFFER_BUDGET)
     /** Outputs being sent, by peer and rid: a cancel stops them. */
     const sending = new Map<string, AbortController>()
     let offs: Array<() => void> = []
@@ -176,7 +195,22 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
       }
     }
 
+    /** Refuse an offer over budget by name (counted and struck by the budget). True when refused. */
+    const overBudget = (from: string, rid: string, budget: PeerBudget): boolean => {
+      const refused = budget.request(from)
+      if (refused == null) return false
+      stats.overBudget++
+      send(from, { type: 'error', rid, name: refused.name, message: refused.message })
+      return true
+    }
+    const decline = (from: string, rid: string, reason: 'full' | 'no-agent' | 'expired' | 'invalid', message?: string): void => {
+      if (overBudget(from, rid, declineBudget)) return
+      stats.declined++
+      send(from, { type: 'decline', rid, reason, ...(message == null ? {} : { message }) })
+    }
+
     function onOffer(from: string, offer: TaskMessageOf<'offer'>): void {
+      if (overBudget(from, offer.rid, offerBudget)) return
       // One key per (submitter, step): another submitter's key cannot collide with or read ours.
       const key = `${from}\n${offer.idempotencyKey}`
       const cached = finished.get(key)
@@ -194,28 +228,19 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         return
       }
       if (offer.deadline <= Date.now()) {
-        stats.declined++
-        send(from, { type: 'decline', rid: offer.rid, reason: 'expired' })
+        decline(from, offer.rid, 'expired')
         return
       }
       if (executor.freeWorkers() <= 0) {
-        stats.declined++
-        send(from, { type: 'decline', rid: offer.rid, reason: 'full' })
+        decline(from, offer.rid, 'full')
         return
       }
       if (!executor.has(offer.agentId) && blobs == null) {
-        stats.declined++
-        send(from, { type: 'decline', rid: offer.rid, reason: 'no-agent' })
+        decline(from, offer.rid, 'no-agent')
         return
       }
       if (offer.payload != null && offer.payload.size > (init.maxInputBytes ?? MAX_PAYLOAD_BYTES)) {
-        stats.declined++
-        send(from, {
-          type: 'decline',
-          rid: offer.rid,
-          reason: 'invalid',
-          message: `the input of ${offer.payload.size} bytes is larger than this donor accepts`
-        })
+        decline(from, offer.rid, 'invalid', `the input of ${offer.payload.size} bytes is larger than this donor accepts`)
         return
       }
       const fresh: Job = { waiters: [{ peer: from, rid: offer.rid }], controller: new AbortController() }
