@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { loadIdentity } from '../../core/index.ts'
-import { ReputationBook, betaMean } from './reputation.ts'
+import { ReputationBook, betaScore } from './reputation.ts'
 import { MemoryStatementStore, StatementReader, signStatement, statementSubject } from './statements.ts'
 
 const A = 'a'.repeat(64)
@@ -15,7 +15,7 @@ describe('ReputationBook', () => {
     b.observe('u', 'b'.repeat(64), { valid: false })
     expect(b.reputation('u', A)).toEqual({ score: 3 / 5, valid: 2, invalid: 1, avgMs: 200, avgCost: 1 })
     expect(b.reputation('u')).toMatchObject({ score: 3 / 6, valid: 2, invalid: 2 })
-    expect(betaMean(0, 0)).toBe(0.5)
+    expect(betaScore(0, 0)).toBe(0.5)
     const c = new ReputationBook()
     c.restore(b.snapshot())
     expect(c.reputation('u', A)).toEqual(b.reputation('u', A))

@@ -59,7 +59,7 @@ const OVERALL = '*'
 const empty = (): Observation => ({ valid: 0, invalid: 0, runs: 0, totalMs: 0, totalCost: 0 })
 
 /** Beta posterior mean with a uniform prior. */
-export function betaMean(valid: number, invalid: number): number {
+export function betaScore(valid: number, invalid: number): number {
   return (1 + valid) / (2 + valid + invalid)
 }
 
@@ -124,7 +124,7 @@ export class ReputationBook {
   /** Trust in an author: this profile's own Beta mean of that user (prior 0.5 when never observed). */
   authorWeight(author: string): number {
     const o = this.#obs.get(key(author, OVERALL))
-    return betaMean(o?.valid ?? 0, o?.invalid ?? 0)
+    return betaScore(o?.valid ?? 0, o?.invalid ?? 0)
   }
 
   /**
@@ -153,7 +153,7 @@ export class ReputationBook {
     const valid = own.valid + sv
     const invalid = own.invalid + si
     return {
-      score: betaMean(valid, invalid),
+      score: betaScore(valid, invalid),
       valid: round(valid),
       invalid: round(invalid),
       ...(own.runs > 0 ? { avgMs: own.totalMs / own.runs, avgCost: own.totalCost / own.runs } : {})

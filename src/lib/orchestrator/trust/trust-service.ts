@@ -11,7 +11,7 @@ import { agree, parseComparison, type Comparison, type Judge } from './agreement
 import { OutputSchemas } from './output-schema.ts'
 import { AdaptivePolicy, type AdaptivePolicyInit, type ReplicationDecision, type VerificationMode, type VerificationPolicy } from './policy.ts'
 import { Ledger, signReceipt, verifyReceipt, type Credits, type Receipt } from './receipts.ts'
-import { betaMean, ReputationBook, type Reputation, type ReputationInit } from './reputation.ts'
+import { betaScore, ReputationBook, type Reputation, type ReputationInit } from './reputation.ts'
 import { StatementReader, parseSubject, statementSubject, type StatementStore } from './statements.ts'
 import type { TrustState, TrustStore } from './trust-store.ts'
 
@@ -192,7 +192,7 @@ export function trustService(init: TrustInit = {}): (components: TrustComponents
         const o = book.local(s.user, s.agentId)
         if (o == null) continue
         try {
-          await statements.publish({ subject, score: betaMean(o.valid, o.invalid), valid: o.valid, invalid: o.invalid })
+          await statements.publish({ subject, score: betaScore(o.valid, o.invalid), valid: o.valid, invalid: o.invalid })
         } catch (err) {
           // Quota or a stopped registry: the next change tries again.
           log('publishing %s failed: %s', subject, toError(err).message)
@@ -307,7 +307,7 @@ export function trustService(init: TrustInit = {}): (components: TrustComponents
           valid += o.valid
           invalid += o.invalid
         }
-        return valid + invalid === 0 ? undefined : betaMean(valid, invalid)
+        return valid + invalid === 0 ? undefined : betaScore(valid, invalid)
       },
       agentRunMs(agentId) {
         let runs = 0
