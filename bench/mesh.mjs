@@ -51,10 +51,17 @@ try {
   }
   result.joinMs = summary(join)
   result.joinMilestonesP50 = Object.fromEntries(
-    ['startCalled', 'libp2pStarted', 'relayConnected', 'webrtcAddress', 'firstDiscovered', 'firstDialStarted', 'firstDirect'].map((k) => [
-      k,
-      summary(milestones.map((m) => m[k]).filter((x) => x != null)).p50
-    ])
+    [
+      'startCalled',
+      'libp2pStarted',
+      'relayConnected',
+      'firstAnnounced',
+      'firstPresenceHeard',
+      'webrtcAddress',
+      'firstDiscovered',
+      'firstDialStarted',
+      'firstDirect'
+    ].map((k) => [k, summary(milestones.map((m) => m[k]).filter((x) => x != null)).p50])
   )
   console.log(`join milestones (p50, ms after navigation): ${JSON.stringify(result.joinMilestonesP50)}`)
   result.dialMs = summary(dial)

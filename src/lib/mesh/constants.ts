@@ -55,6 +55,14 @@ export const LIVENESS = { sampleMs: 500, silenceMs: 1600 } as const
 
 /** How often presence is re-announced (and how stale an entry may get before it is ignored). */
 export const PRESENCE_INTERVAL_MS = 2000
+/**
+ * A newcomer's presence is answered at once and again this long after (join time): the
+ * newcomer receives what the relay forwards only once the relay's gossip mesh took it in
+ * (a heartbeat or two: the relay's is 250 ms, a tab's 500 ms), and the first answer
+ * often arrived before, leaving the newcomer to wait for the next 2 s announcement.
+ */
+export const NEWCOMER_ANSWER_MS = 600
+
 /** How long after a direct connection opens its relayed twin is closed (signalling must be over). */
 export const RELAYED_CLOSE_DELAY_MS = 1000
 

@@ -11,6 +11,7 @@ import type { PeerScoreParams, PeerScoreThresholds } from '@libp2p/gossipsub/sco
 import type { PeerId } from '@libp2p/interface'
 import { DISCOVERY_TOPIC, GOSSIP_LIMITS, MAX_PRESENCE_BYTES, PRESENCE_TOPIC } from './constants.ts'
 import { decodePresence } from './presence.ts'
+import { InvalidFrameError } from './errors.ts'
 
 /** Why a message was rejected (counted as `gossip.rejected.<reason>`). */
 export type GossipRejectReason = 'too-large' | 'unsigned' | 'malformed' | 'forged'
@@ -40,36 +41,36 @@ export interface DiscoveryRecord {
 
 /**
  * Decode a discovery record, bounded: at most `maxAddrs` addresses, nothing but fields 1
- * and 2 (length-delimited), no varint longer than 5 bytes. Throws on anything else.
+ * and 2 (length-delimited), no varint longer than 5 bytes. Throws InvalidFrameError on anything else.
  */
 export function decodeDiscoveryRecord(data: Uint8Array, maxAddrs: number = GOSSIP_LIMITS.maxDiscoveryAddrs): DiscoveryRecord {
   let pos = 0
   const varint = (): number => {
     let out = 0
     for (let i = 0; i < 5; i++) {
-      if (pos >= data.byteLength) throw new Error('truncated varint')
+      if (pos >= data.byteLength) throw new InvalidFrameError('truncated varint')
       const b = data[pos++] as number
       out += (b & 0x7f) * 2 ** (7 * i)
       if ((b & 0x80) === 0) return out
     }
-    throw new Error('varint too long')
+    throw new InvalidFrameError('varint too long')
   }
   let publicKey: Uint8Array | undefined
   const addrs: Uint8Array[] = []
   while (pos < data.byteLength) {
     const tag = varint()
-    if ((tag & 7) !== 2) throw new Error(`unexpected wire type ${tag & 7}`)
+    if ((tag & 7) !== 2) throw new InvalidFrameError(`unexpected wire type ${tag & 7}`)
     const len = varint()
-    if (pos + len > data.byteLength) throw new Error('field runs past the end')
+    if (pos + len > data.byteLength) throw new InvalidFrameError('field runs past the end')
     const bytes = data.subarray(pos, pos + len)
     pos += len
     if (tag >>> 3 === 1) publicKey = bytes
     else if (tag >>> 3 === 2) {
-      if (addrs.length >= maxAddrs) throw new Error(`more than ${maxAddrs} addresses`)
+      if (addrs.length >= maxAddrs) throw new InvalidFrameError(`more than ${maxAddrs} addresses`)
       addrs.push(bytes)
-    } else throw new Error(`unexpected field ${tag >>> 3}`)
+    } else throw new InvalidFrameError(`unexpected field ${tag >>> 3}`)
   }
-  if (publicKey == null) throw new Error('no public key')
+  if (publicKey == null) throw new InvalidFrameError('no public key')
   return { publicKey, addrs }
 }
 

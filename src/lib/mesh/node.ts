@@ -29,6 +29,7 @@ import {
   DISCOVERY_TOPIC,
   PRESENCE_INTERVAL_MS,
   PRESENCE_TOPIC,
+  NEWCOMER_ANSWER_MS,
   RELAYED_CLOSE_DELAY_MS,
   RELAYS_PATH
 } from './constants.ts'
@@ -37,7 +38,7 @@ import { logger } from '../core/index.ts'
 import { Counters } from '../core/index.ts'
 import { StrikePolicy } from './strikes.ts'
 import { PeerBook, Transport, connectionTransport, type PeerInfo } from './peer-book.ts'
-import { decodePresence, defaultRegion, encodePresence, type Presence } from './presence.ts'
+import { decodePresence, defaultRegion, fitPresence, type Presence } from './presence.ts'
 
 const log = logger('mesh:node')
 
@@ -184,6 +185,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.dispatchEvent(new Event('change'))
   })
   #announceQueued = false
+  #followUpQueued = false
   #ready = Promise.withResolvers<void>()
 
   constructor(init: MeshNodeInit = {}) {
@@ -272,6 +274,14 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       this.#onConnectionClose(evt.detail)
     })
     node.services.pubsub.subscribe(PRESENCE_TOPIC)
+    // Announce as soon as a peer (the relay) is known to take presence, before our own
+    // reservation exists (join time): members answer with theirs, so a newcomer that is
+    // the dialling side of a pair dials without waiting for its reservation; publishing
+    // earlier would reach nobody (gossipsub drops a message with no topic peer).
+    node.services.pubsub.addEventListener('subscription-change', (evt) => {
+      if (!this.#book.isRelay(evt.detail.peerId.toString())) return
+      if (evt.detail.subscriptions.some((sub) => sub.topic === PRESENCE_TOPIC && sub.subscribe)) this.#announceSoon()
+    })
     node.services.pubsub.addEventListener('message', (evt) => {
       if (evt.detail.topic !== PRESENCE_TOPIC) return
       this.#onPresence(evt.detail)
@@ -376,8 +386,10 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   /**
    * Timings in ms on this page's clock (performance.now(), 0 = navigation start):
-   * when the first direct connection opened, and per peer when it was discovered
-   * and when its direct connection opened.
+   * when the first direct connection opened, and per peer when it was discovered, when
+   * this side's dial started and when its direct connection opened. Milestones:
+   * startCalled, libp2pStarted, relayConnected, webrtcAddress (our reservation),
+   * firstAnnounced (first presence with a subscriber to reach), firstPresenceHeard.
    */
   timings(): { firstDirectAt?: number; milestones: Record<string, number>; peers: ReturnType<DirectDialer['timings']>['peers'] } {
     return { ...this.#dialer.timings(), milestones: { ...this.#milestones } }
@@ -595,7 +607,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         .filter((ma) => ma.getComponents().some((c) => c.name === 'webrtc'))
         .slice(0, 8)
         .map((ma) => ma.toString())
-      const data = encodePresence({ ...this.#presence, peerId: this.peerId, addrs, ts: Date.now() })
+      const { bytes: data, trimmed } = fitPresence({ ...this.#presence, peerId: this.peerId, addrs, ts: Date.now() })
+      if (trimmed > 0) this.counters.inc('presence.trimmed')
+      if (node.services.pubsub.getSubscribers(PRESENCE_TOPIC).length > 0) this.#milestones.firstAnnounced ??= performance.now()
       void Promise.resolve(node.services.pubsub.publish(PRESENCE_TOPIC, data)).catch(() => {
         this.counters.inc('presence.publish.failed')
       })
@@ -627,6 +641,16 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     }, 20)
   }
 
+  /** One more announcement NEWCOMER_ANSWER_MS from now (one pending at most, whatever the number of newcomers). */
+  #announceFollowUp(): void {
+    if (this.#followUpQueued) return
+    this.#followUpQueued = true
+    setTimeout(() => {
+      this.#followUpQueued = false
+      this.#announce()
+    }, NEWCOMER_ANSWER_MS)
+  }
+
   /** Add a peer's announced WebRTC addresses to the peer store (they must name that peer). */
   async #learnAddrs(p: Presence): Promise<void> {
     const node = this.#node
@@ -654,12 +678,16 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     try {
       const p = decodePresence(msg.data, from)
       this.counters.inc('presence.received')
+      this.#milestones.firstPresenceHeard ??= performance.now()
       const isNew = this.#book.presenceOf(from) == null
       if (this.#book.updatePresence(p)) this.#changed()
       if (isNew) {
         this.#onDiscovered(from)
-        // A newcomer learns our addresses now, not at our next interval.
+        // A newcomer learns our addresses now, not at our next interval; and once more after
+        // the relay's gossip mesh took it in (a newcomer hears the relay's forwards only once
+        // grafted, one heartbeat or two after it subscribed: the first answer may miss it).
         this.#announceSoon()
+        this.#announceFollowUp()
       }
       if (!this.#dialer.hasDirect(from)) {
         this.#learnAddrs(p)

@@ -34,9 +34,35 @@ export type Presence = v.InferOutput<typeof PresenceSchema>
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
-/** Encode presence for gossip. */
+/**
+ * Encode presence for gossip. Throws FrameTooLargeError over MAX_PRESENCE_BYTES: every
+ * peer (and the relay) would reject it and strike its author (a valid presence can reach
+ * ~7 KB with 64 long capabilities and 8 addresses); see {@link fitPresence}.
+ */
 export function encodePresence(p: Presence): Uint8Array {
-  return encoder.encode(JSON.stringify(v.parse(PresenceSchema, p)))
+  const bytes = encoder.encode(JSON.stringify(v.parse(PresenceSchema, p)))
+  if (bytes.byteLength > MAX_PRESENCE_BYTES) throw new FrameTooLargeError(`presence of ${bytes.byteLength} bytes exceeds ${MAX_PRESENCE_BYTES}`)
+  return bytes
+}
+
+/**
+ * Encode presence within MAX_PRESENCE_BYTES: when it does not fit, capabilities are
+ * dropped from the end (then addresses) until it does. `trimmed` says how many were.
+ */
+export function fitPresence(p: Presence): { bytes: Uint8Array; trimmed: number } {
+  const caps = [...p.capabilities]
+  const addrs = [...(p.addrs ?? [])]
+  let trimmed = 0
+  for (;;) {
+    try {
+      return { bytes: encodePresence({ ...p, capabilities: caps, ...(p.addrs == null ? {} : { addrs }) }), trimmed }
+    } catch (err) {
+      if (!(err instanceof FrameTooLargeError) || (caps.length === 0 && addrs.length === 0)) throw err
+      if (caps.length > 0) caps.pop()
+      else addrs.pop()
+      trimmed++
+    }
+  }
 }
 
 /**
