@@ -29,6 +29,12 @@ describe('CEL binding', () => {
     expect(c.reads.map((r) => `${r.name}${r.member != null ? `.${r.member}` : ''}@${r.offset}`)).toEqual(['steps.fetch@0', 'items@37', 'limit@54'])
   })
 
+  it('steps["an-id"] reads a step whose id has a dash', () => {
+    const c = compileExpression('steps["fetch-page"].status == "succeeded"')
+    expect(c.reads.map((r) => [r.name, r.member])).toEqual([['steps', 'fetch-page']])
+    expect(c.evaluate({ steps: { 'fetch-page': { status: 'succeeded' } } })).toBe(true)
+  })
+
   it('a syntax error carries its offset', () => {
     const err = (() => {
       try {

@@ -118,6 +118,14 @@ function collectReads(node: unknown, bound: ReadonlySet<string>, out: CelRead[])
       return
     }
   }
+  if (node.op === '[]') {
+    // steps["my-step"]: ids with a dash cannot follow a dot.
+    const [target, key] = node.args as [unknown, unknown]
+    if (isNode(target) && target.op === 'id' && !bound.has(String(target.args)) && isNode(key) && key.op === 'value' && typeof key.args === 'string') {
+      out.push({ name: String(target.args), member: key.args, offset: target.pos ?? target.start ?? 0 })
+      return
+    }
+  }
   if (node.op === 'rcall') {
     const [fname, target, args] = node.args as [string, unknown, unknown[]]
     collectReads(target, bound, out)

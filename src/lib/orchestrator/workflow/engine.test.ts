@@ -435,6 +435,17 @@ steps:
     expect(r.output).toBe('h({"approved":true,"comment":"go","value":42})')
   })
 
+  it('an approval that times out counts as rejected (journalled, so a reload does not restart its clock)', async () => {
+    const s = await setup()
+    const { doc } = parse(
+      'name: t\nsteps:\n  - id: ok\n    approval: { prompt: "Go?", timeout: 40ms, on_reject: skip }\n  - { id: b, agent: hasher, input: "${steps.ok.status}" }\n'
+    )
+    const journal = new MemoryWorkflowJournal()
+    const r = await s.engine.start(doc, null, { runId: rid(), journal }).done
+    expect(r.output).toBe('h("skipped")')
+    expect(journal.events().find((e) => e.type === 'approval-decided')).toMatchObject({ stepId: 'ok', approved: false, comment: 'timed out' })
+  })
+
   it('rejected with on_reject: fail ends the run with a clear error; with skip the step is skipped', async () => {
     const s = await setup()
     const journal = new MemoryWorkflowJournal()

@@ -224,7 +224,7 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
       let startedAt: number
       if (begun != null) {
         if (begun.runId !== runId) throw new WorkflowResumeError(`The journal holds run ${begun.runId}, not ${runId}`)
-        if (opts.hash != null && begun.docHash !== opts.hash)
+        if (opts.hash != null && opts.hash !== '' && begun.docHash !== '' && begun.docHash !== opts.hash)
           throw new WorkflowResumeError(
             `The journal's run was started from another version of "${begun.name}" (its hash differs): run the new version as a new run`
           )
@@ -244,6 +244,7 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
         const bad = validateWorkflowInput(doc, input)
         if (bad.length > 0) throw new WorkflowInputError(bad)
         startedAt = Date.now()
+        runInput = input === undefined ? null : input
         await append({
           type: 'run-started',
           at: startedAt,

@@ -56,6 +56,12 @@ steps:
     expect(parseWorkflow(`${yaml}\n`).ok && parseWorkflow(`${yaml}\n`)).not.toEqual(r)
   })
 
+  it('steps["an-id"] adds the dependency; an unknown one is an unknown-step at its place', () => {
+    const r = parseWorkflow('name: d\nsteps:\n  - { id: fetch-page, agent: x }\n  - { id: b, agent: x, when: \'steps["fetch-page"].status == "succeeded"\' }\n')
+    expect(r.ok && r.doc.dependencies.b).toEqual(['fetch-page'])
+    expectError('name: d\nsteps:\n  - id: b\n    agent: x\n    when: steps["nope"].output\n', 'unknown-step', 5, 11)
+  })
+
   it('sequential mode chains steps in listed order; durations become ms', () => {
     const r = parseWorkflow(`name: s
 execution: { mode: sequential, timeout: 5m }
