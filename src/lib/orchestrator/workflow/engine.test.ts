@@ -24,7 +24,8 @@ const voteB = agent('vote-b', ['vote'], 0.01)
 const voteC = agent('vote-c', ['vote'], 0.01)
 const judge = agent('judge', ['judging'], 0.01)
 const gate = agent('gate', ['gated'], 0.01)
-const catalog = catalogOf([upper, counter, hasher, flaky, broken, inc, refiner, critic, voteA, voteB, voteC, judge, gate])
+const someGate = agent('some-gate', ['gated-some'], 0.01)
+const catalog = catalogOf([upper, counter, hasher, flaky, broken, inc, refiner, critic, voteA, voteB, voteC, judge, gate, someGate])
 
 /** The agents as plain functions; `calls` counts runs per agent name; `gates` hold gated runs until opened. */
 function agents() {
@@ -97,6 +98,19 @@ function agents() {
       track('judge', i)
       const { proposals } = i as { proposals: Array<{ agent: string; output: string }> }
       return `judged: ${proposals.map((p) => `${p.agent}=${p.output}`).join(', ')}`
+    },
+    [someGate.id]: async (i, signal) => {
+      track('some-gate', i)
+      if (i !== 'slow') return `done(${String(i)})`
+      await Promise.race([
+        opened,
+        new Promise((_, reject) => {
+          signal.addEventListener('abort', () => {
+            reject(new Error('aborted'))
+          })
+        })
+      ])
+      return 'done(slow)'
     },
     [gate.id]: async (i, signal) => {
       track('gate', i)
@@ -618,6 +632,28 @@ steps:
     const third = await (await submitter('tab-3')).start(doc, null, { runId, journal, hash }).done
     expect(third.output).toEqual({ words: 2 })
     expect(a.calls('upper') + a.calls('gate') + a.calls('counter')).toBe(calls)
+  })
+
+  it('inside a step: finished for_each items are not run again after a reload; the in-flight item is re-offered', async () => {
+    const s = await setup()
+    const { doc, hash } = parse(`name: parts
+steps:
+  - { id: each, agent: some-gate, for_each: task, input: "\${item}" }
+`)
+    const journal = new MemoryWorkflowJournal()
+    const runId = rid()
+    const tab = new AbortController()
+    const first = s.engine.start(doc, ['a', 'b', 'slow', 'c'], { runId, journal, hash, signal: tab.signal })
+    await waitFor(journal, first, (e) => e.type === 'step-finished' && e.stepId === 'each.3')
+    while (!s.seen('some-gate').includes('slow')) await delay(2)
+    tab.abort()
+    await expect(first.done).rejects.toBeInstanceOf(TaskCancelledError)
+    const again = s.engine.start(doc, null, { runId, journal, hash })
+    await waitFor(journal, again, (e) => e.type === 'step-started' && e.stepId === 'each.2' && e.attempt === 2)
+    s.open()
+    const r = await again.done
+    expect(r.output).toEqual(['done(a)', 'done(b)', 'done(slow)', 'done(c)'])
+    expect(s.seen('some-gate')).toEqual(['a', 'b', 'slow', 'c', 'slow'])
   })
 
   it('a pending approval stays pending across a reload, without a second request, and completes once approved', async () => {
