@@ -45,7 +45,7 @@ describe('framing codec under fuzzing', () => {
           expect(v.safeParse(Msg, m).success).toBe(true)
         }, [InvalidFrameError])
       }),
-      { numRuns: 2000 }
+      { numRuns: 1000 }
     )
   })
 
@@ -61,7 +61,7 @@ describe('framing codec under fuzzing', () => {
           if (bytes.byteLength > proto.maxFrameBytes) expect(err).toBeInstanceOf(FrameTooLargeError)
         }
       }),
-      { numRuns: 2000 }
+      { numRuns: 1000 }
     )
   })
 

@@ -65,7 +65,7 @@ describe('gossip decoders under fuzzing', () => {
           if (bytes.byteLength > MAX_PRESENCE_BYTES) expect(() => decodePresence(bytes, me.toString())).toThrow(FrameTooLargeError)
         }
       ),
-      { numRuns: 3000 }
+      { numRuns: 1000 }
     )
   })
 
@@ -143,7 +143,7 @@ describe('gossip decoders under fuzzing', () => {
           expect(r.addrs.reduce((n, a) => n + a.byteLength, r.publicKey.byteLength)).toBeLessThanOrEqual(bytes.byteLength)
         })
       }),
-      { numRuns: 3000 }
+      { numRuns: 1000 }
     )
   })
 
@@ -167,7 +167,7 @@ describe('gossip decoders under fuzzing', () => {
           if (!isSigned) expect(p.ok || d.ok).toBe(false)
         }
       ),
-      { numRuns: 3000 }
+      { numRuns: 1000 }
     )
   })
 })
