@@ -93,6 +93,17 @@ describe('parseWorkflow: one test per error kind, each at its line and column', 
     expect(expectError('name: x\nstep:\n  - id: a\n', 'unknown-key', 2, 1).message).toContain('"steps"')
     expect(expectError('name: x\nsteps: [{ id: a, agent: x }]\nexecution:\n  max_cots: 1\n', 'unknown-key', 4, 3).message).toContain('"max_cost"')
   })
+  it('unknown-key and invalid-value inside routing preferences', () => {
+    expect(expectError('name: x\nsteps:\n  - id: a\n    agent: x\n    preferences:\n      stratgy: cost\n', 'unknown-key', 6, 7).message).toContain(
+      '"strategy"'
+    )
+    expectError(
+      'name: x\nagents:\n  - { name: s, capabilities: [echo], preferences: { min_quality: 7 } }\nsteps: [{ id: a, agent: s }]\n',
+      'invalid-value',
+      3,
+      66
+    )
+  })
   it('missing-key', () => {
     expectError('name: x\nsteps:\n  - id: a\n    agent: x\n  - id: b\n', 'missing-key', 5, 9)
     expectError('description: no name\nsteps:\n  - { id: a, agent: x }\n', 'missing-key', 1, 1)

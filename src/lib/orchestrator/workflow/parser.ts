@@ -11,6 +11,7 @@ import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js'
 import * as v from 'valibot'
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml'
 import type { AgentCatalog } from '../components.ts'
+import { RoutingPreferencesSchema } from '../route/index.ts'
 import { bareExpression, CelSyntaxError, compileExpression, templateParts } from './cel.ts'
 import type {
   ParseWorkflowOptions,
@@ -121,6 +122,12 @@ export const WorkflowSchema = v.strictObject({
   execution: v.optional(ExecutionSchema, {}),
   output: v.optional(v.unknown())
 })
+
+/** Routing preferences as a document writes them: the API's fields, no others (custom_score is code, not data). */
+const PreferencesSchema = v.pipe(
+  v.strictObject(RoutingPreferencesSchema.entries),
+  v.check((p) => p.strategy !== 'custom', 'the custom strategy needs a scoring function: use it from window.zerostate.submit, or pick another strategy')
+)
 
 const KNOWN_KEYS: Record<string, readonly string[]> = {
   doc: Object.keys(WorkflowSchema.entries),
@@ -305,6 +312,33 @@ export function parseWorkflow(yaml: string, opts: ParseWorkflowOptions = {}): Pa
       ...(s.reflect != null ? { reflect: s.reflect } : {}),
       ...(s.approval != null ? { approval: s.approval } : {})
     })
+  })
+
+  // Routing preferences of aliases and steps.
+  const checkPrefs = (value: unknown, path: string): void => {
+    if (value == null) return
+    const res = v.safeParse(PreferencesSchema, value, { abortEarly: false })
+    if (res.success) return
+    for (const issue of res.issues) {
+      const keys = issue.path?.map((p) => String(p.key)) ?? []
+      const at = [path, ...keys].join('.')
+      if (issue.type === 'strict_object' && issue.expected === 'never') {
+        const key = keys[keys.length - 1]
+        const near = nearest(key, Object.keys(RoutingPreferencesSchema.entries))
+        add(
+          'unknown-key',
+          at,
+          `Unknown routing preference "${key}"${near != null ? `: did you mean "${near}"?` : ': see API.md for the preferences'}`,
+          posOf(at, true)
+        )
+      } else add('invalid-value', at, `\`${at}\`: ${issue.message}`)
+    }
+  }
+  agents.forEach((a, i) => {
+    checkPrefs(a.preferences, `agents.${i}.preferences`)
+  })
+  steps.forEach((s, i) => {
+    checkPrefs(s.preferences, `steps.${i}.preferences`)
   })
 
   // Unique ids, aliases and output names.
