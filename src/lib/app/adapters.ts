@@ -185,7 +185,11 @@ export class AppCatalog implements AgentCatalog {
           price: a.manifest.price,
           quality: s != null && s.runs > 0 ? (s.successes + 1) / (s.runs + 2) : a.reputation,
           avgMs: s != null && s.successes > 0 ? s.avgMs : undefined,
-          holders: a.holders
+          holders: a.holders,
+          author: a.author,
+          bundled: a.bundled,
+          runs: s?.runs ?? 0,
+          successes: s?.successes ?? 0
         }
       })
   }

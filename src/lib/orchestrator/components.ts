@@ -23,6 +23,17 @@ export interface AgentCandidate {
   moduleSha256?: string
   /** Peers known to hold the agent's bytes (for agent-fetch). */
   holders?: readonly string[]
+  /** The publisher's key (registry entries). */
+  author?: string
+  /**
+   * Ships with the app (every app peer holds it). `false` for registry entries: the
+   * router then routes it only if a known peer holds it and ranks it by its author's
+   * trust (route/trust.ts). Undefined: the catalog vouches for it (tests, embedders).
+   */
+  bundled?: boolean
+  /** Attempts this peer has seen the agent make, and how many succeeded (learning). */
+  runs?: number
+  successes?: number
 }
 
 /** The agents on offer (the registry). */

@@ -13,7 +13,7 @@ import type { Plan } from './plan/index.ts'
 import { capabilityCatalog, plannerChain, type PlanRequest, type Planner } from './plan/index.ts'
 import { deterministicPlanner } from './plan/index.ts'
 import { resolvePreferences, type RoutingPreferences } from './route/index.ts'
-import { router as createRouterService, type Router, type RouterInit } from './route/index.ts'
+import { CapacityBook, router as createRouterService, type PeerWindowsInit, type Router, type RouterInit } from './route/index.ts'
 import type { TaskTransport } from './dispatch/index.ts'
 import { validatePlan } from './plan/index.ts'
 import { parseVerificationMode, type StepVerifier, type VerificationMode } from './trust/index.ts'
@@ -146,8 +146,12 @@ export function orchestratorService(init: OrchestratorInit = {}): (components: O
 
 /** Create the orchestrator; the same as `orchestratorService(init)(components)`, kept for existing callers. */
 export function createOrchestrator(components: OrchestratorComponents, init: OrchestratorInit = {}): Orchestrator {
-  const router = createRouterService(init.router)(components)
-  const dispatch: Dispatcher = createDispatcher(init.dispatcher)({
+  // Capacity donors have shown: the dispatcher's windows write it, the router reads it (issue 11 item 6).
+  const capacity = new CapacityBook()
+  const router = createRouterService(init.router)({ ...components, capacity })
+  // The dispatcher hands `window` to its PeerWindows as is.
+  const window: PeerWindowsInit = { ...init.dispatcher?.window, capacity }
+  const dispatch: Dispatcher = createDispatcher({ ...init.dispatcher, window })({
     transport: components.transport,
     router,
     executor: components.executor,

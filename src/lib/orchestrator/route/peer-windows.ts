@@ -6,6 +6,7 @@
  * shrink to what was in flight when the donor said "full").
  */
 import { TaskCancelledError } from '../errors.ts'
+import type { CapacityBook } from './capacity.ts'
 
 export interface PeerWindowsInit {
   /** Window of a peer not heard from yet. Default 8 (one worker's slots). */
@@ -14,6 +15,8 @@ export interface PeerWindowsInit {
   max?: number
   /** Peers remembered; idle ones beyond this are forgotten. Default 512. */
   maxPeers?: number
+  /** Where the capacity each donor showed is written for the router (issue 11 item 6). */
+  capacity?: CapacityBook
 }
 
 interface WindowState {
@@ -34,8 +37,10 @@ export class PeerWindows {
   readonly #max: number
   readonly #maxPeers: number
   readonly #peers = new Map<string, WindowState>()
+  readonly #book: CapacityBook | undefined
 
   constructor(init: PeerWindowsInit = {}) {
+    this.#book = init.capacity
     this.#initial = init.initial ?? 8
     this.#max = init.max ?? 64
     this.#maxPeers = init.maxPeers ?? 512
@@ -105,11 +110,13 @@ export class PeerWindows {
     }
     let released = false
     let running = false
+    this.#book?.offered(peer)
     return {
       accepted: () => {
         if (!released && !running) {
           running = true
           s.running++
+          this.#book?.started(peer)
         }
       },
       release: () => {
@@ -117,6 +124,7 @@ export class PeerWindows {
         released = true
         s.inflight--
         if (running) s.running--
+        this.#book?.ended(peer, running)
         this.#wake(s)
       }
     }
@@ -124,12 +132,14 @@ export class PeerWindows {
 
   /** The donor said it is full: its window becomes what it runs for us now (at least 1). */
   full(peer: string): void {
+    this.#book?.declinedFull(peer)
     const s = this.#state(peer)
     s.limit = Math.max(1, Math.min(s.limit, s.running))
   }
 
   /** An offer there succeeded: widen by about one per window's worth of successes. */
   ok(peer: string): void {
+    this.#book?.completed(peer)
     const s = this.#state(peer)
     s.limit = Math.min(this.#max, s.limit + 1 / Math.max(1, s.limit))
     this.#wake(s)

@@ -40,7 +40,7 @@ export function reasoningFor(strategy: string, w: ScoredRoute, eligible: number,
         ? `${head} the peer is in a preferred region (${w.peer.region ?? '?'}) at ${rtt(w)}`
         : `${head} no eligible peer is in a preferred region and this one is closest (${rtt(w)})`
     case 'load-balanced':
-      return `${head} that peer has the most free workers (${w.peer.freeWorkers}) of those eligible`
+      return `${head} that peer has the most free workers (${w.freeSeen ?? w.peer.freeWorkers}${w.freeSeen !== undefined && w.freeSeen < w.peer.freeWorkers ? ` seen, ${w.peer.freeWorkers} said` : ''}) of those eligible`
     case 'round-robin':
       return `${head} it is next in round-robin order (turn ${rr?.turn ?? 1} of ${rr?.of ?? eligible} eligible agents)`
     case 'custom':

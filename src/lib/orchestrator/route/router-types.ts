@@ -29,6 +29,10 @@ export interface RouteCandidate {
 export interface ScoredRoute extends RouteCandidate {
   score: number
   criteria: RouteCriteria
+  /** Posterior mean (0..1) that the agent does its job; below 0.5 it is ranked after every trusted agent. */
+  trust?: number
+  /** Free workers the router counted for the peer: what it says, capped by what it has been seen to take. */
+  freeSeen?: number
 }
 
 /** The router's answer for one step. */

@@ -11,6 +11,13 @@ import { NoEligibleAgentError, OrchestratorError } from '../errors.ts'
 import { DEFAULT_WEIGHTS, type ResolvedPreferences, type Strategy } from './preferences.ts'
 import type { RouteCriteria, RouteDecision, ScoredRoute } from './router-types.ts'
 import { reasoningFor } from './router-reasoning.ts'
+import { TRUSTED_MEAN, betaMean, isHeld, localPosterior, type AgentTrust } from './trust.ts'
+import type { PeerCapacity } from './capacity.ts'
+
+/** Added to the ordering key of trusted agents: every trusted agent outranks every untrusted one. */
+const TIER_GAP = 1e6
+/** Weight of spreading offers among donors showing equal room (above the speed tie-break, below any real difference). */
+const FAIRNESS = 0.002
 
 /** No donating peer with a free worker meets the constraints (the agent exists). */
 export class NoEligiblePeerError extends OrchestratorError {
@@ -23,6 +30,12 @@ export interface RouterComponents {
   catalog: AgentCatalog
   peers: PeerDirectory
   reputation?: ReputationSource
+  /** Beta posteriors of agents by author (the trust room's reputation plugs in here); default: priors plus this peer's outcomes. */
+  agentTrust?: AgentTrust
+  /** Capacity each donor has shown (`CapacityBook`); without it, self-reported free workers count as they are. */
+  capacity?: PeerCapacity
+  /** This peer (the task transport's `self`): agents it holds count as held. */
+  transport?: { readonly self: string }
 }
 
 /** Router options. */
@@ -176,8 +189,17 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
     const w = weightsFor(strategy, prefs)
 
     // ---- peers (few): filter and score once.
-    const allPeers = opts.peers ?? components.peers.peers()
+    const directory = components.peers.peers()
+    const allPeers = opts.peers ?? directory
+    // Peers whose word that they hold an agent counts: every peer we know, and this one.
+    const known = new Set<string>()
+    for (const p of directory) known.add(p.id)
+    if (opts.peers != null) for (const p of opts.peers) known.add(p.id)
+    const self = components.transport?.self
+    if (self != null) known.add(self)
+    const capacity = components.capacity
     const peers: PeerSnapshot[] = []
+    const free: number[] = []
     let maxRtt = 0
     let maxFree = 0
     for (const p of allPeers) {
@@ -185,8 +207,11 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       if (opts.excludePeers?.has(p.id) === true) continue
       if (prefs.max_latency !== undefined && (p.rttMs === undefined || p.rttMs > prefs.max_latency)) continue
       peers.push(p)
+      // What it says it has free, capped by what it has been seen to take (issue 11 item 6).
+      const f = capacity == null || p.id === self ? p.freeWorkers : Math.min(p.freeWorkers, capacity.free(p.id))
+      free.push(f)
       if (p.rttMs !== undefined && p.rttMs > maxRtt) maxRtt = p.rttMs
-      if (p.freeWorkers > maxFree) maxFree = p.freeWorkers
+      if (f > maxFree) maxFree = f
     }
     if (peers.length === 0) {
       throw new NoEligiblePeerError(
@@ -194,12 +219,17 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       )
     }
     const regions = prefs.preferred_regions
-    const peerCriteria = peers.map((p) => ({
+    const peerCriteria = peers.map((p, i) => ({
       speed: p.rttMs === undefined ? 0.5 : maxRtt === 0 ? 1 : 1 - p.rttMs / maxRtt,
       region: regions != null && p.region != null && regions.includes(p.region) ? 1 : 0,
-      load: maxFree === 0 ? 0 : p.freeWorkers / maxFree
+      load: maxFree === 0 ? 0 : free[i] / maxFree
     }))
-    const peerScore = peerCriteria.map((c) => w.speed * c.speed + w.region * c.region + w.load * c.load)
+    // Among donors showing equal room, load-balanced turns to the one that took fewest of our offers.
+    const taken = w.load > 0 && capacity?.accepted != null ? peers.map((p) => capacity.accepted?.(p.id) ?? 0) : undefined
+    const maxTaken = taken == null ? 0 : Math.max(0, ...taken)
+    const peerScore = peerCriteria.map(
+      (c, i) => w.speed * c.speed + w.region * c.region + w.load * c.load + (taken != null && maxTaken > 0 ? w.load * FAIRNESS * (1 - taken[i] / maxTaken) : 0)
+    )
     const peerOrder = peers.map((_, i) => i).sort((a, b) => peerScore[b] - peerScore[a] || peers[a].id.localeCompare(peers[b].id))
 
     // ---- agents (many): hard constraints, then the weighted agent part, top-k kept in place.
@@ -207,6 +237,8 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
     const minQ = prefs.min_quality ?? -Infinity
     const minRep = prefs.min_reputation
     const rep = components.reputation
+    const trust = components.agentTrust
+    const trustOf = (a: AgentCandidate): number => betaMean(trust?.reputation(a.id, a.author) ?? localPosterior(a))
     const exclude = opts.excludeAgents
     const only = opts.onlyAgents
     const span = ix.maxPrice - ix.minPrice
@@ -215,7 +247,10 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
     let lowQuality = 0
     let lowRep = 0
     let excluded = 0
+    let unheld = 0
     let eligible = 0
+    /** Eligible agents per tier (0 untrusted, 1 trusted), and the best tier present. */
+    const perTier = [0, 0]
     let kept = 0
     const n = ix.agents.length
     const rr = strategy === 'round-robin'
@@ -237,15 +272,24 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
         continue
       }
       if (only !== undefined && !only.has(agent.id)) continue
+      // Nobody we know holds it and it never answered here: a listing, not an agent (issue 11 item 4).
+      if (!isHeld(agent, known)) {
+        unheld++
+        continue
+      }
       const r = rep?.agentReputation(agent.id)
       if (minRep !== undefined && (r === undefined || r < minRep)) {
         lowRep++
         continue
       }
       eligible++
+      const tier = trustOf(agent) >= TRUSTED_MEAN ? 1 : 0
+      perTier[tier]++
       if (rr) continue
       const cost = span === 0 ? 1 : (ix.maxPrice - price) / span
-      const s = w.cost * cost + w.quality * q + w.reputation * (r === undefined ? 0.5 : r / 5) + w.spec * ix.spec[i] + w.gen * (1 - ix.spec[i])
+      // Trusted agents first, then the strategy's score.
+      const s =
+        tier * TIER_GAP + w.cost * cost + w.quality * q + w.reputation * (r === undefined ? 0.5 : r / 5) + w.spec * ix.spec[i] + w.gen * (1 - ix.spec[i])
       // Insert into the sorted top-k (stable: earlier index wins ties).
       if (kept < k || s > topScore[kept - 1]) {
         let j = kept < k ? kept++ : k - 1
@@ -264,6 +308,7 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       if (lowQuality > 0) why.push(`${lowQuality} below min_quality ${prefs.min_quality}`)
       if (lowRep > 0) why.push(`${lowRep} below min_reputation ${minRep}`)
       if (excluded > 0) why.push(`${excluded} already failed`)
+      if (unheld > 0) why.push(`${unheld} held by no peer this one knows`)
       if (only !== undefined && why.length === 0) why.push('the named agent is not among them')
       throw new NoEligibleAgentError(
         capsLabel,
@@ -273,6 +318,7 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       )
     }
 
+    const bestTier = perTier[1] > 0 ? 1 : 0
     const scored = (i: number, p: number): ScoredRoute => {
       const agent = ix.agents[i]
       const r = rep?.agentReputation(agent.id)
@@ -293,8 +339,10 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
         w.spec * criteria.specialization +
         w.gen * (1 - criteria.specialization) +
         peerScore[p]
-      return { agent, peer: peers[p], reputation: r, score, criteria }
+      return { agent, peer: peers[p], reputation: r, score, criteria, trust: trustOf(agent), freeSeen: free[p] }
     }
+    const tierOf = (s: ScoredRoute): number => ((s.trust ?? 1) >= TRUSTED_MEAN ? 1 : 0)
+    const byTierThenScore = (a: ScoredRoute, b: ScoredRoute): number => tierOf(b) - tierOf(a) || b.score - a.score
     const isEligible = (i: number): boolean => {
       const a = ix.agents[i]
       if (
@@ -302,7 +350,8 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
         ix.quality[i] < minQ ||
         (multi && !hasAll(a.capabilities, capabilities)) ||
         exclude?.has(a.id) === true ||
-        (only !== undefined && !only.has(a.id))
+        (only !== undefined && !only.has(a.id)) ||
+        !isHeld(a, known)
       )
         return false
       const r = rep?.agentReputation(a.id)
@@ -317,14 +366,16 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       roundRobin.set(key, turn + 1)
       ranked = []
       // The turn-th eligible agent, then the following ones, each on the turn-th peer.
+      // Over the best tier present: untrusted agents take turns only where no trusted one is eligible.
+      const inTier = perTier[bestTier]
       let seen = 0
-      const want = turn % eligible
+      const want = turn % inTier
       for (let i = 0; i < n && ranked.length < k; i++) {
-        if (!isEligible(i)) continue
+        if (!isEligible(i) || (trustOf(ix.agents[i]) >= TRUSTED_MEAN ? 1 : 0) < bestTier) continue
         if (seen++ < want && ranked.length === 0) continue
         ranked.push(scored(i, peerOrder[turn % peers.length]))
       }
-      rrInfo = { turn: want + 1, of: eligible }
+      rrInfo = { turn: want + 1, of: inTier }
     } else if (strategy === 'custom') {
       const fn = prefs.custom_score
       if (fn == null) throw new OrchestratorError('The custom strategy needs a custom_score function')
@@ -345,13 +396,13 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
         }
       }
       if (ranked.length === 0) throw new NoEligibleAgentError(capsLabel, `The custom scoring function gave no finite score for ${capsLabel}: check it`)
-      ranked.sort((a, b) => b.score - a.score)
+      ranked.sort(byTierThenScore)
       ranked.length = Math.min(ranked.length, k)
     } else {
       ranked = []
       const pk = Math.min(k, peers.length)
       for (let a = 0; a < kept; a++) for (let p = 0; p < pk; p++) ranked.push(scored(topIdx[a], peerOrder[p]))
-      ranked.sort((a, b) => b.score - a.score)
+      ranked.sort(byTierThenScore)
       ranked.length = Math.min(ranked.length, k)
     }
 
@@ -377,7 +428,9 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       strategy,
       winner,
       alternatives,
-      reasoning: reasoningFor(strategy, winner, eligible, rrInfo),
+      reasoning:
+        reasoningFor(strategy, winner, eligible, rrInfo) +
+        (tierOf(winner) === 0 ? ', from an author with no track record here (no trusted agent is eligible)' : ''),
       considered: n,
       eligible
     }
