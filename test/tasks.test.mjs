@@ -70,9 +70,10 @@ describe('tasks across the mesh', () => {
     // Work really happened on the donors' runtimes, none on the submitter's.
     const done = await Promise.all([a, b, c].map((p) => p.evaluate(() => window.zerostate.runtime.stats().completed)))
     assert.equal(done[0], 0)
-    // Each donor's runtime ran exactly the steps the result attributes to it.
-    assert.equal(done[1], result.steps.filter((s) => s.peer === ids[1]).length)
-    assert.equal(done[2], result.steps.filter((s) => s.peer === ids[2]).length)
+    // Each donor's runtime ran exactly the results the task attributes to it: the steps' and their verification replicas (issue 12).
+    const ran = (id) => result.steps.reduce((n, s) => n + (s.verification?.peers ?? [s.peer]).filter((p) => p === id).length, 0)
+    assert.equal(done[1], ran(ids[1]))
+    assert.equal(done[2], ran(ids[2]))
     // The word count step is right.
     const words = TEXT.split(/\s+/).filter(Boolean).length
     const stats = result.steps.map((s) => s.output).find((o) => o != null && typeof o === 'object' && 'words' in o)

@@ -6,7 +6,7 @@ import type { MeshNode, PeerInfo, RelayStatus } from '../mesh/index.ts'
 import type { RegionState } from './presence.ts'
 import type { AgentManifest, AgentRuntime, RunResult, UnsignedManifest } from '../runtime/index.ts'
 import type { NamespaceInfo, Registry, Journal } from '../memory/index.ts'
-import type { LlmState, Orchestrator, TaskHandle, TaskRequest, TaskSummary } from '../orchestrator/index.ts'
+import type { Credits, LlmState, Orchestrator, TaskHandle, TaskRequest, TaskSummary } from '../orchestrator/index.ts'
 import type { WorkflowHandle } from './services/workflow-runs.ts'
 import type { WorkflowsApi } from './services/workflows.ts'
 
@@ -67,7 +67,14 @@ export interface ZeroStateApi {
   publicKey: string
 
   // mesh
-  peers(): PeerInfo[]
+  /** Connected peers; `reputation` (0..1) is what this profile knows of each peer's user, when anything. */
+  peers(): Array<PeerInfo & { reputation?: number }>
+
+  // trust and credits (issue 12)
+  /** What this profile knows of the user behind a peer (by that user's profile key), or undefined. Score 0..1. */
+  reputation(peerId: string): { score: number; valid: number; invalid: number } | undefined
+  /** This profile's ledger: earned (receipts held), spent (receipts issued), balance, what it may still spend, the receipts. */
+  credits(): Credits
   ping(peerId: string): Promise<number>
   relayStatus(): RelayStatus
 

@@ -4,19 +4,13 @@
  * publishing, task tracking), behind `ZeroStateApi`. It wires; the services decide.
  */
 import type { ZeroStateApi } from './api.ts'
-import { JOURNAL_DOC, createMemoryLayer, Libp2pSyncTransport, type MemoryLayer } from '../memory/index.ts'
+import { JOURNAL_DOC, REGISTRY_DOC, createMemoryLayer, Libp2pSyncTransport, type MemoryLayer } from '../memory/index.ts'
 import { ChangeNotifier, IndexedDbKeyStore, MemoryKeyStore, listen, loadIdentity, logger } from '../core/index.ts'
 import { MeshNode, type MeshNodeInit } from '../mesh/index.ts'
-import {
-  LlmController,
-  libp2pTaskTransport,
-  orchestratorService,
-  remotePlanner,
-  servePlans,
-  OrchestratorError
-} from '../orchestrator/index.ts'
+import { LlmController, libp2pTaskTransport, orchestratorService, remotePlanner, servePlans, OrchestratorError } from '../orchestrator/index.ts'
 import { AppCatalog, OutcomeStats, RuntimeExecutor, libp2pStreamHost, meshPeerDirectory } from './adapters.ts'
 import { journalTask } from './task-journal.ts'
+import { appTrust } from './trust-wiring.ts'
 import { taskHistory } from './task-history.ts'
 import { agentListing } from './agent-listing.ts'
 import { donation } from './donation.ts'
@@ -83,6 +77,10 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   const transport = libp2pTaskTransport()({ host, strikes: mesh.strikes })
   const peers = meshPeerDirectory(mesh)
   const llm = new LlmController(changed)
+  // Verification, reputation and credits (issue 12).
+  const trust = appTrust({ mesh, identity, catalog, registry: memory.registry, registryDoc: () => memory.doc(REGISTRY_DOC), persist })
+  await trust.start()
+  unsubscribes.push(trust.subscribe(changed))
   const orchestrator = orchestratorService()({
     catalog,
     peers,
@@ -91,7 +89,8 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     executor,
     blobs: executor,
     outcomes: stats,
-    planners: [llm.planner(), remotePlanner()({ host, peers, strikes: mesh.strikes })]
+    planners: [llm.planner(), remotePlanner()({ host, peers, strikes: mesh.strikes })],
+    trust
   })
   await orchestrator.start()
 
@@ -154,7 +153,13 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     ready: mesh.ready,
     peerId: mesh.peerId,
     publicKey: identity.publicKey,
-    peers: () => mesh.peers(),
+    peers: () =>
+      mesh.peers().map((p) => {
+        const r = trust.reputation(p.id)
+        return r == null ? p : { ...p, reputation: r.score }
+      }),
+    reputation: (peerId) => trust.reputation(peerId),
+    credits: () => trust.credits(),
     ping: (peerId) => mesh.ping(peerId),
     relayStatus: () => mesh.status,
     donate: (opts) => donations.donate(opts),
@@ -208,6 +213,8 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       ...mesh.metrics(),
       ...memory.metrics(),
       ...orchestrator.stats(),
+      ...trust.stats(),
+      ...flows.metrics(),
       'catalog.rejected': catalog.rejected,
       'runtime.completed': runtime.stats().completed,
       'runtime.failed': runtime.stats().failed
@@ -225,6 +232,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       changes.cancel()
       await stopLlmService?.().catch(() => {})
       await orchestrator.stop()
+      await trust.stop()
       await memory.stop()
       await runtime.stop()
       await mesh.stop()

@@ -11,7 +11,7 @@ import { agree, parseComparison, type Comparison, type Judge } from './agreement
 import { OutputSchemas } from './output-schema.ts'
 import { AdaptivePolicy, type AdaptivePolicyInit, type ReplicationDecision, type VerificationMode, type VerificationPolicy } from './policy.ts'
 import { Ledger, signReceipt, verifyReceipt, type Credits, type Receipt } from './receipts.ts'
-import { betaScore, ReputationBook, type Reputation, type ReputationInit } from './reputation.ts'
+import { betaScore, ReputationBook, type Observation, type Reputation, type ReputationInit } from './reputation.ts'
 import { StatementReader, parseSubject, statementSubject, type StatementStore } from './statements.ts'
 import type { TrustState, TrustStore } from './trust-store.ts'
 
@@ -101,6 +101,11 @@ export interface RoutingTrust {
   agentQuality(agentId: string): number | undefined
   /** Mean measured run time of accepted results of `agentId` (ms), or undefined. */
   agentRunMs(agentId: string): number | undefined
+  /**
+   * Verified outcomes of `agentId` over every user this profile checked (add them to a prior:
+   * route/'s `AgentTrust` gives Beta(prior.alpha + valid, prior.beta + invalid)), or undefined when never checked.
+   */
+  agentOutcomes(agentId: string): { valid: number; invalid: number } | undefined
 }
 
 /** The trust service. */
@@ -149,6 +154,26 @@ export function trustService(init: TrustInit = {}): (components: TrustComponents
     const contractOf = (agentId: string): { output?: Record<string, unknown>; comparison: Comparison } => {
       const c = contracts?.contract(agentId)
       return { output: c?.output, comparison: parseComparison(c?.comparison) }
+    }
+
+    /** Per-agent sums over users, rebuilt when the book changes (the router asks per candidate). */
+    let agentSums: { version: number; map: Map<string, Observation> } | undefined
+    const byAgent = (): Map<string, Observation> => {
+      if (agentSums?.version === book.version) return agentSums.map
+      const map = new Map<string, Observation>()
+      for (const [k, o] of Object.entries(book.snapshot())) {
+        const agentId = k.slice(k.lastIndexOf('|') + 1)
+        if (agentId === '*') continue
+        const s = map.get(agentId) ?? { valid: 0, invalid: 0, runs: 0, totalMs: 0, totalCost: 0 }
+        s.valid += o.valid
+        s.invalid += o.invalid
+        s.runs += o.runs
+        s.totalMs += o.totalMs
+        s.totalCost += o.totalCost
+        map.set(agentId, s)
+      }
+      agentSums = { version: book.version, map }
+      return map
     }
 
     const userOf = (peerId: string): string => users.userOf(peerId) ?? `peer:${peerId}`
@@ -299,26 +324,16 @@ export function trustService(init: TrustInit = {}): (components: TrustComponents
       userReputation: (user, agentId) => book.reputation(user, agentId),
       userScore: (peerId, agentId) => book.reputation(userOf(peerId), agentId).score,
       agentQuality(agentId) {
-        let valid = 0
-        let invalid = 0
-        for (const u of book.users()) {
-          const o = book.local(u, agentId)
-          if (o == null) continue
-          valid += o.valid
-          invalid += o.invalid
-        }
-        return valid + invalid === 0 ? undefined : betaScore(valid, invalid)
+        const o = service.agentOutcomes(agentId)
+        return o == null ? undefined : betaScore(o.valid, o.invalid)
+      },
+      agentOutcomes(agentId) {
+        const o = byAgent().get(agentId)
+        return o == null || o.valid + o.invalid === 0 ? undefined : { valid: o.valid, invalid: o.invalid }
       },
       agentRunMs(agentId) {
-        let runs = 0
-        let ms = 0
-        for (const u of book.users()) {
-          const o = book.local(u, agentId)
-          if (o == null) continue
-          runs += o.runs
-          ms += o.totalMs
-        }
-        return runs === 0 ? undefined : ms / runs
+        const o = byAgent().get(agentId)
+        return o == null || o.runs === 0 ? undefined : o.totalMs / o.runs
       },
       credits: () => ledger.credits(),
       canSpend: (amount) => ledger.canSpend(amount),
