@@ -550,6 +550,7 @@ steps:
     // An expression that fails on the actual data fails its step with a typed error naming it.
     const cel = parse('name: e\nsteps:\n  - { id: a, agent: upper, when: task.size > 1, input: x }\n')
     const ce = await s.engine.start(cel.doc, { other: 1 }, { runId: rid(), journal: new MemoryWorkflowJournal() }).done.catch((e: unknown) => e)
+    expect(s.engine.stats()).toMatchObject({ runsRefused: 2, runsStarted: 1, runsFailed: 1, unitsDispatched: 0 })
     expect(ce).toBeInstanceOf(WorkflowExpressionError)
     expect((ce as Error).message).toMatch(/when of step "a".*size/)
     expect(s.executor.runs).toBe(0)
@@ -654,6 +655,7 @@ steps:
     const r = await again.done
     expect(r.output).toEqual(['done(a)', 'done(b)', 'done(slow)', 'done(c)'])
     expect(s.seen('some-gate')).toEqual(['a', 'b', 'slow', 'c', 'slow'])
+    expect(s.engine.stats()).toMatchObject({ runsStarted: 1, runsResumed: 1, runsSucceeded: 1, unitsReplayed: 3, unitsDispatched: 5 })
   })
 
   it('a pending approval stays pending across a reload, without a second request, and completes once approved', async () => {

@@ -87,9 +87,25 @@ class ReplayedStepError extends StepFailedError {
 }
 
 /** `createWorkflowEngine(components, init)`. */
-export function createWorkflowEngine(components: WorkflowEngineComponents, init: WorkflowEngineInit = {}): WorkflowEngine {
+export function createWorkflowEngine(
+  components: WorkflowEngineComponents,
+  init: WorkflowEngineInit = {}
+): WorkflowEngine & { stats(): Record<string, number> } {
   const defaultMaxParallel = init.defaultMaxParallel ?? 16
   const maxDepth = init.maxDepth ?? 4
+  const counters = {
+    runsStarted: 0,
+    runsResumed: 0,
+    runsRefused: 0,
+    runsSucceeded: 0,
+    runsFailed: 0,
+    runsCancelled: 0,
+    unitsDispatched: 0,
+    unitsReplayed: 0,
+    unitsRetried: 0,
+    budgetStops: 0,
+    approvalsRequested: 0
+  }
 
   function check(doc: WorkflowDocument): WorkflowError[] {
     const errors: WorkflowError[] = []
@@ -237,12 +253,20 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
         }
         runInput = begun.input
         startedAt = begun.at
+        counters.runsResumed++
         await append({ type: 'run-resumed', at: Date.now() })
       } else {
         const problems = check(doc)
-        if (problems.length > 0) throw new WorkflowValidationError(problems)
+        if (problems.length > 0) {
+          counters.runsRefused++
+          throw new WorkflowValidationError(problems)
+        }
         const bad = validateWorkflowInput(doc, input)
-        if (bad.length > 0) throw new WorkflowInputError(bad)
+        if (bad.length > 0) {
+          counters.runsRefused++
+          throw new WorkflowInputError(bad)
+        }
+        counters.runsStarted++
         startedAt = Date.now()
         runInput = input === undefined ? null : input
         await append({
@@ -277,6 +301,7 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
         if (detach.aborted) throw new TaskCancelledError('This engine stopped (the tab went away); the run resumes from its journal')
         await append({ type: 'run-finished', at: Date.now(), status: 'succeeded', output: r.output, cost: r.cost })
         status = 'succeeded'
+        counters.runsSucceeded++
         return r
       },
       async (err: unknown) => {
@@ -292,6 +317,8 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
           const final = e instanceof TaskCancelledError ? 'cancelled' : 'failed'
           await append({ type: 'run-finished', at: Date.now(), status: final, error: { name: e.name, message: e.message }, cost: budget.spent }).catch(() => {})
           status = final
+          if (final === 'cancelled') counters.runsCancelled++
+          else counters.runsFailed++
         } else status = 'failed'
         throw e
       }
@@ -528,6 +555,7 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
     ): Promise<UnitResult> {
       const rec = finished.get(unit)
       if (rec != null) {
+        counters.unitsReplayed++
         const r = { output: rec.output, agent: rec.agent ?? '', peer: rec.peer ?? '', ms: rec.ms ?? 0, cost: rec.cost ?? 0 }
         ctx.units.push(r)
         return r
@@ -552,6 +580,7 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
             unit,
             `Step "${unit}" needs at least ${round(min)} credits but only ${round(left)} of max_cost ${budget.limit} are left (${round(budget.spent)} spent, ${round(budget.reserved)} held by steps running now): stopped before it`
           )
+          counters.budgetStops++
           await append({ type: 'step-failed', at: Date.now(), stepId: unit, error: { name: e.name, message: e.message } })
           throw e
         }
@@ -605,6 +634,7 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
             if (!ctx.sig.aborted) await append({ type: 'step-failed', at: Date.now(), stepId: unit, error: { name: e.name, message: e.message } })
             throw e
           }
+          counters.unitsRetried++
           await sleep(prefs.retry_policy.backoff_ms * prefs.retry_policy.backoff_multiplier ** (tries - 1), ctx.sig)
           if (hold !== Infinity && !budget.reserve(unit, hold)) {
             const b = new BudgetExceededError(unit, `Step "${unit}" cannot be retried within max_cost ${budget.limit}: stopped before it`)
@@ -626,6 +656,7 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
       idempotencyKey: string
     ): Promise<UnitResult> {
       {
+        counters.unitsDispatched++
         await append({ type: 'step-started', at: Date.now(), stepId: unit, attempt, idempotencyKey })
         const run = await components.runPlan(plan, {
           taskId: runId,
@@ -719,6 +750,7 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
     async function runApproval(ctx: StepCtx, unit: string, scope: Scope): Promise<unknown> {
       const a = ctx.step.approval!
       if (!requested.has(unit)) {
+        counters.approvalsRequested++
         const prompt = evalTemplate(a.prompt, scope, unit)
         const show = a.show === undefined ? undefined : evalTemplate(a.show, scope, unit)
         await append({
@@ -868,7 +900,7 @@ export function createWorkflowEngine(components: WorkflowEngineComponents, init:
     }
   }
 
-  return { start, check }
+  return { start, check, stats: () => ({ ...counters }) }
 }
 
 /** An approval rejected with `on_reject: skip`: the step ends skipped. */

@@ -346,4 +346,10 @@ export interface WorkflowEngine {
   start(doc: WorkflowDocument, input: unknown, opts: WorkflowStartOptions): WorkflowRun
   /** What the engine would refuse in this document before running (unknown agents, workflows, cost over max_cost). */
   check(doc: WorkflowDocument): WorkflowError[]
+  /**
+   * Counters: runsStarted, runsResumed, runsRefused (document or input refused before any step),
+   * runsSucceeded, runsFailed, runsCancelled, unitsDispatched, unitsReplayed (answered from the
+   * journal), unitsRetried, budgetStops, approvalsRequested.
+   */
+  stats?(): Record<string, number> // optional so test stubs need not implement it; createWorkflowEngine always does
 }
