@@ -67,14 +67,14 @@ describe('the registry survives strangers (issue 11 items 1, 4, 5)', () => {
     // …and routes every strategy's honest task to the bundled agent on B.
     for (const strategy of ['balanced', 'cost', 'speed']) {
       const r = await s.a.evaluate(
-        async ([text, strategy, authors]) => {
+        async ([text, strategy]) => {
           const h = window.zerostate.submit({ description: 'count the words', input: text, preferences: { strategy } })
           return await h.done.then(
             (r) => ({ status: r.status, agent: r.steps[0].agent, peer: r.steps[0].peer, hostile: window.zerostate.agents.get(r.steps[0].agent)?.author }),
             (err) => ({ status: 'failed', error: `${err?.name}: ${err?.message}` })
           )
         },
-        [TEXT, strategy, takeover.authors]
+        [TEXT, strategy]
       )
       assert.equal(r.status, 'succeeded', `${strategy}: ${r.error}`)
       assert.equal(r.peer, s.idB, strategy)

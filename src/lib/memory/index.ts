@@ -44,6 +44,7 @@ export {
   type SyncPayloadMessage
 } from './sync-protocol.ts'
 export { WorkerUpdateChecker, browserCheckWorker, defaultUpdateChecker, type UpdateChecker, type CheckWorker } from './update-checker.ts'
+export { DEFAULT_PUBLISH_WORK_BITS, MAX_PUBLISH_WORK_BITS, hasWork, mintWork, workBits } from './publish-work.ts'
 export { checkUpdate, checkStateVector, MAX_DEPTH, type UpdateShape, type UpdatePolicy, type ContentKind } from './update-guard.ts'
 export {
   DEFAULT_LIMITS,
