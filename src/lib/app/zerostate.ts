@@ -214,6 +214,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       ...memory.metrics(),
       ...orchestrator.stats(),
       ...trust.stats(),
+      ...flows.metrics(),
       'catalog.rejected': catalog.rejected,
       'runtime.completed': runtime.stats().completed,
       'runtime.failed': runtime.stats().failed

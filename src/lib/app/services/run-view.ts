@@ -186,7 +186,12 @@ export function projectRun(id: string, events: readonly WorkflowEvent[], prev?: 
       }
       case 'approval-decided': {
         const s = step(e.stepId)
-        if (s.approval != null) s.approval.decided = { approved: e.approved, comment: e.comment, value: e.value }
+        if (s.approval != null)
+          s.approval.decided = {
+            approved: e.approved,
+            ...(e.comment != null ? { comment: e.comment } : {}),
+            ...(e.value !== undefined ? { value: e.value } : {})
+          }
         if (s.state === 'waiting') s.state = 'running'
         view.waiting = view.waiting.filter((w) => w.stepId !== e.stepId)
         break

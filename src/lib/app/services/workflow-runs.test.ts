@@ -37,8 +37,9 @@ type Calls = Map<string, string[]>
 type Gate = { block?: string; wait?: Promise<void> }
 
 function fakeModule(calls: Calls, gate: Gate = {}): WorkflowModule {
-  const engine: WorkflowEngine = {
+  const engine: WorkflowEngine & { stats(): Record<string, number> } = {
     check: () => [],
+    stats: () => ({}),
     start(doc: WorkflowDocument, input: unknown, opts: WorkflowStartOptions): WorkflowRun {
       const { journal, runId, signal } = opts
       const listeners = new Set<(e: WorkflowEvent) => void>()

@@ -123,6 +123,8 @@ export interface WorkflowRuns {
   validate(yaml: string): Promise<{ ok: boolean; errors: WorkflowError[] }>
   /** Run ids this tab runs now. */
   running(): string[]
+  /** Runs this tab resumed since it started. */
+  resumed(): number
   /** Let every run go (their locks too) without ending them: another tab or a later start resumes them. */
   stop(): void
 }
@@ -139,6 +141,7 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
     const local = new Map<string, { run?: WorkflowRun; lease: RunLease; offDecisions: () => void }>()
     const handles = new Map<string, Handle>()
     const queued = new Set<string>()
+    let resumedCount = 0
     let engine: Promise<{ mod: WorkflowModule; engine: WorkflowEngine }> | undefined
     const loadEngine = (): Promise<{ mod: WorkflowModule; engine: WorkflowEngine }> => {
       engine ??= init.load().then((mod) => ({ mod, engine: mod.createWorkflowEngine(engineComponents) }))
@@ -251,6 +254,7 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
         if (!parsed.ok) throw new WorkflowValidationError(parsed.errors)
         store.update(id, { resumes: (meta.resumes ?? 0) + 1 })
         log('resuming workflow run %s (%s)', id, meta.name)
+        resumedCount++
         await startLocal(id, lease, parsed.doc, input, yaml, parsed.hash)
       } catch (err) {
         log.error('could not resume workflow run %s: %s', id, (err as Error).message)
@@ -491,6 +495,7 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
         return parsed.ok ? { ok: true, errors: [] } : { ok: false, errors: parsed.errors }
       },
       running: () => [...local.keys()],
+      resumed: () => resumedCount,
       stop() {
         stopping.abort(new OrchestratorError('this tab is closing'))
         for (const [, l] of local) {

@@ -81,6 +81,8 @@ export interface Workflows {
   /** One `tasks()` line per run of this profile (workflows), newest first. */
   summaries(): ReturnType<typeof runSummary>[]
   runWorkflow(yaml: string, input?: unknown): WorkflowHandle
+  /** `workflows.running` (runs this tab runs now), `workflows.resumed`, and the run store's counters. */
+  metrics(): Record<string, number>
   /** Load the chunk soon, resume unfinished runs once it is here. */
   start(): void
   stop(): void
@@ -163,6 +165,7 @@ export function workflows(): (components: WorkflowsComponents) => Workflows {
       templates,
       summaries: () => store.list().map(runSummary),
       runWorkflow: (yaml, input) => runs.run(yaml, input),
+      metrics: () => ({ 'workflows.running': runs.running().length, 'workflows.resumed': runs.resumed(), ...store.metrics() }),
       start() {
         // Unfinished runs resume at once; otherwise the chunk loads when the tab is idle.
         if (store.unfinished().length > 0) runs.resumeAll()

@@ -2,6 +2,7 @@
 import { goto } from '$app/navigation'
 import type { ZeroStateApi } from '$lib/index'
 import { trackTask } from '$lib/ui/task-tracker.svelte'
+import { trackWorkflow } from '$lib/ui/workflow-run.svelte'
 
 /** Resubmit task `id` and open the new task's page; throws a sentence when the request is not known. */
 export async function runAgain(api: ZeroStateApi, id: string): Promise<void> {
@@ -15,3 +16,12 @@ export async function runAgain(api: ZeroStateApi, id: string): Promise<void> {
 
 /** Said next to Run again when the input was too large to journal. */
 export const INPUT_NOT_KEPT = 'Its input was too large to keep in the history (over 16 KB, or a file), so it runs again without it.'
+
+/** Run workflow run `id` again with the document and input it started with, and open the new run's page. */
+export async function runWorkflowAgain(api: ZeroStateApi, id: string): Promise<void> {
+  const request = api.workflows?.request(id)
+  if (request == null) throw new Error('This run’s document was not kept, so it cannot be run again.')
+  const handle = api.runWorkflow(request.yaml, request.input)
+  trackWorkflow(handle)
+  await goto(`/tasks/${handle.id}`)
+}
