@@ -4,6 +4,8 @@
  * the engine load on demand through `loadWorkflows()`, so none of them is in
  * the main bundle.
  */
+import type { WorkflowEngine, WorkflowEngineComponents, WorkflowEngineInit } from './types.ts'
+
 export * from './types.ts'
 export * from './errors.ts'
 export { MemoryWorkflowJournal } from './memory-journal.ts'
@@ -13,7 +15,7 @@ export { workflowGraph } from './graph.ts'
 export interface WorkflowModule {
   parseWorkflow: typeof import('./parser.ts').parseWorkflow
   validateWorkflowInput: typeof import('./parser.ts').validateWorkflowInput
-  createWorkflowEngine: typeof import('./engine.ts').createWorkflowEngine
+  createWorkflowEngine: (components: WorkflowEngineComponents, init?: WorkflowEngineInit) => WorkflowEngine
 }
 
 let loading: Promise<WorkflowModule> | undefined
