@@ -28,7 +28,7 @@ import {
   WorkflowTimeoutError,
   WorkflowValidationError
 } from './errors.ts'
-import { estimateCost, findAgent, parseWorkflow, validateWorkflowInput } from './parser.ts'
+import { capabilitiesProblem, estimateCost, findAgent, parseWorkflow, validateWorkflowInput } from './parser.ts'
 import type {
   WorkflowApprovalRequest,
   WorkflowDocument,
@@ -120,11 +120,17 @@ export function createWorkflowEngine(
         message: `No alias or registry agent is named "${name}": add it under \`agents:\`, publish it, or route by \`capabilities:\``
       })
     }
+    const caps = (list: readonly string[] | undefined, path: string): void => {
+      const message = list == null ? undefined : capabilitiesProblem(components.catalog, list)
+      if (message != null) errors.push({ kind: 'unknown-capability', ...pos(path), path, message })
+    }
     doc.agents.forEach((a, i) => {
       if (a.agent != null) ref(a.agent, `agents.${i}.agent`)
+      caps(a.capabilities, `agents.${i}.capabilities`)
     })
     doc.steps.forEach((s, i) => {
       ref(s.agent, `steps.${i}.agent`)
+      caps(s.capabilities, `steps.${i}.capabilities`)
       s.debate?.agents.forEach((a, k) => {
         ref(a, `steps.${i}.debate.agents.${k}`)
       })

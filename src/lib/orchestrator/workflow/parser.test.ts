@@ -121,6 +121,11 @@ describe('parseWorkflow: one test per error kind, each at its line and column', 
     // Without a catalog the name is checked when the run starts.
     expect(parseWorkflow('name: x\nsteps:\n  - id: a\n    agent: sumarize\n').ok).toBe(true)
   })
+  it('unknown-capability (with a catalog)', () => {
+    const e = expectError('name: x\nsteps:\n  - id: a\n    capabilities: [text-summarisation]\n', 'unknown-capability', 4, 19, { catalog })
+    expect(e.message).toContain('"text-summarization"')
+    expectError('name: x\nsteps:\n  - id: a\n    capabilities: [text-summarization, text-statistics]\n', 'unknown-capability', 4, 19, { catalog })
+  })
   it('unknown-workflow', () => {
     expectError('name: x\nsteps:\n  - id: a\n    workflow: nope\n', 'unknown-workflow', 4, 15, { workflows: { get: () => undefined } })
   })

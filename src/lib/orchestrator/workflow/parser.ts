@@ -365,6 +365,19 @@ export function parseWorkflow(yaml: string, opts: ParseWorkflowOptions = {}): Pa
     else producer.set(s.output, s.id)
   })
 
+  // Capabilities nobody offers.
+  const checkCaps = (caps: readonly string[] | undefined, path: string): void => {
+    if (caps == null || opts.catalog == null) return
+    const message = capabilitiesProblem(opts.catalog, caps)
+    if (message != null) add('unknown-capability', path, message)
+  }
+  agents.forEach((a, i) => {
+    checkCaps(a.capabilities, `agents.${i}.capabilities`)
+  })
+  steps.forEach((s, i) => {
+    checkCaps(s.capabilities, `steps.${i}.capabilities`)
+  })
+
   // Agent references.
   const checkAgent = (ref: string, path: string): void => {
     if (aliasNames.has(ref)) return
@@ -565,6 +578,17 @@ export function validateWorkflowInput(doc: WorkflowDocument, input: unknown): Wo
     path: 'inputs',
     message: `The input ${e.instanceLocation === '#' ? '' : `at ${e.instanceLocation.slice(1)} `}does not match \`inputs\`: ${e.error} Give an input that fits the schema at this line.`
   }))
+}
+
+/** Why no agent can run these capabilities, or undefined when one can. */
+export function capabilitiesProblem(catalog: AgentCatalog, caps: readonly string[]): string | undefined {
+  if (catalog.list(caps[0]).some((a) => caps.every((c) => a.capabilities.includes(c)))) return undefined
+  const missing = caps.find((c) => catalog.list(c).length === 0)
+  if (missing != null) {
+    const near = nearest(missing, [...new Set(catalog.list().flatMap((a) => a.capabilities))])
+    return `No agent offers capability "${missing}"${near != null ? `: did you mean "${near}"?` : ': publish one or route by another capability'}`
+  }
+  return `No single agent offers all of ${caps.join(', ')}: split the step or name fewer capabilities`
 }
 
 /** A registry agent by id, else the newest version with that name. */

@@ -139,6 +139,7 @@ export type WorkflowErrorKind =
   | 'invalid-value'
   | 'duplicate-step'
   | 'unknown-agent'
+  | 'unknown-capability'
   | 'unknown-workflow'
   | 'unknown-variable'
   | 'unknown-step'
