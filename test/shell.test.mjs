@@ -14,7 +14,7 @@ import { CHROMIUM, CHROMIUM_ARGS, launchBrowser, startRelay, waitForApi } from '
 const LIMIT = 180_000
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js')
 const PHONE = { width: 390, height: 844 }
-const PAGES = ['/', '/agents', '/registry', '/memory', '/submit', '/settings']
+const PAGES = ['/', '/agents', '/registry', '/memory', '/submit', '/workflows', '/tasks', '/settings']
 
 let relay
 before(async () => {
@@ -23,6 +23,18 @@ before(async () => {
 after(async () => {
   await relay?.kill()
 })
+
+/** Run the bundled approval example from the Workflows page; its task page waits for the approval (a map-reduce step selected too). */
+async function openWaitingWorkflow(page) {
+  await page.goto(new URL('/workflows', relay.url).href)
+  await waitForApi(page)
+  await page.waitForSelector('[data-testid="workflow-dag"]', { timeout: 30_000 })
+  await page.click('[data-testid="workflow-example"][data-name="review-before-publish"] [data-testid="workflow-example-run"]')
+  await page.waitForURL(/\/tasks\/wf-/)
+  await page.waitForSelector('[data-testid="approval-approve"]', { timeout: 30_000 })
+  await page.click('[data-testid="workflow-node"][data-step="draft"]')
+  await page.waitForSelector('[data-testid="workflow-step-detail"]')
+}
 
 /** Submit a task through the form and wait until its page shows the result. */
 async function runTaskFromForm(page) {
@@ -132,6 +144,8 @@ describe('phone-sized screen', () => {
       }
       await runTaskFromForm(page)
       await measure('/tasks/…')
+      await openWaitingWorkflow(page)
+      await measure('/tasks/wf-… (waiting for an approval)')
       assert.deepEqual(wide, [])
     } finally {
       await browser.close()
@@ -162,6 +176,8 @@ describe('accessibility', () => {
       }
       await runTaskFromForm(page)
       await audit('/tasks/…')
+      await openWaitingWorkflow(page)
+      await audit('/tasks/wf-… (waiting for an approval)')
       assert.deepEqual(found, [])
       // The skip link is the first thing Tab reaches, and it moves focus to the main content.
       await page.goto(new URL('/registry', relay.url).href)

@@ -74,7 +74,7 @@ export function stepOfUnit(unitId: string): string {
 const UNIT_WORDS: Array<[RegExp, (m: RegExpExecArray) => string]> = [
   [/^(\d+)$/, (m) => `item ${Number(m[1]) + 1}`],
   [/^l(\d+)$/, (m) => `iteration ${Number(m[1]) + 1}`],
-  [/^d(\d+)\.(\d+)$/, (m) => `round ${Number(m[1]) + 1}, agent ${Number(m[2]) + 1}`],
+  [/^d(\d+)\.(\d+)$/, (m) => `round ${Number(m[1])}, agent ${Number(m[2]) + 1}`],
   [/^judge$/, () => 'judge'],
   [/^r(\d+)\.critic$/, (m) => `critic, round ${Number(m[1]) + 1}`],
   [/^r(\d+)$/, (m) => `answer, round ${Number(m[1]) + 1}`],
