@@ -1,0 +1,53 @@
+// Issue 11 item 6 against real tabs: a hostile Node peer announces itself donating word-count
+// with 1,024 free workers (the most presence allows) and never runs anything. Before, every
+// load-balanced task offered to it first. Now A counts the capacity a donor has been seen to
+// take (unobserved: 1), so after B has run a task for A, A offers to B first; every task succeeds.
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { hostileStage, TEXT } from './scenario.mjs'
+
+describe('self-reported capacity does not win routing (issue 11 item 6)', () => {
+  let s
+  before(async () => {
+    s = await hostileStage()
+  })
+  after(async () => {
+    await s?.stop()
+  })
+
+  it('a donor announcing 1,024 free workers does not get every load-balanced first offer', async (t) => {
+    const h = await s.hostile()
+    const stop = h.keepAnnouncing({ donating: true, freeWorkers: 1024, workers: 128, capabilities: ['word-count'] }, 1000)
+    try {
+      await h.dialDirect(s.idA)
+      await s.a.waitForFunction((id) => window.zerostate.peers().some((p) => p.id === id && p.donating && p.freeWorkers === 1024), h.peerId, {
+        timeout: 15_000,
+        polling: 100
+      })
+      const firsts = []
+      for (let i = 0; i < 8; i++) {
+        const r = await s.a.evaluate(async (text) => {
+          const h = window.zerostate.submit({ description: 'count the words', input: text, preferences: { strategy: 'load-balanced' } })
+          let first
+          h.on('step', (e) => {
+            if (e.status === 'dispatched' && first === undefined) first = e.peer
+          })
+          return await h.done.then(
+            (r) => ({ status: r.status, peer: r.steps[0].peer, first }),
+            (err) => ({ status: 'failed', error: `${err?.name}: ${err?.message}`, first })
+          )
+        }, `${TEXT} ${i}`)
+        assert.equal(r.status, 'succeeded', r.error)
+        assert.equal(r.peer, s.idB)
+        firsts.push(r.first)
+      }
+      const toLiar = firsts.filter((p) => p === h.peerId).length
+      t.diagnostic(`first offers to the donor that said 1,024: ${toLiar} of 8`)
+      // At most the first, while neither donor has been seen. Before, its 1,024 against B's 8 made
+      // its load criterion 1 against 0.008: every first offer went to it.
+      assert.ok(toLiar <= 2, `${toLiar} of 8 first offers went to the donor that said 1,024: ${firsts.join(', ')}`)
+    } finally {
+      stop()
+    }
+  })
+})
