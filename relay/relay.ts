@@ -14,7 +14,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
-import type { MultiaddrConnection, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Connection, MultiaddrConnection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -47,6 +47,49 @@ export interface RelayAdmissionStats {
   evicted: number
   released: number
   pendingRefused: number
+  /** Peers blocked for a frame over a reader's cap. */
+  blocked: number
+}
+
+/** The circuit relay's hop protocol, read by the library (pbStream, prefix capped by our patch). */
+export const HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
+/** How long a peer that sent an over-cap frame is refused. */
+export const BLOCK_MS = 60_000
+const OVERSIZE_ERRORS = new Set(['InvalidDataLengthLengthError', 'InvalidDataLengthError', 'InvalidMessageLengthError'])
+
+/** The part of libp2p's registrar used to wrap a library handler. */
+interface HandlerRegistry {
+  getHandler(protocol: string): { handler: (stream: Stream, connection: Connection) => void | Promise<void>; options: object }
+  handle(protocol: string, handler: (stream: Stream, connection: Connection) => void | Promise<void>, options?: object): Promise<void>
+}
+
+/**
+ * Wrap the library's handler of `protocol`: a stream it aborts for a frame over its cap
+ * (the library catches the error and aborts the stream) calls `onOversize(peer)`.
+ */
+async function strikeOversizedFrames(
+  node: Libp2p<{ registrarAccess: { registrar: HandlerRegistry } }>,
+  protocol: string,
+  onOversize: (peer: PeerId) => void
+): Promise<void> {
+  const registrar = node.services.registrarAccess.registrar
+  const original = registrar.getHandler(protocol)
+  await node.unhandle(protocol)
+  await registrar.handle(
+    protocol,
+    async (stream, connection) => {
+      stream.addEventListener(
+        'close',
+        (evt) => {
+          const err = (evt as Event & { error?: Error }).error
+          if (err != null && OVERSIZE_ERRORS.has(err.name)) onOversize(connection.remotePeer)
+        },
+        { once: true }
+      )
+      await original.handler(stream, connection)
+    },
+    original.options
+  )
 }
 
 /** A running relay. */
@@ -89,7 +132,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const reserveRate = new KeyedRate<string>(6, 60_000)
   // Upgrades in progress per address, so one address cannot hold every pending slot.
   const pending = new Map<string, Set<MultiaddrConnection>>()
-  const stats: RelayAdmissionStats = { reservations: 0, refused: { perAddress: 0, full: 0, rate: 0 }, evicted: 0, released: 0, pendingRefused: 0 }
+  const stats: RelayAdmissionStats = { reservations: 0, refused: { perAddress: 0, full: 0, rate: 0 }, evicted: 0, released: 0, pendingRefused: 0, blocked: 0 }
   let libp2p: Libp2p<{ relay: ReturnType<ReturnType<typeof circuitRelayServer>> }> | undefined
   const dropReservation = (peer: PeerId): void => {
     const r = libp2p?.services.relay.reservations.get(peer)
@@ -107,6 +150,16 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     return set
   }
   const perAddressPending = Math.max(8, Math.floor(limits.maxPendingUpgrades / 4))
+  // Peers that sent a frame over the cap of a library reader (issue 11 item 3: the hop
+  // bomb was capped, never struck): refused for BLOCK_MS, their connections closed.
+  const blocked = new Map<string, number>()
+  const isBlocked = (id: string): boolean => {
+    const until = blocked.get(id)
+    if (until == null) return false
+    if (until > Date.now()) return true
+    blocked.delete(id)
+    return false
+  }
   const node = await createLibp2p({
     privateKey,
     addresses: {
@@ -137,10 +190,11 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         set.add(maConn)
         return false
       },
-      denyInboundUpgradedConnection: (_peer, maConn) => {
+      denyInboundUpgradedConnection: (peer, maConn) => {
         pending.get(addressKey(maConn.remoteAddr))?.delete(maConn)
-        return false
+        return isBlocked(peer.toString())
       },
+      denyInboundEncryptedConnection: (peer) => isBlocked(peer.toString()),
       denyInboundRelayReservation: (peer) => {
         const id = peer.toString()
         const conn = libp2p?.getConnections(peer).find((c) => c.status === 'open')
@@ -162,6 +216,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       }
     },
     services: {
+      registrarAccess: (components: { registrar: unknown }) => ({ registrar: components.registrar as HandlerRegistry }),
       identify: identify(),
       ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 4 }),
       relay: circuitRelayServer({
@@ -203,6 +258,12 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   })
 
   await node.start()
+  await strikeOversizedFrames(node, HOP_PROTOCOL, (peer) => {
+    stats.blocked++
+    blocked.set(peer.toString(), Date.now() + BLOCK_MS)
+    log(`blocked ${peer.toString()} for ${BLOCK_MS / 1000} s: a ${HOP_PROTOCOL} frame over its cap`)
+    void node.hangUp(peer).catch(() => {})
+  })
   const peerId = node.peerId.toString()
   return {
     node,

@@ -110,7 +110,27 @@ function relayListen() {
   })
 }
 
+/** Stream handlers libp2p's own services registered (identify-push, WebRTC signalling). */
+interface HandlerRegistry {
+  getHandler(protocol: string): { handler: (stream: never, connection: Connection) => void | Promise<void>; options: object }
+  handle(protocol: string, handler: (stream: never, connection: Connection) => void | Promise<void>, options?: object): Promise<void>
+}
+
+/** Gives the node its registrar, to wrap library handlers (see #strikeLibraryReaders). */
+function registrarAccess() {
+  return (components: { registrar: unknown }) => ({ registrar: components.registrar as HandlerRegistry })
+}
+
+/**
+ * Protocols whose reader is the library's (lpStream/pbStream, prefix capped by
+ * patches/@libp2p+utils): a peer whose frame breaks the cap is struck like on our own
+ * protocols (issue 11 item 3: the identify-push bomb was capped, never struck).
+ */
+export const LIBRARY_READERS = ['/ipfs/id/push/1.0.0', '/webrtc-signaling/0.0.1'] as const
+const OVERSIZE_ERRORS = new Set(['InvalidDataLengthLengthError', 'InvalidDataLengthError', 'InvalidMessageLengthError', 'MaxLengthError'])
+
 type Services = {
+  registrarAccess: ReturnType<ReturnType<typeof registrarAccess>>
   relayListen: ReturnType<ReturnType<typeof relayListen>>
   identify: ReturnType<ReturnType<typeof identify>>
   identifyPush: ReturnType<ReturnType<typeof identifyPush>>
@@ -141,6 +161,7 @@ async function buildLibp2p(
     },
     peerDiscovery: [pubsubPeerDiscovery({ interval: 1000, topics: [DISCOVERY_TOPIC] })],
     services: {
+      registrarAccess: registrarAccess(),
       relayListen: relayListen(),
       identify: identify(),
       identifyPush: identifyPush(),
@@ -297,6 +318,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     await node.start()
     this.#milestones.libp2pStarted = performance.now()
     await handleEcho(node)
+    await this.#strikeLibraryReaders(node)
     this.#liveness?.start()
     this.#timers.push(
       setInterval(() => {
@@ -311,6 +333,40 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     )
     this.#setStatus({ state: 'connecting' })
     void this.#connectRelays()
+  }
+
+  /** Wrap the library's handlers of LIBRARY_READERS: an over-cap frame strikes its sender (blocked at once). */
+  async #strikeLibraryReaders(node: Libp2pNode): Promise<void> {
+    const registrar = node.services.registrarAccess.registrar
+    for (const protocol of LIBRARY_READERS) {
+      let original: ReturnType<HandlerRegistry['getHandler']>
+      try {
+        original = registrar.getHandler(protocol)
+      } catch {
+        continue
+      }
+      await node.unhandle(protocol)
+      await registrar.handle(
+        protocol,
+        async (stream, connection) => {
+          try {
+            await original.handler(stream, connection)
+          } catch (err) {
+            const name = (err as Error)?.name
+            if (OVERSIZE_ERRORS.has(name)) {
+              this.counters.inc(`libraryReader.oversized.${protocol.split('/')[2] ?? 'other'}`)
+              this.strikes.strike(
+                connection.remotePeer.toString(),
+                protocol === LIBRARY_READERS[0] ? 'identify-push' : 'webrtc-signaling',
+                'FrameTooLargeError'
+              )
+            }
+            throw err
+          }
+        },
+        original.options
+      )
+    }
   }
 
   /** Stop the node (idempotent). */
