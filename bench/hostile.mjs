@@ -327,13 +327,31 @@ function diff(before, after) {
 const stage = await hostileStage()
 const results = []
 const load0 = loadavg()
+const write = () =>
+  writeResults('hostile', {
+    date: new Date().toISOString(),
+    machine: {
+      cores: cpus().length,
+      loadAverageAtStart: load0.map((x) => Math.round(x * 100) / 100),
+      loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100)
+    },
+    note: 'Per attack: the victim tab (A unless said) measured from the outside while the attack ran; "idle control" is the same window with no attack, in the same run (first and last). joinMs: a new tab, navigation start → direct links to A and B (its own clock, as bench:mesh), started during the attack; join.wallMs from before its context opened; join.peers says where the time went (ms after the new page navigation start). intactAfterReload: A reloaded after the attack; registry agents, the shared namespace value and an honest task.',
+    attacks: results
+  })
+/** An attack that does not end in 3 minutes is cut (its row says so). */
+const capped = (p, ms = 180_000) =>
+  Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error(`attack still running after ${ms} ms`)), ms))])
 try {
   for (const attack of ATTACKS) {
     if (ONLY != null && !attack.name.includes(ONLY) && attack.item !== 0) continue
     const victim = attack.victim === 'b' ? stage.b : stage.a
     const before = await victim.evaluate(() => window.zerostate.metrics())
     const beforeB = attack.victim === 'b' ? before : await stage.b.evaluate(() => window.zerostate.metrics())
-    const h = attack.noHostile ? undefined : await stage.hostile()
+    const h = attack.noHostile ? undefined : await capped(stage.hostile(), 60_000).catch(() => undefined)
+    if (!attack.noHostile && h == null) {
+      results.push({ item: attack.item, attack: attack.name, error: 'no hostile peer could start (relay unreachable)' })
+      continue
+    }
     if (h != null) await h.dialDirect(attack.victim === 'b' ? stage.idB : stage.idA).catch(() => {})
     let join
     const startJoin = () => {
@@ -349,14 +367,23 @@ try {
       joined: () => startJoin(),
       metrics: (page = victim) => page.evaluate(() => window.zerostate.metrics())
     }
-    const r = await stage.measure(async () => {
-      if (!attack.name.includes('discovery') && !attack.name.includes('admission') && !attack.name.includes('gossip')) startJoin()
-      const detail = await attack.run(s)
-      const task = attack.victim === 'b' || attack.item === 6 || attack.item === 4 ? undefined : await stage.honestTask()
-      return { detail, task: task?.status, join: await startJoin() }
-    })
+    const r = await capped(
+      stage.measure(async () => {
+        if (!attack.name.includes('discovery') && !attack.name.includes('admission') && !attack.name.includes('gossip')) startJoin()
+        const detail = await capped(attack.run(s)).catch((err) => ({ error: err.message }))
+        const task = attack.victim === 'b' || attack.item === 6 || attack.item === 4 ? undefined : await stage.honestTask()
+        return { detail, task: task?.status, join: await startJoin() }
+      }),
+      300_000
+    ).catch((err) => ({ error: err.message }))
+    if (r.error != null) {
+      results.push({ item: attack.item, attack: attack.name, error: r.error })
+      write()
+      console.log(`${attack.name}: ${r.error}`)
+      continue
+    }
     const after = await victim.evaluate(() => window.zerostate.metrics())
-    const intact = await stage.intactAfterReload()
+    const intact = await capped(stage.intactAfterReload(), 90_000).catch((err) => ({ ok: false, error: err.message }))
     const row = {
       item: attack.item,
       attack: attack.name,
@@ -367,6 +394,7 @@ try {
       honestTask: r.result.task,
       heapMB: { before: r.heapBeforeMB, peak: r.heapPeakMB, after: r.heapAfterMB },
       joinMs: r.result.join?.ms ?? null,
+      joinWallMs: r.result.join?.wallMs ?? null,
       windowMs: r.ms,
       struck: diff(before, after),
       blocked: (after['mesh.peers.blocked'] ?? 0) - (before['mesh.peers.blocked'] ?? 0),
@@ -378,6 +406,7 @@ try {
     if (attack.victim === 'b') row.otherTabA = undefined
     else row.struckAtB = diff(beforeB, await stage.b.evaluate(() => window.zerostate.metrics()))
     results.push(row)
+    write()
     await h?.stop().catch(() => {})
     console.log(
       `${String(row.item).padStart(2)} ${row.attack.slice(0, 70).padEnd(70)} task ${String(row.maxLongTaskMs).padStart(5)} ms · lag ${String(row.maxLagMs).padStart(5)} ms · pings ${row.pings.ok}/${row.pings.ok + row.pings.failed} · heap ${row.heapMB.before}→${row.heapMB.peak}→${row.heapMB.after} MB · join ${row.joinMs} ms · blocked ${row.blocked} · intact ${intact.ok} · ${JSON.stringify(row.detail)}`
@@ -386,14 +415,5 @@ try {
 } finally {
   await stage.stop()
 }
-writeResults('hostile', {
-  date: new Date().toISOString(),
-  machine: {
-    cores: cpus().length,
-    loadAverageAtStart: load0.map((x) => Math.round(x * 100) / 100),
-    loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100)
-  },
-  note: 'Per attack: the victim tab (A unless said) measured from the outside while the attack ran; "idle control" is the same window with no attack, in the same run (first and last). joinMs: a new tab, page load → direct links to A and B, started during the attack; join.peers says where the time went (ms after the new page navigation start). intactAfterReload: A reloaded after the attack; registry agents, the shared namespace value and an honest task.',
-  attacks: results
-})
+write()
 process.exit(0)

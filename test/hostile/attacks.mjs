@@ -186,7 +186,11 @@ export async function reservationFlood(relayAddrs, count, { concurrency = 8 } = 
           })
           nodes.push(node)
           await node.dial(relayMa, { signal: AbortSignal.timeout(10_000) })
-          await node.services.listener.listen([relayMa.encapsulate('/p2p-circuit')])
+          // A refused reservation may never answer: give up on it after 10 s.
+          await Promise.race([
+            node.services.listener.listen([relayMa.encapsulate('/p2p-circuit')]),
+            new Promise((_, reject) => setTimeout(() => reject(new Error('no reservation within 10 s')), 10_000))
+          ])
           reserved++
         } catch {
           refused++

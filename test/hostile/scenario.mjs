@@ -24,7 +24,7 @@ export async function hostileStage() {
   const mesh = await startMesh()
   const a = await mesh.newPeer()
   const b = await mesh.newPeer()
-  const [idA, idB] = await waitForFullMesh([a, b])
+  const [idA, idB] = await waitForFullMesh([a, b], 45_000)
   await b.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))
   await a.waitForFunction((id) => window.zerostate.peers().some((p) => p.id === id && p.donating && p.capabilities.includes('word-count')), idB, {
     timeout: 15_000
@@ -51,23 +51,28 @@ export async function hostileStage() {
     async hostile() {
       const h = await createHostilePeer({ relayUrl: mesh.url })
       hostiles.push(h)
-      await h.waitForTabs(2)
+      // It learns the tabs' addresses from their presence; without it, it dials them through the relay.
+      await h.waitForTabs(2, 20_000).catch(() => {})
       return h
     },
     async metrics(page = a) {
       return await page.evaluate(() => window.zerostate.metrics())
     },
-    async honestTask(preferences) {
-      return await a.evaluate(
-        async ([text, preferences]) => {
-          const h = window.zerostate.submit({ description: 'count the words', input: text, ...(preferences ? { preferences } : {}) })
-          return await h.done.then(
-            (r) => ({ status: r.status, peer: r.steps?.[0]?.peer }),
-            (err) => ({ status: 'failed', error: `${err?.name}: ${err?.message}` })
-          )
-        },
-        [TEXT, preferences]
-      )
+    async honestTask(preferences, { timeout = 30_000 } = {}) {
+      const timedOut = new Promise((resolve) => setTimeout(() => resolve({ status: 'failed', error: `no result within ${timeout} ms` }), timeout))
+      return await Promise.race([
+        timedOut,
+        a.evaluate(
+          async ([text, preferences]) => {
+            const h = window.zerostate.submit({ description: 'count the words', input: text, ...(preferences ? { preferences } : {}) })
+            return await h.done.then(
+              (r) => ({ status: r.status, peer: r.steps?.[0]?.peer }),
+              (err) => ({ status: 'failed', error: `${err?.name}: ${err?.message}` })
+            )
+          },
+          [TEXT, preferences]
+        )
+      ])
     },
     /**
      * Reload A (a new page load on the same profile) and check that what it holds survived:
