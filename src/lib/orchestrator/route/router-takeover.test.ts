@@ -58,6 +58,17 @@ describe('capability takeover with throwaway keys (issue 11 item 4)', () => {
     const r2 = createRouter({ catalog: catalogOf([...ghosts, mine, answered]), peers: { peers: () => [honestPeer] }, transport: { self: 'me' } })
     expect(r2.route(['rare'], prefs()).winner.agent.id).toBe(mine.id)
     expect(r2.route(['rare2'], prefs()).winner.agent.id).toBe(answered.id)
+    // After a reload this peer has a new id, so its own agents' holder hints are stale: its store still holds the bytes.
+    const stale = agent('stale', ['rare3'], 0, { bundled: false, author: keys[0], holders: ['me-before-reload'] })
+    const r3 = createRouter({
+      catalog: catalogOf([stale]),
+      peers: { peers: () => [honestPeer] },
+      transport: { self: 'me' },
+      executor: { has: (id) => id === stale.id }
+    })
+    expect(r3.route(['rare3'], prefs()).winner.agent.id).toBe(stale.id)
+    const r4 = createRouter({ catalog: catalogOf([stale]), peers: { peers: () => [honestPeer] }, transport: { self: 'me' }, executor: { has: () => false } })
+    expect(() => r4.route(['rare3'], prefs())).toThrow(NoEligibleAgentError)
   })
 
   it("a new author's held agent is used where no trusted agent offers the capability, and says so", () => {

@@ -34,8 +34,10 @@ export interface RouterComponents {
   agentTrust?: AgentTrust
   /** Capacity each donor has shown (`CapacityBook`); without it, self-reported free workers count as they are. */
   capacity?: PeerCapacity
-  /** This peer (the task transport's `self`): agents it holds count as held. */
+  /** This peer (the task transport's `self`): agents it is named a holder of count as held. */
   transport?: { readonly self: string }
+  /** This peer's runtime: agents whose bytes it has count as held (the donor fetches them from us). */
+  executor?: { has(agentId: string): boolean }
 }
 
 /** Router options. */
@@ -198,6 +200,8 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
     const self = components.transport?.self
     if (self != null) known.add(self)
     const capacity = components.capacity
+    const executor = components.executor
+    const local = executor == null ? undefined : (id: string): boolean => executor.has(id)
     const peers: PeerSnapshot[] = []
     const free: number[] = []
     let maxRtt = 0
@@ -273,7 +277,7 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       }
       if (only !== undefined && !only.has(agent.id)) continue
       // Nobody we know holds it and it never answered here: a listing, not an agent (issue 11 item 4).
-      if (!isHeld(agent, known)) {
+      if (!isHeld(agent, known, local)) {
         unheld++
         continue
       }
@@ -351,7 +355,7 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
         (multi && !hasAll(a.capabilities, capabilities)) ||
         exclude?.has(a.id) === true ||
         (only !== undefined && !only.has(a.id)) ||
-        !isHeld(a, known)
+        !isHeld(a, known, local)
       )
         return false
       const r = rep?.agentReputation(a.id)

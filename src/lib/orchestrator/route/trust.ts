@@ -60,10 +60,15 @@ export function localPosterior(agent: AgentCandidate): BetaPosterior {
   return { alpha: prior.alpha + successes, beta: prior.beta + runs - successes }
 }
 
-/** Whether some peer can run `agent`: bundled, held by a known peer (or this one), or it answered here before. */
-export function isHeld(agent: AgentCandidate, known: ReadonlySet<string>): boolean {
+/**
+ * Whether some peer can run `agent`: bundled, its bytes on this peer (`local`: holder hints
+ * name page loads, so after a reload this peer's own agents are found here), held by a known
+ * peer, or it answered here before.
+ */
+export function isHeld(agent: AgentCandidate, known: ReadonlySet<string>, local?: (agentId: string) => boolean): boolean {
   if (agent.bundled !== false) return true
   if ((agent.successes ?? 0) > 0) return true
+  if (local?.(agent.id) === true) return true
   const holders = agent.holders
   if (holders == null) return false
   for (const h of holders) if (known.has(h)) return true
