@@ -20,6 +20,8 @@ export interface TaskTrackingComponents {
   /** Journal a task as it progresses (`journalTask` over this profile's journal). */
   journal: { record(handle: TaskHandle, request: TaskRequest): Promise<void> }
   changes: { changed(): void }
+  /** Holds each task's run lock while this tab runs it, until its journal record is saved (so no other tab carries it on). */
+  locks?: { hold(handle: TaskHandle, saved: Promise<unknown>): void }
 }
 
 /** Task tracking. */
@@ -34,7 +36,7 @@ export interface TaskTracking {
 /** `taskTracking(init)(components)`. */
 export function taskTracking(init: TaskTrackingInit = {}): (components: TaskTrackingComponents) => TaskTracking {
   const keepFinished = init.keepFinished ?? 200
-  return ({ orchestrator, journal, changes }) => {
+  return ({ orchestrator, journal, changes, locks }) => {
     const handles = new Map<string, TaskHandle>()
     /** Finished task ids, oldest first. */
     const finished = new Set<string>()
@@ -55,7 +57,8 @@ export function taskTracking(init: TaskTrackingInit = {}): (components: TaskTrac
       submit(request) {
         const handle = orchestrator.submit(request)
         handles.set(handle.id, handle)
-        void journal.record(handle, request)
+        const saved = journal.record(handle, request)
+        locks?.hold(handle, saved)
         handle.on('step', changed)
         handle.on('progress', changed)
         handle.done.then(

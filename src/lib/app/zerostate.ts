@@ -18,6 +18,8 @@ import { presencePublisher, savedRegion } from './presence.ts'
 import { agentPublisher } from './publish.ts'
 import { taskTracking } from './task-tracking.ts'
 import { workflows as workflowsService } from './services/workflows.ts'
+import { taskResume } from './services/task-resume.ts'
+import { MemoryRunLocks, WebRunLocks } from './services/run-locks.ts'
 import { IndexedDbAgentStore, MemoryAgentStore, bundledAgents, createAgentRuntime, defaultWorkerCount, publishLocal } from '../runtime/index.ts'
 
 const log = logger('app')
@@ -116,7 +118,21 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
         .map((p) => p.id)
     ]
   })
-  const tasks = taskTracking()({ orchestrator, journal: { record: (handle, request) => journalTask(memory.journal, handle, request) }, changes })
+  const runLocks = WebRunLocks.available() ?? new MemoryRunLocks()
+  const resume = taskResume()({
+    journal: memory.journal,
+    locks: runLocks,
+    orchestrator,
+    catalog,
+    record: (handle, request) => journalTask(memory.journal, handle, request),
+    changes
+  })
+  const tasks = taskTracking()({
+    orchestrator,
+    journal: { record: (handle, request) => journalTask(memory.journal, handle, request) },
+    changes,
+    locks: resume
+  })
   const history = taskHistory(memory.journal)
   const journalDoc = memory.doc(JOURNAL_DOC)
   if (journalDoc == null) throw new OrchestratorError('the journal doc is not open')
@@ -127,7 +143,8 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     orchestrator,
     memory: memory.memory,
     publicKey: identity.publicKey,
-    changes
+    changes,
+    locks: runLocks
   })
   const donations = donation()({ runtime, orchestrator, executor, tasks, bundled, presence, changes })
   const publisher = agentPublisher()({
@@ -144,6 +161,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
 
   await donations.restore(options.donate)
   flows.start()
+  resume.resumeAll()
   let stopLlmService: (() => Promise<void>) | undefined
   void llm.probe().then(async () => {
     if (llm.state().state !== 'unavailable') stopLlmService = await servePlans(host, llm.current, { strikes: mesh.strikes })
@@ -186,7 +204,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       [...history.tasks(orchestrator.tasks()).map((t) => ({ ...t, kind: 'task' as const, name: t.description })), ...flows.summaries()].sort(
         (a, b) => b.createdAt - a.createdAt
       ),
-    task: (id) => tasks.task(id) ?? flows.runs.task(id) ?? history.task(id),
+    task: (id) => tasks.task(id) ?? resume.task(id) ?? flows.runs.task(id) ?? history.task(id),
     workflows: flows.api,
     taskRequest: (id) => history.request(id),
     memory: {
@@ -215,6 +233,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       ...orchestrator.stats(),
       ...trust.stats(),
       ...flows.metrics(),
+      'tasks.resumed': resume.resumed(),
       'catalog.rejected': catalog.rejected,
       'runtime.completed': runtime.stats().completed,
       'runtime.failed': runtime.stats().failed
@@ -228,6 +247,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     async stop() {
       presence.stop()
       flows.stop()
+      resume.stop()
       for (const off of unsubscribes) off()
       changes.cancel()
       await stopLlmService?.().catch(() => {})
