@@ -37,7 +37,7 @@ const { generateKeyPair, publicKeyToProtobuf } = await import('@libp2p/crypto/ke
 const { multiaddr } = await import('@multiformats/multiaddr')
 
 const BOMB = 8 * 1024 * 1024
-const ONLY = process.env.ONLY // a substring of attack names, to replay a few
+const ONLY = process.env.ONLY == null ? undefined : new RegExp(process.env.ONLY, 'i') // a pattern of attack names, to replay a few
 
 function cpuSeconds(pid) {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
@@ -343,7 +343,7 @@ const capped = (p, ms = 180_000) =>
   Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error(`attack still running after ${ms} ms`)), ms))])
 try {
   for (const attack of ATTACKS) {
-    if (ONLY != null && !attack.name.includes(ONLY) && attack.item !== 0) continue
+    if (ONLY != null && !ONLY.test(attack.name) && attack.item !== 0) continue
     const victim = attack.victim === 'b' ? stage.b : stage.a
     const before = await victim.evaluate(() => window.zerostate.metrics())
     const beforeB = attack.victim === 'b' ? before : await stage.b.evaluate(() => window.zerostate.metrics())
