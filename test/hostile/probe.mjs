@@ -176,6 +176,7 @@ export async function joinTiming(mesh, peerIds, { timeout = 15_000, members = []
     }
     return {
       ms,
+      wallMs,
       loadMs,
       milestones,
       firstDirectAt: round(t.firstDirectAt),
