@@ -57,7 +57,7 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'agents/**/*.test.ts', 'relay/**/*.test.ts'],
     environment: 'node',
-    setupFiles: ['src/lib/core/polyfills.ts'],
+    setupFiles: ['src/lib/core/polyfills.ts', 'test/unit/fast-check-setup.ts'],
     testTimeout: 20_000
   }
 })

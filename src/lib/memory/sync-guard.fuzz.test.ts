@@ -119,12 +119,8 @@ describe('sync stream under fuzzing', () => {
         expect(performance.now() - t0).toBeLessThan(500)
         if (!ok) return
         const doc = new Y.Doc()
-        try {
-          Y.applyUpdate(doc, update)
-        } catch {
-          // Known (see the two it.fails below): some accepted updates still make Yjs throw.
-          return
-        }
+        // What the guard accepts, Yjs applies without throwing.
+        Y.applyUpdate(doc, update)
         let structs = 0
         for (const list of doc.store.clients.values()) structs += list.length
         expect(structs).toBeLessThanOrEqual(update.byteLength)
@@ -137,25 +133,30 @@ describe('sync stream under fuzzing', () => {
     )
   })
 
-  // Found by the property above (fast-check): the guard accepts an update whose parent key
-  // is not UTF-8, and Y.applyUpdate then throws a TypeError (not RejectedUpdateError) out of
-  // the code that applies remote updates. Reported to memory/ (update-guard.ts): strings should
-  // be decoded with a fatal UTF-8 decoder there. When fixed, make this an it() that expects
-  // checkUpdate to throw RejectedUpdateError, and drop the catch above.
-  it.fails('KNOWN: an update with a non-UTF-8 key passes the guard and makes Yjs throw', () => {
+  // Found by the property above (fast-check): the guard accepted an update whose root name
+  // is not UTF-8, and Y.applyUpdate then threw a TypeError mid-apply.
+  it('an update with a string that is not UTF-8 is refused by the guard', () => {
     const update = Uint8Array.from([1, 1, 182, 251, 228, 192, 10, 0, 4, 1, 1, 128, 2, 32, 32, 0])
     expect(guard(() => checkUpdate(update))).toBe(false)
   })
 
-  // Also found by it: a mutated real update the guard accepts on which Y.applyUpdate throws
-  // lib0's Error('Unexpected case'). Reported to memory/ with this counterexample.
-  it.fails('KNOWN: a mutated update passes the guard and makes Yjs throw "Unexpected case"', () => {
+  // Also found by it: a mutated real update whose item names an origin of its own client at
+  // a later clock; Y.applyUpdate threw lib0's Error('Unexpected case') mid-apply.
+  it('an update whose origin does not precede its item is refused by the guard', () => {
     const update = Uint8Array.from([
       1, 6, 132, 172, 222, 177, 7, 0, 4, 1, 1, 116, 6, 32, 32, 32, 32, 32, 32, 68, 132, 172, 222, 177, 7, 0, 2, 32, 32, 8, 1, 1, 97, 1, 126, 40, 1, 1, 109, 0,
       1, 121, 40, 1, 1, 109, 5, 32, 32, 32, 32, 32, 1, 118, 0, 136, 132, 172, 222, 177, 7, 11, 1, 117, 7, 123, 0, 0, 0, 0, 0, 0, 0, 1, 121, 126, 123, 0, 0, 0,
       0, 0, 0, 0, 1, 121, 121, 119, 1, 32, 0
     ])
-    if (guard(() => checkUpdate(update, { maxDepth: MAX_DEPTH }))) Y.applyUpdate(new Y.Doc(), update)
+    expect(guard(() => checkUpdate(update, { maxDepth: MAX_DEPTH }))).toBe(false)
+    expect(() => Y.applyUpdate(new Y.Doc(), update)).toThrow()
+  })
+
+  // Found by it too: a delete set with an empty range; Yjs threw "Unexpected case" re-encoding it.
+  it('an update with an empty deleted range is refused by the guard', () => {
+    const update = Uint8Array.from([1, 1, 146, 224, 254, 167, 4, 0, 0, 1, 1, 97, 1, 126, 0])
+    expect(guard(() => checkUpdate(update))).toBe(false)
+    expect(() => Y.applyUpdate(new Y.Doc(), update)).toThrow()
   })
 
   it('the registry policy refuses ContentJSON, strings and nesting deeper than a record, whatever the bytes', () => {

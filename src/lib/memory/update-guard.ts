@@ -18,7 +18,8 @@ import { RejectedUpdateError } from './errors.ts'
 export const MAX_CLOCK = 2 ** 40
 /** Default bound on nesting of one value (ContentAny and ContentJSON alike). */
 export const MAX_DEPTH = 32
-const utf8 = new TextDecoder()
+// Fatal, as lib0's own decoder is: a string that is not UTF-8 is refused here, not thrown by Yjs.
+const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /**
  * What a doc accepts beyond well-formedness. Every structure of every update is
@@ -85,7 +86,12 @@ class Reader {
   string(): string {
     const n = this.varUint()
     if (n > this.left) throw fail('a string longer than the bytes left')
-    const s = utf8.decode(this.buf.subarray(this.pos, this.pos + n))
+    let s: string
+    try {
+      s = utf8.decode(this.buf.subarray(this.pos, this.pos + n))
+    } catch {
+      throw fail('a string that is not UTF-8')
+    }
     this.pos += n
     return s
   }
@@ -120,12 +126,12 @@ function any(r: Reader, depth: number, lim: Limits): void {
       r.skip(8)
       return
     case 119:
-      r.bytes()
+      r.string() // a string (lib0 readAny)
       return
     case 118: {
       const n = r.count()
       for (let i = 0; i < n; i++) {
-        r.bytes()
+        r.string()
         any(r, depth + 1, lim)
       }
       return
@@ -136,7 +142,7 @@ function any(r: Reader, depth: number, lim: Limits): void {
       return
     }
     case 116:
-      r.bytes()
+      r.bytes() // a Uint8Array
       return
     default:
       throw fail(`unknown value type ${t}`)
@@ -168,6 +174,21 @@ function jsonText(r: Reader, lim: Limits): void {
       if (++depth > lim.depth) throw fail('JSON nested too deeply')
     } else if (c === 0x5d || c === 0x7d) depth--
   }
+  // Yjs decodes it with a fatal UTF-8 decoder and JSON.parse's it mid-apply: either
+  // failing there would throw out of Y.applyUpdate (nesting is already bounded above).
+  let text: string
+  try {
+    text = utf8.decode(buf.subarray(r.pos, end))
+  } catch {
+    throw fail('a JSON value that is not UTF-8')
+  }
+  if (text !== 'undefined') {
+    try {
+      JSON.parse(text)
+    } catch {
+      throw fail('a JSON value that does not parse')
+    }
+  }
   r.pos = end
 }
 
@@ -185,19 +206,18 @@ function content(r: Reader, ref: number, lim: Limits): number {
       r.bytes()
       return 1 // binary
     case 4:
-      r.bytes()
-      return 1 // string (its UTF-16 length is not known without decoding; 1 is a lower bound)
+      return Math.max(1, r.string().length) // string: one clock tick per UTF-16 unit
     case 5:
-      r.bytes()
+      jsonText(r, lim)
       return 1 // embed
     case 6:
-      r.bytes()
-      r.bytes()
+      r.string()
+      jsonText(r, lim)
       return 1 // format
     case 7: {
       const typeRef = r.varUint()
       if (typeRef > 6) throw fail('unknown type')
-      if (typeRef === 3 || typeRef === 5) r.bytes()
+      if (typeRef === 3 || typeRef === 5) r.string()
       return 1
     }
     case 8: {
@@ -248,7 +268,7 @@ export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | U
   const clients = r.count()
   for (let c = 0; c < clients; c++) {
     const n = r.count()
-    r.varUint() // client
+    const client = r.varUint()
     let clock = r.varUint()
     for (let i = 0; i < n; i++) {
       const info = r.u8()
@@ -256,15 +276,18 @@ export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | U
       let len = 1
       if (ref === 0 || ref === 10) {
         len = r.len()
+        if (len === 0) throw fail('an empty struct')
       } else {
+        // An origin of the item's own client must come before it: Yjs looks it up among
+        // the structs it already integrated and throws "Unexpected case" mid-apply if not.
         if (info & 0x80) {
-          r.varUint()
-          r.varUint()
-        } // origin
+          const [oc, ok] = [r.varUint(), r.varUint()]
+          if (oc === client && ok >= clock) throw fail('an origin that does not precede its item')
+        } // origin (client, clock)
         if (info & 0x40) {
-          r.varUint()
-          r.varUint()
-        } // right origin
+          const [oc, ok] = [r.varUint(), r.varUint()]
+          if (oc === client && ok >= clock) throw fail('a right origin that does not precede its item')
+        } // right origin (client, clock)
         if ((info & 0xc0) === 0) {
           let root: string | undefined
           if (r.varUint() === 1) {
@@ -277,7 +300,7 @@ export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | U
           }
           if (info & 0x20) {
             // parentSub: the map key
-            if (root === undefined) r.bytes()
+            if (root === undefined) r.string()
             else {
               const key = r.string()
               const set = keys.get(root)
@@ -303,6 +326,8 @@ export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | U
     for (let i = 0; i < n; i++) {
       const clock = r.varUint()
       const len = r.len()
+      // Yjs throws "Unexpected case" on an empty range when it re-encodes the delete set.
+      if (len === 0) throw fail('an empty deleted range')
       if (clock + len > MAX_CLOCK) throw fail('deleted range beyond 2^40')
       deletes++
     }
