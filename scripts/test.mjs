@@ -22,9 +22,17 @@ if (!existsSync(CHROMIUM)) {
   }
 }
 
-if (run('npm', ['run', 'check:deps', '--silent']).status !== 0) {
-  console.error('dependency check failed')
-  process.exit(1)
+// The gate, before the build: layers and cycles, lint and format, types everywhere, Svelte.
+for (const [script, what] of [
+  ['check:deps', 'dependency check'],
+  ['lint', 'lint (Biome; `npm run format` fixes formatting)'],
+  ['check:types', 'type check (tsc)'],
+  ['check', 'svelte-check']
+]) {
+  if (run('npm', ['run', script, '--silent']).status !== 0) {
+    console.error(`${what} failed`)
+    process.exit(1)
+  }
 }
 if (run('npm', ['run', 'build', '--silent']).status !== 0) {
   console.error('build failed')
