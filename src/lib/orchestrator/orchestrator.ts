@@ -170,7 +170,8 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
       donor = donorService({ ...init.donor, serveAgentFetch: false })({
         transport: components.transport,
         executor: components.executor,
-        blobs: components.blobs
+        blobs: components.blobs,
+        users: components.trust
       })
       await donor.start()
     } else if (!enabled && donor != null) {

@@ -54,6 +54,13 @@ export interface DonorServiceComponents {
   executor: LocalExecutor
   /** Module bytes here, to fetch missing agents into and serve them to others. */
   blobs?: AgentBlobStore
+  /**
+   * The user (profile key) behind a peer. Results are cached per user and idempotency key, so
+   * a step re-offered after its submitter reloaded (a new peer id, the same profile) or from
+   * another tab of that profile is answered from the cache or joins the run, not run again.
+   * Without it, per peer.
+   */
+  users?: { userOf(peerId: string): string | undefined }
 }
 
 /** Serves task offers from other peers. */
@@ -211,8 +218,8 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
 
     function onOffer(from: string, offer: TaskMessageOf<'offer'>): void {
       if (overBudget(from, offer.rid, offerBudget)) return
-      // One key per (submitter, step): another submitter's key cannot collide with or read ours.
-      const key = `${from}\n${offer.idempotencyKey}`
+      // One key per (submitting user, step): another user's key cannot collide with or read ours.
+      const key = `${components.users?.userOf(from) ?? `peer:${from}`}\n${offer.idempotencyKey}`
       const cached = finished.get(key)
       if (cached != null) {
         stats.cachedReplies++

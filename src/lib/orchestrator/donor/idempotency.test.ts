@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest'
+import { MemoryTaskNetwork, type TaskMessage } from '../dispatch/index.ts'
+import { aid, delay, fnExecutor } from '../test-fixtures.ts'
+import { donorService } from './donor-service.ts'
+
+// A reloaded tab has a new peer id but the same profile: a step it re-offers under the same
+// idempotency key must be answered from the donor's result cache (or join the run still going),
+// not run a second time. Another user's offer under the same key is its own step.
+const offer = (rid: string, key: string): TaskMessage => ({
+  type: 'offer',
+  rid,
+  taskId: 't',
+  stepId: 's1',
+  attempt: 1,
+  idempotencyKey: key,
+  agentId: aid('count'),
+  input: 'x',
+  deadline: Date.now() + 60_000
+})
+
+async function until(fn: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !fn(); i++) await delay(5)
+  expect(fn()).toBe(true)
+}
+
+async function setup() {
+  const net = new MemoryTaskNetwork()
+  let release: () => void = () => {}
+  const gate = new Promise<void>((r) => {
+    release = r
+  })
+  const executor = fnExecutor({ [aid('count')]: () => gate.then(() => 'ran') }, 2)
+  const users: Record<string, string> = { before: 'alice', after: 'alice', other: 'bob' }
+  const donorT = net.transport('donor')
+  const donor = donorService({})({ transport: donorT, executor, users: { userOf: (p) => users[p] } })
+  await donor.start()
+  const tabs = { before: net.transport('before'), after: net.transport('after'), other: net.transport('other') }
+  for (const t of [donorT, ...Object.values(tabs)]) await t.start()
+  const answers = (to: string) => net.log.filter((l) => l.from === 'donor' && l.to === to).map((l) => l.message.type)
+  return { donor, executor, tabs, answers, release }
+}
+
+describe('donor idempotency across a reload', () => {
+  it('a re-offer from the same user under a new peer id is answered from the cache, another user runs its own', async () => {
+    const s = await setup()
+    s.release()
+    await s.tabs.before.send('donor', offer('r1', 'run-1/s1'))
+    await until(() => s.answers('before').includes('result'))
+    await s.tabs.after.send('donor', offer('r2', 'run-1/s1'))
+    await until(() => s.answers('after').includes('result'))
+    expect(s.executor.runs).toBe(1)
+    expect(s.donor.stats().cachedReplies).toBe(1)
+    await s.tabs.other.send('donor', offer('r3', 'run-1/s1'))
+    await until(() => s.answers('other').includes('result'))
+    expect(s.executor.runs).toBe(2)
+  })
+
+  it('a re-offer while the step still runs joins it: one run, both answered', async () => {
+    const s = await setup()
+    await s.tabs.before.send('donor', offer('r1', 'run-2/s1'))
+    await until(() => s.answers('before').includes('accept'))
+    await s.tabs.after.send('donor', offer('r2', 'run-2/s1'))
+    await until(() => s.answers('after').includes('accept'))
+    s.release()
+    await until(() => s.answers('before').includes('result') && s.answers('after').includes('result'))
+    expect(s.executor.runs).toBe(1)
+  })
+})
