@@ -66,7 +66,7 @@ export async function hostileStage() {
           async ([text, preferences]) => {
             const h = window.zerostate.submit({ description: 'count the words', input: text, ...(preferences ? { preferences } : {}) })
             return await h.done.then(
-              (r) => ({ status: r.status, peer: r.steps?.[0]?.peer }),
+              (r) => ({ status: r.status, peer: r.steps?.[0]?.peer, planner: r.plan?.planner }),
               (err) => ({ status: 'failed', error: `${err?.name}: ${err?.message}` })
             )
           },
