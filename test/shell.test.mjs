@@ -145,6 +145,11 @@ describe('phone-sized screen', () => {
       }
       await runTaskFromForm(page)
       await measure('/tasks/…')
+      // Submit again, now with a row in Recent tasks (its screen-reader header once widened the page to 907 px).
+      await page.goto(new URL('/submit', relay.url).href)
+      await waitForApi(page)
+      await page.waitForSelector('[data-testid="task-row"]', { timeout: 10_000 })
+      await measure('/submit (with a recent task)')
       await openWaitingWorkflow(page)
       await measure('/tasks/wf-… (waiting for an approval)')
       assert.deepEqual(wide, [])

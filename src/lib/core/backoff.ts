@@ -6,3 +6,23 @@ export function backoffDelay(attempt: number, opts: { baseMs?: number; maxMs?: n
   const r = (opts.random ?? Math.random)()
   return Math.round(ceiling / 2 + (ceiling / 2) * r)
 }
+
+/**
+ * Wait `ms`, or reject with `cancelled(signal.reason)` as soon as `signal` aborts (at once
+ * when it already has: a listener added to an aborted signal never fires).
+ */
+export async function abortableSleep(ms: number, signal: AbortSignal, cancelled: (reason: unknown) => Error): Promise<void> {
+  if (signal.aborted) throw cancelled(signal.reason)
+  if (ms <= 0) return
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(t)
+      reject(cancelled(signal.reason))
+    }
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}

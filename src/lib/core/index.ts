@@ -24,7 +24,7 @@ export {
 } from './supervised-worker.ts'
 export { logger, type Logger } from './logger.ts'
 export { Counters } from './metrics.ts'
-export { backoffDelay } from './backoff.ts'
+export { abortableSleep, backoffDelay } from './backoff.ts'
 export {
   TypedEventEmitter,
   ChangeNotifier,

@@ -19,7 +19,7 @@ import {
 } from '../errors.ts'
 import { resolveInput } from '../plan/index.ts'
 import { PeerWindows } from '../route/index.ts'
-import { isBytes, logger } from '../../core/index.ts'
+import { abortableSleep, isBytes, logger } from '../../core/index.ts'
 import { preparePayload, TaskPayloads, type PayloadProgress, type PreparedPayload } from './payload-transfer.ts'
 import type { Plan, Subtask } from '../plan/index.ts'
 import type { ResolvedPreferences } from '../route/index.ts'
@@ -1077,17 +1077,4 @@ function size(value: unknown): number {
   }
 }
 
-async function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0) return
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = (): void => {
-      clearTimeout(t)
-      reject(new TaskCancelledError())
-    }
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
-}
+const sleep = (ms: number, signal: AbortSignal): Promise<void> => abortableSleep(ms, signal, () => new TaskCancelledError())

@@ -11,7 +11,7 @@
  * idempotency key, a pending approval stays pending — and carries on.
  */
 import canonicalize from 'canonicalize'
-import { logger } from '../../core/index.ts'
+import { abortableSleep, logger } from '../../core/index.ts'
 import type { AgentCandidate } from '../components.ts'
 import { Budget, BudgetExceededError, type StepEvent } from '../dispatch/index.ts'
 import { NoEligibleAgentError, OrchestratorError, StepFailedError, TaskCancelledError, UnknownAgentError, toError } from '../errors.ts'
@@ -954,21 +954,7 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, signal: AbortS
   return out
 }
 
-async function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  signal.throwIfAborted()
-  if (ms <= 0) return
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = (): void => {
-      clearTimeout(t)
-      reject(toError(signal.reason))
-    }
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
-}
+const sleep = (ms: number, signal: AbortSignal): Promise<void> => abortableSleep(ms, signal, toError)
 
 function round(n: number): number {
   return Math.round(n * 1e6) / 1e6

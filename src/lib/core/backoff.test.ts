@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest'
+import { abortableSleep } from './backoff.ts'
+
+describe('abortableSleep', () => {
+  const cancelled = (reason: unknown) => new Error(`cancelled: ${String(reason)}`)
+  it('rejects at once when the signal has already aborted (a listener would never fire)', async () => {
+    const ac = new AbortController()
+    ac.abort('before')
+    const t0 = performance.now()
+    await expect(abortableSleep(60_000, ac.signal, cancelled)).rejects.toThrow('cancelled: before')
+    expect(performance.now() - t0).toBeLessThan(1000)
+  })
+  it('rejects when the signal aborts during the wait, and resolves after the time otherwise', async () => {
+    const ac = new AbortController()
+    const p = abortableSleep(60_000, ac.signal, cancelled)
+    ac.abort('during')
+    await expect(p).rejects.toThrow('cancelled: during')
+    await expect(abortableSleep(1, new AbortController().signal, cancelled)).resolves.toBeUndefined()
+  })
+})
