@@ -131,6 +131,9 @@ describe('workflows', () => {
       (y) => window.zerostate.runWorkflow(y, 'Readers loved the rooms. The staff was friendly. The garden was wonderful.').id,
       APPROVAL
     )
+    // The page load below is a reload: first let the run reach its approval here (a reload
+    // mid-approval has a test of its own below).
+    await a.waitForFunction(async (id) => (await window.zerostate.task(id).view()).status === 'waiting', id, { timeout: 30_000, polling: 100 })
     await a.goto(new URL(`/tasks/${id}`, mesh.url).href)
     await waitForApi(a)
     await a.waitForSelector('[data-testid="approval"][data-step="review"]', { timeout: 30_000 })
@@ -145,6 +148,7 @@ describe('workflows', () => {
     assert.deepEqual(review.approval.decided, { approved: true, comment: 'looks good' })
 
     const id2 = await a.evaluate((y) => window.zerostate.runWorkflow(y, 'The rooms are dark. The staff was rude.').id, APPROVAL)
+    await a.waitForFunction(async (id) => (await window.zerostate.task(id).view()).status === 'waiting', id2, { timeout: 30_000, polling: 100 })
     await a.goto(new URL(`/tasks/${id2}`, mesh.url).href)
     await waitForApi(a)
     await a.waitForSelector('[data-testid="approval-reject"]', { timeout: 30_000 })
