@@ -53,7 +53,7 @@ export interface MeshNodeInit {
   /** Direct connection budget (Chromium caps RTCPeerConnections at 500). Default 48. */
   maxPeers?: number
   /** What this tab announces about itself. */
-  presence?: Partial<Pick<Presence, 'capabilities' | 'donating' | 'freeWorkers' | 'workers' | 'region' | 'publicKey'>>
+  presence?: Partial<Pick<Presence, 'capabilities' | 'donating' | 'freeWorkers' | 'workers' | 'region' | 'publicKey' | 'keyProof'>>
   /** Invalid messages from one peer before it is disconnected and blocked for a minute. Default 5. */
   maxStrikes?: number
   /** How long a struck-out peer stays blocked, in ms. Default 60 s. */
@@ -734,6 +734,11 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     try {
       const p = decodePresence(msg.data, from)
       this.counters.inc('presence.received')
+      if (this.#book.isOutdated(p)) {
+        // An older announcement delivered late: what it says was already superseded.
+        this.counters.inc('presence.outdated')
+        return
+      }
       this.#milestones.firstPresenceHeard ??= performance.now()
       const isNew = this.#book.presenceOf(from) == null
       if (this.#book.updatePresence(p)) this.#changed()

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection } from '@libp2p/interface'
-import { PeerBook, bestTransport, connectionTransport } from './peer-book.ts'
+import { CLOCK_STEP_MS, PeerBook, bestTransport, connectionTransport } from './peer-book.ts'
 import { backoffDelay } from '../core/index.ts'
 import { decodePresence, encodePresence, type Presence } from './presence.ts'
 
@@ -35,6 +35,40 @@ describe('peer book', () => {
     expect(info?.connections).toHaveLength(2)
     expect(book.info(PEER, [conn(`/webrtc/p2p/${PEER}`, { status: 'closed' } as Partial<Connection>)], 2000)).toBeUndefined()
     expect(book.info(PEER, [conn(`/webrtc/p2p/${PEER}`)], 9000)?.donating).toBe(false)
+  })
+})
+
+describe('peer book: gossip out of order', () => {
+  const at = (ts: number, donating: boolean): Presence => ({
+    v: 1,
+    peerId: PEER,
+    capabilities: [],
+    donating,
+    freeWorkers: donating ? 4 : 0,
+    region: 'europe',
+    ts
+  })
+  const open = [conn(`/webrtc/p2p/${PEER}`)]
+
+  it('keeps the newest announcement when an older one arrives late (a donor is not undone by its pre-donation presence)', () => {
+    const book = new PeerBook({ staleMs: 6000 })
+    book.updatePresence(at(10_000, true), 10_000)
+    const late = at(8_000, false)
+    expect(book.isOutdated(late)).toBe(true)
+    expect(book.updatePresence(late, 10_500)).toBe(false)
+    expect(book.info(PEER, open, 10_600)).toMatchObject({ donating: true, freeWorkers: 4 })
+    // A newer one still replaces it, and an equal stamp is not outdated.
+    expect(book.isOutdated(at(10_000, false))).toBe(false)
+    expect(book.updatePresence(at(11_000, false), 11_000)).toBe(true)
+    expect(book.info(PEER, open, 11_100)?.donating).toBe(false)
+  })
+
+  it('believes a sender whose clock stepped back by more than CLOCK_STEP_MS', () => {
+    const book = new PeerBook({ staleMs: 6000 })
+    book.updatePresence(at(CLOCK_STEP_MS + 5_000, true), 1_000)
+    expect(book.isOutdated(at(5_001, false))).toBe(true)
+    expect(book.updatePresence(at(4_999, false), 2_000)).toBe(true)
+    expect(book.info(PEER, open, 2_100)?.donating).toBe(false)
   })
 })
 

@@ -25,6 +25,8 @@ export interface PeerInfo {
   relay: boolean
   /** Its user's signing key, if it announced one. */
   publicKey?: string
+  /** Its signature proving it holds `publicKey` (unchecked here: the app's trust wiring verifies it). */
+  keyProof?: string
   /** Every open connection: transport and remote address. */
   connections: Array<{ transport: Transport; remoteAddr: string; direct: boolean }>
 }
@@ -53,6 +55,9 @@ export function bestTransport(conns: Array<Pick<Connection, 'remoteAddr'>>): Tra
   return best
 }
 
+/** A presence stamped this much before the newest one of its peer is its clock stepping back, not a late delivery. */
+export const CLOCK_STEP_MS = 60_000
+
 /** Builds PeerInfo from connections and the latest presence of each peer. */
 export class PeerBook {
   readonly #presence = new Map<string, Presence & { receivedAt: number }>()
@@ -70,8 +75,21 @@ export class PeerBook {
     return this.#relays.has(peerId)
   }
 
-  /** Record a presence announcement; returns true if anything a user would see changed. */
+  /**
+   * Whether `p` is older than the announcement already recorded from its peer. Gossip
+   * delivers out of order: an announcement this tab missed is fetched later from a
+   * neighbour's message cache (IHAVE/IWANT), after newer ones arrived, and recording it
+   * would undo them (a donor seen as not donating, seconds after it started). A sender
+   * whose clock stepped back by more than {@link CLOCK_STEP_MS} is believed again.
+   */
+  isOutdated(p: Presence): boolean {
+    const old = this.#presence.get(p.peerId)
+    return old != null && p.ts < old.ts && old.ts - p.ts < CLOCK_STEP_MS
+  }
+
+  /** Record a presence announcement; returns true if anything a user would see changed. An outdated one ({@link isOutdated}) is ignored. */
   updatePresence(p: Presence, now = Date.now()): boolean {
+    if (this.isOutdated(p)) return false
     const old = this.#presence.get(p.peerId)
     this.#presence.set(p.peerId, { ...p, receivedAt: now })
     return (
@@ -113,6 +131,7 @@ export class PeerBook {
       region: p?.region,
       relay,
       publicKey: p?.publicKey,
+      keyProof: p?.keyProof,
       connections: open.map((c) => ({
         transport: connectionTransport(c),
         remoteAddr: c.remoteAddr.toString(),
