@@ -1,15 +1,17 @@
 /**
  * The trust service's adapters (issue 12): who is behind a peer (presence's profile
- * key), what an agent's manifest declares (output schema, comparison), where signed
+ * key, once the peer proved it holds that key), what an agent's manifest declares (output schema, comparison), where signed
  * statements live (the registry doc's reputation records) and where the state is kept.
  */
 import type * as Y from 'yjs'
 import type { MeshNode } from '../mesh/index.ts'
 import type { Registry } from '../memory/index.ts'
-import type { Identity } from '../core/index.ts'
+import { listen, logger, type Identity } from '../core/index.ts'
 import {
   IndexedDbTrustStore,
   MemoryTrustStore,
+  ProvenPeerKeys,
+  signPeerKey,
   trustService,
   type AgentContracts,
   type PeerUsers,
@@ -18,10 +20,32 @@ import {
 } from '../orchestrator/index.ts'
 import type { AppCatalog } from './adapters.ts'
 
-/** The user (profile key) behind a peer: this tab's own key, or the key its presence announces. */
-export function meshPeerUsers(mesh: MeshNode, identity: Identity): PeerUsers {
+const log = logger('app:trust')
+
+/**
+ * The user (profile key) behind a peer: this tab's own key, or the key its presence
+ * announces once its `keyProof` (a signature over its peer id with that key) checks
+ * out. A peer that claims another profile's key without proof is its own user
+ * (`peer:<id>` in trust/): never credited or reputed as that profile, never answered
+ * from that profile's donor cache. Also announces this tab's own proof.
+ */
+export function meshPeerUsers(mesh: MeshNode, identity: Identity): PeerUsers & { readonly keys: ProvenPeerKeys; stop(): void } {
+  const keys = new ProvenPeerKeys(() => mesh.peers())
+  const off = listen(mesh, 'change', () => {
+    keys.prune()
+    void keys.check()
+  })
+  signPeerKey(identity, mesh.peerId)
+    .then((keyProof) => {
+      mesh.setPresence({ keyProof })
+    })
+    .catch((err: unknown) => {
+      log.error('cannot sign the peer-key proof: %s', (err as Error).message)
+    })
   return {
-    userOf: (peerId) => (peerId === mesh.peerId ? identity.publicKey : mesh.peers().find((p) => p.id === peerId)?.publicKey)
+    keys,
+    userOf: (peerId) => (peerId === mesh.peerId ? identity.publicKey : keys.userOf(peerId)),
+    stop: off
   }
 }
 
@@ -56,11 +80,20 @@ export function appTrust(opts: {
   registryDoc: () => Y.Doc | undefined
   persist: boolean
 }): TrustService {
-  return trustService()({
+  const users = meshPeerUsers(opts.mesh, opts.identity)
+  const service = trustService()({
     identity: opts.identity,
-    users: meshPeerUsers(opts.mesh, opts.identity),
+    users,
     contracts: catalogContracts(opts.catalog),
     store: opts.persist ? new IndexedDbTrustStore() : new MemoryTrustStore(),
     statements: registryStatements(opts.registry, opts.registryDoc)
+  })
+  const stop = service.stop.bind(service)
+  return Object.assign(service, {
+    async stop() {
+      users.stop()
+      await stop()
+    },
+    stats: ((stats) => () => ({ ...stats(), 'trust.peerKeysRefused': users.keys.refused }))(service.stats.bind(service))
   })
 }

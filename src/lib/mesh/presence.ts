@@ -23,6 +23,8 @@ export const PresenceSchema = v.strictObject({
   region: v.pipe(v.string(), v.maxLength(32)),
   /** The author's long-lived signing key, so results and receipts can be attributed. */
   publicKey: v.optional(v.pipe(v.string(), v.maxLength(80))),
+  /** Proof that this peer holds `publicKey`: its signature over {kind 'zerostate/peer-key/1', peerId} (issue 12; checked by the app's trust wiring). */
+  keyProof: v.optional(v.pipe(v.string(), v.maxLength(100))),
   /** Its WebRTC (circuit) addresses, so peers can dial at once instead of waiting for discovery. */
   addrs: v.optional(v.pipe(v.array(v.pipe(v.string(), v.maxLength(400))), v.maxLength(8))),
   ts: v.pipe(v.number(), v.integer(), v.minValue(0))
