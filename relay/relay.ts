@@ -55,7 +55,11 @@ export interface RelayAdmissionStats {
 export const HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
 /** How long a peer that sent an over-cap frame is refused. */
 export const BLOCK_MS = 60_000
-const OVERSIZE_ERRORS = new Set(['InvalidDataLengthLengthError', 'InvalidDataLengthError', 'InvalidMessageLengthError'])
+/** yamux's initial stream window; the relay does not let it grow. */
+export const STREAM_WINDOW = 256 * 1024
+/** Unread bytes a relay stream may hold before it is reset. */
+export const STREAM_READ_BUFFER = 256 * 1024
+const OVERSIZE_ERRORS = new Set(['InvalidDataLengthLengthError', 'InvalidDataLengthError', 'InvalidMessageLengthError', 'StreamBufferError'])
 
 /** The part of libp2p's registrar used to wrap a library handler. */
 interface HandlerRegistry {
@@ -65,7 +69,10 @@ interface HandlerRegistry {
 
 /**
  * Wrap the library's handler of `protocol`: a stream it aborts for a frame over its cap
- * (the library catches the error and aborts the stream) calls `onOversize(peer)`.
+ * (the library catches the error and aborts the stream) calls `onOversize(peer)`, and so
+ * does a stream the relay already reset for holding more than STREAM_READ_BUFFER unread
+ * bytes before its handler ran (libp2p writes to the peer store between negotiation and
+ * the handler; under load that took long enough for a bomb to fill the buffer).
  */
 async function strikeOversizedFrames(
   node: Libp2p<{ registrarAccess: { registrar: HandlerRegistry } }>,
@@ -78,6 +85,11 @@ async function strikeOversizedFrames(
   await registrar.handle(
     protocol,
     async (stream, connection) => {
+      // Aborted here, on an open connection, by this side: only the read buffer's cap does that.
+      if (stream.status === 'aborted' && connection.status === 'open') {
+        onOversize(connection.remotePeer)
+        return
+      }
       stream.addEventListener(
         'close',
         (evt) => {
@@ -168,7 +180,13 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     },
     transports: [webSockets()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // A stream's receive window is granted as bytes arrive, read or not, and grows up to
+    // 16 MiB: a peer could push megabytes onto a stream before its handler starts reading
+    // (under load, negotiation to handler took 50+ ms and the whole 8 MiB hop bomb was
+    // taken). Keep the window at its initial size and reset a stream whose unread bytes
+    // pass STREAM_READ_BUFFER: nothing the relay reads (hop, stop, identify, gossip RPCs)
+    // comes near it, and relayed circuits are read as they arrive.
+    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: STREAM_READ_BUFFER } })],
     connectionManager: {
       maxConnections: limits.maxConnections,
       // libp2p's defaults (10 pending, 5 per second per IP, 10 s to upgrade) let one

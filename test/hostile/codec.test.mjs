@@ -86,18 +86,19 @@ describe('length-prefix bombs (issue 11 item 2) and strikes (item 12)', () => {
     assertTabUnhurt(r, 'identify-push')
   })
 
-  // todo: in 2 of 3 fresh-clone CI runs the whole 8 MiB was written without a reset (it passes
-  // alone, and relay/hop-strike.test.ts passes): open defect since the relay's hop handler was
-  // wrapped to block the sender, kept visible here until found.
-  it('relay hop (library reader, patched): the relay resets the stream and does not burn its CPU; tabs still join', {
-    todo: 'in the full suite the bomb is sometimes written whole (open defect)'
-  }, async () => {
+  // Was an open defect (2 of 3 fresh-clone CI runs 'wrote' the whole 8 MiB): under load the
+  // relay's handler started late, its yamux granted window for unread bytes, and the hostile
+  // peer's writer queued the rest locally (onDrain() of @libp2p/utils 7.4 resolves at once
+  // after the first drain). The relay now caps unread bytes per stream (relay/hop-strike.test.ts)
+  // and `written` counts only bytes that left the attacker.
+  it('relay hop (library reader, patched): the relay resets the stream and does not burn its CPU; tabs still join', async () => {
     const h = await s.hostile()
     const cpu0 = cpuSeconds(s.mesh.relay.process.pid)
     const r = await s.measure(() => h.lengthPrefixBomb(h.relayConnection(), RELAY_HOP_PROTOCOL, { bytes: BOMB }))
     const cpu = cpuSeconds(s.mesh.relay.process.pid) - cpu0
     assert.equal(r.result.reset, true)
-    assert.ok(r.result.written < BOMB)
+    // The relay holds at most 256 KiB unread per stream with a 256 KiB window (relay.ts).
+    assert.ok(r.result.written < 1024 * 1024, `${r.result.written} bytes left the attacker before the reset`)
     assert.ok(cpu < 2, `the relay spent ${cpu} s of CPU`)
     assertTabUnhurt(r, 'relay hop')
     const c = await s.mesh.newPeer()

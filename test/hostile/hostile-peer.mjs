@@ -58,6 +58,33 @@ export const PLAN_PROTOCOL = '/zerostate/plan/1.0.0'
 export const IDENTIFY_PUSH_PROTOCOL = '/ipfs/id/push/1.0.0'
 export const RELAY_HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
 
+/**
+ * Wait until `stream` can take more bytes (or `closed` settles, or 10 s pass: 'stalled').
+ * Not `stream.onDrain()`: in @libp2p/utils 7.4 it keeps one promise that is never renewed,
+ * so after the first drain it resolves at once and a writer queues everything locally
+ * (the relay hop bomb then 'wrote' 8 MiB of which the relay had received ~260 KiB).
+ */
+async function drained(stream, closed) {
+  if (stream.writableNeedsDrain !== true && stream.writeBufferLength === 0) return 'drained'
+  let onDrain
+  const drain = new Promise((resolve) => {
+    onDrain = () => resolve('drained')
+    stream.addEventListener('drain', onDrain)
+    stream.addEventListener('idle', onDrain)
+  })
+  let timer
+  const stalled = new Promise((resolve) => {
+    timer = setTimeout(() => resolve('stalled'), 10_000)
+  })
+  try {
+    return await Promise.race([drain, closed.then(() => 'closed'), stalled])
+  } finally {
+    clearTimeout(timer)
+    stream.removeEventListener('drain', onDrain)
+    stream.removeEventListener('idle', onDrain)
+  }
+}
+
 /** Resolve the relay's multiaddrs from the app server, as a tab does. */
 async function relaysFrom(relayUrl) {
   const res = await fetch(new URL(constants.RELAYS_PATH, relayUrl))
@@ -250,29 +277,32 @@ export async function createHostilePeer({ relayUrl, relays, log = () => {} } = {
             return false
           }
         },
-        /** Write `total` bytes of `byte` in chunks, honouring backpressure; stop when the stream dies. */
+        /**
+         * Write `total` bytes of `byte` in chunks, honouring backpressure; stop when the
+         * stream dies. `written` counts the bytes that left this peer (handed to the
+         * muxer within the receiver's window), not those still queued here.
+         */
         async writeRun(byte, total, { chunk = 16 * 1024 } = {}) {
           const buf = new Uint8Array(chunk).fill(byte)
-          let written = 0
-          while (written < total) {
-            if (dead()) return { written, stoppedBy: 'reset' }
-            const n = Math.min(chunk, total - written)
+          let queued = 0
+          const result = (stoppedBy) => ({ written: queued - stream.writeBufferLength, stoppedBy })
+          while (queued < total) {
+            if (dead()) return result('reset')
+            const n = Math.min(chunk, total - queued)
             let ok
             try {
               ok = stream.send(n === chunk ? buf : buf.subarray(0, n))
             } catch {
-              return { written, stoppedBy: 'reset' }
+              return result('reset')
             }
-            written += n
+            queued += n
             if (!ok) {
-              try {
-                await Promise.race([stream.onDrain({ signal: AbortSignal.timeout(10_000) }), closed])
-              } catch {
-                return { written, stoppedBy: 'stalled' }
-              }
+              const r = await drained(stream, closed)
+              if (r === 'stalled') return result('stalled')
             }
           }
-          return { written, stoppedBy: 'done' }
+          while (stream.writeBufferLength > 0 && !dead()) if ((await drained(stream, closed)) !== 'drained') break
+          return result(dead() ? 'reset' : 'done')
         },
         abort() {
           stream.abort(new Error('hostile peer done'))
@@ -304,7 +334,7 @@ export async function createHostilePeer({ relayUrl, relays, log = () => {} } = {
         const f = frame(JSON.stringify(msg))
         if (!s.write(f)) return { frames: frames.length, bytes, reset: true, stream: s }
         bytes += f.byteLength
-        if (s.stream.writableNeedsDrain) await Promise.race([s.stream.onDrain({ signal: AbortSignal.timeout(10_000) }).catch(() => {}), s.closed])
+        await drained(s.stream, s.closed)
       }
       return { frames: frames.length, bytes, reset: false, stream: s }
     },

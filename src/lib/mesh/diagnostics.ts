@@ -13,6 +13,23 @@ export const ECHO_PROTOCOL = '/zerostate/echo/1.0.0'
 const SIZE = 32
 const MAX_ECHO_BYTES = 1 << 20
 
+/**
+ * Until `stream` can take more bytes or closes. Not `stream.onDrain()`: @libp2p/utils 7.4
+ * keeps one drain promise that is never renewed, so after the first drain it resolves at
+ * once and the writer queues without bound.
+ */
+function drainOrClose(stream: Stream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.removeEventListener('drain', done)
+      stream.removeEventListener('close', done)
+      resolve()
+    }
+    stream.addEventListener('drain', done)
+    stream.addEventListener('close', done)
+  })
+}
+
 /** Serve the echo protocol on `node`. */
 export async function handleEcho(node: Libp2p): Promise<void> {
   await node.handle(
@@ -26,7 +43,7 @@ export async function handleEcho(node: Libp2p): Promise<void> {
             stream.abort(new Error('echo limit reached'))
             return
           }
-          if (!stream.send(chunk)) await stream.onDrain()
+          if (!stream.send(chunk)) await drainOrClose(stream)
         }
         await stream.close()
       } catch (err) {
