@@ -13,7 +13,7 @@ import { IndexedDbPersistence } from './indexeddb-persistence.ts'
 import { Journal } from './journal.ts'
 import { MemoryStore } from './memory-store.ts'
 import { OWNED_ROOT } from './namespace-index.ts'
-import { MeshProvider } from './mesh-provider.ts'
+import { MeshProvider, type ProviderStrikes } from './mesh-provider.ts'
 import { Registry, registryUpdatePolicy } from './registry.ts'
 import type { SyncTransport } from './sync-transport.ts'
 import { TabSync } from './tab-sync.ts'
@@ -84,7 +84,7 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
     kv: new Counters('memory.kv'),
     journal: new Counters('memory.journal')
   }
-  const strikes = new Map<string, number>()
+  const strikes = new Map<string, ProviderStrikes>()
   const registryPolicy = registryUpdatePolicy(limits)
   const checker = init.checker ?? defaultUpdateChecker(limits.checkDeadlineMs)
   const docs = new Map<string, OpenDoc>()

@@ -8,8 +8,10 @@ import { identify } from '@libp2p/identify'
 import { describe, expect, it } from 'vitest'
 import { Counters } from '../core/index.ts'
 import { StrikePolicy } from '../mesh/index.ts'
+import * as Y from 'yjs'
 import { Libp2pSyncTransport } from './libp2p-sync-transport.ts'
-import { SYNC_PROTOCOL_ID } from './sync-protocol.ts'
+import { MeshProvider } from './mesh-provider.ts'
+import { SYNC_PROTOCOL_ID, payloadMessages } from './sync-protocol.ts'
 import { until } from './test-helpers.ts'
 
 const g = globalThis as { WebSocket?: unknown }
@@ -60,6 +62,62 @@ describe('Libp2pSyncTransport and the strike policy', () => {
     } finally {
       await t.stop()
       await Promise.all([victim.stop(), attacker.stop()])
+    }
+  })
+
+  // Issue 11: refused updates (a registry wipe attempt, over-quota entries, hostile Yjs) were
+  // struck and hung up on, never blocked: the sender reconnected and went on.
+  it('a peer whose updates are refused maxStrikes times is blocked (counted); an honest peer keeps syncing', async () => {
+    const counters = new Counters('mesh')
+    let victim: Libp2p | undefined
+    const policy = new StrikePolicy({
+      counters,
+      hangUp: async (p) => {
+        for (const c of victim?.getConnections() ?? []) if (c.remotePeer.toString() === p) await c.close()
+      }
+    })
+    const mk = async (gated: boolean): Promise<Libp2p> =>
+      await createLibp2p({
+        addresses: { listen: ['/ip4/127.0.0.1/tcp/0/ws'] },
+        transports: [webSockets()],
+        connectionEncrypters: [noise()],
+        streamMuxers: [yamux()],
+        connectionGater: { denyDialMultiaddr: () => false, ...(gated ? policy.gater() : {}) },
+        services: { identify: identify() }
+      })
+    victim = await mk(true)
+    const [attacker, honest] = [await mk(false), await mk(false)]
+    const transports = [new Libp2pSyncTransport(victim, { strikes: policy }), new Libp2pSyncTransport(attacker), new Libp2pSyncTransport(honest)]
+    for (const t of transports) await t.start()
+    const [vt, at, ht] = transports as [Libp2pSyncTransport, Libp2pSyncTransport, Libp2pSyncTransport]
+    const victimDoc = new Y.Doc()
+    const honestDoc = new Y.Doc()
+    const providers = [
+      new MeshProvider('d', victimDoc, vt, { limits: { resyncIntervalMs: 0, maxStrikes: 3 } }),
+      new MeshProvider('d', honestDoc, ht, { limits: { resyncIntervalMs: 0 } })
+    ]
+    try {
+      await attacker.dial(victim.getMultiaddrs()[0]!)
+      await honest.dial(victim.getMultiaddrs()[0]!)
+      await until(() => vt.peers().includes(attacker.peerId.toString()), 5000, 'the attacker speaks sync')
+      const ch = await at.open(victim.peerId.toString(), 'd')
+      // Three updates the guard refuses (bytes that are no Yjs update).
+      for (let i = 0; i < 3; i++) for (const m of payloadMessages('update', new Uint8Array([0xde, 0xad, 0xbe, 0xef, i]), i)) await ch.send(m).catch(() => {})
+      await until(() => policy.isBlocked(attacker.peerId.toString()), 5000, 'the block')
+      expect(counters.get('strikes.sync.RepeatedOffence')).toBe(1)
+      expect(counters.get('peers.blocked')).toBe(1)
+      expect(providers[0]!.counters.get('rejectedUpdates')).toBe(3)
+      await until(() => attacker.getConnections(victim.peerId).length === 0, 5000, 'hang-up')
+      const again = await attacker.dial(victim.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(5000) }).catch(() => undefined)
+      await until(() => again == null || again.status !== 'open', 5000, 'refusal')
+      // The honest peer is neither struck nor cut off: its writes still reach the victim.
+      honestDoc.getMap('m').set('after', 1)
+      await until(() => victimDoc.getMap('m').get('after') === 1, 5000, 'honest sync')
+      expect(policy.isBlocked(honest.peerId.toString())).toBe(false)
+    } finally {
+      for (const p of providers) p.destroy()
+      for (const t of transports) await t.stop()
+      await Promise.all([victim.stop(), attacker.stop(), honest.stop()])
     }
   })
 })

@@ -45,13 +45,26 @@ export interface MeshProviderOptions {
   admit?: (shape: UpdateShape, kind: 'step2' | 'update') => void
   /** Shared counters (`sync.*`); default: the provider's own. */
   counters?: Counters
-  /** Called when a peer's update is refused (after counting); the provider hangs up after `maxStrikes`. */
+  /**
+   * Called when a peer's update is refused (after counting). At `maxStrikes` refusals within
+   * STRIKE_FORGET_MS the provider hangs up through its transport, which blocks the peer where
+   * the transport has a strike policy (Libp2pSyncTransport).
+   */
   onReject?: (peer: string, error: Error) => void
   /** Shared per-peer strike counts across the provider's docs. */
-  strikes?: Map<string, number>
+  strikes?: Map<string, ProviderStrikes>
   /** Open a channel to every peer connected at construction, not only as the smaller peer id (a doc opened on demand, which peers do not open for us). */
   offer?: boolean
 }
+
+/** Refused updates of one peer, and when the last one came. */
+export interface ProviderStrikes {
+  n: number
+  at: number
+}
+
+/** Refused updates older than this are forgiven (an honest peer's rare refusal never adds up to a block). */
+export const STRIKE_FORGET_MS = 10 * 60_000
 
 /** A large payload being assembled on one channel. */
 interface Incoming {
@@ -73,7 +86,7 @@ export class MeshProvider {
   readonly #limits: MemoryLimits
   readonly #opts: MeshProviderOptions
   readonly #channels = new Map<string, SyncChannel>()
-  readonly #strikes: Map<string, number>
+  readonly #strikes: Map<string, ProviderStrikes>
   readonly #resolveSynced: (p: MeshProvider) => void
   readonly #unhandle: () => void
   readonly #unpeer: () => void
@@ -325,8 +338,10 @@ export class MeshProvider {
   #reject(peer: string, err: Error): void {
     this.counters.inc('rejectedUpdates')
     log('refused an update on %s from %s: %s', this.name, peer, err.message)
-    const strikes = (this.#strikes.get(peer) ?? 0) + 1
-    this.#strikes.set(peer, strikes)
+    const now = Date.now()
+    const prev = this.#strikes.get(peer)
+    const strikes = (prev != null && now - prev.at < STRIKE_FORGET_MS ? prev.n : 0) + 1
+    this.#strikes.set(peer, { n: strikes, at: now })
     try {
       this.#opts.onReject?.(peer, err)
     } catch {
