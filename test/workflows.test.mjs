@@ -126,12 +126,10 @@ describe('workflows', () => {
     assert.equal(await b.evaluate(() => window.zerostate.metrics()['donor.accepted'] ?? 0), offered, 'nothing was offered')
   })
 
-  // todo: in 2 of 3 fresh-clone CI runs the approval did not show after the page load that opens
-  // the run's task page (a reload), though the run had reached it: a durability defect of runs
-  // across a reload, open; the reload-mid-approval test below passes.
-  it('an approval approved on the task page completes the run; another rejected fails it with a clear error', {
-    todo: 'a waiting run is sometimes not resumed after a reload (open defect)'
-  }, async () => {
+  // The page load that opens the task page is a reload: the run is resumed there, and it must
+  // not be refused for agents the catalog lists only a moment after the page loads (the bundled
+  // ones: it failed 2 of 3 fresh-clone CI runs that way).
+  it('an approval approved on the task page completes the run; another rejected fails it with a clear error', async () => {
     const id = await a.evaluate(
       (y) => window.zerostate.runWorkflow(y, 'Readers loved the rooms. The staff was friendly. The garden was wonderful.').id,
       APPROVAL
@@ -271,7 +269,8 @@ describe('workflows', () => {
     assert.equal(done, 'succeeded')
     const evs = await events(others[0], id)
     assert.equal(evs.filter((e) => e.type === 'run-finished').length, 1)
-    assert.equal(evs.filter((e) => e.type === 'step-started' && e.stepId === 'publish').length, 1)
-    assert.equal(evs.filter((e) => e.type === 'step-started' && e.stepId === 'draft').length, 1)
+    const of = (stepId) => JSON.stringify(evs.filter((e) => e.stepId === stepId || e.type.startsWith('run-')))
+    assert.equal(evs.filter((e) => e.type === 'step-started' && e.stepId === 'publish').length, 1, of('publish'))
+    assert.equal(evs.filter((e) => e.type === 'step-started' && e.stepId === 'draft').length, 1, of('draft'))
   })
 })

@@ -125,7 +125,8 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     orchestrator,
     catalog,
     record: (handle, request) => journalTask(memory.journal, handle, request),
-    changes
+    changes,
+    catalogReady: bundled
   })
   const tasks = taskTracking()({
     orchestrator,
@@ -144,7 +145,8 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     memory: memory.memory,
     publicKey: identity.publicKey,
     changes,
-    locks: runLocks
+    locks: runLocks,
+    catalogReady: bundled
   })
   const donations = donation()({ runtime, orchestrator, executor, tasks, bundled, presence, changes })
   const publisher = agentPublisher()({

@@ -88,4 +88,43 @@ describe('carrying on an interrupted task', () => {
     expect(journal.get('t-old')).toMatchObject({ status: 'failed', data: { error: expect.stringContaining('more than a day ago') } })
     expect(resume.resumed()).toBe(1)
   })
+
+  it('a task pinned to a bundled agent is carried on once the catalog lists it (right after a reload it does not yet)', async () => {
+    const journal = new Journal(new Y.Doc(), async () => {})
+    const record = interrupted('t-pinned', [{ id: 's1', status: 'succeeded', agent: 'a1', peer: 'p1', output: { summary: 'short' } }])
+    await journal.put({ ...record, data: { ...(record.data as object), agent: 'summarize' } })
+    let agents: Array<{ id: string; name: string }> = []
+    const ready = Promise.withResolvers<void>()
+    const pinned: string[] = []
+    const resume = taskResume()({
+      journal,
+      locks: new MemoryRunLocks(),
+      catalog: { list: () => agents } as never,
+      orchestrator: {
+        async runPlan(plan, opts) {
+          pinned.push(...(opts.pinned?.values() ?? []))
+          return {
+            steps: plan.subtasks.map((s) => ({ id: s.id, agent: 'a', peer: 'p', ms: 1, status: 'succeeded' as const, output: s.id, cost: 1, attempts: 1 })),
+            outputs: new Map(plan.subtasks.map((s) => [s.id, `${s.id}-out`])),
+            cost: plan.subtasks.length
+          }
+        }
+      },
+      record: (handle, request) => journalTask(journal, handle, request),
+      changes: { changed() {} },
+      catalogReady: ready.promise
+    })
+    resume.resumeAll()
+    await new Promise((r) => setTimeout(r, 20))
+    expect(resume.task('t-pinned')).toBeUndefined()
+    agents = [{ id: 'agent-summarize', name: 'summarize' }]
+    ready.resolve()
+    const handle = await vi.waitFor(() => {
+      const h = resume.task('t-pinned')
+      if (h == null) throw new Error('not carried on yet')
+      return h
+    })
+    expect((await handle.done).output).toBe('s3-out')
+    expect(new Set(pinned)).toEqual(new Set(['agent-summarize']))
+  })
 })

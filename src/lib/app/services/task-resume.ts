@@ -27,6 +27,7 @@ import {
 } from '../../orchestrator/index.ts'
 import { requestFromRecord } from '../task-history.ts'
 import { type RunLease, type RunLocks, runLockName } from './run-locks.ts'
+import { CATALOG_WAIT_MS, settledWithin } from './workflow-runs.ts'
 
 const log = logger('app:task-resume')
 const UNFINISHED = new Set(['planning', 'planned', 'running'])
@@ -42,6 +43,8 @@ export interface TaskResumeComponents {
   /** Journal the carried-on task as it progresses (`journalTask`). */
   record(handle: TaskHandle, request: TaskRequest): Promise<void>
   changes: { changed(): void }
+  /** Resolves once the catalog holds the bundled agents: a task pinned to one is carried on only then (at most `CATALOG_WAIT_MS`). */
+  catalogReady?: Promise<unknown>
 }
 
 /** Carrying on interrupted tasks. */
@@ -76,7 +79,7 @@ export function remainingPlan(plan: Plan, outputs: ReadonlyMap<string, unknown>,
 
 /** `taskResume()(components)`. */
 export function taskResume(): (components: TaskResumeComponents) => TaskResume {
-  return ({ journal, locks, orchestrator, catalog, record, changes }) => {
+  return ({ journal, locks, orchestrator, catalog, record, changes, catalogReady }) => {
     const stopping = new AbortController()
     const queued = new Set<string>()
     const leases = new Map<string, RunLease>()
@@ -207,25 +210,32 @@ export function taskResume(): (components: TaskResumeComponents) => TaskResume {
     function queue(id: string): void {
       if (queued.has(id) || leases.has(id) || handles.has(id) || stopping.signal.aborted) return
       queued.add(id)
-      locks.acquire(runLockName(id), { signal: stopping.signal }).then(
-        (lease) => {
-          queued.delete(id)
-          const r = journal.get(id)
-          if (stopping.signal.aborted || r == null || !UNFINISHED.has(r.status)) {
-            lease.release()
-            return
+      locks
+        .acquire(runLockName(id), { signal: stopping.signal })
+        .then(async (lease) => {
+          // Right after a reload the bundled agents may not be listed yet: their steps would find no agent.
+          await settledWithin(catalogReady, CATALOG_WAIT_MS)
+          return lease
+        })
+        .then(
+          (lease) => {
+            queued.delete(id)
+            const r = journal.get(id)
+            if (stopping.signal.aborted || r == null || !UNFINISHED.has(r.status)) {
+              lease.release()
+              return
+            }
+            try {
+              carryOn(r, lease)
+            } catch (err) {
+              log.error('could not carry on task %s: %s', id, toError(err).message)
+              lease.release()
+            }
+          },
+          () => {
+            queued.delete(id)
           }
-          try {
-            carryOn(r, lease)
-          } catch (err) {
-            log.error('could not carry on task %s: %s', id, toError(err).message)
-            lease.release()
-          }
-        },
-        () => {
-          queued.delete(id)
-        }
-      )
+        )
     }
 
     return {

@@ -17,7 +17,7 @@ import type {
 } from '../../orchestrator/index.ts'
 import { MemoryRunLocks } from './run-locks.ts'
 import { RunStore } from './run-store.ts'
-import { workflowRuns, type WorkflowRuns } from './workflow-runs.ts'
+import { workflowRuns, type WorkflowRuns, type WorkflowRunsComponents } from './workflow-runs.ts'
 
 /** A document: `name: x` then one line per step, `- id` or `- id approval`. */
 function parse(yaml: string): ReturnType<WorkflowModule['parseWorkflow']> {
@@ -142,14 +142,37 @@ function joined(): [Y.Doc, Y.Doc] {
   return [a, b]
 }
 
-function tab(doc: Y.Doc, locks: MemoryRunLocks, calls: Calls, gate?: Gate): { runs: WorkflowRuns; store: RunStore } {
+/** A catalog that lists agent `a` only once `load()` is called (the bundled agents arrive after a page load). */
+function lateCatalog(): { catalog: { list(): Array<{ name: string }> }; ready: Promise<void>; load(): void } {
+  let agents: Array<{ name: string }> = []
+  const ready = Promise.withResolvers<void>()
+  return {
+    catalog: { list: () => agents },
+    ready: ready.promise,
+    load() {
+      agents = [{ name: 'a' }]
+      ready.resolve()
+    }
+  }
+}
+
+function tab(doc: Y.Doc, locks: MemoryRunLocks, calls: Calls, gate?: Gate, cat?: ReturnType<typeof lateCatalog>): { runs: WorkflowRuns; store: RunStore } {
   const store = new RunStore(doc)
   const mod = fakeModule(calls, gate)
-  const runs = workflowRuns({ load: async () => mod })({
+  // Like the real parser: a document naming an agent the catalog does not list is refused.
+  const parseWorkflow: WorkflowModule['parseWorkflow'] = (yaml, opts) =>
+    cat != null && !opts?.catalog?.list().some((x) => x.name === 'a')
+      ? { ok: false, errors: [{ kind: 'unknown-agent', message: 'No agent is named "a"', path: 'steps', line: 2, column: 3, endLine: 2, endColumn: 4 }] }
+      : mod.parseWorkflow(yaml, opts)
+  const runs = workflowRuns({ load: async () => ({ ...mod, parseWorkflow }) })({
     store,
     locks,
-    engine: { catalog: { list: () => [] }, runPlan: async () => ({ steps: [], outputs: new Map(), cost: 0 }) },
-    changes: { changed() {} }
+    engine: {
+      catalog: (cat?.catalog ?? { list: () => [] }) as unknown as WorkflowRunsComponents['engine']['catalog'],
+      runPlan: async () => ({ steps: [], outputs: new Map(), cost: 0 })
+    },
+    changes: { changed() {} },
+    ...(cat != null ? { catalogReady: cat.ready } : {})
   })
   return { runs, store }
 }
@@ -292,5 +315,78 @@ describe('workflow runs', () => {
         .events()
         .filter((e) => e.type === 'approval-requested')
     ).toHaveLength(1)
+  })
+
+  it('a reload while waiting resumes the run even when the agents reach the catalog after the engine is loaded', async () => {
+    const calls: Calls = new Map()
+    const doc = new Y.Doc()
+    const locks = new MemoryRunLocks()
+    const loaded = lateCatalog()
+    loaded.load()
+    const first = tab(doc, locks, calls, undefined, loaded)
+    const h = first.runs.run('name: gated\n- a\n- review approval\n- b\n', 'in')
+    await until(() => first.store.get(h.id)?.status === 'waiting')
+    first.runs.stop()
+    // The new page: its catalog lists the agents only a while after the workflow chunk is here.
+    const late = lateCatalog()
+    const second = tab(doc, locks, calls, undefined, late)
+    second.runs.resumeAll()
+    await new Promise((r) => setTimeout(r, 20))
+    expect(second.store.get(h.id)?.status).toBe('waiting')
+    expect(second.runs.running()).toEqual([h.id])
+    late.load()
+    await until(() =>
+      second.store
+        .log<WorkflowEvent>(h.id)
+        .events()
+        .some((e) => e.type === 'run-resumed')
+    )
+    expect(second.store.get(h.id)?.status).toBe('waiting')
+    expect(
+      second.runs
+        .task(h.id)
+        ?.view()
+        .waiting.map((w) => w.stepId)
+    ).toEqual(['review'])
+    await second.runs.approve(h.id, 'review', { approved: true })
+    expect((await second.runs.task(h.id)?.done)?.output).toBe('in>a>b')
+    expect(calls.get(h.id)).toEqual(['a', 'b'])
+  })
+
+  it('a run started as the page loads waits for the catalog instead of refusing its agents', async () => {
+    const calls: Calls = new Map()
+    const late = lateCatalog()
+    const { runs } = tab(new Y.Doc(), new MemoryRunLocks(), calls, undefined, late)
+    const h = runs.run(DOC, 'in')
+    await new Promise((r) => setTimeout(r, 20))
+    late.load()
+    expect((await h.done).output).toBe('in>a>b>c')
+  })
+
+  it('a tab reloaded before the engine journalled run-started resumes the run from its summary', async () => {
+    const calls: Calls = new Map()
+    const doc = new Y.Doc()
+    const locks = new MemoryRunLocks()
+    // What a tab that went away at once leaves: the summary (with document and input), no log.
+    const chunk = Promise.withResolvers<WorkflowModule>()
+    const first = workflowRuns({ load: () => chunk.promise })({
+      store: new RunStore(doc),
+      locks,
+      engine: { catalog: { list: () => [] }, runPlan: async () => ({ steps: [], outputs: new Map(), cost: 0 }) },
+      changes: { changed() {} }
+    })
+    const h = first.run(DOC, 'in')
+    const store = new RunStore(doc)
+    await until(() => store.get(h.id) != null)
+    expect(store.get(h.id)).toMatchObject({ status: 'running', yaml: DOC, input: 'in' })
+    expect(store.logSize(h.id)).toBe(0)
+    first.stop()
+    const second = tab(doc, locks, calls)
+    second.runs.resumeAll()
+    expect((await second.runs.task(h.id)?.done)?.output).toBe('in>a>b>c')
+    expect(calls.get(h.id)).toEqual(['a', 'b', 'c'])
+    // Once run-started is in the journal the summary no longer carries the document.
+    expect(second.store.get(h.id)?.yaml).toBeUndefined()
+    expect(second.store.get(h.id)?.input).toBeUndefined()
   })
 })

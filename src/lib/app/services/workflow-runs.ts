@@ -29,7 +29,7 @@ import {
 } from '../../orchestrator/index.ts'
 import { type RunLease, type RunLocks, runLockName } from './run-locks.ts'
 import { projectRun, type RunView } from './run-view.ts'
-import { isFinished, type RunMeta, type RunStore } from './run-store.ts'
+import { RUN_LIMITS, isFinished, type RunMeta, type RunStore } from './run-store.ts'
 import { small } from '../task-journal.ts'
 
 const log = logger('app:workflows')
@@ -109,6 +109,29 @@ export interface WorkflowRunsComponents {
   /** The engine's view of the orchestrator (catalog, runPlan, planTask, saved workflows). */
   engine: WorkflowEngineComponents
   changes: { changed(): void }
+  /**
+   * Resolves once the agent catalog holds what this tab knows at start (the bundled agents).
+   * A document names agents the catalog must know: parsed too early (a resume right after a
+   * reload, a run started as the page loads) it would be refused for "no agent named
+   * summarize" and a durable run would end failed. Waited for at most `CATALOG_WAIT_MS`.
+   */
+  catalogReady?: Promise<unknown>
+}
+
+/** The longest a parse waits for the catalog (`catalogReady`); past it the document is checked against what is there. */
+export const CATALOG_WAIT_MS = 30_000
+
+/** Resolves when `ready` settles or after `ms`, whichever is first (never rejects). */
+export function settledWithin(ready: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (ready == null) return Promise.resolve()
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    const end = (): void => {
+      clearTimeout(timer)
+      resolve()
+    }
+    ready.then(end, end)
+  })
 }
 
 /** Workflow runs. */
@@ -135,7 +158,7 @@ type Handle = WorkflowHandle & { settle(): void; fail(err: unknown): void }
 
 /** `workflowRuns(init)(components)`. */
 export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsComponents) => WorkflowRuns {
-  return ({ store, locks, engine: engineComponents, changes }) => {
+  return ({ store, locks, engine: engineComponents, changes, catalogReady }) => {
     const stopping = new AbortController()
     /** Runs this tab runs: the engine's run and the lock it holds. */
     const local = new Map<string, { run?: WorkflowRun; lease: RunLease; offDecisions: () => void }>()
@@ -144,7 +167,11 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
     let resumedCount = 0
     let engine: Promise<{ mod: WorkflowModule; engine: WorkflowEngine }> | undefined
     const loadEngine = (): Promise<{ mod: WorkflowModule; engine: WorkflowEngine }> => {
-      engine ??= init.load().then((mod) => ({ mod, engine: mod.createWorkflowEngine(engineComponents) }))
+      // The catalog first: every parse and every step's agent is checked against it.
+      engine ??= Promise.all([init.load(), settledWithin(catalogReady, CATALOG_WAIT_MS)]).then(([mod]) => ({
+        mod,
+        engine: mod.createWorkflowEngine(engineComponents)
+      }))
       engine.catch(() => {
         engine = undefined
       })
@@ -159,6 +186,10 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
         append(event: WorkflowEvent): void | Promise<void> {
           runLog.append(event)
           switch (event.type) {
+            case 'run-started':
+              // The journal holds them from here: the summary (read by every tasks() call) drops its copies.
+              if (store.get(id)?.yaml != null) store.update(id, { yaml: undefined, input: undefined })
+              return undefined
             case 'step-finished':
               if (event.step === true) store.update(id, { stepsDone: (store.get(id)?.stepsDone ?? 0) + 1 })
               // A finished step must survive a crash: the engine awaits this before it goes on.
@@ -248,6 +279,8 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
           .find((e): e is Extract<WorkflowEvent, { type: 'run-started' }> => e.type === 'run-started')
         const yaml = started?.yaml ?? meta.yaml
         if (yaml == null) throw new OrchestratorError('This run cannot be resumed: its workflow document was not kept')
+        if (started == null && meta.inputDropped === true)
+          throw new OrchestratorError('This run was interrupted before it started and its input was too large to keep: run it again with its input')
         const input = started != null ? started.input : meta.input
         const { mod } = await loadEngine()
         const parsed = mod.parseWorkflow(yaml, { catalog: engineComponents.catalog, workflows: engineComponents.workflows })
@@ -442,14 +475,20 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
           const lease = await locks.tryAcquire(runLockName(id))
           if (lease == null) throw new OrchestratorError('Another tab holds this run')
           local.set(id, { lease, offDecisions: () => {} })
+          // The document and input go into the summary at once (and are saved now, not after the
+          // batch window): a tab reloaded before the engine journals run-started still resumes it.
+          const kept = small(input)
           store.put({
             id,
             kind: 'workflow',
             name: /^name:\s*(.{1,200})$/m.exec(text)?.[1]?.trim() ?? 'workflow',
             status: 'running',
             createdAt: now,
-            updatedAt: now
+            updatedAt: now,
+            ...(text.length <= RUN_LIMITS.maxDocumentBytes ? { yaml: text } : {}),
+            ...(kept !== undefined ? { input: kept } : input !== undefined ? { inputDropped: true } : {})
           })
+          void store.saved().catch(() => {})
           changes.changed()
           const { mod } = await loadEngine()
           if (typeof yaml !== 'string') throw new WorkflowValidationError([], 'runWorkflow(yaml, input) takes the YAML document as a string')

@@ -18,7 +18,7 @@ import {
 } from '../../orchestrator/index.ts'
 import { MemoryRunLocks, WebRunLocks, type RunLocks } from './run-locks.ts'
 import { RunStore } from './run-store.ts'
-import { runSummary, workflowRuns, type WorkflowHandle, type WorkflowRuns } from './workflow-runs.ts'
+import { CATALOG_WAIT_MS, runSummary, settledWithin, workflowRuns, type WorkflowHandle, type WorkflowRuns } from './workflow-runs.ts'
 import { workflowTemplates, type WorkflowTemplates, type WorkflowTemplatesComponents } from './workflow-templates.ts'
 
 /** The workflow chunk is not loaded yet: await `workflows.ready` (or use `check`). */
@@ -68,6 +68,8 @@ export interface WorkflowsComponents {
   changes: { changed(): void }
   /** Locks shared by the profile's tabs; default Web Locks, else in-memory (Node). */
   locks?: RunLocks
+  /** Resolves once the catalog holds the bundled agents: documents are checked against it (see `WorkflowRunsComponents.catalogReady`). */
+  catalogReady?: Promise<unknown>
   /** The workflow chunk; default `loadWorkflows`. */
   load?: () => Promise<WorkflowModule>
 }
@@ -116,7 +118,8 @@ export function workflows(): (components: WorkflowsComponents) => Workflows {
         planTask: (request, opts) => c.orchestrator.planTask(request, opts),
         workflows: templates
       },
-      changes: c.changes
+      changes: c.changes,
+      ...(c.catalogReady != null ? { catalogReady: c.catalogReady } : {})
     })
     const parse = (yaml: string) => {
       if (mod == null) throw new WorkflowsNotLoadedError()
@@ -125,7 +128,8 @@ export function workflows(): (components: WorkflowsComponents) => Workflows {
     let ready: Promise<void> | undefined
     const api: WorkflowsApi = {
       get ready() {
-        ready ??= load().then(() => {})
+        // With the catalog: a document checked right after a page load must find the bundled agents.
+        ready ??= Promise.all([load(), settledWithin(c.catalogReady, CATALOG_WAIT_MS)]).then(() => {})
         return ready
       },
       validate(yaml) {
