@@ -71,8 +71,8 @@ interface HandlerRegistry {
  * Wrap the library's handler of `protocol`: a stream it aborts for a frame over its cap
  * (the library catches the error and aborts the stream) calls `onOversize(peer)`, and so
  * does a stream the relay already reset for holding more than STREAM_READ_BUFFER unread
- * bytes before its handler ran (libp2p writes to the peer store between negotiation and
- * the handler; under load that took long enough for a bomb to fill the buffer).
+ * bytes before its handler ran (libp2p awaits a peer-store write between negotiation and
+ * the handler; under load a bomb could fill the buffer meanwhile).
  */
 async function strikeOversizedFrames(
   node: Libp2p<{ registrarAccess: { registrar: HandlerRegistry } }>,
@@ -85,8 +85,8 @@ async function strikeOversizedFrames(
   await registrar.handle(
     protocol,
     async (stream, connection) => {
-      // Aborted here, on an open connection, by this side: only the read buffer's cap does that.
-      if (stream.status === 'aborted' && connection.status === 'open') {
+      // Reset before its handler ran for holding over STREAM_READ_BUFFER unread bytes.
+      if (overflowed.has(stream)) {
         onOversize(connection.remotePeer)
         return
       }
@@ -102,6 +102,37 @@ async function strikeOversizedFrames(
     },
     original.options
   )
+}
+
+/** Inbound streams the muxer reset for holding more unread bytes than STREAM_READ_BUFFER. */
+const overflowed = new WeakSet<Stream>()
+
+/**
+ * yamux with the relay's stream limits, marking inbound streams reset for an overfull read
+ * buffer (StreamBufferError), so a handler that starts after the reset can still strike.
+ */
+function relayMuxer(): ReturnType<typeof yamux> {
+  const factory = yamux({ streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: STREAM_READ_BUFFER } })
+  return () => {
+    const muxerFactory = factory()
+    const create = muxerFactory.createStreamMuxer.bind(muxerFactory)
+    muxerFactory.createStreamMuxer = (maConn) => {
+      const muxer = create(maConn) as ReturnType<typeof create> & { onRemoteStream(stream: Stream): void }
+      const onRemoteStream = muxer.onRemoteStream.bind(muxer)
+      muxer.onRemoteStream = (stream) => {
+        stream.addEventListener(
+          'close',
+          (evt) => {
+            if ((evt as Event & { error?: Error }).error?.name === 'StreamBufferError') overflowed.add(stream)
+          },
+          { once: true }
+        )
+        onRemoteStream(stream)
+      }
+      return muxer
+    }
+    return muxerFactory
+  }
 }
 
 /** A running relay. */
@@ -186,7 +217,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     // taken). Keep the window at its initial size and reset a stream whose unread bytes
     // pass STREAM_READ_BUFFER: nothing the relay reads (hop, stop, identify, gossip RPCs)
     // comes near it, and relayed circuits are read as they arrive.
-    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: STREAM_READ_BUFFER } })],
+    streamMuxers: [relayMuxer()],
     connectionManager: {
       maxConnections: limits.maxConnections,
       // libp2p's defaults (10 pending, 5 per second per IP, 10 s to upgrade) let one
