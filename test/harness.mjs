@@ -91,8 +91,22 @@ export async function startMesh(opts = {}) {
   const browser = await launchBrowser(opts.browserArgs)
   const contexts = new Set()
   const persistentDirs = []
+  /**
+   * Issue 12: a fresh profile may spend only a small allowance (10 credits) before it has
+   * earned any. Tests of other features submit far more from tabs that never donate, so
+   * their profiles start with a large allowance unless a test says otherwise
+   * (`startMesh({ allowance: null })` keeps the app's default; `zerostate.setSpending()` in the page).
+   */
+  const allowance = opts.allowance === undefined ? 1e6 : opts.allowance
+  async function prepare(ctx) {
+    if (allowance == null) return
+    await ctx.addInitScript((a) => {
+      if (localStorage.getItem('zerostate:spending') == null) localStorage.setItem('zerostate:spending', JSON.stringify({ allowance: a }))
+    }, allowance)
+  }
   async function newPeer({ path = '/', waitReady = true, context } = {}) {
     const ctx = context ?? (await browser.newContext())
+    if (context == null) await prepare(ctx)
     contexts.add(ctx)
     const page = await ctx.newPage()
     page.on('pageerror', (err) => {
@@ -110,6 +124,7 @@ export async function startMesh(opts = {}) {
     /** A context, for tests that open several pages of one profile. */
     async newContext() {
       const c = await browser.newContext()
+      await prepare(c)
       contexts.add(c)
       return c
     },

@@ -23,7 +23,9 @@ export type {
   RunView,
   RunStepView,
   RunUnitView,
-  ApprovalEvent
+  ApprovalEvent,
+  TrustApi,
+  UserReputation
 } from './app/index.ts'
 export type { MeshNodeInit } from './mesh/index.ts'
 export { REGIONS, UNKNOWN_REGION, isRegion, regionLabel, type Region } from './mesh/index.ts'
@@ -38,6 +40,9 @@ export {
   type TaskResult,
   type Plan,
   type ProgressEvent,
-  type StepEvent
+  type StepEvent,
+  type Credits,
+  type Receipt,
+  type SpendingState
 } from './orchestrator/index.ts'
 export { EntryRecordSchema as RegistryEntrySchema, type RegistryEntry, type NamespaceInfo } from './memory/index.ts'

@@ -6,7 +6,7 @@ import type { MeshNode, PeerInfo, RelayStatus } from '../mesh/index.ts'
 import type { RegionState } from './presence.ts'
 import type { AgentManifest, AgentRuntime, RunResult, UnsignedManifest } from '../runtime/index.ts'
 import type { NamespaceInfo, Registry, Journal } from '../memory/index.ts'
-import type { Credits, LlmState, Orchestrator, TaskHandle, TaskRequest, TaskSummary } from '../orchestrator/index.ts'
+import type { Credits, LlmState, Orchestrator, Receipt, SpendingState, TaskHandle, TaskRequest, TaskSummary } from '../orchestrator/index.ts'
 import type { WorkflowHandle } from './services/workflow-runs.ts'
 import type { WorkflowsApi } from './services/workflows.ts'
 
@@ -75,6 +75,15 @@ export interface ZeroStateApi {
   reputation(peerId: string): { score: number; valid: number; invalid: number } | undefined
   /** This profile's ledger: earned (receipts held), spent (receipts issued), balance, what it may still spend, the receipts. */
   credits(): Credits
+  /** Trust details for the pages: users this profile knows, and a receipt check anyone can run. */
+  trust: TrustApi
+  /** This profile's spending limits and what it spent today (a task over them is refused before it runs). */
+  spending(): SpendingState
+  /**
+   * Change the limits, saved for this profile: `allowance` (credits it may spend beyond what it earned,
+   * default 10), `dailyBudget` (credits per local day; `null` removes it). Throws RangeError on a bad value.
+   */
+  setSpending(limits: { allowance?: number; dailyBudget?: number | null }): SpendingState
   ping(peerId: string): Promise<number>
   relayStatus(): RelayStatus
 
@@ -157,6 +166,34 @@ export interface ZeroStateApi {
   readonly journal: Journal
   readonly orchestrator: Orchestrator
   stop(): Promise<void>
+}
+
+/** A user (profile key) as this profile knows it, overall or on one agent (issue 12). */
+export interface UserReputation {
+  /** The profile key (`ed25519:…`). */
+  user: string
+  /** 0..1 Beta posterior mean: own observations in full, others' signed statements weighted and capped. */
+  score: number
+  valid: number
+  invalid: number
+  /** Mean run time and price of its accepted results seen here. */
+  avgMs?: number
+  avgCost?: number
+  /** On one agent: consecutive results that agreed with other users, and whether it is trusted (spot-checked only). */
+  streak?: number
+  trusted?: boolean
+  /** Its peers connected now (their key proven). */
+  peers: string[]
+  /** This profile itself. */
+  self: boolean
+}
+
+/** `window.zerostate.trust`. */
+export interface TrustApi {
+  /** Users with any verified result known here (overall, or on `agentId`), best first; connected users too when overall. */
+  users(agentId?: string): UserReputation[]
+  /** Check a receipt as anyone can (schema, signer's signature); rejects with `InvalidReceiptError` saying why. */
+  verifyReceipt(receipt: unknown): Promise<Receipt>
 }
 
 /** One line of `tasks()`: a submitted task or a workflow run. */

@@ -11,14 +11,20 @@ import {
   IndexedDbTrustStore,
   MemoryTrustStore,
   ProvenPeerKeys,
+  SpendingGuard,
+  checkLimits,
+  parseSubject,
   signPeerKey,
   trustService,
+  verifyReceipt,
+  type SpendLimits,
   type AgentContracts,
   type PeerUsers,
   type StatementStore,
   type TrustService
 } from '../orchestrator/index.ts'
 import type { AppCatalog } from './adapters.ts'
+import type { UserReputation, ZeroStateApi } from './api.ts'
 
 const log = logger('app:trust')
 
@@ -71,6 +77,37 @@ export function registryStatements(registry: Registry, doc: () => Y.Doc | undefi
   }
 }
 
+/** Where the spending limits are saved (`localStorage`'s shape). */
+export interface LimitsStorage {
+  getItem(key: string): string | null
+  setItem(key: string, value: string): void
+}
+
+/** The storage key of the spending limits. */
+export const SPENDING_KEY = 'zerostate:spending'
+
+/** Limits saved in `storage`, when they are valid (anything else is ignored: defaults apply). */
+export function savedLimits(storage: Pick<LimitsStorage, 'getItem'> | null | undefined): Partial<SpendLimits> {
+  try {
+    const raw = JSON.parse(storage?.getItem(SPENDING_KEY) ?? 'null') as unknown
+    if (raw == null || typeof raw !== 'object') return {}
+    const r = raw as Record<string, unknown>
+    const out: Partial<SpendLimits> = {}
+    if (typeof r.allowance === 'number') out.allowance = r.allowance
+    if (typeof r.dailyBudget === 'number') out.dailyBudget = r.dailyBudget
+    checkLimits(out)
+    return out
+  } catch {
+    return {}
+  }
+}
+
+/** A tab's trust: the service the orchestrator uses, its spending guard, and the API's trust members. */
+export type AppTrust = TrustService & {
+  readonly spending: SpendingGuard
+  readonly api: Pick<ZeroStateApi, 'credits' | 'trust' | 'spending' | 'setSpending'>
+}
+
 /** The trust service of a tab. */
 export function appTrust(opts: {
   mesh: MeshNode
@@ -79,21 +116,100 @@ export function appTrust(opts: {
   registry: Registry
   registryDoc: () => Y.Doc | undefined
   persist: boolean
-}): TrustService {
+  /** Where the spending limits are saved. Default `localStorage` when persisting, else nowhere. */
+  storage?: LimitsStorage | null
+}): AppTrust {
   const users = meshPeerUsers(opts.mesh, opts.identity)
-  const service = trustService()({
+  const storage = opts.storage !== undefined ? opts.storage : opts.persist ? (globalThis.localStorage ?? null) : null
+  const limits = savedLimits(storage)
+  const statements = registryStatements(opts.registry, opts.registryDoc)
+  const service = trustService({ allowance: limits.allowance })({
     identity: opts.identity,
     users,
     contracts: catalogContracts(opts.catalog),
     store: opts.persist ? new IndexedDbTrustStore() : new MemoryTrustStore(),
-    statements: registryStatements(opts.registry, opts.registryDoc)
+    statements
   })
+  const self = opts.identity.publicKey
+  const spending = new SpendingGuard({ self, credits: () => service.credits(), limits })
   const stop = service.stop.bind(service)
+  const stats = service.stats.bind(service)
+
+  /** Users worth listing: in signed statements, holding receipts of ours, or connected with a proven key. */
+  const candidates = (): Set<string> => {
+    const out = new Set<string>()
+    for (const rec of statements.records()) {
+      const subject = (rec as { subject?: unknown } | null)?.subject
+      const s = typeof subject === 'string' ? parseSubject(subject) : undefined
+      if (s != null) out.add(s.user)
+    }
+    for (const r of service.credits().receipts) out.add(r.donor === self ? r.submitter : r.donor)
+    return out
+  }
+  const connected = (): Map<string, string[]> => {
+    const m = new Map<string, string[]>()
+    for (const p of opts.mesh.peers()) {
+      const u = users.keys.userOf(p.id)
+      if (u != null) m.set(u, [...(m.get(u) ?? []), p.id])
+    }
+    return m
+  }
+
+  const api: AppTrust['api'] = {
+    credits() {
+      const c = service.credits()
+      const l = spending.limits
+      return { ...c, allowance: l.allowance, available: Math.max(0, Math.round((c.balance + l.allowance) * 1e6) / 1e6) }
+    },
+    spending: () => spending.state(),
+    setSpending(patch) {
+      const next = spending.setLimits({
+        ...(patch.allowance !== undefined ? { allowance: patch.allowance } : {}),
+        ...('dailyBudget' in patch ? { dailyBudget: patch.dailyBudget ?? undefined } : {})
+      })
+      try {
+        storage?.setItem(SPENDING_KEY, JSON.stringify(next))
+      } catch {
+        // Storage full or denied (private mode): the limits hold for this page only.
+      }
+      return spending.state()
+    },
+    trust: {
+      users(agentId) {
+        const live = connected()
+        const all = new Set([...candidates(), ...(agentId == null ? live.keys() : [])])
+        all.delete(self)
+        const out: UserReputation[] = []
+        for (const user of all) {
+          const r = service.userReputation(user, agentId)
+          if (agentId != null && r.valid + r.invalid === 0) continue
+          if (agentId == null && r.valid + r.invalid === 0 && !live.has(user)) continue
+          const t = agentId != null ? service.policy.trust(user, agentId) : undefined
+          out.push({
+            user,
+            score: r.score,
+            valid: r.valid,
+            invalid: r.invalid,
+            ...(r.avgMs != null ? { avgMs: r.avgMs } : {}),
+            ...(r.avgCost != null ? { avgCost: r.avgCost } : {}),
+            ...(t != null ? { streak: t.streak, trusted: t.trusted } : {}),
+            peers: live.get(user) ?? [],
+            self: false
+          })
+        }
+        return out.sort((a, b) => b.score - a.score || b.valid - a.valid || a.user.localeCompare(b.user))
+      },
+      verifyReceipt: (receipt) => verifyReceipt(receipt)
+    }
+  }
+
   return Object.assign(service, {
+    spending,
+    api,
     async stop() {
       users.stop()
       await stop()
     },
-    stats: ((stats) => () => ({ ...stats(), 'trust.peerKeysRefused': users.keys.refused }))(service.stats.bind(service))
+    stats: () => ({ ...stats(), 'trust.peerKeysRefused': users.keys.refused })
   })
 }

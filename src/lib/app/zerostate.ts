@@ -92,7 +92,8 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     blobs: executor,
     outcomes: stats,
     planners: [llm.planner(), remotePlanner()({ host, peers, strikes: mesh.strikes })],
-    trust
+    trust,
+    spending: trust.spending
   })
   await orchestrator.start()
 
@@ -179,7 +180,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
         return r == null ? p : { ...p, reputation: r.score }
       }),
     reputation: (peerId) => trust.reputation(peerId),
-    credits: () => trust.credits(),
+    ...trust.api,
     ping: (peerId) => mesh.ping(peerId),
     relayStatus: () => mesh.status,
     donate: (opts) => donations.donate(opts),

@@ -16,7 +16,7 @@ import { resolvePreferences, type RoutingPreferences } from './route/index.ts'
 import { CapacityBook, router as createRouterService, type PeerWindowsInit, type Router, type RouterInit } from './route/index.ts'
 import type { TaskTransport } from './dispatch/index.ts'
 import { validatePlan } from './plan/index.ts'
-import { parseVerificationMode, type StepVerifier, type VerificationMode } from './trust/index.ts'
+import { parseVerificationMode, verificationFactor, type SpendGuard, type StepVerifier, type VerificationMode } from './trust/index.ts'
 
 const log = logger('orchestrator')
 
@@ -107,6 +107,8 @@ export interface OrchestratorComponents {
   planners?: Planner[]
   /** Verification, reputation and credits (trust/); without it results are accepted as they come. */
   trust?: StepVerifier
+  /** The profile's spending limits (balance + allowance, daily budget): a task over them is refused before it runs. */
+  spending?: SpendGuard
 }
 
 /** Options, with defaults. */
@@ -220,6 +222,8 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
 
     /** The plan once made, and each step's latest state: a cancel ends every step not finished. */
     let planned: Plan | undefined
+    /** Frees the estimate the spending guard holds for this task (when it finishes, either way). */
+    let release: (() => void) | undefined
     const stepState = new Map<string, StepEvent>()
     const done = (async (): Promise<TaskResult> => {
       await Promise.resolve() // let the caller attach listeners first
@@ -230,6 +234,8 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
       }
       const prefs = resolvePreferences(request.preferences, (m) => new InvalidTaskRequestError(m))
       const verification = parseVerificationMode(request.preferences?.verification, (m) => new InvalidTaskRequestError(m))
+      // Verification replicas are paid from max_cost too: the estimate counts them (issue 12).
+      const limits = { ...prefs, resultsPerStep: components.trust == null ? 1 : verificationFactor(verification) }
       progress('planning')
       let plan: Plan
       const pinned = new Map<string, string>()
@@ -258,14 +264,14 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
             planner: 'direct'
           },
           components.catalog,
-          prefs
+          limits
         )
         pinned.set('s1', agent.id)
       } else {
         plan = await chain.plan(
           { description: request.description, capabilities: request.capabilities, hasInput: hasInput(request.input) },
           capabilityCatalog(components.catalog),
-          (p) => validatePlan(p, components.catalog, prefs),
+          (p) => validatePlan(p, components.catalog, limits),
           { signal: controller.signal }
         )
       }
@@ -275,6 +281,8 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
       summary.status = 'running'
       progress('planned', undefined, plan)
       controller.signal.throwIfAborted()
+      // Refused here, before any step runs, when the estimate would pass the allowance or today's budget.
+      release = components.spending?.authorize(plan.total_estimated_cost, `The task "${summary.description.slice(0, 60)}"`)
       const run = await dispatch.run(plan, {
         taskId: id,
         input: request.input,
@@ -315,12 +323,14 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
       }
     })().then(
       (r) => {
+        release?.()
         summary.status = 'succeeded'
         summary.finishedAt = Date.now()
         progress('succeeded')
         return r
       },
       (err: unknown) => {
+        release?.()
         const cause = toError(err)
         let e: Error = cause
         if (controller.signal.aborted && !(cause instanceof TaskCancelledError)) e = new TaskCancelledError(undefined, { cause })

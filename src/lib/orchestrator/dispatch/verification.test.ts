@@ -6,7 +6,7 @@ import { donorService } from '../donor/index.ts'
 import { agent, catalogOf, fnExecutor, peer } from '../test-fixtures.ts'
 import { loadIdentity, type Identity } from '../../core/index.ts'
 import { MemoryStatementStore, VerificationFailedError, trustService, type TrustService } from '../trust/index.ts'
-import { router } from '../route/index.ts'
+import { resolvePreferences, router } from '../route/index.ts'
 
 const hash = agent('hasher', ['hashing'], 0.5)
 const catalog = catalogOf([hash])
@@ -212,11 +212,22 @@ describe('verification in the dispatcher', () => {
   })
 
   it('replicas are paid from max_cost: a budget that fits one run cannot buy the replica, and the step fails instead of going unverified', async () => {
-    const { orch } = await mesh([
+    const { orch, runs } = await mesh([
       { id: 'a', user: 1 },
       { id: 'b', user: 2 }
     ])
-    await expect(submit(orch, 'm', { max_cost: 0.5 })).rejects.toBeInstanceOf(VerificationFailedError)
+    // The plan's estimate counts the replica (issue 12): refused before anything runs…
+    await expect(submit(orch, 'm', { max_cost: 0.5 })).rejects.toThrow(/with verification .*over max_cost 0.5/)
+    expect(runs.size).toBe(0)
+    // …and a plan that reaches the dispatcher with too little budget still cannot buy the replica.
+    const plan = {
+      subtasks: [{ id: 's1', description: 'h', capabilities: ['hashing'], dependencies: [], input: { from: 'task.input' as const }, estimated_cost: 0.5 }],
+      execution_mode: 'sequential' as const,
+      total_estimated_cost: 0.5,
+      planner: 'direct' as const
+    }
+    const prefs = resolvePreferences({ strategy: 'round-robin', ...fast, max_cost: 0.5 }, (m) => new Error(m))
+    await expect(orch.runPlan(plan, { taskId: 't-m', input: 'm', prefs, signal: new AbortController().signal })).rejects.toBeInstanceOf(VerificationFailedError)
     const ok = await submit(orch, 'm', { max_cost: 1 })
     expect(ok.cost).toBeCloseTo(1)
   })

@@ -7,6 +7,12 @@ import { PlanSchema, issuesText, type Plan } from './plan-schema.ts'
 /** Preferences the validation needs (a subset of RoutingPreferences). */
 export interface PlanLimits {
   max_cost?: number
+  /**
+   * Results each step is expected to pay for (issue 12: verification replicas are paid
+   * from max_cost too). 1 (the default) without verification; 2 when every step from a
+   * donor not yet trusted is checked by one other user.
+   */
+  resultsPerStep?: number
 }
 
 /**
@@ -49,13 +55,16 @@ export function validatePlan(plan: unknown, catalog: AgentCatalog, prefs: PlanLi
         throw new PlanValidationError(`Step "${s.id}" needs capability ${c}, which no agent offers: publish one or remove the step`)
     }
   }
+  const per = Math.max(1, prefs.resultsPerStep ?? 1)
   let total = 0
   for (const id of order) {
     const s = byId.get(id)!
-    total += s.estimated_cost
+    total += s.estimated_cost * per
     if (prefs.max_cost !== undefined && total > prefs.max_cost + 1e-9) {
       throw new PlanValidationError(
-        `Step "${s.id}" brings the estimated cost to ${round(total)} credits, over max_cost ${prefs.max_cost}: raise max_cost or drop steps`
+        per > 1
+          ? `Step "${s.id}" brings the estimated cost to ${round(total)} credits with verification (each step paid ${per} times: its result and a check by another user), over max_cost ${prefs.max_cost}: raise max_cost, drop steps, or set preferences.verification to 'none'`
+          : `Step "${s.id}" brings the estimated cost to ${round(total)} credits, over max_cost ${prefs.max_cost}: raise max_cost or drop steps`
       )
     }
   }
