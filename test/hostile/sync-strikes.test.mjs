@@ -1,0 +1,82 @@
+// Issue 11 item 12 on the sync protocol, with the real relay, real tabs and hostile Node
+// peers: invalid sync frames, a registry-wipe record and over-quota entries were struck
+// (and hung up on) but never blocked, so the sender reconnected and went on. Now a repeat
+// offender is blocked: its connection closed, a new one refused, the block counted; the
+// honest tab B keeps syncing with A throughout.
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { frame, SYNC_PROTOCOL } from './hostile-peer.mjs'
+import { deepJsonRecordUpdate, overQuotaUpdate, pushRegistryUpdate } from './registry-attack.mjs'
+import { hostileStage, until } from './scenario.mjs'
+
+const delta = (after, before, key) => (after[key] ?? 0) - (before[key] ?? 0)
+
+describe('sync attackers are blocked (issue 11 item 12)', () => {
+  let s
+  before(async () => {
+    s = await hostileStage()
+  })
+  after(async () => {
+    await s?.stop()
+  })
+
+  /** The hostile peer is hung up on and refused; B is still linked to A and A's writes reach it. */
+  async function assertBlockedAndHonestUnaffected(h, key) {
+    await until(() => h.node.getConnections().every((c) => c.remotePeer.toString() !== s.idA), { message: 'the hang-up' })
+    assert.equal(await h.canConnect(s.idA, { timeout: 4000 }), false, 'the blocked peer reconnected')
+    await s.a.evaluate((k) => window.zerostate.memory.set('board', k, 'still syncing'), key)
+    await s.b.waitForFunction((k) => window.zerostate.memory.get('board', k) === 'still syncing', key, { timeout: 15_000, polling: 100 })
+    assert.ok(await s.a.evaluate((id) => window.zerostate.peers().some((p) => p.id === id && p.transport === 'webrtc'), s.idB), 'B lost its direct link to A')
+  }
+
+  it('invalid sync frames on three streams: each struck, the third blocks; B unaffected', async () => {
+    const h = await s.hostile()
+    await h.dialDirect(s.idA)
+    const before = await s.metrics()
+    const r = await s.measure(async () => {
+      for (let i = 1; i <= 3; i++) {
+        const raw = await h.openRaw(s.idA, SYNC_PROTOCOL)
+        raw.write(frame('{"type":"step9","doc":"registry"}'))
+        await until(async () => delta(await s.metrics(), before, 'mesh.strikes.sync.InvalidFrameError') >= i, { message: `strike ${i}` })
+      }
+    })
+    const m = await s.metrics()
+    assert.equal(delta(m, before, 'mesh.strikes.sync.InvalidFrameError'), 3)
+    assert.equal(delta(m, before, 'mesh.peers.blocked'), 1, 'blocked once')
+    assert.equal(r.pings.failed, 0, `pings failed: ${r.pings.errors.join('; ')}`)
+    await assertBlockedAndHonestUnaffected(h, 'after-invalid-frames')
+  })
+
+  it('refused updates (two registry-wipe records, then 600 entries from one key): blocked at the third; B unaffected', async () => {
+    const h = await s.hostile()
+    await h.dialDirect(s.idA)
+    const before = await s.metrics()
+    const flood = await overQuotaUpdate(600)
+    const r = await s.measure(async () => {
+      for (let i = 1; i <= 2; i++) {
+        await pushRegistryUpdate(h, s.idA, 'update', deepJsonRecordUpdate(`ed25519:${String(i).repeat(43)}`))
+        await until(async () => delta(await s.metrics(), before, 'memory.sync.rejectedUpdates') >= i, { message: `refusal ${i}` })
+      }
+      assert.equal(delta(await s.metrics(), before, 'mesh.peers.blocked'), 0, 'blocked before the third refusal')
+      await pushRegistryUpdate(h, s.idA, 'update', flood.update)
+      await until(async () => delta(await s.metrics(), before, 'mesh.peers.blocked') >= 1, { timeout: 30_000, message: 'the block' }).catch(async (err) => {
+        const m = await s.metrics()
+        const seen = Object.fromEntries(
+          Object.keys(m)
+            .filter((k) => /strike|blocked|reject|hangUp|overQuota/.test(k))
+            .map((k) => [k, delta(m, before, k)])
+        )
+        throw new Error(`${err.message}: ${JSON.stringify(seen)}`)
+      })
+    })
+    const m = await s.metrics()
+    assert.equal(delta(m, before, 'memory.sync.rejectedUpdates'), 3)
+    assert.equal(delta(m, before, 'mesh.strikes.sync.RepeatedOffence'), 1)
+    assert.equal(delta(m, before, 'mesh.peers.blocked'), 1)
+    assert.equal(m['memory.registry.entries'] ?? 0, before['memory.registry.entries'] ?? 0, 'nothing of it entered the registry')
+    assert.equal(r.pings.failed, 0, `pings failed: ${r.pings.errors.join('; ')}`)
+    await assertBlockedAndHonestUnaffected(h, 'after-refused-updates')
+    const task = await s.honestTask()
+    assert.equal(task.status, 'succeeded', task.error)
+  })
+})
