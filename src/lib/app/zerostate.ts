@@ -7,10 +7,19 @@ import type { ZeroStateApi } from './api.ts'
 import { JOURNAL_DOC, REGISTRY_DOC, createMemoryLayer, Libp2pSyncTransport, type MemoryLayer } from '../memory/index.ts'
 import { ChangeNotifier, IndexedDbKeyStore, MemoryKeyStore, listen, loadIdentity, logger } from '../core/index.ts'
 import { MeshNode, type MeshNodeInit } from '../mesh/index.ts'
-import { LlmController, libp2pTaskTransport, orchestratorService, remotePlanner, servePlans, OrchestratorError } from '../orchestrator/index.ts'
+import {
+  LlmController,
+  libp2pTaskTransport,
+  orchestratorService,
+  remotePlanner,
+  servePlans,
+  OrchestratorError,
+  type Orchestrator
+} from '../orchestrator/index.ts'
 import { AppCatalog, OutcomeStats, RuntimeExecutor, libp2pStreamHost, meshPeerDirectory } from './adapters.ts'
 import { journalTask } from './task-journal.ts'
 import { appTrust } from './trust-wiring.ts'
+import { appLearning } from './learning-wiring.ts'
 import { taskHistory } from './task-history.ts'
 import { agentListing } from './agent-listing.ts'
 import { donation } from './donation.ts'
@@ -83,18 +92,24 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   const trust = appTrust({ mesh, identity, catalog, registry: memory.registry, registryDoc: () => memory.doc(REGISTRY_DOC), persist })
   await trust.start()
   unsubscribes.push(trust.subscribe(changed))
+  // Routing learns from outcomes (bandit, A/B, anomalies); its health checks run through the orchestrator built next.
+  let built: Orchestrator | undefined
+  const learning = appLearning({ trust, registry: memory.registry, catalog, executor, peers, orchestrator: () => built })
+  // Reputation, quality and run times come from trust (verified, persisted, shared), not this tab's counts alone.
   const orchestrator = orchestratorService()({
     catalog,
     peers,
-    reputation: stats,
     transport,
     executor,
     blobs: executor,
     outcomes: stats,
     planners: [llm.planner(), remotePlanner()({ host, peers, strikes: mesh.strikes })],
     trust,
-    spending: trust.spending
+    spending: trust.spending,
+    routing: trust,
+    learning
   })
+  built = orchestrator
   await orchestrator.start()
 
   const presence = presencePublisher()({ mesh, catalog, executor, pool: runtime, llm, publicKey: identity.publicKey })
@@ -254,6 +269,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       for (const off of unsubscribes) off()
       changes.cancel()
       await stopLlmService?.().catch(() => {})
+      learning.stop()
       await orchestrator.stop()
       await trust.stop()
       await memory.stop()

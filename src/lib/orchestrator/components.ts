@@ -61,6 +61,23 @@ export interface PeerDirectory {
   peers(): readonly PeerSnapshot[]
 }
 
+/**
+ * What routing reads of verification and reputation (issue 12; trust/'s `TrustService` provides it).
+ * Unknown is a prior, never zero.
+ */
+export interface RoutingTrust {
+  /** 0..1 Beta mean of the user behind `peerId` on `agentId` (overall when omitted), shared statements included: 0.5 when nothing is known. */
+  userScore(peerId: string, agentId?: string): number
+  /** Verified success rate of an agent (wrong and schema-invalid results count against it), 0..1, or undefined when never checked. */
+  agentQuality(agentId: string): number | undefined
+  /** Mean measured run time of accepted results of `agentId` (ms), or undefined. */
+  agentRunMs(agentId: string): number | undefined
+  /** Verified outcomes of `agentId` over every user this profile checked (persisted), or undefined when never checked. */
+  agentOutcomes(agentId: string): { valid: number; invalid: number } | undefined
+  /** The user (profile key) behind a peer; a peer of unknown user is its own user. Optional: learning flags users with it. */
+  userOf?(peerId: string): string
+}
+
 /** Reputation of agents, 0..5 (the vision's `overall_score`); undefined when unknown. */
 export interface ReputationSource {
   agentReputation(agentId: string): number | undefined

@@ -3,7 +3,7 @@
  */
 import { serveAgentFetch } from './donor/index.ts'
 import * as v from 'valibot'
-import type { AgentBlobStore, AgentCatalog, LocalExecutor, OutcomeSink, PeerDirectory, ReputationSource } from './components.ts'
+import type { AgentBlobStore, AgentCatalog, LocalExecutor, OutcomeSink, PeerDirectory, ReputationSource, RoutingTrust } from './components.ts'
 import { dispatcher as createDispatcher, type Dispatcher, type DispatcherInit, type StepEvent, type StepRecord, type TransferEvent } from './dispatch/index.ts'
 import { donorService, type DonorService, type DonorServiceInit } from './donor/index.ts'
 import { InvalidTaskRequestError, OrchestratorError, TaskCancelledError, UnknownAgentError, toError } from './errors.ts'
@@ -13,7 +13,15 @@ import type { Plan } from './plan/index.ts'
 import { capabilityCatalog, plannerChain, type PlanRequest, type Planner } from './plan/index.ts'
 import { deterministicPlanner } from './plan/index.ts'
 import { resolvePreferences, type RoutingPreferences } from './route/index.ts'
-import { CapacityBook, router as createRouterService, type PeerWindowsInit, type Router, type RouterInit } from './route/index.ts'
+import {
+  CapacityBook,
+  router as createRouterService,
+  teeOutcomes,
+  type PeerWindowsInit,
+  type RouteLearning,
+  type Router,
+  type RouterInit
+} from './route/index.ts'
 import type { TaskTransport } from './dispatch/index.ts'
 import { validatePlan } from './plan/index.ts'
 import { parseVerificationMode, verificationFactor, type SpendGuard, type StepVerifier, type VerificationMode } from './trust/index.ts'
@@ -107,6 +115,10 @@ export interface OrchestratorComponents {
   planners?: Planner[]
   /** Verification, reputation and credits (trust/); without it results are accepted as they come. */
   trust?: StepVerifier
+  /** What the router reads of trust (verified quality, run times, users' reputation): usually the same trust service. */
+  routing?: RoutingTrust
+  /** Routing's learning (bandit, A/B, anomalies): the router reads it and every step outcome feeds it. */
+  learning?: RouteLearning
   /** The profile's spending limits (balance + allowance, daily budget): a task over them is refused before it runs. */
   spending?: SpendGuard
 }
@@ -157,7 +169,7 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
     transport: components.transport,
     router,
     executor: components.executor,
-    outcomes: components.outcomes,
+    outcomes: components.learning == null ? components.outcomes : teeOutcomes(components.outcomes, components.learning),
     trust: components.trust
   })
   const chain = plannerChain([...(components.planners ?? []), deterministicPlanner()])

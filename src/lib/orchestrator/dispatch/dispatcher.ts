@@ -137,6 +137,8 @@ export interface RunPlanOptions {
   pinned?: ReadonlyMap<string, string>
   /** `preferences.verification`; default 'adaptive' when the dispatcher has a verifier. */
   verification?: VerificationMode
+  /** Route over these peers only (a health check's known-answer run on one user's peers). */
+  peers?: readonly PeerSnapshot[]
 }
 
 /** Runs plans. */
@@ -421,7 +423,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         try {
           for (;;) {
             const excludePeers = sameUser.size === 0 ? failedPeers : new Set([...failedPeers, ...sameUser])
-            const d = router.route(step.capabilities, prefs, { budget: budget.availableTo(holder), excludePeers, onlyAgents })
+            const d = router.route(step.capabilities, prefs, { budget: budget.availableTo(holder), excludePeers, onlyAgents, peers: opts.peers })
             rank(d)
             // A replica needs a donor of another user: peers of users this step already has are routed around.
             const others = [d.winner, ...d.alternatives].filter((r) => !otherUser(r) && !sameUser.has(r.peer.id))

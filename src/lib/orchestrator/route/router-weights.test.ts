@@ -68,11 +68,13 @@ describe.each([1, 8])('agent terms decide the agent (maxAlternatives %i)', (k) =
     expect(pick(agents, only({ reputation_weight: 1 }), { k, rep }).winner.agent.name).toBe('trusted')
   })
 
-  it('reputation: an agent with no reputation counts 2.5 of 5', () => {
+  it('reputation: an agent with no reputation counts its prior mean x 5 (4.5 vouched for, 1.25 from a new author), not zero', () => {
     const agents = [a('known-low', 0.1, 0.5), a('unknown', 0.1, 0.5)]
-    expect(pick(agents, only({ reputation_weight: 1 }), { k, rep: { [agents[0].id]: 2 } }).winner.agent.name).toBe('unknown')
+    expect(pick(agents, only({ reputation_weight: 1 }), { k, rep: { [agents[0].id]: 4.4 } }).winner.agent.name).toBe('unknown')
     const agents2 = [a('unknown', 0.1, 0.5), a('known-high', 0.1, 0.5)]
-    expect(pick(agents2, only({ reputation_weight: 1 }), { k, rep: { [agents2[1].id]: 3 } }).winner.agent.name).toBe('known-high')
+    expect(pick(agents2, only({ reputation_weight: 1 }), { k, rep: { [agents2[1].id]: 4.6 } }).winner.agent.name).toBe('known-high')
+    const d = pick(agents2, only({ reputation_weight: 1 }), { k })
+    expect(all(d).map((r) => r.reputation)).toEqual(all(d).map(() => 4.5))
   })
 
   it('prefer_specialists: the narrower agent wins, and only when asked', () => {
@@ -173,8 +175,8 @@ describe('peer terms decide the peer', () => {
     ]
     const d = pick(agents, { strategy: 'geographic', preferred_regions: ['eu-west'] }, { peers })
     expect(pairs(all(d))).toEqual(['cheap@c-mid-home', 'dear@c-mid-home', 'cheap@b-slow-home', 'dear@b-slow-home', 'cheap@a-fast-away', 'dear@a-fast-away'])
-    // Region 1 + speed 0.5 x 0.5 + tie-breakers (cost 1, quality 0.5, reputation 0.5; speed 0.5 x 0.0001).
-    expect(d.winner.score).toBeCloseTo(1 + 0.5 * 0.5 + 0.001 * (1 + 0.5 + 0.5) + 0.0001 * 0.5, 9)
+    // Region 1 + speed 0.5 x 0.5 + tie-breakers (cost 1, quality 0.5, reputation 0.9 = the prior mean; speed 0.5 x 0.0001).
+    expect(d.winner.score).toBeCloseTo(1 + 0.5 * 0.5 + 0.001 * (1 + 0.5 + 0.9) + 0.0001 * 0.5, 9)
   })
 
   it('load-balanced strategy: free workers beat a cheaper agent', () => {
@@ -227,8 +229,9 @@ describe('scores are the documented weighted sums', () => {
     const byPair = Object.fromEntries(all(d).map((r) => [`${r.agent.name}@${r.peer.id}`, r.criteria]))
     expect(byPair['a-broad@p1']).toEqual({ cost: 1, quality: 0.7, speed: 0, region: 1, reputation: 0.8, load: 0.25, specialization: 0.25 })
     expect(byPair['b-mid@p2']).toEqual({ cost: 0.5, quality: 0.9, speed: 0.75, region: 0, reputation: 0.2, load: 1, specialization: 0.5 })
-    expect(byPair['c-narrow@p2']).toEqual({ cost: 0, quality: 0.3, speed: 0.75, region: 0, reputation: 0.5, load: 1, specialization: 1 })
-    expect(all(d).map((r) => r.reputation)).toEqual(all(d).map((r) => rep[r.agent.id]))
+    // c-narrow has no reputation: its prior mean (0.9, vouched for by the catalog) counts.
+    expect(byPair['c-narrow@p2']).toEqual({ cost: 0, quality: 0.3, speed: 0.75, region: 0, reputation: 0.9, load: 1, specialization: 1 })
+    expect(all(d).map((r) => r.reputation)).toEqual(all(d).map((r) => rep[r.agent.id] ?? 4.5))
   })
 
   it.each(Object.keys(expected) as Array<keyof typeof expected>)('%s: score = its weights x criteria, pairs sorted by it', (strategy) => {
@@ -283,11 +286,17 @@ describe('hard constraints', () => {
     expect(pick([agent('unknown', [CAP], 0.1), ...agents], { strategy: 'cost', min_quality: 0.51 }).eligible).toBe(2)
   })
 
-  it('min_reputation: at the bound is eligible, below or unknown is not', () => {
+  it('min_reputation: at the bound is eligible, below is not, unknown counts its prior mean (not zero)', () => {
+    // c has no reputation: vouched for (bundled prior Beta(9, 1)), it counts 4.5.
     const d = pick(agents, { strategy: 'quality', min_reputation: 3 }, { rep })
-    expect(d.winner.agent.name).toBe('b')
-    expect(names(d)).toEqual(['a', 'b'])
-    expect(pick(agents, { strategy: 'quality', min_reputation: 3.5 }, { rep }).eligible).toBe(1)
+    expect(d.winner.agent.name).toBe('c')
+    expect(names(d)).toEqual(['a', 'b', 'c'])
+    expect(pick(agents, { strategy: 'quality', min_reputation: 3.5 }, { rep }).eligible).toBe(2)
+    expect(pick(agents, { strategy: 'quality', min_reputation: 4.5 }, { rep }).eligible).toBe(1)
+    // A new author's agent counts its prior mean 0.25 x 5 = 1.25: eligible at 1.25, not above.
+    const fresh = [agent('fresh', [CAP], 0.1, { bundled: false, holders: ['p-only'] })]
+    expect(pick(fresh, { min_reputation: 1.25 }).eligible).toBe(1)
+    expect(() => pick(fresh, { min_reputation: 1.3 })).toThrow(/1 below min_reputation 1.3/)
   })
 
   it('max_latency: a peer at the bound is eligible, a slower or unknown one is not', () => {
@@ -328,7 +337,7 @@ describe('hard constraints', () => {
     expect(ex({ max_cost: 0.2, min_quality: 0.95 })).toBe(
       'No agent for text-summarization meets the constraints (2 over the 0.2 credit budget, 1 below min_quality 0.95): relax the preferences'
     )
-    expect(ex({ min_reputation: 4.5 })).toBe('No agent for text-summarization meets the constraints (3 below min_reputation 4.5): relax the preferences')
+    expect(ex({ min_reputation: 4.6 })).toBe('No agent for text-summarization meets the constraints (3 below min_reputation 4.6): relax the preferences')
   })
 
   it('constraints hold for the alternatives, fallback chain and round-robin too', () => {
@@ -463,7 +472,7 @@ describe('custom_score', () => {
       },
       { peers, rep: { [agents[1].id]: 2 } }
     )
-    expect(seen.sort()).toEqual(['a@p1:1/1/undefined', 'a@p2:1/0/undefined', 'b@p1:0/1/2', 'b@p2:0/0/2'])
+    expect(seen.sort()).toEqual(['a@p1:1/1/4.5', 'a@p2:1/0/4.5', 'b@p1:0/1/2', 'b@p2:0/0/2'])
     expect(pairs(all(d))).toEqual(['b@p1', 'b@p2', 'a@p1', 'a@p2'])
     expect(d.winner.score).toBeCloseTo(8 + 0.75, 12)
   })

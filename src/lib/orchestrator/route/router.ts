@@ -6,12 +6,14 @@
  * best peer: selection is O(agents + peers), over typed arrays indexed by
  * capability, with no allocation per agent. Only `custom` scores every pair.
  */
-import type { AgentCandidate, AgentCatalog, PeerDirectory, PeerSnapshot, ReputationSource } from '../components.ts'
+import type { AgentCandidate, AgentCatalog, PeerDirectory, PeerSnapshot, ReputationSource, RoutingTrust } from '../components.ts'
 import { NoEligibleAgentError, OrchestratorError } from '../errors.ts'
 import { DEFAULT_WEIGHTS, type ResolvedPreferences, type Strategy } from './preferences.ts'
 import type { RouteCriteria, RouteDecision, ScoredRoute } from './router-types.ts'
 import { reasoningFor } from './router-reasoning.ts'
-import { TRUSTED_MEAN, betaMean, isHeld, localPosterior, type AgentTrust } from './trust.ts'
+import { TRUSTED_MEAN, agentPosterior, betaMean, isHeld, type AgentTrust } from './trust.ts'
+import type { LearningSnapshot, RouteLearning } from './learning.ts'
+import { compareVersions } from './ab.ts'
 import type { PeerCapacity } from './capacity.ts'
 
 /** Added to the ordering key of trusted agents: every trusted agent outranks every untrusted one. */
@@ -38,6 +40,14 @@ export interface RouterComponents {
   transport?: { readonly self: string }
   /** This peer's runtime: agents whose bytes it has count as held (the donor fetches them from us). */
   executor?: { has(agentId: string): boolean }
+  /**
+   * Verified outcomes and reputation (trust/, issue 12): agents' reputation and quality become their
+   * verified success, latency their measured run time plus the round trip, and the user behind each
+   * peer weighs in the reputation term. Without it: the catalog's figures, and the round trip alone.
+   */
+  routing?: RoutingTrust
+  /** What routing learned (route/learning.ts): the balanced bandit, A/B trials of new versions, anomaly flags. */
+  learning?: RouteLearning
 }
 
 /** Router options. */
@@ -61,6 +71,8 @@ export interface RouteOptions {
 /** Picks the (agent, peer) pair for a step. */
 export interface Router {
   route(capabilities: readonly string[], prefs: ResolvedPreferences, opts?: RouteOptions): RouteDecision
+  /** What routing has learned (bandit arms, A/B trials and decisions, anomaly flags), read-only; undefined without learning. */
+  learning(): LearningSnapshot | undefined
 }
 
 interface CapabilityIndex {
@@ -153,6 +165,11 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
   // Reused top-k buffers: the hot loop allocates nothing.
   const topIdx = new Int32Array(K_MAX)
   const topScore = new Float64Array(K_MAX)
+  // Per-call figures of the scanned agents (quality as routing sees it, run time), grown as needed.
+  let qBuf = new Float64Array(0)
+  let msBuf = new Float64Array(0)
+  const routing = components.routing
+  const learning = components.learning
 
   function indexFor(capability: string): CapabilityIndex {
     const version = components.catalog.version?.()
@@ -189,6 +206,10 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
     if (ix.agents.length === 0) throw new NoEligibleAgentError(capsLabel)
     const strategy = prefs.strategy
     const w = weightsFor(strategy, prefs)
+    const capKey = capabilities.join('\n')
+    const only = opts.onlyAgents
+    /** The balanced strategy learns: Thompson samples of each agent's verified success replace its quality estimate. */
+    const bandit = learning != null && strategy === 'balanced' ? learning : undefined
 
     // ---- peers (few): filter and score once.
     const directory = components.peers.peers()
@@ -206,10 +227,17 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
     const free: number[] = []
     let maxRtt = 0
     let maxFree = 0
+    // Peers of users flagged by anomaly detection are routed around while another peer is eligible.
+    const candidatePeers: PeerSnapshot[] = []
+    const flaggedPeers: PeerSnapshot[] = []
     for (const p of allPeers) {
       if (!p.donating || p.freeWorkers <= 0) continue
       if (opts.excludePeers?.has(p.id) === true) continue
       if (prefs.max_latency !== undefined && (p.rttMs === undefined || p.rttMs > prefs.max_latency)) continue
+      if (learning?.peerFlagged(p.id) === true) flaggedPeers.push(p)
+      else candidatePeers.push(p)
+    }
+    for (const p of candidatePeers.length > 0 ? candidatePeers : flaggedPeers) {
       peers.push(p)
       // What it says it has free, capped by what it has been seen to take (issue 11 item 6).
       const f = capacity == null || p.id === self ? p.freeWorkers : Math.min(p.freeWorkers, capacity.free(p.id))
@@ -222,17 +250,51 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
         `No peer can run ${capsLabel} right now: no donating peer has a free worker${prefs.max_latency !== undefined ? ` within ${prefs.max_latency} ms` : ''}. Donate compute here or wait for a donor`
       )
     }
+    // ---- agents' quality (verified success when trust knows it) and measured run time (learned, verified or the catalog's).
+    const n = ix.agents.length
+    if (qBuf.length < n) {
+      qBuf = new Float64Array(Math.max(n, qBuf.length * 2))
+      msBuf = new Float64Array(qBuf.length)
+    }
+    let maxRun = 0
+    let knownRuns = 0
+    let sumRun = 0
+    for (let i = 0; i < n; i++) {
+      const id = ix.agents[i].id
+      qBuf[i] = routing?.agentQuality(id) ?? ix.quality[i]
+      const ms = learning?.runMs(capKey, id) ?? routing?.agentRunMs(id) ?? ix.agents[i].avgMs
+      if (ms !== undefined && Number.isFinite(ms) && ms >= 0) {
+        msBuf[i] = ms
+        knownRuns++
+        sumRun += ms
+        if (ms > maxRun) maxRun = ms
+      } else msBuf[i] = -1
+    }
+    // An agent never timed counts the mean of those timed (neither favoured nor punished).
+    const meanRun = knownRuns === 0 ? 0 : sumRun / knownRuns
+    for (let i = 0; i < n; i++) if (msBuf[i] < 0) msBuf[i] = meanRun
+    // Latency of a pair = the agent's run time + the peer's round trip, on one scale (separable: agent part + peer part).
+    const latencySpan = maxRun + maxRtt
     const regions = prefs.preferred_regions
+    const userScore = routing == null ? undefined : (peerId: string, agentId?: string): number => clamp01(routing.userScore(peerId, agentId))
+    const peerUser = peers.map((p) => userScore?.(p.id) ?? 0)
     const peerCriteria = peers.map((p, i) => ({
-      speed: p.rttMs === undefined ? 0.5 : maxRtt === 0 ? 1 : 1 - p.rttMs / maxRtt,
+      speed: latencySpan === 0 ? (p.rttMs === undefined ? 0.5 : 1) : 1 - (p.rttMs ?? maxRtt / 2) / latencySpan,
       region: regions != null && p.region != null && regions.includes(p.region) ? 1 : 0,
       load: maxFree === 0 ? 0 : free[i] / maxFree
     }))
     // Among donors showing equal room, load-balanced turns to the one that took fewest of our offers.
     const taken = w.load > 0 && capacity?.accepted != null ? peers.map((p) => capacity.accepted?.(p.id) ?? 0) : undefined
     const maxTaken = taken == null ? 0 : Math.max(0, ...taken)
+    // With trust, the reputation term is half the agent's and half its peer's user's (shared statements included).
+    const repShare = routing == null ? 1 : 0.5
     const peerScore = peerCriteria.map(
-      (c, i) => w.speed * c.speed + w.region * c.region + w.load * c.load + (taken != null && maxTaken > 0 ? w.load * FAIRNESS * (1 - taken[i] / maxTaken) : 0)
+      (c, i) =>
+        w.speed * c.speed +
+        w.region * c.region +
+        w.load * c.load +
+        (1 - repShare) * w.reputation * peerUser[i] +
+        (taken != null && maxTaken > 0 ? w.load * FAIRNESS * (1 - taken[i] / maxTaken) : 0)
     )
     const peerOrder = peers.map((_, i) => i).sort((a, b) => peerScore[b] - peerScore[a] || peers[a].id.localeCompare(peers[b].id))
 
@@ -242,9 +304,26 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
     const minRep = prefs.min_reputation
     const rep = components.reputation
     const trust = components.agentTrust
-    const trustOf = (a: AgentCandidate): number => betaMean(trust?.reputation(a.id, a.author) ?? localPosterior(a))
+    const trustOf = (a: AgentCandidate): number => betaMean(trust?.reputation(a.id, a.author) ?? agentPosterior(a, routing))
+    /** Reputation 0..5: the source's when it knows the agent, else 5 x its posterior mean (unknown is the prior, not zero). */
+    const reputationOf = (a: AgentCandidate): number => rep?.agentReputation(a.id) ?? 5 * trustOf(a)
+    /** Agents flagged by anomaly detection rank after every unflagged one of their trust tier (routed around). */
+    const flaggedAgent = (id: string): boolean => learning?.agentFlagged(id) === true
+    /** Rank: trusted and unflagged 3, trusted flagged 2, untrusted unflagged 1, untrusted flagged 0. */
+    const rankOf = (a: AgentCandidate, t = trustOf(a)): number => (t >= TRUSTED_MEAN ? 2 : 0) + (flaggedAgent(a.id) ? 0 : 1)
+    /** The quality term of agent `i`: under balanced with learning, a Thompson sample of its verified success. */
+    const samples = new Map<number, number>()
+    const qualityOf = (i: number): number => {
+      if (bandit == null) return qBuf[i]
+      let s = samples.get(i)
+      if (s === undefined) {
+        s = bandit.sample(capKey, ix.agents[i].id, qBuf[i])
+        samples.set(i, s)
+      }
+      return s
+    }
+    const speedOf = (i: number): number => (latencySpan === 0 ? 0 : -msBuf[i] / latencySpan)
     const exclude = opts.excludeAgents
-    const only = opts.onlyAgents
     const span = ix.maxPrice - ix.minPrice
     const multi = capabilities.length > 1
     let overBudget = 0
@@ -253,10 +332,9 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
     let excluded = 0
     let unheld = 0
     let eligible = 0
-    /** Eligible agents per tier (0 untrusted, 1 trusted), and the best tier present. */
-    const perTier = [0, 0]
+    /** Eligible agents per rank (see rankOf), and the best rank present. */
+    const perTier = [0, 0, 0, 0]
     let kept = 0
-    const n = ix.agents.length
     const rr = strategy === 'round-robin'
     for (let i = 0; i < n; i++) {
       const price = ix.price[i]
@@ -264,7 +342,7 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
         overBudget++
         continue
       }
-      const q = ix.quality[i]
+      const q = qBuf[i]
       if (q < minQ) {
         lowQuality++
         continue
@@ -281,19 +359,26 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
         unheld++
         continue
       }
-      const r = rep?.agentReputation(agent.id)
-      if (minRep !== undefined && (r === undefined || r < minRep)) {
+      const t = trustOf(agent)
+      const r = rep?.agentReputation(agent.id) ?? 5 * t
+      if (minRep !== undefined && r < minRep) {
         lowRep++
         continue
       }
       eligible++
-      const tier = trustOf(agent) >= TRUSTED_MEAN ? 1 : 0
+      const tier = rankOf(agent, t)
       perTier[tier]++
       if (rr) continue
       const cost = span === 0 ? 1 : (ix.maxPrice - price) / span
-      // Trusted agents first, then the strategy's score.
+      // Trusted (and unflagged) agents first, then the strategy's score.
       const s =
-        tier * TIER_GAP + w.cost * cost + w.quality * q + w.reputation * (r === undefined ? 0.5 : r / 5) + w.spec * ix.spec[i] + w.gen * (1 - ix.spec[i])
+        tier * TIER_GAP +
+        w.cost * cost +
+        w.quality * qualityOf(i) +
+        repShare * w.reputation * (r / 5) +
+        w.speed * speedOf(i) +
+        w.spec * ix.spec[i] +
+        w.gen * (1 - ix.spec[i])
       // Insert into the sorted top-k (stable: earlier index wins ties).
       if (kept < k || s > topScore[kept - 1]) {
         let j = kept < k ? kept++ : k - 1
@@ -322,17 +407,21 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       )
     }
 
-    const bestTier = perTier[1] > 0 ? 1 : 0
+    let bestTier = 3
+    while (bestTier > 0 && perTier[bestTier] === 0) bestTier--
     const scored = (i: number, p: number): ScoredRoute => {
       const agent = ix.agents[i]
-      const r = rep?.agentReputation(agent.id)
+      const r = reputationOf(agent)
       const pc = peerCriteria[p]
+      const agentRep = r / 5
+      // The user's score on this very agent where trust knows it (the scan used its overall score).
+      const user = userScore?.(peers[p].id, agent.id)
       const criteria: RouteCriteria = {
         cost: span === 0 ? 1 : (ix.maxPrice - ix.price[i]) / span,
-        quality: ix.quality[i],
-        speed: pc.speed,
+        quality: qualityOf(i),
+        speed: pc.speed + speedOf(i),
         region: pc.region,
-        reputation: r === undefined ? 0.5 : r / 5,
+        reputation: user === undefined ? agentRep : (agentRep + user) / 2,
         load: pc.load,
         specialization: ix.spec[i]
       }
@@ -340,12 +429,14 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
         w.cost * criteria.cost +
         w.quality * criteria.quality +
         w.reputation * criteria.reputation +
+        w.speed * speedOf(i) +
         w.spec * criteria.specialization +
         w.gen * (1 - criteria.specialization) +
-        peerScore[p]
+        peerScore[p] -
+        (1 - repShare) * w.reputation * peerUser[p]
       return { agent, peer: peers[p], reputation: r, score, criteria, trust: trustOf(agent), freeSeen: free[p] }
     }
-    const tierOf = (s: ScoredRoute): number => ((s.trust ?? 1) >= TRUSTED_MEAN ? 1 : 0)
+    const tierOf = (s: ScoredRoute): number => rankOf(s.agent, s.trust ?? 1)
     const byTierThenScore = (a: ScoredRoute, b: ScoredRoute): number => tierOf(b) - tierOf(a) || b.score - a.score
     const isEligible = (i: number): boolean => {
       const a = ix.agents[i]
@@ -358,8 +449,38 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
         !isHeld(a, known, local)
       )
         return false
-      const r = rep?.agentReputation(a.id)
-      return minRep === undefined || (r !== undefined && r >= minRep)
+      return minRep === undefined || reputationOf(a) >= minRep
+    }
+
+    /** Set by abSwap when the trial kept the winner (the reasoning says so). */
+    let abKept = ''
+    /** The A/B choice for the winner's name: the route to take instead, or undefined to keep the winner. */
+    const abSwap = (w0: ScoredRoute): { route: ScoredRoute; note: string } | undefined => {
+      if (learning == null) return undefined
+      const a0 = w0.agent
+      // The two newest eligible versions of this name by this author: the challenger and its incumbent.
+      let top = -1
+      let second = -1
+      for (let i = 0; i < n; i++) {
+        const a = ix.agents[i]
+        if (a.name !== a0.name || a.author !== a0.author || !isEligible(i)) continue
+        if (top < 0 || compareVersions(a.version, ix.agents[top].version) > 0) {
+          second = top
+          top = i
+        } else if (second < 0 || compareVersions(a.version, ix.agents[second].version) > 0) second = i
+      }
+      if (top < 0 || second < 0 || compareVersions(ix.agents[top].version, ix.agents[second].version) === 0) return undefined
+      const challenger = ix.agents[top]
+      const incumbent = ix.agents[second]
+      const choice = learning.abChoose(capKey, incumbent, challenger)
+      const pick = choice.use === 'challenger' ? top : second
+      const note = `; A/B ${a0.name} ${incumbent.version} vs ${challenger.version}: ${choice.why}`
+      if (ix.agents[pick].id === a0.id) {
+        abKept = note
+        return undefined
+      }
+      const p = peers.indexOf(w0.peer)
+      return { route: scored(pick, p < 0 ? peerOrder[0] : p), note }
     }
 
     let ranked: ScoredRoute[]
@@ -375,7 +496,7 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       let seen = 0
       const want = turn % inTier
       for (let i = 0; i < n && ranked.length < k; i++) {
-        if (!isEligible(i) || (trustOf(ix.agents[i]) >= TRUSTED_MEAN ? 1 : 0) < bestTier) continue
+        if (!isEligible(i) || rankOf(ix.agents[i]) < bestTier) continue
         if (seen++ < want && ranked.length === 0) continue
         ranked.push(scored(i, peerOrder[turn % peers.length]))
       }
@@ -410,8 +531,19 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       ranked.length = Math.min(ranked.length, k)
     }
 
-    const winner = ranked[0]
+    let winner = ranked[0]
     let alternatives = ranked.slice(1)
+    // A/B: a newer version of the winner's agent (same name and author) takes its share of the traffic,
+    // or all of it once promoted; a demoted one none. Steps that name their agent are left alone.
+    let abNote = ''
+    if (learning != null && only === undefined && ranked.length > 0) {
+      const ab = abSwap(winner)
+      if (ab != null) {
+        alternatives = [winner, ...alternatives.filter((r) => r.agent.id !== ab.route.agent.id || r.peer.id !== ab.route.peer.id)]
+        winner = ab.route
+        abNote = ab.note
+      } else if (abKept !== '') abNote = abKept
+    }
     const chain = prefs.fallback_chain
     if (chain != null && chain.length > 0) {
       const front: ScoredRoute[] = []
@@ -434,13 +566,19 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       alternatives,
       reasoning:
         reasoningFor(strategy, winner, eligible, rrInfo) +
-        (tierOf(winner) === 0 ? ', from an author with no track record here (no trusted agent is eligible)' : ''),
+        ((winner.trust ?? 1) < TRUSTED_MEAN ? ', from an author with no track record here (no trusted agent is eligible)' : '') +
+        (flaggedAgent(winner.agent.id) ? ', though anomaly detection flagged it (no unflagged agent is eligible)' : '') +
+        abNote,
       considered: n,
       eligible
     }
   }
 
-  return { route }
+  return { route, learning: () => learning?.snapshot() }
+}
+
+function clamp01(x: number): number {
+  return Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : 0.5
 }
 
 function hasAll(have: readonly string[], want: readonly string[]): boolean {

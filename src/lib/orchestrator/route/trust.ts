@@ -17,7 +17,7 @@
  * room's reputation, issue 12, plugs in here), else from the prior and this
  * peer's own outcomes.
  */
-import type { AgentCandidate } from '../components.ts'
+import type { AgentCandidate, RoutingTrust } from '../components.ts'
 
 /** A Beta(alpha, beta) belief that an agent does its job (successes + alpha, failures + beta). */
 export interface BetaPosterior {
@@ -58,6 +58,22 @@ export function localPosterior(agent: AgentCandidate): BetaPosterior {
   const runs = Math.max(0, agent.runs ?? 0)
   const successes = Math.min(runs, Math.max(0, agent.successes ?? 0))
   return { alpha: prior.alpha + successes, beta: prior.beta + runs - successes }
+}
+
+/**
+ * The posterior with the trust room's verified outcomes (persisted across reloads): the prior by
+ * provenance plus whichever evidence is larger, this peer's outcomes of this session (every attempt,
+ * errors included) or the verified results the trust service has kept (valid vs wrong or
+ * schema-invalid). They count many of the same results, so they are not added together.
+ */
+export function agentPosterior(agent: AgentCandidate, routing: Pick<RoutingTrust, 'agentOutcomes'> | undefined): BetaPosterior {
+  const local = localPosterior(agent)
+  const v = routing?.agentOutcomes(agent.id)
+  if (v == null) return local
+  const seen = Math.max(0, v.valid) + Math.max(0, v.invalid)
+  if (!(seen > Math.max(0, agent.runs ?? 0))) return local
+  const prior = agent.bundled === false ? NEW_AUTHOR_PRIOR : BUNDLED_PRIOR
+  return { alpha: prior.alpha + Math.max(0, v.valid), beta: prior.beta + Math.max(0, v.invalid) }
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import { ChangeNotifier, logger, type Identity } from '../../core/index.ts'
 import { toError } from '../errors.ts'
+import type { RoutingTrust } from '../components.ts'
 import { agree, parseComparison, type Comparison, type Judge } from './agreement.ts'
 import { OutputSchemas } from './output-schema.ts'
 import { AdaptivePolicy, type AdaptivePolicyInit, type ReplicationDecision, type VerificationMode, type VerificationPolicy } from './policy.ts'
@@ -93,23 +94,11 @@ export interface TrustComponents {
   statements?: StatementStore
 }
 
-/** Signals the router can use (see the report of issue 12 and route/): unknown is a prior, never zero. */
-export interface RoutingTrust {
-  /** 0..1 Beta mean of the user behind `peerId` on `agentId` (overall when omitted): 0.5 when nothing is known. */
-  userScore(peerId: string, agentId?: string): number
-  /** Verified success rate of an agent over every user this profile checked, 0..1, or undefined when never checked. */
-  agentQuality(agentId: string): number | undefined
-  /** Mean measured run time of accepted results of `agentId` (ms), or undefined. */
-  agentRunMs(agentId: string): number | undefined
-  /**
-   * Verified outcomes of `agentId` over every user this profile checked (add them to a prior:
-   * route/'s `AgentTrust` gives Beta(prior.alpha + valid, prior.beta + invalid)), or undefined when never checked.
-   */
-  agentOutcomes(agentId: string): { valid: number; invalid: number } | undefined
-}
+/** Signals the router reads (defined beside the router's other components): unknown is a prior, never zero. */
+export type { RoutingTrust }
 
 /** The trust service. */
-export interface TrustService extends StepVerifier, RoutingTrust {
+export interface TrustService extends StepVerifier, Omit<RoutingTrust, 'userOf'> {
   start(): Promise<void>
   stop(): Promise<void>
   /** API.md `reputation(peerId)`: what this profile knows of the user behind a peer (undefined when nothing). */
