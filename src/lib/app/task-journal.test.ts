@@ -57,4 +57,33 @@ describe('journalTask', () => {
     expect(journal.get('good-2')).toMatchObject({ status: 'failed', data: { error: 'boom' } })
     expect(journal.list()).toHaveLength(2)
   })
+
+  it('journals the plan at once (a reload right after it must find the task to carry on)', async () => {
+    const doc = new Y.Doc()
+    const journal = new Journal(doc, async () => {})
+    class Page extends EventTarget {
+      visibilityState = 'visible'
+    }
+    const page = new Page()
+    const progress = new Set<(e: unknown) => void>()
+    const done = Promise.withResolvers<TaskResult>()
+    const handle = {
+      id: 't-planned' as TaskHandle['id'],
+      done: done.promise,
+      on: (event: string, l: (e: unknown) => void) => {
+        if (event === 'progress') progress.add(l)
+        return () => {}
+      },
+      cancel: () => {}
+    } as unknown as TaskHandle
+    const saved = journalTask(journal, handle, { description: 'two steps', input: 'text' }, page as never)
+    const plan = { subtasks: [{ id: 's1', description: 'summarize', capabilities: ['text-summarization'], dependencies: [], input: { from: 'task.input' } }] }
+    for (const l of progress) l({ taskId: 't-planned', phase: 'planned', steps: 1, stepsDone: 0, plan })
+    // The tab goes away well before the 250 ms window of running tasks has passed.
+    await new Promise((r) => setTimeout(r, 5))
+    page.dispatchEvent(new Event('pagehide'))
+    expect(journal.get('t-planned')).toMatchObject({ status: 'planned', data: { input: 'text', plan } })
+    done.resolve({ id: 't-planned', status: 'succeeded', steps: [], cost: 0 } as unknown as TaskResult)
+    await saved
+  })
 })

@@ -136,7 +136,9 @@ export async function journalTask(journal: Journal, handle: TaskHandle, request:
       for (const s of e.plan.subtasks) if (!steps.has(s.id)) steps.set(s.id, { id: s.id, status: 'pending' })
     }
     status = e.phase
-    save()
+    // The plan is what a tab carrying the task on after a reload starts from: journalled at once.
+    if (e.phase === 'planned' && e.plan != null) write()
+    else save()
   })
   handle.on('step', (e) => {
     const prev = steps.get(e.stepId) ?? { id: e.stepId, status: 'pending' }
