@@ -8,6 +8,9 @@
  * - latency: a robust z-score of the window's median run time against the history's median and
  *   median absolute deviation, and at least `latencyFactor` times the history's median.
  *
+ * The defaults are conservative (window 30, z 4, a rise of 0.3): a steady agent failing 10% of the
+ * time trips a rate flag with probability about 1e-5 per result, so flags mean a real change.
+ *
  * A flag stays until {@link AnomalyDetector.clear} (a passed health check); clearing drops the
  * window, so the next judgement is made on fresh results against the same history.
  */
@@ -45,15 +48,15 @@ export interface AnomalySample {
 
 /** Options of {@link AnomalyDetector}, with defaults. */
 export interface AnomalyInit {
-  /** Results judged against the history. Default 20. */
+  /** Results judged against the history. Default 30. */
   window?: number
   /** History needed before judging. Default 30. */
   minHistory?: number
   /** Most history kept per target. Default 200. */
   historySize?: number
-  /** z-score that flags. Default 3.5. */
+  /** z-score that flags. Default 4. */
   z?: number
-  /** Least rise of a rate over its history's that flags. Default 0.25. */
+  /** Least rise of a rate over its history's that flags. Default 0.3. */
   minRateJump?: number
   /** Least factor of the window's median latency over the history's that flags. Default 2. */
   latencyFactor?: number
@@ -78,11 +81,11 @@ export class AnomalyDetector {
   readonly #maxTargets: number
 
   constructor(init: AnomalyInit = {}) {
-    this.#window = Math.max(2, Math.floor(init.window ?? 20))
+    this.#window = Math.max(2, Math.floor(init.window ?? 30))
     this.#minHistory = Math.max(2, Math.floor(init.minHistory ?? 30))
     this.#historySize = Math.max(this.#minHistory, Math.floor(init.historySize ?? 200))
-    this.#z = init.z ?? 3.5
-    this.#jump = init.minRateJump ?? 0.25
+    this.#z = init.z ?? 4
+    this.#jump = init.minRateJump ?? 0.3
     this.#latencyFactor = init.latencyFactor ?? 2
     this.#maxTargets = Math.max(1, Math.floor(init.maxTargets ?? 2048))
   }

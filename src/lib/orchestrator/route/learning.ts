@@ -216,7 +216,8 @@ export function routeLearning(init: LearningInit = {}): (components?: LearningCo
         bandit.record(capKey, o.agentId, o.success, ms, o.cost, o.at)
         ab.record(o.agentId, o.success, o.durationMs, o.cost, o.at)
         const sample = { failed: !o.success, ms, disagreed: o.errorName === 'InvalidOutputError' ? true : o.success ? false : undefined }
-        flagged(anomaly.record('agent', o.agentId, sample, o.at))
+        // A result outvoted or refused by its schema says the donor lied, not that the agent changed: it counts against the user only.
+        if (o.errorName !== 'InvalidOutputError') flagged(anomaly.record('agent', o.agentId, sample, o.at))
         const user = userOf(o.peerId)
         if (user === components.self) return
         remember(user, o.agentId, o.peerId)
