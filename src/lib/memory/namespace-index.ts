@@ -14,10 +14,13 @@ import { logger } from '../core/index.ts'
 import { SignatureVerifier } from './signature-verifier.ts'
 import type { MemoryLimits } from './constants.ts'
 import { NamespaceRecordSchema, namespaceKey, type NamespaceRecord } from './namespace-schema.ts'
+import { TimeSlicer } from './time-slicer.ts'
 
 const log = logger('memory:namespaces')
 const HEAL = Symbol('namespace-heal')
 const INVALID = 'invalid' as const
+/** Main-thread time one slice of record checks may take before the page gets a turn, in ms. */
+const SLICE_MS = 20
 const textDecoder = new TextDecoder()
 
 /** Root of the index doc holding signed namespace records. */
@@ -63,7 +66,16 @@ export class NamespaceIndex {
 
   async #verifyKeys(keys: string[]): Promise<void> {
     const raws = keys.map((k) => this.#map.get(k))
-    const results = await Promise.all(keys.map((k, i) => (raws[i] === undefined ? undefined : this.#check(k, raws[i]))))
+    // In time slices: each check parses, canonicalizes and starts a signature verify on the
+    // main thread, and 600 records in one task (a namespace bomb) froze the tab for ~0.45 s.
+    const pending: Array<Promise<NamespaceRecord | typeof INVALID> | undefined> = []
+    const slicer = new TimeSlicer(SLICE_MS)
+    for (const [i, k] of keys.entries()) {
+      pending.push(raws[i] === undefined ? undefined : this.#check(k, raws[i]))
+      await slicer.maybeYield()
+    }
+    const results = await Promise.all(pending)
+    if (slicer.yields > 0) this.#counters.inc('verifyYields', slicer.yields)
     const prune: string[] = []
     const heal: NamespaceRecord[] = []
     const names = new Set<string>()

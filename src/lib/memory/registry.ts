@@ -16,6 +16,7 @@ import * as v from 'valibot'
 import { signJson, canonicalBytes, type Identity } from '../core/index.ts'
 import { SignatureVerifier } from './signature-verifier.ts'
 import { hasWork, mintWork } from './publish-work.ts'
+import { TimeSlicer } from './time-slicer.ts'
 import { Counters } from '../core/index.ts'
 import { ChangeNotifier, logger } from '../core/index.ts'
 import { EntryNotFoundError, EntryTooLargeError, InvalidEntryError, RegistryQuotaError, RegistryQuotaExceededError } from './errors.ts'
@@ -41,6 +42,8 @@ import {
 const log = logger('memory:registry')
 const HEAL = Symbol('registry-heal')
 const VERIFY_CHUNK = 256
+/** Main-thread time one slice of record checks may take before the page gets a turn, in ms. */
+const SLICE_MS = 20
 const INVALID = 'invalid' as const
 
 /** Root types of the registry doc (updates naming others are refused). */
@@ -236,20 +239,20 @@ export class Registry {
   async #verifyKeys(kind: Kind, keys: string[]): Promise<void> {
     const map = this.#maps[kind]
     const heal: Array<[string, AnyRecord]> = []
-    // Verify in parallel chunks: WebCrypto's Ed25519 runs off the main thread, so
-    // awaiting one signature at a time would leave it idle between calls.
-    const results: Array<AnyRecord | typeof INVALID | undefined> = []
+    // Verify in parallel (WebCrypto's Ed25519 would sit idle between awaited calls), at most
+    // VERIFY_CHUNK in flight, and in time slices: each check parses, canonicalizes and starts
+    // a verify on the main thread, and 512 in one task froze the tab for ~0.7 s (issue 11).
     const raws = keys.map((key) => map.get(key))
-    for (let i = 0; i < keys.length; i += VERIFY_CHUNK) {
-      results.push(
-        ...(await Promise.all(
-          keys.slice(i, i + VERIFY_CHUNK).map((key, j) => {
-            const raw = raws[i + j]
-            return raw === undefined ? undefined : this.#checkOne(kind, key, raw)
-          })
-        ))
-      )
+    const pending: Array<Promise<AnyRecord | typeof INVALID | undefined> | undefined> = []
+    const slicer = new TimeSlicer(SLICE_MS)
+    for (const [j, key] of keys.entries()) {
+      const raw = raws[j]
+      pending.push(raw === undefined ? undefined : this.#checkOne(kind, key, raw))
+      if ((j + 1) % VERIFY_CHUNK === 0) await Promise.all(pending.slice(j + 1 - VERIFY_CHUNK))
+      await slicer.maybeYield()
     }
+    const results = await Promise.all(pending)
+    if (slicer.yields > 0) this.#counters.inc('verifyYields', slicer.yields)
     const prune: string[] = []
     const prunedRaw = new Map<string, unknown>()
     for (const [i, key] of keys.entries()) {

@@ -1,0 +1,135 @@
+// Dev tool (issue 11): where the victim tab's main thread goes during the capability
+// takeover (512 signed entries from 2 fresh keys) and the namespace bomb (600 signed
+// namespaces). CPU profile of tab A over each attack; prints A's long tasks (PerformanceObserver)
+// and, for the longest busy stretch of the profile, the functions with the most self time and
+// the heaviest call paths. Readable names need an unminified build (ZS_NO_MINIFY=1 npm run build).
+// node bench/profile-attacks.mjs   (PROFILE_OUT=dir keeps the .cpuprofile files)
+import { writeFileSync } from 'node:fs'
+import { namespaceUpdate, registryEntries, registryUpdate, throwawayKey } from '../test/hostile/attacks.mjs'
+import { hostileStage } from '../test/hostile/scenario.mjs'
+
+const ATTACKS = [
+  {
+    name: 'capability takeover (512 entries, 2 keys)',
+    async update() {
+      const records = []
+      for (const k of [await throwawayKey(), await throwawayKey()]) records.push(...(await registryEntries(k, 256, { capability: 'word-count' })))
+      return { doc: 'registry', bytes: registryUpdate(records) }
+    },
+    // As bench:hostile does: honest tasks under each strategy right after the push.
+    async after(s) {
+      for (const strategy of ['balanced', 'cost', 'speed']) await s.honestTask({ strategy })
+    }
+  },
+  {
+    name: 'namespace bomb (600 namespaces)',
+    async update() {
+      return { doc: 'memory-index', bytes: await namespaceUpdate(await throwawayKey(), 600) }
+    },
+    async after(s) {
+      await s.a.evaluate(() => window.zerostate.memory.set('board', 'after-bomb', 1))
+      await s.b.waitForFunction(() => window.zerostate.memory.get('board', 'after-bomb') === 1, null, { timeout: 10_000, polling: 100 }).catch(() => {})
+    }
+  }
+]
+
+/** Busy stretches (no idle sample) of a profile, with their samples. */
+function stretches(profile) {
+  const byNode = new Map(profile.nodes.map((n) => [n.id, n]))
+  const parent = new Map()
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+  const out = []
+  let cur
+  let ts = profile.startTime
+  for (let k = 0; k < profile.samples.length; k++) {
+    ts += profile.timeDeltas[k]
+    const node = byNode.get(profile.samples[k])
+    const idle = node.callFrame.functionName === '(idle)'
+    const d = (profile.timeDeltas[k + 1] ?? 0) / 1000
+    if (idle) {
+      if (cur != null) out.push(cur)
+      cur = undefined
+      continue
+    }
+    cur ??= { start: ts, ms: 0, samples: [] }
+    cur.ms += d
+    cur.samples.push([node.id, d])
+  }
+  if (cur != null) out.push(cur)
+  const name = (id) => {
+    const f = byNode.get(id).callFrame
+    return `${f.functionName || '(anon)'} ${f.url.split('/').pop()}:${f.lineNumber + 1}`
+  }
+  const path = (id) => {
+    const p = []
+    for (let n = id; n != null; n = parent.get(n)) p.unshift(name(n))
+    return p.filter((x) => !x.startsWith('(root)'))
+  }
+  return { out, name, path }
+}
+
+function report(label, profile, longTasks) {
+  const { out, name, path } = stretches(profile)
+  out.sort((a, b) => b.ms - a.ms)
+  console.log(
+    `\n== ${label}: long tasks (ms) ${JSON.stringify(longTasks.map(Math.round))}; busiest stretches ${out
+      .slice(0, 5)
+      .map((s) => s.ms.toFixed(0))
+      .join(', ')} ms`
+  )
+  for (const s of out.slice(0, 2)) {
+    const self = new Map()
+    const inclusive = new Map()
+    for (const [id, d] of s.samples) {
+      self.set(name(id), (self.get(name(id)) ?? 0) + d)
+      const seen = new Set()
+      for (const f of path(id)) {
+        if (seen.has(f)) continue
+        seen.add(f)
+        inclusive.set(f, (inclusive.get(f) ?? 0) + d)
+      }
+    }
+    console.log(`-- stretch of ${s.ms.toFixed(0)} ms: self time`)
+    for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`${v.toFixed(1).padStart(8)} ms  ${k}`)
+    console.log('-- inclusive time')
+    for (const [k, v] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${v.toFixed(1).padStart(8)} ms  ${k}`)
+  }
+}
+
+const s = await hostileStage()
+try {
+  const cdp = await s.a.context().newCDPSession(s.a)
+  await cdp.send('Profiler.enable')
+  await cdp.send('Profiler.setSamplingInterval', { interval: 250 })
+  for (const [i, attack] of ATTACKS.entries()) {
+    const h = await s.hostile()
+    await h.dialDirect(s.idA)
+    const { doc, bytes } = await attack.update()
+    const before = await s.metrics()
+    await cdp.send('Profiler.start')
+    const r = await s.measure(async () => {
+      const raw = await h.pushSync(s.idA, doc, bytes)
+      // A dev tool: the window bench:hostile gives each attack (it sleeps 2-3 s, then checks).
+      await new Promise((resolve) => setTimeout(resolve, 3000))
+      await attack.after(s)
+      return { reset: raw.reset, bytes: bytes.byteLength }
+    })
+    const m = await s.metrics()
+    console.log(
+      Object.fromEntries(
+        Object.keys(m)
+          .filter((k) => /strike|blocked|reject|pruned|invalid|overQuota|namespace/i.test(k) && m[k] !== before[k])
+          .map((k) => [k, m[k] - (before[k] ?? 0)])
+      )
+    )
+    const { profile } = await cdp.send('Profiler.stop')
+    if (process.env.PROFILE_OUT != null) writeFileSync(`${process.env.PROFILE_OUT}/attack${i}.cpuprofile`, JSON.stringify(profile))
+    const longTasks = await s.a.evaluate(() => window.__probe.longTasks.slice())
+    console.log(
+      `\n${attack.name}: ${bytes.byteLength} bytes; maxLongTaskMs ${r.maxLongTaskMs}, maxLagMs ${Math.round(r.maxLagMs)}, pings ${r.pings.ok} ok / ${r.pings.failed} failed`
+    )
+    report(attack.name, profile, longTasks)
+  }
+} finally {
+  await s.stop()
+}
