@@ -66,7 +66,7 @@ export function probeInput(manifest: Record<string, unknown> | undefined): unkno
  * built after learning, which it reads). A user check passes only when a peer of that user answered.
  */
 export function knownAnswerCheck(opts: {
-  catalog: AppCatalog & AgentCatalog
+  catalog: AgentCatalog & { get(agentId: string): { manifest: unknown } | undefined }
   executor: Pick<LocalExecutor, 'has' | 'run'>
   trust: Pick<TrustService, 'agree' | 'checkOutput'>
   peers: PeerDirectory
