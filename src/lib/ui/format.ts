@@ -103,3 +103,32 @@ export function donorText(p: { donating: boolean; freeWorkers: number; workers?:
 export function holdersText(a: { bundled: boolean; holders: readonly string[] }): string {
   return a.bundled ? `every peer (${a.holders.length} now)` : String(a.holders.length)
 }
+
+/** A 0..1 score as a whole percentage. */
+export function percent(score: number): string {
+  return `${Math.round(score * 100)} %`
+}
+
+/** A (possibly weighted) count of results, to one decimal. */
+function results(n: number): string {
+  return String(Number(n.toFixed(1)))
+}
+
+/** A reputation in words: its score and the verified results behind it; unknown is said as such. */
+export function reputationText(r: { score: number; valid: number; invalid: number } | undefined): string {
+  if (r == null || r.valid + r.invalid === 0) return 'not known yet'
+  return `${percent(r.score)} (${results(r.valid)} valid, ${results(r.invalid)} wrong)`
+}
+
+/** A number of credits, rounded for reading. */
+export function credits(n: number): string {
+  return String(Math.round(n * 1000) / 1000)
+}
+
+/** How one step's result was verified, in a sentence (issue 12 `steps[].verification`). */
+export function verificationText(v: { replicas: number; agreed: number; status?: string } | undefined): string {
+  if (v == null) return 'Not verified: verification was off for this task, or it ran here.'
+  if (v.status === 'trusted') return 'Accepted without a check: its user has earned trust on this agent (spot checks at random), or it ran in this profile.'
+  if (v.status === 'unverified') return 'Not verified: no donor of another user was available to check it (no credit was paid for it).'
+  return `Verified: ${v.agreed} of ${v.replicas} results from different users agreed.`
+}

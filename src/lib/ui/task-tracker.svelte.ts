@@ -30,6 +30,8 @@ export interface StepView {
   /** A succeeded step's earlier attempt failed with this. */
   earlierError?: string
   output?: unknown
+  /** How the accepted result was verified (issue 12): results gathered, how many agreed, from which peers. */
+  verification?: StepEvent['verification']
   /** Order of first dispatch, to place steps before the plan is known. */
   seq: number
 }
@@ -145,7 +147,8 @@ export class TaskTracker {
       route: e.route ?? prev?.route,
       error: e.status === 'failed' || e.status === 'retrying' ? (e.error ?? prev?.error) : e.status === 'succeeded' ? undefined : prev?.error,
       earlierError: e.status === 'succeeded' ? (prev?.error ?? prev?.earlierError) : prev?.earlierError,
-      ms: (e.status === 'succeeded' || e.status === 'failed' || e.status === 'cancelled') && started != null ? now - started : prev?.ms
+      ms: (e.status === 'succeeded' || e.status === 'failed' || e.status === 'cancelled') && started != null ? now - started : prev?.ms,
+      verification: e.verification ?? prev?.verification
     }
     if (prev != null && prev.seq === Number.MAX_SAFE_INTEGER) step.seq = this.#seq++
     this.#steps = { ...this.#steps, [e.stepId]: step }
@@ -164,6 +167,7 @@ export class TaskTracker {
         peer: s.peer,
         ms: s.ms,
         output: s.output,
+        ...(s.verification != null ? { verification: s.verification } : {}),
         ...(s.status === 'succeeded' && prev?.error != null ? { error: undefined, earlierError: prev.error } : {}),
         ...(typeof cost === 'number' ? { cost, costIsEstimate: false } : {})
       }

@@ -7,16 +7,19 @@ import { getContext, setContext } from 'svelte'
 import type { PeerInfo, RelayStatus } from '$lib/index'
 import type { AgentEntry, AgentFilter, DonationState, LlmState, RegionState, TaskListEntry, ZeroStateApi } from '$lib/index'
 import type { NamespaceInfo } from '$lib/index'
+import type { Credits, SpendingState, UserReputation } from '$lib/index'
 
 /** Parts of the API a page may depend on; `supports()` says whether this build's object has them. */
-export type Feature = 'agents' | 'tasks' | 'memory' | 'donation' | 'llm'
+export type Feature = 'agents' | 'tasks' | 'memory' | 'donation' | 'llm' | 'trust'
 
 const FEATURE_PROBES: Record<Feature, (api: Record<string, unknown>) => boolean> = {
   agents: (a) => typeof (a.agents as Record<string, unknown> | undefined)?.list === 'function',
   tasks: (a) => typeof a.submit === 'function' && typeof a.tasks === 'function',
   memory: (a) => typeof (a.memory as Record<string, unknown> | undefined)?.namespaces === 'function',
   donation: (a) => typeof a.donation === 'function' && typeof a.donate === 'function',
-  llm: (a) => typeof (a.llm as Record<string, unknown> | undefined)?.state === 'function'
+  llm: (a) => typeof (a.llm as Record<string, unknown> | undefined)?.state === 'function',
+  trust: (a) =>
+    typeof a.credits === 'function' && typeof a.spending === 'function' && typeof (a.trust as Record<string, unknown> | undefined)?.users === 'function'
 }
 
 const EMPTY_DONATION: DonationState = { enabled: false, workers: 0, maxWorkers: 0, busy: 0, served: 0, completed: 0 }
@@ -32,7 +35,8 @@ export class ZeroStateView {
     this.#subscribe = createSubscriber((update) => api.subscribe(update))
   }
 
-  get peers(): PeerInfo[] {
+  /** Connected peers; `reputation` (0..1) is what this profile knows of each one's user. */
+  get peers(): Array<PeerInfo & { reputation?: number }> {
     this.#subscribe()
     return this.api.peers()
   }
@@ -104,6 +108,30 @@ export class ZeroStateView {
   get region(): RegionState | undefined {
     this.#subscribe()
     return typeof (this.api as Partial<ZeroStateApi>).region === 'function' ? this.api.region() : undefined
+  }
+
+  /** This profile's ledger (receipts earned and issued), or undefined when this build has no credits. */
+  get credits(): Credits | undefined {
+    this.#subscribe()
+    return this.supports('trust') ? this.api.credits() : undefined
+  }
+
+  /** Spending limits and today's spending, or undefined when this build has none. */
+  get spending(): SpendingState | undefined {
+    this.#subscribe()
+    return this.supports('trust') ? this.api.spending() : undefined
+  }
+
+  /** Users this profile knows, overall or on one agent (best first). */
+  users(agentId?: string): UserReputation[] {
+    this.#subscribe()
+    return this.supports('trust') ? this.api.trust.users(agentId) : []
+  }
+
+  /** What this profile knows of the user behind a peer. */
+  reputation(peerId: string): { score: number; valid: number; invalid: number } | undefined {
+    this.#subscribe()
+    return typeof this.api.reputation === 'function' ? this.api.reputation(peerId) : undefined
   }
 
   /** WebLLM state of this tab. */
