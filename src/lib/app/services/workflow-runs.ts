@@ -118,6 +118,9 @@ export interface WorkflowRunsComponents {
   catalogReady?: Promise<unknown>
 }
 
+/** The performance mark set when a tab first looks for unfinished runs to resume. */
+export const RESUME_MARK = 'zerostate:workflows:resume'
+
 /** The longest a parse waits for the catalog (`catalogReady`); past it the document is checked against what is there. */
 export const CATALOG_WAIT_MS = 30_000
 
@@ -165,6 +168,7 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
     const handles = new Map<string, Handle>()
     const queued = new Set<string>()
     let resumedCount = 0
+    let markedResume = false
     let engine: Promise<{ mod: WorkflowModule; engine: WorkflowEngine }> | undefined
     const loadEngine = (): Promise<{ mod: WorkflowModule; engine: WorkflowEngine }> => {
       // The catalog first: every parse and every step's agent is checked against it.
@@ -520,6 +524,11 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
         return handle
       },
       resumeAll() {
+        // When this tab first looked for runs to resume (bench:workflows times a resume from here).
+        if (!markedResume) {
+          markedResume = true
+          globalThis.performance?.mark?.(RESUME_MARK)
+        }
         for (const m of store.unfinished()) if (m.kind === 'workflow') queue(m.id)
       },
       task(id) {
