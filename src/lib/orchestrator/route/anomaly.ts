@@ -67,6 +67,9 @@ export interface AnomalyInit {
 interface Series {
   samples: AnomalySample[]
   flag?: AnomalyFlag
+  /** Results judged so far, and the history's latency median and MAD as last computed (at `seen`). */
+  seen?: number
+  latency?: { med: number; mad: number; seen: number }
 }
 
 /** Per-target series and flags. */
@@ -103,7 +106,7 @@ export class AnomalyDetector {
     const max = this.#historySize + this.#window
     if (s.samples.length > max) s.samples.splice(0, s.samples.length - max)
     if (s.flag != null) return undefined
-    const flag = this.#judge(s.samples)
+    const flag = this.#judge(s)
     if (flag == null) return undefined
     s.flag = { kind, id, ...flag, at, checks: 0 }
     return s.flag
@@ -137,34 +140,61 @@ export class AnomalyDetector {
     if (s?.flag == null) return false
     s.flag = undefined
     s.samples.splice(Math.max(0, s.samples.length - this.#window))
+    s.latency = undefined
     return true
   }
 
-  #judge(all: readonly AnomalySample[]): Omit<AnomalyFlag, 'kind' | 'id' | 'at' | 'checks'> | undefined {
-    if (all.length < this.#minHistory + this.#window) return undefined
-    const recent = all.slice(-this.#window)
-    const history = all.slice(0, -this.#window)
-    const rate = (
-      metric: 'failure' | 'disagreement',
-      pick: (x: AnomalySample) => boolean | undefined
-    ): Omit<AnomalyFlag, 'kind' | 'id' | 'at' | 'checks'> | undefined => {
-      const h = history.map(pick).filter((x) => x !== undefined)
-      const r = recent.map(pick).filter((x) => x !== undefined)
-      if (h.length < this.#minHistory || r.length < this.#window / 2) return undefined
-      const p0 = (h.filter(Boolean).length + 1) / (h.length + 2)
-      const pr = r.filter(Boolean).length / r.length
-      const z = (pr - p0) / Math.sqrt((p0 * (1 - p0)) / r.length)
+  #judge(s: Series): Omit<AnomalyFlag, 'kind' | 'id' | 'at' | 'checks'> | undefined {
+    const all = s.samples
+    const split = all.length - this.#window
+    if (split < this.#minHistory) return undefined
+    // Rates in one pass each, no allocation (this runs on every outcome).
+    const rate = (metric: 'failure' | 'disagreement'): Omit<AnomalyFlag, 'kind' | 'id' | 'at' | 'checks'> | undefined => {
+      let hn = 0
+      let hk = 0
+      let rn = 0
+      let rk = 0
+      for (let i = 0; i < all.length; i++) {
+        const v = metric === 'failure' ? all[i].failed : all[i].disagreed
+        if (v === undefined) continue
+        if (i < split) {
+          hn++
+          if (v) hk++
+        } else {
+          rn++
+          if (v) rk++
+        }
+      }
+      if (hn < this.#minHistory || rn < this.#window / 2) return undefined
+      const p0 = (hk + 1) / (hn + 2)
+      const pr = rk / rn
+      const z = (pr - p0) / Math.sqrt((p0 * (1 - p0)) / rn)
       return z >= this.#z && pr - p0 >= this.#jump ? { metric, baseline: round(p0), recent: round(pr), z: round(z) } : undefined
     }
-    const failure = rate('failure', (x) => x.failed)
+    const failure = rate('failure')
     if (failure != null) return failure
-    const disagreement = rate('disagreement', (x) => x.disagreed)
+    const disagreement = rate('disagreement')
     if (disagreement != null) return disagreement
-    const hm = history.flatMap((x) => (!x.failed && x.ms !== undefined && Number.isFinite(x.ms) ? [x.ms] : []))
-    const rm = recent.flatMap((x) => (!x.failed && x.ms !== undefined && Number.isFinite(x.ms) ? [x.ms] : []))
-    if (hm.length < this.#minHistory || rm.length < this.#window / 2) return undefined
-    const med = median(hm)
-    const mad = median(hm.map((x) => Math.abs(x - med)))
+    const timed = (x: AnomalySample): x is AnomalySample & { ms: number } => !x.failed && x.ms !== undefined && Number.isFinite(x.ms)
+    const rm: number[] = []
+    for (let i = split; i < all.length; i++) {
+      const x = all[i]
+      if (timed(x)) rm.push(x.ms)
+    }
+    if (rm.length < this.#window / 2) return undefined
+    // The history's median and MAD move slowly: recomputed every tenth result, not on each.
+    s.seen = (s.seen ?? 0) + 1
+    if (s.latency == null || s.seen - s.latency.seen >= 10) {
+      const hm: number[] = []
+      for (let i = 0; i < split; i++) {
+        const x = all[i]
+        if (timed(x)) hm.push(x.ms)
+      }
+      if (hm.length < this.#minHistory) return undefined
+      const med = median(hm)
+      s.latency = { med, mad: median(hm.map((x) => Math.abs(x - med))), seen: s.seen }
+    }
+    const { med, mad } = s.latency
     const r = median(rm)
     // 1.4826 × MAD estimates σ for normal data; a floor keeps a perfectly steady history from flagging on jitter.
     const sigma = Math.max(1.4826 * mad, 0.05 * med, 1)
