@@ -7,10 +7,24 @@
 // tasks, and the latency per task against verification 'none' run in the same process
 // right after. Routing: a custom score that prefers users of higher Beta reputation
 // (trust's userScore, what the router integration will do) with a random tie-break, and
-// round-robin (a router blind to reputation) as the worst case. Writes bench/results/trust.json.
+// round-robin (a router blind to reputation) as the worst case, and the real router wired to
+// trust and learning ('balanced': the user's reputation in the score, the bandit, anomaly flags).
+// Learning: Thompson sampling of the balanced strategy on a simulated population of agents (the
+// real router and learning service, outcomes drawn with a seeded source, no network): the share
+// of traffic to the best agent per 100 routes and the cumulative regret, against the same router
+// without learning; and an A/B trial of a new version (routes until decided, share on trial).
+// Writes bench/results/trust.json.
 import '../src/lib/core/polyfills.ts'
 import { loadIdentity } from '../src/lib/core/index.ts'
-import { MemoryTaskNetwork, createOrchestrator, donorService, trustService } from '../src/lib/orchestrator/index.ts'
+import {
+  MemoryTaskNetwork,
+  createOrchestrator,
+  createRouter,
+  donorService,
+  resolvePreferences,
+  routeLearning,
+  trustService
+} from '../src/lib/orchestrator/index.ts'
 import { agent, catalogOf, fnExecutor, peer } from '../src/lib/orchestrator/test-fixtures.ts'
 import { summary, fmt, writeResults } from './stats.mjs'
 
@@ -54,15 +68,25 @@ async function population(liarShare, routing, verification) {
   const trust = trustService()({ identity: me, users: { userOf: (p) => users.get(p) } })
   await trust.start()
   const peers = [...users.keys()].filter((p) => p !== 'submitter').map((p) => peer(p, { rttMs: 2, freeWorkers: 4 }))
+  // 'balanced': the app's wiring (the router reads trust and learning; outcomes feed learning).
+  const learning = routing === 'balanced' ? routeLearning()({ users: trust, self: trust.self }) : undefined
   const orch = createOrchestrator(
-    { catalog, peers: { peers: () => peers }, transport: net.transport('submitter'), trust },
+    {
+      catalog,
+      peers: { peers: () => peers },
+      transport: net.transport('submitter'),
+      trust,
+      ...(learning != null ? { routing: trust, learning } : {})
+    },
     { dispatcher: { offerTimeoutMs: 2000 } }
   )
   await orch.start()
   const prefs =
     routing === 'reputation'
       ? { strategy: 'custom', custom_score: (c) => trust.userScore(c.peer.id, c.agent.id) + Math.random() * 0.05 }
-      : { strategy: 'round-robin' }
+      : routing === 'balanced'
+        ? { strategy: 'balanced' }
+        : { strategy: 'round-robin' }
   const rows = []
   for (let i = 0; i < TASKS; i++) {
     const input = `task ${i}`
@@ -80,6 +104,7 @@ async function population(liarShare, routing, verification) {
     }
   }
   await orch.stop()
+  learning?.stop()
   const accepted = rows.filter((r) => r.failed == null)
   const overhead = (rs) => rs.reduce((n, r) => n + Math.max(0, r.results - 1), 0) / rs.length
   const liarRep = [...liars].map((p) => trust.userScore(p))
@@ -93,7 +118,16 @@ async function population(liarShare, routing, verification) {
     replicationOverheadLast100: overhead(rows.slice(-100)),
     latencyMs: summary(rows.map((r) => r.ms)),
     meanLatencyMs: rows.reduce((n, r) => n + r.ms, 0) / rows.length,
-    reputation: { liarsMax: liarRep.length > 0 ? Math.max(...liarRep) : null, honestMin: honestRep.length > 0 ? Math.min(...honestRep) : null }
+    reputation: { liarsMax: liarRep.length > 0 ? Math.max(...liarRep) : null, honestMin: honestRep.length > 0 ? Math.min(...honestRep) : null },
+    ...(learning != null
+      ? {
+          resultsFromLiarsShare: accepted.filter((r) => r.fromLiar).length / Math.max(1, accepted.length),
+          resultsFromLiarsShareLast100: accepted.slice(-100).filter((r) => r.fromLiar).length / Math.max(1, accepted.slice(-100).length),
+          flagged: learning
+            .snapshot()
+            .anomalies.map((f) => `${f.kind} ${liars.has([...users].find(([, k]) => k === f.id)?.[0]) ? 'liar' : 'honest'} ${f.metric}`)
+        }
+      : {})
   }
 }
 
@@ -111,7 +145,7 @@ const result = {
   runs: {}
 }
 for (const liarShare of [0.2, 0]) {
-  for (const routing of ['reputation', 'round-robin']) {
+  for (const routing of ['reputation', 'balanced', 'round-robin']) {
     const key = `${Math.round(liarShare * 100)}% liars, ${routing} routing`
     const v = await population(liarShare, routing, 'adaptive')
     const none = await population(liarShare, routing, 'none')
@@ -126,5 +160,130 @@ for (const liarShare of [0.2, 0]) {
         `latency ${fmt(v.latencyMs)} vs 'none' ${fmt(none.latencyMs)} (+${result.runs[key].addedLatencyPerTaskMs} ms mean)`
     )
   }
+}
+
+// ---- Learning (vision §3): the bandit of the balanced strategy on a simulated population.
+/** mulberry32: a seeded uniform source. */
+function seeded(seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+const ROUTES = Number(process.env.LEARN_ROUTES ?? 1000)
+const SEEDS = [1, 2, 3, 4, 5]
+/** Chance each agent's result is accepted; all at the same price and speed, none stating its quality. */
+const SUCCESS = [0.6, 0.75, 0.5, 0.9, 0.8, 0.97, 0.7, 0.85]
+const best = SUCCESS.indexOf(Math.max(...SUCCESS))
+const bprefs = resolvePreferences({ strategy: 'balanced' }, (m) => new Error(m))
+function bandit(seed, learn) {
+  const rng = seeded(seed)
+  const agents = SUCCESS.map((_, i) => agent(`sim-${i}`, ['sim'], 0.2))
+  const learning = learn ? routeLearning({ random: rng })() : undefined
+  const router = createRouter({ catalog: catalogOf(agents), peers: { peers: () => [peer('p1', { rttMs: 5 })] }, ...(learning != null ? { learning } : {}) })
+  const picks = []
+  const t0 = performance.now()
+  for (let t = 0; t < ROUTES; t++) {
+    const d = router.route(['sim'], bprefs)
+    const i = agents.indexOf(d.winner.agent)
+    picks.push(i)
+    const ok = rng() < SUCCESS[i]
+    learning?.record({
+      taskId: `t${t}`,
+      stepId: 's1',
+      agentId: d.winner.agent.id,
+      peerId: 'p1',
+      capabilities: ['sim'],
+      attempt: 1,
+      success: ok,
+      durationMs: 10,
+      cost: 0.2,
+      ...(ok ? {} : { errorName: 'StepFailedError' }),
+      inputSize: 1,
+      outputSize: 1,
+      at: t
+    })
+  }
+  const routeMs = (performance.now() - t0) / ROUTES
+  const blocks = []
+  for (let b = 0; b < ROUTES; b += 100) blocks.push(picks.slice(b, b + 100).filter((i) => i === best).length / Math.min(100, ROUTES - b))
+  const regret = picks.reduce((n, i) => n + (SUCCESS[best] - SUCCESS[i]), 0)
+  return { blocks, regret, routeMs, regretLast100: picks.slice(-100).reduce((n, i) => n + (SUCCESS[best] - SUCCESS[i]), 0) }
+}
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length
+const r3 = (x) => Math.round(x * 1000) / 1000
+const learnRuns = SEEDS.map((s) => bandit(s, true))
+const staticRuns = SEEDS.map((s) => bandit(s, false))
+result.learning = {
+  kind: 'SIMULATION: the real router and learning service, outcomes drawn with a seeded source, no network',
+  population: { successChance: SUCCESS, best, price: 0.2, note: 'equal price and speed, no stated quality: only outcomes tell the agents apart' },
+  routes: ROUTES,
+  seeds: SEEDS,
+  thompson: {
+    bestShareByBlockOf100: learnRuns[0].blocks.map((_, b) => r3(mean(learnRuns.map((r) => r.blocks[b])))),
+    cumulativeRegret: r3(mean(learnRuns.map((r) => r.regret))),
+    regretLast100: r3(mean(learnRuns.map((r) => r.regretLast100))),
+    meanRouteMs: r3(mean(learnRuns.map((r) => r.routeMs)))
+  },
+  withoutLearning: {
+    bestShareByBlockOf100: staticRuns[0].blocks.map((_, b) => r3(mean(staticRuns.map((r) => r.blocks[b])))),
+    cumulativeRegret: r3(mean(staticRuns.map((r) => r.regret))),
+    regretLast100: r3(mean(staticRuns.map((r) => r.regretLast100))),
+    meanRouteMs: r3(mean(staticRuns.map((r) => r.routeMs)))
+  }
+}
+console.log(
+  `learning: Thompson sampling sends the best of ${SUCCESS.length} agents ${result.learning.thompson.bestShareByBlockOf100.map((x) => `${Math.round(x * 100)}%`).join(' ')} of each 100 routes ` +
+    `(regret ${result.learning.thompson.cumulativeRegret} over ${ROUTES}, ${result.learning.thompson.regretLast100} in the last 100); ` +
+    `without learning ${result.learning.withoutLearning.bestShareByBlockOf100.map((x) => `${Math.round(x * 100)}%`).join(' ')} (regret ${result.learning.withoutLearning.cumulativeRegret}); ` +
+    `${result.learning.thompson.meanRouteMs} ms per route with the bandit, ${result.learning.withoutLearning.meanRouteMs} without`
+)
+
+// ---- A/B: a new version (no worse, a little faster) against its incumbent, default 10% share, 30 results each.
+{
+  const rng = seeded(7)
+  const v1 = { ...agent('ab-v1', ['ab'], 0.2, { author: 'ed25519:bench' }), name: 'ab', version: '1.0.0' }
+  const v2 = { ...agent('ab-v2', ['ab'], 0.2, { author: 'ed25519:bench' }), name: 'ab', version: '1.1.0' }
+  const decisions = []
+  const learning = routeLearning({ random: rng })({ decisions: { publish: (d) => void decisions.push(d) } })
+  const router = createRouter({ catalog: catalogOf([v1, v2]), peers: { peers: () => [peer('p1')] }, learning })
+  let decidedAfter
+  let trialNew = 0
+  for (let t = 0; t < 2000 && decidedAfter == null; t++) {
+    const a = router.route(
+      ['ab'],
+      resolvePreferences({ strategy: 'cost' }, (m) => new Error(m))
+    ).winner.agent
+    if (a.id === v2.id) trialNew++
+    const ok = rng() < 0.93
+    learning.record({
+      taskId: `ab${t}`,
+      stepId: 's1',
+      agentId: a.id,
+      peerId: 'p1',
+      capabilities: ['ab'],
+      attempt: 1,
+      success: ok,
+      durationMs: a.id === v2.id ? 8 : 10,
+      cost: 0.2,
+      inputSize: 1,
+      outputSize: 1,
+      at: t
+    })
+    if (decisions.length > 0) decidedAfter = t + 1
+  }
+  result.learning.ab = {
+    setup: 'v1.0.0 and v1.1.0 both accept 93% of results; v1.1.0 runs in 8 ms against 10 ms; cost strategy; defaults (10% share, 30 results each)',
+    decidedAfterRoutes: decidedAfter ?? null,
+    newVersionShareOnTrial: decidedAfter == null ? null : r3(trialNew / decidedAfter),
+    decision: decisions[0] ?? null
+  }
+  console.log(
+    `A/B: ${decisions[0]?.decision ?? 'undecided'} after ${decidedAfter} routes (new version took ${Math.round((result.learning.ab.newVersionShareOnTrial ?? 0) * 100)}% on trial): ${decisions[0]?.reason ?? ''}`
+  )
 }
 writeResults('trust', result)

@@ -62,7 +62,7 @@ describe('AnomalyDetector', () => {
     // Failures that are not disagreements (timeouts, history full of them) do not count as disagreement.
     for (let i = 0; i < 80; i++) only.record('user', 'u', { failed: i % 2 === 0, ms: 10, disagreed: i % 2 === 0 ? undefined : false })
     let f: ReturnType<AnomalyDetector['record']>
-    for (let i = 0; i < 30; i++) f ??= only.record('user', 'u', { failed: i % 2 === 0, disagreed: i % 2 === 0 ? true : false })
+    for (let i = 0; i < 30; i++) f ??= only.record('user', 'u', { failed: i % 2 === 0, disagreed: i % 2 === 0 })
     expect(f?.metric).toBe('disagreement')
   })
 
