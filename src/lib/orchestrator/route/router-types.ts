@@ -21,7 +21,7 @@ export interface RouteCriteria {
 export interface RouteCandidate {
   agent: AgentCandidate
   peer: PeerSnapshot
-  /** 0..5 or undefined when unknown. */
+  /** 0..5: the reputation source's figure, else 5 x the agent's posterior mean (its prior when nothing is known); undefined only from older callers. */
   reputation: number | undefined
 }
 

@@ -5,6 +5,13 @@
  * strategy scores a weighted sum, so the best pair is the best agent plus the
  * best peer: selection is O(agents + peers), over typed arrays indexed by
  * capability, with no allocation per agent. Only `custom` scores every pair.
+ *
+ * With trust (`components.routing`, issue 12) reputation, quality and latency are measured: an
+ * agent's reputation is its Beta posterior (prior by provenance plus verified outcomes), its quality
+ * its verified success rate, a pair's latency the agent's run time plus the peer's round trip, and
+ * the user behind the peer takes half the reputation term. With learning (`components.learning`),
+ * `balanced` draws each agent's quality from a Thompson sample, a newer version of the winner takes
+ * its A/B share, and flagged agents and users are routed around while others are eligible.
  */
 import type { AgentCandidate, AgentCatalog, PeerDirectory, PeerSnapshot, ReputationSource, RoutingTrust } from '../components.ts'
 import { NoEligibleAgentError, OrchestratorError } from '../errors.ts'
