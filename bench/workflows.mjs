@@ -178,6 +178,7 @@ async function overTabs() {
   const DONORS = Number(process.env.DONORS ?? 2)
   const PARALLEL = Number(process.env.MAX_PARALLEL ?? 64)
   const TAB_ROUNDS = Number(process.env.TAB_ROUNDS ?? 3)
+  const MR_ROUNDS = Number(process.env.MR_ROUNDS ?? TAB_ROUNDS)
   const out = { machine: '2 cores, headless Chromium, one context per tab, the real relay, bundled WASM agents', donors: DONORS, maxParallel: PARALLEL }
   const mesh = await startMesh()
   try {
@@ -211,7 +212,7 @@ steps:
 output: \${total.value}
 `
     const rows = { workflow: [], submit: [], workflowOnA: 0, submitOnA: 0 }
-    for (let r = 0; r < TAB_ROUNDS; r++) {
+    for (let r = 0; r < MR_ROUNDS; r++) {
       const before = await completed()
       const w = await a.evaluate(
         async ({ yaml, texts }) => {
@@ -311,12 +312,15 @@ output: \${total.value}
             })
           })
           const mark = performance.getEntriesByName('zerostate:workflows:resume')[0]
+          const engine = performance.getEntriesByName('zerostate:workflows:engine')[0]
           const nav = performance.getEntriesByType('navigation')[0]
           const origin = performance.timeOrigin
           return {
             fromNavigationMs: found.at - origin,
             fromResumeStartMs: mark != null ? found.at - (origin + mark.startTime) : null,
             resumeStartAfterNavigationMs: mark?.startTime ?? null,
+            engineReadyAfterNavigationMs: engine?.startTime ?? null,
+            fromEngineReadyMs: engine != null ? found.at - (origin + engine.startTime) : null,
             domContentLoadedMs: nav?.domContentLoadedEventEnd ?? null,
             events: seen.length
           }
@@ -325,7 +329,7 @@ output: \${total.value}
       )
       resumes.push(t)
       console.log(
-        `round ${r + 1}: resumed a ${RESUME_STEPS}-step run (${t.events} journal events): first re-offered step ${Math.round(t.fromResumeStartMs)} ms after the tab looked for runs to resume, ${Math.round(t.fromNavigationMs)} ms after navigation start`
+        `round ${r + 1}: resumed a ${RESUME_STEPS}-step run (${t.events} journal events): first re-offered step ${Math.round(t.fromResumeStartMs)} ms after the tab looked for runs to resume (engine ready at ${Math.round(t.engineReadyAfterNavigationMs - t.resumeStartAfterNavigationMs)} ms of them), ${Math.round(t.fromNavigationMs)} ms after navigation start`
       )
       await Promise.all(donors.map((d) => d.evaluate(() => window.__gate.resolve())))
       const done = await a.evaluate((id) => window.zerostate.task(id).done.then((r) => r.status), id)
@@ -337,6 +341,8 @@ output: \${total.value}
       msFromResumeStartToFirstReoffer: summary(resumes.map((t) => t.fromResumeStartMs)),
       msFromNavigationToFirstReoffer: summary(resumes.map((t) => t.fromNavigationMs)),
       msFromNavigationToResumeStart: summary(resumes.map((t) => t.resumeStartAfterNavigationMs)),
+      msFromNavigationToEngineReady: summary(resumes.map((t) => t.engineReadyAfterNavigationMs)),
+      msFromEngineReadyToFirstReoffer: summary(resumes.map((t) => t.fromEngineReadyMs)),
       journalEvents: resumes[0]?.events,
       goalMs: 300,
       note: 'a real tab reloaded with s0..s99 finished and s100 held on the donors; the journal is read back from IndexedDB during page start. fromResumeStart: from the moment the started app first looks for unfinished runs (performance mark zerostate:workflows:resume) to the re-offered step in the journal: lock, workflow chunk, parse, replay of the journal, dispatch'

@@ -120,6 +120,8 @@ export interface WorkflowRunsComponents {
 
 /** The performance mark set when a tab first looks for unfinished runs to resume. */
 export const RESUME_MARK = 'zerostate:workflows:resume'
+/** The performance mark set when the workflow chunk is loaded and the catalog ready (the engine exists). */
+export const ENGINE_MARK = 'zerostate:workflows:engine'
 
 /** The longest a parse waits for the catalog (`catalogReady`); past it the document is checked against what is there. */
 export const CATALOG_WAIT_MS = 30_000
@@ -172,10 +174,10 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
     let engine: Promise<{ mod: WorkflowModule; engine: WorkflowEngine }> | undefined
     const loadEngine = (): Promise<{ mod: WorkflowModule; engine: WorkflowEngine }> => {
       // The catalog first: every parse and every step's agent is checked against it.
-      engine ??= Promise.all([init.load(), settledWithin(catalogReady, CATALOG_WAIT_MS)]).then(([mod]) => ({
-        mod,
-        engine: mod.createWorkflowEngine(engineComponents)
-      }))
+      engine ??= Promise.all([init.load(), settledWithin(catalogReady, CATALOG_WAIT_MS)]).then(([mod]) => {
+        globalThis.performance?.mark?.(ENGINE_MARK)
+        return { mod, engine: mod.createWorkflowEngine(engineComponents) }
+      })
       engine.catch(() => {
         engine = undefined
       })

@@ -109,6 +109,8 @@ export function workflows(): (components: WorkflowsComponents) => Workflows {
       })
       return loading
     }
+    // A run to resume after a reload needs the chunk: fetch it now, while the rest of the app starts.
+    if (store.unfinished().some((m) => m.kind === 'workflow')) void load().catch(() => {})
     const runs = workflowRuns({ load })({
       store,
       locks: c.locks ?? WebRunLocks.available() ?? new MemoryRunLocks(),
