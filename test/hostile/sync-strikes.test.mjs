@@ -1,8 +1,8 @@
 // Issue 11 item 12 on the sync protocol, with the real relay, real tabs and hostile Node
 // peers: invalid sync frames, a registry-wipe record and over-quota entries were struck
 // (and hung up on) but never blocked, so the sender reconnected and went on. Now a repeat
-// offender is blocked: its connection closed, a new one refused, the block counted; the
-// honest tab B keeps syncing with A throughout.
+// offender is blocked: its connection closed, a new one refused, the block counted and in
+// A's audit log; the honest tab B keeps syncing with A throughout.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { frame, SYNC_PROTOCOL } from './hostile-peer.mjs'
@@ -29,6 +29,25 @@ describe('sync attackers are blocked (issue 11 item 12)', () => {
     assert.ok(await s.a.evaluate((id) => window.zerostate.peers().some((p) => p.id === id && p.transport === 'webrtc'), s.idB), 'B lost its direct link to A')
   }
 
+  /** A's audit log names the offender's strikes and its block (why: `sync.<reason>`), nothing of B, and verifies. */
+  async function assertAudited(h, { strikes, blockWhy }) {
+    const audit = await s.a.evaluate(
+      async ([id, idB]) => ({
+        blocks: window.zerostate.audit.list({ kind: 'block', peer: id }),
+        strikes: window.zerostate.audit.list({ kind: 'strike', peer: id }).length,
+        ofB: window.zerostate.audit.list({ peer: idB }).length,
+        verified: await window.zerostate.audit.verify()
+      }),
+      [h.peerId, s.idB]
+    )
+    assert.equal(audit.blocks.length, 1, 'one block in the audit log')
+    assert.match(audit.blocks[0].why, blockWhy)
+    assert.ok(audit.blocks[0].at > 0 && typeof audit.blocks[0].signature === 'string')
+    assert.equal(audit.strikes, strikes, 'its strikes in the audit log')
+    assert.equal(audit.ofB, 0, 'nothing about honest B')
+    assert.equal(audit.verified.ok, true, JSON.stringify(audit.verified.broken))
+  }
+
   it('invalid sync frames on three streams: each struck, the third blocks; B unaffected', async () => {
     const h = await s.hostile()
     await h.dialDirect(s.idA)
@@ -45,6 +64,7 @@ describe('sync attackers are blocked (issue 11 item 12)', () => {
     assert.equal(delta(m, before, 'mesh.peers.blocked'), 1, 'blocked once')
     assert.equal(r.pings.failed, 0, `pings failed: ${r.pings.errors.join('; ')}`)
     await assertBlockedAndHonestUnaffected(h, 'after-invalid-frames')
+    await assertAudited(h, { strikes: 2, blockWhy: /^sync\.InvalidFrameError; until / })
   })
 
   it('refused updates (two registry-wipe records, then 600 entries from one key): blocked at the third; B unaffected', async () => {
@@ -76,6 +96,7 @@ describe('sync attackers are blocked (issue 11 item 12)', () => {
     assert.equal(m['memory.registry.entries'] ?? 0, before['memory.registry.entries'] ?? 0, 'nothing of it entered the registry')
     assert.equal(r.pings.failed, 0, `pings failed: ${r.pings.errors.join('; ')}`)
     await assertBlockedAndHonestUnaffected(h, 'after-refused-updates')
+    await assertAudited(h, { strikes: 3, blockWhy: /^sync\.RepeatedOffence; until / })
     const task = await s.honestTask()
     assert.equal(task.status, 'succeeded', task.error)
   })

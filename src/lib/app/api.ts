@@ -5,7 +5,7 @@
 import type { MeshNode, PeerInfo, RelayStatus } from '../mesh/index.ts'
 import type { RegionState } from './presence.ts'
 import type { AgentManifest, AgentRuntime, RunResult, UnsignedManifest } from '../runtime/index.ts'
-import type { NamespaceInfo, Registry, Journal } from '../memory/index.ts'
+import type { AuditRecord, AuditVerification, NamespaceInfo, Registry, Journal } from '../memory/index.ts'
 import type { Credits, LlmState, Orchestrator, Receipt, SpendingState, TaskHandle, TaskRequest, TaskSummary } from '../orchestrator/index.ts'
 import type { WorkflowHandle } from './services/workflow-runs.ts'
 import type { WorkflowsApi } from './services/workflows.ts'
@@ -156,6 +156,16 @@ export interface ZeroStateApi {
   }
 
   metrics(): Record<string, number>
+  /**
+   * This profile's audit log (issue 11), newest first: strikes and blocks (which peer, when,
+   * why), agents published and retracted, namespace grants and revokes. Each record is signed
+   * by the profile's key and holds the hash of its tab's previous record; bounded (newest 1,000).
+   */
+  audit: {
+    list(filter?: { kind?: string; peer?: string; limit?: number }): AuditRecord[]
+    /** Check every signature and hash link. */
+    verify(): Promise<AuditVerification>
+  }
   /** Subscribe to any change (peers, registry, memory, tasks, donation) — for the UI. */
   subscribe(listener: () => void): () => void
 

@@ -70,6 +70,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     identity,
     transport: new Libp2pSyncTransport(libp2p, { strikes: mesh.strikes }),
     persistence: persist ? 'indexeddb' : 'none',
+    strikeEvents: mesh.strikes,
     onPeerRejected: (peer) => {
       mesh.strikes.strike(peer, 'sync', 'RejectedUpdate')
     }
@@ -256,6 +257,10 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       'runtime.completed': runtime.stats().completed,
       'runtime.failed': runtime.stats().failed
     }),
+    audit: {
+      list: (filter) => memory.audit.list(filter),
+      verify: () => memory.audit.verify()
+    },
     subscribe: (listener) => changes.subscribe(listener),
     mesh,
     runtime,

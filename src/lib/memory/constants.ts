@@ -66,6 +66,8 @@ export const REGISTRY_DOC = 'registry'
 export const MEMORY_INDEX_DOC = 'memory-index'
 /** Name of this profile's task journal (private: never synced). */
 export const JOURNAL_DOC = 'journal'
+/** This profile's audit log (private, never synced to peers). */
+export const AUDIT_DOC = 'audit'
 /** Name of this profile's private settings doc (private namespaces, saved keys). */
 export const LOCAL_DOC = 'local'
 /** Prefix of private namespace docs, and of shared ones from before owners (read-only): `memory/<namespace>`. */

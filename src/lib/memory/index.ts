@@ -27,6 +27,7 @@ export { MemoryStore, NamespaceMode, namespaceDoc, type NamespaceInfo, type Memo
 export { NamespaceIndex, OWNED_ROOT } from './namespace-index.ts'
 export { ANYONE, NamespaceRecordSchema, MemoryEntrySchema, namespaceKey, type NamespaceRecord, type MemoryEntry } from './namespace-schema.ts'
 export { Journal, TaskRecordSchema, StepRecordSchema, type TaskRecord, type StepRecord } from './journal.ts'
+export { AuditLog, auditRecordHash, type AuditEntry, type AuditKind, type AuditRecord, type AuditVerification } from './audit-log.ts'
 export { generateNamespaceKey, deriveNamespaceKeys, unlockNamespace, slotOf, DEFAULT_PBKDF2_ITERATIONS, type NamespaceKeys } from './namespace-crypto.ts'
 export { MeshProvider, type MeshProviderOptions } from './mesh-provider.ts'
 export { TabSync, TabMessageSchema } from './tab-sync.ts'

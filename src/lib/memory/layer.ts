@@ -7,10 +7,12 @@ import * as Y from 'yjs'
 import type { Identity } from '../core/index.ts'
 import { Counters } from '../core/index.ts'
 import { logger } from '../core/index.ts'
-import { DEFAULT_LIMITS, JOURNAL_DOC, LOCAL_DOC, MEMORY_INDEX_DOC, NAMESPACE_DOC_PREFIX, REGISTRY_DOC, type MemoryLimits } from './constants.ts'
+import { AUDIT_DOC, DEFAULT_LIMITS, JOURNAL_DOC, LOCAL_DOC, MEMORY_INDEX_DOC, NAMESPACE_DOC_PREFIX, REGISTRY_DOC, type MemoryLimits } from './constants.ts'
 import { MemoryNotStartedError } from './errors.ts'
 import { IndexedDbPersistence } from './indexeddb-persistence.ts'
+import { AuditLog, type AuditEntry } from './audit-log.ts'
 import { Journal } from './journal.ts'
+import type { StrikeEvent } from '../mesh/index.ts'
 import { MemoryStore } from './memory-store.ts'
 import { OWNED_ROOT } from './namespace-index.ts'
 import { MeshProvider, type ProviderStrikes } from './mesh-provider.ts'
@@ -40,6 +42,8 @@ export interface MemoryLayerInit {
   onPeerRejected?: (peer: string, error: Error) => void
   /** How long `whenSynced` waits for a first peer exchange, in ms. Default 3000. */
   syncTimeoutMs?: number
+  /** The mesh's strike policy: its strikes and blocks go to the audit log. */
+  strikeEvents?: { onEvent(listener: (e: StrikeEvent) => void): () => void }
 }
 
 interface OpenDoc {
@@ -61,6 +65,8 @@ export interface MemoryLayer {
   readonly registry: Registry
   readonly memory: MemoryStore
   readonly journal: Journal
+  /** This profile's signed, hash-chained audit log: strikes, blocks, publishes, retractions, grants. */
+  readonly audit: AuditLog
   /** Resolves once every change so far is saved in IndexedDB. */
   flush(): Promise<void>
   /** Same as `flush()`, as a property. */
@@ -82,7 +88,8 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
     tabs: new Counters('memory.tabs'),
     registry: new Counters('memory.registry'),
     kv: new Counters('memory.kv'),
-    journal: new Counters('memory.journal')
+    journal: new Counters('memory.journal'),
+    audit: new Counters('memory.audit')
   }
   const strikes = new Map<string, ProviderStrikes>()
   const registryPolicy = registryUpdatePolicy(limits)
@@ -133,6 +140,23 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
   const registry = new Registry(registryDoc, init.identity, limits, counters.registry)
   const memory = new MemoryStore({ open, saved }, indexDoc, localDoc, init.identity, limits, counters.kv)
   const journal = new Journal(journalDoc, () => saved(JOURNAL_DOC), counters.journal)
+  const audit = new AuditLog(open(AUDIT_DOC, { sync: false }), init.identity, { counters: counters.audit })
+  const record = (entry: AuditEntry): void => {
+    audit.append(entry).catch((err) => {
+      counters.audit.inc('errors')
+      log.error('audit record failed %e', err)
+    })
+  }
+  registry.audit = record
+  memory.audit = record
+  const offStrikes = init.strikeEvents?.onEvent((e) =>
+    record({
+      kind: e.type,
+      peer: e.peer,
+      subject: e.key.split('.')[0],
+      why: e.type === 'block' ? `${e.key}; until ${new Date(e.until ?? e.at).toISOString()}` : e.key
+    })
+  )
 
   async function flush(): Promise<void> {
     await Promise.all([...docs.values()].map((d) => d.persistence?.flush()))
@@ -142,6 +166,7 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
     registry,
     memory,
     journal,
+    audit,
     whenSynced: synced.promise,
     async start() {
       if (started) return
@@ -176,6 +201,8 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
     async stop() {
       if (!started || stopped) return
       stopped = true
+      offStrikes?.()
+      await audit.settled()
       await flush().catch((err) => log.error('final flush failed %e', err))
       for (const od of docs.values()) {
         od.provider?.destroy()

@@ -17,6 +17,7 @@
  * unlocked (pinned in the private `local` doc) open at start; others open when
  * read. A peer listing a namespace in the index never makes this tab open it.
  */
+import type { AuditEntry } from './audit-log.ts'
 import type * as Y from 'yjs'
 import * as v from 'valibot'
 import { Counters, canonicalBytes, signJson, type Identity } from '../core/index.ts'
@@ -117,6 +118,9 @@ export class MemoryStore {
   readonly #openPrivate = new Set<string>()
   readonly #events = new TypedEventEmitter<{ change: CustomEvent<MemoryChange> }>()
   #queue: Promise<void> = Promise.resolve()
+
+  /** Hears of this profile's grants and revokes (the layer's audit log). */
+  audit: ((entry: AuditEntry) => void) | undefined
 
   constructor(host: DocHost, indexDoc: Y.Doc, localDoc: Y.Doc, identity: Identity, limits: MemoryLimits, counters = new Counters('memory')) {
     this.#host = host
@@ -389,12 +393,14 @@ export class MemoryStore {
   /** Let `publicKey` (`ed25519:…`, or `'*'` for anyone) write to `ns`; owner only. */
   async grant(ns: string, publicKey: string): Promise<void> {
     await this.#changeWriters(ns, (w) => [...w, publicKey])
+    this.audit?.({ kind: 'namespace.granted', subject: ns, peer: publicKey })
   }
 
   /** Stop `publicKey` writing to `ns` (its records stop counting); owner only. */
   async revoke(ns: string, publicKey: string): Promise<void> {
     this.#writers([publicKey])
     await this.#changeWriters(ns, (w) => w.filter((k) => k !== publicKey))
+    this.audit?.({ kind: 'namespace.revoked', subject: ns, peer: publicKey })
   }
 
   /** Every namespace this profile knows, with its mode, owner and writers. Opens none. */

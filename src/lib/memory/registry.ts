@@ -17,6 +17,7 @@ import { signJson, canonicalBytes, type Identity } from '../core/index.ts'
 import { SignatureVerifier } from './signature-verifier.ts'
 import { hasWork, mintWork } from './publish-work.ts'
 import { TimeSlicer } from './time-slicer.ts'
+import type { AuditEntry } from './audit-log.ts'
 import { Counters } from '../core/index.ts'
 import { ChangeNotifier, logger } from '../core/index.ts'
 import { EntryNotFoundError, EntryTooLargeError, InvalidEntryError, RegistryQuotaError, RegistryQuotaExceededError } from './errors.ts'
@@ -146,6 +147,8 @@ export class Registry {
   readonly #changes: ChangeNotifier
   #view: RegistryEntry[] | undefined
   #queue: Promise<void> = Promise.resolve()
+  /** Hears of this profile's publishes and retractions (the layer's audit log). */
+  audit: ((entry: AuditEntry) => void) | undefined
 
   constructor(doc: Y.Doc, identity: Identity, limits: MemoryLimits, counters = new Counters('registry')) {
     this.#doc = doc
@@ -554,6 +557,7 @@ export class Registry {
     })
     await this.settled()
     this.#counters.inc('published')
+    this.audit?.({ kind: 'agent.published', subject: id, why: `version ${version}` })
     const entry = this.get(key)
     if (entry == null) throw new InvalidEntryError('the entry was stored but is not visible (quota?)')
     return entry
@@ -577,6 +581,7 @@ export class Registry {
       for (const k of [...this.#holders.keys()]) if (k.startsWith(`${key}|`)) this.#holders.delete(k)
     })
     await this.settled()
+    this.audit?.({ kind: 'agent.retracted', subject: id, why: `version ${prev.version}` })
   }
 
   /** Record that `peerId` holds the module bytes of entry `idOrKey`. */

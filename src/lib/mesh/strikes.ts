@@ -55,6 +55,17 @@ export function strikeWeight(reason: string, maxStrikes: number): number {
   return BLOCK_AT_ONCE.has(reason) ? maxStrikes : 1
 }
 
+/** A strike or a block, as {@link StrikePolicy.onEvent} reports it (for the audit log). */
+export interface StrikeEvent {
+  type: 'strike' | 'block'
+  peer: string
+  /** `<protocol>.<reason>` of the offence (a block: the one that tipped it). */
+  key: string
+  at: number
+  /** A block: until when. */
+  until?: number
+}
+
 /** Strikes, blocks and the connection gater that enforces them. */
 export class StrikePolicy implements StrikeSink {
   readonly #c: StrikePolicyComponents
@@ -63,6 +74,7 @@ export class StrikePolicy implements StrikeSink {
   readonly #forgetMs: number
   readonly #strikes = new Map<string, { n: number; at: number }>()
   readonly #blocked = new Map<string, number>()
+  readonly #listeners = new Set<(e: StrikeEvent) => void>()
 
   constructor(components: StrikePolicyComponents, init: StrikePolicyInit = {}) {
     this.#c = components
@@ -86,17 +98,38 @@ export class StrikePolicy implements StrikeSink {
     const n = (prev != null && now - prev.at < this.#forgetMs ? prev.n : 0) + weight
     if (n < this.#maxStrikes) {
       this.#strikes.set(peer, { n, at: now })
+      this.#emit({ type: 'strike', peer, key, at: now })
       return false
     }
-    this.block(peer, `${key} (${n} strikes)`)
+    this.block(peer, `${key} (${n} strikes)`, key)
     return true
   }
 
+  /** Hear of every strike and block (not of offences by peers already blocked or exempt); returns the unsubscribe function. */
+  onEvent(listener: (e: StrikeEvent) => void): () => void {
+    this.#listeners.add(listener)
+    return () => {
+      this.#listeners.delete(listener)
+    }
+  }
+
+  #emit(e: StrikeEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(e)
+      } catch (err) {
+        log.error('strike listener threw %e', err)
+      }
+    }
+  }
+
   /** Block `peer` for the block time now: close its connections, refuse new ones. */
-  block(peer: string, why: string): void {
+  block(peer: string, why: string, key = why): void {
     if (this.#c.exempt?.(peer) === true) return
     this.#strikes.delete(peer)
-    this.#blocked.set(peer, this.#now() + this.#blockMs)
+    const now = this.#now()
+    this.#blocked.set(peer, now + this.#blockMs)
+    this.#emit({ type: 'block', peer, key, at: now, until: now + this.#blockMs })
     this.#c.counters.inc('peers.blocked')
     log('blocking %s for %d ms: %s', peer, this.#blockMs, why)
     void Promise.resolve()
