@@ -140,16 +140,30 @@ const ATTACKS = [
   },
   ...[
     [12, 'task invalid frames (20 schema-breaking frames)', TASK_PROTOCOL, '{"type":"offer","rid":"x"}'],
-    [12, 'sync invalid frames (20 schema-breaking frames)', SYNC_PROTOCOL, '{"type":"step9","doc":"registry"}']
+    [12, 'sync invalid frames (up to 20 schema-breaking frames, a new stream for each)', SYNC_PROTOCOL, '{"type":"step9","doc":"registry"}']
   ].map(([item, name, protocol, body]) => ({
     item,
     name,
     async run(s) {
-      const raw = await s.h.openRaw(s.idA, protocol)
       let written = 0
-      for (let i = 0; i < 20; i++) if (raw.write(frame(body))) written++
-      await until(async () => ((await s.metrics())['mesh.peers.blocked'] ?? 0) > s.before['mesh.peers.blocked'], { message: 'block' }).catch(() => {})
-      return { written, reconnected: await s.h.canConnect(s.idA, { timeout: 3000 }) }
+      let streams = 0
+      if (protocol === SYNC_PROTOCOL) {
+        // The sync transport resets a stream at its first invalid frame: a repeat offender opens
+        // another, one frame each (until the block refuses it).
+        for (let i = 0; i < 20; i++) {
+          const raw = await s.h.openRaw(s.idA, protocol, { signal: AbortSignal.timeout(3000) }).catch(() => undefined)
+          if (raw == null) break
+          streams++
+          if (raw.write(frame(body))) written++
+          await Promise.race([raw.closed, sleep(2000)])
+        }
+      } else {
+        const raw = await s.h.openRaw(s.idA, protocol)
+        streams = 1
+        for (let i = 0; i < 20; i++) if (raw.write(frame(body))) written++
+      }
+      await until(async () => ((await s.metrics())['mesh.peers.blocked'] ?? 0) > (s.before['mesh.peers.blocked'] ?? 0), { message: 'block' }).catch(() => {})
+      return { written, streams, reconnected: await s.h.canConnect(s.idA, { timeout: 3000 }) }
     }
   })),
   {
@@ -312,6 +326,25 @@ const ATTACKS = [
       return { updateBytes: update.byteLength, reset: pushed.reset, agentsAtA: await s.a.evaluate(() => window.zerostate.agents.list().length) }
     }
   },
+  {
+    item: 12,
+    name: 'refused sync updates, repeated (3 registry-wipe records, ContentJSON nested 20,000 deep)',
+    async run(s) {
+      const resets = []
+      for (let i = 0; i < 3; i++) {
+        const update = await deepContentJsonEntry(await throwawayKey(), 20_000)
+        const pushed = await s.h.pushSync(s.idA, 'registry', update).catch((err) => ({ error: err.message }))
+        resets.push(pushed.reset ?? pushed.error)
+        await until(async () => ((await s.metrics())['memory.sync.rejectedUpdates'] ?? 0) >= (s.before['memory.sync.rejectedUpdates'] ?? 0) + i + 1, {
+          timeout: 15_000,
+          message: `refusal ${i + 1}`
+        }).catch(() => {})
+      }
+      await until(async () => ((await s.metrics())['mesh.peers.blocked'] ?? 0) > (s.before['mesh.peers.blocked'] ?? 0), { message: 'block' }).catch(() => {})
+      const audit = await s.a.evaluate((id) => window.zerostate.audit?.list({ peer: id }).map((r) => `${r.kind}: ${r.why}`), s.h.peerId)
+      return { resets, reconnected: await s.h.canConnect(s.idA, { timeout: 3000 }), audit }
+    }
+  },
   idle('idle control (end)')
 ]
 
@@ -327,8 +360,9 @@ function diff(before, after) {
 const stage = await hostileStage()
 const results = []
 const load0 = loadavg()
+// A replay of a few attacks (ONLY) goes to its own file, beside its own idle controls: the full run's figures stay.
 const write = () =>
-  writeResults('hostile', {
+  writeResults(ONLY == null ? 'hostile' : 'hostile-replay', {
     date: new Date().toISOString(),
     machine: {
       cores: cpus().length,
