@@ -279,7 +279,22 @@ steps:
     await a.waitForFunction((id) => window.zerostate.tasks().find((t) => t.id === id)?.stepsDone === 1, id, { timeout: 10_000 })
     await a.reload()
     await waitForApi(a)
-    await a.waitForFunction(() => window.zerostate.metrics()['tasks.resumed'] === 1, null, { timeout: 20_000 })
+    await a
+      .waitForFunction(() => window.zerostate.metrics()['tasks.resumed'] === 1, null, { timeout: 20_000 })
+      .catch(async (err) => {
+        const state = await a.evaluate(
+          (id) => ({
+            resumed: window.zerostate.metrics()['tasks.resumed'],
+            record: window.zerostate.journal.get(id),
+            unfinished: window.zerostate.journal
+              .list()
+              .filter((r) => !['succeeded', 'failed', 'cancelled'].includes(r.status))
+              .map((r) => r.id)
+          }),
+          id
+        )
+        throw new Error(`the reloaded tab did not carry the task on: ${JSON.stringify(state).slice(0, 1500)}`, { cause: err })
+      })
     await b.evaluate(() => window.__gate.resolve())
     const result = await a.evaluate((id) => window.zerostate.task(id).done, id)
     assert.equal(result.status, 'succeeded')

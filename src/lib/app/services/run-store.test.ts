@@ -170,4 +170,30 @@ describe('run locks', () => {
     expect(await locks.tryAcquire('zerostate:run:r')).toBeDefined()
     expect(calls.map((c) => c.ifAvailable)).toEqual([true, true, true])
   })
+
+  it('saved() of many writes in one turn is one flush, which includes all of them; a later write gets its own', async () => {
+    const doc = new Y.Doc()
+    let flushes = 0
+    /** Events each flush saw written (what it would persist). */
+    const seen: number[] = []
+    const store = new RunStore(doc, {
+      saved: async () => {
+        flushes++
+        seen.push(store.logSize('r'))
+      }
+    })
+    const log = store.log('r')
+    const waits = []
+    for (let i = 0; i < 64; i++) {
+      log.append({ type: 'step-finished', i })
+      waits.push(store.saved())
+    }
+    await Promise.all(waits)
+    expect(flushes).toBe(1)
+    expect(seen).toEqual([64])
+    log.append({ type: 'step-finished', i: 64 })
+    await store.saved()
+    expect(flushes).toBe(2)
+    expect(seen).toEqual([64, 65])
+  })
 })

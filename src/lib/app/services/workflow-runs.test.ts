@@ -67,11 +67,13 @@ function fakeModule(calls: Calls, gate: Gate = {}): WorkflowModule {
             const decided = journal.events().find((e) => e.type === 'approval-decided' && e.stepId === step.id)
             let d = decided?.type === 'approval-decided' ? decided : undefined
             if (d == null) {
-              if (!journal.events().some((e) => e.type === 'approval-requested' && e.stepId === step.id))
-                await append({ type: 'approval-requested', at: Date.now(), stepId: step.id, prompt: 'ok?', show: last })
+              // Pending (and decidable) before the request is journalled, as the engine's index has it.
               status = 'waiting'
               pending.push({ runId, stepId: step.id, prompt: 'ok?', requestedAt: Date.now() })
-              const got = await new Promise<{ approved: boolean; comment?: string }>((resolve) => decisions.set(step.id, resolve))
+              const decision = new Promise<{ approved: boolean; comment?: string }>((resolve) => decisions.set(step.id, resolve))
+              if (!journal.events().some((e) => e.type === 'approval-requested' && e.stepId === step.id))
+                await append({ type: 'approval-requested', at: Date.now(), stepId: step.id, prompt: 'ok?', show: last })
+              const got = await decision
               pending.splice(0)
               status = 'running'
               await append({ type: 'approval-decided', at: Date.now(), stepId: step.id, approved: got.approved, comment: got.comment })
