@@ -130,6 +130,16 @@ describe('dispatch under max_cost', () => {
     })
   })
 
+  it('the budget sentence rounds credits: no float noise from what earlier steps spent', async () => {
+    // 0.3 - 0.1 is 0.19999999999999998 in floating point; the user reads 0.2.
+    const x1 = agent('x-tenth', ['cap-x'], 0.1)
+    const z21 = agent('z-dear', ['cap-z'], 0.21)
+    const { run } = await setup([x1, z21])
+    const err = await run(plan(['cap-x', 'cap-z'], 'sequential'), { max_cost: 0.3 }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(BudgetExceededError)
+    expect((err as Error).message).toBe('Step "s2" (cap-z) needs 0.21 credits but only 0.2 of max_cost 0.3 are left (0.1 spent)')
+  })
+
   it('sequential steps see what earlier ones spent', async () => {
     const { run } = await setup([a6, b6, c3])
     const r = await run(plan(['cap-x', 'cap-y'], 'sequential'), { max_cost: 1 })

@@ -121,4 +121,38 @@ describe('dispatcher (mutation-found gaps)', () => {
     await strict.start()
     await expect(strict.submit({ description: 'hash it', input: 'z' }).done).rejects.toBeInstanceOf(NoEligiblePeerError)
   })
+
+  it('waits the retry backoff before each new attempt, growing by backoff_multiplier', async () => {
+    const net = new MemoryTaskNetwork()
+    const boom = {
+      [hash.id]: () => {
+        throw new Error('boom')
+      }
+    }
+    for (const id of ['d1', 'd2', 'd3']) await donor(net, id, boom)
+    const orch = createOrchestrator({ catalog, peers: { peers: () => [peer('d1'), peer('d2'), peer('d3')] }, transport: net.transport('me') })
+    await orch.start()
+    const at: Record<string, number> = {}
+    const h = orch.submit({ description: 'hash it', input: 1, preferences: { retry_policy: { max_attempts: 3, backoff_ms: 60, backoff_multiplier: 2 } } })
+    h.on('step', (e: StepEvent) => {
+      if (e.status === 'failed' || e.status === 'dispatched') at[`${e.status}${e.attempt}`] ??= performance.now()
+    })
+    await expect(h.done).rejects.toBeInstanceOf(StepFailedError)
+    // Lower bounds only (a timer never fires early; a busy machine only adds): 60 ms, then 120 ms.
+    expect(at.dispatched2 - at.failed1).toBeGreaterThanOrEqual(59)
+    expect(at.dispatched3 - at.failed2).toBeGreaterThanOrEqual(119)
+  })
+
+  it("the offer names the agent's module hash and at most 8 of its holders, so the donor can fetch the right bytes", async () => {
+    const net = new MemoryTaskNetwork()
+    const holders = Array.from({ length: 12 }, (_, i) => `holder-${i}`)
+    const pinned = agent('pinned', ['hashing'], 0.01, { moduleSha256: 'ab'.repeat(32), holders })
+    await donor(net, 'd1', { [pinned.id]: () => 'ok' })
+    const orch = createOrchestrator({ catalog: catalogOf([pinned]), peers: { peers: () => [peer('d1')] }, transport: net.transport('me') })
+    await orch.start()
+    await orch.submit({ description: 'hash it', input: 1 }).done
+    const offer = net.log.find((l) => l.message.type === 'offer')?.message as { moduleSha256?: string; holders?: string[] } | undefined
+    expect(offer?.moduleSha256).toBe('ab'.repeat(32))
+    expect(offer?.holders).toEqual(holders.slice(0, 8))
+  })
 })
