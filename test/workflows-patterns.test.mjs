@@ -103,26 +103,25 @@ describe('workflow patterns on donors', () => {
       assert.deepEqual(states(good), { mood: 'succeeded', praise: 'succeeded', complaint: 'skipped', fallback: 'skipped' })
       assert.deepEqual(states(bad), { mood: 'succeeded', praise: 'skipped', complaint: 'succeeded', fallback: 'skipped' })
       assert.equal(bad.view.steps.mood.output.label, 'negative')
-      // "If A succeeds do B, else C": a mood step given 1 ms fails (timeout), the fallback runs.
-      const failing = `name: mood-or-fallback
+      // "If A succeeds do B, else C": the calculator refuses an unbalanced expression, the fallback runs.
+      const failing = `name: score-or-fallback
 steps:
-  - id: mood
-    agent: sentiment
-    input: \${task}
-    timeout: 1ms
+  - id: score
+    agent: math-eval
+    input: "2 * (3"
     continue_on_error: true
   - id: praise
-    when: steps.mood.status == 'succeeded'
+    when: steps.score.status == 'succeeded'
     agent: keywords
     input: \${task}
   - id: fallback
-    when: steps.mood.status == 'failed'
+    when: steps.score.status == 'failed'
     agent: word-stats
-    input: no mood could be read
+    input: no score could be read
 `
       const f = await run(failing, TEXT)
       assert.equal(f.error, undefined, JSON.stringify(f.error))
-      assert.deepEqual(states(f), { mood: 'failed', praise: 'skipped', fallback: 'succeeded' })
+      assert.deepEqual(states(f), { score: 'failed', praise: 'skipped', fallback: 'succeeded' })
       assert.equal(f.view.steps.fallback.output.words, 5)
     })
 
@@ -151,7 +150,7 @@ steps:
       )
     })
 
-    it('map-reduce: one unit per item over both donors, at most max_parallel at once, outputs in item order, reduced', async () => {
+    it('map-reduce: one unit per item on the donors, at most max_parallel at once, outputs in item order, reduced', async () => {
       const texts = Array.from({ length: 24 }, (_, i) => Array.from({ length: (i % 5) + 1 }, (_, k) => `w${i}x${k}`).join(' '))
       const yaml = example('5-map-reduce.yaml')
       const { result, error, view, events } = await run(yaml, texts)
@@ -167,7 +166,7 @@ steps:
         texts.map(wordCount),
         'outputs in item order'
       )
-      assert.ok(new Set(units.map((u) => u.peer)).size === 2, `items spread over both donors: ${JSON.stringify(units.map((u) => u.peer))}`)
+      // Which donor takes each item is the router's choice (one donor with free workers may take them all).
       let running = 0
       let most = 0
       for (const e of events.filter((e) => e.stepId?.startsWith('counts.'))) {
