@@ -67,4 +67,32 @@ describe('trustService', () => {
     expect(t.credits()).toMatchObject({ earned: 0.5, balance: 0.5 })
     expect(t.stats()['trust.receiptsRefused']).toBe(3)
   })
+
+  it('does not count its own published statements again (one verified result is one valid result)', async () => {
+    const [me, donor] = await Promise.all([loadIdentity(), loadIdentity()])
+    const users = { userOf: (p: string) => (p === 'p-donor' ? donor.publicKey : undefined) }
+    const shared = new MemoryStatementStore()
+    const t = trustService({ publishEveryMs: 1 })({ identity: me, users, statements: shared.as(me) })
+    await t.start()
+    let published = 0
+    const off = shared.as(me).subscribe(() => published++)
+    await t.settle({
+      taskId: 't-1',
+      stepId: 's1',
+      agentId: A,
+      outcome: 'verified',
+      results: [{ peer: 'p-donor', user: donor.publicKey, ms: 5, price: 1, agreed: true }]
+    })
+    await expect.poll(() => published).toBeGreaterThanOrEqual(2) // overall and per agent, read back by this tab
+    await t.flush()
+    off()
+    expect(t.reputation('p-donor')).toMatchObject({ valid: 1, invalid: 0 })
+    expect(t.userReputation(donor.publicKey, A).valid).toBe(1)
+    await t.stop()
+    // Another tab of the same profile (no saved state here): its own statements are not evidence from someone else.
+    const tab2 = trustService()({ identity: me, users, statements: shared.as(me) })
+    await tab2.start()
+    expect(tab2.reputation('p-donor')).toBeUndefined()
+    await tab2.stop()
+  })
 })

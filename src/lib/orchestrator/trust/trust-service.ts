@@ -218,7 +218,8 @@ export function trustService(init: TrustInit = {}): (components: TrustComponents
     async function readStatements(): Promise<void> {
       if (statements == null) return
       try {
-        book.setStatements(await reader.read(statements.records()))
+        // This profile's own statements (published by this tab or another of its tabs) repeat what its book holds: counting them would count each result twice.
+        book.setStatements((await reader.read(statements.records())).filter((s) => s.author !== self))
         changes.notify()
       } catch (err) {
         log.error('reading statements failed: %s', toError(err).message)
