@@ -33,6 +33,12 @@ export class RegistryQuotaExceededError extends RejectedUpdateError {
   static override readonly defaultMessage: string = 'The update would give one author more registry entries than the quota allows'
 }
 
+/** A remote update adds a registry entry without its publishing work stamp: refused whole at the guard. */
+export class RegistryWorkMissingError extends RejectedUpdateError {
+  override readonly name: string = 'RegistryWorkMissingError'
+  static override readonly defaultMessage: string = 'The update adds a registry entry without the publishing work it must carry'
+}
+
 /** A registry entry, reputation record or memory value is larger than allowed. */
 export class EntryTooLargeError extends MemoryError {
   override readonly name: string = 'EntryTooLargeError'

@@ -9,7 +9,7 @@ import { createMemoryLayer } from './layer.ts'
 import { MemoryNetwork, MemorySyncTransport } from './memory-sync-transport.ts'
 import { fakeSha, jsonContentUpdate, nestedJson, newIdentity, until } from './test-helpers.ts'
 import type { Identity } from '../core/index.ts'
-import { RegistryQuotaExceededError, RejectedUpdateError } from './errors.ts'
+import { RegistryQuotaExceededError, RegistryWorkMissingError, RejectedUpdateError } from './errors.ts'
 import { entryKey } from './registry-schema.ts'
 import { Registry, registryUpdatePolicy, withinShape } from './registry.ts'
 import { DEFAULT_LIMITS } from './constants.ts'
@@ -63,6 +63,15 @@ function bombUpdate(author: string, depth = 20_000, id = 'bomb'): Uint8Array {
     `{"kind":"zerostate/registry-entry/1","id":"${id}","author":"${author}","manifest":${nestedJson(depth)},` +
     `"moduleSha256":"${fakeSha(1)}","version":1,"publishedAt":1,"signature":"${'A'.repeat(86)}"}`
   return jsonContentUpdate('entries', entryKey(author, id), [text])
+}
+
+/** One entry by a fresh key carrying `bits` of publishing work. */
+async function paidUpdate(bits: number): Promise<{ update: Uint8Array; author: string }> {
+  const id = await newIdentity()
+  const doc = new Y.Doc()
+  const reg = new Registry(doc, id, { ...DEFAULT_LIMITS, publishWorkBits: bits })
+  await reg.publish({ id: 'paid', manifest: manifest('Paid'), moduleSha256: fakeSha(3) })
+  return { update: Y.encodeStateAsUpdate(doc), author: id.publicKey }
 }
 
 /** `n` validly signed entries by a fresh key, as one update (each entry a new map key). */
@@ -250,18 +259,49 @@ describe('the cost of publishing: a proof-of-work stamp over each entry (issue 1
     expect(others.length).toBeLessThan(2)
   })
 
+  it('an update adding entries without their work is refused at the guard before it is applied: counted, struck, nothing enters', async () => {
+    const net = new MemoryNetwork()
+    const a = await victim(net, { publishWorkBits: 10, maxStrikes: 100 })
+    const h = await hostile(net)
+    const cheap = await floodUpdate(20) // minted at 4 bits: most fall short of 10
+    const applied = a.layer.metrics()['memory.sync.updatesApplied'] ?? 0
+    let updates = 0
+    a.layer.doc('registry')!.on('update', () => updates++)
+    await h.send('update', cheap.update)
+    await until(() => a.rejected.length === 1)
+    expect(a.rejected[0]!.error).toBeInstanceOf(RegistryWorkMissingError)
+    expect(a.layer.metrics()['memory.registry.insufficientWorkRefused']).toBe(1)
+    // Never applied: the doc saw no update and holds none of them (nothing to verify, nothing to prune).
+    expect(updates).toBe(0)
+    expect(a.layer.doc('registry')!.getMap('entries').size).toBe(0)
+    expect(a.layer.metrics()['memory.sync.updatesApplied'] ?? 0).toBe(applied)
+    // A sync answer carrying them is refused the same way.
+    await h.send('step2', cheap.update)
+    await until(() => a.rejected.length === 2)
+    expect(a.rejected[1]!.error).toBeInstanceOf(RegistryWorkMissingError)
+    // Entries that carry their work go in.
+    const paid = await paidUpdate(10)
+    await h.send('update', paid.update)
+    await until(() => a.layer.registry.list({ author: paid.author }).length === 1)
+    expect(a.rejected).toHaveLength(2)
+  })
+
+  it('the guard decodes the new values of the roots it is asked for, and only those', async () => {
+    const paid = await paidUpdate(4)
+    const policy = registryUpdatePolicy(DEFAULT_LIMITS)
+    const shape = checkUpdate(paid.update, policy)
+    const [[key, value]] = [...shape.values.get('entries')!]
+    expect(key).toBe(entryKey(paid.author, 'paid'))
+    expect(value).toMatchObject({ id: 'paid', author: paid.author })
+    expect(checkUpdate(paid.update, { allowedRoots: policy.allowedRoots }).values.size).toBe(0)
+  })
+
   it('readers refuse entries without enough work (counted, pruned) and list those with it', async () => {
     const net = new MemoryNetwork()
     const a = await victim(net, { publishWorkBits: 10 })
     const h = await hostile(net)
     const cheap = await floodUpdate(20) // minted at 4 bits: most fall short of 10
-    const paid = await (async () => {
-      const id = await newIdentity()
-      const doc = new Y.Doc()
-      const reg = new Registry(doc, id, { ...DEFAULT_LIMITS, publishWorkBits: 10 })
-      await reg.publish({ id: 'paid', manifest: manifest('Paid'), moduleSha256: fakeSha(3) })
-      return { update: Y.encodeStateAsUpdate(doc), author: id.publicKey }
-    })()
+    const paid = await paidUpdate(10)
     const cheapRecords = [
       ...(() => {
         const d = new Y.Doc()
@@ -270,7 +310,8 @@ describe('the cost of publishing: a proof-of-work stamp over each entry (issue 1
       })()
     ] as Array<{ signature: string; work: string }>
     const enough = cheapRecords.filter((r) => workBits(r.signature, r.work) >= 10).length
-    await h.send('update', cheap.update)
+    // The guard refuses such an update from a peer; these arrive by a path without it (stored before it).
+    Y.applyUpdate(a.layer.doc('registry')!, cheap.update)
     await h.send('update', paid.update)
     await until(() => a.layer.registry.list({ author: paid.author }).length === 1)
     await until(() => a.layer.metrics()['memory.registry.insufficientWork'] === 20 - enough)

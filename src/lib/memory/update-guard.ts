@@ -12,6 +12,7 @@
  * We only ever accept v1 updates from peers; the v2 run-length decoders that
  * #687 mostly abuses are never fed remote bytes.
  */
+import * as decoding from 'lib0/decoding'
 import { RejectedUpdateError } from './errors.ts'
 
 /** Largest length of one GC/Skip/Deleted run or clock we accept (2^40). */
@@ -35,6 +36,12 @@ export interface UpdatePolicy {
   maxValueBytes?: number
   /** Content types this doc never holds (e.g. the registry holds plain values only: no JSON, strings or nested types). */
   forbiddenContent?: ReadonlySet<ContentKind>
+  /**
+   * Root maps whose new values the guard decodes for the caller (`UpdateShape.values`), so
+   * a check of the values themselves (e.g. the registry's work stamps) refuses an update
+   * before Yjs applies it. Only plain values (ContentAny) under a spelt-out key.
+   */
+  valuesOf?: ReadonlySet<string>
 }
 
 /** Yjs content types by name (the refs of the v1 encoding). */
@@ -248,6 +255,8 @@ export interface UpdateShape {
    * seen can only arrive this way, so these are the keys an update may add.
    */
   keys: Map<string, Set<string>>
+  /** For the roots in the policy's `valuesOf`: the value each spelt-out key is set to (its last, as Yjs keeps). */
+  values: Map<string, Map<string, unknown>>
 }
 
 /**
@@ -264,6 +273,8 @@ export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | U
   const r = new Reader(update)
   const roots = new Set<string>()
   const keys = new Map<string, Set<string>>()
+  const values = new Map<string, Map<string, unknown>>()
+  const valuesOf = p.valuesOf
   let structs = 0
   const clients = r.count()
   for (let c = 0; c < clients; c++) {
@@ -288,6 +299,7 @@ export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | U
           const [oc, ok] = [r.varUint(), r.varUint()]
           if (oc === client && ok >= clock) throw fail('a right origin that does not precede its item')
         } // right origin (client, clock)
+        let keyed: [string, string] | undefined
         if ((info & 0xc0) === 0) {
           let root: string | undefined
           if (r.varUint() === 1) {
@@ -306,12 +318,24 @@ export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | U
               const set = keys.get(root)
               if (set == null) keys.set(root, new Set([key]))
               else set.add(key)
+              if (ref === 8 && valuesOf?.has(root) === true) keyed = [root, key]
             }
           }
         }
         const kind = CONTENT_KINDS[ref]
         if (kind !== undefined && forbidden?.has(kind) === true) throw fail(`${kind} content is not allowed in this document`)
+        const at = r.pos
         len = content(r, ref, lim)
+        // Walked and bounded above, so decoding it is safe.
+        if (keyed !== undefined) {
+          const d = decoding.createDecoder(update.subarray(at, r.pos))
+          const n = decoding.readVarUint(d)
+          let value: unknown
+          for (let k = 0; k < n; k++) value = decoding.readAny(d)
+          const m = values.get(keyed[0]) ?? new Map<string, unknown>()
+          values.set(keyed[0], m)
+          m.set(keyed[1], value)
+        }
       }
       clock += len
       if (clock > MAX_CLOCK) throw fail('clock beyond 2^40')
@@ -333,7 +357,7 @@ export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | U
     }
   }
   if (r.left !== 0) throw fail('trailing bytes after the delete set')
-  return { structs, deletes, roots, keys }
+  return { structs, deletes, roots, keys, values }
 }
 
 /** Walk a state vector (as sent in sync step 1): a count, then client/clock pairs. */
