@@ -101,7 +101,24 @@ describe('length-prefix bombs (issue 11 item 2) and strikes (item 12)', () => {
     assert.ok(r.result.written < 1024 * 1024, `${r.result.written} bytes left the attacker before the reset`)
     assert.ok(cpu < 2, `the relay spent ${cpu} s of CPU`)
     assertTabUnhurt(r, 'relay hop')
-    const c = await s.mesh.newPeer()
+    // A new tab joins: its app starts (or says why not) and it links directly to A and B.
+    const c = await s.mesh.newPeer({ waitReady: false })
+    const consoleLines = []
+    c.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') consoleLines.push(`${m.type()}: ${m.text()}`)
+    })
+    const started = await c
+      .waitForFunction(() => (window.zerostate != null ? 'started' : document.body.innerText.match(/could not join the mesh[^\n]*/)?.[0]), null, {
+        timeout: 30_000,
+        polling: 100
+      })
+      .then((h) => h.jsonValue())
+      .catch(
+        async () =>
+          `not started in 30 s: ${await c.evaluate(() => document.readyState + ' ' + document.body.innerText.slice(0, 200))} | ${consoleLines.slice(-5).join(' | ')}`
+      )
+    assert.equal(started, 'started', 'the new tab did not start')
+    await c.evaluate(() => window.zerostate.ready)
     await c.waitForFunction((ids) => ids.every((id) => window.zerostate.peers().some((p) => p.id === id && p.transport === 'webrtc')), [s.idA, s.idB], {
       timeout: 15_000
     })

@@ -92,6 +92,9 @@ async function relaysFrom(relayUrl) {
   return body.relays
 }
 
+/** One WebRTC dial attempt of `dialDirect` (a slow one under load takes ~5 s). */
+const DIAL_ATTEMPT_MS = 8000
+
 /** Start a hostile peer connected to the relay. */
 export async function createHostilePeer({ relayUrl, relays, log = () => {} } = {}) {
   const relayAddrs = relays ?? (await relaysFrom(relayUrl))
@@ -215,11 +218,16 @@ export async function createHostilePeer({ relayUrl, relays, log = () => {} } = {
       if (existing != null) return existing
       const end = Date.now() + timeout
       let last
+      let attempt = 0
       while (Date.now() < end) {
+        // Every address the tab announced in turn (its first may be through a relay
+        // connection that is gone), and a fresh attempt when one stalls: one WebRTC
+        // negotiation that never completes must not use up the whole timeout.
         const addrs = seen.get(tabId)?.addrs ?? []
-        const ma = addrs.length > 0 ? multiaddr(addrs[0]) : relayMa.encapsulate(`/p2p-circuit/webrtc/p2p/${tabId}`)
+        const ma = addrs.length > 0 ? multiaddr(addrs[attempt % addrs.length]) : relayMa.encapsulate(`/p2p-circuit/webrtc/p2p/${tabId}`)
+        attempt++
         try {
-          const conn = await node.dial(ma, { signal: AbortSignal.timeout(Math.max(1000, end - Date.now())) })
+          const conn = await node.dial(ma, { signal: AbortSignal.timeout(Math.max(1000, Math.min(DIAL_ATTEMPT_MS, end - Date.now()))) })
           if (conn.limits == null) return conn
         } catch (err) {
           last = err
@@ -247,7 +255,25 @@ export async function createHostilePeer({ relayUrl, relays, log = () => {} } = {
      */
     async openRaw(target, protocol, { runOnLimitedConnection = true, signal = AbortSignal.timeout(10_000) } = {}) {
       const conn = typeof target === 'string' ? await h.dialDirect(target) : target
-      const stream = await conn.newStream(protocol, { runOnLimitedConnection, signal })
+      // Our own libp2p may have a stream of this protocol open on the connection (identify-push
+      // after our addresses changed): a tab takes one inbound identify-push stream at a time
+      // and resets a second, which is not what a test of ours means to send.
+      const end = Date.now() + 10_000
+      while (conn.streams.some((s) => s.protocol === protocol && s.direction === 'outbound') && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      let stream
+      for (let attempt = 1; stream == null; attempt++) {
+        try {
+          stream = await conn.newStream(protocol, { runOnLimitedConnection, signal })
+        } catch (err) {
+          // The tab may still hold our own push's stream when we open ours (it answers with
+          // a reset, an EOF here): once our push is done, the tab takes the next stream.
+          if (protocol !== IDENTIFY_PUSH_PROTOCOL || err?.name !== 'UnexpectedEOFError' || attempt >= 3 || signal.aborted) throw err
+          log(`${protocol} refused while our own push was open (${err.message}); again`)
+          await new Promise((r) => setTimeout(r, 250))
+        }
+      }
       obs.streamsOpened++
       const chunks = []
       stream.addEventListener('message', (evt) => {
