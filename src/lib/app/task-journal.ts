@@ -97,10 +97,29 @@ function batcherOf(journal: Journal, lifecycle: PageLifecycle | undefined): Jour
   return b
 }
 
-/** Journal `handle` as it progresses; returns when it is settled and saved. `lifecycle` defaults to the page's. */
-export async function journalTask(journal: Journal, handle: TaskHandle, request: TaskRequest, lifecycle?: PageLifecycle): Promise<void> {
-  const createdAt = Date.now()
-  const steps = new Map<string, StepRecord>()
+/** Options of {@link journalTask}. */
+export interface JournalTaskOptions {
+  /** When the task was first submitted (a task carried on after a reload keeps its record's). Default now. */
+  createdAt?: number
+  /** Steps already journalled (a carried-on task's finished steps, with their outputs). */
+  steps?: readonly StepRecord[]
+}
+
+/**
+ * Journal `handle` as it progresses; returns when it is settled and saved. `lifecycle` defaults to the page's.
+ * A step's output is journalled as the step commits (at once, not at the end: a crash loses nothing of a
+ * finished step); one larger than {@link MAX_JOURNALLED_VALUE} is dropped and its step listed in
+ * `data.outputsDropped` (a carried-on task runs that step again).
+ */
+export async function journalTask(
+  journal: Journal,
+  handle: TaskHandle,
+  request: TaskRequest,
+  lifecycle?: PageLifecycle,
+  opts: JournalTaskOptions = {}
+): Promise<void> {
+  const createdAt = opts.createdAt ?? Date.now()
+  const steps = new Map<string, StepRecord>((opts.steps ?? []).map((s) => [s.id, s]))
   let status = 'planning'
   const input = small(request.input)
   const { custom_score: _fn, ...preferences } = (request.preferences ?? {}) as Record<string, unknown>
@@ -111,6 +130,10 @@ export async function journalTask(journal: Journal, handle: TaskHandle, request:
     ...(request.agent != null ? { agent: request.agent } : {}),
     ...(request.capabilities != null ? { capabilities: request.capabilities } : {}),
     ...(request.preferences != null ? { preferences } : {})
+  }
+  const dropOutput = (stepId: string): void => {
+    const dropped = (data.outputsDropped as string[] | undefined) ?? []
+    if (!dropped.includes(stepId)) data = { ...data, outputsDropped: [...dropped, stepId] }
   }
   /** Per step: the reasoning and scored route of the attempt that ran last. */
   const routes: Record<string, unknown> = {}
@@ -148,14 +171,20 @@ export async function journalTask(journal: Journal, handle: TaskHandle, request:
       agent: e.agent,
       peer: e.peer,
       ...(e.status === 'dispatched' && prev.startedAt == null ? { startedAt: Date.now() } : {}),
-      ...(e.status === 'succeeded' || e.status === 'failed' ? { endedAt: Date.now() } : {}),
+      ...((e.status === 'succeeded' || e.status === 'failed') && prev.status !== e.status ? { endedAt: Date.now() } : {}),
       ...(e.error != null ? { error: e.error } : {})
     })
     if (e.reasoning != null || e.route != null) {
       routes[e.stepId] = { reasoning: e.reasoning, route: e.route }
       data = { ...data, routes }
     }
-    save()
+    if (e.status === 'succeeded' && e.output !== undefined) {
+      const output = small(e.output)
+      steps.set(e.stepId, { ...steps.get(e.stepId)!, output, error: undefined })
+      if (output === undefined) dropOutput(e.stepId)
+      // A finished step is what a tab carrying the task on keeps: journalled at once.
+      write()
+    } else save()
   })
   try {
     const result = await handle.done
@@ -171,7 +200,7 @@ export async function journalTask(journal: Journal, handle: TaskHandle, request:
         output,
         ...(s.status === 'succeeded' ? { error: undefined } : {})
       })
-      if (s.output !== undefined && output === undefined) data = { ...data, outputsDropped: [...((data.outputsDropped as string[] | undefined) ?? []), s.id] }
+      if (s.output !== undefined && output === undefined) dropOutput(s.id)
     }
     data = { ...data, cost: result.cost, plan: result.plan ?? data.plan, ms: result.steps.map((s) => [s.id, s.ms]) }
   } catch (err) {

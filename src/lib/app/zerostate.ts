@@ -95,7 +95,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   unsubscribes.push(trust.subscribe(changed))
   // Routing learns from outcomes (bandit, A/B, anomalies); its health checks run through the orchestrator built next.
   let built: Orchestrator | undefined
-  const learning = appLearning({ trust, registry: memory.registry, catalog, executor, peers, orchestrator: () => built })
+  const learning = appLearning({ trust, registry: memory.registry, catalog, executor, peers, orchestrator: () => built, persist })
   // Reputation, quality and run times come from trust (verified, persisted, shared), not this tab's counts alone.
   const orchestrator = orchestratorService()({
     catalog,
@@ -141,7 +141,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     locks: runLocks,
     orchestrator,
     catalog,
-    record: (handle, request) => journalTask(memory.journal, handle, request),
+    record: (handle, request, opts) => journalTask(memory.journal, handle, request, undefined, opts),
     changes,
     catalogReady: bundled
   })

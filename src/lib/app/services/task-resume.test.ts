@@ -1,8 +1,17 @@
 import * as Y from 'yjs'
 import { describe, expect, it, vi } from 'vitest'
 import { Journal, type TaskRecord } from '../../memory/index.ts'
-import type { Plan } from '../../orchestrator/index.ts'
-import { journalTask } from '../task-journal.ts'
+import {
+  MemoryTaskNetwork,
+  createOrchestrator,
+  donorService,
+  type AgentCandidate,
+  type AgentCatalog,
+  type LocalExecutor,
+  type Plan,
+  type TaskHandle
+} from '../../orchestrator/index.ts'
+import { MAX_JOURNALLED_VALUE, journalTask } from '../task-journal.ts'
 import { MemoryRunLocks, runLockName } from './run-locks.ts'
 import { remainingPlan, taskResume } from './task-resume.ts'
 
@@ -126,5 +135,146 @@ describe('carrying on an interrupted task', () => {
     })
     expect((await handle.done).output).toBe('s3-out')
     expect(new Set(pinned)).toEqual(new Set(['agent-summarize']))
+  })
+})
+
+describe('a task killed mid-run and carried on over the same journal (real orchestrator, in-memory transport)', () => {
+  const summarize: AgentCandidate = { id: '1'.repeat(64), name: 'summarize', version: '1.0.0', capabilities: ['text-summarization'], price: 0 }
+  const hash: AgentCandidate = { id: '2'.repeat(64), name: 'hash', version: '1.0.0', capabilities: ['hashing'], price: 0 }
+  const catalog: AgentCatalog = {
+    list: (c) => [summarize, hash].filter((a) => c == null || a.capabilities.includes(c)),
+    version: () => 1
+  }
+  type Fns = Record<string, (input: unknown) => unknown>
+
+  /** One mesh: a donor running `fns` (counting runs) and an orchestrator submitting to it. */
+  async function mesh(fns: Fns) {
+    const net = new MemoryTaskNetwork()
+    const t = net.transport('donor')
+    await t.start()
+    const executor: LocalExecutor & { runs: number } = {
+      runs: 0,
+      has: (id) => id in fns,
+      freeWorkers: () => 2,
+      async run(id, input) {
+        executor.runs++
+        return { output: await fns[id](input), ms: 1 }
+      }
+    }
+    const donor = donorService({})({ transport: t, executor })
+    await donor.start()
+    const donorPeer = { id: 'donor', rttMs: 10, freeWorkers: 2, donating: true, capabilities: [] }
+    const orch = createOrchestrator({ catalog, peers: { peers: () => [donorPeer] }, transport: net.transport('me') }, { dispatcher: { offerTimeoutMs: 300 } })
+    await orch.start()
+    return {
+      orch,
+      executor,
+      stop: async () => {
+        await orch.stop()
+        await donor.stop()
+      }
+    }
+  }
+
+  it('journals each step output as it commits; after the kill no finished step runs again and its output feeds the rest', async () => {
+    const doc = new Y.Doc()
+    const journal = new Journal(doc, async () => {})
+    const gate = Promise.withResolvers<void>()
+    const first = await mesh({
+      [summarize.id]: (i) => ({ summary: `short: ${String(i).slice(0, 12)}` }),
+      [hash.id]: async () => {
+        await gate.promise
+        return { sha256: 'never' }
+      }
+    })
+    const request = { description: 'summarize this text, then hash it', input: 'a long text about meshes and agents' }
+    const handle = first.orch.submit(request)
+    void journalTask(journal, handle, request)
+    // s1 finished and its output is journalled while s2 still runs (not only when the task ends).
+    const s1 = await vi.waitFor(
+      () => {
+        const r = journal.get(handle.id)
+        const s = r?.steps.find((x) => x.status === 'succeeded')
+        if (s == null || r == null || r.steps.length < 2) throw new Error('s1 not journalled yet')
+        return { record: r, step: s }
+      },
+      { timeout: 5000 }
+    )
+    expect(s1.step.output).toEqual({ summary: 'short: a long text ' })
+    expect(first.executor.runs).toBe(2) // s1, and s2 held
+    // The kill: the journal as the dead tab left it (nothing written after this point).
+    const copy = new Y.Doc()
+    Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc))
+    const after = new Journal(copy, async () => {})
+    const createdAt = after.get(handle.id)!.createdAt
+    gate.resolve()
+    await first.stop()
+
+    // A new tab, and a new donor that never saw the task: only s2 may run there.
+    const hashed: unknown[] = []
+    const second = await mesh({
+      [summarize.id]: () => {
+        throw new Error('the finished summarize step ran again')
+      },
+      [hash.id]: (i) => {
+        hashed.push(i)
+        return { sha256: `digest of ${String(i)}` }
+      }
+    })
+    const resume = taskResume()({
+      journal: after,
+      locks: new MemoryRunLocks(),
+      catalog,
+      orchestrator: second.orch,
+      record: (h, req, opts) => journalTask(after, h, req, undefined, opts),
+      changes: { changed() {} }
+    })
+    await new Promise((r) => setTimeout(r, 5 * 60)) // createdAt must survive, not be "now"
+    resume.resumeAll()
+    const carried = await vi.waitFor(() => {
+      const h = resume.task(handle.id)
+      if (h == null) throw new Error('not carried on yet')
+      return h
+    })
+    const result = await carried.done
+    expect(result.output).toEqual({ sha256: 'digest of short: a long text ' })
+    expect(second.executor.runs).toBe(1)
+    expect(hashed).toEqual(['short: a long text '])
+    await vi.waitFor(() => expect(after.get(handle.id)?.status).toBe('succeeded'))
+    const final = after.get(handle.id)!
+    expect(final.createdAt).toBe(createdAt)
+    expect(final.steps.map((s) => [s.id, s.status, s.output])).toEqual([
+      [s1.step.id, 'succeeded', { summary: 'short: a long text ' }],
+      [expect.any(String), 'succeeded', { sha256: 'digest of short: a long text ' }]
+    ])
+    await second.stop()
+  })
+
+  it('an output too large to journal is dropped with a flag, and that step runs again when carried on', async () => {
+    const journal = new Journal(new Y.Doc(), async () => {})
+    const events = new EventTarget()
+    const settle = Promise.withResolvers<never>()
+    settle.promise.catch(() => {})
+    const handle = {
+      id: 't-big',
+      done: settle.promise,
+      on(kind: string, l: (d: unknown) => void) {
+        const f = (e: Event) => l((e as CustomEvent).detail)
+        events.addEventListener(kind, f)
+        return () => events.removeEventListener(kind, f)
+      },
+      cancel() {}
+    } as unknown as TaskHandle
+    void journalTask(journal, handle, { description: 'big' })
+    events.dispatchEvent(new CustomEvent('progress', { detail: { taskId: 't-big', phase: 'planned', plan: PLAN, steps: 3, stepsDone: 0 } }))
+    events.dispatchEvent(
+      new CustomEvent('step', {
+        detail: { taskId: 't-big', stepId: 's1', status: 'succeeded', attempt: 1, agent: 'a', peer: 'p', output: 'x'.repeat(MAX_JOURNALLED_VALUE + 1) }
+      })
+    )
+    await vi.waitFor(() => expect(journal.get('t-big')?.steps.find((s) => s.id === 's1')?.status).toBe('succeeded'))
+    const r = journal.get('t-big')!
+    expect(r.steps.find((s) => s.id === 's1')?.output).toBeUndefined()
+    expect((r.data as { outputsDropped?: string[] }).outputsDropped).toEqual(['s1'])
   })
 })

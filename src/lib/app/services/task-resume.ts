@@ -26,6 +26,7 @@ import {
   type TaskResult
 } from '../../orchestrator/index.ts'
 import { requestFromRecord } from '../task-history.ts'
+import type { JournalTaskOptions } from '../task-journal.ts'
 import { type RunLease, type RunLocks, runLockName } from './run-locks.ts'
 import { CATALOG_WAIT_MS, settledWithin } from './workflow-runs.ts'
 
@@ -40,8 +41,8 @@ export interface TaskResumeComponents {
   locks: RunLocks
   orchestrator: Pick<Orchestrator, 'runPlan'>
   catalog: AgentCatalog
-  /** Journal the carried-on task as it progresses (`journalTask`). */
-  record(handle: TaskHandle, request: TaskRequest): Promise<void>
+  /** Journal the carried-on task as it progresses (`journalTask`), from its record's createdAt and finished steps. */
+  record(handle: TaskHandle, request: TaskRequest, opts?: JournalTaskOptions): Promise<void>
   changes: { changed(): void }
   /** Resolves once the catalog holds the bundled agents: a task pinned to one is carried on only then (at most `CATALOG_WAIT_MS`). */
   catalogReady?: Promise<unknown>
@@ -134,7 +135,7 @@ export function taskResume(): (components: TaskResumeComponents) => TaskResume {
         emit('progress', { taskId: id, phase: 'planned', planner: plan.planner, steps: plan.subtasks.length, stepsDone, plan })
         for (const [stepId] of kept) {
           const prev = r.steps.find((s) => s.id === stepId)
-          emit('step', { taskId: id, stepId, status: 'succeeded', attempt: 1, agent: prev?.agent ?? '', peer: prev?.peer ?? '' })
+          emit('step', { taskId: id, stepId, status: 'succeeded', attempt: 1, agent: prev?.agent ?? '', peer: prev?.peer ?? '', output: kept.get(stepId) })
         }
         emit('progress', { taskId: id, phase: 'running', planner: plan.planner, steps: plan.subtasks.length, stepsDone })
         const run = await orchestrator.runPlan(rest, {
@@ -198,7 +199,7 @@ export function taskResume(): (components: TaskResumeComponents) => TaskResume {
       log('carrying on task %s (%d of %d steps kept)', id, kept.size, plan.subtasks.length)
       // The journal record follows this handle from here (kept steps are in its result); the
       // lock goes once its final state is saved.
-      const saved = record(handle, request)
+      const saved = record(handle, request, { createdAt: r.createdAt, steps: r.steps.filter((s) => kept.has(s.id)) })
       const finish = (): void => {
         lease.release()
         changes.changed()

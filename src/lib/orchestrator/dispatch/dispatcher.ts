@@ -85,6 +85,8 @@ export interface StepEvent {
   error?: string
   /** On 'succeeded' when verification ran. */
   verification?: StepVerification
+  /** On 'succeeded': the step's output (the accepted result), so a journal can keep it as the step commits. */
+  output?: unknown
 }
 
 /** The route of a step event: its score, per-criterion values and the decision's counts. */
@@ -794,7 +796,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         agent: c.route.agent.id,
         peer: c.route.peer.id,
         ...c.ranked,
-        ...(verification != null ? { verification } : {})
+        ...(verification != null ? { verification } : {}),
+        output: c.output
       })
       const inputSize = size(input)
       for (const x of all) {
