@@ -156,6 +156,35 @@ describe('trust on the pages', () => {
     await a.waitForSelector('[data-testid="agent-detail"]')
     const agentUsers = await a.locator('[data-testid="agent-users-row"]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-user')))
     assert.deepEqual(new Set(agentUsers), new Set(keys.slice(1)))
+
+    // What routing learned, on the same page: the hash agent's arm with the outcomes of A's task, as the router holds them.
+    const armOf = (id) =>
+      a.evaluate((agentId) => {
+        const l = window.zerostate.orchestrator.router.learning()
+        const arm = Object.values(l.bandit)
+          .flat()
+          .find((x) => x.agentId === agentId)
+        return arm && { successes: arm.successes, failures: arm.failures }
+      }, id)
+    const arm = a.locator(`[data-testid="learned-arm"][data-agent-id="${hashId}"]`)
+    await arm.waitFor()
+    const learned = await armOf(hashId)
+    assert.ok(learned.successes >= 1, 'the router learned from the verified task')
+    assert.deepEqual({ successes: Number(await arm.getAttribute('data-successes')), failures: Number(await arm.getAttribute('data-failures')) }, learned)
+    assert.equal((await arm.locator('td').first().textContent()).trim(), String(learned.successes))
+    assert.match(await arm.locator('th').textContent(), /^hash 1\.0\.0/)
+    assert.match(await a.locator('[data-testid="learned-flags-empty"]').textContent(), /No agent or user is flagged/)
+    // Two more tasks while the page is open: the row is re-read as they finish (no reload).
+    for (const i of [1, 2])
+      await a.evaluate(
+        async ([agentId, n]) => (await window.zerostate.submit({ description: `learn ${n}`, agent: agentId, input: `learn ${n}` })).done,
+        [hashId, i]
+      )
+    await eventually(async () => Number(await arm.getAttribute('data-successes')) >= learned.successes + 2, {
+      timeout: 20_000,
+      message: 'the learned row to count the two new tasks'
+    })
+    assert.equal(Number(await arm.getAttribute('data-successes')), (await armOf(hashId)).successes)
     await check('/registry (agent details open)')
 
     // Mesh: each donor's row says what A knows of its user.
@@ -171,8 +200,9 @@ describe('trust on the pages', () => {
     await check('/ (mesh)')
 
     // A daily budget below the next task's estimate: refused with a sentence before anything runs.
+    const spentNow = await a.evaluate(() => Math.round(window.zerostate.credits().spent * 1e6) / 1e6)
     await go(a, '/settings')
-    await a.fill('[data-testid="budget-daily"]', String(ledgerA.spent + 0.1))
+    await a.fill('[data-testid="budget-daily"]', String(spentNow + 0.1))
     await a.click('[data-testid="budget-save"]')
     await a.waitForSelector('[data-testid="budget-status"] .ok')
     assert.deepEqual(
@@ -180,7 +210,7 @@ describe('trust on the pages', () => {
         const s = window.zerostate.spending()
         return [s.dailyBudget, s.spentToday]
       }),
-      [ledgerA.spent + 0.1, ledgerA.spent]
+      [spentNow + 0.1, spentNow]
     )
     await check('/settings')
     const served = await Promise.all([b, c].map((p) => p.evaluate(() => window.zerostate.donation().served)))

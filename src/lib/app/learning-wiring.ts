@@ -8,6 +8,7 @@
  */
 import type { Registry } from '../memory/index.ts'
 import {
+  IndexedDbLearningStore,
   InvalidTaskRequestError,
   newTaskId,
   resolvePreferences,
@@ -134,11 +135,17 @@ export function appLearning(opts: {
   executor: Pick<LocalExecutor, 'has' | 'run'>
   peers: PeerDirectory
   orchestrator: () => Orchestrator | undefined
+  /** Keep the learned state in IndexedDB across reloads. Default: when IndexedDB exists. */
+  persist?: boolean
 }): RouteLearning {
-  return routeLearning()({
+  const persist = opts.persist ?? typeof indexedDB !== 'undefined'
+  const learning = routeLearning()({
     users: opts.trust,
     self: opts.trust.self,
     decisions: registryDecisions(opts.registry),
-    health: knownAnswerCheck(opts)
+    health: knownAnswerCheck(opts),
+    ...(persist ? { store: new IndexedDbLearningStore() } : {})
   })
+  void learning.load()
+  return learning
 }

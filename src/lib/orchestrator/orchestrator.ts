@@ -411,7 +411,19 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
       await dispatch.stop()
       await components.transport.stop()
     },
-    runPlan: (plan, opts) => dispatch.run(plan, opts),
+    async runPlan(plan, opts) {
+      // Plans run outside submit (workflow steps, resumed tasks) are held to the same spending limits, replicas counted:
+      // refused with CreditLimitError or DailyBudgetExceededError before the plan's first step.
+      const per = components.trust == null ? 1 : verificationFactor(opts.verification)
+      const estimate = Math.round(plan.subtasks.reduce((n, s) => n + s.estimated_cost, 0) * per * 1e6) / 1e6
+      const steps = plan.subtasks.map((s) => `"${s.id.slice(0, 40)}"`).join(', ')
+      const release = components.spending?.authorize(estimate, `${plan.subtasks.length === 1 ? 'Step' : 'Steps'} ${steps} of ${opts.taskId.slice(0, 60)}`)
+      try {
+        return await dispatch.run(plan, opts)
+      } finally {
+        release?.()
+      }
+    },
     planTask: (request, opts) =>
       chain.plan(
         request,

@@ -98,4 +98,39 @@ describe('budgets (issue 12)', () => {
     expect(all.filter((x) => x.status === 'rejected' && x.reason instanceof DailyBudgetExceededError)).toHaveLength(1)
     expect(m.spending?.state()).toMatchObject({ spentToday: 3, reserved: 0, available: 0 })
   })
+
+  it('runPlan (workflow steps, resumed tasks) is held to the same limits, replicas counted, before the plan runs', async () => {
+    const plan = {
+      subtasks: [{ id: 'w1', description: 'w', capabilities: ['hashing'], dependencies: [], input: { from: 'task.input' }, estimated_cost: 0.5 }],
+      execution_mode: 'sequential',
+      total_estimated_cost: 0.5,
+      planner: 'direct'
+    } as const
+    const run = (m: Awaited<ReturnType<typeof mesh>>, input: string, verification?: 'none') =>
+      m.orch.runPlan(structuredClone(plan) as never, {
+        taskId: `wf-${input}`,
+        input,
+        prefs: fast as never,
+        signal: new AbortController().signal,
+        pinned: new Map([['w1', hash.id]]),
+        ...(verification != null ? { verification } : {})
+      })
+    // One result costs 0.5, but with its check it is 1: over an allowance of 0.8.
+    const m = await mesh({ allowance: 0.8 })
+    await expect(run(m, 'x')).rejects.toBeInstanceOf(CreditLimitError)
+    await expect(run(m, 'x')).rejects.toThrow(/Step "w1" of wf-x is estimated at 1 credits \(verification included\)/)
+    expect(m.runs()).toBe(0)
+    expect(m.spending?.state().reserved).toBe(0)
+    const r = await run(m, 'y', 'none')
+    expect(r.cost).toBeCloseTo(0.5)
+    expect(m.runs()).toBe(1)
+    expect(m.spending?.state()).toMatchObject({ reserved: 0, spentToday: 0 }) // an unverified result issues no receipt
+    // Today's budget too.
+    const d = await mesh({ allowance: 1000, dailyBudget: 1.5 })
+    await run(d, 'a')
+    expect(d.spending?.state().spentToday).toBe(1)
+    const before = d.runs()
+    await expect(run(d, 'b')).rejects.toBeInstanceOf(DailyBudgetExceededError)
+    expect(d.runs()).toBe(before)
+  })
 })

@@ -63,7 +63,8 @@ export interface AbInit {
   random?: () => number
 }
 
-interface Side {
+/** One side of a trial as persisted. */
+export interface AbSide {
   agentId: string
   version: string
   ok: number
@@ -72,18 +73,19 @@ interface Side {
   costSum: number
 }
 
-interface Trial {
+/** A trial as persisted (route/learning-store.ts). */
+export interface AbTrial {
   name: string
   author?: string
-  challenger: Side
-  incumbent: Side
+  challenger: AbSide
+  incumbent: AbSide
   status: AbTrialState['status']
   decision?: AbDecision
 }
 
 /** A/B trials keyed by (author, name, challenger version, incumbent version). */
 export class AbTrials {
-  readonly #trials = new Map<string, Trial>()
+  readonly #trials = new Map<string, AbTrial>()
   /** agentId → trials it takes part in (a result counts in each). */
   readonly #byAgent = new Map<string, Set<string>>()
   readonly #share: number
@@ -132,6 +134,24 @@ export class AbTrials {
     }
   }
 
+  /** The raw trials by key, oldest first (to persist). */
+  dump(): Array<[string, AbTrial]> {
+    return [...this.#trials].map(([k, t]) => [k, structuredClone(t)])
+  }
+
+  /** Restore dumped trials (decisions included); trials started since are kept as they are. */
+  load(dump: ReadonlyArray<readonly [string, AbTrial]>): void {
+    for (const [key, t] of dump.slice(-this.#max)) {
+      if (this.#trials.has(key) || this.#trials.size >= this.#max) continue
+      this.#trials.set(key, structuredClone(t))
+      for (const id of [t.challenger.agentId, t.incumbent.agentId]) {
+        const s = this.#byAgent.get(id) ?? new Set()
+        s.add(key)
+        this.#byAgent.set(id, s)
+      }
+    }
+  }
+
   /** Every trial, newest first. */
   trials(): AbTrialState[] {
     return [...this.#trials.values()].reverse().map((t) => ({
@@ -145,7 +165,7 @@ export class AbTrials {
     }))
   }
 
-  #trial(incumbent: AgentCandidate, challenger: AgentCandidate): Trial {
+  #trial(incumbent: AgentCandidate, challenger: AgentCandidate): AbTrial {
     const key = `${challenger.author ?? ''}\n${challenger.name}\n${incumbent.id}\n${challenger.id}`
     let t = this.#trials.get(key)
     if (t != null) return t
@@ -155,7 +175,7 @@ export class AbTrials {
       this.#trials.delete(oldest)
       if (o != null) for (const id of [o.challenger.agentId, o.incumbent.agentId]) this.#byAgent.get(id)?.delete(oldest)
     }
-    const side = (a: AgentCandidate): Side => ({ agentId: a.id, version: a.version, ok: 0, failed: 0, msSum: 0, costSum: 0 })
+    const side = (a: AgentCandidate): AbSide => ({ agentId: a.id, version: a.version, ok: 0, failed: 0, msSum: 0, costSum: 0 })
     t = { name: challenger.name, author: challenger.author, challenger: side(challenger), incumbent: side(incumbent), status: 'running' }
     this.#trials.set(key, t)
     for (const id of [challenger.id, incumbent.id]) {
@@ -166,7 +186,7 @@ export class AbTrials {
     return t
   }
 
-  #decide(t: Trial, at: number): void {
+  #decide(t: AbTrial, at: number): void {
     const c = figures(t.challenger)
     const i = figures(t.incumbent)
     const worse: string[] = []
@@ -213,7 +233,7 @@ function splitPre(v: string): [string, string | undefined] {
   return i < 0 ? [v, undefined] : [v.slice(0, i), v.slice(i + 1)]
 }
 
-function figures(s: Side): ArmFigures {
+function figures(s: AbSide): ArmFigures {
   const results = s.ok + s.failed
   return {
     agentId: s.agentId,

@@ -121,6 +121,28 @@ export class AnomalyDetector {
     return f == null ? undefined : { ...f }
   }
 
+  /** The most recently seen targets' histories and flags, oldest first (to persist; at most `max`). */
+  dump(max = 256): Array<[string, { samples: AnomalySample[]; flag?: AnomalyFlag }]> {
+    const all = [...this.#series]
+    let out = all
+    if (all.length > max) {
+      const flagged = all.filter(([, s]) => s.flag != null)
+      const room = Math.max(0, max - flagged.length)
+      const others = all.filter(([, s]) => s.flag == null)
+      out = [...flagged, ...(room === 0 ? [] : others.slice(-room))]
+    }
+    return out.map(([k, s]) => [k, { samples: s.samples.map((x) => ({ ...x })), ...(s.flag != null ? { flag: { ...s.flag } } : {}) }])
+  }
+
+  /** Restore dumped histories and flags; targets seen since are kept as they are. */
+  load(dump: ReadonlyArray<readonly [string, { samples: readonly AnomalySample[]; flag?: AnomalyFlag }]>): void {
+    const max = this.#historySize + this.#window
+    for (const [key, d] of dump) {
+      if (this.#series.has(key) || this.#series.size >= this.#maxTargets) continue
+      this.#series.set(key, { samples: d.samples.slice(-max).map((x) => ({ ...x })), ...(d.flag != null ? { flag: { ...d.flag } } : {}) })
+    }
+  }
+
   /** Every flag, oldest first. */
   flags(): AnomalyFlag[] {
     return [...this.#series.values()].flatMap((s) => (s.flag == null ? [] : [{ ...s.flag }])).sort((a, b) => a.at - b.at)

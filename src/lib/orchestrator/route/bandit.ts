@@ -42,7 +42,8 @@ export interface BanditInit {
   random?: () => number
 }
 
-interface Arm {
+/** One arm as persisted (route/learning-store.ts). */
+export interface Arm {
   s: number
   f: number
   ms: number
@@ -130,6 +131,24 @@ export class ThompsonBandit {
         at: a.at
       }))
       .sort((x, y) => y.successes + y.failures - (x.successes + x.failures) || x.agentId.localeCompare(y.agentId))
+  }
+
+  /** The raw arms per capability key, least recently used first (to persist). */
+  dump(): Array<[string, Array<[string, Arm]>]> {
+    return [...this.#caps].map(([k, arms]) => [k, [...arms].map(([id, a]) => [id, { ...a }])])
+  }
+
+  /** Restore dumped arms; arms learned since (present now) are kept as they are. */
+  load(dump: ReadonlyArray<readonly [string, ReadonlyArray<readonly [string, Arm]>]>): void {
+    for (const [capKey, arms] of dump.slice(-this.#maxCaps)) {
+      let m = this.#caps.get(capKey)
+      if (m == null) {
+        if (this.#caps.size >= this.#maxCaps) continue
+        m = new Map()
+        this.#caps.set(capKey, m)
+      }
+      for (const [agentId, a] of arms) if (!m.has(agentId) && m.size < this.#maxArms) m.set(agentId, { ...a })
+    }
   }
 
   /** Every capability key's arms (capabilities of a key joined by newlines). */

@@ -10,8 +10,10 @@
  *   history are flagged and routed around; a health check (a known-answer run, `health`) clears
  *   them, retried with a growing delay while it fails.
  *
- * State lives in memory (a reload starts learning again; reputation, which routing also reads,
- * is persisted by trust/).
+ * With a store (`components.store`, IndexedDB in the app) the learned state is saved per browser
+ * profile a moment after it changes and restored by `load()`, so a reload keeps learning: the
+ * bandit's counts, A/B trials and their decisions, the anomaly histories and flags (a restored
+ * flag is health-checked again).
  */
 import { logger } from '../../core/index.ts'
 import type { AgentCandidate, OutcomeSink, StepOutcome } from '../components.ts'
@@ -19,6 +21,7 @@ import { toError } from '../errors.ts'
 import { AbTrials, type AbDecision, type AbInit, type AbTrialState } from './ab.ts'
 import { AnomalyDetector, type AnomalyFlag, type AnomalyInit, type AnomalyKind } from './anomaly.ts'
 import { ThompsonBandit, type ArmState, type BanditInit } from './bandit.ts'
+import type { LearningState, LearningStore } from './learning-store.ts'
 
 const log = logger('orchestrator:learning')
 
@@ -67,7 +70,11 @@ export interface RouteLearning extends OutcomeSink {
   snapshot(): LearningSnapshot
   /** Health-check a flagged target now; true when it passed (the flag is then cleared). */
   checkHealth(kind: AnomalyKind, id: string): Promise<boolean>
-  /** Cancel pending health checks. */
+  /** Restore the saved state (with a store); resolves once restored, never throws. */
+  load(): Promise<void>
+  /** Save now (with a store). */
+  flush(): Promise<void>
+  /** Cancel pending health checks (and save what is pending). */
   stop(): void
 }
 
@@ -84,6 +91,8 @@ export interface LearningInit {
   healthTimeoutMs?: number
   /** Uniform source for the bandit and A/B draws (seed it in tests). Default Math.random. */
   random?: () => number
+  /** Save the state at most this often (ms, with a store). Default 1000. */
+  saveEveryMs?: number
 }
 
 /** What learning needs. */
@@ -94,6 +103,8 @@ export interface LearningComponents {
   self?: string
   health?: HealthCheck
   decisions?: DecisionLog
+  /** Where the learned state is kept across reloads. */
+  store?: LearningStore
 }
 
 /** Outcomes that say nothing about the agent or the donor. */
@@ -124,6 +135,27 @@ export function routeLearning(init: LearningInit = {}): (components?: LearningCo
     const pending = new Map<string, { timer?: ReturnType<typeof setTimeout>; delay: number; controller?: AbortController; running?: Promise<boolean> }>()
     const health = { runs: 0, passed: 0, failed: 0 }
     let stopped = false
+    const store = components.store
+    let saveTimer: ReturnType<typeof setTimeout> | undefined
+    let saving: Promise<void> = Promise.resolve()
+    let loaded = false
+
+    function state(): LearningState {
+      return { v: 1, bandit: bandit.dump(), ab: ab.dump(), anomaly: anomaly.dump(), health: { ...health } }
+    }
+    function scheduleSave(): void {
+      if (store == null || !loaded || saveTimer != null || stopped) return
+      saveTimer = setTimeout(() => {
+        saveTimer = undefined
+        void save()
+      }, init.saveEveryMs ?? 1000)
+    }
+    async function save(): Promise<void> {
+      if (store == null || !loaded) return
+      const s = state()
+      saving = saving.then(() => store.save(s)).catch((err: unknown) => log.error('saving the learned state failed: %s', toError(err).message))
+      await saving
+    }
 
     const userOf = (peerId: string): string => components.users?.userOf?.(peerId) ?? `peer:${peerId}`
 
@@ -186,6 +218,7 @@ export function routeLearning(init: LearningInit = {}): (components?: LearningCo
           clearTimeout(timeout)
         }
         anomaly.checked(kind, id, passed)
+        scheduleSave()
         if (passed) {
           health.passed++
           anomaly.clear(kind, id)
@@ -218,6 +251,7 @@ export function routeLearning(init: LearningInit = {}): (components?: LearningCo
         const sample = { failed: !o.success, ms, disagreed: o.errorName === 'InvalidOutputError' ? true : o.success ? false : undefined }
         // A result outvoted or refused by its schema says the donor lied, not that the agent changed: it counts against the user only.
         if (o.errorName !== 'InvalidOutputError') flagged(anomaly.record('agent', o.agentId, sample, o.at))
+        scheduleSave()
         const user = userOf(o.peerId)
         if (user === components.self) return
         remember(user, o.agentId, o.peerId)
@@ -230,7 +264,35 @@ export function routeLearning(init: LearningInit = {}): (components?: LearningCo
       abChoose: (_capKey, incumbent, challenger) => ab.choose(incumbent, challenger),
       snapshot: () => ({ bandit: bandit.snapshot(), ab: ab.trials(), anomalies: anomaly.flags(), health: { ...health } }),
       checkHealth: (kind, id) => run(kind, id),
+      async load() {
+        if (loaded) return
+        try {
+          const s = await store?.load()
+          if (s != null) {
+            bandit.load(s.bandit)
+            ab.load(s.ab)
+            anomaly.load(s.anomaly)
+            health.runs += s.health.runs
+            health.passed += s.health.passed
+            health.failed += s.health.failed
+            for (const f of anomaly.flags()) schedule(f.kind, f.id, init.healthDelayMs ?? 2000)
+          }
+        } catch (err) {
+          log.error('loading the learned state failed: %s', toError(err).message)
+        }
+        loaded = true
+      },
+      async flush() {
+        clearTimeout(saveTimer)
+        saveTimer = undefined
+        await save()
+      },
       stop() {
+        if (saveTimer != null) {
+          clearTimeout(saveTimer)
+          saveTimer = undefined
+          void save()
+        }
         stopped = true
         for (const p of pending.values()) {
           clearTimeout(p.timer)
