@@ -92,3 +92,4 @@ export {
   type EncodedPayload,
   type SendPayloadOptions
 } from './payload.ts'
+export * from './trace/index.ts'

@@ -8,7 +8,7 @@ import { dispatcher as createDispatcher, type Dispatcher, type DispatcherInit, t
 import { donorService, type DonorService, type DonorServiceInit } from './donor/index.ts'
 import { InvalidTaskRequestError, OrchestratorError, TaskCancelledError, UnknownAgentError, toError } from './errors.ts'
 import { newTaskId, type TaskId } from './ids.ts'
-import { TypedEventEmitter, listen, logger } from '../core/index.ts'
+import { TypedEventEmitter, listen, logger, type Tracer } from '../core/index.ts'
 import type { Plan } from './plan/index.ts'
 import { capabilityCatalog, plannerChain, type PlanRequest, type Planner } from './plan/index.ts'
 import { deterministicPlanner } from './plan/index.ts'
@@ -119,6 +119,8 @@ export interface OrchestratorComponents {
   routing?: RoutingTrust
   /** Routing's learning (bandit, A/B, anomalies): the router reads it and every step outcome feeds it. */
   learning?: RouteLearning
+  /** Spans of runs and of the steps this peer serves (core/trace); tracing is off without it. */
+  tracer?: Tracer
   /** The profile's spending limits (balance + allowance, daily budget): a task over them is refused before it runs. */
   spending?: SpendGuard
 }
@@ -170,7 +172,8 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
     router,
     executor: components.executor,
     outcomes: components.learning == null ? components.outcomes : teeOutcomes(components.outcomes, components.learning),
-    trust: components.trust
+    trust: components.trust,
+    tracer: components.tracer
   })
   const chain = plannerChain([...(components.planners ?? []), deterministicPlanner()])
   const history = new Map<TaskId, TaskSummary>()
@@ -185,7 +188,8 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
         transport: components.transport,
         executor: components.executor,
         blobs: components.blobs,
-        users: components.trust
+        users: components.trust,
+        tracer: components.tracer
       })
       await donor.start()
     } else if (!enabled && donor != null) {

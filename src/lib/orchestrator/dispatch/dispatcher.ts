@@ -19,7 +19,7 @@ import {
 } from '../errors.ts'
 import { resolveInput } from '../plan/index.ts'
 import { PeerWindows } from '../route/index.ts'
-import { abortableSleep, isBytes, logger } from '../../core/index.ts'
+import { abortableSleep, isBytes, logger, type TraceContext, type Tracer } from '../../core/index.ts'
 import { preparePayload, TaskPayloads, type PayloadProgress, type PreparedPayload } from './payload-transfer.ts'
 import type { Plan, Subtask } from '../plan/index.ts'
 import type { ResolvedPreferences } from '../route/index.ts'
@@ -55,6 +55,8 @@ export interface DispatcherComponents {
   outcomes?: OutcomeSink
   /** Verification (trust/): without it every result is accepted as it comes (verification 'none'). */
   trust?: StepVerifier
+  /** Spans of runs, steps, routing, attempts and verification (core/trace); donors' signed spans are verified into it. Off without it. */
+  tracer?: Tracer
 }
 
 /** How a step's result was verified (`TaskResult.steps[].verification`). */
@@ -220,7 +222,7 @@ class LeaseLostError extends OrchestratorError {
 
 /** `dispatcher(init)(components)`. */
 export function dispatcher(init: DispatcherInit = {}): (components: DispatcherComponents) => Dispatcher {
-  return ({ transport, router, executor, outcomes = NULL_OUTCOME_SINK, trust }) => {
+  return ({ transport, router, executor, outcomes = NULL_OUTCOME_SINK, trust, tracer }) => {
     const offerTimeout = init.offerTimeoutMs ?? 2000
     const stepTimeout = init.stepTimeoutMs ?? 60_000
     const attempts = new Map<string, Attempt>()
@@ -259,6 +261,11 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       if (a == null || a.peer !== from) {
         if (m.type === 'result') stats.duplicatesIgnored++
         return
+      }
+      if (tracer != null && (m.type === 'result' || m.type === 'error') && m.spans != null) {
+        // The donor's signed spans: kept when they verify (and are signed by the user behind that peer, when trust knows it).
+        const user = trust?.userOf(from)
+        void tracer.accept(from, m.spans, user?.startsWith('ed25519:') ? user : undefined)
       }
       switch (m.type) {
         case 'accept':
@@ -319,6 +326,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       const pin = ctx.onlyAgent ?? opts.pinned?.get(step.id)
       const onlyAgents = pin != null ? new Set([pin]) : undefined
       const onStep = ctx.quiet ? undefined : opts.onStep
+      const traceParent = tracer?.scope(`${taskId}/${step.id}`) ?? tracer?.scope(taskId)
       /** Peers of users this step already has a result from (excluded when routing a replica). */
       const sameUser = new Set<string>()
       const otherUser = (r: ScoredRoute): boolean => ctx.excludeUsers.size === 0 || trust == null || !ctx.excludeUsers.has(trust.userOf(r.peer.id))
@@ -488,7 +496,9 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       for (let attempt = 1; attempt <= policy.max_attempts; attempt++) {
         if (signal.aborted) throw new TaskCancelledError()
         // Any hold of the previous attempt was released when it failed: reserve this route's price anew.
+        const routing = traceParent != null ? tracer!.start('route', traceParent, { 'step.id': step.id, attempt }) : undefined
         const route = reserveNext()
+        routing?.end(route == null ? 'error' : 'ok', route == null ? { error: 'no route left' } : { 'agent.id': route.agent.id, 'peer.id': route.peer.id })
         if (route == null) break
         if (waitingForCapacity) {
           // Every choice so far was busy: wait for a worker to free up, without spending an attempt.
@@ -521,6 +531,15 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           break
         }
         event('dispatched')
+        const span =
+          traceParent != null
+            ? tracer!.start(
+                remote ? 'dispatch.attempt' : 'dispatch.local',
+                traceParent,
+                { 'step.id': step.id, attempt, 'agent.id': route.agent.id, 'peer.id': route.peer.id },
+                remote ? 'client' : 'internal'
+              )
+            : undefined
         try {
           const r = !remote
             ? await runLocal(route.agent, input, signal)
@@ -546,7 +565,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
                   place.accepted()
                   event('accepted')
                 },
-                live
+                live,
+                span?.traceparent
               )
           if (!done) {
             // A donor's output must match the agent's output schema before anything else (a wrong result otherwise).
@@ -558,6 +578,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           if (remote) windows.ok(route.peer.id)
           break
         } catch (err) {
+          span?.end('error', { error: toError(err).message.slice(0, 200) })
           if (remote && err instanceof DeclinedError && err.reason === 'full') windows.full(route.peer.id)
           if (committedValue != null) break
           budget.release(holder)
@@ -587,6 +608,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           event('failed', e.message)
           recordFailure(route, attempt, e, started)
         } finally {
+          span?.end()
           place.release()
         }
       }
@@ -647,6 +669,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       const judge = judgeRunner(opts.signal)
       let majority: typeof results | undefined
       let lastError: Error | undefined
+      const verifyParent = tracer?.scope(`${opts.taskId}/${step.id}`)
+      const verifying = verifyParent != null ? tracer!.start('verify', verifyParent, { 'step.id': step.id, mode }) : undefined
       try {
         while (majority == null && results.length < trust.maxReplicas) {
           let replica: Obtained
@@ -679,9 +703,11 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           if (best.length >= 2 && best.length * 2 > results.length) majority = best
         }
       } catch (err) {
+        verifying?.end('error', { error: toError(err).message.slice(0, 200) })
         for (const x of results) budget.release(x.r.holder)
         throw err
       }
+      verifying?.end(majority != null ? 'ok' : 'error', { replicas: results.length, agreed: majority?.length ?? 0 })
       if (majority == null) {
         // One result and nobody else to check it: adaptive accepts it unverified (no credit, no trust); anything else fails.
         if (results.length === 1 && mode === 'adaptive' && !(lastError instanceof BudgetExceededError)) {
@@ -847,7 +873,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       stepDone: () => boolean,
       lateCommit: (v: { output: unknown; ms: number; route: ScoredRoute; attempt: number; rid: string }) => void,
       onAccepted: () => void,
-      live: Set<string>
+      live: Set<string>,
+      traceparent?: string
     ): Promise<{ output: unknown; ms: number; rid?: string }> {
       const rid = `${key}#${attempt}`.replace(/[^A-Za-z0-9:#._-]/g, '_').slice(0, 128)
       const peer = route.peer.id
@@ -955,7 +982,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             ...(input.inline ? { input: input.value } : { payload: input.payload }),
             deadline,
             ...(route.agent.moduleSha256 != null ? { moduleSha256: route.agent.moduleSha256 } : {}),
-            ...(route.agent.holders != null ? { holders: route.agent.holders.slice(0, 8) } : {})
+            ...(route.agent.holders != null ? { holders: route.agent.holders.slice(0, 8) } : {}),
+            ...(traceparent != null ? { traceparent } : {})
           })
           .catch((err) => {
             a.fail(err instanceof OrchestratorError ? err : new PeerUnavailableError(toError(err).message, { cause: err }))
@@ -980,7 +1008,12 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         lastSeen.set(e.stepId, e)
         opts.onStep?.(e)
       }
-      return await new Promise((resolve, reject) => {
+      // The run's trace: the one the caller bound to this task id, else one of its own (ended with the run).
+      const bound = tracer?.scope(opts.taskId)
+      const own = tracer != null && bound == null ? tracer.start('run', undefined, { 'task.id': opts.taskId, steps: plan.subtasks.length }) : undefined
+      if (own != null) tracer!.bind(opts.taskId, own)
+      const root = bound ?? own
+      const running = new Promise<{ steps: StepRecord[]; outputs: Map<string, unknown>; cost: number }>((resolve, reject) => {
         let failed = false
         const launch = (): void => {
           if (failed) return
@@ -999,7 +1032,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
               fail(toError(err))
               return
             }
-            runStep(s, input, { ...opts, signal, onStep }, budget).then(
+            tracedStep(s, input, { ...opts, signal, onStep }, budget, root).then(
               (r) => {
                 if (failed) return // cancelled or failed meanwhile: nothing more is committed
                 records.set(s.id, r)
@@ -1041,6 +1074,33 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         }
         launch()
       })
+      if (own == null) return await running
+      try {
+        return await running
+      } catch (err) {
+        own.end('error', { error: toError(err).message.slice(0, 200) })
+        throw err
+      } finally {
+        own.end()
+      }
+    }
+
+    /** A step under its own span, bound as `taskId/stepId` so its routing, attempts and verification hang under it. */
+    async function tracedStep(s: Subtask, input: unknown, opts: RunPlanOptions, budget: Budget, root: TraceContext | undefined): Promise<StepRecord> {
+      if (root == null) return await runStep(s, input, opts, budget)
+      const span = tracer!.start('step', root, { 'step.id': s.id, capabilities: s.capabilities.join(',') })
+      const scope = `${opts.taskId}/${s.id}`
+      tracer!.bind(scope, span)
+      try {
+        const r = await runStep(s, input, opts, budget)
+        span.end('ok', { 'agent.id': r.agent, 'peer.id': r.peer, attempts: r.attempts })
+        return r
+      } catch (err) {
+        span.end('error', { error: toError(err).message.slice(0, 200) })
+        throw err
+      } finally {
+        tracer!.unbind(scope)
+      }
     }
 
     return {

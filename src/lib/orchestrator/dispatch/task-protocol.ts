@@ -15,7 +15,7 @@
  * (pings, other tasks). 2.0.0: `agent-chunk` gave way to that scheme.
  */
 import * as v from 'valibot'
-import { defineProtocol, PayloadChunkEntries, PayloadDescriptorSchema } from '../../core/index.ts'
+import { defineProtocol, PayloadChunkEntries, PayloadDescriptorSchema, SignedSpansSchema, TRACEPARENT_PATTERN } from '../../core/index.ts'
 
 /** Protocol id. */
 export const TASK_PROTOCOL_ID = '/zerostate/task/2.0.0'
@@ -28,6 +28,10 @@ const rid = v.pipe(v.string(), v.regex(/^[A-Za-z0-9:#._-]{1,128}$/))
 const id = v.pipe(v.string(), v.minLength(1), v.maxLength(128))
 const hex64 = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))
 const ms = v.pipe(v.number(), v.finite(), v.minValue(0))
+/** W3C trace context of the submitter's dispatch attempt (optional: peers without tracing omit it, older ones drop it). */
+const traceparent = v.optional(v.pipe(v.string(), v.maxLength(55), v.regex(TRACEPARENT_PATTERN)))
+/** The donor's spans of the step, signed with its profile key (core/trace); bounded to fit one frame with the result. */
+const spans = v.optional(SignedSpansSchema)
 
 /** Why a donor declines an offer. */
 export const DECLINE_REASONS = ['full', 'no-agent', 'expired', 'invalid', 'stopped'] as const
@@ -54,7 +58,8 @@ export const TaskMessageSchema = v.variant('type', [
     /** Expected sha-256 of the module bytes, when the submitter knows it. */
     moduleSha256: v.optional(hex64),
     /** Peers that hold the agent's bytes. */
-    holders: v.optional(v.pipe(v.array(id), v.maxLength(8)))
+    holders: v.optional(v.pipe(v.array(id), v.maxLength(8))),
+    traceparent
   }),
   v.object({ type: v.literal('accept'), rid, leaseMs: ms }),
   v.object({ type: v.literal('decline'), rid, reason: v.picklist(DECLINE_REASONS), message: v.optional(v.pipe(v.string(), v.maxLength(500))) }),
@@ -65,13 +70,14 @@ export const TaskMessageSchema = v.variant('type', [
     /** The output when it is small JSON; otherwise `payload` describes it and chunks follow. */
     output: v.optional(v.unknown()),
     payload: v.optional(PayloadDescriptorSchema),
-    ms
+    ms,
+    spans
   }),
   /** One chunk of the payload announced by the message with the same `rid`. */
   v.object({ type: v.literal('chunk'), rid, ...PayloadChunkEntries }),
   /** Flow control: the receiver has taken chunks up to `next` (exclusive); the sender keeps a bounded window beyond it. */
   v.object({ type: v.literal('chunk-ack'), rid, next: PayloadChunkEntries.index }),
-  v.object({ type: v.literal('error'), rid, name: v.pipe(v.string(), v.maxLength(100)), message: v.pipe(v.string(), v.maxLength(2000)) }),
+  v.object({ type: v.literal('error'), rid, name: v.pipe(v.string(), v.maxLength(100)), message: v.pipe(v.string(), v.maxLength(2000)), spans }),
   v.object({ type: v.literal('cancel'), rid }),
   v.object({ type: v.literal('agent-fetch'), rid, agentId: hex64 }),
   /** The module of an agent-fetch: its descriptor (`kind: 'bytes'`); chunks follow. */

@@ -9,7 +9,7 @@
 import type { AgentBlobStore, LocalExecutor } from '../components.ts'
 import { fetchAgent, serveAgentFetch } from './agent-fetch.ts'
 import { toError } from '../errors.ts'
-import { logger, MAX_PAYLOAD_BYTES } from '../../core/index.ts'
+import { logger, MAX_PAYLOAD_BYTES, parseTraceparent, type ActiveSpan, type SignedSpans, type Tracer } from '../../core/index.ts'
 import { preparePayload, TaskPayloads, type PreparedPayload, type TaskMessage, type TaskMessageOf } from '../dispatch/index.ts'
 import type { TaskTransport } from '../dispatch/index.ts'
 import { PeerBudget, type PeerBudgetInit } from '../../mesh/index.ts'
@@ -61,6 +61,11 @@ export interface DonorServiceComponents {
    * Without it, per peer.
    */
   users?: { userOf(peerId: string): string | undefined }
+  /**
+   * Records this donor's spans of a step whose offer carried a trace context (accepting, fetching the
+   * agent, queueing, running, answering) and sends them, signed, with the answer (core/trace). Off without it.
+   */
+  tracer?: Tracer
 }
 
 /** Serves task offers from other peers. */
@@ -79,12 +84,14 @@ interface Job {
   /** The input, when it travels as a payload (registered before the accept is sent). */
   input?: Promise<unknown>
   done?: Outcome
+  /** The step's spans when its offer carried a trace context: [0] is the step's span. */
+  spans?: ActiveSpan[]
 }
 
 /** `donorService(init)(components)`. */
 export function donorService(init: DonorServiceInit = {}): (components: DonorServiceComponents) => DonorService {
   return (components) => {
-    const { transport, executor, blobs } = components
+    const { transport, executor, blobs, tracer } = components
     const leaseMs = init.leaseMs ?? 3000
     const renewEvery = init.renewEveryMs ?? Math.max(10, Math.floor(leaseMs / 3))
     const cacheSize = init.resultCacheSize ?? 256
@@ -107,14 +114,15 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         log('send %s to %s failed: %s', m.type, peer, toError(err).message)
       })
     }
-    const reply = (peer: string, rid: string, o: Outcome): void => {
+    const reply = (peer: string, rid: string, o: Outcome, spans?: SignedSpans): void => {
+      const traced = spans != null ? { spans } : {}
       if (o.type === 'error') {
-        send(peer, { type: 'error', rid, name: o.name, message: o.message })
+        send(peer, { type: 'error', rid, name: o.name, message: o.message, ...traced })
         return
       }
       const out = o.output
       if (out.inline) {
-        send(peer, { type: 'result', rid, output: out.value, ms: o.ms })
+        send(peer, { type: 'result', rid, output: out.value, ms: o.ms, ...traced })
         return
       }
       const bytes = out.bytes
@@ -123,7 +131,7 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
       sending.get(key)?.abort()
       sending.set(key, controller)
       void (async () => {
-        await transport.send(peer, { type: 'result', rid, payload: out.payload, ms: o.ms })
+        await transport.send(peer, { type: 'result', rid, payload: out.payload, ms: o.ms, ...traced })
         if (bytes != null) await payloads.send(peer, rid, bytes, { signal: controller.signal })
       })()
         .catch((err: unknown) => {
@@ -143,8 +151,18 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
       }
     }
 
-    async function ensureAgent(offer: TaskMessageOf<'offer'>, from: string, signal: AbortSignal): Promise<boolean> {
+    async function ensureAgent(offer: TaskMessageOf<'offer'>, from: string, signal: AbortSignal, spans?: ActiveSpan[]): Promise<boolean> {
       if (executor.has(offer.agentId)) return true
+      if (blobs == null) return false
+      const step = spans?.[0]
+      const span = step != null ? tracer!.start('donor.fetch-agent', step, { 'agent.id': offer.agentId }) : undefined
+      const got = await fetchFromHolders(offer, from, signal)
+      span?.end(got ? 'ok' : 'error', got ? undefined : { error: 'no holder could send the agent' })
+      if (span != null) spans!.push(span)
+      return got
+    }
+
+    async function fetchFromHolders(offer: TaskMessageOf<'offer'>, from: string, signal: AbortSignal): Promise<boolean> {
       if (blobs == null) return false
       for (const holder of [...(offer.holders ?? []), from]) {
         if (holder === transport.self) continue
@@ -170,16 +188,26 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
       }, renewEvery)
       let outcome: Outcome
       try {
-        if (!(await ensureAgent(offer, from, job.controller.signal))) {
+        if (!(await ensureAgent(offer, from, job.controller.signal, job.spans))) {
           outcome = { type: 'error', name: 'NoAgentError', message: `this donor cannot get agent ${offer.agentId.slice(0, 12)}…` }
         } else {
+          const step = job.spans?.[0]
+          // Waiting for the input's chunks and for a worker: the step is queued here until the runtime starts it.
+          const queued = step != null ? tracer!.start('donor.queue', step) : undefined
           const input = job.input != null ? await job.input : offer.input
+          queued?.end()
+          const running = step != null ? tracer!.start('donor.run', step, { 'agent.id': offer.agentId }) : undefined
+          if (queued != null) job.spans!.push(queued)
+          if (running != null) job.spans!.push(running)
           const r = await executor.run(offer.agentId, input, { signal: job.controller.signal, timeoutMs: Math.max(1, offer.deadline - Date.now()) })
+          running?.end('ok', { 'runtime.ms': r.ms })
           outcome = { type: 'result', output: preparePayload(r.output), ms: r.ms }
         }
       } catch (err) {
         const e = toError(err)
         outcome = { type: 'error', name: e.name, message: e.message.slice(0, 2000) }
+        const last = job.spans?.at(-1)
+        if (last != null && !last.ended) last.end('error', { error: outcome.message.slice(0, 200) })
       } finally {
         clearInterval(timer)
       }
@@ -196,9 +224,26 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         cache(key, outcome)
       } else stats.failed++
       if (!running) return
+      const spans = job.spans != null ? await sealSpans(job.spans, outcome) : undefined
       for (const w of job.waiters) {
         byRid.delete(`${w.peer}\n${w.rid}`)
-        reply(w.peer, w.rid, outcome)
+        // The spans go to the submitter whose offer carried the trace (the first); a joining re-offer gets the answer alone.
+        reply(w.peer, w.rid, outcome, w === job.waiters[0] ? spans : undefined)
+      }
+    }
+
+    /** End the step's spans (answering: the signing) and sign them; a failure to sign only loses the spans. */
+    async function sealSpans(spans: ActiveSpan[], outcome: Outcome): Promise<SignedSpans | undefined> {
+      const step = spans[0]
+      const answer = tracer!.start('donor.answer', step)
+      spans.push(answer)
+      answer.end()
+      step.end(outcome.type === 'result' ? 'ok' : 'error', outcome.type === 'error' ? { error: outcome.message.slice(0, 200) } : undefined)
+      try {
+        return await tracer!.seal(step.traceId, spans)
+      } catch (err) {
+        log('signing the spans of a step failed: %s', toError(err).message)
+        return undefined
       }
     }
 
@@ -251,6 +296,11 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         return
       }
       const fresh: Job = { waiters: [{ peer: from, rid: offer.rid }], controller: new AbortController() }
+      const parent = tracer?.signs === true ? parseTraceparent(offer.traceparent) : undefined
+      if (parent != null) {
+        const step = tracer!.start('donor.step', parent, { 'step.id': offer.stepId, attempt: offer.attempt, 'agent.id': offer.agentId }, 'server')
+        fresh.spans = [step, tracer!.start('donor.accept', step)]
+      }
       if (offer.payload != null) {
         // Listen for the input's chunks before the accept lets the submitter send them.
         const signal = AbortSignal.any([fresh.controller.signal, AbortSignal.timeout(Math.max(1, offer.deadline - Date.now()))])
@@ -261,6 +311,7 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
       byRid.set(`${from}\n${offer.rid}`, key)
       stats.accepted++
       send(from, { type: 'accept', rid: offer.rid, leaseMs })
+      fresh.spans?.[1].end()
       void run(key, fresh, offer, from)
     }
 
