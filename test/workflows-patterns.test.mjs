@@ -276,6 +276,8 @@ steps:
     await b.waitForFunction(() => window.__runs.hash === 1, null, { timeout: 30_000 })
     // The step that finished is in the journal (saved) before the reload.
     await a.waitForFunction((id) => window.zerostate.tasks().find((t) => t.id === id)?.stepsDone === 1, id, { timeout: 10_000 })
+    // What the old tab's IndexedDB was doing at the reload (a write queued behind a compaction is lost with the page).
+    const before = await a.evaluate(() => Object.fromEntries(Object.entries(window.zerostate.metrics()).filter(([k]) => k.startsWith('memory.idb'))))
     await a.reload()
     await waitForApi(a)
     await a
@@ -292,7 +294,7 @@ steps:
           }),
           id
         )
-        throw new Error(`the reloaded tab did not carry the task on: ${JSON.stringify(state).slice(0, 1500)}`, { cause: err })
+        throw new Error(`the reloaded tab did not carry the task on: ${JSON.stringify({ ...state, before }).slice(0, 2000)}`, { cause: err })
       })
     await b.evaluate(() => window.__gate.resolve())
     const result = await a.evaluate((id) => window.zerostate.task(id).done, id)
