@@ -9,6 +9,7 @@ import type { AuditRecord, AuditVerification, NamespaceInfo, Registry, Journal }
 import type { Credits, LlmState, Orchestrator, Receipt, SpendingState, TaskHandle, TaskRequest, TaskSummary } from '../orchestrator/index.ts'
 import type { WorkflowHandle } from './services/workflow-runs.ts'
 import type { WorkflowsApi } from './services/workflows.ts'
+import type { TaskTrace } from './task-tracing.ts'
 
 export type { LlmState }
 
@@ -155,6 +156,14 @@ export interface ZeroStateApi {
     load(modelId: string): Promise<void>
   }
 
+  /**
+   * The trace of a task or workflow run of this tab (issue 15, W3C ids): its own spans (run, planning,
+   * steps, routing, dispatch attempts, verification) and the spans each donor signed and sent back with
+   * its result, verified (those that fail are dropped and counted in metrics `trace.foreignRejected`).
+   */
+  trace(taskId: string): Promise<TaskTrace>
+  /** The same trace as OTLP/JSON (an ExportTraceServiceRequest), for Jaeger or any OTLP tool. */
+  exportTrace(taskId: string): Promise<unknown>
   metrics(): Record<string, number>
   /**
    * This profile's audit log (issue 11), newest first: strikes and blocks (which peer, when,

@@ -5,7 +5,7 @@
  */
 import type { ZeroStateApi } from './api.ts'
 import { JOURNAL_DOC, REGISTRY_DOC, createMemoryLayer, Libp2pSyncTransport, type MemoryLayer } from '../memory/index.ts'
-import { ChangeNotifier, IndexedDbKeyStore, MemoryKeyStore, listen, loadIdentity, logger } from '../core/index.ts'
+import { ChangeNotifier, IndexedDbKeyStore, MemoryKeyStore, Tracer, listen, loadIdentity, logger } from '../core/index.ts'
 import { MeshNode, type MeshNodeInit } from '../mesh/index.ts'
 import {
   LlmController,
@@ -26,6 +26,7 @@ import { donation } from './donation.ts'
 import { presencePublisher, savedRegion } from './presence.ts'
 import { agentPublisher } from './publish.ts'
 import { taskTracking } from './task-tracking.ts'
+import { taskTracing } from './task-tracing.ts'
 import { workflows as workflowsService } from './services/workflows.ts'
 import { taskResume } from './services/task-resume.ts'
 import { MemoryRunLocks, WebRunLocks } from './services/run-locks.ts'
@@ -97,7 +98,11 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   let built: Orchestrator | undefined
   const learning = appLearning({ trust, registry: memory.registry, catalog, executor, peers, orchestrator: () => built, persist })
   // Reputation, quality and run times come from trust (verified, persisted, shared), not this tab's counts alone.
+  // Traces (issue 15): this tab's spans and the signed spans donors send back; it signs the spans it serves with the profile key.
+  const tracer = new Tracer({ peer: mesh.peerId, identity })
+  const tracing = taskTracing(tracer)
   const orchestrator = orchestratorService()({
+    tracer,
     catalog,
     peers,
     transport,
@@ -146,7 +151,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     catalogReady: bundled
   })
   const tasks = taskTracking()({
-    orchestrator,
+    orchestrator: { submit: (request) => tracing.track(orchestrator.submit(request)) },
     journal: { record: (handle, request) => journalTask(memory.journal, handle, request) },
     changes,
     locks: resume
@@ -226,6 +231,8 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     task: (id) => tasks.task(id) ?? resume.task(id) ?? flows.runs.task(id) ?? history.task(id),
     workflows: flows.api,
     taskRequest: (id) => history.request(id),
+    trace: (taskId) => tracing.trace(taskId),
+    exportTrace: (taskId) => tracing.exportTrace(taskId),
     memory: {
       get: (ns, key) => memory.memory.get(ns, key),
       set: (ns, key, value) => memory.memory.set(ns, key, value),
@@ -255,7 +262,12 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       'tasks.resumed': resume.resumed(),
       'catalog.rejected': catalog.rejected,
       'runtime.completed': runtime.stats().completed,
-      'runtime.failed': runtime.stats().failed
+      'runtime.failed': runtime.stats().failed,
+      'trace.started': tracer.stats.started,
+      'trace.dropped': tracer.stats.dropped,
+      'trace.foreignAccepted': tracer.stats.foreignAccepted,
+      'trace.foreignRejected': tracer.stats.foreignRejected,
+      'trace.bundlesSealed': tracer.stats.bundlesSealed
     }),
     audit: {
       list: (filter) => memory.audit.list(filter),

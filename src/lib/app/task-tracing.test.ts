@@ -1,0 +1,53 @@
+import { describe, expect, it, vi } from 'vitest'
+import { loadIdentity, Tracer } from '../core/index.ts'
+import { createOrchestrator, donorService, MemoryTaskNetwork } from '../orchestrator/index.ts'
+import { agent, catalogOf, fnExecutor, peer } from '../orchestrator/test-fixtures.ts'
+import { taskTracing, UnknownTraceError } from './task-tracing.ts'
+
+const upper = agent('upper', ['text-summarization'], 0.1)
+const hash = agent('hasher', ['hashing'], 0.02)
+
+describe('task tracing (app)', () => {
+  it('trace(taskId) holds the run, its planning and the donor spans; exportTrace has as many spans', async () => {
+    const net = new MemoryTaskNetwork()
+    const d = net.transport('donor')
+    await d.start()
+    const fns = { [upper.id]: (i: unknown) => ({ summary: String(i).toUpperCase() }), [hash.id]: (i: unknown) => ({ hash: JSON.stringify(i).length }) }
+    await donorService()({ transport: d, executor: fnExecutor(fns), tracer: new Tracer({ peer: 'donor', identity: await loadIdentity() }) }).start()
+    const tracer = new Tracer({ peer: 'me' })
+    const tracing = taskTracing(tracer)
+    const orch = createOrchestrator({ catalog: catalogOf([upper, hash]), peers: { peers: () => [peer('donor')] }, transport: net.transport('me'), tracer })
+    await orch.start()
+    const h = tracing.track(orch.submit({ description: 'Summarize this, then hash it', input: 'hi' }))
+    await h.done
+    await vi.waitFor(() => expect(tracer.stats.foreignAccepted).toBe(2))
+    const { traceId, spans } = await tracing.trace(h.id)
+    const root = spans.find((s) => s.parentSpanId == null)!
+    expect(root).toMatchObject({ name: 'task.run', peer: 'me', status: 'ok', traceId })
+    expect(spans.filter((s) => s.parentSpanId == null)).toHaveLength(1)
+    const under = spans.filter((s) => s.parentSpanId === root.spanId).map((s) => s.name)
+    expect(under).toEqual(['plan', 'step', 'step'])
+    const plan = spans.find((s) => s.name === 'plan')!
+    expect(plan.attributes).toMatchObject({ planner: 'deterministic', steps: 2 })
+    expect(plan.endMs).toBeLessThanOrEqual(spans.find((s) => s.name === 'step')!.startMs)
+    expect(root.endMs).toBeGreaterThanOrEqual(Math.max(...spans.filter((s) => s.peer === 'me').map((s) => s.endMs)))
+    expect(spans.filter((s) => s.peer === 'donor' && s.name === 'donor.step')).toHaveLength(2)
+    const otlp = (await tracing.exportTrace(h.id)) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: unknown[] }> }> }
+    expect(otlp.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans))).toHaveLength(spans.length)
+    await expect(tracing.trace('no-such-task')).rejects.toBeInstanceOf(UnknownTraceError)
+    await orch.stop()
+  })
+
+  it('a failed task ends its trace in error', async () => {
+    const tracer = new Tracer({ peer: 'me' })
+    const tracing = taskTracing(tracer)
+    const orch = createOrchestrator({ catalog: catalogOf([upper]), peers: { peers: () => [] }, transport: new MemoryTaskNetwork().transport('me'), tracer })
+    await orch.start()
+    const h = tracing.track(orch.submit({ description: 'Summarize this', input: 'hi' }))
+    await expect(h.done).rejects.toThrow()
+    const { spans } = await tracing.trace(h.id)
+    expect(spans.find((s) => s.name === 'task.run')).toMatchObject({ status: 'error' })
+    expect(typeof spans.find((s) => s.name === 'task.run')!.attributes.error).toBe('string')
+    await orch.stop()
+  })
+})
