@@ -144,6 +144,7 @@ export function appLearning(opts: {
     self: opts.trust.self,
     decisions: registryDecisions(opts.registry),
     health: knownAnswerCheck(opts),
+    shared: () => opts.trust.sharedDecisions(),
     ...(persist ? { store: new IndexedDbLearningStore() } : {})
   })
   void learning.load()

@@ -54,6 +54,20 @@ export interface LearningSnapshot {
   anomalies: AnomalyFlag[]
   /** Health checks run, passed, failed. */
   health: { runs: number; passed: number; failed: number }
+  /** A/B decisions other profiles wrote to the registry (signed; shown, not applied here), newest first. */
+  shared: SharedAbDecision[]
+}
+
+/** An A/B decision read from another profile's signed registry record. */
+export interface SharedAbDecision {
+  author: string
+  name: string
+  version: string
+  decision: 'promoted' | 'demoted'
+  against: string
+  /** The record's subject, with the figures as written. */
+  subject: string
+  at: number
 }
 
 /** What the router reads, and the outcome sink that teaches it. */
@@ -105,6 +119,8 @@ export interface LearningComponents {
   decisions?: DecisionLog
   /** Where the learned state is kept across reloads. */
   store?: LearningStore
+  /** Other profiles' A/B decisions (trust/'s signed registry records). */
+  shared?: () => readonly SharedAbDecision[]
 }
 
 /** Outcomes that say nothing about the agent or the donor. */
@@ -262,7 +278,13 @@ export function routeLearning(init: LearningInit = {}): (components?: LearningCo
       agentFlagged: (agentId) => anomaly.flagged('agent', agentId),
       peerFlagged: (peerId) => anomaly.flagged('user', userOf(peerId)),
       abChoose: (_capKey, incumbent, challenger) => ab.choose(incumbent, challenger),
-      snapshot: () => ({ bandit: bandit.snapshot(), ab: ab.trials(), anomalies: anomaly.flags(), health: { ...health } }),
+      snapshot: () => ({
+        bandit: bandit.snapshot(),
+        ab: ab.trials(),
+        anomalies: anomaly.flags(),
+        health: { ...health },
+        shared: [...(components.shared?.() ?? [])].slice(0, 50)
+      }),
       checkHealth: (kind, id) => run(kind, id),
       async load() {
         if (loaded) return

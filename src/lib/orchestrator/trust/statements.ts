@@ -53,15 +53,40 @@ export function parseSubject(subject: string): { user: string; agentId?: string 
   return m[2] != null ? { user: m[1], agentId: m[2] } : { user: m[1] }
 }
 
+/** An A/B decision another profile wrote to the registry (subject `ab:<name>@<new>:<decision>:vs=<old>;…`), signature checked. */
+export interface SharedDecision {
+  author: string
+  /** The record's subject: the decision and its figures as written. */
+  subject: string
+  name: string
+  version: string
+  decision: 'promoted' | 'demoted'
+  /** The version it was measured against. */
+  against: string
+  at: number
+}
+
+const DECISION = /^ab:(.+)@([^@:]+):(promoted|demoted):vs=([^;]+)(?:;|$)/
+
+/** Parse an A/B decision subject; undefined when it is not one. */
+export function parseDecisionSubject(subject: string): Omit<SharedDecision, 'author' | 'at' | 'subject'> | undefined {
+  const m = DECISION.exec(subject)
+  return m == null ? undefined : { name: m[1], version: m[2], decision: m[3] as SharedDecision['decision'], against: m[4] }
+}
+
 /** Checks records once each (by signature) and keeps the verified statements. */
 export class StatementReader {
   readonly #checked = new Map<string, PeerStatement | null>()
+  readonly #decisions = new Map<string, SharedDecision | null>()
   /** Records refused (schema, subject or signature). */
   rejected = 0
+  /** Signed A/B decisions found by the last {@link read}, newest first. */
+  decisions: SharedDecision[] = []
 
   /** The verified statements among `records` (new ones are checked now). */
   async read(records: Iterable<unknown>): Promise<PeerStatement[]> {
     const out: PeerStatement[] = []
+    const decisions: SharedDecision[] = []
     for (const raw of records) {
       const r = v.safeParse(StatementRecordSchema, raw)
       if (!r.success) {
@@ -69,6 +94,11 @@ export class StatementReader {
         continue
       }
       const rec = r.output
+      if (rec.subject.startsWith('ab:')) {
+        const d = await this.#decision(rec)
+        if (d != null) decisions.push(d)
+        continue
+      }
       if (!rec.subject.startsWith('user:')) continue // a statement about an agent entry, not a user
       // Keyed by the whole record: a tampered copy carries the same signature.
       const key = JSON.stringify([rec.publisher, rec.subject, rec.score, rec.successes, rec.failures, rec.updatedAt, rec.signature])
@@ -84,7 +114,25 @@ export class StatementReader {
       }
       if (s != null) out.push(s)
     }
+    this.decisions = decisions.sort((a, b) => b.at - a.at)
     return out
+  }
+
+  async #decision(rec: StatementRecord): Promise<SharedDecision | null> {
+    const key = JSON.stringify([rec.publisher, rec.subject, rec.score, rec.successes, rec.failures, rec.updatedAt, rec.signature])
+    let d = this.#decisions.get(key)
+    if (d === undefined) {
+      const parsed = parseDecisionSubject(rec.subject)
+      const { signature, ...body } = rec
+      d =
+        parsed != null && (await verifyJson(rec.publisher, body, signature))
+          ? { author: rec.publisher, subject: rec.subject, ...parsed, at: rec.updatedAt }
+          : null
+      if (d == null) this.rejected++
+      if (this.#decisions.size >= 10_000) this.#decisions.clear()
+      this.#decisions.set(key, d)
+    }
+    return d
   }
 }
 

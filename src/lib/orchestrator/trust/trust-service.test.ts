@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { loadIdentity } from '../../core/index.ts'
 import { signReceipt } from './receipts.ts'
-import { MemoryStatementStore } from './statements.ts'
+import { MemoryStatementStore, signStatement } from './statements.ts'
 import { MemoryTrustStore } from './trust-store.ts'
 import { trustService, type SettledResult } from './trust-service.ts'
 
@@ -94,5 +94,22 @@ describe('trustService', () => {
     await tab2.start()
     expect(tab2.reputation('p-donor')).toBeUndefined()
     await tab2.stop()
+  })
+
+  it("reads other profiles' signed A/B decisions from the registry records; forged and its own are left out", async () => {
+    const [me, other] = await Promise.all([loadIdentity(), loadIdentity()])
+    const shared = new MemoryStatementStore()
+    const subject = 'ab:summarize@2.0.0:promoted:vs=1.0.0;s=0.95/0.9;ms=18/20;cost=0.1/0.1;n=30/270'
+    await shared.as(other).publish({ subject, score: 0.95, valid: 29, invalid: 1 })
+    await shared.as(me).publish({ subject: subject.replace('2.0.0', '3.0.0'), score: 0.9, valid: 27, invalid: 3 })
+    const signed = await signStatement(other, { subject: subject.replace('summarize', 'hash'), score: 0.9, valid: 27, invalid: 3 })
+    shared.put('forged', { ...signed, subject: signed.subject.replace('promoted', 'demoted') })
+    const t = trustService()({ identity: me, users: { userOf: () => undefined }, statements: shared.as(me) })
+    await t.start()
+    expect(t.sharedDecisions()).toMatchObject([
+      { author: other.publicKey, name: 'summarize', version: '2.0.0', decision: 'promoted', against: '1.0.0', subject }
+    ])
+    expect(t.stats()['trust.statementsRefused']).toBe(1)
+    await t.stop()
   })
 })

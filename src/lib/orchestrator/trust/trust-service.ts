@@ -13,7 +13,7 @@ import { OutputSchemas } from './output-schema.ts'
 import { AdaptivePolicy, type AdaptivePolicyInit, type ReplicationDecision, type VerificationMode, type VerificationPolicy } from './policy.ts'
 import { Ledger, signReceipt, verifyReceipt, type Credits, type Receipt } from './receipts.ts'
 import { betaScore, ReputationBook, type Observation, type Reputation, type ReputationInit } from './reputation.ts'
-import { StatementReader, parseSubject, statementSubject, type StatementStore } from './statements.ts'
+import { StatementReader, parseSubject, statementSubject, type SharedDecision, type StatementStore } from './statements.ts'
 import type { TrustState, TrustStore } from './trust-store.ts'
 
 const log = logger('orchestrator:trust')
@@ -113,6 +113,8 @@ export interface TrustService extends StepVerifier, Omit<RoutingTrust, 'userOf'>
   readonly policy: VerificationPolicy
   /** Called on every change (reputation, statements, receipts); returns the unsubscribe function. */
   subscribe(listener: () => void): () => void
+  /** A/B decisions other profiles wrote to the registry (signature checked), newest first. */
+  sharedDecisions(): SharedDecision[]
   /** Save now (tests, page hide). */
   flush(): Promise<void>
   stats(): Record<string, number>
@@ -328,6 +330,7 @@ export function trustService(init: TrustInit = {}): (components: TrustComponents
       credits: () => ledger.credits(),
       canSpend: (amount) => ledger.canSpend(amount),
       subscribe: (l) => changes.subscribe(l),
+      sharedDecisions: () => reader.decisions.filter((d) => d.author !== self),
       async flush() {
         clearTimeout(saveTimer)
         saveTimer = undefined
