@@ -87,6 +87,31 @@ class JournalBatcher {
   }
 }
 
+/** A planned task waits at most this long for its record to be saved before its first step is offered. */
+export const PLAN_SAVE_WAIT_MS = 2000
+
+/** Per journal, per task: the write of its plan while it is under way (see {@link planSaved}). */
+const planWrites = new WeakMap<Journal, Map<string, Promise<void>>>()
+
+/**
+ * Resolves once the planned task's record (its plan and input) is saved in `journal`, or after
+ * `maxMs` (a slow disk delays a task, it never stalls or fails it). The orchestrator awaits it
+ * before offering the task's first step, so a tab that reloads or crashes at any point after that
+ * leaves a record the next tab carries on from (no race with `pagehide`).
+ */
+export async function planSaved(journal: Journal, taskId: string, maxMs = PLAN_SAVE_WAIT_MS): Promise<void> {
+  const writes = planWrites.get(journal)
+  const saved = writes?.get(taskId)
+  if (saved == null) return
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), maxMs)
+  })
+  if ((await Promise.race([saved, late])) === 'late') log('the record of task %s was not saved within %d ms: its steps start anyway', taskId, maxMs)
+  clearTimeout(timer)
+  if (writes?.get(taskId) === saved) writes.delete(taskId)
+}
+
 const batchers = new WeakMap<Journal, JournalBatcher>()
 function batcherOf(journal: Journal, lifecycle: PageLifecycle | undefined): JournalBatcher {
   let b = batchers.get(journal)
@@ -139,15 +164,17 @@ export async function journalTask(
   const routes: Record<string, unknown> = {}
   let writing = Promise.resolve()
   let timer: ReturnType<typeof setTimeout> | undefined
-  const write = (): void => {
+  /** `now`: straight to the journal, not after the batch window (the plan: its task's steps wait for it). */
+  const write = (now = false): Promise<void> => {
     clearTimeout(timer)
     timer = undefined
     const record: TaskRecord = { id: handle.id, status, description: request.description, createdAt, updatedAt: Date.now(), steps: [...steps.values()], data }
     writing = writing
-      .then(() => batcherOf(journal, lifecycle).put(record))
+      .then(() => (now ? journal.put(record) : batcherOf(journal, lifecycle).put(record)))
       .catch((err: unknown) => {
         log.error('could not journal task %s: %s', handle.id, (err as Error).message)
       })
+    return writing
   }
   // Progress and step events come in bursts: write at most every SAVE_EVERY_MS while running.
   const save = (): void => {
@@ -159,9 +186,18 @@ export async function journalTask(
       for (const s of e.plan.subtasks) if (!steps.has(s.id)) steps.set(s.id, { id: s.id, status: 'pending' })
     }
     status = e.phase
-    // The plan is what a tab carrying the task on after a reload starts from: journalled at once.
-    if (e.phase === 'planned' && e.plan != null) write()
-    else save()
+    // The plan is what a tab carrying the task on after a reload starts from: journalled at once,
+    // and the task's first step waits for it (planSaved).
+    if (e.phase === 'planned' && e.plan != null) {
+      const saved = write(true)
+      let writes = planWrites.get(journal)
+      if (writes == null) planWrites.set(journal, (writes = new Map()))
+      writes.set(handle.id, saved)
+      const forget = (): void => {
+        if (writes.get(handle.id) === saved) writes.delete(handle.id)
+      }
+      saved.then(forget, forget)
+    } else save()
   })
   handle.on('step', (e) => {
     const prev = steps.get(e.stepId) ?? { id: e.stepId, status: 'pending' }

@@ -17,7 +17,7 @@ import {
   type Orchestrator
 } from '../orchestrator/index.ts'
 import { AppCatalog, OutcomeStats, RuntimeExecutor, libp2pStreamHost, meshPeerDirectory } from './adapters.ts'
-import { journalTask } from './task-journal.ts'
+import { journalTask, planSaved } from './task-journal.ts'
 import { appTrust } from './trust-wiring.ts'
 import { appLearning } from './learning-wiring.ts'
 import { taskHistory } from './task-history.ts'
@@ -113,7 +113,8 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     trust,
     spending: trust.spending,
     routing: trust,
-    learning
+    learning,
+    durable: (id) => planSaved(memory.journal, id)
   })
   built = orchestrator
   await orchestrator.start()

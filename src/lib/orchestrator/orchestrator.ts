@@ -123,6 +123,8 @@ export interface OrchestratorComponents {
   tracer?: Tracer
   /** The profile's spending limits (balance + allowance, daily budget): a task over them is refused before it runs. */
   spending?: SpendGuard
+  /** Resolves once a planned task's record is durable (the app's journal): awaited before its first step is offered. */
+  durable?: (taskId: TaskId) => Promise<void>
 }
 
 /** Options, with defaults. */
@@ -299,6 +301,11 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
       controller.signal.throwIfAborted()
       // Refused here, before any step runs, when the estimate would pass the allowance or today's budget.
       release = components.spending?.authorize(plan.total_estimated_cost, `The task "${summary.description.slice(0, 60)}"`)
+      // A tab that carries the task on after a reload or crash starts from this record: saved before any step is offered.
+      if (components.durable != null) {
+        await components.durable(id)
+        controller.signal.throwIfAborted()
+      }
       const run = await dispatch.run(plan, {
         taskId: id,
         input: request.input,

@@ -11,7 +11,7 @@ import {
   type Plan,
   type TaskHandle
 } from '../../orchestrator/index.ts'
-import { MAX_JOURNALLED_VALUE, journalTask } from '../task-journal.ts'
+import { MAX_JOURNALLED_VALUE, journalTask, planSaved } from '../task-journal.ts'
 import { MemoryRunLocks, runLockName } from './run-locks.ts'
 import { remainingPlan, taskResume } from './task-resume.ts'
 
@@ -148,7 +148,7 @@ describe('a task killed mid-run and carried on over the same journal (real orche
   type Fns = Record<string, (input: unknown) => unknown>
 
   /** One mesh: a donor running `fns` (counting runs) and an orchestrator submitting to it. */
-  async function mesh(fns: Fns) {
+  async function mesh(fns: Fns, durable?: (id: string) => Promise<void>) {
     const net = new MemoryTaskNetwork()
     const t = net.transport('donor')
     await t.start()
@@ -164,7 +164,10 @@ describe('a task killed mid-run and carried on over the same journal (real orche
     const donor = donorService({})({ transport: t, executor })
     await donor.start()
     const donorPeer = { id: 'donor', rttMs: 10, freeWorkers: 2, donating: true, capabilities: [] }
-    const orch = createOrchestrator({ catalog, peers: { peers: () => [donorPeer] }, transport: net.transport('me') }, { dispatcher: { offerTimeoutMs: 300 } })
+    const orch = createOrchestrator(
+      { catalog, peers: { peers: () => [donorPeer] }, transport: net.transport('me'), durable },
+      { dispatcher: { offerTimeoutMs: 300 } }
+    )
     await orch.start()
     return {
       orch,
@@ -248,6 +251,56 @@ describe('a task killed mid-run and carried on over the same journal (real orche
       [expect.any(String), 'succeeded', { sha256: 'digest of short: a long text ' }]
     ])
     await second.stop()
+  })
+
+  it('no step is offered before the planned task is saved in the journal (a reload at any later point leaves a record to carry on)', async () => {
+    let release = Promise.withResolvers<void>()
+    let saves = 0
+    const journal = new Journal(new Y.Doc(), () => {
+      saves++
+      return release.promise
+    })
+    const ran: string[] = []
+    const m = await mesh(
+      {
+        [summarize.id]: (i) => {
+          ran.push('summarize')
+          return { summary: String(i) }
+        },
+        [hash.id]: () => {
+          ran.push('hash')
+          return { sha256: 'x' }
+        }
+      },
+      (id) => planSaved(journal, id)
+    )
+    const request = { description: 'summarize this text, then hash it', input: 'some text' }
+    const handle = m.orch.submit(request)
+    void journalTask(journal, handle, request)
+    const offered: string[] = []
+    handle.on('step', (e) => offered.push(e.status))
+    await vi.waitFor(() => expect(saves).toBeGreaterThan(0))
+    // The plan is in the doc, its save is still under way: nothing is offered meanwhile.
+    expect((journal.get(handle.id)?.data as { plan?: unknown }).plan).toBeDefined()
+    await new Promise((r) => setTimeout(r, 100)) // nothing to await: no step may start
+    expect(offered).toEqual([])
+    expect(ran).toEqual([])
+    release.resolve()
+    release = Promise.withResolvers<void>()
+    release.resolve()
+    expect((await handle.done).status).toBe('succeeded')
+    expect(ran).toEqual(['summarize', 'hash'])
+    await m.stop()
+  })
+
+  it('a save that never completes delays the first step by at most the bound, it does not stall the task', async () => {
+    const journal = new Journal(new Y.Doc(), () => new Promise<void>(() => {}))
+    const m = await mesh({ [summarize.id]: (i) => ({ summary: String(i) }), [hash.id]: () => ({ sha256: 'x' }) }, (id) => planSaved(journal, id, 150))
+    const request = { description: 'summarize this text, then hash it', input: 'some text' }
+    const handle = m.orch.submit(request)
+    void journalTask(journal, handle, request)
+    expect((await handle.done).status).toBe('succeeded')
+    await m.stop()
   })
 
   it('an output too large to journal is dropped with a flag, and that step runs again when carried on', async () => {
