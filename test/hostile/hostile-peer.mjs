@@ -253,8 +253,10 @@ export async function createHostilePeer({ relayUrl, relays, log = () => {} } = {
      * Connection (e.g. `h.relayConnection()` or a limited circuit). The protocol is
      * negotiated normally; after that every byte is ours.
      */
-    async openRaw(target, protocol, { runOnLimitedConnection = true, signal = AbortSignal.timeout(10_000) } = {}) {
+    async openRaw(target, protocol, { runOnLimitedConnection = true, signal: given } = {}) {
       const conn = typeof target === 'string' ? await h.dialDirect(target) : target
+      // 10 s for the negotiation by default, counted from here: a slow dial must not use it up.
+      const signal = given ?? AbortSignal.timeout(10_000)
       // Our own libp2p may have a stream of this protocol open on the connection (identify-push
       // after our addresses changed): a tab takes one inbound identify-push stream at a time
       // and resets a second, which is not what a test of ours means to send.
