@@ -256,14 +256,15 @@ export async function createHostilePeer({ relayUrl, relays, log = () => {} } = {
     async openRaw(target, protocol, { runOnLimitedConnection = true, signal: given } = {}) {
       const conn = typeof target === 'string' ? await h.dialDirect(target) : target
       // 10 s for the negotiation by default, counted from here: a slow dial must not use it up.
-      const signal = given ?? AbortSignal.timeout(10_000)
-      // Our own libp2p may have a stream of this protocol open on the connection (identify-push
-      // after our addresses changed): a tab takes one inbound identify-push stream at a time
-      // and resets a second, which is not what a test of ours means to send.
+      // Our own libp2p may have an identify-push stream open on the connection (after our
+      // addresses changed): a tab takes one inbound identify-push stream at a time and resets a
+      // second, which is not what a test of ours means to send. Only identify-push: a test's
+      // own earlier streams of other protocols (sync pushes it left open) are not waited out.
       const end = Date.now() + 10_000
-      while (conn.streams.some((s) => s.protocol === protocol && s.direction === 'outbound') && Date.now() < end) {
+      while (protocol === IDENTIFY_PUSH_PROTOCOL && conn.streams.some((s) => s.protocol === protocol && s.direction === 'outbound') && Date.now() < end) {
         await new Promise((r) => setTimeout(r, 20))
       }
+      const signal = given ?? AbortSignal.timeout(10_000)
       let stream
       for (let attempt = 1; stream == null; attempt++) {
         try {
