@@ -30,6 +30,22 @@ describe('AppCatalog', () => {
     expect(catalog.list('testing').map((c) => c.name)).toEqual(['good'])
   })
 
+  it('settled() resolves once the persisted registry entries a reloaded tab loads are verified into the list', async () => {
+    const alice = await loadIdentity()
+    const saved = new Y.Doc()
+    const before = new Registry(saved, alice, DEFAULT_LIMITS)
+    const pkg = await signPackage(alice, { name: 'kept', version: '1.0.0', description: '', capabilities: ['x'], abi: 'json-v1', price: 0 }, wasm)
+    await before.publish({ id: pkg.id, manifest: pkg.manifest, moduleSha256: await sha256Hex(wasm), holders: [] })
+    // The reload: a new doc loaded from what was saved, a new registry and catalog over it.
+    const doc = new Y.Doc()
+    const registry = new Registry(doc, alice, DEFAULT_LIMITS)
+    const catalog = new AppCatalog(registry, new OutcomeStats())
+    Y.applyUpdate(doc, Y.encodeStateAsUpdate(saved))
+    expect(catalog.agents()).toEqual([]) // not verified yet
+    await catalog.settled()
+    expect(catalog.agents().map((a) => a.id)).toEqual([pkg.id])
+  })
+
   it('feeds outcomes into quality and mean time', async () => {
     const id = await loadIdentity()
     const registry = new Registry(new Y.Doc(), id, DEFAULT_LIMITS)

@@ -90,12 +90,35 @@ export class AppCatalog implements AgentCatalog {
     this.#stats = stats
     registry.subscribe(() => {
       this.#version++
-      void this.#verifyNew()
+      this.#verifyLater()
     })
     stats.subscribe(() => {
       this.#version++
     })
-    void this.#verifyNew()
+    this.#verifyLater()
+  }
+
+  /** Checks run one after another (a change during a check is checked next, never twice at once). */
+  #verifying: Promise<void> = Promise.resolve()
+  #verifyLater(): void {
+    this.#verifying = this.#verifying.then(
+      () => this.#verifyNew(),
+      () => this.#verifyNew()
+    )
+  }
+
+  /**
+   * Resolves once every registry entry known so far (the persisted ones right after a reload
+   * included) has been verified into `list()`: an agent from the registry a resumed task or run
+   * is pinned to is listed then. Bundled agents come separately (`setBundled`).
+   */
+  async settled(): Promise<void> {
+    for (;;) {
+      await this.#registry.settled()
+      const verifying = this.#verifying
+      await verifying.catch(() => {})
+      if (verifying === this.#verifying) return
+    }
   }
 
   /** Registry entries refused because their id or manifest signature did not match. */

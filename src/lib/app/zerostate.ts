@@ -142,6 +142,8 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     ]
   })
   const runLocks = WebRunLocks.available() ?? new MemoryRunLocks()
+  // Resumed tasks and runs wait (bounded) for the bundled agents and the registry's persisted ones.
+  const catalogSettled = Promise.all([bundled, catalog.settled()])
   const resume = taskResume()({
     journal: memory.journal,
     locks: runLocks,
@@ -149,7 +151,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     catalog,
     record: (handle, request, opts) => journalTask(memory.journal, handle, request, undefined, opts),
     changes,
-    catalogReady: bundled
+    catalogReady: catalogSettled
   })
   const tasks = taskTracking()({
     orchestrator: { submit: (request) => tracing.track(orchestrator.submit(request)) },
@@ -169,7 +171,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     publicKey: identity.publicKey,
     changes,
     locks: runLocks,
-    catalogReady: bundled
+    catalogReady: catalogSettled
   })
   const donations = donation()({ runtime, orchestrator, executor, tasks, bundled, presence, changes })
   const publisher = agentPublisher()({
