@@ -56,7 +56,12 @@ for (const f of files('src')) {
     if (!sameOrch && levelOf(to) >= levelOf(from))
       problems.push(`${f}: imports "${spec}" — ${from} may not depend on ${to} (direction: routes → ui → app → orchestrator → memory, runtime → mesh → core)`)
     const entry = `${to}/index.ts`
-    const viaIndex = target === entry || (SHARED.has(target) && from.startsWith(`${O}/`)) || (to === 'src/lib/ui' && from === 'src/routes')
+    // Tests of any room may use the orchestrator's shared test fixtures (never shipped).
+    const viaIndex =
+      target === entry ||
+      (SHARED.has(target) && from.startsWith(`${O}/`)) ||
+      (to === 'src/lib/ui' && from === 'src/routes') ||
+      (target === `${O}/test-fixtures.ts` && /\.test\.ts$/.test(f))
     if (!viaIndex) problems.push(`${f}: imports "${spec}" — enter ${to} through its index.ts`)
     if (from === 'src/routes' && to !== 'src/lib/ui') problems.push(`${f}: imports "${spec}" — pages use the public API ($lib/index) and $lib/ui only`)
     if (!/\.test\.ts$|test-fixtures|conformance/.test(f) && !SHARED.has(target)) {
