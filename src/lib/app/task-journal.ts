@@ -191,7 +191,10 @@ export async function journalTask(
     if (e.phase === 'planned' && e.plan != null) {
       const saved = write(true)
       let writes = planWrites.get(journal)
-      if (writes == null) planWrites.set(journal, (writes = new Map()))
+      if (writes == null) {
+        writes = new Map()
+        planWrites.set(journal, writes)
+      }
       writes.set(handle.id, saved)
       const forget = (): void => {
         if (writes.get(handle.id) === saved) writes.delete(handle.id)

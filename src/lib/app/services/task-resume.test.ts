@@ -281,7 +281,7 @@ describe('a task killed mid-run and carried on over the same journal (real orche
     handle.on('step', (e) => offered.push(e.status))
     await vi.waitFor(() => expect(saves).toBeGreaterThan(0))
     // The plan is in the doc, its save is still under way: nothing is offered meanwhile.
-    expect((journal.get(handle.id)?.data as { plan?: unknown }).plan).toBeDefined()
+    expect((journal.get(handle.id)?.data as { plan?: unknown } | undefined)?.plan).toBeDefined()
     await new Promise((r) => setTimeout(r, 100)) // nothing to await: no step may start
     expect(offered).toEqual([])
     expect(ran).toEqual([])
