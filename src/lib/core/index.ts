@@ -24,6 +24,7 @@ export {
 } from './supervised-worker.ts'
 export { logger, type Logger } from './logger.ts'
 export { Counters } from './metrics.ts'
+export { IdbValue } from './idb-value.ts'
 export { abortableSleep, backoffDelay } from './backoff.ts'
 export {
   TypedEventEmitter,

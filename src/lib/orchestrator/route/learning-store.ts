@@ -6,6 +6,7 @@
  * validated (IndexedDB is a boundary too): a state that does not parse is ignored.
  */
 import * as v from 'valibot'
+import { IdbValue } from '../../core/index.ts'
 import type { AbTrial } from './ab.ts'
 import type { AnomalyFlag, AnomalySample } from './anomaly.ts'
 import type { Arm } from './bandit.ts'
@@ -93,45 +94,14 @@ export class MemoryLearningStore implements LearningStore {
 
 /** Keeps the state in this browser profile's IndexedDB (database `zerostate-learning`). */
 export class IndexedDbLearningStore implements LearningStore {
-  readonly #dbName: string
+  readonly #value: IdbValue
   constructor(dbName = 'zerostate-learning') {
-    this.#dbName = dbName
+    this.#value = new IdbValue(dbName, 'learning')
   }
-
-  #open(): Promise<IDBDatabase> {
-    return new Promise((resolve, reject) => {
-      const req = indexedDB.open(this.#dbName, 1)
-      req.onupgradeneeded = () => req.result.createObjectStore('state')
-      req.onsuccess = () => resolve(req.result)
-      req.onerror = () => reject(req.error)
-    })
-  }
-
   async load(): Promise<LearningState | undefined> {
-    const db = await this.#open()
-    try {
-      const raw = await new Promise<unknown>((resolve, reject) => {
-        const req = db.transaction('state', 'readonly').objectStore('state').get('learning')
-        req.onsuccess = () => resolve(req.result)
-        req.onerror = () => reject(req.error)
-      })
-      return parseLearningState(raw)
-    } finally {
-      db.close()
-    }
+    return parseLearningState(await this.#value.read())
   }
-
   async save(state: LearningState): Promise<void> {
-    const db = await this.#open()
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const tx = db.transaction('state', 'readwrite')
-        tx.objectStore('state').put(state, 'learning')
-        tx.oncomplete = () => resolve()
-        tx.onerror = () => reject(tx.error)
-      })
-    } finally {
-      db.close()
-    }
+    await this.#value.write(state)
   }
 }

@@ -5,6 +5,7 @@
  * validated (IndexedDB is a boundary too) and receipts are verified again.
  */
 import * as v from 'valibot'
+import { IdbValue } from '../../core/index.ts'
 import type { PolicySnapshot } from './policy.ts'
 import type { ReputationSnapshot } from './reputation.ts'
 
@@ -51,45 +52,14 @@ export class MemoryTrustStore implements TrustStore {
 
 /** Keeps the state in this browser profile's IndexedDB (database `zerostate-trust`). */
 export class IndexedDbTrustStore implements TrustStore {
-  readonly #dbName: string
+  readonly #value: IdbValue
   constructor(dbName = 'zerostate-trust') {
-    this.#dbName = dbName
+    this.#value = new IdbValue(dbName, 'trust')
   }
-
-  #open(): Promise<IDBDatabase> {
-    return new Promise((resolve, reject) => {
-      const req = indexedDB.open(this.#dbName, 1)
-      req.onupgradeneeded = () => req.result.createObjectStore('state')
-      req.onsuccess = () => resolve(req.result)
-      req.onerror = () => reject(req.error)
-    })
-  }
-
   async load(): Promise<TrustState | undefined> {
-    const db = await this.#open()
-    try {
-      const raw = await new Promise<unknown>((resolve, reject) => {
-        const req = db.transaction('state', 'readonly').objectStore('state').get('trust')
-        req.onsuccess = () => resolve(req.result)
-        req.onerror = () => reject(req.error)
-      })
-      return parseTrustState(raw)
-    } finally {
-      db.close()
-    }
+    return parseTrustState(await this.#value.read())
   }
-
   async save(state: TrustState): Promise<void> {
-    const db = await this.#open()
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const tx = db.transaction('state', 'readwrite')
-        tx.objectStore('state').put(state, 'trust')
-        tx.oncomplete = () => resolve()
-        tx.onerror = () => reject(tx.error)
-      })
-    } finally {
-      db.close()
-    }
+    await this.#value.write(state)
   }
 }
