@@ -9,6 +9,7 @@ import { createLibp2p } from 'libp2p'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket as WsWebSocket } from 'ws'
 import type { Stream } from '@libp2p/interface'
+import { relayLog } from './log.ts'
 import { HOP_PROTOCOL, STREAM_READ_BUFFER, STREAM_WINDOW, startRelay, type Relay } from './relay.ts'
 
 // Node 20 has no global WebSocket, which @libp2p/websockets dials with.
@@ -40,7 +41,7 @@ describe('relay hop protocol: an over-cap frame blocks its sender', () => {
   let dir: string
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'zs-relay-hop-'))
-    relay = await startRelay({ dataDir: dir, log: () => {} })
+    relay = await startRelay({ dataDir: dir, log: relayLog('silent') })
   })
   afterAll(async () => {
     await relay?.stop()

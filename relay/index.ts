@@ -8,10 +8,16 @@
  *   --relay MA      another relay the app should also try (repeatable)
  *   --data DIR      where the relay key is kept (default .data/relay)
  *   --root DIR      built app to serve (default build)
+ *   --log-level L   debug | info | warn | error | silent (env LOG_LEVEL, default info): JSON log lines
+ *   --quiet         same as --log-level silent
+ *
+ * GET /metrics on the HTTP port answers Prometheus text (relay/metrics.ts).
  */
 import '../src/lib/core/polyfills.ts'
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { isLogLevel, relayLog, LOG_LEVELS } from './log.ts'
+import { relayMetrics } from './metrics.ts'
 import { startRelay } from './relay.ts'
 import { startAppServer } from './server.ts'
 
@@ -24,7 +30,8 @@ const { values } = parseArgs({
     relay: { type: 'string', multiple: true, default: [] },
     data: { type: 'string', default: process.env.ZEROSTATE_DATA ?? '.data/relay' },
     root: { type: 'string', default: 'build' },
-    quiet: { type: 'boolean', default: false }
+    quiet: { type: 'boolean', default: false },
+    'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' }
   }
 })
 
@@ -59,6 +66,12 @@ function portProblem(err: unknown, what: string, value: string, variable: string
   throw err
 }
 
+const level = values.quiet ? 'silent' : values['log-level']
+if (!isLogLevel(level)) {
+  console.error(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`)
+  process.exit(2)
+}
+const metrics = relayMetrics()
 const httpPort = port('port', values.port)
 const wsPort = port('ws-port', values['ws-port'])
 // The HTTP server first: its port is the one a second start collides on, before any libp2p work.
@@ -67,18 +80,16 @@ const app = await startAppServer({
   host: values.host,
   port: httpPort,
   root: values.root,
-  relays: () => [...(relay?.multiaddrs() ?? []), ...values.relay]
+  relays: () => [...(relay?.multiaddrs() ?? []), ...values.relay],
+  metrics: () => metrics.scrape()
 }).catch((err: unknown) => portProblem(err, 'The HTTP', String(httpPort), 'PORT'))
 relay = await startRelay({
   host: values.host,
   port: wsPort,
   announce: values.announce,
   dataDir: values.data,
-  log: values.quiet
-    ? () => {}
-    : (line) => {
-        console.log(`[relay] ${line}`)
-      }
+  log: relayLog(level),
+  metrics
 }).catch(async (err: unknown) => {
   await app.close()
   return portProblem(err, 'The relay WebSocket', String(wsPort), 'WS_PORT')

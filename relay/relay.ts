@@ -20,6 +20,8 @@ import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { GOSSIP_LIMITS, RELAY_CONNECTION_MONITOR, RELAY_LIMITS, RELAY_TOPICS, gossipScoring, installGossipValidators } from '../src/lib/mesh/index.ts'
 import { FairSlots, KeyedRate, addressKey } from './admission.ts'
+import { relayLog, type RelayLog } from './log.ts'
+import { relayMetrics, type RelayMetrics } from './metrics.ts'
 
 /** Options of a relay. */
 export interface RelayOptions {
@@ -31,8 +33,10 @@ export interface RelayOptions {
   announce?: string[]
   /** Directory where the relay keeps its key, so its peer id survives restarts. */
   dataDir: string
-  /** Log one line per peer join/leave. Default: console.log. */
-  log?: (line: string) => void
+  /** Structured log (one JSON line per peer join/leave, block). Default: relayLog('info'). */
+  log?: RelayLog
+  /** Prometheus metrics (libp2p's and the relay's). Default: a fresh registry. */
+  metrics?: RelayMetrics
   /** Admission limits (RELAY_LIMITS by default); a deployment behind a proxy sees one address for all. */
   limits?: Partial<RelayLimits>
 }
@@ -142,6 +146,8 @@ export interface Relay {
   /** Multiaddrs browsers should dial (announced ones if given). */
   multiaddrs(): string[]
   admission(): RelayAdmissionStats
+  /** The relay's Prometheus registry (served at GET /metrics). */
+  metrics: RelayMetrics
   stop(): Promise<void>
 }
 
@@ -160,11 +166,8 @@ async function loadOrCreateKey(dataDir: string): Promise<PrivateKey> {
 
 /** Start a relay. */
 export async function startRelay(opts: RelayOptions): Promise<Relay> {
-  const log =
-    opts.log ??
-    ((line: string) => {
-      console.log(line)
-    })
+  const log = opts.log ?? relayLog('info')
+  const metrics = opts.metrics ?? relayMetrics()
   const host = opts.host ?? '127.0.0.1'
   const limits: RelayLimits = { ...RELAY_LIMITS, ...opts.limits }
   const privateKey = await loadOrCreateKey(opts.dataDir)
@@ -205,6 +208,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   }
   const node = await createLibp2p({
     privateKey,
+    metrics: (components: { logger: Parameters<RelayMetrics['libp2p']>[0]['logger'] }) => metrics.libp2p(components),
     addresses: {
       listen: [`/ip4/${host}/tcp/${opts.port ?? 0}/ws`],
       announce: opts.announce ?? []
@@ -294,8 +298,10 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   for (const topic of RELAY_TOPICS) node.services.pubsub.subscribe(topic)
   installGossipValidators(node.services.pubsub)
 
+  metrics.bind({ peers: () => node.getPeers().length, reservations: () => node.services.relay.reservations.size })
   node.addEventListener('peer:connect', (evt) => {
-    log(`peer joined ${evt.detail.toString()} (${node.getPeers().length} connected)`)
+    metrics.joined()
+    log.info('peer joined', { peer: evt.detail.toString(), connected: node.getPeers().length })
   })
   node.addEventListener('peer:disconnect', (evt) => {
     // A reservation ends with its holder's last connection.
@@ -303,14 +309,15 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     if (slots.has(id)) stats.released++
     slots.release(id)
     dropReservation(evt.detail)
-    log(`peer left ${id} (${node.getPeers().length} connected)`)
+    metrics.left()
+    log.info('peer left', { peer: id, connected: node.getPeers().length })
   })
 
   await node.start()
   await strikeOversizedFrames(node, HOP_PROTOCOL, (peer) => {
     stats.blocked++
     blocked.set(peer.toString(), Date.now() + BLOCK_MS)
-    log(`blocked ${peer.toString()} for ${BLOCK_MS / 1000} s: a ${HOP_PROTOCOL} frame over its cap`)
+    log.warn('peer blocked: a frame over its cap', { peer: peer.toString(), protocol: HOP_PROTOCOL, seconds: BLOCK_MS / 1000 })
     void node.hangUp(peer).catch(() => {})
   })
   const peerId = node.peerId.toString()
@@ -321,6 +328,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       // With `announce` set, libp2p reports only the announced addresses (with /p2p/<id>).
       return node.getMultiaddrs().map((ma) => ma.toString())
     },
+    metrics,
     admission() {
       return { ...stats, refused: { ...stats.refused }, reservations: node.services.relay.reservations.size }
     },

@@ -1,6 +1,6 @@
 /**
  * HTTP side of `npm start`: serves the built app (SPA fallback to index.html)
- * and tells the app which relays to dial at RELAYS_PATH.
+ * and tells the app which relays to dial at RELAYS_PATH; Prometheus scrapes METRICS_PATH.
  */
 import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -8,6 +8,9 @@ import { createServer, type Server } from 'node:http'
 import sirv from 'sirv'
 import { RELAYS_PATH } from '../src/lib/mesh/index.ts'
 import { cspDirectives, cspHeader, modelHosts } from './csp.js'
+
+/** Where Prometheus scrapes the relay (text format 0.0.4). */
+export const METRICS_PATH = '/metrics'
 
 /** The WebSocket origin (CSP source) of a relay multiaddr, e.g. /ip4/1.2.3.4/tcp/9090/ws → ws://1.2.3.4:9090. */
 export function wsOrigin(ma: string): string | undefined {
@@ -50,6 +53,8 @@ export interface AppServerOptions {
   root: string
   /** Relay multiaddrs handed to the app; called per request so restarts are seen. */
   relays: () => string[]
+  /** Prometheus text for GET METRICS_PATH; without it the path is the app's (404 fallback). */
+  metrics?: () => Promise<{ contentType: string; body: string }>
 }
 
 /** Start serving the app; resolves once listening, with the bound port. */
@@ -85,6 +90,22 @@ export async function startAppServer(opts: AppServerOptions): Promise<{ server: 
     if (req.url?.split('?')[0] === RELAYS_PATH) {
       res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
       res.end(JSON.stringify({ relays: opts.relays() }))
+      return
+    }
+    if (opts.metrics != null && req.url?.split('?')[0] === METRICS_PATH) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { Allow: 'GET, HEAD' }).end()
+        return
+      }
+      opts.metrics().then(
+        ({ contentType, body }) => {
+          res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' })
+          res.end(req.method === 'HEAD' ? undefined : body)
+        },
+        (err: unknown) => {
+          res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`metrics unavailable: ${(err as Error).message}\n`)
+        }
+      )
       return
     }
     assets(req, res, () => {
