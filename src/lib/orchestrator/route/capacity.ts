@@ -12,6 +12,8 @@ export interface PeerCapacity {
   free(peer: string): number
   /** Offers of ours the donor accepted so far (load-balanced spreads work among donors showing equal room). */
   accepted?(peer: string): number
+  /** Offers of ours in flight there now, sent or running (every strategy spreads equal candidates by it). */
+  inflight?(peer: string): number
 }
 
 /** Capacity credited to a donor never seen running anything for this peer. */
@@ -109,6 +111,11 @@ export class CapacityBook implements PeerCapacity {
 
   accepted(peer: string): number {
     return this.#peers.get(peer)?.accepted ?? 0
+  }
+
+  inflight(peer: string): number {
+    const s = this.#peers.get(peer)
+    return s == null ? 0 : s.running + s.pending
   }
 
   free(peer: string): number {

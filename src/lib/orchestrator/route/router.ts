@@ -12,6 +12,10 @@
  * the user behind the peer takes half the reputation term. With learning (`components.learning`),
  * `balanced` draws each agent's quality from a Thompson sample, a newer version of the winner takes
  * its A/B share, and flagged agents and users are routed around while others are eligible.
+ *
+ * Room (with `components.capacity`): a donor whose offers of ours in flight fill the capacity it has
+ * shown goes after every donor with room left, whatever the strategy; among equals, the one with
+ * fewer of ours in flight goes first ({@link LOAD_TIE}).
  */
 import type { AgentCandidate, AgentCatalog, PeerDirectory, PeerSnapshot, ReputationSource, RoutingTrust } from '../components.ts'
 import { NoEligibleAgentError, OrchestratorError } from '../errors.ts'
@@ -27,6 +31,12 @@ import type { PeerCapacity } from './capacity.ts'
 const TIER_GAP = 1e6
 /** Weight of spreading offers among donors showing equal room (above the speed tie-break, below any real difference). */
 const FAIRNESS = 0.002
+/**
+ * Every strategy: among otherwise equal peers, the one with fewer of our offers in flight (sent or
+ * running) first, so a fan-out (a `for_each`, parallel steps) spreads over equal donors instead of
+ * piling onto the lowest peer id. Small: it orders ties and near-ties, never a real difference.
+ */
+const LOAD_TIE = 0.002
 
 /** No donating peer with a free worker meets the constraints (the agent exists). */
 export class NoEligiblePeerError extends OrchestratorError {
@@ -232,6 +242,9 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
     const local = executor == null ? undefined : (id: string): boolean => executor.has(id)
     const peers: PeerSnapshot[] = []
     const free: number[] = []
+    /** Our offers in flight at each peer (sent, not yet settled), as the dispatcher's windows count them. */
+    const inflight: number[] = []
+    let maxInflight = 0
     let maxRtt = 0
     let maxFree = 0
     // Peers of users flagged by anomaly detection are routed around while another peer is eligible.
@@ -249,6 +262,9 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       // What it says it has free, capped by what it has been seen to take (issue 11 item 6).
       const f = capacity == null || p.id === self ? p.freeWorkers : Math.min(p.freeWorkers, capacity.free(p.id))
       free.push(f)
+      const busy = capacity?.inflight?.(p.id) ?? 0
+      inflight.push(busy)
+      if (busy > maxInflight) maxInflight = busy
       if (p.rttMs !== undefined && p.rttMs > maxRtt) maxRtt = p.rttMs
       if (f > maxFree) maxFree = f
     }
@@ -301,9 +317,12 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
         w.region * c.region +
         w.load * c.load +
         (1 - repShare) * w.reputation * peerUser[i] +
-        (taken != null && maxTaken > 0 ? w.load * FAIRNESS * (1 - taken[i] / maxTaken) : 0)
+        (taken != null && maxTaken > 0 ? w.load * FAIRNESS * (1 - taken[i] / maxTaken) : 0) +
+        (maxInflight > 0 ? LOAD_TIE * (1 - inflight[i] / maxInflight) : 0)
     )
-    const peerOrder = peers.map((_, i) => i).sort((a, b) => peerScore[b] - peerScore[a] || peers[a].id.localeCompare(peers[b].id))
+    // Peers with room first (a full one would decline or queue the offer), then by score.
+    const roomAt = (i: number): number => (free[i] > 0 ? 1 : 0)
+    const peerOrder = peers.map((_, i) => i).sort((a, b) => roomAt(b) - roomAt(a) || peerScore[b] - peerScore[a] || peers[a].id.localeCompare(peers[b].id))
 
     // ---- agents (many): hard constraints, then the weighted agent part, top-k kept in place.
     const budget = opts.budget ?? prefs.max_cost ?? Infinity
@@ -444,7 +463,9 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       return { agent, peer: peers[p], reputation: r, score, criteria, trust: trustOf(agent), freeSeen: free[p] }
     }
     const tierOf = (s: ScoredRoute): number => rankOf(s.agent, s.trust ?? 1)
-    const byTierThenScore = (a: ScoredRoute, b: ScoredRoute): number => tierOf(b) - tierOf(a) || b.score - a.score
+    const roomOf = (s: ScoredRoute): number => ((s.freeSeen ?? 1) > 0 ? 1 : 0)
+    /** Trust tier, then room at the peer, then the strategy's score. */
+    const byTierThenScore = (a: ScoredRoute, b: ScoredRoute): number => tierOf(b) - tierOf(a) || roomOf(b) - roomOf(a) || b.score - a.score
     const isEligible = (i: number): boolean => {
       const a = ix.agents[i]
       if (
