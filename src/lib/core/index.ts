@@ -23,7 +23,20 @@ export {
   type ReplaceReason
 } from './supervised-worker.ts'
 export { logger, type Logger } from './logger.ts'
-export { Counters } from './metrics.ts'
+export {
+  Counters,
+  MetricsRegistry,
+  CounterMetric,
+  GaugeMetric,
+  HistogramMetric,
+  MAX_SERIES,
+  seriesKey,
+  type Labels,
+  type MetricInit,
+  type MetricsSnapshot
+} from './metrics.ts'
+export { Histogram, LATENCY_MS_BUCKETS, BYTES_BUCKETS, quantile, difference, merge, normalizeBounds, type HistogramSnapshot } from './histogram.ts'
+export { libp2pMetrics, gossipsubMetricsRegister, TRANSFER_METRIC, type GossipMetricsRegister } from './libp2p-metrics.ts'
 export { IdbValue } from './idb-value.ts'
 export { abortableSleep, backoffDelay } from './backoff.ts'
 export {
