@@ -589,16 +589,17 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             capacityWaits++
             later.push(route)
             waitingForCapacity = queue.length === 0
-            attempt--
+            // The event names the attempt that failed; the loop then runs it again (the wait is free).
             event('failed', e.message)
+            attempt--
             continue
           }
           if (e instanceof PeerUnavailableError && route.peer.id !== transport.self && peerLosses < MAX_PEER_LOSSES) {
             peerLosses++
             failedPeers.add(route.peer.id)
-            attempt--
             event('failed', e.message)
-            recordFailure(route, attempt + 1, e, started)
+            recordFailure(route, attempt, e, started)
+            attempt--
             continue
           }
           if (e instanceof LeaseLostError || e instanceof RequestTimeoutError) later.push(route)
