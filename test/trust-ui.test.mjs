@@ -144,6 +144,20 @@ describe('trust on the pages', () => {
     const spent = await a.evaluate((id) => window.zerostate.credits().receipts.filter((r) => r.task === id), taskId)
     assert.deepEqual(new Set(earned.map((r) => r.signature)), new Set(spent.map((r) => r.signature)), 'the donors hold exactly the receipts A issued')
 
+    // Each profile's audit log: A recorded the task it submitted, each donor the step it served for A.
+    const submitted = await a.evaluate(() => window.zerostate.audit.list({ kind: 'task.submitted' }))
+    assert.ok(
+      submitted.some((r) => r.subject === taskId),
+      `A's audit log records task ${taskId} submitted: ${JSON.stringify(submitted)}`
+    )
+    for (const donor of [b, c]) {
+      await donor.waitForFunction((id) => window.zerostate.audit.list({ kind: 'task.served' }).some((r) => r.subject?.startsWith(`${id}/`)), taskId)
+      const rec = await donor.evaluate((id) => window.zerostate.audit.list({ kind: 'task.served' }).find((r) => r.subject?.startsWith(`${id}/`)), taskId)
+      assert.equal(rec.peer, await a.evaluate(() => window.zerostate.peerId), 'the served record names the submitting peer')
+      assert.match(rec.why, /: result$/)
+    }
+    assert.equal((await Promise.all([a, b, c].map((p) => p.evaluate(() => window.zerostate.audit.verify())))).filter((v) => !v.ok).length, 0)
+
     // Registry: the donors' users with their verified results; the hash agent's details list them too.
     await go(a, '/registry')
     for (const k of keys.slice(1)) {
@@ -173,6 +187,16 @@ describe('trust on the pages', () => {
     assert.deepEqual({ successes: Number(await arm.getAttribute('data-successes')), failures: Number(await arm.getAttribute('data-failures')) }, learned)
     assert.equal((await arm.locator('td').first().textContent()).trim(), String(learned.successes))
     assert.match(await arm.locator('th').textContent(), /^hash 1\.0\.0/)
+    // The agent's Reputation column shows what routing believes of it now (it had verified results), not "—".
+    const repCell = a.locator(`[data-testid="registry-row"][data-agent-id="${hashId}"] [data-testid="registry-reputation"]`)
+    await a.waitForFunction(
+      ({ id, sel }) => {
+        const want = window.zerostate.agents.get(id)?.reputation
+        return want != null && document.querySelector(sel)?.getAttribute('data-reputation') === String(want)
+      },
+      { id: hashId, sel: `[data-testid="registry-row"][data-agent-id="${hashId}"] [data-testid="registry-reputation"]` }
+    )
+    assert.match((await repCell.textContent()).trim(), /^\d+ %$/)
     assert.match(await a.locator('[data-testid="learned-flags-empty"]').textContent(), /No agent or user is flagged/)
     // Two more tasks while the page is open: the row is re-read as they finish (no reload).
     for (const i of [1, 2])

@@ -75,3 +75,27 @@ describe('agentListing', () => {
     expect(withPeers.list()[0]?.holders).toEqual(['me'])
   })
 })
+
+describe('agentListing reputation with verified outcomes', () => {
+  const verified = new Map([['a1', { valid: 6, invalid: 2 }]])
+  const withTrust = agentListing()({
+    catalog: { agents: () => agents, get: (id) => agents.find((a) => a.id === id) },
+    stats: { of: (id) => (id === 'b2' ? { runs: 3, successes: 2, avgMs: 12 } : undefined) },
+    outcomes: { agentOutcomes: (id) => verified.get(id) }
+  })
+
+  it('shows a bundled agent with verified results the posterior routing uses, not nothing', () => {
+    // Bundled prior Beta(9, 1) plus 6 valid and 2 wrong: 15 / 18.
+    expect(withTrust.get('a1')?.reputation).toBeCloseTo(15 / 18, 10)
+    expect(listing.get('a1')?.reputation).toBeUndefined()
+  })
+
+  it("counts this peer's runs when they exceed the verified results, from the new author's prior", () => {
+    // New author prior Beta(1, 3) plus 2 of 3 runs: 3 / 7, not the registry's published 0.9.
+    expect(withTrust.get('b2')?.reputation).toBeCloseTo(3 / 7, 10)
+  })
+
+  it("keeps the registry's published figure for an agent with no results here", () => {
+    expect(withTrust.get('c3')?.reputation).toBe(0.4)
+  })
+})

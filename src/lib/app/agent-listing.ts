@@ -2,8 +2,9 @@
  * Agents as the app lists them (`agents.list` / `agents.get`): the catalog's agents
  * (bundled and verified registry entries) with this peer's outcome statistics.
  */
-import type { AgentEntry, AgentFilter } from './api.ts'
+import { type AgentCandidate, agentPosterior, betaMean, type RoutingTrust } from '../orchestrator/index.ts'
 import type { CatalogAgent } from './adapters.ts'
+import type { AgentEntry, AgentFilter } from './api.ts'
 
 /** Options of the agent listing: none yet. */
 export type AgentListingInit = Record<string, never>
@@ -18,6 +19,13 @@ export interface AgentListingComponents {
    * lists no holder for them; without this they would show "0 holders".
    */
   appPeers?: () => readonly string[]
+  /**
+   * Verified outcomes (the trust service, issue 12). With it, an agent that has results here
+   * shows the reputation routing uses: the mean of its posterior (prior by provenance plus
+   * verified outcomes or this peer's runs, whichever is larger). Without results, the
+   * registry's published figure, if any.
+   */
+  outcomes?: Pick<RoutingTrust, 'agentOutcomes'>
 }
 
 /** The listing service. */
@@ -31,9 +39,23 @@ export interface AgentListing {
 
 /** `agentListing(init)(components)`. */
 export function agentListing(_init: AgentListingInit = {}): (components: AgentListingComponents) => AgentListing {
-  return ({ catalog, stats, appPeers }) => {
+  return ({ catalog, stats, appPeers, outcomes }) => {
+    const reputationOf = (a: CatalogAgent, s: AgentEntry['stats']): number | undefined => {
+      if (outcomes == null) return a.reputation
+      const v = outcomes.agentOutcomes(a.id)
+      const seen = Math.max(s?.runs ?? 0, v == null ? 0 : v.valid + v.invalid)
+      if (seen <= 0) return a.reputation
+      const candidate: Pick<AgentCandidate, 'id' | 'bundled' | 'runs' | 'successes'> = {
+        id: a.id,
+        bundled: a.bundled,
+        runs: s?.runs ?? 0,
+        successes: s?.successes ?? 0
+      }
+      return betaMean(agentPosterior(candidate as AgentCandidate, outcomes))
+    }
     const entry = (a: CatalogAgent): AgentEntry => {
       const m = a.manifest
+      const s = stats.of(a.id)
       return {
         id: a.id,
         name: m.name,
@@ -47,8 +69,8 @@ export function agentListing(_init: AgentListingInit = {}): (components: AgentLi
         bundled: a.bundled,
         publishedAt: a.publishedAt,
         holders: a.bundled && appPeers != null ? [...new Set([...a.holders, ...appPeers()])] : a.holders,
-        reputation: a.reputation,
-        stats: stats.of(a.id)
+        reputation: reputationOf(a, s),
+        stats: s
       }
     }
     return {

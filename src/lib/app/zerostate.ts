@@ -4,7 +4,7 @@
  * publishing, task tracking), behind `ZeroStateApi`. It wires; the services decide.
  */
 import type { ZeroStateApi } from './api.ts'
-import { JOURNAL_DOC, REGISTRY_DOC, createMemoryLayer, Libp2pSyncTransport, type MemoryLayer } from '../memory/index.ts'
+import { type AuditEntry, JOURNAL_DOC, REGISTRY_DOC, createMemoryLayer, Libp2pSyncTransport, type MemoryLayer } from '../memory/index.ts'
 import { ChangeNotifier, IndexedDbKeyStore, MemoryKeyStore, Tracer, listen, loadIdentity, logger } from '../core/index.ts'
 import { MeshNode, type MeshNodeInit } from '../mesh/index.ts'
 import {
@@ -14,7 +14,8 @@ import {
   remotePlanner,
   servePlans,
   OrchestratorError,
-  type Orchestrator
+  type Orchestrator,
+  type TaskRequest
 } from '../orchestrator/index.ts'
 import { AppCatalog, OutcomeStats, RuntimeExecutor, libp2pStreamHost, meshPeerDirectory } from './adapters.ts'
 import { journalTask, planSaved } from './task-journal.ts'
@@ -77,6 +78,8 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     }
   })
   await memory.start()
+  /** A record in this profile's audit log (tasks submitted and served); a failure to write one is counted, never thrown. */
+  const audit = (entry: AuditEntry): void => memory.audit.note(entry)
 
   const stats = new OutcomeStats()
   const catalog = new AppCatalog(memory.registry, stats)
@@ -114,7 +117,9 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     spending: trust.spending,
     routing: trust,
     learning,
-    durable: (id) => planSaved(memory.journal, id)
+    durable: (id) => planSaved(memory.journal, id),
+    served: (step) =>
+      audit({ kind: 'task.served', peer: step.peer, subject: `${step.taskId}/${step.stepId}`, why: `agent ${step.agentId.slice(0, 16)}: ${step.outcome}` })
   })
   built = orchestrator
   await orchestrator.start()
@@ -133,6 +138,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   const listing = agentListing()({
     catalog,
     stats,
+    outcomes: trust,
     appPeers: () => [
       mesh.peerId,
       ...mesh
@@ -154,7 +160,13 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     catalogReady: catalogSettled
   })
   const tasks = taskTracking()({
-    orchestrator: { submit: (request) => tracing.track(orchestrator.submit(request)) },
+    orchestrator: {
+      submit(request) {
+        const handle = tracing.track(orchestrator.submit(request))
+        audit({ kind: 'task.submitted', subject: handle.id, why: submittedWhat(request) })
+        return handle
+      }
+    },
     journal: { record: (handle, request) => journalTask(memory.journal, handle, request) },
     changes,
     locks: resume
@@ -298,4 +310,11 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     }
   }
   return api
+}
+
+/** What a submitted task asked for, in a few words, for the audit log. */
+function submittedWhat(request: TaskRequest): string {
+  const what =
+    request.agent != null ? `agent ${request.agent.slice(0, 16)}` : request.capabilities?.length ? request.capabilities.join(', ') : request.description
+  return what.slice(0, 120)
 }

@@ -54,6 +54,18 @@ describe('AuditLog', () => {
   })
 })
 
+describe('AuditLog.note', () => {
+  it('writes without being awaited, and counts a record it cannot write instead of throwing', async () => {
+    const counters = new Counters('audit-note')
+    const log = new AuditLog(new Y.Doc(), await newIdentity(), { counters })
+    log.note({ kind: 'task.submitted', subject: 'task-1', why: 'hashing' })
+    log.note({ kind: 'Not A Kind', subject: 'x' })
+    await log.settled()
+    expect(log.list().map((r) => [r.kind, r.subject])).toEqual([['task.submitted', 'task-1']])
+    expect([counters.get('records'), counters.get('errors')]).toEqual([1, 1])
+  })
+})
+
 describe('the memory layer writes the audit log', () => {
   it('records strikes and blocks of the mesh policy, publishes and retractions, grants and revokes', async () => {
     const mesh = new Counters('mesh')

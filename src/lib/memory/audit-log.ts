@@ -116,6 +116,14 @@ export class AuditLog {
     return next
   }
 
+  /** Append without waiting: a record that cannot be written is counted (`errors`) and logged, never thrown at the caller. */
+  note(entry: AuditEntry): void {
+    this.append(entry).catch((err: unknown) => {
+      this.#counters.inc('errors')
+      log.error('audit record failed: %s', err instanceof Error ? err.message : String(err))
+    })
+  }
+
   async #write(entry: AuditEntry, at: number): Promise<AuditRecord> {
     const body: Omit<AuditRecord, 'signature'> = {
       v: 1,

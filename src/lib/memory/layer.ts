@@ -141,12 +141,7 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
   const memory = new MemoryStore({ open, saved }, indexDoc, localDoc, init.identity, limits, counters.kv)
   const journal = new Journal(journalDoc, () => saved(JOURNAL_DOC), counters.journal)
   const audit = new AuditLog(open(AUDIT_DOC, { sync: false }), init.identity, { counters: counters.audit })
-  const record = (entry: AuditEntry): void => {
-    audit.append(entry).catch((err) => {
-      counters.audit.inc('errors')
-      log.error('audit record failed %e', err)
-    })
-  }
+  const record = (entry: AuditEntry): void => audit.note(entry)
   registry.audit = record
   memory.audit = record
   const offStrikes = init.strikeEvents?.onEvent((e) =>

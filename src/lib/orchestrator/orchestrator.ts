@@ -5,7 +5,7 @@ import { serveAgentFetch } from './donor/index.ts'
 import * as v from 'valibot'
 import type { AgentBlobStore, AgentCatalog, LocalExecutor, OutcomeSink, PeerDirectory, ReputationSource, RoutingTrust } from './components.ts'
 import { dispatcher as createDispatcher, type Dispatcher, type DispatcherInit, type StepEvent, type StepRecord, type TransferEvent } from './dispatch/index.ts'
-import { donorService, type DonorService, type DonorServiceInit } from './donor/index.ts'
+import { type DonorService, type DonorServiceComponents, type DonorServiceInit, donorService } from './donor/index.ts'
 import { InvalidTaskRequestError, OrchestratorError, TaskCancelledError, UnknownAgentError, toError } from './errors.ts'
 import { newTaskId, type TaskId } from './ids.ts'
 import { TypedEventEmitter, listen, logger, type Tracer } from '../core/index.ts'
@@ -123,6 +123,8 @@ export interface OrchestratorComponents {
   tracer?: Tracer
   /** The profile's spending limits (balance + allowance, daily budget): a task over them is refused before it runs. */
   spending?: SpendGuard
+  /** Told of every step this peer served as a donor (the app's audit log). */
+  served?: DonorServiceComponents['served']
   /** Resolves once a planned task's record is durable (the app's journal): awaited before its first step is offered. */
   durable?: (taskId: TaskId) => Promise<void>
 }
@@ -191,7 +193,8 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
         executor: components.executor,
         blobs: components.blobs,
         users: components.trust,
-        tracer: components.tracer
+        tracer: components.tracer,
+        served: components.served
       })
       await donor.start()
     } else if (!enabled && donor != null) {

@@ -66,6 +66,19 @@ export interface DonorServiceComponents {
    * agent, queueing, running, answering) and sends them, signed, with the answer (core/trace). Off without it.
    */
   tracer?: Tracer
+  /** Told of every step this donor ran to an answer (not cancelled): for the profile's audit log. */
+  served?: (step: ServedStep) => void
+}
+
+/** A step a donor ran and answered. */
+export interface ServedStep {
+  /** The submitter's peer (the first offer's). */
+  peer: string
+  agentId: string
+  taskId: string
+  stepId: string
+  /** Its result, or the error's name. */
+  outcome: 'result' | string
 }
 
 /** Serves task offers from other peers. */
@@ -224,6 +237,17 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         cache(key, outcome)
       } else stats.failed++
       if (!running) return
+      try {
+        components.served?.({
+          peer: from,
+          agentId: offer.agentId,
+          taskId: offer.taskId,
+          stepId: offer.stepId,
+          outcome: outcome.type === 'result' ? 'result' : outcome.name
+        })
+      } catch (err) {
+        log.error('served hook failed %e', err)
+      }
       const spans = job.spans != null ? await sealSpans(job.spans, outcome) : undefined
       for (const w of job.waiters) {
         byRid.delete(`${w.peer}\n${w.rid}`)
