@@ -2,9 +2,12 @@
 // in-memory task transport (real orchestrator, dispatcher, donor service, task protocol
 // with schema validation and JSON on every message), tracing off vs on in the same run,
 // rounds interleaved. "On" means: the submitter records run/step/route/attempt spans,
-// the donor records its five spans, signs them (Ed25519, profile key) and sends them
-// with the result; the submitter verifies them. Also: bytes of trace data per step on
-// the wire. Writes bench/results/observe.json. Run: npm run bench:observe
+// the donor records its five spans and sends them with the result, then signs the bundles
+// it sent in the last SEAL_DELAY ms in one seal (Ed25519, profile key); the submitter
+// verifies them when idle (a timer in Node) or when the trace is read. After each "on"
+// run, every trace is read (settled): that verification time is reported per step apart.
+// Also: bytes of trace data per step on the wire (the offer's traceparent, the result's
+// spans, the seals). Writes bench/results/observe.json. Run: npm run bench:observe
 import '../src/lib/core/polyfills.ts'
 import { loadIdentity, Tracer } from '../src/lib/core/index.ts'
 import { createOrchestrator, donorService, MemoryTaskNetwork } from '../src/lib/orchestrator/index.ts'
@@ -16,12 +19,15 @@ const ROUNDS = Number(process.env.ROUNDS ?? 4)
 const SEQUENTIAL = Number(process.env.SEQUENTIAL ?? 200)
 const PARALLEL = Number(process.env.PARALLEL ?? 400)
 const CONCURRENCY = 16
+const SEAL_DELAY = Number(process.env.SEAL_DELAY ?? 50)
 
 async function setup(traced) {
   const net = new MemoryTaskNetwork()
   const d = net.transport('donor')
   await d.start()
-  const donorTracer = traced ? new Tracer({ peer: 'donor', identity: process.env.NOSIGN ? undefined : await loadIdentity() }) : undefined
+  const donorTracer = traced
+    ? new Tracer({ peer: 'donor', identity: process.env.NOSIGN ? undefined : await loadIdentity(), sealDelayMs: SEAL_DELAY })
+    : undefined
   await donorService()({ transport: d, executor: fnExecutor({ [echo.id]: (i) => ({ summary: i }) }, 64), tracer: donorTracer }).start()
   const tracer = traced ? new Tracer({ peer: 'submitter' }) : undefined
   const orch = createOrchestrator({
@@ -46,6 +52,7 @@ async function measure(traced) {
     lat.push(performance.now() - t)
   }
   let next = 0
+  const c0 = process.cpuUsage()
   const t0 = performance.now()
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -53,14 +60,27 @@ async function measure(traced) {
     })
   )
   const tps = PARALLEL / ((performance.now() - t0) / 1000)
+  // CPU per task (this process: both peers): what a loaded machine's wall clock hides.
+  const cpu = process.cpuUsage(c0)
+  const cpuMsPerTask = (cpu.user + cpu.system) / 1000 / PARALLEL
+  // Reading every trace: the donors' spans still unverified are verified now (seals still on their way awaited).
+  const pendingAtEnd = tracer?.pending() ?? 0
+  const r0 = performance.now()
+  await tracer?.settle(undefined, 2000)
+  const readMs = performance.now() - r0
   // Trace bytes per step: the offer's traceparent and the result's signed spans, as JSON on the wire.
   let traceBytes = 0
   let results = 0
+  let seals = 0
   for (const { message } of net.log) {
     if (message.type === 'offer' && message.traceparent != null) traceBytes += JSON.stringify({ traceparent: message.traceparent }).length - 2
     if (message.type === 'result') {
       results++
       if (message.spans != null) traceBytes += JSON.stringify({ spans: message.spans }).length - 2
+    }
+    if (message.type === 'spans-seal') {
+      seals++
+      traceBytes += JSON.stringify(message).length
     }
   }
   await orch.stop()
@@ -68,23 +88,31 @@ async function measure(traced) {
     lat,
     tps,
     traceBytesPerStep: results > 0 ? traceBytes / results : 0,
+    cpuMsPerTask,
+    stepsPerSeal: seals > 0 ? results / seals : 0,
+    pendingAtEnd,
+    readMsPerPending: pendingAtEnd > 0 ? readMs / pendingAtEnd : 0,
     rejected: tracer?.stats.foreignRejected ?? 0,
     accepted: tracer?.stats.foreignAccepted ?? 0
   }
 }
 
-const off = { lat: [], tps: [], bytes: 0 }
-const on = { lat: [], tps: [], bytes: 0, accepted: 0, rejected: 0 }
+const off = { lat: [], tps: [], bytes: 0, cpu: [] }
+const on = { lat: [], tps: [], bytes: 0, cpu: [], accepted: 0, rejected: 0, stepsPerSeal: [], pendingAtEnd: [], readMs: [] }
 for (let r = 0; r < ROUNDS; r++) {
   for (const traced of r % 2 === 0 ? [false, true] : [true, false]) {
     const m = await measure(traced)
     const into = traced ? on : off
     into.lat.push(...m.lat)
     into.tps.push(m.tps)
+    into.cpu.push(m.cpuMsPerTask)
     into.bytes = m.traceBytesPerStep
     if (traced) {
       on.accepted += m.accepted
       on.rejected += m.rejected
+      on.stepsPerSeal.push(m.stepsPerSeal)
+      on.pendingAtEnd.push(m.pendingAtEnd)
+      if (m.pendingAtEnd > 0) on.readMs.push(m.readMsPerPending)
     }
   }
 }
@@ -95,14 +123,33 @@ const result = {
   sequentialPerRound: SEQUENTIAL,
   parallelPerRound: PARALLEL,
   concurrency: CONCURRENCY,
-  off: { latency: summary(off.lat), tasksPerS: mean(off.tps) },
-  on: { latency: summary(on.lat), tasksPerS: mean(on.tps), traceBytesPerStep: on.bytes, bundlesAccepted: on.accepted, bundlesRejected: on.rejected },
+  off: { latency: summary(off.lat), tasksPerS: mean(off.tps), cpuMsPerTask: mean(off.cpu) },
+  sealDelayMs: SEAL_DELAY,
+  on: {
+    latency: summary(on.lat),
+    tasksPerS: mean(on.tps),
+    cpuMsPerTask: mean(on.cpu),
+    traceBytesPerStep: on.bytes,
+    stepsPerSeal: mean(on.stepsPerSeal),
+    bundlesAccepted: on.accepted,
+    bundlesRejected: on.rejected,
+    unverifiedAtEndOfRun: mean(on.pendingAtEnd),
+    verifyOnReadMsPerBundle: on.readMs.length > 0 ? mean(on.readMs) : 0
+  },
   p50DeltaMs: summary(on.lat).p50 - summary(off.lat).p50,
-  throughputCostPct: (1 - mean(on.tps) / mean(off.tps)) * 100
+  throughputCostPct: (1 - mean(on.tps) / mean(off.tps)) * 100,
+  cpuCostPct: (mean(on.cpu) / mean(off.cpu) - 1) * 100,
+  loadAverage: (await import('node:os')).loadavg()
 }
-console.log(`tracing off: p50 ${fmt(result.off.latency)}  ${result.off.tasksPerS.toFixed(0)} tasks/s`)
+console.log(`tracing off: p50 ${fmt(result.off.latency)}  ${result.off.tasksPerS.toFixed(0)} tasks/s  ${result.off.cpuMsPerTask.toFixed(3)} ms CPU per task`)
 console.log(
-  `tracing on:  p50 ${fmt(result.on.latency)}  ${result.on.tasksPerS.toFixed(0)} tasks/s  ${result.on.traceBytesPerStep.toFixed(0)} B of trace per step`
+  `tracing on:  p50 ${fmt(result.on.latency)}  ${result.on.tasksPerS.toFixed(0)} tasks/s  ${result.on.cpuMsPerTask.toFixed(3)} ms CPU per task  ${result.on.traceBytesPerStep.toFixed(0)} B of trace per step`
 )
-console.log(`p50 +${result.p50DeltaMs.toFixed(3)} ms, throughput cost ${result.throughputCostPct.toFixed(1)}% (goal: ≤ 0.1 ms, ≤ 5%)`)
+console.log(
+  `one seal per ${result.on.stepsPerSeal.toFixed(1)} steps; ${result.on.bundlesAccepted} bundles verified, ${result.on.bundlesRejected} rejected; ` +
+    `${result.on.unverifiedAtEndOfRun.toFixed(0)} still unverified at the end of a run, verified on read at ${result.on.verifyOnReadMsPerBundle.toFixed(3)} ms each`
+)
+console.log(
+  `p50 +${result.p50DeltaMs.toFixed(3)} ms, throughput cost ${result.throughputCostPct.toFixed(1)}%, CPU per task +${result.cpuCostPct.toFixed(1)}% (goal: ≤ 0.1 ms, ≤ 5%); load ${result.loadAverage.map((x) => x.toFixed(1)).join(' ')}`
+)
 writeResults('observe', result)

@@ -6,6 +6,9 @@
 import { type ActiveSpan, type Span, type Tracer, toOtlp } from '../core/index.ts'
 import { OrchestratorError, type TaskHandle } from '../orchestrator/index.ts'
 
+/** How long reading a trace waits for donors' seals still on their way (a donor seals within ~50 ms). */
+export const SEAL_READ_WAIT_MS = 1500
+
 /** What `trace(taskId)` returns. */
 export interface TaskTrace {
   traceId: string
@@ -28,10 +31,12 @@ export class UnknownTraceError extends OrchestratorError {
 
 /** `taskTracing(tracer)`. */
 export function taskTracing(tracer: Tracer): TaskTracing {
-  const get = (taskId: string): TaskTrace => {
+  const get = async (taskId: string): Promise<TaskTrace> => {
     const ctx = tracer.scope(taskId)
     if (ctx == null)
       throw new UnknownTraceError(`This tab has no trace of task ${String(taskId).slice(0, 80)} (traces are kept for the latest tasks of this tab)`)
+    // Donors' spans are verified here, not on the task's path; seals still on their way are waited for a moment.
+    await tracer.settle(ctx.traceId, SEAL_READ_WAIT_MS)
     return { traceId: ctx.traceId, spans: tracer.spans(ctx.traceId) }
   }
   return {
@@ -56,7 +61,7 @@ export function taskTracing(tracer: Tracer): TaskTracing {
       )
       return handle
     },
-    trace: async (taskId) => get(taskId),
-    exportTrace: async (taskId) => toOtlp(get(taskId).spans)
+    trace: get,
+    exportTrace: async (taskId) => toOtlp((await get(taskId)).spans)
   }
 }

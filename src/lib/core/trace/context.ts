@@ -15,10 +15,10 @@ const ZERO_TRACE = '0'.repeat(32)
 const ZERO_SPAN = '0'.repeat(16)
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
-const pool = new Uint8Array(256)
+const pool = new Uint8Array(4096)
 let poolAt = pool.length
 
-/** `n` random bytes as lowercase hex, never all zero (W3C forbids it); one getRandomValues per 256 bytes. */
+/** `n` random bytes as lowercase hex, never all zero (W3C forbids it); one getRandomValues per 4 KiB. */
 function randomHex(n: number): string {
   for (;;) {
     if (poolAt + n > pool.length) {

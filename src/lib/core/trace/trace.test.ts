@@ -1,10 +1,11 @@
 import * as v from 'valibot'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { loadIdentity } from '../identity.ts'
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from './context.ts'
 import { msToUnixNano, toOtlp, type OtlpTraceRequest } from './otlp.ts'
 import { Tracer } from './tracer.ts'
-import { MAX_WIRE_SPANS, SignedSpansSchema, type SignedSpans } from './wire.ts'
+import { SEAL_WAIT_MS } from './foreign.ts'
+import { bundleDigest, MAX_WIRE_SPANS, SpanBundleSchema, SpanSealSchema, type SpanBundle, type SpanSeal } from './wire.ts'
 
 const HEX32 = /^[0-9a-f]{32}$/
 const HEX16 = /^[0-9a-f]{16}$/
@@ -84,39 +85,72 @@ describe('span recording', () => {
 })
 
 describe('signed foreign spans', () => {
-  async function setup() {
+  /** A donor's spans of one step under a submitter's attempt; the seal is captured instead of sent. */
+  async function setup(opts: { sealDelayMs?: number } = {}) {
     const submitter = new Tracer({ peer: 'sub' })
-    const donor = new Tracer({ peer: 'donor', identity: await loadIdentity() })
+    const donor = new Tracer({ peer: 'donor', identity: await loadIdentity(), sealDelayMs: opts.sealDelayMs ?? 5 })
     const attempt = submitter.start('dispatch.attempt', submitter.start('run'), {}, 'client')
     const parent = parseTraceparent(attempt.traceparent)!
     const step = donor.start('donor.step', parent, { 'step.id': 's1', big: 'x'.repeat(500), obj: { no: 1 } }, 'server')
     const run = donor.start('donor.run', step)
     run.end('ok', { 'runtime.ms': 3 })
     step.end()
-    const bundle = (await donor.seal(attempt.traceId, [step, run]))!
-    return { submitter, donor, attempt, step, run, bundle }
+    const sealed = Promise.withResolvers<SpanSeal>()
+    const bundle = donor.seal(attempt.traceId, [step, run], 'sub', sealed.resolve)!
+    const seal = await sealed.promise
+    return { submitter, donor, attempt, step, run, bundle, seal }
   }
-  const clone = (b: SignedSpans): SignedSpans => JSON.parse(JSON.stringify(b))
+  /** A copy as it arrives: through JSON and the protocol's schema, as the task transport does. */
+  const wire = <T>(schema: v.GenericSchema<unknown, T>, x: unknown): T => v.parse(schema, JSON.parse(JSON.stringify(x)))
+  const clone = (b: SpanBundle): SpanBundle => wire(SpanBundleSchema, b)
 
-  it('a donor signs its spans; the submitter verifies and stores them under the attempt', async () => {
-    const { submitter, attempt, step, bundle } = await setup()
-    expect(v.safeParse(SignedSpansSchema, bundle).success).toBe(true)
+  it('a donor sends its spans with the result and seals them after; the submitter verifies on read and stores them under the attempt', async () => {
+    const { submitter, attempt, step, bundle, seal } = await setup()
+    expect(v.safeParse(SpanBundleSchema, bundle).success).toBe(true)
+    expect(v.safeParse(SpanSealSchema, seal).success).toBe(true)
+    expect(seal.digests).toEqual([bundleDigest('donor', bundle)])
     // Attributes are clamped to the wire's bounds, objects left out.
     expect((bundle.spans[0].attributes!.big as string).length).toBe(128)
     expect(bundle.spans[0].attributes).not.toHaveProperty('obj')
-    expect(await submitter.accept('donor', clone(bundle), bundle.key)).toBeUndefined()
-    const spans = submitter.spans(attempt.traceId)
-    const mine = spans.filter((s) => s.peer === 'donor')
+    expect(submitter.receive('donor', clone(bundle), seal.key)).toBeUndefined()
+    // Nothing is verified on receipt: the spans wait for their seal.
+    expect(submitter.pending(attempt.traceId)).toBe(1)
+    expect(submitter.spans(attempt.traceId).some((s) => s.peer === 'donor')).toBe(false)
+    submitter.receiveSeal('donor', wire(SpanSealSchema, seal))
+    await submitter.settle(attempt.traceId)
+    expect(submitter.pending()).toBe(0)
+    const mine = submitter.spans(attempt.traceId).filter((s) => s.peer === 'donor')
     expect(mine.map((s) => [s.name, s.parentSpanId, s.kind])).toEqual([
       ['donor.step', attempt.spanId, 'server'],
       ['donor.run', step.spanId, 'internal']
     ])
-    expect(mine[0].attributes['zerostate.signer']).toBe(bundle.key)
+    expect(mine[0].attributes['zerostate.signer']).toBe(seal.key)
     expect(submitter.stats).toMatchObject({ foreignAccepted: 1, foreignRejected: 0 })
   })
 
-  it('drops and counts altered, misattributed, replayed, orphaned or foreign-trace spans', async () => {
-    const { submitter, attempt, bundle } = await setup()
+  it('one seal signs every bundle sent to a submitter within the delay', async () => {
+    const submitter = new Tracer({ peer: 'sub' })
+    const donor = new Tracer({ peer: 'donor', identity: await loadIdentity(), sealDelayMs: 20 })
+    const root = submitter.start('run')
+    const seals: SpanSeal[] = []
+    const bundles = Array.from({ length: 5 }, () => {
+      const s = donor.start('donor.step', root)
+      s.end()
+      return donor.seal(root.traceId, [s], 'sub', (x) => seals.push(x))!
+    })
+    expect(bundles.map((b) => b.seq - bundles[0].seq)).toEqual([0, 1, 2, 3, 4])
+    await vi.waitFor(() => expect(seals).toHaveLength(1))
+    expect(seals[0]).toMatchObject({ first: bundles[0].seq })
+    expect(seals[0].digests).toHaveLength(5)
+    expect(donor.stats.seals).toBe(1)
+    for (const b of bundles) submitter.receive('donor', clone(b))
+    submitter.receiveSeal('donor', seals[0])
+    await submitter.settle(root.traceId)
+    expect(submitter.stats).toMatchObject({ foreignAccepted: 5, foreignRejected: 0 })
+  })
+
+  it('drops and counts altered, misattributed, replayed, orphaned, unsealed or foreign-trace spans when read', async () => {
+    const { submitter, attempt, bundle, seal } = await setup()
     const before = submitter.spans(attempt.traceId).length
     const renamed = clone(bundle)
     renamed.spans[1].name = 'donor.nothing-to-see'
@@ -124,39 +158,80 @@ describe('signed foreign spans', () => {
     retimed.spans[1].endMs += 1000
     const reparented = clone(bundle)
     reparented.spans[0].parentSpanId = submitter.spans(attempt.traceId)[0].spanId
-    const otherSigner = clone(bundle)
-    otherSigner.key = (await loadIdentity()).publicKey
-    expect(await submitter.accept('donor', renamed)).toBe('signature')
-    expect(await submitter.accept('donor', retimed)).toBe('signature')
-    expect(await submitter.accept('donor', reparented)).toBe('signature')
-    expect(await submitter.accept('donor', otherSigner)).toBe('signature')
+    for (const forged of [renamed, retimed, reparented]) expect(submitter.receive('donor', forged)).toBeUndefined()
     // Signed by the donor for itself: another peer cannot pass it off as its own.
-    expect(await submitter.accept('mallory', clone(bundle))).toBe('signature')
-    // A key other than the one trust knows for that peer.
-    expect(await submitter.accept('donor', clone(bundle), otherSigner.key)).toBe('wrong-signer')
-    const orphan = clone(bundle)
-    orphan.spans = orphan.spans.slice(1) // donor.run's parent is not in the trace any more
-    expect(await submitter.accept('donor', orphan)).toBe('orphan')
-    const elsewhere = clone(bundle)
-    elsewhere.traceId = newTraceId()
-    expect(await submitter.accept('donor', elsewhere)).toBe('unknown-trace')
+    submitter.receive('mallory', clone(bundle))
+    submitter.receiveSeal('mallory', seal)
+    // A seal by a key other than the one trust knows for that peer.
+    const other = await loadIdentity()
+    submitter.receive('donor', clone(bundle), other.publicKey)
+    submitter.receiveSeal('donor', seal)
+    await submitter.settle(attempt.traceId)
     expect(submitter.spans(attempt.traceId)).toHaveLength(before)
-    expect(submitter.stats).toMatchObject({ foreignAccepted: 0, foreignRejected: 8 })
+    expect(submitter.stats.rejectedBy).toEqual({ signature: 4, 'wrong-signer': 1 })
+    // A seal whose signature was made by another key (its key field swapped) or over other digests.
+    const swapped = { ...seal, key: other.publicKey }
+    const reDigested = { ...seal, first: seal.first + 1000, digests: [bundleDigest('donor', { ...bundle, seq: bundle.seq + 1000 })] }
+    submitter.receive('eve', clone(bundle))
+    submitter.receiveSeal('eve', swapped)
+    submitter.receive('donor', { ...clone(bundle), seq: bundle.seq + 1000 })
+    submitter.receiveSeal('donor', reDigested)
+    await submitter.settle(attempt.traceId)
+    expect(submitter.stats.rejectedBy).toEqual({ signature: 6, 'wrong-signer': 1 })
+    // Orphaned and foreign-trace bundles, correctly sealed.
+    const donor2 = new Tracer({ peer: 'donor2', identity: await loadIdentity(), sealDelayMs: 1 })
+    const lost = donor2.start('donor.run', { traceId: attempt.traceId, spanId: newSpanId() })
+    lost.end()
+    const orphanSeal = Promise.withResolvers<SpanSeal>()
+    const orphan = donor2.seal(attempt.traceId, [lost], 'sub', orphanSeal.resolve)!
+    submitter.receive('donor2', clone(orphan))
+    submitter.receiveSeal('donor2', await orphanSeal.promise)
+    await submitter.settle(attempt.traceId)
+    expect(submitter.stats.rejectedBy.orphan).toBe(1)
+    expect(submitter.receive('donor', { ...clone(bundle), traceId: newTraceId() })).toBe('unknown-trace')
+    expect(submitter.spans(attempt.traceId)).toHaveLength(before)
+    expect(submitter.stats).toMatchObject({ foreignAccepted: 0, foreignRejected: 9 })
     // The genuine bundle is still accepted once, and not twice (span ids are unique in a trace).
-    expect(await submitter.accept('donor', clone(bundle))).toBeUndefined()
-    expect(await submitter.accept('donor', clone(bundle))).toBe('duplicate')
+    submitter.receive('donor', clone(bundle))
+    submitter.receive('donor', clone(bundle))
+    await submitter.settle(attempt.traceId)
+    expect(submitter.stats).toMatchObject({ foreignAccepted: 1 })
+    expect(submitter.stats.rejectedBy.duplicate).toBe(1)
+  })
+
+  it('a read waits a bounded time for a seal on its way; a bundle never sealed is dropped after SEAL_WAIT_MS', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      const { submitter, attempt, bundle, seal } = await setup()
+      submitter.receive('donor', clone(bundle))
+      const read = submitter.settle(attempt.traceId, 2000)
+      setTimeout(() => submitter.receiveSeal('donor', seal), 5)
+      await read
+      expect(submitter.stats.foreignAccepted).toBe(1)
+      const late = await setup()
+      late.submitter.receive('donor', clone(late.bundle))
+      await late.submitter.settle(late.attempt.traceId, 0)
+      expect(late.submitter.pending()).toBe(1) // not yet given up
+      vi.setSystemTime(Date.now() + SEAL_WAIT_MS + 1)
+      await late.submitter.settle(late.attempt.traceId, 0)
+      expect(late.submitter.pending()).toBe(0)
+      expect(late.submitter.stats.rejectedBy).toEqual({ unsealed: 1 })
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('bounds a bundle: at most MAX_WIRE_SPANS spans, and the schema refuses more', async () => {
     const donor = new Tracer({ peer: 'donor', identity: await loadIdentity() })
     const root = donor.start('donor.step', { traceId: newTraceId(), spanId: newSpanId() })
     const many = [root, ...Array.from({ length: 40 }, () => donor.start('x', root))]
-    const bundle = (await donor.seal(root.traceId, many))!
+    const bundle = donor.seal(root.traceId, many, 'sub', () => {})!
     expect(bundle.spans).toHaveLength(MAX_WIRE_SPANS)
     expect(JSON.stringify(bundle).length).toBeLessThan(8 * 1024)
     const tooMany = { ...bundle, spans: [...bundle.spans, bundle.spans[0]] }
-    expect(v.safeParse(SignedSpansSchema, tooMany).success).toBe(false)
-    expect(await new Tracer({ peer: 'x' }).seal(root.traceId, many)).toBeUndefined() // no identity, nothing sent
+    expect(v.safeParse(SpanBundleSchema, tooMany).success).toBe(false)
+    expect(new Tracer({ peer: 'x' }).seal(root.traceId, many, 'sub', () => {})).toBeUndefined() // no identity, nothing sent
+    donor.flushSeals()
   })
 })
 
@@ -206,7 +281,10 @@ describe('OTLP/JSON', () => {
     const attempt = submitter.start('dispatch.attempt', root, {}, 'client')
     const d = donor.start('donor.step', attempt, {}, 'server')
     d.end('error', { error: 'no agent' })
-    await submitter.accept('donor', (await donor.seal(root.traceId, [d]))!)
+    const sealed = Promise.withResolvers<SpanSeal>()
+    submitter.receive('donor', donor.seal(root.traceId, [d], 'sub', sealed.resolve)!)
+    submitter.receiveSeal('donor', await sealed.promise)
+    await submitter.settle()
     attempt.end()
     root.end()
     const spans = submitter.spans(root.traceId)

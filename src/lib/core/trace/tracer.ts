@@ -4,9 +4,14 @@
  * result (`wire.ts`). Deliberately small and allocation-light (one object per span, no
  * context manager, no zone): a span's parent is passed explicitly.
  */
-import { type Identity, signJson, verifyJson } from '../identity.ts'
+import type { Identity } from '../identity.ts'
+import { logger } from '../logger.ts'
 import { newSpanId, newTraceId, type TraceContext, formatTraceparent } from './context.ts'
-import { MAX_WIRE_ATTRIBUTES, MAX_WIRE_KEY, MAX_WIRE_NAME, MAX_WIRE_SPANS, MAX_WIRE_TEXT, type SignedSpans, type WireSpan } from './wire.ts'
+import { ForeignSpans, type SpanRejection } from './foreign.ts'
+import { type SealDelivery, SpanSealer } from './seal.ts'
+import { MAX_WIRE_ATTRIBUTES, MAX_WIRE_KEY, MAX_WIRE_NAME, MAX_WIRE_SPANS, MAX_WIRE_TEXT, type SpanBundle, type SpanSeal, type WireSpan } from './wire.ts'
+
+const log = logger('core:trace')
 
 /** How a span ended. */
 export type SpanStatus = 'ok' | 'error'
@@ -76,10 +81,9 @@ export interface TracerInit {
   maxTraces?: number
   /** Spans kept per trace (more are dropped and counted). Default 1024. */
   maxSpansPerTrace?: number
+  /** How long a donor gathers bundles for one submitter before it signs them in one seal. Default 50 ms. */
+  sealDelayMs?: number
 }
-
-/** Why a bundle of foreign spans was dropped. */
-export type SpanRejection = 'signature' | 'unknown-trace' | 'orphan' | 'duplicate' | 'malformed' | 'wrong-signer'
 
 /** Records spans of this peer and verified spans of others, per trace. */
 export class Tracer {
@@ -89,14 +93,51 @@ export class Tracer {
   readonly #maxSpans: number
   readonly #traces = new Map<string, Span[]>()
   readonly #scopes = new Map<string, TraceContext>()
-  /** Counters: started, dropped (over a cap), foreignAccepted, foreignRejected, bundlesSealed. */
-  readonly stats = { started: 0, dropped: 0, foreignAccepted: 0, foreignRejected: 0, bundlesSealed: 0 }
+  readonly #sealer: SpanSealer | undefined
+  readonly #foreign: ForeignSpans
+  /**
+   * Counters: started, dropped (over a cap), foreignAccepted / foreignRejected (bundles of other
+   * peers' spans verified and kept / dropped), bundlesSealed (bundles sent), seals (signatures made),
+   * and rejections by reason.
+   */
+  readonly stats = {
+    started: 0,
+    dropped: 0,
+    foreignAccepted: 0,
+    foreignRejected: 0,
+    bundlesSealed: 0,
+    seals: 0,
+    rejectedBy: {} as Partial<Record<SpanRejection, number>>
+  }
 
   constructor(init: TracerInit) {
     this.#peer = init.peer
     this.#identity = init.identity
     this.#maxTraces = init.maxTraces ?? 256
     this.#maxSpans = init.maxSpansPerTrace ?? 1024
+    this.#sealer =
+      init.identity != null
+        ? new SpanSealer(init.identity, () => this.peer, {
+            delayMs: init.sealDelayMs ?? 50,
+            onSealed: () => {
+              this.stats.seals++
+            },
+            onError: (err) => log('signing a seal of spans failed: %s', err instanceof Error ? err.message : String(err))
+          })
+        : undefined
+    this.#foreign = new ForeignSpans({
+      self: () => this.peer,
+      adopt: (from, bundle, key) => this.#adopt(from, bundle, key),
+      accepted: () => {
+        this.stats.foreignAccepted++
+      },
+      rejected: (why) => this.#reject(why)
+    })
+  }
+
+  #reject(why: SpanRejection): void {
+    this.stats.foreignRejected++
+    this.stats.rejectedBy[why] = (this.stats.rejectedBy[why] ?? 0) + 1
   }
 
   get peer(): string {
@@ -164,44 +205,83 @@ export class Tracer {
   }
 
   /**
-   * Sign spans this peer recorded (a donor's, of one step) for the submitter: at most
-   * MAX_WIRE_SPANS, attributes clamped to the wire's bounds. Undefined without an identity.
+   * The spans this peer recorded of one step (a donor's), for the submitter `to`: at most
+   * MAX_WIRE_SPANS, attributes clamped to the wire's bounds, numbered for `to` and sent
+   * unsigned with the result; their signature follows in a seal handed to `deliver`
+   * (seal.ts). Undefined without an identity (nothing is sent then).
    */
-  async seal(traceId: string, spans: readonly (ActiveSpan | Span)[]): Promise<SignedSpans | undefined> {
-    const identity = this.#identity
-    if (identity == null || spans.length === 0) return undefined
+  seal(traceId: string, spans: readonly (ActiveSpan | Span)[], to: string, deliver: SealDelivery): SpanBundle | undefined {
+    const sealer = this.#sealer
+    if (sealer == null || spans.length === 0) return undefined
     const wire: WireSpan[] = []
     for (const x of spans.slice(-MAX_WIRE_SPANS)) {
       const s = x instanceof ActiveSpan ? x.span : x
       if (s.traceId !== traceId) continue
+      // Keys in WireSpanSchema's order: the digest is over the JSON the submitter parses.
       wire.push({
         spanId: s.spanId,
         ...(s.parentSpanId != null ? { parentSpanId: s.parentSpanId } : {}),
         name: s.name.slice(0, MAX_WIRE_NAME),
-        startMs: s.startMs,
-        endMs: Math.max(s.startMs, s.endMs),
+        startMs: micro(s.startMs),
+        endMs: micro(Math.max(s.startMs, s.endMs)),
         status: s.status,
         ...wireAttributes(s.attributes)
       })
     }
     if (wire.length === 0) return undefined
-    const sig = await signJson(identity, { traceId, peer: this.peer, spans: wire })
     this.stats.bundlesSealed++
-    return { traceId, key: identity.publicKey, sig, spans: wire }
+    return sealer.bundle(to, traceId, wire, deliver)
+  }
+
+  /** Seal now whatever bundles wait for their seal (before a donor stops). */
+  flushSeals(): void {
+    this.#sealer?.flushAll()
   }
 
   /**
-   * Take the spans `from` sent with its result: kept only when the signature holds over
-   * `{ traceId, peer: from, spans }`, the trace is one of ours, every span hangs under a span
-   * of that trace or of the bundle, and (when `expectKey` is given) the signer is that key.
-   * Returns why it was dropped, or undefined when kept. Dropped bundles are counted.
+   * Take the spans `from` sent with its result, to be verified later (when the trace is read,
+   * or when idle): cheap, so the task's path does not pay for the signature. Refused at once
+   * (and counted) when the trace is not one of ours or too many bundles wait.
+   * `expectKey`: the key trust knows for the user behind `from`; a seal by another is refused.
    */
-  async accept(from: string, bundle: SignedSpans, expectKey?: string): Promise<SpanRejection | undefined> {
-    const why = await this.#check(from, bundle, expectKey)
-    if (why != null) {
-      this.stats.foreignRejected++
-      return why
+  receive(from: string, bundle: SpanBundle, expectKey?: string): SpanRejection | undefined {
+    const why = !this.#traces.has(bundle.traceId) ? 'unknown-trace' : this.#foreign.add(from, bundle, expectKey)
+    if (why != null) this.#reject(why)
+    return why
+  }
+
+  /** A donor's seal over bundles it sent us: kept until the bundles it covers are verified. */
+  receiveSeal(from: string, seal: SpanSeal): void {
+    this.#foreign.addSeal(from, seal)
+  }
+
+  /**
+   * Verify the bundles of `traceId` waiting for it (all traces when omitted), waiting up to
+   * `waitMs` for seals still on their way; verified spans are stored, the others dropped and
+   * counted. `spans(traceId)` then holds every donor span known so far.
+   */
+  async settle(traceId?: string, waitMs = 0): Promise<void> {
+    await this.#foreign.settle(traceId, waitMs)
+  }
+
+  /** Whether bundles wait for verification (of one trace, or any). */
+  pending(traceId?: string): number {
+    return this.#foreign.pending(traceId)
+  }
+
+  /** Store a verified bundle's spans, unless one would duplicate or hang under nothing; `from` recorded them. */
+  #adopt(from: string, bundle: SpanBundle, key: string): SpanRejection | undefined {
+    const local = this.#traces.get(bundle.traceId)
+    if (local == null) return 'unknown-trace'
+    const known = new Set<string>()
+    for (const s of local) known.add(s.spanId)
+    const mine = new Set<string>()
+    for (const w of bundle.spans) {
+      if (w.endMs < w.startMs) return 'malformed'
+      if (known.has(w.spanId) || mine.has(w.spanId)) return 'duplicate'
+      mine.add(w.spanId)
     }
+    for (const w of bundle.spans) if (w.parentSpanId == null || !(known.has(w.parentSpanId) || mine.has(w.parentSpanId))) return 'orphan'
     for (const w of bundle.spans) {
       this.#store({
         traceId: bundle.traceId,
@@ -212,31 +292,16 @@ export class Tracer {
         startMs: w.startMs,
         endMs: w.endMs,
         status: w.status,
-        attributes: { ...w.attributes, 'zerostate.signer': bundle.key },
-        kind: w.parentSpanId != null && !bundle.spans.some((o) => o.spanId === w.parentSpanId) ? 'server' : 'internal'
+        attributes: { ...w.attributes, 'zerostate.signer': key },
+        kind: w.parentSpanId != null && !mine.has(w.parentSpanId) ? 'server' : 'internal'
       })
     }
-    this.stats.foreignAccepted++
     return undefined
   }
-
-  async #check(from: string, bundle: SignedSpans, expectKey: string | undefined): Promise<SpanRejection | undefined> {
-    const local = this.#traces.get(bundle.traceId)
-    if (local == null) return 'unknown-trace'
-    if (expectKey != null && expectKey !== bundle.key) return 'wrong-signer'
-    const known = new Set<string>()
-    for (const s of local) known.add(s.spanId)
-    const mine = new Set<string>()
-    for (const w of bundle.spans) {
-      if (w.endMs < w.startMs) return 'malformed'
-      if (known.has(w.spanId) || mine.has(w.spanId)) return 'duplicate'
-      mine.add(w.spanId)
-    }
-    for (const w of bundle.spans) if (w.parentSpanId == null || !(known.has(w.parentSpanId) || mine.has(w.parentSpanId))) return 'orphan'
-    const ok = await verifyJson(bundle.key, { traceId: bundle.traceId, peer: from, spans: bundle.spans }, bundle.sig)
-    return ok ? undefined : 'signature'
-  }
 }
+
+/** Epoch ms to the microsecond (shorter on the wire; finer is noise across peers' clocks). */
+const micro = (ms: number): number => Math.round(ms * 1000) / 1000
 
 function wireAttributes(attrs: Record<string, unknown>): { attributes?: Record<string, string | number | boolean> } {
   let out: Record<string, string | number | boolean> | undefined

@@ -257,15 +257,19 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         if (trust != null) void trust.receive(from, m.receipt)
         return
       }
+      if (m.type === 'spans-seal') {
+        tracer?.receiveSeal(from, m.seal)
+        return
+      }
       const a = attempts.get(m.rid)
       if (a == null || a.peer !== from) {
         if (m.type === 'result') stats.duplicatesIgnored++
         return
       }
       if (tracer != null && (m.type === 'result' || m.type === 'error') && m.spans != null) {
-        // The donor's signed spans: kept when they verify (and are signed by the user behind that peer, when trust knows it).
+        // The donor's spans: verified later against its seal (signed by the user behind that peer, when trust knows it).
         const user = trust?.userOf(from)
-        void tracer.accept(from, m.spans, user?.startsWith('ed25519:') ? user : undefined)
+        tracer.receive(from, m.spans, user?.startsWith('ed25519:') ? user : undefined)
       }
       switch (m.type) {
         case 'accept':

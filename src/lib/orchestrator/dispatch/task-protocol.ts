@@ -15,7 +15,7 @@
  * (pings, other tasks). 2.0.0: `agent-chunk` gave way to that scheme.
  */
 import * as v from 'valibot'
-import { defineProtocol, PayloadChunkEntries, PayloadDescriptorSchema, SignedSpansSchema, TRACEPARENT_PATTERN } from '../../core/index.ts'
+import { defineProtocol, PayloadChunkEntries, PayloadDescriptorSchema, SpanBundleSchema, SpanSealSchema, TRACEPARENT_PATTERN } from '../../core/index.ts'
 
 /** Protocol id. */
 export const TASK_PROTOCOL_ID = '/zerostate/task/2.0.0'
@@ -30,8 +30,8 @@ const hex64 = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))
 const ms = v.pipe(v.number(), v.finite(), v.minValue(0))
 /** W3C trace context of the submitter's dispatch attempt (optional: peers without tracing omit it, older ones drop it). */
 const traceparent = v.optional(v.pipe(v.string(), v.maxLength(55), v.regex(TRACEPARENT_PATTERN)))
-/** The donor's spans of the step, signed with its profile key (core/trace); bounded to fit one frame with the result. */
-const spans = v.optional(SignedSpansSchema)
+/** The donor's spans of the step (core/trace), bounded to fit one frame with the result; a 'spans-seal' signs them after. */
+const spans = v.optional(SpanBundleSchema)
 
 /** Why a donor declines an offer. */
 export const DECLINE_REASONS = ['full', 'no-agent', 'expired', 'invalid', 'stopped'] as const
@@ -79,6 +79,8 @@ export const TaskMessageSchema = v.variant('type', [
   v.object({ type: v.literal('chunk-ack'), rid, next: PayloadChunkEntries.index }),
   v.object({ type: v.literal('error'), rid, name: v.pipe(v.string(), v.maxLength(100)), message: v.pipe(v.string(), v.maxLength(2000)), spans }),
   v.object({ type: v.literal('cancel'), rid }),
+  /** A donor's signature over the span bundles it sent this submitter (core/trace wire.ts). */
+  v.object({ type: v.literal('spans-seal'), rid, seal: SpanSealSchema }),
   v.object({ type: v.literal('agent-fetch'), rid, agentId: hex64 }),
   /** The module of an agent-fetch: its descriptor (`kind: 'bytes'`); chunks follow. */
   v.object({ type: v.literal('agent-payload'), rid, agentId: hex64, payload: PayloadDescriptorSchema }),

@@ -9,7 +9,7 @@
 import type { AgentBlobStore, LocalExecutor } from '../components.ts'
 import { fetchAgent, serveAgentFetch } from './agent-fetch.ts'
 import { toError } from '../errors.ts'
-import { logger, MAX_PAYLOAD_BYTES, parseTraceparent, type ActiveSpan, type SignedSpans, type Tracer } from '../../core/index.ts'
+import { logger, MAX_PAYLOAD_BYTES, parseTraceparent, type ActiveSpan, type SpanBundle, type Tracer } from '../../core/index.ts'
 import { preparePayload, TaskPayloads, type PreparedPayload, type TaskMessage, type TaskMessageOf } from '../dispatch/index.ts'
 import type { TaskTransport } from '../dispatch/index.ts'
 import { PeerBudget, type PeerBudgetInit } from '../../mesh/index.ts'
@@ -127,7 +127,7 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         log('send %s to %s failed: %s', m.type, peer, toError(err).message)
       })
     }
-    const reply = (peer: string, rid: string, o: Outcome, spans?: SignedSpans): void => {
+    const reply = (peer: string, rid: string, o: Outcome, spans?: SpanBundle): void => {
       const traced = spans != null ? { spans } : {}
       if (o.type === 'error') {
         send(peer, { type: 'error', rid, name: o.name, message: o.message, ...traced })
@@ -209,7 +209,7 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
           const queued = step != null ? tracer!.start('donor.queue', step) : undefined
           const input = job.input != null ? await job.input : offer.input
           queued?.end()
-          const running = step != null ? tracer!.start('donor.run', step, { 'agent.id': offer.agentId }) : undefined
+          const running = step != null ? tracer!.start('donor.run', step) : undefined
           if (queued != null) job.spans!.push(queued)
           if (running != null) job.spans!.push(running)
           const r = await executor.run(offer.agentId, input, { signal: job.controller.signal, timeoutMs: Math.max(1, offer.deadline - Date.now()) })
@@ -248,7 +248,7 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
       } catch (err) {
         log.error('served hook failed %e', err)
       }
-      const spans = job.spans != null ? await sealSpans(job.spans, outcome) : undefined
+      const spans = job.spans != null ? sealSpans(job.spans, outcome, job.waiters[0].peer) : undefined
       for (const w of job.waiters) {
         byRid.delete(`${w.peer}\n${w.rid}`)
         // The spans go to the submitter whose offer carried the trace (the first); a joining re-offer gets the answer alone.
@@ -256,19 +256,14 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
       }
     }
 
-    /** End the step's spans (answering: the signing) and sign them; a failure to sign only loses the spans. */
-    async function sealSpans(spans: ActiveSpan[], outcome: Outcome): Promise<SignedSpans | undefined> {
+    /** End the step's spans and bundle them for `to`; their signature follows in a 'spans-seal' (core/trace seal.ts). */
+    function sealSpans(spans: ActiveSpan[], outcome: Outcome, to: string): SpanBundle | undefined {
       const step = spans[0]
       const answer = tracer!.start('donor.answer', step)
       spans.push(answer)
       answer.end()
       step.end(outcome.type === 'result' ? 'ok' : 'error', outcome.type === 'error' ? { error: outcome.message.slice(0, 200) } : undefined)
-      try {
-        return await tracer!.seal(step.traceId, spans)
-      } catch (err) {
-        log('signing the spans of a step failed: %s', toError(err).message)
-        return undefined
-      }
+      return tracer!.seal(step.traceId, spans, to, (seal) => send(to, { type: 'spans-seal', rid: `seal-${seal.first}`, seal }))
     }
 
     /** Refuse an offer over budget by name (counted and struck by the budget). True when refused. */

@@ -1,0 +1,189 @@
+/**
+ * The submitter's side of signed spans: bundles donors sent with their results wait here
+ * until a seal from the same peer covers them, and are verified when their trace is read or
+ * when the tab is idle, never on the task's path. A seal's signature is checked once and the
+ * answer cached for every bundle it covers. Everything is bounded; what fails is dropped
+ * and counted by the tracer.
+ */
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import type { PublicKey } from '@libp2p/interface'
+import { fromString } from 'uint8arrays'
+import { bundleDigest, type SpanBundle, type SpanSeal, sealBytes } from './wire.ts'
+
+/** Why a bundle of foreign spans was dropped. */
+export type SpanRejection = 'signature' | 'unknown-trace' | 'orphan' | 'duplicate' | 'malformed' | 'wrong-signer' | 'unsealed' | 'overflow'
+
+/** A bundle with no seal this long after it came is dropped as 'unsealed'. */
+export const SEAL_WAIT_MS = 10_000
+/** Bundles waiting for verification, over all traces. */
+const MAX_PENDING = 4096
+/** Seals kept per peer, and peers whose seals are kept. */
+const MAX_SEALS_PER_PEER = 64
+const MAX_SEAL_PEERS = 256
+
+interface Pending {
+  from: string
+  bundle: SpanBundle
+  expectKey: string | undefined
+  at: number
+}
+interface SealEntry {
+  seal: SpanSeal
+  valid?: Promise<boolean>
+}
+
+/** What the verifier needs of its tracer. */
+export interface ForeignSpansHost {
+  /** This peer's id (seals name their recipient). */
+  self(): string
+  /** Store a verified bundle (the tracer's structural checks); why not, or undefined. */
+  adopt(from: string, bundle: SpanBundle, key: string): SpanRejection | undefined
+  accepted(): void
+  rejected(why: SpanRejection): void
+}
+
+const keys = new Map<string, PublicKey | null>()
+function publicKey(text: string): PublicKey | null {
+  let key = keys.get(text)
+  if (key === undefined) {
+    try {
+      key = text.startsWith('ed25519:') ? publicKeyFromRaw(fromString(text.slice(8), 'base64url')) : null
+    } catch {
+      key = null
+    }
+    if (keys.size >= 256) keys.delete(keys.keys().next().value!)
+    keys.set(text, key)
+  }
+  return key
+}
+
+/** Schedules background work when the page is idle (a timer where there is no idle callback). */
+const whenIdle: (fn: () => void) => void =
+  typeof requestIdleCallback === 'function' ? (fn) => void requestIdleCallback(fn, { timeout: 1000 }) : (fn) => void setTimeout(fn, 50)
+
+/** Bundles of foreign spans waiting for their seal and verification. */
+export class ForeignSpans {
+  readonly #host: ForeignSpansHost
+  readonly #pending = new Map<string, Pending[]>()
+  #count = 0
+  readonly #seals = new Map<string, SealEntry[]>()
+  #sealArrived = Promise.withResolvers<void>()
+  #chain: Promise<void> = Promise.resolve()
+  #idleQueued = false
+
+  constructor(host: ForeignSpansHost) {
+    this.#host = host
+  }
+
+  /** Keep a bundle for later verification; 'overflow' when too many wait. */
+  add(from: string, bundle: SpanBundle, expectKey: string | undefined): 'overflow' | undefined {
+    if (this.#count >= MAX_PENDING) return 'overflow'
+    let list = this.#pending.get(bundle.traceId)
+    if (list == null) {
+      list = []
+      this.#pending.set(bundle.traceId, list)
+    }
+    list.push({ from, bundle, expectKey, at: Date.now() })
+    this.#count++
+    return undefined
+  }
+
+  addSeal(from: string, seal: SpanSeal): void {
+    let list = this.#seals.get(from)
+    if (list == null) {
+      list = []
+      if (this.#seals.size >= MAX_SEAL_PEERS) this.#seals.delete(this.#seals.keys().next().value!)
+      this.#seals.set(from, list)
+    }
+    list.push({ seal })
+    if (list.length > MAX_SEALS_PER_PEER) list.shift()
+    this.#sealArrived.resolve()
+    this.#sealArrived = Promise.withResolvers<void>()
+    if (!this.#idleQueued) {
+      this.#idleQueued = true
+      whenIdle(() => {
+        this.#idleQueued = false
+        void this.settle(undefined, 0)
+      })
+    }
+  }
+
+  pending(traceId?: string): number {
+    return traceId == null ? this.#count : (this.#pending.get(traceId)?.length ?? 0)
+  }
+
+  /** Verify what waits (one trace or all), waiting up to `waitMs` for missing seals; one settle at a time. */
+  settle(traceId: string | undefined, waitMs: number): Promise<void> {
+    const deadline = Date.now() + waitMs
+    const run = async (): Promise<void> => {
+      for (;;) {
+        const unsealed = await this.#pass(traceId)
+        const left = deadline - Date.now()
+        if (unsealed === 0 || left <= 0) return
+        let timer: ReturnType<typeof setTimeout> | undefined
+        await Promise.race([this.#sealArrived.promise, new Promise<void>((r) => (timer = setTimeout(r, left)))])
+        clearTimeout(timer)
+      }
+    }
+    const next = this.#chain.then(run)
+    this.#chain = next.catch(() => {})
+    return next
+  }
+
+  /** One pass over the waiting bundles; returns how many still wait for a seal. */
+  async #pass(traceId: string | undefined): Promise<number> {
+    const ids = traceId != null ? [traceId] : [...this.#pending.keys()]
+    let unsealed = 0
+    for (const id of ids) {
+      const list = this.#pending.get(id)
+      if (list == null) continue
+      this.#pending.delete(id)
+      this.#count -= list.length
+      const keep: Pending[] = []
+      for (const p of list) {
+        const why = await this.#verify(p)
+        if (why === 'wait') {
+          if (Date.now() - p.at < SEAL_WAIT_MS) {
+            keep.push(p)
+            continue
+          }
+          this.#host.rejected('unsealed')
+          continue
+        }
+        const rejected = why ?? this.#host.adopt(p.from, p.bundle, this.#sealOf(p)!.seal.key)
+        if (rejected != null) this.#host.rejected(rejected)
+        else this.#host.accepted()
+      }
+      if (keep.length > 0) {
+        const now = this.#pending.get(id)
+        this.#pending.set(id, now != null ? [...keep, ...now] : keep)
+        this.#count += keep.length
+        unsealed += keep.length
+      }
+    }
+    return unsealed
+  }
+
+  #sealOf(p: Pending): SealEntry | undefined {
+    const seq = p.bundle.seq
+    return this.#seals.get(p.from)?.find((e) => seq >= e.seal.first && seq < e.seal.first + e.seal.digests.length)
+  }
+
+  async #verify(p: Pending): Promise<SpanRejection | 'wait' | undefined> {
+    const entry = this.#sealOf(p)
+    if (entry == null) return 'wait'
+    const { seal } = entry
+    if (p.expectKey != null && p.expectKey !== seal.key) return 'wrong-signer'
+    entry.valid ??= (async () => {
+      const key = publicKey(seal.key)
+      if (key == null) return false
+      try {
+        return await key.verify(sealBytes(p.from, this.#host.self(), seal), fromString(seal.sig, 'base64url'))
+      } catch {
+        return false
+      }
+    })()
+    if (!(await entry.valid)) return 'signature'
+    return bundleDigest(p.from, p.bundle) === seal.digests[p.bundle.seq - seal.first] ? undefined : 'signature'
+  }
+}
