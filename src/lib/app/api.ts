@@ -10,6 +10,7 @@ import type { Credits, LlmState, Orchestrator, Receipt, SpendingState, TaskHandl
 import type { WorkflowHandle } from './services/workflow-runs.ts'
 import type { WorkflowsApi } from './services/workflows.ts'
 import type { TaskTrace } from './task-tracing.ts'
+import type { MetricsSnapshot } from '../core/index.ts'
 
 export type { LlmState }
 
@@ -164,7 +165,14 @@ export interface ZeroStateApi {
   trace(taskId: string): Promise<TaskTrace>
   /** The same trace as OTLP/JSON (an ExportTraceServiceRequest), for Jaeger or any OTLP tool. */
   exportTrace(taskId: string): Promise<unknown>
+  /**
+   * Counters and gauges by name, as before; since issue 15 also this peer's registry (app
+   * metrics `zs_*`, libp2p's and gossipsub's) by series key, and per histogram series
+   * `<key>.count`, `.sum`, `.p50`, `.p95`, `.p99`.
+   */
   metrics(): Record<string, number>
+  /** The peer's metrics registry now, histograms with their buckets (the Dashboard samples it). */
+  metricsSnapshot(): MetricsSnapshot
   /**
    * This profile's audit log (issue 11), newest first: strikes and blocks (which peer, when,
    * why), agents published and retracted, namespace grants and revokes. Each record is signed

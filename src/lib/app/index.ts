@@ -19,6 +19,7 @@ export {
   type RegionStorage
 } from './presence.ts'
 export { agentPublisher, type AgentPublisher, type AgentPublisherComponents, type AgentPublisherInit, type AgentBundle } from './publish.ts'
+export { appMetrics, METRIC, agentLabel, type AppMetrics, type AppMetricsInit, type MetricsSources } from './metrics-wiring.ts'
 export { taskTracking, type TaskTracking, type TaskTrackingComponents, type TaskTrackingInit } from './task-tracking.ts'
 export { RunStore, RUN_LIMITS, RunJournalFullError, type RunMeta, type RunLog, type RunStatus } from './services/run-store.ts'
 export { MemoryRunLocks, WebRunLocks, runLockName, type RunLocks, type RunLease } from './services/run-locks.ts'

@@ -28,6 +28,7 @@ import { presencePublisher, savedRegion } from './presence.ts'
 import { agentPublisher } from './publish.ts'
 import { taskTracking } from './task-tracking.ts'
 import { taskTracing } from './task-tracing.ts'
+import { appMetrics } from './metrics-wiring.ts'
 import { workflows as workflowsService } from './services/workflows.ts'
 import { taskResume } from './services/task-resume.ts'
 import { MemoryRunLocks, WebRunLocks } from './services/run-locks.ts'
@@ -62,7 +63,10 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   // The node does not need the signing key to join: start both at once (join time).
   // The region this profile chose is in the very first presence, not a second later.
   const region = options.mesh?.presence?.region ?? savedRegion()
-  const mesh = new MeshNode(region == null ? options.mesh : { ...options.mesh, presence: { ...options.mesh?.presence, region } })
+  // One metrics registry per peer (issue 15): libp2p's and gossipsub's metrics land in it too.
+  const metered = appMetrics()
+  const meshInit = region == null ? options.mesh : { ...options.mesh, presence: { ...options.mesh?.presence, region } }
+  const mesh = new MeshNode({ ...meshInit, metrics: metered.registry })
   const [identity] = await Promise.all([loadIdentity(persist ? new IndexedDbKeyStore() : new MemoryKeyStore()), mesh.start()])
   unsubscribes.push(listen(mesh, 'change', changed))
   const libp2p = mesh.libp2p
@@ -111,7 +115,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     transport,
     executor,
     blobs: executor,
-    outcomes: stats,
+    outcomes: metered.outcomes(stats),
     planners: [llm.planner(), remotePlanner()({ host, peers, strikes: mesh.strikes })],
     trust,
     spending: trust.spending,
@@ -122,6 +126,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       audit({ kind: 'task.served', peer: step.peer, subject: `${step.taskId}/${step.stepId}`, why: `agent ${step.agentId.slice(0, 16)}: ${step.outcome}` })
   })
   built = orchestrator
+  metered.attach({ orchestrator, runtime, executor, mesh, libp2p })
   await orchestrator.start()
 
   const presence = presencePublisher()({ mesh, catalog, executor, pool: runtime, llm, publicKey: identity.publicKey })
@@ -282,8 +287,10 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       'trace.dropped': tracer.stats.dropped,
       'trace.foreignAccepted': tracer.stats.foreignAccepted,
       'trace.foreignRejected': tracer.stats.foreignRejected,
-      'trace.bundlesSealed': tracer.stats.bundlesSealed
+      'trace.bundlesSealed': tracer.stats.bundlesSealed,
+      ...metered.record()
     }),
+    metricsSnapshot: () => metered.snapshot(),
     audit: {
       list: (filter) => memory.audit.list(filter),
       verify: () => memory.audit.verify()

@@ -56,7 +56,8 @@ describe('MetricsRegistry', () => {
     const r = new MetricsRegistry()
     let n = 1
     r.gauge('peers', { collect: () => n })
-    r.gauge('conns', { labelNames: ['transport'], collect: () => ({ webrtc: 2, circuit: 1 }) })
+    let conns: Record<string, number> = { webrtc: 2, circuit: 1 }
+    r.gauge('conns', { labelNames: ['transport'], collect: () => conns })
     r.gauge('broken', {
       collect: () => {
         throw new Error('source gone')
@@ -68,6 +69,8 @@ describe('MetricsRegistry', () => {
     expect(g.peers).toBe(5)
     expect(g['conns{transport="webrtc"}']).toBe(2)
     expect(g['conns{transport="circuit"}']).toBe(1)
+    conns = { webrtc: 1 }
+    expect(Object.keys(r.snapshot().gauges).filter((k) => k.startsWith('conns'))).toEqual(['conns{transport="webrtc"}'])
   })
 
   it('toRecord lists counts, sums and p50/p95/p99 of each histogram series', () => {

@@ -156,12 +156,14 @@ export class GaugeMetric {
   dec(by = 1, labels?: Labels): void {
     this.inc(-by, labels)
   }
-  /** @internal A collect function answering a record sets one series per key of its first label. */
+  /** @internal A collect function answering a record sets one series per key of its first label, and only those. */
   collect(into: Record<string, number>): void {
     if (this.#read != null) {
       const v = this.#read()
       if (typeof v === 'number') this.set(v)
       else if (v != null) {
+        // The record is the whole state: a key gone from it is a series gone (no stale values).
+        this.#series.clear()
         const label = this.#labelNames[0]
         for (const [k, n] of Object.entries(v)) if (label != null) this.set(n, { [label]: k })
       }

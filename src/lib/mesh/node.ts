@@ -36,6 +36,7 @@ import {
 import { MeshError, NotStartedError, PeerNotConnectedError, RelayUnreachableError } from './errors.ts'
 import { logger } from '../core/index.ts'
 import { Counters } from '../core/index.ts'
+import { gossipsubMetricsRegister, libp2pMetrics, type MetricsRegistry } from '../core/index.ts'
 import { StrikePolicy } from './strikes.ts'
 import { PeerBook, Transport, connectionTransport, type PeerInfo } from './peer-book.ts'
 import { decodePresence, defaultRegion, fitPresence, type Presence } from './presence.ts'
@@ -64,6 +65,8 @@ export interface MeshNodeInit {
    * listed relay is itself on a loopback or private address (a local deployment).
    */
   allowPrivateAddresses?: boolean
+  /** Feed libp2p's and gossipsub's metrics into this registry (issue 15). Default: none kept. */
+  metrics?: MetricsRegistry
 }
 
 /** What the dial gater knows: the relays of the deployment and whether private hosts are allowed. */
@@ -142,7 +145,8 @@ async function buildLibp2p(
   init: Required<Pick<MeshNodeInit, 'iceServers' | 'maxPeers'>>,
   gater: ReturnType<StrikePolicy['gater']>,
   scope: DialScope,
-  gossipAppScore: (peerId: string) => number
+  gossipAppScore: (peerId: string) => number,
+  metrics?: MetricsRegistry
 ) {
   return await createLibp2p<Services>({
     // Relay reservations are made per configured relay (#reserveOn), not by a generic '/p2p-circuit' search.
@@ -152,6 +156,7 @@ async function buildLibp2p(
     streamMuxers: [yamux()],
     connectionManager: { maxConnections: init.maxPeers * 2 + 8 },
     connectionMonitor: CONNECTION_MONITOR,
+    ...(metrics != null ? { metrics: libp2pMetrics(metrics) } : {}),
     connectionGater: {
       // Only our relays and circuits through them (issue 11 item 10); the default gater
       // refused every ws:// and private address, which loopback deployments use.
@@ -174,6 +179,7 @@ async function buildLibp2p(
         allowPublishToZeroTopicPeers: true,
         heartbeatInterval: 500,
         maxInboundDataLength: GOSSIP_LIMITS.maxRpcBytes,
+        ...(metrics != null ? { metricsRegister: gossipsubMetricsRegister(metrics), metricsTopicStrToLabel: new Map<string, string>() } : {}),
         ...gossipScoring(gossipAppScore)
       })
     }
@@ -266,9 +272,13 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     if (this.#node != null) return
     this.#milestones.startCalled ??= performance.now()
     const maxPeers = this.#init.maxPeers ?? DEFAULT_MAX_PEERS
-    const node = await buildLibp2p({ iceServers: this.#init.iceServers ?? [], maxPeers }, this.strikes.gater(), this.#scope, (peer) =>
+    const node = await buildLibp2p(
+      { iceServers: this.#init.iceServers ?? [], maxPeers },
+      this.strikes.gater(),
+      this.#scope,
       // A relay is never graylisted by accident; a blocked peer is ignored by gossipsub itself.
-      this.#book.isRelay(peer) ? 100 : this.strikes.isBlocked(peer) ? -1000 : 0
+      (peer) => (this.#book.isRelay(peer) ? 100 : this.strikes.isBlocked(peer) ? -1000 : 0),
+      this.#init.metrics
     )
     this.#node = node
     installGossipValidators(node.services.pubsub, {

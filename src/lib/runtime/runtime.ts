@@ -39,6 +39,8 @@ export interface RunResult {
   output: unknown
   /** Wall time from `run()` to the result (ms). */
   ms: number
+  /** Time the call waited for a worker (ms; issue 15's queue wait). */
+  waitMs?: number
   stderr?: string
 }
 
@@ -111,7 +113,7 @@ export function createAgentRuntime(init: AgentRuntimeInit = {}): AgentRuntime {
         input,
         signal: opts.signal
       })
-      return { output: res.output, ms: performance.now() - t0, ...(res.stderr ? { stderr: res.stderr } : {}) }
+      return { output: res.output, ms: performance.now() - t0, waitMs: res.waitMs, ...(res.stderr ? { stderr: res.stderr } : {}) }
     }
   }
 }

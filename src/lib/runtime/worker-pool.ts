@@ -42,6 +42,8 @@ export interface SandboxResult {
   output: unknown
   stderr: string
   ms: number
+  /** Time the call waited for a worker (ms). */
+  waitMs?: number
 }
 
 /** Counters of a sandbox. */
@@ -259,7 +261,8 @@ export class ComlinkWorkerPool implements AgentSandbox {
     const { job } = p
     slot.job = p
     p.slot = slot
-    const left = job.timeMs - (performance.now() - p.started)
+    const waitMs = performance.now() - p.started
+    const left = job.timeMs - waitMs
     if (left <= 0) {
       this.#settle(p, this.#timeout(job))
       return
@@ -285,7 +288,7 @@ export class ComlinkWorkerPool implements AgentSandbox {
         (reply) => {
           if (reply.ok) {
             loaded.add(job.key)
-            this.#settle(p, { output: reply.output, stderr: reply.stderr, ms: performance.now() - p.started })
+            this.#settle(p, { output: reply.output, stderr: reply.stderr, ms: performance.now() - p.started, waitMs })
           } else this.#settle(p, deserializeError(reply.error))
         },
         (err: unknown) => this.#settle(p, this.#runtimeError(err, job))
