@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { loadIdentity, Tracer } from '../core/index.ts'
+import { clearLogs, loadIdentity, logRecords, Tracer } from '../core/index.ts'
 import { createOrchestrator, donorService, MemoryTaskNetwork } from '../orchestrator/index.ts'
 import { agent, catalogOf, fnExecutor, peer } from '../orchestrator/test-fixtures.ts'
 import { taskTracing, UnknownTraceError } from './task-tracing.ts'
@@ -9,6 +9,7 @@ const hash = agent('hasher', ['hashing'], 0.02)
 
 describe('task tracing (app)', () => {
   it('trace(taskId) holds the run, its planning and the donor spans; exportTrace has as many spans', async () => {
+    clearLogs()
     const net = new MemoryTaskNetwork()
     const d = net.transport('donor')
     await d.start()
@@ -36,6 +37,20 @@ describe('task tracing (app)', () => {
     const otlp = (await tracing.exportTrace(h.id)) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: unknown[] }> }> }
     expect(otlp.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans))).toHaveLength(spans.length)
     await expect(tracing.trace('no-such-task')).rejects.toBeInstanceOf(UnknownTraceError)
+    // The task's course is logged with its trace: submitted and planned under the run, each step under its step span.
+    const records = logRecords((r) => r.taskId === h.id)
+    expect(records.map((r) => r.message.replace(h.id, 'T'))).toEqual([
+      'task T submitted',
+      'task T planned by deterministic: 2 steps',
+      expect.stringMatching(/^task T step s1 done by \w+ on donor$/),
+      expect.stringMatching(/^task T step s2 done by \w+ on donor$/),
+      expect.stringMatching(/^task T done in \d+ ms$/)
+    ])
+    expect(records.every((r) => r.traceId === traceId && r.module === 'app:task' && r.level === 'info')).toBe(true)
+    expect(records[0].spanId).toBe(root.spanId)
+    const stepSpans = new Set(spans.filter((s) => s.name === 'step').map((s) => s.spanId))
+    // Run-level records hang on the run's span; each step's record on that step's span.
+    expect(records.map((r) => (r.spanId === root.spanId ? 'run' : stepSpans.has(r.spanId!) ? 'step' : 'other'))).toEqual(['run', 'run', 'step', 'step', 'run'])
     await orch.stop()
   })
 

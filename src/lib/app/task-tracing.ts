@@ -2,8 +2,11 @@
  * Traces of the tasks this tab submits (issue 15): the run's root span and its planning span,
  * bound by task id so the dispatcher hangs steps under them, and `trace(taskId)` /
  * `exportTrace(taskId)` (API.md) over the tab's tracer, donors' verified spans included.
+ * It also logs each task's course at info level (module `app:task`), so the Logs page lists
+ * a task's records with its trace and span ids, and lets the logger map any record naming a
+ * task (or a step's request id) to that task's trace.
  */
-import { type ActiveSpan, type Span, type Tracer, toOtlp } from '../core/index.ts'
+import { type ActiveSpan, logger, setLogContextResolver, type Span, type Tracer, toOtlp, withLogContext } from '../core/index.ts'
 import { OrchestratorError, type TaskHandle } from '../orchestrator/index.ts'
 
 /** How long reading a trace waits for donors' seals still on their way (a donor seals within ~50 ms). */
@@ -29,8 +32,20 @@ export class UnknownTraceError extends OrchestratorError {
   override readonly name: string = 'UnknownTraceError'
 }
 
-/** `taskTracing(tracer)`. */
+const log = logger('app:task')
+
+/** `taskTracing(tracer)`: the tab's tracer also names the traces of log records (one tracer per tab). */
 export function taskTracing(tracer: Tracer): TaskTracing {
+  setLogContextResolver((taskId, stepId) => {
+    const ctx = (stepId != null ? tracer.scope(`${taskId}/${stepId}`) : undefined) ?? tracer.scope(taskId)
+    return ctx != null ? { traceId: ctx.traceId, spanId: ctx.spanId, taskId } : undefined
+  })
+  /** Log under a span of the task (its run, or a step's when bound). */
+  const note = (level: 'info' | 'warn', taskId: string, scope: string, fmt: string, ...args: unknown[]): void => {
+    const ctx = tracer.scope(scope) ?? tracer.scope(taskId)
+    if (ctx == null) log[level](fmt, ...args)
+    else withLogContext({ traceId: ctx.traceId, spanId: ctx.spanId, taskId }, () => log[level](fmt, ...args))
+  }
   const get = async (taskId: string): Promise<TaskTrace> => {
     const ctx = tracer.scope(taskId)
     if (ctx == null)
@@ -43,17 +58,30 @@ export function taskTracing(tracer: Tracer): TaskTracing {
     track(handle) {
       let root: ActiveSpan | undefined
       let plan: ActiveSpan | undefined
+      const id = handle.id
       const finish = (status: 'ok' | 'error', error?: string): void => {
         const attrs = error != null ? { error: error.slice(0, 200) } : undefined
         plan?.end(status, attrs)
         root?.end(status, attrs)
+        if (status === 'ok') note('info', id, id, 'task %s done in %d ms', id, Math.round((root?.span.endMs ?? 0) - (root?.span.startMs ?? 0)))
+        else note('warn', id, id, 'task %s failed: %s', id, error ?? '')
       }
       handle.on('progress', (e) => {
         if (e.phase === 'planning' && root == null) {
-          root = tracer.start('task.run', undefined, { 'task.id': handle.id })
-          tracer.bind(handle.id, root)
+          root = tracer.start('task.run', undefined, { 'task.id': id })
+          tracer.bind(id, root)
           plan = tracer.start('plan', root)
-        } else if (e.phase === 'planned') plan?.end('ok', { planner: e.planner ?? '', steps: e.steps })
+          note('info', id, id, 'task %s submitted', id)
+        } else if (e.phase === 'planned') {
+          plan?.end('ok', { planner: e.planner ?? '', steps: e.steps })
+          note('info', id, id, 'task %s planned by %s: %d steps', id, e.planner ?? 'the planner', e.steps ?? 0)
+        }
+      })
+      handle.on('step', (e) => {
+        const scope = `${id}/${e.stepId}`
+        if (e.status === 'succeeded') note('info', id, scope, 'task %s step %s done by %s on %s', id, e.stepId, e.agent.slice(0, 12), e.peer)
+        else if (e.status === 'failed' || e.status === 'retrying')
+          note('warn', id, scope, 'task %s step %s %s (attempt %d on %s): %s', id, e.stepId, e.status, e.attempt, e.peer, e.error ?? '')
       })
       handle.done.then(
         () => finish('ok'),

@@ -22,7 +22,28 @@ export {
   type NodeWorkerLike,
   type ReplaceReason
 } from './supervised-worker.ts'
-export { logger, type Logger } from './logger.ts'
+export {
+  logger,
+  type Logger,
+  LOG_LEVELS,
+  LOG_CAPACITY,
+  setLogLevel,
+  logLevels,
+  logRecords,
+  logStats,
+  clearLogs,
+  onLog,
+  withLogContext,
+  setLogContextResolver,
+  captureContext,
+  formatLog,
+  libp2pDebug,
+  setLibp2pDebug,
+  type LogLevel,
+  type LogRecord,
+  type LogContext
+} from './logger.ts'
+export { RingBuffer } from './log-ring.ts'
 export {
   Counters,
   MetricsRegistry,
