@@ -66,6 +66,25 @@ describe('router: room first, then fewer in flight', () => {
     expect(router.route(['hashing'], prefs()).winner.peer.id).toBe('d-a')
   })
 
+  it('a slightly closer donor busy with our offers counts the wait behind them: a near-equal idle one wins', () => {
+    const book = new CapacityBook()
+    // The hashing agent runs 40 ms; d-a is 3 ms closer but runs 2 of ours of the 4 it has shown (waits ~20 ms).
+    const slowHasher = agent('hasher', ['hashing'], 0.1, { avgMs: 40 })
+    const peers = [peer('d-a', { rttMs: 5, freeWorkers: 4 }), peer('d-b', { rttMs: 8, freeWorkers: 4 })]
+    show(book, 'd-a', 3, 2)
+    const router = createRouter({ catalog: catalogOf([slowHasher]), peers: { peers: () => peers }, capacity: book })
+    for (const strategy of ['balanced', 'speed'] as const) expect(router.route(['hashing'], prefs({ strategy })).winner.peer.id, strategy).toBe('d-b')
+    // Idle again: the closer donor wins (the wait is what moved it).
+    book.ended('d-a')
+    book.ended('d-a')
+    expect(router.route(['hashing'], prefs({ strategy: 'speed' })).winner.peer.id).toBe('d-a')
+    // A far donor stays behind a busy near one: 2 of 4 taken is ~20 ms of wait, not 75 ms of round trip.
+    const far = [peers[0], peer('d-b', { rttMs: 80, freeWorkers: 4 })]
+    show(book, 'd-a', 3, 2)
+    const r2 = createRouter({ catalog: catalogOf([slowHasher]), peers: { peers: () => far }, capacity: book })
+    expect(r2.route(['hashing'], prefs({ strategy: 'speed' })).winner.peer.id).toBe('d-a')
+  })
+
   it('the in-flight tie-break never outweighs a real difference', () => {
     const book = new CapacityBook()
     const peers = [peer('d-a', { rttMs: 5, freeWorkers: 4 }), peer('d-b', { rttMs: 80, freeWorkers: 4 })]

@@ -15,7 +15,9 @@
  *
  * Room (with `components.capacity`): a donor whose offers of ours in flight fill the capacity it has
  * shown goes after every donor with room left, whatever the strategy; among equals, the one with
- * fewer of ours in flight goes first ({@link LOAD_TIE}).
+ * fewer of ours in flight goes first ({@link LOAD_TIE}); and a peer's latency counts the wait behind our
+ * offers there (their share of its shown capacity times a run), so a slightly closer donor does not take
+ * a whole fan-out while an equal one idles.
  */
 import type { AgentCandidate, AgentCatalog, PeerDirectory, PeerSnapshot, ReputationSource, RoutingTrust } from '../components.ts'
 import { NoEligibleAgentError, OrchestratorError } from '../errors.ts'
@@ -296,13 +298,17 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
     // An agent never timed counts the mean of those timed (neither favoured nor punished).
     const meanRun = knownRuns === 0 ? 0 : sumRun / knownRuns
     for (let i = 0; i < n; i++) if (msBuf[i] < 0) msBuf[i] = meanRun
-    // Latency of a pair = the agent's run time + the peer's round trip, on one scale (separable: agent part + peer part).
-    const latencySpan = maxRun + maxRtt
+    // A peer busy with our offers answers a new one later: the wait behind them is counted as the share of the
+    // capacity it has shown that they take, times a run (the mean run time: the peer part stays separable).
+    const waitMs = peers.map((_, i) => (inflight[i] === 0 ? 0 : (meanRun * inflight[i]) / Math.max(1, inflight[i] + free[i])))
+    const maxWait = Math.max(0, ...waitMs)
+    // Latency of a pair = the agent's run time + the peer's round trip and wait, on one scale (separable: agent part + peer part).
+    const latencySpan = maxRun + maxRtt + maxWait
     const regions = prefs.preferred_regions
     const userScore = routing == null ? undefined : (peerId: string, agentId?: string): number => clamp01(routing.userScore(peerId, agentId))
     const peerUser = peers.map((p) => userScore?.(p.id) ?? 0)
     const peerCriteria = peers.map((p, i) => ({
-      speed: latencySpan === 0 ? (p.rttMs === undefined ? 0.5 : 1) : 1 - (p.rttMs ?? maxRtt / 2) / latencySpan,
+      speed: latencySpan === 0 ? (p.rttMs === undefined ? 0.5 : 1) : 1 - ((p.rttMs ?? maxRtt / 2) + waitMs[i]) / latencySpan,
       region: regions != null && p.region != null && regions.includes(p.region) ? 1 : 0,
       load: maxFree === 0 ? 0 : free[i] / maxFree
     }))
