@@ -152,6 +152,12 @@ export interface Orchestrator {
   stats(): Record<string, number>
   /** Run a validated plan through this orchestrator's dispatcher: the path workflows take (same routing, retries, budgets). */
   runPlan: Dispatcher['run']
+  /**
+   * Check `estimate` credits of agent prices (verification replicas counted as `runPlan` counts them) against the
+   * profile's spending limits: throws CreditLimitError or DailyBudgetExceededError naming `what` and the figures,
+   * else holds it until the returned release (workflows check a whole run with it before its first step).
+   */
+  authorizeSpend(estimate: number, what: string, verification?: VerificationMode): () => void
   /** Plan a request with the planner chain, the plan validated against the catalog (a workflow's `plan:` steps). */
   planTask(request: PlanRequest, opts: { signal: AbortSignal }): Promise<Plan>
 }
@@ -424,6 +430,10 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
       await donate(false)
       await dispatch.stop()
       await components.transport.stop()
+    },
+    authorizeSpend(estimate, what, verification) {
+      const per = components.trust == null ? 1 : verificationFactor(verification)
+      return components.spending?.authorize(Math.round(estimate * per * 1e6) / 1e6, what) ?? (() => {})
     },
     async runPlan(plan, opts) {
       // Plans run outside submit (workflow steps, resumed tasks) are held to the same spending limits, replicas counted:

@@ -53,6 +53,11 @@ function fakeModule(calls: Calls, gate: Gate = {}): WorkflowModule {
       const done = (async () => {
         await Promise.resolve()
         const past = journal.events()
+        // Refused before it starts, as the engine refuses a run over the spending limits: nothing journalled.
+        if (past.length === 0 && input === 'over-limit')
+          throw Object.assign(new Error('The workflow "three" (3 agent calls) is estimated at 6 credits, but this profile may spend only 1 more'), {
+            name: 'CreditLimitError'
+          })
         if (past.length === 0) await append({ type: 'run-started', at: Date.now(), runId, name: doc.name, docHash: 'h', input, yaml: opts.yaml })
         else await append({ type: 'run-resumed', at: Date.now() })
         let last: unknown = input
@@ -210,6 +215,26 @@ describe('workflow runs', () => {
     expect(calls.size).toBe(0)
     expect(store.get(bad.id)?.status).toBe('failed')
     expect(store.logSize(badInput.id)).toBe(0)
+  })
+
+  it('a run the engine refuses before it starts (over the spending limits) fails at once: its handle and summary say why, nothing to resume', async () => {
+    const calls: Calls = new Map()
+    const locks = new MemoryRunLocks()
+    const doc = new Y.Doc()
+    const { runs, store } = tab(doc, locks, calls)
+    const h = runs.run(DOC, 'over-limit')
+    await expect(h.done).rejects.toMatchObject({ name: 'CreditLimitError', message: expect.stringContaining('estimated at 6 credits') })
+    expect(store.get(h.id)).toMatchObject({ status: 'failed', error: expect.stringContaining('may spend only 1 more') })
+    expect(store.logSize(h.id)).toBe(0)
+    expect(calls.size).toBe(0)
+    expect(runs.running()).toEqual([])
+    // A reload does not try it again.
+    runs.stop()
+    const again = tab(doc, locks, calls)
+    again.runs.resumeAll()
+    await new Promise((r) => setTimeout(r, 20))
+    expect(again.runs.resumed()).toBe(0)
+    expect(calls.size).toBe(0)
   })
 
   it('a reload mid-run resumes it: finished steps never run again, the run completes once', async () => {

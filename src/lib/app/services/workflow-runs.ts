@@ -260,7 +260,20 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
         handles.get(id)?.settle()
         changes.changed()
       }
-      run.done.then(finish, finish)
+      run.done.then(finish, (err: unknown) => {
+        // Refused before it started (over the spending limits, say): nothing is journalled, so the summary and the handle say why.
+        if (
+          !store
+            .log<WorkflowEvent>(id)
+            .events()
+            .some((e) => e.type === 'run-started')
+        ) {
+          const e = err instanceof Error ? err : new OrchestratorError(String(err))
+          handles.get(id)?.fail(e)
+          store.update(id, { status: 'failed', error: e.message.slice(0, 4000) })
+        }
+        finish()
+      })
     }
 
     /** Resume a run whose lock this tab just got. */

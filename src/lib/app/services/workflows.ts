@@ -62,7 +62,7 @@ export interface WorkflowsComponents {
   journalDoc: Y.Doc
   saved: () => Promise<void>
   catalog: AgentCatalog
-  orchestrator: Pick<Orchestrator, 'runPlan' | 'planTask'>
+  orchestrator: Pick<Orchestrator, 'runPlan' | 'planTask'> & Partial<Pick<Orchestrator, 'authorizeSpend'>>
   memory: WorkflowTemplatesComponents['memory']
   publicKey?: string
   changes: { changed(): void }
@@ -118,7 +118,9 @@ export function workflows(): (components: WorkflowsComponents) => Workflows {
         catalog: c.catalog,
         runPlan: (plan, opts) => c.orchestrator.runPlan(plan, opts),
         planTask: (request, opts) => c.orchestrator.planTask(request, opts),
-        workflows: templates
+        workflows: templates,
+        // A run over the profile's spending limits is refused before its first step (its whole estimate).
+        ...(c.orchestrator.authorizeSpend != null ? { authorizeSpend: c.orchestrator.authorizeSpend } : {})
       },
       changes: c.changes,
       ...(c.catalogReady != null ? { catalogReady: c.catalogReady } : {})

@@ -29,6 +29,7 @@ import {
   WorkflowValidationError
 } from './errors.ts'
 import { capabilitiesProblem, estimateCost, findAgent, parseWorkflow, validateWorkflowInput } from './parser.ts'
+import { estimateRun } from './spend.ts'
 import type {
   WorkflowApprovalRequest,
   WorkflowDocument,
@@ -157,6 +158,32 @@ export function createWorkflowEngine(
     return errors
   }
 
+  /**
+   * Refuse a new run as a whole when its estimate (spend.ts) cannot fit: the least it must spend above
+   * `max_cost` (WorkflowValidationError, at max_cost's line), or the most it may spend above the profile's
+   * allowance or daily budget (CreditLimitError, DailyBudgetExceededError from `authorizeSpend`). The
+   * limits are checked, not held: each call still holds its own estimate as it runs.
+   */
+  function checkSpend(doc: WorkflowDocument, input: unknown): void {
+    const est = estimateRun(doc, input, components.catalog, components.workflows)
+    const max = doc.execution.max_cost
+    if (max != null && est.least > max + 1e-9) {
+      const pos = doc.positions['execution.max_cost'] ?? { line: 1, column: 1, endLine: 1, endColumn: 2 }
+      throw new WorkflowValidationError([
+        {
+          kind: 'over-budget',
+          ...pos,
+          path: 'execution.max_cost',
+          message: `With this input the run needs at least ${round(est.least)} credits (its cheapest agents, every item of its for_each steps), above max_cost ${max}: raise max_cost, give fewer items or use cheaper agents`
+        }
+      ])
+    }
+    if (components.authorizeSpend == null || !(est.most > 0)) return
+    const note = est.unbounded.length > 0 ? `; counted low: ${est.unbounded.join(', ')}` : ''
+    const release = components.authorizeSpend(est.most, `The workflow "${doc.name.slice(0, 60)}" (${est.calls} agent calls${note})`)
+    release()
+  }
+
   function start(doc: WorkflowDocument, input: unknown, opts: WorkflowStartOptions): WorkflowRun {
     const { runId, journal } = opts
     const listeners = new Set<(e: WorkflowEvent) => void>()
@@ -271,6 +298,13 @@ export function createWorkflowEngine(
         if (bad.length > 0) {
           counters.runsRefused++
           throw new WorkflowInputError(bad)
+        }
+        // The whole run against max_cost and the profile's spending limits, before anything is journalled or paid.
+        try {
+          checkSpend(doc, input)
+        } catch (err) {
+          counters.runsRefused++
+          throw err
         }
         counters.runsStarted++
         startedAt = Date.now()
@@ -456,6 +490,11 @@ export function createWorkflowEngine(
             const list = evalExpr(step.for_each, scope, unit, 'for_each')
             if (!Array.isArray(list))
               throw new WorkflowExpressionError(unit, `for_each of step "${step.id}" gave ${typeof list}, not a list: make it an expression giving a list`)
+            if (step.max_items != null && list.length > step.max_items)
+              throw new WorkflowExpressionError(
+                unit,
+                `for_each of step "${step.id}" gave ${list.length} items, more than its max_items ${step.max_items}: raise max_items or give fewer items`
+              )
             output = await mapLimit(
               list,
               step.max_parallel ?? defaultMaxParallel,

@@ -85,6 +85,8 @@ export interface WorkflowStep {
   for_each?: string
   /** Items run at once (`parallel: false` → 1). */
   max_parallel?: number
+  /** Most items a `for_each` may give (more fail the step); the bound the run's cost estimate counts when the list is not known at start. */
+  max_items?: number
   loop?: WorkflowLoop
   /** Template the planner decomposes at run time (kind `plan`). */
   plan?: string
@@ -258,6 +260,12 @@ export interface WorkflowEngineComponents {
   planTask?(request: PlanRequest, opts: { signal: AbortSignal }): Promise<Plan>
   /** Saved workflows (for `workflow:` steps). */
   workflows?: WorkflowLibrary
+  /**
+   * The profile's spending limits (balance + allowance, daily budget), as `Orchestrator.authorizeSpend`:
+   * a new run whose estimate (`estimateRun`: every call's cheapest price, verification replicas counted
+   * there) passes them is refused with CreditLimitError or DailyBudgetExceededError before its first step.
+   */
+  authorizeSpend?(estimate: number, what: string): () => void
 }
 
 /** Options of the engine, with defaults. */
