@@ -141,6 +141,8 @@ export class DirectDialer {
   readonly #perPeer = new Map<string, number[]>()
   readonly #budget: { perSecond: number; burst: number; perPeerPerMinute: number }
   readonly #now: () => number
+  /** Per peer: dial attempts, failures and the last failure (diagnostics). */
+  readonly #history = new Map<string, { attempts: number; failures: number; lastError?: string; lastErrorAt?: number }>()
 
   constructor(components: DialerComponents) {
     this.#c = components
@@ -198,6 +200,37 @@ export class DirectDialer {
   stop(): void {
     for (const d of this.#dialing.values()) clearTimeout(d.timer)
     this.#dialing.clear()
+  }
+
+  /**
+   * What the dialer is doing, per peer it heard of: whether a dial is pending (and its
+   * attempt), attempts and failures so far, the last failure. For failure reports.
+   */
+  state(): Array<{ peerId: string; pending?: number; attempts: number; failures: number; lastError?: string; lastErrorAt?: number; direct: boolean }> {
+    const ids = new Set([...this.#discoveredAt.keys(), ...this.#dialing.keys(), ...this.#history.keys()])
+    return [...ids].map((peerId) => ({
+      peerId,
+      pending: this.#dialing.get(peerId)?.attempt,
+      attempts: 0,
+      failures: 0,
+      ...this.#history.get(peerId),
+      direct: this.hasDirect(peerId)
+    }))
+  }
+
+  #record(id: string, err?: Error): void {
+    const h = this.#history.get(id) ?? { attempts: 0, failures: 0 }
+    if (err == null) h.attempts++
+    else {
+      h.failures++
+      h.lastError = `${err.name}: ${err.message}`.slice(0, 300)
+      h.lastErrorAt = Math.round(performance.now())
+    }
+    this.#history.set(id, h)
+    if (this.#history.size > 1024) {
+      const oldest = this.#history.keys().next().value
+      if (oldest !== undefined) this.#history.delete(oldest)
+    }
   }
 
   timings(): {
@@ -291,6 +324,7 @@ export class DirectDialer {
     if (!this.#dialStartedAt.has(id)) this.#dialStartedAt.set(id, performance.now())
     try {
       this.#c.counters.inc('dial.attempts')
+      this.#record(id)
       const t0 = performance.now()
       const phases: Record<string, number> = {}
       await node.dial(addrs, {
@@ -305,6 +339,7 @@ export class DirectDialer {
       this.#dialing.delete(id)
     } catch (err) {
       this.#c.counters.inc('dial.failed')
+      this.#record(id, err as Error)
       log('dial %s failed (attempt %d): %s', id, state.attempt, (err as Error).message)
       if (this.#c.node() !== node || this.hasDirect(id) || state.attempt >= MAX_ATTEMPTS) {
         this.#dialing.delete(id)

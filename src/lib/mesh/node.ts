@@ -205,6 +205,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   #timers: Array<ReturnType<typeof setInterval>> = []
   #peersCache: PeerInfo[] | undefined
   readonly #reserving = new Set<string>()
+  /** Failed reservation attempts per relay since its last success (retry backoff). */
+  readonly #reserveAttempt = new Map<string, number>()
   /** The deployment's relays, for the dial gater; filled from the relay list before any dial. */
   readonly #scope: DialScope = { ids: new Set(), addrs: new Set(), allowPrivate: false }
   #liveness: LivenessMonitor | undefined
@@ -338,6 +340,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     // RTTs are refreshed by the connection monitor; repaint listeners once a second.
     this.#timers.push(
       setInterval(() => {
+        this.#reapHalfClosed()
         this.#changed()
       }, 1000)
     )
@@ -461,6 +464,28 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     return { ...this.#dialer.timings(), milestones: { ...this.#milestones } }
   }
 
+  /**
+   * Why a peer is or is not linked, for failure reports: per peer the dialer's state
+   * (pending attempt, attempts, failures, last error), what its presence said and how
+   * old it is, and which peers are blocked.
+   */
+  diagnostics(): {
+    self?: string
+    dialer: ReturnType<DirectDialer['state']>
+    presence: Array<{ peerId: string; ageMs: number; addrs: number; donating: boolean }>
+    blocked: string[]
+    relays: string[]
+  } {
+    const now = Date.now()
+    return {
+      self: this.#node?.peerId.toString(),
+      dialer: this.#dialer.state(),
+      presence: this.#book.entries().map((p) => ({ peerId: p.peerId, ageMs: now - p.receivedAt, addrs: p.addrs?.length ?? 0, donating: p.donating })),
+      blocked: this.strikes.blocked(),
+      relays: this.#relayAddrs().map((a) => a.toString())
+    }
+  }
+
   /** Round-trip times of small echoes to a peer, on one open stream or a new stream each time. */
   async echoRtts(peerId: string, opts: { count: number; newStreamPerRequest?: boolean; signal?: AbortSignal }): Promise<number[]> {
     return await echoRtts(this.libp2p, peerId, opts)
@@ -580,13 +605,47 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     const target = ma.getComponents().some((c) => c.name === 'p2p') ? ma : ma.encapsulate(`/p2p/${relayId}`)
     node.services.relayListen
       .listen(target)
+      .then(() => {
+        this.#reserveAttempt.delete(relayId)
+      })
       .catch((err: Error) => {
         this.counters.inc('relay.reservationFailures')
-        log('reservation on %s failed: %s', relayId, err.message)
+        const attempt = this.#reserveAttempt.get(relayId) ?? 0
+        this.#reserveAttempt.set(relayId, attempt + 1)
+        const delay = backoffDelay(attempt, { baseMs: 1000, maxMs: 30_000 })
+        log('reservation on %s failed, retry in %d ms: %s', relayId, delay, err.message)
+        // Without a reservation nobody can dial this tab: try again while the relay is connected.
+        setTimeout(() => {
+          if (this.#node !== node) return
+          if (node.getConnections(peerIdFromString(relayId)).some((c) => c.status === 'open' && c.limits == null)) this.#reserveOn(node, ma, relayId)
+        }, delay)
       })
       .finally(() => {
         this.#reserving.delete(relayId)
       })
+  }
+
+  /**
+   * Abort connections whose stream muxer closed under them. When the remote hangs up (the
+   * relay's keep-alive gives up on a tab whose main thread stalled past its ping timeout,
+   * and the relay drops the tab's reservation), yamux closes on the GoAway but libp2p
+   * leaves the connection 'open': a relay link in that state carries no gossip, holds no
+   * reservation (peers dialling this tab get NO_RESERVATION) and, since our keep-alive no
+   * longer aborts on a failed ping, was never redialled: the tab stayed out of reach for
+   * good. Aborting it fires connection:close, which reconnects the relay and reserves again.
+   */
+  #reapHalfClosed(): void {
+    const node = this.#node
+    if (node == null) return
+    for (const c of node.getConnections()) {
+      if (c.status !== 'open') continue
+      const muxer = (c as unknown as { muxer?: { status?: string } }).muxer?.status
+      if (muxer == null || muxer === 'open') continue
+      const id = c.remotePeer.toString()
+      this.counters.inc(`connections.halfClosed.${this.#book.isRelay(id) ? 'relay' : connectionTransport(c)}`)
+      log('aborting the connection to %s: its muxer is %s', id, muxer)
+      c.abort(new MeshError(`the stream muxer of the connection to ${id} is ${muxer}`))
+    }
   }
 
   #connectedRelays(): string[] {

@@ -102,6 +102,11 @@ export class PeerBook {
     )
   }
 
+  /** Every recorded presence (stale ones included), with when it was received. */
+  entries(): Array<Presence & { receivedAt: number }> {
+    return [...this.#presence.values()]
+  }
+
   forget(peerId: string): void {
     this.#presence.delete(peerId)
   }
