@@ -27,6 +27,7 @@ export {
   type Logger,
   LOG_LEVELS,
   LOG_CAPACITY,
+  LOG_LEVELS_KEY,
   setLogLevel,
   logLevels,
   logRecords,

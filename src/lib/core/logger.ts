@@ -75,14 +75,41 @@ function rankOf(module: string): number {
   return rank
 }
 
-/** Set the level records are kept at: of every module, or of `module` and those under it (undefined: back to the default). */
+/** Where a browser profile keeps the levels (localStorage), so they hold across reloads. */
+export const LOG_LEVELS_KEY = 'zerostate:log-levels'
+const isLevel = (x: unknown): x is LogLevel => typeof x === 'string' && (LOG_LEVELS as readonly string[]).includes(x)
+
+/**
+ * Set the level records are kept at: of every module, or of `module` and those under it
+ * (undefined: back to the default). Kept in localStorage where there is one.
+ */
 export function setLogLevel(level: LogLevel | undefined, module?: string): void {
   if (module == null) {
     if (level != null) defaultLevel = level
   } else if (level == null) moduleLevels.delete(module)
-  else moduleLevels.set(module, level)
+  else moduleLevels.set(module.slice(0, 100), level)
   levelCache.clear()
+  try {
+    globalThis.localStorage?.setItem(LOG_LEVELS_KEY, JSON.stringify(logLevels()))
+  } catch {
+    // Storage full or refused: the levels hold for this tab.
+  }
 }
+
+/** Read the saved levels (a stored value that is not levels is ignored). */
+function restoreLevels(): void {
+  try {
+    const raw = globalThis.localStorage?.getItem(LOG_LEVELS_KEY)
+    if (raw == null) return
+    const saved = JSON.parse(raw) as { level?: unknown; modules?: unknown }
+    if (isLevel(saved.level)) defaultLevel = saved.level
+    if (saved.modules != null && typeof saved.modules === 'object')
+      for (const [m, l] of Object.entries(saved.modules).slice(0, 100)) if (isLevel(l)) moduleLevels.set(m.slice(0, 100), l)
+  } catch {
+    // Unreadable: the defaults.
+  }
+}
+restoreLevels()
 
 /** The levels in force: the default and the per-module ones. */
 export function logLevels(): { level: LogLevel; modules: Record<string, LogLevel> } {
