@@ -121,11 +121,16 @@ describe('verification in the dispatcher', () => {
   })
 
   it('a lying replica is outvoted: more replicas until a strict majority of users agrees, the liar loses trust', async () => {
-    const { orch, trust } = await mesh([
-      { id: 'liar', user: 1, lies: 1 },
-      { id: 'b', user: 2 },
-      { id: 'c', user: 3 }
-    ])
+    // Every trusted result is spot-checked (random 0): once b or c reach a streak of 6 the default
+    // spot-check probability drops below 1 and an unchecked result would read 'trusted' (a flake).
+    const { orch, trust } = await mesh(
+      [
+        { id: 'liar', user: 1, lies: 1 },
+        { id: 'b', user: 2 },
+        { id: 'c', user: 3 }
+      ],
+      { random: () => 0 }
+    )
     for (let i = 0; i < 9; i++) {
       const r = await submit(orch, `t${i}`)
       expect(r.output).toEqual({ hash: `h(t${i})` })
