@@ -13,6 +13,7 @@
 import { logger } from '../../core/index.ts'
 import {
   OrchestratorError,
+  storedDocument,
   TaskCancelledError,
   WorkflowInputError,
   WorkflowValidationError,
@@ -279,30 +280,27 @@ export function workflowRuns(init: WorkflowRunsInit): (components: WorkflowRunsC
     /** Resume a run whose lock this tab just got. */
     async function resume(id: string, lease: RunLease): Promise<void> {
       const meta = store.get(id)
-      if (
-        meta == null ||
-        isFinished(meta.status) ||
-        store
-          .log<WorkflowEvent>(id)
-          .events()
-          .some((e) => e.type === 'run-finished')
-      ) {
+      // The journal read once (every read parses each event).
+      const events = meta == null || isFinished(meta.status) ? [] : store.log<WorkflowEvent>(id).events()
+      if (meta == null || isFinished(meta.status) || events.some((e) => e.type === 'run-finished')) {
         lease.release()
         return
       }
       local.set(id, { lease, offDecisions: () => {} })
       try {
-        const started = store
-          .log<WorkflowEvent>(id)
-          .events()
-          .find((e): e is Extract<WorkflowEvent, { type: 'run-started' }> => e.type === 'run-started')
+        const started = events.find((e): e is Extract<WorkflowEvent, { type: 'run-started' }> => e.type === 'run-started')
         const yaml = started?.yaml ?? meta.yaml
         if (yaml == null) throw new OrchestratorError('This run cannot be resumed: its workflow document was not kept')
         if (started == null && meta.inputDropped === true)
           throw new OrchestratorError('This run was interrupted before it started and its input was too large to keep: run it again with its input')
         const input = started != null ? started.input : meta.input
         const { mod } = await loadEngine()
-        const parsed = mod.parseWorkflow(yaml, { catalog: engineComponents.catalog, workflows: engineComponents.workflows })
+        // The document as parsed when the run started, kept in its journal: no second parse (most of a resume's time).
+        const stored = started != null ? storedDocument(started) : undefined
+        const parsed =
+          stored != null
+            ? { ok: true as const, ...stored }
+            : mod.parseWorkflow(yaml, { catalog: engineComponents.catalog, workflows: engineComponents.workflows })
         if (!parsed.ok) throw new WorkflowValidationError(parsed.errors)
         store.update(id, { resumes: (meta.resumes ?? 0) + 1 })
         log('resuming workflow run %s (%s)', id, meta.name)

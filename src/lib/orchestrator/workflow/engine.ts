@@ -30,6 +30,7 @@ import {
 } from './errors.ts'
 import { capabilitiesProblem, estimateCost, findAgent, parseWorkflow, validateWorkflowInput } from './parser.ts'
 import { estimateRun } from './spend.ts'
+import { compactDocument } from './stored-doc.ts'
 import type {
   WorkflowApprovalRequest,
   WorkflowDocument,
@@ -316,7 +317,7 @@ export function createWorkflowEngine(
           name: doc.name,
           docHash: opts.hash ?? '',
           input: input === undefined ? null : input,
-          ...(opts.yaml != null ? { yaml: opts.yaml } : {})
+          ...(opts.yaml != null ? { yaml: opts.yaml, ...compactDocument(doc) } : {})
         })
       }
       refreshStatus()

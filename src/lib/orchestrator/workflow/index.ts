@@ -10,6 +10,7 @@ export * from './types.ts'
 export * from './errors.ts'
 export { MemoryWorkflowJournal } from './memory-journal.ts'
 export { workflowGraph } from './graph.ts'
+export { WORKFLOW_DOC_FORMAT, storedDocument } from './stored-doc.ts'
 
 /** What `loadWorkflows()` resolves to. */
 export interface WorkflowModule {

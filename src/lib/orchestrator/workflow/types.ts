@@ -210,6 +210,13 @@ export type WorkflowEvent =
       docHash: string
       input: unknown /** The document's YAML, when the caller gave it (to resume from the journal alone). */
       yaml?: string
+      /**
+       * The parsed document (positions left out), so a resume after a reload need not parse the YAML
+       * again (tens of ms for 100 steps); read it back with `storedDocument`. Absent when large.
+       */
+      doc?: WorkflowDocument
+      /** The shape version of `doc` ({@link WORKFLOW_DOC_FORMAT}): another version is parsed from `yaml` instead. */
+      docFormat?: number
     }
   | { type: 'run-resumed'; at: number }
   | { type: 'step-started'; at: number; stepId: string; attempt: number; idempotencyKey: string }
