@@ -292,14 +292,21 @@ steps:
     await a
       .waitForFunction(() => window.zerostate.metrics()['tasks.resumed'] === 1, null, { timeout: 20_000 })
       .catch(async (err) => {
+        // Which of the carry-on's waits it is in: the run lock (held by whom), the catalog (bundled agents listed), or none (never queued).
         const state = await a.evaluate(
-          (id) => ({
+          async (id) => ({
             resumed: window.zerostate.metrics()['tasks.resumed'],
             record: window.zerostate.journal.get(id),
             unfinished: window.zerostate.journal
               .list()
               .filter((r) => !['succeeded', 'failed', 'cancelled'].includes(r.status))
-              .map((r) => r.id)
+              .map((r) => r.id),
+            locks: await navigator.locks.query().then((q) => ({
+              held: q.held.map((l) => l.name).filter((n) => n.includes(id)),
+              pending: q.pending.map((l) => l.name).filter((n) => n.includes(id))
+            })),
+            agentsListed: window.zerostate.agents.list().length,
+            sinceNavigationMs: Math.round(performance.now())
           }),
           id
         )
