@@ -38,10 +38,13 @@ export const CONNECTION_MONITOR = {
 /**
  * The relay's keep-alive: a closed tab's WebSocket closes with its TCP socket, so pings
  * only catch half-open links and can afford to wait out a tab's stalled main thread.
+ * At 5 s / 5-10 s it did not: with five tabs loading at load average ~19, the relay
+ * dropped three stalled tabs in one round (each lost its reservation and the relay's
+ * gossip until it noticed and reconnected). A ping every 10 s, given 20-30 s.
  */
 export const RELAY_CONNECTION_MONITOR = {
-  pingInterval: 5000,
-  pingTimeout: { minTimeout: 5000, maxTimeout: 10_000 }
+  pingInterval: 10_000,
+  pingTimeout: { minTimeout: 20_000, maxTimeout: 30_000 }
 } as const
 
 /**

@@ -1,6 +1,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
-import { describe, expect, it } from 'vitest'
-import { circuitRelayOf, dialAllowed, dialableAddrs, isPrivateHost } from './dialer.ts'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { Counters } from '../core/index.ts'
+import { DIAL_STALL_MS, DirectDialer, STEP_IN_BUSY_MS, STEP_IN_MS, circuitRelayOf, dialAllowed, dialableAddrs, isPrivateHost } from './dialer.ts'
 
 const RELAY = '12D3KooWRJbgdJz8hXYpkSv4NLE9Hi38jx5kZUv3TNNvFGHGrJkk'
 const OTHER_RELAY = '12D3KooWSk5Bf5bwmCuZTwQKsNSyZjoQAGtXAJeGExZoXBgfzJkd'
@@ -62,5 +63,84 @@ describe('discovery dials (issue 11 item 10)', () => {
       expect(isPrivateHost(h), h).toBe(true)
     for (const h of ['8.8.8.8', '172.32.0.1', '100.128.0.1', '2001:db8::1', 'relay.example.org']) expect(isPrivateHost(h), h).toBe(false)
     expect(circuitRelayOf(multiaddr(`${ours.toString()}/p2p-circuit/webrtc/p2p/${PEER}`))).toEqual({ relayId: RELAY, relayAddr: ours.toString() })
+  })
+})
+
+describe('dial scheduling (join time)', () => {
+  const LARGER = '12D3KooWzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz'
+  const SMALLER = '12D3KooWAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
+
+  /** A libp2p stand-in: `conns` are the open connections, `dial` never settles unless aborted. */
+  function harness(self: string) {
+    const conns: Array<{ remotePeer: { toString(): string }; status: string; remoteAddr: ReturnType<typeof multiaddr> }> = []
+    const progress: Array<(e: { type: string }) => void> = []
+    const dial = vi.fn(
+      (_addrs: unknown, opts: { signal: AbortSignal; onProgress: (e: { type: string }) => void }) =>
+        new Promise((_resolve, reject) => {
+          progress.push(opts.onProgress)
+          opts.signal.addEventListener('abort', () => reject(opts.signal.reason))
+        })
+    )
+    const node = {
+      peerId: { toString: () => self },
+      getConnections: (peer?: { toString(): string }) => conns.filter((c) => peer == null || c.remotePeer.toString() === peer.toString()),
+      peerStore: { get: async () => ({ addresses: [{ multiaddr: multiaddr(`${ours.toString()}/p2p-circuit/webrtc/p2p/${PEER}`) }] }) },
+      dial
+    }
+    const counters = new Counters('mesh')
+    const dialer = new DirectDialer({ node: () => node as never, skip: () => false, counters, maxPeers: 48, relayAddrs: () => [ours] })
+    return { conns, dial, progress, counters, dialer }
+  }
+
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('the larger id steps in after STEP_IN_MS when the other side shows no sign of dialling', async () => {
+    const h = harness(LARGER)
+    h.dialer.discovered(PEER)
+    await vi.advanceTimersByTimeAsync(STEP_IN_MS - 200)
+    expect(h.dial).not.toHaveBeenCalled()
+    await vi.advanceTimersByTimeAsync(800)
+    expect(h.dial).toHaveBeenCalledTimes(1)
+    expect(h.counters.toRecord()['mesh.dial.steppedIn']).toBe(1)
+    h.dialer.stop()
+  })
+
+  it('gives the other side a dial under way (a connection from it) until STEP_IN_BUSY_MS', async () => {
+    const h = harness(LARGER)
+    h.conns.push({ remotePeer: { toString: () => PEER }, status: 'open', remoteAddr: multiaddr(`${ours.toString()}/p2p-circuit/p2p/${PEER}`) })
+    h.dialer.discovered(PEER)
+    await vi.advanceTimersByTimeAsync(STEP_IN_BUSY_MS - 600)
+    expect(h.dial).not.toHaveBeenCalled()
+    await vi.advanceTimersByTimeAsync(1200)
+    expect(h.dial).toHaveBeenCalledTimes(1)
+    h.dialer.stop()
+  })
+
+  it('abandons a dial that made no progress for DIAL_STALL_MS and retries at once', async () => {
+    const h = harness(SMALLER)
+    h.dialer.discovered(PEER)
+    await vi.advanceTimersByTimeAsync(10)
+    expect(h.dial).toHaveBeenCalledTimes(1)
+    // Progress keeps it alive...
+    await vi.advanceTimersByTimeAsync(DIAL_STALL_MS - 500)
+    h.progress[0]?.({ type: 'webrtc:send-sdp-offer' })
+    await vi.advanceTimersByTimeAsync(DIAL_STALL_MS - 500)
+    expect(h.dial).toHaveBeenCalledTimes(1)
+    // ...silence does not: abandoned and dialled again without a backoff.
+    await vi.advanceTimersByTimeAsync(600)
+    expect(h.counters.toRecord()['mesh.dial.stalled']).toBe(1)
+    expect(h.dial).toHaveBeenCalledTimes(2)
+    expect(h.dialer.state().find((p) => p.peerId === PEER)?.lastError).toMatch(/^DialStalledError/)
+    // The next attempt is given twice as long: a step that is slow but moving still finishes.
+    await vi.advanceTimersByTimeAsync(DIAL_STALL_MS * 2 - 100)
+    expect(h.dial).toHaveBeenCalledTimes(2)
+    await vi.advanceTimersByTimeAsync(200)
+    expect(h.dial).toHaveBeenCalledTimes(3)
+    h.dialer.stop()
   })
 })

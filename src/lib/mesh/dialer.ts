@@ -1,7 +1,9 @@
 /**
  * Schedules direct WebRTC dials to discovered peers: one dial per pair (the
- * smaller peer id dials; the other steps in after STEP_IN_MS), retries with
- * backoff, a connection budget, and the timings the mesh benchmark reads.
+ * smaller peer id dials; the other steps in after STEP_IN_MS unless that dial is
+ * seen under way), stalled dials abandoned after DIAL_STALL_MS and retried at once,
+ * other failures retried with backoff, a connection budget, and the timings the
+ * mesh benchmark reads.
  */
 import type { Libp2p } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -10,12 +12,29 @@ import { backoffDelay } from '../core/index.ts'
 import { logger } from '../core/index.ts'
 import type { Counters } from '../core/index.ts'
 import { DIAL_BUDGET } from './constants.ts'
+import { DialStalledError } from './errors.ts'
 import { Transport, connectionTransport } from './peer-book.ts'
 
 const log = logger('mesh:dialer')
 
-/** How long the larger peer id waits for the other side to dial before dialling itself. */
-export const STEP_IN_MS = 4000
+/**
+ * How long the larger peer id waits for the other side to dial before dialling itself
+ * (join time, issue 11). The other side's dial shows up here as a connection from it (the
+ * circuit its WebRTC signalling runs over) within about a second; a peer that shows
+ * nothing by STEP_IN_MS has not heard of us yet, or cannot dial: we dial.
+ */
+export const STEP_IN_MS = 1500
+/** Once the other side's dial is seen under way (a connection from it is open), how long it is given before we dial too. */
+export const STEP_IN_BUSY_MS = 7000
+/**
+ * A dial whose last progress event (circuit, encryption, SDP, ICE) is older than this is
+ * abandoned and retried at once, rather than waiting out DIAL_TIMEOUT_MS: a dial stuck on
+ * one step (a lost signalling message, a data channel that never opens) does not recover.
+ * Each step took at most ~1.7 s at load average 15-20.
+ */
+export const DIAL_STALL_MS = 4000
+/** The most one dial may take. */
+export const DIAL_TIMEOUT_MS = 10_000
 const MAX_ATTEMPTS = 8
 
 /** What the dialer needs from the node that owns it. */
@@ -130,7 +149,7 @@ class Bucket {
 /** Direct-dial scheduler of one mesh node. */
 export class DirectDialer {
   readonly #c: DialerComponents
-  readonly #dialing = new Map<string, { attempt: number; timer?: ReturnType<typeof setTimeout> }>()
+  readonly #dialing = new Map<string, { attempt: number; stalls?: number; timer?: ReturnType<typeof setTimeout> }>()
   readonly #discoveredAt = new Map<string, number>()
   readonly #directAt = new Map<string, number>()
   readonly #dialStartedAt = new Map<string, number>()
@@ -185,6 +204,16 @@ export class DirectDialer {
     this.#firstDirectAt ??= performance.now()
     clearTimeout(this.#dialing.get(id)?.timer)
     this.#dialing.delete(id)
+  }
+
+  /** Whether any connection with `id` is open (a relayed one: its dial to us is under way). */
+  #hasConnection(id: string): boolean {
+    return (
+      this.#c
+        .node()
+        ?.getConnections(peerIdFromString(id))
+        .some((c) => c.status === 'open') ?? false
+    )
   }
 
   hasDirect(id: string): boolean {
@@ -270,17 +299,23 @@ export class DirectDialer {
     }
     const mine = node.peerId.toString() < id
     const waited = performance.now() - (this.#discoveredAt.get(id) ?? performance.now())
-    if (!mine && waited < STEP_IN_MS) {
-      // Come back later in case the other side never dials.
+    const wait = this.#hasConnection(id) ? STEP_IN_BUSY_MS : STEP_IN_MS
+    if (!mine && waited < wait) {
+      // Come back soon: to dial if the other side shows no sign of dialling, or to give
+      // its dial under way more time.
       this.#dialing.set(id, {
         attempt: 0,
-        timer: setTimeout(() => {
-          this.#dialing.delete(id)
-          this.maybeDial(id)
-        }, STEP_IN_MS - waited)
+        timer: setTimeout(
+          () => {
+            this.#dialing.delete(id)
+            this.maybeDial(id)
+          },
+          Math.min(wait - waited, 500)
+        )
       })
       return
     }
+    if (!mine) this.#c.counters.inc('dial.steppedIn')
     this.#dialing.set(id, { attempt: 0 })
     void this.#dial(id)
   }
@@ -322,15 +357,30 @@ export class DirectDialer {
       return
     }
     if (!this.#dialStartedAt.has(id)) this.#dialStartedAt.set(id, performance.now())
+    const abort = new AbortController()
+    let lastPhase = 'start'
+    // Each stall doubles the patience of the next attempt: on a machine so loaded that a
+    // step takes longer than DIAL_STALL_MS, dials must still be able to finish.
+    const stallMs = Math.min(DIAL_STALL_MS * 2 ** (state.stalls ?? 0), DIAL_TIMEOUT_MS)
+    const stalled = () => {
+      abort.abort(new DialStalledError(`no progress for ${stallMs} ms after ${lastPhase} dialling ${id}`))
+    }
+    let stallTimer = setTimeout(stalled, stallMs)
+    const overall = setTimeout(() => {
+      abort.abort(new DOMException('signal timed out', 'TimeoutError'))
+    }, DIAL_TIMEOUT_MS)
     try {
       this.#c.counters.inc('dial.attempts')
       this.#record(id)
       const t0 = performance.now()
       const phases: Record<string, number> = {}
       await node.dial(addrs, {
-        signal: AbortSignal.timeout(10_000),
+        signal: abort.signal,
         onProgress: (e: { type: string }) => {
           phases[e.type] ??= Math.round((performance.now() - t0) * 10) / 10
+          lastPhase = e.type
+          clearTimeout(stallTimer)
+          stallTimer = setTimeout(stalled, stallMs)
         }
       } as Parameters<Libp2p['dial']>[1])
       phases.done = Math.round((performance.now() - t0) * 10) / 10
@@ -338,20 +388,27 @@ export class DirectDialer {
       this.#c.counters.inc('dial.ok')
       this.#dialing.delete(id)
     } catch (err) {
-      this.#c.counters.inc('dial.failed')
-      this.#record(id, err as Error)
-      log('dial %s failed (attempt %d): %s', id, state.attempt, (err as Error).message)
+      const stall = abort.signal.reason instanceof DialStalledError
+      const error = stall ? (abort.signal.reason as Error) : (err as Error)
+      this.#c.counters.inc(stall ? 'dial.stalled' : 'dial.failed')
+      this.#record(id, error)
+      log('dial %s failed (attempt %d): %s', id, state.attempt, error.message)
       if (this.#c.node() !== node || this.hasDirect(id) || state.attempt >= MAX_ATTEMPTS) {
         this.#dialing.delete(id)
         return
       }
       state.attempt++
+      if (stall) state.stalls = (state.stalls ?? 0) + 1
+      // A stalled dial is retried at once (a fresh circuit and negotiation); other failures back off.
       state.timer = setTimeout(
         () => {
           void this.#dial(id)
         },
-        backoffDelay(state.attempt, { baseMs: 300, maxMs: 10_000 })
+        stall ? 0 : backoffDelay(state.attempt, { baseMs: 300, maxMs: 10_000 })
       )
+    } finally {
+      clearTimeout(stallTimer)
+      clearTimeout(overall)
     }
   }
 }

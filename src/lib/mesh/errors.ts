@@ -29,3 +29,9 @@ export class NotStartedError extends MeshError {
   override readonly name: string = 'NotStartedError'
   static override readonly defaultMessage: string = 'The mesh node is not running'
 }
+
+/** A direct dial made no progress for a while (a step of the WebRTC upgrade stalled): abandoned and retried. */
+export class DialStalledError extends MeshError {
+  override readonly name: string = 'DialStalledError'
+  static override readonly defaultMessage: string = 'The direct dial made no progress and was abandoned'
+}

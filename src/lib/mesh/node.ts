@@ -475,6 +475,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     presence: Array<{ peerId: string; ageMs: number; addrs: number; donating: boolean }>
     blocked: string[]
     relays: string[]
+    status: RelayStatus
   } {
     const now = Date.now()
     return {
@@ -482,7 +483,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       dialer: this.#dialer.state(),
       presence: this.#book.entries().map((p) => ({ peerId: p.peerId, ageMs: now - p.receivedAt, addrs: p.addrs?.length ?? 0, donating: p.donating })),
       blocked: this.strikes.blocked(),
-      relays: this.#relayAddrs().map((a) => a.toString())
+      relays: this.#relayAddrs().map((a) => a.toString()),
+      status: this.status
     }
   }
 
