@@ -89,6 +89,14 @@ describe('alert rules', () => {
     expect(firing(rule('queue'), dip).firing).toBe(false)
   })
 
+  it('a history younger than the value span is read from its first sample', () => {
+    const young = history(20, (i) => (i < 10 ? {} : { ok: 1, ms: 4000 }))
+    const s = firing({ ...rule('p95'), threshold: 0, forMs: 0 }, young)
+    expect(s.firing).toBe(true)
+    expect(s.value).toBeGreaterThan(2500)
+    expect(Number.isNaN(valueAt('p95', young, 0))).toBe(true)
+  })
+
   it('relay unreachable for the span fires; one connected sample inside the span clears it', () => {
     const gone = history(60, () => ({ relay: 0 }))
     const s = firing(rule('relay'), gone)

@@ -68,8 +68,9 @@ export function valueAt(kind: AlertKind, samples: readonly Sample[], i: number):
   if (b == null) return Number.NaN
   if (kind === 'queue') return b.queue + b.inFlight
   if (kind === 'relay') return b.relay > 0 ? 0 : 1
-  const j = indexAt(samples, b.t - VALUE_SPAN_MS)
-  const a = j >= 0 && j < i ? samples[j] : undefined
+  // Over the trailing span, or from the first sample while the history is younger than it.
+  const j = Math.max(0, indexAt(samples, b.t - VALUE_SPAN_MS))
+  const a = j < i ? samples[j] : undefined
   if (a == null) return Number.NaN
   if (kind === 'failure-rate') {
     const ok = delta(a, b, (s) => s.ok)

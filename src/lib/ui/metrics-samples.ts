@@ -218,8 +218,9 @@ export function seriesOf(samples: readonly Sample[], windowMs: number, now: numb
   for (let i = from; i < samples.length; i += step) {
     const b = samples[i] as Sample
     out.done.push(done[i - from] as number)
-    const j = indexAt(samples, b.t - span)
-    const a = j >= 0 && j < i ? samples[j] : undefined
+    // Over the trailing span, or from the window's first sample while the history is younger.
+    const j = Math.max(from, indexAt(samples, b.t - span))
+    const a = j < i ? samples[j] : undefined
     const secs = a != null ? (b.t - a.t) / 1000 : Number.NaN
     const ok = delta(a, b, (s) => s.ok)
     const failed = delta(a, b, (s) => s.failed)
