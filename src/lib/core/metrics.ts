@@ -60,7 +60,10 @@ export interface MetricsSnapshot {
 /** The quantiles `toRecord()` lists per histogram series. */
 export const RECORD_QUANTILES = [0.5, 0.95, 0.99] as const
 
+const NEEDS_ESCAPE = /[\\"\n]/
+
 function escapeLabel(v: string): string {
+  if (!NEEDS_ESCAPE.test(v)) return v
   return v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')
 }
 
@@ -78,6 +81,8 @@ export function seriesKey(name: string, labelNames: readonly string[], labels: L
 /** Series of one metric, keyed by label set, capped at maxSeries. */
 class Series<T> {
   readonly #map = new Map<string, T>()
+  /** Single-label metrics: series by the label's value, so the hot path builds no key. */
+  readonly #byValue = new Map<string, T>()
   readonly #name: string
   readonly #labelNames: readonly string[]
   readonly #max: number
@@ -89,6 +94,25 @@ class Series<T> {
     this.#make = make
   }
   get(labels: Labels | undefined): T {
+    // Unlabelled metrics (most of them) skip building a key.
+    if (this.#labelNames.length === 0) {
+      let only = this.#map.get(this.#name)
+      if (only == null) {
+        only = this.#make()
+        this.#map.set(this.#name, only)
+      }
+      return only
+    }
+    const single = this.#labelNames.length === 1 ? labels?.[this.#labelNames[0] as string] : undefined
+    if (single !== undefined) {
+      const hit = this.#byValue.get(String(single))
+      if (hit != null) return hit
+    }
+    const s = this.#lookup(labels)
+    if (single !== undefined && this.#byValue.size < this.#max * 4) this.#byValue.set(String(single), s)
+    return s
+  }
+  #lookup(labels: Labels | undefined): T {
     let key = seriesKey(this.#name, this.#labelNames, labels)
     let s = this.#map.get(key)
     if (s != null) return s
@@ -106,6 +130,7 @@ class Series<T> {
   }
   clear(): void {
     this.#map.clear()
+    this.#byValue.clear()
   }
 }
 
