@@ -12,6 +12,7 @@ import '../src/lib/core/polyfills.ts'
 import { loadIdentity, Tracer } from '../src/lib/core/index.ts'
 import { createOrchestrator, donorService, MemoryTaskNetwork } from '../src/lib/orchestrator/index.ts'
 import { agent, catalogOf, fnExecutor, peer } from '../src/lib/orchestrator/test-fixtures.ts'
+import { parseTaskMessage, taskProtocolDefinition } from '../src/lib/orchestrator/dispatch/task-protocol.ts'
 import { fmt, summary, writeResults } from './stats.mjs'
 
 const echo = agent('echo', ['text-summarization'], 0)
@@ -29,7 +30,8 @@ async function setup(traced) {
     ? new Tracer({ peer: 'donor', identity: process.env.NOSIGN ? undefined : await loadIdentity(), sealDelayMs: SEAL_DELAY })
     : undefined
   await donorService()({ transport: d, executor: fnExecutor({ [echo.id]: (i) => ({ summary: i }) }, 64), tracer: donorTracer }).start()
-  const tracer = traced ? new Tracer({ peer: 'submitter' }) : undefined
+  // Room for every trace of a run: bundles are verified when idle, after the run's burst.
+  const tracer = traced ? new Tracer({ peer: 'submitter', maxTraces: 2048 }) : undefined
   const orch = createOrchestrator({
     catalog: catalogOf([echo]),
     peers: { peers: () => [peer('donor', { freeWorkers: 64 })] },
@@ -93,14 +95,17 @@ async function measure(traced) {
     pendingAtEnd,
     readMsPerPending: pendingAtEnd > 0 ? readMs / pendingAtEnd : 0,
     rejected: tracer?.stats.foreignRejected ?? 0,
+    rejectedBy: tracer?.stats.rejectedBy ?? {},
     accepted: tracer?.stats.foreignAccepted ?? 0
   }
 }
 
 const off = { lat: [], tps: [], bytes: 0, cpu: [] }
-const on = { lat: [], tps: [], bytes: 0, cpu: [], accepted: 0, rejected: 0, stepsPerSeal: [], pendingAtEnd: [], readMs: [] }
+const on = { lat: [], tps: [], bytes: 0, cpu: [], accepted: 0, rejected: 0, rejectedBy: {}, stepsPerSeal: [], pendingAtEnd: [], readMs: [] }
 for (let r = 0; r < ROUNDS; r++) {
-  for (const traced of r % 2 === 0 ? [false, true] : [true, false]) {
+  // ONLY=on|off runs one side (for a CPU profile of it).
+  const sides = process.env.ONLY === 'on' ? [true] : process.env.ONLY === 'off' ? [false] : r % 2 === 0 ? [false, true] : [true, false]
+  for (const traced of sides) {
     const m = await measure(traced)
     const into = traced ? on : off
     into.lat.push(...m.lat)
@@ -110,6 +115,7 @@ for (let r = 0; r < ROUNDS; r++) {
     if (traced) {
       on.accepted += m.accepted
       on.rejected += m.rejected
+      for (const [why, n] of Object.entries(m.rejectedBy)) on.rejectedBy[why] = (on.rejectedBy[why] ?? 0) + n
       on.stepsPerSeal.push(m.stepsPerSeal)
       on.pendingAtEnd.push(m.pendingAtEnd)
       if (m.pendingAtEnd > 0) on.readMs.push(m.readMsPerPending)
@@ -117,6 +123,69 @@ for (let r = 0; r < ROUNDS; r++) {
   }
 }
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length
+
+/**
+ * The tracing work of one step, by part, in a tight loop (CPU µs per step): what the task
+ * runs above cannot tell apart on a loaded machine. Submitter: its run/step/route/attempt
+ * spans; donor: its five spans and the bundle; wire: encoding and checking the result's
+ * bundle (both ends); seal: signing (one per SEAL_BATCH steps); verify: checking seals and
+ * bundles and storing the spans.
+ */
+async function parts(steps = 2000, batch = 16) {
+  const sub = new Tracer({ peer: 'submitter', maxTraces: steps + 1 })
+  const donor = new Tracer({ peer: 'donor', identity: await loadIdentity(), sealDelayMs: 1e9 })
+  const cpu = () => {
+    const c = process.cpuUsage()
+    return (c.user + c.system) / 1000
+  }
+  const seals = []
+  const out = { submitter: 0, donor: 0, wire: 0, seal: 0, verify: 0 }
+  const attempts = []
+  let t = cpu()
+  for (let i = 0; i < steps; i++) {
+    const run = sub.start('run', undefined, { 'task.id': `t-${i}` })
+    const step = sub.start('step', run, { 'step.id': 's1', capabilities: 'text-summarization' })
+    sub.start('route', step, { 'step.id': 's1', attempt: 1 }).end('ok', { 'agent.id': 'a'.repeat(64), 'peer.id': 'donor' })
+    const attempt = sub.start('dispatch.attempt', step, { 'step.id': 's1', attempt: 1, 'agent.id': 'a'.repeat(64), 'peer.id': 'donor' }, 'client')
+    attempts.push(attempt)
+  }
+  out.submitter = cpu() - t
+  const bundles = []
+  t = cpu()
+  for (let i = 0; i < steps; i++) {
+    const s = donor.start('donor.step', attempts[i], { 'step.id': 's1', attempt: 1, 'agent.id': 'a'.repeat(64) }, 'server')
+    const spans = [s, donor.start('donor.accept', s)]
+    spans[1].end()
+    for (const name of ['donor.queue', 'donor.run', 'donor.answer']) {
+      const c = donor.start(name, s)
+      c.end()
+      spans.push(c)
+    }
+    s.end()
+    bundles.push(donor.seal(s.traceId, spans, 'submitter', (x) => seals.push(x)))
+    if ((i + 1) % batch === 0) donor.flushSeals() // the signing itself runs below, when awaited
+  }
+  out.donor = cpu() - t
+  t = cpu()
+  await new Promise((r) => setTimeout(r, 0))
+  while (seals.length < steps / batch) await new Promise((r) => setTimeout(r, 1))
+  out.seal = cpu() - t
+  const base = { type: 'result', rid: 't-0123456789abcdef01234567_s1#1', output: { summary: 'x' }, ms: 1 }
+  t = cpu()
+  for (let i = 0; i < bundles.length; i++) parseTaskMessage(JSON.parse(new TextDecoder().decode(taskProtocolDefinition.encode({ ...base }))))
+  const plain = cpu() - t
+  t = cpu()
+  const received = bundles.map((b) => parseTaskMessage(JSON.parse(new TextDecoder().decode(taskProtocolDefinition.encode({ ...base, spans: b })))))
+  out.wire = cpu() - t - plain
+  for (const m of received) sub.receive('donor', m.spans)
+  t = cpu()
+  for (const seal of seals) sub.receiveSeal('donor', seal)
+  await sub.settle(undefined, 1000)
+  out.verify = cpu() - t
+  if (sub.stats.foreignAccepted !== steps) throw new Error(`verified ${sub.stats.foreignAccepted} of ${steps} bundles`)
+  return Object.fromEntries(Object.entries(out).map(([k, ms]) => [k, (ms * 1000) / steps]))
+}
+const perStep = await parts()
 const result = {
   transport: 'in-memory (one donor, 64 workers, echo agent)',
   rounds: ROUNDS,
@@ -133,9 +202,11 @@ const result = {
     stepsPerSeal: mean(on.stepsPerSeal),
     bundlesAccepted: on.accepted,
     bundlesRejected: on.rejected,
+    rejectedBy: on.rejectedBy,
     unverifiedAtEndOfRun: mean(on.pendingAtEnd),
     verifyOnReadMsPerBundle: on.readMs.length > 0 ? mean(on.readMs) : 0
   },
+  tracingCpuUsPerStep: { ...perStep, total: Object.values(perStep).reduce((a, b) => a + b, 0) },
   p50DeltaMs: summary(on.lat).p50 - summary(off.lat).p50,
   throughputCostPct: (1 - mean(on.tps) / mean(off.tps)) * 100,
   cpuCostPct: (mean(on.cpu) / mean(off.cpu) - 1) * 100,
@@ -151,5 +222,10 @@ console.log(
 )
 console.log(
   `p50 +${result.p50DeltaMs.toFixed(3)} ms, throughput cost ${result.throughputCostPct.toFixed(1)}%, CPU per task +${result.cpuCostPct.toFixed(1)}% (goal: ≤ 0.1 ms, ≤ 5%); load ${result.loadAverage.map((x) => x.toFixed(1)).join(' ')}`
+)
+console.log(
+  `tracing work per step (CPU µs, in a loop): ${Object.entries(result.tracingCpuUsPerStep)
+    .map(([k, us]) => `${k} ${us.toFixed(1)}`)
+    .join(', ')}`
 )
 writeResults('observe', result)

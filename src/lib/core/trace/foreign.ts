@@ -8,7 +8,8 @@
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { PublicKey } from '@libp2p/interface'
 import { fromString } from 'uint8arrays'
-import { bundleDigest, type SpanBundle, type SpanSeal, sealBytes } from './wire.ts'
+import * as v from 'valibot'
+import { bundleDigest, type SpanBundle, SpanBundleSchema, type SpanEnvelope, type SpanSeal, sealBytes } from './wire.ts'
 
 /** Why a bundle of foreign spans was dropped. */
 export type SpanRejection = 'signature' | 'unknown-trace' | 'orphan' | 'duplicate' | 'malformed' | 'wrong-signer' | 'unsealed' | 'overflow'
@@ -17,19 +18,21 @@ export type SpanRejection = 'signature' | 'unknown-trace' | 'orphan' | 'duplicat
 export const SEAL_WAIT_MS = 10_000
 /** Bundles waiting for verification, over all traces. */
 const MAX_PENDING = 4096
-/** Seals kept per peer, and peers whose seals are kept. */
-const MAX_SEALS_PER_PEER = 64
+/** Seals kept per peer (a seal goes once every bundle it covers is verified), and peers whose seals are kept. */
+const MAX_SEALS_PER_PEER = 256
 const MAX_SEAL_PEERS = 256
 
 interface Pending {
   from: string
-  bundle: SpanBundle
+  bundle: SpanEnvelope
   expectKey: string | undefined
   at: number
 }
 interface SealEntry {
   seal: SpanSeal
   valid?: Promise<boolean>
+  /** Positions of the bundles it covers that were verified and kept (the seal goes when all were). */
+  kept: Set<number>
 }
 
 /** What the verifier needs of its tracer. */
@@ -57,9 +60,27 @@ function publicKey(text: string): PublicKey | null {
   return key
 }
 
-/** Schedules background work when the page is idle (a timer where there is no idle callback). */
+/** Longest a background verification waits for an idle moment. */
+const IDLE_TIMEOUT_MS = 2000
+/**
+ * Run `fn` when the page is idle (requestIdleCallback), within IDLE_TIMEOUT_MS. Where there is
+ * no idle callback (Node), a timer stands in: one that fired late means the event loop is
+ * busy, so it waits again, until the loop is quiet or the timeout.
+ */
 const whenIdle: (fn: () => void) => void =
-  typeof requestIdleCallback === 'function' ? (fn) => void requestIdleCallback(fn, { timeout: 1000 }) : (fn) => void setTimeout(fn, 50)
+  typeof requestIdleCallback === 'function'
+    ? (fn) => void requestIdleCallback(fn, { timeout: IDLE_TIMEOUT_MS })
+    : (fn) => {
+        const deadline = Date.now() + IDLE_TIMEOUT_MS
+        const probe = (): void => {
+          const at = performance.now()
+          setTimeout(() => {
+            if (performance.now() - at > 20 && Date.now() < deadline) probe()
+            else fn()
+          }, 10)
+        }
+        probe()
+      }
 
 /** Bundles of foreign spans waiting for their seal and verification. */
 export class ForeignSpans {
@@ -76,7 +97,7 @@ export class ForeignSpans {
   }
 
   /** Keep a bundle for later verification; 'overflow' when too many wait. */
-  add(from: string, bundle: SpanBundle, expectKey: string | undefined): 'overflow' | undefined {
+  add(from: string, bundle: SpanEnvelope, expectKey: string | undefined): 'overflow' | undefined {
     if (this.#count >= MAX_PENDING) return 'overflow'
     let list = this.#pending.get(bundle.traceId)
     if (list == null) {
@@ -95,7 +116,7 @@ export class ForeignSpans {
       if (this.#seals.size >= MAX_SEAL_PEERS) this.#seals.delete(this.#seals.keys().next().value!)
       this.#seals.set(from, list)
     }
-    list.push({ seal })
+    list.push({ seal, kept: new Set() })
     if (list.length > MAX_SEALS_PER_PEER) list.shift()
     this.#sealArrived.resolve()
     this.#sealArrived = Promise.withResolvers<void>()
@@ -141,7 +162,9 @@ export class ForeignSpans {
       this.#count -= list.length
       const keep: Pending[] = []
       for (const p of list) {
-        const why = await this.#verify(p)
+        const entry = this.#sealOf(p)
+        const at = entry != null ? p.bundle.seq - entry.seal.first : -1
+        const why = entry?.kept.has(at) === true ? 'duplicate' : await this.#verify(p, entry)
         if (why === 'wait') {
           if (Date.now() - p.at < SEAL_WAIT_MS) {
             keep.push(p)
@@ -150,9 +173,17 @@ export class ForeignSpans {
           this.#host.rejected('unsealed')
           continue
         }
-        const rejected = why ?? this.#host.adopt(p.from, p.bundle, this.#sealOf(p)!.seal.key)
+        let rejected: SpanRejection | undefined = why
+        if (rejected == null && entry != null) {
+          // Genuine, so now worth checking field by field (the protocol checked only its outline).
+          const parsed = v.safeParse(SpanBundleSchema, p.bundle)
+          rejected = parsed.success ? this.#host.adopt(p.from, parsed.output, entry.seal.key) : 'malformed'
+        }
         if (rejected != null) this.#host.rejected(rejected)
-        else this.#host.accepted()
+        else {
+          entry?.kept.add(at)
+          this.#host.accepted()
+        }
       }
       if (keep.length > 0) {
         const now = this.#pending.get(id)
@@ -160,6 +191,12 @@ export class ForeignSpans {
         this.#count += keep.length
         unsealed += keep.length
       }
+    }
+    // Seals whose every bundle is kept are done with.
+    for (const [from, seals] of this.#seals) {
+      const open = seals.filter((e) => e.kept.size < e.seal.digests.length)
+      if (open.length === 0) this.#seals.delete(from)
+      else if (open.length < seals.length) this.#seals.set(from, open)
     }
     return unsealed
   }
@@ -169,8 +206,7 @@ export class ForeignSpans {
     return this.#seals.get(p.from)?.find((e) => seq >= e.seal.first && seq < e.seal.first + e.seal.digests.length)
   }
 
-  async #verify(p: Pending): Promise<SpanRejection | 'wait' | undefined> {
-    const entry = this.#sealOf(p)
+  async #verify(p: Pending, entry: SealEntry | undefined): Promise<SpanRejection | 'wait' | undefined> {
     if (entry == null) return 'wait'
     const { seal } = entry
     if (p.expectKey != null && p.expectKey !== seal.key) return 'wrong-signer'

@@ -3,6 +3,7 @@ export { type TraceContext, TRACEPARENT_PATTERN, newTraceId, newSpanId, formatTr
 export { Tracer, ActiveSpan, nowMs, type Span, type SpanKind, type SpanStatus, type TracerInit } from './tracer.ts'
 export {
   SpanBundleSchema,
+  SpanEnvelopeSchema,
   SpanSealSchema,
   WireSpanSchema,
   MAX_WIRE_SPANS,
@@ -10,6 +11,7 @@ export {
   MAX_SEAL_DIGESTS,
   bundleDigest,
   type SpanBundle,
+  type SpanEnvelope,
   type SpanSeal,
   type WireSpan
 } from './wire.ts'

@@ -5,7 +5,7 @@ import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from './co
 import { msToUnixNano, toOtlp, type OtlpTraceRequest } from './otlp.ts'
 import { Tracer } from './tracer.ts'
 import { SEAL_WAIT_MS } from './foreign.ts'
-import { bundleDigest, MAX_WIRE_SPANS, SpanBundleSchema, SpanSealSchema, type SpanBundle, type SpanSeal } from './wire.ts'
+import { bundleDigest, MAX_WIRE_SPANS, SpanBundleSchema, SpanEnvelopeSchema, SpanSealSchema, type SpanBundle, type SpanSeal } from './wire.ts'
 
 const HEX32 = /^[0-9a-f]{32}$/
 const HEX16 = /^[0-9a-f]{16}$/
@@ -188,9 +188,20 @@ describe('signed foreign spans', () => {
     submitter.receiveSeal('donor2', await orphanSeal.promise)
     await submitter.settle(attempt.traceId)
     expect(submitter.stats.rejectedBy.orphan).toBe(1)
+    // Genuinely sealed but not spans as the schema has them (checked only once verified): dropped as malformed.
+    const bad = donor2.start('donor.run', attempt)
+    bad.span.name = ''
+    bad.end()
+    const badSeal = Promise.withResolvers<SpanSeal>()
+    const badBundle = donor2.seal(attempt.traceId, [bad], 'sub', badSeal.resolve)!
+    expect(v.safeParse(SpanEnvelopeSchema, badBundle).success).toBe(true) // passes the protocol's outline check
+    submitter.receive('donor2', badBundle)
+    submitter.receiveSeal('donor2', await badSeal.promise)
+    await submitter.settle(attempt.traceId)
+    expect(submitter.stats.rejectedBy.malformed).toBe(1)
     expect(submitter.receive('donor', { ...clone(bundle), traceId: newTraceId() })).toBe('unknown-trace')
     expect(submitter.spans(attempt.traceId)).toHaveLength(before)
-    expect(submitter.stats).toMatchObject({ foreignAccepted: 0, foreignRejected: 9 })
+    expect(submitter.stats).toMatchObject({ foreignAccepted: 0, foreignRejected: 10 })
     // The genuine bundle is still accepted once, and not twice (span ids are unique in a trace).
     submitter.receive('donor', clone(bundle))
     submitter.receive('donor', clone(bundle))

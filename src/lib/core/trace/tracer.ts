@@ -9,7 +9,17 @@ import { logger } from '../logger.ts'
 import { newSpanId, newTraceId, type TraceContext, formatTraceparent } from './context.ts'
 import { ForeignSpans, type SpanRejection } from './foreign.ts'
 import { type SealDelivery, SpanSealer } from './seal.ts'
-import { MAX_WIRE_ATTRIBUTES, MAX_WIRE_KEY, MAX_WIRE_NAME, MAX_WIRE_SPANS, MAX_WIRE_TEXT, type SpanBundle, type SpanSeal, type WireSpan } from './wire.ts'
+import {
+  MAX_WIRE_ATTRIBUTES,
+  MAX_WIRE_KEY,
+  MAX_WIRE_NAME,
+  MAX_WIRE_SPANS,
+  MAX_WIRE_TEXT,
+  type SpanBundle,
+  type SpanEnvelope,
+  type SpanSeal,
+  type WireSpan
+} from './wire.ts'
 
 const log = logger('core:trace')
 
@@ -244,7 +254,7 @@ export class Tracer {
    * (and counted) when the trace is not one of ours or too many bundles wait.
    * `expectKey`: the key trust knows for the user behind `from`; a seal by another is refused.
    */
-  receive(from: string, bundle: SpanBundle, expectKey?: string): SpanRejection | undefined {
+  receive(from: string, bundle: SpanEnvelope, expectKey?: string): SpanRejection | undefined {
     const why = !this.#traces.has(bundle.traceId) ? 'unknown-trace' : this.#foreign.add(from, bundle, expectKey)
     if (why != null) this.#reject(why)
     return why

@@ -27,10 +27,7 @@ const when = v.pipe(v.number(), v.finite(), v.minValue(0))
 const seq = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER))
 const attrValue = v.union([v.pipe(v.string(), v.maxLength(MAX_WIRE_TEXT)), v.pipe(v.number(), v.finite()), v.boolean()])
 
-/**
- * One span as a donor sends it (trace id and peer are the bundle's). The digest is taken over
- * the JSON text of the parsed value, so senders build each span with its keys in this order.
- */
+/** One span as a donor sends it (trace id and peer are the bundle's). */
 export const WireSpanSchema = v.object({
   spanId: hex16,
   parentSpanId: v.optional(hex16),
@@ -48,14 +45,30 @@ export const WireSpanSchema = v.object({
 /** One span as a donor sends it. */
 export type WireSpan = v.InferOutput<typeof WireSpanSchema>
 
+const traceId = v.pipe(v.string(), v.regex(/^[0-9a-f]{32}$/))
+
 /** A donor's spans of one step, sent with its result; `seq` numbers the bundles it sends one submitter. */
 export const SpanBundleSchema = v.object({
-  traceId: v.pipe(v.string(), v.regex(/^[0-9a-f]{32}$/)),
+  traceId,
   seq,
   spans: v.pipe(v.array(WireSpanSchema), v.minLength(1), v.maxLength(MAX_WIRE_SPANS))
 })
 /** A donor's spans of one step. */
 export type SpanBundle = v.InferOutput<typeof SpanBundleSchema>
+
+/**
+ * A bundle as the task protocol checks it on receipt: its trace, number and count of spans (the
+ * frame cap bounds its size). The spans themselves are checked against SpanBundleSchema when
+ * the bundle is verified (when the trace is read, or when idle), before anything of them is
+ * kept: validating every span of every result cost more than the rest of tracing.
+ */
+export const SpanEnvelopeSchema = v.object({
+  traceId,
+  seq,
+  spans: v.pipe(v.array(v.unknown()), v.minLength(1), v.maxLength(MAX_WIRE_SPANS))
+})
+/** A bundle as received, spans not yet checked. */
+export type SpanEnvelope = v.InferOutput<typeof SpanEnvelopeSchema>
 
 const digest = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{43}$/))
 /** A donor's signature over the digests of bundles `first … first + digests.length - 1` it sent one submitter. */
@@ -71,8 +84,11 @@ export type SpanSeal = v.InferOutput<typeof SpanSealSchema>
 
 const encoder = new TextEncoder()
 
-/** The digest a seal lists for a bundle `from` sent (base64url sha-256 of its JSON with the sender's id). */
-export function bundleDigest(from: string, bundle: SpanBundle): string {
+/**
+ * The digest a seal lists for a bundle `from` sent: base64url sha-256 of its JSON with the
+ * sender's id (JSON.parse keeps key order, so the receiver hashes the text the sender made).
+ */
+export function bundleDigest(from: string, bundle: SpanBundle | SpanEnvelope): string {
   return bytesToString(sha256(encoder.encode(JSON.stringify(['zerostate-spans/1', from, bundle.traceId, bundle.seq, bundle.spans]))), 'base64url')
 }
 

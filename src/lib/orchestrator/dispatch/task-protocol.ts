@@ -15,7 +15,7 @@
  * (pings, other tasks). 2.0.0: `agent-chunk` gave way to that scheme.
  */
 import * as v from 'valibot'
-import { defineProtocol, PayloadChunkEntries, PayloadDescriptorSchema, SpanBundleSchema, SpanSealSchema, TRACEPARENT_PATTERN } from '../../core/index.ts'
+import { defineProtocol, PayloadChunkEntries, PayloadDescriptorSchema, SpanEnvelopeSchema, SpanSealSchema, TRACEPARENT_PATTERN } from '../../core/index.ts'
 
 /** Protocol id. */
 export const TASK_PROTOCOL_ID = '/zerostate/task/2.0.0'
@@ -30,8 +30,8 @@ const hex64 = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))
 const ms = v.pipe(v.number(), v.finite(), v.minValue(0))
 /** W3C trace context of the submitter's dispatch attempt (optional: peers without tracing omit it, older ones drop it). */
 const traceparent = v.optional(v.pipe(v.string(), v.maxLength(55), v.regex(TRACEPARENT_PATTERN)))
-/** The donor's spans of the step (core/trace), bounded to fit one frame with the result; a 'spans-seal' signs them after. */
-const spans = v.optional(SpanBundleSchema)
+/** The donor's spans of the step (core/trace; each span checked when verified), bounded to fit one frame with the result; a 'spans-seal' signs them after. */
+const spans = v.optional(SpanEnvelopeSchema)
 
 /** Why a donor declines an offer. */
 export const DECLINE_REASONS = ['full', 'no-agent', 'expired', 'invalid', 'stopped'] as const
