@@ -15,7 +15,7 @@ const LIMIT = 180_000
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js')
 const AXE_SOURCE = readFileSync(AXE, 'utf8')
 const PHONE = { width: 390, height: 844 }
-const PAGES = ['/', '/agents', '/registry', '/memory', '/submit', '/workflows', '/tasks', '/credits', '/settings', '/audit']
+const PAGES = ['/', '/agents', '/registry', '/memory', '/submit', '/workflows', '/tasks', '/credits', '/dashboard', '/settings', '/audit', '/logs']
 
 let relay
 before(async () => {
