@@ -7,8 +7,17 @@
 import { writeFileSync } from 'node:fs'
 import { namespaceUpdate, registryEntries, registryUpdate, throwawayKey } from '../test/hostile/attacks.mjs'
 import { hostileStage } from '../test/hostile/scenario.mjs'
+import { frameName } from './profile-map.mjs'
 
 const ATTACKS = [
+  {
+    name: 'over-quota entries (600 × ~12 KB from one key, as sync step 2)',
+    async update() {
+      const records = await registryEntries(await throwawayKey(), 600, { capability: 'word-count', pad: 12_000, prefix: 'q' })
+      return { doc: 'registry', bytes: registryUpdate(records), opts: { type: 'step2' } }
+    },
+    async after() {}
+  },
   {
     name: 'capability takeover (512 entries, 2 keys)',
     async update() {
@@ -56,10 +65,7 @@ function stretches(profile) {
     cur.samples.push([node.id, d])
   }
   if (cur != null) out.push(cur)
-  const name = (id) => {
-    const f = byNode.get(id).callFrame
-    return `${f.functionName || '(anon)'} ${f.url.split('/').pop()}:${f.lineNumber + 1}`
-  }
+  const name = (id) => frameName(byNode.get(id).callFrame)
   const path = (id) => {
     const p = []
     for (let n = id; n != null; n = parent.get(n)) p.unshift(name(n))
@@ -102,13 +108,14 @@ try {
   await cdp.send('Profiler.enable')
   await cdp.send('Profiler.setSamplingInterval', { interval: 250 })
   for (const [i, attack] of ATTACKS.entries()) {
+    if (process.env.ONLY != null && !attack.name.includes(process.env.ONLY)) continue
     const h = await s.hostile()
     await h.dialDirect(s.idA)
-    const { doc, bytes } = await attack.update()
+    const { doc, bytes, opts } = await attack.update()
     const before = await s.metrics()
     await cdp.send('Profiler.start')
     const r = await s.measure(async () => {
-      const raw = await h.pushSync(s.idA, doc, bytes)
+      const raw = await h.pushSync(s.idA, doc, bytes, opts)
       // A dev tool: the window bench:hostile gives each attack (it sleeps 2-3 s, then checks).
       await new Promise((resolve) => setTimeout(resolve, 3000))
       await attack.after(s)

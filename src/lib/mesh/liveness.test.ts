@@ -63,6 +63,50 @@ describe('liveness (issue 11 item 8)', () => {
     expect(conns[0]?.aborted).toBeDefined()
   })
 
+  it('judges silence when the stats were taken, not when a busy main thread got to read them', async () => {
+    let now = 0
+    let bytes = 0
+    const conns = [fakeConn('a')]
+    let slow = false
+    const m = new LivenessMonitor(
+      {
+        connections: () => conns,
+        counters: new Counters('t'),
+        now: () => now,
+        bytesReceived: async () => {
+          const snapshot = bytes
+          // This tab's main thread is busy for 1.4 s before the stats' promise runs on.
+          if (slow) now += 1400
+          return snapshot
+        }
+      },
+      { sampleMs: 500, silenceMs: 1600 }
+    )
+    bytes = 10
+    await m.tick()
+    // The peer's last bytes (a ping answered every second) arrived just before this tick.
+    now = 500
+    bytes = 20
+    await m.tick()
+    now = 1000
+    slow = true
+    await m.tick()
+    expect(conns[0]?.aborted).toBeUndefined()
+    // Bytes keep coming: the link stays.
+    slow = false
+    now += 500
+    bytes = 30
+    await m.tick()
+    expect(conns[0]?.aborted).toBeUndefined()
+    // A peer that stops is still closed within silenceMs and a sample.
+    const stopAt = now
+    while (conns[0]?.aborted === undefined && now - stopAt < 5000) {
+      now += 500
+      await m.tick()
+    }
+    expect(now - stopAt).toBeLessThanOrEqual(1600 + 500)
+  })
+
   it('leaves alone links whose bytes cannot be read (relays over WebSockets, circuits)', async () => {
     let now = 0
     const conns = [fakeConn('ws')]

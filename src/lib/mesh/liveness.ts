@@ -111,6 +111,11 @@ export class LivenessMonitor {
     this.#tickAt = now
     if (late > this.#sampleMs) for (const s of this.#last.values()) s.heardAt += late
     const live = new Set<string>()
+    // Stats are a snapshot of the moment they were asked for: judge silence at that moment.
+    // Read at the moment their promise resolved, a tab whose main thread was busy between
+    // the two (a 1 s task while five tabs load) saw every link "silent" since the last
+    // change plus its own delay, and closed all of them (mesh.liveness.closed 4, issue 11).
+    const at = now
     await Promise.all(
       this.#c.connections().map(async (conn) => {
         if (conn.status !== 'open') return
@@ -122,7 +127,6 @@ export class LivenessMonitor {
         }
         if (bytes === undefined) return
         live.add(conn.id)
-        const at = this.#now()
         const prev = this.#last.get(conn.id)
         if (prev == null || bytes !== prev.bytes) {
           this.#last.set(conn.id, { bytes, heardAt: at })
@@ -135,6 +139,8 @@ export class LivenessMonitor {
         conn.abort(new Error(`no data from the peer for ${Math.round(at - prev.heardAt)} ms`))
       })
     )
+    // How often this tab read its stats late (a busy main thread): the case the snapshot time guards.
+    if (this.#now() - at > this.#sampleMs) this.#c.counters.inc('liveness.statsLate')
     for (const id of this.#last.keys()) if (!live.has(id)) this.#last.delete(id)
   }
 }
