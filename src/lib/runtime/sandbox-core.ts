@@ -5,7 +5,7 @@
  * one fresh instance per call, and runs it under the WASI or json-v1 ABI with
  * no ambient authority. Errors come back as values, `{ name, message, stack }`.
  */
-import { ConsoleStdout, File, OpenFile, PreopenDirectory, WASI, WASIProcExit } from '@bjorn3/browser_wasi_shim'
+import { ConsoleStdout, File, OpenFile, WASIProcExit } from '@bjorn3/browser_wasi_shim'
 import { MAX_STDERR_BYTES, MEMORY_LIMIT_TRAP_FRACTION, MODULE_CACHE_ENTRIES, WASM_PAGE_BYTES, type AgentAbi } from './constants.ts'
 import {
   AgentBadOutputError,
@@ -19,6 +19,7 @@ import {
   type SerializedError
 } from './errors.ts'
 import { prepareModuleForHostMemory } from './validate.ts'
+import { wasiHost } from './wasi-host.ts'
 import { HOST_MEMORY_IMPORT } from './wasm-binary.ts'
 
 /** One call sent to a worker. */
@@ -114,19 +115,14 @@ function runWasi(module: WebAssembly.Module, memory: WebAssembly.Memory, req: Ru
     req.input instanceof Uint8Array ? req.input : typeof req.input === 'string' ? encoder.encode(req.input) : encoder.encode(JSON.stringify(req.input ?? null))
   const stdout = new Sink(req.outputBytes, true)
   const stderr = new Sink(MAX_STDERR_BYTES, false)
-  const fds = [
-    new OpenFile(new File(stdinBytes, { readonly: true })),
-    new ConsoleStdout((b) => stdout.write(b)),
-    new ConsoleStdout((b) => stderr.write(b)),
-    new PreopenDirectory('/', new Map())
-  ]
-  const wasi = new WASI(['agent'], [], fds)
+  const fds = [new OpenFile(new File(stdinBytes, { readonly: true })), new ConsoleStdout((b) => stdout.write(b)), new ConsoleStdout((b) => stderr.write(b))]
+  const host = wasiHost({ args: ['agent'], env: [], fds })
   try {
     const instance = new WebAssembly.Instance(module, {
-      wasi_snapshot_preview1: wasi.wasiImport,
+      wasi_snapshot_preview1: host.imports,
       [HOST_MEMORY_IMPORT.module]: { [HOST_MEMORY_IMPORT.name]: memory }
     })
-    const code = wasi.start(instance as unknown as { exports: { memory: WebAssembly.Memory; _start: () => unknown } })
+    const code = host.start(instance)
     if (code !== 0) {
       const err = new AgentExitError(`the agent exited with status ${code}${stderr.size ? `: ${stderr.text().trim().slice(-500)}` : ''}`)
       err.exitCode = code

@@ -3,16 +3,15 @@
  * ABI's imports and exports, and the memory cap (rewritten into the module).
  * Used on the main thread when publishing and inside the worker before compiling.
  */
-import { WASI } from '@bjorn3/browser_wasi_shim'
 import { MAX_MODULE_BYTES, type AgentAbi } from './constants.ts'
 import { ForbiddenImportError, InvalidModuleError } from './errors.ts'
+import { WASI_PREVIEW1_FUNCTIONS } from './wasi-host.ts'
 import { capMemory, checkAbi, importMemory, parseModule } from './wasm-binary.ts'
 
-let wasiNames: Set<string> | undefined
+const wasiNames: ReadonlySet<string> = new Set(WASI_PREVIEW1_FUNCTIONS)
 
-/** The WASI preview1 functions the shim provides. */
-export function wasiFunctionNames(): Set<string> {
-  wasiNames ??= new Set(Object.keys(new WASI([], [], []).wasiImport))
+/** The WASI preview1 functions the sandbox provides (all of them). */
+export function wasiFunctionNames(): ReadonlySet<string> {
   return wasiNames
 }
 
