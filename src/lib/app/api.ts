@@ -174,6 +174,13 @@ export interface ZeroStateApi {
   /** The peer's metrics registry now, histograms with their buckets (the Dashboard samples it). */
   metricsSnapshot(): MetricsSnapshot
   /**
+   * Whether this tab records traces and metrics (issue 15; both on by default, for this tab's
+   * life): `setObservability({ tracing: false })` stops new traces here (tasks submitted and
+   * steps served), `{ metrics: false }` stops the app's metric updates. bench:observe compares both.
+   */
+  observability(): { tracing: boolean; metrics: boolean }
+  setObservability(opts: { tracing?: boolean; metrics?: boolean }): void
+  /**
    * This profile's audit log (issue 11), newest first: strikes and blocks (which peer, when,
    * why), agents published and retracted, namespace grants and revokes. Each record is signed
    * by the profile's key and holds the hash of its tab's previous record; bounded (newest 1,000).

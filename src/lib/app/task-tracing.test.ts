@@ -54,6 +54,43 @@ describe('task tracing (app)', () => {
     await orch.stop()
   })
 
+  it('tracing switched off (setObservability) records no span on either peer, logs the task, and switched on traces again', async () => {
+    clearLogs()
+    const net = new MemoryTaskNetwork()
+    const d = net.transport('donor')
+    await d.start()
+    const donorTracer = new Tracer({ peer: 'donor', identity: await loadIdentity() })
+    await donorService()({ transport: d, executor: fnExecutor({ [upper.id]: (i: unknown) => ({ summary: String(i) }) }), tracer: donorTracer }).start()
+    const tracer = new Tracer({ peer: 'me' })
+    const tracing = taskTracing(tracer)
+    const orch = createOrchestrator({ catalog: catalogOf([upper]), peers: { peers: () => [peer('donor')] }, transport: net.transport('me'), tracer })
+    await orch.start()
+    tracer.enabled = false
+    donorTracer.enabled = false
+    const off = tracing.track(orch.submit({ description: 'Summarize this', input: 'hi' }))
+    await off.done
+    expect(tracer.stats.started).toBe(0)
+    expect(donorTracer.stats.started).toBe(0)
+    // No traceparent went out with the offer, and no spans came back.
+    const offers = net.log.filter((e) => e.message.type === 'offer')
+    expect(offers.length).toBeGreaterThan(0)
+    expect(offers.every((e) => (e.message as { traceparent?: string }).traceparent == null)).toBe(true)
+    expect(net.log.some((e) => e.message.type === 'result' && (e.message as { spans?: unknown }).spans != null)).toBe(false)
+    await expect(tracing.trace(off.id)).rejects.toBeInstanceOf(UnknownTraceError)
+    expect(logRecords((r) => r.taskId === off.id).map((r) => r.message.replace(off.id, 'T'))).toContain('task T submitted')
+    // A donor with tracing off records nothing even for a traced offer.
+    tracer.enabled = true
+    const half = tracing.track(orch.submit({ description: 'Summarize this', input: 'hi' }))
+    await half.done
+    expect(donorTracer.stats.started).toBe(0)
+    expect((await tracing.trace(half.id)).spans.every((s) => s.peer === 'me')).toBe(true)
+    donorTracer.enabled = true
+    const on = tracing.track(orch.submit({ description: 'Summarize this', input: 'hi' }))
+    await on.done
+    expect((await tracing.trace(on.id)).spans.filter((s) => s.peer === 'donor').map((s) => s.name)).toContain('donor.step')
+    await orch.stop()
+  })
+
   it('a failed task ends its trace in error', async () => {
     const tracer = new Tracer({ peer: 'me' })
     const tracing = taskTracing(tracer)

@@ -58,19 +58,24 @@ export function taskTracing(tracer: Tracer): TaskTracing {
     track(handle) {
       let root: ActiveSpan | undefined
       let plan: ActiveSpan | undefined
+      let submittedAt: number | undefined
       const id = handle.id
       const finish = (status: 'ok' | 'error', error?: string): void => {
         const attrs = error != null ? { error: error.slice(0, 200) } : undefined
         plan?.end(status, attrs)
         root?.end(status, attrs)
-        if (status === 'ok') note('info', id, id, 'task %s done in %d ms', id, Math.round((root?.span.endMs ?? 0) - (root?.span.startMs ?? 0)))
+        if (status === 'ok') note('info', id, id, 'task %s done in %d ms', id, Math.round(performance.now() - (submittedAt ?? performance.now())))
         else note('warn', id, id, 'task %s failed: %s', id, error ?? '')
       }
       handle.on('progress', (e) => {
-        if (e.phase === 'planning' && root == null) {
-          root = tracer.start('task.run', undefined, { 'task.id': id })
-          tracer.bind(id, root)
-          plan = tracer.start('plan', root)
+        if (e.phase === 'planning' && submittedAt == null) {
+          submittedAt = performance.now()
+          // Tracing off (setObservability): the task is logged, not traced.
+          if (tracer.enabled) {
+            root = tracer.start('task.run', undefined, { 'task.id': id })
+            tracer.bind(id, root)
+            plan = tracer.start('plan', root)
+          }
           note('info', id, id, 'task %s submitted', id)
         } else if (e.phase === 'planned') {
           plan?.end('ok', { planner: e.planner ?? '', steps: e.steps })

@@ -28,6 +28,7 @@ import { presencePublisher, savedRegion } from './presence.ts'
 import { agentPublisher } from './publish.ts'
 import { taskTracking } from './task-tracking.ts'
 import { taskTracing } from './task-tracing.ts'
+import { activityLog } from './activity-log.ts'
 import { appMetrics } from './metrics-wiring.ts'
 import { workflows as workflowsService } from './services/workflows.ts'
 import { taskResume } from './services/task-resume.ts'
@@ -203,6 +204,8 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     peerId: mesh.peerId
   })
 
+  // Start-up, relay, peers and donation as info records for the Logs page (issue 15).
+  const stopActivity = activityLog({ mesh, publicKey: identity.publicKey, donation: donations, changes })
   await donations.restore(options.donate)
   flows.start()
   resume.resumeAll()
@@ -288,9 +291,15 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       'trace.foreignAccepted': tracer.stats.foreignAccepted,
       'trace.foreignRejected': tracer.stats.foreignRejected,
       'trace.bundlesSealed': tracer.stats.bundlesSealed,
+      'trace.pending': tracer.pending(),
       ...metered.record()
     }),
     metricsSnapshot: () => metered.snapshot(),
+    observability: () => ({ tracing: tracer.enabled, metrics: metered.registry.enabled }),
+    setObservability: (opts) => {
+      if (opts.tracing != null) tracer.enabled = opts.tracing
+      if (opts.metrics != null) metered.registry.enabled = opts.metrics
+    },
     audit: {
       list: (filter) => memory.audit.list(filter),
       verify: () => memory.audit.verify()
@@ -302,6 +311,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     journal: memory.journal,
     orchestrator,
     async stop() {
+      stopActivity()
       presence.stop()
       flows.stop()
       resume.stop()

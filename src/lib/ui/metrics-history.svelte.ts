@@ -2,8 +2,9 @@
  * The Dashboard's live state (issue 15): a sample of the peer's metrics every second,
  * the last hour kept (and saved in IndexedDB, so a reload shows it again), alert rules
  * (saved per profile) evaluated on every sample, and notifications of rules that started
- * firing. One per API object: it starts when a page first asks for it and keeps sampling
- * while the tab lives, so the history does not stop when the user leaves the page.
+ * firing. One per API object: the root layout starts it with the app, so the history and
+ * the alerts run on every page (the layout shows notifications), whether or not the
+ * Dashboard was ever opened, and keep running while the tab lives.
  */
 import type { ZeroStateApi } from '$lib/index'
 import { IdbValue } from '../core/index.ts'

@@ -93,6 +93,8 @@ export interface TracerInit {
   maxSpansPerTrace?: number
   /** How long a donor gathers bundles for one submitter before it signs them in one seal. Default 50 ms. */
   sealDelayMs?: number
+  /** Record spans (default true). Off, callers check `enabled` and record nothing (the runtime switch). */
+  enabled?: boolean
 }
 
 /** Records spans of this peer and verified spans of others, per trace. */
@@ -105,6 +107,12 @@ export class Tracer {
   readonly #scopes = new Map<string, TraceContext>()
   readonly #sealer: SpanSealer | undefined
   readonly #foreign: ForeignSpans
+  /**
+   * Whether new traces are recorded (runtime switch, `setObservability`): the app starts no run
+   * span, the dispatcher none of its own, a donor records nothing even for a traced offer. Spans
+   * of runs already under way still end; bundles already received are still verified.
+   */
+  enabled: boolean
   /**
    * Counters: started, dropped (over a cap), foreignAccepted / foreignRejected (bundles of other
    * peers' spans verified and kept / dropped), bundlesSealed (bundles sent), seals (signatures made),
@@ -125,6 +133,7 @@ export class Tracer {
     this.#identity = init.identity
     this.#maxTraces = init.maxTraces ?? 256
     this.#maxSpans = init.maxSpansPerTrace ?? 1024
+    this.enabled = init.enabled ?? true
     this.#sealer =
       init.identity != null
         ? new SpanSealer(init.identity, () => this.peer, {
@@ -162,18 +171,19 @@ export class Tracer {
   /** Start a span under `parent`; without one it starts a new trace. */
   start(name: string, parent?: TraceContext, attributes?: Record<string, unknown>, kind?: SpanKind): ActiveSpan {
     const t = nowMs()
+    // One literal of one shape (optional fields set after): no spread, no intermediate objects.
     const span: Span = {
-      traceId: parent?.traceId ?? newTraceId(),
+      traceId: parent != null ? parent.traceId : newTraceId(),
       spanId: newSpanId(),
-      ...(parent != null ? { parentSpanId: parent.spanId } : {}),
       name,
       peer: this.peer,
       startMs: t,
       endMs: t,
       status: 'ok',
-      attributes: attributes ?? {},
-      ...(kind != null ? { kind } : {})
+      attributes: attributes ?? {}
     }
+    if (parent != null) span.parentSpanId = parent.spanId
+    if (kind != null) span.kind = kind
     this.stats.started++
     this.#store(span)
     return new ActiveSpan(span)

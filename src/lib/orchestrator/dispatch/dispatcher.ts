@@ -1015,7 +1015,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       }
       // The run's trace: the one the caller bound to this task id, else one of its own (ended with the run).
       const bound = tracer?.scope(opts.taskId)
-      const own = tracer != null && bound == null ? tracer.start('run', undefined, { 'task.id': opts.taskId, steps: plan.subtasks.length }) : undefined
+      const own =
+        tracer?.enabled === true && bound == null ? tracer.start('run', undefined, { 'task.id': opts.taskId, steps: plan.subtasks.length }) : undefined
       if (own != null) tracer!.bind(opts.taskId, own)
       const root = bound ?? own
       const running = new Promise<{ steps: StepRecord[]; outputs: Map<string, unknown>; cost: number }>((resolve, reject) => {

@@ -315,7 +315,7 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         return
       }
       const fresh: Job = { waiters: [{ peer: from, rid: offer.rid }], controller: new AbortController() }
-      const parent = tracer?.signs === true ? parseTraceparent(offer.traceparent) : undefined
+      const parent = tracer?.enabled === true && tracer.signs ? parseTraceparent(offer.traceparent) : undefined
       if (parent != null) {
         const step = tracer!.start('donor.step', parent, { 'step.id': offer.stepId, attempt: offer.attempt, 'agent.id': offer.agentId }, 'server')
         fresh.spans = [step, tracer!.start('donor.accept', step)]
