@@ -1,4 +1,5 @@
-// Builds the bundled agents: agents/<name>/index.ts (AssemblyScript) → static/agents/<name>.wasm,
+// Builds the bundled agents: agents/<name>/index.ts (AssemblyScript) → static/agents/<name>.wasm
+// (an llm-prompt agent has only its manifest.json and an empty module),
 // and static/agents/index.json with each manifest signed by the bundled-agents dev key.
 //
 // The dev key is derived from a fixed, public seed, so the build is deterministic (same sources →
@@ -59,7 +60,9 @@ const agents = []
 for (const name of names) {
   const unsigned = JSON.parse(await readFile(`${root}agents/${name}/manifest.json`, 'utf8'))
   if (unsigned.name !== name) throw new Error(`agents/${name}/manifest.json names "${unsigned.name}"`)
-  const wasm = await compile(name, unsigned.abi)
+  // An llm-prompt agent is its manifest alone: its module is empty (served as an empty file).
+  const wasm = unsigned.abi === 'llm-prompt' ? new Uint8Array() : await compile(name, unsigned.abi)
+  if (unsigned.abi === 'llm-prompt') await writeFile(`${outDir}${name}.wasm`, wasm)
   validateModule(wasm, unsigned.abi, 2048)
   const { id, manifest } = await signPackage(identity, unsigned, wasm)
   agents.push({ id, file: `${name}.wasm`, size: wasm.byteLength, manifest })

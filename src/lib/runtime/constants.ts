@@ -37,9 +37,17 @@ export const WASI_IMPORT_MODULE = 'wasi_snapshot_preview1'
 export const JSON_V1_IMPORT_MODULE = 'env'
 export const JSON_V1_ALLOWED_IMPORTS = ['abort', 'log'] as const
 
-/** The ABIs an agent may declare. */
-export const AGENT_ABIS = ['wasi-preview1', 'json-v1'] as const
+/** The ABIs an agent may declare: two WebAssembly ABIs and the LLM prompt kind (no module). */
+export const AGENT_ABIS = ['wasi-preview1', 'json-v1', 'llm-prompt'] as const
 export type AgentAbi = (typeof AGENT_ABIS)[number]
+/** The ABIs that run a WebAssembly module in the sandbox. */
+export type WasmAbi = Exclude<AgentAbi, 'llm-prompt'>
+
+/** Largest prompt template of an `llm-prompt` agent (characters). */
+export const MAX_PROMPT_CHARS = 16_000
+
+/** Most tokens an `llm-prompt` agent may ask to generate. */
+export const MAX_LLM_TOKENS = 4096
 
 /** The limits a sandbox applies to one call. */
 export interface SandboxLimits {

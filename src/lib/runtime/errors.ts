@@ -102,6 +102,12 @@ export class AgentBadOutputError extends RuntimeError {
   static override readonly defaultMessage: string = 'The agent returned output that is not valid JSON'
 }
 
+/** An llm-prompt agent cannot run here: no language model is loaded, or none fits the agent. */
+export class LlmUnavailableError extends RuntimeError {
+  override readonly name: string = 'LlmUnavailableError'
+  static override readonly defaultMessage: string = 'No language model that fits this agent is loaded on this peer'
+}
+
 const CLASSES = {
   RuntimeError,
   InvalidManifestError,
@@ -117,7 +123,8 @@ const CLASSES = {
   WorkerCrashedError,
   RuntimeStoppedError,
   AgentNotFoundError,
-  AgentBadOutputError
+  AgentBadOutputError,
+  LlmUnavailableError
 } as const
 
 /** The names of all runtime errors. */

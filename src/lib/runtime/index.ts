@@ -3,7 +3,17 @@
  * validation, and a sandboxed Comlink worker pool that runs them with memory,
  * time and output caps. Entered only through this file.
  */
-export { AGENT_ABIS, DEFAULT_LIMITS, MAX_MODULE_BYTES, JSON_V1_ALLOWED_IMPORTS, defaultWorkerCount, type AgentAbi, type SandboxLimits } from './constants.ts'
+export {
+  AGENT_ABIS,
+  DEFAULT_LIMITS,
+  MAX_MODULE_BYTES,
+  MAX_LLM_TOKENS,
+  JSON_V1_ALLOWED_IMPORTS,
+  defaultWorkerCount,
+  type AgentAbi,
+  type WasmAbi,
+  type SandboxLimits
+} from './constants.ts'
 export {
   RuntimeError,
   InvalidManifestError,
@@ -20,6 +30,7 @@ export {
   WorkerCrashedError,
   RuntimeStoppedError,
   AgentNotFoundError,
+  LlmUnavailableError,
   type RuntimeErrorName
 } from './errors.ts'
 export {
@@ -42,6 +53,18 @@ export {
   type AgentPackage
 } from './manifest.ts'
 export { validateModule } from './validate.ts'
+export {
+  LlmPromptSpecSchema,
+  modelFits,
+  renderPrompt,
+  runLlmPrompt,
+  schemaErrors,
+  type LlmPromptSpec,
+  type LlmModelInfo,
+  type LlmRunner,
+  type LlmGenerateRequest,
+  type LlmGenerateResult
+} from './llm-prompt.ts'
 export { MemoryAgentStore, IndexedDbAgentStore, type AgentStore, type AgentEntry, type AgentFilter } from './agent-store.ts'
 export { createAgentRuntime, publishLocal, type AgentRuntime, type AgentRuntimeInit, type RunOptions, type RunResult, type RuntimeStats } from './runtime.ts'
 export { ComlinkWorkerPool, type AgentSandbox, type SandboxJob, type SandboxResult, type SandboxStats } from './worker-pool.ts'

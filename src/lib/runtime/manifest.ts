@@ -10,6 +10,7 @@ import * as v from 'valibot'
 import { canonicalBytes, signJson, verifyJson, type Identity } from '../core/index.ts'
 import { AGENT_ABIS, MAX_MANIFEST_BYTES, MAX_MODULE_BYTES } from './constants.ts'
 import { InvalidManifestError, InvalidModuleError, SignatureMismatchError } from './errors.ts'
+import { LlmPromptSpecSchema } from './llm-prompt.ts'
 
 const KEBAB = /^[a-z0-9]+(?:-[a-z0-9]+)*$/
 const HEX64 = /^[0-9a-f]{64}$/
@@ -41,12 +42,14 @@ export const UnsignedManifestSchema = v.object({
     v.minLength(1, 'an agent needs at least one capability'),
     v.maxLength(32)
   ),
-  abi: v.picklist(AGENT_ABIS, 'the abi must be "wasi-preview1" or "json-v1"'),
+  abi: v.picklist(AGENT_ABIS, 'the abi must be "wasi-preview1", "json-v1" or "llm-prompt"'),
   input: v.optional(JsonSchemaObject),
   output: v.optional(JsonSchemaObject),
   /** Credits per call; a free agent may leave it out (0). */
   price: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0, 'the price cannot be negative')), 0),
   limits: v.optional(AgentLimitsSchema),
+  /** The prompt, model and generation of an `llm-prompt` agent (required for that ABI, refused for the others). */
+  llm: v.optional(LlmPromptSpecSchema),
   author: v.pipe(v.string(), v.regex(/^ed25519:[A-Za-z0-9_-]{43}$/, 'the author must be an "ed25519:…" public key'))
 })
 
@@ -99,7 +102,17 @@ function sentence(field: string, issue: v.BaseIssue<unknown>): string {
       if (type === 'regex') return `Capability "${String(item).slice(0, 64)}" must be lowercase kebab-case, ${EXAMPLE_CAPABILITY}.`
       return `Each capability must be text, ${EXAMPLE_CAPABILITY}.`
     case 'abi':
-      return 'The ABI must be "wasi-preview1" (a WASI command) or "json-v1".'
+      return 'The ABI must be "wasi-preview1" (a WASI command), "json-v1" or "llm-prompt" (a prompt for a language model).'
+    case 'llm':
+      return issue.message.startsWith('Invalid') ? 'The llm settings must be an object such as {"prompt": "Summarize: {{input}}"}.' : issue.message
+    case 'llm.prompt':
+      return type === 'includes'
+        ? 'The prompt must use the input: put {{input}} (or {{input.field}}) where it goes.'
+        : `The prompt must be text of 1 to ${16_000} characters.`
+    case 'llm.model':
+      return 'The model requirements must look like {"families": ["llama"], "minContext": 2048}: families and names are lists of text, minContext a whole number.'
+    case 'llm.generation':
+      return 'The generation settings must look like {"maxTokens": 256, "temperature": 0.7}: maxTokens 1-4096, temperature 0-2, topP 0-1, stop a list of up to 8 texts.'
     case 'input':
     case 'output':
       return `The ${field} schema must be a JSON object, e.g. {"type": "string"}.`
@@ -128,7 +141,7 @@ export function manifestIssues(issues: readonly v.BaseIssue<unknown>[]): Manifes
   for (const issue of issues) {
     const keys = (issue.path ?? []).map((p) => String(p.key))
     // Nested fields are named down to limits' own keys; capability items by the list.
-    const field = keys[0] === 'limits' && keys.length > 1 ? `limits.${keys[1]}` : (keys[0] ?? '')
+    const field = (keys[0] === 'limits' || keys[0] === 'llm') && keys.length > 1 ? `${keys[0]}.${keys[1]}` : (keys[0] ?? '')
     if (field === '' && issue.type === 'object') {
       out.set('', 'The manifest must be a JSON object with name, version, capabilities and abi.')
       continue
@@ -150,25 +163,44 @@ function invalid(issues: readonly v.BaseIssue<unknown>[]): InvalidManifestError 
 
 const FieldsSchema = v.omit(UnsignedManifestSchema, ['author'])
 
+/** The rule across fields: `llm` is required for the `llm-prompt` ABI and refused for the WebAssembly ones. */
+function kindIssues(m: { abi: string; llm?: unknown; limits?: { memoryMiB?: number } }): ManifestIssue[] {
+  if (m.abi === 'llm-prompt' && m.llm == null) {
+    return [{ field: 'llm', message: 'An llm-prompt agent needs "llm" with its prompt, e.g. {"prompt": "Summarize: {{input}}"}.' }]
+  }
+  if (m.abi !== 'llm-prompt' && m.llm != null)
+    return [{ field: 'llm', message: `Only an llm-prompt agent has "llm" settings; a ${m.abi} agent runs its module.` }]
+  if (m.abi === 'llm-prompt' && m.limits?.memoryMiB != null)
+    return [{ field: 'limits.memoryMiB', message: 'An llm-prompt agent has no module memory to limit: leave memoryMiB out.' }]
+  return []
+}
+
 /**
  * Check what a publisher writes (every field but `author` and `signature`): each
  * failing field with a sentence, all of them; empty when the manifest is right.
  */
 export function checkManifest(value: unknown): ManifestIssue[] {
   const res = v.safeParse(FieldsSchema, value)
-  return res.success ? [] : manifestIssues(res.issues)
+  return res.success ? kindIssues(res.output) : manifestIssues(res.issues)
+}
+
+function assertKind(m: { abi: string; llm?: unknown; limits?: { memoryMiB?: number } }): void {
+  const issues = kindIssues(m)
+  if (issues.length > 0) throw new InvalidManifestError(`the manifest is not valid. ${issues.map((i) => i.message).join(' ')}`, { issues })
 }
 
 /** Throw `InvalidManifestError` (with `issues`) unless `checkManifest(value)` is empty. */
 export function assertManifest(value: unknown): void {
   const res = v.safeParse(FieldsSchema, value)
   if (!res.success) throw invalid(res.issues)
+  assertKind(res.output)
 }
 
 /** Validate a signed manifest's shape. Throws `InvalidManifestError` with what is wrong. */
 export function parseManifest(value: unknown): AgentManifest {
   const res = v.safeParse(AgentManifestSchema, value)
   if (!res.success) throw invalid(res.issues)
+  assertKind(res.output)
   if (canonicalBytes(res.output).byteLength > MAX_MANIFEST_BYTES) throw new InvalidManifestError(`the manifest is larger than ${MAX_MANIFEST_BYTES} bytes`)
   return res.output
 }
@@ -207,6 +239,7 @@ export async function signPackage(identity: Identity, unsigned: UnsignedManifest
   checkSize(wasm)
   const res = v.safeParse(UnsignedManifestSchema, { ...unsigned, author: identity.publicKey })
   if (!res.success) throw invalid(res.issues)
+  assertKind(res.output)
   const body = res.output
   const moduleSha256 = await sha256Hex(wasm)
   const signature = await signJson(identity, { manifest: body, moduleSha256 })

@@ -5,7 +5,8 @@
  */
 import type { Identity } from '../core/index.ts'
 import { DEFAULT_LIMITS, defaultWorkerCount, type SandboxLimits } from './constants.ts'
-import { AgentTimeoutError } from './errors.ts'
+import { AgentAbortedError, AgentTimeoutError } from './errors.ts'
+import { runLlmPrompt, type LlmRunner } from './llm-prompt.ts'
 import { MemoryAgentStore, type AgentEntry, type AgentStore } from './agent-store.ts'
 import { assertManifest, signPackage, verifyPackage, type AgentId, type AgentManifest, type AgentPackage, type UnsignedManifest } from './manifest.ts'
 import { validateModule } from './validate.ts'
@@ -25,6 +26,12 @@ export interface AgentRuntimeInit {
   sandbox?: AgentSandbox
   /** A different worker factory for the default pool. */
   workerFactory?: WorkerFactory
+  /**
+   * Runs `llm-prompt` agents on a loaded language model (the composition root's LLM
+   * engine); a getter, since the model comes and goes. Without one, such a call
+   * rejects with `LlmUnavailableError`.
+   */
+  llm?: () => LlmRunner | undefined
 }
 
 /** Options of one call. */
@@ -32,6 +39,8 @@ export interface RunOptions {
   signal?: AbortSignal
   /** Deadline for this call (ms); can only lower the agent's and runtime's. */
   timeoutMs?: number
+  /** Each piece of text an `llm-prompt` agent generates, as it comes. */
+  onToken?: (text: string) => void
 }
 
 /** The result of one call. */
@@ -80,6 +89,28 @@ export function createAgentRuntime(init: AgentRuntimeInit = {}): AgentRuntime {
   // Verified packages, keyed by the module bytes object, so warm calls skip hashing.
   const verified = new WeakMap<Uint8Array, { manifest: AgentManifest; id: AgentId }>()
 
+  /** An llm-prompt call under the same deadline and signal as a module call. */
+  async function runPrompt(m: AgentManifest, input: unknown, opts: RunOptions, t0: number): Promise<RunResult> {
+    const timeMs = lower(limits.timeMs, m.limits?.timeMs, opts.timeoutMs)
+    const controller = new AbortController()
+    const timer = setTimeout(
+      () => controller.abort(new AgentTimeoutError(`the agent did not finish within ${timeMs} ms`)),
+      Math.max(0, timeMs - (performance.now() - t0))
+    )
+    const onAbort = (): void => controller.abort(new AgentAbortedError())
+    opts.signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      const res = await runLlmPrompt(init.llm?.(), m.llm!, m.output, input, { signal: controller.signal, ...(opts.onToken ? { onToken: opts.onToken } : {}) })
+      return { output: res.output, ms: performance.now() - t0 }
+    } catch (err) {
+      if (controller.signal.aborted && controller.signal.reason instanceof Error) throw controller.signal.reason
+      throw err
+    } finally {
+      clearTimeout(timer)
+      opts.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
   return {
     limits,
     store,
@@ -97,6 +128,7 @@ export function createAgentRuntime(init: AgentRuntimeInit = {}): AgentRuntime {
         verified.set(pkg.wasm, { manifest: pkg.manifest, id })
       }
       const m = pkg.manifest
+      if (m.abi === 'llm-prompt') return await runPrompt(m, input, opts, t0)
       const memoryMiB = lower(limits.memoryMiB, m.limits?.memoryMiB)
       const timeMs = lower(limits.timeMs, m.limits?.timeMs, opts.timeoutMs)
       await sandbox.start()

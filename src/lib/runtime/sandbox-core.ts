@@ -6,7 +6,7 @@
  * no ambient authority. Errors come back as values, `{ name, message, stack }`.
  */
 import { ConsoleStdout, File, OpenFile, WASIProcExit } from '@bjorn3/browser_wasi_shim'
-import { MAX_STDERR_BYTES, MEMORY_LIMIT_TRAP_FRACTION, MODULE_CACHE_ENTRIES, WASM_PAGE_BYTES, type AgentAbi } from './constants.ts'
+import { MAX_STDERR_BYTES, MEMORY_LIMIT_TRAP_FRACTION, MODULE_CACHE_ENTRIES, WASM_PAGE_BYTES, type WasmAbi } from './constants.ts'
 import {
   AgentBadOutputError,
   AgentExitError,
@@ -26,7 +26,7 @@ import { HOST_MEMORY_IMPORT } from './wasm-binary.ts'
 export interface RunRequest {
   /** Cache key of the compiled module (module hash + memory cap). */
   key: string
-  abi: AgentAbi
+  abi: WasmAbi
   /** The module bytes; omitted when the pool knows this worker has compiled `key`. */
   bytes?: Uint8Array
   memoryPages: number

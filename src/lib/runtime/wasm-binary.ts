@@ -5,7 +5,7 @@
  * modules that import memory (FIELD-NOTES); real programs declare their own, so
  * the memory section (id 5) is rewritten to carry the cap as its maximum.
  */
-import { JSON_V1_ALLOWED_IMPORTS, JSON_V1_IMPORT_MODULE, WASI_IMPORT_MODULE, WASM_PAGE_BYTES, type AgentAbi } from './constants.ts'
+import { JSON_V1_ALLOWED_IMPORTS, JSON_V1_IMPORT_MODULE, WASI_IMPORT_MODULE, WASM_PAGE_BYTES, type WasmAbi } from './constants.ts'
 import { AgentMemoryLimitError, ForbiddenImportError, InvalidModuleError } from './errors.ts'
 
 /** External kinds of imports and exports. */
@@ -163,7 +163,7 @@ export function parseModule(bytes: Uint8Array): ModuleInfo {
   return info
 }
 
-const REQUIRED_EXPORTS: Record<AgentAbi, ReadonlyArray<{ name: string; kind: string }>> = {
+const REQUIRED_EXPORTS: Record<WasmAbi, ReadonlyArray<{ name: string; kind: string }>> = {
   'wasi-preview1': [
     { name: '_start', kind: 'function' },
     { name: 'memory', kind: 'memory' }
@@ -179,7 +179,7 @@ const REQUIRED_EXPORTS: Record<AgentAbi, ReadonlyArray<{ name: string; kind: str
  * Check a parsed module against its ABI: imports only from the allowed module
  * (functions only), the exports the ABI needs, one 32-bit unshared memory of its own.
  */
-export function checkAbi(info: ModuleInfo, abi: AgentAbi): void {
+export function checkAbi(info: ModuleInfo, abi: WasmAbi): void {
   for (const imp of info.imports) {
     const qualified = `${imp.module}.${imp.name}`
     if (abi === 'wasi-preview1') {

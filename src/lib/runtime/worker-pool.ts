@@ -16,7 +16,7 @@ import {
   logger
 } from '../core/index.ts'
 import { AgentAbortedError, AgentTimeoutError, RuntimeError, RuntimeStoppedError, WorkerCrashedError, deserializeError } from './errors.ts'
-import { DEFAULT_LIMITS, type AgentAbi } from './constants.ts'
+import { DEFAULT_LIMITS, type WasmAbi } from './constants.ts'
 import type { RunReply, RunRequest, WorkerApi } from './sandbox-core.ts'
 import type { WorkerFactory } from './worker-factory.ts'
 
@@ -26,7 +26,7 @@ const log = logger('runtime:pool')
 export interface SandboxJob {
   /** Cache key for the compiled module (content id + memory cap). */
   key: string
-  abi: AgentAbi
+  abi: WasmAbi
   bytes: Uint8Array
   memoryPages: number
   outputBytes: number
