@@ -20,7 +20,7 @@ import { InvalidFrameError, StreamEndedError, type StrikeSink } from '../mesh/in
 import { Counters, TypedEventEmitter, listen } from '../core/index.ts'
 import { logger } from '../core/index.ts'
 import { MessageQueue, type ChannelHandler, type PeerEvent, type SyncChannel, type SyncTransport, type UnknownDocHandler } from './sync-transport.ts'
-import { SYNC_PROTOCOL_ID, syncProtocol, type SyncMessage } from './sync-protocol.ts'
+import { SYNC_PROTOCOL_ID, frameBytes, syncProtocol, type SyncMessage } from './sync-protocol.ts'
 
 const log = logger('memory:sync')
 
@@ -81,7 +81,7 @@ class StreamChannel implements SyncChannel {
     try {
       while (!this.closed) {
         const msg = await this.f.read()
-        this.owner._counters.inc('bytesIn', syncProtocol.encode(msg).byteLength)
+        this.owner._counters.inc('bytesIn', frameBytes(msg))
         if (msg.type === 'open') throw new InvalidFrameError('a second open frame')
         this.queue.push(msg)
       }

@@ -256,7 +256,57 @@ export interface UpdateShape {
    */
   keys: Map<string, Set<string>>
   /** For the roots in the policy's `valuesOf`: the value each spelt-out key is set to (its last, as Yjs keeps). */
-  values: Map<string, Map<string, unknown>>
+  values: Map<string, ReadonlyMap<string, unknown>>
+}
+
+/**
+ * The values of one root's spelt-out keys, decoded from the update when first read. The
+ * guard walked and bounded each (depth, size) before noting it, so decoding is safe.
+ */
+class LazyValues implements ReadonlyMap<string, unknown> {
+  readonly #update: Uint8Array
+  readonly #at = new Map<string, [number, number]>()
+  readonly #decoded = new Map<string, unknown>()
+  constructor(update: Uint8Array) {
+    this.#update = update
+  }
+  /** A key's (last) ContentAny lies at update[start, end). */
+  note(key: string, start: number, end: number): void {
+    this.#at.set(key, [start, end])
+    this.#decoded.delete(key)
+  }
+  get size(): number {
+    return this.#at.size
+  }
+  has(key: string): boolean {
+    return this.#at.has(key)
+  }
+  get(key: string): unknown {
+    if (this.#decoded.has(key)) return this.#decoded.get(key)
+    const range = this.#at.get(key)
+    if (range === undefined) return undefined
+    const d = decoding.createDecoder(this.#update.subarray(range[0], range[1]))
+    const n = decoding.readVarUint(d)
+    let value: unknown
+    for (let k = 0; k < n; k++) value = decoding.readAny(d)
+    this.#decoded.set(key, value)
+    return value
+  }
+  *keys(): MapIterator<string> {
+    yield* this.#at.keys()
+  }
+  *values(): MapIterator<unknown> {
+    for (const k of this.#at.keys()) yield this.get(k)
+  }
+  *entries(): MapIterator<[string, unknown]> {
+    for (const k of this.#at.keys()) yield [k, this.get(k)]
+  }
+  [Symbol.iterator](): MapIterator<[string, unknown]> {
+    return this.entries()
+  }
+  forEach(fn: (value: unknown, key: string, map: ReadonlyMap<string, unknown>) => void): void {
+    for (const [k, v] of this.entries()) fn(v, k, this)
+  }
 }
 
 /**
@@ -273,7 +323,7 @@ export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | U
   const r = new Reader(update)
   const roots = new Set<string>()
   const keys = new Map<string, Set<string>>()
-  const values = new Map<string, Map<string, unknown>>()
+  const values = new Map<string, LazyValues>()
   const valuesOf = p.valuesOf
   let structs = 0
   const clients = r.count()
@@ -326,15 +376,12 @@ export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | U
         if (kind !== undefined && forbidden?.has(kind) === true) throw fail(`${kind} content is not allowed in this document`)
         const at = r.pos
         len = content(r, ref, lim)
-        // Walked and bounded above, so decoding it is safe.
+        // Walked and bounded above, so decoding it later is safe; decoded only when read
+        // (a refused update, e.g. over quota, never pays for turning its values into objects).
         if (keyed !== undefined) {
-          const d = decoding.createDecoder(update.subarray(at, r.pos))
-          const n = decoding.readVarUint(d)
-          let value: unknown
-          for (let k = 0; k < n; k++) value = decoding.readAny(d)
-          const m = values.get(keyed[0]) ?? new Map<string, unknown>()
+          const m = values.get(keyed[0]) ?? new LazyValues(update)
           values.set(keyed[0], m)
-          m.set(keyed[1], value)
+          m.note(keyed[1], at, r.pos)
         }
       }
       clock += len

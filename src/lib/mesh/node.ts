@@ -168,8 +168,11 @@ async function buildLibp2p(
     services: {
       registrarAccess: registrarAccess(),
       relayListen: relayListen(),
-      identify: identify(),
-      identifyPush: identifyPush(),
+      // Not over limited circuits: a circuit to a peer only carries the WebRTC signalling of
+      // its dial (our protocols refuse it), and identify on it cost both tabs a signed record,
+      // peer-store writes and relay round trips in the middle of every dial (join time).
+      identify: identify({ runOnLimitedConnection: false }),
+      identifyPush: identifyPush({ runOnLimitedConnection: false }),
       // The connection monitor pings on the same protocol: leave room for ping() beside it.
       ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 4 }),
       // A shorter heartbeat grafts a newcomer into topic meshes sooner (join time).
@@ -210,6 +213,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   /** The deployment's relays, for the dial gater; filled from the relay list before any dial. */
   readonly #scope: DialScope = { ids: new Set(), addrs: new Set(), allowPrivate: false }
   #liveness: LivenessMonitor | undefined
+  /** The relay list, fetched as start() begins; the first #connectRelays takes it. */
+  #relaysPrefetch: Promise<string[]> | undefined
   readonly #change = coalesce(() => {
     this.dispatchEvent(new Event('change'))
   })
@@ -273,6 +278,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   async start(): Promise<void> {
     if (this.#node != null) return
     this.#milestones.startCalled ??= performance.now()
+    // The relay list is fetched while libp2p builds (join time); #connectRelays takes it.
+    this.#relaysPrefetch = this.#relayList()
+    this.#relaysPrefetch.catch(() => {})
     const maxPeers = this.#init.maxPeers ?? DEFAULT_MAX_PEERS
     const node = await buildLibp2p(
       { iceServers: this.#init.iceServers ?? [], maxPeers },
@@ -544,7 +552,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     let relays: string[] = this.#status.relays
     const errors: string[] = []
     try {
-      relays = await this.#relayList()
+      const prefetched = this.#relaysPrefetch
+      this.#relaysPrefetch = undefined
+      relays = await (prefetched ?? this.#relayList())
     } catch (err) {
       errors.push((err as Error).message)
     }
