@@ -35,14 +35,15 @@ export default defineConfig({
         globPatterns: ['client/**/*.{js,css,html,svg,png,webmanifest,wasm,json}', 'prerendered/**/*.html'],
         // WebLLM (~6 MB) lives only in the LLM worker's chunk and matters only with WebGPU:
         // keep it out of the precache and cache it the first time a model is loaded.
-        globIgnores: ['**/workers/llm-worker-*'],
+        // wllama (issue 14): its worker and ~10 MB WebAssembly likewise, cached when a GGUF model is first loaded.
+        globIgnores: ['**/workers/llm-worker-*', '**/workers/wllama-worker-*', '**/workers/assets/wllama-*.wasm'],
         // An unminified profiling build (ZS_NO_MINIFY) has chunks over the 2 MiB default.
         ...(process.env.ZS_NO_MINIFY == null ? {} : { maximumFileSizeToCacheInBytes: 8 * 1024 * 1024 }),
         runtimeCaching: [
           {
-            urlPattern: ({ url }) => url.pathname.includes('/_app/immutable/workers/llm-worker-'),
+            urlPattern: ({ url }) => url.pathname.includes('/_app/immutable/workers/llm-worker-') || url.pathname.includes('/_app/immutable/workers/wllama-'),
             handler: 'CacheFirst',
-            options: { cacheName: 'zerostate-llm-worker', expiration: { maxEntries: 4 } }
+            options: { cacheName: 'zerostate-llm-worker', expiration: { maxEntries: 8 } }
           }
         ],
         navigateFallback: '/',

@@ -205,6 +205,7 @@ export class AppCatalog implements AgentCatalog {
           version: a.manifest.version,
           description: a.manifest.description,
           capabilities: a.manifest.capabilities,
+          abi: a.manifest.abi,
           price: a.manifest.price,
           quality: s != null && s.runs > 0 ? (s.successes + 1) / (s.runs + 2) : a.reputation,
           avgMs: s != null && s.successes > 0 ? s.avgMs : undefined,

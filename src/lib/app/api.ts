@@ -6,7 +6,19 @@ import type { MeshNode, PeerInfo, RelayStatus } from '../mesh/index.ts'
 import type { RegionState } from './presence.ts'
 import type { AgentManifest, AgentRuntime, RunResult, UnsignedManifest } from '../runtime/index.ts'
 import type { AuditRecord, AuditVerification, NamespaceInfo, Registry, Journal } from '../memory/index.ts'
-import type { Credits, LlmState, Orchestrator, Receipt, SpendingState, TaskHandle, TaskRequest, TaskSummary } from '../orchestrator/index.ts'
+import type {
+  Credits,
+  GgufSource,
+  LlmProgress,
+  LlmState,
+  Orchestrator,
+  Receipt,
+  SpendingState,
+  TaskHandle,
+  TaskRequest,
+  TaskSummary,
+  WllamaModel
+} from '../orchestrator/index.ts'
 import type { WorkflowHandle } from './services/workflow-runs.ts'
 import type { WorkflowsApi } from './services/workflows.ts'
 import type { TaskTrace } from './task-tracing.ts'
@@ -155,6 +167,13 @@ export interface ZeroStateApi {
     setModels(models: LlmState['models']): void
     /** Download and load a model (WebGPU only). */
     load(modelId: string): Promise<void>
+    /**
+     * Load a GGUF model into wllama (llama.cpp in WebAssembly, any CPU; issue 14) from a URL (cached)
+     * or bytes, with progress. This tab then runs llm-prompt agents and advertises `llm` with the model.
+     */
+    loadGguf(source: GgufSource, onProgress?: (p: LlmProgress) => void): Promise<WllamaModel>
+    /** The GGUF model loaded in wllama, if any. */
+    gguf(): WllamaModel | undefined
   }
 
   /**

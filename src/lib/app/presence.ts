@@ -5,7 +5,7 @@
  * per profile).
  */
 import { defaultRegion, toRegion, isRegion, type MeshNodeInit, type Region } from '../mesh/index.ts'
-import { LLM_CAPABILITY } from '../orchestrator/index.ts'
+import { LLM_CAPABILITY, LLM_PROMPT_CAPABILITY } from '../orchestrator/index.ts'
 import type { CatalogAgent } from './adapters.ts'
 
 /** Options of the presence publisher. */
@@ -57,6 +57,8 @@ export interface PresencePublisherComponents {
   /** The worker pool: a donor advertises its worker count beside its free call slots. */
   pool?: { stats(): { workers: number } }
   llm: { state(): { state: string } }
+  /** The language models loaded here for llm-prompt agents (issue 14): advertised as `llm`, `llm-prompt` and each model's name and family. */
+  llmRunner?: { models(): ReadonlyArray<{ name: string; family: string }> }
   /** The profile's signing key, advertised once at start. */
   publicKey: string
 }
@@ -86,7 +88,7 @@ export function presencePublisher(init: PresencePublisherInit = {}): (components
   const maxCapabilities = init.maxCapabilities ?? 64
   const key = init.storageKey ?? 'zerostate:region'
   const storage = (): RegionStorage | undefined => (init.storage === undefined ? globalThis.localStorage : (init.storage ?? undefined))
-  return ({ mesh, catalog, executor, pool, llm, publicKey }) => {
+  return ({ mesh, catalog, executor, pool, llm, llmRunner, publicKey }) => {
     let donating = false
     let chosen = savedRegion(init.storage, key)
     const timeZone = (() => {
@@ -103,6 +105,18 @@ export function presencePublisher(init: PresencePublisherInit = {}): (components
       // A donor advertises only what it can run now: agents whose bytes it holds.
       if (donating) for (const a of catalog.agents()) if (executor.has(a.id)) for (const c of a.manifest.capabilities) caps.add(c)
       if (llm.state().state === 'ready') caps.add(LLM_CAPABILITY)
+      for (const m of llmRunner?.models() ?? []) {
+        const slug = (s: string): string =>
+          s
+            .toLowerCase()
+            .replace(/[^a-z0-9]+/g, '-')
+            .replace(/^-+|-+$/g, '')
+            .slice(0, 48) || 'unnamed'
+        caps.add(LLM_CAPABILITY)
+        caps.add(LLM_PROMPT_CAPABILITY)
+        caps.add(`llm-model-${slug(m.name)}`)
+        caps.add(`llm-family-${slug(m.family)}`)
+      }
       mesh.setPresence({
         donating,
         freeWorkers: donating ? executor.freeWorkers() : 0,

@@ -9,6 +9,7 @@ import { ChangeNotifier, IndexedDbKeyStore, MemoryKeyStore, Tracer, listen, load
 import { MeshNode, type MeshNodeInit } from '../mesh/index.ts'
 import {
   LlmController,
+  WllamaEngine,
   libp2pTaskTransport,
   orchestratorService,
   remotePlanner,
@@ -72,7 +73,13 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   unsubscribes.push(listen(mesh, 'change', changed))
   const libp2p = mesh.libp2p
 
-  const runtime = createAgentRuntime({ workers: defaultWorkerCount(), store: persist ? new IndexedDbAgentStore() : new MemoryAgentStore() })
+  // wllama runs llm-prompt agents once a GGUF model is loaded (issue 14); its worker starts only then.
+  const wllama = new WllamaEngine()
+  const runtime = createAgentRuntime({
+    workers: defaultWorkerCount(),
+    store: persist ? new IndexedDbAgentStore() : new MemoryAgentStore(),
+    llm: () => (wllama.model != null ? wllama : undefined)
+  })
   const memory: MemoryLayer = createMemoryLayer({
     identity,
     transport: new Libp2pSyncTransport(libp2p, { strikes: mesh.strikes }),
@@ -130,7 +137,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   metered.attach({ orchestrator, runtime, executor, mesh, libp2p })
   await orchestrator.start()
 
-  const presence = presencePublisher()({ mesh, catalog, executor, pool: runtime, llm, publicKey: identity.publicKey })
+  const presence = presencePublisher()({ mesh, catalog, executor, pool: runtime, llm, llmRunner: wllama, publicKey: identity.publicKey })
   const bundled = bundledAgents({ baseUrl: options.agentsBaseUrl })
     .then((list) => {
       catalog.setBundled(list)
@@ -274,7 +281,14 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       async load(modelId) {
         await llm.load(modelId)
         presence.refresh()
-      }
+      },
+      async loadGguf(source, onProgress) {
+        const model = await wllama.loadGguf(source, onProgress)
+        presence.refresh()
+        changed()
+        return model
+      },
+      gguf: () => wllama.model
     },
     metrics: () => ({
       ...mesh.metrics(),
@@ -318,6 +332,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       for (const off of unsubscribes) off()
       changes.cancel()
       await stopLlmService?.().catch(() => {})
+      await wllama.unload().catch(() => {})
       learning.stop()
       await orchestrator.stop()
       await trust.stop()

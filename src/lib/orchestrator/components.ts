@@ -21,6 +21,8 @@ export interface AgentCandidate {
   avgMs?: number
   /** sha-256 hex of the module bytes, to verify bytes fetched from peers. */
   moduleSha256?: string
+  /** The agent's ABI; an `llm-prompt` agent runs only on a peer that advertises a loaded model (issue 14). */
+  abi?: string
   /** Peers known to hold the agent's bytes (for agent-fetch). */
   holders?: readonly string[]
   /** The publisher's key (registry entries). */

@@ -29,6 +29,9 @@ import type { LearningSnapshot, RouteLearning } from './learning.ts'
 import { compareVersions } from './ab.ts'
 import type { PeerCapacity } from './capacity.ts'
 
+/** What a peer advertises when it runs `llm-prompt` agents (a language model is loaded there). */
+export const LLM_PROMPT_CAPABILITY = 'llm-prompt'
+
 /** Added to the ordering key of trusted agents: every trusted agent outranks every untrusted one. */
 const TIER_GAP = 1e6
 /** Weight of spreading offers among donors showing equal room (above the speed tie-break, below any real difference). */
@@ -252,8 +255,11 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
     // Peers of users flagged by anomaly detection are routed around while another peer is eligible.
     const candidatePeers: PeerSnapshot[] = []
     const flaggedPeers: PeerSnapshot[] = []
+    // An llm-prompt agent needs a loaded language model: only peers that advertise one (issue 14).
+    const llmOnly = ix.agents.length > 0 && ix.agents.every((a) => a.abi === 'llm-prompt')
     for (const p of allPeers) {
       if (!p.donating || p.freeWorkers <= 0) continue
+      if (llmOnly && !p.capabilities.includes(LLM_PROMPT_CAPABILITY)) continue
       if (opts.excludePeers?.has(p.id) === true) continue
       if (prefs.max_latency !== undefined && (p.rttMs === undefined || p.rttMs > prefs.max_latency)) continue
       if (learning?.peerFlagged(p.id) === true) flaggedPeers.push(p)
@@ -269,6 +275,9 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       if (busy > maxInflight) maxInflight = busy
       if (p.rttMs !== undefined && p.rttMs > maxRtt) maxRtt = p.rttMs
       if (f > maxFree) maxFree = f
+    }
+    if (peers.length === 0 && llmOnly) {
+      throw new NoEligiblePeerError(`No peer can run ${capsLabel} right now: it needs a language model, and no donating peer with a free worker has one loaded`)
     }
     if (peers.length === 0) {
       throw new NoEligiblePeerError(

@@ -1,0 +1,84 @@
+/**
+ * The Web Worker that runs wllama (llama.cpp in WebAssembly, issue 14): the only place its
+ * ~10 MB WebAssembly is loaded. wllama starts its own worker beneath this one. Reached
+ * through Comlink (`WllamaWorkerApi`) behind core's SupervisedWorker, so a hung generation
+ * is stopped by terminating this worker.
+ */
+import * as Comlink from 'comlink'
+import { Wllama, LoggerWithoutDebug } from '@wllama/wllama'
+import wasmUrl from '@wllama/wllama/esm/wasm/wllama.wasm?url'
+import type { LlmGenerateRequest } from '../../runtime/index.ts'
+import type { GgufProgress, GgufSource, WllamaWorkerApi } from './wllama-worker-api.ts'
+
+let wllama: Wllama | undefined
+let modelName = ''
+
+/** wllama may reject with non-Errors; Comlink carries Errors as {name, message, stack}. */
+async function asError<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    throw err instanceof Error ? err : new Error(typeof err === 'string' ? err : JSON.stringify(err))
+  }
+}
+
+const api: WllamaWorkerApi = {
+  load: (source: GgufSource, opts: { contextSize: number; threads: number }, onProgress: (p: GgufProgress) => void) =>
+    asError(async () => {
+      await wllama?.exit()
+      wllama = new Wllama({ default: wasmUrl }, { suppressNativeLog: true, logger: LoggerWithoutDebug, allowOffline: true })
+      const params = { n_ctx: opts.contextSize, n_threads: opts.threads, n_gpu_layers: 0 }
+      if ('url' in source) {
+        await wllama.loadModelFromUrl(source.url, {
+          ...params,
+          progressCallback: ({ loaded, total }: GgufProgress) => {
+            void onProgress({ loaded, total })
+          }
+        })
+      } else {
+        const total = source.bytes.byteLength
+        void onProgress({ loaded: 0, total })
+        await wllama.loadModel([new Blob([source.bytes as Uint8Array<ArrayBuffer>])], params)
+        void onProgress({ loaded: total, total })
+      }
+      const info = wllama.getLoadedContextInfo()
+      const meta = info.metadata ?? {}
+      modelName = meta['general.name'] ?? ('url' in source ? (source.url.split('/').pop() ?? 'model') : (source.name ?? 'model'))
+      return { name: modelName, family: (meta['general.architecture'] ?? 'unknown').toLowerCase(), context: info.n_ctx, multiThread: wllama.isMultithread() }
+    }),
+  generate: (req: LlmGenerateRequest, onToken: (text: string) => void) =>
+    asError(async () => {
+      if (wllama == null) throw new Error('no model is loaded in the wllama worker')
+      const prompt = req.system != null ? `${req.system}\n\n${req.prompt}` : req.prompt
+      let text = ''
+      let tokens = 0
+      // llama-server's completion takes a JSON Schema and turns it into a grammar (not in wllama's types).
+      const options = {
+        prompt,
+        max_tokens: req.maxTokens,
+        temperature: req.temperature,
+        ...(req.topP != null ? { top_p: req.topP } : {}),
+        ...(req.topK != null ? { top_k: req.topK } : {}),
+        ...(req.stop != null ? { stop: req.stop } : {}),
+        ...(req.seed != null ? { seed: req.seed } : {}),
+        ...(req.jsonSchema != null ? { json_schema: req.jsonSchema } : {}),
+        stream: true as const,
+        onData: (chunk: { choices: Array<{ text: string }> }) => {
+          const piece = chunk.choices[0]?.text ?? ''
+          if (piece === '') return
+          text += piece
+          tokens++
+          void onToken(piece)
+        }
+      }
+      await wllama.createCompletion(options)
+      return { text, model: modelName, tokens }
+    }),
+  unload: () =>
+    asError(async () => {
+      await wllama?.exit()
+      wllama = undefined
+    })
+}
+
+Comlink.expose(api)

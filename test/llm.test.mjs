@@ -1,0 +1,87 @@
+// LLM agents across the mesh (issue 14), with a tiny GGUF model the test generates (no download):
+// donor B loads it into wllama (llama.cpp in WebAssembly, single-thread) with progress and then
+// advertises `llm` with its model; donor C has no model. Tab A submits the bundled classify-llm
+// agent (an llm-prompt manifest with an output JSON Schema): the router sends it to B only, B's
+// answer is constrained by the schema (wllama grammar), and A gets JSON that parses and validates.
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { startMesh, waitForFullMesh } from './harness.mjs'
+import { readGgufHeader, tinyLlamaGguf } from './fixtures/gguf.mjs'
+
+const MODEL_PATH = '/models/zs-tiny-llama.gguf'
+
+describe('llm-prompt agents on a donor with a tiny GGUF model', () => {
+  const gguf = tinyLlamaGguf()
+  let mesh, a, b, c, ids
+  before(async () => {
+    mesh = await startMesh()
+    const ctxB = await mesh.newContext()
+    // The model is served to B's context only, as a self-hosted model URL would be.
+    await ctxB.route(`**${MODEL_PATH}`, (route) => route.fulfill({ status: 200, contentType: 'application/octet-stream', body: Buffer.from(gguf) }))
+    ;[a, b, c] = [await mesh.newPeer(), await mesh.newPeer({ context: ctxB }), await mesh.newPeer()]
+    ids = await waitForFullMesh([a, b, c])
+    await Promise.all([b, c].map((p) => p.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))))
+  })
+  after(async () => {
+    await mesh?.stop()
+  })
+
+  it('the generated GGUF is a llama model with its tokenizer', () => {
+    const h = readGgufHeader(gguf)
+    assert.equal(h.magic, 0x46554747)
+    assert.equal(h.version, 3)
+    assert.equal(h.metadata['general.architecture'], 'llama')
+    assert.equal(h.metadata['tokenizer.ggml.model'], 'llama')
+    assert.equal(h.metadata['tokenizer.ggml.tokens'].length, h.metadata['llama.vocab_size'])
+    assert.ok(gguf.byteLength > 1_000_000 && gguf.byteLength < 8_000_000, `${gguf.byteLength} bytes`)
+  })
+
+  it('B loads the model with progress and advertises llm with it; C and A do not', async () => {
+    const res = await b.evaluate(async (path) => {
+      const progress = []
+      const model = await window.zerostate.llm.loadGguf({ url: new URL(path, location.href).href }, (p) => progress.push(p.progress))
+      return { model, progress }
+    }, MODEL_PATH)
+    assert.equal(res.model.name, 'zs-tiny-llama')
+    assert.equal(res.model.family, 'llama')
+    assert.equal(res.model.multiThread, false, 'single-thread: the page is not cross-origin isolated')
+    assert.ok(res.progress.length >= 1 && res.progress.at(-1) === 1, `progress ${JSON.stringify(res.progress)}`)
+    await a.waitForFunction(
+      (idB) => {
+        const caps = window.zerostate.peers().find((p) => p.id === idB)?.capabilities ?? []
+        return ['llm', 'llm-prompt', 'llm-model-zs-tiny-llama', 'llm-family-llama'].every((c) => caps.includes(c))
+      },
+      ids[1],
+      { timeout: 15_000 }
+    )
+    const cCaps = await a.evaluate((idC) => window.zerostate.peers().find((p) => p.id === idC)?.capabilities ?? [], ids[2])
+    assert.ok(!cCaps.includes('llm-prompt'), `C advertises ${cCaps}`)
+  })
+
+  it('classify-llm from A runs on B (never C) and returns JSON that parses and matches its schema', async () => {
+    const runs = []
+    for (let i = 0; i < 3; i++) {
+      runs.push(
+        await a.evaluate(async (text) => {
+          const agent = window.zerostate.agents.list({ capability: 'llm-classification' })[0]
+          const h = window.zerostate.submit({ description: 'classify the sentiment', agent: agent.id, input: text, preferences: { verification: 'none' } })
+          const steps = []
+          h.on('step', (e) => steps.push(`${e.status} ${e.peer?.slice(-6)} ${e.error ?? ''}`))
+          try {
+            const r = await h.done
+            return { ok: true, output: r.output, peer: r.steps[0].peer, schema: agent.manifest.output, steps }
+          } catch (err) {
+            return { ok: false, name: err.name, message: err.message, steps }
+          }
+        }, `I love this, run ${i}`)
+      )
+    }
+    for (const r of runs) {
+      assert.equal(r.ok, true, `${r.name}: ${r.message} (${r.steps?.join('; ')})`)
+      assert.equal(r.peer, ids[1], `ran on ${r.peer}: ${r.steps.join('; ')}`)
+      assert.deepEqual(Object.keys(r.output).sort(), ['confidence', 'label'])
+      assert.ok(r.schema.properties.label.enum.includes(r.output.label), JSON.stringify(r.output))
+      assert.ok(r.schema.properties.confidence.enum.includes(r.output.confidence), JSON.stringify(r.output))
+    }
+  })
+})
