@@ -49,12 +49,16 @@ export const RELAY_CONNECTION_MONITOR = {
 
 /**
  * Leave detection of a direct WebRTC link (issue 11 item 8). Chromium answers SCTP and
- * ICE on its network thread, so bytes keep arriving from a peer whose main thread is
- * blocked, and stop at once when its tab is closed. A link that received no byte for
- * `silenceMs` (sampled every `sampleMs` from RTCPeerConnection stats) is closed:
- * a closed tab leaves peers() within ~2.5 s; a stalled one keeps its links.
+ * ICE on its network thread, so a peer whose main thread is blocked still acknowledges
+ * what is sent to it, and a closed tab acknowledges nothing. A link that received no byte
+ * for `silenceMs` (sampled every `sampleMs` from RTCPeerConnection stats) is suspected:
+ * it is probed (a stream opened on it, which its peer's transport must acknowledge) and
+ * closed if nothing arrived by the next sample `confirmMs` or more later. A closed tab
+ * leaves peers() within about 2-2.5 s (its last bytes, up to a sample to notice, silence,
+ * a sample to confirm); a stalled or busy one keeps its links when the probe is answered.
+ * (Silence alone closed links while five tabs loaded at once: mesh.liveness.closed 1-4.)
  */
-export const LIVENESS = { sampleMs: 500, silenceMs: 1600 } as const
+export const LIVENESS = { sampleMs: 500, silenceMs: 1000, confirmMs: 450 } as const
 
 /** How often presence is re-announced (and how stale an entry may get before it is ignored). */
 export const PRESENCE_INTERVAL_MS = 2000

@@ -26,7 +26,7 @@ describe('liveness (issue 11 item 8)', () => {
     const conns = [fakeConn('alive'), fakeConn('gone')]
     const m = new LivenessMonitor(
       { connections: () => conns, counters: new Counters('t'), now: () => now, bytesReceived: async (c) => bytes.get(c.id) },
-      { sampleMs: 500, silenceMs: 1600 }
+      { sampleMs: 500, silenceMs: 1600, confirmMs: 0 }
     )
     for (let t = 0; t <= 1500; t += 500) {
       now = t
@@ -46,7 +46,7 @@ describe('liveness (issue 11 item 8)', () => {
     const conns = [fakeConn('a')]
     const m = new LivenessMonitor(
       { connections: () => conns, counters: new Counters('t'), now: () => now, bytesReceived: async () => 42 },
-      { sampleMs: 500, silenceMs: 1600 }
+      { sampleMs: 500, silenceMs: 1600, confirmMs: 0 }
     )
     await m.tick()
     now = 500
@@ -80,7 +80,7 @@ describe('liveness (issue 11 item 8)', () => {
           return snapshot
         }
       },
-      { sampleMs: 500, silenceMs: 1600 }
+      { sampleMs: 500, silenceMs: 1600, confirmMs: 0 }
     )
     bytes = 10
     await m.tick()
@@ -112,9 +112,69 @@ describe('liveness (issue 11 item 8)', () => {
     const conns = [fakeConn('ws')]
     const m = new LivenessMonitor(
       { connections: () => conns, counters: new Counters('t'), now: () => now, bytesReceived: async () => undefined },
-      { sampleMs: 500, silenceMs: 1600 }
+      { sampleMs: 500, silenceMs: 1600, confirmMs: 0 }
     )
     for (; now < 10_000; now += 500) await m.tick()
     expect(conns[0]?.aborted).toBeUndefined()
+  })
+
+  it('probes a silent link and keeps it when the probe is acknowledged (a stalled peer), closes it when not (a closed tab)', async () => {
+    let now = 0
+    const bytes = new Map<string, number>([
+      ['stalled', 0],
+      ['closed', 0]
+    ])
+    const conns = [fakeConn('stalled'), fakeConn('closed')]
+    const probed: string[] = []
+    const counters = new Counters('t')
+    const m = new LivenessMonitor(
+      {
+        connections: () => conns,
+        counters,
+        now: () => now,
+        bytesReceived: async (c) => bytes.get(c.id),
+        // The stalled peer's transport acknowledges what the probe sends; the closed tab's does not.
+        probe: (c) => {
+          probed.push(c.id)
+          if (c.id === 'stalled') bytes.set('stalled', (bytes.get('stalled') ?? 0) + 60)
+        }
+      },
+      { sampleMs: 500, silenceMs: 1000, confirmMs: 450 }
+    )
+    await m.tick()
+    now = 500
+    await m.tick()
+    now = 1000
+    await m.tick()
+    expect(probed).toEqual(['stalled', 'closed'])
+    expect(conns.every((c) => c.aborted === undefined)).toBe(true)
+    now = 1500
+    await m.tick()
+    expect(conns[0]?.aborted).toBeUndefined()
+    expect(conns[1]?.aborted?.message).toMatch(/no data from the peer/)
+    expect(counters.toRecord()).toMatchObject({ 't.liveness.probed': 2, 't.liveness.cleared': 1, 't.liveness.closed': 1 })
+    // The peer that answered its probe is suspected afresh after another silence, not closed at once.
+    for (now = 2000; now <= 2500; now += 500) await m.tick()
+    expect(conns[0]?.aborted).toBeUndefined()
+    expect(probed.filter((id) => id === 'stalled')).toHaveLength(2)
+  })
+
+  it('with the default timings a closed tab is closed within 3 s of its last byte (issue 11 item 8)', async () => {
+    let now = 0
+    let bytes = 0
+    const conns = [fakeConn('a')]
+    const m = new LivenessMonitor({ connections: () => conns, counters: new Counters('t'), now: () => now, bytesReceived: async () => bytes, probe: () => {} })
+    // Bytes keep coming until just after a sample (the worst case: the last change is seen a sample late).
+    for (; now <= 2000; now += 500) {
+      bytes += 1
+      await m.tick()
+    }
+    const lastByteAt = now - 500 - 499
+    while (conns[0]?.aborted === undefined && now < 10_000) {
+      await m.tick()
+      now += 550 // a tick takes a little: samples are sampleMs apart or more
+    }
+    expect(conns[0]?.aborted).toBeDefined()
+    expect(now - 550 - lastByteAt).toBeLessThanOrEqual(3000)
   })
 })

@@ -16,12 +16,17 @@ const log = logger('mesh:liveness')
 /** The byte counter of one link, or undefined when it cannot be read (not a WebRTC link, or closed). */
 export type BytesReceived = (conn: Connection) => Promise<number | undefined>
 
+/** Makes a link's transport send something its peer's transport must acknowledge. */
+export type Probe = (conn: Connection) => void
+
 /** What the liveness monitor needs. */
 export interface LivenessComponents {
   connections: () => Connection[]
   counters: Counters
   /** Defaults to reading RTCPeerConnection stats. */
   bytesReceived?: BytesReceived
+  /** Defaults to {@link streamProbe}. */
+  probe?: Probe
   now?: () => number
 }
 
@@ -29,6 +34,27 @@ export interface LivenessComponents {
 export interface LivenessInit {
   sampleMs?: number
   silenceMs?: number
+  /** How long a probed link may stay silent before it is closed (0: closed at once, no probe). */
+  confirmMs?: number
+}
+
+/** The protocol a probe opens a stream of (answered by every libp2p peer). */
+const PROBE_PROTOCOL = '/ipfs/ping/1.0.0'
+
+/**
+ * Opens a stream on the link and gives it up shortly after: opening a WebRTC data channel
+ * sends SCTP data, which the peer's network thread acknowledges whether or not its main
+ * thread is free; a closed tab acknowledges nothing. The stream itself is not needed.
+ */
+export const streamProbe: Probe = (conn) => {
+  conn
+    .newStream(PROBE_PROTOCOL, { signal: AbortSignal.timeout(LIVENESS.confirmMs), runOnLimitedConnection: true })
+    .then((stream) => {
+      stream.abort(new Error('liveness probe done'))
+    })
+    .catch(() => {
+      /* a stalled peer does not answer the negotiation: its transport's acknowledgement is what counts */
+    })
 }
 
 /** The RTCPeerConnection behind a @libp2p/webrtc connection (its multiaddr connection keeps it). */
@@ -66,9 +92,12 @@ export class LivenessMonitor {
   readonly #c: LivenessComponents
   readonly #sampleMs: number
   readonly #silenceMs: number
+  readonly #confirmMs: number
   readonly #bytes: BytesReceived
+  readonly #probe: Probe
   readonly #now: () => number
-  readonly #last = new Map<string, { bytes: number; heardAt: number }>()
+  /** Per link: its last byte count, when it last changed, and when it was probed (suspected silent). */
+  readonly #last = new Map<string, { bytes: number; heardAt: number; probedAt?: number }>()
   #timer: ReturnType<typeof setTimeout> | undefined
   #tickAt = 0
   #running = false
@@ -77,7 +106,9 @@ export class LivenessMonitor {
     this.#c = components
     this.#sampleMs = init.sampleMs ?? LIVENESS.sampleMs
     this.#silenceMs = init.silenceMs ?? LIVENESS.silenceMs
+    this.#confirmMs = init.confirmMs ?? LIVENESS.confirmMs
     this.#bytes = components.bytesReceived ?? rtcBytesReceived
+    this.#probe = components.probe ?? streamProbe
     this.#now = components.now ?? (() => performance.now())
   }
 
@@ -109,7 +140,12 @@ export class LivenessMonitor {
     // This tab's own stall is no one else's silence: a late tick moves every clock on.
     const late = now - this.#tickAt - this.#sampleMs
     this.#tickAt = now
-    if (late > this.#sampleMs) for (const s of this.#last.values()) s.heardAt += late
+    if (late > this.#sampleMs) {
+      for (const s of this.#last.values()) {
+        s.heardAt += late
+        if (s.probedAt !== undefined) s.probedAt += late
+      }
+    }
     const live = new Set<string>()
     // Stats are a snapshot of the moment they were asked for: judge silence at that moment.
     // Read at the moment their promise resolved, a tab whose main thread was busy between
@@ -129,10 +165,20 @@ export class LivenessMonitor {
         live.add(conn.id)
         const prev = this.#last.get(conn.id)
         if (prev == null || bytes !== prev.bytes) {
+          // A probed link answered: it was a stall (its peer's or ours), not a departure.
+          if (prev?.probedAt !== undefined) this.#c.counters.inc('liveness.cleared')
           this.#last.set(conn.id, { bytes, heardAt: at })
           return
         }
         if (at - prev.heardAt < this.#silenceMs) return
+        // Silence is a suspicion: probe, and close only if the probe is not acknowledged either.
+        if (this.#confirmMs > 0 && prev.probedAt === undefined) {
+          prev.probedAt = at
+          this.#c.counters.inc('liveness.probed')
+          this.#probe(conn)
+          return
+        }
+        if (prev.probedAt !== undefined && at - prev.probedAt < this.#confirmMs) return
         this.#c.counters.inc('liveness.closed')
         log('closing %s to %s: nothing received for %d ms', conn.id, conn.remotePeer.toString(), Math.round(at - prev.heardAt))
         this.#last.delete(conn.id)
