@@ -60,23 +60,36 @@ function publicKey(text: string): PublicKey | null {
   return key
 }
 
-/** Longest a background verification waits for an idle moment. */
-const IDLE_TIMEOUT_MS = 2000
 /**
- * Run `fn` when the page is idle (requestIdleCallback), within IDLE_TIMEOUT_MS. Where there is
- * no idle callback (Node), a timer stands in: one that fired late means the event loop is
- * busy, so it waits again, until the loop is quiet or the timeout.
+ * Longest a background verification waits for an idle moment: a busy tab (tasks in flight)
+ * verifies after its burst, not during it; sooner when many bundles wait (BACKLOG).
  */
-const whenIdle: (fn: () => void) => void =
+const IDLE_TIMEOUT_MS = 10_000
+const BACKLOG_TIMEOUT_MS = 1000
+const BACKLOG = MAX_PENDING / 4
+/** Work per slice when the page never went idle (the timeout fired), and in Node; more when the backlog is large. */
+const BUSY_SLICE_MS = 4
+const BACKLOG_SLICE_MS = 16
+/** Run a slice of background work: `fn(budgetMs)` does at most about that much, then yields. */
+type IdleWork = (budgetMs: number) => void
+/**
+ * Run `fn` when the page is idle (requestIdleCallback, with the idle period's time left as its
+ * budget). Where there is no idle callback (Node), a timer stands in: one that fired late means
+ * the event loop is busy, so it waits again, until the loop is quiet or the timeout.
+ */
+const whenIdle: (fn: IdleWork, backlog: boolean) => void =
   typeof requestIdleCallback === 'function'
-    ? (fn) => void requestIdleCallback(fn, { timeout: IDLE_TIMEOUT_MS })
-    : (fn) => {
-        const deadline = Date.now() + IDLE_TIMEOUT_MS
+    ? (fn, backlog) =>
+        void requestIdleCallback((d) => fn(d.didTimeout ? (backlog ? BACKLOG_SLICE_MS : BUSY_SLICE_MS) : Math.max(1, d.timeRemaining())), {
+          timeout: backlog ? BACKLOG_TIMEOUT_MS : IDLE_TIMEOUT_MS
+        })
+    : (fn, backlog) => {
+        const deadline = Date.now() + (backlog ? BACKLOG_TIMEOUT_MS : IDLE_TIMEOUT_MS)
         const probe = (): void => {
           const at = performance.now()
           setTimeout(() => {
             if (performance.now() - at > 20 && Date.now() < deadline) probe()
-            else fn()
+            else fn(backlog ? BACKLOG_SLICE_MS : 2 * BUSY_SLICE_MS)
           }, 10)
         }
         probe()
@@ -120,54 +133,84 @@ export class ForeignSpans {
     if (list.length > MAX_SEALS_PER_PEER) list.shift()
     this.#sealArrived.resolve()
     this.#sealArrived = Promise.withResolvers<void>()
-    if (!this.#idleQueued) {
-      this.#idleQueued = true
-      whenIdle(() => {
-        this.#idleQueued = false
-        void this.settle(undefined, 0)
+    this.#queueIdle()
+  }
+
+  /** Verify in the background, a slice at a time, while anything sealed waits. */
+  #queueIdle(): void {
+    if (this.#idleQueued) return
+    this.#idleQueued = true
+    whenIdle((budgetMs) => {
+      this.#idleQueued = false
+      void this.settle(undefined, 0, budgetMs).then((more) => {
+        if (more) this.#queueIdle()
       })
-    }
+    }, this.#count > BACKLOG)
   }
 
   pending(traceId?: string): number {
     return traceId == null ? this.#count : (this.#pending.get(traceId)?.length ?? 0)
   }
 
-  /** Verify what waits (one trace or all), waiting up to `waitMs` for missing seals; one settle at a time. */
-  settle(traceId: string | undefined, waitMs: number): Promise<void> {
-    const deadline = Date.now() + waitMs
-    const run = async (): Promise<void> => {
+  /**
+   * Verify what waits (one trace or all), waiting up to `waitMs` for missing seals; one settle at
+   * a time. With `budgetMs`, stop after about that long (a background slice); resolves true when
+   * work was left for the next slice.
+   */
+  settle(traceId: string | undefined, waitMs: number, budgetMs?: number): Promise<boolean> {
+    const run = async (): Promise<boolean> => {
+      // The wait and the budget count from when this settle's turn comes, not from its call.
+      const deadline = Date.now() + waitMs
+      const until = budgetMs != null ? performance.now() + budgetMs : undefined
       for (;;) {
-        const unsealed = await this.#pass(traceId)
+        const { unsealed, more } = await this.#pass(traceId, until)
+        if (more) return true
         const left = deadline - Date.now()
-        if (unsealed === 0 || left <= 0) return
+        if (unsealed === 0 || left <= 0) return false
         let timer: ReturnType<typeof setTimeout> | undefined
         await Promise.race([this.#sealArrived.promise, new Promise<void>((r) => (timer = setTimeout(r, left)))])
         clearTimeout(timer)
       }
     }
     const next = this.#chain.then(run)
-    this.#chain = next.catch(() => {})
+    this.#chain = next.then(
+      () => {},
+      () => {}
+    )
     return next
   }
 
-  /** One pass over the waiting bundles; returns how many still wait for a seal. */
-  async #pass(traceId: string | undefined): Promise<number> {
+  /**
+   * One pass over the waiting bundles: how many still wait for a seal, and whether the pass
+   * stopped at `until` (performance.now()) with bundles left unlooked-at.
+   */
+  async #pass(traceId: string | undefined, until?: number): Promise<{ unsealed: number; more: boolean }> {
     const ids = traceId != null ? [traceId] : [...this.#pending.keys()]
     let unsealed = 0
+    let more = false
+    let looked = 0
     for (const id of ids) {
       const list = this.#pending.get(id)
       if (list == null) continue
       this.#pending.delete(id)
       this.#count -= list.length
       const keep: Pending[] = []
-      for (const p of list) {
+      let i = 0
+      for (; i < list.length; i++) {
+        // At least one bundle per slice, so a slice always makes progress.
+        if (until != null && looked > 0 && performance.now() >= until) {
+          more = true
+          break
+        }
+        looked++
+        const p = list[i] as Pending
         const entry = this.#sealOf(p)
         const at = entry != null ? p.bundle.seq - entry.seal.first : -1
         const why = entry?.kept.has(at) === true ? 'duplicate' : await this.#verify(p, entry)
         if (why === 'wait') {
           if (Date.now() - p.at < SEAL_WAIT_MS) {
             keep.push(p)
+            unsealed++
             continue
           }
           this.#host.rejected('unsealed')
@@ -185,12 +228,14 @@ export class ForeignSpans {
           this.#host.accepted()
         }
       }
+      // Bundles not looked at this slice wait for the next one, in their order.
+      for (; i < list.length; i++) keep.push(list[i] as Pending)
       if (keep.length > 0) {
         const now = this.#pending.get(id)
         this.#pending.set(id, now != null ? [...keep, ...now] : keep)
         this.#count += keep.length
-        unsealed += keep.length
       }
+      if (more) break
     }
     // Seals whose every bundle is kept are done with.
     for (const [from, seals] of this.#seals) {
@@ -198,7 +243,7 @@ export class ForeignSpans {
       if (open.length === 0) this.#seals.delete(from)
       else if (open.length < seals.length) this.#seals.set(from, open)
     }
-    return unsealed
+    return { unsealed, more }
   }
 
   #sealOf(p: Pending): SealEntry | undefined {

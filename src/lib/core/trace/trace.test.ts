@@ -4,7 +4,7 @@ import { loadIdentity } from '../identity.ts'
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from './context.ts'
 import { msToUnixNano, toOtlp, type OtlpTraceRequest } from './otlp.ts'
 import { Tracer } from './tracer.ts'
-import { SEAL_WAIT_MS } from './foreign.ts'
+import { ForeignSpans, SEAL_WAIT_MS } from './foreign.ts'
 import { bundleDigest, MAX_WIRE_SPANS, SpanBundleSchema, SpanEnvelopeSchema, SpanSealSchema, type SpanBundle, type SpanSeal } from './wire.ts'
 
 const HEX32 = /^[0-9a-f]{32}$/
@@ -147,6 +147,45 @@ describe('signed foreign spans', () => {
     submitter.receiveSeal('donor', seals[0])
     await submitter.settle(root.traceId)
     expect(submitter.stats).toMatchObject({ foreignAccepted: 5, foreignRejected: 0 })
+  })
+
+  it('verifies in the background by slices: a budget stops a pass with bundles left, the next slices finish them in order', async () => {
+    const host = { accepted: 0, rejected: [] as string[], adopted: [] as number[] }
+    const foreign = new ForeignSpans({
+      self: () => 'sub',
+      adopt: (_from, bundle) => {
+        host.adopted.push(bundle.seq)
+        return undefined
+      },
+      accepted: () => {
+        host.accepted++
+      },
+      rejected: (why) => {
+        host.rejected.push(why)
+      }
+    })
+    const donor = new Tracer({ peer: 'donor', identity: await loadIdentity(), sealDelayMs: 1e6 })
+    const root = new Tracer({ peer: 'sub' }).start('run')
+    const seals: SpanSeal[] = []
+    const bundles = Array.from({ length: 40 }, () => {
+      const s = donor.start('donor.step', root)
+      s.end()
+      return donor.seal(root.traceId, [s], 'sub', (x) => seals.push(x))!
+    })
+    donor.flushSeals()
+    await vi.waitFor(() => expect(seals).toHaveLength(1))
+    for (const b of bundles) expect(foreign.add('donor', clone(b), undefined)).toBeUndefined()
+    // No background slice yet: the seal is added below, after the settles we drive by hand.
+    const more = await foreign.settle(undefined, 0, 0)
+    expect(more).toBe(true)
+    expect(foreign.pending()).toBe(40)
+    foreign.addSeal('donor', seals[0] as SpanSeal)
+    let slices = 0
+    while (await foreign.settle(undefined, 0, 0.05)) slices++
+    expect(slices).toBeGreaterThan(0)
+    expect(foreign.pending()).toBe(0)
+    expect(host.rejected).toEqual([])
+    expect(host.adopted).toEqual(bundles.map((b) => b.seq))
   })
 
   it('drops and counts altered, misattributed, replayed, orphaned, unsealed or foreign-trace spans when read', async () => {

@@ -212,7 +212,13 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
           const running = step != null ? tracer!.start('donor.run', step) : undefined
           if (queued != null) job.spans!.push(queued)
           if (running != null) job.spans!.push(running)
-          const r = await executor.run(offer.agentId, input, { signal: job.controller.signal, timeoutMs: Math.max(1, offer.deadline - Date.now()) })
+          // An llm-prompt agent's text streams to every submitter waiting on it as it is generated (issue 14).
+          let seq = 0
+          const onToken = (text: string): void => {
+            const n = seq++
+            for (const w of job.waiters) send(w.peer, { type: 'tokens', rid: w.rid, seq: n, text: text.slice(0, 4096) })
+          }
+          const r = await executor.run(offer.agentId, input, { signal: job.controller.signal, timeoutMs: Math.max(1, offer.deadline - Date.now()), onToken })
           running?.end('ok', { 'runtime.ms': r.ms })
           outcome = { type: 'result', output: preparePayload(r.output), ms: r.ms }
         }
@@ -317,7 +323,8 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
       const fresh: Job = { waiters: [{ peer: from, rid: offer.rid }], controller: new AbortController() }
       const parent = tracer?.enabled === true && tracer.signs ? parseTraceparent(offer.traceparent) : undefined
       if (parent != null) {
-        const step = tracer!.start('donor.step', parent, { 'step.id': offer.stepId, attempt: offer.attempt, 'agent.id': offer.agentId }, 'server')
+        // The agent and attempt are the parent dispatch.attempt's attributes: not sent (and hashed) again.
+        const step = tracer!.start('donor.step', parent, { 'step.id': offer.stepId }, 'server')
         fresh.spans = [step, tracer!.start('donor.accept', step)]
       }
       if (offer.payload != null) {
