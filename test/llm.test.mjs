@@ -84,4 +84,61 @@ describe('llm-prompt agents on a donor with a tiny GGUF model', () => {
       assert.ok(r.schema.properties.confidence.enum.includes(r.output.confidence), JSON.stringify(r.output))
     }
   })
+
+  it('summarize-llm text streams from B to A token by token, in order, and shows live on the task page', async () => {
+    const text = 'Tabs lend their CPUs to the mesh. A donor with a model answers prompts for peers without one. '.repeat(3)
+    const res = await a.evaluate(async (input) => {
+      const agent = window.zerostate.agents.list({ capability: 'llm-summarization' })[0]
+      const h = window.zerostate.submit({ description: 'summarize', agent: agent.id, input, preferences: { verification: 'none' } })
+      const pieces = []
+      h.on('progress', (e) => {
+        if (e.tokens != null) pieces.push({ ...e.tokens, before: !settled })
+      })
+      let settled = false
+      const r = await h.done
+      settled = true
+      return { output: r.output, peer: r.steps[0].peer, pieces }
+    }, text)
+    assert.equal(res.peer, ids[1])
+    assert.equal(typeof res.output, 'string')
+    assert.ok(res.pieces.length >= 2, `${res.pieces.length} pieces streamed`)
+    assert.ok(
+      res.pieces.every((p) => p.peer === ids[1] && p.before),
+      'every piece came from B before the result'
+    )
+    assert.deepEqual(
+      res.pieces.map((p) => p.seq),
+      res.pieces.map((_, i) => i)
+    )
+    assert.equal(res.pieces.map((p) => p.text).join(''), res.output, 'the streamed text is the answer')
+
+    // On the task page: submit, open the page at once (client-side), watch the text grow.
+    const id = await a.evaluate((input) => {
+      const agent = window.zerostate.agents.list({ capability: 'llm-summarization' })[0]
+      window.__llmTask = window.zerostate.submit({ description: 'summarize for the page', agent: agent.id, input, preferences: { verification: 'none' } })
+      return window.__llmTask.id
+    }, text)
+    await a.evaluate((taskId) => {
+      const link = document.createElement('a')
+      link.href = `/tasks/${taskId}`
+      document.body.append(link)
+      link.click()
+    }, id)
+    await a.waitForSelector('[data-testid="step-stream"]', { timeout: 30_000 })
+    const seen = await a.evaluate(async () => {
+      const el = document.querySelector('[data-testid="step-stream"]')
+      const lengths = [el.textContent.length]
+      const obs = new MutationObserver(() => {
+        if (document.querySelector('[data-testid="task-result"]') == null) lengths.push(el.textContent.length)
+      })
+      obs.observe(el, { childList: true, characterData: true, subtree: true })
+      const r = await window.__llmTask.done
+      obs.disconnect()
+      return { lengths, final: el.textContent, output: r.output }
+    })
+    await a.waitForSelector('[data-testid="task-result"]', { timeout: 10_000 })
+    assert.ok(seen.final.length > 0)
+    assert.ok(seen.output.endsWith(seen.final) || seen.final === seen.output, `page showed ${JSON.stringify(seen.final.slice(0, 80))}`)
+    assert.ok(new Set(seen.lengths).size >= 2, `the text grew while the page was open: ${seen.lengths.join(',')}`)
+  })
 })

@@ -293,12 +293,20 @@ export class RuntimeExecutor implements LocalExecutor, AgentBlobStore {
     return pkg
   }
 
-  async run(agentId: string, input: unknown, opts: { signal: AbortSignal; timeoutMs: number }): Promise<{ output: unknown; ms: number }> {
+  async run(
+    agentId: string,
+    input: unknown,
+    opts: { signal: AbortSignal; timeoutMs: number; onToken?: (text: string) => void }
+  ): Promise<{ output: unknown; ms: number }> {
     this.#busy++
     try {
       const pkg = await this.package(agentId)
       if (pkg == null) throw new Error(`agent ${agentId} is not held by this peer`)
-      const r = await this.#runtime.run(pkg, coerceInput(pkg.manifest, input), { signal: opts.signal, timeoutMs: opts.timeoutMs })
+      const r = await this.#runtime.run(pkg, coerceInput(pkg.manifest, input), {
+        signal: opts.signal,
+        timeoutMs: opts.timeoutMs,
+        ...(opts.onToken != null ? { onToken: opts.onToken } : {})
+      })
       return { output: r.output, ms: r.ms }
     } finally {
       this.#busy--

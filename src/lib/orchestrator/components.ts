@@ -90,7 +90,11 @@ export interface LocalExecutor {
   /** True when this peer has the agent's manifest and bytes and can run it now. */
   has(agentId: string): boolean
   /** Run the agent; rejects when it fails, times out or the signal aborts. */
-  run(agentId: string, input: unknown, opts: { signal: AbortSignal; timeoutMs: number }): Promise<{ output: unknown; ms: number }>
+  run(
+    agentId: string,
+    input: unknown,
+    opts: { signal: AbortSignal; timeoutMs: number; onToken?: (text: string) => void }
+  ): Promise<{ output: unknown; ms: number }>
   /** Free workers right now, running jobs already deducted (the donor declines with `full` at 0). */
   freeWorkers(): number
 }

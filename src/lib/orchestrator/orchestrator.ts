@@ -4,7 +4,15 @@
 import { serveAgentFetch } from './donor/index.ts'
 import * as v from 'valibot'
 import type { AgentBlobStore, AgentCatalog, LocalExecutor, OutcomeSink, PeerDirectory, ReputationSource, RoutingTrust } from './components.ts'
-import { dispatcher as createDispatcher, type Dispatcher, type DispatcherInit, type StepEvent, type StepRecord, type TransferEvent } from './dispatch/index.ts'
+import {
+  dispatcher as createDispatcher,
+  type Dispatcher,
+  type DispatcherInit,
+  type StepEvent,
+  type StepRecord,
+  type TokenEvent,
+  type TransferEvent
+} from './dispatch/index.ts'
 import { type DonorService, type DonorServiceComponents, type DonorServiceInit, donorService } from './donor/index.ts'
 import { InvalidTaskRequestError, OrchestratorError, TaskCancelledError, UnknownAgentError, toError } from './errors.ts'
 import { newTaskId, type TaskId } from './ids.ts'
@@ -69,6 +77,8 @@ export interface ProgressEvent {
   plan?: Plan
   /** On 'running' events while a large input or output crosses the mesh: bytes so far of one step's transfer. */
   transfer?: TransferEvent
+  /** On 'running' events while an llm-prompt step generates: the next piece of its text (issue 14). */
+  tokens?: TokenEvent
 }
 
 /** The events of one task, as its handle's `on()` delivers them (their `detail`). */
@@ -324,6 +334,9 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
         verification,
         onTransfer: (transfer) => {
           emit('progress', { taskId: id, phase: 'running', planner: summary.planner, steps: summary.steps, stepsDone: summary.stepsDone, transfer })
+        },
+        onTokens: (tokens) => {
+          emit('progress', { taskId: id, phase: 'running', planner: summary.planner, steps: summary.steps, stepsDone: summary.stepsDone, tokens })
         },
         onStep: (e) => {
           stepState.set(e.stepId, e)

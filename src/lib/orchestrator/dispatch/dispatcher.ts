@@ -115,6 +115,16 @@ export interface TransferEvent {
   totalBytes: number
 }
 
+/** A piece of text an llm-prompt step generated, as it streams (from its donor, or from this peer). */
+export interface TokenEvent {
+  taskId: string
+  stepId: string
+  peer: string
+  /** 0, 1, … in generation order. */
+  seq: number
+  text: string
+}
+
 /** A committed step. */
 export interface StepRecord {
   id: string
@@ -137,6 +147,8 @@ export interface RunPlanOptions {
   onStep?: (e: StepEvent) => void
   /** Progress of large inputs and outputs crossing the mesh (one event per chunk). */
   onTransfer?: (e: TransferEvent) => void
+  /** Text of llm-prompt steps as it is generated (issue 14). */
+  onTokens?: (e: TokenEvent) => void
   /** Steps pinned to one agent id (TaskRequest.agent). */
   pinned?: ReadonlyMap<string, string>
   /** `preferences.verification`; default 'adaptive' when the dispatcher has a verifier. */
@@ -167,6 +179,8 @@ interface Attempt {
   signal: AbortSignal
   /** Report transfer progress. */
   transfer: (direction: TransferEvent['direction'], p: PayloadProgress) => void
+  /** Report streamed text. */
+  tokens: (seq: number, text: string) => void
   /** true once the step is committed: later results for it are duplicates. */
   stepDone: () => boolean
 }
@@ -277,6 +291,10 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           break
         case 'lease-renew':
           a.renew(m.leaseMs)
+          break
+        case 'tokens':
+          a.touch()
+          a.tokens(m.seq, m.text)
           break
         case 'decline':
           stats.declines++
@@ -546,13 +564,13 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             : undefined
         try {
           const r = !remote
-            ? await runLocal(route.agent, input, signal)
+            ? await runLocal(route.agent, input, signal, ctx.quiet ? undefined : localTokens(opts, step.id))
             : await runRemote(
                 route,
                 attempt,
                 key,
                 prepare(),
-                ctx.quiet ? { ...opts, onTransfer: undefined } : opts,
+                ctx.quiet ? { ...opts, onTransfer: undefined, onTokens: undefined } : opts,
                 signal,
                 () => done,
                 (v) => {
@@ -862,10 +880,29 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       }
     }
 
-    async function runLocal(agent: AgentCandidate, input: unknown, signal: AbortSignal): Promise<{ output: unknown; ms: number; rid?: string }> {
+    async function runLocal(
+      agent: AgentCandidate,
+      input: unknown,
+      signal: AbortSignal,
+      onToken?: (text: string) => void
+    ): Promise<{ output: unknown; ms: number; rid?: string }> {
       stats.localRuns++
       if (!executor!.has(agent.id)) throw new PeerUnavailableError(`agent ${agent.name} is not installed on this peer`)
-      return await executor!.run(agent.id, input, { signal, timeoutMs: stepTimeout })
+      return await executor!.run(agent.id, input, { signal, timeoutMs: stepTimeout, ...(onToken != null ? { onToken } : {}) })
+    }
+
+    /** A step run here streams its text to the same listener as a donor's. */
+    function localTokens(opts: RunPlanOptions, stepId: string): ((text: string) => void) | undefined {
+      const listener = opts.onTokens
+      if (listener == null || transport == null) return undefined
+      let seq = 0
+      return (text) => {
+        try {
+          listener({ taskId: opts.taskId, stepId, peer: transport.self, seq: seq++, text })
+        } catch (err) {
+          log.error('a token listener threw: %s', toError(err).message)
+        }
+      }
     }
 
     function runRemote(
@@ -952,6 +989,14 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
               opts.onTransfer?.({ taskId: opts.taskId, stepId, peer, direction, bytes: p.bytes, totalBytes: p.totalBytes })
             } catch (err) {
               log.error('a transfer listener threw: %s', toError(err).message)
+            }
+          },
+          tokens: (seq, text) => {
+            if (settled) return
+            try {
+              opts.onTokens?.({ taskId: opts.taskId, stepId, peer, seq, text })
+            } catch (err) {
+              log.error('a token listener threw: %s', toError(err).message)
             }
           },
           fail: (err) => {

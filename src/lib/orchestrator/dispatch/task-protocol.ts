@@ -64,6 +64,8 @@ export const TaskMessageSchema = v.variant('type', [
   v.object({ type: v.literal('accept'), rid, leaseMs: ms }),
   v.object({ type: v.literal('decline'), rid, reason: v.picklist(DECLINE_REASONS), message: v.optional(v.pipe(v.string(), v.maxLength(500))) }),
   v.object({ type: v.literal('lease-renew'), rid, leaseMs: ms }),
+  /** Text an llm-prompt agent generated so far, piece `seq` (0, 1, …), streamed while it runs (issue 14). */
+  v.object({ type: v.literal('tokens'), rid, seq: v.pipe(v.number(), v.integer(), v.minValue(0)), text: v.pipe(v.string(), v.maxLength(4096)) }),
   v.object({
     type: v.literal('result'),
     rid,

@@ -1,0 +1,94 @@
+// Issue 14: text an llm-prompt agent generates streams to the submitter as `tokens` messages on the
+// task stream and reaches the handle's progress events in order; the router sends an llm-prompt
+// step only to a donor that advertises a loaded model.
+import { describe, expect, it } from 'vitest'
+import { MemoryTaskNetwork } from './memory-task-transport.ts'
+import type { TokenEvent } from './dispatcher.ts'
+import { createOrchestrator } from '../index.ts'
+import { donorService } from '../donor/index.ts'
+import { agent, catalogOf, delay, peer } from '../test-fixtures.ts'
+import type { LocalExecutor } from '../components.ts'
+
+const writer = agent('writer', ['llm-summarization'], 0, { abi: 'llm-prompt' })
+const PIECES = ['The', ' mesh', ' lends', ' CPUs', '.']
+
+/** An executor whose agent "generates" PIECES, one every few ms, through onToken. */
+function generatingExecutor(): LocalExecutor & { runs: number } {
+  const ex = {
+    runs: 0,
+    has: (id: string) => id === writer.id,
+    freeWorkers: () => 1,
+    async run(_id: string, _input: unknown, opts: { signal: AbortSignal; timeoutMs: number; onToken?: (t: string) => void }) {
+      ex.runs++
+      for (const p of PIECES) {
+        await delay(3)
+        opts.onToken?.(p)
+      }
+      return { output: PIECES.join(''), ms: 15 }
+    }
+  }
+  return ex
+}
+
+async function setup(donors: Array<{ id: string; llm: boolean }>) {
+  const net = new MemoryTaskNetwork()
+  const executors = new Map<string, ReturnType<typeof generatingExecutor>>()
+  for (const d of donors) {
+    const t = net.transport(d.id)
+    await t.start()
+    const ex = generatingExecutor()
+    executors.set(d.id, ex)
+    await donorService({ leaseMs: 300 })({ transport: t, executor: ex }).start()
+  }
+  const peers = donors.map((d, i) => peer(d.id, { rttMs: 5 + i, freeWorkers: 1, capabilities: d.llm ? ['llm', 'llm-prompt'] : [] }))
+  const orch = createOrchestrator(
+    { catalog: catalogOf([writer]), peers: { peers: () => peers }, transport: net.transport('submitter') },
+    { dispatcher: { offerTimeoutMs: 300 } }
+  )
+  await orch.start()
+  return { net, orch, executors }
+}
+
+describe('llm-prompt token streaming', () => {
+  it("a donor's generated text reaches the submitter's handle piece by piece, in order, before the result", async () => {
+    const { net, orch } = await setup([{ id: 'donor-llm', llm: true }])
+    const h = orch.submit({ description: 'summarize', agent: writer.id, input: 'text' })
+    const got: TokenEvent[] = []
+    let resultSeen = false
+    h.on('progress', (e) => {
+      const t = (e as { tokens?: TokenEvent }).tokens
+      if (t != null) {
+        expect(resultSeen).toBe(false)
+        got.push(t)
+      }
+    })
+    const r = await h.done
+    resultSeen = true
+    expect(r.output).toBe(PIECES.join(''))
+    expect(got.map((t) => t.text)).toEqual(PIECES)
+    expect(got.map((t) => t.seq)).toEqual([0, 1, 2, 3, 4])
+    expect(got.every((t) => t.peer === 'donor-llm' && t.taskId === h.id && t.stepId === r.steps[0]!.id)).toBe(true)
+    expect(net.log.filter((l) => l.message.type === 'tokens')).toHaveLength(PIECES.length)
+  })
+
+  it('the router sends an llm-prompt step only to a donor advertising llm-prompt', async () => {
+    const { orch, executors } = await setup([
+      { id: 'donor-plain', llm: false },
+      { id: 'donor-llm', llm: true }
+    ])
+    for (let i = 0; i < 4; i++) {
+      const r = await orch.submit({ description: 'summarize', agent: writer.id, input: `t${i}`, preferences: { strategy: 'round-robin' } }).done
+      expect(r.steps[0]!.peer).toBe('donor-llm')
+    }
+    expect(executors.get('donor-plain')!.runs).toBe(0)
+  })
+
+  it('with no donor advertising a model, the step fails saying a language model is needed', async () => {
+    const { orch, executors } = await setup([{ id: 'donor-plain', llm: false }])
+    const err = await orch
+      .submit({ description: 'summarize', agent: writer.id, input: 'x', preferences: { retry_policy: { max_attempts: 1 } } })
+      .done.catch((e: unknown) => e)
+    expect(String((err as Error).message)).toMatch(/language model/)
+    expect(executors.get('donor-plain')!.runs).toBe(0)
+  })
+})
