@@ -19,7 +19,7 @@ describe('llm-prompt agents on a donor with a tiny GGUF model', () => {
     // The model is served to B's context only, as a self-hosted model URL would be.
     await ctxB.route(`**${MODEL_PATH}`, (route) => route.fulfill({ status: 200, contentType: 'application/octet-stream', body: Buffer.from(gguf) }))
     ;[a, b, c] = [await mesh.newPeer(), await mesh.newPeer({ context: ctxB }), await mesh.newPeer()]
-    ids = await waitForFullMesh([a, b, c])
+    ids = await waitForFullMesh([a, b, c], 30_000)
     await Promise.all([b, c].map((p) => p.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))))
   })
   after(async () => {

@@ -16,7 +16,7 @@ describe('wasi-testsuite programs run as agents across the mesh', () => {
   before(async () => {
     mesh = await startMesh()
     ;[a, b] = [await mesh.newPeer(), await mesh.newPeer()]
-    ids = await waitForFullMesh([a, b])
+    ids = await waitForFullMesh([a, b], 30_000)
     await b.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))
     await a.waitForFunction((idB) => window.zerostate.peers().some((p) => p.id === idB && p.donating && p.freeWorkers > 0), ids[1], { timeout: 15_000 })
     for (const t of programs) {
