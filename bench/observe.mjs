@@ -7,13 +7,16 @@
 // verifies them when idle (a timer in Node) or when the trace is read. After each "on"
 // run, every trace is read (settled): that verification time is reported per step apart.
 // Also: bytes of trace data per step on the wire (the offer's traceparent, the result's
-// spans, the seals). Writes bench/results/observe.json. Run: npm run bench:observe
+// spans, the seals). The in-memory figures are the worst case (both peers on one thread, a
+// step costs ~1 ms of CPU in all). Then the issue's measure in real tabs (observe-remote.mjs).
+// Writes bench/results/observe.json. Run: npm run bench:observe (REMOTE=0: in-memory only)
 import '../src/lib/core/polyfills.ts'
 import { loadIdentity, Tracer } from '../src/lib/core/index.ts'
 import { createOrchestrator, donorService, MemoryTaskNetwork } from '../src/lib/orchestrator/index.ts'
 import { agent, catalogOf, fnExecutor, peer } from '../src/lib/orchestrator/test-fixtures.ts'
 import { parseTaskMessage, taskProtocolDefinition } from '../src/lib/orchestrator/dispatch/task-protocol.ts'
 import { fmt, summary, writeResults } from './stats.mjs'
+import { measureRemote } from './observe-remote.mjs'
 
 const echo = agent('echo', ['text-summarization'], 0)
 const ROUNDS = Number(process.env.ROUNDS ?? 4)
@@ -128,8 +131,8 @@ const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length
  * The tracing work of one step, by part, in a tight loop (CPU µs per step): what the task
  * runs above cannot tell apart on a loaded machine. Submitter: its run/step/route/attempt
  * spans; donor: its five spans and the bundle; wire: encoding and checking the result's
- * bundle (both ends); seal: signing (one per SEAL_BATCH steps); verify: checking seals and
- * bundles and storing the spans.
+ * bundle (both ends); seal: the bundle's digest and its share of one signature per `batch`
+ * steps; verify: checking seals and bundles and storing the spans.
  */
 async function parts(steps = 2000, batch = 16) {
   const sub = new Tracer({ peer: 'submitter', maxTraces: steps + 1 })
@@ -151,9 +154,11 @@ async function parts(steps = 2000, batch = 16) {
   }
   out.submitter = cpu() - t
   const bundles = []
+  let flushed = 0
   t = cpu()
   for (let i = 0; i < steps; i++) {
-    const s = donor.start('donor.step', attempts[i], { 'step.id': 's1', attempt: 1, 'agent.id': 'a'.repeat(64) }, 'server')
+    // As donor-service records them (agent and attempt are the parent attempt's attributes).
+    const s = donor.start('donor.step', attempts[i], { 'step.id': 's1' }, 'server')
     const spans = [s, donor.start('donor.accept', s)]
     spans[1].end()
     for (const name of ['donor.queue', 'donor.run', 'donor.answer']) {
@@ -163,13 +168,18 @@ async function parts(steps = 2000, batch = 16) {
     }
     s.end()
     bundles.push(donor.seal(s.traceId, spans, 'submitter', (x) => seals.push(x)))
-    if ((i + 1) % batch === 0) donor.flushSeals() // the signing itself runs below, when awaited
+    if ((i + 1) % batch === 0) {
+      // Sealing (the digests, then the signature when awaited below) is counted apart.
+      const f = cpu()
+      donor.flushSeals()
+      flushed += cpu() - f
+    }
   }
-  out.donor = cpu() - t
+  out.donor = cpu() - t - flushed
   t = cpu()
   await new Promise((r) => setTimeout(r, 0))
   while (seals.length < steps / batch) await new Promise((r) => setTimeout(r, 1))
-  out.seal = cpu() - t
+  out.seal = flushed + cpu() - t
   const base = { type: 'result', rid: 't-0123456789abcdef01234567_s1#1', output: { summary: 'x' }, ms: 1 }
   t = cpu()
   for (let i = 0; i < bundles.length; i++) parseTaskMessage(JSON.parse(new TextDecoder().decode(taskProtocolDefinition.encode({ ...base }))))
@@ -228,4 +238,20 @@ console.log(
     .map(([k, us]) => `${k} ${us.toFixed(1)}`)
     .join(', ')}`
 )
+// The same in real tabs (issue 15's measure): remote one-step latency and 1-donor throughput,
+// tracing and metrics off / tracing / metrics / both, in the same run. REMOTE=0 skips it.
+if (process.env.REMOTE !== '0') {
+  console.log('in real tabs (two Chromium tabs, the real relay, WebRTC):')
+  result.remote = await measureRemote()
+  const r = result.remote
+  for (const [k, x] of Object.entries(r.settings))
+    console.log(
+      `  ${k.padEnd(7)} p50 ${fmt(x.latency)}  ${x.tasksPerS.toFixed(0)} tasks/s  main thread µs/task submitter ${x.mainThreadUsPerTask.submitter.toFixed(0)} donor ${x.mainThreadUsPerTask.donor.toFixed(0)}`
+    )
+  for (const [k, c] of Object.entries(r.cost))
+    console.log(
+      `  cost of ${k.padEnd(7)}: p50 ${c.p50DeltaMs >= 0 ? '+' : ''}${c.p50DeltaMs.toFixed(3)} ms, throughput ${c.throughputCostPct.toFixed(1)}%, main thread µs/task submitter ${c.mainThreadUsPerTask.submitter.toFixed(0)} donor ${c.mainThreadUsPerTask.donor.toFixed(0)} (goal ≤ 0.1 ms, ≤ 5%)`
+    )
+  console.log(`  load ${r.loadAverage.map((x) => x.toFixed(1)).join(' ')}`)
+}
 writeResults('observe', result)

@@ -5,7 +5,7 @@
  */
 import type { ZeroStateApi } from './api.ts'
 import { type AuditEntry, JOURNAL_DOC, REGISTRY_DOC, createMemoryLayer, Libp2pSyncTransport, type MemoryLayer } from '../memory/index.ts'
-import { ChangeNotifier, IndexedDbKeyStore, MemoryKeyStore, Tracer, listen, loadIdentity, logger } from '../core/index.ts'
+import { ChangeNotifier, IndexedDbKeyStore, type KeyStore, MemoryKeyStore, Tracer, listen, loadIdentity, logger } from '../core/index.ts'
 import { MeshNode, type MeshNodeInit } from '../mesh/index.ts'
 import {
   LlmController,
@@ -49,6 +49,8 @@ export interface ZeroStateOptions {
   donate?: { enabled: boolean; workers?: number }
   /** Base URL of the bundled agents. Default `/agents/`. */
   agentsBaseUrl?: string
+  /** Where the profile's signing key is kept. Default: IndexedDB when persisting, else memory (the terminal peer keeps it in a file). */
+  keyStore?: KeyStore
 }
 
 /** Start a mesh peer in this tab (or Node) and return its API. */
@@ -69,7 +71,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   const metered = appMetrics()
   const meshInit = region == null ? options.mesh : { ...options.mesh, presence: { ...options.mesh?.presence, region } }
   const mesh = new MeshNode({ ...meshInit, metrics: metered.registry })
-  const [identity] = await Promise.all([loadIdentity(persist ? new IndexedDbKeyStore() : new MemoryKeyStore()), mesh.start()])
+  const [identity] = await Promise.all([loadIdentity(options.keyStore ?? (persist ? new IndexedDbKeyStore() : new MemoryKeyStore())), mesh.start()])
   unsubscribes.push(listen(mesh, 'change', changed))
   const libp2p = mesh.libp2p
 
@@ -306,13 +308,14 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       'trace.foreignRejected': tracer.stats.foreignRejected,
       'trace.bundlesSealed': tracer.stats.bundlesSealed,
       'trace.pending': tracer.pending(),
+      ...Object.fromEntries(Object.entries(tracer.stats.rejectedBy).map(([why, n]) => [`trace.rejected.${why}`, n ?? 0])),
       ...metered.record()
     }),
     metricsSnapshot: () => metered.snapshot(),
     observability: () => ({ tracing: tracer.enabled, metrics: metered.registry.enabled }),
     setObservability: (opts) => {
-      if (opts.tracing != null) tracer.enabled = opts.tracing
-      if (opts.metrics != null) metered.registry.enabled = opts.metrics
+      if (opts.tracing != null) tracer.enabled = opts.tracing === true
+      if (opts.metrics != null) metered.registry.enabled = opts.metrics === true
     },
     audit: {
       list: (filter) => memory.audit.list(filter),
@@ -324,6 +327,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     registry: memory.registry,
     journal: memory.journal,
     orchestrator,
+    delivered: (signal) => memory.delivered(signal),
     async stop() {
       stopActivity()
       presence.stop()

@@ -87,7 +87,7 @@ export interface TracerInit {
   peer: string | (() => string)
   /** Signs the spans this peer sends back with its results (a donor); without it, none are sent. */
   identity?: Identity
-  /** Traces kept (oldest dropped first). Default 256. */
+  /** Traces kept (oldest dropped first). Default 1024: a tab with 256 tasks in flight still has room for each one's donor spans. */
   maxTraces?: number
   /** Spans kept per trace (more are dropped and counted). Default 1024. */
   maxSpansPerTrace?: number
@@ -131,7 +131,7 @@ export class Tracer {
   constructor(init: TracerInit) {
     this.#peer = init.peer
     this.#identity = init.identity
-    this.#maxTraces = init.maxTraces ?? 256
+    this.#maxTraces = init.maxTraces ?? 1024
     this.#maxSpans = init.maxSpansPerTrace ?? 1024
     this.enabled = init.enabled ?? true
     this.#sealer =
