@@ -109,15 +109,23 @@ describe('trust among strangers', () => {
     // It must know who is behind the liar and at least one honest donor (presence carries the profile key);
     // a fifth tab on a loaded machine does not always link up with every other one.
     const known = (ps, id) => ps.some((p) => p.id === id && p.publicKey != null)
-    await late.waitForFunction(
-      ([liarId, honestIds]) => {
-        const ps = window.zerostate.peers()
-        const has = (id) => ps.some((p) => p.id === id && p.publicKey != null)
-        return has(liarId) && honestIds.some(has)
-      },
-      [ids[DONORS], ids.slice(1, DONORS)],
-      { timeout: 60_000, polling: 100 }
-    )
+    await late
+      .waitForFunction(
+        ([liarId, honestIds]) => {
+          const ps = window.zerostate.peers()
+          const has = (id) => ps.some((p) => p.id === id && p.publicKey != null)
+          return has(liarId) && honestIds.some(has)
+        },
+        [ids[DONORS], ids.slice(1, DONORS)],
+        { timeout: 60_000, polling: 100 }
+      )
+      .catch(async (err) => {
+        const seen = await late.evaluate(() => ({
+          peers: window.zerostate.peers().map((p) => `${p.id.slice(-6)}:${p.transport}:${p.publicKey == null ? 'no key' : 'key'}`),
+          counters: Object.fromEntries(Object.entries(window.zerostate.metrics()).filter(([k, v]) => v !== 0 && /^(mesh|gossip)\./.test(k)))
+        }))
+        throw new Error(`the new tab knew ${JSON.stringify(seen)} of ${JSON.stringify(ids.slice(1).map((i) => i.slice(-6)))}: ${err.message}`)
+      })
     let seen
     await eventually(
       async () => {

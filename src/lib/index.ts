@@ -28,8 +28,8 @@ export type {
   UserReputation
 } from './app/index.ts'
 export type { MeshNodeInit } from './mesh/index.ts'
-export { REGIONS, UNKNOWN_REGION, isRegion, regionLabel, type Region } from './mesh/index.ts'
-export type { Identity } from './core/index.ts'
+export { REGIONS, RELAYS_PATH, UNKNOWN_REGION, isRegion, regionLabel, type Region } from './mesh/index.ts'
+export type { Identity, KeyStore } from './core/index.ts'
 export { AgentManifestSchema, UnsignedManifestSchema, checkManifest, type AgentManifest, type ManifestIssue, type UnsignedManifest } from './runtime/index.ts'
 export {
   RoutingPreferencesSchema,

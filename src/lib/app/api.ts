@@ -218,6 +218,12 @@ export interface ZeroStateApi {
   readonly registry: Registry
   readonly journal: Journal
   readonly orchestrator: Orchestrator
+  /**
+   * Resolves once what this peer wrote to the shared docs (a published agent, memory) has been
+   * written to at least one other peer; await it before a short-lived peer exits (the terminal's
+   * `publish`). Rejects when `signal` aborts first.
+   */
+  delivered(signal?: AbortSignal): Promise<void>
   stop(): Promise<void>
 }
 

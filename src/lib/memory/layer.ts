@@ -71,6 +71,8 @@ export interface MemoryLayer {
   flush(): Promise<void>
   /** Same as `flush()`, as a property. */
   readonly whenSaved: Promise<void>
+  /** Resolves once every change made here to a synced doc has been written to at least one peer (a short-lived peer awaits it before it exits). */
+  delivered(signal?: AbortSignal): Promise<void>
   /** Counters: rejected updates, forged entries, bytes in/out, … */
   metrics(): Record<string, number>
   /** The underlying doc of `name` if open (tests, benchmarks, debugging). */
@@ -158,6 +160,9 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
   }
 
   const layer: MemoryLayer = {
+    async delivered(signal?: AbortSignal) {
+      await Promise.all([...docs.values()].map((d) => d.provider?.delivered(signal)))
+    },
     registry,
     memory,
     journal,

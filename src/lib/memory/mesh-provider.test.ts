@@ -287,3 +287,62 @@ describe('MeshProvider', () => {
     await until(() => b.provider.peers.length === 0)
   })
 })
+
+describe('MeshProvider.delivered', () => {
+  const settled = (p: Promise<unknown>) => {
+    const s = { done: false }
+    p.then(
+      () => (s.done = true),
+      () => (s.done = true)
+    )
+    return s
+  }
+
+  it('resolves at once when nothing local is waiting', async () => {
+    const net = new MemoryNetwork()
+    const a = await peer(net, 'a')
+    await expect(a.provider.delivered()).resolves.toBeUndefined()
+  })
+
+  it('waits, with no peer, until a peer that joins later has been handed the change', async () => {
+    const net = new MemoryNetwork()
+    const a = await peer(net, 'a')
+    a.doc.getMap('m').set('agent', 'published alone')
+    const d = a.provider.delivered()
+    const s = settled(d)
+    // A change with nobody to take it stays undelivered (macrotasks pass, nothing arrives).
+    await new Promise((r) => setTimeout(r, 20))
+    expect(s.done).toBe(false)
+    const b = await peer(net, 'b')
+    await d
+    await until(() => b.doc.getMap('m').get('agent') === 'published alone', 2000, 'b to have the change')
+  })
+
+  it('resolves once a change is written to a connected peer, and again for the next change', async () => {
+    const net = new MemoryNetwork()
+    const a = await peer(net, 'a')
+    const b = await peer(net, 'b')
+    await until(() => a.provider.syncedPeers.has('b'), 2000, 'a and b synced')
+    a.doc.getMap('m').set('k', 1)
+    await a.provider.delivered()
+    await until(() => b.doc.getMap('m').get('k') === 1, 2000, 'b to have k')
+    a.doc.getMap('m').set('k', 2)
+    await a.provider.delivered()
+    await until(() => b.doc.getMap('m').get('k') === 2, 2000, 'b to have the second change')
+  })
+
+  it('a change received from a peer is not ours to deliver; an abort rejects the wait', async () => {
+    const net = new MemoryNetwork()
+    const a = await peer(net, 'a')
+    const b = await peer(net, 'b')
+    b.doc.getMap('m').set('from-b', true)
+    await until(() => a.doc.getMap('m').get('from-b') === true, 2000, 'a to have b’s change')
+    await expect(a.provider.delivered()).resolves.toBeUndefined()
+    const lone = await peer(new MemoryNetwork(), 'lone')
+    lone.doc.getMap('m').set('x', 1)
+    const ac = new AbortController()
+    const d = lone.provider.delivered(ac.signal)
+    ac.abort(new Error('gave up'))
+    await expect(d).rejects.toThrow('gave up')
+  })
+})

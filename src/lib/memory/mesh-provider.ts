@@ -94,6 +94,9 @@ export class MeshProvider {
   #destroyed = false
   readonly #reopens = new Map<string, number>()
   #outbox: Uint8Array[] = []
+  /** Local changes not yet written to any peer, and who waits for them to be (`delivered()`). */
+  #undelivered = false
+  #deliveredWaiters: Array<() => void> = []
   /** Per channel: the next transfer id, and the chain that sends large payloads one after another. */
   readonly #outgoing = new WeakMap<SyncChannel, { id: number; large: Promise<void> }>()
 
@@ -319,8 +322,17 @@ export class MeshProvider {
       this.#outgoing.set(ch, out)
     }
     const msg: SyncPayloadMessage = { type, id: out.id++, payload: { ...payload, kind: 'bytes' } }
+    // Everything local so far is in this message: once written, it has been delivered.
+    const wasUndelivered = this.#undelivered && this.#outbox.length === 0
     if (payload.inline != null) {
-      this.#send(ch, msg)
+      ch.send(msg).then(
+        () => {
+          if (wasUndelivered) this.#markDelivered()
+        },
+        (err) => {
+          log('send on %s to %s failed: %s', this.name, ch.peer, (err as Error)?.message)
+        }
+      )
       return
     }
     out.large = out.large.then(async () => {
@@ -329,6 +341,7 @@ export class MeshProvider {
         await ch.send(msg)
         await sendPayloadChunks(bytes, (chunk) => ch.send({ type: 'chunk', id: msg.id, ...chunk }))
         this.counters.inc('payloadsSent')
+        if (wasUndelivered) this.#markDelivered()
       } catch (err) {
         log('sending a %d-byte %s on %s to %s failed: %s', bytes.byteLength, type, this.name, ch.peer, (err as Error)?.message)
       }
@@ -354,7 +367,32 @@ export class MeshProvider {
     }
   }
 
+  #markDelivered(): void {
+    if (this.#outbox.length > 0) return
+    this.#undelivered = false
+    for (const resolve of this.#deliveredWaiters.splice(0)) resolve()
+  }
+
+  /**
+   * Resolves once every change made here so far has been written to at least one peer: at
+   * once when none is waiting, else after the next write of the outbox to an open channel or
+   * of the state a newly met peer asks for. A process about to exit (the terminal peer after
+   * `publish`) awaits it; rejects with AbortError when `signal` aborts first.
+   */
+  delivered(signal?: AbortSignal): Promise<void> {
+    if (!this.#undelivered) return Promise.resolve()
+    const { promise, resolve, reject } = Promise.withResolvers<void>()
+    const onAbort = (): void => reject(signal?.reason ?? new DOMException('aborted', 'AbortError'))
+    signal?.addEventListener('abort', onAbort, { once: true })
+    this.#deliveredWaiters.push(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    })
+    return promise
+  }
+
   readonly #onUpdate = (update: Uint8Array, origin: unknown): void => {
+    if (origin !== this && !this.#destroyed) this.#undelivered = true
     if (origin === this || this.#destroyed || this.#channels.size === 0) return
     // Updates made in one task go out as one merged frame (a burst of 2,000 writes
     // is one message per peer, not 2,000). Merging our own updates is safe: they

@@ -1,0 +1,183 @@
+// The terminal peer (issue 16, API.md "From a terminal") against the real relay and real
+// Chromium tabs: `zerostate submit` runs on a browser donor and prints the TaskResult with
+// --json; a browser's task runs on a `zerostate donate` peer; `publish` makes an agent appear
+// in a tab's registry under this machine's key; `run` completes a workflow whose approval is
+// answered on stdin; a wrong --app or agent ends with the exit code that says so.
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startMesh, waitForFullMesh } from './harness.mjs'
+
+const BIN = new URL('../bin/zerostate.mjs', import.meta.url).pathname
+const sha256 = (s) => createHash('sha256').update(s, 'utf8').digest('hex')
+
+describe('the zerostate command', () => {
+  let mesh, a, b, profile, bId
+  /** Run the command to its end: { code, stdout, stderr }. */
+  const zerostate = (args, { stdin, app = mesh.url, timeoutMs = 120_000 } = {}) =>
+    new Promise((resolve, reject) => {
+      const p = spawn(process.execPath, [BIN, '--app', app, '--profile', profile, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+      let stdout = ''
+      let stderr = ''
+      p.stdout.on('data', (d) => (stdout += d))
+      p.stderr.on('data', (d) => (stderr += d))
+      if (stdin != null) p.stdin.write(stdin)
+      const timer = setTimeout(() => {
+        p.kill('SIGKILL')
+        reject(new Error(`zerostate ${args.join(' ')} did not end in ${timeoutMs} ms; stderr: ${stderr}`))
+      }, timeoutMs)
+      p.on('exit', (code) => {
+        clearTimeout(timer)
+        resolve({ code, stdout, stderr })
+      })
+    })
+
+  before(async () => {
+    profile = await mkdtemp(join(tmpdir(), 'zerostate-cli-'))
+    mesh = await startMesh()
+    ;[a, b] = [await mesh.newPeer(), await mesh.newPeer()]
+    ;[, bId] = await waitForFullMesh([a, b])
+    await b.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))
+  })
+  after(async () => {
+    await mesh?.stop()
+    if (profile != null) await rm(profile, { recursive: true, force: true })
+  })
+
+  it('submit --json runs the task on a browser donor and prints the TaskResult; the key stays in the profile', async () => {
+    const r = await zerostate(['submit', 'hash it', '--agent', 'hash', '--input', 'from a terminal', '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    const result = JSON.parse(r.stdout)
+    assert.equal(result.status, 'succeeded')
+    assert.equal(result.output.sha256, sha256('from a terminal'))
+    assert.equal(result.steps[0].peer, bId, 'run on the donating tab B')
+    assert.match(r.stderr, /succeeded/)
+    const key = await readFile(join(profile, 'identity.key'))
+    assert.ok(key.byteLength > 0)
+    // The same key on the next run: `status` shows the same profile key.
+    const s = await zerostate(['status', '--json', '--settle', '500'])
+    assert.equal(s.code, 0, s.stderr)
+    const status = JSON.parse(s.stdout)
+    assert.equal(status.relay.state, 'connected')
+    const again = await zerostate(['status', '--json', '--settle', '200'])
+    assert.equal(JSON.parse(again.stdout).publicKey, status.publicKey)
+    assert.notEqual(JSON.parse(again.stdout).peerId, status.peerId, 'a new peer id each run, one profile key')
+  })
+
+  it("a browser's task runs on a `zerostate donate` peer, which stops cleanly on SIGTERM", async () => {
+    await b.evaluate(() => window.zerostate.donate({ enabled: false }))
+    const p = spawn(process.execPath, [BIN, '--app', mesh.url, '--profile', profile, 'donate', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    const exited = new Promise((resolve) => p.on('exit', resolve))
+    try {
+      const donating = new Promise((resolve, reject) => {
+        p.stderr.on('data', (d) => {
+          stderr += d
+          const m = /donating \d+ worker\(s\) as (\S+)/.exec(stderr)
+          if (m) resolve(m[1])
+        })
+        p.on('exit', (code) => reject(new Error(`donate ended (${code}): ${stderr}`)))
+      })
+      const cliId = await donating
+      await a.waitForFunction(
+        (id) => window.zerostate.peers().some((x) => x.id === id && x.donating && x.freeWorkers > 0 && x.capabilities.includes('hashing')),
+        cliId,
+        { timeout: 30_000 }
+      )
+      const r = await a.evaluate(() => window.zerostate.submit({ description: 'hash it', agent: 'hash', input: 'on a terminal' }).done)
+      assert.equal(r.steps[0].peer, cliId, 'the step ran on the terminal peer')
+      assert.equal(r.output.sha256, sha256('on a terminal'))
+      await new Promise((resolve) => {
+        if (/served 1 step/.test(stderr)) resolve()
+        else p.stderr.on('data', () => /served 1 step/.test(stderr) && resolve())
+      })
+      p.kill('SIGTERM')
+      assert.equal(await exited, 0, stderr)
+      assert.match(stderr, /stopped donating after 1 step/)
+    } finally {
+      p.kill('SIGKILL')
+      await b.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))
+    }
+  })
+
+  it("publish signs with this machine's key and the agent appears in a tab's registry", async () => {
+    const index = JSON.parse(await readFile(new URL('../build/agents/index.json', import.meta.url), 'utf8'))
+    const base = index.agents.find((x) => x.manifest.name === 'word-stats')
+    const { author, signature, ...unsigned } = base.manifest
+    const dir = await mkdtemp(join(tmpdir(), 'zerostate-agent-'))
+    try {
+      await writeFile(join(dir, 'manifest.json'), JSON.stringify({ ...unsigned, name: 'cli-word-stats', version: '1.0.1' }))
+      const r = await zerostate([
+        'publish',
+        new URL(`../build/agents/${base.file}`, import.meta.url).pathname,
+        '--manifest',
+        join(dir, 'manifest.json'),
+        '--json'
+      ])
+      assert.equal(r.code, 0, r.stderr)
+      const entry = JSON.parse(r.stdout)
+      const s = await zerostate(['status', '--json', '--settle', '200'])
+      assert.equal(entry.manifest.author, JSON.parse(s.stdout).publicKey, 'signed with the profile key')
+      const seen = await a.waitForFunction((id) => window.zerostate.agents.list().find((x) => x.id === id)?.manifest.author ?? false, entry.id, {
+        timeout: 20_000
+      })
+      assert.equal(await seen.jsonValue(), entry.manifest.author)
+      const bad = await zerostate(['publish', join(dir, 'manifest.json'), '--manifest', join(dir, 'manifest.json')])
+      assert.equal(bad.code, 1, 'a module that is not WebAssembly is refused')
+      assert.match(bad.stderr, /zerostate: \w+Error: /)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('run completes a workflow whose approval is answered on stdin', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'zerostate-wf-'))
+    try {
+      const file = join(dir, 'review.yaml')
+      await writeFile(
+        file,
+        `name: review-then-count
+steps:
+  - id: count
+    agent: word-stats
+    input: \${task}
+  - id: review
+    depends_on: [count]
+    approval:
+      prompt: Keep this count?
+      show: \${count.words}
+      on_reject: fail
+output: \${count.words}
+`
+      )
+      const yes = await zerostate(['run', file, '--input', 'one two three four', '--json'], { stdin: 'y\n' })
+      assert.equal(yes.code, 0, yes.stderr)
+      assert.equal(JSON.parse(yes.stdout).output, 4)
+      assert.match(yes.stderr, /Keep this count\?/)
+      assert.match(yes.stderr, /approved review/)
+      const no = await zerostate(['run', file, '--input', 'one two', '--reject'])
+      assert.equal(no.code, 1, no.stderr)
+      assert.match(no.stderr, /rejected review/)
+      const broken = await zerostate(['run', file.replace('review.yaml', 'missing.yaml')])
+      assert.equal(broken.code, 2)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('says what went wrong, with the exit code that means it', async () => {
+    const unreachable = await zerostate(['status'], { app: 'http://127.0.0.1:9/' })
+    assert.equal(unreachable.code, 3, unreachable.stderr)
+    assert.match(unreachable.stderr, /did not answer/)
+    const noAgent = await zerostate(['submit', 'do it', '--agent', 'no-such-agent'])
+    assert.equal(noAgent.code, 1)
+    assert.match(noAgent.stderr, /no agent named "no-such-agent"/)
+    const usage = await zerostate(['submit'])
+    assert.equal(usage.code, 2)
+    assert.match(usage.stderr, /missing required argument/)
+  })
+})
