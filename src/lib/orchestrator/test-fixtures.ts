@@ -2,7 +2,7 @@
 import { streamPair } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import type { AgentCandidate, AgentCatalog, LocalExecutor, PeerSnapshot } from './components.ts'
-import type { StreamHost } from './dispatch/index.ts'
+import type { StreamHost, TaskMessage } from './dispatch/index.ts'
 
 /** In-process stream hosts joined by libp2p stream pairs, recording who was dialled and every stream. */
 export function streamNetwork(): { host: (id: string) => StreamHost; dials: string[]; streams: Stream[] } {
@@ -97,4 +97,30 @@ export function fnExecutor(
 /** Resolve after ms. */
 export const delay = async (ms: number): Promise<void> => {
   await new Promise((r) => setTimeout(r, ms))
+}
+
+/** Poll `fn` every 5 ms until it holds; throws naming `what` after `timeoutMs` (tests over the in-memory transports). */
+export async function pollUntil(fn: () => boolean, what = 'the condition', timeoutMs = 2000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!fn()) {
+    if (Date.now() > end) throw new Error(`${what} did not hold within ${timeoutMs} ms`)
+    await delay(5)
+  }
+}
+
+/** A task offer of agent `agent` (a label, see `aid`) for step `stepId` of `taskId`, with a minute to run. */
+export function offerMessage(o: { rid: string; agent: string; taskId?: string; stepId?: string; idempotencyKey?: string }): TaskMessage {
+  const taskId = o.taskId ?? 't'
+  const stepId = o.stepId ?? 's1'
+  return {
+    type: 'offer',
+    rid: o.rid,
+    taskId,
+    stepId,
+    attempt: 1,
+    idempotencyKey: o.idempotencyKey ?? `${taskId}/${stepId}`,
+    agentId: aid(o.agent),
+    input: 'x',
+    deadline: Date.now() + 60_000
+  }
 }

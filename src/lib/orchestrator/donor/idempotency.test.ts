@@ -1,27 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { MemoryTaskNetwork, type TaskMessage } from '../dispatch/index.ts'
-import { aid, delay, fnExecutor } from '../test-fixtures.ts'
+import { aid, fnExecutor, offerMessage, pollUntil } from '../test-fixtures.ts'
 import { donorService } from './donor-service.ts'
 
 // A reloaded tab has a new peer id but the same profile: a step it re-offers under the same
 // idempotency key must be answered from the donor's result cache (or join the run still going),
 // not run a second time. Another user's offer under the same key is its own step.
-const offer = (rid: string, key: string): TaskMessage => ({
-  type: 'offer',
-  rid,
-  taskId: 't',
-  stepId: 's1',
-  attempt: 1,
-  idempotencyKey: key,
-  agentId: aid('count'),
-  input: 'x',
-  deadline: Date.now() + 60_000
-})
+const offer = (rid: string, key: string): TaskMessage => offerMessage({ rid, agent: 'count', idempotencyKey: key })
 
-async function until(fn: () => boolean): Promise<void> {
-  for (let i = 0; i < 400 && !fn(); i++) await delay(5)
-  expect(fn()).toBe(true)
-}
+const until = (fn: () => boolean): Promise<void> => pollUntil(fn)
 
 async function setup() {
   const net = new MemoryTaskNetwork()

@@ -1,29 +1,16 @@
 import { describe, expect, it } from 'vitest'
 import { loadIdentity } from '../../core/index.ts'
 import { MemoryTaskNetwork, type TaskMessage } from '../dispatch/index.ts'
-import { aid, delay, fnExecutor } from '../test-fixtures.ts'
+import { aid, fnExecutor, offerMessage, pollUntil } from '../test-fixtures.ts'
 import { ProvenPeerKeys, signPeerKey, type PeerKeyClaim } from '../trust/index.ts'
 import { donorService } from './donor-service.ts'
 
 // Issue 12: the donor's result cache is keyed by the submitting user. If that user were the key a
 // peer merely claims in presence, a thief claiming Alice's key would be answered with Alice's cached
 // result of the same step. With proven keys, only a peer that signed its own id with the key is Alice.
-const offer = (rid: string, key: string): TaskMessage => ({
-  type: 'offer',
-  rid,
-  taskId: 't',
-  stepId: 's1',
-  attempt: 1,
-  idempotencyKey: key,
-  agentId: aid('count'),
-  input: 'x',
-  deadline: Date.now() + 60_000
-})
+const offer = (rid: string, key: string): TaskMessage => offerMessage({ rid, agent: 'count', idempotencyKey: key })
 
-async function until(fn: () => boolean): Promise<void> {
-  for (let i = 0; i < 400 && !fn(); i++) await delay(5)
-  expect(fn()).toBe(true)
-}
+const until = (fn: () => boolean): Promise<void> => pollUntil(fn)
 
 describe('donor result cache keyed by the proven profile key', () => {
   it("a peer claiming another profile's key (no proof, a copied proof, its own signature) never reads that profile's cached result", async () => {

@@ -1,26 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { MemoryTaskNetwork, type TaskMessage } from '../dispatch/index.ts'
-import { aid, delay, fnExecutor } from '../test-fixtures.ts'
+import { aid, fnExecutor, offerMessage, pollUntil } from '../test-fixtures.ts'
 import { donorService, type ServedStep } from './donor-service.ts'
 
 // The donor tells the app of every step it ran and answered (the profile's audit log records
 // "task served"): results and errors alike, once per run, never for a step every submitter cancelled.
-const offer = (rid: string, agent: string, stepId: string): TaskMessage => ({
-  type: 'offer',
-  rid,
-  taskId: 'task-1',
-  stepId,
-  attempt: 1,
-  idempotencyKey: `task-1/${stepId}`,
-  agentId: aid(agent),
-  input: 'x',
-  deadline: Date.now() + 60_000
-})
+const offer = (rid: string, agent: string, stepId: string): TaskMessage => offerMessage({ rid, agent, taskId: 'task-1', stepId })
 
-async function until(fn: () => boolean): Promise<void> {
-  for (let i = 0; i < 400 && !fn(); i++) await delay(5)
-  expect(fn()).toBe(true)
-}
+const until = (fn: () => boolean): Promise<void> => pollUntil(fn)
 
 describe('donor served hook', () => {
   it('reports each answered step with its submitter, agent and outcome; a cache hit is not a second serve', async () => {
