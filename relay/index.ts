@@ -5,7 +5,9 @@
  *   --port P        HTTP port (env PORT, default 8080); libp2p WebSockets uses --ws-port
  *   --ws-port P     libp2p WebSocket port (default 0 = any free port)
  *   --announce MA   public multiaddr to announce (repeatable), for deployment behind a proxy
- *   --relay MA      another relay the app should also try (repeatable)
+ *   --relay MA      another relay the app should also try (repeatable); peered with too when it ends in /p2p/<id>
+ *   --peer MA       another relay to peer with (repeatable): /…/ws/p2p/<peer id>; gossip (presence,
+ *                   discovery) crosses to it, so tabs that joined through either find each other
  *   --data DIR      where the relay key is kept (default .data/relay)
  *   --root DIR      built app to serve (default build)
  *   --log-level L   debug | info | warn | error | silent (env LOG_LEVEL, default info): JSON log lines
@@ -18,6 +20,7 @@ import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { isLogLevel, relayLog, LOG_LEVELS } from './log.ts'
 import { relayMetrics } from './metrics.ts'
+import { peersFromArgs, RelayPeerError, type RelayPeer } from './peers.ts'
 import { startRelay } from './relay.ts'
 import { startAppServer } from './server.ts'
 
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     'ws-port': { type: 'string', default: process.env.WS_PORT ?? '0' },
     announce: { type: 'string', multiple: true, default: [] },
     relay: { type: 'string', multiple: true, default: [] },
+    peer: { type: 'string', multiple: true, default: [] },
     data: { type: 'string', default: process.env.ZEROSTATE_DATA ?? '.data/relay' },
     root: { type: 'string', default: 'build' },
     quiet: { type: 'boolean', default: false },
@@ -71,6 +75,14 @@ if (!isLogLevel(level)) {
   console.error(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`)
   process.exit(2)
 }
+let peers: RelayPeer[] = []
+try {
+  peers = peersFromArgs(values.peer, values.relay)
+} catch (err) {
+  if (!(err instanceof RelayPeerError)) throw err
+  console.error(`--peer: ${err.message}`)
+  process.exit(2)
+}
 const metrics = relayMetrics()
 const httpPort = port('port', values.port)
 const wsPort = port('ws-port', values['ws-port'])
@@ -80,7 +92,8 @@ const app = await startAppServer({
   host: values.host,
   port: httpPort,
   root: values.root,
-  relays: () => [...(relay?.multiaddrs() ?? []), ...values.relay],
+  // Every relay of the deployment: this one, the --relay ones and the --peer ones (tabs fall back on them).
+  relays: () => [...new Set([...(relay?.multiaddrs() ?? []), ...values.relay, ...values.peer])],
   metrics: () => metrics.scrape()
 }).catch((err: unknown) => portProblem(err, 'The HTTP', String(httpPort), 'PORT'))
 relay = await startRelay({
@@ -89,7 +102,8 @@ relay = await startRelay({
   announce: values.announce,
   dataDir: values.data,
   log: relayLog(level),
-  metrics
+  metrics,
+  peers
 }).catch(async (err: unknown) => {
   await app.close()
   return portProblem(err, 'The relay WebSocket', String(wsPort), 'WS_PORT')

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
@@ -22,6 +22,7 @@ import { GOSSIP_LIMITS, RELAY_CONNECTION_MONITOR, RELAY_LIMITS, RELAY_TOPICS, go
 import { FairSlots, KeyedRate, addressKey } from './admission.ts'
 import { relayLog, type RelayLog } from './log.ts'
 import { relayMetrics, type RelayMetrics } from './metrics.ts'
+import { keepRelayPeers, type RelayPeer, type RelayPeering } from './peers.ts'
 
 /** Options of a relay. */
 export interface RelayOptions {
@@ -39,6 +40,8 @@ export interface RelayOptions {
   metrics?: RelayMetrics
   /** Admission limits (RELAY_LIMITS by default); a deployment behind a proxy sees one address for all. */
   limits?: Partial<RelayLimits>
+  /** Other relays to peer with (parseRelayPeers): dialled, kept as gossipsub direct peers, redialled when away. */
+  peers?: RelayPeer[]
 }
 
 /** The relay's admission limits (issue 11 item 7); see RELAY_LIMITS. */
@@ -148,6 +151,8 @@ export interface Relay {
   admission(): RelayAdmissionStats
   /** The relay's Prometheus registry (served at GET /metrics). */
   metrics: RelayMetrics
+  /** Peer ids of the peer relays (RelayOptions.peers) connected now. */
+  peerRelays(): string[]
   stop(): Promise<void>
 }
 
@@ -171,6 +176,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const host = opts.host ?? '127.0.0.1'
   const limits: RelayLimits = { ...RELAY_LIMITS, ...opts.limits }
   const privateKey = await loadOrCreateKey(opts.dataDir)
+  const self = peerIdFromPrivateKey(privateKey)
+  // A relay listed among its own peers (one list for every relay of a deployment) skips itself.
+  const peers = (opts.peers ?? []).filter((p) => !p.id.equals(self))
   // Reservations: one slot per identity, shared fairly between addresses, and held only
   // while the holder is connected (libp2p keeps them 2 h after the holder left).
   const slots = new FairSlots<string, string>(limits.maxReservations, limits.perAddress)
@@ -232,7 +240,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     },
     connectionMonitor: RELAY_CONNECTION_MONITOR,
     connectionGater: {
-      // The relay accepts browsers from anywhere it is reachable; it dials nobody.
+      // The relay accepts browsers from anywhere it is reachable; it dials only its peer relays.
       denyDialMultiaddr: () => false,
       denyInboundConnection: (maConn) => {
         const set = pendingOf(addressKey(maConn.remoteAddr))
@@ -289,6 +297,8 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         allowPublishToZeroTopicPeers: true,
         canRelayMessage: true,
         heartbeatInterval: 250,
+        // Other relays get every message on the relay topics (presence, discovery), mesh or not.
+        directPeers: peers.map((p) => ({ id: p.id, addrs: [p.addr] })),
         maxInboundDataLength: GOSSIP_LIMITS.maxRpcBytes,
         ...gossipScoring()
       })
@@ -320,6 +330,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     log.warn('peer blocked: a frame over its cap', { peer: peer.toString(), protocol: HOP_PROTOCOL, seconds: BLOCK_MS / 1000 })
     void node.hangUp(peer).catch(() => {})
   })
+  const peering: RelayPeering = keepRelayPeers(node, peers, log)
   const peerId = node.peerId.toString()
   return {
     node,
@@ -332,7 +343,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     admission() {
       return { ...stats, refused: { ...stats.refused }, reservations: node.services.relay.reservations.size }
     },
+    peerRelays: () => peering.connected(),
     async stop() {
+      peering.stop()
       await node.stop()
     }
   }

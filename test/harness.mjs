@@ -29,16 +29,21 @@ export function ensureBuilt() {
 
 /**
  * Start the relay + app server on free ports. Resolves with its URL once it prints
- * the ready line. `dataDir` keeps the relay key (same peer id across restarts).
+ * the ready line. `dataDir` keeps the relay key (same peer id across restarts); `args`
+ * are more relay arguments (e.g. `['--peer', multiaddr]` for a second relay).
  */
-export async function startRelay({ dataDir, port = 0, wsPort = 0 } = {}) {
+export async function startRelay({ dataDir, port = 0, wsPort = 0, args = [] } = {}) {
   ensureBuilt()
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'zs-relay-'))
-  const child = spawn(process.execPath, ['--import', 'tsx', 'relay/index.ts', '--port', String(port), '--ws-port', String(wsPort), '--data', dir, '--quiet'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, HOST: '127.0.0.1' }
-  })
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'relay/index.ts', '--port', String(port), '--ws-port', String(wsPort), '--data', dir, '--quiet', ...args],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, HOST: '127.0.0.1' }
+    }
+  )
   let out = ''
   const url = await new Promise((resolve, reject) => {
     // tsx compiles the relay and the mesh on first start: 3-5 s on an idle machine, 26 s measured with 2 cores at load 16.
@@ -61,9 +66,12 @@ export async function startRelay({ dataDir, port = 0, wsPort = 0 } = {}) {
     })
   })
   const peerId = /peer id (\S+)/.exec(out)?.[1]
+  const multiaddrs = /listening on (.+)/.exec(out)?.[1]?.trim().split(' ') ?? []
   return {
     url,
     peerId,
+    /** Its libp2p multiaddrs (with /p2p/<peer id>). */
+    multiaddrs,
     dataDir: dir,
     process: child,
     /** Kill it hard, like Ctrl-C on a crashed machine would not be. */

@@ -45,7 +45,7 @@ const log = logger('mesh:node')
 
 /** Options of a mesh node; every field has a default suitable for `npm start` on loopback. */
 export interface MeshNodeInit {
-  /** Relay multiaddrs. Default: fetched from `relaysUrl`. */
+  /** Relay multiaddrs, in order of preference: the first reachable one is joined, the others are fallbacks. Default: fetched from `relaysUrl`. */
   relays?: string[]
   /** Where to fetch `{ relays: string[] }`. Default RELAYS_PATH on this origin. */
   relaysUrl?: string
@@ -249,7 +249,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       skip: (id) => this.#book.isRelay(id) || this.strikes.isBlocked(id),
       counters: this.counters,
       maxPeers: init.maxPeers ?? DEFAULT_MAX_PEERS,
-      relayAddrs: () => this.#relayAddrs()
+      // Peers that joined through another relay of the list are reached through it (dialled on demand).
+      relayAddrs: () => [...this.#relayAddrs(), ...this.#listedRelayAddrs()]
     })
   }
 
@@ -545,6 +546,20 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       .map((c) => c.remoteAddr)
   }
 
+  /** The relay list's addresses that name their peer id (after the connected ones, which dialableAddrs prefers). */
+  #listedRelayAddrs(): Multiaddr[] {
+    const out: Multiaddr[] = []
+    for (const r of this.#status.relays) {
+      try {
+        const ma = multiaddr(r)
+        if (ma.getComponents().some((c) => c.name === 'p2p')) out.push(ma)
+      } catch {
+        /* reported by #connectRelays */
+      }
+    }
+    return out
+  }
+
   async #connectRelays(): Promise<void> {
     const node = this.#node
     if (node == null) return
@@ -575,6 +590,10 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         this.#book.markRelay(relayId)
         connected = true
         this.#reserveOn(node, ma, relayId)
+        // One relay is enough to join: the others are fallbacks (tried in list order when it
+        // dies), and circuits through them stay dialable. Relays peer with each other, so
+        // gossip reaches tabs that joined through another one.
+        break
       } catch (err) {
         errors.push(`${addr}: ${(err as Error).message}`)
       }
