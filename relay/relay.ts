@@ -330,6 +330,13 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     log.warn('peer blocked: a frame over its cap', { peer: peer.toString(), protocol: HOP_PROTOCOL, seconds: BLOCK_MS / 1000 })
     void node.hangUp(peer).catch(() => {})
   })
+  const own = new Set(node.getMultiaddrs().map((ma) => ma.toString()))
+  for (const p of opts.peers ?? [])
+    if (p.id.equals(self) && !own.has(p.addr.toString()))
+      log.warn("a peer relay has this relay's peer id: two relays share the key in one --data directory; give each its own", {
+        peer: p.addr.toString(),
+        dataDir: opts.dataDir
+      })
   const peering: RelayPeering = keepRelayPeers(node, peers, log)
   const peerId = node.peerId.toString()
   return {

@@ -3,7 +3,9 @@
 //   --build      build even if the build looks current
 //   --no-build   never build (fails if there is no build)
 //   --verbose    show the full output of the build steps (otherwise shown only when a step fails)
-// Every other argument goes to relay/index.ts (--host, --port, --ws-port, …; see there).
+// Every other argument goes to relay/index.ts (--host, --port, --ws-port, …; see there). A local
+// two-relay setup: `npm run relay -- --port 8081 --ws-port 9091 --data .data/relay2`, then
+// `npm start -- --relay /ip4/127.0.0.1/tcp/9091/ws/p2p/<its peer id>` (listed for the tabs and peered with).
 //
 // SIGINT (Ctrl-C) and SIGTERM (`kill <pid>`) stop everything this started. The relay also stops by
 // itself when this process dies (its IPC channel closes), and under `npm start` this process stops
