@@ -40,7 +40,8 @@ describe('the zerostate command', () => {
     profile = await mkdtemp(join(tmpdir(), 'zerostate-cli-'))
     mesh = await startMesh()
     ;[a, b] = [await mesh.newPeer(), await mesh.newPeer()]
-    ;[, bId] = await waitForFullMesh([a, b])
+    // Under load two tabs can take longer than the harness's 15 s default to link.
+    ;[, bId] = await waitForFullMesh([a, b], 60_000)
     await b.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))
   })
   after(async () => {
@@ -164,6 +165,77 @@ output: \${count.words}
       assert.match(no.stderr, /rejected review/)
       const broken = await zerostate(['run', file.replace('review.yaml', 'missing.yaml')])
       assert.equal(broken.code, 2)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('agent new, build, test and publish an AssemblyScript agent from a clean directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'zerostate-sdk-'))
+    try {
+      const made = await zerostate(['agent', 'new', 'my-counter', '--dir', dir])
+      assert.equal(made.code, 0, made.stderr)
+      const root = made.stdout.trim()
+      assert.equal(root, join(dir, 'my-counter'))
+      const again = await zerostate(['agent', 'new', 'my-counter', '--dir', dir])
+      assert.equal(again.code, 2, 'an existing project is not overwritten')
+      // Unoptimized: the same compiler, without binaryen's -O3 passes (minutes on a loaded 2-core machine).
+      const built = await zerostate(['agent', 'build', '--dir', root, '--no-optimize'], { timeoutMs: 240_000 })
+      assert.equal(built.code, 0, built.stderr)
+      assert.ok((await readFile(join(root, 'build', 'agent.wasm'))).byteLength > 100)
+      const tested = await zerostate(['agent', 'test', '--dir', root, '--json'])
+      assert.equal(tested.code, 0, tested.stderr)
+      const results = JSON.parse(tested.stdout)
+      assert.equal(results.length, 3)
+      assert.ok(results.every((r) => r.ok))
+      assert.deepEqual(results[0].output, { words: 2, characters: 10 })
+      // A wrong expectation fails the test run, naming it.
+      const examples = JSON.parse(await readFile(join(root, 'examples.json'), 'utf8'))
+      examples[0].output.words = 3
+      await writeFile(join(root, 'examples.json'), JSON.stringify(examples))
+      const failing = await zerostate(['agent', 'test', '--dir', root])
+      assert.equal(failing.code, 1)
+      assert.match(failing.stdout, /^FAIL "hello mesh"/m)
+      assert.match(failing.stderr, /2 of 3 examples pass/)
+      // Published with --hold, the terminal serves the module: a task from tab A runs it on donor B, which fetches it from there.
+      const p = spawn(process.execPath, [BIN, '--app', mesh.url, '--profile', profile, 'agent', 'publish', '--dir', root, '--hold', '--json'], {
+        stdio: ['ignore', 'pipe', 'pipe']
+      })
+      const exited = new Promise((resolve) => p.on('exit', resolve))
+      try {
+        let stdout = ''
+        let stderr = ''
+        const holding = new Promise((resolve, reject) => {
+          // The entry (stdout) and the "holding" line (stderr) come on two pipes, in either order.
+          const check = () => {
+            if (!/holding my-counter/.test(stderr)) return
+            try {
+              resolve(JSON.parse(stdout))
+            } catch {
+              /* the entry is not all there yet */
+            }
+          }
+          p.stdout.on('data', (d) => {
+            stdout += d
+            check()
+          })
+          p.stderr.on('data', (d) => {
+            stderr += d
+            check()
+          })
+          p.on('exit', (code) => reject(new Error(`publish --hold ended (${code}): ${stderr}`)))
+        })
+        const entry = await holding
+        assert.equal(entry.manifest.name, 'my-counter')
+        await a.waitForFunction((id) => window.zerostate.agents.list().some((x) => x.id === id), entry.id, { timeout: 30_000 })
+        const r = await a.evaluate((id) => window.zerostate.submit({ description: 'count', agent: id, input: 'three little words' }).done, entry.id)
+        assert.deepEqual(r.output, { words: 3, characters: 18 }, 'the published agent ran for a tab')
+        assert.equal(r.steps[0].peer, bId, 'on the donating tab, which fetched it from the terminal')
+        p.kill('SIGTERM')
+        assert.equal(await exited, 0, stderr)
+      } finally {
+        p.kill('SIGKILL')
+      }
     } finally {
       await rm(dir, { recursive: true, force: true })
     }

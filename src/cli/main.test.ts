@@ -1,8 +1,9 @@
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { afterEach, describe, expect, it } from 'vitest'
+import { checkManifest } from '../lib/index.ts'
 import { cli, DEFAULT_APP } from './main.ts'
 import { EXIT } from './errors.ts'
 import { FileKeyStore } from './key-store.ts'
@@ -91,5 +92,29 @@ describe('FileKeyStore', () => {
     expect(await store.load()).toEqual(key)
     expect((await stat(store.path)).mode & 0o777).toBe(0o600)
     expect(await new FileKeyStore(join(dir, 'profile')).load()).toEqual(key)
+  })
+})
+
+describe('agent new', () => {
+  it('refuses a bad name or an existing directory; writes the project files', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'zs-new-'))
+    dirs.push(dir)
+    const bad = await zerostate('agent', 'new', 'Bad Name', '--dir', dir)
+    expect(bad.code).toBe(EXIT.usage)
+    expect(bad.err).toMatch(/agent names are 2-40 characters/)
+    const lang = await zerostate('agent', 'new', 'x-y', '--lang', 'cobol', '--dir', dir)
+    expect(lang.code).toBe(EXIT.usage)
+    expect(lang.err).toMatch(/Allowed choices are assemblyscript, rust, c/)
+    for (const l of ['assemblyscript', 'rust', 'c']) {
+      const r = await zerostate('agent', 'new', `a-${l}`, '--lang', l, '--dir', dir)
+      expect(r.code).toBe(EXIT.ok)
+      const manifest = JSON.parse(await readFile(join(dir, `a-${l}`, 'manifest.json'), 'utf8'))
+      expect(manifest).toMatchObject({ name: `a-${l}`, abi: 'wasi-preview1' })
+      expect(checkManifest(manifest)).toEqual([])
+    }
+    expect((await zerostate('agent', 'new', 'a-c', '--lang', 'c', '--dir', dir)).code).toBe(EXIT.usage)
+    const noBuild = await zerostate('agent', 'test', '--dir', join(dir, 'a-c'))
+    expect(noBuild.code).toBe(EXIT.usage)
+    expect(noBuild.err).toMatch(/build\/agent\.wasm is missing: run `zerostate agent build` first/)
   })
 })

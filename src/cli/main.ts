@@ -9,6 +9,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import ora, { type Ora } from 'ora'
 import type { PeerInfo, TaskRequest, ZeroStateApi } from '../lib/index.ts'
 import { CliError, CliTimeoutError, EXIT } from './errors.ts'
+import { type AgentLang, buildAgent, LANGS, newAgent, readProject, testAgent } from './agent-sdk.ts'
 import { defaultProfileDir, joinMesh, until, within } from './peer.ts'
 
 export const DEFAULT_APP = 'http://127.0.0.1:8080/'
@@ -302,14 +303,99 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
       }
     })
 
+  const agent = program.command('agent').description('write, build, test and publish an agent (the agent SDK)')
+  agent
+    .command('new')
+    .description('write a buildable agent project: manifest, examples, sources, README')
+    .argument('<name>', 'the agent name (a-z, 0-9, -)')
+    .addOption(new Option('--lang <lang>', 'its language').choices([...LANGS]).default('assemblyscript'))
+    .option('--dir <dir>', 'where to create it', '.')
+    .action(async (name: string, o: { lang: AgentLang; dir: string }) => {
+      const root = await newAgent(o.dir, name, o.lang)
+      io.stderr.write(`wrote ${o.lang} agent ${name}: cd ${root} && npx zerostate agent build && npx zerostate agent test\n`)
+      out(root)
+    })
+  agent
+    .command('build')
+    .description('compile the agent in this directory (or --dir) to build/agent.wasm')
+    .option('--dir <dir>', 'the agent project', '.')
+    .option('--no-optimize', 'skip optimization (a quicker build while iterating)')
+    .action(async (o: { dir: string; optimize: boolean }) => {
+      const s = spinner(false).start(o.optimize ? 'compiling (optimized)' : 'compiling (not optimized)')
+      const wasm = await buildAgent(o.dir, { optimize: o.optimize })
+      s.succeed(`built ${wasm}`)
+      out(wasm)
+    })
+  agent
+    .command('test')
+    .description("run the agent against examples.json in the mesh's sandbox")
+    .option('--dir <dir>', 'the agent project', '.')
+    .option('--json', 'print the results as JSON on stdout')
+    .action(async (o: { dir: string; json?: boolean }, cmd: Command) => {
+      const results = await testAgent(o.dir, cmd.optsWithGlobals<Globals>().profile)
+      if (o.json) out(JSON.stringify(results, null, 2))
+      else
+        for (const r of results)
+          out(
+            `${r.ok ? 'ok  ' : 'FAIL'} ${JSON.stringify(r.input).slice(0, 60)} → ${r.error ?? JSON.stringify(r.output)}${r.ok ? '' : ` (expected ${JSON.stringify(r.expected)})`}`
+          )
+      const failed = results.filter((r) => !r.ok).length
+      io.stderr.write(`${results.length - failed} of ${results.length} examples pass\n`)
+      if (failed > 0 || results.length === 0) code = EXIT.failed
+    })
+  agent
+    .command('publish')
+    .description("sign the built agent with this machine's key and publish it to the mesh")
+    .option('--dir <dir>', 'the agent project', '.')
+    .option('--wait-peer <ms>', 'how long to wait for a peer to hand the record to', positiveInt, 15_000)
+    .option('--hold', 'keep running (until Ctrl-C) to serve the module to peers that fetch it')
+    .option('--json', 'print the registry entry as JSON on stdout')
+    .action(async (o: { dir: string; waitPeer: number; hold?: boolean; json?: boolean }, cmd: Command) => {
+      const { manifest, wasm } = await readProject(o.dir)
+      await publishBundle(cmd, { manifest, wasm }, o)
+    })
+
+  /** Publish a module with its manifest: join, wait for a peer, publish, wait until a peer took the record. */
+  async function publishBundle(
+    cmd: Command,
+    bundle: { manifest: unknown; wasm: Uint8Array },
+    o: { waitPeer: number; hold?: boolean; json?: boolean }
+  ): Promise<void> {
+    const s = spinner(o.json === true)
+    const zs = await join(cmd, s)
+    // The registry lives in the peers: the record must reach one before this process ends.
+    s.text = 'waiting for a peer to publish to'
+    await until(
+      zs,
+      () => zs.peers().some((p) => p.transport !== 'websockets'),
+      o.waitPeer,
+      () => new CliTimeoutError(`no peer to publish to within ${o.waitPeer} ms`)
+    )
+    s.text = 'publishing'
+    const entry = await zs.agents.publish({ manifest: bundle.manifest as Parameters<ZeroStateApi['agents']['publish']>[0]['manifest'], wasm: bundle.wasm })
+    s.text = 'handing the record to the mesh'
+    await zs.delivered(AbortSignal.timeout(o.waitPeer)).catch(() => {
+      throw new CliTimeoutError(`${entry.manifest.name} is signed and kept here, but no peer took the record within ${o.waitPeer} ms: publish again`)
+    })
+    s.succeed(`published ${entry.manifest.name} ${entry.manifest.version} as ${entry.id}`)
+    out(o.json === true ? JSON.stringify(entry, null, 2) : entry.id)
+    if (o.hold !== true) {
+      io.stderr.write('the module is served by this process while it runs and by the peers that fetched it; --hold keeps serving it\n')
+      return
+    }
+    io.stderr.write(`holding ${entry.manifest.name} for the mesh as ${zs.peerId} (Ctrl-C to stop)\n`)
+    await io.interrupted()
+  }
+
   program
     .command('publish')
     .description("sign an agent with this machine's key and publish it to the mesh registry")
     .argument('<wasm>', 'the agent module (.wasm)')
     .requiredOption('--manifest <file>', 'its manifest (JSON)')
     .option('--wait-peer <ms>', 'how long to wait for a peer to hand the record to', positiveInt, 15_000)
+    .option('--hold', 'keep running (until Ctrl-C) to serve the module to peers that fetch it')
     .option('--json', 'print the registry entry as JSON on stdout')
-    .action(async (wasmFile: string, o: { manifest: string; waitPeer: number; json?: boolean }, cmd: Command) => {
+    .action(async (wasmFile: string, o: { manifest: string; waitPeer: number; hold?: boolean; json?: boolean }, cmd: Command) => {
       const [wasm, manifestText] = await Promise.all([
         readFile(wasmFile).catch((err: Error) => {
           throw new CliError(`${wasmFile}: ${err.message}`)
@@ -324,24 +410,7 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
       } catch (err) {
         throw new CliError(`--manifest ${o.manifest} is not JSON: ${(err as Error).message}`)
       }
-      const s = spinner(o.json === true)
-      const zs = await join(cmd, s)
-      // The registry lives in the peers: the record must reach one before this process ends.
-      s.text = 'waiting for a peer to publish to'
-      await until(
-        zs,
-        () => zs.peers().some((p) => p.transport !== 'websockets'),
-        o.waitPeer,
-        () => new CliTimeoutError(`no peer to publish to within ${o.waitPeer} ms`)
-      )
-      s.text = 'publishing'
-      const entry = await zs.agents.publish({ manifest: manifest as Parameters<ZeroStateApi['agents']['publish']>[0]['manifest'], wasm: new Uint8Array(wasm) })
-      s.text = 'handing the record to the mesh'
-      await zs.delivered(AbortSignal.timeout(o.waitPeer)).catch(() => {
-        throw new CliTimeoutError(`${entry.manifest.name} is signed and kept here, but no peer took the record within ${o.waitPeer} ms: publish again`)
-      })
-      s.succeed(`published ${entry.manifest.name} ${entry.manifest.version} as ${entry.id}`)
-      out(o.json === true ? JSON.stringify(entry, null, 2) : entry.id)
+      await publishBundle(cmd, { manifest, wasm: new Uint8Array(wasm) }, o)
     })
 
   return {
