@@ -28,7 +28,8 @@ const bundled: AgentCandidate[] = manifests.map((m, i) => ({
   version: m.version,
   description: m.description,
   capabilities: m.capabilities,
-  price: m.price ?? 0
+  price: m.price ?? 0,
+  abi: m.abi
 }))
 const catalog = catalogOf(bundled)
 const info = capabilityCatalog(catalog)
@@ -37,10 +38,35 @@ const agentsOf = (description: string, hasInput?: boolean) =>
   deterministicPlan({ description, hasInput }, info).subtasks.map((s) => bundled.filter((a) => a.capabilities.includes(s.capabilities[0])).map((a) => a.name))
 
 describe('the rule planner with the real bundled agents', () => {
-  it('finds the nine bundled manifests', () => {
-    expect(bundled.map((a) => a.name).sort()).toEqual(
-      ['csv-json', 'extract-entities', 'hash', 'keywords', 'markdown-html', 'math-eval', 'sentiment', 'summarize', 'word-stats'].sort()
-    )
+  it('finds the nine bundled WASM manifests and the five llm-prompt ones', () => {
+    expect(
+      bundled
+        .filter((a) => a.abi !== 'llm-prompt')
+        .map((a) => a.name)
+        .sort()
+    ).toEqual(['csv-json', 'extract-entities', 'hash', 'keywords', 'markdown-html', 'math-eval', 'sentiment', 'summarize', 'word-stats'].sort())
+    expect(
+      bundled
+        .filter((a) => a.abi === 'llm-prompt')
+        .map((a) => a.name)
+        .sort()
+    ).toEqual(['answer-llm', 'classify-llm', 'extract-json-llm', 'summarize-llm', 'translate-llm'].sort())
+  })
+
+  it('never plans by rules onto a capability that only llm-prompt agents offer (it needs a loaded model)', () => {
+    const modelOnly = info.filter((c) => c.needsModel).map((c) => c.capability)
+    expect(modelOnly.length).toBeGreaterThanOrEqual(5)
+    // Either planned onto capabilities that run anywhere, or refused with the capabilities on offer.
+    for (const phrase of ['translate this to French', 'classify this ticket', 'answer the question from the context', 'extract the people it names as json']) {
+      let planned: string[] = []
+      try {
+        planned = deterministicPlan({ description: phrase, hasInput: true }, info).subtasks.map((s) => s.capabilities[0]!)
+      } catch (err) {
+        expect(err).toBeInstanceOf(PlanningError)
+        expect((err as Error).message).not.toMatch(/llm-/)
+      }
+      for (const c of planned) expect(modelOnly).not.toContain(c)
+    }
   })
 
   // Each phrase of PLANNING.md's table, and those a new user typed, with the agent it must reach.

@@ -217,7 +217,10 @@ export function inputFromDescription(description: string, firstCapability: strin
  * lists the capabilities that do exist. Parts of the request that map onto nothing
  * are listed in `notes`.
  */
-export function deterministicPlan(request: PlanRequest, catalog: readonly CapabilityInfo[]): PlanDraft & { notes: string[] } {
+export function deterministicPlan(request: PlanRequest, all: readonly CapabilityInfo[]): PlanDraft & { notes: string[] } {
+  // Rules plan onto what runs anywhere: a capability only llm-prompt agents offer needs a loaded
+  // model, so it is planned by the LLM planner or named by the user, never guessed from words.
+  const catalog = all.filter((c) => c.needsModel !== true)
   const offered = new Set(catalog.map((c) => c.capability))
   const price = new Map(catalog.map((c) => [c.capability, c.minPrice]))
   const notes: string[] = []

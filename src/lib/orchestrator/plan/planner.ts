@@ -33,6 +33,8 @@ export interface CapabilityInfo {
   minPrice: number
   /** A few agents' descriptions, to help an LLM pick. */
   examples: string[]
+  /** Every agent offering it is an `llm-prompt` agent: it runs only where a language model is loaded. */
+  needsModel?: boolean
 }
 
 /** Turns a description into a plan draft. */
@@ -45,18 +47,22 @@ export interface Planner {
 /** Summarize the catalog per capability (sorted by name). */
 export function capabilityCatalog(catalog: AgentCatalog, maxExamples = 2): CapabilityInfo[] {
   const map = new Map<string, CapabilityInfo>()
+  const modelOnly = new Map<string, boolean>()
   for (const a of catalog.list()) {
     for (const c of a.capabilities) {
       let info = map.get(c)
       if (info == null) {
         info = { capability: c, agents: 0, minPrice: Infinity, examples: [] }
         map.set(c, info)
+        modelOnly.set(c, true)
       }
       info.agents++
+      if (a.abi !== 'llm-prompt') modelOnly.set(c, false)
       if (a.price < info.minPrice) info.minPrice = a.price
       if (info.examples.length < maxExamples) info.examples.push(`${a.name}: ${a.description ?? ''}`.slice(0, 160))
     }
   }
+  for (const [c, only] of modelOnly) if (only) map.get(c)!.needsModel = true
   return [...map.values()].sort((a, b) => a.capability.localeCompare(b.capability))
 }
 
