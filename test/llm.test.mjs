@@ -112,30 +112,37 @@ describe('llm-prompt agents on a donor with a tiny GGUF model', () => {
     )
     assert.equal(res.pieces.map((p) => p.text).join(''), res.output, 'the streamed text is the answer')
 
-    // On the task page: submit, open the page at once (client-side), watch the text grow.
-    const id = await a.evaluate((input) => {
+    // On the task page: open a task page first (its code is then loaded, so the next one mounts at
+    // once), then watch from before the submit, submit and open the new task's page in one go.
+    const go = (taskId) =>
+      a.evaluate((t) => {
+        const link = document.createElement('a')
+        link.href = `/tasks/${t}`
+        document.body.append(link)
+        link.click()
+      }, taskId)
+    await go(await a.evaluate(() => window.zerostate.tasks()[0].id))
+    await a.waitForSelector('[data-testid="task-progress"]', { timeout: 30_000 })
+    const seen = await a.evaluate(async (input) => {
+      const lengths = []
+      let last
+      const obs = new MutationObserver(() => {
+        const el = document.querySelector('[data-testid="step-stream"]')
+        if (el != null) last = el
+        if (el != null && document.querySelector('[data-testid="task-result"]') == null) lengths.push(el.textContent.length)
+      })
+      obs.observe(document.body, { childList: true, characterData: true, subtree: true })
       const agent = window.zerostate.agents.list({ capability: 'llm-summarization' })[0]
-      window.__llmTask = window.zerostate.submit({ description: 'summarize for the page', agent: agent.id, input, preferences: { verification: 'none' } })
-      return window.__llmTask.id
-    }, text)
-    await a.evaluate((taskId) => {
+      const h = window.zerostate.submit({ description: 'summarize for the page', agent: agent.id, input, preferences: { verification: 'none' } })
       const link = document.createElement('a')
-      link.href = `/tasks/${taskId}`
+      link.href = `/tasks/${h.id}`
       document.body.append(link)
       link.click()
-    }, id)
-    await a.waitForSelector('[data-testid="step-stream"]', { timeout: 30_000 })
-    const seen = await a.evaluate(async () => {
-      const el = document.querySelector('[data-testid="step-stream"]')
-      const lengths = [el.textContent.length]
-      const obs = new MutationObserver(() => {
-        if (document.querySelector('[data-testid="task-result"]') == null) lengths.push(el.textContent.length)
-      })
-      obs.observe(el, { childList: true, characterData: true, subtree: true })
-      const r = await window.__llmTask.done
+      const r = await h.done
+      await new Promise((resolve) => requestAnimationFrame(() => resolve()))
       obs.disconnect()
-      return { lengths, final: el.textContent, output: r.output }
-    })
+      return { lengths: lengths.filter((n) => n > 0), final: last?.textContent ?? '', output: r.output }
+    }, text)
     await a.waitForSelector('[data-testid="task-result"]', { timeout: 10_000 })
     assert.ok(seen.final.length > 0)
     assert.ok(seen.output.endsWith(seen.final) || seen.final === seen.output, `page showed ${JSON.stringify(seen.final.slice(0, 80))}`)
