@@ -308,13 +308,14 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       'trace.foreignRejected': tracer.stats.foreignRejected,
       'trace.bundlesSealed': tracer.stats.bundlesSealed,
       'trace.pending': tracer.pending(),
+      ...Object.fromEntries(Object.entries(tracer.stats.rejectedBy).map(([why, n]) => [`trace.rejected.${why}`, n ?? 0])),
       ...metered.record()
     }),
     metricsSnapshot: () => metered.snapshot(),
     observability: () => ({ tracing: tracer.enabled, metrics: metered.registry.enabled }),
     setObservability: (opts) => {
-      if (opts.tracing != null) tracer.enabled = opts.tracing
-      if (opts.metrics != null) metered.registry.enabled = opts.metrics
+      if (opts.tracing != null) tracer.enabled = opts.tracing === true
+      if (opts.metrics != null) metered.registry.enabled = opts.metrics === true
     },
     audit: {
       list: (filter) => memory.audit.list(filter),
