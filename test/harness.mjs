@@ -160,7 +160,7 @@ export async function waitForApi(page, timeout = 30_000) {
 }
 
 /** Resolve when every page has a direct WebRTC connection to every other page. */
-export async function waitForFullMesh(pages, timeout = 15_000) {
+export async function waitForFullMesh(pages, timeout = 30_000) {
   const ids = await Promise.all(pages.map((p) => p.evaluate(() => window.zerostate.peerId)))
   await Promise.all(
     pages.map((p, i) =>
