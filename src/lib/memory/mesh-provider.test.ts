@@ -344,5 +344,7 @@ describe('MeshProvider.delivered', () => {
     const d = lone.provider.delivered(ac.signal)
     ac.abort(new Error('gave up'))
     await expect(d).rejects.toThrow('gave up')
+    // An already aborted signal rejects at once rather than waiting for a delivery.
+    await expect(lone.provider.delivered(AbortSignal.abort(new Error('too late')))).rejects.toThrow('too late')
   })
 })

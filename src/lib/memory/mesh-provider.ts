@@ -182,14 +182,19 @@ export class MeshProvider {
     const old = this.#channels.get(ch.peer)
     if (old != null && old !== ch) old.close()
     this.#channels.set(ch.peer, ch)
-    this.#send(ch, { type: 'step1', sv: toB64(Y.encodeStateVector(this.doc)) })
+    void this.#send(ch, { type: 'step1', sv: toB64(Y.encodeStateVector(this.doc)) })
     void this.#run(ch)
   }
 
-  #send(ch: SyncChannel, msg: SyncMessage): void {
-    ch.send(msg).catch((err) => {
-      log('send on %s to %s failed: %s', this.name, ch.peer, (err as Error)?.message)
-    })
+  /** Send without waiting; resolves true once written, false (logged) when the send failed. */
+  #send(ch: SyncChannel, msg: SyncMessage): Promise<boolean> {
+    return ch.send(msg).then(
+      () => true,
+      (err) => {
+        log('send on %s to %s failed: %s', this.name, ch.peer, (err as Error)?.message)
+        return false
+      }
+    )
   }
 
   async #run(ch: SyncChannel): Promise<void> {
@@ -325,14 +330,9 @@ export class MeshProvider {
     // Everything local so far is in this message: once written, it has been delivered.
     const wasUndelivered = this.#undelivered && this.#outbox.length === 0
     if (payload.inline != null) {
-      ch.send(msg).then(
-        () => {
-          if (wasUndelivered) this.#markDelivered()
-        },
-        (err) => {
-          log('send on %s to %s failed: %s', this.name, ch.peer, (err as Error)?.message)
-        }
-      )
+      void this.#send(ch, msg).then((sent) => {
+        if (sent && wasUndelivered) this.#markDelivered()
+      })
       return
     }
     out.large = out.large.then(async () => {
@@ -381,13 +381,19 @@ export class MeshProvider {
    */
   delivered(signal?: AbortSignal): Promise<void> {
     if (!this.#undelivered) return Promise.resolve()
+    if (signal?.aborted === true) return Promise.reject(signal.reason)
     const { promise, resolve, reject } = Promise.withResolvers<void>()
-    const onAbort = (): void => reject(signal?.reason ?? new DOMException('aborted', 'AbortError'))
-    signal?.addEventListener('abort', onAbort, { once: true })
-    this.#deliveredWaiters.push(() => {
+    const waiter = (): void => {
       signal?.removeEventListener('abort', onAbort)
       resolve()
-    })
+    }
+    // An abandoned wait leaves the list at once (a caller polling with timeouts does not pile up waiters).
+    const onAbort = (): void => {
+      this.#deliveredWaiters = this.#deliveredWaiters.filter((w) => w !== waiter)
+      reject(signal?.reason)
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    this.#deliveredWaiters.push(waiter)
     return promise
   }
 
@@ -416,7 +422,7 @@ export class MeshProvider {
   /** Run the state-vector exchange again on every channel (anti-entropy). */
   resync(): void {
     const sv = toB64(Y.encodeStateVector(this.doc))
-    for (const ch of this.#channels.values()) this.#send(ch, { type: 'step1', sv })
+    for (const ch of this.#channels.values()) void this.#send(ch, { type: 'step1', sv })
   }
 
   /** Stop syncing; called by `doc.destroy()` too. Idempotent. */
