@@ -52,6 +52,10 @@ const api: WllamaWorkerApi = {
       const prompt = req.system != null ? `${req.system}\n\n${req.prompt}` : req.prompt
       let text = ''
       let tokens = 0
+      // Each piece crosses to the page on the callback proxy's own port, and the answer on the worker's:
+      // two ports keep no order between them, so the answer waits until the page has taken every piece
+      // (without this the last pieces could arrive after the result, and a submitter's stream lost its tail).
+      const delivered: Array<Promise<unknown>> = []
       // llama-server's completion takes a JSON Schema and turns it into a grammar (not in wllama's types).
       const options = {
         prompt,
@@ -68,10 +72,11 @@ const api: WllamaWorkerApi = {
           if (piece === '') return
           text += piece
           tokens++
-          void onToken(piece)
+          delivered.push(Promise.resolve(onToken(piece)).catch(() => {}))
         }
       }
       await wllama.createCompletion(options)
+      await Promise.all(delivered)
       return { text, model: modelName, tokens }
     }),
   unload: () =>
