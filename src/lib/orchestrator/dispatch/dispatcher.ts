@@ -38,6 +38,8 @@ export interface DispatcherInit {
   offerTimeoutMs?: number
   /** Deadline of one step attempt. Default 60 000 ms. */
   stepTimeoutMs?: number
+  /** Streamed text shown per attempt, in characters; a donor's pieces past it are dropped and counted. Default 1 Mi. */
+  maxStreamChars?: number
   /** Run on this peer when no remote peer can. Default true (needs an executor). */
   runLocallyWhenNoPeer?: boolean
   /** Offers kept in flight per donor before steps wait here (learned per donor). Default 8 to start, 64 at most. */
@@ -222,6 +224,8 @@ class DeclinedError extends OrchestratorError {
 
 /** Waits for capacity (every donor full) do not use up retry attempts, up to this many. */
 const MAX_CAPACITY_WAITS = 40
+/** Default cap on one attempt's streamed text (about 250k tokens: past any model's context). */
+const MAX_STREAM_CHARS = 1024 * 1024
 
 /**
  * A donor that disappears mid-step (closed tab, dropped connection) is not the agent's
@@ -252,8 +256,11 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       replicas: 0,
       invalidOutputs: 0,
       verificationFailed: 0,
-      receiptsSent: 0
+      receiptsSent: 0,
+      /** Streamed pieces dropped: out of order, repeated, or past `maxStreamChars`. */
+      tokensDropped: 0
     }
+    const maxStreamChars = init.maxStreamChars ?? MAX_STREAM_CHARS
     const payloads = new TaskPayloads(transport, { maxBytes: init.maxPayloadBytes })
     let offs: Array<() => void> = []
 
@@ -926,6 +933,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         let timer: ReturnType<typeof setTimeout> | undefined
         let lease = offerTimeout
         let uploading = false
+        let nextSeq = 0
+        let streamed = 0
         const transfers = new AbortController()
         const deadline = Date.now() + stepTimeout
         const arm = (ms: number, err: () => Error): void => {
@@ -993,6 +1002,14 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           },
           tokens: (seq, text) => {
             if (settled) return
+            // Pieces come in order on one stream: a repeated or skipped piece, or text past the
+            // per-attempt cap (a donor that never stops), is dropped and counted, never shown.
+            streamed += text.length
+            if (seq !== nextSeq || streamed > maxStreamChars) {
+              stats.tokensDropped++
+              return
+            }
+            nextSeq++
             try {
               opts.onTokens?.({ taskId: opts.taskId, stepId, peer, seq, text })
             } catch (err) {

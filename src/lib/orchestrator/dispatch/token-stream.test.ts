@@ -92,3 +92,44 @@ describe('llm-prompt token streaming', () => {
     expect(executors.get('donor-plain')!.runs).toBe(0)
   })
 })
+
+describe('a donor that streams out of order or without end', () => {
+  it('repeated and skipped pieces, and text past the cap, are dropped and counted, never shown', async () => {
+    const net = new MemoryTaskNetwork()
+    const liar = net.transport('donor-odd')
+    await liar.start()
+    const big = 'x'.repeat(40)
+    liar.onMessage((from, m) => {
+      if (m.type !== 'offer') return
+      const rid = m.rid
+      void (async () => {
+        await liar.send(from, { type: 'accept', rid, leaseMs: 500 })
+        await liar.send(from, { type: 'tokens', rid, seq: 0, text: 'one' })
+        await liar.send(from, { type: 'tokens', rid, seq: 0, text: 'again' })
+        await liar.send(from, { type: 'tokens', rid, seq: 7, text: 'ahead' })
+        await liar.send(from, { type: 'tokens', rid, seq: 1, text: ' two' })
+        for (let i = 2; i < 12; i++) await liar.send(from, { type: 'tokens', rid, seq: i, text: big })
+        await liar.send(from, { type: 'result', rid, output: 'done', ms: 1 })
+      })()
+    })
+    const orch = createOrchestrator(
+      {
+        catalog: catalogOf([writer]),
+        peers: { peers: () => [peer('donor-odd', { rttMs: 5, freeWorkers: 1, capabilities: ['llm', 'llm-prompt'] })] },
+        transport: net.transport('submitter')
+      },
+      { dispatcher: { offerTimeoutMs: 300, maxStreamChars: 100 } }
+    )
+    await orch.start()
+    const h = orch.submit({ description: 'summarize', agent: writer.id, input: 'text', preferences: { verification: 'none' } })
+    const shown: string[] = []
+    h.on('progress', (e) => {
+      const t = (e as { tokens?: TokenEvent }).tokens
+      if (t != null) shown.push(t.text)
+    })
+    expect((await h.done).output).toBe('done')
+    // All text received counts toward the cap: 17 chars with the two dropped, then two 40-char pieces fit in 100.
+    expect(shown).toEqual(['one', ' two', big, big])
+    expect(orch.stats().tokensDropped).toBe(2 + 8)
+  })
+})
