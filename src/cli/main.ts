@@ -10,7 +10,8 @@ import ora, { type Ora } from 'ora'
 import type { PeerInfo, TaskRequest, ZeroStateApi } from '../lib/index.ts'
 import { CliError, CliTimeoutError, EXIT } from './errors.ts'
 import { type AgentLang, buildAgent, LANGS, newAgent, readProject, testAgent } from './agent-sdk.ts'
-import { defaultProfileDir, joinMesh, until, within } from './peer.ts'
+import { defaultProfileDir, joinMesh, type PeerOptions, until, within } from './peer.ts'
+import { MAX_TRACES, TraceJournal } from './trace-journal.ts'
 
 export const DEFAULT_APP = 'http://127.0.0.1:8080/'
 
@@ -22,6 +23,8 @@ export interface Io {
   /** Resolves when the user asks to stop (Ctrl-C, SIGTERM). */
   interrupted: () => Promise<void>
   env: NodeJS.ProcessEnv
+  /** How a command joins the mesh. Default `joinMesh` (the app's relays); tests pass an in-memory mesh. */
+  join?: (opts: PeerOptions) => Promise<ZeroStateApi>
 }
 
 interface Globals {
@@ -53,7 +56,7 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
   const join = async (cmd: Command, s: Ora): Promise<ZeroStateApi> => {
     const g = cmd.optsWithGlobals<Globals>()
     s.start(`joining the mesh of ${g.app}`)
-    const zs = await joinMesh({ app: g.app, profile: g.profile, joinTimeoutMs: g.joinTimeout })
+    const zs = await (io.join ?? joinMesh)({ app: g.app, profile: g.profile, joinTimeoutMs: g.joinTimeout })
     open.push(zs)
     return zs
   }
@@ -184,7 +187,28 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
         ...(Object.keys(preferences).length > 0 ? { preferences: preferences as TaskRequest['preferences'] } : {})
       }
       const t0 = performance.now()
+      const submittedAt = Date.now()
       const handle = zs.submit(request)
+      const journal = new TraceJournal(cmd.optsWithGlobals<Globals>().profile)
+      /** Keep the task's trace in the profile (for `zerostate trace`) and write it to --trace; a failure to is said, never fatal. */
+      const keepTrace = async (status: 'succeeded' | 'failed'): Promise<void> => {
+        s.start(`task ${handle.id}: keeping its trace`)
+        let otlp: unknown
+        try {
+          otlp = await zs.exportTrace(handle.id)
+          const kept = await journal.save({ taskId: handle.id, description, submittedAt, status, otlp })
+          s.stop()
+          io.stderr.write(`trace kept: ${kept.spans} span(s) from ${kept.peers.length} peer(s); \`zerostate trace ${handle.id}\` prints it\n`)
+        } catch (err) {
+          s.stop()
+          io.stderr.write(`the trace of task ${handle.id} was not kept: ${(err as Error).message}\n`)
+        }
+        if (o.trace != null && otlp !== undefined)
+          await writeFile(String(o.trace), JSON.stringify(otlp, null, 2)).catch((err: Error) => {
+            io.stderr.write(`--trace ${o.trace}: ${err.message}\n`)
+            code = EXIT.failed
+          })
+      }
       s.text = `task ${handle.id}: planning`
       handle.on('progress', (e) => {
         s.text = `task ${handle.id}: ${e.phase} (${e.stepsDone}/${e.steps} steps)`
@@ -196,23 +220,29 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
         const result = await within(handle.done, Number(o.timeout), () => new CliTimeoutError(`task ${handle.id} took longer than ${o.timeout} ms`))
         const where = [...new Set(result.steps.map((st) => (st.peer === zs.peerId ? 'here' : short(st.peer))))].join(', ')
         s.succeed(`task ${result.id} succeeded in ${Math.round(performance.now() - t0)} ms (${result.steps.length} step(s) on ${where}, cost ${result.cost})`)
-        if (o.trace != null) await writeFile(String(o.trace), JSON.stringify(await zs.exportTrace(result.id), null, 2))
         out(json ? JSON.stringify(result, null, 2) : text(result.output))
       } catch (err) {
         handle.cancel()
-        if (err instanceof CliError) throw err
+        if (err instanceof CliError) {
+          await keepTrace('failed')
+          throw err
+        }
         const e = err as Error
         s.fail(`task ${handle.id} failed: ${e.name}: ${e.message}`)
         if (json) out(JSON.stringify({ id: handle.id, status: 'failed', error: { name: e.name, message: e.message } }, null, 2))
         code = EXIT.failed
+        await keepTrace('failed')
+        return
       }
+      await keepTrace('succeeded')
     })
 
   program
     .command('donate')
     .description('run agents for the mesh until stopped (Ctrl-C)')
     .option('--workers <n>', 'how many agents may run at once', positiveInt, 1)
-    .action(async (o: { workers: number }, cmd: Command) => {
+    .option('--json', 'when stopped, print what was served as JSON on stdout')
+    .action(async (o: { workers: number; json?: boolean }, cmd: Command) => {
       const s = spinner(false)
       const zs = await join(cmd, s)
       await zs.donate({ enabled: true, workers: o.workers })
@@ -229,6 +259,7 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
       off()
       await zs.donate({ enabled: false })
       io.stderr.write(`stopped donating after ${served} step(s)\n`)
+      if (o.json) out(JSON.stringify({ peerId: zs.peerId, served }, null, 2))
     })
 
   program
@@ -301,6 +332,36 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
       } finally {
         lines?.close()
       }
+    })
+
+  program
+    .command('trace')
+    .description(
+      "print the OTLP/JSON trace of a task submitted from this profile (every peer's spans, for Jaeger or any OTLP tool); without TASK_ID, list the traces kept"
+    )
+    .argument('[taskId]', 'the task (its id, as `submit` printed it)')
+    .option('--json', 'list the kept traces as JSON (a trace is printed as JSON anyway)')
+    .addHelpText(
+      'after',
+      `\nThe traces of the latest ${MAX_TRACES} tasks submitted from this profile are kept in PROFILE/traces.\nExit 5 when no trace of TASK_ID is kept here.`
+    )
+    .action(async (taskId: string | undefined, o: { json?: boolean }, cmd: Command) => {
+      const journal = new TraceJournal(cmd.optsWithGlobals<Globals>().profile)
+      if (taskId == null) {
+        const kept = await journal.list()
+        if (o.json) return out(JSON.stringify(kept, null, 2))
+        for (const t of kept)
+          out(
+            `${t.taskId}  ${new Date(t.submittedAt).toISOString()}  ${t.status.padEnd(9)} ${String(t.spans).padStart(4)} span(s)  ${t.description.slice(0, 60)}`
+          )
+        if (kept.length === 0) io.stderr.write(`no trace is kept in ${journal.dir}: \`zerostate submit\` keeps one per task\n`)
+        return
+      }
+      const kept = await journal.read(taskId)
+      io.stderr.write(
+        `task ${kept.taskId} (${kept.status}, submitted ${new Date(kept.submittedAt).toISOString()}): ${kept.spans} span(s) from ${kept.peers.length} peer(s)\n`
+      )
+      out(JSON.stringify(kept.otlp, null, 2))
     })
 
   const agent = program.command('agent').description('write, build, test and publish an agent (the agent SDK)')
