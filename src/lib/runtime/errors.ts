@@ -108,6 +108,52 @@ export class LlmUnavailableError extends RuntimeError {
   static override readonly defaultMessage: string = 'No language model that fits this agent is loaded on this peer'
 }
 
+/** A tool call failed (issue 14, vision §6); the agent gets it as an error reply, the step fails with it when the agent gives up. */
+export class ToolError extends RuntimeError {
+  override readonly name: string = 'ToolError'
+  static override readonly defaultMessage: string = 'A tool call failed'
+  /** The tool that was called. */
+  tool?: string
+}
+
+/** A tool call outside the grants: the manifest did not declare it, the donor did not grant it, or the task does not allow what it touches. */
+export class ToolDeniedError extends ToolError {
+  override readonly name: string = 'ToolDeniedError'
+  static override readonly defaultMessage: string = 'The agent may not call this tool here'
+  /** The missing grant: `manifest`, `donor`, `task` or `origin`. */
+  grant?: string
+}
+
+/** The tool does not exist on this peer. */
+export class UnknownToolError extends ToolError {
+  override readonly name: string = 'UnknownToolError'
+  static override readonly defaultMessage: string = 'No tool of that name exists here'
+}
+
+/** The arguments of a tool call do not match the tool's input schema (or are not JSON). */
+export class ToolInputError extends ToolError {
+  override readonly name: string = 'ToolInputError'
+  static override readonly defaultMessage: string = 'The tool arguments do not match its input schema'
+}
+
+/** The tool answered something its output schema does not allow. */
+export class ToolOutputError extends ToolError {
+  override readonly name: string = 'ToolOutputError'
+  static override readonly defaultMessage: string = 'The tool answered outside its output schema'
+}
+
+/** The tool did not answer in time. */
+export class ToolTimeoutError extends ToolError {
+  override readonly name: string = 'ToolTimeoutError'
+  static override readonly defaultMessage: string = 'The tool did not answer in time'
+}
+
+/** The sandbox cannot suspend an agent for a tool call here (neither JSPI nor a blocking wait on shared memory). */
+export class ToolsUnavailableError extends ToolError {
+  override readonly name: string = 'ToolsUnavailableError'
+  static override readonly defaultMessage: string = 'This peer cannot run agents that call tools'
+}
+
 const CLASSES = {
   RuntimeError,
   InvalidManifestError,
@@ -124,7 +170,14 @@ const CLASSES = {
   RuntimeStoppedError,
   AgentNotFoundError,
   AgentBadOutputError,
-  LlmUnavailableError
+  LlmUnavailableError,
+  ToolError,
+  ToolDeniedError,
+  UnknownToolError,
+  ToolInputError,
+  ToolOutputError,
+  ToolTimeoutError,
+  ToolsUnavailableError
 } as const
 
 /** The names of all runtime errors. */
@@ -137,6 +190,9 @@ export interface SerializedError {
   stack?: string
   stderr?: string
   exitCode?: number
+  /** A tool error's tool and missing grant. */
+  tool?: string
+  grant?: string
 }
 
 /** Flatten an error for postMessage. */
@@ -147,6 +203,8 @@ export function serializeError(err: unknown): SerializedError {
       out.stderr = err.stderr
       out.exitCode = err.exitCode
     }
+    if (err instanceof ToolError && err.tool != null) out.tool = err.tool
+    if (err instanceof ToolDeniedError && err.grant != null) out.grant = err.grant
     return out
   }
   return { name: 'RuntimeError', message: String(err) }
@@ -161,5 +219,7 @@ export function deserializeError(data: SerializedError): RuntimeError {
     err.stderr = data.stderr ?? ''
     err.exitCode = data.exitCode ?? 1
   }
+  if (err instanceof ToolError && data.tool != null) err.tool = data.tool
+  if (err instanceof ToolDeniedError && data.grant != null) err.grant = data.grant
   return err
 }

@@ -31,6 +31,13 @@ export {
   RuntimeStoppedError,
   AgentNotFoundError,
   LlmUnavailableError,
+  ToolError,
+  ToolDeniedError,
+  UnknownToolError,
+  ToolInputError,
+  ToolOutputError,
+  ToolTimeoutError,
+  ToolsUnavailableError,
   type RuntimeErrorName
 } from './errors.ts'
 export {
@@ -70,3 +77,24 @@ export { createAgentRuntime, publishLocal, type AgentRuntime, type AgentRuntimeI
 export { ComlinkWorkerPool, type AgentSandbox, type SandboxJob, type SandboxResult, type SandboxStats } from './worker-pool.ts'
 export { webWorkerFactory, type WorkerFactory, type WorkerHandle } from './worker-factory.ts'
 export { bundledAgents, loadBundledAgent, BundledIndexSchema, type BundledAgent, type BundledAgentsOptions } from './bundled.ts'
+export {
+  createToolHost,
+  granted,
+  parseToolGrants,
+  DEFAULT_TOOL_GRANTS,
+  ToolGrantsSchema,
+  ToolScopeSchema,
+  type Tool,
+  type ToolSpec,
+  type ToolHost,
+  type ToolHostInit,
+  type ToolGrants,
+  type ToolScope,
+  type ToolCallContext,
+  type ToolRunContext,
+  type ToolReply,
+  type ToolSpan
+} from './tool-host.ts'
+export { builtinTools, BUILTIN_TOOL_NAMES, type BuiltinToolName, type BuiltinToolBackends } from './tool-builtins.ts'
+export { hasJspi, TOOL_IMPORT_MODULE } from './tool-bridge.ts'
+export { runLlmWithTools, MAX_TOOL_ROUNDS } from './tool-llm.ts'

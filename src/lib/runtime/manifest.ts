@@ -11,6 +11,7 @@ import { canonicalBytes, signJson, verifyJson, type Identity } from '../core/ind
 import { AGENT_ABIS, MAX_MANIFEST_BYTES, MAX_MODULE_BYTES } from './constants.ts'
 import { InvalidManifestError, InvalidModuleError, SignatureMismatchError } from './errors.ts'
 import { LlmPromptSpecSchema } from './llm-prompt.ts'
+import { BUILTIN_TOOL_NAMES } from './tool-builtins.ts'
 
 const KEBAB = /^[a-z0-9]+(?:-[a-z0-9]+)*$/
 const HEX64 = /^[0-9a-f]{64}$/
@@ -50,6 +51,14 @@ export const UnsignedManifestSchema = v.object({
   limits: v.optional(AgentLimitsSchema),
   /** The prompt, model and generation of an `llm-prompt` agent (required for that ABI, refused for the others). */
   llm: v.optional(LlmPromptSpecSchema),
+  /** The tools the agent calls (issue 14); a call to any other is refused. The donor and the task must grant them too. */
+  tools: v.optional(
+    v.pipe(
+      v.array(v.picklist(BUILTIN_TOOL_NAMES)),
+      v.maxLength(BUILTIN_TOOL_NAMES.length),
+      v.check((list) => new Set(list).size === list.length, 'each tool once')
+    )
+  ),
   author: v.pipe(v.string(), v.regex(/^ed25519:[A-Za-z0-9_-]{43}$/, 'the author must be an "ed25519:…" public key'))
 })
 
@@ -113,6 +122,10 @@ function sentence(field: string, issue: v.BaseIssue<unknown>): string {
       return 'The model requirements must look like {"families": ["llama"], "minContext": 2048}: families and names are lists of text, minContext a whole number.'
     case 'llm.generation':
       return 'The generation settings must look like {"maxTokens": 256, "temperature": 0.7}: maxTokens 1-4096, temperature 0-2, topP 0-1, stop a list of up to 8 texts.'
+    case 'tools':
+      if (type === 'array') return `The tools must be a list of tool names, e.g. ["kv.scratch", "memory.get"].`
+      if (type === 'max_length' || type === 'check') return `Declare each tool once (there are ${BUILTIN_TOOL_NAMES.length}).`
+      return `Tool "${String(item ?? issue.input).slice(0, 64)}" does not exist: the tools are ${BUILTIN_TOOL_NAMES.join(', ')}.`
     case 'input':
     case 'output':
       return `The ${field} schema must be a JSON object, e.g. {"type": "string"}.`

@@ -13,6 +13,8 @@ import { validateModule } from './validate.ts'
 import { pagesOf } from './wasm-binary.ts'
 import { defaultWorkerFactory, type WorkerFactory } from './worker-factory.ts'
 import { ComlinkWorkerPool, type AgentSandbox, type SandboxStats } from './worker-pool.ts'
+import type { ToolCallContext, ToolHost } from './tool-host.ts'
+import { runLlmWithTools } from './tool-llm.ts'
 
 /** Options of `createAgentRuntime`. */
 export interface AgentRuntimeInit {
@@ -32,6 +34,8 @@ export interface AgentRuntimeInit {
    * rejects with `LlmUnavailableError`.
    */
   llm?: () => LlmRunner | undefined
+  /** The tools agents may call (issue 14); without it every tool call is refused. */
+  tools?: ToolHost
 }
 
 /** Options of one call. */
@@ -41,6 +45,8 @@ export interface RunOptions {
   timeoutMs?: number
   /** Each piece of text an `llm-prompt` agent generates, as it comes. */
   onToken?: (text: string) => void
+  /** The task this call serves, for its tool calls' grants, scratch space and spans. Default: a task of its own. */
+  task?: Omit<ToolCallContext, 'agent' | 'signal'>
 }
 
 /** The result of one call. */
@@ -90,7 +96,17 @@ export function createAgentRuntime(init: AgentRuntimeInit = {}): AgentRuntime {
   const verified = new WeakMap<Uint8Array, { manifest: AgentManifest; id: AgentId }>()
 
   /** An llm-prompt call under the same deadline and signal as a module call. */
-  async function runPrompt(m: AgentManifest, input: unknown, opts: RunOptions, t0: number): Promise<RunResult> {
+  /** Who calls tools, for which task (a call outside any task gets a task of its own). */
+  function toolContext(m: AgentManifest, id: string, opts: RunOptions, signal?: AbortSignal): ToolCallContext {
+    return {
+      taskId: `run-${crypto.randomUUID()}`,
+      ...opts.task,
+      agent: { id, name: m.name, tools: m.tools ?? [] },
+      ...(signal != null ? { signal } : {})
+    }
+  }
+
+  async function runPrompt(m: AgentManifest, id: string, input: unknown, opts: RunOptions, t0: number): Promise<RunResult> {
     const timeMs = lower(limits.timeMs, m.limits?.timeMs, opts.timeoutMs)
     const controller = new AbortController()
     const timer = setTimeout(
@@ -100,7 +116,15 @@ export function createAgentRuntime(init: AgentRuntimeInit = {}): AgentRuntime {
     const onAbort = (): void => controller.abort(new AgentAbortedError())
     opts.signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      const res = await runLlmPrompt(init.llm?.(), m.llm!, m.output, input, { signal: controller.signal, ...(opts.onToken ? { onToken: opts.onToken } : {}) })
+      const llmOpts = { signal: controller.signal, ...(opts.onToken ? { onToken: opts.onToken } : {}) }
+      const tools = init.tools
+      const res =
+        tools != null && (m.tools?.length ?? 0) > 0
+          ? await runLlmWithTools(init.llm?.(), m, input, {
+              ...llmOpts,
+              call: (name, args) => tools.call(name, args, toolContext(m, id, opts, controller.signal))
+            })
+          : await runLlmPrompt(init.llm?.(), m.llm!, m.output, input, llmOpts)
       return { output: res.output, ms: performance.now() - t0 }
     } catch (err) {
       if (controller.signal.aborted && controller.signal.reason instanceof Error) throw controller.signal.reason
@@ -128,7 +152,7 @@ export function createAgentRuntime(init: AgentRuntimeInit = {}): AgentRuntime {
         verified.set(pkg.wasm, { manifest: pkg.manifest, id })
       }
       const m = pkg.manifest
-      if (m.abi === 'llm-prompt') return await runPrompt(m, input, opts, t0)
+      if (m.abi === 'llm-prompt') return await runPrompt(m, id, input, opts, t0)
       const memoryMiB = lower(limits.memoryMiB, m.limits?.memoryMiB)
       const timeMs = lower(limits.timeMs, m.limits?.timeMs, opts.timeoutMs)
       await sandbox.start()
@@ -143,11 +167,17 @@ export function createAgentRuntime(init: AgentRuntimeInit = {}): AgentRuntime {
         timeMs: timeMs - elapsed,
         deadlineMs: timeMs,
         input,
-        signal: opts.signal
+        signal: opts.signal,
+        ...(init.tools != null && (m.tools?.length ?? 0) > 0 ? { tools: toolHandler(init.tools, toolContext(m, id, opts, opts.signal)) } : {})
       })
       return { output: res.output, ms: performance.now() - t0, waitMs: res.waitMs, ...(res.stderr ? { stderr: res.stderr } : {}) }
     }
   }
+}
+
+/** The sandbox's handler of one run's tool calls: JSON in, a `ToolReply` as JSON out. */
+function toolHandler(host: ToolHost, ctx: ToolCallContext): (name: string, argsJson: string) => Promise<string> {
+  return async (name, argsJson) => JSON.stringify(await host.reply(name, argsJson, ctx))
 }
 
 /**

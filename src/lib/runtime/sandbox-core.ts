@@ -4,6 +4,8 @@
  * DOM and no Node imports: it compiles modules (cached by key), instantiates
  * one fresh instance per call, and runs it under the WASI or json-v1 ABI with
  * no ambient authority. Errors come back as values, `{ name, message, stack }`.
+ * A module that imports `zerostate.tool_call` reaches the run's tools through
+ * `tool-bridge.ts` (JSPI where the engine has it, else a blocking wait on shared memory).
  */
 import { ConsoleStdout, File, OpenFile, WASIProcExit } from '@bjorn3/browser_wasi_shim'
 import { MAX_STDERR_BYTES, MEMORY_LIMIT_TRAP_FRACTION, MODULE_CACHE_ENTRIES, WASM_PAGE_BYTES, type WasmAbi } from './constants.ts'
@@ -15,12 +17,15 @@ import {
   AgentTrapError,
   InvalidModuleError,
   RuntimeError,
+  ToolDeniedError,
+  deserializeError,
   serializeError,
   type SerializedError
 } from './errors.ts'
 import { prepareModuleForHostMemory } from './validate.ts'
 import { wasiHost } from './wasi-host.ts'
 import { HOST_MEMORY_IMPORT } from './wasm-binary.ts'
+import { TOOL_IMPORT_MODULE, promising, toolImports, type ToolChannel, type ToolImports } from './tool-bridge.ts'
 
 /** One call sent to a worker. */
 export interface RunRequest {
@@ -32,10 +37,18 @@ export interface RunRequest {
   memoryPages: number
   input: unknown
   outputBytes: number
+  /** The run's tool channel, when its manifest declares tools (transferred with the call). */
+  tools?: ToolChannel
 }
 
 /** What a worker answers. */
 export type RunReply = { ok: true; output: unknown; stderr: string; ms: number } | { ok: false; error: SerializedError; needsBytes?: boolean }
+
+/** Options of `createWorkerApi`. */
+export interface WorkerApiInit {
+  /** Take a message from a port synchronously (Node's `receiveMessageOnPort`): lets a tool call block on shared memory. */
+  receiveSync?: (port: MessagePort) => unknown
+}
 
 /** The API a sandbox worker exposes through Comlink. */
 export interface WorkerApi {
@@ -109,7 +122,61 @@ function readAsString(memory: WebAssembly.Memory, ptr: number): string {
   return new TextDecoder('utf-16le').decode(new Uint8Array(memory.buffer, ptr, end - ptr))
 }
 
-function runWasi(module: WebAssembly.Module, memory: WebAssembly.Memory, req: RunRequest): { output: unknown; stderr: string } {
+/** The tool imports of one run and the last error a tool answered (reported if the agent then fails). */
+interface RunTools {
+  bridge: ToolImports
+  lastError?: { name: string; message: string; tool?: string; grant?: string }
+}
+
+function runTools(req: RunRequest, memory: WebAssembly.Memory, init: WorkerApiInit): RunTools {
+  const tools: RunTools = {} as RunTools
+  tools.bridge = toolImports({
+    ...(req.tools != null ? { channel: req.tools } : {}),
+    memory: () => memory,
+    ...(init.receiveSync != null ? { receiveSync: init.receiveSync } : {}),
+    reject: (name) => {
+      const err = new ToolDeniedError(
+        `the agent may not call ${name.slice(0, 64)}: its manifest declares no tools (add "${name.slice(0, 64)}" to the manifest's "tools")`
+      )
+      return JSON.stringify({ ok: false, error: { name: err.name, message: err.message, tool: name.slice(0, 64), grant: 'manifest' } })
+    },
+    onReply: (reply) => {
+      if (!reply.startsWith('{"ok":false')) return
+      try {
+        tools.lastError = (JSON.parse(reply) as { error: RunTools['lastError'] }).error
+      } catch {
+        // A reply is always JSON; nothing to keep otherwise.
+      }
+    }
+  })
+  return tools
+}
+
+/** The host memory and, for an agent that calls tools, the tool ABI (both may share the `zerostate` module). */
+function hostImports(memory: WebAssembly.Memory, tools: RunTools | undefined): WebAssembly.Imports {
+  const out: WebAssembly.Imports = { [HOST_MEMORY_IMPORT.module]: { [HOST_MEMORY_IMPORT.name]: memory } }
+  if (tools != null) out[TOOL_IMPORT_MODULE] = { ...out[TOOL_IMPORT_MODULE], ...tools.bridge.imports }
+  return out
+}
+
+/** A failed run of an agent whose last tool call failed reports that tool error (typed, naming the tool and grant). */
+function withToolError(err: unknown, tools: RunTools | undefined): unknown {
+  const last = tools?.lastError
+  if (last == null || err instanceof WASIProcExit) return err
+  return deserializeError({
+    name: last.name,
+    message: last.message,
+    ...(last.tool != null ? { tool: last.tool } : {}),
+    ...(last.grant != null ? { grant: last.grant } : {})
+  })
+}
+
+async function runWasi(
+  module: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+  req: RunRequest,
+  tools?: RunTools
+): Promise<{ output: unknown; stderr: string }> {
   // Bytes reach stdin as they are (API.md TaskRequest.input); text as UTF-8; anything else as JSON.
   const stdinBytes =
     req.input instanceof Uint8Array ? req.input : typeof req.input === 'string' ? encoder.encode(req.input) : encoder.encode(JSON.stringify(req.input ?? null))
@@ -120,9 +187,24 @@ function runWasi(module: WebAssembly.Module, memory: WebAssembly.Memory, req: Ru
   try {
     const instance = new WebAssembly.Instance(module, {
       wasi_snapshot_preview1: host.imports,
-      [HOST_MEMORY_IMPORT.module]: { [HOST_MEMORY_IMPORT.name]: memory }
+      ...hostImports(memory, tools)
     })
-    const code = host.start(instance)
+    let code: number
+    if (tools?.bridge.suspending === true) {
+      // JSPI: `_start` runs through `promising`; the shim's start sees it return at once, the exit comes with the promise.
+      let parked: Promise<unknown> = Promise.resolve()
+      const start = promising(instance.exports._start as () => void)
+      const _start = (): void => {
+        parked = start()
+      }
+      code = host.start({ exports: { ...instance.exports, _start } } as unknown as WebAssembly.Instance)
+      try {
+        await parked
+      } catch (err) {
+        if (!(err instanceof WASIProcExit)) throw err
+        code = err.code
+      }
+    } else code = host.start(instance)
     if (code !== 0) {
       const err = new AgentExitError(`the agent exited with status ${code}${stderr.size ? `: ${stderr.text().trim().slice(-500)}` : ''}`)
       err.exitCode = code
@@ -130,8 +212,9 @@ function runWasi(module: WebAssembly.Module, memory: WebAssembly.Memory, req: Ru
       throw err
     }
   } catch (err) {
-    if (err instanceof WASIProcExit) throw new AgentExitError(`the agent exited with status ${err.code}`)
-    throw classify(err, memory, req.memoryPages, stderr.size ? stderr.text() : '')
+    const e = withToolError(err, tools)
+    if (e instanceof WASIProcExit) throw new AgentExitError(`the agent exited with status ${e.code}`)
+    throw classify(e, memory, req.memoryPages, stderr.size ? stderr.text() : '')
   }
   let text: string
   const out = stdout.bytes()
@@ -144,7 +227,12 @@ function runWasi(module: WebAssembly.Module, memory: WebAssembly.Memory, req: Ru
   return { output: parseOutput(text), stderr: stderr.text() }
 }
 
-function runJsonV1(module: WebAssembly.Module, memory: WebAssembly.Memory, req: RunRequest): { output: unknown; stderr: string } {
+async function runJsonV1(
+  module: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+  req: RunRequest,
+  tools?: RunTools
+): Promise<{ output: unknown; stderr: string }> {
   const stderr = new Sink(MAX_STDERR_BYTES, false)
   const env = {
     abort(msg: number, file: number, line: number, col: number): never {
@@ -159,13 +247,17 @@ function runJsonV1(module: WebAssembly.Module, memory: WebAssembly.Memory, req: 
     }
   }
   try {
-    const instance = new WebAssembly.Instance(module, { env, [HOST_MEMORY_IMPORT.module]: { [HOST_MEMORY_IMPORT.name]: memory } })
+    const instance = new WebAssembly.Instance(module, {
+      env,
+      ...hostImports(memory, tools)
+    })
     const exports = instance.exports as { alloc: (n: number) => number; run: (p: number, n: number) => bigint | number }
+    const run = tools?.bridge.suspending === true ? promising(exports.run) : exports.run
     const input = encoder.encode(JSON.stringify(req.input ?? null))
     const ptr = exports.alloc(input.byteLength) >>> 0
     if (ptr + input.byteLength > memory.buffer.byteLength) throw new AgentBadOutputError('alloc() returned a pointer outside the agent memory')
     new Uint8Array(memory.buffer, ptr, input.byteLength).set(input)
-    const packed = BigInt.asUintN(64, BigInt(exports.run(ptr, input.byteLength)))
+    const packed = BigInt.asUintN(64, BigInt(await run(ptr, input.byteLength)))
     const outPtr = Number(packed >> 32n)
     const outLen = Number(packed & 0xffff_ffffn)
     if (outLen > req.outputBytes) throw new AgentOutputTooLargeError(`the agent returned ${outLen} bytes of output; the limit is ${req.outputBytes}`)
@@ -182,7 +274,7 @@ function runJsonV1(module: WebAssembly.Module, memory: WebAssembly.Memory, req: 
       throw new AgentBadOutputError(`the agent returned output that is not JSON: ${text.slice(0, 80)}`)
     }
   } catch (err) {
-    throw classify(err, memory, req.memoryPages, stderr.size ? stderr.text() : '')
+    throw classify(withToolError(err, tools), memory, req.memoryPages, stderr.size ? stderr.text() : '')
   }
 }
 
@@ -194,6 +286,8 @@ interface Compiled {
   min: number
   max: number
   spare?: WebAssembly.Memory
+  /** The module imports the tool ABI (`zerostate.tool_call`). */
+  usesTools: boolean
 }
 
 /**
@@ -203,7 +297,7 @@ interface Compiled {
  * address space each in V8, freed only by GC; a burst of calls then fails
  * with "Cannot allocate Wasm memory" — seen in the benchmark.)
  */
-export function createWorkerApi(): WorkerApi {
+export function createWorkerApi(init: WorkerApiInit = {}): WorkerApi {
   const cache = new Map<string, Compiled>()
 
   function compiledFor(req: RunRequest): Compiled | undefined {
@@ -221,7 +315,8 @@ export function createWorkerApi(): WorkerApi {
     } catch (err) {
       throw new InvalidModuleError(`the module is not valid WebAssembly: ${err instanceof Error ? err.message : String(err)}`)
     }
-    const entry: Compiled = { module, min: prepared.min, max: prepared.max }
+    const usesTools = WebAssembly.Module.imports(module).some((i) => i.module === TOOL_IMPORT_MODULE)
+    const entry: Compiled = { module, min: prepared.min, max: prepared.max, usesTools }
     cache.set(req.key, entry)
     if (cache.size > MODULE_CACHE_ENTRIES) cache.delete(cache.keys().next().value!)
     return entry
@@ -253,10 +348,13 @@ export function createWorkerApi(): WorkerApi {
         if (compiled == null) return { ok: false, needsBytes: true, error: { name: 'RuntimeError', message: 'module not loaded in this worker' } }
         const memory = takeMemory(compiled)
         try {
-          const { output, stderr } = req.abi === 'wasi-preview1' ? runWasi(compiled.module, memory, req) : runJsonV1(compiled.module, memory, req)
+          const tools = compiled.usesTools ? runTools(req, memory, init) : undefined
+          const { output, stderr } =
+            req.abi === 'wasi-preview1' ? await runWasi(compiled.module, memory, req, tools) : await runJsonV1(compiled.module, memory, req, tools)
           return { ok: true, output, stderr, ms: performance.now() - t0 }
         } finally {
           releaseMemory(compiled, memory)
+          req.tools?.port.close()
         }
       } catch (err) {
         return { ok: false, error: serializeError(err instanceof RuntimeError ? err : classify(err, undefined, req.memoryPages, '')) }

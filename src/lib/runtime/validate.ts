@@ -6,6 +6,7 @@
 import { MAX_MODULE_BYTES, type AgentAbi, type WasmAbi } from './constants.ts'
 import { ForbiddenImportError, InvalidModuleError } from './errors.ts'
 import { WASI_PREVIEW1_FUNCTIONS } from './wasi-host.ts'
+import { TOOL_IMPORT_MODULE } from './tool-bridge.ts'
 import { capMemory, checkAbi, importMemory, parseModule } from './wasm-binary.ts'
 
 const wasiNames: ReadonlySet<string> = new Set(WASI_PREVIEW1_FUNCTIONS)
@@ -29,7 +30,7 @@ export function prepareModule(bytes: Uint8Array, abi: WasmAbi, capPages: number)
   if (abi === 'wasi-preview1') {
     const names = wasiFunctionNames()
     for (const imp of info.imports) {
-      if (!names.has(imp.name))
+      if (imp.module !== TOOL_IMPORT_MODULE && !names.has(imp.name))
         throw new ForbiddenImportError(`module imports "${imp.module}.${imp.name}", which is not a WASI preview1 function this runtime provides`)
     }
   }

@@ -7,6 +7,7 @@
  */
 import { JSON_V1_ALLOWED_IMPORTS, JSON_V1_IMPORT_MODULE, WASI_IMPORT_MODULE, WASM_PAGE_BYTES, type WasmAbi } from './constants.ts'
 import { AgentMemoryLimitError, ForbiddenImportError, InvalidModuleError } from './errors.ts'
+import { TOOL_IMPORT_MODULE, TOOL_IMPORT_NAMES } from './tool-bridge.ts'
 
 /** External kinds of imports and exports. */
 export const EXTERN_KIND = { function: 0, table: 1, memory: 2, global: 3, tag: 4 } as const
@@ -182,7 +183,12 @@ const REQUIRED_EXPORTS: Record<WasmAbi, ReadonlyArray<{ name: string; kind: stri
 export function checkAbi(info: ModuleInfo, abi: WasmAbi): void {
   for (const imp of info.imports) {
     const qualified = `${imp.module}.${imp.name}`
-    if (abi === 'wasi-preview1') {
+    if (imp.module === TOOL_IMPORT_MODULE) {
+      // The tool ABI (tool-bridge.ts), in both ABIs: what a call may reach is decided per call by the grants.
+      if (!(TOOL_IMPORT_NAMES as readonly string[]).includes(imp.name)) {
+        throw new ForbiddenImportError(`module imports "${qualified}"; the "${TOOL_IMPORT_MODULE}" functions are ${TOOL_IMPORT_NAMES.join(', ')}`)
+      }
+    } else if (abi === 'wasi-preview1') {
       if (imp.module !== WASI_IMPORT_MODULE) {
         throw new ForbiddenImportError(`module imports "${qualified}", which the wasi-preview1 ABI does not allow (only "${WASI_IMPORT_MODULE}" functions)`)
       }

@@ -19,6 +19,8 @@ import { AgentAbortedError, AgentTimeoutError, RuntimeError, RuntimeStoppedError
 import { DEFAULT_LIMITS, type WasmAbi } from './constants.ts'
 import type { RunReply, RunRequest, WorkerApi } from './sandbox-core.ts'
 import type { WorkerFactory } from './worker-factory.ts'
+import { openToolChannel, type OpenToolChannel, type ToolCallHandler } from './tool-bridge.ts'
+import { transfer } from 'comlink'
 
 const log = logger('runtime:pool')
 
@@ -35,6 +37,8 @@ export interface SandboxJob {
   deadlineMs?: number
   input: unknown
   signal?: AbortSignal
+  /** Answers the agent's tool calls (its manifest declares tools); without it every call is refused. */
+  tools?: ToolCallHandler
 }
 
 /** A successful call. */
@@ -268,14 +272,22 @@ export class ComlinkWorkerPool implements AgentSandbox {
       return
     }
     const loaded = slot.loaded
-    const req = (withBytes: boolean): RunRequest => ({
-      key: job.key,
-      abi: job.abi,
-      memoryPages: job.memoryPages,
-      outputBytes: job.outputBytes,
-      input: job.input,
-      bytes: withBytes ? job.bytes : undefined
-    })
+    const channels: OpenToolChannel[] = []
+    const req = (withBytes: boolean): RunRequest => {
+      const base: RunRequest = {
+        key: job.key,
+        abi: job.abi,
+        memoryPages: job.memoryPages,
+        outputBytes: job.outputBytes,
+        input: job.input,
+        bytes: withBytes ? job.bytes : undefined
+      }
+      if (job.tools == null) return base
+      // A fresh channel per call: its port moves to the worker.
+      const open = openToolChannel(job.tools)
+      channels.push(open)
+      return transfer({ ...base, tools: open.channel }, open.transfer)
+    }
     slot.worker
       .call(
         async (remote): Promise<RunReply> => {
@@ -284,6 +296,9 @@ export class ComlinkWorkerPool implements AgentSandbox {
         },
         { deadlineMs: left, signal: job.signal }
       )
+      .finally(() => {
+        for (const c of channels) c.close()
+      })
       .then(
         (reply) => {
           if (reply.ok) {
