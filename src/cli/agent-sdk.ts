@@ -3,18 +3,23 @@
  * compile it, run it against its examples in the same sandbox the mesh uses, publish it.
  *
  * An agent project is a directory with `manifest.json` (without author and signature: publishing
- * signs it), `examples.json` (`[{ "input": …, "output": … }]`, what `agent test` checks), the
- * sources, and `build/agent.wasm` once built. AssemblyScript compiles with the `assemblyscript`
- * package from npm; Rust and C with their own toolchains where they are installed.
+ * signs it), `schema.ts` (its input and output in valibot, written into the manifest as JSON
+ * Schema by `agent new` and `agent build`: agent-schema.ts), `examples.json`
+ * (`[{ "input": …, "output": … }]`, what `agent test` checks), the sources, and
+ * `build/agent.wasm` once built. AssemblyScript compiles with the `assemblyscript` package from
+ * npm; Rust and C with their own toolchains where they are installed (toolchains.ts).
  */
 import { spawnSync } from 'node:child_process'
 import { isDeepStrictEqual } from 'node:util'
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
-import { basename, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
+import { type Schema, Validator } from '@cfworker/json-schema'
 import { createAgentRuntime, loadIdentity, MemoryAgentStore, publishLocal, type UnsignedManifest } from '../lib/index.ts'
+import { emitSchemas, SCHEMA_FILE } from './agent-schema.ts'
 import { CliError, EXIT } from './errors.ts'
 import { FileKeyStore } from './key-store.ts'
+import { findC, findRust } from './toolchains.ts'
 
 export type AgentLang = 'assemblyscript' | 'rust' | 'c'
 export const LANGS: readonly AgentLang[] = ['assemblyscript', 'rust', 'c']
@@ -22,7 +27,7 @@ export const WASM_OUT = join('build', 'agent.wasm')
 
 const NAME = /^[a-z][a-z0-9-]{1,39}$/
 
-/** The manifest every template starts from: a WASI command that reads text and answers JSON. */
+/** The manifest every template starts from: a WASI command that reads text and answers JSON (input and output come from schema.ts). */
 function manifestOf(name: string): UnsignedManifest {
   return {
     name,
@@ -30,16 +35,25 @@ function manifestOf(name: string): UnsignedManifest {
     description: `${name}: counts the words and characters of a text.`,
     capabilities: ['text-statistics'],
     abi: 'wasi-preview1',
-    input: { type: 'string' },
-    output: {
-      type: 'object',
-      properties: { words: { type: 'integer' }, characters: { type: 'integer' } },
-      required: ['words', 'characters']
-    },
     price: 0.1,
     limits: { memoryMiB: 32, timeMs: 5000 }
   } as UnsignedManifest
 }
+
+/** The template's schemas: `agent new` and `agent build` write them into manifest.json as JSON Schema. */
+const SCHEMA_TS = `// What the agent reads and answers, in TypeScript with valibot (https://valibot.dev).
+// \`zerostate agent build\` writes these into manifest.json as JSON Schema ("input", "output"):
+// edit them here, not there. The mesh checks every output against "output"; an output that
+// does not match is a wrong result.
+import * as v from "valibot"
+
+export const input = v.pipe(v.string(), v.maxLength(1_000_000), v.description("The text to count"))
+
+export const output = v.object({
+  words: v.pipe(v.number(), v.integer(), v.minValue(0), v.description("Runs of characters between white space")),
+  characters: v.pipe(v.number(), v.integer(), v.minValue(0))
+})
+`
 
 const EXAMPLES = [
   { input: 'hello mesh', output: { words: 2, characters: 10 } },
@@ -94,8 +108,9 @@ function readme(name: string, lang: AgentLang): string {
   return `# ${name}
 
 A ZeroState agent (${lang}, ABI \`wasi-preview1\`): it reads a text on stdin and answers
-\`{ "words", "characters" }\` on stdout. Change the source and \`manifest.json\`, keep
-\`examples.json\` true, then:
+\`{ "words", "characters" }\` on stdout. Change the source, \`${SCHEMA_FILE}\` (what it reads and
+answers, in valibot: the build writes it into \`manifest.json\` as JSON Schema) and the rest of
+\`manifest.json\`, keep \`examples.json\` true, then:
 
 \`\`\`sh
 npx zerostate agent build      # compile to ${WASM_OUT}
@@ -104,7 +119,7 @@ npx zerostate agent publish    # sign with this machine's key and publish to the
 \`\`\`
 
 The agent has no ambient authority: no network, no files, no environment; each call is a fresh
-instance with the limits of \`manifest.json\`. See the ZeroState README, "Writing agents".
+instance with the limits of \`manifest.json\`. See docs/agents.md in ZeroState.
 `
 }
 
@@ -119,6 +134,7 @@ export async function newAgent(dir: string, name: string, lang: AgentLang): Prom
     'manifest.json': `${JSON.stringify(manifestOf(name), null, 2)}\n`,
     'examples.json': `${JSON.stringify(EXAMPLES, null, 2)}\n`,
     'README.md': readme(name, lang),
+    [SCHEMA_FILE]: SCHEMA_TS,
     '.gitignore': 'build/\ntarget/\n'
   }
   if (lang === 'assemblyscript') {
@@ -128,12 +144,13 @@ export async function newAgent(dir: string, name: string, lang: AgentLang): Prom
     files['assembly/wasi.ts'] = await readFile(new URL('../../agents/lib/wasi.ts', import.meta.url), 'utf8')
   } else if (lang === 'rust') {
     await mkdir(join(root, 'src'))
-    files['Cargo.toml'] = `[package]\nname = "${name}"\nversion = "0.1.0"\nedition = "2021"\n\n[profile.release]\nopt-level = "s"\nlto = true\n`
+    files['Cargo.toml'] = `[package]\nname = "${name}"\nversion = "0.1.0"\nedition = "2021"\n\n[profile.release]\nopt-level = "s"\nlto = true\nstrip = true\n`
     files['src/main.rs'] = RUST_MAIN
   } else {
     files['main.c'] = C_MAIN
   }
   for (const [file, text] of Object.entries(files)) await writeFile(join(root, file), text)
+  await emitSchemas(root)
   return root
 }
 
@@ -145,13 +162,13 @@ function langOf(root: string): AgentLang {
   throw new CliError(`${root} is not an agent project (no assembly/index.ts, Cargo.toml or main.c): run \`zerostate agent new NAME\` first`)
 }
 
-function has(cmd: string, args: string[]): boolean {
-  return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0
-}
-
-/** `agent build`: compile the project in `root` to build/agent.wasm; returns its path. */
+/**
+ * `agent build`: write the schemas of schema.ts into manifest.json (when there is one), then
+ * compile the project in `root` to build/agent.wasm; returns its path.
+ */
 export async function buildAgent(root: string, opts: { optimize?: boolean } = {}): Promise<string> {
   const lang = langOf(root)
+  await emitSchemas(root)
   const out = join(root, WASM_OUT)
   await mkdir(join(root, 'build'), { recursive: true })
   if (lang === 'assemblyscript') {
@@ -190,22 +207,38 @@ export async function buildAgent(root: string, opts: { optimize?: boolean } = {}
     return out
   }
   if (lang === 'rust') {
-    if (!has('cargo', ['--version'])) throw new CliError('Rust is not installed here: install rustup, then `rustup target add wasm32-wasip1`', EXIT.failed)
-    const r = spawnSync('cargo', ['build', ...(opts.optimize === false ? [] : ['--release']), '--target', 'wasm32-wasip1'], {
+    const rust = findRust()
+    if (!rust.ok) throw new CliError(`Rust agents cannot be built here: ${rust.why}`, EXIT.failed)
+    const cargoToml = await readFile(join(root, 'Cargo.toml'), 'utf8')
+    const crate = /^\s*name\s*=\s*"([^"]+)"/m.exec(cargoToml)?.[1]
+    if (crate == null) throw new CliError(`${join(root, 'Cargo.toml')} names no package (name = "…")`)
+    // Errors go to stderr as cargo writes them; stdout stays the command's (the module's path).
+    const r = spawnSync(rust.cargo, ['build', ...(opts.optimize === false ? [] : ['--release']), '--target', rust.target], {
       cwd: root,
-      stdio: ['ignore', 'inherit', 'inherit']
+      env: { ...process.env, RUSTC: rust.rustc },
+      stdio: ['ignore', 2, 'inherit']
     })
-    if (r.status !== 0) throw new CliError('cargo build failed (is the target there? `rustup target add wasm32-wasip1`)', EXIT.failed)
-    await copyFile(join(root, 'target', 'wasm32-wasip1', opts.optimize === false ? 'debug' : 'release', `${basename(root)}.wasm`), out)
+    if (r.status !== 0) throw new CliError(`cargo build --target ${rust.target} failed (${rust.version}): see its errors above`, EXIT.failed)
+    await copyFile(join(root, 'target', rust.target, opts.optimize === false ? 'debug' : 'release', `${crate}.wasm`), out)
     return out
   }
-  const cc = ['clang', 'wasi-sdk-clang'].find((c) => has(c, ['--version']))
-  if (cc == null) throw new CliError('No C compiler for WASI here: install wasi-sdk (clang with a wasm32-wasip1 sysroot)', EXIT.failed)
-  const r = spawnSync(cc, ['--target=wasm32-wasip1', opts.optimize === false ? '-O0' : '-O2', '-o', out, join(root, 'main.c')], {
-    stdio: ['ignore', 'inherit', 'inherit']
+  const c = findC()
+  if (!c.ok) throw new CliError(`C agents cannot be built here: ${c.why}`, EXIT.failed)
+  const sources = (await readdir(root)).filter((f) => f.endsWith('.c')).map((f) => join(root, f))
+  const r = spawnSync(c.cc, [`--target=${c.target}`, opts.optimize === false ? '-O0' : '-O2', '-Wall', '-o', out, ...sources, '-lm'], {
+    stdio: ['ignore', 2, 'inherit']
   })
-  if (r.status !== 0) throw new CliError(`${cc} could not build for wasm32-wasip1 (a WASI sysroot is needed: wasi-sdk)`, EXIT.failed)
+  if (r.status !== 0) throw new CliError(`${c.cc} --target=${c.target} did not compile the agent: see its errors above`, EXIT.failed)
   return out
+}
+
+/** Why `value` does not match the JSON Schema `schema` (as the mesh checks it: draft 2020-12), or undefined. */
+function mismatch(schema: unknown, value: unknown): string | undefined {
+  if (schema == null || typeof schema !== 'object' || value instanceof Uint8Array) return undefined
+  const res = new Validator(schema as Schema, '2020-12', false).validate(value === undefined ? null : JSON.parse(JSON.stringify(value)))
+  if (res.valid) return undefined
+  const e = res.errors.at(-1) ?? res.errors[0]
+  return e == null ? 'it does not match' : `${e.instanceLocation}: ${e.error}`.slice(0, 300)
 }
 
 /** What `agent test` found. */
@@ -251,8 +284,25 @@ export async function testAgent(root: string, profile: string): Promise<ExampleR
   try {
     const results: ExampleResult[] = []
     for (const ex of examples) {
+      // The mesh checks inputs and outputs against the manifest's schemas: an example that breaks them fails here.
+      const badInput = mismatch(entry.manifest.input, ex.input)
+      if (badInput != null) {
+        results.push({ input: ex.input, expected: ex.output, error: `the input does not match the manifest's input schema (${badInput})`, ok: false })
+        continue
+      }
       try {
         const r = await runtime.run({ id: entry.id, manifest: entry.manifest, wasm }, ex.input)
+        const badOutput = mismatch(entry.manifest.output, r.output)
+        if (badOutput != null) {
+          results.push({
+            input: ex.input,
+            expected: ex.output,
+            output: r.output,
+            error: `the output does not match the manifest's output schema (${badOutput}): the mesh would count it a wrong result`,
+            ok: false
+          })
+          continue
+        }
         results.push({ input: ex.input, expected: ex.output, output: r.output, ok: isDeepStrictEqual(r.output, ex.output) })
       } catch (err) {
         const e = err as Error

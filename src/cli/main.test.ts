@@ -129,6 +129,14 @@ describe('agent new', () => {
       const manifest = JSON.parse(await readFile(join(dir, `a-${l}`, 'manifest.json'), 'utf8'))
       expect(manifest).toMatchObject({ name: `a-${l}`, abi: 'wasi-preview1' })
       expect(checkManifest(manifest)).toEqual([])
+      // The schemas come from the project's schema.ts (valibot), written in as JSON Schema.
+      expect(await readFile(join(dir, `a-${l}`, 'schema.ts'), 'utf8')).toMatch(/export const output = v\.object\(/)
+      expect(manifest.input).toMatchObject({ type: 'string', maxLength: 1_000_000 })
+      expect(manifest.output).toMatchObject({
+        type: 'object',
+        properties: { words: { type: 'integer', minimum: 0 }, characters: { type: 'integer', minimum: 0 } },
+        required: ['words', 'characters']
+      })
     }
     expect((await zerostate('agent', 'new', 'a-c', '--lang', 'c', '--dir', dir)).code).toBe(EXIT.usage)
     const noBuild = await zerostate('agent', 'test', '--dir', join(dir, 'a-c'))
