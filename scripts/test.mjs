@@ -4,6 +4,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { ensureCToolchain } from '../agents/c-toolchain.mjs'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { stdio: 'inherit', ...opts })
@@ -21,6 +22,10 @@ if (!existsSync(CHROMIUM)) {
     process.exit(1)
   }
 }
+
+// The media agents are C compiled to WASI: clang, lld, wasi-libc and stb from apt, installed here
+// as root like Chromium (the build would also install them; failing here says so before the gate).
+if (!ensureCToolchain()) process.exit(1)
 
 // The gate, before the build: layers and cycles, lint and format, types everywhere, Svelte.
 for (const [script, what] of [

@@ -38,13 +38,28 @@ const agentsOf = (description: string, hasInput?: boolean) =>
   deterministicPlan({ description, hasInput }, info).subtasks.map((s) => bundled.filter((a) => a.capabilities.includes(s.capabilities[0])).map((a) => a.name))
 
 describe('the rule planner with the real bundled agents', () => {
-  it('finds the nine bundled WASM manifests and the five llm-prompt ones', () => {
+  it('finds the twelve bundled WASM manifests (three of them media agents in C) and the five llm-prompt ones', () => {
     expect(
       bundled
         .filter((a) => a.abi !== 'llm-prompt')
         .map((a) => a.name)
         .sort()
-    ).toEqual(['csv-json', 'extract-entities', 'hash', 'keywords', 'markdown-html', 'math-eval', 'sentiment', 'summarize', 'word-stats'].sort())
+    ).toEqual(
+      [
+        'audio-edit',
+        'csv-json',
+        'extract-entities',
+        'hash',
+        'image-resize',
+        'keywords',
+        'markdown-html',
+        'math-eval',
+        'pdf-text',
+        'sentiment',
+        'summarize',
+        'word-stats'
+      ].sort()
+    )
     expect(
       bundled
         .filter((a) => a.abi === 'llm-prompt')

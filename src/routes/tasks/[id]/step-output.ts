@@ -1,4 +1,5 @@
-/** How the task page shows a step's output: text as text, lists of records as a table, the rest as fields with the JSON folded. */
+/** How the task page shows a step's output: text as text, bytes as media (image, audio, video) or a download, lists of records as a table, the rest as fields with the JSON folded. */
+import { sniffMedia, type MediaInfo } from './media'
 
 /** A scalar cell or field value as text. */
 function cell(v: unknown): string {
@@ -19,6 +20,7 @@ function isRecord(x: unknown): x is Record<string, unknown> {
 export type OutputView =
   | { kind: 'none' }
   | { kind: 'text'; text: string }
+  | { kind: 'media'; bytes: Uint8Array; media: MediaInfo }
   | { kind: 'table'; columns: string[]; rows: string[][]; more: number }
   | { kind: 'fields'; fields: Array<[string, string]>; lists: Array<[string, string[]]> }
 
@@ -27,7 +29,8 @@ const MAX_ROWS = 50
 /** Choose how to show `value`. The raw JSON is always offered folded beside it (except for plain text). */
 export function outputView(value: unknown): OutputView {
   if (value === undefined) return { kind: 'none' }
-  if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return { kind: 'text', text: cell(value) }
+  if (value instanceof Uint8Array) return { kind: 'media', bytes: value, media: sniffMedia(value) }
+  if (value === null || typeof value !== 'object') return { kind: 'text', text: cell(value) }
   if (Array.isArray(value)) {
     if (value.length > 0 && value.every(isRecord)) {
       const columns = [...new Set(value.flatMap((r) => Object.keys(r)))].slice(0, 12)
