@@ -40,6 +40,7 @@ import { gossipsubMetricsRegister, libp2pMetrics, type MetricsRegistry } from '.
 import { StrikePolicy } from './strikes.ts'
 import { PeerBook, Transport, connectionTransport, type PeerInfo } from './peer-book.ts'
 import { decodePresence, defaultRegion, fitPresence, type Presence } from './presence.ts'
+import { freshPeerKey } from './peer-key.ts'
 
 const log = logger('mesh:node')
 
@@ -149,6 +150,8 @@ async function buildLibp2p(
   metrics?: MetricsRegistry
 ) {
   return await createLibp2p<Services>({
+    // Made by WebCrypto, not in JavaScript on the main thread (join time); libp2p makes one if it cannot.
+    ...(await freshPeerKey().then((privateKey) => (privateKey != null ? { privateKey } : {}))),
     // Relay reservations are made per configured relay (#reserveOn), not by a generic '/p2p-circuit' search.
     addresses: { listen: ['/webrtc'] },
     transports: [webSockets(), webRTC({ rtcConfiguration: { iceServers: init.iceServers } }), circuitRelayTransport()],

@@ -1,0 +1,9 @@
+// SvelteKit runs `init` once, when the app starts in the browser, before it loads and draws
+// the first page: the mesh starts joining here, in parallel with the app shell (issue 11:
+// a new tab joins within 3 s). The layout picks up the same start (src/lib/ui/boot.ts).
+import { bootZeroState } from '$lib/ui/boot'
+
+export function init(): void {
+  // Not awaited: the first page must not wait for the mesh. A failure is shown by the layout.
+  bootZeroState().catch(() => {})
+}
