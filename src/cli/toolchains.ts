@@ -49,8 +49,9 @@ export function findC(): Found<{ cc: string; target: string }> {
     for (const cc of [process.env.CLANG ?? 'clang', '/opt/wasi-sdk/bin/clang']) {
       if (run(cc, ['--version']).status !== 0) continue
       for (const target of WASI_TARGETS) {
-        const r = run(cc, [`--target=${target}`, '-o', join(dir, 'probe.wasm'), src])
-        if (r.status === 0) {
+        const out = join(dir, `probe-${target}.wasm`)
+        const r = run(cc, [`--target=${target}`, '-o', out, src])
+        if (r.status === 0 && existsSync(out)) {
           cFound = { ok: true, cc, target }
           return cFound
         }
