@@ -164,11 +164,19 @@ function langOf(root: string): AgentLang {
 
 /**
  * `agent build`: write the schemas of schema.ts into manifest.json (when there is one), then
- * compile the project in `root` to build/agent.wasm; returns its path.
+ * compile the project in `root` to build/agent.wasm; returns its path, language and the schemas written.
  */
-export async function buildAgent(root: string, opts: { optimize?: boolean } = {}): Promise<string> {
+export async function buildAgent(
+  root: string,
+  opts: { optimize?: boolean } = {}
+): Promise<{ wasm: string; lang: AgentLang; schemas: Awaited<ReturnType<typeof emitSchemas>> }> {
   const lang = langOf(root)
-  await emitSchemas(root)
+  const schemas = await emitSchemas(root)
+  const wasm = await compile(root, lang, opts)
+  return { wasm, lang, schemas }
+}
+
+async function compile(root: string, lang: AgentLang, opts: { optimize?: boolean }): Promise<string> {
   const out = join(root, WASM_OUT)
   await mkdir(join(root, 'build'), { recursive: true })
   if (lang === 'assemblyscript') {

@@ -14,6 +14,7 @@ import { EXIT } from './errors.ts'
 import { FileKeyStore } from './key-store.ts'
 import { defaultProfileDir, type PeerOptions } from './peer.ts'
 import { TraceJournal, UnknownTaskError } from './trace-journal.ts'
+import { findC } from './toolchains.ts'
 
 const dirs: string[] = []
 afterEach(async () => {
@@ -347,5 +348,30 @@ describe('TraceJournal', () => {
       journal.save({ taskId: 't-task00001', description: '', submittedAt: 0, status: 'succeeded', otlp: { spans: [] } as unknown as ReturnType<typeof otlp> })
     ).rejects.toThrow(/was not kept/)
     expect(await journal.list()).toEqual([])
+  })
+})
+
+describe('agent new / build --json', () => {
+  it('new --json names the project; build --json names the module and the schemas written; a broken schema.ts fails the build (exit 1)', async (ctx) => {
+    const c = findC()
+    if (!c.ok) ctx.skip(`C toolchain missing: ${c.why}`)
+    const dir = await mkdtemp(join(tmpdir(), 'zs-build-'))
+    dirs.push(dir)
+    const made = await zerostate('agent', 'new', 'c-json', '--lang', 'c', '--dir', dir, '--json')
+    expect(made.code, made.err).toBe(EXIT.ok)
+    expect(JSON.parse(made.out)).toEqual({ root: join(dir, 'c-json'), lang: 'c' })
+    const root = join(dir, 'c-json')
+    const built = await zerostate('agent', 'build', '--dir', root, '--json')
+    expect(built.code, built.err).toBe(EXIT.ok)
+    const info = JSON.parse(built.out)
+    expect(info).toEqual({ wasm: join(root, 'build', 'agent.wasm'), bytes: (await stat(info.wasm)).size, lang: 'c', schemas: ['input', 'output'] })
+    expect(info.bytes).toBeGreaterThan(1000)
+    await writeFile(join(root, 'schema.ts'), "import * as v from 'valibot'\nexport const output = v.pipe(v.string(), v.transform((s) => s.length))\n")
+    await rm(join(root, 'build'), { recursive: true })
+    const broken = await zerostate('agent', 'build', '--dir', root)
+    expect(broken.code).toBe(EXIT.failed)
+    expect(broken.err).toMatch(/zerostate: schema\.ts: the output schema cannot be written as JSON Schema/)
+    expect(broken.out).toBe('')
+    await expect(stat(join(root, 'build', 'agent.wasm'))).rejects.toThrow(/ENOENT/)
   })
 })

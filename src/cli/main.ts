@@ -3,7 +3,7 @@
  * Progress goes to stderr (a spinner on a terminal, plain lines otherwise), results to
  * stdout (`--json` for scripts); the exit code says how it ended (errors.ts EXIT).
  */
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, stat, writeFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline/promises'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import ora, { type Ora } from 'ora'
@@ -367,25 +367,37 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
   const agent = program.command('agent').description('write, build, test and publish an agent (the agent SDK)')
   agent
     .command('new')
-    .description('write a buildable agent project: manifest, examples, sources, README')
+    .description('write a buildable agent project: manifest, schema.ts, examples, sources, README')
     .argument('<name>', 'the agent name (a-z, 0-9, -)')
     .addOption(new Option('--lang <lang>', 'its language').choices([...LANGS]).default('assemblyscript'))
     .option('--dir <dir>', 'where to create it', '.')
-    .action(async (name: string, o: { lang: AgentLang; dir: string }) => {
+    .option('--json', 'print { root, lang } as JSON on stdout')
+    .action(async (name: string, o: { lang: AgentLang; dir: string; json?: boolean }) => {
       const root = await newAgent(o.dir, name, o.lang)
       io.stderr.write(`wrote ${o.lang} agent ${name}: cd ${root} && npx zerostate agent build && npx zerostate agent test\n`)
-      out(root)
+      out(o.json ? JSON.stringify({ root, lang: o.lang }, null, 2) : root)
     })
   agent
     .command('build')
-    .description('compile the agent in this directory (or --dir) to build/agent.wasm')
+    .description('write schema.ts into manifest.json as JSON Schema, then compile the agent in this directory (or --dir) to build/agent.wasm')
     .option('--dir <dir>', 'the agent project', '.')
     .option('--no-optimize', 'skip optimization (a quicker build while iterating)')
-    .action(async (o: { dir: string; optimize: boolean }) => {
-      const s = spinner(false).start(o.optimize ? 'compiling (optimized)' : 'compiling (not optimized)')
-      const wasm = await buildAgent(o.dir, { optimize: o.optimize })
-      s.succeed(`built ${wasm}`)
-      out(wasm)
+    .option('--json', 'print { wasm, bytes, lang, schemas } as JSON on stdout')
+    .action(async (o: { dir: string; optimize: boolean; json?: boolean }) => {
+      const s = spinner(o.json === true).start(o.optimize ? 'compiling (optimized)' : 'compiling (not optimized)')
+      let built: Awaited<ReturnType<typeof buildAgent>>
+      try {
+        built = await buildAgent(o.dir, { optimize: o.optimize })
+      } catch (err) {
+        s.stop()
+        throw err
+      }
+      const bytes = (await stat(built.wasm)).size
+      const schemas = Object.keys(built.schemas ?? {})
+      s.succeed(
+        `built ${built.wasm} (${bytes} bytes)${schemas.length > 0 ? `; ${schemas.join(' and ')} schema written into manifest.json from schema.ts` : ''}`
+      )
+      out(o.json ? JSON.stringify({ wasm: built.wasm, bytes, lang: built.lang, schemas }, null, 2) : built.wasm)
     })
   agent
     .command('test')
