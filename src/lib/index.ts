@@ -31,6 +31,9 @@ export type { MeshNodeInit } from './mesh/index.ts'
 export { REGIONS, RELAYS_PATH, UNKNOWN_REGION, isRegion, regionLabel, type Region } from './mesh/index.ts'
 export type { Identity, KeyStore } from './core/index.ts'
 export { AgentManifestSchema, UnsignedManifestSchema, checkManifest, type AgentManifest, type ManifestIssue, type UnsignedManifest } from './runtime/index.ts'
+/** Tools agents call (issue 14): their names, the donor's default grants, and the types of `zerostate.tools`. */
+export { BUILTIN_TOOL_NAMES, DEFAULT_TOOL_GRANTS, ToolGrantsSchema, ToolScopeSchema, type ToolGrants, type ToolScope, type ToolSpec } from './runtime/index.ts'
+export type { ToolsApi } from './app/tool-wiring.ts'
 /** The agent toolkit (the terminal's `agent test`, tools): the runtime and local signing, outside a mesh. */
 export { createAgentRuntime, publishLocal, MemoryAgentStore, type AgentRuntime } from './runtime/index.ts'
 export { loadIdentity } from './core/index.ts'

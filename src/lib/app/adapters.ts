@@ -9,7 +9,16 @@ import type { Libp2p } from '@libp2p/interface'
 import type { MeshNode } from '../mesh/index.ts'
 import type { Registry, RegistryEntry } from '../memory/index.ts'
 import { ChangeNotifier, canonicalBytes, verifyJson } from '../core/index.ts'
-import { loadBundledAgent, parseManifest, sha256Hex, type AgentManifest, type AgentPackage, type AgentRuntime, type BundledAgent } from '../runtime/index.ts'
+import {
+  loadBundledAgent,
+  parseManifest,
+  sha256Hex,
+  type AgentManifest,
+  type AgentPackage,
+  type AgentRuntime,
+  type BundledAgent,
+  type RunOptions
+} from '../runtime/index.ts'
 import type {
   AgentBlobStore,
   AgentCandidate,
@@ -296,7 +305,7 @@ export class RuntimeExecutor implements LocalExecutor, AgentBlobStore {
   async run(
     agentId: string,
     input: unknown,
-    opts: { signal: AbortSignal; timeoutMs: number; onToken?: (text: string) => void }
+    opts: { signal: AbortSignal; timeoutMs: number; onToken?: (text: string) => void; task?: RunOptions['task'] }
   ): Promise<{ output: unknown; ms: number }> {
     this.#busy++
     try {
@@ -305,7 +314,8 @@ export class RuntimeExecutor implements LocalExecutor, AgentBlobStore {
       const r = await this.#runtime.run(pkg, coerceInput(pkg.manifest, input), {
         signal: opts.signal,
         timeoutMs: opts.timeoutMs,
-        ...(opts.onToken != null ? { onToken: opts.onToken } : {})
+        ...(opts.onToken != null ? { onToken: opts.onToken } : {}),
+        ...(opts.task != null ? { task: opts.task } : {})
       })
       return { output: r.output, ms: r.ms }
     } finally {

@@ -22,6 +22,7 @@ import type {
 import type { WorkflowHandle } from './services/workflow-runs.ts'
 import type { WorkflowsApi } from './services/workflows.ts'
 import type { TaskTrace } from './task-tracing.ts'
+import type { ToolsApi } from './tool-wiring.ts'
 import type { MetricsSnapshot } from '../core/index.ts'
 
 export type { LlmState }
@@ -159,6 +160,9 @@ export interface ZeroStateApi {
     /** Owner only: stop a profile key writing to `namespace` (its values stop counting). */
     revoke(namespace: string, publicKey: string): Promise<void>
   }
+
+  /** Tools agents call (issue 14): the tools, and this donor's grants (Settings → Tools). */
+  tools: ToolsApi
 
   // planning with an in-browser LLM
   llm: {

@@ -29,6 +29,7 @@ import { presencePublisher, savedRegion } from './presence.ts'
 import { agentPublisher } from './publish.ts'
 import { taskTracking } from './task-tracking.ts'
 import { taskTracing } from './task-tracing.ts'
+import { toolWiring } from './tool-wiring.ts'
 import { activityLog } from './activity-log.ts'
 import { appMetrics } from './metrics-wiring.ts'
 import { workflows as workflowsService } from './services/workflows.ts'
@@ -77,7 +78,15 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
 
   // wllama runs llm-prompt agents once a GGUF model is loaded (issue 14); its worker starts only then.
   const wllama = new WllamaEngine()
+  // Tools agents call (issue 14): over the memory layer and orchestrator made below, read at call time.
+  const tools = toolWiring({
+    memory: { get: (ns, key) => memory.memory.get(ns, key), set: (ns, key, value) => memory.memory.set(ns, key, value) },
+    submit: () => (built == null ? undefined : (request) => built!.submit(request)),
+    storage: persist ? undefined : null,
+    changed
+  })
   const runtime = createAgentRuntime({
+    tools: tools.host,
     workers: defaultWorkerCount(),
     store: persist ? new IndexedDbAgentStore() : new MemoryAgentStore(),
     llm: () => (wllama.model != null ? wllama : undefined)
@@ -275,6 +284,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       grant: (ns, publicKey) => memory.memory.grant(ns, publicKey),
       revoke: (ns, publicKey) => memory.memory.revoke(ns, publicKey)
     },
+    tools: tools.api,
     llm: {
       state: () => llm.state(),
       setModels: (models) => {
@@ -299,6 +309,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       ...trust.stats(),
       ...flows.metrics(),
       'tasks.resumed': resume.resumed(),
+      ...tools.host.stats(),
       'catalog.rejected': catalog.rejected,
       'runtime.completed': runtime.stats().completed,
       'runtime.failed': runtime.stats().failed,

@@ -4,6 +4,7 @@
  * task transport, the local runtime and the learning sink. Tests pass stubs; the
  * app adapts the real mesh node, runtime and Yjs registry to these.
  */
+import type { RunOptions } from '../runtime/index.ts'
 
 /** One agent as the router sees it (a projection of a registry entry). */
 export interface AgentCandidate {
@@ -93,7 +94,7 @@ export interface LocalExecutor {
   run(
     agentId: string,
     input: unknown,
-    opts: { signal: AbortSignal; timeoutMs: number; onToken?: (text: string) => void }
+    opts: { signal: AbortSignal; timeoutMs: number; onToken?: (text: string) => void; task?: RunOptions['task'] }
   ): Promise<{ output: unknown; ms: number }>
   /** Free workers right now, running jobs already deducted (the donor declines with `full` at 0). */
   freeWorkers(): number

@@ -32,6 +32,7 @@ import {
 } from './route/index.ts'
 import type { TaskTransport } from './dispatch/index.ts'
 import { validatePlan } from './plan/index.ts'
+import { ToolScopeSchema, type ToolScope } from '../runtime/index.ts'
 import { parseVerificationMode, verificationFactor, type SpendGuard, type StepVerifier, type VerificationMode } from './trust/index.ts'
 
 const log = logger('orchestrator')
@@ -43,7 +44,9 @@ export const TaskRequestSchema = v.object({
   /** Run this agent (by id or name) instead of planning. */
   agent: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128))),
   capabilities: v.optional(v.pipe(v.array(v.pipe(v.string(), v.maxLength(64))), v.maxLength(16))),
-  preferences: v.optional(v.record(v.string(), v.unknown()))
+  preferences: v.optional(v.record(v.string(), v.unknown())),
+  /** What the task's agents may touch through tools (issue 14), e.g. `{ memory: ['notes'] }`. */
+  tools: v.optional(ToolScopeSchema)
 })
 /** A task as submitted. */
 export interface TaskRequest {
@@ -52,6 +55,8 @@ export interface TaskRequest {
   agent?: string
   capabilities?: string[]
   preferences?: RoutingPreferences & { verification?: VerificationMode }
+  /** What the task's agents may touch through tools (issue 14): the memory namespaces `memory.get` / `memory.set` may use. */
+  tools?: ToolScope
 }
 
 /** The result of a task (API.md). */
@@ -332,6 +337,7 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
         signal: controller.signal,
         pinned,
         verification,
+        ...(parsed.output.tools != null ? { tools: parsed.output.tools } : {}),
         onTransfer: (transfer) => {
           emit('progress', { taskId: id, phase: 'running', planner: summary.planner, steps: summary.steps, stepsDone: summary.stepsDone, transfer })
         },

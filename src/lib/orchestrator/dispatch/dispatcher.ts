@@ -26,6 +26,7 @@ import type { ResolvedPreferences } from '../route/index.ts'
 import { NoEligiblePeerError, type Router } from '../route/index.ts'
 import type { RouteDecision, ScoredRoute } from '../route/index.ts'
 import type { TaskMessage } from './task-protocol.ts'
+import type { RunOptions, ToolScope } from '../../runtime/index.ts'
 import type { TaskTransport } from './task-transport.ts'
 import { Budget, BudgetExceededError } from './budget.ts'
 import { InvalidOutputError, VerificationFailedError, type Judge, type StepVerifier, type VerificationMode } from '../trust/index.ts'
@@ -157,6 +158,8 @@ export interface RunPlanOptions {
   verification?: VerificationMode
   /** Route over these peers only (a health check's known-answer run on one user's peers). */
   peers?: readonly PeerSnapshot[]
+  /** What the steps' agents may touch through tools (TaskRequest.tools), sent with each offer. */
+  tools?: ToolScope
 }
 
 /** Runs plans. */
@@ -571,7 +574,12 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             : undefined
         try {
           const r = !remote
-            ? await runLocal(route.agent, input, signal, ctx.quiet ? undefined : localTokens(opts, step.id))
+            ? await runLocal(route.agent, input, signal, ctx.quiet ? undefined : localTokens(opts, step.id), {
+                taskId: opts.taskId,
+                stepId: step.id,
+                ...(transport != null ? { from: transport.self } : {}),
+                ...(opts.tools != null ? { scope: opts.tools } : {})
+              })
             : await runRemote(
                 route,
                 attempt,
@@ -891,11 +899,17 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       agent: AgentCandidate,
       input: unknown,
       signal: AbortSignal,
-      onToken?: (text: string) => void
+      onToken?: (text: string) => void,
+      task?: RunOptions['task']
     ): Promise<{ output: unknown; ms: number; rid?: string }> {
       stats.localRuns++
       if (!executor!.has(agent.id)) throw new PeerUnavailableError(`agent ${agent.name} is not installed on this peer`)
-      return await executor!.run(agent.id, input, { signal, timeoutMs: stepTimeout, ...(onToken != null ? { onToken } : {}) })
+      return await executor!.run(agent.id, input, {
+        signal,
+        timeoutMs: stepTimeout,
+        ...(onToken != null ? { onToken } : {}),
+        ...(task != null ? { task } : {})
+      })
     }
 
     /** A step run here streams its text to the same listener as a donor's. */
@@ -1050,7 +1064,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             deadline,
             ...(route.agent.moduleSha256 != null ? { moduleSha256: route.agent.moduleSha256 } : {}),
             ...(route.agent.holders != null ? { holders: route.agent.holders.slice(0, 8) } : {}),
-            ...(traceparent != null ? { traceparent } : {})
+            ...(traceparent != null ? { traceparent } : {}),
+            ...(opts.tools != null ? { tools: opts.tools } : {})
           })
           .catch((err) => {
             a.fail(err instanceof OrchestratorError ? err : new PeerUnavailableError(toError(err).message, { cause: err }))

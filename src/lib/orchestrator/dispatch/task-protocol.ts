@@ -16,6 +16,7 @@
  */
 import * as v from 'valibot'
 import { defineProtocol, PayloadChunkEntries, PayloadDescriptorSchema, SpanEnvelopeSchema, SpanSealSchema, TRACEPARENT_PATTERN } from '../../core/index.ts'
+import { ToolScopeSchema } from '../../runtime/index.ts'
 
 /** Protocol id. */
 export const TASK_PROTOCOL_ID = '/zerostate/task/2.0.0'
@@ -59,7 +60,9 @@ export const TaskMessageSchema = v.variant('type', [
     moduleSha256: v.optional(hex64),
     /** Peers that hold the agent's bytes. */
     holders: v.optional(v.pipe(v.array(id), v.maxLength(8))),
-    traceparent
+    traceparent,
+    /** What the submitter lets the step's agent touch through tools (TaskRequest.tools, issue 14). */
+    tools: v.optional(ToolScopeSchema)
   }),
   v.object({ type: v.literal('accept'), rid, leaseMs: ms }),
   v.object({ type: v.literal('decline'), rid, reason: v.picklist(DECLINE_REASONS), message: v.optional(v.pipe(v.string(), v.maxLength(500))) }),

@@ -218,7 +218,28 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
             const n = seq++
             for (const w of job.waiters) send(w.peer, { type: 'tokens', rid: w.rid, seq: n, text: text.slice(0, 4096) })
           }
-          const r = await executor.run(offer.agentId, input, { signal: job.controller.signal, timeoutMs: Math.max(1, offer.deadline - Date.now()), onToken })
+          // Tool calls (issue 14) see the submitter's scope, and each gets a span under the run's.
+          const task = {
+            taskId: offer.taskId,
+            stepId: offer.stepId,
+            from,
+            ...(offer.tools != null ? { scope: offer.tools } : {}),
+            ...(running != null
+              ? {
+                  span: (_tool: string, attrs: Record<string, unknown>) => {
+                    const span = tracer!.start('donor.tool', running, attrs)
+                    job.spans!.push(span)
+                    return span
+                  }
+                }
+              : {})
+          }
+          const r = await executor.run(offer.agentId, input, {
+            signal: job.controller.signal,
+            timeoutMs: Math.max(1, offer.deadline - Date.now()),
+            onToken,
+            task
+          })
           running?.end('ok', { 'runtime.ms': r.ms })
           outcome = { type: 'result', output: preparePayload(r.output), ms: r.ms }
         }
