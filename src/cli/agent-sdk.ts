@@ -290,6 +290,8 @@ export async function testAgent(root: string, profile: string): Promise<ExampleR
   const entry = await publishLocal(store, await loadIdentity(new FileKeyStore(profile)), { manifest, wasm })
   const runtime = createAgentRuntime({ workers: 1, store })
   try {
+    // The worker starts first, as a donor's pool has: its start-up (seconds on a loaded machine) is not the agent's time.
+    await runtime.start()
     const results: ExampleResult[] = []
     for (const ex of examples) {
       // The mesh checks inputs and outputs against the manifest's schemas: an example that breaks them fails here.
