@@ -6,12 +6,11 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { eventually, startMesh } from './harness.mjs'
+import { eventually, startMesh, waitForApi } from './harness.mjs'
 
 const TASKS = Number(process.env.TRUST_TASKS ?? 200)
-// Donor tabs, the last one the liar. The issue asks for 3 honest + 1 liar (TRUST_DONORS=4); on a loaded
-// 2-core machine 5 tabs often do not all link up, so the default is 2 honest + 1 liar (still an honest majority).
-const DONORS = Number(process.env.TRUST_DONORS ?? 3)
+// Donor tabs, the last one the liar: 3 honest + 1 liar, as the issue asks (TRUST_DONORS changes it).
+const DONORS = Number(process.env.TRUST_DONORS ?? 4)
 const sha256 = (s) => createHash('sha256').update(s, 'utf8').digest('hex')
 
 describe('trust among strangers', () => {
@@ -34,14 +33,24 @@ describe('trust among strangers', () => {
         throw new Error(`A reached ${JSON.stringify(seen)} of ${JSON.stringify(ids.slice(1).map((i) => i.slice(-6)))}: ${err.message}`)
       })
     await Promise.all(donors.map((p) => p.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))))
-    await a.waitForFunction(
-      (donorIds) => {
-        const ps = window.zerostate.peers()
-        return donorIds.every((id) => ps.some((p) => p.id === id && p.donating && p.publicKey != null && p.capabilities.includes('hashing')))
-      },
-      ids.slice(1),
-      { timeout: 20_000 }
-    )
+    await a
+      .waitForFunction(
+        (donorIds) => {
+          const ps = window.zerostate.peers()
+          return donorIds.every((id) => ps.some((p) => p.id === id && p.donating && p.publicKey != null && p.capabilities.includes('hashing')))
+        },
+        ids.slice(1),
+        // A setup wait, not a measure: each donor tab loads its agents before it advertises them.
+        { timeout: 60_000, polling: 100 }
+      )
+      .catch(async (err) => {
+        const seen = await a.evaluate(() =>
+          window.zerostate
+            .peers()
+            .map((p) => `${p.id.slice(-6)}:${p.donating ? 'donating' : 'not donating'}:${p.publicKey == null ? 'no key' : 'key'}:${p.capabilities.length} caps`)
+        )
+        throw new Error(`A saw ${JSON.stringify(seen)} of donors ${JSON.stringify(ids.slice(1).map((i) => i.slice(-6)))}: ${err.message}`)
+      })
     // The cheater: every other result of its runtime carries a forged (but well-formed) digest.
     await liar.evaluate(() => {
       const rt = window.zerostate.runtime
@@ -105,7 +114,9 @@ describe('trust among strangers', () => {
     await eventually(async () => (await donors[0].evaluate(() => window.zerostate.credits().earned)) > 0, { message: 'B to hold receipts' })
 
     // A tab opened after the run knows nothing itself: it reads the signed statements.
-    const late = await mesh.newPeer()
+    // A setup wait, not a measure: a sixth tab on a loaded 2-core machine took over 30 s to start (load 18).
+    const late = await mesh.newPeer({ waitReady: false })
+    await waitForApi(late, 90_000)
     // It must know who is behind the liar and at least one honest donor (presence carries the profile key);
     // a fifth tab on a loaded machine does not always link up with every other one.
     const known = (ps, id) => ps.some((p) => p.id === id && p.publicKey != null)
