@@ -9,6 +9,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
+import { delimiter } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { register } from 'tsx/esm/api'
 import asc from 'assemblyscript/asc'
@@ -62,7 +63,10 @@ async function compileC(name) {
   // stb's own headers warn under -Wall; they are a maintained library, not ours to fix.
   args.push('-Wno-unknown-warning-option', '-Wno-unused-but-set-variable', '-Wno-sign-compare', '-Wno-missing-field-initializers')
   args.push('-Wl,--strip-all', '-Wl,-z,stack-size=1048576', '-o', out, `agents/${name}/main.c`, '-lm')
-  const r = spawnSync(CLANG, args, { encoding: 'utf8' })
+  // clang runs wasm-opt after linking when one is on the PATH: always binaryen's from node_modules
+  // (assemblyscript's, pinned by the lock file), so `npm run build` and `node agents/build.mjs` give the same bytes.
+  const env = { ...process.env, PATH: `${root}node_modules/.bin${delimiter}${process.env.PATH ?? ''}` }
+  const r = spawnSync(CLANG, args, { encoding: 'utf8', env })
   if (r.status !== 0) throw new Error(`agent "${name}" failed to compile:\n${r.stderr || r.error?.message}`)
   return new Uint8Array(await readFile(`${outDir}${name}.wasm`))
 }

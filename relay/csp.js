@@ -10,7 +10,8 @@
  * module workers), WebAssembly compiled from bytes ('wasm-unsafe-eval': agents are WASM
  * modules fetched from peers), WebSockets to the relays, fetches of its own origin and of
  * the model hosts (WebLLM and wllama download weights and model libraries), inline styles
- * (Svelte transitions create <style> elements), images from itself, data: and blob: URLs.
+ * (Svelte transitions create <style> elements), images from itself, data: and blob: URLs, audio
+ * and video from itself and blob: URLs (media outputs and previews).
  * Nothing else: no inline script but the hashed ones, no eval, no plugins, no framing.
  */
 
@@ -48,6 +49,8 @@ export function cspDirectives(opts = {}) {
     'connect-src': ['self', ...(opts.relays ?? ['ws:', 'wss:']), ...(opts.modelHosts ?? modelHosts())],
     'style-src': ['self', 'unsafe-inline'],
     'img-src': ['self', 'data:', 'blob:'],
+    // Audio and video an agent returned (or a file previewed on the Submit page) play from blob: URLs.
+    'media-src': ['self', 'blob:'],
     'font-src': ['self', 'data:'],
     'manifest-src': ['self'],
     'object-src': ['none'],
