@@ -6,14 +6,23 @@
 //   donor runs them: time to first token, tokens/s after it;
 // - from submitter A over the mesh: summarize-llm submitted to B, time from submit to the first
 //   token event on A, beside one open-stream round trip A→B (zerostate.ping).
-// Prints the figures and writes bench/results/agents.json. Not measured here: the 4 MP image resize
-// (no media agents yet).
-import { mkdirSync, writeFileSync } from 'node:fs'
+// - image resize of a 4 MP photo end to end across the mesh: A makes a 4 MP JPEG (Chromium's
+//   encoder, a camera-like picture), submits it to image-resize (C + stb compiled to WASI) with
+//   {"maxSide":256}, B runs it: total ms from submit to the thumbnail on A; the same-run baseline is
+//   the agent on B alone (zerostate.agents.run on the same bytes), interleaved run by run.
+// Prints the figures and writes bench/results/agents.json. ONLY=llm or ONLY=media runs one part
+// and keeps the other part's figures from the last agents.json.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { startMesh, waitForFullMesh } from '../test/harness.mjs'
 import { tinyLlamaGguf } from '../test/fixtures/gguf.mjs'
 
 const RUNS = Number(process.env.RUNS ?? 7)
+const MEDIA_RUNS = Number(process.env.MEDIA_RUNS ?? RUNS)
+const ONLY = process.env.ONLY ?? ''
+/** The photo's size in megapixels, 4:3 like a phone camera's (2309×1732 at the default 4). */
+const IMAGE_MP = Number(process.env.IMAGE_MP ?? 4)
+const RESULTS = new URL('./results/agents.json', import.meta.url)
 const MODEL_PATH = '/models/zs-tiny-llama.gguf'
 const INPUT = 'Tabs lend their CPUs to the mesh. A donor with a model answers prompts for peers without one. '.repeat(3)
 const gguf = tinyLlamaGguf()
@@ -24,6 +33,8 @@ const median = (xs) => {
 }
 const round = (x) => (x == null ? null : Math.round(x * 10) / 10)
 
+const pick = (o, keys) => Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]))
+
 const mesh = await startMesh()
 try {
   const ctxB = await mesh.newContext()
@@ -32,95 +43,218 @@ try {
   const b = await mesh.newPeer({ context: ctxB })
   const [, idB] = await waitForFullMesh([a, b], 30_000)
   await b.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))
-  const load = await b.evaluate(async (path) => {
-    const t0 = performance.now()
-    const model = await window.zerostate.llm.loadGguf({ url: new URL(path, location.href).href })
-    return { model, ms: performance.now() - t0 }
-  }, MODEL_PATH)
-  await a.waitForFunction((id) => (window.zerostate.peers().find((p) => p.id === id)?.capabilities ?? []).includes('llm-prompt'), idB, { timeout: 20_000 })
+  await a.waitForFunction((id) => window.zerostate.peers().some((p) => p.id === id && p.donating && p.freeWorkers > 0), idB, { timeout: 30_000 })
 
-  /** One run on B's own runtime (the donor's view). */
-  const onDonor = (name, input) =>
-    b.evaluate(
-      async ([agentName, text]) => {
-        const zs = window.zerostate
-        const agent = zs.agents.list({ text: agentName }).find((x) => x.name === agentName)
-        let first
-        let tokens = 0
-        const start = performance.now()
-        await zs.runtime.run({ id: agent.id, manifest: agent.manifest, wasm: new Uint8Array() }, text, {
-          onToken: () => {
-            first ??= performance.now() - start
-            tokens++
-          }
-        })
-        const ms = performance.now() - start
-        return { ms, firstTokenMs: first, tokens, tokensPerS: tokens > 1 ? (tokens - 1) / ((ms - first) / 1000) : null }
-      },
-      [name, input]
-    )
-  /** One run submitted from A (the submitter's view), with a ping to B just before. */
-  const fromSubmitter = (input) =>
-    a.evaluate(
-      async ([text, donor]) => {
-        const zs = window.zerostate
-        const rttMs = await zs.ping(donor)
-        const agent = zs.agents.list({ capability: 'llm-summarization' })[0]
-        const start = performance.now()
-        let first
-        let tokens = 0
-        const h = zs.submit({ description: 'summarize', agent: agent.id, input: text, preferences: { verification: 'none' } })
-        h.on('progress', (e) => {
-          if (e.tokens == null) return
-          first ??= performance.now() - start
-          tokens++
-        })
-        const r = await h.done
-        const ms = performance.now() - start
-        return { ms, firstTokenMs: first, tokens, tokensPerS: tokens > 1 ? (tokens - 1) / ((ms - first) / 1000) : null, rttMs, peer: r.steps[0].peer }
-      },
-      [input, idB]
-    )
-
-  const donorSummarize = []
-  const donorClassify = []
-  const submitter = []
-  for (let i = 0; i < RUNS; i++) {
-    // A fresh input per run, tagged at its start: llama.cpp reuses the KV cache of a repeated prompt
-    // prefix, so both sides share only the template's prefix and process the same number of new tokens.
-    donorSummarize.push(await onDonor('summarize-llm', `[${i}d] ${INPUT}`))
-    submitter.push(await fromSubmitter(`[${i}s] ${INPUT}`))
-    donorClassify.push(await onDonor('classify-llm', `[${i}c] I love this`))
-  }
-  const wrong = submitter.filter((r) => r.peer !== idB).length
-  const sum = (rows) => ({
-    runs: rows.length,
-    tokensMedian: median(rows.map((r) => r.tokens)),
-    firstTokenMsMedian: round(median(rows.map((r) => r.firstTokenMs))),
-    tokensPerSMedian: round(median(rows.map((r) => r.tokensPerS))),
-    msMedian: round(median(rows.map((r) => r.ms)))
-  })
-  const ttftSubmitter = median(submitter.map((r) => r.firstTokenMs))
-  const ttftDonor = median(donorSummarize.map((r) => r.firstTokenMs))
-  const rtt = median(submitter.map((r) => r.rttMs))
+  const last = existsSync(RESULTS) ? JSON.parse(readFileSync(RESULTS, 'utf8')) : {}
   const result = {
     when: new Date().toISOString(),
     machine: { cores: cpus().length, loadavg: loadavg().map((x) => round(x)) },
-    model: { ...load.model, bytes: gguf.byteLength, loadMs: round(load.ms) },
-    donor: { summarize: sum(donorSummarize), classifyJsonSchema: sum(donorClassify) },
-    submitter: { summarize: sum(submitter), ranElsewhere: wrong, openStreamRttMsMedian: round(rtt) },
-    timeToFirstToken: {
-      donorMs: round(ttftDonor),
-      submitterMs: round(ttftSubmitter),
-      addedMs: round(ttftSubmitter - ttftDonor),
-      addedInRoundTrips: rtt > 0 ? round((ttftSubmitter - ttftDonor) / rtt) : null,
-      goal: 'added delay at most 2 open-stream round trips'
-    },
-    notMeasured: ['4 MP image resize across the mesh (no media agents yet)']
+    ...(ONLY === 'media' ? pick(last, ['model', 'donor', 'submitter', 'timeToFirstToken']) : await llmPart()),
+    ...(ONLY === 'llm' ? pick(last, ['imageResize']) : { imageResize: await imagePart() })
   }
+  // The load average once the runs are done too (the machine is shared: read figures with it).
+  result.machine.loadavgAfter = loadavg().map((x) => round(x))
   console.log(JSON.stringify(result, null, 2))
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
-  writeFileSync(new URL('./results/agents.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`)
+  writeFileSync(RESULTS, `${JSON.stringify(result, null, 2)}\n`)
+
+  async function llmPart() {
+    const load = await b.evaluate(async (path) => {
+      const t0 = performance.now()
+      const model = await window.zerostate.llm.loadGguf({ url: new URL(path, location.href).href })
+      return { model, ms: performance.now() - t0 }
+    }, MODEL_PATH)
+    await a.waitForFunction((id) => (window.zerostate.peers().find((p) => p.id === id)?.capabilities ?? []).includes('llm-prompt'), idB, { timeout: 20_000 })
+
+    /** One run on B's own runtime (the donor's view). */
+    const onDonor = (name, input) =>
+      b.evaluate(
+        async ([agentName, text]) => {
+          const zs = window.zerostate
+          const agent = zs.agents.list({ text: agentName }).find((x) => x.name === agentName)
+          let first
+          let tokens = 0
+          const start = performance.now()
+          await zs.runtime.run({ id: agent.id, manifest: agent.manifest, wasm: new Uint8Array() }, text, {
+            onToken: () => {
+              first ??= performance.now() - start
+              tokens++
+            }
+          })
+          const ms = performance.now() - start
+          return { ms, firstTokenMs: first, tokens, tokensPerS: tokens > 1 ? (tokens - 1) / ((ms - first) / 1000) : null }
+        },
+        [name, input]
+      )
+    /** One run submitted from A (the submitter's view), with a ping to B just before. */
+    const fromSubmitter = (input) =>
+      a.evaluate(
+        async ([text, donor]) => {
+          const zs = window.zerostate
+          const rttMs = await zs.ping(donor)
+          const agent = zs.agents.list({ capability: 'llm-summarization' })[0]
+          const start = performance.now()
+          let first
+          let tokens = 0
+          const h = zs.submit({ description: 'summarize', agent: agent.id, input: text, preferences: { verification: 'none' } })
+          h.on('progress', (e) => {
+            if (e.tokens == null) return
+            first ??= performance.now() - start
+            tokens++
+          })
+          const r = await h.done
+          const ms = performance.now() - start
+          return { ms, firstTokenMs: first, tokens, tokensPerS: tokens > 1 ? (tokens - 1) / ((ms - first) / 1000) : null, rttMs, peer: r.steps[0].peer }
+        },
+        [input, idB]
+      )
+
+    const donorSummarize = []
+    const donorClassify = []
+    const submitter = []
+    for (let i = 0; i < RUNS; i++) {
+      // A fresh input per run, tagged at its start: llama.cpp reuses the KV cache of a repeated prompt
+      // prefix, so both sides share only the template's prefix and process the same number of new tokens.
+      donorSummarize.push(await onDonor('summarize-llm', `[${i}d] ${INPUT}`))
+      submitter.push(await fromSubmitter(`[${i}s] ${INPUT}`))
+      donorClassify.push(await onDonor('classify-llm', `[${i}c] I love this`))
+    }
+    const wrong = submitter.filter((r) => r.peer !== idB).length
+    const sum = (rows) => ({
+      runs: rows.length,
+      tokensMedian: median(rows.map((r) => r.tokens)),
+      firstTokenMsMedian: round(median(rows.map((r) => r.firstTokenMs))),
+      tokensPerSMedian: round(median(rows.map((r) => r.tokensPerS))),
+      msMedian: round(median(rows.map((r) => r.ms)))
+    })
+    const ttftSubmitter = median(submitter.map((r) => r.firstTokenMs))
+    const ttftDonor = median(donorSummarize.map((r) => r.firstTokenMs))
+    const rtt = median(submitter.map((r) => r.rttMs))
+    return {
+      model: { ...load.model, bytes: gguf.byteLength, loadMs: round(load.ms) },
+      donor: { summarize: sum(donorSummarize), classifyJsonSchema: sum(donorClassify) },
+      submitter: { summarize: sum(submitter), ranElsewhere: wrong, openStreamRttMsMedian: round(rtt) },
+      timeToFirstToken: {
+        donorMs: round(ttftDonor),
+        submitterMs: round(ttftSubmitter),
+        addedMs: round(ttftSubmitter - ttftDonor),
+        addedInRoundTrips: rtt > 0 ? round((ttftSubmitter - ttftDonor) / rtt) : null,
+        goal: 'added delay at most 2 open-stream round trips'
+      }
+    }
+  }
+
+  /** Image resize of a 4 MP photo: A → B across the mesh, and on B alone, interleaved. */
+  async function imagePart() {
+    const side = Math.sqrt((IMAGE_MP * 1e6) / 12)
+    const [w, h] = [Math.round(side * 4), Math.round(side * 3)]
+    // A camera-like picture (smooth gradients, edges and fine noise), encoded by Chromium as JPEG q=0.9.
+    const b64 = await a.evaluate(
+      async ([width, height]) => {
+        const c = new OffscreenCanvas(width, height)
+        const g = c.getContext('2d')
+        const grad = g.createLinearGradient(0, 0, width, height)
+        grad.addColorStop(0, '#2a6fdb')
+        grad.addColorStop(0.5, '#f2c14e')
+        grad.addColorStop(1, '#3b7d3b')
+        g.fillStyle = grad
+        g.fillRect(0, 0, width, height)
+        for (let i = 0; i < 400; i++) {
+          g.fillStyle = `hsla(${(i * 37) % 360}, 60%, ${30 + (i % 40)}%, 0.5)`
+          g.beginPath()
+          g.arc((i * 7919) % width, (i * 104729) % height, 10 + (i % 90), 0, 2 * Math.PI)
+          g.fill()
+        }
+        const img = g.getImageData(0, 0, width, height)
+        let seed = 1
+        for (let i = 0; i < img.data.length; i += 4) {
+          seed = (seed * 1103515245 + 12345) >>> 0
+          const n = (seed >>> 24) % 24
+          img.data[i] = Math.min(255, img.data[i] + n)
+          img.data[i + 1] = Math.min(255, img.data[i + 1] + n)
+          img.data[i + 2] = Math.min(255, img.data[i + 2] + n)
+        }
+        g.putImageData(img, 0, 0)
+        const blob = await c.convertToBlob({ type: 'image/jpeg', quality: 0.9 })
+        const bytes = new Uint8Array(await blob.arrayBuffer())
+        let s = ''
+        for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
+        return btoa(s)
+      },
+      [w, h]
+    )
+    const jpegBytes = Buffer.from(b64, 'base64').byteLength
+    const OPTIONS = '{"maxSide":256}\n'
+    /** On B alone: the agent in B's sandbox on the same bytes (the donor's share of the end-to-end time). */
+    const onDonor = () =>
+      b.evaluate(
+        async ([data, options]) => {
+          const zs = window.zerostate
+          const jpeg = Uint8Array.from(atob(data), (c) => c.charCodeAt(0))
+          const input = new Uint8Array([...new TextEncoder().encode(options), ...jpeg])
+          const agent = zs.agents.list({ capability: 'image-thumbnail' }).find((x) => x.name === 'image-resize')
+          const start = performance.now()
+          const r = await zs.agents.run(agent.id, input)
+          const ms = performance.now() - start
+          const bmp = await createImageBitmap(new Blob([r.output]))
+          return { ms, outBytes: r.output.byteLength, size: [bmp.width, bmp.height] }
+        },
+        [b64, OPTIONS]
+      )
+    /** From A: submit the same bytes, B runs it, the thumbnail decoded on A. */
+    const fromSubmitter = () =>
+      a.evaluate(
+        async ([data, options]) => {
+          const zs = window.zerostate
+          const jpeg = Uint8Array.from(atob(data), (c) => c.charCodeAt(0))
+          const input = new Uint8Array([...new TextEncoder().encode(options), ...jpeg])
+          const agent = zs.agents.list({ capability: 'image-thumbnail' }).find((x) => x.name === 'image-resize')
+          const start = performance.now()
+          const h = zs.submit({ description: 'make a thumbnail', agent: agent.id, input, preferences: { verification: 'none' } })
+          let uploadedMs
+          h.on('progress', (e) => {
+            if (e.transfer?.direction === 'upload' && e.transfer.bytes === e.transfer.totalBytes) uploadedMs ??= performance.now() - start
+          })
+          const r = await h.done
+          const ms = performance.now() - start
+          const out = r.steps[0].output
+          const bmp = await createImageBitmap(new Blob([out]))
+          return {
+            ms,
+            uploadedMs,
+            decodedMs: performance.now() - start,
+            outBytes: out.byteLength,
+            size: [bmp.width, bmp.height],
+            peer: r.steps[0].peer
+          }
+        },
+        [b64, OPTIONS]
+      )
+    // One warm-up of each (module compiled, worker spawned, streams open), not counted.
+    await onDonor()
+    await fromSubmitter()
+    const donor = []
+    const mesh = []
+    for (let i = 0; i < MEDIA_RUNS; i++) {
+      donor.push(await onDonor())
+      mesh.push(await fromSubmitter())
+    }
+    const total = median(mesh.map((r) => r.ms))
+    const alone = median(donor.map((r) => r.ms))
+    return {
+      image: { width: w, height: h, megapixels: round((w * h) / 1e6), jpegBytes, options: OPTIONS.trim() },
+      thumbnail: { size: mesh[0]?.size, bytes: mesh[0]?.outBytes },
+      runs: MEDIA_RUNS,
+      endToEndMsMedian: round(total),
+      endToEndDecodedMsMedian: round(median(mesh.map((r) => r.decodedMs))),
+      uploadedMsMedian: round(median(mesh.map((r) => r.uploadedMs))),
+      donorAloneMsMedian: round(alone),
+      addedByMeshMs: round(total - alone),
+      endToEndMs: mesh.map((r) => round(r.ms)),
+      donorAloneMs: donor.map((r) => round(r.ms)),
+      ranElsewhere: mesh.filter((r) => r.peer !== idB).length
+    }
+  }
 } finally {
   await mesh.stop()
 }
