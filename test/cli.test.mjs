@@ -1,6 +1,6 @@
 // The terminal peer (issue 16, API.md "From a terminal") against the real relay and real
 // Chromium tabs: `zerostate submit` runs on a browser donor and prints the TaskResult with
-// --json; a browser's task runs on a `zerostate donate` peer; `publish` makes an agent appear
+// --json, and `trace` prints its OTLP/JSON with the donor tab's span; a browser's task runs on a `zerostate donate` peer; `publish` makes an agent appear
 // in a tab's registry under this machine's key; `run` completes a workflow whose approval is
 // answered on stdin; a wrong --app or agent ends with the exit code that says so.
 import { after, before, describe, it } from 'node:test'
@@ -57,6 +57,40 @@ describe('the zerostate command', () => {
     assert.equal(result.output.sha256, sha256('from a terminal'))
     assert.equal(result.steps[0].peer, bId, 'run on the donating tab B')
     assert.match(r.stderr, /succeeded/)
+    // `trace` prints the task's OTLP/JSON, kept in the profile: a new process that joins no mesh (the --app is dead).
+    const t = await zerostate(['trace', result.id], { app: 'http://127.0.0.1:9/' })
+    assert.equal(t.code, 0, t.stderr)
+    const otlp = JSON.parse(t.stdout)
+    const byPeer = new Map(
+      otlp.resourceSpans.map((rs) => [
+        rs.resource.attributes.find((x) => x.key === 'service.instance.id').value.stringValue,
+        rs.scopeSpans.flatMap((ss) => ss.spans)
+      ])
+    )
+    const donorNames = byPeer.get(bId)?.map((sp) => sp.name) ?? []
+    assert.ok(
+      donorNames.includes('donor.step') && donorNames.includes('donor.run'),
+      `the donor tab's spans are in the trace (peers: ${[...byPeer.keys()].join(', ')}; donor spans: ${donorNames.join(', ')})`
+    )
+    const spans = [...byPeer.values()].flat()
+    const root = spans.filter((sp) => sp.parentSpanId == null)
+    assert.deepEqual(
+      root.map((sp) => sp.name),
+      ['task.run'],
+      'one root: the run'
+    )
+    assert.ok(
+      spans.every((sp) => sp.traceId === root[0].traceId),
+      'one trace'
+    )
+    const ids = new Set(spans.map((sp) => sp.spanId))
+    assert.ok(
+      spans.every((sp) => sp === root[0] || ids.has(sp.parentSpanId)),
+      'one tree: every span hangs under the run'
+    )
+    const unknown = await zerostate(['trace', 't-0123456789abcdef01234567'])
+    assert.equal(unknown.code, 5, unknown.stderr)
+    assert.match(unknown.stderr, /no trace of task t-0123456789abcdef01234567 is kept/)
     const key = await readFile(join(profile, 'identity.key'))
     assert.ok(key.byteLength > 0)
     // The same key on the next run: `status` shows the same profile key.
@@ -184,7 +218,7 @@ output: \${count.words}
       assert.equal(built.code, 0, built.stderr)
       assert.ok((await readFile(join(root, 'build', 'agent.wasm'))).byteLength > 100)
       const tested = await zerostate(['agent', 'test', '--dir', root, '--json'])
-      assert.equal(tested.code, 0, tested.stderr)
+      assert.equal(tested.code, 0, tested.stdout + tested.stderr)
       const results = JSON.parse(tested.stdout)
       assert.equal(results.length, 3)
       assert.ok(results.every((r) => r.ok))
