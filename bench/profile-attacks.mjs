@@ -5,11 +5,18 @@
 // the heaviest call paths. Readable names need an unminified build (ZS_NO_MINIFY=1 npm run build).
 // node bench/profile-attacks.mjs   (PROFILE_OUT=dir keeps the .cpuprofile files)
 import { writeFileSync } from 'node:fs'
-import { namespaceUpdate, registryEntries, registryUpdate, throwawayKey } from '../test/hostile/attacks.mjs'
+import { deepContentJsonEntry, namespaceUpdate, registryEntries, registryUpdate, throwawayKey } from '../test/hostile/attacks.mjs'
 import { hostileStage } from '../test/hostile/scenario.mjs'
 import { frameName } from './profile-map.mjs'
 
 const ATTACKS = [
+  {
+    name: 'registry wipe (one entry, ContentJSON nested 20,000 deep)',
+    async update() {
+      return { doc: 'registry', bytes: await deepContentJsonEntry(await throwawayKey(), 20_000) }
+    },
+    async after() {}
+  },
   {
     name: 'over-quota entries (600 × ~12 KB from one key, as sync step 2)',
     async update() {
