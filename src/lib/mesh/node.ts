@@ -16,7 +16,7 @@ import { pubsubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
 import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
+import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { TypedEventEmitter, backoffDelay, coalesce } from '../core/index.ts'
 import { echoRtts, handleEcho } from './diagnostics.ts'
 import { DirectDialer, dialAllowed, isPrivateHost, firstHost } from './dialer.ts'
@@ -68,6 +68,11 @@ export interface MeshNodeInit {
   allowPrivateAddresses?: boolean
   /** Feed libp2p's and gossipsub's metrics into this registry (issue 15). Default: none kept. */
   metrics?: MetricsRegistry
+  /**
+   * The libp2p transports, replacing WebSockets + WebRTC + circuit relay. Default: those
+   * three. The simulator (sim/) passes in-memory ones whose direct links pose as WebRTC.
+   */
+  transports?: Libp2pOptions['transports']
 }
 
 /** What the dial gater knows: the relays of the deployment and whether private hosts are allowed. */
@@ -143,7 +148,7 @@ type Services = {
 }
 
 async function buildLibp2p(
-  init: Required<Pick<MeshNodeInit, 'iceServers' | 'maxPeers'>>,
+  init: Required<Pick<MeshNodeInit, 'iceServers' | 'maxPeers'>> & Pick<MeshNodeInit, 'transports'>,
   gater: ReturnType<StrikePolicy['gater']>,
   scope: DialScope,
   gossipAppScore: (peerId: string) => number,
@@ -154,7 +159,7 @@ async function buildLibp2p(
     ...(await freshPeerKey().then((privateKey) => (privateKey != null ? { privateKey } : {}))),
     // Relay reservations are made per configured relay (#reserveOn), not by a generic '/p2p-circuit' search.
     addresses: { listen: ['/webrtc'] },
-    transports: [webSockets(), webRTC({ rtcConfiguration: { iceServers: init.iceServers } }), circuitRelayTransport()],
+    transports: init.transports ?? [webSockets(), webRTC({ rtcConfiguration: { iceServers: init.iceServers } }), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { maxConnections: init.maxPeers * 2 + 8 },
@@ -287,7 +292,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.#relaysPrefetch.catch(() => {})
     const maxPeers = this.#init.maxPeers ?? DEFAULT_MAX_PEERS
     const node = await buildLibp2p(
-      { iceServers: this.#init.iceServers ?? [], maxPeers },
+      { iceServers: this.#init.iceServers ?? [], maxPeers, transports: this.#init.transports },
       this.strikes.gater(),
       this.#scope,
       // A relay is never graylisted by accident; a blocked peer is ignored by gossipsub itself.

@@ -1,0 +1,93 @@
+// `npm run sim`: N peers of the real mesh code (createZeroState) in this process over
+// simulated links (latency, jitter, loss), grown through --sizes in one mesh; at each size
+// gossip delivery p50/p99, presence convergence, registry sync of --agents to a newcomer,
+// --tasks with --donors of the peers donating (every task counted on the donors), and
+// churn. Prints the figures and writes bench/results/sim.json (src/sim/ holds the parts).
+//
+//   npm run sim -- --sizes 50,100,200            the full run (~8-10 min on 2 quiet cores)
+//   npm run sim -- --sizes 20 --tasks 20 --agents 200 --out /tmp/sim.json
+import '../src/lib/core/polyfills.ts'
+import { writeFile } from 'node:fs/promises'
+import { cpus, loadavg } from 'node:os'
+import { parseArgs } from 'node:util'
+import { runSim } from '../src/sim/scenario.ts'
+
+const { values: a } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '50,100,200' },
+    donors: { type: 'string', default: '0.2' },
+    'max-peers': { type: 'string' },
+    latency: { type: 'string', default: '20' },
+    jitter: { type: 'string', default: '10' },
+    loss: { type: 'string', default: '0.01' },
+    probes: { type: 'string', default: '40' },
+    tasks: { type: 'string', default: '100' },
+    concurrency: { type: 'string', default: '10' },
+    agents: { type: 'string', default: '1000' },
+    churn: { type: 'string', default: '60' },
+    'churn-seconds': { type: 'string', default: '15' },
+    'max-lag': { type: 'string', default: '1000' },
+    out: { type: 'string', default: 'bench/results/sim.json' },
+    help: { type: 'boolean', default: false }
+  }
+})
+if (a.help) {
+  console.log(`npm run sim -- [--sizes 50,100,200] [--donors 0.2] [--max-peers 48] [--latency 20] [--jitter 10] [--loss 0.01]
+  [--probes 40] [--tasks 100] [--concurrency 10] [--agents 1000] [--churn 60 (peers replaced per minute)] [--churn-seconds 15]
+  [--max-lag 1000 (stop growing once this process's event-loop p99 lag passed it, ms; 0: never)] [--out bench/results/sim.json]`)
+  process.exit(0)
+}
+const num = (k) => {
+  const n = Number(a[k])
+  if (!Number.isFinite(n) || n < 0) {
+    console.error(`--${k} must be a non-negative number, got ${a[k]}`)
+    process.exit(2)
+  }
+  return n
+}
+const sizes = a.sizes.split(',').map((s) => Number(s.trim()))
+if (sizes.some((n) => !Number.isInteger(n) || n < 2)) {
+  console.error('--sizes takes integers ≥ 2, e.g. 50,100,200')
+  process.exit(2)
+}
+
+const t0 = performance.now()
+const load0 = loadavg()[0]
+const report = await runSim({
+  sizes,
+  donorShare: num('donors'),
+  maxPeers: a['max-peers'] != null ? num('max-peers') : undefined,
+  link: { latencyMs: num('latency'), jitterMs: num('jitter'), loss: num('loss') },
+  probes: num('probes'),
+  tasks: num('tasks'),
+  taskConcurrency: num('concurrency'),
+  agents: num('agents'),
+  churnPerMinute: num('churn'),
+  churnSeconds: num('churn-seconds'),
+  maxLagP99Ms: num('max-lag'),
+  log: (line) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1)} s] ${line}`)
+})
+const out = {
+  when: new Date().toISOString(),
+  machine: { cores: cpus().length, node: process.version, loadAvgAtStart: Math.round(load0 * 10) / 10, loadAvgAtEnd: Math.round(loadavg()[0] * 10) / 10 },
+  goal: { peers: 200, gossipP99Ms: 500, everyTaskExactlyOnce: true },
+  wallSeconds: Math.round((performance.now() - t0) / 1000),
+  ...report
+}
+console.log('\nsize  links(min/mean)  gossip p50/p99 ms  to-all p99  presence ms  newcomer presence/registry ms  tasks ok/once  churn p99  loop p99  held')
+for (const s of report.sizes) {
+  console.log(
+    `${String(s.peers).padStart(4)}  ${s.links.min}/${s.links.mean}`.padEnd(22) +
+      `${s.gossip.delivery.p50}/${s.gossip.delivery.p99}`.padEnd(19) +
+      `${s.gossip.toAll.p99}`.padEnd(12) +
+      `${s.presenceConvergedMs}`.padEnd(13) +
+      `${s.newcomerPresenceMs}/${s.registrySync?.ms ?? '-'}`.padEnd(31) +
+      `${s.tasks.succeeded}/${s.tasks.submitted} ${s.tasks.exactlyOnce ? 'once' : 'NOT ONCE'}`.padEnd(15) +
+      `${s.churn?.delivery.p99 ?? '-'}`.padEnd(11) +
+      `${s.loopLag.p99}`.padEnd(10) +
+      `${s.held}`
+  )
+}
+await writeFile(a.out, `${JSON.stringify(out, null, 2)}\n`)
+console.log(`wrote ${a.out} (${out.wallSeconds} s)`)
+process.exit(0)
