@@ -87,6 +87,11 @@ describe('the rule planner with the real bundled agents', () => {
   // Each phrase of PLANNING.md's table, and those a new user typed, with the agent it must reach.
   const PHRASES: Array<[string, string[]]> = [
     ['convert this CSV to JSON', ['csv-json']],
+    ['make a thumbnail of this image', ['image-resize']],
+    ['strip the exif from this photo', ['image-resize']],
+    ['convert this image to jpeg', ['image-resize']],
+    ['trim this audio', ['audio-edit']],
+    ['extract the text from this pdf', ['pdf-text']],
     ['extract the emails and links', ['extract-entities']],
     ['render this markdown as html', ['markdown-html']],
     ['calculate 2*(3+4)', ['math-eval']],
