@@ -59,7 +59,20 @@ export const linkStats = { chunks: 0, bytes: 0, resent: 0 }
 const switchboard = new Map<string, SimListener>()
 
 /** What crosses a lane: bytes, or the sender's close or reset. */
-export type Item = { at: number; data?: Chunk; close?: true; reset?: true }
+export type Item = { at: number; data?: Chunk | Uint8Array; close?: true; reset?: true }
+
+/** One contiguous buffer of consecutive chunks. */
+function joinChunks(chunks: Array<Chunk | Uint8Array>): Uint8Array {
+  let size = 0
+  for (const c of chunks) size += c.byteLength
+  const out = new Uint8Array(size)
+  let at = 0
+  for (const c of chunks) {
+    out.set(c instanceof Uint8Array ? c : c.subarray(), at)
+    at += c.byteLength
+  }
+  return out
+}
 
 /** One direction of a link: a FIFO that delivers each item no earlier than its time, never out of order. */
 export class Lane {
@@ -91,10 +104,30 @@ export class Lane {
     this.#timer = setTimeout(() => this.#drain(), Math.max(0, Math.ceil(head.at - performance.now())))
   }
 
+  /**
+   * Deliver what is due. Consecutive chunks due together arrive as one buffer, as a
+   * socket's read returns what arrived: a receiver handed thousands of tiny chunks pays for
+   * each in its length-prefixed decoders (a Uint8ArrayList read walks its chunks).
+   */
   #drain(): void {
     this.#timer = undefined
     const now = performance.now()
-    while (this.#queue.length > 0 && (this.#queue[0] as Item).at <= now) this.deliver(this.#queue.shift() as Item)
+    const due: Item[] = []
+    while (this.#queue.length > 0 && (this.#queue[0] as Item).at <= now) due.push(this.#queue.shift() as Item)
+    let run: Array<Chunk | Uint8Array> = []
+    const flush = (at: number): void => {
+      if (run.length === 0) return
+      this.deliver({ at, data: run.length === 1 ? run[0] : joinChunks(run) })
+      run = []
+    }
+    for (const item of due) {
+      if (item.data != null) run.push(item.data)
+      else {
+        flush(item.at)
+        this.deliver(item)
+      }
+    }
+    flush(now)
     this.#arm()
   }
 
