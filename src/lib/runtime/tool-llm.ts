@@ -23,6 +23,22 @@ export interface LlmToolRunOptions {
   call: (name: string, args: unknown) => Promise<unknown>
 }
 
+/** The text of an `{"answer": "…` turn the token limit cut inside its string, or undefined for anything else. */
+export function cutTextAnswer(text: string): string | undefined {
+  const head = /^\s*\{\s*"answer"\s*:\s*"/.exec(text)
+  if (head == null) return undefined
+  const body = text.slice(head[0].length)
+  // Drop an escape the cut left unfinished (at most `\uXXX`), then read the rest as a JSON string.
+  for (let drop = 0; drop <= 6 && drop <= body.length; drop++) {
+    try {
+      return JSON.parse(`"${body.slice(0, body.length - drop)}"`) as string
+    } catch {
+      // Try a shorter prefix.
+    }
+  }
+  return undefined
+}
+
 /** The JSON Schema of one turn: a call of one of `tools`, or the answer (shaped by `output`). */
 export function toolTurnSchema(tools: readonly string[], output: Record<string, unknown> | undefined, mayCall: boolean): Record<string, unknown> {
   const answer = { type: 'object', properties: { answer: output ?? { type: 'string' } }, required: ['answer'], additionalProperties: false }
@@ -91,7 +107,10 @@ export async function runLlmWithTools(
     try {
       turn = JSON.parse(res.text) as typeof turn
     } catch {
-      throw new AgentBadOutputError(`the model's turn is not JSON (${res.tokens} tokens): ${res.text.slice(0, 120)}`)
+      // A text answer cut at maxTokens is that text, cut, as a plain llm-prompt agent's would be.
+      const cut = manifest.output == null ? cutTextAnswer(res.text) : undefined
+      if (cut == null) throw new AgentBadOutputError(`the model's turn is not JSON (${res.tokens} tokens): ${res.text.slice(0, 120)}`)
+      turn = { answer: cut }
     }
     if (turn == null || typeof turn !== 'object') throw new AgentBadOutputError(`the model's turn is not an object: ${res.text.slice(0, 120)}`)
     if (mayCall && typeof turn.tool === 'string') {

@@ -335,3 +335,13 @@ describe('llm-prompt tool calling (function-calling JSON, held by the engine gra
     }
   })
 })
+
+describe('cutTextAnswer', () => {
+  test('a text answer cut by the token limit is read up to the cut; other broken turns are not', async () => {
+    const { cutTextAnswer } = await import('./tool-llm.ts')
+    expect(cutTextAnswer('{\n"answer" :"hello wor')).toBe('hello wor')
+    expect(cutTextAnswer('{"answer":"tab\\tthen \\u00')).toBe('tab\tthen ')
+    expect(cutTextAnswer('{"tool":"kv.scratch","argu')).toBeUndefined()
+    expect(cutTextAnswer('not json at all')).toBeUndefined()
+  })
+})
