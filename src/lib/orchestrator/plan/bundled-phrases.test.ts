@@ -38,7 +38,7 @@ const agentsOf = (description: string, hasInput?: boolean) =>
   deterministicPlan({ description, hasInput }, info).subtasks.map((s) => bundled.filter((a) => a.capabilities.includes(s.capabilities[0])).map((a) => a.name))
 
 describe('the rule planner with the real bundled agents', () => {
-  it('finds the twelve bundled WASM manifests (three of them media agents in C) and the five llm-prompt ones', () => {
+  it('finds the thirteen bundled WASM manifests (three of them media agents in C, one using tools) and the five llm-prompt ones', () => {
     expect(
       bundled
         .filter((a) => a.abi !== 'llm-prompt')
@@ -54,6 +54,7 @@ describe('the rule planner with the real bundled agents', () => {
         'keywords',
         'markdown-html',
         'math-eval',
+        'notes',
         'pdf-text',
         'sentiment',
         'summarize',
