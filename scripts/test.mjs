@@ -27,6 +27,18 @@ if (!existsSync(CHROMIUM)) {
 // as root like Chromium (the build would also install them; failing here says so before the gate).
 if (!ensureCToolchain()) process.exit(1)
 
+// docs/agents.md's worked example is built in Rust too (src/cli/docs-examples.test.ts): Debian's rustc
+// with its wasm32 standard library (rustup here has no wasm32 target and no network to fetch one).
+const RUST_WASI = ['rustc', 'cargo', 'libstd-rust-dev-wasm32']
+if (process.getuid?.() === 0 && run('dpkg', ['-s', 'libstd-rust-dev-wasm32'], { stdio: 'ignore' }).status !== 0) {
+  console.log(`Installing the Rust WASI toolchain for the agent docs' example: ${RUST_WASI.join(' ')}…`)
+  const q = { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }
+  if (run('apt-get', ['install', '-y', '-qq', ...RUST_WASI], q).status !== 0) {
+    run('apt-get', ['update', '-qq'], q)
+    if (run('apt-get', ['install', '-y', '-qq', ...RUST_WASI], q).status !== 0) console.log('…it did not install: the Rust example is skipped, saying why')
+  }
+}
+
 // The gate, before the build: layers and cycles, lint and format, types everywhere, Svelte.
 for (const [script, what] of [
   ['check:deps', 'dependency check'],
@@ -64,7 +76,7 @@ const e2e = await new Promise((resolve) => {
       // A file whose tests are done exits even if a handle lingers (a hostile peer's socket, a
       // timer), and no single test may hang the suite: CI has 90 minutes.
       '--test-force-exit',
-      '--test-timeout=300000',
+      '--test-timeout=600000',
       '--test-reporter=spec',
       ...files
     ],
