@@ -18,7 +18,7 @@ import { InvalidTaskRequestError, OrchestratorError, TaskCancelledError, Unknown
 import { newTaskId, type TaskId } from './ids.ts'
 import { TypedEventEmitter, listen, logger, type Tracer } from '../core/index.ts'
 import type { Plan } from './plan/index.ts'
-import { capabilityCatalog, plannerChain, type PlanRequest, type Planner } from './plan/index.ts'
+import { capabilityCatalog, describeInput, plannerChain, type PlanRequest, type Planner } from './plan/index.ts'
 import { deterministicPlanner } from './plan/index.ts'
 import { resolvePreferences, type RoutingPreferences } from './route/index.ts'
 import {
@@ -311,7 +311,12 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
         pinned.set('s1', agent.id)
       } else {
         plan = await chain.plan(
-          { description: request.description, capabilities: request.capabilities, hasInput: hasInput(request.input) },
+          {
+            description: request.description,
+            capabilities: request.capabilities,
+            hasInput: hasInput(request.input),
+            ...(llmInput(request.input) ?? {})
+          },
           capabilityCatalog(components.catalog),
           (p) => validatePlan(p, components.catalog, limits),
           { signal: controller.signal }
@@ -481,6 +486,12 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
       ),
     stats: () => ({ ...dispatch.stats(), ...Object.fromEntries(Object.entries(donor?.stats() ?? {}).map(([k, n]) => [`donor.${k}`, n])) })
   }
+}
+
+/** The input's preview for LLM planners, as a spreadable field (none when there is no input). */
+function llmInput(input: unknown): { inputPreview: string } | undefined {
+  const preview = describeInput(input)
+  return preview == null ? undefined : { inputPreview: preview }
 }
 
 /** Whether a request carries an input a step can run on (an empty string or empty bytes is none). */

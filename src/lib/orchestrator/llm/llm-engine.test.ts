@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest'
 import { WebLlmEngine, type MlcEngineLike } from './llm-engine.ts'
 import { LlmLoadError, LlmPlanError, WebGpuUnavailableError } from '../errors.ts'
-import { plannerChain, capabilityCatalog } from '../plan/index.ts'
+import { plannerChain, capabilityCatalog, describeInput } from '../plan/index.ts'
 import { llmPlanner } from './llm-planner.ts'
 import { deterministicPlanner } from '../plan/index.ts'
 import { validatePlan } from '../plan/index.ts'
@@ -57,6 +57,13 @@ describe('WebLlmEngine', () => {
     expect(req.response_format.type).toBe('json_object')
     expect(JSON.parse(req.response_format.schema).required).toContain('subtasks')
     expect(req.messages[0].content).toMatch(/text-summarization/)
+    expect(req.messages[1].content).not.toMatch(/Input:/)
+    // The task's input reaches the prompt (issue 14), as the orchestrator's bounded preview.
+    await e.plan({ description: 'summarize', inputPreview: describeInput('The mesh lends CPUs. '.repeat(100)) }, info)
+    const withInput = f.create.mock.calls[1][0].messages[1].content as string
+    expect(withInput).toMatch(/^Task: summarize\nInput: The mesh lends CPUs\./)
+    expect(withInput).toMatch(/… \(2100 characters in all\)$/)
+    expect(withInput.length).toBeLessThan(700)
     await expect(e.load('other', () => {})).rejects.toBeInstanceOf(LlmLoadError)
   })
 

@@ -159,6 +159,11 @@ export const webWorkerEngineFactory: MlcEngineFactory = llmWorkerEngineFactory({
   spawn: () => webWorkerHandle(new Worker(new URL('./llm-worker.ts', import.meta.url), { type: 'module', name: 'zerostate-llm' }))
 })
 
+/** The plan prompt's line about the task's input (its preview), or nothing when it has none. */
+export function inputLine(request: PlanRequest): string {
+  return request.inputPreview != null ? `\nInput: ${request.inputPreview}` : ''
+}
+
 /** System prompt: the catalog, the rules and the output shape. */
 export function planningPrompt(catalog: readonly CapabilityInfo[]): string {
   const lines = catalog.map((c) => `- ${c.capability} (from ${c.minPrice} credits): ${c.examples.join(' | ')}`)
@@ -250,7 +255,7 @@ export class WebLlmEngine implements LlmEngine {
         {
           messages: [
             { role: 'system', content: planningPrompt(capabilityCatalog) },
-            { role: 'user', content: `Task: ${request.description}${caps}` }
+            { role: 'user', content: `Task: ${request.description}${caps}${inputLine(request)}` }
           ],
           response_format: { type: 'json_object', schema: JSON.stringify(planJsonSchema) },
           temperature: 0,

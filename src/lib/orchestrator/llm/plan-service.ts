@@ -45,7 +45,11 @@ export async function servePlans(host: StreamHost, engine: LlmEngine, opts: Serv
           return
         }
         try {
-          const plan = await engine.plan({ description: req.description, capabilities: req.capabilities }, req.catalog, { signal })
+          const plan = await engine.plan(
+            { description: req.description, capabilities: req.capabilities, ...(req.input != null ? { inputPreview: req.input } : {}) },
+            req.catalog,
+            { signal }
+          )
           await f.write({ type: 'plan-response', plan })
         } catch (err) {
           const e = toError(err)

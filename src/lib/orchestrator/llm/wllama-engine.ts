@@ -13,7 +13,7 @@ import type { LlmGenerateRequest, LlmGenerateResult, LlmModelInfo, LlmRunner } f
 import { LlmLoadError, LlmPlanError, OrchestratorError, toError } from '../errors.ts'
 import { PlanDraftSchema, issuesText, planJsonSchema, type CapabilityInfo, type PlanDraft, type PlanRequest } from '../plan/index.ts'
 import type { LlmEngine, LlmProgress } from './llm-engine.ts'
-import { planningPrompt } from './llm-engine.ts'
+import { inputLine, planningPrompt } from './llm-engine.ts'
 import type { GgufSource, WllamaWorkerApi } from './wllama-worker-api.ts'
 
 const log = logger('orchestrator:llm:wllama')
@@ -144,7 +144,7 @@ export class WllamaEngine implements LlmEngine, LlmRunner {
       const res = await this.generate(
         {
           system: planningPrompt(capabilityCatalog),
-          prompt: `Task: ${request.description}${caps}\nPlan (JSON):`,
+          prompt: `Task: ${request.description}${caps}${inputLine(request)}\nPlan (JSON):`,
           maxTokens: this.#init.planTokens ?? 1024,
           temperature: 0,
           jsonSchema: planJsonSchema as Record<string, unknown>

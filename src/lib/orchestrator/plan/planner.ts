@@ -22,6 +22,31 @@ export interface PlanRequest {
    * Undefined: not known (the input is not checked).
    */
   hasInput?: boolean
+  /**
+   * What the input looks like, for LLM planners' prompts (`describeInput`): its start, or its size and
+   * kind for bytes. Bounded (INPUT_PREVIEW_CHARS): a plan needs the input's nature, not all of it.
+   */
+  inputPreview?: string
+}
+
+/** At most this many characters of a task's input go into a plan prompt. */
+export const INPUT_PREVIEW_CHARS = 600
+
+/** A short description of a task's input for a plan prompt; undefined when there is none. */
+export function describeInput(input: unknown, max = INPUT_PREVIEW_CHARS): string | undefined {
+  if (input == null) return undefined
+  if (input instanceof Uint8Array) return input.byteLength === 0 ? undefined : `(${input.byteLength} bytes of binary data)`
+  let text: string
+  if (typeof input === 'string') text = input
+  else {
+    try {
+      text = JSON.stringify(input) ?? String(input)
+    } catch {
+      text = String(input)
+    }
+  }
+  if (text.trim() === '') return undefined
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters in all)`
 }
 
 /** One capability on offer, as planners see the catalog. */

@@ -10,7 +10,7 @@ import { logger } from '../../core/index.ts'
 import type { PeerDirectory } from '../components.ts'
 import { PlannerUnavailableError, LlmPlanError, toError } from '../errors.ts'
 import { PlanDraftSchema } from './plan-schema.ts'
-import type { CapabilityInfo, Planner } from './planner.ts'
+import { INPUT_PREVIEW_CHARS, type CapabilityInfo, type Planner } from './planner.ts'
 import type { StreamHost } from '../../core/index.ts'
 import type { StrikeSink } from '../../mesh/index.ts'
 
@@ -32,7 +32,9 @@ export const PlanMessageSchema = v.variant('type', [
     type: v.literal('plan-request'),
     description: v.pipe(v.string(), v.minLength(1), v.maxLength(4000)),
     capabilities: v.pipe(v.array(v.pipe(v.string(), v.maxLength(64))), v.maxLength(16)),
-    catalog: v.pipe(v.array(CapabilityInfoSchema), v.maxLength(256))
+    catalog: v.pipe(v.array(CapabilityInfoSchema), v.maxLength(256)),
+    /** The task input's preview (PlanRequest.inputPreview); peers before it ignore it. */
+    input: v.optional(v.pipe(v.string(), v.maxLength(INPUT_PREVIEW_CHARS + 64)))
   }),
   v.object({ type: v.literal('plan-response'), plan: PlanDraftSchema }),
   v.object({ type: v.literal('plan-error'), name: v.pipe(v.string(), v.maxLength(100)), error: v.pipe(v.string(), v.maxLength(1000)) })
@@ -86,7 +88,8 @@ function createRemotePlanner(components: RemotePlannerComponents, init: RemotePl
               type: 'plan-request',
               description: request.description,
               capabilities: [...(request.capabilities ?? [])],
-              catalog: catalog.slice(0, 256).map((c) => ({ ...c, examples: c.examples.slice(0, 4) }))
+              catalog: catalog.slice(0, 256).map((c) => ({ ...c, examples: c.examples.slice(0, 4) })),
+              ...(request.inputPreview != null ? { input: request.inputPreview.slice(0, INPUT_PREVIEW_CHARS + 64) } : {})
             },
             { signal }
           )
