@@ -1,8 +1,9 @@
 // Every bundled agent, built by agents/build.mjs, run through the real runtime (worker pool) with known inputs.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { staticFetch } from './static-fetch.ts'
 import { createHash } from 'node:crypto'
 import {
   AgentExitError,
@@ -17,11 +18,6 @@ import {
 } from '../src/lib/runtime/index.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const fileFetch = (async (url: string | URL | Request) => {
-  const path = `${root}static${new URL(String(url)).pathname}`
-  if (!existsSync(path)) return new Response('missing', { status: 404 })
-  return new Response(readFileSync(path))
-}) as typeof fetch
 
 let rt: AgentRuntime
 const pkgs = new Map<string, AgentPackage>()
@@ -33,8 +29,8 @@ beforeAll(async () => {
     execFileSync('node', ['agents/build.mjs'], { cwd: root, stdio: 'ignore' })
   }
   const store = new MemoryAgentStore()
-  for (const agent of await bundledAgents({ baseUrl: 'http://app.test/agents/', fetch: fileFetch })) {
-    pkgs.set(agent.manifest.name, await loadBundledAgent(agent, store, fileFetch))
+  for (const agent of await bundledAgents({ baseUrl: 'http://app.test/agents/', fetch: staticFetch })) {
+    pkgs.set(agent.manifest.name, await loadBundledAgent(agent, store, staticFetch))
   }
   rt = createAgentRuntime({ workers: 2 })
   await rt.start()

@@ -4,8 +4,9 @@
 // with a sentence (AgentExitError), never a trap.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { staticFetch } from './static-fetch.ts'
 import {
   AgentExitError,
   MemoryAgentStore,
@@ -31,11 +32,6 @@ import {
 } from '../test/fixtures/media.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const fileFetch = (async (url: string | URL | Request) => {
-  const path = `${root}static${new URL(String(url)).pathname}`
-  if (!existsSync(path)) return new Response('missing', { status: 404 })
-  return new Response(readFileSync(path))
-}) as typeof fetch
 
 const MEDIA = ['image-resize', 'audio-edit', 'pdf-text']
 let rt: AgentRuntime
@@ -61,8 +57,8 @@ beforeAll(async () => {
     execFileSync('node', ['agents/build.mjs'], { cwd: root, stdio: 'ignore' })
   }
   const store = new MemoryAgentStore()
-  for (const agent of await bundledAgents({ baseUrl: 'http://app.test/agents/', fetch: fileFetch })) {
-    if (MEDIA.includes(agent.manifest.name)) pkgs.set(agent.manifest.name, await loadBundledAgent(agent, store, fileFetch))
+  for (const agent of await bundledAgents({ baseUrl: 'http://app.test/agents/', fetch: staticFetch })) {
+    if (MEDIA.includes(agent.manifest.name)) pkgs.set(agent.manifest.name, await loadBundledAgent(agent, store, staticFetch))
   }
   rt = createAgentRuntime({ workers: 2 })
   await rt.start()

@@ -18,24 +18,15 @@ import {
   createMemoryLayer,
   entryKey,
   hasWork,
+  type EntryRecord,
   type MemoryLayer
 } from '../lib/memory/index.ts'
 import { MeshNode } from '../lib/mesh/index.ts'
 import { type LinkShape, simLink } from './link.ts'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 
-/** A registry entry record as stored in the registry doc. */
-export interface SeedRecord {
-  kind: 'zerostate/registry-entry/1'
-  id: string
-  author: string
-  manifest: Record<string, unknown>
-  moduleSha256: string
-  version: number
-  publishedAt: number
-  signature: string
-  work: string
-}
+/** A registry entry record as stored in the registry doc (the memory layer's own type). */
+export type SeedRecord = EntryRecord
 
 /** The stamp search of publish-work.ts with Node's SHA-256 (same hash, same check; ~10x faster than in JS). */
 function mintFast(signature: string, bits: number): string {
