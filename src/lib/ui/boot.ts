@@ -11,12 +11,14 @@ let booting: Promise<ZeroStateApi> | undefined
 
 /** The started (or starting) ZeroState of this tab; the first call starts it. */
 export function bootZeroState(): Promise<ZeroStateApi> {
-  booting ??= createZeroState()
+  if (booting != null) return booting
+  const started = createZeroState()
+  booting = started
   // A start that failed is not kept: the next call (a remount, a retry) starts afresh.
-  booting.catch(() => {
-    booting = undefined
+  started.catch(() => {
+    if (booting === started) booting = undefined
   })
-  return booting
+  return started
 }
 
 /** Stop this tab's ZeroState (the layout's teardown); the next `bootZeroState()` starts a new one. */
