@@ -32,6 +32,12 @@ export const LlmPromptSpecSchema = v.object({
       minContext: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_048_576)))
     })
   ),
+  /**
+   * For an agent that declares tools: `auto` (default) lets the model call a tool or answer at each
+   * turn; `required` makes its first turn a tool call (the grammar allows nothing else), like an
+   * OpenAI `tool_choice: "required"`.
+   */
+  toolChoice: v.optional(v.picklist(['auto', 'required'], 'toolChoice must be "auto" or "required"')),
   /** Generation settings; defaults: 256 tokens, temperature 0.7. */
   generation: v.optional(
     v.object({

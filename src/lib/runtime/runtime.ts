@@ -118,11 +118,14 @@ export function createAgentRuntime(init: AgentRuntimeInit = {}): AgentRuntime {
     try {
       const llmOpts = { signal: controller.signal, ...(opts.onToken ? { onToken: opts.onToken } : {}) }
       const tools = init.tools
+      // One context for the run: its calls share one task (and so one scratch space) even outside a task.
+      const ctx = tools != null ? toolContext(m, id, opts, controller.signal) : undefined
       const res =
-        tools != null && (m.tools?.length ?? 0) > 0
+        tools != null && ctx != null && (m.tools?.length ?? 0) > 0
           ? await runLlmWithTools(init.llm?.(), m, input, {
               ...llmOpts,
-              call: (name, args) => tools.call(name, args, toolContext(m, id, opts, controller.signal))
+              specs: tools.list(),
+              call: (name, args) => tools.call(name, args, ctx)
             })
           : await runLlmPrompt(init.llm?.(), m.llm!, m.output, input, llmOpts)
       return { output: res.output, ms: performance.now() - t0 }

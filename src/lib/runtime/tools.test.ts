@@ -300,20 +300,28 @@ describe('toolImports without JSPI or shared memory', () => {
 })
 
 describe('llm-prompt tool calling (function-calling JSON, held by the engine grammar)', () => {
-  test('the model calls a tool, sees its answer, then answers; the schema offered names only declared tools', async () => {
-    const requests: Array<{ prompt: string; jsonSchema?: Record<string, unknown> }> = []
-    const turns = [
-      '{"tool":"kv.scratch","arguments":{"op":"keys"}}',
-      '{"tool":"memory.set","arguments":{"namespace":"n","key":"k","value":1}}',
-      '{"answer":"done"}'
-    ]
-    const runner = {
-      models: () => [{ name: 'tiny', family: 'llama', context: 512 }],
-      generate: async (req: { prompt: string; jsonSchema?: Record<string, unknown> }) => {
-        requests.push(req)
-        return { text: turns[requests.length - 1]!, model: 'tiny', tokens: 3 }
+  /** A runner answering `turns` in order, recording what it was asked. */
+  function scripted(turns: string[]) {
+    const requests: Array<{ prompt: string; system?: string; jsonSchema?: Record<string, unknown> }> = []
+    return {
+      requests,
+      runner: {
+        models: () => [{ name: 'tiny', family: 'llama', context: 512 }],
+        generate: async (req: { prompt: string; system?: string; jsonSchema?: Record<string, unknown> }) => {
+          requests.push(req)
+          return { text: turns[requests.length - 1]!, model: 'tiny', tokens: 3 }
+        }
       }
     }
+  }
+
+  test('tools are offered with their descriptions and argument schemas; calls run through the tool host and their answers are fed back', async () => {
+    const { runner, requests } = scripted([
+      '{"tool":"kv.scratch","arguments":{"op":"set","key":"k","value":7}}',
+      '{"tool":"kv.scratch","arguments":{"op":"get","key":"k"}}',
+      '{"tool":"kv.scratch","arguments":{"op":"nope"}}',
+      '{"answer":"done"}'
+    ])
     const host = createToolHost({ tools: builtinTools({ memory: { get: () => null, set: async () => {} } }) })
     const rt = createAgentRuntime({ workers: 1, llm: () => runner, tools: host })
     const pkg = await testPackage(new Uint8Array(), 'llm-prompt', {
@@ -324,15 +332,62 @@ describe('llm-prompt tool calling (function-calling JSON, held by the engine gra
     try {
       const res = await rt.run(pkg, 'something', { task: { taskId: 'llm-task', scope: { memory: ['n'] } } })
       expect(res.output).toBe('done')
-      expect(requests).toHaveLength(3)
-      expect(JSON.stringify(requests[0]!.jsonSchema)).toContain('"enum":["kv.scratch","memory.set"]')
-      expect(requests[1]!.prompt).toContain('Tool kv.scratch answered: {"value":{"keys":[]}}')
-      // memory.set is declared but not granted by the donor: the model sees the typed error.
-      expect(requests[2]!.prompt).toMatch(/Tool memory\.set answered: \{"error":\{"name":"ToolDeniedError"/)
-      expect(host.stats()).toMatchObject({ 'tools.calls': 2, 'tools.ok': 1, 'tools.denied': 1 })
+      expect(requests).toHaveLength(4)
+      // The function specs: each tool's description and argument schema, in the system text and (one branch per tool) in the grammar.
+      expect(requests[0]!.system).toContain('- kv.scratch: Scratch space of this task')
+      expect(requests[0]!.system).toContain('"op":{"enum":["get","set","delete","keys"]}')
+      const branches = (requests[0]!.jsonSchema as { anyOf: Array<{ properties: Record<string, Record<string, unknown>> }> }).anyOf
+      expect(branches.map((b) => b.properties.tool?.const ?? Object.keys(b.properties)[0])).toEqual(['kv.scratch', 'memory.set', 'answer'])
+      expect(branches[0]!.properties.arguments).toMatchObject({ properties: { op: { enum: ['get', 'set', 'delete', 'keys'] } }, additionalProperties: false })
+      // The call's answer is fed back: the value set by the first call is read by the second.
+      expect(requests[2]!.prompt).toContain('Tool kv.scratch answered: {"value":{"value":7}}')
+      // Arguments outside the tool's schema: the model sees ToolInputError and goes on.
+      expect(requests[3]!.prompt).toMatch(/Tool kv\.scratch answered: \{"error":\{"name":"ToolInputError"/)
+      expect(host.stats()).toMatchObject({ 'tools.calls': 3, 'tools.ok': 2, 'tools.calls.kv.scratch': 3 })
     } finally {
       await rt.stop()
     }
+  })
+
+  test('a call the donor has not granted fails the run with ToolDeniedError naming the tool and the grant', async () => {
+    const { runner, requests } = scripted(['{"tool":"memory.set","arguments":{"namespace":"n","key":"k","value":1}}', '{"answer":"never"}'])
+    const host = createToolHost({ tools: builtinTools({ memory: { get: () => null, set: async () => {} } }) })
+    const rt = createAgentRuntime({ workers: 1, llm: () => runner, tools: host })
+    const pkg = await testPackage(new Uint8Array(), 'llm-prompt', { name: 'tool-llm', tools: ['memory.set'], llm: { prompt: 'Do: {{input}}' } })
+    try {
+      const err = await rt.run(pkg, 'x', { task: { taskId: 't', scope: { memory: ['n'] } } }).catch((e: unknown) => e as ToolDeniedError)
+      expect(err).toBeInstanceOf(ToolDeniedError)
+      expect(err).toMatchObject({ tool: 'memory.set', grant: 'donor' })
+      expect((err as Error).message).toMatch(/"tool-llm" may not call memory\.set on this peer: the donor has not granted it/)
+      expect(requests).toHaveLength(1)
+      expect(host.stats()).toMatchObject({ 'tools.denied': 1 })
+    } finally {
+      await rt.stop()
+    }
+  })
+
+  test('toolChoice "required": the first turn may only call a tool, later turns may answer, the last may only answer', async () => {
+    const { toolTurnSchema } = await import('./tool-llm.ts')
+    const specs = createToolHost({ tools: builtinTools() }).list()
+    const first = toolTurnSchema(['kv.scratch'], undefined, true, specs, true)
+    expect(first).toMatchObject({ properties: { tool: { const: 'kv.scratch' } }, required: ['tool', 'arguments'] })
+    expect(toolTurnSchema(['kv.scratch'], undefined, true, specs, false)).toHaveProperty('anyOf')
+    expect(toolTurnSchema(['kv.scratch'], undefined, false, specs, false)).toMatchObject({ required: ['answer'] })
+  })
+
+  test('grammarSchema bounds every value: untyped values, free strings, lists and extra properties', async () => {
+    const { grammarSchema, GRAMMAR_STRING_MAX } = await import('./tool-llm.ts')
+    const g = grammarSchema({
+      type: 'object',
+      properties: { s: { type: 'string' }, k: { type: 'string', maxLength: 9 }, any: {}, list: { type: 'array', items: {} } }
+    })
+    const p = g.properties as Record<string, Record<string, unknown>>
+    expect(g.additionalProperties).toBe(false)
+    expect(p.s).toEqual({ type: 'string', maxLength: GRAMMAR_STRING_MAX })
+    expect(p.k).toEqual({ type: 'string', maxLength: 9 })
+    expect(p.any).toHaveProperty('anyOf')
+    expect(p.list).toMatchObject({ maxItems: 16, items: { anyOf: expect.any(Array) } })
+    expect(grammarSchema({ type: 'object' })).toEqual({ type: 'object', properties: {}, additionalProperties: false })
   })
 })
 
