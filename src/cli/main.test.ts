@@ -9,6 +9,9 @@ import { loadIdentity, Tracer } from '../lib/core/index.ts'
 import { createOrchestrator, donorService, MemoryTaskNetwork } from '../lib/orchestrator/index.ts'
 import { agent as candidate, catalogOf, fnExecutor, peer } from '../lib/orchestrator/test-fixtures.ts'
 import { taskTracing } from '../lib/app/task-tracing.ts'
+import { MemoryRunLocks } from '../lib/app/services/run-locks.ts'
+import { workflows } from '../lib/app/services/workflows.ts'
+import * as Y from 'yjs'
 import { cli, DEFAULT_APP } from './main.ts'
 import { EXIT } from './errors.ts'
 import { FileKeyStore } from './key-store.ts'
@@ -196,9 +199,23 @@ async function memoryMesh() {
     const id = `cli-peer-${++joins}`
     const tracer = new Tracer({ peer: id })
     const tracing = taskTracing(tracer)
-    const orch = createOrchestrator({ catalog: catalogOf([upper, broken]), peers: { peers: () => [peer('donor-peer')] }, transport: net.transport(id), tracer })
+    const catalog = catalogOf([upper, broken])
+    const orch = createOrchestrator({ catalog, peers: { peers: () => [peer('donor-peer')] }, transport: net.transport(id), tracer })
     await orch.start()
-    stops.push(() => orch.stop())
+    // Workflow runs as the app composes them (zerostate.ts): the run store over a journal doc, the real engine.
+    const flows = workflows()({
+      journalDoc: new Y.Doc(),
+      saved: async () => {},
+      catalog,
+      orchestrator: orch,
+      memory: { get: () => undefined, set: async () => {}, keys: () => [] },
+      changes: { changed() {} },
+      locks: new MemoryRunLocks()
+    })
+    stops.push(async () => {
+      flows.stop()
+      await orch.stop()
+    })
     const api = {
       peerId: id,
       ready: Promise.resolve(),
@@ -206,6 +223,7 @@ async function memoryMesh() {
       peers: () => [{ id: 'donor-peer', transport: 'webrtc', donating: true, freeWorkers: 2, capabilities: ['text-summarization', 'hashing'] }],
       subscribe: () => () => {},
       submit: (r: Parameters<ZeroStateApi['submit']>[0]) => tracing.track(orch.submit(r)),
+      runWorkflow: (yaml: string, input?: unknown) => tracing.trackRun(flows.runWorkflow(yaml, input)),
       exportTrace: (taskId: string) => tracing.exportTrace(taskId),
       stop: async () => {}
     }
@@ -261,6 +279,7 @@ describe('zerostate trace (in-memory mesh)', () => {
         taskId: result.id,
         description: 'Summarize this',
         submittedAt: expect.any(Number),
+        kind: 'task',
         status: 'succeeded',
         spans: spans.length,
         peers: ['cli-peer-1', 'donor-peer']
@@ -283,6 +302,101 @@ describe('zerostate trace (in-memory mesh)', () => {
     const spans = (JSON.parse(tr.out) as Otlp).resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans))
     expect(spans.find((sp) => sp.name === 'task.run')?.status.code).toBe(2)
     expect(tr.err).toMatch(/\(failed, submitted/)
+    await mesh.stop()
+  })
+
+  it('a workflow run from the terminal keeps its trace too: every step under the run, donor spans included, listed as a run', async () => {
+    const profile = await mkdtemp(join(tmpdir(), 'zs-trace-'))
+    dirs.push(profile)
+    const flow = join(profile, 'two-steps.yaml')
+    await writeFile(
+      flow,
+      [
+        'name: shout-twice',
+        'steps:',
+        '  - { id: first, agent: upper }',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a workflow expression, not a JS template
+        '  - { id: second, agent: upper, input: "${steps.first.output.summary} again" }',
+        ''
+      ].join('\n')
+    )
+    const mesh = await memoryMesh()
+    const runCmd = await zerostateIn(
+      { join: mesh.join },
+      '--profile',
+      profile,
+      'run',
+      flow,
+      '--input',
+      'hello',
+      '--json',
+      '--trace',
+      join(profile, 'copy.json')
+    )
+    expect(runCmd.code, runCmd.err).toBe(EXIT.ok)
+    const result = JSON.parse(runCmd.out) as { id: string; output: unknown }
+    expect(result.output).toEqual({ summary: 'HELLO AGAIN' })
+    expect(runCmd.err).toMatch(new RegExp(`trace kept: \\d+ span\\(s\\) from 2 peer\\(s\\); \`zerostate trace ${result.id}\``))
+
+    const tr = await zerostateIn({}, '--profile', profile, 'trace', result.id)
+    expect(tr.code, tr.err).toBe(EXIT.ok)
+    expect(tr.err).toMatch(new RegExp(`^run ${result.id} \\(succeeded, submitted `))
+    const otlp = JSON.parse(tr.out) as Otlp
+    // --trace FILE holds the same trace.
+    expect(JSON.parse(await readFile(join(profile, 'copy.json'), 'utf8'))).toEqual(otlp)
+    const spans = otlp.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans))
+    const roots = spans.filter((sp) => sp.parentSpanId == null)
+    expect(roots.map((sp) => sp.name)).toEqual(['workflow.run'])
+    expect(new Set(spans.map((sp) => sp.traceId))).toEqual(new Set([roots[0].traceId]))
+    // Both workflow steps hang under the run (before, each step's plan started a 'run' of its own), each with the donor's step under it.
+    const byId = new Map(spans.map((sp) => [sp.spanId, sp]))
+    const steps = spans.filter((sp) => sp.name === 'step')
+    expect(steps).toHaveLength(2)
+    expect(steps.every((sp) => sp.parentSpanId === roots[0].spanId)).toBe(true)
+    const underStep = (sp: (typeof spans)[number]): boolean => {
+      for (let p = byId.get(sp.parentSpanId ?? ''); p != null; p = byId.get(p.parentSpanId ?? '')) if (p.name === 'step') return steps.includes(p)
+      return false
+    }
+    const donorSteps = otlp.resourceSpans
+      .filter((rs) => peerOf(rs) === 'donor-peer')
+      .flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans))
+      .filter((sp) => sp.name === 'donor.step')
+    expect(donorSteps).toHaveLength(2)
+    expect(donorSteps.every(underStep)).toBe(true)
+    expect(spans.filter((sp) => sp !== roots[0]).every((sp) => byId.has(sp.parentSpanId!))).toBe(true)
+
+    const list = await zerostateIn({}, '--profile', profile, 'trace', '--json')
+    expect(JSON.parse(list.out)).toEqual([
+      {
+        taskId: result.id,
+        kind: 'workflow',
+        description: 'shout-twice',
+        submittedAt: expect.any(Number),
+        status: 'succeeded',
+        spans: spans.length,
+        peers: ['cli-peer-1', 'donor-peer']
+      }
+    ])
+    expect((await zerostateIn({}, '--profile', profile, 'trace')).out).toMatch(new RegExp(`^${result.id}  \\d{4}-\\S+  workflow succeeded .*shout-twice$`, 'm'))
+    await mesh.stop()
+  })
+
+  it('a failed workflow run keeps its trace (exit 1), the run span an error', async () => {
+    const profile = await mkdtemp(join(tmpdir(), 'zs-trace-'))
+    dirs.push(profile)
+    const flow = join(profile, 'fails.yaml')
+    await writeFile(flow, ['name: always-fails', 'steps:', '  - { id: only, agent: broken }', ''].join('\n'))
+    const mesh = await memoryMesh()
+    const runCmd = await zerostateIn({ join: mesh.join }, '--profile', profile, 'run', flow, '--input', 'x', '--json', '--timeout', '20000')
+    expect(runCmd.code, runCmd.err).toBe(EXIT.failed)
+    const failed = JSON.parse(runCmd.out) as { id: string; status: string }
+    expect(failed.status).toBe('failed')
+    const tr = await zerostateIn({}, '--profile', profile, 'trace', failed.id)
+    expect(tr.code, tr.err).toBe(EXIT.ok)
+    const spans = (JSON.parse(tr.out) as Otlp).resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans))
+    expect(spans.find((sp) => sp.name === 'workflow.run')?.status.code).toBe(2)
+    expect(spans.some((sp) => sp.name === 'step')).toBe(true)
+    expect(tr.err).toMatch(new RegExp(`^run ${failed.id} \\(failed, submitted`))
     await mesh.stop()
   })
 

@@ -11,7 +11,7 @@ import type { PeerInfo, TaskRequest, ZeroStateApi } from '../lib/index.ts'
 import { CliError, CliTimeoutError, EXIT } from './errors.ts'
 import { type AgentLang, buildAgent, LANGS, newAgent, readProject, testAgent } from './agent-sdk.ts'
 import { defaultProfileDir, joinMesh, type PeerOptions, until, within } from './peer.ts'
-import { MAX_TRACES, TraceJournal } from './trace-journal.ts'
+import { type KeptTrace, MAX_TRACES, TraceJournal } from './trace-journal.ts'
 
 export const DEFAULT_APP = 'http://127.0.0.1:8080/'
 
@@ -74,6 +74,31 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
   const short = (id: string): string => id.slice(-8)
   const offers = (p: PeerInfo, agent: { capabilities: string[] } | undefined): boolean =>
     p.donating && p.freeWorkers > 0 && (agent == null || agent.capabilities.some((c) => p.capabilities.includes(c)))
+  /**
+   * Keep a task's or a run's trace in the profile (for `zerostate trace`) and write it to --trace FILE;
+   * a failure to keep it is said on stderr, never fatal (a failure to write FILE makes the exit 1).
+   */
+  const keepTraceOf = async (cmd: Command, zs: ZeroStateApi, s: Ora, entry: Omit<KeptTrace, 'spans' | 'peers' | 'otlp'>, file: unknown): Promise<void> => {
+    const what = entry.kind === 'workflow' ? 'run' : 'task'
+    s.start(`${what} ${entry.taskId}: keeping its trace`)
+    let otlp: unknown
+    try {
+      otlp = await zs.exportTrace(entry.taskId)
+      const kept = await new TraceJournal(cmd.optsWithGlobals<Globals>().profile).save({ ...entry, otlp })
+      s.stop()
+      io.stderr.write(`trace kept: ${kept.spans} span(s) from ${kept.peers.length} peer(s); \`zerostate trace ${entry.taskId}\` prints it\n`)
+    } catch (err) {
+      s.stop()
+      // The journal's own refusals already say whose trace was not kept.
+      const message = (err as Error).message
+      io.stderr.write(`${message.startsWith('the trace of') ? message : `the trace of ${what} ${entry.taskId} was not kept: ${message}`}\n`)
+    }
+    if (file != null && otlp !== undefined)
+      await writeFile(String(file), JSON.stringify(otlp, null, 2)).catch((err: Error) => {
+        io.stderr.write(`--trace ${String(file)}: ${err.message}\n`)
+        code = EXIT.failed
+      })
+  }
 
   program
     .command('status')
@@ -189,26 +214,8 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
       const t0 = performance.now()
       const submittedAt = Date.now()
       const handle = zs.submit(request)
-      const journal = new TraceJournal(cmd.optsWithGlobals<Globals>().profile)
-      /** Keep the task's trace in the profile (for `zerostate trace`) and write it to --trace; a failure to is said, never fatal. */
-      const keepTrace = async (status: 'succeeded' | 'failed'): Promise<void> => {
-        s.start(`task ${handle.id}: keeping its trace`)
-        let otlp: unknown
-        try {
-          otlp = await zs.exportTrace(handle.id)
-          const kept = await journal.save({ taskId: handle.id, description, submittedAt, status, otlp })
-          s.stop()
-          io.stderr.write(`trace kept: ${kept.spans} span(s) from ${kept.peers.length} peer(s); \`zerostate trace ${handle.id}\` prints it\n`)
-        } catch (err) {
-          s.stop()
-          io.stderr.write(`the trace of task ${handle.id} was not kept: ${(err as Error).message}\n`)
-        }
-        if (o.trace != null && otlp !== undefined)
-          await writeFile(String(o.trace), JSON.stringify(otlp, null, 2)).catch((err: Error) => {
-            io.stderr.write(`--trace ${o.trace}: ${err.message}\n`)
-            code = EXIT.failed
-          })
-      }
+      const keepTrace = (status: 'succeeded' | 'failed'): Promise<void> =>
+        keepTraceOf(cmd, zs, s, { taskId: handle.id, kind: 'task', description, submittedAt, status }, o.trace)
       s.text = `task ${handle.id}: planning`
       handle.on('progress', (e) => {
         s.text = `task ${handle.id}: ${e.phase} (${e.stepsDone}/${e.steps} steps)`
@@ -271,6 +278,7 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
     .option('--approve', 'approve every approval without asking')
     .option('--reject', 'reject every approval without asking')
     .option('--timeout <ms>', 'how long the run may take', positiveInt, 600_000)
+    .option('--trace <file>', 'write the run as an OTLP/JSON trace to this file')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (file: string, o: Record<string, string | number | boolean | undefined>, cmd: Command) => {
       if (o.approve === true && o.reject === true) throw new CliError('give --approve or --reject, not both')
@@ -287,7 +295,12 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
         10_000,
         () => new CliTimeoutError('the registry stayed empty for 10 s')
       )
+      const submittedAt = Date.now()
       const handle = zs.runWorkflow(yaml, input)
+      // The run's name (its document's `name:`) describes it in `zerostate trace`'s list, else the file.
+      const description = /^name:\s*["']?([^"'#\n]+?)["']?\s*(#.*)?$/m.exec(yaml)?.[1]?.trim() ?? file
+      const keepTrace = (status: 'succeeded' | 'failed'): Promise<void> =>
+        keepTraceOf(cmd, zs, s, { taskId: handle.id, kind: 'workflow', description: description.slice(0, 200), submittedAt, status }, o.trace)
       s.text = `run ${handle.id}: starting`
       handle.on('progress', (e) => {
         s.text = `run ${handle.id}: ${e.phase} (${e.stepsDone}/${e.steps} steps)`
@@ -319,9 +332,11 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
         const result = await within(handle.done, Number(o.timeout), () => new CliTimeoutError(`run ${handle.id} took longer than ${o.timeout} ms`))
         s.succeed(`run ${result.id} succeeded (${result.steps.length} unit(s), cost ${result.cost})`)
         out(json ? JSON.stringify(result, null, 2) : text(result.output))
+        await keepTrace('succeeded')
       } catch (err) {
         if (err instanceof CliError) {
           handle.cancel()
+          await keepTrace('failed')
           throw err
         }
         const e = err as Error & { errors?: Array<{ line?: number; column?: number; message: string }> }
@@ -329,6 +344,7 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
         for (const x of e.errors ?? []) io.stderr.write(`  ${file}:${x.line ?? '?'}:${x.column ?? '?'} ${x.message}\n`)
         if (json) out(JSON.stringify({ id: handle.id, status: 'failed', error: { name: e.name, message: e.message } }, null, 2))
         code = EXIT.failed
+        await keepTrace('failed')
       } finally {
         lines?.close()
       }
@@ -337,13 +353,13 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
   program
     .command('trace')
     .description(
-      "print the OTLP/JSON trace of a task submitted from this profile (every peer's spans, for Jaeger or any OTLP tool); without TASK_ID, list the traces kept"
+      "print the OTLP/JSON trace of a task or workflow run started from this profile (every peer's spans, for Jaeger or any OTLP tool); without TASK_ID, list the traces kept"
     )
-    .argument('[taskId]', 'the task (its id, as `submit` printed it)')
+    .argument('[taskId]', 'the task or run (its id, as `submit` or `run` printed it)')
     .option('--json', 'list the kept traces as JSON (a trace is printed as JSON anyway)')
     .addHelpText(
       'after',
-      `\nThe traces of the latest ${MAX_TRACES} tasks submitted from this profile are kept in PROFILE/traces.\nExit 5 when no trace of TASK_ID is kept here.`
+      `\nThe traces of the latest ${MAX_TRACES} tasks and workflow runs started from this profile are kept in PROFILE/traces\n(a run's trace holds every step of it). Exit 5 when no trace of TASK_ID is kept here.`
     )
     .action(async (taskId: string | undefined, o: { json?: boolean }, cmd: Command) => {
       const journal = new TraceJournal(cmd.optsWithGlobals<Globals>().profile)
@@ -352,14 +368,14 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
         if (o.json) return out(JSON.stringify(kept, null, 2))
         for (const t of kept)
           out(
-            `${t.taskId}  ${new Date(t.submittedAt).toISOString()}  ${t.status.padEnd(9)} ${String(t.spans).padStart(4)} span(s)  ${t.description.slice(0, 60)}`
+            `${t.taskId}  ${new Date(t.submittedAt).toISOString()}  ${(t.kind ?? 'task').padEnd(8)} ${t.status.padEnd(9)} ${String(t.spans).padStart(4)} span(s)  ${t.description.slice(0, 60)}`
           )
-        if (kept.length === 0) io.stderr.write(`no trace is kept in ${journal.dir}: \`zerostate submit\` keeps one per task\n`)
+        if (kept.length === 0) io.stderr.write(`no trace is kept in ${journal.dir}: \`zerostate submit\` and \`zerostate run\` keep one each\n`)
         return
       }
       const kept = await journal.read(taskId)
       io.stderr.write(
-        `task ${kept.taskId} (${kept.status}, submitted ${new Date(kept.submittedAt).toISOString()}): ${kept.spans} span(s) from ${kept.peers.length} peer(s)\n`
+        `${kept.kind === 'workflow' ? 'run' : 'task'} ${kept.taskId} (${kept.status}, submitted ${new Date(kept.submittedAt).toISOString()}): ${kept.spans} span(s) from ${kept.peers.length} peer(s)\n`
       )
       out(JSON.stringify(kept.otlp, null, 2))
     })

@@ -1,5 +1,5 @@
 /**
- * The traces of the tasks this machine's `zerostate` submitted, kept in the profile directory
+ * The traces of the tasks and workflow runs this machine's `zerostate` submitted, kept in the profile directory
  * (`$ZEROSTATE_HOME/traces/<task id>.json`) so `zerostate trace TASK_ID` can print one after the
  * process that ran the task has ended: a Node peer keeps no task journal, and its tracer lives
  * only as long as the process. Each file holds the OTLP/JSON that `exportTrace(taskId)` gave
@@ -15,11 +15,13 @@ import { CliError, EXIT } from './errors.ts'
 export const MAX_TRACES = 200
 /** The largest trace file kept, in bytes (a trace of a few hundred steps is well under). */
 export const MAX_TRACE_BYTES = 8 * 1024 * 1024
-/** A task id as the orchestrator makes them (orchestrator/ids.ts): also what makes a safe file name. */
-const TASK_ID = /^t-[A-Za-z0-9_-]{8,64}$/
+/** A task id as the orchestrator makes them (orchestrator/ids.ts) or a workflow run's (`wf-<uuid>`): also what makes a safe file name. */
+const TASK_ID = /^(t|wf)-[A-Za-z0-9_-]{8,64}$/
 
 const KeptTraceSchema = v.object({
   taskId: v.pipe(v.string(), v.regex(TASK_ID)),
+  /** A task (`submit`) or a workflow run (`run`, its id a run id); traces kept before runs were have none: tasks. */
+  kind: v.optional(v.picklist(['task', 'workflow'])),
   description: v.string(),
   /** When the task was submitted, epoch ms. */
   submittedAt: v.number(),
@@ -90,7 +92,8 @@ export class TraceJournal {
 
   /** A kept trace; UnknownTaskError (exit 5) when this profile has none for `taskId`. */
   async read(taskId: string): Promise<KeptTrace> {
-    if (!TASK_ID.test(taskId)) throw new CliError(`${JSON.stringify(taskId.slice(0, 80))} is not a task id (they look like t-0123456789abcdef01234567)`)
+    if (!TASK_ID.test(taskId))
+      throw new CliError(`${JSON.stringify(taskId.slice(0, 80))} is not a task id (they look like t-0123456789abcdef01234567, or wf-… for a workflow run)`)
     let text: string
     try {
       text = await readFile(join(this.dir, `${taskId}.json`), 'utf8')
@@ -98,7 +101,7 @@ export class TraceJournal {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
       const kept = await this.list()
       throw new UnknownTaskError(
-        `no trace of task ${taskId} is kept in ${this.dir}: only the ${this.#max} latest tasks submitted from this profile are (${kept.length} kept now; \`zerostate trace\` lists them)`
+        `no trace of task ${taskId} is kept in ${this.dir}: only those of the ${this.#max} latest tasks and workflow runs submitted from this profile are (${kept.length} kept now; \`zerostate trace\` lists them)`
       )
     }
     return this.#parse(taskId, text)

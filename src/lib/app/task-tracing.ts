@@ -22,6 +22,12 @@ export interface TaskTrace {
 export interface TaskTracing {
   /** Record the run and planning spans of a task just submitted (call before the handle's first await). */
   track<H extends TaskHandle>(handle: H): H
+  /**
+   * Record the root span of a workflow run just started ('workflow.run', bound to the run id at once, so the
+   * dispatcher hangs every step's spans under it: the engine runs each step's plan under the run's id).
+   * Call before the handle's first await; ended when the run settles.
+   */
+  trackRun<H extends { id: string; done: Promise<unknown> }>(handle: H): H
   trace(taskId: string): Promise<TaskTrace>
   exportTrace(taskId: string): Promise<unknown>
 }
@@ -91,6 +97,24 @@ export function taskTracing(tracer: Tracer): TaskTracing {
       handle.done.then(
         () => finish('ok'),
         (err: unknown) => finish('error', err instanceof Error ? err.message : String(err))
+      )
+      return handle
+    },
+    trackRun(handle) {
+      const id = handle.id
+      const root = tracer.enabled ? tracer.start('workflow.run', undefined, { 'task.id': id }) : undefined
+      if (root != null) tracer.bind(id, root)
+      note('info', id, id, 'workflow run %s started', id)
+      handle.done.then(
+        () => {
+          root?.end('ok')
+          note('info', id, id, 'workflow run %s done', id)
+        },
+        (err: unknown) => {
+          const error = err instanceof Error ? err.message : String(err)
+          root?.end('error', { error: error.slice(0, 200) })
+          note('warn', id, id, 'workflow run %s failed: %s', id, error)
+        }
       )
       return handle
     },

@@ -263,7 +263,8 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       }
     },
     submit: (request) => tasks.submit(request),
-    runWorkflow: (yaml, input) => flows.runWorkflow(yaml, input),
+    // The run's root span, bound to its id before its first step: `exportTrace(runId)` holds every step.
+    runWorkflow: (yaml, input) => tracing.trackRun(flows.runWorkflow(yaml, input)),
     approve: (taskId, stepId, decision) => flows.runs.approve(taskId, stepId, decision),
     tasks: () =>
       [...history.tasks(orchestrator.tasks()).map((t) => ({ ...t, kind: 'task' as const, name: t.description })), ...flows.summaries()].sort(
