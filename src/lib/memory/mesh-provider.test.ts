@@ -84,6 +84,24 @@ describe('MeshProvider', () => {
     expect(a.provider.counters.get('bytesSent') - before).toBeLessThan(20)
   })
 
+  it('a newcomer meeting several peers at once receives the doc once, then only diffs', async () => {
+    const net = new MemoryNetwork()
+    const holders = await Promise.all(['a', 'b', 'c', 'd'].map((id) => peer(net, id)))
+    for (let i = 0; i < 200; i++) holders[0]!.doc.getMap('m').set(`agent-${i}`, `record ${i} `.padEnd(200, 'x'))
+    await until(() => holders.every((h) => h.doc.getMap('m').size === 200))
+    const whole = Y.encodeStateAsUpdate(holders[0]!.doc).byteLength
+    // 'e' sorts after every holder: all four open their channel to it at about once, and its
+    // messages take a few ms (as on a network), so all four channels are open before any answer.
+    const e = await peer(net, 'e', { maxDelayMs: 4, duplicate: 0, seed: 3 })
+    await until(() => e.doc.getMap('m').size === 200 && e.provider.syncedPeers.size === 4)
+    expect(e.doc.getMap('m').get('agent-199')).toBe('record 199 '.padEnd(200, 'x'))
+    // One full copy (the first peer asked), then diffs of a few bytes from the other three:
+    // asked with an empty state vector at once, each of the four sent the whole doc.
+    expect(e.provider.counters.get('bytesReceived')).toBeGreaterThanOrEqual(whole)
+    expect(e.provider.counters.get('bytesReceived')).toBeLessThan(whole * 1.2)
+    expect(e.provider.counters.get('step1Deferred')).toBe(3)
+  })
+
   it('does not echo a remote update back to the peer it came from', async () => {
     const net = new MemoryNetwork()
     const a = await peer(net, 'a')
