@@ -167,7 +167,7 @@ export interface Dispatcher {
   run(plan: Plan, opts: RunPlanOptions): Promise<{ steps: StepRecord[]; outputs: Map<string, unknown>; cost: number }>
   start(): Promise<void>
   stop(): Promise<void>
-  /** Counters: offers, declines, leasesLost, peersLost, duplicatesIgnored, localRuns, committed, payload* (chunks, bytes, integrity errors). */
+  /** Counters: offers, declines, leasesLost, peersLost, released, duplicatesIgnored, localRuns, committed, payload* (chunks, bytes, integrity errors). */
   stats(): Record<string, number>
 }
 
@@ -236,6 +236,16 @@ const MAX_STREAM_CHARS = 1024 * 1024
  * Once every peer is excluded the step runs here (if this peer has a runtime).
  */
 const MAX_PEER_LOSSES = 8
+/**
+ * The donor declined with 'stopped' (issue 16): it is going away (its tab went to the background with
+ * "donate while hidden" off, or the browser is freezing it), or it hands back a step it had accepted
+ * (`released`). Like a closed peer, not the agent's fault: the step re-routes at once to another peer,
+ * without spending an attempt (MAX_PEER_LOSSES bounds it).
+ */
+class DonorStoppedError extends PeerUnavailableError {
+  override readonly name: string = 'DonorStoppedError'
+  static override readonly defaultMessage: string = 'The donor stopped taking this step'
+}
 class LeaseLostError extends OrchestratorError {
   override readonly name: string = 'LeaseLostError'
   static override readonly defaultMessage: string = 'The peer stopped renewing its lease'
@@ -253,6 +263,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       declines: 0,
       leasesLost: 0,
       peersLost: 0,
+      /** Steps a donor handed back after accepting them (its tab went to the background or is being frozen). */
+      released: 0,
       duplicatesIgnored: 0,
       localRuns: 0,
       committed: 0,
@@ -261,7 +273,9 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       verificationFailed: 0,
       receiptsSent: 0,
       /** Streamed pieces dropped: out of order, repeated, or past `maxStreamChars`. */
-      tokensDropped: 0
+      tokensDropped: 0,
+      /** Offers unanswered within `offerTimeoutMs`, withdrawn with a 'cancel' so a donor that accepts late does not run them. */
+      offersWithdrawn: 0
     }
     const maxStreamChars = init.maxStreamChars ?? MAX_STREAM_CHARS
     const payloads = new TaskPayloads(transport, { maxBytes: init.maxPayloadBytes })
@@ -308,7 +322,10 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           break
         case 'decline':
           stats.declines++
-          a.fail(new DeclinedError(`${from} declined: ${m.reason}`, m.reason))
+          if (m.reason === 'stopped') {
+            if (m.released === true) stats.released++
+            a.fail(new DonorStoppedError(`${from} ${m.released === true ? 'handed the step back' : 'declined'}: ${m.message ?? 'it stopped taking steps'}`))
+          } else a.fail(new DeclinedError(`${from} declined: ${m.reason}`, m.reason))
           break
         case 'error':
           a.fail(new RemoteError(m.name, `${from}: ${m.name}: ${m.message}`))
@@ -1049,7 +1066,12 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         attempts.set(rid, a)
         live.add(rid)
         signal.addEventListener('abort', onAbort, { once: true })
-        arm(offerTimeout, () => new RequestTimeoutError(`${peer} did not answer the offer in ${offerTimeout} ms`))
+        arm(offerTimeout, () => {
+          // Given up on (the step moves on to another choice): a donor that accepts late must not run it (issue 14).
+          stats.offersWithdrawn++
+          transport.send(peer, { type: 'cancel', rid }).catch(() => {})
+          return new RequestTimeoutError(`${peer} did not answer the offer in ${offerTimeout} ms`)
+        })
         stats.offers++
         transport
           .send(peer, {

@@ -65,7 +65,18 @@ export const TaskMessageSchema = v.variant('type', [
     tools: v.optional(ToolScopeSchema)
   }),
   v.object({ type: v.literal('accept'), rid, leaseMs: ms }),
-  v.object({ type: v.literal('decline'), rid, reason: v.picklist(DECLINE_REASONS), message: v.optional(v.pipe(v.string(), v.maxLength(500))) }),
+  v.object({
+    type: v.literal('decline'),
+    rid,
+    reason: v.picklist(DECLINE_REASONS),
+    message: v.optional(v.pipe(v.string(), v.maxLength(500))),
+    /**
+     * After an accept: the donor hands the step back (its tab went to the background or is being frozen, issue 16),
+     * so the submitter re-routes it now instead of waiting for the lease to run out. Optional: an older submitter
+     * drops the field and reads a decline, which also moves the step on.
+     */
+    released: v.optional(v.literal(true))
+  }),
   v.object({ type: v.literal('lease-renew'), rid, leaseMs: ms }),
   /** Text an llm-prompt agent generated so far, piece `seq` (0, 1, …), streamed while it runs (issue 14). */
   v.object({ type: v.literal('tokens'), rid, seq: v.pipe(v.number(), v.integer(), v.minValue(0)), text: v.pipe(v.string(), v.maxLength(4096)) }),

@@ -5,6 +5,15 @@
  * or finished here is not run again, its result is sent to the new request.
  * Large or binary inputs arrive as a core payload after the accept; large or
  * binary outputs leave as one after the result (`dispatch/payload-transfer.ts`).
+ *
+ * Background tabs (issue 16): leases are renewed from a clock a hidden tab does not throttle (a
+ * dedicated worker, page-lifecycle.ts), so a step keeps running when its donor's tab goes to the
+ * background. A page about to be frozen (Page Lifecycle `freeze`: no script runs until it resumes)
+ * hands its running steps back, a 'decline' with reason 'stopped' and `released: true` for each,
+ * so their submitters re-route at once instead of waiting for the lease to run out, and declines
+ * new offers until it resumes. With `whileHidden: 'release'` a hidden page does the same as soon
+ * as it is hidden. A donor frozen without warning stops renewing: its submitters notice within one
+ * lease (`leaseMs`, 3 s by default).
  */
 import type { AgentBlobStore, LocalExecutor } from '../components.ts'
 import { fetchAgent, serveAgentFetch } from './agent-fetch.ts'
@@ -13,6 +22,7 @@ import { logger, MAX_PAYLOAD_BYTES, parseTraceparent, type ActiveSpan, type Span
 import { preparePayload, TaskPayloads, type PreparedPayload, type TaskMessage, type TaskMessageOf } from '../dispatch/index.ts'
 import type { TaskTransport } from '../dispatch/index.ts'
 import { PeerBudget, type PeerBudgetInit } from '../../mesh/index.ts'
+import { browserPage, type DonorPage, type PageState, type Ticker, workerTicker } from './page-lifecycle.ts'
 
 const log = logger('orchestrator:donor')
 
@@ -34,7 +44,16 @@ export interface DonorServiceInit {
   offerBudget?: PeerBudgetInit
   /** Per-peer budget of offers this donor must decline (full, no agent, expired, invalid). Default DECLINED_OFFER_BUDGET. */
   declineBudget?: PeerBudgetInit
+  /**
+   * What a hidden page does: 'donate' (default) keeps running its steps and taking offers, its leases
+   * renewed from a worker; 'release' hands its running steps back and declines offers while hidden.
+   * A page about to be frozen hands its steps back either way.
+   */
+  whileHidden?: WhileHidden
 }
+
+/** What a donor in a hidden page does (DonorServiceInit.whileHidden). */
+export type WhileHidden = 'donate' | 'release'
 
 /**
  * Task offers per peer (issue 11 item 3): far above what one submitter sends (bench:tasks
@@ -68,6 +87,10 @@ export interface DonorServiceComponents {
   tracer?: Tracer
   /** Told of every step this donor ran to an answer (not cancelled): for the profile's audit log. */
   served?: (step: ServedStep) => void
+  /** The page this donor runs in; default the browser's `document` when there is one (`null`: none). */
+  page?: DonorPage | null
+  /** The clock of lease renewals; default a worker's where there are workers (a hidden tab throttles the page's own timers). */
+  ticker?: Ticker
 }
 
 /** A step a donor ran and answered. */
@@ -85,8 +108,10 @@ export interface ServedStep {
 export interface DonorService {
   start(): Promise<void>
   stop(): Promise<void>
-  /** Counters: accepted, declined, completed, failed, cachedReplies, fetched, payload* (chunks, bytes, integrity errors). */
+  /** Counters: accepted, declined, completed, failed, cachedReplies, fetched, released, payload* (chunks, bytes, integrity errors). */
   stats(): Record<string, number>
+  /** Change what a hidden page does (Settings → "Keep donating while this tab is in the background"). */
+  setWhileHidden(mode: WhileHidden): void
 }
 
 type Outcome = { type: 'result'; output: PreparedPayload; ms: number } | { type: 'error'; name: string; message: string }
@@ -99,7 +124,12 @@ interface Job {
   done?: Outcome
   /** The step's spans when its offer carried a trace context: [0] is the step's span. */
   spans?: ActiveSpan[]
+  /** Handed back to its submitters (the page went to the background or is being frozen). */
+  released?: boolean
 }
+
+/** Withdrawn requests remembered per donor (a cancel that overtook its offer). */
+const WITHDRAWN_KEPT = 1024
 
 /** `donorService(init)(components)`. */
 export function donorService(init: DonorServiceInit = {}): (components: DonorServiceComponents) => DonorService {
@@ -111,9 +141,48 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
     const cacheBytes = init.resultCacheBytes ?? 32 * 1024 * 1024
     const jobs = new Map<string, Job>()
     const byRid = new Map<string, string>()
+    /** Requests their submitters withdrew before the offer arrived, by peer and rid (the newest WITHDRAWN_KEPT). */
+    const withdrawnRids = new Set<string>()
+    /** Offers not run because their submitter had withdrawn them already. */
+    let withdrawn = 0
     const finished = new Map<string, Outcome>()
     let finishedBytes = 0
-    const stats = { accepted: 0, declined: 0, completed: 0, failed: 0, cancelled: 0, cachedReplies: 0, fetched: 0, overBudget: 0 }
+    const stats = {
+      accepted: 0,
+      declined: 0,
+      completed: 0,
+      failed: 0,
+      cancelled: 0,
+      cachedReplies: 0,
+      fetched: 0,
+      overBudget: 0,
+      released: 0,
+      hiddenDeclines: 0
+    }
+    const page = components.page === undefined ? browserPage() : (components.page ?? undefined)
+    const ticker = components.ticker ?? workerTicker()
+    let whileHidden: WhileHidden = init.whileHidden ?? 'donate'
+    /** Set between a page's `freeze` and `resume` (a frozen page runs nothing; the flag is for the moments around). */
+    let frozen = false
+    /** One renewal clock for every running step, running while there is one. */
+    let stopTicker: (() => void) | undefined
+    const renewAll = (): void => {
+      for (const job of jobs.values()) for (const w of job.waiters) send(w.peer, { type: 'lease-renew', rid: w.rid, leaseMs })
+    }
+    const tick = (): void => {
+      if (jobs.size > 0 && stopTicker == null) stopTicker = ticker.every(renewEvery, renewAll)
+      else if (jobs.size === 0 && stopTicker != null) {
+        stopTicker()
+        stopTicker = undefined
+      }
+    }
+    /** Why this donor takes no new offers now, if it does not. */
+    const away = (): string | undefined =>
+      frozen
+        ? 'this donor’s page is being frozen by the browser'
+        : whileHidden === 'release' && page?.hidden() === true
+          ? 'this donor’s tab is in the background'
+          : undefined
     const payloads = new TaskPayloads(transport, { maxBytes: init.maxInputBytes })
     const offerBudget = new PeerBudget('task-offer', { strikes: transport.strikes }, init.offerBudget ?? TASK_OFFER_BUDGET)
     const declineBudget = new PeerBudget('task-offer-declined', { strikes: transport.strikes }, init.declineBudget ?? DECLINED_OFFER_BUDGET)
@@ -196,9 +265,7 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
     }
 
     async function run(key: string, job: Job, offer: TaskMessageOf<'offer'>, from: string): Promise<void> {
-      const timer = setInterval(() => {
-        for (const w of job.waiters) send(w.peer, { type: 'lease-renew', rid: w.rid, leaseMs })
-      }, renewEvery)
+      tick()
       let outcome: Outcome
       try {
         if (!(await ensureAgent(offer, from, job.controller.signal, job.spans))) {
@@ -214,7 +281,12 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
           if (running != null) job.spans!.push(running)
           // An llm-prompt agent's text streams to every submitter waiting on it as it is generated (issue 14).
           let seq = 0
+          // The donor's own time to its first token, from the run's start, goes on the run's span: the
+          // submitter's trace then holds its added delay for this very step (bench:agents reads it).
+          let runStart = 0
+          let firstTokenMs: number | undefined
           const onToken = (text: string): void => {
+            firstTokenMs ??= performance.now() - runStart
             const n = seq++
             for (const w of job.waiters) send(w.peer, { type: 'tokens', rid: w.rid, seq: n, text: text.slice(0, 4096) })
           }
@@ -234,13 +306,14 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
                 }
               : {})
           }
+          runStart = performance.now()
           const r = await executor.run(offer.agentId, input, {
             signal: job.controller.signal,
             timeoutMs: Math.max(1, offer.deadline - Date.now()),
             onToken,
             task
           })
-          running?.end('ok', { 'runtime.ms': r.ms })
+          running?.end('ok', { 'runtime.ms': r.ms, ...(firstTokenMs != null ? { 'llm.firstTokenMs': Math.round(firstTokenMs * 100) / 100 } : {}) })
           outcome = { type: 'result', output: preparePayload(r.output), ms: r.ms }
         }
       } catch (err) {
@@ -248,14 +321,13 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         outcome = { type: 'error', name: e.name, message: e.message.slice(0, 2000) }
         const last = job.spans?.at(-1)
         if (last != null && !last.ended) last.end('error', { error: outcome.message.slice(0, 200) })
-      } finally {
-        clearInterval(timer)
       }
       job.done = outcome
-      jobs.delete(key)
+      if (jobs.get(key) === job) jobs.delete(key)
+      tick()
       if (job.controller.signal.aborted) {
-        // Every submitter waiting on it cancelled: no reply, no lease, nothing cached (a re-offer runs afresh).
-        stats.cancelled++
+        // Every submitter waiting on it cancelled, or it was handed back: no reply, no lease, nothing cached (a re-offer runs afresh).
+        if (job.released !== true) stats.cancelled++
         for (const w of job.waiters) byRid.delete(`${w.peer}\n${w.rid}`)
         return
       }
@@ -307,8 +379,45 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
       send(from, { type: 'decline', rid, reason, ...(message == null ? {} : { message }) })
     }
 
+    /**
+     * Hand every running step back to its submitters ('decline' 'stopped' with `released`: older
+     * submitters read a decline and move on too) and stop running them.
+     */
+    function releaseAll(why: string): void {
+      for (const [key, job] of jobs) {
+        job.released = true
+        stats.released++
+        for (const w of job.waiters) {
+          byRid.delete(`${w.peer}\n${w.rid}`)
+          send(w.peer, { type: 'decline', rid: w.rid, reason: 'stopped', released: true, message: why })
+        }
+        jobs.delete(key)
+        job.controller.abort(new Error(`handed back: ${why}`))
+      }
+      tick()
+    }
+
+    function onPage(state: PageState): void {
+      if (state === 'frozen') frozen = true
+      else if (state === 'resumed') frozen = false
+      const why = away()
+      log('page %s: %s', state, why ?? 'taking offers')
+      if (why != null) releaseAll(why)
+    }
+
     function onOffer(from: string, offer: TaskMessageOf<'offer'>): void {
       if (overBudget(from, offer.rid, offerBudget)) return
+      if (withdrawnRids.delete(`${from}\n${offer.rid}`)) {
+        withdrawn++
+        return
+      }
+      const why = away()
+      if (why != null) {
+        // Not a decline the budget counts against the submitter: it did nothing wrong.
+        stats.hiddenDeclines++
+        send(from, { type: 'decline', rid: offer.rid, reason: 'stopped', message: why })
+        return
+      }
       // One key per (submitting user, step): another user's key cannot collide with or read ours.
       const key = `${components.users?.userOf(from) ?? `peer:${from}`}\n${offer.idempotencyKey}`
       const cached = finished.get(key)
@@ -365,7 +474,12 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
     function onCancel(from: string, rid: string): void {
       sending.get(`${from}\n${rid}`)?.abort()
       const key = byRid.get(`${from}\n${rid}`)
-      if (key == null) return
+      if (key == null) {
+        // Withdrawn before its offer got here (a submitter gives up on an offer after offerTimeoutMs): not run when it comes.
+        withdrawnRids.add(`${from}\n${rid}`)
+        if (withdrawnRids.size > WITHDRAWN_KEPT) withdrawnRids.delete(withdrawnRids.values().next().value!)
+        return
+      }
       byRid.delete(`${from}\n${rid}`)
       const job = jobs.get(key)
       if (job == null) return
@@ -384,6 +498,7 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
           })
         )
         if (blobs != null && init.serveAgentFetch !== false) offs.push(serveAgentFetch(transport, blobs))
+        if (page != null) offs.push(page.on(onPage))
         payloads.start()
       },
       async stop() {
@@ -397,8 +512,14 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         for (const job of jobs.values()) job.controller.abort(new Error('the donor stopped'))
         jobs.clear()
         byRid.clear()
+        tick()
       },
-      stats: () => ({ ...stats, ...payloads.metrics() })
+      stats: () => ({ ...stats, withdrawn, ...payloads.metrics() }),
+      setWhileHidden(mode) {
+        whileHidden = mode
+        const why = away()
+        if (why != null) releaseAll(why)
+      }
     }
   }
 }
