@@ -60,7 +60,11 @@ describe('journalTask', () => {
 
   it('journals the plan at once (a reload right after it must find the task to carry on)', async () => {
     const doc = new Y.Doc()
-    const journal = new Journal(doc, async () => {})
+    // How each write asked to be saved: the plan's must not wait for IndexedDB's batch window (issue 14).
+    const saves: boolean[] = []
+    const journal = new Journal(doc, async (now) => {
+      saves.push(now)
+    })
     class Page extends EventTarget {
       visibilityState = 'visible'
     }
@@ -81,6 +85,7 @@ describe('journalTask', () => {
     for (const l of progress) l({ taskId: 't-planned', phase: 'planned', steps: 1, stepsDone: 0, plan })
     // The tab goes away well before the 250 ms window of running tasks has passed.
     await new Promise((r) => setTimeout(r, 5))
+    expect(saves).toEqual([true])
     page.dispatchEvent(new Event('pagehide'))
     expect(journal.get('t-planned')).toMatchObject({ status: 'planned', data: { input: 'text', plan } })
     done.resolve({ id: 't-planned', status: 'succeeded', steps: [], cost: 0 } as unknown as TaskResult)

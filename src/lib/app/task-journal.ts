@@ -170,7 +170,7 @@ export async function journalTask(
     timer = undefined
     const record: TaskRecord = { id: handle.id, status, description: request.description, createdAt, updatedAt: Date.now(), steps: [...steps.values()], data }
     writing = writing
-      .then(() => (now ? journal.put(record) : batcherOf(journal, lifecycle).put(record)))
+      .then(() => (now ? journal.put(record, { now: true }) : batcherOf(journal, lifecycle).put(record)))
       .catch((err: unknown) => {
         log.error('could not journal task %s: %s', handle.id, (err as Error).message)
       })

@@ -39,9 +39,13 @@ export type StepRecord = v.InferOutput<typeof StepRecordSchema>
 export class Journal {
   readonly #tasks: Y.Map<unknown>
   readonly #counters: Counters
-  readonly #saved: () => Promise<void>
+  readonly #saved: (now: boolean) => Promise<void>
 
-  constructor(doc: Y.Doc, saved: () => Promise<void>, counters = new Counters('journal')) {
+  /**
+   * `saved(now)` resolves once the doc's changes so far are saved locally: with the doc's next batch
+   * of writes, or (`now`) in a write of their own started at once.
+   */
+  constructor(doc: Y.Doc, saved: (now: boolean) => Promise<void>, counters = new Counters('journal')) {
     this.#tasks = doc.getMap('tasks')
     this.#saved = saved
     this.#counters = counters
@@ -56,11 +60,16 @@ export class Journal {
     return this.#version
   }
 
-  /** Store (replace) a task record; resolves once saved locally. */
-  async put(record: TaskRecord): Promise<void> {
+  /**
+   * Store (replace) a task record; resolves once saved locally. `now`: written at once rather than with
+   * the doc's next batch (IndexedDB writes wait ~10 ms to share a transaction): a submitted task's
+   * plan, which its first step waits for (issue 14: that wait was most of an LLM step's added time to
+   * its first streamed token).
+   */
+  async put(record: TaskRecord, opts: { now?: boolean } = {}): Promise<void> {
     const [id, json] = this.#encode(record)
     this.#tasks.set(id, json)
-    await this.#saved()
+    await this.#saved(opts.now === true)
   }
 
   /**
@@ -77,7 +86,7 @@ export class Journal {
     }
     if (doc == null) apply()
     else doc.transact(apply)
-    await this.#saved()
+    await this.#saved(false)
   }
 
   #encode(record: TaskRecord): [string, string] {
@@ -117,6 +126,6 @@ export class Journal {
   /** Remove a task record. */
   async delete(id: string): Promise<void> {
     this.#tasks.delete(id)
-    await this.#saved()
+    await this.#saved(false)
   }
 }

@@ -131,8 +131,11 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
     return doc
   }
 
-  async function saved(name: string): Promise<void> {
-    await docs.get(name)?.persistence?.whenSaved
+  /** `now`: write the doc's pending changes at once instead of with its next batch. */
+  async function saved(name: string, now = false): Promise<void> {
+    const persistence = docs.get(name)?.persistence
+    if (persistence == null) return
+    await (now ? persistence.flush() : persistence.whenSaved)
   }
 
   const registryDoc = open(REGISTRY_DOC, { sync: true })
@@ -141,7 +144,7 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
   const journalDoc = open(JOURNAL_DOC, { sync: false })
   const registry = new Registry(registryDoc, init.identity, limits, counters.registry)
   const memory = new MemoryStore({ open, saved }, indexDoc, localDoc, init.identity, limits, counters.kv)
-  const journal = new Journal(journalDoc, () => saved(JOURNAL_DOC), counters.journal)
+  const journal = new Journal(journalDoc, (now) => saved(JOURNAL_DOC, now), counters.journal)
   const audit = new AuditLog(open(AUDIT_DOC, { sync: false }), init.identity, { counters: counters.audit })
   const record = (entry: AuditEntry): void => audit.note(entry)
   registry.audit = record
