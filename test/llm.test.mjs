@@ -5,7 +5,7 @@
 // answer is constrained by the schema (wllama grammar), and A gets JSON that parses and validates.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { startMesh, waitForFullMesh } from './harness.mjs'
+import { eventually, startMesh, waitForFullMesh } from './harness.mjs'
 import { readGgufHeader, tinyLlamaGguf } from './fixtures/gguf.mjs'
 
 const MODEL_PATH = '/models/zs-tiny-llama.gguf'
@@ -147,5 +147,228 @@ describe('llm-prompt agents on a donor with a tiny GGUF model', () => {
     assert.ok(seen.final.length > 0)
     assert.ok(seen.output.endsWith(seen.final) || seen.final === seen.output, `page showed ${JSON.stringify(seen.final.slice(0, 80))}`)
     assert.ok(new Set(seen.lengths).size >= 2, `the text grew while the page was open: ${seen.lengths.join(',')}`)
+  })
+})
+
+// Settings → "Donate a language model" (issue 14): the same tiny GGUF, loaded the way a user would, from
+// a URL and from a file, with progress; models that cannot run are refused with a sentence saying why;
+// the loaded model shows with its speed, can be unloaded, and a second load from the URL comes from the
+// browser's cache. Then an llm-prompt agent that declares tools runs on that donor: its first turn is a
+// tool call held by the grammar (toolChoice "required"), which goes through B's real tool host, and the
+// answer comes back to A; a tool B has not granted fails the step with ToolDeniedError.
+describe('Settings: a donor loads a GGUF model, and llm-prompt agents call tools on it', () => {
+  // A 2048-token context: the tool specs in the system text take ~600 of this character-level vocabulary's tokens.
+  const gguf = tinyLlamaGguf({ nCtx: 2048 })
+  let mesh, a, b, ids
+  /** GET requests for the model's whole file (not the Range check, not a HEAD), by path. */
+  const downloads = new Map()
+  before(async () => {
+    mesh = await startMesh()
+    const ctxB = await mesh.newContext()
+    await ctxB.route('**/models/**', async (route) => {
+      const url = new URL(route.request().url())
+      const range = route.request().headers().range
+      if (range == null && route.request().method() === 'GET') downloads.set(url.pathname, (downloads.get(url.pathname) ?? 0) + 1)
+      if (url.pathname === MODEL_PATH) return await route.fulfill({ status: 200, contentType: 'application/octet-stream', body: Buffer.from(gguf) })
+      // An HTML page where the model should be (a Hugging Face "blob" link instead of "resolve").
+      if (url.pathname === '/models/page.gguf')
+        return await route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>model</title>' })
+      // A 40 GB model: the Range check learns its size from Content-Range before anything is downloaded.
+      if (url.pathname === '/models/huge.gguf')
+        return await route.fulfill({ status: 206, headers: { 'content-range': 'bytes 0-15/42949672960' }, body: Buffer.from(gguf.subarray(0, 16)) })
+      return await route.fulfill({ status: 404, body: 'not found' })
+    })
+    ;[a, b] = [await mesh.newPeer(), await mesh.newPeer({ context: ctxB, path: '/settings' })]
+    ids = await waitForFullMesh([a, b], 30_000)
+    await b.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))
+    await b.waitForSelector('[data-testid="gguf-panel"][data-state="idle"]')
+  })
+  after(async () => {
+    await mesh?.stop()
+  })
+
+  const loadUrl = async (path) => {
+    await b.fill('[data-testid="gguf-url"]', new URL(path, mesh.url).href)
+    await b.click('[data-testid="gguf-load-url"]')
+  }
+  const errorShown = async () => {
+    const el = await b.waitForSelector('[data-testid="gguf-error"]', { timeout: 30_000 })
+    return { name: await el.getAttribute('data-error'), text: await el.textContent() }
+  }
+
+  it('models that cannot run here are refused with a sentence saying why, before any download', { timeout: 120_000 }, async () => {
+    await loadUrl('/models/page.gguf')
+    let e = await errorShown()
+    assert.equal(e.name, 'GgufFormatError')
+    assert.match(e.text, /is not a GGUF model \(it looks like an HTML page/)
+    await loadUrl('/models/huge.gguf')
+    await b.waitForSelector('[data-testid="gguf-error"][data-error="ModelTooLargeError"]', { timeout: 30_000 })
+    e = await errorShown()
+    assert.match(e.text, /is 40\.0 GB, too big to run here: /)
+    assert.equal(downloads.get('/models/huge.gguf') ?? 0, 0, 'the 40 GB model was never downloaded')
+    await loadUrl('/models/missing.gguf')
+    await b.waitForSelector('[data-testid="gguf-error"][data-error="ModelUnreachableError"]', { timeout: 30_000 })
+    assert.match((await errorShown()).text, /answered HTTP 404/)
+    // A file that is not GGUF (a PNG), picked on disk.
+    await b.setInputFiles('[data-testid="gguf-file"]', {
+      name: 'photo.png',
+      mimeType: 'image/png',
+      buffer: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0])
+    })
+    await b.click('[data-testid="gguf-load-file"]')
+    await b.waitForSelector('[data-testid="gguf-error"][data-error="GgufFormatError"]', { timeout: 30_000 })
+    assert.match((await errorShown()).text, /"photo\.png" is not a GGUF model/)
+  })
+
+  it('B loads the model from its URL in Settings with progress, sees it with its speed, and A sees B advertise llm', { timeout: 180_000 }, async () => {
+    // Watch the panel from before the click: the progress bar and its text as they are drawn.
+    await b.evaluate(() => {
+      window.__seen = { bars: 0, texts: [] }
+      new MutationObserver(() => {
+        if (document.querySelector('[data-testid="gguf-progress"]') != null) window.__seen.bars++
+        const t = document.querySelector('[data-testid="gguf-progress-text"]')?.textContent
+        if (t != null && window.__seen.texts.at(-1) !== t) window.__seen.texts.push(t)
+      }).observe(document.body, { childList: true, subtree: true, characterData: true, attributes: true })
+    })
+    await loadUrl(MODEL_PATH)
+    await b.waitForSelector('[data-testid="gguf-panel"][data-state="ready"]', { timeout: 120_000 })
+    const seen = await b.evaluate(() => window.__seen)
+    assert.ok(seen.bars > 0, 'the progress bar was shown')
+    assert.ok(
+      seen.texts.some((t) => /Loading .*zs-tiny-llama\.gguf: \d+\.\d of \d+\.\d MB/.test(t)),
+      `download progress was shown: ${JSON.stringify(seen.texts)}`
+    )
+    assert.equal(await b.textContent('[data-testid="gguf-model-name"]'), 'zs-tiny-llama')
+    await b.waitForFunction(() => /^\d+(\.\d)? tokens\/s$/.test(document.querySelector('[data-testid="gguf-speed"]')?.textContent ?? ''), null, {
+      timeout: 60_000
+    })
+    assert.equal(downloads.get(MODEL_PATH), 1)
+    await a.waitForFunction(
+      (idB) =>
+        ['llm', 'llm-prompt', 'llm-model-zs-tiny-llama'].every((c) =>
+          window.zerostate
+            .peers()
+            .find((p) => p.id === idB)
+            ?.capabilities.includes(c)
+        ),
+      ids[1],
+      { timeout: 15_000 }
+    )
+  })
+
+  it('a prompt step from A runs on the model B loaded in Settings', { timeout: 180_000 }, async () => {
+    const r = await a.evaluate(async () => {
+      const agent = window.zerostate.agents.list({ capability: 'llm-classification' })[0]
+      try {
+        const res = await window.zerostate.submit({ description: 'classify', agent: agent.id, input: 'what a day', preferences: { verification: 'none' } }).done
+        return { ok: true, output: res.output, peer: res.steps[0].peer }
+      } catch (err) {
+        return { ok: false, message: `${err.name}: ${err.message}` }
+      }
+    })
+    assert.equal(r.ok, true, r.message)
+    assert.equal(r.peer, ids[1])
+    assert.ok(['positive', 'negative', 'neutral'].includes(r.output.label), JSON.stringify(r.output))
+  })
+
+  it('Unload stops B advertising llm; loading the URL again comes from the cache; a file loads too', { timeout: 240_000 }, async () => {
+    await b.click('[data-testid="gguf-unload"]')
+    await b.waitForSelector('[data-testid="gguf-panel"][data-state="idle"]')
+    await a.waitForFunction(
+      (idB) =>
+        !window.zerostate
+          .peers()
+          .find((p) => p.id === idB)
+          ?.capabilities.includes('llm-prompt'),
+      ids[1],
+      { timeout: 15_000 }
+    )
+    await loadUrl(MODEL_PATH)
+    await b.waitForSelector('[data-testid="gguf-panel"][data-state="ready"]', { timeout: 120_000 })
+    assert.match(await b.textContent('[data-testid="gguf-state"]'), /from this browser’s cache/)
+    assert.equal(downloads.get(MODEL_PATH), 1, 'the second load did not download the model again')
+    await b.click('[data-testid="gguf-unload"]')
+    await b.waitForSelector('[data-testid="gguf-panel"][data-state="idle"]')
+    await b.setInputFiles('[data-testid="gguf-file"]', { name: 'tiny.gguf', mimeType: 'application/octet-stream', buffer: Buffer.from(gguf) })
+    await b.click('[data-testid="gguf-load-file"]')
+    await b.waitForSelector('[data-testid="gguf-panel"][data-state="ready"]', { timeout: 120_000 })
+    assert.equal(await b.textContent('[data-testid="gguf-model-name"]'), 'zs-tiny-llama')
+    await a.waitForFunction(
+      (idB) =>
+        window.zerostate
+          .peers()
+          .find((p) => p.id === idB)
+          ?.capabilities.includes('llm-prompt'),
+      ids[1],
+      { timeout: 15_000 }
+    )
+  })
+
+  /** Publish an llm-prompt agent with tools from B (it holds it), wait until A lists it; its id. */
+  async function publishToolAgent(name, tools) {
+    const id = await b.evaluate(
+      async ({ name, tools }) => {
+        const manifest = {
+          name,
+          version: '1.0.0',
+          description: `An LLM agent that calls ${tools.join(', ')} (test).`,
+          capabilities: [`test-${name}`],
+          abi: 'llm-prompt',
+          tools,
+          output: { enum: ['yes', 'no'] },
+          limits: { timeMs: 120000 },
+          llm: { prompt: 'Question: {{input}}\nAnswer:', toolChoice: 'required', generation: { maxTokens: 900, temperature: 0, seed: 7 } }
+        }
+        return (await window.zerostate.agents.publish({ manifest, wasm: new Uint8Array() })).id
+      },
+      { name, tools }
+    )
+    await a.waitForFunction((id) => window.zerostate.agents.get(id) != null, id, { timeout: 30_000 })
+    return id
+  }
+  const submit = (agentId) =>
+    a.evaluate(async (agentId) => {
+      const h = window.zerostate.submit({
+        description: 'ask with tools',
+        agent: agentId,
+        input: 'is the scratch space empty?',
+        preferences: { verification: 'none' }
+      })
+      try {
+        const r = await h.done
+        return { ok: true, id: h.id, output: r.output, peer: r.steps[0].peer }
+      } catch (err) {
+        return { ok: false, id: h.id, name: err.name, message: err.message }
+      }
+    }, agentId)
+
+  it('an llm-prompt agent whose manifest declares kv.scratch calls it on B (grammar-held call, real tool host) and answers', { timeout: 240_000 }, async () => {
+    const id = await publishToolAgent('scratch-llm', ['kv.scratch'])
+    const before = await b.evaluate(() => window.zerostate.metrics())
+    const r = await submit(id)
+    assert.equal(r.ok, true, `${r.name}: ${r.message}`)
+    assert.equal(r.peer, ids[1])
+    assert.ok(['yes', 'no'].includes(r.output), JSON.stringify(r.output))
+    const m = await b.evaluate(() => window.zerostate.metrics())
+    const calls = (m['tools.calls.kv.scratch'] ?? 0) - (before['tools.calls.kv.scratch'] ?? 0)
+    assert.ok(calls >= 1, `B's tool host ran kv.scratch ${calls} times`)
+    assert.equal((m['tools.denied'] ?? 0) - (before['tools.denied'] ?? 0), 0)
+    // The donor's tool spans come back to A in the step's trace.
+    await eventually(
+      async () => {
+        const trace = await a.evaluate((t) => window.zerostate.trace(t), r.id)
+        return trace.spans.some((s) => s.name === 'donor.tool' && s.attributes['tool.name'] === 'kv.scratch')
+      },
+      { timeout: 15_000, message: "A's trace to hold B's kv.scratch span" }
+    )
+  })
+
+  it('a tool B has not granted (memory.get) fails the step with ToolDeniedError naming the tool and the donor grant', { timeout: 240_000 }, async () => {
+    const id = await publishToolAgent('memo-llm', ['memory.get'])
+    const r = await submit(id)
+    assert.equal(r.ok, false, 'the step must fail')
+    assert.match(r.message, /ToolDeniedError|may not call memory\.get/, r.message)
+    assert.match(r.message, /"memo-llm" may not call memory\.get on this peer: the donor has not granted it/, r.message)
+    assert.ok((await b.evaluate(() => window.zerostate.metrics()))['tools.denied'] >= 1)
   })
 })

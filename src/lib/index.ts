@@ -9,6 +9,7 @@ export type {
   AgentEntry,
   AgentFilter,
   DonationState,
+  GgufState,
   LlmState,
   RegionState,
   PeerInfo,

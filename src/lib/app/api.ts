@@ -8,7 +8,9 @@ import type { AgentManifest, AgentRuntime, RunResult, UnsignedManifest } from '.
 import type { AuditRecord, AuditVerification, NamespaceInfo, Registry, Journal } from '../memory/index.ts'
 import type {
   Credits,
+  GgufLoadSource,
   GgufSource,
+  GgufState,
   LlmProgress,
   LlmState,
   Orchestrator,
@@ -25,7 +27,7 @@ import type { TaskTrace } from './task-tracing.ts'
 import type { ToolsApi } from './tool-wiring.ts'
 import type { MetricsSnapshot } from '../core/index.ts'
 
-export type { LlmState }
+export type { GgufState, LlmState }
 
 /** An agent as the app lists it: from the mesh registry, or bundled with the app. */
 export interface AgentEntry {
@@ -178,6 +180,22 @@ export interface ZeroStateApi {
     loadGguf(source: GgufSource, onProgress?: (p: LlmProgress) => void): Promise<WllamaModel>
     /** The GGUF model loaded in wllama, if any. */
     gguf(): WllamaModel | undefined
+    /** Unload the WebLLM planning model (its weights stay cached). */
+    unload?(): Promise<void>
+    /**
+     * The GGUF model this tab donates, as Settings shows it: loading (with progress), ready (with its
+     * measured tokens per second), or why it cannot run here (`reason`, `reasonName`).
+     */
+    ggufState?(): GgufState
+    /**
+     * Check a GGUF model (GGUF, not too big here, reachable) without loading it: resolves with its size
+     * in bytes, rejects with GgufFormatError, ModelTooLargeError or ModelUnreachableError.
+     */
+    checkGguf?(source: GgufLoadSource): Promise<number>
+    /** Stop a GGUF load under way. */
+    cancelGguf?(): void
+    /** Unload the GGUF model: this tab stops running llm-prompt agents and advertising `llm` (the weights stay cached). */
+    unloadGguf?(): Promise<void>
   }
 
   /**

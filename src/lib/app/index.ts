@@ -7,6 +7,7 @@ export type * from './api.ts'
 export { AppCatalog, OutcomeStats, RuntimeExecutor, meshPeerDirectory, libp2pStreamHost, coerceInput, type CatalogAgent } from './adapters.ts'
 export { journalTask } from './task-journal.ts'
 export { taskHistory, pastTask, mergeTasks, PastTaskFailedError, type PastTaskHandle, type PastTaskRequest } from './task-history.ts'
+export { IndexedDbTaskMedia, MemoryTaskMedia, MAX_KEPT_MEDIA_BYTES, MEDIA_STORE_BYTES, type KeptMedia, type TaskMediaStore } from './task-media.ts'
 export { agentListing, type AgentListing, type AgentListingComponents, type AgentListingInit } from './agent-listing.ts'
 export { donation, type Donation, type DonationComponents, type DonationInit, type DonationStorage, type DonateOptions } from './donation.ts'
 export {

@@ -7,6 +7,7 @@
 import type { TaskRecord } from '../memory/index.ts'
 import type { Plan, ProgressEvent, StepEvent, TaskHandle, TaskId, TaskRequest, TaskResult, TaskSummary } from '../orchestrator/index.ts'
 import { OrchestratorError } from '../orchestrator/index.ts'
+import type { TaskMediaStore } from './task-media.ts'
 
 /** What the history needs: the journal's read side. */
 export interface TaskHistorySource {
@@ -23,7 +24,12 @@ export const HISTORY_LIMIT = 200
 export interface PastTaskHandle extends TaskHandle {
   /** Always true: this handle replays the journal, it does not follow a running task. */
   readonly past: true
+  /** Outputs the history did not keep, each with the sentence saying why (too big, not saved). */
+  readonly notKept: ReadonlyArray<{ stepId: string; reason: string }>
 }
+
+/** The sentence for a JSON output over the journal's cap. */
+export const JSON_NOT_KEPT = 'This output was larger than the 16 KB of JSON the task history keeps, so it was not saved: it was shown while the task ran.'
 
 /** The request a past task was submitted with, as far as the journal kept it. */
 export interface PastTaskRequest extends TaskRequest {
@@ -126,13 +132,27 @@ function resultOf(r: TaskRecord, plan: Plan | undefined): TaskResult {
  * the journal saw still running (it ran in a session that ended before it finished).
  * `cancel()` does nothing.
  */
-export function pastTask(r: TaskRecord): PastTaskHandle {
+export function pastTask(r: TaskRecord, media?: TaskMediaStore): PastTaskHandle {
   const plan = planOf(r)
   const data = obj(r.data)
   const routes = obj(data.routes)
   const summary = summaryFromRecord(r)
+  const kept = obj(data.media)
+  const refused = obj(data.mediaNotKept)
+  const notKept = [
+    ...Object.entries(refused).map(([stepId, x]) => ({ stepId, reason: String(obj(x).reason ?? 'This output was not saved.') })),
+    ...(Array.isArray(data.outputsDropped) ? (data.outputsDropped as unknown[]) : [])
+      .filter((id): id is string => typeof id === 'string' && !(id in kept) && !(id in refused))
+      .map((stepId) => ({ stepId, reason: JSON_NOT_KEPT }))
+  ]
   let done: Promise<TaskResult>
-  if (summary.status === 'succeeded') done = Promise.resolve(resultOf(r, plan))
+  if (summary.status === 'succeeded' && media != null && Object.keys(kept).length > 0) {
+    // Byte outputs (images, audio, files) are kept beside the journal: put back in the recorded steps.
+    done = media.get(r.id).then((found) => {
+      const withMedia = { ...r, steps: r.steps.map((s) => (found.has(s.id) ? { ...s, output: found.get(s.id)!.bytes } : s)) }
+      return resultOf(withMedia, plan)
+    })
+  } else if (summary.status === 'succeeded') done = Promise.resolve(resultOf(r, plan))
   else if (summary.status === 'failed' || summary.status === 'cancelled') {
     const err = new PastTaskFailedError(typeof data.error === 'string' ? data.error : undefined, summary.status)
     if (summary.status === 'cancelled') Object.defineProperty(err, 'name', { value: 'TaskCancelledError' })
@@ -177,11 +197,14 @@ export function pastTask(r: TaskRecord): PastTaskHandle {
       off = true
     }
   }
-  return { id: r.id as TaskId, done, on, cancel: () => {}, past: true }
+  return { id: r.id as TaskId, done, on, cancel: () => {}, past: true, notKept }
 }
 
 /** The history over a journal: `tasks(live)`, `task(id)`, `request(id)`. */
-export function taskHistory(journal: TaskHistorySource): {
+export function taskHistory(
+  journal: TaskHistorySource,
+  opts: { media?: TaskMediaStore } = {}
+): {
   tasks(live: readonly TaskSummary[]): TaskSummary[]
   task(id: string): PastTaskHandle | undefined
   request(id: string): PastTaskRequest | undefined
@@ -204,7 +227,7 @@ export function taskHistory(journal: TaskHistorySource): {
     },
     task: (id) => {
       const r = journal.get(id)
-      return r != null ? pastTask(r) : undefined
+      return r != null ? pastTask(r, opts.media) : undefined
     },
     request: (id) => {
       fresh()

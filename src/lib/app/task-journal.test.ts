@@ -92,3 +92,49 @@ describe('journalTask', () => {
     await saved
   })
 })
+
+describe('journalTask: byte outputs kept beside the journal (issue 14)', () => {
+  const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3, 4])
+
+  it('an image output is kept with its media type and comes back in the past task after a reload', async () => {
+    const { MemoryTaskMedia } = await import('./task-media.ts')
+    const { pastTask } = await import('./task-history.ts')
+    const journal = new Journal(new Y.Doc(), async () => {})
+    const media = new MemoryTaskMedia()
+    const result = { status: 'succeeded', steps: [{ id: 's1', agent: 'a', peer: 'p', ms: 1, status: 'succeeded', output: png }], cost: 0 }
+    await journalTask(journal, settledHandle('t-img', result as unknown as TaskResult), { description: 'thumbnail' }, undefined, { media })
+    const record = journal.get('t-img')!
+    expect(record.steps[0]!.output).toBeUndefined() // the journal holds JSON only
+    expect(record.data).toMatchObject({ media: { s1: { mediaType: 'image/png', size: png.byteLength } } })
+    const past = pastTask(record, media)
+    expect(past.notKept).toEqual([])
+    expect((await past.done).steps[0]!.output).toEqual(png)
+    // Without the store (an older reader) the output is simply missing.
+    expect((await pastTask(record).done).steps[0]!.output).toBeUndefined()
+  })
+
+  it('an output over the cap is not kept, and the past task says why', async () => {
+    const { MemoryTaskMedia, MAX_KEPT_MEDIA_BYTES } = await import('./task-media.ts')
+    const { pastTask } = await import('./task-history.ts')
+    const journal = new Journal(new Y.Doc(), async () => {})
+    const media = new MemoryTaskMedia()
+    const big = new Uint8Array(MAX_KEPT_MEDIA_BYTES + 1)
+    big.set(png)
+    const result = { status: 'succeeded', steps: [{ id: 's1', agent: 'a', peer: 'p', ms: 1, status: 'succeeded', output: big }], cost: 0 }
+    await journalTask(journal, settledHandle('t-big', result as unknown as TaskResult), { description: 'huge' }, undefined, { media })
+    expect((await media.get('t-big')).size).toBe(0)
+    const past = pastTask(journal.get('t-big')!, media)
+    expect(past.notKept).toHaveLength(1)
+    expect(past.notKept[0]).toMatchObject({ stepId: 's1' })
+    expect(past.notKept[0]!.reason).toMatch(/^This output \(8\.0 MiB\) is larger than the 8\.0 MiB the task history keeps, so it was not saved/)
+  })
+
+  it('the store keeps its total under the cap by dropping the oldest outputs', async () => {
+    const { MemoryTaskMedia, MEDIA_STORE_BYTES, MAX_KEPT_MEDIA_BYTES } = await import('./task-media.ts')
+    const media = new MemoryTaskMedia()
+    const n = Math.ceil(MEDIA_STORE_BYTES / MAX_KEPT_MEDIA_BYTES) + 2
+    for (let i = 0; i < n; i++) await media.put(`t${i}`, 's', { bytes: new Uint8Array(MAX_KEPT_MEDIA_BYTES), mediaType: 'image/png' })
+    expect((await media.get('t0')).size).toBe(0)
+    expect((await media.get(`t${n - 1}`)).size).toBe(1)
+  })
+})

@@ -6,6 +6,7 @@
 import { pageLifecycle, type Journal, type PageLifecycle, type StepRecord, type TaskRecord } from '../memory/index.ts'
 import { logger } from '../core/index.ts'
 import type { TaskHandle, TaskRequest } from '../orchestrator/index.ts'
+import { MAX_KEPT_MEDIA_BYTES, mediaTypeOf, outputBytes, tooBigText, type TaskMediaStore } from './task-media.ts'
 
 const log = logger('orchestrator:journal')
 
@@ -128,6 +129,11 @@ export interface JournalTaskOptions {
   createdAt?: number
   /** Steps already journalled (a carried-on task's finished steps, with their outputs). */
   steps?: readonly StepRecord[]
+  /**
+   * Where byte outputs (images, audio, files) are kept, since the journal holds JSON only: listed in
+   * `data.media` (step id → media type and size), or in `data.mediaNotKept` with the reason.
+   */
+  media?: TaskMediaStore
 }
 
 /**
@@ -160,6 +166,36 @@ export async function journalTask(
     const dropped = (data.outputsDropped as string[] | undefined) ?? []
     if (!dropped.includes(stepId)) data = { ...data, outputsDropped: [...dropped, stepId] }
   }
+  /** Byte outputs kept (or refused) so far, by step id: each is stored once. */
+  const mediaSeen = new Set<string>()
+  const keepMedia = (stepId: string, value: unknown): void => {
+    const bytes = opts.media != null ? outputBytes(value) : undefined
+    if (bytes == null || mediaSeen.has(stepId)) return
+    mediaSeen.add(stepId)
+    const size = bytes.byteLength
+    const notKept = (reason: string): void => {
+      data = { ...data, mediaNotKept: { ...(data.mediaNotKept as Record<string, unknown> | undefined), [stepId]: { size, reason } } }
+    }
+    if (size > MAX_KEPT_MEDIA_BYTES) {
+      notKept(tooBigText(size))
+      return
+    }
+    const mediaType = mediaTypeOf(bytes)
+    mediaWrites.push(
+      opts.media!.put(handle.id, stepId, { bytes, mediaType }).then(
+        () => {
+          data = { ...data, media: { ...(data.media as Record<string, unknown> | undefined), [stepId]: { mediaType, size } } }
+          write()
+        },
+        (err: unknown) => {
+          log.error('could not keep the output of step %s of task %s: %s', stepId, handle.id, (err as Error).message)
+          notKept(`This output (${size} bytes) could not be saved in the task history: ${(err as Error).message}`)
+          write()
+        }
+      )
+    )
+  }
+  const mediaWrites: Array<Promise<void>> = []
   /** Per step: the reasoning and scored route of the attempt that ran last. */
   const routes: Record<string, unknown> = {}
   let writing = Promise.resolve()
@@ -221,6 +257,7 @@ export async function journalTask(
       const output = small(e.output)
       steps.set(e.stepId, { ...steps.get(e.stepId)!, output, error: undefined })
       if (output === undefined) dropOutput(e.stepId)
+      keepMedia(e.stepId, e.output)
       // A finished step is what a tab carrying the task on keeps: journalled at once.
       write()
     } else save()
@@ -240,12 +277,14 @@ export async function journalTask(
         ...(s.status === 'succeeded' ? { error: undefined } : {})
       })
       if (s.output !== undefined && output === undefined) dropOutput(s.id)
+      if (s.status === 'succeeded') keepMedia(s.id, s.output)
     }
     data = { ...data, cost: result.cost, plan: result.plan ?? data.plan, ms: result.steps.map((s) => [s.id, s.ms]) }
   } catch (err) {
     status = (err as Error).name === 'TaskCancelledError' ? 'cancelled' : 'failed'
     data = { ...data, error: (err as Error).message }
   }
+  await Promise.all(mediaWrites)
   write()
   await writing
 }

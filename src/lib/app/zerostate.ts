@@ -8,6 +8,7 @@ import { type AuditEntry, JOURNAL_DOC, REGISTRY_DOC, createMemoryLayer, Libp2pSy
 import { ChangeNotifier, IndexedDbKeyStore, type KeyStore, MemoryKeyStore, Tracer, listen, loadIdentity, logger } from '../core/index.ts'
 import { MeshNode, type MeshNodeInit } from '../mesh/index.ts'
 import {
+  GgufController,
   LlmController,
   WllamaEngine,
   libp2pTaskTransport,
@@ -23,6 +24,7 @@ import { journalTask, planSaved } from './task-journal.ts'
 import { appTrust } from './trust-wiring.ts'
 import { appLearning } from './learning-wiring.ts'
 import { taskHistory } from './task-history.ts'
+import { IndexedDbTaskMedia, MemoryTaskMedia } from './task-media.ts'
 import { agentListing } from './agent-listing.ts'
 import { donation } from './donation.ts'
 import { presencePublisher, savedRegion } from './presence.ts'
@@ -78,6 +80,8 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
 
   // wllama runs llm-prompt agents once a GGUF model is loaded (issue 14); its worker starts only then.
   const wllama = new WllamaEngine()
+  // The model as Settings shows it (progress, speed, why it cannot run); the runtime runs llm-prompt agents on it.
+  const gguf = new GgufController(wllama, changed)
   // Tools agents call (issue 14): over the memory layer and orchestrator made below, read at call time.
   const tools = toolWiring({
     memory: { get: (ns, key) => memory.memory.get(ns, key), set: (ns, key, value) => memory.memory.set(ns, key, value) },
@@ -89,7 +93,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     tools: tools.host,
     workers: defaultWorkerCount(),
     store: persist ? new IndexedDbAgentStore() : new MemoryAgentStore(),
-    llm: () => (wllama.model != null ? wllama : undefined)
+    llm: () => (gguf.models().length > 0 ? gguf : undefined)
   })
   const memory: MemoryLayer = createMemoryLayer({
     identity,
@@ -148,7 +152,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   metered.attach({ orchestrator, runtime, executor, mesh, libp2p })
   await orchestrator.start()
 
-  const presence = presencePublisher()({ mesh, catalog, executor, pool: runtime, llm, llmRunner: wllama, publicKey: identity.publicKey })
+  const presence = presencePublisher()({ mesh, catalog, executor, pool: runtime, llm, llmRunner: gguf, publicKey: identity.publicKey })
   const bundled = bundledAgents({ baseUrl: options.agentsBaseUrl })
     .then((list) => {
       catalog.setBundled(list)
@@ -171,6 +175,8 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
         .map((p) => p.id)
     ]
   })
+  // Byte outputs of this profile's tasks (images, audio, files), kept beside the journal (issue 14).
+  const taskMedia = persist ? new IndexedDbTaskMedia() : new MemoryTaskMedia()
   const runLocks = WebRunLocks.available() ?? new MemoryRunLocks()
   // Resumed tasks and runs wait (bounded) for the bundled agents and the registry's persisted ones.
   const catalogSettled = Promise.all([bundled, catalog.settled()])
@@ -179,7 +185,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     locks: runLocks,
     orchestrator,
     catalog,
-    record: (handle, request, opts) => journalTask(memory.journal, handle, request, undefined, opts),
+    record: (handle, request, opts) => journalTask(memory.journal, handle, request, undefined, { ...opts, media: taskMedia }),
     changes,
     catalogReady: catalogSettled
   })
@@ -191,11 +197,11 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
         return handle
       }
     },
-    journal: { record: (handle, request) => journalTask(memory.journal, handle, request) },
+    journal: { record: (handle, request) => journalTask(memory.journal, handle, request, undefined, { media: taskMedia }) },
     changes,
     locks: resume
   })
-  const history = taskHistory(memory.journal)
+  const history = taskHistory(memory.journal, { media: taskMedia })
   const journalDoc = memory.doc(JOURNAL_DOC)
   if (journalDoc == null) throw new OrchestratorError('the journal doc is not open')
   const flows = workflowsService()({
@@ -296,12 +302,26 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
         presence.refresh()
       },
       async loadGguf(source, onProgress) {
-        const model = await wllama.loadGguf(source, onProgress)
-        presence.refresh()
-        changed()
-        return model
+        try {
+          return await gguf.load(source, onProgress)
+        } finally {
+          presence.refresh()
+        }
       },
-      gguf: () => wllama.model
+      gguf: () => wllama.model,
+      async unload() {
+        await llm.unload()
+        presence.refresh()
+      },
+      ggufState: () => gguf.state(),
+      checkGguf: (source) => gguf.check(source),
+      cancelGguf: () => {
+        gguf.cancel()
+      },
+      async unloadGguf() {
+        await gguf.unload()
+        presence.refresh()
+      }
     },
     metrics: () => ({
       ...mesh.metrics(),

@@ -5,7 +5,7 @@
 import { createSubscriber } from 'svelte/reactivity'
 import { getContext, setContext } from 'svelte'
 import type { PeerInfo, RelayStatus } from '$lib/index'
-import type { AgentEntry, AgentFilter, DonationState, LlmState, RegionState, TaskListEntry, ZeroStateApi } from '$lib/index'
+import type { AgentEntry, AgentFilter, DonationState, GgufState, LlmState, RegionState, TaskListEntry, ZeroStateApi } from '$lib/index'
 import type { NamespaceInfo } from '$lib/index'
 import type { Credits, SpendingState, UserReputation } from '$lib/index'
 
@@ -138,6 +138,12 @@ export class ZeroStateView {
   get llm(): LlmState {
     this.#subscribe()
     return this.supports('llm') ? this.api.llm.state() : EMPTY_LLM
+  }
+
+  /** The GGUF model this tab donates (undefined when this build's API has none). */
+  get gguf(): GgufState | undefined {
+    this.#subscribe()
+    return this.supports('llm') && typeof this.api.llm.ggufState === 'function' ? this.api.llm.ggufState() : undefined
   }
 }
 

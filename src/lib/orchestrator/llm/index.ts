@@ -1,4 +1,5 @@
 /** orchestrator/llm: entered only through this file (STYLE.md "The shape of the house"). */
+export * from './gguf-controller.ts'
 export * from './llm-controller.ts'
 export * from './llm-engine.ts'
 export * from './llm-planner.ts'

@@ -112,6 +112,12 @@ export class LlmController {
     }
   }
 
+  /** Unload the WebLLM model (its weights stay in the browser's cache): planning falls back to a peer or the rules. */
+  async unload(): Promise<void> {
+    await this.#engine.unload().catch(() => {})
+    if (this.#state.state !== 'unavailable') this.#set({ state: 'idle', model: undefined, progress: undefined, progressText: undefined })
+  }
+
   /** The local planner, used only once a model is ready (planning never triggers a download). */
   planner(): Planner {
     return {

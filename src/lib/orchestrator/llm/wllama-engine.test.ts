@@ -32,6 +32,9 @@ function setup(api: Partial<WllamaWorkerApi> = {}, init: { generateDeadlineMs?: 
       return { text: '{"a":1}', model: 'tiny', tokens: 3 }
     },
     async unload() {},
+    async cachedBytes() {
+      return 0
+    },
     ...api
   }
   const spawn = (): WorkerHandle => {

@@ -38,6 +38,8 @@ export interface WllamaModel extends LlmModelInfo {
   multiThread: boolean
   /** Where it came from (a URL, or "bytes"). */
   source: string
+  /** Whether the weights came from this browser's cache (no download). */
+  cached?: boolean
 }
 
 function threadsHere(): number {
@@ -89,7 +91,7 @@ export class WllamaEngine implements LlmEngine, LlmRunner {
 
   /** Load a GGUF model from a URL or bytes, reporting progress (0..1 with a sentence). */
   async loadGguf(source: GgufSource, onProgress: (p: LlmProgress) => void = () => {}, opts: { signal?: AbortSignal } = {}): Promise<WllamaModel> {
-    const label = 'url' in source ? source.url : `${source.bytes.byteLength} bytes`
+    const label = 'url' in source ? source.url : 'file' in source ? (source.name ?? `${source.file.size} bytes`) : `${source.bytes.byteLength} bytes`
     const progress = (p: { loaded: number; total: number }): void => {
       try {
         const fraction = p.total > 0 ? Math.min(1, Math.max(0, p.loaded / p.total)) : 0
@@ -99,6 +101,8 @@ export class WllamaEngine implements LlmEngine, LlmRunner {
       }
     }
     try {
+      // A worker stopped by `unload()` starts again for the next load.
+      await this.#worker.start()
       const info = await this.#worker.call(
         (r) => r.load(source, { contextSize: this.#init.contextSize ?? 2048, threads: threadsHere() }, Comlink.proxy(progress)),
         {
@@ -106,13 +110,24 @@ export class WllamaEngine implements LlmEngine, LlmRunner {
           ...(opts.signal ? { signal: opts.signal } : {})
         }
       )
-      this.#model = { ...info, source: 'url' in source ? source.url : 'bytes' }
+      this.#model = { ...info, source: 'url' in source ? source.url : 'file' in source ? `file ${source.name ?? ''}`.trim() : 'bytes' }
       this.#loadedSource = source
       return this.#model
     } catch (err) {
       this.#model = undefined
       if (err instanceof OrchestratorError) throw err
       throw new LlmLoadError(`Loading the model ${label.slice(0, 200)} failed: ${toError(err).message}`, { cause: err })
+    }
+  }
+
+  /** Bytes of the model at `url` in wllama's cache (0: not cached, or the cache cannot be read). */
+  async cachedBytes(url: string): Promise<number> {
+    try {
+      await this.#worker.start()
+      return await this.#worker.call((r) => r.cachedBytes(url), { deadlineMs: 10_000 })
+    } catch (err) {
+      log('reading the model cache failed: %s', toError(err).message)
+      return 0
     }
   }
 

@@ -5,13 +5,24 @@
  * is stopped by terminating this worker.
  */
 import * as Comlink from 'comlink'
-import { Wllama, LoggerWithoutDebug } from '@wllama/wllama'
+import { CacheManager, Wllama, LoggerWithoutDebug } from '@wllama/wllama'
 import wasmUrl from '@wllama/wllama/esm/wasm/wllama.wasm?url'
 import type { LlmGenerateRequest } from '../../runtime/index.ts'
 import type { GgufProgress, GgufSource, WllamaWorkerApi } from './wllama-worker-api.ts'
 
 let wllama: Wllama | undefined
 let modelName = ''
+let cache: CacheManager | undefined
+
+/** Bytes of `url` in wllama's cache, 0 when absent (or when the cache cannot be read here). */
+async function cachedBytes(url: string): Promise<number> {
+  try {
+    cache ??= new CacheManager()
+    return Math.max(0, await cache.getSize(await cache.getNameFromURL(url)))
+  } catch {
+    return 0
+  }
+}
 
 /** wllama may reject with non-Errors; Comlink carries Errors as {name, message, stack}. */
 async function asError<T>(fn: () => Promise<T>): Promise<T> {
@@ -28,6 +39,7 @@ const api: WllamaWorkerApi = {
       await wllama?.exit()
       wllama = new Wllama({ default: wasmUrl }, { suppressNativeLog: true, logger: LoggerWithoutDebug, allowOffline: true })
       const params = { n_ctx: opts.contextSize, n_threads: opts.threads, n_gpu_layers: 0 }
+      const cached = 'url' in source ? (await cachedBytes(source.url)) > 0 : false
       if ('url' in source) {
         await wllama.loadModelFromUrl(source.url, {
           ...params,
@@ -36,16 +48,24 @@ const api: WllamaWorkerApi = {
           }
         })
       } else {
-        const total = source.bytes.byteLength
+        const blob = 'file' in source ? source.file : new Blob([source.bytes as Uint8Array<ArrayBuffer>])
+        const total = blob.size
         void onProgress({ loaded: 0, total })
-        await wllama.loadModel([new Blob([source.bytes as Uint8Array<ArrayBuffer>])], params)
+        await wllama.loadModel([blob], params)
         void onProgress({ loaded: total, total })
       }
       const info = wllama.getLoadedContextInfo()
       const meta = info.metadata ?? {}
       modelName = meta['general.name'] ?? ('url' in source ? (source.url.split('/').pop() ?? 'model') : (source.name ?? 'model'))
-      return { name: modelName, family: (meta['general.architecture'] ?? 'unknown').toLowerCase(), context: info.n_ctx, multiThread: wllama.isMultithread() }
+      return {
+        name: modelName,
+        family: (meta['general.architecture'] ?? 'unknown').toLowerCase(),
+        context: info.n_ctx,
+        multiThread: wllama.isMultithread(),
+        cached
+      }
     }),
+  cachedBytes: (url: string) => cachedBytes(url),
   generate: (req: LlmGenerateRequest, onToken: (text: string) => void) =>
     asError(async () => {
       if (wllama == null) throw new Error('no model is loaded in the wllama worker')
