@@ -273,7 +273,9 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       verificationFailed: 0,
       receiptsSent: 0,
       /** Streamed pieces dropped: out of order, repeated, or past `maxStreamChars`. */
-      tokensDropped: 0
+      tokensDropped: 0,
+      /** Offers unanswered within `offerTimeoutMs`, withdrawn with a 'cancel' so a donor that accepts late does not run them. */
+      offersWithdrawn: 0
     }
     const maxStreamChars = init.maxStreamChars ?? MAX_STREAM_CHARS
     const payloads = new TaskPayloads(transport, { maxBytes: init.maxPayloadBytes })
@@ -1064,7 +1066,12 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         attempts.set(rid, a)
         live.add(rid)
         signal.addEventListener('abort', onAbort, { once: true })
-        arm(offerTimeout, () => new RequestTimeoutError(`${peer} did not answer the offer in ${offerTimeout} ms`))
+        arm(offerTimeout, () => {
+          // Given up on (the step moves on to another choice): a donor that accepts late must not run it (issue 14).
+          stats.offersWithdrawn++
+          transport.send(peer, { type: 'cancel', rid }).catch(() => {})
+          return new RequestTimeoutError(`${peer} did not answer the offer in ${offerTimeout} ms`)
+        })
         stats.offers++
         transport
           .send(peer, {

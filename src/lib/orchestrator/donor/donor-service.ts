@@ -128,6 +128,9 @@ interface Job {
   released?: boolean
 }
 
+/** Withdrawn requests remembered per donor (a cancel that overtook its offer). */
+const WITHDRAWN_KEPT = 1024
+
 /** `donorService(init)(components)`. */
 export function donorService(init: DonorServiceInit = {}): (components: DonorServiceComponents) => DonorService {
   return (components) => {
@@ -138,6 +141,10 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
     const cacheBytes = init.resultCacheBytes ?? 32 * 1024 * 1024
     const jobs = new Map<string, Job>()
     const byRid = new Map<string, string>()
+    /** Requests their submitters withdrew before the offer arrived, by peer and rid (the newest WITHDRAWN_KEPT). */
+    const withdrawnRids = new Set<string>()
+    /** Offers not run because their submitter had withdrawn them already. */
+    let withdrawn = 0
     const finished = new Map<string, Outcome>()
     let finishedBytes = 0
     const stats = {
@@ -400,6 +407,10 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
 
     function onOffer(from: string, offer: TaskMessageOf<'offer'>): void {
       if (overBudget(from, offer.rid, offerBudget)) return
+      if (withdrawnRids.delete(`${from}\n${offer.rid}`)) {
+        withdrawn++
+        return
+      }
       const why = away()
       if (why != null) {
         // Not a decline the budget counts against the submitter: it did nothing wrong.
@@ -463,7 +474,12 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
     function onCancel(from: string, rid: string): void {
       sending.get(`${from}\n${rid}`)?.abort()
       const key = byRid.get(`${from}\n${rid}`)
-      if (key == null) return
+      if (key == null) {
+        // Withdrawn before its offer got here (a submitter gives up on an offer after offerTimeoutMs): not run when it comes.
+        withdrawnRids.add(`${from}\n${rid}`)
+        if (withdrawnRids.size > WITHDRAWN_KEPT) withdrawnRids.delete(withdrawnRids.values().next().value!)
+        return
+      }
       byRid.delete(`${from}\n${rid}`)
       const job = jobs.get(key)
       if (job == null) return
@@ -498,7 +514,7 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         byRid.clear()
         tick()
       },
-      stats: () => ({ ...stats, ...payloads.metrics() }),
+      stats: () => ({ ...stats, withdrawn, ...payloads.metrics() }),
       setWhileHidden(mode) {
         whileHidden = mode
         const why = away()
