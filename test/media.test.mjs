@@ -30,7 +30,7 @@ const sideways = (page) =>
   }, PHONE.width)
 
 describe('media across the mesh', () => {
-  let mesh, a, b, ids
+  let mesh, a, b, ids, thumbnailTask
   before(async () => {
     mesh = await startMesh()
     const phone = await mesh.browser.newContext({ viewport: PHONE, isMobile: true, hasTouch: true })
@@ -102,6 +102,37 @@ describe('media across the mesh', () => {
     assert.ok((await b.evaluate(() => window.zerostate.runtime.stats().completed)) > ranOnB, 'B ran the agent')
     assert.deepEqual(await axe(a), [], 'the task page with an image output')
     assert.deepEqual(await sideways(a), [], 'the task page at 390 px')
+    thumbnailTask = decodeURIComponent(id)
+  })
+
+  it('after a reload the thumbnail is still shown: image outputs are kept in the task history', { timeout: LIMIT }, async () => {
+    assert.ok(thumbnailTask != null, 'the thumbnail task ran')
+    await a.reload()
+    await a.waitForFunction(() => window.zerostate != null)
+    await a.evaluate(() => window.zerostate.ready)
+    await a.waitForSelector('[data-testid="task-past"]', { timeout: 30_000 })
+    const img = await a.waitForSelector('[data-testid="output-image"]', { timeout: 30_000 })
+    const shown = await img.evaluate(async (el) => {
+      await el.decode()
+      const c = document.createElement('canvas')
+      c.width = el.naturalWidth
+      c.height = el.naturalHeight
+      const g = c.getContext('2d')
+      g.drawImage(el, 0, 0)
+      return { w: el.naturalWidth, h: el.naturalHeight, left: [...g.getImageData(5, 30, 1, 1).data], right: [...g.getImageData(90, 30, 1, 1).data] }
+    })
+    assert.deepEqual([shown.w, shown.h], [96, 64], 'the same 96×64 thumbnail')
+    assert.ok(shown.left[0] > 180 && shown.right[2] > 180, `red then blue: ${shown.left} ${shown.right}`)
+    assert.equal(await a.getAttribute('[data-testid="output-media"]', 'data-media-type'), 'image/png')
+    assert.equal(await a.$('[data-testid="step-not-kept"]'), null)
+    // The API gives the bytes back too, and the journal names their type.
+    const past = await a.evaluate(async (t) => {
+      const r = await window.zerostate.task(t).done
+      return { bytes: r.steps[0].output instanceof Uint8Array, media: window.zerostate.journal.get(t)?.data?.media }
+    }, thumbnailTask)
+    assert.equal(past.bytes, true)
+    assert.equal(Object.values(past.media ?? {})[0]?.mediaType, 'image/png', JSON.stringify(past.media))
+    assert.deepEqual(await axe(a), [], 'the reloaded task page')
   })
 
   it('a WAV dropped on the Submit page is trimmed on B and plays on A; a pasted image replaces it', { timeout: LIMIT }, async () => {
