@@ -60,8 +60,30 @@ export const RELAY_CONNECTION_MONITOR = {
  */
 export const LIVENESS = { sampleMs: 500, silenceMs: 1000, confirmMs: 450 } as const
 
-/** How often presence is re-announced (and how stale an entry may get before it is ignored). */
+/** How often presence is re-announced in a small mesh (and how stale an entry may get before it is ignored: 3 intervals). */
 export const PRESENCE_INTERVAL_MS = 2000
+/**
+ * Beyond 8 peers the re-announcement slows with the mesh: every peer announces every
+ * `peers × PRESENCE_PER_PEER_MS`, so each peer receives about 4 periodic presences a second
+ * whatever the mesh size (at a fixed 2 s, 200 peers made each receive 100/s, all of them
+ * signature-checked: 20,000 checks a second across the mesh). Changes (donating, free
+ * workers, addresses) and answers to newcomers still go out at once.
+ */
+export const PRESENCE_PER_PEER_MS = 250
+/** The slowest re-announcement (a peer is forgotten 3 intervals after its last one). */
+export const PRESENCE_MAX_INTERVAL_MS = 30_000
+
+/** The re-announcement interval in a mesh where this peer knows the presence of `peers` others. */
+export function presenceIntervalMs(peers: number): number {
+  return Math.min(PRESENCE_MAX_INTERVAL_MS, Math.max(PRESENCE_INTERVAL_MS, Math.round(peers * PRESENCE_PER_PEER_MS)))
+}
+
+/**
+ * How often pubsub peer discovery re-broadcasts a peer's addresses (it does at start too).
+ * Presence carries the same addresses and is answered at once for a newcomer; at 1 s this
+ * was the mesh's largest steady traffic (every peer's record to every peer each second).
+ */
+export const DISCOVERY_INTERVAL_MS = 10_000
 /**
  * A newcomer's presence is answered at once and again this long after (join time): the
  * newcomer receives what the relay forwards only once the relay's gossip mesh took it in

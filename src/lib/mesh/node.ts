@@ -27,8 +27,9 @@ import {
   DEFAULT_MAX_PEERS,
   GOSSIP_LIMITS,
   DISCOVERY_TOPIC,
-  PRESENCE_INTERVAL_MS,
+  DISCOVERY_INTERVAL_MS,
   PRESENCE_TOPIC,
+  presenceIntervalMs,
   NEWCOMER_ANSWER_MS,
   RELAYED_CLOSE_DELAY_MS,
   RELAYS_PATH
@@ -172,7 +173,7 @@ async function buildLibp2p(
       // A blocked peer (strikes.ts) is refused both ways, before and after encryption.
       ...gater
     },
-    peerDiscovery: [pubsubPeerDiscovery({ interval: 1000, topics: [DISCOVERY_TOPIC] })],
+    peerDiscovery: [pubsubPeerDiscovery({ interval: DISCOVERY_INTERVAL_MS, topics: [DISCOVERY_TOPIC] })],
     services: {
       registrarAccess: registrarAccess(),
       relayListen: relayListen(),
@@ -203,7 +204,9 @@ type Libp2pNode = Awaited<ReturnType<typeof buildLibp2p>>
 export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   readonly counters = new Counters('mesh')
   readonly #init: MeshNodeInit
-  readonly #book = new PeerBook({ staleMs: PRESENCE_INTERVAL_MS * 3 })
+  /** A presence is ignored after 3 of the mesh's re-announcement intervals (which grow with it). */
+  readonly #book: PeerBook = new PeerBook({ staleMs: () => presenceIntervalMs(this.#book.size) * 3 })
+  #presenceTimer: ReturnType<typeof setTimeout> | undefined
   /** The strike policy every protocol of ours reports to (issue 11 item 12). */
   readonly strikes: StrikePolicy
   readonly #dialer: DirectDialer
@@ -349,11 +352,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     await handleEcho(node)
     await this.#strikeLibraryReaders(node)
     this.#liveness?.start()
-    this.#timers.push(
-      setInterval(() => {
-        this.#announce()
-      }, PRESENCE_INTERVAL_MS)
-    )
+    this.#schedulePresence()
     // RTTs are refreshed by the connection monitor; repaint listeners once a second.
     this.#timers.push(
       setInterval(() => {
@@ -405,6 +404,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     if (node == null) return
     for (const t of this.#timers) clearInterval(t)
     this.#timers = []
+    clearTimeout(this.#presenceTimer)
+    this.#presenceTimer = undefined
     clearTimeout(this.#relayTimer)
     this.#dialer.stop()
     this.#liveness?.stop()
@@ -793,6 +794,16 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       if (this.#milestones.webrtcAddress == null) this.#milestones.webrtcAddress = performance.now()
       this.#announceSoon()
     }
+  }
+
+  /** The periodic re-announcement, every presenceIntervalMs of the peers known (±10%, so peers do not announce in step). */
+  #schedulePresence(): void {
+    const ms = presenceIntervalMs(this.#book.size) * (0.9 + Math.random() * 0.2)
+    this.#presenceTimer = setTimeout(() => {
+      if (this.#node == null) return
+      this.#announce()
+      this.#schedulePresence()
+    }, ms)
   }
 
   /** Announce on the next tick, coalescing bursts (address changes, newcomers). */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection } from '@libp2p/interface'
 import { CLOCK_STEP_MS, PeerBook, bestTransport, connectionTransport } from './peer-book.ts'
+import { PRESENCE_INTERVAL_MS, PRESENCE_MAX_INTERVAL_MS, presenceIntervalMs } from './constants.ts'
 import { backoffDelay } from '../core/index.ts'
 import { decodePresence, encodePresence, type Presence } from './presence.ts'
 
@@ -35,6 +36,31 @@ describe('peer book', () => {
     expect(info?.connections).toHaveLength(2)
     expect(book.info(PEER, [conn(`/webrtc/p2p/${PEER}`, { status: 'closed' } as Partial<Connection>)], 2000)).toBeUndefined()
     expect(book.info(PEER, [conn(`/webrtc/p2p/${PEER}`)], 9000)?.donating).toBe(false)
+  })
+})
+
+describe('presence in a growing mesh', () => {
+  it('re-announces every 2 s up to 8 peers, then slower with the mesh, so each peer receives ~4 a second', () => {
+    expect(presenceIntervalMs(0)).toBe(PRESENCE_INTERVAL_MS)
+    expect(presenceIntervalMs(8)).toBe(PRESENCE_INTERVAL_MS)
+    expect(presenceIntervalMs(16)).toBe(4000)
+    expect(presenceIntervalMs(100)).toBe(25_000)
+    for (const n of [16, 50, 100]) expect(n / (presenceIntervalMs(n) / 1000)).toBeCloseTo(4, 5)
+    expect(presenceIntervalMs(10_000)).toBe(PRESENCE_MAX_INTERVAL_MS)
+  })
+
+  it('keeps a presence for 3 intervals of the mesh it is in: a quiet peer of a large mesh is not forgotten', () => {
+    const ids = Array.from({ length: 40 }, (_, i) => `peer-${i}`)
+    const book: PeerBook = new PeerBook({ staleMs: () => presenceIntervalMs(book.size) * 3 })
+    book.updatePresence({ v: 1, peerId: PEER, capabilities: [], donating: false, freeWorkers: 0, region: 'europe', ts: 1 }, 0)
+    // Alone, a presence is stale after 3 × 2 s.
+    expect(book.presenceOf(PEER, 5_999)).toBeDefined()
+    expect(book.presenceOf(PEER, 6_000)).toBeUndefined()
+    // Among 41 peers the others re-announce every 10.25 s: it is kept 30.75 s.
+    for (const id of ids) book.updatePresence({ v: 1, peerId: id, capabilities: [], donating: false, freeWorkers: 0, region: 'europe', ts: 1 }, 0)
+    expect(book.size).toBe(41)
+    expect(book.presenceOf(PEER, 30_000)).toBeDefined()
+    expect(book.presenceOf(PEER, 31_000)).toBeUndefined()
   })
 })
 

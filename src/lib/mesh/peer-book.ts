@@ -62,10 +62,17 @@ export const CLOCK_STEP_MS = 60_000
 export class PeerBook {
   readonly #presence = new Map<string, Presence & { receivedAt: number }>()
   readonly #relays = new Set<string>()
-  readonly #staleMs: number
+  readonly #staleMs: () => number
 
-  constructor(opts: { staleMs: number }) {
-    this.#staleMs = opts.staleMs
+  /** `staleMs`: how old a presence may get before it is ignored; a function is asked at each read (it may grow with the mesh). */
+  constructor(opts: { staleMs: number | (() => number) }) {
+    const stale = opts.staleMs
+    this.#staleMs = typeof stale === 'number' ? () => stale : stale
+  }
+
+  /** Peers with a recorded presence (stale ones included). */
+  get size(): number {
+    return this.#presence.size
   }
 
   markRelay(peerId: string): void {
@@ -113,7 +120,7 @@ export class PeerBook {
 
   presenceOf(peerId: string, now = Date.now()): Presence | undefined {
     const p = this.#presence.get(peerId)
-    return p != null && now - p.receivedAt < this.#staleMs ? p : undefined
+    return p != null && now - p.receivedAt < this.#staleMs() ? p : undefined
   }
 
   /** PeerInfo for one peer from its open connections, or undefined when it has none. */
