@@ -75,7 +75,8 @@ async function mesh(opts: { leaseMs: number; slowMs: number; whileHidden?: While
   const tb = net.transport('donor-b')
   await ta.start()
   await tb.start()
-  const a = donorService({ leaseMs: opts.leaseMs, whileHidden: opts.whileHidden })({ transport: ta, executor: slow, page, ticker })
+  // The hidden lease as short as the visible one: these tests are about renewals and hand-backs, not the longer hidden lease.
+  const a = donorService({ leaseMs: opts.leaseMs, hiddenLeaseMs: opts.leaseMs, whileHidden: opts.whileHidden })({ transport: ta, executor: slow, page, ticker })
   const b = donorService({ leaseMs: opts.leaseMs })({ transport: tb, executor: fast, page: null })
   await a.start()
   await b.start()
@@ -188,6 +189,42 @@ describe('donors in background tabs', () => {
     await expect.poll(() => m.slow.runs).toBe(1)
     h3.cancel()
     await delay(20)
+  })
+
+  it('a hidden page grants the longer hidden lease: in its accept, and at once to running steps when the page is hidden', async () => {
+    const net = new MemoryTaskNetwork()
+    const page = fakePage()
+    const donorT = net.transport('donor')
+    const sub = net.transport('sub')
+    await donorT.start()
+    await sub.start()
+    const got: Array<{ type: string; leaseMs?: number }> = []
+    sub.onMessage((_from, m) => {
+      if (m.type === 'accept' || m.type === 'lease-renew') got.push({ type: m.type, leaseMs: m.leaseMs })
+    })
+    const slow = fnExecutor({ [upper.id]: (_i, signal) => new Promise((_r, reject) => signal.addEventListener('abort', () => reject(signal.reason))) })
+    // A ticker that never ticks: every renewal below comes from the page's change.
+    const donor = donorService({ leaseMs: 3000, hiddenLeaseMs: 10_000 })({ transport: donorT, executor: slow, page, ticker: { every: () => () => {} } })
+    await donor.start()
+    const offer = (rid: string, key: string) =>
+      sub.send('donor', {
+        type: 'offer',
+        rid,
+        taskId: 't-1',
+        stepId: 's1',
+        attempt: 1,
+        idempotencyKey: key,
+        agentId: upper.id,
+        input: 'x',
+        deadline: Date.now() + 60_000
+      })
+    await offer('r1', 'k1')
+    await expect.poll(() => got).toEqual([{ type: 'accept', leaseMs: 3000 }])
+    page.set('hidden')
+    await expect.poll(() => got.at(-1)).toEqual({ type: 'lease-renew', leaseMs: 10_000 })
+    await offer('r2', 'k2')
+    await expect.poll(() => got.at(-1)).toEqual({ type: 'accept', leaseMs: 10_000 })
+    await donor.stop()
   })
 
   it("the protocol: 'released' is an optional field of 'decline' (older peers read a plain decline)", () => {
