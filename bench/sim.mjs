@@ -1,10 +1,12 @@
-// `npm run sim`: N peers of the real mesh code (createZeroState) in this process over
-// simulated links (latency, jitter, loss), grown through --sizes in one mesh; at each size
-// gossip delivery p50/p99, presence convergence, registry sync of --agents to a newcomer,
-// --tasks with --donors of the peers donating (every task counted on the donors), and
-// churn. Prints the figures and writes bench/results/sim.json (src/sim/ holds the parts).
+// `npm run sim`: N peers of the real mesh code (createZeroState) spread over worker threads
+// (--workers, default one per core; the relay, the registry seeder and the measuring stay in
+// the main thread), over simulated links (latency, jitter, loss) bridged between the threads
+// by MessagePorts, grown through --sizes in one mesh; at each size gossip delivery p50/p99,
+// presence convergence, registry sync of --agents to a newcomer, --tasks with --donors of the
+// peers donating (every task counted on the donors), and churn. Prints the figures and writes
+// bench/results/sim.json (src/sim/ holds the parts).
 //
-//   npm run sim -- --sizes 50,100,200            the full run (~8-10 min on 2 quiet cores)
+//   npm run sim -- --sizes 50,100,200            the full run
 //   npm run sim -- --sizes 20 --tasks 20 --agents 200 --out /tmp/sim.json
 import '../src/lib/core/polyfills.ts'
 import { writeFile } from 'node:fs/promises'
@@ -16,6 +18,7 @@ const { values: a } = parseArgs({
   options: {
     sizes: { type: 'string', default: '50,100,200' },
     donors: { type: 'string', default: '0.2' },
+    workers: { type: 'string', default: String(cpus().length) },
     'max-peers': { type: 'string' },
     latency: { type: 'string', default: '20' },
     jitter: { type: 'string', default: '10' },
@@ -32,7 +35,7 @@ const { values: a } = parseArgs({
   }
 })
 if (a.help) {
-  console.log(`npm run sim -- [--sizes 50,100,200] [--donors 0.2] [--max-peers 48] [--latency 20] [--jitter 10] [--loss 0.01]
+  console.log(`npm run sim -- [--sizes 50,100,200] [--workers ${cpus().length} (worker threads the peers are spread over; 0: all in the main thread)] [--donors 0.2] [--max-peers 48] [--latency 20] [--jitter 10] [--loss 0.01]
   [--probes 40] [--tasks 100] [--concurrency 10] [--agents 1000] [--churn 60 (peers replaced per minute)] [--churn-seconds 15]
   [--max-lag 1000 (stop growing once this process's event-loop p99 lag passed it, ms; 0: never)] [--out bench/results/sim.json]`)
   process.exit(0)
@@ -56,6 +59,7 @@ const load0 = loadavg()[0]
 const report = await runSim({
   sizes,
   donorShare: num('donors'),
+  workers: num('workers'),
   maxPeers: a['max-peers'] != null ? num('max-peers') : undefined,
   link: { latencyMs: num('latency'), jitterMs: num('jitter'), loss: num('loss') },
   probes: num('probes'),
@@ -69,7 +73,13 @@ const report = await runSim({
 })
 const out = {
   when: new Date().toISOString(),
-  machine: { cores: cpus().length, node: process.version, loadAvgAtStart: Math.round(load0 * 10) / 10, loadAvgAtEnd: Math.round(loadavg()[0] * 10) / 10 },
+  machine: {
+    cores: cpus().length,
+    workers: num('workers'),
+    node: process.version,
+    loadAvgAtStart: Math.round(load0 * 10) / 10,
+    loadAvgAtEnd: Math.round(loadavg()[0] * 10) / 10
+  },
   goal: { peers: 200, gossipP99Ms: 500, everyTaskExactlyOnce: true },
   wallSeconds: Math.round((performance.now() - t0) / 1000),
   ...report

@@ -28,6 +28,7 @@ import {
 import { AbstractMultiaddrConnection, type AbstractMultiaddrConnectionInit } from '@libp2p/utils'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
+import type { MessagePort } from 'node:worker_threads'
 
 /** Bytes handed to a multiaddr connection (@libp2p/utils' own Uint8ArrayList). */
 type Chunk = Parameters<AbstractMultiaddrConnection['sendData']>[0]
@@ -55,8 +56,90 @@ export interface SimLinkInit extends LinkShape {
 /** Bytes and chunks that crossed links in this process, and chunks resent. */
 export const linkStats = { chunks: 0, bytes: 0, resent: 0 }
 
-/** This process's switchboard: peer id (direct links) or `/memory/<name>` (the relay) → its listener. */
+/** This thread's switchboard: peer id (direct links) or `/memory/<name>` (the relay) → its listener. */
 const switchboard = new Map<string, SimListener>()
+
+/**
+ * What this thread's links need from other threads (the simulator spreads peers over
+ * worker threads): a MessagePort to each other thread, the listener keys each one holds,
+ * and this thread's ends of links that cross a port, by link id. A lane applies the delay
+ * on the sending side, then the bytes cross the port (in order, transferred, ~0.1 ms).
+ */
+type Port = MessagePort
+type ExchangeMessage =
+  | { t: 'listen'; key: string }
+  | { t: 'unlisten'; key: string }
+  | { t: 'dial'; id: string; key: string; back: string }
+  | { t: 'refused'; id: string }
+  | { t: 'data'; id: string; data: Uint8Array }
+  | { t: 'close'; id: string }
+  | { t: 'reset'; id: string }
+const exchange = {
+  thread: 'main',
+  ports: [] as Port[],
+  remoteKeys: new Map<string, Port>(),
+  links: new Map<string, SimLinkConnection>(),
+  next: 0
+}
+
+/**
+ * Join this thread to the others: `ports` reach every other thread that runs peers or the
+ * relay. Listeners started before or after are announced to them.
+ */
+export function joinThreads(thread: string, ports: Port[]): void {
+  exchange.thread = thread
+  exchange.ports = ports
+  for (const port of ports) {
+    port.on('message', (msg: ExchangeMessage) => onExchange(port, msg))
+    for (const key of switchboard.keys()) port.postMessage({ t: 'listen', key })
+  }
+}
+
+/** Close this thread's ports (the end of a run). */
+export function leaveThreads(): void {
+  for (const port of exchange.ports) port.close()
+  exchange.ports = []
+  exchange.remoteKeys.clear()
+}
+
+function announce(msg: ExchangeMessage): void {
+  for (const port of exchange.ports) port.postMessage(msg)
+}
+
+function onExchange(port: Port, msg: ExchangeMessage): void {
+  switch (msg.t) {
+    case 'listen':
+      exchange.remoteKeys.set(msg.key, port)
+      return
+    case 'unlisten':
+      if (exchange.remoteKeys.get(msg.key) === port) exchange.remoteKeys.delete(msg.key)
+      return
+    case 'dial': {
+      const listener = switchboard.get(msg.key)
+      if (listener == null) {
+        port.postMessage({ t: 'refused', id: msg.id })
+        return
+      }
+      const inbound = new SimLinkConnection({ remoteAddr: multiaddr(msg.back), direction: 'inbound', log: listener.log })
+      inbound.joinRemote(port, msg.id, listener.shape, listener.random)
+      listener.accept(inbound)
+      return
+    }
+    case 'refused':
+      exchange.links.get(msg.id)?.abort(new ConnectionFailedError('the simulated peer stopped listening'))
+      return
+    default: {
+      const conn = exchange.links.get(msg.id)
+      if (conn == null || conn.status !== 'open') return
+      if (msg.t === 'data') {
+        linkStats.chunks++
+        linkStats.bytes += msg.data.byteLength
+        conn.onData(msg.data)
+      } else if (msg.t === 'reset') conn.onRemoteReset()
+      else conn.onTransportClosed()
+    }
+  }
+}
 
 /** What crosses a lane: bytes, or the sender's close or reset. */
 export type Item = { at: number; data?: Chunk | Uint8Array; close?: true; reset?: true }
@@ -163,6 +246,24 @@ class SimLinkConnection extends AbstractMultiaddrConnection {
     })
   }
 
+  /** The other end is in another thread, behind `port`, as link `id`. */
+  joinRemote(port: Port, id: string, shape: Required<LinkShape>, random: () => number): void {
+    exchange.links.set(id, this)
+    this.#lane = new Lane(shape, random, (item) => {
+      if (item.data != null) {
+        const data = item.data instanceof Uint8Array ? item.data : item.data.subarray()
+        const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer
+        const out = own ? data : data.slice()
+        port.postMessage({ t: 'data', id, data: out }, [out.buffer as ArrayBuffer])
+      } else port.postMessage({ t: item.reset ? 'reset' : 'close', id })
+    })
+    this.addEventListener('close', () => {
+      this.#lane?.push({ reset: true })
+      // The reset goes out after the link's delay; forget the link after it.
+      setTimeout(() => exchange.links.delete(id), 2000)
+    })
+  }
+
   sendData(data: Chunk) {
     this.#lane?.push({ data })
     return { sentBytes: data.byteLength, canSendMore: true }
@@ -201,11 +302,18 @@ class SimListener extends TypedEventEmitter<ListenerEvents> implements Listener 
   #addr: Multiaddr | undefined
   #key: string | undefined
 
+  readonly shape: Required<LinkShape>
+  readonly random: () => number
+  readonly log: ReturnType<ComponentLogger['forComponent']>
+
   constructor(components: SimComponents, init: SimLinkInit, options: CreateListenerOptions) {
     super()
     this.#components = components
     this.#init = init
     this.#upgrader = options.upgrader
+    this.shape = shapeOf(init)
+    this.random = init.random ?? Math.random
+    this.log = components.logger.forComponent('zerostate:sim-link')
   }
 
   async listen(ma: Multiaddr): Promise<void> {
@@ -219,9 +327,11 @@ class SimListener extends TypedEventEmitter<ListenerEvents> implements Listener 
       this.#addr = ma
     }
     switchboard.set(this.#key, this)
+    announce({ t: 'listen', key: this.#key })
     queueMicrotask(() => this.safeDispatchEvent('listening'))
   }
 
+  /** Take an inbound link (from this thread or another). */
   accept(maConn: SimLinkConnection): void {
     this.#upgrader.upgradeInbound(maConn, { signal: this.#shutdown.signal }).catch((err: Error) => {
       maConn.abort(err)
@@ -235,7 +345,10 @@ class SimListener extends TypedEventEmitter<ListenerEvents> implements Listener 
   updateAnnounceAddrs(): void {}
 
   async close(): Promise<void> {
-    if (this.#key != null && switchboard.get(this.#key) === this) switchboard.delete(this.#key)
+    if (this.#key != null && switchboard.get(this.#key) === this) {
+      switchboard.delete(this.#key)
+      announce({ t: 'unlisten', key: this.#key })
+    }
     this.#addr = undefined
     this.#shutdown.abort()
     queueMicrotask(() => this.safeDispatchEvent('close'))
@@ -264,7 +377,7 @@ class SimLinkTransport implements Transport {
   constructor(components: SimComponents, init: SimLinkInit) {
     this.#components = components
     this.#init = init
-    this.#shape = { latencyMs: init.latencyMs ?? 20, jitterMs: init.jitterMs ?? 10, loss: init.loss ?? 0.01, retransmitMs: init.retransmitMs ?? 200 }
+    this.#shape = shapeOf(init)
     this.#random = init.random ?? Math.random
   }
 
@@ -274,17 +387,24 @@ class SimLinkTransport implements Transport {
     const direct = isSimWebrtc(ma)
     const key = direct ? comps.findLast((c) => c.name === 'p2p')?.value : `/memory/${comps[0]?.value}`
     const listener = key == null ? undefined : switchboard.get(key)
-    if (listener == null) throw new ConnectionFailedError(`no simulated peer listens for ${ma.toString()}`)
+    const port = key == null || listener != null ? undefined : exchange.remoteKeys.get(key)
+    if (key == null || (listener == null && port == null)) throw new ConnectionFailedError(`no simulated peer listens for ${ma.toString()}`)
     const self = this.#components.peerId.toString()
     const log = this.#components.logger.forComponent('zerostate:sim-link')
     const outbound = new SimLinkConnection({ remoteAddr: ma, direction: 'outbound', log })
     const back = direct ? `${this.#init.relay}/p2p-circuit/webrtc/p2p/${self}` : `${key}-outgoing/p2p/${self}`
-    const inbound = new SimLinkConnection({ remoteAddr: multiaddr(back), direction: 'inbound', log })
-    outbound.join(inbound, this.#shape, this.#random)
-    inbound.join(outbound, this.#shape, this.#random)
     // The handshake costs a round trip before either side sees the link (ICE + DTLS take more).
     await new Promise((resolve) => setTimeout(resolve, this.#shape.latencyMs * 2))
-    listener.accept(inbound)
+    if (listener != null) {
+      const inbound = new SimLinkConnection({ remoteAddr: multiaddr(back), direction: 'inbound', log })
+      outbound.join(inbound, this.#shape, this.#random)
+      inbound.join(outbound, this.#shape, this.#random)
+      listener.accept(inbound)
+    } else if (port != null) {
+      const id = `${exchange.thread}:${exchange.next++}`
+      outbound.joinRemote(port, id, this.#shape, this.#random)
+      port.postMessage({ t: 'dial', id, key, back })
+    }
     try {
       return await options.upgrader.upgradeOutbound(outbound, options)
     } catch (err) {
@@ -299,6 +419,10 @@ class SimLinkTransport implements Transport {
 
   listenFilter = (addrs: Multiaddr[]): Multiaddr[] => addrs.filter((ma) => ma.toString() === '/webrtc' || (isMemory(ma) && ma.getComponents().length === 1))
   dialFilter = (addrs: Multiaddr[]): Multiaddr[] => addrs.filter((ma) => isSimWebrtc(ma) || isMemory(ma))
+}
+
+function shapeOf(init: LinkShape): Required<LinkShape> {
+  return { latencyMs: init.latencyMs ?? 20, jitterMs: init.jitterMs ?? 10, loss: init.loss ?? 0.01, retransmitMs: init.retransmitMs ?? 200 }
 }
 
 /** The simulated transport, in the js-libp2p factory shape. */

@@ -10,6 +10,7 @@ import { createReadStream, existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { extname, join, normalize, resolve } from 'node:path'
+import { threadId } from 'node:worker_threads'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
@@ -34,10 +35,15 @@ if (SharedChannel != null && !(SharedChannel as { simPrivate?: boolean }).simPri
   class PrivateChannel extends SharedChannel {
     static simPrivate = true
     constructor(name: string) {
-      super(`${name}#sim-${process.pid}-${n++}`)
+      super(`${name}#sim-${process.pid}-${threadId}-${n++}`)
     }
   }
   globalThis.BroadcastChannel = PrivateChannel
+}
+
+/** Wall-clock ms with sub-ms resolution, comparable across worker threads (each thread's performance.now() has its own origin). */
+export function simNow(): number {
+  return performance.timeOrigin + performance.now()
 }
 
 /** The gossip topic the simulator's probes travel on (subscribed by every peer and the relay, like presence). */
@@ -125,7 +131,7 @@ export interface SimPeerInit {
 export interface SimPeer {
   zs: ZeroStateApi
   id: string
-  /** Probe seq → arrival time (performance.now()). */
+  /** Probe seq → arrival time (simNow()). */
   probes: Map<number, number>
   stop(): Promise<void>
 }
@@ -150,7 +156,7 @@ export async function startSimPeer(init: SimPeerInit): Promise<SimPeer> {
   pubsub.addEventListener('message', (evt) => {
     if (evt.detail.topic !== PROBE_TOPIC) return
     const seq = new DataView(evt.detail.data.buffer, evt.detail.data.byteOffset, evt.detail.data.byteLength).getUint32(0)
-    if (!probes.has(seq)) probes.set(seq, performance.now())
+    if (!probes.has(seq)) probes.set(seq, simNow())
   })
   let stopped = false
   return {
@@ -172,9 +178,9 @@ export function probePayload(seq: number, bytes = 512): Uint8Array {
   return data
 }
 
-/** Publish probe `seq` from `from`; resolves to the time it was sent. */
+/** Publish probe `seq` from `from`; resolves to the time it was sent (simNow()). */
 export async function sendProbe(from: SimPeer, seq: number, bytes?: number): Promise<number> {
-  const at = performance.now()
+  const at = simNow()
   await from.zs.mesh.libp2p.services.pubsub.publish(PROBE_TOPIC, probePayload(seq, bytes))
   return at
 }
@@ -187,9 +193,9 @@ export function knowsPresenceOf(peer: SimPeer, ids: Iterable<string>): boolean {
 }
 
 /** Resolve once `test()` holds, checked every `everyMs`; reject naming `what` after `ms`. */
-export async function waitFor(test: () => boolean, ms: number, what: string, everyMs = 50): Promise<number> {
+export async function waitFor(test: () => boolean | Promise<boolean>, ms: number, what: string, everyMs = 50): Promise<number> {
   const t0 = performance.now()
-  while (!test()) {
+  while (!(await test())) {
     if (performance.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
     await new Promise((r) => setTimeout(r, everyMs))
   }

@@ -3,13 +3,13 @@
  * for, and at each size gossip delivery, presence convergence, registry sync to a
  * newcomer, task routing with a share of donors (every task counted), and churn.
  */
-import { createHash } from 'node:crypto'
 import type { Server } from 'node:http'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import type { TaskResult } from '../lib/index.ts'
 import type { LinkShape } from './link.ts'
-import { linkStats } from './link.ts'
-import { type SimPeer, type SimRelay, knowsPresenceOf, quantile, sendProbe, serveAgents, startSimPeer, startSimRelay, waitFor } from './mesh.ts'
+import type { GroupCommand, TaskOutcome } from './group.ts'
+import { leaveThreads, linkStats } from './link.ts'
+import { type SimPeerInit, type SimRelay, quantile, serveAgents, startSimRelay, waitFor } from './mesh.ts'
+import { type GroupHandle, startGroups } from './threads.ts'
 import { type Seeder, seedRecords, startSeeder } from './registry-seed.ts'
 
 /** Options of a simulation run. */
@@ -20,6 +20,8 @@ export interface SimOptions {
   donorShare?: number
   /** Direct connection budget per peer (the mesh's maxPeers). Default the mesh's (48). */
   maxPeers?: number
+  /** Worker threads the peers are spread over (0: all in this thread). Default 0. */
+  workers?: number
   link?: LinkShape
   /** Gossip probes per size. Default 40. */
   probes?: number
@@ -122,9 +124,9 @@ export interface SizeReport {
   link: { bytes: number; chunks: number; resent: number }
   /** CPU of this process (all peers) and its share of one core over the size's wall time. */
   cpu: { userMs: number; systemMs: number; wallMs: number; cores: number }
-  /** This process's event-loop delay (ms) while the gossip probes ran (steady state): when high, the figures carry it. */
+  /** The event-loop delay (ms) while the gossip probes ran (steady state), the worst of the threads running peers and the main thread: when high, the figures carry it. */
   loopLag: { p50: number; p99: number; max: number }
-  /** The same over the whole size, growth, registry syncs and churn included. */
+  /** The same with tasks, the newcomer's registry sync and churn (the main thread over the whole size, growth included). */
   loopLagAll: { p50: number; p99: number; max: number }
   /** Whether the gossip figures are the mesh's: the event loop's p99 lag during the probes stayed under maxLagP99Ms. */
   held: boolean
@@ -137,6 +139,11 @@ export interface SimReport {
   sizes: SizeReport[]
 }
 
+/** The worst p50, p99 and max of several threads' event-loop delays. */
+function worst(xs: Array<{ p50: number; p99: number; max: number }>): { p50: number; p99: number; max: number } {
+  return { p50: r1(Math.max(...xs.map((x) => x.p50))), p99: r1(Math.max(...xs.map((x) => x.p99))), max: r1(Math.max(...xs.map((x) => x.max))) }
+}
+
 /** p50/p99/max of an event-loop delay histogram, in ms. */
 const ms3 = (h: { percentile(p: number): number; max: number }): { p50: number; p99: number; max: number } => ({
   p50: r1(h.percentile(50) / 1e6),
@@ -146,10 +153,18 @@ const ms3 = (h: { percentile(p: number): number; max: number }): { p50: number; 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-/** A running simulated mesh: relay, agent server, seeder, peers. */
+/** A peer of the mesh: its id and the group (thread) that runs it. */
+export interface PeerRef {
+  id: string
+  group: GroupHandle
+  donor: boolean
+}
+
+/** A running simulated mesh: relay, agent server, seeder, and peers spread over groups (threads). */
 export class SimMesh {
-  readonly peers: SimPeer[] = []
-  readonly donors = new Set<SimPeer>()
+  readonly peers: PeerRef[] = []
+  readonly donors = new Set<PeerRef>()
+  groups: GroupHandle[] = []
   relay: SimRelay | undefined
   seeder: Seeder | undefined
   #server: Server | undefined
@@ -166,6 +181,7 @@ export class SimMesh {
   }
 
   async start(): Promise<void> {
+    this.groups = await startGroups(this.opts.workers ?? 0)
     this.relay = await startSimRelay(this.opts.link)
     const served = await serveAgents(this.opts.root)
     this.#server = served.server
@@ -179,30 +195,48 @@ export class SimMesh {
     }
   }
 
-  /** Start one peer. */
-  async add(donate: boolean): Promise<SimPeer> {
+  /** Start one peer in the least loaded group (not counted in `peers` unless `join`). */
+  async start1(donate: boolean, join = true): Promise<PeerRef> {
     if (this.relay == null) throw new Error('start() first')
-    const p = await startSimPeer({ relay: this.relay.addr, agentsBaseUrl: this.agentsBaseUrl, donate, maxPeers: this.opts.maxPeers, link: this.opts.link })
-    this.peers.push(p)
-    if (donate) this.donors.add(p)
-    return p
+    const group = this.groups.reduce((a, b) => (b.size < a.size ? b : a))
+    group.size++
+    try {
+      const init: SimPeerInit = { relay: this.relay.addr, agentsBaseUrl: this.agentsBaseUrl, donate, maxPeers: this.opts.maxPeers, link: this.opts.link }
+      const id = (await group.run({ op: 'add', init })) as string
+      const p = { id, group, donor: donate }
+      if (join) {
+        this.peers.push(p)
+        if (donate) this.donors.add(p)
+      }
+      return p
+    } catch (err) {
+      group.size--
+      throw err
+    }
+  }
+
+  /** Start one peer. */
+  add(donate: boolean): Promise<PeerRef> {
+    return this.start1(donate)
   }
 
   /** Stop one peer and forget it. */
-  async remove(p: SimPeer): Promise<void> {
+  async remove(p: PeerRef): Promise<void> {
     const i = this.peers.indexOf(p)
     if (i >= 0) this.peers.splice(i, 1)
     this.donors.delete(p)
-    await p.stop()
+    p.group.size--
+    await p.group.run({ op: 'remove', id: p.id })
   }
 
-  /** Grow to `size` peers, `donorShare` of them donating (donors start a few at a time: their agents load). */
+  /** Grow to `size` peers, `donorShare` of them donating (a few at a time per group: their agents load). */
   async grow(size: number): Promise<void> {
     const share = this.opts.donorShare ?? 0.2
     const wantDonors = Math.round(size * share)
     const newDonors = Math.max(0, wantDonors - this.donors.size)
     const newOthers = Math.max(0, size - this.peers.length - newDonors)
-    for (let i = 0; i < newOthers; i++) await this.add(false)
+    const batch = Math.max(1, this.groups.length)
+    for (let i = 0; i < newOthers; i += batch) await Promise.all(Array.from({ length: Math.min(batch, newOthers - i) }, () => this.add(false)))
     for (let i = 0; i < newDonors; i += 4) await Promise.all(Array.from({ length: Math.min(4, newDonors - i) }, () => this.add(true)))
   }
 
@@ -210,19 +244,35 @@ export class SimMesh {
     return [...this.peers.map((p) => p.id), ...(this.seeder != null ? [this.seeder.id] : [])]
   }
 
+  /** Ask every group; the answers in group order. */
+  async ask<T>(cmd: GroupCommand): Promise<T[]> {
+    return (await Promise.all(this.groups.map((g) => g.run(cmd)))) as T[]
+  }
+
+  /** Peers (of `only`, else all) that do not hold the presence of every id of `ids`. */
+  async lacking(ids: string[], only?: string[]): Promise<string[]> {
+    return (await this.ask<string[]>({ op: 'presence', ids, only })).flat()
+  }
+
   /** Wait until every peer holds every other's presence. */
   async presenceConverged(ms: number): Promise<number> {
     const ids = this.ids()
-    return await waitFor(() => this.peers.every((p) => knowsPresenceOf(p, ids)), ms, 'presence convergence', 100)
+    const mine = this.peers.map((p) => p.id)
+    return await waitFor(async () => (await this.lacking(ids, mine)).length === 0, ms, 'presence convergence', 200)
   }
 
-  directLinks(p: SimPeer): number {
-    return p.zs.peers().filter((x) => !x.relay && x.transport === 'webrtc').length
+  /** Direct links of every peer of the mesh. */
+  async linkCounts(): Promise<number[]> {
+    const mine = new Set(this.peers.map((p) => p.id))
+    return (await this.ask<Array<[string, number]>>({ op: 'links' }))
+      .flat()
+      .filter(([id]) => mine.has(id))
+      .map(([, n]) => n)
   }
 
   /** Wait until every peer has at least `min` direct links. */
   async linked(min: number, ms: number): Promise<number> {
-    return await waitFor(() => this.peers.every((p) => this.directLinks(p) >= min), ms, `every peer with ${min} direct links`, 100)
+    return await waitFor(async () => (await this.linkCounts()).every((n) => n >= min), ms, `every peer with ${min} direct links`, 200)
   }
 
   /** Send `count` probes from random peers; deliveries to the peers in `audience` (default all, at send time). */
@@ -230,20 +280,25 @@ export class SimMesh {
     count: number,
     everyMs: number,
     bytes: number,
-    audience?: () => SimPeer[],
+    audience?: () => PeerRef[],
     settleMs = 5000
   ): Promise<{ delivery: number[]; toAll: number[]; delivered: number; expected: number }> {
-    const sent: Array<{ seq: number; at: number; from: SimPeer; to: SimPeer[] }> = []
+    const sent: Array<{ seq: number; at: number; to: string[] }> = []
     for (let i = 0; i < count; i++) {
-      const from = this.peers[Math.floor(Math.random() * this.peers.length)] as SimPeer
+      const from = this.peers[Math.floor(Math.random() * this.peers.length)] as PeerRef
       const seq = this.#probeSeq++
-      const to = (audience?.() ?? this.peers).filter((p) => p !== from)
-      const at = await sendProbe(from, seq, bytes)
-      sent.push({ seq, at, from, to })
+      const to = (audience?.() ?? this.peers).filter((p) => p !== from).map((p) => p.id)
+      const at = (await from.group.run({ op: 'probe', id: from.id, seq, bytes })) as number
+      sent.push({ seq, at, to })
       await sleep(everyMs)
     }
-    const all = (): boolean => sent.every((s) => s.to.every((p) => p.probes.has(s.seq)))
-    await waitFor(all, settleMs, 'every probe delivered').catch(() => {})
+    const seqs = sent.map((s) => s.seq)
+    const got = new Map<string, number>()
+    const collect = async (): Promise<boolean> => {
+      for (const [id, seq, at] of (await this.ask<Array<[string, number, number]>>({ op: 'arrivals', seqs })).flat()) got.set(`${seq}/${id}`, at)
+      return sent.every((s) => s.to.every((id) => got.has(`${s.seq}/${id}`)))
+    }
+    await waitFor(collect, settleMs, 'every probe delivered', 200).catch(() => {})
     const delivery: number[] = []
     const toAll: number[] = []
     let delivered = 0
@@ -251,30 +306,35 @@ export class SimMesh {
     for (const s of sent) {
       let last = 0
       let complete = true
-      for (const p of s.to) {
+      for (const id of s.to) {
         expected++
-        const got = p.probes.get(s.seq)
-        if (got == null) {
+        const at = got.get(`${s.seq}/${id}`)
+        if (at == null) {
           complete = false
           continue
         }
         delivered++
-        delivery.push(got - s.at)
-        last = Math.max(last, got - s.at)
+        delivery.push(at - s.at)
+        last = Math.max(last, at - s.at)
       }
       if (complete) toAll.push(last)
     }
     return { delivery, toAll, delivered, expected }
   }
 
-  /** Tasks from random non-donors onto the hash agent, `concurrency` in flight; each checked and counted on the donors. */
+  /** Tasks from non-donors onto the hash agent, `concurrency` in flight; each checked and counted on the donors. */
   async tasks(count: number, concurrency: number, tag: string, budgetMs = 90_000): Promise<SizeReport['tasks']> {
     const submitters = this.peers.filter((p) => !this.donors.has(p))
-    const hash = submitters[0]?.zs.agents.list().find((a) => a.manifest.name === 'hash')
+    const hash = (await this.ask<string | null>({ op: 'hashAgent' })).find((id) => id != null)
     if (hash == null) throw new Error('the bundled hash agent is not listed')
-    await waitFor(() => submitters.every((s) => s.zs.peers().some((x) => x.donating)), 30_000, 'every submitter sees a donor').catch((err: Error) =>
-      this.log(err.message)
-    )
+    const subs = new Set(submitters.map((p) => p.id))
+    await waitFor(
+      async () => (await this.ask<string[]>({ op: 'noDonor' })).flat().every((id) => !subs.has(id)),
+      30_000,
+      'every submitter sees a donor',
+      200
+    ).catch((err: Error) => this.log(err.message))
+    const donorIds = new Set([...this.donors].map((d) => d.id))
     const latency: number[] = []
     const ids: string[] = []
     const offers = new Map<string, number>()
@@ -287,38 +347,25 @@ export class SimMesh {
       // No new task after budgetMs: a saturated process would take minutes for the rest.
       while (next < count && performance.now() - t0 < budgetMs) {
         const i = next++
-        const from = submitters[i % submitters.length] as SimPeer
-        const input = `sim ${tag} task ${i}`
-        const t = performance.now()
-        const handle = from.zs.submit({ description: 'hash it', agent: hash.id, input, preferences: { verification: 'none' } })
-        ids.push(handle.id)
-        handle.on('step', (e) => {
-          if (e.status === 'dispatched') offers.set(handle.id, (offers.get(handle.id) ?? 0) + 1)
-        })
-        try {
-          const result: TaskResult = await handle.done
-          const out = result.output as { sha256?: string } | undefined
-          if (out?.sha256 !== createHash('sha256').update(input).digest('hex')) throw new Error(`task ${handle.id}: wrong output ${JSON.stringify(out)}`)
+        const from = submitters[i % submitters.length] as PeerRef
+        const o = (await from.group.run({ op: 'submit', id: from.id, agent: hash, input: `sim ${tag} task ${i}` })) as TaskOutcome
+        ids.push(o.taskId)
+        offers.set(o.taskId, o.offers)
+        if (o.ok) {
           succeeded++
-          latency.push(performance.now() - t)
-          if (result.steps.every((s) => s.peer !== from.id && this.donors.has(this.peers.find((p) => p.id === s.peer) as SimPeer))) onDonor++
-        } catch (err) {
+          latency.push(o.ms)
+          if (o.stepPeers.every((peer) => peer !== from.id && donorIds.has(peer))) onDonor++
+        } else {
           failed++
-          this.log(`task ${i} failed: ${(err as Error).message}`)
+          this.log(`task ${i} failed: ${o.error}`)
         }
       }
     }
     await Promise.all(Array.from({ length: concurrency }, () => worker()))
     const elapsed = performance.now() - t0
     // Count each task's runs where they happened: the donors' audit logs.
-    const wanted = new Set(ids)
     const runs = new Map<string, number>()
-    for (const d of this.donors) {
-      for (const e of d.zs.audit.list({ kind: 'task.served' })) {
-        const taskId = e.subject?.split('/')[0]
-        if (taskId != null && wanted.has(taskId)) runs.set(taskId, (runs.get(taskId) ?? 0) + 1)
-      }
-    }
+    for (const [taskId, n] of (await this.ask<Array<[string, number]>>({ op: 'served', taskIds: ids })).flat()) runs.set(taskId, (runs.get(taskId) ?? 0) + n)
     const total = [...runs.values()].reduce((a, b) => a + b, 0)
     const ranTwice = [...runs.values()].filter((n) => n > 1).length
     const notRun = ids.filter((id) => !runs.has(id)).length
@@ -342,11 +389,13 @@ export class SimMesh {
   }
 
   async stop(): Promise<void> {
-    for (const p of [...this.peers]) await p.stop().catch(() => {})
+    for (const g of this.groups) await g.close().catch(() => {})
     this.peers.length = 0
+    this.donors.clear()
     await this.seeder?.stop().catch(() => {})
     await this.relay?.stop().catch(() => {})
     this.#server?.close()
+    leaveThreads()
   }
 }
 
@@ -358,6 +407,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
     options: {
       sizes: opts.sizes,
       donorShare: opts.donorShare ?? 0.2,
+      workers: opts.workers ?? 0,
       maxPeers: opts.maxPeers,
       link: { latencyMs: 20, jitterMs: 10, loss: 0.01, retransmitMs: 200, ...opts.link },
       probes: opts.probes ?? 40,
@@ -393,15 +443,18 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       log(`presence converged ${presenceConvergedMs == null ? 'not within 60 s' : `${Math.round(presenceConvergedMs)} ms`} after the last start`)
       // The gossip mesh needs links: gossipsub's D is 6, so each peer wants 6 (or all of a smaller mesh).
       await mesh.linked(Math.min(6, size - 1), 30_000).catch((err: Error) => log(err.message))
-      const counts = mesh.peers.map((p) => mesh.directLinks(p))
+      const counts = await mesh.linkCounts()
       const links = { min: Math.min(...counts), mean: r1(counts.reduce((a, b) => a + b, 0) / counts.length), max: Math.max(...counts) }
       // Two heartbeats for the probe topic's mesh to graft, then warm-up probes (not counted).
       await sleep(1000)
       await mesh.probe(3, o.probeEveryMs, o.probeBytes)
       const probeLag = monitorEventLoopDelay({ resolution: 20 })
       probeLag.enable()
+      await mesh.ask({ op: 'lag', reset: true })
       const g = await mesh.probe(o.probes, o.probeEveryMs, o.probeBytes)
       probeLag.disable()
+      // The peers' threads: the worst of them (the main thread's own is probeLag).
+      const groupLag = await mesh.ask<{ p50: number; p99: number; max: number }>({ op: 'lag' })
       log(`gossip p50 ${r1(quantile(g.delivery, 0.5))} ms p99 ${r1(quantile(g.delivery, 0.99))} ms, ${g.delivered}/${g.expected} delivered`)
 
       const entry: SizeReport = {
@@ -414,7 +467,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         tasks: await mesh.tasks(o.tasks, o.taskConcurrency, `n${size}`),
         link: { bytes: 0, chunks: 0, resent: 0 },
         cpu: { userMs: 0, systemMs: 0, wallMs: 0, cores: 0 },
-        loopLag: ms3(probeLag),
+        loopLag: worst([ms3(probeLag), ...groupLag]),
         loopLagAll: { p50: 0, p99: 0, max: 0 },
         held: false,
         rssMB: 0
@@ -426,34 +479,33 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       // A newcomer: presence both ways, and the registry's agents.
       const ids = mesh.ids()
       const tn = performance.now()
-      const newcomer = await startSimPeer({
-        relay: mesh.relay?.addr as string,
-        agentsBaseUrl: mesh.agentsBaseUrl,
-        maxPeers: opts.maxPeers,
-        link: opts.link
-      }).catch((err: Error) => {
+      const newcomer = await mesh.start1(false, false).catch((err: Error) => {
         log(`newcomer failed to start: ${err.message}`)
         return undefined
       })
       if (newcomer != null) {
         const agents = o.agents
-        const both = (): boolean => knowsPresenceOf(newcomer, ids) && mesh.peers.every((p) => knowsPresenceOf(p, [newcomer.id]))
-        const synced = (): boolean => newcomer.zs.registry.list().length >= agents
+        const ask = newcomer.group
+        const both = async (): Promise<boolean> =>
+          (await mesh.lacking(ids, [newcomer.id])).length === 0 && (await mesh.lacking([newcomer.id], ids)).length === 0
+        const listed = async (): Promise<number> => (await ask.run({ op: 'registry', id: newcomer.id })) as number
         let presenceAt: number | undefined
         let registryAt: number | undefined
         await waitFor(
-          () => {
-            if (presenceAt == null && both()) presenceAt = performance.now() - tn
-            if (registryAt == null && (agents === 0 || synced())) registryAt = performance.now() - tn
+          async () => {
+            if (presenceAt == null && (await both())) presenceAt = performance.now() - tn
+            if (registryAt == null && (agents === 0 || (await listed()) >= agents)) registryAt = performance.now() - tn
             return presenceAt != null && registryAt != null
           },
           60_000,
-          'the newcomer'
+          'the newcomer',
+          100
         ).catch((err: Error) => log(err.message))
         entry.newcomerPresenceMs = presenceAt == null ? undefined : Math.round(presenceAt)
-        if (agents > 0) entry.registrySync = { agents: newcomer.zs.registry.list().length, ms: registryAt == null ? Number.NaN : Math.round(registryAt) }
+        if (agents > 0) entry.registrySync = { agents: await listed(), ms: registryAt == null ? Number.NaN : Math.round(registryAt) }
         log(`newcomer: presence both ways ${entry.newcomerPresenceMs} ms, registry ${entry.registrySync?.agents} agents in ${entry.registrySync?.ms} ms`)
-        await newcomer.stop()
+        newcomer.group.size--
+        await ask.run({ op: 'remove', id: newcomer.id })
       }
 
       if (o.churnPerMinute > 0 && o.churnSeconds > 0) entry.churn = await churn(mesh, o, log)
@@ -467,7 +519,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         cores: r1((cpu.user + cpu.system) / 1000 / wallMs)
       }
       lag.disable()
-      entry.loopLagAll = ms3(lag)
+      entry.loopLagAll = worst([ms3(lag), ...(await mesh.ask<{ p50: number; p99: number; max: number }>({ op: 'lag' }))])
       const maxLag = opts.maxLagP99Ms ?? 1000
       entry.held = maxLag <= 0 || entry.loopLag.p99 <= maxLag
       entry.link = { bytes: linkStats.bytes - link0.bytes, chunks: linkStats.chunks - link0.chunks, resent: linkStats.resent - link0.resent }
@@ -492,46 +544,47 @@ async function churn(mesh: SimMesh, o: Required<SimReport['options']>, log: (lin
   const stable = new Set(mesh.peers)
   const ids = [...stable].map((p) => p.id)
   const presence: number[] = []
-  const watches: Array<Promise<void>> = []
+  /** Joiners not yet holding every presence, with when they started. */
+  const pending = new Map<string, number>()
   let joined = 0
   let left = 0
+  let churning = true
+  // Until each joiner holds the presence of every peer up throughout the churn (30 s at most).
+  const watch = (async () => {
+    while (churning || pending.size > 0) {
+      await sleep(200)
+      if (pending.size === 0) continue
+      const up = ids.filter((id) => mesh.peers.some((q) => q.id === id))
+      const lacking = new Set(await mesh.lacking(up, [...pending.keys()]))
+      const now = performance.now()
+      for (const [id, at] of pending) {
+        if (!lacking.has(id)) presence.push(now - at)
+        if (!lacking.has(id) || now - at > 30_000) pending.delete(id)
+      }
+    }
+  })()
   const loop = (async () => {
     while (performance.now() < endAt) {
       const candidates = mesh.peers.filter((p) => !mesh.donors.has(p))
       const victim = candidates[Math.floor(Math.random() * candidates.length)]
       if (victim != null) {
         stable.delete(victim)
+        pending.delete(victim.id)
         await mesh.remove(victim)
         left++
       }
       const at = performance.now()
       const p = await mesh.add(false)
       joined++
-      // Until the joiner holds the presence of every peer up throughout the churn.
-      watches.push(
-        waitFor(
-          () =>
-            knowsPresenceOf(
-              p,
-              ids.filter((id) => mesh.peers.some((q) => q.id === id))
-            ),
-          30_000,
-          'a joiner holds every presence',
-          50
-        ).then(
-          () => {
-            presence.push(performance.now() - at)
-          },
-          () => {}
-        )
-      )
+      pending.set(p.id, at)
       await sleep(everyMs)
     }
   })()
   const probes = Math.max(1, Math.floor((o.churnSeconds * 1000) / Math.max(o.probeEveryMs, 250)))
   const g = await mesh.probe(probes, Math.max(o.probeEveryMs, 250), o.probeBytes, () => mesh.peers.filter((p) => stable.has(p)))
   await loop
-  await Promise.all(watches)
+  churning = false
+  await watch
   log(
     `churn: ${left} left, ${joined} joined (${presence.length} held every presence); gossip to stable peers p99 ${r1(quantile(g.delivery, 0.99))} ms, ${g.delivered}/${g.expected}`
   )

@@ -1,12 +1,12 @@
 /**
  * The simulator's building blocks at small N (bench/sim.mjs runs them at 50-200): links
- * keep order and delay under loss; 8 peers of the real mesh code over simulated links
- * link directly, hear every presence, deliver every gossip probe to every peer, run each
+ * keep order and delay under loss; 8 peers of the real mesh code in two worker threads,
+ * over simulated links bridged between the threads, link directly, hear every presence, deliver every gossip probe to every peer, run each
  * task exactly once on a donor, and a newcomer syncs a seeded registry.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Lane } from './link.ts'
-import { knowsPresenceOf, startSimPeer, waitFor } from './mesh.ts'
+import { waitFor } from './mesh.ts'
 import { SimMesh } from './scenario.ts'
 
 describe('simulated link', () => {
@@ -34,12 +34,13 @@ describe('simulated link', () => {
   })
 })
 
-describe('simulated mesh, 8 peers (2 donating)', () => {
+describe('simulated mesh, 8 peers (2 donating) in two worker threads', () => {
   let mesh: SimMesh
 
   beforeAll(async () => {
     mesh = new SimMesh({
       sizes: [8],
+      workers: 2,
       donorShare: 0.25,
       agents: 20,
       cacheFile: 'node_modules/.cache/zerostate-sim/registry-test.json',
@@ -48,31 +49,32 @@ describe('simulated mesh, 8 peers (2 donating)', () => {
     })
     await mesh.start()
     await mesh.grow(8)
-  }, 180_000)
+  }, 240_000)
 
   afterAll(async () => {
     await mesh?.stop()
   }, 60_000)
 
-  it('peers link to each other over links that pose as WebRTC and hear every presence', async () => {
+  it('peers in different threads link to each other over links that pose as WebRTC and hear every presence', async () => {
     expect(mesh.peers).toHaveLength(8)
     expect(mesh.donors.size).toBe(2)
-    await mesh.presenceConverged(90_000)
-    await mesh.linked(3, 90_000)
-    for (const p of mesh.peers) {
-      const direct = p.zs.peers().filter((x) => !x.relay)
-      expect(direct.length).toBeGreaterThanOrEqual(3)
-      expect(direct.every((x) => x.transport === 'webrtc')).toBe(true)
-      expect(p.zs.peers().filter((x) => x.relay)).toHaveLength(1)
-    }
-  }, 200_000)
+    // Spread over both workers; the relay and the seeder are in this thread.
+    expect(mesh.groups.map((g) => g.size)).toEqual([4, 4])
+    await mesh.presenceConverged(120_000)
+    await mesh.linked(4, 120_000)
+    // Direct (/webrtc) links only: with 4 peers per thread, 3 or more means links across threads.
+    const counts = await mesh.linkCounts()
+    expect(counts).toHaveLength(8)
+    for (const n of counts) expect(n).toBeGreaterThanOrEqual(4)
+  }, 260_000)
 
-  it('every gossip probe reaches every other peer', async () => {
+  it('every gossip probe reaches every other peer, across threads', async () => {
     await mesh.linked(3, 90_000)
     const g = await mesh.probe(6, 100, 256, undefined, 60_000)
     expect(g.expected).toBe(6 * 7)
     expect(g.delivered).toBe(g.expected)
-    expect(g.delivery.every((ms) => ms >= 20)).toBe(true)
+    // Send and arrival times from different threads are on one clock: never before the link's latency.
+    expect(g.delivery.every((ms) => ms >= 19)).toBe(true)
   }, 120_000)
 
   it('each task completes exactly once, on a donor, with the right output, and runs no more often than offered', async () => {
@@ -88,19 +90,24 @@ describe('simulated mesh, 8 peers (2 donating)', () => {
   }, 180_000)
 
   it('a newcomer syncs the seeded registry and is heard by every peer', async () => {
-    const relay = mesh.relay?.addr as string
-    const newcomer = await startSimPeer({ relay, agentsBaseUrl: mesh.agentsBaseUrl })
+    const newcomer = await mesh.start1(false, false)
     try {
-      await waitFor(() => newcomer.zs.registry.list().length >= 20, 90_000, 'the newcomer lists the 20 seeded agents', 100)
-      expect(newcomer.zs.registry.list().filter((e) => e.id.startsWith('sim-agent-'))).toHaveLength(20)
       await waitFor(
-        () => mesh.peers.every((p) => knowsPresenceOf(p, [newcomer.id])) && knowsPresenceOf(newcomer, mesh.ids()),
+        async () => ((await newcomer.group.run({ op: 'registry', id: newcomer.id })) as number) >= 20,
+        90_000,
+        'the newcomer lists the 20 seeded agents',
+        200
+      )
+      const ids = mesh.ids()
+      await waitFor(
+        async () => (await mesh.lacking([newcomer.id], ids)).length === 0 && (await mesh.lacking(ids, [newcomer.id])).length === 0,
         90_000,
         'the newcomer and every peer hold each other',
-        100
+        200
       )
     } finally {
-      await newcomer.stop()
+      newcomer.group.size--
+      await newcomer.group.run({ op: 'remove', id: newcomer.id })
     }
   }, 200_000)
 })

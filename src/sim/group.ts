@@ -1,0 +1,143 @@
+/**
+ * A group of simulated peers in one thread, driven by plain commands: the simulator's main
+ * thread runs one group itself or spreads peers over worker threads (worker.ts), each
+ * running a group, and asks every group the same questions (who holds every presence,
+ * which probes arrived when, what tasks the donors ran). Answers are plain data.
+ */
+import { createHash } from 'node:crypto'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import type { TaskResult } from '../lib/index.ts'
+import { type SimPeer, type SimPeerInit, knowsPresenceOf, sendProbe, simNow, startSimPeer } from './mesh.ts'
+
+/** What one task came to, as its submitter saw it. */
+export interface TaskOutcome {
+  taskId: string
+  ok: boolean
+  error?: string
+  ms: number
+  /** The peers its steps ran on. */
+  stepPeers: string[]
+  /** Offers sent (the dispatcher's 'dispatched' step events). */
+  offers: number
+}
+
+/** The commands of a group; each resolves to the data named in its comment. */
+export type GroupCommand =
+  /** → the new peer's id. */
+  | { op: 'add'; init: SimPeerInit }
+  | { op: 'remove'; id: string }
+  /** → the send time (simNow()). */
+  | { op: 'probe'; id: string; seq: number; bytes: number }
+  /** → [peer id, seq, arrival time] for every local peer that holds one of `seqs`. */
+  | { op: 'arrivals'; seqs: number[] }
+  /** → the local peers (of `only`, else all) that do not hold the presence of every id of `ids`. */
+  | { op: 'presence'; ids: string[]; only?: string[] }
+  /** → [peer id, direct links] per local peer. */
+  | { op: 'links' }
+  /** → local peers that see no donating peer. */
+  | { op: 'noDonor' }
+  /** → the bundled hash agent's id, as a local peer lists it. */
+  | { op: 'hashAgent' }
+  /** → agents the peer's registry lists. */
+  | { op: 'registry'; id: string }
+  /** → a TaskOutcome: `input` hashed by `agent`, submitted by peer `id`. */
+  | { op: 'submit'; id: string; agent: string; input: string }
+  /** → [task id, runs] of `taskIds` in the local peers' audit logs ('task.served'). */
+  | { op: 'served'; taskIds: string[] }
+  /** → this thread's event-loop delay since the last `lag` with `reset` (p50/p99/max ms), then resets if asked. */
+  | { op: 'lag'; reset?: boolean }
+  | { op: 'stop' }
+
+export class PeerGroup {
+  readonly peers = new Map<string, SimPeer>()
+  readonly #lag = monitorEventLoopDelay({ resolution: 20 })
+
+  constructor() {
+    this.#lag.enable()
+  }
+
+  #peer(id: string): SimPeer {
+    const p = this.peers.get(id)
+    if (p == null) throw new Error(`no simulated peer ${id} in this group`)
+    return p
+  }
+
+  async run(cmd: GroupCommand): Promise<unknown> {
+    switch (cmd.op) {
+      case 'add': {
+        const p = await startSimPeer(cmd.init)
+        this.peers.set(p.id, p)
+        return p.id
+      }
+      case 'remove': {
+        const p = this.peers.get(cmd.id)
+        this.peers.delete(cmd.id)
+        await p?.stop()
+        return null
+      }
+      case 'probe':
+        return await sendProbe(this.#peer(cmd.id), cmd.seq, cmd.bytes)
+      case 'arrivals': {
+        const out: Array<[string, number, number]> = []
+        for (const p of this.peers.values())
+          for (const seq of cmd.seqs) {
+            const at = p.probes.get(seq)
+            if (at != null) out.push([p.id, seq, at])
+          }
+        return out
+      }
+      case 'presence': {
+        const of = cmd.only == null ? [...this.peers.values()] : cmd.only.map((id) => this.peers.get(id)).filter((p) => p != null)
+        return of.filter((p) => !knowsPresenceOf(p, cmd.ids)).map((p) => p.id)
+      }
+      case 'links':
+        return [...this.peers.values()].map((p) => [p.id, p.zs.peers().filter((x) => !x.relay && x.transport === 'webrtc').length])
+      case 'noDonor':
+        return [...this.peers.values()].filter((p) => !p.zs.peers().some((x) => x.donating)).map((p) => p.id)
+      case 'hashAgent':
+        return [...this.peers.values()][0]?.zs.agents.list().find((a) => a.manifest.name === 'hash')?.id ?? null
+      case 'registry':
+        return this.#peer(cmd.id).zs.registry.list().length
+      case 'submit':
+        return await this.#submit(this.#peer(cmd.id), cmd.agent, cmd.input)
+      case 'served': {
+        const wanted = new Set(cmd.taskIds)
+        const runs = new Map<string, number>()
+        for (const p of this.peers.values())
+          for (const e of p.zs.audit.list({ kind: 'task.served' })) {
+            const taskId = e.subject?.split('/')[0]
+            if (taskId != null && wanted.has(taskId)) runs.set(taskId, (runs.get(taskId) ?? 0) + 1)
+          }
+        return [...runs]
+      }
+      case 'lag': {
+        const h = this.#lag
+        const out = { p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6 }
+        if (cmd.reset === true) h.reset()
+        return out
+      }
+      case 'stop':
+        this.#lag.disable()
+        for (const p of [...this.peers.values()]) await p.stop().catch(() => {})
+        this.peers.clear()
+        return null
+    }
+  }
+
+  async #submit(from: SimPeer, agent: string, input: string): Promise<TaskOutcome> {
+    const t = simNow()
+    const handle = from.zs.submit({ description: 'hash it', agent, input, preferences: { verification: 'none' } })
+    let offers = 0
+    handle.on('step', (e) => {
+      if (e.status === 'dispatched') offers++
+    })
+    try {
+      const result: TaskResult = await handle.done
+      const out = result.output as { sha256?: string } | undefined
+      if (out?.sha256 !== createHash('sha256').update(input).digest('hex')) throw new Error(`wrong output ${JSON.stringify(out)}`)
+      return { taskId: handle.id, ok: true, ms: simNow() - t, stepPeers: result.steps.map((s) => s.peer ?? ''), offers }
+    } catch (err) {
+      return { taskId: handle.id, ok: false, error: (err as Error).message, ms: simNow() - t, stepPeers: [], offers }
+    }
+  }
+}
