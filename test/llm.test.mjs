@@ -162,6 +162,10 @@ describe('Settings: a donor loads a GGUF model, and llm-prompt agents call tools
   let mesh, a, b, ids
   /** GET requests for the model's whole file (not the Range check, not a HEAD), by path. */
   const downloads = new Map()
+  let releaseSlow
+  const slowDownload = new Promise((resolve) => {
+    releaseSlow = resolve
+  })
   before(async () => {
     mesh = await startMesh()
     const ctxB = await mesh.newContext()
@@ -173,6 +177,9 @@ describe('Settings: a donor loads a GGUF model, and llm-prompt agents call tools
       // An HTML page where the model should be (a Hugging Face "blob" link instead of "resolve").
       if (url.pathname === '/models/page.gguf')
         return await route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>model</title>' })
+      // A download that hangs until the test is over (the user cancels it).
+      if (url.pathname === '/models/slow.gguf' && range == null) return await slowDownload.then(() => route.abort().catch(() => {}))
+      if (url.pathname === '/models/slow.gguf') return await route.fulfill({ status: 200, body: Buffer.from(gguf) })
       // A 40 GB model: the Range check learns its size from Content-Range before anything is downloaded.
       if (url.pathname === '/models/huge.gguf')
         return await route.fulfill({ status: 206, headers: { 'content-range': 'bytes 0-15/42949672960' }, body: Buffer.from(gguf.subarray(0, 16)) })
@@ -184,6 +191,7 @@ describe('Settings: a donor loads a GGUF model, and llm-prompt agents call tools
     await b.waitForSelector('[data-testid="gguf-panel"][data-state="idle"]')
   })
   after(async () => {
+    releaseSlow()
     await mesh?.stop()
   })
 
@@ -218,6 +226,15 @@ describe('Settings: a donor loads a GGUF model, and llm-prompt agents call tools
     await b.click('[data-testid="gguf-load-file"]')
     await b.waitForSelector('[data-testid="gguf-error"][data-error="GgufFormatError"]', { timeout: 30_000 })
     assert.match((await errorShown()).text, /"photo\.png" is not a GGUF model/)
+  })
+
+  it('a download under way can be cancelled: the panel goes back to no model and says so', { timeout: 120_000 }, async () => {
+    await loadUrl('/models/slow.gguf')
+    await b.waitForSelector('[data-testid="gguf-panel"][data-state="loading"] [data-testid="gguf-progress"]', { timeout: 30_000 })
+    await b.click('[data-testid="gguf-cancel"]')
+    await b.waitForSelector('[data-testid="gguf-panel"][data-state="idle"]', { timeout: 30_000 })
+    assert.match(await b.textContent('[data-testid="gguf-state"]'), /The load was cancelled\. No model loaded/)
+    assert.equal(await b.evaluate(() => window.zerostate.llm.gguf()), undefined)
   })
 
   it('B loads the model from its URL in Settings with progress, sees it with its speed, and A sees B advertise llm', { timeout: 180_000 }, async () => {

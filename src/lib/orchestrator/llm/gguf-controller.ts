@@ -225,7 +225,16 @@ export class GgufController implements LlmRunner {
       const e = abort.signal.aborted ? toError(abort.signal.reason) : toError(err)
       if (this.#abort === abort) {
         this.#abort = undefined
-        this.#set({ state: 'error', reason: e.message, reasonName: e.name, progress: undefined, progressText: undefined, model: undefined })
+        // A cancel is the user's choice, not a failure: back to idle, saying so.
+        const cancelled = abort.signal.aborted && abort.signal.reason === this.#cancelled
+        this.#set({
+          state: cancelled ? 'idle' : 'error',
+          reason: e.message,
+          reasonName: e.name,
+          progress: undefined,
+          progressText: undefined,
+          model: undefined
+        })
       }
       throw e
     }
@@ -233,8 +242,10 @@ export class GgufController implements LlmRunner {
 
   /** Stop a load under way (its worker is stopped; nothing stays loaded). */
   cancel(): void {
-    this.#abort?.abort(new LlmLoadError('The load was cancelled.'))
+    this.#cancelled = new LlmLoadError('The load was cancelled.')
+    this.#abort?.abort(this.#cancelled)
   }
+  #cancelled: Error | undefined
 
   /** Unload the model: this tab stops running llm-prompt agents and stops advertising `llm` (its cached weights stay). */
   async unload(): Promise<void> {

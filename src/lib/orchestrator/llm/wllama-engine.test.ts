@@ -73,6 +73,28 @@ describe('WllamaEngine', () => {
     expect(asked[0]).toMatchObject({ jsonSchema: { type: 'object' } })
   })
 
+  it('generations run one at a time (llama.cpp has one context); a queued one that is aborted leaves the queue', async () => {
+    let inFlight = 0
+    let most = 0
+    const { engine } = setup({
+      async generate(req) {
+        inFlight++
+        most = Math.max(most, inFlight)
+        await new Promise((r) => setTimeout(r, 30))
+        inFlight--
+        return { text: req.prompt, model: 'tiny', tokens: 1 }
+      }
+    })
+    await engine.loadGguf({ url: 'http://models.test/tiny.gguf' })
+    const gen = (prompt: string, signal?: AbortSignal) => engine.generate({ prompt, maxTokens: 1, temperature: 0 }, signal ? { signal } : {})
+    const aborted = new AbortController()
+    const all = [gen('a'), gen('b', aborted.signal), gen('c')]
+    aborted.abort(new Error('gone'))
+    const res = await Promise.allSettled(all)
+    expect(res.map((r) => (r.status === 'fulfilled' ? r.value.text : (r.reason as Error).message))).toEqual(['a', 'gone', 'c'])
+    expect(most).toBe(1)
+  })
+
   it('a failed load is LlmLoadError naming the model; generating with no model is refused', async () => {
     const { engine } = setup({
       load: async () => {

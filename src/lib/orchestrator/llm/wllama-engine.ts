@@ -136,7 +136,30 @@ export class WllamaEngine implements LlmEngine, LlmRunner {
     return m == null ? [] : [{ name: m.name, family: m.family, context: m.context }]
   }
 
+  /** The generation under way: llama.cpp runs one completion at a time on a context, so they queue here. */
+  #busy: Promise<unknown> = Promise.resolve()
+
+  /** One completion at a time (a donor runs several llm-prompt steps at once; its speed probe too): the next waits, outside its deadline. */
   async generate(req: LlmGenerateRequest, opts: { signal?: AbortSignal; onToken?: (text: string) => void } = {}): Promise<LlmGenerateResult> {
+    const before = this.#busy
+    const mine = Promise.withResolvers<void>()
+    // The next one waits for this one and for everything before it (one that gives up early must not let it jump ahead).
+    this.#busy = before.catch(() => {}).then(() => mine.promise)
+    try {
+      await Promise.race([
+        before.catch(() => {}),
+        new Promise<never>((_, reject) => {
+          if (opts.signal?.aborted === true) reject(opts.signal.reason)
+          opts.signal?.addEventListener('abort', () => reject(opts.signal!.reason), { once: true })
+        })
+      ])
+      return await this.#generate(req, opts)
+    } finally {
+      mine.resolve()
+    }
+  }
+
+  async #generate(req: LlmGenerateRequest, opts: { signal?: AbortSignal; onToken?: (text: string) => void }): Promise<LlmGenerateResult> {
     if (this.#model == null) throw new LlmLoadError('No model is loaded: load one first')
     const onToken = opts.onToken ?? (() => {})
     const forward = (t: string): void => {
