@@ -55,9 +55,35 @@ describe('tool wiring', () => {
     const ctx = { agent: { id: 'x', name: 'caller', tools: ['agent.call', 'llm.complete'] }, taskId: 't', scope: { memory: ['team'] } }
     await expect(host.call('agent.call', { capability: 'hashing', input: 'x' }, ctx)).resolves.toEqual({ output: 'ok' })
     await expect(host.call('llm.complete', { prompt: 'hi' }, ctx)).resolves.toEqual({ text: 'ok' })
+    // Each nested task is one level deeper in nested calls (a task a user submitted is at 0).
     expect(requests).toEqual([
-      { description: 'agent.call from caller', capabilities: ['hashing'], input: 'x', tools: { memory: ['team'] } },
-      { description: 'llm.complete for caller', agent: 'answer-llm', input: { question: 'hi' } }
+      { description: 'agent.call from caller', capabilities: ['hashing'], input: 'x', tools: { memory: ['team'], depth: 1 } },
+      { description: 'llm.complete for caller', agent: 'answer-llm', input: { question: 'hi' }, tools: { depth: 1 } }
     ])
+  })
+
+  it('an agent that calls itself through agent.call stops at the depth limit carried in each request', async () => {
+    // Each submitted task runs the same agent, which calls agent.call again with the task's scope (as a
+    // donor runs an offer with its TaskRequest.tools): without the depth carried along this never ends.
+    const depths: unknown[] = []
+    let tasks = 0
+    const wiring = toolWiring({
+      ...components(memoryStorage()),
+      submit: () => (request) => {
+        depths.push(request.tools?.depth)
+        tasks++
+        const done = wiring.host
+          .call('agent.call', { agent: 'loop' }, { agent: { id: 'l', name: 'loop', tools: ['agent.call'] }, taskId: `t${tasks}`, scope: request.tools })
+          .then((output) => ({ output }))
+        return { done } as never
+      }
+    })
+    wiring.api.setGrants({ agents: { loop: ['agent.call'] } })
+    const err = await wiring.host
+      .call('agent.call', { agent: 'loop' }, { agent: { id: 'l', name: 'loop', tools: ['agent.call'] }, taskId: 't0' })
+      .catch((e: unknown) => e)
+    expect((err as Error).name).toBe('ToolDepthError')
+    expect(depths).toEqual([1, 2, 3])
+    expect(wiring.host.stats()['tools.tooDeep']).toBeGreaterThanOrEqual(1)
   })
 })

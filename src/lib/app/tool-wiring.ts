@@ -12,7 +12,6 @@ import {
   parseToolGrants,
   type ToolGrants,
   type ToolHost,
-  type ToolRunContext,
   type ToolSpec
 } from '../runtime/index.ts'
 import type { TaskHandle, TaskRequest } from '../orchestrator/index.ts'
@@ -78,22 +77,24 @@ export function toolWiring(c: ToolWiringComponents): { host: ToolHost; api: Tool
   const host = createToolHost({
     tools: builtinTools({
       memory: c.memory,
-      llm: async (req, ctx: ToolRunContext) => {
+      llm: async (req, ctx) => {
         const agent = req.agent ?? DEFAULT_LLM_AGENT
+        // Only the depth of nested calls goes on: the prompt's agent touches no memory of the task.
         const out = await submitted({
           description: `llm.complete for ${ctx.agent.name}`,
           agent,
-          input: req.agent == null ? { question: req.prompt } : req.prompt
+          input: req.agent == null ? { question: req.prompt } : req.prompt,
+          tools: { depth: ctx.scope.depth }
         })
         return typeof out === 'string' ? out : JSON.stringify(out)
       },
-      // A nested step may touch what its task may, no more.
+      // A nested step may touch what its task may, no more, one level deeper in nested calls.
       agent: async (req, ctx) =>
         await submitted({
           description: `agent.call from ${ctx.agent.name}`,
           ...(req.agent != null ? { agent: req.agent } : { capabilities: [req.capability!] }),
           ...(req.input !== undefined ? { input: req.input } : {}),
-          ...(ctx.scope != null ? { tools: ctx.scope } : {})
+          tools: ctx.scope
         })
     }),
     grants: () => grants

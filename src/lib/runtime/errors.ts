@@ -148,6 +148,25 @@ export class ToolTimeoutError extends ToolError {
   static override readonly defaultMessage: string = 'The tool did not answer in time'
 }
 
+/**
+ * A nested call (`agent.call`, `llm.complete`) would start a task deeper in nested tool calls than this
+ * peer allows (`MAX_TOOL_CALL_DEPTH`): agents calling agents that call agents, each paid by a donor.
+ */
+export class ToolDepthError extends ToolError {
+  override readonly name: string = 'ToolDepthError'
+  static override readonly defaultMessage: string = 'The nested call is deeper than this peer allows'
+  /** The limit this call is past. */
+  readonly limit = 'depth'
+}
+
+/** A task's agents made as many nested calls (`agent.call`, `llm.complete`) on this peer as it allows (`NESTED_CALLS_PER_TASK`). */
+export class ToolCallBudgetError extends ToolError {
+  override readonly name: string = 'ToolCallBudgetError'
+  static override readonly defaultMessage: string = 'The task made as many nested calls here as this peer allows'
+  /** The limit this call is past. */
+  readonly limit = 'calls-per-task'
+}
+
 /** The sandbox cannot suspend an agent for a tool call here (neither JSPI nor a blocking wait on shared memory). */
 export class ToolsUnavailableError extends ToolError {
   override readonly name: string = 'ToolsUnavailableError'
@@ -177,6 +196,8 @@ const CLASSES = {
   ToolInputError,
   ToolOutputError,
   ToolTimeoutError,
+  ToolDepthError,
+  ToolCallBudgetError,
   ToolsUnavailableError
 } as const
 

@@ -37,6 +37,8 @@ export {
   ToolInputError,
   ToolOutputError,
   ToolTimeoutError,
+  ToolDepthError,
+  ToolCallBudgetError,
   ToolsUnavailableError,
   type RuntimeErrorName
 } from './errors.ts'
@@ -95,6 +97,13 @@ export {
   type ToolReply,
   type ToolSpan
 } from './tool-host.ts'
-export { builtinTools, BUILTIN_TOOL_NAMES, type BuiltinToolName, type BuiltinToolBackends } from './tool-builtins.ts'
+export {
+  builtinTools,
+  BUILTIN_TOOL_NAMES,
+  MAX_TOOL_CALL_DEPTH,
+  NESTED_CALLS_PER_TASK,
+  type BuiltinToolName,
+  type BuiltinToolBackends
+} from './tool-builtins.ts'
 export { hasJspi, TOOL_IMPORT_MODULE } from './tool-bridge.ts'
 export { runLlmWithTools, MAX_TOOL_ROUNDS } from './tool-llm.ts'

@@ -6,15 +6,22 @@
  * scratch space). What they reach (the memory layer, the orchestrator, `fetch`) is
  * handed in by the composition root: the runtime imports none of it.
  */
-import type { MissingGrant, Tool, ToolRunContext } from './tool-host.ts'
+import { ToolCallBudgetError, ToolDepthError } from './errors.ts'
+import type { MissingGrant, Tool, ToolRunContext, ToolScope } from './tool-host.ts'
 
-/** What the built-ins reach; a tool whose backend is missing is not offered. */
+/**
+ * What the built-ins reach; a tool whose backend is missing is not offered. The nested-call backends
+ * (`llm`, `agent`) get the context of the task they start: its `scope` is the caller's, one level
+ * deeper (`scope.depth`), to pass on as that task's `TaskRequest.tools`.
+ */
 export interface BuiltinToolBackends {
   memory?: { get(namespace: string, key: string): unknown; set(namespace: string, key: string, value: unknown): Promise<void> }
   /** Run a prompt on an LLM agent of the mesh (by name; default the composition root's choice); the answer's text. */
-  llm?: (req: { prompt: string; agent?: string }, ctx: ToolRunContext) => Promise<string>
+  llm?: (req: { prompt: string; agent?: string }, ctx: ToolRunContext & { scope: ToolScope }) => Promise<string>
   /** Run another agent (by name or id, or by capability), routed like a step; its output. */
-  agent?: (req: { agent?: string; capability?: string; input?: unknown }, ctx: ToolRunContext) => Promise<unknown>
+  agent?: (req: { agent?: string; capability?: string; input?: unknown }, ctx: ToolRunContext & { scope: ToolScope }) => Promise<unknown>
+  /** Limits of nested calls on this peer. Defaults `MAX_TOOL_CALL_DEPTH` and `NESTED_CALLS_PER_TASK`. */
+  limits?: { depth?: number; callsPerTask?: number }
   /** `fetch` for `http.fetch`. Default the global one. */
   fetch?: typeof fetch
 }
@@ -28,6 +35,20 @@ export type BuiltinToolName = (typeof BUILTIN_TOOL_NAMES)[number]
 export const HTTP_FETCH_MAX_BYTES = 1024 * 1024
 /** Default deadline of an `http.fetch` (ms). */
 export const HTTP_FETCH_TIMEOUT_MS = 10_000
+/**
+ * How deep nested tool calls may go: a task a user submitted is at depth 0, and its agents' `agent.call`
+ * and `llm.complete` start tasks at depth 1, theirs at 2, …; a call that would start one deeper than
+ * this is refused with `ToolDepthError`. Carried with the request (`TaskRequest.tools.depth`, in each
+ * offer), so it holds across the peers of the chain that keep it.
+ */
+export const MAX_TOOL_CALL_DEPTH = 3
+/**
+ * Nested calls (`agent.call`, `llm.complete`) one task's agents may make on this peer, all its steps
+ * and runs here together; past it, `ToolCallBudgetError`. Each nested call is a task this donor submits
+ * and pays for, so with the depth limit it bounds what one task can make a donor spend.
+ */
+export const NESTED_CALLS_PER_TASK = 16
+
 /** Scratch space per task: entries, bytes of JSON, and tasks kept. */
 export const SCRATCH_MAX_KEYS = 1024
 export const SCRATCH_MAX_BYTES = 1024 * 1024
@@ -87,6 +108,33 @@ async function readCapped(res: Response, max: number): Promise<{ body: string; t
 /** The built-in tools over `backends` (kv.scratch always; the others when their backend is given). */
 export function builtinTools(backends: BuiltinToolBackends = {}): Tool[] {
   const scratch = new Map<string, Map<string, string>>()
+  const maxDepth = backends.limits?.depth ?? MAX_TOOL_CALL_DEPTH
+  const callsPerTask = backends.limits?.callsPerTask ?? NESTED_CALLS_PER_TASK
+  /** Nested calls made per task id here (the newest SCRATCH_TASKS tasks). */
+  const nestedCalls = new Map<string, number>()
+  /** The context of the task a nested call starts (the caller's scope, one level deeper), or the limit it is past. */
+  const nested = (tool: string, ctx: ToolRunContext): ToolRunContext & { scope: ToolScope } => {
+    const depth = (ctx.scope?.depth ?? 0) + 1
+    if (depth > maxDepth) {
+      const err = new ToolDepthError(
+        `${tool} from the agent "${ctx.agent.name}" would start a task ${depth} levels deep in nested tool calls; this peer allows ${maxDepth} (MAX_TOOL_CALL_DEPTH)`
+      )
+      err.tool = tool
+      throw err
+    }
+    const made = nestedCalls.get(ctx.taskId) ?? 0
+    if (made >= callsPerTask) {
+      const err = new ToolCallBudgetError(
+        `${tool} from the agent "${ctx.agent.name}": task ${ctx.taskId.slice(0, 64)} already made ${made} nested calls on this peer, which allows ${callsPerTask} per task (NESTED_CALLS_PER_TASK)`
+      )
+      err.tool = tool
+      throw err
+    }
+    nestedCalls.delete(ctx.taskId)
+    nestedCalls.set(ctx.taskId, made + 1)
+    if (nestedCalls.size > SCRATCH_TASKS) nestedCalls.delete(nestedCalls.keys().next().value!)
+    return { ...ctx, scope: { ...ctx.scope, depth } }
+  }
   const tools: Tool[] = [
     {
       name: 'kv.scratch',
@@ -170,7 +218,7 @@ export function builtinTools(backends: BuiltinToolBackends = {}): Tool[] {
       },
       output: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] },
       timeoutMs: 120_000,
-      run: async (args, ctx) => ({ text: await llm(args as { prompt: string; agent?: string }, ctx) })
+      run: async (args, ctx) => ({ text: await llm(args as { prompt: string; agent?: string }, nested('llm.complete', ctx)) })
     })
   }
   const agent = backends.agent
@@ -186,7 +234,7 @@ export function builtinTools(backends: BuiltinToolBackends = {}): Tool[] {
       },
       output: { type: 'object', properties: { output: {} }, required: ['output'] },
       timeoutMs: 60_000,
-      run: async (args, ctx) => ({ output: (await agent(args as { agent?: string; capability?: string; input?: unknown }, ctx)) ?? null })
+      run: async (args, ctx) => ({ output: (await agent(args as { agent?: string; capability?: string; input?: unknown }, nested('agent.call', ctx))) ?? null })
     })
   }
   const fetchFn = backends.fetch ?? (typeof fetch === 'function' ? fetch.bind(globalThis) : undefined)

@@ -15,7 +15,16 @@
  */
 import * as v from 'valibot'
 import { schemaErrors } from './llm-prompt.ts'
-import { ToolDeniedError, ToolError, ToolInputError, ToolOutputError, ToolTimeoutError, UnknownToolError } from './errors.ts'
+import {
+  ToolCallBudgetError,
+  ToolDeniedError,
+  ToolDepthError,
+  ToolError,
+  ToolInputError,
+  ToolOutputError,
+  ToolTimeoutError,
+  UnknownToolError
+} from './errors.ts'
 
 /** A tool name: dotted lowercase words (`memory.get`, `kv.scratch`). */
 export const TOOL_NAME = /^[a-z][a-z0-9-]*(?:\.[a-z][a-z0-9-]*)*$/
@@ -30,7 +39,14 @@ export const DEFAULT_TOOL_TIMEOUT_MS = 15_000
 /** What the submitter lets a task touch (`TaskRequest.tools`); sent to the donor with each step. */
 export const ToolScopeSchema = v.object({
   /** Memory namespaces `memory.get` / `memory.set` may use. None: memory is out of reach. */
-  memory: v.optional(v.pipe(v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(128))), v.maxLength(16)))
+  memory: v.optional(v.pipe(v.array(v.pipe(v.string(), v.minLength(1), v.maxLength(128))), v.maxLength(16))),
+  /**
+   * How deep in nested tool calls the task is: absent or 0 for a task a user submitted, n for a task an
+   * agent started with `agent.call` or `llm.complete` n levels down. Each nested call passes it on one
+   * deeper, and a peer refuses a call past its `MAX_TOOL_CALL_DEPTH` (`ToolDepthError`). Optional: a
+   * peer without it reads 0 (an older one drops it).
+   */
+  depth: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(64)))
 })
 /** What the submitter lets a task touch. */
 export type ToolScope = v.InferOutput<typeof ToolScopeSchema>
@@ -126,7 +142,10 @@ export interface ToolHost {
   call(name: string, args: unknown, ctx: ToolCallContext): Promise<unknown>
   /** Call a tool with JSON arguments; the answer or the error as a `ToolReply` (never rejects). */
   reply(name: string, argsJson: string, ctx: ToolCallContext): Promise<ToolReply>
-  /** Counters: `tools.calls`, `tools.ok`, `tools.denied`, `tools.failed`, `tools.calls.<tool>`. */
+  /**
+   * Counters: `tools.calls`, `tools.ok`, `tools.denied`, `tools.failed`, `tools.calls.<tool>`, and the nested
+   * calls refused by a limit: `tools.tooDeep` (`ToolDepthError`), `tools.overBudget` (`ToolCallBudgetError`).
+   */
   stats(): Record<string, number>
 }
 
@@ -158,7 +177,7 @@ function tagged<E extends ToolError>(err: E, tool: string): E {
 export function createToolHost(init: ToolHostInit): ToolHost {
   const tools = new Map(init.tools.map((t) => [t.name, t]))
   const grantsOf = init.grants ?? (() => DEFAULT_TOOL_GRANTS)
-  const counts: Record<string, number> = { 'tools.calls': 0, 'tools.ok': 0, 'tools.denied': 0, 'tools.failed': 0 }
+  const counts: Record<string, number> = { 'tools.calls': 0, 'tools.ok': 0, 'tools.denied': 0, 'tools.failed': 0, 'tools.tooDeep': 0, 'tools.overBudget': 0 }
 
   /** Check the grants and the arguments; the tool and its context when the call may go ahead. */
   function admit(name: string, args: unknown, ctx: ToolCallContext, grants: ToolGrants, signal: AbortSignal): { tool: Tool; run: ToolRunContext } {
@@ -210,6 +229,8 @@ export function createToolHost(init: ToolHostInit): ToolHost {
       const e =
         err instanceof ToolError ? err : tagged(new ToolError(`${name} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }), name)
       if (e instanceof ToolDeniedError) counts['tools.denied']++
+      else if (e instanceof ToolDepthError) counts['tools.tooDeep']++
+      else if (e instanceof ToolCallBudgetError) counts['tools.overBudget']++
       else counts['tools.failed']++
       span?.end('error', { error: e.message.slice(0, 200), 'error.name': e.name, ...(e instanceof ToolDeniedError ? { 'tool.grant': e.grant } : {}) })
       throw e

@@ -2,11 +2,10 @@
 // after the step's run is under way, not between the offer and the run (the time to a first streamed
 // token); the step still gets its lease renewals.
 import { describe, expect, it } from 'vitest'
-import { MemoryTaskNetwork } from '../dispatch/memory-task-transport.ts'
 import { donorService } from './donor-service.ts'
 import { aid, offerMessage, pollUntil } from '../test-fixtures.ts'
 import type { LocalExecutor } from '../components.ts'
-import type { TaskMessage } from '../dispatch/index.ts'
+import { MemoryTaskNetwork, type TaskMessage } from '../dispatch/index.ts'
 
 describe('the donor lease clock', () => {
   it('starts after the run has begun, and renews the lease', async () => {
