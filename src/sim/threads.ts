@@ -40,7 +40,12 @@ class WorkerGroup implements GroupHandle {
     ports: MessagePort[]
   ) {
     // worker-entry.mjs loads worker.ts through tsx (under node --import tsx and under vitest alike).
-    this.#worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: { thread: name, ports }, transferList: ports })
+    // A peer holds ~15-20 MB of heap: 100 peers in a thread pass V8's default old space.
+    this.#worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
+      workerData: { thread: name, ports },
+      transferList: ports,
+      resourceLimits: { maxOldGenerationSizeMb: 8192 }
+    })
     const { promise, resolve, reject } = Promise.withResolvers<void>()
     this.ready = promise
     this.#worker.on('message', (msg: { ready?: true; n: number; value?: unknown; error?: string }) => {
