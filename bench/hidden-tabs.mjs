@@ -6,6 +6,8 @@
 //   closed    the step's donor tab is closed while it runs: submit -> re-route reaction
 //             (baseline for 'frozen': a donor that goes away in a way the network sees)
 //   frozen    the step's donor tab is hidden and frozen while it runs: freeze -> reaction
+//   silentVisible / silentHidden   the step's donor stops without warning (its script paused by the
+//             debugger), visible then hidden: only its lease (3 s visible, 10 s hidden) tells the submitter
 // Figures: completion times (hidden vs visible), reaction times (frozen vs closed), and how the
 // submitter learned of the freeze (the donor's hand-back, or the lease running out).
 // Usage: npm run bench:hidden-tabs -- [--rounds N] [--outer N]
@@ -44,7 +46,16 @@ const donate = async (p, id, enabled) => {
   )
 }
 
-const out = { visible: [], hidden: [], closed: [], frozen: [], frozenVia: { released: 0, leaseLost: 0, other: 0 }, rerouteDone: { closed: [], frozen: [] } }
+const out = {
+  visible: [],
+  hidden: [],
+  closed: [],
+  frozen: [],
+  silentVisible: [],
+  silentHidden: [],
+  frozenVia: { released: 0, leaseLost: 0, other: 0 },
+  rerouteDone: { closed: [], frozen: [] }
+}
 let n = 0
 for (let round = 0; round < ROUNDS; round++) {
   // visible and hidden: only H donates.
@@ -90,8 +101,7 @@ for (let round = 0; round < ROUNDS; round++) {
     await eventOf(a, input, { status: 'accepted', peer: hId })
     await donate(v, vId, true)
     await hidden.hide()
-    const frozenAt = Date.now()
-    await hidden.freeze()
+    const frozenAt = await hidden.freeze()
     const failed = await eventOf(a, input, { status: 'failed', peer: hId }, 30_000)
     out.frozen.push(failed.at - frozenAt)
     if (/handed the step back/.test(failed.error)) out.frozenVia.released++
@@ -102,6 +112,23 @@ for (let round = 0; round < ROUNDS; round++) {
     console.log(`round ${round + 1} frozen: reacted in ${failed.at - frozenAt} ms (${failed.error})`)
     await hidden.resume()
     await hidden.show()
+  }
+  // silent: the step's donor (visible, then hidden) stops without warning (its script paused): only its lease tells.
+  for (const mode of ['silentVisible', 'silentHidden']) {
+    await donate(v, vId, false)
+    const input = `${mode} ${++n}`
+    await submitSlow(a, agentId, input)
+    await eventOf(a, input, { status: 'accepted', peer: hId })
+    await donate(v, vId, true)
+    if (mode === 'silentHidden') await hidden.hide()
+    const pausedAt = Date.now()
+    await hidden.pause()
+    const failed = await eventOf(a, input, { status: 'failed', peer: hId }, 60_000)
+    out[mode].push(failed.at - pausedAt)
+    console.log(`round ${round + 1} ${mode}: reacted in ${failed.at - pausedAt} ms (${failed.error})`)
+    await resultOf(a, input)
+    await hidden.unpause()
+    if (mode === 'silentHidden') await hidden.show()
   }
   load.push(loadavg()[0])
 }
@@ -119,7 +146,7 @@ const result = {
     hidden: s(out.hidden),
     hiddenOverVisibleP50: Math.round((summary(out.hidden).p50 / summary(out.visible).p50) * 100) / 100
   },
-  reactionMs: { closed: s(out.closed), frozen: s(out.frozen) },
+  reactionMs: { closed: s(out.closed), frozen: s(out.frozen), silentVisible: s(out.silentVisible), silentHidden: s(out.silentHidden) },
   frozenLearnedBy: out.frozenVia,
   rerouteDoneMs: { closed: s(out.rerouteDone.closed), frozen: s(out.rerouteDone.frozen) },
   raw: out

@@ -69,8 +69,7 @@ describe('donors in background tabs', { timeout: 600_000 }, () => {
     await v.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))
     await a.waitForFunction((id) => window.zerostate.peers().some((p) => p.id === id && p.donating && p.freeWorkers > 0), vId, { timeout: 15_000, polling: 50 })
     await hidden.hide()
-    const frozenAt = Date.now()
-    await hidden.freeze()
+    const frozenAt = await hidden.freeze()
     const failed = await eventOf(a, 'frozen donor', { status: 'failed', peer: hId }, 30_000).catch(async (err) => {
       throw new Error(
         `${err.message}\nthe donor: ${JSON.stringify(await h.evaluate(() => ({ visibility: document.visibilityState, stats: window.zerostate.orchestrator.stats() })).catch((e) => e.message))}`
@@ -86,8 +85,31 @@ describe('donors in background tabs', { timeout: 600_000 }, () => {
     assert.equal(r.output, 'frozen donor')
     await hidden.resume()
     await hidden.show()
-    // Back from the freeze, the donor takes offers again (it declined them while frozen).
     assert.deepEqual(h.__errors ?? [], [])
     assert.deepEqual(a.__errors ?? [], [])
+  })
+
+  it('a hidden donor that stops without warning (no freeze event: its script stalls) is left within the hidden lease', async () => {
+    await v.evaluate(() => window.zerostate.donate({ enabled: false }))
+    await a.waitForFunction((id) => window.zerostate.peers().some((p) => p.id === id && !p.donating), vId, { timeout: 15_000, polling: 50 })
+    await submitSlow(a, agentId, 'stalled donor')
+    await eventOf(a, 'stalled donor', { status: 'accepted', peer: hId })
+    await v.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))
+    await hidden.hide()
+    const stalledAt = Date.now()
+    await hidden.pause()
+    try {
+      const failed = await eventOf(a, 'stalled donor', { status: 'failed', peer: hId }, 30_000)
+      assert.match(failed.error, /stopped renewing its lease/)
+      const reacted = failed.at - stalledAt
+      // Bounded: the hidden lease, plus the renewal period and what a loaded machine adds to a background tab's
+      // last send and to the submitter's timer (14.7 s seen once at load 16 on 2 cores).
+      assert.ok(reacted <= HIDDEN_LEASE_MS + 6000, `the submitter reacted ${reacted} ms after the stall`)
+      // Not before the lease it was granted while hidden (its last renewal came at most a second before the stall).
+      assert.ok(reacted >= HIDDEN_LEASE_MS - 1500, `the submitter gave up after ${reacted} ms, before the hidden lease ran out`)
+      assert.deepEqual((await resultOf(a, 'stalled donor')).peers, [vId])
+    } finally {
+      await hidden.unpause()
+    }
   })
 })
