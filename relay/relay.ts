@@ -18,7 +18,17 @@ import type { Connection, MultiaddrConnection, PeerId, PrivateKey, Stream } from
 import { ping } from '@libp2p/ping'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { GOSSIP_LIMITS, RELAY_CONNECTION_MONITOR, RELAY_LIMITS, RELAY_TOPICS, gossipScoring, installGossipValidators } from '../src/lib/mesh/index.ts'
+import {
+  GOSSIP_LIMITS,
+  RELAY_CONNECTION_MONITOR,
+  RELAY_LIMITS,
+  RELAY_TOPICS,
+  ROSTER_PROTOCOL_ID,
+  type RosterSubscriber,
+  answerRoster,
+  gossipScoring,
+  installGossipValidators
+} from '../src/lib/mesh/index.ts'
 import { FairSlots, KeyedRate, addressKey } from './admission.ts'
 import { relayLog, type RelayLog } from './log.ts'
 import { relayMetrics, type RelayMetrics } from './metrics.ts'
@@ -188,7 +198,11 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const pending = new Map<string, Set<MultiaddrConnection>>()
   const stats: RelayAdmissionStats = { reservations: 0, refused: { perAddress: 0, full: 0, rate: 0 }, evicted: 0, released: 0, pendingRefused: 0, blocked: 0 }
   let libp2p: Libp2p<{ relay: ReturnType<ReturnType<typeof circuitRelayServer>> }> | undefined
+  /** Holders of a reservation, and the tabs following the roster (src/lib/mesh/roster.ts). */
+  const holding = new Set<string>()
+  const rosterFollowers = new Map<string, RosterSubscriber>()
   const dropReservation = (peer: PeerId): void => {
+    holding.delete(peer.toString())
     const r = libp2p?.services.relay.reservations.get(peer)
     if (r == null) return // The reservation's expiry timer would delete a later reservation of the same peer.
     ;(r.signal as AbortSignal & { clear?: () => void }).clear?.()
@@ -273,6 +287,13 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           stats.evicted++
           dropReservation(peerIdFromString(r.evicted))
         }
+        if (!holding.has(id)) {
+          holding.add(id)
+          // Followers hear of it once the reservation is stored (after this gate returns).
+          setTimeout(() => {
+            if (holding.has(id)) for (const f of rosterFollowers.values()) f.reserved(id)
+          }, 0)
+        }
         return false
       }
     },
@@ -324,6 +345,36 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   })
 
   await node.start()
+  // The roster (src/lib/mesh/roster.ts): who holds a reservation here, newest first, then each
+  // new one, so that tabs dial each other at once instead of waiting for presence gossip. A
+  // few asks per peer per minute (a tab asks once per connection), one follower per peer.
+  const rosterRate = new KeyedRate<string>(4, 60_000)
+  await node.handle(
+    ROSTER_PROTOCOL_ID,
+    async (stream, connection) => {
+      const asker = connection.remotePeer.toString()
+      if (isBlocked(asker) || !rosterRate.take(asker)) {
+        stream.abort(new Error('roster: over budget'))
+        return
+      }
+      const holders = function* (): Generator<string> {
+        const ids = [...node.services.relay.reservations.keys()].map((p) => p.toString())
+        for (let i = ids.length - 1; i >= 0; i--) if (!isBlocked(ids[i] as string)) yield ids[i] as string
+      }
+      try {
+        const follower = await answerRoster(stream, connection, holders)
+        rosterFollowers.set(asker, follower)
+        const forget = (): void => {
+          if (rosterFollowers.get(asker) === follower) rosterFollowers.delete(asker)
+        }
+        stream.addEventListener('close', forget, { once: true })
+        if (stream.status !== 'open') forget()
+      } catch (err) {
+        stream.abort(err as Error)
+      }
+    },
+    { maxInboundStreams: 2 }
+  )
   await strikeOversizedFrames(node, HOP_PROTOCOL, (peer) => {
     stats.blocked++
     blocked.set(peer.toString(), Date.now() + BLOCK_MS)

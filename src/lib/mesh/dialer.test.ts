@@ -71,8 +71,15 @@ describe('dial scheduling (join time)', () => {
   const SMALLER = '12D3KooWAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
 
   /** A libp2p stand-in: `conns` are the open connections, `dial` never settles unless aborted. */
-  function harness(self: string) {
-    const conns: Array<{ remotePeer: { toString(): string }; status: string; remoteAddr: ReturnType<typeof multiaddr> }> = []
+  function harness(self: string, peerStore = { known: true }) {
+    const conns: Array<{
+      remotePeer: { toString(): string }
+      status: string
+      remoteAddr: ReturnType<typeof multiaddr>
+      direction?: string
+      limits?: object
+      timeline?: { open: number }
+    }> = []
     const progress: Array<(e: { type: string }) => void> = []
     const dial = vi.fn(
       (_addrs: unknown, opts: { signal: AbortSignal; onProgress: (e: { type: string }) => void }) =>
@@ -84,7 +91,12 @@ describe('dial scheduling (join time)', () => {
     const node = {
       peerId: { toString: () => self },
       getConnections: (peer?: { toString(): string }) => conns.filter((c) => peer == null || c.remotePeer.toString() === peer.toString()),
-      peerStore: { get: async () => ({ addresses: [{ multiaddr: multiaddr(`${ours.toString()}/p2p-circuit/webrtc/p2p/${PEER}`) }] }) },
+      peerStore: {
+        get: async () => {
+          if (!peerStore.known) throw new Error('Not found')
+          return { addresses: [{ multiaddr: multiaddr(`${ours.toString()}/p2p-circuit/webrtc/p2p/${PEER}`) }] }
+        }
+      },
       dial
     }
     const counters = new Counters('mesh')
@@ -118,6 +130,52 @@ describe('dial scheduling (join time)', () => {
     expect(h.dial).not.toHaveBeenCalled()
     await vi.advanceTimersByTimeAsync(1200)
     expect(h.dial).toHaveBeenCalledTimes(1)
+    h.dialer.stop()
+  })
+
+  it("dials a peer a relay's roster named at once, through that relay, once, where this side dials", async () => {
+    // A peer not in the peer store: only the roster names it.
+    const store = { known: false }
+    const h = harness(SMALLER, store)
+    h.dial.mockImplementationOnce(() => Promise.reject(new Error('the peer is gone')))
+    h.dialer.rostered(PEER, multiaddr(`/ip4/10.9.8.7/tcp/22/ws/p2p/${RELAY}/p2p-circuit/webrtc/p2p/${PEER}`))
+    await vi.advanceTimersByTimeAsync(10)
+    expect(h.dial).toHaveBeenCalledTimes(1)
+    // Rebuilt on our own address of that relay, like any announced address.
+    expect(h.dial.mock.calls[0]?.[0]).toEqual([multiaddr(`${ours.toString()}/p2p-circuit/webrtc/p2p/${PEER}`)])
+    expect(h.counters.toRecord()['mesh.dial.rostered']).toBe(1)
+    // A roster's peer that does not answer is not retried...
+    await vi.advanceTimersByTimeAsync(15_000)
+    expect(h.dial).toHaveBeenCalledTimes(1)
+    // ...until it is heard of the usual way.
+    store.known = true
+    h.dialer.discovered(PEER)
+    await vi.advanceTimersByTimeAsync(10)
+    expect(h.dial).toHaveBeenCalledTimes(2)
+    h.dialer.stop()
+  })
+
+  it("leaves a roster's peer with the smaller id to dial us (two dials that meet both fail)", async () => {
+    const h = harness(LARGER)
+    h.dialer.rostered(PEER, multiaddr(`${ours.toString()}/p2p-circuit/webrtc/p2p/${PEER}`))
+    await vi.advanceTimersByTimeAsync(STEP_IN_BUSY_MS * 2)
+    expect(h.dial).not.toHaveBeenCalled()
+    expect(h.counters.toRecord()['mesh.dial.rostered']).toBeUndefined()
+    // Presence later: the usual rule (the larger id steps in if no dial comes).
+    h.dialer.discovered(PEER)
+    await vi.advanceTimersByTimeAsync(STEP_IN_MS + 600)
+    expect(h.dial).toHaveBeenCalledTimes(1)
+    h.dialer.stop()
+  })
+
+  it('a roster names nobody twice, nor ourselves, nor a peer already heard of', async () => {
+    const h = harness(SMALLER)
+    h.dialer.rostered(SMALLER, multiaddr(`${ours.toString()}/p2p-circuit/webrtc/p2p/${SMALLER}`))
+    h.dialer.discovered(PEER)
+    h.dialer.rostered(PEER, multiaddr(`${ours.toString()}/p2p-circuit/webrtc/p2p/${PEER}`))
+    await vi.advanceTimersByTimeAsync(10)
+    expect(h.dial).toHaveBeenCalledTimes(1)
+    expect(h.counters.toRecord()['mesh.dial.rostered']).toBeUndefined()
     h.dialer.stop()
   })
 

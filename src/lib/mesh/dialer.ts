@@ -160,6 +160,11 @@ export class DirectDialer {
   readonly #perPeer = new Map<string, number[]>()
   readonly #budget: { perSecond: number; burst: number; perPeerPerMinute: number }
   readonly #now: () => number
+  /**
+   * Peers a relay's roster named that nothing else told us of yet (roster.ts), with their
+   * circuit through that relay: dialled once, at once, where this side is the one to dial.
+   */
+  readonly #roster = new Map<string, Multiaddr>()
   /** Per peer: dial attempts, failures and the last failure (diagnostics). */
   readonly #history = new Map<string, { attempts: number; failures: number; lastError?: string; lastErrorAt?: number }>()
 
@@ -195,6 +200,25 @@ export class DirectDialer {
   /** A peer was discovered (discovery event or first presence). */
   discovered(id: string): void {
     if (!this.#discoveredAt.has(id)) this.#discoveredAt.set(id, performance.now())
+    // Heard of the usual way: retried as usual from here on (a roster dial under way goes on).
+    this.#roster.delete(id)
+    this.maybeDial(id)
+  }
+
+  /**
+   * A relay's roster named `id` as holding a reservation there, reachable at `circuit`
+   * (`<relay>/p2p-circuit/webrtc/p2p/<id>`). Where we are the side that dials (the smaller
+   * id) we dial now instead of after presence gossip; the other side is left to dial us when
+   * it hears of us (its own roster, or presence), so the two never dial each other at once.
+   * One attempt: a peer that is gone is not retried until it is heard of the usual way.
+   */
+  rostered(id: string, circuit: Multiaddr): void {
+    const node = this.#c.node()
+    if (node == null || id === node.peerId.toString() || this.#c.skip(id)) return
+    if (this.#discoveredAt.has(id) || !(node.peerId.toString() < id)) return
+    this.#discoveredAt.set(id, performance.now())
+    this.#roster.set(id, circuit)
+    this.#c.counters.inc('dial.rostered')
     this.maybeDial(id)
   }
 
@@ -321,17 +345,14 @@ export class DirectDialer {
   }
 
   async #webrtcAddrs(node: Libp2p, id: string): Promise<Multiaddr[]> {
-    let peer: Awaited<ReturnType<typeof node.peerStore.get>>
+    let announced: Multiaddr[] = []
     try {
-      peer = await node.peerStore.get(peerIdFromString(id))
+      announced = (await node.peerStore.get(peerIdFromString(id))).addresses.map((a) => a.multiaddr)
     } catch {
-      return []
+      /* not in the peer store: a roster's peer, or none */
     }
-    return dialableAddrs(
-      id,
-      peer.addresses.map((a) => a.multiaddr),
-      this.#c.relayAddrs?.() ?? []
-    )
+    const circuit = this.#roster.get(id)
+    return dialableAddrs(id, circuit == null ? announced : [circuit, ...announced], this.#c.relayAddrs?.() ?? [])
   }
 
   async #dial(id: string): Promise<void> {
@@ -393,7 +414,7 @@ export class DirectDialer {
       this.#c.counters.inc(stall ? 'dial.stalled' : 'dial.failed')
       this.#record(id, error)
       log('dial %s failed (attempt %d): %s', id, state.attempt, error.message)
-      if (this.#c.node() !== node || this.hasDirect(id) || state.attempt >= MAX_ATTEMPTS) {
+      if (this.#c.node() !== node || this.hasDirect(id) || state.attempt >= MAX_ATTEMPTS || this.#roster.has(id)) {
         this.#dialing.delete(id)
         return
       }

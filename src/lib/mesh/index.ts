@@ -8,6 +8,17 @@ export { PeerBudget, OverBudgetError, type PeerBudgetInit, type PeerBudgetCompon
 export * from './errors.ts'
 export * from './constants.ts'
 export {
+  ROSTER_MAX,
+  ROSTER_PROTOCOL_ID,
+  RosterSchema,
+  answerRoster,
+  askRoster,
+  followRoster,
+  rosterProtocol,
+  type Roster,
+  type RosterSubscriber
+} from './roster.ts'
+export {
   GOSSIP_CHECKS,
   GOSSIP_SCORE_THRESHOLDS,
   checkDiscovery,

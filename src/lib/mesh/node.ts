@@ -42,6 +42,7 @@ import { StrikePolicy } from './strikes.ts'
 import { PeerBook, Transport, connectionTransport, type PeerInfo } from './peer-book.ts'
 import { decodePresence, defaultRegion, fitPresence, type Presence } from './presence.ts'
 import { freshPeerKey } from './peer-key.ts'
+import { followRoster } from './roster.ts'
 
 const log = logger('mesh:node')
 
@@ -599,6 +600,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         this.#book.markRelay(relayId)
         connected = true
         this.#reserveOn(node, ma, relayId)
+        void this.#rosterFrom(node, conn)
         // One relay is enough to join: the others are fallbacks (tried in list order when it
         // dies), and circuits through them stay dialable. Relays peer with each other, so
         // gossip reaches tabs that joined through another one.
@@ -629,6 +631,31 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.#relayTimer = setTimeout(() => {
       void this.#connectRelays()
     }, delay)
+  }
+
+  /**
+   * Follow the roster of the relay we just reached (roster.ts): who holds a reservation
+   * there, then each newcomer, dialled at once where we are the side that dials, instead of
+   * after presence gossip. A relay that does not answer (an older one) leaves the join to
+   * presence, as before.
+   */
+  async #rosterFrom(node: Libp2pNode, conn: Connection): Promise<void> {
+    const relayId = conn.remotePeer.toString()
+    const base = conn.remoteAddr.getComponents().some((c) => c.name === 'p2p') ? conn.remoteAddr.toString() : `${conn.remoteAddr.toString()}/p2p/${relayId}`
+    try {
+      await followRoster(node, conn.remotePeer, (peers) => {
+        if (this.#node !== node) return
+        this.#milestones.rosterHeard ??= performance.now()
+        this.counters.inc('roster.peers', peers.length)
+        for (const id of peers) {
+          if (this.#book.isRelay(id)) continue
+          this.#dialer.rostered(id, multiaddr(`${base}/p2p-circuit/webrtc/p2p/${id}`))
+        }
+      })
+    } catch (err) {
+      this.counters.inc('roster.failed')
+      log('no roster from %s: %s', relayId, (err as Error).message)
+    }
   }
 
   /**
