@@ -27,6 +27,10 @@ export async function openHideablePeer(url, { allowance = 1e6 } = {}) {
   const child = spawn(CHROMIUM, [...CHROMIUM_ARGS, '--remote-debugging-port=0', `--user-data-dir=${dir}`, 'about:blank'], {
     stdio: ['ignore', 'ignore', 'pipe']
   })
+  // A script that fails before close() must not leave this Chromium behind.
+  const killOnExit = () => child.kill('SIGKILL')
+  process.once('exit', killOnExit)
+  child.once('exit', () => process.off('exit', killOnExit))
   let err = ''
   const ws = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`Chromium did not open its DevTools port in 60 s:\n${err}`)), 60_000)
