@@ -5,15 +5,7 @@
  * grants are checked and the calls validated, counted and traced in runtime/.
  */
 import * as v from 'valibot'
-import {
-  ToolGrantsSchema,
-  builtinTools,
-  createToolHost,
-  parseToolGrants,
-  type ToolGrants,
-  type ToolHost,
-  type ToolSpec
-} from '../runtime/index.ts'
+import { ToolGrantsSchema, builtinTools, createToolHost, parseToolGrants, type ToolGrants, type ToolHost, type ToolSpec } from '../runtime/index.ts'
 import type { TaskHandle, TaskRequest } from '../orchestrator/index.ts'
 
 /** The storage key of the donor's grants. */
