@@ -1,23 +1,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
-import { identify } from '@libp2p/identify'
-import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p, type Libp2p } from 'libp2p'
 import parsePrometheusTextFormat, { type PrometheusFamily } from 'parse-prometheus-text-format'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { WebSocket as WsWebSocket } from 'ws'
 import { RELAYS_PATH } from '../src/lib/mesh/index.ts'
 import { relayLog } from './log.ts'
+import { relayTestClients } from './test-clients.ts'
 import { startRelay, type Relay } from './relay.ts'
 import { METRICS_PATH, startAppServer } from './server.ts'
-
-// Node 20 has no global WebSocket, which @libp2p/websockets dials with.
-globalThis.WebSocket ??= WsWebSocket as unknown as typeof globalThis.WebSocket
 
 const ECHO = '/zerostate-test/echo/1.0.0'
 
@@ -42,7 +33,6 @@ describe('relay GET /metrics (issue 15)', () => {
   let dir: string
   let root: string
   let url: string
-  const peers: Libp2p[] = []
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'zs-relay-metrics-'))
     root = mkdtempSync(join(tmpdir(), 'zs-relay-root-'))
@@ -52,25 +42,14 @@ describe('relay GET /metrics (issue 15)', () => {
     url = `http://127.0.0.1:${app.port}${METRICS_PATH}`
   })
   afterAll(async () => {
-    await Promise.allSettled(peers.map((p) => p.stop()))
+    await stopAll()
     await app?.close()
     await relay?.stop()
     rmSync(dir, { recursive: true, force: true })
     rmSync(root, { recursive: true, force: true })
   })
 
-  const client = async (listen: string[] = []): Promise<Libp2p> => {
-    const node = await createLibp2p({
-      addresses: { listen },
-      transports: [webSockets(), circuitRelayTransport()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionGater: { denyDialMultiaddr: () => false },
-      services: { identify: identify() }
-    })
-    peers.push(node)
-    return node
-  }
+  const { client, stopAll } = relayTestClients()
 
   it('parses as Prometheus text; the relay own metrics move as peers connect, reserve, relay and leave; libp2p metrics are there', async () => {
     const before = await scrape(url)

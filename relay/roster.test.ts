@@ -1,48 +1,28 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
-import { identify } from '@libp2p/identify'
-import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Libp2p } from 'libp2p'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { WebSocket as WsWebSocket } from 'ws'
 import { ROSTER_MAX, ROSTER_PROTOCOL_ID, askRoster, followRoster } from '../src/lib/mesh/index.ts'
 import { relayLog } from './log.ts'
+import { relayTestClients } from './test-clients.ts'
 import { startRelay, type Relay } from './relay.ts'
-
-// Node 20 has no global WebSocket, which @libp2p/websockets dials with.
-globalThis.WebSocket ??= WsWebSocket as unknown as typeof globalThis.WebSocket
 
 describe("the relay's roster (issue 11: a newcomer dials the mesh at once)", () => {
   let relay: Relay
   let dir: string
-  const peers: Libp2p[] = []
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'zs-relay-roster-'))
     relay = await startRelay({ dataDir: dir, log: relayLog('silent') })
   })
   afterAll(async () => {
-    await Promise.allSettled(peers.map((p) => p.stop()))
+    await stopAll()
     await relay?.stop()
     rmSync(dir, { recursive: true, force: true })
   })
 
-  const client = async (listen: string[] = []): Promise<Libp2p> => {
-    const node = await createLibp2p({
-      addresses: { listen },
-      transports: [webSockets(), circuitRelayTransport()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionGater: { denyDialMultiaddr: () => false },
-      services: { identify: identify() }
-    })
-    peers.push(node)
-    return node
-  }
+  const { client, stopAll } = relayTestClients()
   /** A newcomer (a fresh identity each time: the relay answers a few asks per peer a minute) asks the relay. */
   const ask = async (): Promise<string[]> => {
     const newcomer = await client()

@@ -4,23 +4,8 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { ensureBuilt, startMesh, waitForFullMesh } from './harness.mjs'
-import { wat } from './fixtures/runtime-wat.mjs'
+import { slowEcho } from './fixtures/runtime-wat.mjs'
 
-/** json-v1 agent that loops for a long while (minutes), then echoes its input. */
-function verySlowEcho() {
-  return wat(`(module (import "env" "abort" (func $abort (param i32 i32 i32 i32)))
-    (memory (export "memory") 2)
-    (func (export "alloc") (param $n i32) (result i32) (i32.const 1024))
-    (func (export "run") (param $p i32) (param $n i32) (result i64) (local $i i32) (local $j i32)
-      (loop $outer
-        (local.set $j (i32.const 0))
-        (loop $inner
-          (local.set $j (i32.add (local.get $j) (i32.const 1)))
-          (br_if $inner (i32.lt_u (local.get $j) (i32.const 1000000))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br_if $outer (i32.lt_u (local.get $i) (i32.const 200000))))
-      (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n)))))`)
-}
 
 describe('cancel from the task page', { timeout: 120_000 }, () => {
   let mesh, a, b
@@ -52,7 +37,7 @@ describe('cancel from the task page', { timeout: 120_000 }, () => {
         })
         return entry.id
       },
-      [...verySlowEcho()]
+      [...slowEcho(200_000)] /* minutes: cancelled long before it ends */
     )
     await b.waitForFunction((id) => window.zerostate.agents.list({ capability: 'very-slow-echo' }).some((e) => e.id === id), agentId, {
       timeout: 10_000,

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import { CHROMIUM, CHROMIUM_ARGS, waitForApi } from './harness.mjs'
-import { wat } from './fixtures/runtime-wat.mjs'
+import { slowEcho } from './fixtures/runtime-wat.mjs'
 
 /**
  * Open the app at `url` in a Chromium of its own (one profile) whose tab can be hidden and frozen.
@@ -146,21 +146,6 @@ export async function openHideablePeer(url, { allowance = 1e6 } = {}) {
   }
 }
 
-/** json-v1 agent that loops `outer` million times (~5 ms each on a loaded 2-core machine), then echoes its input. */
-export function slowEcho(outer) {
-  return wat(`(module (import "env" "abort" (func $abort (param i32 i32 i32 i32)))
-    (memory (export "memory") 2)
-    (func (export "alloc") (param $n i32) (result i32) (i32.const 1024))
-    (func (export "run") (param $p i32) (param $n i32) (result i64) (local $i i32) (local $j i32)
-      (loop $outer
-        (local.set $j (i32.const 0))
-        (loop $inner
-          (local.set $j (i32.add (local.get $j) (i32.const 1)))
-          (br_if $inner (i32.lt_u (local.get $j) (i32.const 1000000))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br_if $outer (i32.lt_u (local.get $i) (i32.const ${outer}))))
-      (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n)))))`)
-}
 
 /** Publish the slow agent from `page`; resolves with its id. */
 export async function publishSlow(page, outer) {

@@ -3,23 +3,8 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { startMesh, waitForFullMesh } from './harness.mjs'
-import { wat } from './fixtures/runtime-wat.mjs'
+import { slowEcho } from './fixtures/runtime-wat.mjs'
 
-/** json-v1 agent that burns ~`spins` loop iterations, then echoes its input. */
-function slowEcho() {
-  return wat(`(module (import "env" "abort" (func $abort (param i32 i32 i32 i32)))
-    (memory (export "memory") 2)
-    (func (export "alloc") (param $n i32) (result i32) (i32.const 1024))
-    (func (export "run") (param $p i32) (param $n i32) (result i64) (local $i i32) (local $j i32)
-      (loop $outer
-        (local.set $j (i32.const 0))
-        (loop $inner
-          (local.set $j (i32.add (local.get $j) (i32.const 1)))
-          (br_if $inner (i32.lt_u (local.get $j) (i32.const 1000000))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br_if $outer (i32.lt_u (local.get $i) (i32.const 2500))))
-      (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n)))))`)
-}
 
 const TEXT =
   'WebRTC lets browsers connect directly. Peers exchange offers through a relay. ' +
@@ -162,7 +147,7 @@ describe('tasks across the mesh', () => {
   })
 
   it('finishes a task exactly once on C when the donor running it closes mid-task', async () => {
-    const wasm = [...slowEcho()]
+    const wasm = [...slowEcho(2500)]
     const agentId = await a.evaluate(async (bytes) => {
       const entry = await window.zerostate.agents.publish({
         manifest: { name: 'slow-echo', version: '1.0.0', description: 'burns CPU, then echoes', capabilities: ['slow-echo'], abi: 'json-v1', price: 0 },
