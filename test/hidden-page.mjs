@@ -147,17 +147,17 @@ export async function openHideablePeer(url, { allowance = 1e6 } = {}) {
 }
 
 
-/** Publish the slow agent from `page`; resolves with its id. */
-export async function publishSlow(page, outer) {
+/** Publish the slow agent (named `name`) from `page`; resolves with its id. */
+export async function publishSlow(page, outer, name = 'slow-echo') {
   return await page.evaluate(
-    async (bytes) =>
+    async ([bytes, name]) =>
       (
         await window.zerostate.agents.publish({
-          manifest: { name: 'slow-echo', version: '1.0.0', description: 'loops a while, then echoes', capabilities: ['slow-echo'], abi: 'json-v1', price: 0 },
+          manifest: { name, version: '1.0.0', description: 'loops a while, then echoes', capabilities: ['slow-echo'], abi: 'json-v1', price: 0 },
           wasm: new Uint8Array(bytes)
         })
       ).id,
-    [...slowEcho(outer)]
+    [[...slowEcho(outer)], name]
   )
 }
 

@@ -14,7 +14,7 @@ const LEASE_MS = 3000
 const HIDDEN_LEASE_MS = 10_000
 
 describe('donors in background tabs', { timeout: 600_000 }, () => {
-  let mesh, a, v, hidden, agentId, hId, vId
+  let mesh, a, v, hidden, agentId, longAgentId, hId, vId
   before(async () => {
     ensureBuilt()
     mesh = await startMesh()
@@ -26,8 +26,13 @@ describe('donors in background tabs', { timeout: 600_000 }, () => {
     ;[hId, vId] = await Promise.all([h.evaluate(() => window.zerostate.peerId), v.evaluate(() => window.zerostate.peerId)])
     // 3,000 million loop turns: ~4 s on an idle core, 20-30 s at load 20; longer than a lease either way.
     agentId = await publishSlow(a, 3000)
-    await h.waitForFunction((id) => window.zerostate.agents.list().some((e) => e.id === id), agentId, { timeout: 20_000, polling: 50 })
-    await v.waitForFunction((id) => window.zerostate.agents.list().some((e) => e.id === id), agentId, { timeout: 20_000, polling: 50 })
+    // The first case needs a step that outlasts a lease after the tab is hidden on a fast, idle
+    // machine too (3,000 million turns ended 2.9 s after hiding in a quiet CI run): ~11 s idle.
+    longAgentId = await publishSlow(a, 8000, 'slower-echo')
+    for (const id of [agentId, longAgentId]) {
+      await h.waitForFunction((id) => window.zerostate.agents.list().some((e) => e.id === id), id, { timeout: 20_000, polling: 50 })
+      await v.waitForFunction((id) => window.zerostate.agents.list().some((e) => e.id === id), id, { timeout: 20_000, polling: 50 })
+    }
   })
   after(async () => {
     await hidden?.close()
@@ -38,7 +43,7 @@ describe('donors in background tabs', { timeout: 600_000 }, () => {
     const h = hidden.page
     await h.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))
     await a.waitForFunction((id) => window.zerostate.peers().some((p) => p.id === id && p.donating && p.freeWorkers > 0), hId, { timeout: 15_000, polling: 50 })
-    await submitSlow(a, agentId, 'in the background')
+    await submitSlow(a, longAgentId, 'in the background')
     await eventOf(a, 'in the background', { status: 'accepted', peer: hId })
     const hiddenAt = Date.now()
     await hidden.hide()
@@ -46,7 +51,7 @@ describe('donors in background tabs', { timeout: 600_000 }, () => {
     const gaps = await hidden.timerGaps(2500)
     assert.ok(gaps.page >= 800, `a hidden page's 100 ms interval should wait ~1 s, waited at most ${gaps.page} ms`)
     assert.ok(gaps.worker < 600, `a worker's 100 ms interval should keep its period, waited up to ${gaps.worker} ms`)
-    const r = await resultOf(a, 'in the background')
+    const r = await resultOf(a, 'in the background', 300_000)
     assert.deepEqual(r.peers, [hId])
     assert.equal(r.output, 'in the background')
     // It ran hidden for longer than a lease, and no attempt was given up on.
