@@ -22,6 +22,7 @@ import {
   GOSSIP_LIMITS,
   RELAY_CONNECTION_MONITOR,
   RELAY_LIMITS,
+  PRESENCE_TOPIC,
   RELAY_TOPICS,
   ROSTER_PROTOCOL_ID,
   type RosterSubscriber,
@@ -198,11 +199,18 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const pending = new Map<string, Set<MultiaddrConnection>>()
   const stats: RelayAdmissionStats = { reservations: 0, refused: { perAddress: 0, full: 0, rate: 0 }, evicted: 0, released: 0, pendingRefused: 0, blocked: 0 }
   let libp2p: Libp2p<{ relay: ReturnType<ReturnType<typeof circuitRelayServer>> }> | undefined
-  /** Holders of a reservation, and the tabs following the roster (src/lib/mesh/roster.ts). */
+  /**
+   * Holders of a reservation, those of them that have gossiped a valid presence (the only ones a
+   * roster names: a reservation alone is free, and 200 throwaway identities reserving filled
+   * rosters with peers that never answer a dial), and the tabs following the roster
+   * (src/lib/mesh/roster.ts).
+   */
   const holding = new Set<string>()
+  const present = new Set<string>()
   const rosterFollowers = new Map<string, RosterSubscriber>()
   const dropReservation = (peer: PeerId): void => {
     holding.delete(peer.toString())
+    present.delete(peer.toString())
     const r = libp2p?.services.relay.reservations.get(peer)
     if (r == null) return // The reservation's expiry timer would delete a later reservation of the same peer.
     ;(r.signal as AbortSignal & { clear?: () => void }).clear?.()
@@ -287,13 +295,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           stats.evicted++
           dropReservation(peerIdFromString(r.evicted))
         }
-        if (!holding.has(id)) {
-          holding.add(id)
-          // Followers hear of it once the reservation is stored (after this gate returns).
-          setTimeout(() => {
-            if (holding.has(id)) for (const f of rosterFollowers.values()) f.reserved(id)
-          }, 0)
-        }
+        holding.add(id)
         return false
       }
     },
@@ -328,6 +330,16 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   libp2p = node
   for (const topic of RELAY_TOPICS) node.services.pubsub.subscribe(topic)
   installGossipValidators(node.services.pubsub)
+  // A holder's first presence that passed the validators (gossipsub checked its signature by
+  // that peer id): from now on rosters name it, and its followers hear of it at once.
+  node.services.pubsub.addEventListener('message', (evt) => {
+    const msg = evt.detail
+    if (msg.topic !== PRESENCE_TOPIC || msg.type !== 'signed') return
+    const id = msg.from.toString()
+    if (!holding.has(id) || present.has(id)) return
+    present.add(id)
+    for (const f of rosterFollowers.values()) f.reserved(id)
+  })
 
   metrics.bind({ peers: () => node.getPeers().length, reservations: () => node.services.relay.reservations.size })
   node.addEventListener('peer:connect', (evt) => {
@@ -359,7 +371,10 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       }
       const holders = function* (): Generator<string> {
         const ids = [...node.services.relay.reservations.keys()].map((p) => p.toString())
-        for (let i = ids.length - 1; i >= 0; i--) if (!isBlocked(ids[i] as string)) yield ids[i] as string
+        for (let i = ids.length - 1; i >= 0; i--) {
+          const id = ids[i] as string
+          if (present.has(id) && !isBlocked(id)) yield id
+        }
       }
       try {
         const follower = await answerRoster(stream, connection, holders)

@@ -22,7 +22,7 @@ describe("the relay's roster (issue 11: a newcomer dials the mesh at once)", () 
     rmSync(dir, { recursive: true, force: true })
   })
 
-  const { client, stopAll } = relayTestClients()
+  const { client, announce, stopAll } = relayTestClients()
   /** A newcomer (a fresh identity each time: the relay answers a few asks per peer a minute) asks the relay. */
   const ask = async (): Promise<string[]> => {
     const newcomer = await client()
@@ -35,26 +35,32 @@ describe("the relay's roster (issue 11: a newcomer dials the mesh at once)", () 
   }
   const reserved = (n: Libp2p): boolean => n.getMultiaddrs().some((ma) => ma.toString().includes('/p2p-circuit'))
 
-  it('names the peers holding a reservation, newest first, never the asker; then each new one; and forgets a peer that leaves', async () => {
+  it('names the holders of a reservation that gossiped a presence, newest first, never the asker; then each new one; and forgets a peer that leaves', async () => {
     const relayAddr = relay.multiaddrs()[0] as string
-    const a = await client([`${relayAddr}/p2p-circuit`])
+    const a = await client([`${relayAddr}/p2p-circuit`], { gossip: true })
     await expect.poll(() => reserved(a), { timeout: 10_000 }).toBe(true)
-    const b = await client([`${relayAddr}/p2p-circuit`])
+    const b = await client([`${relayAddr}/p2p-circuit`], { gossip: true })
     await expect.poll(() => reserved(b), { timeout: 10_000 }).toBe(true)
+    // A reservation alone is free to make: nobody is named before its presence.
+    expect(await ask()).toEqual([])
+    await announce(a)
+    await announce(b)
 
     // A newcomer with no reservation of its own asks as soon as it is connected.
-    expect(await ask()).toEqual([b.peerId.toString(), a.peerId.toString()])
+    await expect.poll(ask, { timeout: 10_000, interval: 200 }).toEqual([b.peerId.toString(), a.peerId.toString()])
     // A member asking is not named to itself.
     const relayPeer = a.getConnections().find((c) => c.limits == null)?.remotePeer
     if (relayPeer == null) throw new Error('A has no connection to the relay')
     expect(await askRoster(a, relayPeer)).toEqual([b.peerId.toString()])
 
-    // A follows the roster: it hears of C when C reserves, and not of itself.
+    // A follows the roster: it hears of C once C reserved and gossiped its presence, and never of itself.
     const heard: string[][] = []
     const stop = new AbortController()
     const following = followRoster(a, relayPeer, (peers) => heard.push(peers), { signal: stop.signal })
     await expect.poll(() => heard.length, { timeout: 10_000 }).toBe(1)
-    const c = await client([`${relayAddr}/p2p-circuit`])
+    const c = await client([`${relayAddr}/p2p-circuit`], { gossip: true })
+    await expect.poll(() => reserved(c), { timeout: 10_000 }).toBe(true)
+    await announce(c)
     await expect.poll(() => heard.at(-1), { timeout: 10_000 }).toEqual([c.peerId.toString()])
     expect(heard.flat()).not.toContain(a.peerId.toString())
     stop.abort()
@@ -68,8 +74,10 @@ describe("the relay's roster (issue 11: a newcomer dials the mesh at once)", () 
   it('is bounded: at most ROSTER_MAX peers, and a few asks per peer', async () => {
     const relayAddr = relay.multiaddrs()[0] as string
     const members: Libp2p[] = []
-    for (let i = 0; i < ROSTER_MAX + 1; i++) members.push(await client([`${relayAddr}/p2p-circuit`]))
+    for (let i = 0; i < ROSTER_MAX + 1; i++) members.push(await client([`${relayAddr}/p2p-circuit`], { gossip: true }))
     await expect.poll(() => members.every(reserved), { timeout: 60_000 }).toBe(true)
+    await Promise.all(members.map(announce))
+    await expect.poll(async () => (await ask()).length, { timeout: 20_000, interval: 500 }).toBe(ROSTER_MAX)
     const asker = await client()
     const conn = await asker.dial(multiaddr(relayAddr))
     const roster = await askRoster(asker, conn.remotePeer)

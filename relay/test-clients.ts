@@ -5,28 +5,61 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { WebSocket as WsWebSocket } from 'ws'
+import { PRESENCE_TOPIC, encodePresence } from '../src/lib/mesh/index.ts'
 
 // Node 20 has no global WebSocket, which @libp2p/websockets dials with.
 globalThis.WebSocket ??= WsWebSocket as unknown as typeof globalThis.WebSocket
 
-export function relayTestClients(): { client: (listen?: string[]) => Promise<Libp2p>; stopAll: () => Promise<void> } {
+export function relayTestClients(): {
+  client: (listen?: string[], opts?: { gossip?: boolean }) => Promise<Libp2p>
+  announce: (node: Libp2p) => Promise<void>
+  stopAll: () => Promise<void>
+} {
   const peers: Libp2p[] = []
   return {
-    async client(listen = []) {
+    async client(listen = [], { gossip = false } = {}) {
       const node = await createLibp2p({
         addresses: { listen },
         transports: [webSockets(), circuitRelayTransport()],
         connectionEncrypters: [noise()],
         streamMuxers: [yamux()],
         connectionGater: { denyDialMultiaddr: () => false },
-        services: { identify: identify() }
+        services: {
+          identify: identify(),
+          ...(gossip ? { pubsub: gossipsub({ allowPublishToZeroTopicPeers: false, heartbeatInterval: 250 }) } : {})
+        }
       })
       peers.push(node)
       return node
+    },
+    /** Gossip a valid presence from `node` (made with `{ gossip: true }`) once the relay takes the topic from it. */
+    async announce(node) {
+      const pubsub = (node.services as { pubsub: ReturnType<ReturnType<typeof gossipsub>> }).pubsub
+      pubsub.subscribe(PRESENCE_TOPIC)
+      const presence = encodePresence({
+        v: 1,
+        peerId: node.peerId.toString(),
+        capabilities: [],
+        donating: false,
+        freeWorkers: 0,
+        region: 'unknown',
+        ts: Date.now()
+      })
+      for (let i = 0; ; i++) {
+        try {
+          await pubsub.publish(PRESENCE_TOPIC, presence)
+          return
+        } catch (err) {
+          // No subscribed peer yet (the relay's subscription arrives over the new connection).
+          if (i >= 100) throw err
+          await new Promise((r) => setTimeout(r, 50))
+        }
+      }
     },
     async stopAll() {
       await Promise.allSettled(peers.map((p) => p.stop()))

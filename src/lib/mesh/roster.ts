@@ -5,9 +5,11 @@
  * attack passed before anyone dialled.
  *
  * `/zerostate/roster/1.0.0`: a tab opens one stream to its relay as soon as it is connected.
- * The relay writes `{ peers: [peer id, …] }` with the peers holding a reservation there (at
- * most ROSTER_MAX, newest first, never the asker), then keeps the stream open and writes
- * `{ peers: [id] }` each time a new peer reserves. The tab dials those peers at once, but only
+ * The relay writes `{ peers: [peer id, …] }` with the peers holding a reservation there that
+ * have gossiped a valid presence (a reservation alone is free to make: 200 throwaway identities
+ * reserving filled rosters with peers that never answer), at most ROSTER_MAX, newest first,
+ * never the asker; then keeps the stream open and writes `{ peers: [id] }` as each new holder's
+ * first presence passes. The tab dials those peers at once, but only
  * where the usual rule says it dials (the smaller peer id): the roster brings the dial forward
  * and never makes both sides dial (two WebRTC dials that meet both fail).
  *
