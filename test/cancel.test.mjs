@@ -6,7 +6,6 @@ import assert from 'node:assert/strict'
 import { ensureBuilt, startMesh, waitForFullMesh } from './harness.mjs'
 import { slowEcho } from './fixtures/runtime-wat.mjs'
 
-
 describe('cancel from the task page', { timeout: 120_000 }, () => {
   let mesh, a, b
   before(async () => {

@@ -146,7 +146,6 @@ export async function openHideablePeer(url, { allowance = 1e6 } = {}) {
   }
 }
 
-
 /** Publish the slow agent (named `name`) from `page`; resolves with its id. */
 export async function publishSlow(page, outer, name = 'slow-echo') {
   return await page.evaluate(

@@ -5,7 +5,6 @@ import assert from 'node:assert/strict'
 import { startMesh, waitForFullMesh } from './harness.mjs'
 import { slowEcho } from './fixtures/runtime-wat.mjs'
 
-
 const TEXT =
   'WebRTC lets browsers connect directly. Peers exchange offers through a relay. ' +
   'After that the relay is not needed. Direct connections are fast and private. ' +
