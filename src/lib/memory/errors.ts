@@ -33,6 +33,12 @@ export class RegistryQuotaExceededError extends RejectedUpdateError {
   static override readonly defaultMessage: string = 'The update would give one author more registry entries than the quota allows'
 }
 
+/** A remote update would give an owner more namespace records than the quota: refused whole at the guard (issue 11 item 3). */
+export class NamespaceQuotaExceededError extends RejectedUpdateError {
+  override readonly name: string = 'NamespaceQuotaExceededError'
+  static override readonly defaultMessage: string = 'The update would give one owner more shared namespaces than the quota allows'
+}
+
 /** A remote update adds a registry entry without its publishing work stamp: refused whole at the guard. */
 export class RegistryWorkMissingError extends RejectedUpdateError {
   override readonly name: string = 'RegistryWorkMissingError'

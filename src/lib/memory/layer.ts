@@ -110,7 +110,12 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
       strikes,
       // 'namespaces' is the unsigned index from before owners: still accepted from peers that hold it, never read.
       policy: name === REGISTRY_DOC ? registryPolicy : { allowedRoots: name === MEMORY_INDEX_DOC ? new Set(['namespaces', OWNED_ROOT]) : new Set(['kv']) },
-      admit: name === REGISTRY_DOC ? (shape, kind) => registry.admit(shape, kind) : undefined,
+      admit:
+        name === REGISTRY_DOC
+          ? (shape, kind) => registry.admit(shape, kind)
+          : name === MEMORY_INDEX_DOC
+            ? (shape, kind) => memory.admitIndexUpdate(shape, kind)
+            : undefined,
       onReject: init.onPeerRejected,
       offer: name.startsWith(NAMESPACE_DOC_PREFIX)
     })

@@ -26,6 +26,7 @@ import { InvalidValueError, MissingKeyError, NamespaceError, NamespaceQuotaError
 import { MEMORY_DOC_PREFIX, NAMESPACE_DOC_PREFIX, NAMESPACE_RE, type MemoryLimits } from './constants.ts'
 import { deriveNamespaceKeys, newSalt, openEntry, sealEntry, slotOf, unlockNamespace, type NamespaceKeys } from './namespace-crypto.ts'
 import { NamespaceIndex } from './namespace-index.ts'
+import type { UpdateShape } from './update-guard.ts'
 import { ANYONE, MemoryEntrySchema, WritersSchema, namespaceKey, type MemoryEntry, type NamespaceRecord } from './namespace-schema.ts'
 import { SignatureVerifier } from './signature-verifier.ts'
 
@@ -150,6 +151,11 @@ export class MemoryStore {
       this.#counters.inc('verifyErrors')
       log.error('memory verification failed %e', err)
     })
+  }
+
+  /** The update guard's part for the namespace index: refuses an update over an owner's namespace quota (see NamespaceIndex.admit). */
+  admitIndexUpdate(shape: UpdateShape, kind: 'step2' | 'update'): void {
+    this.#index.admit(shape, kind)
   }
 
   /** Resolves once pending verifications and decryptions are done. */

@@ -15,6 +15,8 @@ import { SignatureVerifier } from './signature-verifier.ts'
 import type { MemoryLimits } from './constants.ts'
 import { NamespaceRecordSchema, namespaceKey, type NamespaceRecord } from './namespace-schema.ts'
 import { TimeSlicer } from './time-slicer.ts'
+import { NamespaceQuotaExceededError } from './errors.ts'
+import type { UpdateShape } from './update-guard.ts'
 
 const log = logger('memory:namespaces')
 const HEAL = Symbol('namespace-heal')
@@ -25,6 +27,12 @@ const textDecoder = new TextDecoder()
 
 /** Root of the index doc holding signed namespace records. */
 export const OWNED_ROOT = 'owned'
+
+/** The owner part of an index key (`owner/name`; names hold no `/`). */
+function ownerOfKey(key: string): string {
+  const slash = key.lastIndexOf('/')
+  return slash < 0 ? key : key.slice(0, slash)
+}
 
 /** Signed namespace records, verified. */
 export class NamespaceIndex {
@@ -47,6 +55,48 @@ export class NamespaceIndex {
     this.#onChange = onChange
     this.#map.observe((e) => this.#enqueue([...e.keysChanged]))
     this.#enqueue([...this.#map.keys()])
+  }
+
+  /**
+   * The update guard's part for the index (issue 11 item 3), called on every remote update after
+   * the structural walk and before it is applied: an update that adds more than
+   * `maxNamespacesPerOwner` records of one owner (or, as an incremental update, more than the
+   * owner has left) is refused whole with a {@link NamespaceQuotaExceededError} (counted, the
+   * sender struck). Readers ignored the excess anyway; refused here, a namespace bomb costs a
+   * walk of its bytes instead of a parse, a canonical form and a signature check per record.
+   * A sync answer (`step2`) within the quota by itself is admitted, as in the registry: two
+   * honest peers may hold different records of one owner.
+   */
+  admit(shape: UpdateShape, kind: 'step2' | 'update' = 'update'): void {
+    const keys = shape.keys.get(OWNED_ROOT)
+    if (keys == null) return
+    const added = new Map<string, number>()
+    for (const key of keys) {
+      if (this.#map.has(key)) continue
+      const owner = ownerOfKey(key)
+      added.set(owner, (added.get(owner) ?? 0) + 1)
+    }
+    const quota = this.#limits.maxNamespacesPerOwner
+    let have: Map<string, number> | undefined
+    for (const [owner, n] of added) {
+      if (n <= quota && kind === 'step2') continue
+      have ??= this.#countByOwner()
+      const held = have.get(owner) ?? 0
+      if (n > quota || held + n > quota) {
+        this.#counters.inc('namespaceOverQuotaRefused')
+        throw new NamespaceQuotaExceededError(`the update adds ${n} namespaces of ${owner.slice(0, 20)}…, who has ${held} here (limit ${quota} per owner)`)
+      }
+    }
+  }
+
+  /** Records in the map per owner (verified or not). */
+  #countByOwner(): Map<string, number> {
+    const out = new Map<string, number>()
+    for (const key of this.#map.keys()) {
+      const owner = ownerOfKey(key)
+      out.set(owner, (out.get(owner) ?? 0) + 1)
+    }
+    return out
   }
 
   /** Resolves once every record seen so far is verified. */

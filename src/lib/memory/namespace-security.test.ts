@@ -193,8 +193,44 @@ describe('owners and writers', () => {
   })
 })
 
+/** `n` namespace records signed by `owner`, created in that order. */
+async function signedNamespaces(owner: Identity, n: number, first = 0): Promise<NamespaceRecord[]> {
+  const records: NamespaceRecord[] = []
+  for (let i = first; i < first + n; i++) {
+    const payload = {
+      kind: 'zerostate/namespace/1' as const,
+      name: `bomb-${i}`,
+      owner: owner.publicKey,
+      mode: 'shared' as const,
+      createdAt: i,
+      version: 1,
+      writers: ['*']
+    }
+    records.push({ ...payload, signature: await signJson(owner, payload) } as NamespaceRecord)
+  }
+  return records
+}
+
 describe('namespace bomb (issue 11 item 3)', () => {
-  it('600 namespaces pushed in one update open no doc on the victim; honest namespaces still sync', async () => {
+  it("the guard admits an owner's quota of namespaces and refuses the update that goes past it", async () => {
+    const net = new MemoryNetwork()
+    const victim = await peer(net, { maxNamespacesPerOwner: 4 })
+    const evil = await peer(net, { maxNamespacesPerOwner: 1000 })
+    const index = evil.doc(MEMORY_INDEX_DOC)!
+    const put = (records: NamespaceRecord[]) =>
+      index.transact(() => {
+        for (const r of records) index.getMap(OWNED_ROOT).set(`${r.owner}/${r.name}`, r)
+      })
+    put(await signedNamespaces(evil.identity, 3))
+    await until(() => victim.memory.namespaces().filter((n) => n.owner === evil.identity.publicKey).length === 3, 10_000, 'three admitted')
+    // One more is within the quota of 4; two more would make 6.
+    put(await signedNamespaces(evil.identity, 2, 3))
+    await until(() => (victim.metrics()['memory.kv.namespaceOverQuotaRefused'] ?? 0) === 1, 10_000, 'the fifth refused')
+    await victim.memory.settled()
+    expect(victim.memory.namespaces().filter((n) => n.owner === evil.identity.publicKey)).toHaveLength(3)
+  })
+
+  it('600 namespaces pushed in one update are refused whole at the guard: nothing applied, no record verified, no doc opened; honest namespaces still sync', async () => {
     const net = new MemoryNetwork()
     const victim = await peer(net)
     const honest = await peer(net)
@@ -203,20 +239,9 @@ describe('namespace bomb (issue 11 item 3)', () => {
     await until(() => victim.memory.get('before', 'k') === 1)
     await victim.memory.settled()
     const docsBefore = victim.metrics()['memory.docs']
+    const rejectedBefore = victim.metrics()['memory.sync.rejectedUpdates'] ?? 0
     // 600 validly signed records by one key, and 600 unsigned ones in the index from before owners, in one update.
-    const records: NamespaceRecord[] = []
-    for (let i = 0; i < 600; i++) {
-      const payload = {
-        kind: 'zerostate/namespace/1' as const,
-        name: `bomb-${i}`,
-        owner: evil.identity.publicKey,
-        mode: 'shared' as const,
-        createdAt: i,
-        version: 1,
-        writers: ['*']
-      }
-      records.push({ ...payload, signature: await signJson(evil.identity, payload) } as NamespaceRecord)
-    }
+    const records = await signedNamespaces(evil.identity, 600)
     const index = evil.doc(MEMORY_INDEX_DOC)!
     const updates: Uint8Array[] = []
     index.on('update', (u: Uint8Array) => updates.push(u))
@@ -225,10 +250,13 @@ describe('namespace bomb (issue 11 item 3)', () => {
       for (let i = 0; i < 600; i++) index.getMap('namespaces').set(`legacy-${i}`, { mode: 'shared', createdAt: i })
     })
     expect(updates).toHaveLength(1)
-    // Listed up to the author's quota, opened: none.
-    await until(() => victim.memory.namespaces().filter((n) => n.owner === evil.identity.publicKey).length === 64, 10_000, 'bomb received')
+    await until(() => (victim.metrics()['memory.kv.namespaceOverQuotaRefused'] ?? 0) >= 1, 10_000, 'bomb refused')
     await victim.memory.settled()
-    expect(victim.metrics()['memory.kv.namespacesOverQuota']).toBe(600 - 64)
+    // Refused before Yjs applied it: the victim's index never held a record of the bomb, so none was parsed or verified.
+    expect(victim.doc(MEMORY_INDEX_DOC)!.getMap(OWNED_ROOT).size).toBe(honest.doc(MEMORY_INDEX_DOC)!.getMap(OWNED_ROOT).size)
+    expect(victim.memory.namespaces().filter((n) => n.owner === evil.identity.publicKey)).toHaveLength(0)
+    expect(victim.metrics()['memory.kv.invalidNamespaceRecords'] ?? 0).toBe(0)
+    expect(victim.metrics()['memory.sync.rejectedUpdates']).toBeGreaterThan(rejectedBefore)
     expect(victim.memory.namespaces().some((n) => n.name.startsWith('legacy-'))).toBe(false)
     expect(victim.metrics()['memory.docs']).toBe(docsBefore)
     // Still responsive, and an honest namespace created after the bomb reaches it.
