@@ -27,6 +27,7 @@ import {
   ROSTER_PROTOCOL_ID,
   type RosterSubscriber,
   answerRoster,
+  gossipFastMsgId,
   gossipScoring,
   installGossipValidators
 } from '../src/lib/mesh/index.ts'
@@ -67,6 +68,8 @@ export interface RelayAdmissionStats {
   pendingRefused: number
   /** Peers blocked for a frame over a reader's cap. */
   blocked: number
+  /** Roster asks answered, and refused (over 4 per peer per minute, or from a blocked peer). */
+  roster: { answered: number; refused: number }
 }
 
 /** The circuit relay's hop protocol, read by the library (pbStream, prefix capped by our patch). */
@@ -197,19 +200,24 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const reserveRate = new KeyedRate<string>(6, 60_000)
   // Upgrades in progress per address, so one address cannot hold every pending slot.
   const pending = new Map<string, Set<MultiaddrConnection>>()
-  const stats: RelayAdmissionStats = { reservations: 0, refused: { perAddress: 0, full: 0, rate: 0 }, evicted: 0, released: 0, pendingRefused: 0, blocked: 0 }
+  const stats: RelayAdmissionStats = {
+    reservations: 0,
+    refused: { perAddress: 0, full: 0, rate: 0 },
+    evicted: 0,
+    released: 0,
+    pendingRefused: 0,
+    blocked: 0,
+    roster: { answered: 0, refused: 0 }
+  }
   let libp2p: Libp2p<{ relay: ReturnType<ReturnType<typeof circuitRelayServer>> }> | undefined
   /**
-   * Holders of a reservation, those of them that have gossiped a valid presence (the only ones a
-   * roster names: a reservation alone is free, and 200 throwaway identities reserving filled
-   * rosters with peers that never answer a dial), and the tabs following the roster
-   * (src/lib/mesh/roster.ts).
+   * Holders of a reservation that have gossiped a valid presence (the only ones a roster names:
+   * a reservation alone is free, and 200 throwaway identities reserving filled rosters with
+   * peers that never answer a dial), and the tabs following the roster (src/lib/mesh/roster.ts).
    */
-  const holding = new Set<string>()
   const present = new Set<string>()
   const rosterFollowers = new Map<string, RosterSubscriber>()
   const dropReservation = (peer: PeerId): void => {
-    holding.delete(peer.toString())
     present.delete(peer.toString())
     const r = libp2p?.services.relay.reservations.get(peer)
     if (r == null) return // The reservation's expiry timer would delete a later reservation of the same peer.
@@ -295,7 +303,6 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           stats.evicted++
           dropReservation(peerIdFromString(r.evicted))
         }
-        holding.add(id)
         return false
       }
     },
@@ -323,6 +330,8 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         // Other relays get every message on the relay topics (presence, discovery), mesh or not.
         directPeers: peers.map((p) => ({ id: p.id, addrs: [p.addr] })),
         maxInboundDataLength: GOSSIP_LIMITS.maxRpcBytes,
+        // Copies of a message seen are dropped before their signature is checked again.
+        fastMsgIdFn: gossipFastMsgId,
         ...gossipScoring()
       })
     }
@@ -336,7 +345,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     const msg = evt.detail
     if (msg.topic !== PRESENCE_TOPIC || msg.type !== 'signed') return
     const id = msg.from.toString()
-    if (!holding.has(id) || present.has(id)) return
+    if (present.has(id) || !node.services.relay.reservations.has(msg.from)) return
     present.add(id)
     for (const f of rosterFollowers.values()) f.reserved(id)
   })
@@ -366,9 +375,11 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     async (stream, connection) => {
       const asker = connection.remotePeer.toString()
       if (isBlocked(asker) || !rosterRate.take(asker)) {
+        stats.roster.refused++
         stream.abort(new Error('roster: over budget'))
         return
       }
+      stats.roster.answered++
       const holders = function* (): Generator<string> {
         const ids = [...node.services.relay.reservations.keys()].map((p) => p.toString())
         for (let i = ids.length - 1; i >= 0; i--) {
@@ -414,7 +425,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     },
     metrics,
     admission() {
-      return { ...stats, refused: { ...stats.refused }, reservations: node.services.relay.reservations.size }
+      return { ...stats, refused: { ...stats.refused }, roster: { ...stats.roster }, reservations: node.services.relay.reservations.size }
     },
     peerRelays: () => peering.connected(),
     async stop() {

@@ -96,6 +96,10 @@ describe("the relay's roster (issue 11: a newcomer dials the mesh at once)", () 
         { timeout: 10_000, interval: 10 }
       )
       .toBe('refused')
+    // Counted: the first ask of this peer plus the ones the poll got answered, then the refusal.
+    const { answered, refused } = relay.admission().roster
+    expect(refused).toBeGreaterThanOrEqual(1)
+    expect(answered).toBeGreaterThanOrEqual(4)
     // The protocol is registered under its versioned id.
     expect(relay.node.getProtocols()).toContain(ROSTER_PROTOCOL_ID)
   }, 120_000)

@@ -50,16 +50,26 @@ export function relayTestClients(): {
         region: 'unknown',
         ts: Date.now()
       })
-      for (let i = 0; ; i++) {
-        try {
-          await pubsub.publish(PRESENCE_TOPIC, presence)
-          return
-        } catch (err) {
-          // No subscribed peer yet (the relay's subscription arrives over the new connection).
-          if (i >= 100) throw err
-          await new Promise((r) => setTimeout(r, 50))
-        }
+      // The relay's subscription arrives over the new connection: await it (a loaded machine
+      // took over 5 s with 25 clients connecting at once), then publish.
+      const subscribed = (): boolean => pubsub.getSubscribers(PRESENCE_TOPIC).length > 0
+      if (!subscribed()) {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            pubsub.removeEventListener('subscription-change', check)
+            reject(new Error(`announce: nobody took ${PRESENCE_TOPIC} from ${node.peerId} in 30 s`))
+          }, 30_000)
+          const check = (): void => {
+            if (!subscribed()) return
+            clearTimeout(timer)
+            pubsub.removeEventListener('subscription-change', check)
+            resolve()
+          }
+          pubsub.addEventListener('subscription-change', check)
+          check()
+        })
       }
+      await pubsub.publish(PRESENCE_TOPIC, presence)
     },
     async stopAll() {
       await Promise.allSettled(peers.map((p) => p.stop()))
