@@ -52,4 +52,6 @@ export {
   type Receipt,
   type SpendingState
 } from './orchestrator/index.ts'
+/** The language models a peer advertises (issue 14): family, context and rough speed, read from its capabilities. */
+export { parseLlmRuns, type AdvertisedModel } from './orchestrator/index.ts'
 export { EntryRecordSchema as RegistryEntrySchema, type RegistryEntry, type NamespaceInfo } from './memory/index.ts'

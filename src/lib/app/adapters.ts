@@ -215,6 +215,7 @@ export class AppCatalog implements AgentCatalog {
           description: a.manifest.description,
           capabilities: a.manifest.capabilities,
           abi: a.manifest.abi,
+          ...(a.manifest.llm?.model != null ? { llm: a.manifest.llm.model } : {}),
           price: a.manifest.price,
           quality: s != null && s.runs > 0 ? (s.successes + 1) / (s.runs + 2) : a.reputation,
           avgMs: s != null && s.successes > 0 ? s.avgMs : undefined,

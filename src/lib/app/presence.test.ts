@@ -79,6 +79,31 @@ describe('presencePublisher', () => {
     expect(published.at(-1)).toMatchObject({ donating: false, workers: 0, freeWorkers: 0 })
   })
 
+  it('a loaded model is advertised with its context and measured speed, first, so a cap on capabilities does not cut it', async () => {
+    const { decodePresence, encodePresence } = await import('../mesh/index.ts')
+    const { parseLlmRuns } = await import('../orchestrator/index.ts')
+    const published: NonNullable<MeshNodeInit['presence']>[] = []
+    const speed: { tokensPerSecond?: number } = {}
+    const presence = presencePublisher({ maxCapabilities: 5 })({
+      mesh: { setPresence: (p) => published.push({ ...p }) },
+      catalog: { agents: () => [agent('a', ['aa', 'ab', 'ac', 'ad', 'ae', 'af'])] },
+      executor: { has: () => true, freeWorkers: () => 1 },
+      llm: { state: () => ({ state: 'unavailable' }) },
+      llmRunner: { models: () => [{ name: 'ZS Tiny Llama', family: 'llama', context: 512 }], state: () => speed },
+      publicKey: 'ed25519:me'
+    })
+    presence.setDonating(true)
+    expect(published.at(-1)?.capabilities).toEqual(['llm', 'llm-family-llama', 'llm-model-zs-tiny-llama', 'llm-prompt', 'llm-run.llama.c512.t0.zs-tiny-llama'])
+    speed.tokensPerSecond = 638.7
+    presence.refresh()
+    const caps = published.at(-1)?.capabilities ?? []
+    expect(parseLlmRuns(caps)).toEqual([{ name: 'zs-tiny-llama', family: 'llama', context: 512, tps: 640 }])
+    // It passes presence's own schema on the way out and in (an older peer's too: it is a capability).
+    const peerId = '12D3KooWPresenceTestPeer'
+    const bytes = encodePresence({ v: 1, peerId, capabilities: caps, donating: true, freeWorkers: 1, region: 'unknown', ts: 1 })
+    expect(parseLlmRuns(decodePresence(bytes, peerId).capabilities)).toHaveLength(1)
+  })
+
   it('a chosen region is validated, saved, advertised at once, and read back by a new publisher (a reload)', () => {
     const map = new Map<string, string>()
     const storage = {

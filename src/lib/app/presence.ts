@@ -5,7 +5,7 @@
  * per profile).
  */
 import { defaultRegion, toRegion, isRegion, type MeshNodeInit, type Region } from '../mesh/index.ts'
-import { LLM_CAPABILITY, LLM_PROMPT_CAPABILITY } from '../orchestrator/index.ts'
+import { LLM_CAPABILITY, LLM_PROMPT_CAPABILITY, MAX_ADVERTISED_MODELS, encodeLlmRun, modelSlug } from '../orchestrator/index.ts'
 import type { CatalogAgent } from './adapters.ts'
 
 /** Options of the presence publisher. */
@@ -57,8 +57,12 @@ export interface PresencePublisherComponents {
   /** The worker pool: a donor advertises its worker count beside its free call slots. */
   pool?: { stats(): { workers: number } }
   llm: { state(): { state: string } }
-  /** The language models loaded here for llm-prompt agents (issue 14): advertised as `llm`, `llm-prompt` and each model's name and family. */
-  llmRunner?: { models(): ReadonlyArray<{ name: string; family: string }> }
+  /**
+   * The language models loaded here for llm-prompt agents (issue 14): advertised as `llm`, `llm-prompt`,
+   * each model's name and family, and one `llm-run.<family>.c<context>.t<tokens/s>.<name>` per model
+   * with its context and the speed measured here (route/llm-fit.ts).
+   */
+  llmRunner?: { models(): ReadonlyArray<{ name: string; family: string; context?: number }>; state?(): { tokensPerSecond?: number } }
   /** The profile's signing key, advertised once at start. */
   publicKey: string
 }
@@ -102,26 +106,26 @@ export function presencePublisher(init: PresencePublisherInit = {}): (components
     let timer: ReturnType<typeof setInterval> | undefined
     const refresh = (): void => {
       const caps = new Set<string>()
+      const llmCaps = new Set<string>()
       // A donor advertises only what it can run now: agents whose bytes it holds.
       if (donating) for (const a of catalog.agents()) if (executor.has(a.id)) for (const c of a.manifest.capabilities) caps.add(c)
-      if (llm.state().state === 'ready') caps.add(LLM_CAPABILITY)
-      for (const m of llmRunner?.models() ?? []) {
-        const slug = (s: string): string =>
-          s
-            .toLowerCase()
-            .replace(/[^a-z0-9]+/g, '-')
-            .replace(/^-+|-+$/g, '')
-            .slice(0, 48) || 'unnamed'
-        caps.add(LLM_CAPABILITY)
-        caps.add(LLM_PROMPT_CAPABILITY)
-        caps.add(`llm-model-${slug(m.name)}`)
-        caps.add(`llm-family-${slug(m.family)}`)
+      if (llm.state().state === 'ready') llmCaps.add(LLM_CAPABILITY)
+      const tokensPerSecond = llmRunner?.state?.().tokensPerSecond
+      for (const m of (llmRunner?.models() ?? []).slice(0, MAX_ADVERTISED_MODELS)) {
+        llmCaps.add(LLM_CAPABILITY)
+        llmCaps.add(LLM_PROMPT_CAPABILITY)
+        llmCaps.add(`llm-model-${modelSlug(m.name)}`)
+        llmCaps.add(`llm-family-${modelSlug(m.family)}`)
+        if (m.context != null)
+          llmCaps.add(encodeLlmRun({ name: m.name, family: m.family, context: m.context, ...(tokensPerSecond != null ? { tokensPerSecond } : {}) }))
       }
+      for (const c of llmCaps) caps.delete(c)
       mesh.setPresence({
         donating,
         freeWorkers: donating ? executor.freeWorkers() : 0,
         ...(pool != null ? { workers: donating ? pool.stats().workers : 0 } : {}),
-        capabilities: [...caps].sort().slice(0, maxCapabilities)
+        // The models first: a donor with many agents must not have them cut (the cap, then presence's byte limit, cut from the end).
+        capabilities: [...[...llmCaps].sort(), ...[...caps].sort()].slice(0, maxCapabilities)
       })
     }
     return {

@@ -24,6 +24,8 @@ export interface AgentCandidate {
   moduleSha256?: string
   /** The agent's ABI; an `llm-prompt` agent runs only on a peer that advertises a loaded model (issue 14). */
   abi?: string
+  /** What an `llm-prompt` agent needs of a model (its manifest's `llm.model`): the router sends it only to a peer advertising a model that fits. */
+  llm?: { families?: readonly string[]; models?: readonly string[]; minContext?: number }
   /** Peers known to hold the agent's bytes (for agent-fetch). */
   holders?: readonly string[]
   /** The publisher's key (registry entries). */

@@ -23,6 +23,7 @@ import { deterministicPlanner } from './plan/index.ts'
 import { resolvePreferences, type RoutingPreferences } from './route/index.ts'
 import {
   CapacityBook,
+  LlmSpeedBook,
   router as createRouterService,
   teeOutcomes,
   type PeerWindowsInit,
@@ -189,7 +190,9 @@ export function orchestratorService(init: OrchestratorInit = {}): (components: O
 export function createOrchestrator(components: OrchestratorComponents, init: OrchestratorInit = {}): Orchestrator {
   // Capacity donors have shown: the dispatcher's windows write it, the router reads it (issue 11 item 6).
   const capacity = new CapacityBook()
-  const router = createRouterService(init.router)({ ...components, capacity })
+  // Donors' generation speed as measured here (issue 14): the dispatcher writes it, the router prefers the faster by it.
+  const llmSpeed = new LlmSpeedBook()
+  const router = createRouterService(init.router)({ ...components, capacity, llmSpeed })
   // The dispatcher hands `window` to its PeerWindows as is.
   const window: PeerWindowsInit = { ...init.dispatcher?.window, capacity }
   const dispatch: Dispatcher = createDispatcher({ ...init.dispatcher, window })({
@@ -198,7 +201,8 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
     executor: components.executor,
     outcomes: components.learning == null ? components.outcomes : teeOutcomes(components.outcomes, components.learning),
     trust: components.trust,
-    tracer: components.tracer
+    tracer: components.tracer,
+    llmSpeed
   })
   const chain = plannerChain([...(components.planners ?? []), deterministicPlanner()])
   const history = new Map<TaskId, TaskSummary>()

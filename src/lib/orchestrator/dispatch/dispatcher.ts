@@ -60,6 +60,8 @@ export interface DispatcherComponents {
   trust?: StepVerifier
   /** Spans of runs, steps, routing, attempts and verification (core/trace); donors' signed spans are verified into it. Off without it. */
   tracer?: Tracer
+  /** Where the speed of donors' streamed tokens goes (route/'s `LlmSpeedBook`): the router prefers faster models by what it measured, not by their claim. */
+  llmSpeed?: { observe(peer: string, tokens: number, ms: number): void }
 }
 
 /** How a step's result was verified (`TaskResult.steps[].verification`). */
@@ -253,7 +255,7 @@ class LeaseLostError extends OrchestratorError {
 
 /** `dispatcher(init)(components)`. */
 export function dispatcher(init: DispatcherInit = {}): (components: DispatcherComponents) => Dispatcher {
-  return ({ transport, router, executor, outcomes = NULL_OUTCOME_SINK, trust, tracer }) => {
+  return ({ transport, router, executor, outcomes = NULL_OUTCOME_SINK, trust, tracer, llmSpeed }) => {
     const offerTimeout = init.offerTimeoutMs ?? 2000
     const stepTimeout = init.stepTimeoutMs ?? 60_000
     const attempts = new Map<string, Attempt>()
@@ -966,6 +968,9 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         let uploading = false
         let nextSeq = 0
         let streamed = 0
+        /** When the first and the last streamed piece arrived (the donor's generation speed, measured here). */
+        let firstPieceAt = 0
+        let lastPieceAt = 0
         const transfers = new AbortController()
         const deadline = Date.now() + stepTimeout
         const arm = (ms: number, err: () => Error): void => {
@@ -1041,6 +1046,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
               return
             }
             nextSeq++
+            lastPieceAt = performance.now()
+            if (nextSeq === 1) firstPieceAt = lastPieceAt
             try {
               opts.onTokens?.({ taskId: opts.taskId, stepId, peer, seq, text })
             } catch (err) {
@@ -1060,6 +1067,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
               return
             }
             settle()
+            if (nextSeq >= 2) llmSpeed?.observe(peer, nextSeq, lastPieceAt - firstPieceAt)
             resolve({ output, ms, rid })
           }
         }

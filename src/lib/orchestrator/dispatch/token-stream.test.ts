@@ -8,6 +8,7 @@ import { createOrchestrator } from '../index.ts'
 import { donorService } from '../donor/index.ts'
 import { agent, catalogOf, delay, peer } from '../test-fixtures.ts'
 import type { LocalExecutor } from '../components.ts'
+import { encodeLlmRun } from '../route/index.ts'
 
 const writer = agent('writer', ['llm-summarization'], 0, { abi: 'llm-prompt' })
 const PIECES = ['The', ' mesh', ' lends', ' CPUs', '.']
@@ -90,6 +91,52 @@ describe('llm-prompt token streaming', () => {
       .done.catch((e: unknown) => e)
     expect(String((err as Error).message)).toMatch(/language model/)
     expect(executors.get('donor-plain')!.runs).toBe(0)
+  })
+})
+
+describe('llm-prompt steps go to the faster model, by the speed measured here', () => {
+  /** A donor transport that streams `pieces` tokens `gapMs` apart, then answers; counts its runs. */
+  async function streamingDonor(net: MemoryTaskNetwork, id: string, pieces: number, gapMs: number) {
+    const t = net.transport(id)
+    await t.start()
+    const seen = { runs: 0 }
+    t.onMessage((from, m) => {
+      if (m.type !== 'offer') return
+      seen.runs++
+      void (async () => {
+        await t.send(from, { type: 'accept', rid: m.rid, leaseMs: 5000 })
+        for (let i = 0; i < pieces; i++) {
+          await delay(gapMs)
+          await t.send(from, { type: 'tokens', rid: m.rid, seq: i, text: 'x' })
+        }
+        await t.send(from, { type: 'result', rid: m.rid, output: 'x'.repeat(pieces), ms: pieces * gapMs })
+      })()
+    })
+    return seen
+  }
+
+  it('a donor claiming 99,999 tokens/s wins the first step, then loses to an honest faster one once its streaming is measured', async () => {
+    const net = new MemoryTaskNetwork()
+    // The liar streams 40 tokens at ~40/s; the honest donor claims 100 and streams at ~500/s.
+    const liar = await streamingDonor(net, 'donor-liar', 40, 25)
+    const honest = await streamingDonor(net, 'donor-honest', 40, 2)
+    const claim = (tps: number) => ['llm', 'llm-prompt', encodeLlmRun({ name: 'm', family: 'llama', context: 2048, tokensPerSecond: tps })]
+    const peers = [
+      peer('donor-liar', { rttMs: 5, freeWorkers: 1, capabilities: claim(99_999) }),
+      peer('donor-honest', { rttMs: 5, freeWorkers: 1, capabilities: claim(100) })
+    ]
+    const orch = createOrchestrator(
+      { catalog: catalogOf([writer]), peers: { peers: () => peers }, transport: net.transport('submitter') },
+      { dispatcher: { offerTimeoutMs: 1000 } }
+    )
+    await orch.start()
+    const run = async (i: number) =>
+      (await orch.submit({ description: 'summarize', agent: writer.id, input: `t${i}`, preferences: { strategy: 'speed', verification: 'none' } }).done)
+        .steps[0]!.peer
+    expect(await run(0)).toBe('donor-liar')
+    expect(await run(1)).toBe('donor-honest')
+    expect(await run(2)).toBe('donor-honest')
+    expect([liar.runs, honest.runs]).toEqual([1, 2])
   })
 })
 

@@ -28,6 +28,7 @@ import { TRUSTED_MEAN, agentPosterior, betaMean, isHeld, type AgentTrust } from 
 import type { LearningSnapshot, RouteLearning } from './learning.ts'
 import { compareVersions } from './ab.ts'
 import type { PeerCapacity } from './capacity.ts'
+import { parseLlmRuns, peerLlmFit, UNKNOWN_TPS, type LlmSpeedSource } from './llm-fit.ts'
 
 /** What a peer advertises when it runs `llm-prompt` agents (a language model is loaded there). */
 export const LLM_PROMPT_CAPABILITY = 'llm-prompt'
@@ -70,6 +71,12 @@ export interface RouterComponents {
   routing?: RoutingTrust
   /** What routing learned (route/learning.ts): the balanced bandit, A/B trials of new versions, anomaly flags. */
   learning?: RouteLearning
+  /**
+   * Measured generation speed of donors (`LlmSpeedBook`, fed by the dispatcher): for an `llm-prompt`
+   * step a peer's speed is its tokens/s as measured, its advertised claim only a prior. Without it
+   * the claims count as they are (capped).
+   */
+  llmSpeed?: LlmSpeedSource
 }
 
 /** Router options. */
@@ -257,6 +264,12 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
     const flaggedPeers: PeerSnapshot[] = []
     // An llm-prompt agent needs a loaded language model: only peers that advertise one (issue 14).
     const llmOnly = ix.agents.length > 0 && ix.agents.every((a) => a.abi === 'llm-prompt')
+    const llmSpeed = components.llmSpeed
+    /** Tokens/s of a peer's fastest advertised model as routing believes it (measured, the claim a prior). */
+    const llmTps = (p: PeerSnapshot): number => {
+      const claim = Math.max(0, ...parseLlmRuns(p.capabilities).map((m) => m.tps))
+      return llmSpeed?.speed(p.id, claim > 0 ? claim : undefined) ?? (claim > 0 ? Math.min(claim, 5000) : UNKNOWN_TPS)
+    }
     for (const p of allPeers) {
       if (!p.donating || p.freeWorkers <= 0) continue
       if (llmOnly && !p.capabilities.includes(LLM_PROMPT_CAPABILITY)) continue
@@ -316,8 +329,15 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
     const regions = prefs.preferred_regions
     const userScore = routing == null ? undefined : (peerId: string, agentId?: string): number => clamp01(routing.userScore(peerId, agentId))
     const peerUser = peers.map((p) => userScore?.(p.id) ?? 0)
+    // An llm-prompt step: a peer's speed is mostly its generation speed (tokens/s, measured here where known,
+    // its claim as a prior), shared by the fastest candidate; the round trip and wait take the rest.
+    const tps = llmOnly ? peers.map((p) => llmTps(p)) : undefined
+    const maxTps = tps == null ? 0 : Math.max(0, ...tps)
     const peerCriteria = peers.map((p, i) => ({
-      speed: latencySpan === 0 ? (p.rttMs === undefined ? 0.5 : 1) : 1 - ((p.rttMs ?? maxRtt / 2) + waitMs[i]) / latencySpan,
+      speed: mixSpeed(
+        latencySpan === 0 ? (p.rttMs === undefined ? 0.5 : 1) : 1 - ((p.rttMs ?? maxRtt / 2) + waitMs[i]) / latencySpan,
+        tps == null || maxTps <= 0 ? undefined : tps[i] / maxTps
+      ),
       region: regions != null && p.region != null && regions.includes(p.region) ? 1 : 0,
       load: maxFree === 0 ? 0 : free[i] / maxFree
     }))
@@ -338,6 +358,26 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
     // Peers with room first (a full one would decline or queue the offer), then by score.
     const roomAt = (i: number): number => (free[i] > 0 ? 1 : 0)
     const peerOrder = peers.map((_, i) => i).sort((a, b) => roomAt(b) - roomAt(a) || peerScore[b] - peerScore[a] || peers[a].id.localeCompare(peers[b].id))
+    /** Whether peer `p` has a model that fits agent `i` (always, for other agents): issue 14's family, list and minimum context. */
+    const fitMemo = new Map<number, boolean>()
+    const fits = (i: number, p: number): boolean => {
+      if (!llmOnly) return true
+      const key = i * peers.length + p
+      let f = fitMemo.get(key)
+      if (f === undefined) {
+        f = peerLlmFit(peers[p].capabilities, ix.agents[i].llm).fits
+        fitMemo.set(key, f)
+      }
+      return f
+    }
+    /** The best-ordered peer (from the `from`-th in order, wrapping) that fits agent `i`, or -1. */
+    const peerFor = (i: number, from = 0): number => {
+      for (let j = 0; j < peerOrder.length; j++) {
+        const p = peerOrder[(from + j) % peerOrder.length]
+        if (fits(i, p)) return p
+      }
+      return -1
+    }
 
     // ---- agents (many): hard constraints, then the weighted agent part, top-k kept in place.
     const budget = opts.budget ?? prefs.max_cost ?? Infinity
@@ -372,6 +412,8 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
     let lowRep = 0
     let excluded = 0
     let unheld = 0
+    /** llm-prompt agents whose model no donating peer has loaded (family, list or context). */
+    let noModel = 0
     let eligible = 0
     /** Eligible agents per rank (see rankOf), and the best rank present. */
     const perTier = [0, 0, 0, 0]
@@ -398,6 +440,10 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       // Nobody we know holds it and it never answered here: a listing, not an agent (issue 11 item 4).
       if (!isHeld(agent, known, local)) {
         unheld++
+        continue
+      }
+      if (llmOnly && peerFor(i) < 0) {
+        noModel++
         continue
       }
       const t = trustOf(agent)
@@ -432,6 +478,12 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
         topIdx[j] = i
       }
     }
+    if (eligible === 0 && noModel > 0 && overBudget + lowQuality + lowRep + excluded + unheld === 0) {
+      const need = ix.agents.find((a) => a.llm != null)?.llm
+      throw new NoEligiblePeerError(
+        `No peer can run ${capsLabel} right now: no donating peer with a free worker has a language model that fits it${need != null ? ` (${needText(need)})` : ''}`
+      )
+    }
     if (eligible === 0) {
       const why: string[] = []
       if (overBudget > 0) why.push(`${overBudget} over the ${budget} credit budget`)
@@ -439,6 +491,7 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       if (lowRep > 0) why.push(`${lowRep} below min_reputation ${minRep}`)
       if (excluded > 0) why.push(`${excluded} already failed`)
       if (unheld > 0) why.push(`${unheld} held by no peer this one knows`)
+      if (noModel > 0) why.push(`${noModel} with no fitting language model on any donating peer`)
       if (only !== undefined && why.length === 0) why.push('the named agent is not among them')
       throw new NoEligibleAgentError(
         capsLabel,
@@ -489,7 +542,8 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
         (multi && !hasAll(a.capabilities, capabilities)) ||
         exclude?.has(a.id) === true ||
         (only !== undefined && !only.has(a.id)) ||
-        !isHeld(a, known, local)
+        !isHeld(a, known, local) ||
+        (llmOnly && peerFor(i) < 0)
       )
         return false
       return minRep === undefined || reputationOf(a) >= minRep
@@ -523,7 +577,7 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
         return undefined
       }
       const p = peers.indexOf(w0.peer)
-      return { route: scored(pick, p < 0 ? peerOrder[0] : p), note }
+      return { route: scored(pick, p >= 0 && fits(pick, p) ? p : peerFor(pick)), note }
     }
 
     let ranked: ScoredRoute[]
@@ -541,7 +595,7 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       for (let i = 0; i < n && ranked.length < k; i++) {
         if (!isEligible(i) || rankOf(ix.agents[i]) < bestTier) continue
         if (seen++ < want && ranked.length === 0) continue
-        ranked.push(scored(i, peerOrder[turn % peers.length]))
+        ranked.push(scored(i, peerFor(i, turn % peers.length)))
       }
       rrInfo = { turn: want + 1, of: inTier }
     } else if (strategy === 'custom') {
@@ -551,6 +605,7 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       for (let i = 0; i < n; i++) {
         if (!isEligible(i)) continue
         for (let p = 0; p < peers.length; p++) {
+          if (!fits(i, p)) continue
           const s = scored(i, p)
           let v: number
           try {
@@ -568,8 +623,15 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
       ranked.length = Math.min(ranked.length, k)
     } else {
       ranked = []
-      const pk = Math.min(k, peers.length)
-      for (let a = 0; a < kept; a++) for (let p = 0; p < pk; p++) ranked.push(scored(topIdx[a], peerOrder[p]))
+      // An llm-prompt agent takes only peers whose model fits it: its best k of them.
+      for (let a = 0; a < kept; a++) {
+        let taken = 0
+        for (let p = 0; p < peerOrder.length && taken < k; p++) {
+          if (!fits(topIdx[a], peerOrder[p])) continue
+          ranked.push(scored(topIdx[a], peerOrder[p]))
+          taken++
+        }
+      }
       ranked.sort(byTierThenScore)
       ranked.length = Math.min(ranked.length, k)
     }
@@ -594,7 +656,7 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
         for (let i = 0; i < n; i++) {
           const a = ix.agents[i]
           if ((a.id === ref || a.name === ref) && a.id !== winner.agent.id && isEligible(i) && !front.some((f) => f.agent.id === a.id)) {
-            front.push(scored(i, peerOrder[0]))
+            front.push(scored(i, peerFor(i)))
             break
           }
         }
@@ -618,6 +680,19 @@ export function createRouter(components: RouterComponents, init: RouterInit = {}
   }
 
   return { route, learning: () => learning?.snapshot() }
+}
+
+/** The peer's speed criterion: its round trip alone, or for an llm-prompt step mostly its generation speed (0..1 of the fastest). */
+function mixSpeed(rtt: number, tps: number | undefined): number {
+  return tps === undefined ? rtt : 0.75 * tps + 0.25 * rtt
+}
+
+function needText(need: { families?: readonly string[]; models?: readonly string[]; minContext?: number }): string {
+  const parts: string[] = []
+  const names = [...(need.families ?? []), ...(need.models ?? [])]
+  if (names.length > 0) parts.push(`a model of ${names.join(' or ')}`)
+  if (need.minContext != null) parts.push(`at least ${need.minContext} tokens of context`)
+  return parts.length === 0 ? 'any model' : `it needs ${parts.join(' with ')}`
 }
 
 function clamp01(x: number): number {
