@@ -8,6 +8,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import canonicalize from 'canonicalize'
 import { fromString, toString as bytesToString } from 'uint8arrays'
 import { InvalidSignatureError } from './errors.ts'
+import { webCryptoEd25519 } from './webcrypto-key.ts'
 
 /** A public key as text: `ed25519:` + base64url of the 32 raw bytes. */
 export type PublicKeyString = string & { readonly __brand: 'PublicKeyString' }
@@ -106,8 +107,11 @@ class KeyIdentity implements Identity {
   }
 }
 
-/** Load the profile's identity from `store`, creating and saving one the first time. */
-export async function loadIdentity(store: KeyStore = new MemoryKeyStore()): Promise<Identity> {
+/**
+ * Load the profile's identity from `store`, creating and saving one the first time: made by
+ * WebCrypto (`subtle`, default the platform's) where it has Ed25519, else in JavaScript.
+ */
+export async function loadIdentity(store: KeyStore = new MemoryKeyStore(), opts: { subtle?: SubtleCrypto | null } = {}): Promise<Identity> {
   const saved = await store.load()
   if (saved != null) {
     try {
@@ -116,7 +120,9 @@ export async function loadIdentity(store: KeyStore = new MemoryKeyStore()): Prom
       // A corrupt stored key cannot be recovered; a new identity is better than none.
     }
   }
-  const key = await generateKeyPair('Ed25519')
+  // A new profile's key is made beside the tab's join (createZeroState starts both at once):
+  // by WebCrypto, not ~100 ms of JavaScript on the main thread the join needs (issue 11).
+  const key = (await webCryptoEd25519(opts.subtle)) ?? (await generateKeyPair('Ed25519'))
   await store.save(privateKeyToProtobuf(key))
   return new KeyIdentity(key)
 }

@@ -96,6 +96,7 @@ export {
   type KeyStore,
   type PublicKeyString
 } from './identity.ts'
+export { webCryptoEd25519 } from './webcrypto-key.ts'
 export {
   PAYLOAD_CHUNK_BYTES,
   PAYLOAD_CHUNK_CHARS,

@@ -43,6 +43,7 @@ import { PeerBook, Transport, connectionTransport, type PeerInfo } from './peer-
 import { decodePresence, defaultRegion, fitPresence, type Presence } from './presence.ts'
 import { freshPeerKey } from './peer-key.ts'
 import { followRoster } from './roster.ts'
+import { webCryptoNoise, type WebCryptoNoise } from './noise-crypto.ts'
 
 const log = logger('mesh:node')
 
@@ -75,6 +76,11 @@ export interface MeshNodeInit {
    * three. The simulator (sim/) passes in-memory ones whose direct links pose as WebRTC.
    */
   transports?: Libp2pOptions['transports']
+  /**
+   * Noise's X25519 keys and secrets by WebCrypto, off the main thread (noise-crypto.ts).
+   * Default: in a browser window; elsewhere (Node, the simulator) noise's own crypto.
+   */
+  noiseWebCrypto?: boolean
 }
 
 /** What the dial gater knows: the relays of the deployment and whether private hosts are allowed. */
@@ -154,15 +160,18 @@ async function buildLibp2p(
   gater: ReturnType<StrikePolicy['gater']>,
   scope: DialScope,
   gossipAppScore: (peerId: string) => number,
-  metrics?: MetricsRegistry
+  metrics?: MetricsRegistry,
+  noiseCrypto?: WebCryptoNoise
 ) {
+  // Both made by WebCrypto, not in JavaScript on the main thread (join time): the peer key
+  // (libp2p makes one if it cannot) and noise's static X25519 key, at once.
+  const [privateKey] = await Promise.all([freshPeerKey(), noiseCrypto?.ready])
   return await createLibp2p<Services>({
-    // Made by WebCrypto, not in JavaScript on the main thread (join time); libp2p makes one if it cannot.
-    ...(await freshPeerKey().then((privateKey) => (privateKey != null ? { privateKey } : {}))),
+    ...(privateKey != null ? { privateKey } : {}),
     // Relay reservations are made per configured relay (#reserveOn), not by a generic '/p2p-circuit' search.
     addresses: { listen: ['/webrtc'] },
     transports: init.transports ?? [webSockets(), webRTC({ rtcConfiguration: { iceServers: init.iceServers } }), circuitRelayTransport()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise(noiseCrypto != null ? { crypto: noiseCrypto.crypto } : {})],
     streamMuxers: [yamux()],
     connectionManager: { maxConnections: init.maxPeers * 2 + 8 },
     connectionMonitor: CONNECTION_MONITOR,
@@ -233,6 +242,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   #announceQueued = false
   #followUpQueued = false
   #ready = Promise.withResolvers<void>()
+  #noiseCrypto: WebCryptoNoise | undefined
 
   constructor(init: MeshNodeInit = {}) {
     super()
@@ -295,13 +305,15 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.#relaysPrefetch = this.#relayList()
     this.#relaysPrefetch.catch(() => {})
     const maxPeers = this.#init.maxPeers ?? DEFAULT_MAX_PEERS
+    if (this.#init.noiseWebCrypto ?? typeof window !== 'undefined') this.#noiseCrypto ??= webCryptoNoise()
     const node = await buildLibp2p(
       { iceServers: this.#init.iceServers ?? [], maxPeers, transports: this.#init.transports },
       this.strikes.gater(),
       this.#scope,
       // A relay is never graylisted by accident; a blocked peer is ignored by gossipsub itself.
       (peer) => (this.#book.isRelay(peer) ? 100 : this.strikes.isBlocked(peer) ? -1000 : 0),
-      this.#init.metrics
+      this.#init.metrics,
+      this.#noiseCrypto
     )
     this.#node = node
     installGossipValidators(node.services.pubsub, {
@@ -469,6 +481,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     const peers = this.peers()
     this.counters.set('peers', peers.filter((p) => !p.relay).length)
     this.counters.set('peers.webrtc', peers.filter((p) => !p.relay && p.transport === Transport.webrtc).length)
+    // Noise keys and secrets made by WebCrypto vs JavaScript (the fallback): noise-crypto.ts.
+    for (const [k, v] of Object.entries(this.#noiseCrypto?.stats ?? {})) this.counters.set(`noise.${k}`, v)
     return this.counters.toRecord()
   }
 

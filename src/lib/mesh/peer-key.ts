@@ -1,28 +1,11 @@
 import type { PrivateKey } from '@libp2p/interface'
-import { privateKeyFromRaw } from '@libp2p/crypto/keys'
-import { fromString } from 'uint8arrays/from-string'
+import { webCryptoEd25519 } from '../core/index.ts'
 
 /**
- * A fresh Ed25519 key for this tab's libp2p node, made by the platform's WebCrypto.
- * libp2p makes one in JavaScript when given none: in a new tab that cost ~25 ms warm and
- * ~115 ms cold on the main thread (the curve's tables are built first), on the join's
- * critical path (issue 11). Undefined where WebCrypto has no Ed25519: libp2p then makes it.
+ * A fresh Ed25519 key for this tab's libp2p node, made by the platform's WebCrypto
+ * (core/webcrypto-key.ts: not in JavaScript on the join's critical path, issue 11).
+ * Undefined where WebCrypto has no Ed25519: libp2p then makes it.
  */
 export async function freshPeerKey(subtle: SubtleCrypto | null = globalThis.crypto?.subtle ?? null): Promise<PrivateKey | undefined> {
-  if (subtle == null) return undefined
-  try {
-    const pair = (await subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair
-    const jwk = await subtle.exportKey('jwk', pair.privateKey)
-    if (jwk.d == null || jwk.x == null) return undefined
-    const seed = fromString(jwk.d, 'base64url')
-    const pub = fromString(jwk.x, 'base64url')
-    if (seed.byteLength !== 32 || pub.byteLength !== 32) return undefined
-    // libp2p's raw Ed25519 private key is the seed followed by the public key.
-    const raw = new Uint8Array(64)
-    raw.set(seed, 0)
-    raw.set(pub, 32)
-    return privateKeyFromRaw(raw)
-  } catch {
-    return undefined
-  }
+  return await webCryptoEd25519(subtle)
 }
