@@ -24,6 +24,7 @@ export {
   checkDiscovery,
   checkPresence,
   decodeDiscoveryRecord,
+  gossipFastMsgId,
   gossipScoring,
   installGossipValidators,
   type GossipRejectReason,

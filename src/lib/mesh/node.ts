@@ -20,7 +20,7 @@ import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { TypedEventEmitter, backoffDelay, coalesce } from '../core/index.ts'
 import { echoRtts, handleEcho } from './diagnostics.ts'
 import { DirectDialer, dialAllowed, isPrivateHost, firstHost } from './dialer.ts'
-import { gossipScoring, installGossipValidators } from './gossip-validators.ts'
+import { gossipFastMsgId, gossipScoring, installGossipValidators } from './gossip-validators.ts'
 import { LivenessMonitor } from './liveness.ts'
 import {
   CONNECTION_MONITOR,
@@ -201,6 +201,8 @@ async function buildLibp2p(
         allowPublishToZeroTopicPeers: true,
         heartbeatInterval: 500,
         maxInboundDataLength: GOSSIP_LIMITS.maxRpcBytes,
+        // Copies of a message seen are dropped before their signature is checked again.
+        fastMsgIdFn: gossipFastMsgId,
         ...(metrics != null ? { metricsRegister: gossipsubMetricsRegister(metrics), metricsTopicStrToLabel: new Map<string, string>() } : {}),
         ...gossipScoring(gossipAppScore)
       })
