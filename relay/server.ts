@@ -76,6 +76,10 @@ export async function startAppServer(opts: AppServerOptions): Promise<{ server: 
   const assets = sirv(opts.root, {
     single: true,
     etag: true,
+    // build/ holds .br and .gz copies of scripts and pages (scripts/precompress.mjs): sent to
+    // browsers that accept them (join time, issue 11: a new tab's ~1.5 MB of JavaScript).
+    brotli: true,
+    gzip: true,
     setHeaders(res, pathname) {
       res.setHeader('Content-Security-Policy', csp())
       // The service worker and its manifest must never be cached by HTTP, or updates stall.
