@@ -122,6 +122,7 @@ if (needsBuild()) {
   // The steps of `npm run build`, run directly so that a signal reaches them.
   await phase('  agents', ['agents/build.mjs'])
   await phase('  app', [viteBin(), 'build'])
+  await phase('  compress', ['scripts/precompress.mjs'])
 }
 if (!stopping) {
   console.log('Starting the relay and the app server…')
