@@ -334,6 +334,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
       'catalog.rejected': catalog.rejected,
       'runtime.completed': runtime.stats().completed,
       'runtime.failed': runtime.stats().failed,
+      'runtime.llmContextExceeded': runtime.stats().errors.LlmContextExceededError ?? 0,
       'trace.started': tracer.stats.started,
       'trace.dropped': tracer.stats.dropped,
       'trace.foreignAccepted': tracer.stats.foreignAccepted,

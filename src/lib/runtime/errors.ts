@@ -108,6 +108,19 @@ export class LlmUnavailableError extends RuntimeError {
   static override readonly defaultMessage: string = 'No language model that fits this agent is loaded on this peer'
 }
 
+/**
+ * The prompt of an llm-prompt call does not fit the model's context (issue 14): the engine tokenized it
+ * and refused before generating. In a tool loop the transcript grows with each tool's answer, so the
+ * message says after how many calls. Counted in the runtime's errors by name.
+ */
+export class LlmContextExceededError extends RuntimeError {
+  override readonly name: string = 'LlmContextExceededError'
+  static override readonly defaultMessage: string = "The prompt does not fit the model's context: give a shorter input, or load a model with a longer context"
+  /** Tokens of the prompt, and of the context, when the engine said. */
+  promptTokens?: number
+  contextTokens?: number
+}
+
 /** A tool call failed (issue 14, vision §6); the agent gets it as an error reply, the step fails with it when the agent gives up. */
 export class ToolError extends RuntimeError {
   override readonly name: string = 'ToolError'
@@ -190,6 +203,7 @@ const CLASSES = {
   AgentNotFoundError,
   AgentBadOutputError,
   LlmUnavailableError,
+  LlmContextExceededError,
   ToolError,
   ToolDeniedError,
   UnknownToolError,

@@ -31,6 +31,7 @@ export {
   RuntimeStoppedError,
   AgentNotFoundError,
   LlmUnavailableError,
+  LlmContextExceededError,
   ToolError,
   ToolDeniedError,
   UnknownToolError,

@@ -94,6 +94,8 @@ export function createAgentRuntime(init: AgentRuntimeInit = {}): AgentRuntime {
   const sandbox = init.sandbox ?? new ComlinkWorkerPool(factory ? async () => factory : defaultWorkerFactory, init.workers ?? defaultWorkerCount())
   // Verified packages, keyed by the module bytes object, so warm calls skip hashing.
   const verified = new WeakMap<Uint8Array, { manifest: AgentManifest; id: AgentId }>()
+  /** Failures of llm-prompt calls by error name (they run beside the sandbox, which counts its own). */
+  const llmErrors: Record<string, number> = {}
 
   /** An llm-prompt call under the same deadline and signal as a module call. */
   /** Who calls tools, for which task (a call outside any task gets a task of its own). */
@@ -130,8 +132,10 @@ export function createAgentRuntime(init: AgentRuntimeInit = {}): AgentRuntime {
           : await runLlmPrompt(init.llm?.(), m.llm!, m.output, input, llmOpts)
       return { output: res.output, ms: performance.now() - t0 }
     } catch (err) {
-      if (controller.signal.aborted && controller.signal.reason instanceof Error) throw controller.signal.reason
-      throw err
+      const thrown = controller.signal.aborted && controller.signal.reason instanceof Error ? controller.signal.reason : err
+      const name = thrown instanceof Error ? thrown.name : 'RuntimeError'
+      llmErrors[name] = (llmErrors[name] ?? 0) + 1
+      throw thrown
     } finally {
       clearTimeout(timer)
       opts.signal?.removeEventListener('abort', onAbort)
@@ -144,7 +148,12 @@ export function createAgentRuntime(init: AgentRuntimeInit = {}): AgentRuntime {
     start: () => sandbox.start(),
     stop: () => sandbox.stop(),
     resize: (n) => sandbox.resize(n),
-    stats: () => sandbox.stats(),
+    stats: () => {
+      const s = sandbox.stats()
+      const errors = { ...s.errors }
+      for (const [name, n] of Object.entries(llmErrors)) errors[name] = (errors[name] ?? 0) + n
+      return { ...s, errors }
+    },
     async run(pkg, input, opts = {}) {
       const t0 = performance.now()
       const hit = verified.get(pkg.wasm)

@@ -14,7 +14,7 @@
  * `llm.toolChoice: "required"` the first turn must be a tool call. The answer is validated
  * against the agent's output schema.
  */
-import { AgentBadOutputError, LlmUnavailableError, ToolDeniedError, ToolError } from './errors.ts'
+import { AgentBadOutputError, LlmContextExceededError, LlmUnavailableError, ToolDeniedError, ToolError } from './errors.ts'
 import { modelFits, renderPrompt, schemaErrors, type LlmRunner } from './llm-prompt.ts'
 import type { AgentManifest } from './manifest.ts'
 import type { ToolSpec } from './tool-host.ts'
@@ -126,6 +126,25 @@ export function toolSystemText(system: string | undefined, tools: readonly strin
 }
 
 /**
+ * One turn of the loop. The engine tokenizes each turn's prompt and refuses one past its context
+ * (`LlmContextExceededError`) before generating; the transcript grows with every tool's answer, so a
+ * refusal after calls says how many answers it holds (the step fails typed; the engine never runs past its context).
+ */
+async function generateTurn<T>(calls: number, turn: () => Promise<T>): Promise<T> {
+  try {
+    return await turn()
+  } catch (err) {
+    if (err instanceof LlmContextExceededError && calls > 0) {
+      const e = new LlmContextExceededError(`${err.message} (the transcript holds the answers of ${calls} tool call${calls === 1 ? '' : 's'})`)
+      if (err.promptTokens != null) e.promptTokens = err.promptTokens
+      if (err.contextTokens != null) e.contextTokens = err.contextTokens
+      throw e
+    }
+    throw err
+  }
+}
+
+/**
  * Run an `llm-prompt` agent whose manifest declares tools: the function-calling loop.
  * Rejects like `runLlmPrompt` (`LlmUnavailableError`, `AgentBadOutputError`).
  */
@@ -148,19 +167,21 @@ export async function runLlmWithTools(
   let calls = 0
   for (let round = 0; ; round++) {
     const mayCall = round < MAX_TOOL_ROUNDS
-    const res = await runner.generate(
-      {
-        prompt: transcript,
-        system,
-        maxTokens: g.maxTokens ?? 256,
-        temperature: g.temperature ?? 0.7,
-        ...(g.topP != null ? { topP: g.topP } : {}),
-        ...(g.topK != null ? { topK: g.topK } : {}),
-        ...(g.seed != null ? { seed: g.seed } : {}),
-        jsonSchema: toolTurnSchema(tools, manifest.output, mayCall, specs, round === 0 && spec.toolChoice === 'required'),
-        ...(spec.model != null ? { model: spec.model } : {})
-      },
-      { ...(opts.signal != null ? { signal: opts.signal } : {}), ...(opts.onToken != null ? { onToken: opts.onToken } : {}) }
+    const res = await generateTurn(calls, () =>
+      runner.generate(
+        {
+          prompt: transcript,
+          system,
+          maxTokens: g.maxTokens ?? 256,
+          temperature: g.temperature ?? 0.7,
+          ...(g.topP != null ? { topP: g.topP } : {}),
+          ...(g.topK != null ? { topK: g.topK } : {}),
+          ...(g.seed != null ? { seed: g.seed } : {}),
+          jsonSchema: toolTurnSchema(tools, manifest.output, mayCall, specs, round === 0 && spec.toolChoice === 'required'),
+          ...(spec.model != null ? { model: spec.model } : {})
+        },
+        { ...(opts.signal != null ? { signal: opts.signal } : {}), ...(opts.onToken != null ? { onToken: opts.onToken } : {}) }
+      )
     )
     tokens += res.tokens
     let turn: { tool?: unknown; arguments?: unknown; answer?: unknown }

@@ -9,7 +9,7 @@ import { capabilityCatalog } from '../plan/index.ts'
 import { agent, catalogOf } from '../test-fixtures.ts'
 import { WllamaEngine } from './wllama-engine.ts'
 import type { GgufProgress, GgufSource, WllamaWorkerApi } from './wllama-worker-api.ts'
-import type { LlmGenerateRequest } from '../../runtime/index.ts'
+import { LlmContextExceededError, type LlmGenerateRequest } from '../../runtime/index.ts'
 
 const engines: WllamaEngine[] = []
 afterEach(async () => {
@@ -93,6 +93,29 @@ describe('WllamaEngine', () => {
     const res = await Promise.allSettled(all)
     expect(res.map((r) => (r.status === 'fulfilled' ? r.value.text : (r.reason as Error).message))).toEqual(['a', 'gone', 'c'])
     expect(most).toBe(1)
+  })
+
+  it("the worker's context refusal (llama-server tokenized the prompt) is LlmContextExceededError with the counts; the worker stays", async () => {
+    let asked = 0
+    const { engine, spawned } = setup({
+      async generate(req) {
+        asked++
+        if (req.prompt.length > 100) {
+          const e = new Error("the prompt is 9109 tokens, over the model's context of 512")
+          e.name = 'LlmContextExceededError'
+          throw e
+        }
+        return { text: 'ok', model: 'tiny', tokens: 1 }
+      }
+    })
+    await engine.loadGguf({ url: 'http://models.test/tiny.gguf' })
+    const err = await engine.generate({ prompt: 'x'.repeat(500), maxTokens: 8, temperature: 0 }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(LlmContextExceededError)
+    expect(err).toMatchObject({ promptTokens: 9109, contextTokens: 512 })
+    expect((err as Error).message).toMatch(/9109 tokens and the model's context is 512/)
+    // Not a crash: the model is still loaded and the next prompt runs on the same worker.
+    expect((await engine.generate({ prompt: 'short', maxTokens: 8, temperature: 0 })).text).toBe('ok')
+    expect([asked, spawned()]).toEqual([2, 1])
   })
 
   it('a failed load is LlmLoadError naming the model; generating with no model is refused', async () => {

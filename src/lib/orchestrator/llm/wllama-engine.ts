@@ -9,7 +9,7 @@
 import * as v from 'valibot'
 import * as Comlink from 'comlink'
 import { SupervisedWorker, logger, webWorkerHandle, type WorkerSpawn } from '../../core/index.ts'
-import type { LlmGenerateRequest, LlmGenerateResult, LlmModelInfo, LlmRunner } from '../../runtime/index.ts'
+import { LlmContextExceededError, type LlmGenerateRequest, type LlmGenerateResult, type LlmModelInfo, type LlmRunner } from '../../runtime/index.ts'
 import { LlmLoadError, LlmPlanError, OrchestratorError, toError } from '../errors.ts'
 import { PlanDraftSchema, issuesText, planJsonSchema, type CapabilityInfo, type PlanDraft, type PlanRequest } from '../plan/index.ts'
 import type { LlmEngine, LlmProgress } from './llm-engine.ts'
@@ -46,6 +46,19 @@ function threadsHere(): number {
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true
   const cores = globalThis.navigator?.hardwareConcurrency ?? 1
   return isolated ? Math.max(1, Math.min(4, cores - 1)) : 1
+}
+
+/** The worker's context refusal as the runtime's typed error, with the token counts its message gives. */
+function contextExceeded(message: string): LlmContextExceededError {
+  const m = /prompt is (\d+) tokens, over the model's context of (\d+)/.exec(message)
+  const err = new LlmContextExceededError(
+    m != null ? `The prompt is ${m[1]} tokens and the model's context is ${m[2]}: give a shorter input, or load a model with a longer context` : message
+  )
+  if (m != null) {
+    err.promptTokens = Number(m[1])
+    err.contextTokens = Number(m[2])
+  }
+  return err
 }
 
 /** The default worker: a module worker that owns wllama, so the page never bundles it. */
@@ -169,10 +182,16 @@ export class WllamaEngine implements LlmEngine, LlmRunner {
         log.error('token listener threw: %s', toError(err).message)
       }
     }
-    return await this.#worker.call((r) => r.generate(req, Comlink.proxy(forward)), {
-      deadlineMs: this.#init.generateDeadlineMs ?? 120_000,
-      ...(opts.signal ? { signal: opts.signal } : {})
-    })
+    try {
+      return await this.#worker.call((r) => r.generate(req, Comlink.proxy(forward)), {
+        deadlineMs: this.#init.generateDeadlineMs ?? 120_000,
+        ...(opts.signal ? { signal: opts.signal } : {})
+      })
+    } catch (err) {
+      // The engine tokenized the prompt and refused it before generating (the worker names it): typed, with the counts.
+      if (err instanceof Error && err.name === 'LlmContextExceededError') throw contextExceeded(err.message)
+      throw err
+    }
   }
 
   async plan(request: PlanRequest, capabilityCatalog: readonly CapabilityInfo[], opts: { signal?: AbortSignal } = {}): Promise<PlanDraft> {

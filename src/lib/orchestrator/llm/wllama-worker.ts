@@ -38,7 +38,9 @@ const api: WllamaWorkerApi = {
     asError(async () => {
       await wllama?.exit()
       wllama = new Wllama({ default: wasmUrl }, { suppressNativeLog: true, logger: LoggerWithoutDebug, allowOffline: true })
-      const params = { n_ctx: opts.contextSize, n_threads: opts.threads, n_gpu_layers: 0 }
+      // One slot: the engine runs one completion at a time, and llama-server splits n_ctx among its slots
+      // (with its default of 4, a 2048 context let each request have 512 tokens while 2048 was advertised).
+      const params = { n_ctx: opts.contextSize, n_threads: opts.threads, n_gpu_layers: 0, n_parallel: 1 }
       const cached = 'url' in source ? (await cachedBytes(source.url)) > 0 : false
       if ('url' in source) {
         await wllama.loadModelFromUrl(source.url, {
@@ -95,7 +97,20 @@ const api: WllamaWorkerApi = {
           delivered.push(Promise.resolve(onToken(piece)).catch(() => {}))
         }
       }
-      await wllama.createCompletion(options)
+      try {
+        await wllama.createCompletion(options)
+      } catch (err) {
+        // llama-server tokenizes the prompt and refuses one longer than the context before generating:
+        // named, so the page rebuilds it as LlmContextExceededError instead of a bare Error.
+        const message = err instanceof Error ? err.message : String(err)
+        const m = /request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)/.exec(message)
+        if (m != null || /exceed_context_size/.test(message)) {
+          const e = new Error(m != null ? `the prompt is ${m[1]} tokens, over the model's context of ${m[2]}` : message)
+          e.name = 'LlmContextExceededError'
+          throw e
+        }
+        throw err
+      }
       await Promise.all(delivered)
       return { text, model: modelName, tokens }
     }),
