@@ -120,6 +120,7 @@ export {
   chunkCount,
   isBytes,
   sha256Hex,
+  sha256HexAsync,
   toBase64,
   fromBase64,
   type PayloadKind,

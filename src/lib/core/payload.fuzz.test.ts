@@ -52,9 +52,9 @@ describe('payload assembler under fuzzing', () => {
     vi.useRealTimers()
   })
 
-  it('any descriptor and chunks: a value or a PayloadError, never more bytes held than received', () => {
-    fc.assert(
-      fc.property(descriptor, fc.array(chunk, { maxLength: 8 }), fc.boolean(), (d, chunks, finishEarly) => {
+  it('any descriptor and chunks: a value or a PayloadError, never more bytes held than received', async () => {
+    await fc.assert(
+      fc.asyncProperty(descriptor, fc.array(chunk, { maxLength: 8 }), fc.boolean(), async (d, chunks, finishEarly) => {
         let a: PayloadAssembler
         try {
           a = new PayloadAssembler(d, { maxBytes: 32 * 1024 * 1024 })
@@ -74,11 +74,7 @@ describe('payload assembler under fuzzing', () => {
           expect(a.received).toBeLessThanOrEqual(d.size)
           if (finishEarly) break
         }
-        try {
-          a.finish()
-        } catch (err) {
-          typed(err)
-        }
+        await a.finish().catch(typed)
         a.abort()
         expect(a.buffered).toBe(0)
       }),
@@ -86,20 +82,20 @@ describe('payload assembler under fuzzing', () => {
     )
   })
 
-  it('a real payload comes back whole; any one corrupted or dropped chunk is a PayloadIntegrityError', () => {
-    fc.assert(
-      fc.property(
+  it('a real payload comes back whole; any one corrupted or dropped chunk is a PayloadIntegrityError', async () => {
+    await fc.assert(
+      fc.asyncProperty(
         fc.oneof(fc.uint8Array({ maxLength: 3 * PAYLOAD_CHUNK_BYTES + 10 }), fc.jsonValue({ maxDepth: 4 })),
         fc.nat(),
         fc.constantFrom('none', 'flip', 'drop', 'swap'),
-        (value, which, how) => {
+        async (value, which, how) => {
           const enc = encodePayload(value)
           const d = describePayload(enc)
           const a = new PayloadAssembler(d)
           const chunks = d.inline == null ? [...payloadChunks(enc.bytes)] : []
           if (chunks.length === 0 || how === 'none') {
             for (const c of chunks) a.push(c)
-            expect(a.finish()).toEqual(d.kind === 'bytes' ? enc.bytes : JSON.parse(JSON.stringify(value ?? null)))
+            expect(await a.finish()).toEqual(d.kind === 'bytes' ? enc.bytes : JSON.parse(JSON.stringify(value ?? null)))
             return
           }
           const i = which % chunks.length
@@ -113,7 +109,7 @@ describe('payload assembler under fuzzing', () => {
           let failed: unknown
           try {
             for (const c of chunks) a.push(c)
-            a.finish()
+            await a.finish()
           } catch (err) {
             failed = err
           }
@@ -125,10 +121,10 @@ describe('payload assembler under fuzzing', () => {
     )
   })
 
-  it('announced and never sent: nothing is held, and after stallMs a PayloadStalledError (told once, then thrown)', () => {
+  it('announced and never sent: nothing is held, and after stallMs a PayloadStalledError (told once, then thrown)', async () => {
     vi.useFakeTimers()
-    fc.assert(
-      fc.property(fc.integer({ min: 2 * PAYLOAD_CHUNK_BYTES, max: 32 * 1024 * 1024 }), fc.nat({ max: 1 }), (size, sent) => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 2 * PAYLOAD_CHUNK_BYTES, max: 32 * 1024 * 1024 }), fc.nat({ max: 1 }), async (size, sent) => {
         const stalls: PayloadStalledError[] = []
         const a = new PayloadAssembler(
           { kind: 'bytes', size, sha256: '0'.repeat(64) },
@@ -142,7 +138,7 @@ describe('payload assembler under fuzzing', () => {
         expect(stalls).toHaveLength(1)
         expect(a.buffered).toBe(0)
         expect(() => a.push({ index: sent, data: Buffer.alloc(PAYLOAD_CHUNK_BYTES).toString('base64') })).toThrow(PayloadStalledError)
-        expect(() => a.finish()).toThrow(PayloadStalledError)
+        await expect(a.finish()).rejects.toThrow(PayloadStalledError)
         vi.advanceTimersByTime(10_000)
         expect(stalls).toHaveLength(1)
       }),
@@ -150,7 +146,7 @@ describe('payload assembler under fuzzing', () => {
     )
   })
 
-  it('a transfer that keeps sending never stalls, and a finished one holds no timer', () => {
+  it('a transfer that keeps sending never stalls, and a finished one holds no timer', async () => {
     vi.useFakeTimers()
     const bytes = new Uint8Array(3 * PAYLOAD_CHUNK_BYTES).fill(9)
     const d = describePayload({ kind: 'bytes', bytes })
@@ -160,7 +156,7 @@ describe('payload assembler under fuzzing', () => {
       vi.advanceTimersByTime(900)
       a.push(c)
     }
-    expect(a.finish()).toEqual(bytes)
+    expect(await a.finish()).toEqual(bytes)
     vi.advanceTimersByTime(5000)
     expect(stalls).toHaveLength(0)
     expect(vi.getTimerCount()).toBe(0)

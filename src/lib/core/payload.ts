@@ -5,8 +5,9 @@
  * sent as numbered chunks of at most {@link PAYLOAD_CHUNK_BYTES} (base64 in the
  * JSON frame, so a chunk frame stays under the 64 KiB frame cap and one WebRTC
  * message). The receiver keeps the chunks as they come (never the announced size
- * ahead of them: announcing 32 MiB costs nothing until it is sent), hashes them as
- * they come (@noble/hashes, incremental) and checks size and hash at the end: a peer
+ * ahead of them: announcing 32 MiB costs nothing until it is sent), checks each
+ * chunk's size as it comes and the sha-256 of the whole at the end (WebCrypto, off the
+ * main thread where the platform has it; @noble/hashes where it does not): a peer
  * that lies about either gets a typed {@link PayloadIntegrityError}, and one that
  * announces a transfer and stops sending it a {@link PayloadStalledError} once no
  * chunk came for `stallMs` (its chunks are dropped then).
@@ -171,6 +172,20 @@ export function sha256Hex(bytes: Uint8Array): string {
   return bytesToString(sha256(bytes), 'base16')
 }
 
+type Subtle = { digest(algorithm: string, data: Uint8Array): Promise<ArrayBuffer> }
+const subtle = (globalThis as { crypto?: { subtle?: Subtle } }).crypto?.subtle
+
+/**
+ * Hex sha-256 of bytes by WebCrypto where the platform has it (a browser in a secure
+ * context, Node): Chromium hashes on its WebCrypto thread, so a 7 MB payload no longer
+ * costs the page ~100 ms of JavaScript hashing (issue 11, the over-quota sync step 2).
+ * Elsewhere (a page over plain http) the JavaScript hash.
+ */
+export async function sha256HexAsync(bytes: Uint8Array): Promise<string> {
+  if (subtle == null) return sha256Hex(bytes)
+  return bytesToString(new Uint8Array(await subtle.digest('SHA-256', bytes)), 'base16')
+}
+
 /** Chunks a payload of `size` bytes travels in (0 when it is inline). */
 export function chunkCount(d: Pick<PayloadDescriptor, 'size' | 'inline'>): number {
   return d.inline != null ? 0 : Math.ceil(d.size / PAYLOAD_CHUNK_BYTES)
@@ -231,14 +246,13 @@ export interface PayloadAssemblerOptions {
 /**
  * Reassembles one payload from its chunks: checks the announced size against
  * `maxBytes` first, takes chunks in order (duplicates ignored, a gap or an overflow
- * is an integrity error), keeps only what arrived, hashes as it goes and checks the
- * sha-256 at the end. A transfer that gets no chunk for `stallMs` fails with
+ * is an integrity error), keeps only what arrived and checks the sha-256 of the
+ * whole at the end ({@link sha256HexAsync}). A transfer that gets no chunk for `stallMs` fails with
  * PayloadStalledError (on the next push or finish, and through `onStall` at once).
  */
 export class PayloadAssembler {
   readonly descriptor: PayloadDescriptor
   #chunks: Uint8Array[] = []
-  readonly #hash = sha256.create()
   readonly #count: number
   readonly #stallMs: number
   readonly #onStall: ((err: PayloadStalledError) => void) | undefined
@@ -246,7 +260,7 @@ export class PayloadAssembler {
   #failed: PayloadError | undefined
   #next = 0
   #received = 0
-  #value: { v: unknown } | undefined
+  #finishing: Promise<unknown> | undefined
 
   /** Throws `PayloadTooLargeError` when the descriptor announces more than `maxBytes`. */
   constructor(descriptor: PayloadDescriptor, opts: PayloadAssemblerOptions = {}) {
@@ -309,7 +323,6 @@ export class PayloadAssembler {
     const expected = last ? this.descriptor.size - chunk.index * PAYLOAD_CHUNK_BYTES : PAYLOAD_CHUNK_BYTES
     if (data.byteLength !== expected) throw new PayloadIntegrityError(`chunk ${chunk.index} has ${data.byteLength} bytes, not ${expected}`)
     this.#chunks.push(data)
-    this.#hash.update(data)
     this.#received += data.byteLength
     this.#next++
     if (this.complete) clearTimeout(this.#timer)
@@ -317,13 +330,21 @@ export class PayloadAssembler {
     return true
   }
 
-  /** The decoded value, once complete; throws `PayloadIntegrityError` when the hash does not match. */
-  finish(): unknown {
-    if (this.#failed != null) throw this.#failed
-    if (this.#value != null) return this.#value.v
+  /**
+   * The decoded value, once complete; rejects with `PayloadIntegrityError` when the
+   * size or the sha-256 does not match (the same promise to every caller).
+   */
+  finish(): Promise<unknown> {
+    if (this.#failed != null) return Promise.reject(this.#failed)
+    if (this.descriptor.inline == null && !this.complete)
+      return Promise.reject(new PayloadIntegrityError(`the payload ended after ${this.#received} of ${this.descriptor.size} bytes`))
+    this.#finishing ??= this.#finish()
+    return this.#finishing
+  }
+
+  async #finish(): Promise<unknown> {
     const d = this.descriptor
     let bytes: Uint8Array
-    let digest: string
     if (d.inline != null) {
       try {
         bytes = fromBase64(d.inline)
@@ -331,9 +352,7 @@ export class PayloadAssembler {
         throw new PayloadIntegrityError('an inline payload is not base64', { cause: err })
       }
       if (bytes.byteLength !== d.size) throw new PayloadIntegrityError(`an inline payload has ${bytes.byteLength} bytes, not the announced ${d.size}`)
-      digest = sha256Hex(bytes)
     } else {
-      if (!this.complete) throw new PayloadIntegrityError(`the payload ended after ${this.#received} of ${d.size} bytes`)
       bytes = this.#chunks.length === 1 ? (this.#chunks[0] as Uint8Array) : new Uint8Array(d.size)
       if (this.#chunks.length !== 1) {
         let at = 0
@@ -343,13 +362,11 @@ export class PayloadAssembler {
         }
       }
       this.#chunks = []
-      digest = bytesToString(this.#hash.digest(), 'base16')
     }
-    if (digest !== d.sha256) {
+    if ((await sha256HexAsync(bytes)) !== d.sha256) {
       this.#failed = new PayloadIntegrityError('the payload does not match its sha-256: a chunk was corrupted or forged')
       throw this.#failed
     }
-    this.#value = { v: decodePayload(d.kind, bytes) }
-    return this.#value.v
+    return decodePayload(d.kind, bytes)
   }
 }

@@ -73,6 +73,9 @@ describe('MeshProvider', () => {
     await c.provider.whenSynced
     await until(() => c.doc.getMap('m').size === 100)
     expect(c.doc.getMap('m').get('k99')).toBe(99)
+    // The join's own exchanges are over (their answers are hash-checked off the main thread, so
+    // the last may still be in flight when c holds the data).
+    await until(() => a.provider.syncedPeers.has('c') && c.provider.syncedPeers.size === 2)
     // c already has everything: a fresh exchange sends a diff with no structs.
     const before = a.provider.counters.get('bytesSent')
     const appliedA = a.provider.counters.get('updatesApplied')

@@ -268,9 +268,7 @@ export class MeshProvider {
             if (!current.assembler.push(msg)) continue
             if (!current.assembler.complete) continue
             incoming = undefined
-            const bytes = current.assembler.finish() as Uint8Array
-            this.counters.inc('payloadsReceived')
-            chain = chain.then(() => this.#receive(ch.peer, bytes, current.kind))
+            chain = this.#afterFinish(chain, ch.peer, current.assembler, current.kind, true)
           } catch (err) {
             incoming = undefined
             this.#refusePayload(ch.peer, err)
@@ -297,8 +295,7 @@ export class MeshProvider {
             incoming = { id: msg.id, kind, assembler }
             continue
           }
-          const bytes = assembler.finish() as Uint8Array
-          chain = chain.then(() => this.#receive(ch.peer, bytes, kind))
+          chain = this.#afterFinish(chain, ch.peer, assembler, kind, false)
         } catch (err) {
           this.#refusePayload(ch.peer, err)
         }
@@ -322,6 +319,27 @@ export class MeshProvider {
           )
       }
     }
+  }
+
+  /**
+   * Check a complete payload's hash now (WebCrypto, off the main thread) and apply it after
+   * the updates before it: returns the channel's new chain. A payload that fails its hash
+   * is refused (typed, counted, struck) in its turn.
+   */
+  #afterFinish(chain: Promise<void>, peer: string, assembler: PayloadAssembler, kind: 'step2' | 'update', chunked: boolean): Promise<void> {
+    const finished = assembler.finish().then(
+      (bytes) => ({ bytes: bytes as Uint8Array }),
+      (err: unknown) => ({ err })
+    )
+    return chain.then(async () => {
+      const r = await finished
+      if ('err' in r) {
+        this.#refusePayload(peer, r.err)
+        return
+      }
+      if (chunked) this.counters.inc('payloadsReceived')
+      await this.#receive(peer, r.bytes, kind)
+    })
   }
 
   async #receive(peer: string, bytes: Uint8Array, kind: 'step2' | 'update'): Promise<void> {

@@ -199,15 +199,21 @@ export class TaskPayloads {
     let assembler: PayloadAssembler
     try {
       assembler = new PayloadAssembler(descriptor, { maxBytes: this.#maxBytes })
-      if (descriptor.inline != null) {
-        const value = assembler.finish()
-        this.stats.bytesIn += descriptor.size
-        return Promise.resolve(value)
-      }
-      if (assembler.complete) return Promise.resolve(assembler.finish())
     } catch (err) {
       if (err instanceof PayloadIntegrityError) this.stats.integrityErrors++
       return Promise.reject(err)
+    }
+    if (descriptor.inline != null || assembler.complete) {
+      return assembler.finish().then(
+        (value) => {
+          if (descriptor.inline != null) this.stats.bytesIn += descriptor.size
+          return value
+        },
+        (err: unknown) => {
+          if (err instanceof PayloadIntegrityError) this.stats.integrityErrors++
+          throw err
+        }
+      )
     }
     const previous = this.#receiving.get(key)
     if (previous != null) this.#fail(key, previous, new PayloadAbortedError('a new transfer replaced this one'))
@@ -254,8 +260,15 @@ export class TaskPayloads {
       this.stats.bytesIn += Math.min(PAYLOAD_CHUNK_BYTES, total - m.index * PAYLOAD_CHUNK_BYTES)
       r.onProgress?.({ bytes: r.assembler.received, totalBytes: total })
       if (!r.assembler.complete) return
-      this.#receiving.delete(key)
-      r.resolve(r.assembler.finish())
+      // Hashed off the main thread (WebCrypto); the transfer stays registered until it is checked.
+      r.assembler.finish().then(
+        (value) => {
+          if (this.#receiving.get(key) !== r) return
+          this.#receiving.delete(key)
+          r.resolve(value)
+        },
+        (err: unknown) => this.#fail(key, r, err instanceof PayloadError ? err : new PayloadIntegrityError(String(err), { cause: err }))
+      )
     } catch (err) {
       this.#receiving.set(key, r)
       this.#fail(key, r, err instanceof PayloadError ? err : new PayloadIntegrityError(String(err), { cause: err }))
