@@ -92,6 +92,28 @@ export const DISCOVERY_INTERVAL_MS = 10_000
  */
 export const NEWCOMER_ANSWER_MS = 600
 
+/** At most one presence announcement per this many ms for new direct links (the first at once). */
+export const LINK_ANNOUNCE_MS = 2000
+
+/**
+ * How many members answer a newcomer's first presence, on average, beyond those linked to
+ * it directly (which always answer). Every answer is gossiped to the whole mesh, so when
+ * every member answered each join cost every peer two presences per member (2n per peer,
+ * 2n² in all): in the simulator at 24 peers, ~2,200 presences received per peer while
+ * the mesh grew, and at 200 peers more than its CPU could carry. A member answers with
+ * probability NEWCOMER_ANSWERERS / peers it knows (all of them up to that size, so small
+ * meshes join as before), a donor with four times that (a newcomer's tasks need donors
+ * first); the newcomer hears the rest at their next periodic announcement.
+ */
+export const NEWCOMER_ANSWERERS = 16
+
+/** Whether this member answers a newcomer's first presence (see NEWCOMER_ANSWERERS); `linked`: it has a direct link to the newcomer. */
+export function answersNewcomer(peers: number, opts: { linked: boolean; donating: boolean; random?: () => number }): boolean {
+  if (opts.linked) return true
+  const share = (NEWCOMER_ANSWERERS * (opts.donating ? 4 : 1)) / Math.max(1, peers)
+  return share >= 1 || (opts.random ?? Math.random)() < share
+}
+
 /** How long after a direct connection opens its relayed twin is closed (signalling must be over). */
 export const RELAYED_CLOSE_DELAY_MS = 1000
 

@@ -4,6 +4,7 @@
  * members (not all) answering a newcomer.
  */
 import { describe, expect, it } from 'vitest'
+import { NEWCOMER_ANSWERERS, answersNewcomer } from './constants.ts'
 import { gossipFastMsgId } from './gossip-validators.ts'
 
 describe('gossipFastMsgId', () => {
@@ -22,5 +23,34 @@ describe('gossipFastMsgId', () => {
   it('gives each message without author or sequence number a key of its own (never taken for a copy)', () => {
     expect(gossipFastMsgId({ seqno: Uint8Array.of(1) })).not.toBe(gossipFastMsgId({ seqno: Uint8Array.of(1) }))
     expect(gossipFastMsgId({ from })).not.toBe(gossipFastMsgId({ from }))
+  })
+})
+
+describe('answersNewcomer', () => {
+  it('every member answers in a mesh up to NEWCOMER_ANSWERERS peers, and a member linked to the newcomer always', () => {
+    const never = () => 0.999999
+    expect(answersNewcomer(NEWCOMER_ANSWERERS, { linked: false, donating: false, random: never })).toBe(true)
+    expect(answersNewcomer(3, { linked: false, donating: false, random: never })).toBe(true)
+    expect(answersNewcomer(10_000, { linked: true, donating: false, random: never })).toBe(true)
+  })
+  it('in a larger mesh about NEWCOMER_ANSWERERS members answer, donors four times as often', () => {
+    let seed = 7
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    const peers = 200
+    const trials = 20_000
+    let members = 0
+    let donors = 0
+    for (let i = 0; i < trials; i++) {
+      if (answersNewcomer(peers, { linked: false, donating: false, random })) members++
+      if (answersNewcomer(peers, { linked: false, donating: true, random })) donors++
+    }
+    // Expected shares 16/200 = 0.08 and 64/200 = 0.32.
+    expect(members / trials).toBeGreaterThan(0.07)
+    expect(members / trials).toBeLessThan(0.09)
+    expect(donors / trials).toBeGreaterThan(0.3)
+    expect(donors / trials).toBeLessThan(0.34)
   })
 })
