@@ -30,6 +30,8 @@ const { values: a } = parseArgs({
     churn: { type: 'string', default: '60' },
     'churn-seconds': { type: 'string', default: '15' },
     'max-lag': { type: 'string', default: '1000' },
+    'no-verify-cache': { type: 'boolean', default: false },
+    tabs: { type: 'string', default: '0' },
     out: { type: 'string', default: 'bench/results/sim.json' },
     help: { type: 'boolean', default: false }
   }
@@ -37,7 +39,9 @@ const { values: a } = parseArgs({
 if (a.help) {
   console.log(`npm run sim -- [--sizes 50,100,200] [--workers ${cpus().length} (worker threads the peers are spread over; 0: all in the main thread)] [--donors 0.2] [--max-peers 48] [--latency 20] [--jitter 10] [--loss 0.01]
   [--probes 40] [--tasks 100] [--concurrency 10] [--agents 1000] [--churn 60 (peers replaced per minute)] [--churn-seconds 15]
-  [--max-lag 1000 (stop growing once this process's event-loop p99 lag passed it, ms; 0: never)] [--out bench/results/sim.json]`)
+  [--max-lag 1000 (stop growing once this process's event-loop p99 lag passed it, ms; 0: never)] [--out bench/results/sim.json]
+  [--no-verify-cache (every peer checks every signature itself, as tabs do: the baseline of the shared verification cache)]
+  [--tabs 0 (real Chromium tabs of the built app joined through the relay's WebSocket; needs npm run build and Chromium)]`)
   process.exit(0)
 }
 const num = (k) => {
@@ -69,6 +73,9 @@ const report = await runSim({
   churnPerMinute: num('churn'),
   churnSeconds: num('churn-seconds'),
   maxLagP99Ms: num('max-lag'),
+  verifyCache: !a['no-verify-cache'],
+  tabs: num('tabs'),
+  launchBrowser: num('tabs') > 0 ? (await import('../test/harness.mjs')).launchBrowser : undefined,
   log: (line) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1)} s] ${line}`)
 })
 const out = {

@@ -9,6 +9,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p } from 'libp2p'
+// @ts-ignore ws ships no types: an error where noImplicitAny is on (tsconfig.json, which reaches this file through src/sim), none under tsconfig.node.json
 import { WebSocket as WsWebSocket } from 'ws'
 import { ZeroStateError } from '../src/lib/core/index.ts'
 import type { RelayLog } from './log.ts'

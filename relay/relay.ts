@@ -54,6 +54,8 @@ export interface RelayOptions {
   limits?: Partial<RelayLimits>
   /** Other relays to peer with (parseRelayPeers): dialled, kept as gossipsub direct peers, redialled when away. */
   peers?: RelayPeer[]
+  /** Transports and listen addresses beside the WebSocket listener: the simulator's in-process links (src/sim/mesh.ts). */
+  extra?: { transports: NonNullable<Parameters<typeof createLibp2p>[0]>['transports']; listen: string[] }
 }
 
 /** The relay's admission limits (issue 11 item 7); see RELAY_LIMITS. */
@@ -248,10 +250,10 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     privateKey,
     metrics: (components: { logger: Parameters<RelayMetrics['libp2p']>[0]['logger'] }) => metrics.libp2p(components),
     addresses: {
-      listen: [`/ip4/${host}/tcp/${opts.port ?? 0}/ws`],
+      listen: [`/ip4/${host}/tcp/${opts.port ?? 0}/ws`, ...(opts.extra?.listen ?? [])],
       announce: opts.announce ?? []
     },
-    transports: [webSockets()],
+    transports: [webSockets(), ...(opts.extra?.transports ?? [])],
     connectionEncrypters: [noise()],
     // A stream's receive window is granted as bytes arrive, read or not, and grows up to
     // 16 MiB: a peer could push megabytes onto a stream before its handler starts reading

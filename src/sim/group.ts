@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { TaskResult } from '../lib/index.ts'
+import { verifyCacheStats } from './verify-cache.ts'
 import { type SimPeer, type SimPeerInit, knowsPresenceOf, sendProbe, simNow, startSimPeer } from './mesh.ts'
 
 /** What one task came to, as its submitter saw it. */
@@ -44,6 +45,8 @@ export type GroupCommand =
   | { op: 'submit'; id: string; agent: string; input: string }
   /** → [task id, runs] of `taskIds` in the local peers' audit logs ('task.served'). */
   | { op: 'served'; taskIds: string[] }
+  /** → this thread's mesh counters summed over its peers, and its verification cache's checks and reuses. */
+  | { op: 'stats' }
   /** → this thread's event-loop delay since the last `lag` with `reset` (p50/p99/max ms), then resets if asked. */
   | { op: 'lag'; reset?: boolean }
   | { op: 'stop' }
@@ -109,6 +112,11 @@ export class PeerGroup {
             if (taskId != null && wanted.has(taskId)) runs.set(taskId, (runs.get(taskId) ?? 0) + 1)
           }
         return [...runs]
+      }
+      case 'stats': {
+        const mesh: Record<string, number> = {}
+        for (const p of this.peers.values()) for (const [k, n] of Object.entries(p.zs.mesh.counters.toRecord())) mesh[k] = (mesh[k] ?? 0) + n
+        return { mesh, verify: { ...verifyCacheStats } }
       }
       case 'lag': {
         const h = this.#lag

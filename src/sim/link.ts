@@ -25,6 +25,7 @@ import {
   type Transport,
   type Upgrader
 } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { AbstractMultiaddrConnection, type AbstractMultiaddrConnectionInit } from '@libp2p/utils'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
@@ -69,7 +70,7 @@ type Port = MessagePort
 type ExchangeMessage =
   | { t: 'listen'; key: string }
   | { t: 'unlisten'; key: string }
-  | { t: 'dial'; id: string; key: string; back: string }
+  | { t: 'dial'; id: string; key: string; back: string; direct?: boolean }
   | { t: 'refused'; id: string }
   | { t: 'data'; id: string; data: Uint8Array }
   | { t: 'close'; id: string }
@@ -122,7 +123,7 @@ function onExchange(port: Port, msg: ExchangeMessage): void {
       }
       const inbound = new SimLinkConnection({ remoteAddr: multiaddr(msg.back), direction: 'inbound', log: listener.log })
       inbound.joinRemote(port, msg.id, listener.shape, listener.random)
-      listener.accept(inbound)
+      listener.accept(inbound, msg.direct === true ? msg.back : undefined)
       return
     }
     case 'refused':
@@ -331,9 +332,9 @@ class SimListener extends TypedEventEmitter<ListenerEvents> implements Listener 
     queueMicrotask(() => this.safeDispatchEvent('listening'))
   }
 
-  /** Take an inbound link (from this thread or another). */
-  accept(maConn: SimLinkConnection): void {
-    this.#upgrader.upgradeInbound(maConn, { signal: this.#shutdown.signal }).catch((err: Error) => {
+  /** Take an inbound link (from this thread or another); `directFrom`: a direct link's `back` address, which names the dialler. */
+  accept(maConn: SimLinkConnection, directFrom?: string): void {
+    this.#upgrader.upgradeInbound(maConn, { signal: this.#shutdown.signal, ...directUpgrade(directFrom) }).catch((err: Error) => {
       maConn.abort(err)
     })
   }
@@ -399,14 +400,14 @@ class SimLinkTransport implements Transport {
       const inbound = new SimLinkConnection({ remoteAddr: multiaddr(back), direction: 'inbound', log })
       outbound.join(inbound, this.#shape, this.#random)
       inbound.join(outbound, this.#shape, this.#random)
-      listener.accept(inbound)
+      listener.accept(inbound, direct ? back : undefined)
     } else if (port != null) {
       const id = `${exchange.thread}:${exchange.next++}`
       outbound.joinRemote(port, id, this.#shape, this.#random)
-      port.postMessage({ t: 'dial', id, key, back })
+      port.postMessage({ t: 'dial', id, key, back, direct })
     }
     try {
-      return await options.upgrader.upgradeOutbound(outbound, options)
+      return await options.upgrader.upgradeOutbound(outbound, { ...options, ...directUpgrade(direct ? ma.toString() : undefined) })
     } catch (err) {
       outbound.abort(err as Error)
       throw err
@@ -419,6 +420,22 @@ class SimLinkTransport implements Transport {
 
   listenFilter = (addrs: Multiaddr[]): Multiaddr[] => addrs.filter((ma) => ma.toString() === '/webrtc' || (isMemory(ma) && ma.getComponents().length === 1))
   dialFilter = (addrs: Multiaddr[]): Multiaddr[] => addrs.filter((ma) => isSimWebrtc(ma) || isMemory(ma))
+}
+
+/**
+ * A direct link is not encrypted by a Noise handshake: like @libp2p/webrtc between two
+ * browsers (DTLS encrypts the data channels in the browser's network stack, and the peer
+ * ids are those the relay's signalling named), the upgrade skips encryption and takes the
+ * remote peer id from the address (the target's for the dialler, the dialler's `back`
+ * address for the target). The relay link stays on Noise, like a tab's WebSocket.
+ */
+function directUpgrade(addr: string | undefined): { skipEncryption: true; remotePeer: PeerId } | Record<string, never> {
+  if (addr == null) return {}
+  const id = multiaddr(addr)
+    .getComponents()
+    .findLast((c) => c.name === 'p2p')?.value
+  if (id == null) throw new ConnectionFailedError(`a direct link's address names no peer: ${addr}`)
+  return { skipEncryption: true, remotePeer: peerIdFromString(id) }
 }
 
 function shapeOf(init: LinkShape): Required<LinkShape> {

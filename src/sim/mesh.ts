@@ -11,15 +11,13 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { extname, join, normalize, resolve } from 'node:path'
 import { threadId } from 'node:worker_threads'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
-import { gossipsub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
-import { ping } from '@libp2p/ping'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import type { Libp2p } from 'libp2p'
+import { relayLog } from '../../relay/log.ts'
+import { type Relay, startRelay } from '../../relay/relay.ts'
 import { createZeroState, type ZeroStateApi } from '../lib/index.ts'
-import { GOSSIP_LIMITS, RELAY_CONNECTION_MONITOR, RELAY_LIMITS, RELAY_TOPICS, gossipScoring, installGossipValidators } from '../lib/mesh/index.ts'
 import { type LinkShape, simLink } from './link.ts'
 
 /**
@@ -51,47 +49,38 @@ export const PROBE_TOPIC = 'zerostate/sim-probe/1'
 
 let relays = 0
 
-/** A relay like relay/relay.ts (circuit relay server, gossipsub forwarding the mesh's topics), on a simulated link. */
+/** The relay of relay/relay.ts itself (admission, roster, gossip checks), listening on a simulated link too. */
 export interface SimRelay {
+  /** Its simulated link's address (`/memory/zs-sim-relay-N/p2p/<id>`), which the simulated peers dial. */
   addr: string
+  /** Its WebSocket address, which real browser tabs dial. */
+  wsAddr: string
   node: Libp2p
+  relay: Relay
   stop(): Promise<void>
 }
 
-/** Start a relay on `/memory/zs-sim-relay-N`. */
+/** Start the relay on `/memory/zs-sim-relay-N` (and a WebSocket port on 127.0.0.1), forwarding the probe topic too. */
 export async function startSimRelay(link?: LinkShape): Promise<SimRelay> {
-  const node = await createLibp2p({
-    addresses: { listen: [`/memory/zs-sim-relay-${relays++}`] },
-    transports: [simLink({ ...link })],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionManager: { maxConnections: RELAY_LIMITS.maxConnections },
-    connectionMonitor: RELAY_CONNECTION_MONITOR,
-    services: {
-      identify: identify(),
-      ping: ping(),
-      relay: circuitRelayServer({ reservations: { maxReservations: RELAY_LIMITS.maxReservations } }),
-      pubsub: gossipsub({
-        allowPublishToZeroTopicPeers: true,
-        canRelayMessage: true,
-        heartbeatInterval: 250,
-        maxInboundDataLength: GOSSIP_LIMITS.maxRpcBytes,
-        ...gossipScoring()
-      })
-    }
+  const dataDir = await mkdtemp(join(tmpdir(), 'zs-sim-relay-'))
+  const relay = await startRelay({
+    dataDir,
+    log: relayLog('warn'),
+    extra: { transports: [simLink({ ...link })], listen: [`/memory/zs-sim-relay-${relays++}`] }
   })
-  for (const topic of [...RELAY_TOPICS, PROBE_TOPIC]) node.services.pubsub.subscribe(topic)
-  installGossipValidators(node.services.pubsub)
-  const addr = node
-    .getMultiaddrs()
-    .find((ma) => ma.toString().startsWith('/memory/'))
-    ?.toString()
-  if (addr == null) throw new Error('the simulated relay has no address')
+  ;(relay.node as unknown as { services: { pubsub: { subscribe(topic: string): void } } }).services.pubsub.subscribe(PROBE_TOPIC)
+  const addrs = relay.multiaddrs()
+  const addr = addrs.find((ma) => ma.startsWith('/memory/'))
+  const wsAddr = addrs.find((ma) => ma.includes('/ws'))
+  if (addr == null || wsAddr == null) throw new Error(`the simulated relay lacks an address: ${addrs.join(' ')}`)
   return {
     addr,
-    node,
+    wsAddr,
+    node: relay.node,
+    relay,
     async stop() {
-      await node.stop()
+      await relay.stop()
+      await rm(dataDir, { recursive: true, force: true })
     }
   }
 }

@@ -60,48 +60,55 @@ describe('simulated mesh, 8 peers (2 donating) in two worker threads', () => {
     expect(mesh.donors.size).toBe(2)
     // Spread over both workers; the relay and the seeder are in this thread.
     expect(mesh.groups.map((g) => g.size)).toEqual([4, 4])
-    await mesh.presenceConverged(120_000)
-    await mesh.linked(4, 120_000)
+    // Generous waits: on a loaded machine (4 sessions on 2 cores) the mesh forms slowly; it must form.
+    await mesh.presenceConverged(240_000)
+    await mesh.linked(4, 240_000)
     // Direct (/webrtc) links only: with 4 peers per thread, 3 or more means links across threads.
     const counts = await mesh.linkCounts()
     expect(counts).toHaveLength(8)
     for (const n of counts) expect(n).toBeGreaterThanOrEqual(4)
-  }, 260_000)
+  }, 500_000)
 
   it('every gossip probe reaches every other peer, across threads', async () => {
-    await mesh.linked(3, 90_000)
-    const g = await mesh.probe(6, 100, 256, undefined, 60_000)
+    await mesh.linked(3, 120_000)
+    // Probes are awaited until every peer has each (up to 2 minutes), never judged by their latency.
+    const g = await mesh.probe(6, 100, 256, undefined, 120_000)
     expect(g.expected).toBe(6 * 7)
     expect(g.delivered).toBe(g.expected)
     // Send and arrival times from different threads are on one clock: never before the link's latency.
     expect(g.delivery.every((ms) => ms >= 19)).toBe(true)
-  }, 120_000)
+  }, 260_000)
 
   it('each task completes exactly once, on a donor, with the right output, and runs no more often than offered', async () => {
-    const t = await mesh.tasks(6, 3, 'vitest')
+    // The donors' first step loads the agent into a worker: on a loaded machine that outlasted
+    // the runtime's 10 s start limit and the task failed. A task that failed on a timeout is
+    // submitted again (at most twice, each attempt counted); anything else fails the test.
+    const t = await mesh.tasks(6, 2, 'vitest', 240_000, 2)
     expect(t.failed).toBe(0)
     expect(t.succeeded).toBe(6)
+    expect(t.submitted).toBe(6 + t.retried)
     expect(t.onDonor).toBe(6)
+    // Every completed task ran on a donor (its audit log says so) ...
     expect(t.notRun).toBe(0)
-    // A second run happens only where the submitter re-offered (an offer or lease timed out under load).
+    // ... and no attempt ran more often than it was offered (a second run only where the submitter re-offered).
     expect(t.unexplained).toBe(0)
     expect(t.runs).toBeLessThanOrEqual(t.dispatched)
     expect(t.exactlyOnce).toBe(true)
-  }, 180_000)
+  }, 600_000)
 
   it('a newcomer syncs the seeded registry and is heard by every peer', async () => {
     const newcomer = await mesh.start1(false, false)
     try {
       await waitFor(
         async () => ((await newcomer.group.run({ op: 'registry', id: newcomer.id })) as number) >= 20,
-        90_000,
+        180_000,
         'the newcomer lists the 20 seeded agents',
         200
       )
       const ids = mesh.ids()
       await waitFor(
         async () => (await mesh.lacking([newcomer.id], ids)).length === 0 && (await mesh.lacking(ids, [newcomer.id])).length === 0,
-        90_000,
+        180_000,
         'the newcomer and every peer hold each other',
         200
       )
@@ -109,5 +116,5 @@ describe('simulated mesh, 8 peers (2 donating) in two worker threads', () => {
       newcomer.group.size--
       await newcomer.group.run({ op: 'remove', id: newcomer.id })
     }
-  }, 200_000)
+  }, 400_000)
 })

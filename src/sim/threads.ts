@@ -6,6 +6,7 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads'
 import { type GroupCommand, PeerGroup } from './group.ts'
 import { joinThreads } from './link.ts'
+import { installVerifyCache } from './verify-cache.ts'
 
 /** A group of peers in some thread. */
 export interface GroupHandle {
@@ -37,12 +38,13 @@ class WorkerGroup implements GroupHandle {
 
   constructor(
     readonly name: string,
-    ports: MessagePort[]
+    ports: MessagePort[],
+    opts: ThreadOptions
   ) {
     // worker-entry.mjs loads worker.ts through tsx (under node --import tsx and under vitest alike).
     // A peer holds ~15-20 MB of heap: 100 peers in a thread pass V8's default old space.
     this.#worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
-      workerData: { thread: name, ports },
+      workerData: { thread: name, ports, ...opts },
       transferList: ports,
       resourceLimits: { maxOldGenerationSizeMb: 8192 }
     })
@@ -76,8 +78,15 @@ class WorkerGroup implements GroupHandle {
   }
 }
 
+/** How every thread of peers is set up. */
+export interface ThreadOptions {
+  /** Share Ed25519 verdicts between the peers of a thread (verify-cache.ts, a simulation shortcut). */
+  verifyCache: boolean
+}
+
 /** Groups for `workers` worker threads (0: one group in this thread), their links joined to this thread's. */
-export async function startGroups(workers: number): Promise<GroupHandle[]> {
+export async function startGroups(workers: number, opts: ThreadOptions = { verifyCache: true }): Promise<GroupHandle[]> {
+  if (opts.verifyCache) installVerifyCache()
   if (workers <= 0) return [new LocalGroup()]
   const names = ['main', ...Array.from({ length: workers }, (_, i) => `w${i}`)]
   const ports: MessagePort[][] = names.map(() => [])
@@ -88,7 +97,7 @@ export async function startGroups(workers: number): Promise<GroupHandle[]> {
       ports[j]?.push(port2)
     }
   joinThreads('main', ports[0] as MessagePort[])
-  const groups = names.slice(1).map((name, i) => new WorkerGroup(name, ports[i + 1] as MessagePort[]))
+  const groups = names.slice(1).map((name, i) => new WorkerGroup(name, ports[i + 1] as MessagePort[], opts))
   await Promise.all(groups.map((g) => g.ready))
   return groups
 }

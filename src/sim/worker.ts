@@ -6,8 +6,10 @@ import '../lib/core/polyfills.ts'
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads'
 import { PeerGroup } from './group.ts'
 import { joinThreads } from './link.ts'
+import { installVerifyCache } from './verify-cache.ts'
 
-const { thread, ports } = workerData as { thread: string; ports: MessagePort[] }
+const { thread, ports, verifyCache } = workerData as { thread: string; ports: MessagePort[]; verifyCache?: boolean }
+if (verifyCache === true) installVerifyCache()
 joinThreads(thread, ports)
 const group = new PeerGroup()
 parentPort?.on('message', (msg: { n: number; cmd: Parameters<PeerGroup['run']>[0] }) => {
