@@ -56,7 +56,7 @@ describe('webCryptoNoise: X25519 by WebCrypto for noise (join time, issue 11)', 
 
   it('hands each pooled key out once, falls back to JavaScript when the pool is empty, then refills', async () => {
     const w = webCryptoNoise({ poolSize: 3 })
-    await w.ready
+    await w.filled()
     const keys = [1, 2, 3, 4].map(() => hex(w.crypto.generateX25519KeyPair().publicKey))
     expect(new Set(keys).size).toBe(4)
     expect(w.stats).toMatchObject({ webCryptoKeys: 3, jsKeys: 1 })
@@ -71,6 +71,30 @@ describe('webCryptoNoise: X25519 by WebCrypto for noise (join time, issue 11)', 
       }
       poll()
     })
+  })
+
+  it('is ready with the static key alone: libp2p is not created after the whole pool', async () => {
+    const real = globalThis.crypto.subtle
+    let calls = 0
+    const gate = Promise.withResolvers<void>()
+    const subtle = {
+      generateKey: async (alg: AlgorithmIdentifier, extractable: boolean, usages: KeyUsage[]) => {
+        // Every key after the first waits until the test lets it go.
+        if (calls++ > 0) await gate.promise
+        return await real.generateKey(alg, extractable, usages)
+      },
+      exportKey: (f: 'raw' | 'pkcs8', k: CryptoKey) => real.exportKey(f, k),
+      importKey: real.importKey.bind(real),
+      deriveBits: real.deriveBits.bind(real)
+    } as unknown as SubtleCrypto
+    const w = webCryptoNoise({ subtle, poolSize: 4 })
+    await w.ready
+    w.crypto.generateX25519KeyPair()
+    expect(w.stats).toMatchObject({ webCryptoKeys: 1, jsKeys: 0 })
+    gate.resolve()
+    await w.filled()
+    w.crypto.generateX25519KeyPair()
+    expect(w.stats).toMatchObject({ webCryptoKeys: 2, jsKeys: 0 })
   })
 
   it('rejects a small-order remote key as the JavaScript curve does', async () => {
@@ -97,7 +121,7 @@ describe('webCryptoNoise: X25519 by WebCrypto for noise (join time, issue 11)', 
       [undefined, webCryptoNoise()],
       [webCryptoNoise(), webCryptoNoise()]
     ] as const) {
-      await Promise.all([dialer?.ready, listener?.ready])
+      await Promise.all([dialer?.filled(), listener?.filled()])
       const r = await handshake(dialer?.crypto ?? pureJsCrypto, listener?.crypto ?? pureJsCrypto)
       expect(r.dialerSaw).toBe(r.b)
       expect(r.listenerSaw).toBe(r.a)

@@ -16,8 +16,10 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 export interface WebCryptoNoise {
   /** The crypto to give `noise({ crypto })`. */
   readonly crypto: ICryptoInterface
-  /** Resolves once the static key and the first ephemeral keys are made (or WebCrypto said no). */
+  /** Resolves once the static key is made (or WebCrypto said no): libp2p may be created. */
   readonly ready: Promise<void>
+  /** Resolves once the pool of ephemeral keys is full (or WebCrypto said no). */
+  filled(): Promise<void>
   /** Keys and secrets made by WebCrypto or, as a fallback, in JavaScript. */
   readonly stats: { webCryptoKeys: number; jsKeys: number; webCryptoSecrets: number; jsSecrets: number }
 }
@@ -60,12 +62,13 @@ export function webCryptoNoise(opts: { subtle?: SubtleCrypto | null; base?: ICry
     }
   }
 
+  /** Fill the pool: its missing keys made at once (WebCrypto works on them in parallel, off the main thread). */
   function refill(): Promise<void> {
     filling ??= (async () => {
       while (usable && pool.length < poolSize) {
-        const pair = await makePair()
-        if (pair == null) break
-        pool.push(pair)
+        const made = await Promise.all(Array.from({ length: poolSize - pool.length }, makePair))
+        if (made.some((pair) => pair == null)) break
+        pool.push(...(made as KeyPair[]))
       }
     })().finally(() => {
       filling = undefined
@@ -73,7 +76,12 @@ export function webCryptoNoise(opts: { subtle?: SubtleCrypto | null; base?: ICry
     return filling
   }
 
-  const ready = refill()
+  // Ready with the first key (noise's static key, taken when libp2p is created); the rest follow.
+  const ready = (async () => {
+    const first = await makePair()
+    if (first != null) pool.push(first)
+    void refill()
+  })()
 
   const crypto: ICryptoInterface = {
     ...base,
@@ -98,7 +106,15 @@ export function webCryptoNoise(opts: { subtle?: SubtleCrypto | null; base?: ICry
       return sharedSecret(subtle, key, publicKey.subarray()) as unknown as Uint8Array
     }
   }
-  return { crypto, ready, stats }
+  return {
+    crypto,
+    ready,
+    stats,
+    filled: async () => {
+      await ready
+      await refill()
+    }
+  }
 }
 
 async function sharedSecret(subtle: SubtleCrypto, privateKey: CryptoKey, publicKey: Uint8Array): Promise<Uint8Array> {
