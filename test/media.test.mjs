@@ -105,25 +105,40 @@ describe('media across the mesh', () => {
     thumbnailTask = decodeURIComponent(id)
   })
 
-  it('after a reload the thumbnail is still shown: image outputs are kept in the task history', { timeout: LIMIT }, async () => {
+  it('after a reload the thumbnail and the image it was made from are still shown: outputs and file inputs are kept in the task history', {
+    timeout: LIMIT
+  }, async () => {
     assert.ok(thumbnailTask != null, 'the thumbnail task ran')
     await a.reload()
     await a.waitForFunction(() => window.zerostate != null)
     await a.evaluate(() => window.zerostate.ready)
     await a.waitForSelector('[data-testid="task-past"]', { timeout: 30_000 })
-    const img = await a.waitForSelector('[data-testid="output-image"]', { timeout: 30_000 })
-    const shown = await img.evaluate(async (el) => {
-      await el.decode()
-      const c = document.createElement('canvas')
-      c.width = el.naturalWidth
-      c.height = el.naturalHeight
-      const g = c.getContext('2d')
-      g.drawImage(el, 0, 0)
-      return { w: el.naturalWidth, h: el.naturalHeight, left: [...g.getImageData(5, 30, 1, 1).data], right: [...g.getImageData(90, 30, 1, 1).data] }
-    })
+    /** An image's size and the colours at two points (x scaled to its width). */
+    const pixels = (el) =>
+      el.evaluate(async (img) => {
+        await img.decode()
+        const c = document.createElement('canvas')
+        c.width = img.naturalWidth
+        c.height = img.naturalHeight
+        const g = c.getContext('2d')
+        g.drawImage(img, 0, 0)
+        const at = (fx) => [...g.getImageData(Math.floor(fx * img.naturalWidth), Math.floor(img.naturalHeight / 2), 1, 1).data]
+        return { w: img.naturalWidth, h: img.naturalHeight, left: at(0.05), right: at(0.94) }
+      })
+    const img = await a.waitForSelector('[data-testid="task-result"] [data-testid="output-image"]', { timeout: 30_000 })
+    const shown = await pixels(img)
     assert.deepEqual([shown.w, shown.h], [96, 64], 'the same 96×64 thumbnail')
     assert.ok(shown.left[0] > 180 && shown.right[2] > 180, `red then blue: ${shown.left} ${shown.right}`)
-    assert.equal(await a.getAttribute('[data-testid="output-media"]', 'data-media-type'), 'image/png')
+    assert.equal(await a.getAttribute('[data-testid="task-result"] [data-testid="output-media"]', 'data-media-type'), 'image/png')
+    // The input: the 300×200 PNG picked on the Submit page, with the options it was sent with.
+    const input = await a.waitForSelector('[data-testid="task-input"] [data-testid="output-image"]', { timeout: 30_000 })
+    const original = await pixels(input)
+    assert.deepEqual([original.w, original.h], [300, 200], 'the input image as picked')
+    assert.ok(original.left[0] > 180 && original.right[2] > 180, `red then blue: ${original.left} ${original.right}`)
+    assert.equal(await a.getAttribute('[data-testid="task-input"]', 'data-media-type'), 'image/png')
+    assert.equal(await a.textContent('[data-testid="task-input-options"]'), '{"maxSide":96}')
+    const keptInput = await a.evaluate((t) => window.zerostate.journal.get(t)?.data?.inputMedia, thumbnailTask)
+    assert.equal(keptInput?.mediaType, 'image/png', JSON.stringify(keptInput))
     assert.equal(await a.$('[data-testid="step-not-kept"]'), null)
     // The API gives the bytes back too, and the journal names their type.
     const past = await a.evaluate(async (t) => {
@@ -132,7 +147,14 @@ describe('media across the mesh', () => {
     }, thumbnailTask)
     assert.equal(past.bytes, true)
     assert.equal(Object.values(past.media ?? {})[0]?.mediaType, 'image/png', JSON.stringify(past.media))
-    assert.deepEqual(await axe(a), [], 'the reloaded task page')
+    assert.deepEqual(await axe(a), [], 'the reloaded task page, with its input')
+    assert.deepEqual(await sideways(a), [], 'the reloaded task page at 390 px')
+
+    // Run again sends the kept file: the new task makes the same thumbnail on B.
+    await a.click('[data-testid="task-run-again"]')
+    await a.waitForURL((u) => u.pathname.startsWith('/tasks/') && !u.pathname.endsWith(encodeURIComponent(thumbnailTask)))
+    const again = await pixels(await a.waitForSelector('[data-testid="task-result"] [data-testid="output-image"]', { timeout: 60_000 }))
+    assert.deepEqual([again.w, again.h], [96, 64], 'run again made the thumbnail from the kept input')
   })
 
   it('a WAV dropped on the Submit page is trimmed on B and plays on A; a pasted image replaces it', { timeout: LIMIT }, async () => {

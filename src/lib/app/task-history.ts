@@ -7,7 +7,7 @@
 import type { TaskRecord } from '../memory/index.ts'
 import type { Plan, ProgressEvent, StepEvent, TaskHandle, TaskId, TaskRequest, TaskResult, TaskSummary } from '../orchestrator/index.ts'
 import { OrchestratorError } from '../orchestrator/index.ts'
-import type { TaskMediaStore } from './task-media.ts'
+import { INPUT_MEDIA_KEY, splitOptionsLine, type KeptMedia, type TaskMediaStore } from './task-media.ts'
 
 /** What the history needs: the journal's read side. */
 export interface TaskHistorySource {
@@ -26,6 +26,18 @@ export interface PastTaskHandle extends TaskHandle {
   readonly past: true
   /** Outputs the history did not keep, each with the sentence saying why (too big, not saved). */
   readonly notKept: ReadonlyArray<{ stepId: string; reason: string }>
+  /** The task's byte input (a file or image) as kept beside the journal, when it was (issue 14). */
+  readonly input?: Promise<KeptInput | undefined>
+  /** Why its byte input was not kept (over the cap, or the save failed). */
+  readonly inputNotKept?: string
+}
+
+/** A task's byte input as the history kept it: all its bytes (what "Run again" sends), and the file they hold after any options line. */
+export interface KeptInput extends KeptMedia {
+  /** The file itself (the bytes after the Submit page's options line, if any). */
+  file: Uint8Array
+  /** The options line the Submit page put before the file (one JSON object), if any. */
+  options?: string
 }
 
 /** The sentence for a JSON output over the journal's cap. */
@@ -197,7 +209,26 @@ export function pastTask(r: TaskRecord, media?: TaskMediaStore): PastTaskHandle 
       off = true
     }
   }
-  return { id: r.id as TaskId, done, on, cancel: () => {}, past: true, notKept }
+  const inputKept = data.inputMedia != null && typeof data.inputMedia === 'object'
+  const input =
+    inputKept && media != null
+      ? media.get(r.id).then((found): KeptInput | undefined => {
+          const m = found.get(INPUT_MEDIA_KEY)
+          return m == null ? undefined : { ...m, ...splitOptionsLine(m.bytes) }
+        })
+      : undefined
+  input?.catch(() => {})
+  const inputNotKept = typeof obj(data.inputNotKept).reason === 'string' ? String(obj(data.inputNotKept).reason) : undefined
+  return {
+    id: r.id as TaskId,
+    done,
+    on,
+    cancel: () => {},
+    past: true,
+    notKept,
+    ...(input != null ? { input } : {}),
+    ...(inputNotKept != null ? { inputNotKept } : {})
+  }
 }
 
 /** The history over a journal: `tasks(live)`, `task(id)`, `request(id)`. */

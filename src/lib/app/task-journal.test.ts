@@ -129,6 +129,52 @@ describe('journalTask: byte outputs kept beside the journal (issue 14)', () => {
     expect(past.notKept[0]!.reason).toMatch(/^This output \(8\.0 MiB\) is larger than the 8\.0 MiB the task history keeps, so it was not saved/)
   })
 
+  it('a file input (bytes or a Blob, with or without the options line) is kept with its media type and comes back in the past task', async () => {
+    const { MemoryTaskMedia } = await import('./task-media.ts')
+    const { pastTask } = await import('./task-history.ts')
+    const journal = new Journal(new Y.Doc(), async () => {})
+    const media = new MemoryTaskMedia()
+    const withOptions = new Uint8Array([...new TextEncoder().encode('{"maxSide":96}\n'), ...png])
+    await journalTask(journal, settledHandle('t-in', {}), { description: 'thumbnail', input: withOptions }, undefined, { media })
+    const record = journal.get('t-in')!
+    expect(record.data).toMatchObject({ inputDropped: true, inputMedia: { mediaType: 'image/png', size: withOptions.byteLength } })
+    const input = await pastTask(record, media).input
+    expect(input?.bytes).toEqual(withOptions)
+    expect(input?.file).toEqual(png)
+    expect(input?.options).toBe('{"maxSide":96}')
+    // A File from the Submit page's picker, as window.zerostate.submit takes it.
+    await journalTask(journal, settledHandle('t-blob', {}), { description: 'a blob', input: new Blob([png]) as never }, undefined, { media })
+    expect((await pastTask(journal.get('t-blob')!, media).input)?.file).toEqual(png)
+    // A JSON input is journalled as before, nothing kept beside it.
+    await journalTask(journal, settledHandle('t-json', {}), { description: 'json', input: { a: 1 } }, undefined, { media })
+    expect(journal.get('t-json')!.data).not.toHaveProperty('inputMedia')
+    expect(pastTask(journal.get('t-json')!, media).input).toBeUndefined()
+  })
+
+  it('a file input over the cap is not kept (a Blob is not even read), and the past task says why', async () => {
+    const { MemoryTaskMedia, MAX_KEPT_MEDIA_BYTES } = await import('./task-media.ts')
+    const { pastTask } = await import('./task-history.ts')
+    const journal = new Journal(new Y.Doc(), async () => {})
+    const media = new MemoryTaskMedia()
+    let read = false
+    class HugeBlob extends Blob {
+      override get size() {
+        return MAX_KEPT_MEDIA_BYTES + 1
+      }
+      override async arrayBuffer(): Promise<ArrayBuffer> {
+        read = true
+        return new ArrayBuffer(0)
+      }
+    }
+    const blob = new HugeBlob([])
+    await journalTask(journal, settledHandle('t-huge', {}), { description: 'huge', input: blob as never }, undefined, { media })
+    expect(read).toBe(false)
+    expect((await media.get('t-huge')).size).toBe(0)
+    const past = pastTask(journal.get('t-huge')!, media)
+    expect(past.input).toBeUndefined()
+    expect(past.inputNotKept).toMatch(/^This task's input \(8\.0 MiB\) is larger than the 8\.0 MiB the task history keeps/)
+  })
+
   it('the store keeps its total under the cap by dropping the oldest outputs', async () => {
     const { MemoryTaskMedia, MEDIA_STORE_BYTES, MAX_KEPT_MEDIA_BYTES } = await import('./task-media.ts')
     const media = new MemoryTaskMedia()

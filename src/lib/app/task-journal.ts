@@ -6,7 +6,17 @@
 import { pageLifecycle, type Journal, type PageLifecycle, type StepRecord, type TaskRecord } from '../memory/index.ts'
 import { logger } from '../core/index.ts'
 import type { TaskHandle, TaskRequest } from '../orchestrator/index.ts'
-import { MAX_KEPT_MEDIA_BYTES, mediaTypeOf, outputBytes, tooBigText, type TaskMediaStore } from './task-media.ts'
+import {
+  INPUT_MEDIA_KEY,
+  MAX_KEPT_MEDIA_BYTES,
+  inputBytes,
+  inputTooBigText,
+  mediaTypeOf,
+  outputBytes,
+  splitOptionsLine,
+  tooBigText,
+  type TaskMediaStore
+} from './task-media.ts'
 
 const log = logger('orchestrator:journal')
 
@@ -215,6 +225,29 @@ export async function journalTask(
   // Progress and step events come in bursts: write at most every SAVE_EVERY_MS while running.
   const save = (): void => {
     timer ??= setTimeout(write, SAVE_EVERY_MS)
+  }
+  // A byte input (a file or image) is kept beside the journal like a byte output, in the background:
+  // the plan's write, which the first step waits for, does not wait for it.
+  const media = opts.media
+  if (media != null && request.input !== undefined && input === undefined) {
+    mediaWrites.push(
+      inputBytes(request.input)
+        .then(async (found) => {
+          if (found == null) return
+          if (found.bytes == null || found.size > MAX_KEPT_MEDIA_BYTES) {
+            data = { ...data, inputNotKept: { size: found.size, reason: inputTooBigText(found.size) } }
+            return
+          }
+          const mediaType = mediaTypeOf(splitOptionsLine(found.bytes).file)
+          await media.put(handle.id, INPUT_MEDIA_KEY, { bytes: found.bytes, mediaType })
+          data = { ...data, inputMedia: { mediaType, size: found.size } }
+        })
+        .catch((err: unknown) => {
+          log.error('could not keep the input of task %s: %s', handle.id, (err as Error).message)
+          data = { ...data, inputNotKept: { size: 0, reason: `This task's input could not be saved in the task history: ${(err as Error).message}` } }
+        })
+        .then(() => save())
+    )
   }
   handle.on('progress', (e) => {
     if (e.phase === 'planned' && e.plan != null) {

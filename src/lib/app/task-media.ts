@@ -1,7 +1,8 @@
 /**
- * Media outputs in this profile's task history (issue 14): a step that returns bytes (an image,
- * audio, a file) keeps them, with their media type, in IndexedDB beside the journal, which holds
- * JSON only. One output may be at most `MAX_KEPT_MEDIA_BYTES`; all of them together at most
+ * Media in this profile's task history (issue 14): a step that returns bytes (an image, audio, a
+ * file) keeps them, with their media type, in IndexedDB beside the journal, which holds JSON only;
+ * a task whose input is bytes (a file or image from the Submit page) keeps its input the same way,
+ * under {@link INPUT_MEDIA_KEY}, with the same caps. One output may be at most `MAX_KEPT_MEDIA_BYTES`; all of them together at most
  * `MEDIA_STORE_BYTES`, the oldest dropped first. An output over the cap is not kept, and the
  * journal says so (`data.mediaNotKept`), so the task page can say why it is missing after a reload.
  */
@@ -64,6 +65,43 @@ export function sizeText(n: number): string {
 /** The sentence for an output over the cap. */
 export function tooBigText(bytes: number): string {
   return `This output (${sizeText(bytes)}) is larger than the ${sizeText(MAX_KEPT_MEDIA_BYTES)} the task history keeps, so it was not saved: it was shown while the task ran. Run the task again to see it.`
+}
+
+/** The key a task's byte input is kept under, beside its steps' outputs (no plan step id starts with '#'). */
+export const INPUT_MEDIA_KEY = '#input'
+
+/** The sentence for an input over the cap. */
+export function inputTooBigText(bytes: number): string {
+  return `This task's input (${sizeText(bytes)}) is larger than the ${sizeText(MAX_KEPT_MEDIA_BYTES)} the task history keeps, so it was not saved.`
+}
+
+/** A task input that is bytes (a Blob or File read, a Uint8Array or other view), with its size; undefined for anything else. */
+export async function inputBytes(input: unknown): Promise<{ bytes?: Uint8Array; size: number } | undefined> {
+  if (typeof Blob !== 'undefined' && input instanceof Blob) {
+    // Over the cap it is not read at all.
+    return input.size > MAX_KEPT_MEDIA_BYTES ? { size: input.size } : { bytes: new Uint8Array(await input.arrayBuffer()), size: input.size }
+  }
+  const bytes = outputBytes(input)
+  return bytes == null ? undefined : { bytes, size: bytes.byteLength }
+}
+
+/**
+ * A file input as the Submit page sends it to the media agents: one line of JSON options, a newline,
+ * then the file (`{"maxSide":96}\n<PNG>`); anything else is all file. Only a leading JSON object
+ * line (within 4 KiB) counts as options.
+ */
+export function splitOptionsLine(bytes: Uint8Array): { options?: string; file: Uint8Array } {
+  if (bytes[0] !== 0x7b) return { file: bytes }
+  const nl = bytes.subarray(0, 4096).indexOf(0x0a)
+  if (nl < 0) return { file: bytes }
+  try {
+    const line = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, nl))
+    const value: unknown = JSON.parse(line)
+    if (value == null || typeof value !== 'object' || Array.isArray(value)) return { file: bytes }
+    return { options: line, file: bytes.subarray(nl + 1) }
+  } catch {
+    return { file: bytes }
+  }
 }
 
 /** In memory (tests, and a profile that does not persist). */

@@ -4,12 +4,15 @@ import type { ZeroStateApi } from '$lib/index'
 import { trackTask } from '$lib/ui/task-tracker.svelte'
 import { trackWorkflow } from '$lib/ui/workflow-run.svelte'
 
-/** Resubmit task `id` and open the new task's page; throws a sentence when the request is not known. */
-export async function runAgain(api: ZeroStateApi, id: string): Promise<void> {
+/**
+ * Resubmit task `id` and open the new task's page; throws a sentence when the request is not known.
+ * `keptInput`: the task's byte input as the history kept it (a file), sent again in place of the dropped one.
+ */
+export async function runAgain(api: ZeroStateApi, id: string, keptInput?: Uint8Array): Promise<void> {
   const request = typeof api.taskRequest === 'function' ? api.taskRequest(id) : undefined
   if (request == null) throw new Error('This task’s request was not kept, so it cannot be run again.')
-  const { inputDropped: _dropped, ...again } = request
-  const handle = api.submit(again)
+  const { inputDropped, ...again } = request
+  const handle = api.submit(inputDropped === true && keptInput != null ? { ...again, input: keptInput } : again)
   trackTask(handle)
   await goto(`/tasks/${handle.id}`)
 }
