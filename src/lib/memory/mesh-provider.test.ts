@@ -180,6 +180,21 @@ describe('MeshProvider', () => {
     expect(h.doc.store.clients.size).toBe(0)
   })
 
+  it('refuses a chunk that is not base64 (the frame schema bounds its length only): counted, the sender struck', async () => {
+    const net = new MemoryNetwork()
+    const a = await peer(net, 'a')
+    const h = await hostile(net, a, 'victim')
+    const msgs = payloadMessages('update', bigUpdate('big', 200_000), 5)
+    const chunk = msgs[1] as Extract<SyncMessage, { type: 'chunk' }>
+    msgs[1] = { ...chunk, data: `!${chunk.data.slice(1)}` }
+    for (const m of msgs) await h.ch.send(m)
+    await until(() => h.rejected.length === 1)
+    expect(h.rejected[0]).toBeInstanceOf(PayloadIntegrityError)
+    expect(h.provider.counters.get('payloadIntegrityErrors')).toBe(1)
+    expect(a.t.hungUp).toEqual([{ peer: 'z-evil', reason: '1 refused updates' }])
+    expect(h.doc.getMap('m').size).toBe(0)
+  })
+
   it('refuses a payload whose announced size is over the cap before buffering any chunk', async () => {
     const net = new MemoryNetwork()
     const a = await peer(net, 'a')
