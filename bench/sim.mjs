@@ -60,6 +60,18 @@ if (sizes.some((n) => !Number.isInteger(n) || n < 2)) {
 
 const t0 = performance.now()
 const load0 = loadavg()[0]
+const header = () => ({
+  when: new Date().toISOString(),
+  machine: {
+    cores: cpus().length,
+    workers: num('workers'),
+    node: process.version,
+    loadAvgAtStart: Math.round(load0 * 10) / 10,
+    loadAvgAtEnd: Math.round(loadavg()[0] * 10) / 10
+  },
+  goal: { peers: 200, gossipP99Ms: 500, everyTaskExactlyOnce: true },
+  wallSeconds: Math.round((performance.now() - t0) / 1000)
+})
 const report = await runSim({
   sizes,
   donorShare: num('donors'),
@@ -76,21 +88,13 @@ const report = await runSim({
   verifyCache: !a['no-verify-cache'],
   tabs: num('tabs'),
   launchBrowser: num('tabs') > 0 ? (await import('../test/harness.mjs')).launchBrowser : undefined,
-  log: (line) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1)} s] ${line}`)
+  log: (line) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1)} s] ${line}`),
+  // The figures so far after each size, marked partial: a long run leaves them if it is stopped.
+  onSize: async (report) => {
+    await writeFile(a.out, `${JSON.stringify({ ...header(), partial: true, ...report }, null, 2)}\n`)
+  }
 })
-const out = {
-  when: new Date().toISOString(),
-  machine: {
-    cores: cpus().length,
-    workers: num('workers'),
-    node: process.version,
-    loadAvgAtStart: Math.round(load0 * 10) / 10,
-    loadAvgAtEnd: Math.round(loadavg()[0] * 10) / 10
-  },
-  goal: { peers: 200, gossipP99Ms: 500, everyTaskExactlyOnce: true },
-  wallSeconds: Math.round((performance.now() - t0) / 1000),
-  ...report
-}
+const out = { ...header(), ...report }
 console.log('\nsize  links(min/mean)  gossip p50/p99 ms  to-all p99  presence ms  newcomer presence/registry ms  tasks ok/once  churn p99  loop p99  held')
 for (const s of report.sizes) {
   console.log(

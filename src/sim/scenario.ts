@@ -57,6 +57,8 @@ export interface SimOptions {
    */
   maxLagP99Ms?: number
   log?: (line: string) => void
+  /** Called with the report so far after each size (bench/sim.mjs writes it, so a long run leaves its figures as it goes). */
+  onSize?: (report: SimReport) => void | Promise<void>
 }
 
 /** p50/p99/max of a list of ms, rounded to 0.1. */
@@ -147,7 +149,7 @@ export interface SizeReport {
 
 /** The whole run. */
 export interface SimReport {
-  options: Omit<SimOptions, 'log' | 'root' | 'cacheFile'>
+  options: Omit<SimOptions, 'log' | 'root' | 'cacheFile' | 'onSize' | 'launchBrowser'>
   /** What the simulator does that a real mesh does not (or does elsewhere), so nobody mistakes the figures. */
   shortcuts: string[]
   sizes: SizeReport[]
@@ -605,6 +607,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       entry.link = { bytes: linkStats.bytes - link0.bytes, chunks: linkStats.chunks - link0.chunks, resent: linkStats.resent - link0.resent }
       entry.rssMB = Math.round(process.memoryUsage().rss / 1e6)
       report.sizes.push(entry)
+      await opts.onSize?.(report)
       log(`${size}: event loop p99 ${entry.loopLag.p99} ms during probes, ${entry.loopLagAll.p99} ms overall, ${entry.cpu.cores} cores busy, ${entry.rssMB} MB`)
       if (!entry.held) {
         log(`${size} peers did not hold (event loop p99 ${entry.loopLag.p99} ms during probes > ${maxLag} ms): not growing further`)
