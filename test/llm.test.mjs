@@ -56,6 +56,44 @@ describe('llm-prompt agents on a donor with a tiny GGUF model', () => {
     )
     const cCaps = await a.evaluate((idC) => window.zerostate.peers().find((p) => p.id === idC)?.capabilities ?? [], ids[2])
     assert.ok(!cCaps.includes('llm-prompt'), `C advertises ${cCaps}`)
+    // The model with its context (what one request may hold: the model's 512) and speed, and A's mesh page lists it.
+    await a.waitForFunction(
+      (idB) => (window.zerostate.peers().find((p) => p.id === idB)?.capabilities ?? []).some((c) => /^llm-run\.llama\.c512\.t[1-9]\d*\.zs-tiny-llama$/.test(c)),
+      ids[1],
+      { timeout: 15_000 }
+    )
+    await a.waitForFunction(
+      (idB) =>
+        /zs-tiny-llama \(llama, 512-token context, ~[\d,]+ tokens\/s\)/.test(
+          document.querySelector(`tr[data-peer="${idB}"] [data-testid="peer-models"]`)?.textContent ?? ''
+        ),
+      ids[1],
+      { timeout: 15_000 }
+    )
+  })
+
+  it("a prompt past the model's context fails on A with LlmContextExceededError naming the counts, counted on B; B goes on", async () => {
+    const before = await b.evaluate(() => window.zerostate.metrics()['runtime.llmContextExceeded'] ?? 0)
+    const submit = (input) =>
+      a.evaluate(async (text) => {
+        const agent = window.zerostate.agents.list({ capability: 'llm-summarization' })[0]
+        try {
+          const r = await window.zerostate.submit({
+            description: 'summarize',
+            agent: agent.id,
+            input: text,
+            preferences: { verification: 'none', retry_policy: { max_attempts: 1 } }
+          }).done
+          return { ok: true, peer: r.steps[0].peer }
+        } catch (err) {
+          return { ok: false, message: err.message }
+        }
+      }, input)
+    const r = await submit('ab '.repeat(600))
+    assert.equal(r.ok, false)
+    assert.match(r.message, /LlmContextExceededError: The prompt is \d+ tokens and the model's context is 512/)
+    assert.equal(await b.evaluate(() => window.zerostate.metrics()['runtime.llmContextExceeded']), before + 1)
+    assert.deepEqual(await submit('a short text'), { ok: true, peer: ids[1] })
   })
 
   it('classify-llm from A runs on B (never C) and returns JSON that parses and matches its schema', async () => {

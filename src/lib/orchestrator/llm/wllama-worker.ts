@@ -38,8 +38,7 @@ const api: WllamaWorkerApi = {
     asError(async () => {
       await wllama?.exit()
       wllama = new Wllama({ default: wasmUrl }, { suppressNativeLog: true, logger: LoggerWithoutDebug, allowOffline: true })
-      // One slot: the engine runs one completion at a time, and llama-server splits n_ctx among its slots
-      // (with its default of 4, a 2048 context let each request have 512 tokens while 2048 was advertised).
+      // One slot: the engine runs one completion at a time (llama-server otherwise splits n_ctx among its slots).
       const params = { n_ctx: opts.contextSize, n_threads: opts.threads, n_gpu_layers: 0, n_parallel: 1 }
       const cached = 'url' in source ? (await cachedBytes(source.url)) > 0 : false
       if ('url' in source) {
@@ -62,7 +61,9 @@ const api: WllamaWorkerApi = {
       return {
         name: modelName,
         family: (meta['general.architecture'] ?? 'unknown').toLowerCase(),
-        context: info.n_ctx,
+        // What one request may really hold: llama-server refused prompts past the model's trained context
+        // (the tiny test model: n_ctx 2048 loaded, "exceeds the available context size (512 tokens)" = n_ctx_train).
+        context: info.n_ctx_train > 0 ? Math.min(info.n_ctx, info.n_ctx_train) : info.n_ctx,
         multiThread: wllama.isMultithread(),
         cached
       }
