@@ -244,6 +244,12 @@ export interface PayloadAssemblerOptions {
   stallMs?: number
   /** Told once when the transfer stalls (the caller's strike policy and clean-up plug in here). */
   onStall?: (err: PayloadStalledError) => void
+  /**
+   * Given each chunk's bytes once taken, in order (a caller that can judge a prefix, e.g. a
+   * quota, refuses early by throwing: the transfer fails, its chunks are dropped, and `push`
+   * throws that error).
+   */
+  onChunk?: (bytes: Uint8Array) => void
 }
 
 /**
@@ -259,6 +265,7 @@ export class PayloadAssembler {
   readonly #count: number
   readonly #stallMs: number
   readonly #onStall: ((err: PayloadStalledError) => void) | undefined
+  readonly #onChunk: ((bytes: Uint8Array) => void) | undefined
   #timer: ReturnType<typeof setTimeout> | undefined
   #failed: PayloadError | undefined
   #next = 0
@@ -273,6 +280,7 @@ export class PayloadAssembler {
     this.#count = chunkCount(descriptor)
     this.#stallMs = opts.stallMs ?? PAYLOAD_STALL_MS
     this.#onStall = opts.onStall
+    this.#onChunk = opts.onChunk
     if (!this.complete) this.#arm()
   }
 
@@ -310,7 +318,7 @@ export class PayloadAssembler {
     this.#chunks = []
   }
 
-  /** Take one chunk; returns false for a duplicate. Throws `PayloadIntegrityError` (PayloadStalledError once stalled). */
+  /** Take one chunk; returns false for a duplicate. Throws `PayloadIntegrityError` (PayloadStalledError once stalled), or what `onChunk` threw. */
   push(chunk: PayloadChunk): boolean {
     if (this.#failed != null) throw this.#failed
     if (chunk.index < this.#next) return false
@@ -325,6 +333,14 @@ export class PayloadAssembler {
     const last = chunk.index === this.#count - 1
     const expected = last ? this.descriptor.size - chunk.index * PAYLOAD_CHUNK_BYTES : PAYLOAD_CHUNK_BYTES
     if (data.byteLength !== expected) throw new PayloadIntegrityError(`chunk ${chunk.index} has ${data.byteLength} bytes, not ${expected}`)
+    if (this.#onChunk != null) {
+      try {
+        this.#onChunk(data)
+      } catch (err) {
+        this.#fail(new PayloadAbortedError('the receiver refused the payload', { cause: err }))
+        throw err
+      }
+    }
     this.#chunks.push(data)
     this.#received += data.byteLength
     this.#next++

@@ -116,6 +116,7 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
           : name === MEMORY_INDEX_DOC
             ? (shape, kind) => memory.admitIndexUpdate(shape, kind)
             : undefined,
+      admitKeys: name === REGISTRY_DOC ? (kind) => registry.keyAdmitter(kind) : name === MEMORY_INDEX_DOC ? (kind) => memory.indexKeyAdmitter(kind) : undefined,
       onReject: init.onPeerRejected,
       offer: name.startsWith(NAMESPACE_DOC_PREFIX)
     })

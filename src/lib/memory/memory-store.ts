@@ -158,6 +158,11 @@ export class MemoryStore {
     this.#index.admit(shape, kind)
   }
 
+  /** The namespace quota, key by key as a large update arrives (see NamespaceIndex.keyAdmitter). */
+  indexKeyAdmitter(kind: 'step2' | 'update'): (root: string, key: string) => void {
+    return this.#index.keyAdmitter(kind)
+  }
+
   /** Resolves once pending verifications and decryptions are done. */
   async settled(): Promise<void> {
     let current: Promise<void>

@@ -21,7 +21,7 @@ import {
   sendPayloadChunks
 } from '../core/index.ts'
 import { RejectedUpdateError } from './errors.ts'
-import { checkStateVector, checkUpdate, type UpdatePolicy, type UpdateShape } from './update-guard.ts'
+import { UpdateKeyScanner, checkStateVector, checkUpdate, type UpdatePolicy, type UpdateShape } from './update-guard.ts'
 import type { UpdateChecker } from './update-checker.ts'
 import { fromB64, toB64, type SyncMessage, type SyncPayloadMessage } from './sync-protocol.ts'
 import type { PeerEvent, SyncChannel, SyncTransport } from './sync-transport.ts'
@@ -43,6 +43,14 @@ export interface MeshProviderOptions {
    * throw a {@link RejectedUpdateError} to refuse the update (counted, the sender struck).
    */
   admit?: (shape: UpdateShape, kind: 'step2' | 'update') => void
+  /**
+   * The doc's admission key by key, for a large update while its chunks arrive (an
+   * {@link UpdateKeyScanner} reads them): the returned function throws a
+   * {@link RejectedUpdateError} to refuse the update there. The provider then counts and
+   * strikes as for any refusal, and closes the channel, so the rest of the transfer is never
+   * read. `admit` still judges the whole update.
+   */
+  admitKeys?: (kind: 'step2' | 'update') => (root: string, key: string) => void
   /** Shared counters (`sync.*`); default: the provider's own. */
   counters?: Counters
   /**
@@ -271,6 +279,12 @@ export class MeshProvider {
             chain = this.#afterFinish(chain, ch.peer, current.assembler, current.kind, true)
           } catch (err) {
             incoming = undefined
+            if (err instanceof RejectedUpdateError) {
+              // Refused by the doc's admission mid-transfer: the rest of it is never read.
+              this.counters.inc('refusedMidTransfer')
+              this.#reject(ch.peer, err)
+              break
+            }
             this.#refusePayload(ch.peer, err)
           }
           continue
@@ -290,7 +304,9 @@ export class MeshProvider {
         }
         try {
           // Checks the announced size against the cap before a byte is buffered.
-          const assembler = new PayloadAssembler(msg.payload, { maxBytes: cap })
+          const admitKey = msg.payload.inline == null ? this.#opts.admitKeys?.(kind) : undefined
+          const scanner = admitKey == null ? undefined : new UpdateKeyScanner(admitKey, this.#opts.policy)
+          const assembler = new PayloadAssembler(msg.payload, { maxBytes: cap, onChunk: scanner == null ? undefined : (b) => scanner.push(b) })
           if (msg.payload.inline == null) {
             incoming = { id: msg.id, kind, assembler }
             continue

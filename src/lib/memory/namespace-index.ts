@@ -89,6 +89,30 @@ export class NamespaceIndex {
     }
   }
 
+  /** The quota part of {@link admit}, key by key as a large update arrives (the sync provider's scanner). */
+  keyAdmitter(kind: 'step2' | 'update'): (root: string, key: string) => void {
+    const seen = new Set<string>()
+    const added = new Map<string, number>()
+    const quota = this.#limits.maxNamespacesPerOwner
+    let have: Map<string, number> | undefined
+    return (root, key) => {
+      if (root !== OWNED_ROOT || seen.has(key) || this.#map.has(key)) return
+      seen.add(key)
+      const owner = ownerOfKey(key)
+      const n = (added.get(owner) ?? 0) + 1
+      added.set(owner, n)
+      if (n <= quota && kind === 'step2') return
+      have ??= this.#countByOwner()
+      const held = have.get(owner) ?? 0
+      if (n > quota || held + n > quota) {
+        this.#counters.inc('namespaceOverQuotaRefused')
+        throw new NamespaceQuotaExceededError(
+          `the update adds over ${n - 1} namespaces of ${owner.slice(0, 20)}…, who has ${held} here (limit ${quota} per owner)`
+        )
+      }
+    }
+  }
+
   /** Records in the map per owner (verified or not). */
   #countByOwner(): Map<string, number> {
     const out = new Map<string, number>()

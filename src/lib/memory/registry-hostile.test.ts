@@ -43,18 +43,25 @@ async function victim(net: MemoryNetwork, limits = {}) {
 }
 
 /** A hostile peer's raw registry channel to peer-a. */
-async function hostile(net: MemoryNetwork): Promise<{ ch: SyncChannel; send: (kind: 'step2' | 'update', bytes: Uint8Array) => Promise<void> }> {
+async function hostile(
+  net: MemoryNetwork
+): Promise<{ ch: SyncChannel; send: (kind: 'step2' | 'update', bytes: Uint8Array) => Promise<void>; reopen: () => Promise<void> }> {
   const evil = new MemorySyncTransport(net, 'z-evil')
   await evil.start()
   cleanups.push(() => evil.stop())
-  const ch = await evil.open('peer-a', 'registry')
   let id = 0
-  return {
-    ch,
-    async send(kind, bytes) {
-      for (const m of payloadMessages(kind, bytes, id++)) await ch.send(m)
+  const h = {
+    ch: await evil.open('peer-a', 'registry'),
+    async send(kind: 'step2' | 'update', bytes: Uint8Array) {
+      for (const m of payloadMessages(kind, bytes, id++)) await h.ch.send(m)
+    },
+    /** A new channel (the victim closes one whose transfer it refused midway). */
+    async reopen() {
+      h.ch = await evil.open('peer-a', 'registry')
+      id = 0
     }
   }
+  return h
 }
 
 /** The bomb of issue 11 item 1: a registry record whose manifest is ContentJSON nested `depth` deep. */
@@ -192,12 +199,19 @@ describe('registry under hostile records (issue 11 items 1 and 5)', () => {
     const net = new MemoryNetwork()
     const a = await victim(net, { maxEntriesPerAuthor: 8, maxStrikes: 100 })
     const h = await hostile(net)
-    // 200 entries in one update: over the quota alone.
+    // 200 entries in one update: over the quota alone, refused at the ninth entry while its chunks
+    // arrive; the channel is closed, so the rest of the transfer is never read.
     const flood = await floodUpdate(200)
-    await h.send('update', flood.update)
+    expect(payloadMessages('update', flood.update).length).toBeGreaterThan(3)
+    await h.send('update', flood.update).catch(() => {})
     await until(() => a.rejected.length === 1)
     expect(a.rejected[0]!.error).toBeInstanceOf(RegistryQuotaExceededError)
+    expect(a.rejected[0]!.error.message).toContain('over 8 entries')
+    expect(a.layer.metrics()['memory.sync.refusedMidTransfer']).toBe(1)
+    expect(a.layer.metrics()['memory.sync.payloadsReceived'] ?? 0).toBe(0)
+    await until(() => h.ch.closed)
     expect(a.layer.doc('registry')!.getMap('entries').size).toBe(0)
+    await h.reopen()
     // The quota's worth is admitted; one more entry in a later update is refused, and so is a sync answer over it alone.
     const first = await floodUpdate(8, 0, flood.identity)
     await h.send('update', first.update)
@@ -206,10 +220,11 @@ describe('registry under hostile records (issue 11 items 1 and 5)', () => {
     await h.send('update', more.update)
     await until(() => a.rejected.length === 2)
     expect(a.rejected[1]!.error).toBeInstanceOf(RegistryQuotaExceededError)
-    await h.send('step2', flood.update)
+    await h.send('step2', flood.update).catch(() => {})
     await until(() => a.rejected.length === 3)
     expect(a.layer.doc('registry')!.getMap('entries').size).toBe(8)
     expect(a.layer.metrics()['memory.registry.overQuotaRefused']).toBe(3)
+    expect(a.layer.metrics()['memory.sync.refusedMidTransfer']).toBe(2)
     expect(a.layer.metrics()['memory.sync.updatesApplied']).toBe(1)
   })
 

@@ -226,6 +226,31 @@ export class Registry {
    * is refused with the whole update (a {@link RegistryWorkMissingError}) before Yjs
    * applies it.
    */
+  /**
+   * The quota part of {@link admit}, key by key as a large update arrives (the sync
+   * provider's scanner): refuses at the first entry that takes an author past the quota, so
+   * the rest of a 7 MB over-quota step 2 is never decoded, hashed or walked (issue 11 item 5).
+   */
+  keyAdmitter(kind: 'step2' | 'update'): (root: string, key: string) => void {
+    const seen = new Set<string>()
+    const added = new Map<string, number>()
+    const quota = this.#limits.maxEntriesPerAuthor
+    return (root, key) => {
+      if (root !== 'entries' || seen.has(key) || this.#maps.entries.has(key)) return
+      seen.add(key)
+      const author = authorOfKey(key)
+      const n = (added.get(author) ?? 0) + 1
+      added.set(author, n)
+      const have = this.#keysByAuthor.get(author)?.size ?? 0
+      if (n > quota || (kind === 'update' && have + n > quota)) {
+        this.#counters.inc('overQuotaRefused')
+        throw new RegistryQuotaExceededError(
+          `the update adds over ${n - 1} entries by ${author.slice(0, 20)}…, who has ${have} here (limit ${quota} per author)`
+        )
+      }
+    }
+  }
+
   admit(shape: UpdateShape, kind: 'step2' | 'update' = 'update'): void {
     const keys = shape.keys.get('entries')
     if (keys == null) return

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest'
 import * as Y from 'yjs'
 import { Worker } from 'node:worker_threads'
-import { checkUpdate, checkStateVector } from './update-guard.ts'
+import { UpdateKeyScanner, checkUpdate, checkStateVector } from './update-guard.ts'
 import { RejectedUpdateError, UpdateDeadlineError } from './errors.ts'
 import { WorkerUpdateChecker, type CheckWorker } from './update-checker.ts'
 import { nodeUpdateChecker } from './node-update-checker.ts'
@@ -184,5 +184,74 @@ describe('WorkerUpdateChecker fallback', () => {
     expect(checker.available).toBe(true)
     await expect(checker.check(new Uint8Array([0xde, 0xad]))).rejects.toBeInstanceOf(RejectedUpdateError)
     checker.destroy()
+  })
+})
+
+describe('UpdateKeyScanner (the keys of an update as its chunks arrive)', () => {
+  /** A doc of several clients writing map keys of two roots, with deletes and long values. */
+  function mapDoc(): Uint8Array {
+    const docs = [1, 2, 3].map((c) => {
+      const d = new Y.Doc()
+      d.clientID = c
+      return d
+    })
+    for (const [c, d] of docs.entries()) {
+      for (let i = 0; i < 40; i++) d.getMap('entries').set(`author${c}/k${i}`, { text: 'v'.repeat(i * 37), n: i })
+      d.getMap('other').set(`o${c}`, 'x'.repeat(3000))
+      d.getMap('entries').delete(`author${c}/k3`)
+    }
+    return Y.mergeUpdates(docs.map((d) => Y.encodeStateAsUpdate(d)))
+  }
+
+  const keysOf = (update: Uint8Array): string[] => [...checkUpdate(update).keys].flatMap(([root, keys]) => [...keys].map((k) => `${root}:${k}`)).sort()
+
+  it('finds the keys checkUpdate finds, however the bytes are split', () => {
+    const update = mapDoc()
+    const want = keysOf(update)
+    expect(want.length).toBeGreaterThan(120)
+    for (const size of [1, 2, 7, 64, 1000, 4096, update.byteLength]) {
+      const seen = new Set<string>()
+      const scanner = new UpdateKeyScanner((root, key) => seen.add(`${root}:${key}`))
+      for (let at = 0; at < update.byteLength; at += size) scanner.push(update.subarray(at, at + size))
+      expect([...seen].sort(), `chunks of ${size}`).toEqual(want)
+      expect(scanner.done).toBe(true)
+    }
+  })
+
+  it('refuses at the key its admission throws on, before the rest of the update arrives', () => {
+    const update = mapDoc()
+    let keys = 0
+    const scanner = new UpdateKeyScanner(() => {
+      if (++keys > 10) throw new RejectedUpdateError('over quota')
+    })
+    let at = 0
+    const size = 256
+    expect(() => {
+      for (; at < update.byteLength; at += size) scanner.push(update.subarray(at, at + size))
+    }).toThrow('over quota')
+    expect(keys).toBe(11)
+    expect(at).toBeLessThan(update.byteLength / 3)
+    expect(scanner.done).toBe(true)
+    // Stopped: later bytes are not read.
+    scanner.push(update.subarray(at))
+    expect(keys).toBe(11)
+  })
+
+  it('gives up without a verdict on a struct larger than its carry, or on bytes it cannot read', () => {
+    const doc = new Y.Doc()
+    doc.getMap('entries').set('big', 'x'.repeat(50_000))
+    doc.getMap('entries').set('after', 1)
+    const update = Y.encodeStateAsUpdate(doc)
+    const seen: string[] = []
+    const small = new UpdateKeyScanner((_r, k) => seen.push(k), {}, 10_000)
+    for (let at = 0; at < update.byteLength; at += 4096) small.push(update.subarray(at, at + 4096))
+    expect(small.done).toBe(true)
+    expect(seen).not.toContain('after')
+    const junk = new UpdateKeyScanner(() => {
+      throw new Error('no key expected')
+    })
+    // One struct under root "a" with content type 31, which no Yjs version has.
+    junk.push(Uint8Array.from([1, 1, 5, 0, 0x1f, 1, 1, 0x61, 0]))
+    expect(junk.done).toBe(true)
   })
 })

@@ -53,14 +53,21 @@ interface Limits {
   valueBytes: number
 }
 
+/** Thrown by a partial Reader (see {@link UpdateKeyScanner}) where the bytes so far end: not a verdict. */
+const NEED_MORE = Symbol('need more bytes')
+
 class Reader {
   pos = 0
-  constructor(readonly buf: Uint8Array) {}
+  /** `partial`: the bytes are a prefix of the update, so running out of them throws NEED_MORE instead of refusing. */
+  constructor(
+    readonly buf: Uint8Array,
+    readonly partial = false
+  ) {}
   get left(): number {
     return this.buf.length - this.pos
   }
   u8(): number {
-    if (this.pos >= this.buf.length) throw fail('unexpected end of update')
+    if (this.pos >= this.buf.length) throw this.partial ? NEED_MORE : fail('unexpected end of update')
     return this.buf[this.pos++]!
   }
   varUint(): number {
@@ -79,12 +86,12 @@ class Reader {
     throw fail('varint too long')
   }
   skip(n: number): void {
-    if (n > this.left) throw fail('length beyond the end of the update')
+    if (n > this.left) throw this.partial ? NEED_MORE : fail('length beyond the end of the update')
     this.pos += n
   }
   count(): number {
     const n = this.varUint()
-    if (n > this.left) throw fail('a count larger than the bytes left')
+    if (n > this.left && !this.partial) throw fail('a count larger than the bytes left')
     return n
   }
   bytes(): void {
@@ -92,7 +99,7 @@ class Reader {
   }
   string(): string {
     const n = this.varUint()
-    if (n > this.left) throw fail('a string longer than the bytes left')
+    if (n > this.left) throw this.partial ? NEED_MORE : fail('a string longer than the bytes left')
     let s: string
     try {
       s = utf8.decode(this.buf.subarray(this.pos, this.pos + n))
@@ -164,7 +171,7 @@ function any(r: Reader, depth: number, lim: Limits): void {
  */
 function jsonText(r: Reader, lim: Limits): void {
   const n = r.varUint()
-  if (n > r.left) throw fail('a string longer than the bytes left')
+  if (n > r.left) throw r.partial ? NEED_MORE : fail('a string longer than the bytes left')
   if (n > lim.valueBytes) throw fail(`a JSON value of ${n} bytes (limit ${lim.valueBytes})`)
   const buf = r.buf
   const end = r.pos + n
@@ -416,4 +423,136 @@ export function checkStateVector(sv: Uint8Array): void {
     if (r.varUint() > MAX_CLOCK) throw fail('clock beyond 2^40')
   }
   if (r.left !== 0) throw fail('trailing bytes after the state vector')
+}
+
+/** Most bytes the scanner holds back for a struct that has not ended yet; past it, it stops scanning. */
+export const SCAN_MAX_CARRY_BYTES = 256 * 1024
+
+/**
+ * The map keys of a v1 update's structs as its bytes arrive, prefix by prefix (issue 11,
+ * the over-quota attack: 600 entries of one author in a 7.3 MB sync step 2 were received,
+ * decoded, hashed and walked whole before the quota refused them). Each struct's root and
+ * key go to `onKey` once the struct has fully arrived; `onKey` throws to refuse the update
+ * there, and `push` rethrows it. Only a doc's admission is checked this way: the complete
+ * update still goes through {@link checkUpdate}. A struct larger than
+ * {@link SCAN_MAX_CARRY_BYTES}, or bytes this walk cannot read, end the scan (no verdict).
+ */
+export class UpdateKeyScanner {
+  readonly #onKey: (root: string, key: string) => void
+  readonly #lim: Limits
+  readonly #maxCarry: number
+  #carry: Uint8Array = new Uint8Array(0)
+  #clients: number | undefined
+  #c = 0
+  #n = 0
+  #i = 0
+  #stopped = false
+
+  constructor(onKey: (root: string, key: string) => void, policy: UpdatePolicy = {}, maxCarry = SCAN_MAX_CARRY_BYTES) {
+    this.#onKey = onKey
+    this.#lim = { depth: policy.maxDepth ?? MAX_DEPTH, valueBytes: policy.maxValueBytes ?? Infinity }
+    this.#maxCarry = maxCarry
+  }
+
+  /** True once the struct section was read to its end, or the scan gave up. */
+  get done(): boolean {
+    return this.#stopped
+  }
+
+  /** Take the next bytes of the update; throws what `onKey` throws. */
+  push(bytes: Uint8Array): void {
+    if (this.#stopped) return
+    let buf = bytes
+    if (this.#carry.byteLength > 0) {
+      buf = new Uint8Array(this.#carry.byteLength + bytes.byteLength)
+      buf.set(this.#carry)
+      buf.set(bytes, this.#carry.byteLength)
+    }
+    const r = new Reader(buf, true)
+    let mark = 0
+    let refused = false
+    try {
+      if (this.#clients === undefined) {
+        this.#clients = r.varUint()
+        mark = r.pos
+      }
+      while (this.#c < this.#clients) {
+        if (this.#i >= this.#n) {
+          const n = r.varUint()
+          r.varUint() // client
+          r.varUint() // first clock
+          this.#n = n
+          this.#i = 0
+          mark = r.pos
+          if (n === 0) this.#c++
+          continue
+        }
+        const key = this.#struct(r)
+        this.#i++
+        if (this.#i >= this.#n) this.#c++
+        mark = r.pos
+        if (key !== undefined) {
+          try {
+            this.#onKey(key[0], key[1])
+          } catch (err) {
+            refused = true
+            throw err
+          }
+        }
+      }
+      this.#stop()
+    } catch (err) {
+      // A refusal from onKey has stopped the scan and goes to the caller; a malformed prefix
+      // ends the scan without a verdict (checkUpdate gives it on the whole update).
+      if (refused) {
+        this.#stop()
+        throw err
+      }
+      if (err !== NEED_MORE) {
+        this.#stop()
+        return
+      }
+      const rest = buf.byteLength - mark
+      if (rest > this.#maxCarry) this.#stop()
+      else this.#carry = buf.slice(mark)
+    }
+  }
+
+  #stop(): void {
+    this.#stopped = true
+    this.#carry = new Uint8Array(0)
+  }
+
+  /** One struct (as checkUpdate walks it); its root and map key when it spells them out. */
+  #struct(r: Reader): [string, string] | undefined {
+    const info = r.u8()
+    const ref = info & 0x1f
+    let key: [string, string] | undefined
+    if (ref === 0 || ref === 10) {
+      r.len()
+      return undefined
+    }
+    if (info & 0x80) {
+      r.varUint()
+      r.varUint()
+    }
+    if (info & 0x40) {
+      r.varUint()
+      r.varUint()
+    }
+    if ((info & 0xc0) === 0) {
+      let root: string | undefined
+      if (r.varUint() === 1) root = r.string()
+      else {
+        r.varUint()
+        r.varUint()
+      }
+      if (info & 0x20) {
+        const sub = r.string()
+        if (root !== undefined) key = [root, sub]
+      }
+    }
+    content(r, ref, this.#lim)
+    return key
+  }
 }
