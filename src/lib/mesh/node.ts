@@ -481,7 +481,13 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   /** Change what this tab announces (capabilities, donation, free workers, region). */
   setPresence(p: MeshNodeInit['presence']): void {
-    this.#presence = { ...this.#presence, ...p }
+    const next = { ...this.#presence, ...p }
+    // The app refreshes presence every second (app/presence.ts): an unchanged one is not
+    // announced again (each announcement reaches every peer: at 1 s a mesh of n peers made
+    // each receive n presences a second, whatever presenceIntervalMs said; the periodic
+    // re-announcement carries it). A change still goes out at once.
+    if (JSON.stringify(next) === JSON.stringify(this.#presence)) return
+    this.#presence = next
     this.#announce()
     this.#changed()
   }
