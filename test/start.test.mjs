@@ -167,6 +167,8 @@ describe('first start', () => {
     const dir = tempDir('zs-start-proj-')
     mkdirSync(join(dir, 'scripts'))
     cpSync(join(ROOT, 'scripts/start.mjs'), join(dir, 'scripts/start.mjs'))
+    // The real compress step (Node built-ins only): it runs on the stand-in build below.
+    cpSync(join(ROOT, 'scripts/precompress.mjs'), join(dir, 'scripts/precompress.mjs'))
     writeFileSync(join(dir, 'package.json'), '{"type":"module"}')
     mkdirSync(join(dir, 'src'))
     writeFileSync(join(dir, 'src/app.html'), '')
@@ -204,12 +206,13 @@ setInterval(() => {}, 1000)
     assert.doesNotMatch(s.out, /agent line|vite line|npm run preview/)
     assert.equal(lines.filter((l) => /^\s+agents… done in [\d.]+ s$/.test(l)).length, 1, s.out)
     assert.equal(lines.filter((l) => /^\s+app… done in [\d.]+ s$/.test(l)).length, 1, s.out)
+    assert.equal(lines.filter((l) => /^\s+compress… done in [\d.]+ s$/.test(l)).length, 1, s.out)
     assert.ok(
       lines.some((l) => /^Starting the relay/.test(l)),
       s.out
     )
     assert.equal(lines.at(-1), 'ZeroState is running at http://127.0.0.1:1/')
-    assert.ok(lines.length <= 6, s.out)
+    assert.ok(lines.length <= 7, s.out)
   })
 
   it('a failing phase shows its full log and exits non-zero', { timeout: LIMIT }, async () => {
