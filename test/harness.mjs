@@ -155,8 +155,23 @@ export async function startMesh(opts = {}) {
 
 /** Wait until the page's `window.zerostate.ready` resolved. */
 export async function waitForApi(page, timeout = 30_000) {
-  await page.waitForFunction(() => window.zerostate != null, null, { timeout })
-  await page.evaluate(() => window.zerostate.ready)
+  // Polled rather than one evaluate awaiting the promise: a CI run at load ~5 once failed that
+  // evaluate with "Resulting promise was garbage collected" (not reproduced alone); polling reads
+  // whichever window.zerostate the page holds and times out with a clear message instead.
+  await page.waitForFunction(
+    () => {
+      const z = window.zerostate
+      if (z == null) return false
+      window.__zsReady ??= new WeakMap()
+      if (!window.__zsReady.has(z)) {
+        window.__zsReady.set(z, false)
+        z.ready.then(() => window.__zsReady.set(z, true))
+      }
+      return window.__zsReady.get(z) === true
+    },
+    null,
+    { timeout, polling: 50 }
+  )
 }
 
 /** Resolve when every page has a direct WebRTC connection to every other page. */
