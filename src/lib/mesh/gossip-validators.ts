@@ -9,6 +9,7 @@ import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { type Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerScoreParams, PeerScoreThresholds } from '@libp2p/gossipsub/score'
 import type { PeerId } from '@libp2p/interface'
+import { toString as bytesToString } from 'uint8arrays'
 import { DISCOVERY_TOPIC, GOSSIP_LIMITS, MAX_PRESENCE_BYTES, PRESENCE_TOPIC } from './constants.ts'
 import { decodePresence } from './presence.ts'
 import { InvalidFrameError } from './errors.ts'
@@ -190,11 +191,7 @@ export function gossipScoring(appScore: (peerId: string) => number = () => 0): {
 }
 
 let unsigned = 0
-const hex = (b: Uint8Array): string => {
-  let s = ''
-  for (const x of b) s += (x < 16 ? '0' : '') + x.toString(16)
-  return s
-}
+const hex = (b: Uint8Array): string => bytesToString(b, 'base16')
 
 /**
  * gossipsub's `fastMsgIdFn` for tabs and relays: a message's author and sequence number,
