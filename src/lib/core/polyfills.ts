@@ -19,4 +19,11 @@ if (typeof P.withResolvers !== 'function') {
     return { promise, resolve, reject }
   }
 }
+
+// libp2p's logger (weald, a fork of debug) decides colours per logger it creates, by calling
+// isatty(2) unless DEBUG_COLORS says: libp2p creates loggers per connection and stream, so a
+// Node peer called isatty thousands of times a second (2.2 % of a 16-peer simulation's CPU
+// profile, with createDebug another 0.5 %). The same answer, asked once: the stream knows.
+const proc = (globalThis as { process?: { env?: Record<string, string | undefined>; stderr?: { isTTY?: boolean } } }).process
+if (proc?.env != null && !('DEBUG_COLORS' in proc.env)) proc.env.DEBUG_COLORS = proc.stderr?.isTTY === true ? 'true' : 'false'
 export {}
