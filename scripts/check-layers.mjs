@@ -1,5 +1,5 @@
 // The house rules of STYLE.md "The shape of the house", checked on every import in src/:
-//  1. direction: routes → ui → app → orchestrator → memory, runtime → mesh → core;
+//  1. direction: routes → ui → app → orchestrator → memory, runtime → (app/early →) mesh → core;
 //     lower rooms import nothing of higher ones, and nothing below ui imports Svelte;
 //  2. index-only: a room is entered through its index.ts (orchestrator sub-rooms too;
 //     a sub-room may also use the orchestrator's shared errors.ts, ids.ts, components.ts);
@@ -10,8 +10,21 @@ import { dirname, join, relative } from 'node:path'
 
 const O = 'src/lib/orchestrator'
 const SUBROOMS = ['plan', 'llm', 'route', 'dispatch', 'donor', 'workflow', 'trust'].map((r) => `${O}/${r}`)
-const ROOMS = ['src/lib/core', 'src/lib/mesh', 'src/lib/memory', 'src/lib/runtime', ...SUBROOMS, O, 'src/lib/app', 'src/lib/ui', 'src/routes']
-const LEVEL = { 'src/lib/core': 0, 'src/lib/mesh': 1, 'src/lib/memory': 2, 'src/lib/runtime': 2, [O]: 3, 'src/lib/app': 4, 'src/lib/ui': 5, 'src/routes': 6 }
+// The app's early start (app/early: the mesh node and the identity, issue 11) sits just above the
+// mesh: it may import the mesh and core only, so the chunk a tab needs to begin joining stays small.
+const EARLY = 'src/lib/app/early'
+const ROOMS = ['src/lib/core', 'src/lib/mesh', 'src/lib/memory', 'src/lib/runtime', ...SUBROOMS, O, EARLY, 'src/lib/app', 'src/lib/ui', 'src/routes']
+const LEVEL = {
+  'src/lib/core': 0,
+  'src/lib/mesh': 1,
+  [EARLY]: 1.5,
+  'src/lib/memory': 2,
+  'src/lib/runtime': 2,
+  [O]: 3,
+  'src/lib/app': 4,
+  'src/lib/ui': 5,
+  'src/routes': 6
+}
 const SHARED = new Set(['errors.ts', 'ids.ts', 'components.ts', 'test-fixtures.ts'].map((f) => `${O}/${f}`))
 const SVELTE_OK = new Set(['src/lib/ui', 'src/routes'])
 const levelOf = (room) => LEVEL[room] ?? LEVEL[O]

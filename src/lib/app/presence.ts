@@ -4,9 +4,13 @@
  * planner, and its region (from the time zone, or the one the user chose: saved
  * per profile).
  */
-import { defaultRegion, toRegion, isRegion, type MeshNodeInit, type Region } from '../mesh/index.ts'
+import { defaultRegion, toRegion, type MeshNodeInit, type Region } from '../mesh/index.ts'
 import { LLM_CAPABILITY, LLM_PROMPT_CAPABILITY, MAX_ADVERTISED_MODELS, encodeLlmRun, modelSlug } from '../orchestrator/index.ts'
 import type { CatalogAgent } from './adapters.ts'
+import { savedRegion } from './early/index.ts'
+
+// Read before the mesh starts, from the early start's small chunk (issue 11); still exported from here.
+export { savedRegion }
 
 /** Options of the presence publisher. */
 export interface PresencePublisherInit {
@@ -37,16 +41,6 @@ export interface RegionState {
   fromTimeZone: string
   /** The browser's time zone, for the page to explain the default. */
   timeZone?: string
-}
-
-/** The region saved in `storage` under `key` (default `zerostate:region`), when it is a valid one. */
-export function savedRegion(storage?: Pick<RegionStorage, 'getItem'> | null, key = 'zerostate:region'): Region | undefined {
-  try {
-    const v = (storage === undefined ? globalThis.localStorage : storage)?.getItem(key)
-    return isRegion(v) ? v : undefined
-  } catch {
-    return undefined
-  }
 }
 
 /** What the publisher reads and where it publishes. */

@@ -5,8 +5,9 @@
  */
 import type { ZeroStateApi } from './api.ts'
 import { type AuditEntry, JOURNAL_DOC, REGISTRY_DOC, createMemoryLayer, Libp2pSyncTransport, type MemoryLayer } from '../memory/index.ts'
-import { ChangeNotifier, IndexedDbKeyStore, type KeyStore, MemoryKeyStore, Tracer, listen, loadIdentity, logger } from '../core/index.ts'
-import { MeshNode, type MeshNodeInit } from '../mesh/index.ts'
+import { ChangeNotifier, type KeyStore, Tracer, listen, logger } from '../core/index.ts'
+import type { MeshNodeInit } from '../mesh/index.ts'
+import { type EarlyStart, startEarly } from './early/index.ts'
 import {
   GgufController,
   LlmController,
@@ -27,7 +28,7 @@ import { taskHistory } from './task-history.ts'
 import { IndexedDbTaskMedia, MemoryTaskMedia } from './task-media.ts'
 import { agentListing } from './agent-listing.ts'
 import { donation } from './donation.ts'
-import { presencePublisher, savedRegion } from './presence.ts'
+import { presencePublisher } from './presence.ts'
 import { agentPublisher } from './publish.ts'
 import { taskTracking } from './task-tracking.ts'
 import { taskTracing } from './task-tracing.ts'
@@ -54,11 +55,19 @@ export interface ZeroStateOptions {
   agentsBaseUrl?: string
   /** Where the profile's signing key is kept. Default: IndexedDB when persisting, else memory (the terminal peer keeps it in a file). */
   keyStore?: KeyStore
+  /**
+   * A mesh node and identity already started by `startEarly` (the tab's boot starts them
+   * before the rest of the app has loaded: issue 11, join time). Its `mesh`, `persist` and
+   * `keyStore` then take the place of those options here. Default: started here.
+   */
+  early?: EarlyStart
 }
 
 /** Start a mesh peer in this tab (or Node) and return its API. */
 export async function createZeroState(options: ZeroStateOptions = {}): Promise<ZeroStateApi> {
-  const persist = options.persist ?? typeof indexedDB !== 'undefined'
+  // The node and the identity first: they are all a join needs (started by the boot when it could).
+  const early = options.early ?? startEarly(options)
+  const persist = early.persist
   // Subscribers (the UI) hear of changes at most every NOTIFY_EVERY_MS: a busy tab emits
   // thousands of task events a second, and a repaint per event cost more than the tasks.
   const changes = new ChangeNotifier({ everyMs: NOTIFY_EVERY_MS })
@@ -67,14 +76,10 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   }
   const unsubscribes: Array<() => void> = []
 
-  // The node does not need the signing key to join: start both at once (join time).
-  // The region this profile chose is in the very first presence, not a second later.
-  const region = options.mesh?.presence?.region ?? savedRegion()
-  // One metrics registry per peer (issue 15): libp2p's and gossipsub's metrics land in it too.
-  const metered = appMetrics()
-  const meshInit = region == null ? options.mesh : { ...options.mesh, presence: { ...options.mesh?.presence, region } }
-  const mesh = new MeshNode({ ...meshInit, metrics: metered.registry })
-  const [identity] = await Promise.all([loadIdentity(options.keyStore ?? (persist ? new IndexedDbKeyStore() : new MemoryKeyStore())), mesh.start()])
+  // One metrics registry per peer (issue 15): the one libp2p's and gossipsub's metrics already report into.
+  const metered = appMetrics({ registry: early.registry })
+  const mesh = early.mesh
+  const [identity] = await Promise.all([early.identity, early.started])
   unsubscribes.push(listen(mesh, 'change', changed))
   const libp2p = mesh.libp2p
 

@@ -4,19 +4,35 @@
  * so joining the mesh (relay, reservation, presence, WebRTC dials: mostly waiting on the
  * network) overlaps the app shell's own start instead of following it. The layout takes
  * the same promise when it mounts.
+ *
+ * Only the early start (mesh node and identity, `$lib/app/early`) is imported statically:
+ * the rest of the app (memory, runtime, orchestrator, LLM engines, workflows: most of the
+ * code) is a chunk of its own, loaded while the node dials, so a new tab starts joining
+ * before that chunk is downloaded and parsed (issue 11: a new tab joins within 3 s).
  */
-import { createZeroState, type ZeroStateApi } from '$lib/index'
+import { type EarlyStart, startEarly } from '$lib/app/early/index'
+import type { ZeroStateApi } from '$lib/index'
 
 let booting: Promise<ZeroStateApi> | undefined
 
 /** The started (or starting) ZeroState of this tab; the first call starts it. */
 export function bootZeroState(): Promise<ZeroStateApi> {
   if (booting != null) return booting
-  const started = createZeroState()
+  let early: EarlyStart | undefined
+  let started: Promise<ZeroStateApi>
+  try {
+    early = startEarly()
+    const taken = early
+    started = import('$lib/index').then(({ createZeroState }) => createZeroState({ early: taken }))
+  } catch (err) {
+    started = Promise.reject(err)
+  }
   booting = started
-  // A start that failed is not kept: the next call (a remount, a retry) starts afresh.
+  // A start that failed is not kept: the next call (a remount, a retry) starts afresh, with a node of its own.
   started.catch(() => {
     if (booting === started) booting = undefined
+    const node = early
+    if (node != null) void node.started.then(() => node.mesh.stop()).catch(() => {})
   })
   return started
 }
