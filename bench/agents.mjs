@@ -108,17 +108,27 @@ try {
           let first
           let tokens = 0
           const h = zs.submit({ description: 'summarize', agent: agent.id, input: text, preferences: { verification: 'none' } })
+          // Where the submitter's time to first token goes, on A's clock from the submit call.
+          const at = {}
           h.on('progress', (e) => {
+            if (e.phase === 'planned') at.planned ??= performance.now() - start
             if (e.tokens == null) return
             first ??= performance.now() - start
             tokens++
+          })
+          h.on('step', (e) => {
+            if (e.status === 'dispatched' || e.status === 'accepted') at[e.status] ??= performance.now() - start
           })
           const r = await h.done
           const ms = performance.now() - start
           // The donor's own time to first token for this very task: B's donor.run span, signed and sent with the result.
           let donorFirstTokenMs
+          const spans = {}
           const walk = (o) => {
             if (o == null || typeof o !== 'object') return
+            if (typeof o.name === 'string' && typeof o.startTimeUnixNano === 'string') {
+              spans[o.name] ??= { start: Number(BigInt(o.startTimeUnixNano) / 1000n) / 1000, end: Number(BigInt(o.endTimeUnixNano) / 1000n) / 1000 }
+            }
             if (o.name === 'donor.run' && Array.isArray(o.attributes)) {
               const v = o.attributes.find((x) => x.key === 'llm.firstTokenMs')?.value
               if (v != null) donorFirstTokenMs = Number(v.doubleValue ?? v.intValue)
@@ -126,10 +136,21 @@ try {
             for (const x of Object.values(o)) walk(x)
           }
           walk(await zs.exportTrace(h.id))
+          // A's spans on A's clock (performance.timeOrigin + now), from the submit call.
+          const onA = (name) => (spans[name] == null ? undefined : spans[name].start - performance.timeOrigin - start)
+          const breakdown = {
+            ...at,
+            routeStart: onA('route'),
+            routeMs: spans.route == null ? undefined : spans.route.end - spans.route.start,
+            attemptStart: onA('dispatch.attempt'),
+            // On B's clock: from the offer's arrival (donor.step) to executor.run (donor.run).
+            donorOfferToRunMs: spans['donor.step'] != null && spans['donor.run'] != null ? spans['donor.run'].start - spans['donor.step'].start : undefined
+          }
           return {
             ms,
             firstTokenMs: first,
             donorFirstTokenMs,
+            breakdown,
             tokens,
             tokensPerS: tokens > 1 ? (tokens - 1) / ((ms - first) / 1000) : null,
             rttMs,
@@ -180,7 +201,19 @@ try {
           donorMsMedian: round(median(paired.map((r) => r.donorFirstTokenMs))),
           addedMsMedian: round(addedPaired),
           addedInRoundTrips: rtt > 0 && addedPaired != null ? round(addedPaired / rtt) : null,
-          addedMs: paired.map((r) => round(r.firstTokenMs - r.donorFirstTokenMs))
+          addedMs: paired.map((r) => round(r.firstTokenMs - r.donorFirstTokenMs)),
+          // Medians of where the submitter's time to first token went (ms from A's submit call, A's clock;
+          // donorOfferToRunMs on B's clock): planned, route span, the step's dispatched event (the offer is
+          // sent next), accepted, and from the offer's arrival on B to executor.run.
+          breakdown: Object.fromEntries(
+            ['planned', 'routeStart', 'routeMs', 'attemptStart', 'dispatched', 'accepted', 'donorOfferToRunMs'].map((k) => [
+              k,
+              round(median(paired.map((r) => r.breakdown[k])))
+            ])
+          ),
+          // Per task: after the offer went out, the time to first token beyond the donor's own (network both ways, B's
+          // offer handling, A's handling of the first frame).
+          afterDispatchMsMedian: round(median(paired.map((r) => r.firstTokenMs - r.breakdown.dispatched - r.donorFirstTokenMs)))
         },
         goal: 'added delay at most 2 open-stream round trips',
         meetsGoal: rtt > 0 && addedPaired != null ? addedPaired / rtt <= 2 : null

@@ -334,12 +334,12 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
       controller.signal.throwIfAborted()
       // Refused here, before any step runs, when the estimate would pass the allowance or today's budget.
       release = components.spending?.authorize(plan.total_estimated_cost, `The task "${summary.description.slice(0, 60)}"`)
-      // A tab that carries the task on after a reload or crash starts from this record: saved before any step is offered.
-      if (components.durable != null) {
-        await components.durable(id)
-        controller.signal.throwIfAborted()
-      }
+      // A tab that carries the task on after a reload or crash starts from this record: saved before any step is
+      // offered. The dispatcher routes and opens the stream to the donor meanwhile, and sends the offer once it is.
+      const ready = components.durable?.(id)
+      ready?.catch(() => {})
       const run = await dispatch.run(plan, {
+        ...(ready != null ? { ready } : {}),
         taskId: id,
         input: request.input,
         prefs,

@@ -162,6 +162,12 @@ export interface RunPlanOptions {
   peers?: readonly PeerSnapshot[]
   /** What the steps' agents may touch through tools (TaskRequest.tools), sent with each offer. */
   tools?: ToolScope
+  /**
+   * Resolves once the steps may be offered (the submitter's journal holds the task's plan, issue 13):
+   * routing and the stream to the chosen donor go ahead meanwhile, but no offer is sent and nothing
+   * runs here before it. A rejection fails the run.
+   */
+  ready?: Promise<void>
 }
 
 /** Runs plans. */
@@ -577,6 +583,16 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         const remote = !(route.peer.id === transport.self && executor != null)
         // Wait here, not at the donor, while our window there is full (it does not spend an attempt).
         const place = remote ? await windows.acquire(route.peer.id, signal, offerTimeout) : { accepted: () => {}, release: () => {} }
+        if (opts.ready != null) {
+          // The stream to the donor opens while the plan is being saved; the offer waits for the save.
+          if (remote) transport.connect?.(route.peer.id, { signal }).catch(() => {})
+          try {
+            await untilReady(opts.ready, signal)
+          } catch (err) {
+            place.release()
+            throw err
+          }
+        }
         if (committedValue != null) {
           place.release()
           break
@@ -1256,3 +1272,16 @@ function size(value: unknown): number {
 }
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> => abortableSleep(ms, signal, () => new TaskCancelledError())
+
+/** `ready`, or a TaskCancelledError as soon as `signal` aborts (a cancel does not wait for the save). */
+async function untilReady(ready: Promise<void>, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted()
+  const { promise, reject } = Promise.withResolvers<never>()
+  const onAbort = (): void => reject(new TaskCancelledError())
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    await Promise.race([ready, promise])
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}

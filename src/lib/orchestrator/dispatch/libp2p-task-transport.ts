@@ -102,6 +102,11 @@ export class Libp2pTaskTransport implements TaskTransport {
     }
   }
 
+  async connect(peer: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (!this.#started) throw new PeerUnavailableError('the task transport is stopped')
+    await this.#channel(peer, opts.signal)
+  }
+
   onMessage(handler: TaskMessageHandler): () => void {
     this.#handlers.add(handler)
     return () => {

@@ -21,6 +21,11 @@ export interface TaskTransport {
    * with `PeerUnavailableError` when the peer cannot be reached.
    */
   send(peer: string, message: TaskMessage, opts?: { signal?: AbortSignal }): Promise<void>
+  /**
+   * Open (or reuse) the channel to a peer without sending anything, so a later `send` finds it open:
+   * a submitter opens it while the task's plan is being saved. Optional; rejects like `send`.
+   */
+  connect?(peer: string, opts?: { signal?: AbortSignal }): Promise<void>
   /** Listen for messages; returns the unsubscribe function. */
   onMessage(handler: TaskMessageHandler): () => void
   /** Called when the connection to a peer closes (pending requests to it are lost). */
