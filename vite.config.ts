@@ -59,6 +59,9 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'agents/**/*.test.ts', 'relay/**/*.test.ts'],
     environment: 'node',
     setupFiles: ['src/lib/core/polyfills.ts', 'test/unit/fast-check-setup.ts'],
-    testTimeout: 20_000
+    testTimeout: 20_000,
+    // A suite's setup (e.g. starting the runtime's workers, which compile their WebAssembly)
+    // took over vitest's 10 s default on a loaded machine (load 20) in a fresh-clone CI run.
+    hookTimeout: 60_000
   }
 })
