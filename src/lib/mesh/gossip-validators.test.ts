@@ -1,12 +1,21 @@
 import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
-import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
+import { gossipsub, TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { createPeerScoreParams, createPeerScoreThresholds, validatePeerScoreParams, validatePeerScoreThresholds } from '@libp2p/gossipsub/score'
 import type { PeerId } from '@libp2p/interface'
+import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it } from 'vitest'
 import { DISCOVERY_TOPIC, GOSSIP_LIMITS, MAX_PRESENCE_BYTES, PRESENCE_TOPIC } from './constants.ts'
-import { checkDiscovery, checkPresence, decodeDiscoveryRecord, gossipScoring, installGossipValidators } from './gossip-validators.ts'
+import {
+  checkDiscovery,
+  checkPresence,
+  decodeDiscoveryRecord,
+  gossipScoring,
+  installGossipValidators,
+  type ReceivedRpcMessage,
+  type ValidatingPubSub
+} from './gossip-validators.ts'
 import { encodePresence } from './presence.ts'
 
 async function peer(): Promise<PeerId> {
@@ -109,5 +118,65 @@ describe('gossip validators (issue 11 item 9)', () => {
       expect(score(5)).toBeGreaterThan(scoreThresholds.graylistThreshold)
       expect(score(6)).toBeLessThan(scoreThresholds.graylistThreshold)
     }
+  })
+})
+
+describe('size first, ahead of gossipsub (issue 11 item 9)', () => {
+  /** A real gossipsub (not started: only its receiving side is used) with our validators. */
+  async function receiver(hooks: Parameters<typeof installGossipValidators>[1]) {
+    const privateKey = await generateKeyPair('Ed25519')
+    const pubsub = gossipsub({ globalSignaturePolicy: 'StrictSign' })({
+      peerId: peerIdFromPrivateKey(privateKey),
+      privateKey,
+      logger: defaultLogger()
+    } as never)
+    installGossipValidators(pubsub as never, hooks)
+    const prevalidate = (pubsub as unknown as Required<ValidatingPubSub>).validateReceivedMessage
+    return (source: PeerId, rpcMsg: ReceivedRpcMessage & Record<string, unknown>) => prevalidate(source, rpcMsg)
+  }
+
+  /** An RPC message claiming `author`, with a signature that fails any check. */
+  const forgedRpc = (author: PeerId, topic: string, data: Uint8Array) => ({
+    topic,
+    data,
+    from: author.toMultihash().bytes,
+    seqno: new Uint8Array(8).fill(1),
+    signature: new Uint8Array(64).fill(7)
+  })
+
+  it('refuses an oversized message on its size before gossipsub checks its signature, and reports its sender', async () => {
+    const rejected: string[] = []
+    const validate = await receiver({ onReject: (a, t, v) => rejected.push(`${a}|${t}|${v.reason}`) })
+    const sender = await peer()
+    const claimed = await peer()
+    for (const [topic, max] of [
+      [PRESENCE_TOPIC, MAX_PRESENCE_BYTES],
+      [DISCOVERY_TOPIC, GOSSIP_LIMITS.maxDiscoveryBytes]
+    ] as const) {
+      // The signature is bad: refused as too-large (not as invalid_signature), nothing was verified first.
+      const r = await validate(sender, forgedRpc(claimed, topic, new Uint8Array(max + 1)))
+      expect(r).toEqual({ code: 'invalid', reason: 'reject' })
+      // Within the size, gossipsub's own checks run as before: the bad signature is found.
+      const within = await validate(sender, forgedRpc(claimed, topic, new Uint8Array(max)))
+      expect(within).toMatchObject({ code: 'invalid', reason: 'error', error: 'invalid_signature' })
+    }
+    // The sender answers for it (its connection proves who it is), never the unproven `from`.
+    expect(rejected).toEqual([`${sender}|${PRESENCE_TOPIC}|too-large`, `${sender}|${DISCOVERY_TOPIC}|too-large`])
+  })
+
+  it('reports nothing for a blocked sender and leaves other topics to gossipsub', async () => {
+    const rejected: string[] = []
+    const blocked = await peer()
+    const validate = await receiver({ isBlocked: (a) => a === blocked.toString(), onReject: (a) => rejected.push(String(a)) })
+    expect(await validate(blocked, forgedRpc(blocked, PRESENCE_TOPIC, new Uint8Array(MAX_PRESENCE_BYTES * 5)))).toEqual({ code: 'invalid', reason: 'reject' })
+    expect(await validate(blocked, forgedRpc(blocked, 'another/topic', new Uint8Array(MAX_PRESENCE_BYTES * 5)))).toMatchObject({ error: 'invalid_signature' })
+    expect(rejected).toEqual([])
+  })
+
+  it('is a no-op on a pubsub without gossipsub pre-validation (validators only)', () => {
+    const pubsub: ValidatingPubSub = { topicValidators: new Map() }
+    installGossipValidators(pubsub)
+    expect(pubsub.validateReceivedMessage).toBeUndefined()
+    expect(pubsub.topicValidators.size).toBe(2)
   })
 })

@@ -22,9 +22,23 @@ export type GossipVerdict = { ok: true } | { ok: false; reason: GossipRejectReas
 
 const bad = (reason: GossipRejectReason, message: string): GossipVerdict => ({ ok: false, reason, message })
 
+/** The largest message each topic takes, in bytes. */
+export const GOSSIP_MAX_BYTES: Readonly<Record<string, number>> = {
+  [PRESENCE_TOPIC]: MAX_PRESENCE_BYTES,
+  [DISCOVERY_TOPIC]: GOSSIP_LIMITS.maxDiscoveryBytes
+}
+
+/** The size rule of a topic alone (no signature, no content): what can be judged before anything else. */
+export function checkGossipSize(topic: string, bytes: number): GossipVerdict {
+  const max = GOSSIP_MAX_BYTES[topic]
+  if (max == null || bytes <= max) return { ok: true }
+  return bad('too-large', `${topic === PRESENCE_TOPIC ? 'presence' : 'discovery record'} of ${bytes} bytes exceeds ${max}`)
+}
+
 /** Presence: size first, then a signed author, then the schema (the claimed peer id must be the author). */
 export function checkPresence(msg: Message): GossipVerdict {
-  if (msg.data.byteLength > MAX_PRESENCE_BYTES) return bad('too-large', `presence of ${msg.data.byteLength} bytes exceeds ${MAX_PRESENCE_BYTES}`)
+  const size = checkGossipSize(PRESENCE_TOPIC, msg.data.byteLength)
+  if (!size.ok) return size
   if (msg.type !== 'signed') return bad('unsigned', 'presence must be signed by its author')
   try {
     decodePresence(msg.data, msg.from.toString())
@@ -87,8 +101,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * publish a record for any peer with addresses of their choosing (issue 11 item 10).
  */
 export function checkDiscovery(msg: Message): GossipVerdict {
-  if (msg.data.byteLength > GOSSIP_LIMITS.maxDiscoveryBytes)
-    return bad('too-large', `discovery record of ${msg.data.byteLength} bytes exceeds ${GOSSIP_LIMITS.maxDiscoveryBytes}`)
+  const size = checkGossipSize(DISCOVERY_TOPIC, msg.data.byteLength)
+  if (!size.ok) return size
   if (msg.type !== 'signed') return bad('unsigned', 'discovery records must be signed by their author')
   let record: DiscoveryRecord
   try {
@@ -112,17 +126,54 @@ export const GOSSIP_CHECKS: Readonly<Record<string, (msg: Message) => GossipVerd
 export interface GossipValidatorHooks {
   /** Authors whose messages are ignored without penalty (blocked peers; the relay forwarding them is not at fault). */
   isBlocked?: (author: string) => boolean
-  /** A message was rejected: its sender's gossipsub score falls; the caller may strike the author. */
+  /**
+   * A message was rejected: its sender's gossipsub score falls; the caller may strike the author.
+   * `author` is the signed author; for a message refused on its size before its signature was
+   * checked, it is the peer that sent it to us (its connection proves who that is, the message's
+   * own `from` is not proven yet; an honest peer never forwards one, as every tab and relay
+   * checks sizes before forwarding).
+   */
   onReject?: (author: string | undefined, topic: string, verdict: Extract<GossipVerdict, { ok: false }>) => void
 }
+
+/** The message of an RPC as gossipsub receives it, before anything is checked. */
+export interface ReceivedRpcMessage {
+  topic: string
+  data?: Uint8Array
+}
+
+/** What gossipsub's pre-validation answers (its `MessageStatus` and `RejectReason` values, not exported by the package). */
+type PreValidation = { code: string; reason?: string }
 
 /** What `installGossipValidators` needs of gossipsub. */
 export interface ValidatingPubSub {
   topicValidators: Map<string, (peer: PeerId, msg: Message) => TopicValidatorResult | Promise<TopicValidatorResult>>
+  /**
+   * gossipsub's own first step for each received message (a private method: duplicate check,
+   * signature check, message id, IDONTWANT to mesh peers, then the topic validator). Wrapped so
+   * that the size rule comes first of all, where present.
+   */
+  validateReceivedMessage?: (source: PeerId, rpcMsg: ReceivedRpcMessage) => Promise<PreValidation>
 }
 
-/** Install GOSSIP_CHECKS as gossipsub topic validators. */
+/**
+ * Install GOSSIP_CHECKS as gossipsub topic validators, and the size rule ahead of gossipsub's
+ * own pre-validation: an oversized message is refused before its signature is verified, its id
+ * computed or IDONTWANTs sent for it to every mesh peer (gossipsub runs all of that before any
+ * topic validator; issue 11 item 9, "size first"). gossipsub then scores it as an invalid
+ * delivery of its propagation source, as for a bad signature.
+ */
 export function installGossipValidators(pubsub: ValidatingPubSub, hooks: GossipValidatorHooks = {}): void {
+  const prevalidate = pubsub.validateReceivedMessage
+  if (typeof prevalidate === 'function') {
+    pubsub.validateReceivedMessage = async (source, rpcMsg) => {
+      const verdict = checkGossipSize(rpcMsg.topic, rpcMsg.data?.byteLength ?? 0)
+      if (verdict.ok) return await prevalidate.call(pubsub, source, rpcMsg)
+      const sender = source.toString()
+      if (hooks.isBlocked?.(sender) !== true) hooks.onReject?.(sender, rpcMsg.topic, verdict)
+      return { code: 'invalid', reason: 'reject' }
+    }
+  }
   for (const [topic, check] of Object.entries(GOSSIP_CHECKS)) {
     pubsub.topicValidators.set(topic, (_peer, msg) => {
       const author = msg.type === 'signed' ? msg.from.toString() : undefined
