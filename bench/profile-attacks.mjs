@@ -1,15 +1,41 @@
-// Dev tool (issue 11): where the victim tab's main thread goes during the capability
-// takeover (512 signed entries from 2 fresh keys) and the namespace bomb (600 signed
-// namespaces). CPU profile of tab A over each attack; prints A's long tasks (PerformanceObserver)
-// and, for the longest busy stretch of the profile, the functions with the most self time and
-// the heaviest call paths. Readable names need an unminified build (ZS_NO_MINIFY=1 npm run build).
-// node bench/profile-attacks.mjs   (PROFILE_OUT=dir keeps the .cpuprofile files)
+// Dev tool (issue 11): where the victim tab's main thread goes during an attack: the sync
+// length-prefix bomb, the gossip flood, the registry wipe, the over-quota entries, the capability
+// takeover and the namespace bomb, each as bench:hostile replays it. CPU profile of tab A over each
+// attack; prints A's long tasks (PerformanceObserver) and, for the busy stretches of the profile
+// with the most time outside the garbage collector, the functions with the most self time and the
+// heaviest call paths. Readable names need an unminified build (ZS_NO_MINIFY=1 npm run build).
+// node bench/profile-attacks.mjs   (PROFILE_OUT=dir keeps the .cpuprofile files; ONLY=<part of a name>; JOIN=1: a new tab joins during each attack, as in bench:hostile; STRETCHES=n: how many busy stretches to detail)
 import { writeFileSync } from 'node:fs'
-import { deepContentJsonEntry, namespaceUpdate, registryEntries, registryUpdate, throwawayKey } from '../test/hostile/attacks.mjs'
+import { deepContentJsonEntry, invalidPresence, namespaceUpdate, registryEntries, registryUpdate, throwawayKey } from '../test/hostile/attacks.mjs'
+import { PRESENCE_TOPIC, SYNC_PROTOCOL } from '../test/hostile/hostile-peer.mjs'
+import { joinTiming } from '../test/hostile/probe.mjs'
 import { hostileStage } from '../test/hostile/scenario.mjs'
 import { frameName } from './profile-map.mjs'
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+// An attack either pushes one sync update (update) or runs itself (run), as bench/hostile.mjs does.
 const ATTACKS = [
+  {
+    name: 'sync length-prefix bomb (8 MiB of 0x80)',
+    async run(s, h) {
+      const r = await h.lengthPrefixBomb(s.idA, SYNC_PROTOCOL, { bytes: 8 * 1024 * 1024 })
+      return { bytes: r.written, reset: r.reset }
+    }
+  },
+  {
+    name: 'gossip flood (40 × 20 KB, 10 × 200 KB, 60 invalid presence)',
+    async run(_s, h) {
+      let bytes = 0
+      for (let i = 0; i < 110; i++) {
+        const data = i < 40 ? new Uint8Array(20_000).fill(0x7b) : i < 50 ? new Uint8Array(200_000).fill(0x7b) : invalidPresence(i)
+        await h.publish(PRESENCE_TOPIC, data).catch(() => {})
+        bytes += data.byteLength
+        if (i % 10 === 9) await sleep(100)
+      }
+      return { bytes, reset: false }
+    }
+  },
   {
     name: 'registry wipe (one entry, ContentJSON nested 20,000 deep)',
     async update() {
@@ -67,8 +93,9 @@ function stretches(profile) {
       cur = undefined
       continue
     }
-    cur ??= { start: ts, ms: 0, samples: [] }
+    cur ??= { start: ts, ms: 0, gcMs: 0, samples: [] }
     cur.ms += d
+    if (node.callFrame.functionName === '(garbage collector)') cur.gcMs += d
     cur.samples.push([node.id, d])
   }
   if (cur != null) out.push(cur)
@@ -83,14 +110,17 @@ function stretches(profile) {
 
 function report(label, profile, longTasks) {
   const { out, name, path } = stretches(profile)
-  out.sort((a, b) => b.ms - a.ms)
+  // Ranked by their time outside the garbage collector: the profile also holds the forced GCs
+  // that measure() runs for its heap figures before and after the window (stretches of ~200-600 ms
+  // that are nearly all GC), which would otherwise top the list.
+  out.sort((a, b) => b.ms - b.gcMs - (a.ms - a.gcMs))
   console.log(
-    `\n== ${label}: long tasks (ms) ${JSON.stringify(longTasks.map(Math.round))}; busiest stretches ${out
+    `\n== ${label}: long tasks (ms) ${JSON.stringify(longTasks.map(Math.round))}; busiest stretches outside GC ${out
       .slice(0, 5)
-      .map((s) => s.ms.toFixed(0))
+      .map((s) => `${(s.ms - s.gcMs).toFixed(0)} (+${s.gcMs.toFixed(0)} GC)`)
       .join(', ')} ms`
   )
-  for (const s of out.slice(0, 2)) {
+  for (const s of out.slice(0, +(process.env.STRETCHES ?? 2))) {
     const self = new Map()
     const inclusive = new Map()
     for (const [id, d] of s.samples) {
@@ -102,7 +132,7 @@ function report(label, profile, longTasks) {
         inclusive.set(f, (inclusive.get(f) ?? 0) + d)
       }
     }
-    console.log(`-- stretch of ${s.ms.toFixed(0)} ms: self time`)
+    console.log(`-- stretch of ${s.ms.toFixed(0)} ms (${s.gcMs.toFixed(0)} of it GC): self time`)
     for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`${v.toFixed(1).padStart(8)} ms  ${k}`)
     console.log('-- inclusive time')
     for (const [k, v] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${v.toFixed(1).padStart(8)} ms  ${k}`)
@@ -118,15 +148,21 @@ try {
     if (process.env.ONLY != null && !attack.name.includes(process.env.ONLY)) continue
     const h = await s.hostile()
     await h.dialDirect(s.idA)
-    const { doc, bytes, opts } = await attack.update()
+    const pushed = attack.run == null ? await attack.update() : undefined
     const before = await s.metrics()
     await cdp.send('Profiler.start')
     const r = await s.measure(async () => {
-      const raw = await h.pushSync(s.idA, doc, bytes, opts)
+      // JOIN=1: a new tab joins during the attack, as in bench:hostile (A's side of the join is in the profile too).
+      const join = process.env.JOIN == null ? undefined : joinTiming(s.mesh, [s.idA, s.idB], { members: [s.a, s.b] }).catch(() => undefined)
+      const out =
+        attack.run == null
+          ? { reset: (await h.pushSync(s.idA, pushed.doc, pushed.bytes, pushed.opts)).reset, bytes: pushed.bytes.byteLength }
+          : await attack.run(s, h)
       // A dev tool: the window bench:hostile gives each attack (it sleeps 2-3 s, then checks).
-      await new Promise((resolve) => setTimeout(resolve, 3000))
-      await attack.after(s)
-      return { reset: raw.reset, bytes: bytes.byteLength }
+      await sleep(3000)
+      await attack.after?.(s)
+      await join
+      return out
     })
     const m = await s.metrics()
     console.log(
@@ -140,7 +176,7 @@ try {
     if (process.env.PROFILE_OUT != null) writeFileSync(`${process.env.PROFILE_OUT}/attack${i}.cpuprofile`, JSON.stringify(profile))
     const longTasks = await s.a.evaluate(() => window.__probe.longTasks.slice())
     console.log(
-      `\n${attack.name}: ${bytes.byteLength} bytes; maxLongTaskMs ${r.maxLongTaskMs}, maxLagMs ${Math.round(r.maxLagMs)}, pings ${r.pings.ok} ok / ${r.pings.failed} failed`
+      `\n${attack.name}: ${r.result.bytes} bytes; maxLongTaskMs ${r.maxLongTaskMs}, maxLagMs ${Math.round(r.maxLagMs)}, pings ${r.pings.ok} ok / ${r.pings.failed} failed`
     )
     report(attack.name, profile, longTasks)
   }
