@@ -10,6 +10,10 @@ import * as Y from 'yjs'
 import { Libp2pSyncTransport } from './libp2p-sync-transport.ts'
 import { syncTransportConformance } from './sync-transport-conformance.ts'
 import { MeshProvider } from './mesh-provider.ts'
+import { framed } from '../core/index.ts'
+import { SYNC_PROTOCOL_ID, payloadMessages, syncProtocol } from './sync-protocol.ts'
+import { RejectedUpdateError } from './errors.ts'
+import type { SyncChannel } from './sync-transport.ts'
 
 // Node 20 has no global WebSocket; @libp2p/websockets dials with it.
 const g = globalThis as { WebSocket?: unknown }
@@ -91,6 +95,101 @@ describe('MeshProvider over libp2p', () => {
       expect(Math.abs(received - sent) / sent).toBeLessThan(0.01)
       pa.destroy()
       pb.destroy()
+    } finally {
+      await m.cleanup()
+    }
+  })
+})
+
+describe('Libp2pSyncTransport refusals (issue 11)', () => {
+  /** A peer that opens a channel of doc `d` to the first node and then only writes (a hostile peer does not read). */
+  async function writer(m: { nodes: Libp2p[] }, handled: Promise<SyncChannel>) {
+    const [na, nb] = m.nodes as [Libp2p, Libp2p]
+    const stream = await nb.dialProtocol(na.peerId, SYNC_PROTOCOL_ID)
+    const f = framed(stream, syncProtocol)
+    await f.write({ type: 'open', doc: 'd' })
+    return { stream, f, ch: await handled }
+  }
+
+  it('a channel closed with reset stops the peer writing; a plain close leaves its side writable', async () => {
+    const m = await mesh(2)
+    try {
+      const ta = m.transports[0] as Libp2pSyncTransport
+      const handled = (): Promise<SyncChannel> => {
+        const got = Promise.withResolvers<SyncChannel>()
+        ta.handle('d', (ch) => got.resolve(ch))
+        return got.promise
+      }
+      const plain = await writer(m, handled())
+      plain.ch.close()
+      const reset = await writer(m, handled())
+      reset.ch.close({ reset: true })
+      // The peer is told: its stream is reset and further writes fail, so nothing more is sent to us.
+      await expect.poll(() => reset.stream.status, { timeout: 5000 }).toBe('reset')
+      await expect(reset.f.write({ type: 'step1', sv: '' })).rejects.toThrow()
+      // A graceful close only ends our side: the peer could go on writing what nobody reads.
+      expect(plain.stream.writeStatus).toBe('writable')
+      await plain.f.write({ type: 'step1', sv: '' })
+    } finally {
+      await m.cleanup()
+    }
+  })
+
+  it('an invalid frame after the open resets the stream (counted as an invalid frame)', async () => {
+    const m = await mesh(2)
+    try {
+      const ta = m.transports[0] as Libp2pSyncTransport
+      const got = Promise.withResolvers<SyncChannel>()
+      ta.handle('d', (ch) => got.resolve(ch))
+      const w = await writer(m, got.promise)
+      // A length prefix that never ends (issue 11 item 2), after a valid open.
+      w.stream.send(new Uint8Array(64).fill(0x80))
+      await expect.poll(() => w.stream.status, { timeout: 5000 }).toBe('reset')
+      expect(w.ch.closed).toBe(true)
+      expect(ta.metrics()['sync.invalidFrames']).toBe(1)
+    } finally {
+      await m.cleanup()
+    }
+  })
+
+  it('a transfer refused mid-way by the doc admission resets the stream: the sender cannot write the rest', async () => {
+    const m = await mesh(2)
+    try {
+      const [na, nb] = m.nodes as [Libp2p, Libp2p]
+      const ta = m.transports[0] as Libp2pSyncTransport
+      const refused: Error[] = []
+      const doc = new Y.Doc()
+      const admitKeys = () => (_root: string, key: string) => {
+        if (key === 'k3') throw new RejectedUpdateError('k3 is over the quota')
+      }
+      const p = new MeshProvider('d', doc, ta, {
+        admitKeys,
+        onReject: (_peer, err) => refused.push(err),
+        limits: { maxUpdateBytes: 8 * 1024 * 1024 }
+      })
+      // ~2 MB that does not compress away: ~45 chunks, refused at the fourth key (~5 % in).
+      const src = new Y.Doc()
+      for (let i = 0; i < 100; i++) src.getMap('kv').set(`k${i}`, Buffer.from(crypto.getRandomValues(new Uint8Array(15 * 1024))).toString('base64'))
+      const frames = payloadMessages('update', Y.encodeStateAsUpdate(src), 0)
+      const stream = await nb.dialProtocol(na.peerId, SYNC_PROTOCOL_ID)
+      const f = framed(stream, syncProtocol)
+      await f.write({ type: 'open', doc: 'd' })
+      let written = 0
+      for (const frame of frames) {
+        if (stream.status !== 'open') break
+        try {
+          await f.write(frame)
+          written++
+        } catch {
+          break
+        }
+      }
+      await expect.poll(() => stream.status, { timeout: 5000 }).toBe('reset')
+      expect(refused[0]).toBeInstanceOf(RejectedUpdateError)
+      expect(p.counters.toRecord()['sync.refusedMidTransfer']).toBe(1)
+      expect(written).toBeLessThan(frames.length)
+      expect(doc.getMap('kv').size).toBe(0)
+      p.destroy()
     } finally {
       await m.cleanup()
     }

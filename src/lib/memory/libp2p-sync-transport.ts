@@ -68,10 +68,14 @@ class StreamChannel implements SyncChannel {
     this.#sending = next.catch(() => {})
     return next
   }
-  close(): void {
+  close(options?: { reset?: boolean }): void {
     if (this.closed) return
     this.queue.end()
     this.owner._channels.delete(this)
+    if (options?.reset === true) {
+      this.f.stream.abort(new Error('sync channel refused'))
+      return
+    }
     this.f.stream.close().catch(() => {
       this.f.stream.abort(new Error('close failed'))
     })
@@ -86,8 +90,11 @@ class StreamChannel implements SyncChannel {
         this.queue.push(msg)
       }
     } catch (err) {
-      if (err instanceof InvalidFrameError) this.owner._invalidFrame(this.peer, err)
-      else if (!(err instanceof StreamEndedError)) log('sync stream with %s ended: %s', this.peer, (err as Error)?.message)
+      if (err instanceof InvalidFrameError) {
+        // Reset, not closed: the rest of what it sends is never buffered or read.
+        this.close({ reset: true })
+        this.owner._invalidFrame(this.peer, err)
+      } else if (!(err instanceof StreamEndedError)) log('sync stream with %s ended: %s', this.peer, (err as Error)?.message)
     } finally {
       this.close()
     }

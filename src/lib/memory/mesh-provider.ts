@@ -280,8 +280,10 @@ export class MeshProvider {
           } catch (err) {
             incoming = undefined
             if (err instanceof RejectedUpdateError) {
-              // Refused by the doc's admission mid-transfer: the rest of it is never read.
+              // Refused by the doc's admission mid-transfer: the channel is reset, so the rest of
+              // it is never read, nor even received past what is already in flight.
               this.counters.inc('refusedMidTransfer')
+              ch.close({ reset: true })
               this.#reject(ch.peer, err)
               break
             }

@@ -20,8 +20,14 @@ export interface SyncChannel extends AsyncIterable<SyncMessage> {
   readonly closed: boolean
   /** Send one message; rejects if the channel is closed. Messages arrive in order. */
   send(message: SyncMessage): Promise<void>
-  /** Close both directions; the other side's iteration ends. Idempotent. */
-  close(): void
+  /**
+   * Close both directions; the other side's iteration ends. Idempotent. `reset`: the peer is
+   * refused (an invalid frame, a refused transfer): its stream is reset rather than closed, so
+   * it is told at once to stop sending and what it still sends is dropped by the transport,
+   * never buffered or read (a graceful close only ends our side: a peer that does not read kept
+   * writing the rest of a refused 7 MB transfer into the tab).
+   */
+  close(options?: { reset?: boolean }): void
 }
 
 /** Receives inbound channels for a doc. */
