@@ -105,7 +105,7 @@ describe('Libp2pSyncTransport refusals (issue 11)', () => {
   /** A peer that opens a channel of doc `d` to the first node and then only writes (a hostile peer does not read). */
   async function writer(m: { nodes: Libp2p[] }, handled: Promise<SyncChannel>) {
     const [na, nb] = m.nodes as [Libp2p, Libp2p]
-    const stream = await nb.dialProtocol(na.peerId, SYNC_PROTOCOL_ID)
+    const stream = await nb.dialProtocol(na.getMultiaddrs()[0]!, SYNC_PROTOCOL_ID)
     const f = framed(stream, syncProtocol)
     await f.write({ type: 'open', doc: 'd' })
     return { stream, f, ch: await handled }
@@ -125,7 +125,7 @@ describe('Libp2pSyncTransport refusals (issue 11)', () => {
       const reset = await writer(m, handled())
       reset.ch.close({ reset: true })
       // The peer is told: its stream is reset and further writes fail, so nothing more is sent to us.
-      await expect.poll(() => reset.stream.status, { timeout: 5000 }).toBe('reset')
+      await expect.poll(() => reset.stream.status, { timeout: 20_000 }).toBe('reset')
       await expect(reset.f.write({ type: 'step1', sv: '' })).rejects.toThrow()
       // A graceful close only ends our side: the peer could go on writing what nobody reads.
       expect(plain.stream.writeStatus).toBe('writable')
@@ -144,7 +144,7 @@ describe('Libp2pSyncTransport refusals (issue 11)', () => {
       const w = await writer(m, got.promise)
       // A length prefix that never ends (issue 11 item 2), after a valid open.
       w.stream.send(new Uint8Array(64).fill(0x80))
-      await expect.poll(() => w.stream.status, { timeout: 5000 }).toBe('reset')
+      await expect.poll(() => w.stream.status, { timeout: 20_000 }).toBe('reset')
       expect(w.ch.closed).toBe(true)
       expect(ta.metrics()['sync.invalidFrames']).toBe(1)
     } finally {
@@ -171,7 +171,7 @@ describe('Libp2pSyncTransport refusals (issue 11)', () => {
       const src = new Y.Doc()
       for (let i = 0; i < 100; i++) src.getMap('kv').set(`k${i}`, Buffer.from(crypto.getRandomValues(new Uint8Array(15 * 1024))).toString('base64'))
       const frames = payloadMessages('update', Y.encodeStateAsUpdate(src), 0)
-      const stream = await nb.dialProtocol(na.peerId, SYNC_PROTOCOL_ID)
+      const stream = await nb.dialProtocol(na.getMultiaddrs()[0]!, SYNC_PROTOCOL_ID)
       const f = framed(stream, syncProtocol)
       await f.write({ type: 'open', doc: 'd' })
       let written = 0
@@ -184,11 +184,35 @@ describe('Libp2pSyncTransport refusals (issue 11)', () => {
           break
         }
       }
-      await expect.poll(() => stream.status, { timeout: 5000 }).toBe('reset')
+      await expect.poll(() => stream.status, { timeout: 20_000 }).toBe('reset')
       expect(refused[0]).toBeInstanceOf(RejectedUpdateError)
       expect(p.counters.toRecord()['sync.refusedMidTransfer']).toBe(1)
       expect(written).toBeLessThan(frames.length)
       expect(doc.getMap('kv').size).toBe(0)
+      p.destroy()
+    } finally {
+      await m.cleanup()
+    }
+  })
+
+  it('a chunked transfer announced over the cap is refused and its stream reset: none of its chunks is read', async () => {
+    const m = await mesh(2)
+    try {
+      const [na, nb] = m.nodes as [Libp2p, Libp2p]
+      const ta = m.transports[0] as Libp2pSyncTransport
+      const refused: Error[] = []
+      const p = new MeshProvider('d', new Y.Doc(), ta, { onReject: (_peer, err) => refused.push(err), limits: { maxUpdateBytes: 256 * 1024 } })
+      const src = new Y.Doc()
+      for (let i = 0; i < 40; i++) src.getMap('kv').set(`k${i}`, Buffer.from(crypto.getRandomValues(new Uint8Array(15 * 1024))).toString('base64'))
+      const frames = payloadMessages('update', Y.encodeStateAsUpdate(src), 0)
+      const stream = await nb.dialProtocol(na.getMultiaddrs()[0]!, SYNC_PROTOCOL_ID)
+      const f = framed(stream, syncProtocol)
+      await f.write({ type: 'open', doc: 'd' })
+      for (const frame of frames) await f.write(frame).catch(() => {})
+      await expect.poll(() => stream.status, { timeout: 20_000 }).toBe('reset')
+      expect(refused.map((e) => e.name)).toEqual(['PayloadTooLargeError'])
+      // Nothing after the announcement was read as a stray chunk.
+      expect(p.counters.toRecord()['sync.strayChunks'] ?? 0).toBe(0)
       p.destroy()
     } finally {
       await m.cleanup()

@@ -287,7 +287,10 @@ export class MeshProvider {
               this.#reject(ch.peer, err)
               break
             }
+            // A transfer that broke its descriptor: its remaining chunks would only be stray.
             this.#refusePayload(ch.peer, err)
+            ch.close({ reset: true })
+            break
           }
           continue
         }
@@ -316,6 +319,12 @@ export class MeshProvider {
           chain = this.#afterFinish(chain, ch.peer, assembler, kind, false)
         } catch (err) {
           this.#refusePayload(ch.peer, err)
+          if (msg.payload.inline == null) {
+            // Refused at its announcement (over the cap): what follows is its chunks, every one of
+            // which would be read and parsed only to be dropped. The channel is reset instead.
+            ch.close({ reset: true })
+            break
+          }
         }
       }
     } finally {
