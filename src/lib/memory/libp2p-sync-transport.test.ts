@@ -48,6 +48,18 @@ async function mesh(n = 3): Promise<{ nodes: Libp2p[]; transports: Libp2pSyncTra
 
 syncTransportConformance('Libp2pSyncTransport', async () => await mesh())
 
+/**
+ * Of two nodes, the provider's side (na, ta) and the raw sender (nb). A provider opens its own
+ * channel to a peer whose id sorts after its own (one side opens) and a new channel replaces the
+ * old one for that peer: so the provider goes on the node that is not the opener, or its own
+ * channel could replace the raw sender's mid-transfer (which failed these tests about 1 run in 3).
+ */
+function rawSenderPair(m: Awaited<ReturnType<typeof mesh>>): { na: Libp2p; nb: Libp2p; ta: Libp2pSyncTransport } {
+  const [t0, t1] = m.transports as [Libp2pSyncTransport, Libp2pSyncTransport]
+  const i = t0.localPeer > t1.localPeer ? 0 : 1
+  return { na: m.nodes[i] as Libp2p, nb: m.nodes[1 - i] as Libp2p, ta: m.transports[i] as Libp2pSyncTransport }
+}
+
 describe('MeshProvider over libp2p', () => {
   it('syncs existing state and then live updates between two nodes', async () => {
     const m = await mesh(2)
@@ -155,8 +167,7 @@ describe('Libp2pSyncTransport refusals (issue 11)', () => {
   it('a transfer refused mid-way by the doc admission resets the stream: the sender cannot write the rest', async () => {
     const m = await mesh(2)
     try {
-      const [na, nb] = m.nodes as [Libp2p, Libp2p]
-      const ta = m.transports[0] as Libp2pSyncTransport
+      const { na, nb, ta } = rawSenderPair(m)
       const refused: Error[] = []
       const doc = new Y.Doc()
       const admitKeys = () => (_root: string, key: string) => {
@@ -198,8 +209,7 @@ describe('Libp2pSyncTransport refusals (issue 11)', () => {
   it('a chunked transfer announced over the cap is refused and its stream reset: none of its chunks is read', async () => {
     const m = await mesh(2)
     try {
-      const [na, nb] = m.nodes as [Libp2p, Libp2p]
-      const ta = m.transports[0] as Libp2pSyncTransport
+      const { na, nb, ta } = rawSenderPair(m)
       const refused: Error[] = []
       const p = new MeshProvider('d', new Y.Doc(), ta, { onReject: (_peer, err) => refused.push(err), limits: { maxUpdateBytes: 256 * 1024 } })
       const src = new Y.Doc()
