@@ -49,6 +49,20 @@ async function mesh(n = 3): Promise<{ nodes: Libp2p[]; transports: Libp2pSyncTra
 syncTransportConformance('Libp2pSyncTransport', async () => await mesh())
 
 /**
+ * A raw sender's transfer: `keys` random 20 KB values (they do not compress away) as one Yjs
+ * update cut into sync frames, and a sync stream from `from` to `to` already opened on doc 'd'.
+ */
+async function rawTransfer(from: Libp2p, to: Libp2p, keys: number) {
+  const src = new Y.Doc()
+  for (let i = 0; i < keys; i++) src.getMap('kv').set(`k${i}`, Buffer.from(crypto.getRandomValues(new Uint8Array(15 * 1024))).toString('base64'))
+  const frames = payloadMessages('update', Y.encodeStateAsUpdate(src), 0)
+  const stream = await from.dialProtocol(to.getMultiaddrs()[0]!, SYNC_PROTOCOL_ID)
+  const f = framed(stream, syncProtocol)
+  await f.write({ type: 'open', doc: 'd' })
+  return { frames, stream, f }
+}
+
+/**
  * Of two nodes, the provider's side (na, ta) and the raw sender (nb). A provider opens its own
  * channel to a peer whose id sorts after its own (one side opens) and a new channel replaces the
  * old one for that peer: so the provider goes on the node that is not the opener, or its own
@@ -179,12 +193,7 @@ describe('Libp2pSyncTransport refusals (issue 11)', () => {
         limits: { maxUpdateBytes: 8 * 1024 * 1024 }
       })
       // ~2 MB that does not compress away: ~45 chunks, refused at the fourth key (~5 % in).
-      const src = new Y.Doc()
-      for (let i = 0; i < 100; i++) src.getMap('kv').set(`k${i}`, Buffer.from(crypto.getRandomValues(new Uint8Array(15 * 1024))).toString('base64'))
-      const frames = payloadMessages('update', Y.encodeStateAsUpdate(src), 0)
-      const stream = await nb.dialProtocol(na.getMultiaddrs()[0]!, SYNC_PROTOCOL_ID)
-      const f = framed(stream, syncProtocol)
-      await f.write({ type: 'open', doc: 'd' })
+      const { frames, stream, f } = await rawTransfer(nb, na, 100)
       let written = 0
       for (const frame of frames) {
         if (stream.status !== 'open') break
@@ -212,12 +221,7 @@ describe('Libp2pSyncTransport refusals (issue 11)', () => {
       const { na, nb, ta } = rawSenderPair(m)
       const refused: Error[] = []
       const p = new MeshProvider('d', new Y.Doc(), ta, { onReject: (_peer, err) => refused.push(err), limits: { maxUpdateBytes: 256 * 1024 } })
-      const src = new Y.Doc()
-      for (let i = 0; i < 40; i++) src.getMap('kv').set(`k${i}`, Buffer.from(crypto.getRandomValues(new Uint8Array(15 * 1024))).toString('base64'))
-      const frames = payloadMessages('update', Y.encodeStateAsUpdate(src), 0)
-      const stream = await nb.dialProtocol(na.getMultiaddrs()[0]!, SYNC_PROTOCOL_ID)
-      const f = framed(stream, syncProtocol)
-      await f.write({ type: 'open', doc: 'd' })
+      const { frames, stream, f } = await rawTransfer(nb, na, 40)
       for (const frame of frames) await f.write(frame).catch(() => {})
       await expect.poll(() => stream.status, { timeout: 20_000 }).toBe('reset')
       expect(refused.map((e) => e.name)).toEqual(['PayloadTooLargeError'])
