@@ -607,14 +607,22 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
                 remote ? 'client' : 'internal'
               )
             : undefined
+        // A step run here records its time to first token on its span, as a donor's donor.run does.
+        let localFirstTokenMs: number | undefined
         try {
           const r = !remote
-            ? await runLocal(route.agent, input, signal, ctx.quiet ? undefined : localTokens(opts, step.id), {
-                taskId: opts.taskId,
-                stepId: step.id,
-                ...(transport != null ? { from: transport.self } : {}),
-                ...(opts.tools != null ? { scope: opts.tools } : {})
-              })
+            ? await runLocal(
+                route.agent,
+                input,
+                signal,
+                firstTokenTimed(ctx.quiet ? undefined : localTokens(opts, step.id), (ms) => (localFirstTokenMs = ms)),
+                {
+                  taskId: opts.taskId,
+                  stepId: step.id,
+                  ...(transport != null ? { from: transport.self } : {}),
+                  ...(opts.tools != null ? { scope: opts.tools } : {})
+                }
+              )
             : await runRemote(
                 route,
                 attempt,
@@ -648,6 +656,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             committedValue = { ...r, route, attempt, rid: r.rid }
           }
           if (remote) windows.ok(route.peer.id)
+          else if (localFirstTokenMs != null) span?.end('ok', { 'llm.firstTokenMs': Math.round(localFirstTokenMs * 100) / 100 })
           break
         } catch (err) {
           span?.end('error', { error: toError(err).message.slice(0, 200) })
@@ -945,6 +954,20 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         ...(onToken != null ? { onToken } : {}),
         ...(task != null ? { task } : {})
       })
+    }
+
+    /** Wraps a token listener to report the time from now to its first token (undefined stays undefined). */
+    function firstTokenTimed(onToken: ((text: string) => void) | undefined, first: (ms: number) => void): ((text: string) => void) | undefined {
+      if (onToken == null) return undefined
+      const start = performance.now()
+      let seen = false
+      return (text) => {
+        if (!seen) {
+          seen = true
+          first(performance.now() - start)
+        }
+        onToken(text)
+      }
     }
 
     /** A step run here streams its text to the same listener as a donor's. */

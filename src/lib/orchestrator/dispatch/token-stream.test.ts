@@ -9,6 +9,7 @@ import { donorService } from '../donor/index.ts'
 import { agent, catalogOf, delay, peer } from '../test-fixtures.ts'
 import type { LocalExecutor } from '../components.ts'
 import { encodeLlmRun } from '../route/index.ts'
+import { Tracer } from '../../core/index.ts'
 
 const writer = agent('writer', ['llm-summarization'], 0, { abi: 'llm-prompt' })
 const PIECES = ['The', ' mesh', ' lends', ' CPUs', '.']
@@ -91,6 +92,43 @@ describe('llm-prompt token streaming', () => {
       .done.catch((e: unknown) => e)
     expect(String((err as Error).message)).toMatch(/language model/)
     expect(executors.get('donor-plain')!.runs).toBe(0)
+  })
+})
+
+describe('a step run on this peer', () => {
+  it("streams its tokens to the handle and records its time to first token on its dispatch.local span, as a donor's donor.run does", async () => {
+    const net = new MemoryTaskNetwork()
+    const ex = generatingExecutor()
+    const tracer = new Tracer({ peer: 'me' })
+    // This peer donates with a model loaded (it lists itself, as a tab does): the step runs here, on its executor.
+    const self = peer('me', { rttMs: 0, freeWorkers: 1, capabilities: ['llm', 'llm-prompt'] })
+    const orch = createOrchestrator({ catalog: catalogOf([writer]), peers: { peers: () => [self] }, transport: net.transport('me'), executor: ex, tracer })
+    await orch.start()
+    const start = performance.now()
+    let firstAt: number | undefined
+    const h = orch.submit({ description: 'summarize', agent: writer.id, input: 'text', preferences: { verification: 'none' } })
+    const got: string[] = []
+    h.on('progress', (e) => {
+      const t = (e as { tokens?: TokenEvent }).tokens
+      if (t == null) return
+      firstAt ??= performance.now() - start
+      got.push(t.text)
+    })
+    const r = await h.done
+    expect(r.steps[0]!.peer).toBe('me')
+    expect(got).toEqual(PIECES)
+    expect(ex.runs).toBe(1)
+    const root = tracer.scope(h.id)
+    if (root == null) throw new Error('no trace for the task')
+    const local = tracer.spans(root.traceId).filter((s) => s.name === 'dispatch.local')
+    expect(local).toHaveLength(1)
+    const ms = local[0]!.attributes['llm.firstTokenMs']
+    // The executor yields its first piece after a 3 ms timer: the span's figure is at least that and no later than the handle saw it.
+    expect(typeof ms).toBe('number')
+    expect(ms as number).toBeGreaterThanOrEqual(2.5)
+    expect(ms as number).toBeLessThanOrEqual(firstAt!)
+    expect(local[0]!.status).toBe('ok')
+    await orch.stop()
   })
 })
 
