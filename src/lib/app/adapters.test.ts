@@ -3,7 +3,8 @@ import * as Y from 'yjs'
 import { loadIdentity } from '../core/index.ts'
 import { DEFAULT_LIMITS, Registry } from '../memory/index.ts'
 import { sha256Hex, signPackage, type AgentManifest } from '../runtime/index.ts'
-import { AppCatalog, OutcomeStats, coerceInput } from './adapters.ts'
+import { AppCatalog, OutcomeStats, coerceInput, meshPeerDirectory } from './adapters.ts'
+import type { MeshNode } from '../mesh/index.ts'
 
 const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])
 const until = async (fn: () => boolean): Promise<void> => {
@@ -72,5 +73,25 @@ describe('coerceInput', () => {
     expect(coerceInput(m({ type: 'string' }), 'text')).toBe('text')
     expect(coerceInput(m({ type: 'object' }), { a: 1 })).toEqual({ a: 1 })
     expect(coerceInput(m(), { a: 1 })).toEqual({ a: 1 })
+  })
+})
+
+describe('meshPeerDirectory', () => {
+  it("lists the mesh's peers without relays, and this peer as its own presence says (a loaded model included)", () => {
+    const presence = { v: 1, capabilities: ['llm', 'llm-prompt', 'text-summarization'], donating: true, freeWorkers: 2, region: 'eu' }
+    const mesh = {
+      peerId: 'me',
+      presence,
+      peers: () => [
+        { id: 'relay', relay: true, rttMs: 1, freeWorkers: 0, donating: false, capabilities: [] },
+        { id: 'other', relay: false, rttMs: 4, freeWorkers: 1, region: 'us', donating: true, capabilities: ['hashing'] }
+      ]
+    } as unknown as MeshNode
+    const dir = meshPeerDirectory(mesh)
+    expect(dir.peers().map((p) => p.id)).toEqual(['other'])
+    expect(dir.self?.()).toEqual({ id: 'me', rttMs: 0, freeWorkers: 2, region: 'eu', donating: true, capabilities: presence.capabilities })
+    // It reads the presence as it is now (the app's presence publisher replaces it as a model loads or unloads).
+    ;(mesh as unknown as { presence: typeof presence }).presence = { ...presence, capabilities: [], donating: false, freeWorkers: 0 }
+    expect(dir.self?.()).toMatchObject({ donating: false, freeWorkers: 0, capabilities: [] })
   })
 })

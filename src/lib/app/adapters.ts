@@ -365,6 +365,17 @@ export function meshPeerDirectory(mesh: MeshNode): PeerDirectory {
           donating: p.donating,
           capabilities: p.capabilities
         }))
+    },
+    self(): PeerSnapshot {
+      const p = mesh.presence
+      return {
+        id: mesh.peerId,
+        rttMs: 0,
+        freeWorkers: p.freeWorkers ?? 0,
+        ...(p.region != null ? { region: p.region } : {}),
+        donating: p.donating ?? false,
+        capabilities: p.capabilities ?? []
+      }
     }
   }
 }

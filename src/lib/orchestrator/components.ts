@@ -64,6 +64,12 @@ export interface PeerSnapshot {
 /** The peers we know (the peer book), including this peer itself when it donates. */
 export interface PeerDirectory {
   peers(): readonly PeerSnapshot[]
+  /**
+   * This peer as the others see it (its own presence: what it advertises, e.g. a loaded language
+   * model), when it has one. A step that no other peer can run falls back to this peer with these
+   * capabilities; without it, with none (an llm-prompt step then cannot run here).
+   */
+  self?(): PeerSnapshot | undefined
 }
 
 /**

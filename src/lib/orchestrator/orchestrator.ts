@@ -202,7 +202,8 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
     outcomes: components.learning == null ? components.outcomes : teeOutcomes(components.outcomes, components.learning),
     trust: components.trust,
     tracer: components.tracer,
-    llmSpeed
+    llmSpeed,
+    ...(components.peers.self != null ? { self: () => components.peers.self?.() } : {})
   })
   const chain = plannerChain([...(components.planners ?? []), deterministicPlanner()])
   const history = new Map<TaskId, TaskSummary>()

@@ -62,6 +62,8 @@ export interface DispatcherComponents {
   tracer?: Tracer
   /** Where the speed of donors' streamed tokens goes (route/'s `LlmSpeedBook`): the router prefers faster models by what it measured, not by their claim. */
   llmSpeed?: { observe(peer: string, tokens: number, ms: number): void }
+  /** This peer's own presence (`PeerDirectory.self`): its capabilities, e.g. a loaded model, when a step falls back to running here. */
+  self?: () => PeerSnapshot | undefined
 }
 
 /** How a step's result was verified (`TaskResult.steps[].verification`). */
@@ -261,7 +263,7 @@ class LeaseLostError extends OrchestratorError {
 
 /** `dispatcher(init)(components)`. */
 export function dispatcher(init: DispatcherInit = {}): (components: DispatcherComponents) => Dispatcher {
-  return ({ transport, router, executor, outcomes = NULL_OUTCOME_SINK, trust, tracer, llmSpeed }) => {
+  return ({ transport, router, executor, outcomes = NULL_OUTCOME_SINK, trust, tracer, llmSpeed, self: ownPresence }) => {
     const offerTimeout = init.offerTimeoutMs ?? 2000
     const stepTimeout = init.stepTimeoutMs ?? 60_000
     const attempts = new Map<string, Attempt>()
@@ -512,7 +514,14 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             if (later.length > 0 || (err instanceof NoEligibleAgentError && lastError != null)) return undefined
             throw err
           }
-          const self: PeerSnapshot = { id: transport.self, rttMs: 0, freeWorkers: Math.max(1, executor.freeWorkers()), donating: true, capabilities: [] }
+          // This peer with what it advertises (a loaded model lets an llm-prompt step run here too).
+          const self: PeerSnapshot = {
+            id: transport.self,
+            rttMs: 0,
+            freeWorkers: Math.max(1, executor.freeWorkers()),
+            donating: true,
+            capabilities: ownPresence?.()?.capabilities ?? []
+          }
           const d = router.route(step.capabilities, prefs, { budget: budget.availableTo(holder), peers: [self], onlyAgents })
           rank(d, ' (no remote peer could run it, so it runs here)')
           queue = [d.winner, ...d.alternatives].filter(usable)

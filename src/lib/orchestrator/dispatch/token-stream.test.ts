@@ -85,6 +85,25 @@ describe('llm-prompt token streaming', () => {
     expect(executors.get('donor-plain')!.runs).toBe(0)
   })
 
+  it('a peer without a model loaded does not fall back to running an llm-prompt step itself', async () => {
+    const net = new MemoryTaskNetwork()
+    const ex = generatingExecutor()
+    const self = peer('me', { rttMs: 0, freeWorkers: 1, capabilities: ['text-summarization'] })
+    const orch = createOrchestrator({
+      catalog: catalogOf([writer]),
+      peers: { peers: () => [], self: () => self },
+      transport: net.transport('me'),
+      executor: ex
+    })
+    await orch.start()
+    const err = await orch
+      .submit({ description: 'summarize', agent: writer.id, input: 'x', preferences: { retry_policy: { max_attempts: 1 } } })
+      .done.catch((e: unknown) => e)
+    expect(String((err as Error).message)).toMatch(/language model/)
+    expect(ex.runs).toBe(0)
+    await orch.stop()
+  })
+
   it('with no donor advertising a model, the step fails saying a language model is needed', async () => {
     const { orch, executors } = await setup([{ id: 'donor-plain', llm: false }])
     const err = await orch
@@ -100,9 +119,17 @@ describe('a step run on this peer', () => {
     const net = new MemoryTaskNetwork()
     const ex = generatingExecutor()
     const tracer = new Tracer({ peer: 'me' })
-    // This peer donates with a model loaded (it lists itself, as a tab does): the step runs here, on its executor.
+    // No other peer has a model; this one has one loaded and says so in its own presence (a tab's
+    // meshPeerDirectory.self): the llm-prompt step falls back to running here, on its executor.
     const self = peer('me', { rttMs: 0, freeWorkers: 1, capabilities: ['llm', 'llm-prompt'] })
-    const orch = createOrchestrator({ catalog: catalogOf([writer]), peers: { peers: () => [self] }, transport: net.transport('me'), executor: ex, tracer })
+    const others = [peer('plain', { rttMs: 3, freeWorkers: 1, capabilities: [] })]
+    const orch = createOrchestrator({
+      catalog: catalogOf([writer]),
+      peers: { peers: () => others, self: () => self },
+      transport: net.transport('me'),
+      executor: ex,
+      tracer
+    })
     await orch.start()
     const start = performance.now()
     let firstAt: number | undefined
