@@ -30,6 +30,9 @@ const { values: a } = parseArgs({
     churn: { type: 'string', default: '60' },
     'churn-seconds': { type: 'string', default: '15' },
     'max-lag': { type: 'string', default: '1000' },
+    'idle-seconds': { type: 'string', default: '10' },
+    'target-peers': { type: 'string' },
+    quick: { type: 'boolean', default: false },
     'no-verify-cache': { type: 'boolean', default: false },
     tabs: { type: 'string', default: '0' },
     out: { type: 'string', default: 'bench/results/sim.json' },
@@ -37,10 +40,11 @@ const { values: a } = parseArgs({
   }
 })
 if (a.help) {
-  console.log(`npm run sim -- [--sizes 50,100,200] [--workers ${cpus().length} (worker threads the peers are spread over; 0: all in the main thread)] [--donors 0.2] [--max-peers 48] [--latency 20] [--jitter 10] [--loss 0.01]
+  console.log(`npm run sim -- [--sizes 50,100,200] [--workers ${cpus().length} (worker threads the peers are spread over; 0: all in the main thread)] [--donors 0.2] [--max-peers 48] [--target-peers 16 (direct links a peer dials on its own up to)] [--latency 20] [--jitter 10] [--loss 0.01]
   [--probes 40] [--tasks 100] [--concurrency 10] [--agents 1000] [--churn 60 (peers replaced per minute)] [--churn-seconds 15]
   [--max-lag 1000 (stop growing once this process's event-loop p99 lag passed it, ms; 0: never)] [--out bench/results/sim.json]
   [--no-verify-cache (every peer checks every signature itself, as tabs do: the baseline of the shared verification cache)]
+  [--idle-seconds 10 (quiet seconds over which each size's CPU per peer is measured; 0: none)] [--quick (links, idle CPU and gossip only: no tasks, newcomer or churn)]
   [--tabs 0 (real Chromium tabs of the built app joined through the relay's WebSocket; needs npm run build and Chromium)]`)
   process.exit(0)
 }
@@ -85,6 +89,9 @@ const report = await runSim({
   churnPerMinute: num('churn'),
   churnSeconds: num('churn-seconds'),
   maxLagP99Ms: num('max-lag'),
+  idleSeconds: num('idle-seconds'),
+  quick: a.quick,
+  targetPeers: a['target-peers'] != null ? num('target-peers') : undefined,
   verifyCache: !a['no-verify-cache'],
   tabs: num('tabs'),
   launchBrowser: num('tabs') > 0 ? (await import('../test/harness.mjs')).launchBrowser : undefined,
@@ -95,7 +102,9 @@ const report = await runSim({
   }
 })
 const out = { ...header(), ...report }
-console.log('\nsize  links(min/mean)  gossip p50/p99 ms  to-all p99  presence ms  newcomer presence/registry ms  tasks ok/once  churn p99  loop p99  held')
+console.log(
+  '\nsize  links(min/mean)  gossip p50/p99 ms  to-all p99  presence ms  newcomer presence/registry ms  tasks ok/once  churn p99  loop p99  idle ms/s/peer  held  goal'
+)
 for (const s of report.sizes) {
   console.log(
     `${String(s.peers).padStart(4)}  ${s.links.min}/${s.links.mean}`.padEnd(22) +
@@ -106,9 +115,12 @@ for (const s of report.sizes) {
       `${s.tasks.succeeded}/${s.tasks.submitted} ${s.tasks.exactlyOnce ? 'once' : 'NOT ONCE'}`.padEnd(15) +
       `${s.churn?.delivery.p99 ?? '-'}`.padEnd(11) +
       `${s.loopLag.p99}`.padEnd(10) +
-      `${s.held}`
+      `${s.perPeer?.idleCpuMsPerSecond ?? '-'}`.padEnd(16) +
+      `${s.held}`.padEnd(6) +
+      `${s.goalMet}`
   )
 }
+if (report.notReached != null) console.log(`not reached: ${report.notReached.sizes.join(', ')} (${report.notReached.reason})`)
 await writeFile(a.out, `${JSON.stringify(out, null, 2)}\n`)
 console.log(`wrote ${a.out} (${out.wallSeconds} s)`)
 process.exit(0)

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { getHeapStatistics } from 'node:v8'
 import type { TaskResult } from '../lib/index.ts'
 import { verifyCacheStats } from './verify-cache.ts'
 import { type SimPeer, type SimPeerInit, knowsPresenceOf, sendProbe, simNow, startSimPeer } from './mesh.ts'
@@ -47,6 +48,8 @@ export type GroupCommand =
   | { op: 'served'; taskIds: string[] }
   /** → this thread's mesh counters summed over its peers, and its verification cache's checks and reuses. */
   | { op: 'stats' }
+  /** → this thread's V8 heap in use (bytes): every isolate has its own. */
+  | { op: 'heap' }
   /** → this thread's event-loop delay since the last `lag` with `reset` (p50/p99/max ms), then resets if asked. */
   | { op: 'lag'; reset?: boolean }
   | { op: 'stop' }
@@ -118,6 +121,8 @@ export class PeerGroup {
         for (const p of this.peers.values()) for (const [k, n] of Object.entries(p.zs.mesh.counters.toRecord())) mesh[k] = (mesh[k] ?? 0) + n
         return { mesh, verify: { ...verifyCacheStats } }
       }
+      case 'heap':
+        return getHeapStatistics().used_heap_size
       case 'lag': {
         const h = this.#lag
         const out = { p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6 }

@@ -113,6 +113,8 @@ export interface SimPeerInit {
   donate?: boolean
   /** Direct connection budget (the mesh's maxPeers). Default the mesh's own (48). */
   maxPeers?: number
+  /** Direct links a peer dials on its own up to (the mesh's targetPeers). Default the mesh's own (16). */
+  targetPeers?: number
   link?: LinkShape
 }
 
@@ -135,6 +137,7 @@ export async function startSimPeer(init: SimPeerInit): Promise<SimPeer> {
       relays: [init.relay],
       allowPrivateAddresses: true,
       ...(init.maxPeers != null ? { maxPeers: init.maxPeers } : {}),
+      ...(init.targetPeers != null ? { targetPeers: init.targetPeers } : {}),
       // The direct transport first: the dial of `<relay>/p2p-circuit/webrtc/p2p/<peer>` is its.
       transports: [simLink({ relay: init.relay, ...init.link }), circuitRelayTransport()]
     }

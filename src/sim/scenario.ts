@@ -22,6 +22,8 @@ export interface SimOptions {
   donorShare?: number
   /** Direct connection budget per peer (the mesh's maxPeers). Default the mesh's (48). */
   maxPeers?: number
+  /** Direct links a peer dials on its own up to (the mesh's targetPeers). Default the mesh's (16). */
+  targetPeers?: number
   /** Worker threads the peers are spread over (0: all in this thread). Default 0. */
   workers?: number
   /** Share Ed25519 verdicts between the peers of a thread (a simulation shortcut, listed in the report). Default true. */
@@ -49,6 +51,10 @@ export interface SimOptions {
   churnPerMinute?: number
   /** Length of the churn phase in s. Default 15. */
   churnSeconds?: number
+  /** Seconds of quiet (no probes, no tasks) over which each size's idle CPU per peer is measured (0: none). Default 10. */
+  idleSeconds?: number
+  /** Measure links, idle CPU and gossip only (no tasks, newcomer or churn): quick A/B runs. Default false. */
+  quick?: boolean
   /** Project root (for the built agents). Default cwd. */
   root?: string
   /**
@@ -136,6 +142,12 @@ export interface SizeReport {
   }
   /** Bytes over simulated links during this size, and chunks resent (loss). */
   link: { bytes: number; chunks: number; resent: number }
+  /**
+   * CPU per peer, load-independent (process CPU time of every thread, relay and seeder
+   * included, divided by peers and wall seconds): idle (`idleSeconds` of quiet once linked)
+   * and during the gossip probes; heap and RSS per peer at the idle mark.
+   */
+  perPeer?: { idleCpuMsPerSecond: number; probeCpuMsPerSecond: number; idleSeconds: number; heapMB: number; rssMB: number }
   /** CPU of this process (all peers) and its share of one core over the size's wall time. */
   cpu: { userMs: number; systemMs: number; wallMs: number; cores: number }
   /** The event-loop delay (ms) while the gossip probes ran (steady state), the worst of the threads running peers and the main thread: when high, the figures carry it. */
@@ -144,6 +156,8 @@ export interface SizeReport {
   loopLagAll: { p50: number; p99: number; max: number }
   /** Whether the gossip figures are the mesh's: the event loop's p99 lag during the probes stayed under maxLagP99Ms. */
   held: boolean
+  /** The issue's goal at this size: it held, gossip p99 ≤ 500 ms with every probe delivered, and every task completed exactly once. */
+  goalMet: boolean
   rssMB: number
 }
 
@@ -153,7 +167,12 @@ export interface SimReport {
   /** What the simulator does that a real mesh does not (or does elsewhere), so nobody mistakes the figures. */
   shortcuts: string[]
   sizes: SizeReport[]
+  /** Sizes asked for but not reached: the run stopped growing at a size that did not hold (their figures do not exist). */
+  notReached?: { sizes: number[]; reason: string }
 }
+
+/** The issue's gossip goal (issue 16): p99 delivery to every peer within this many ms. */
+export const GOAL_GOSSIP_P99_MS = 500
 
 /** The worst p50, p99 and max of several threads' event-loop delays. */
 function worst(xs: Array<{ p50: number; p99: number; max: number }>): { p50: number; p99: number; max: number } {
@@ -168,6 +187,55 @@ const ms3 = (h: { percentile(p: number): number; max: number }): { p50: number; 
 })
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Run `fn` under V8's CPU profiler when `prefix` is set (ZS_SIM_IDLE_PROFILE=/tmp/x writes
+ * /tmp/x-<tag>.cpuprofile): the idle window alone, this thread's peers alone (--workers 0).
+ */
+async function profiled(prefix: string | undefined, tag: string, fn: () => Promise<void>): Promise<void> {
+  if (prefix == null || prefix === '') return await fn()
+  const { Session } = await import('node:inspector/promises')
+  const { writeFile } = await import('node:fs/promises')
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.start')
+  try {
+    await fn()
+  } finally {
+    const { profile } = await session.post('Profiler.stop')
+    await writeFile(`${prefix}-${tag}.cpuprofile`, JSON.stringify(profile))
+    session.disconnect()
+  }
+}
+
+/** The tasks entry of a --quick run, which submits none. */
+function noTasks(): SizeReport['tasks'] {
+  return {
+    submitted: 0,
+    succeeded: 0,
+    failed: 0,
+    onDonor: 0,
+    dispatched: 0,
+    runs: 0,
+    ranTwice: 0,
+    notRun: 0,
+    unexplained: 0,
+    retried: 0,
+    exactlyOnce: false,
+    latency: dist([]),
+    perSecond: 0
+  }
+}
+
+/** CPU time of this process (every thread) and wall time while `fn` runs, in ms. */
+async function measureCpu(fn: () => Promise<void>): Promise<{ cpuMs: number; wallMs: number }> {
+  const c0 = process.cpuUsage()
+  const t0 = performance.now()
+  await fn()
+  const c = process.cpuUsage(c0)
+  return { cpuMs: (c.user + c.system) / 1000, wallMs: performance.now() - t0 }
+}
 
 /** A peer of the mesh: its id and the group (thread) that runs it. */
 export interface PeerRef {
@@ -225,7 +293,14 @@ export class SimMesh {
     const group = this.groups.reduce((a, b) => (b.size < a.size ? b : a))
     group.size++
     try {
-      const init: SimPeerInit = { relay: this.relay.addr, agentsBaseUrl: this.agentsBaseUrl, donate, maxPeers: this.opts.maxPeers, link: this.opts.link }
+      const init: SimPeerInit = {
+        relay: this.relay.addr,
+        agentsBaseUrl: this.agentsBaseUrl,
+        donate,
+        maxPeers: this.opts.maxPeers,
+        targetPeers: this.opts.targetPeers,
+        link: this.opts.link
+      }
       const id = (await group.run({ op: 'add', init })) as string
       const p = { id, group, donor: donate }
       if (join) {
@@ -477,6 +552,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       donorShare: opts.donorShare ?? 0.2,
       workers: opts.workers ?? 0,
       maxPeers: opts.maxPeers,
+      targetPeers: opts.targetPeers,
       link: { latencyMs: 20, jitterMs: 10, loss: 0.01, retransmitMs: 200, ...opts.link },
       probes: opts.probes ?? 40,
       probeEveryMs: opts.probeEveryMs ?? 100,
@@ -486,6 +562,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       agents: opts.agents ?? 1000,
       churnPerMinute: opts.churnPerMinute ?? 60,
       churnSeconds: opts.churnSeconds ?? 15,
+      idleSeconds: opts.idleSeconds ?? 10,
       maxLagP99Ms: opts.maxLagP99Ms ?? 1000
     },
     shortcuts: simShortcuts(opts),
@@ -517,11 +594,28 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       // Two heartbeats for the probe topic's mesh to graft, then warm-up probes (not counted).
       await sleep(1000)
       await mesh.probe(3, o.probeEveryMs, o.probeBytes)
+      const idle = await measureCpu(() => profiled(process.env.ZS_SIM_IDLE_PROFILE, `n${size}`, () => sleep(o.idleSeconds * 1000)))
       const probeLag = monitorEventLoopDelay({ resolution: 20 })
       probeLag.enable()
       await mesh.ask({ op: 'lag', reset: true })
-      const g = await mesh.probe(o.probes, o.probeEveryMs, o.probeBytes)
+      let g!: Awaited<ReturnType<SimMesh['probe']>>
+      const probing = await measureCpu(async () => {
+        g = await mesh.probe(o.probes, o.probeEveryMs, o.probeBytes)
+      })
       probeLag.disable()
+      const mem = process.memoryUsage()
+      // Every thread's heap: the worker threads' isolates are not in this one's.
+      const heaps = (await mesh.ask<number>({ op: 'heap' })).reduce((a, b) => a + b, 0) + ((o.workers ?? 0) > 0 ? mem.heapUsed : 0)
+      const perPeer = {
+        idleCpuMsPerSecond: o.idleSeconds > 0 ? r1(((idle.cpuMs / idle.wallMs) * 1000) / size) : Number.NaN,
+        probeCpuMsPerSecond: r1(((probing.cpuMs / probing.wallMs) * 1000) / size),
+        idleSeconds: o.idleSeconds,
+        heapMB: r1(heaps / 1e6 / size),
+        rssMB: r1(mem.rss / 1e6 / size)
+      }
+      log(
+        `per peer: idle ${perPeer.idleCpuMsPerSecond} ms CPU/s, probing ${perPeer.probeCpuMsPerSecond} ms CPU/s, heap ${perPeer.heapMB} MB, RSS ${perPeer.rssMB} MB`
+      )
       // The peers' threads: the worst of them (the main thread's own is probeLag).
       const groupLag = await mesh.ask<{ p50: number; p99: number; max: number }>({ op: 'lag' })
       log(`gossip p50 ${r1(quantile(g.delivery, 0.5))} ms p99 ${r1(quantile(g.delivery, 0.99))} ms, ${g.delivered}/${g.expected} delivered`)
@@ -534,6 +628,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         growMs: Math.round(growMs),
         presenceConvergedMs: presenceConvergedMs == null ? null : Math.round(presenceConvergedMs),
         links,
+        perPeer,
         gossip: { delivery: dist(g.delivery), toAll: dist(g.toAll), delivered: g.delivered, expected: g.expected },
         ...(mesh.tabs != null
           ? {
@@ -546,12 +641,13 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
               }
             }
           : {}),
-        tasks: await mesh.tasks(o.tasks, o.taskConcurrency, `n${size}`),
+        tasks: opts.quick === true ? noTasks() : await mesh.tasks(o.tasks, o.taskConcurrency, `n${size}`),
         link: { bytes: 0, chunks: 0, resent: 0 },
         cpu: { userMs: 0, systemMs: 0, wallMs: 0, cores: 0 },
         loopLag: worst([ms3(probeLag), ...groupLag]),
         loopLagAll: { p50: 0, p99: 0, max: 0 },
         held: false,
+        goalMet: false,
         rssMB: 0
       }
       log(
@@ -561,10 +657,13 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       // A newcomer: presence both ways, and the registry's agents.
       const ids = mesh.ids()
       const tn = performance.now()
-      const newcomer = await mesh.start1(false, false).catch((err: Error) => {
-        log(`newcomer failed to start: ${err.message}`)
-        return undefined
-      })
+      const newcomer =
+        opts.quick === true
+          ? undefined
+          : await mesh.start1(false, false).catch((err: Error) => {
+              log(`newcomer failed to start: ${err.message}`)
+              return undefined
+            })
       if (newcomer != null) {
         const agents = o.agents
         const ask = newcomer.group
@@ -590,7 +689,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         await ask.run({ op: 'remove', id: newcomer.id })
       }
 
-      if (o.churnPerMinute > 0 && o.churnSeconds > 0) entry.churn = await churn(mesh, o, log)
+      if (opts.quick !== true && o.churnPerMinute > 0 && o.churnSeconds > 0) entry.churn = await churn(mesh, o, log)
 
       const cpu = process.cpuUsage(cpu0)
       const wallMs = performance.now() - wall0
@@ -605,13 +704,27 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       const maxLag = opts.maxLagP99Ms ?? 1000
       // With --max-lag 0 the run never stops, but a size is still judged against the default 1 s.
       entry.held = entry.loopLag.p99 <= (maxLag > 0 ? maxLag : 1000)
+      entry.goalMet =
+        entry.held &&
+        entry.gossip.delivered === entry.gossip.expected &&
+        entry.gossip.delivery.p99 <= GOAL_GOSSIP_P99_MS &&
+        entry.tasks.submitted > 0 &&
+        entry.tasks.exactlyOnce
       entry.link = { bytes: linkStats.bytes - link0.bytes, chunks: linkStats.chunks - link0.chunks, resent: linkStats.resent - link0.resent }
       entry.rssMB = Math.round(process.memoryUsage().rss / 1e6)
       report.sizes.push(entry)
       await opts.onSize?.(report)
       log(`${size}: event loop p99 ${entry.loopLag.p99} ms during probes, ${entry.loopLagAll.p99} ms overall, ${entry.cpu.cores} cores busy, ${entry.rssMB} MB`)
       if (!entry.held && maxLag > 0) {
+        const rest = opts.sizes.slice(opts.sizes.indexOf(size) + 1)
         log(`${size} peers did not hold (event loop p99 ${entry.loopLag.p99} ms during probes > ${maxLag} ms): not growing further`)
+        if (rest.length > 0) {
+          report.notReached = {
+            sizes: rest,
+            reason: `${size} peers did not hold: event-loop p99 ${entry.loopLag.p99} ms during the probes > --max-lag ${maxLag} ms`
+          }
+          await opts.onSize?.(report)
+        }
         break
       }
     }

@@ -25,15 +25,40 @@ export const MAX_PRESENCE_BYTES = 4096
 export const DEFAULT_MAX_PEERS = 48
 
 /**
- * libp2p's keep-alive pings of a tab: they measure RTTs but no longer drop a link when a
- * pong is late (issue 11 item 8: a peer whose main thread stalled ~1.5 s lost every link).
- * A tab's WebRTC links are judged by LIVENESS instead, from the transport's own bytes.
+ * Direct links a peer dials on its own up to (issue 16, scale): gossip carries the rest of
+ * the mesh. Every link costs both ends for as long as it is open (gossipsub's heartbeat and
+ * control traffic, a data channel's window updates, RTT samples, liveness): in a mesh of 50
+ * simulated peers each held ~25 links, in one of 200 it would hold DEFAULT_MAX_PEERS. Past
+ * this many a peer dials only a donor while it has fewer than DONOR_LINKS of them (the
+ * router offers steps to linked donors); links other peers open to it are still taken, up
+ * to maxPeers. Meshes of 17 peers or fewer stay fully linked as before. Gossipsub wants D=6
+ * (4-12) mesh links per topic: 16 leaves room for its choice.
+ */
+export const DEFAULT_TARGET_PEERS = 16
+
+/** Donors a peer dials past DEFAULT_TARGET_PEERS while it has fewer than this many linked (see there). */
+export const DONOR_LINKS = 4
+
+/**
+ * libp2p's keep-alive pings as a tab used them until issue 16: they measure RTTs but no
+ * longer drop a link when a pong is late (issue 11 item 8: a peer whose main thread stalled
+ * ~1.5 s lost every link). A tab's WebRTC links are judged by LIVENESS instead, from the
+ * transport's own bytes, and its RTTs are sampled within RTT_SAMPLING (rtt-sampler.ts);
+ * kept for peers built on the old settings (test/hostile's raw peer).
  */
 export const CONNECTION_MONITOR = {
   pingInterval: 1000,
   pingTimeout: { minTimeout: 1500, maxTimeout: 3000 },
   abortConnectionOnPingFailure: false
 } as const
+
+/**
+ * RTT sampling of a node's connections (rtt-sampler.ts): at most `perSecond` pings a
+ * second over all its links, none more often than every `minIntervalMs`, a ping given
+ * `timeoutMs`. With 1 s per link (CONNECTION_MONITOR) a tab's pings grew with its links: 48
+ * ping streams a second out and 48 in, each negotiated and written to the peer store.
+ */
+export const RTT_SAMPLING = { perSecond: 4, minIntervalMs: 1000, timeoutMs: 3000 } as const
 
 /**
  * The relay's keep-alive: a closed tab's WebSocket closes with its TCP socket, so pings
@@ -79,11 +104,15 @@ export function presenceIntervalMs(peers: number): number {
 }
 
 /**
- * How often pubsub peer discovery re-broadcasts a peer's addresses (it does at start too).
- * Presence carries the same addresses and is answered at once for a newcomer; at 1 s this
- * was the mesh's largest steady traffic (every peer's record to every peer each second).
+ * How often pubsub peer discovery re-broadcasts a peer's addresses (its broadcast at start
+ * finds no subscriber yet, so this is also its first). Presence carries the same addresses,
+ * is answered at once for a newcomer and is re-announced on a budget that grows with the
+ * mesh (presenceIntervalMs); discovery's fixed interval made every peer receive n / interval
+ * records a second, each merged twice into the peer store: at 1 s the mesh's largest steady
+ * traffic, at 10 s still 20 a second per peer in a mesh of 200 (presence: ~7). At 60 s it
+ * is a fallback for peers that missed a presence, 3 a second per peer at 200 (issue 16).
  */
-export const DISCOVERY_INTERVAL_MS = 10_000
+export const DISCOVERY_INTERVAL_MS = 60_000
 /**
  * A newcomer's presence is answered at once and again this long after (join time): the
  * newcomer receives what the relay forwards only once the relay's gossip mesh took it in

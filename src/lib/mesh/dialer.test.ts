@@ -71,7 +71,7 @@ describe('dial scheduling (join time)', () => {
   const SMALLER = '12D3KooWAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
 
   /** A libp2p stand-in: `conns` are the open connections, `dial` never settles unless aborted. */
-  function harness(self: string, peerStore = { known: true }) {
+  function harness(self: string, peerStore = { known: true }, degree: { targetPeers?: number; wanted?: (id: string) => boolean } = {}) {
     const conns: Array<{
       remotePeer: { toString(): string }
       status: string
@@ -100,7 +100,7 @@ describe('dial scheduling (join time)', () => {
       dial
     }
     const counters = new Counters('mesh')
-    const dialer = new DirectDialer({ node: () => node as never, skip: () => false, counters, maxPeers: 48, relayAddrs: () => [ours] })
+    const dialer = new DirectDialer({ node: () => node as never, skip: () => false, counters, maxPeers: 48, relayAddrs: () => [ours], ...degree })
     return { conns, dial, progress, counters, dialer }
   }
 
@@ -199,6 +199,34 @@ describe('dial scheduling (join time)', () => {
     expect(h.dial).toHaveBeenCalledTimes(2)
     await vi.advanceTimersByTimeAsync(200)
     expect(h.dial).toHaveBeenCalledTimes(3)
+    h.dialer.stop()
+  })
+
+  it('past targetPeers direct links (dials under way counted) it dials only a peer it still wants, a donor', async () => {
+    const donors = new Set([PEER])
+    const h = harness(SMALLER, { known: true }, { targetPeers: 3, wanted: (id) => donors.has(id) })
+    const linked = (id: string) => ({
+      remotePeer: { toString: () => id },
+      status: 'open',
+      remoteAddr: multiaddr(`${ours.toString()}/p2p-circuit/webrtc/p2p/${id}`)
+    })
+    h.conns.push(linked('12D3KooWBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB'))
+    // One link and a dial under way: one more may start, then the target is reached.
+    h.dialer.discovered('12D3KooWCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC')
+    h.dialer.discovered('12D3KooWDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD')
+    h.dialer.discovered('12D3KooWEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE')
+    await vi.advanceTimersByTimeAsync(10)
+    expect(h.dial).toHaveBeenCalledTimes(2)
+    expect(h.counters.toRecord()['mesh.dial.skipped.target']).toBe(1)
+    // A donor is still dialled past the target, while it is wanted.
+    h.dialer.discovered(PEER)
+    await vi.advanceTimersByTimeAsync(10)
+    expect(h.dial).toHaveBeenCalledTimes(3)
+    donors.clear()
+    h.dialer.discovered('12D3KooWFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF')
+    await vi.advanceTimersByTimeAsync(10)
+    expect(h.dial).toHaveBeenCalledTimes(3)
+    expect(h.counters.toRecord()['mesh.dial.skipped.target']).toBe(2)
     h.dialer.stop()
   })
 })

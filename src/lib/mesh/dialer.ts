@@ -44,6 +44,10 @@ export interface DialerComponents {
   skip: (peerId: string) => boolean
   counters: Counters
   maxPeers: number
+  /** Direct links this side dials on its own up to (DEFAULT_TARGET_PEERS); past it only peers `wanted` says. Default: maxPeers. */
+  targetPeers?: number
+  /** Past `targetPeers`: whether this peer is still worth a link of ours (a donor while we link too few). */
+  wanted?: (peerId: string) => boolean
   /**
    * Addresses of the relays this tab reached (with `/p2p/<relay>`): the only ones a
    * WebRTC dial is signalled through, whatever a peer announced.
@@ -319,6 +323,11 @@ export class DirectDialer {
     ).size
     if (direct >= this.#c.maxPeers) {
       this.#c.counters.inc('dial.skipped.budget')
+      return
+    }
+    // Dials under way count: a newcomer hears of dozens of peers at once.
+    if (direct + this.#dialing.size >= (this.#c.targetPeers ?? this.#c.maxPeers) && this.#c.wanted?.(id) !== true) {
+      this.#c.counters.inc('dial.skipped.target')
       return
     }
     const mine = node.peerId.toString() < id

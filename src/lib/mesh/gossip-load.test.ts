@@ -4,7 +4,7 @@
  * members (not all) answering a newcomer.
  */
 import { describe, expect, it } from 'vitest'
-import { NEWCOMER_ANSWERERS, answersNewcomer } from './constants.ts'
+import { DISCOVERY_INTERVAL_MS, NEWCOMER_ANSWERERS, answersNewcomer, presenceIntervalMs } from './constants.ts'
 import { gossipFastMsgId } from './gossip-validators.ts'
 
 describe('gossipFastMsgId', () => {
@@ -52,5 +52,18 @@ describe('answersNewcomer', () => {
     expect(members / trials).toBeLessThan(0.09)
     expect(donors / trials).toBeGreaterThan(0.3)
     expect(donors / trials).toBeLessThan(0.34)
+  })
+})
+
+describe('steady gossip per peer (issue 16: 200 peers on 2 cores)', () => {
+  /** Unique presences and discovery records one peer receives a second in an idle mesh of `n` (each arrives ~D times). */
+  const perPeerPerSecond = (n: number) => (n - 1) / (presenceIntervalMs(n) / 1000) + (n - 1) / (DISCOVERY_INTERVAL_MS / 1000)
+  it('stays under 12 unique messages a second at 200 peers', () => {
+    // Discovery every 10 s made it 26.5 (19.9 records + 6.6 presences).
+    expect(perPeerPerSecond(200)).toBeLessThan(12)
+    expect(perPeerPerSecond(50)).toBeLessThan(5)
+    // Small meshes keep their pace: every other peer's presence at least every 2-4 s.
+    expect(presenceIntervalMs(8)).toBe(2000)
+    expect(presenceIntervalMs(16)).toBe(4000)
   })
 })

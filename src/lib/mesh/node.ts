@@ -22,9 +22,11 @@ import { echoRtts, handleEcho } from './diagnostics.ts'
 import { DirectDialer, dialAllowed, isPrivateHost, firstHost } from './dialer.ts'
 import { gossipFastMsgId, gossipScoring, installGossipValidators } from './gossip-validators.ts'
 import { LivenessMonitor } from './liveness.ts'
+import { RttSampler } from './rtt-sampler.ts'
 import {
-  CONNECTION_MONITOR,
   DEFAULT_MAX_PEERS,
+  DEFAULT_TARGET_PEERS,
+  DONOR_LINKS,
   GOSSIP_LIMITS,
   DISCOVERY_TOPIC,
   DISCOVERY_INTERVAL_MS,
@@ -59,6 +61,8 @@ export interface MeshNodeInit {
   iceServers?: RTCIceServer[]
   /** Direct connection budget (Chromium caps RTCPeerConnections at 500). Default 48. */
   maxPeers?: number
+  /** Direct links this peer dials on its own up to; past it only donors while fewer than DONOR_LINKS are linked. Default DEFAULT_TARGET_PEERS (16), at most maxPeers. */
+  targetPeers?: number
   /** What this tab announces about itself. */
   presence?: Partial<Pick<Presence, 'capabilities' | 'donating' | 'freeWorkers' | 'workers' | 'region' | 'publicKey' | 'keyProof'>>
   /** Invalid messages from one peer before it is disconnected and blocked for a minute. Default 5. */
@@ -176,7 +180,8 @@ async function buildLibp2p(
     connectionEncrypters: [noise(noiseCrypto != null ? { crypto: noiseCrypto.crypto } : {})],
     streamMuxers: [yamux()],
     connectionManager: { maxConnections: init.maxPeers * 2 + 8 },
-    connectionMonitor: CONNECTION_MONITOR,
+    // RTTs are sampled within a budget (RttSampler), not by a ping per link per second.
+    connectionMonitor: { enabled: false },
     ...(metrics != null ? { metrics: libp2pMetrics(metrics) } : {}),
     connectionGater: {
       // Only our relays and circuits through them (issue 11 item 10); the default gater
@@ -238,6 +243,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   /** The deployment's relays, for the dial gater; filled from the relay list before any dial. */
   readonly #scope: DialScope = { ids: new Set(), addrs: new Set(), allowPrivate: false }
   #liveness: LivenessMonitor | undefined
+  #rtt: RttSampler | undefined
   /** The relay list, fetched as start() begins; the first #connectRelays takes it. */
   #relaysPrefetch: Promise<string[]> | undefined
   readonly #change = coalesce(() => {
@@ -279,9 +285,21 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       skip: (id) => this.#book.isRelay(id) || this.strikes.isBlocked(id),
       counters: this.counters,
       maxPeers: init.maxPeers ?? DEFAULT_MAX_PEERS,
+      targetPeers: Math.min(init.targetPeers ?? DEFAULT_TARGET_PEERS, init.maxPeers ?? DEFAULT_MAX_PEERS),
+      wanted: (id) => this.#book.presenceOf(id)?.donating === true && this.#donorLinks() < DONOR_LINKS,
       // Peers that joined through another relay of the list are reached through it (dialled on demand).
       relayAddrs: () => [...this.#relayAddrs(), ...this.#listedRelayAddrs()]
     })
+  }
+
+  /** Donors this peer holds a direct link to. */
+  #donorLinks(): number {
+    const donors = new Set<string>()
+    for (const c of this.#node?.getConnections() ?? []) {
+      const id = c.remotePeer.toString()
+      if (c.status === 'open' && connectionTransport(c) === Transport.webrtc && this.#book.presenceOf(id)?.donating === true) donors.add(id)
+    }
+    return donors.size
   }
 
   /** Resolves once started and connected to a relay or a peer. */
@@ -335,6 +353,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       }
     })
     this.#liveness = new LivenessMonitor({ connections: () => node.getConnections(), counters: this.counters })
+    this.#rtt = new RttSampler({ connections: () => node.getConnections(), counters: this.counters })
     node.addEventListener('peer:discovery', (evt) => {
       this.#onDiscovered(evt.detail.id.toString())
     })
@@ -373,6 +392,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     await handleEcho(node)
     await this.#strikeLibraryReaders(node)
     this.#liveness?.start()
+    this.#rtt?.start()
     this.#schedulePresence()
     // RTTs are refreshed by the connection monitor; repaint listeners once a second.
     this.#timers.push(
@@ -432,6 +452,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     clearTimeout(this.#relayTimer)
     this.#dialer.stop()
     this.#liveness?.stop()
+    this.#rtt?.stop()
     this.#setStatus({ state: 'stopped', connected: [] })
     await node.stop()
     this.#node = undefined

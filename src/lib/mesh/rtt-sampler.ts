@@ -1,0 +1,115 @@
+/**
+ * Round-trip times of a node's connections on a budget (issue 16, scale). libp2p's
+ * connection monitor pings every connection every interval: at 1 s a tab with 48 links
+ * opened 48 ping streams a second and answered 48 more, each a multistream negotiation and
+ * a peer-store write on both sides (the largest per-link cost of an idle simulated peer).
+ * Pings no longer judge a link (LIVENESS does), they only measure its RTT, so this sampler
+ * pings at most `perSecond` connections a second, the one measured longest ago first, and
+ * none more often than `minIntervalMs`: a node with 4 links or fewer measures each every
+ * second as before, one with 48 each every 12 s.
+ */
+import type { Connection } from '@libp2p/interface'
+import { byteStream } from '@libp2p/utils'
+import type { Counters } from '../core/index.ts'
+import { RTT_SAMPLING } from './constants.ts'
+
+/** What the sampler needs. */
+export interface RttSamplerComponents {
+  connections: () => Connection[]
+  counters?: Counters
+  /** Measures one connection's round trip in ms (default {@link pingConnection}). */
+  ping?: (conn: Connection, signal: AbortSignal) => Promise<number>
+  now?: () => number
+}
+
+/** Options; defaults in RTT_SAMPLING. */
+export interface RttSamplerInit {
+  /** Pings a second, all connections together. */
+  perSecond?: number
+  /** No connection is pinged more often than this. */
+  minIntervalMs?: number
+  /** A ping not answered by then is given up (the link is not judged by it). */
+  timeoutMs?: number
+}
+
+const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+const PING_LENGTH = 32
+
+/** One ping on its own stream of `conn` (the protocol of @libp2p/ping, which every peer answers); resolves to the round trip in ms. */
+export async function pingConnection(conn: Connection, signal: AbortSignal): Promise<number> {
+  const stream = await conn.newStream(PING_PROTOCOL, { signal, runOnLimitedConnection: true })
+  try {
+    const bs = byteStream(stream)
+    const start = performance.now()
+    await Promise.all([bs.write(crypto.getRandomValues(new Uint8Array(PING_LENGTH)), { signal }), bs.read({ bytes: PING_LENGTH, signal })])
+    const rtt = performance.now() - start
+    await stream.close({ signal })
+    return rtt
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  }
+}
+
+/** Pings a node's connections round-robin within a budget and records each one's `rtt`. */
+export class RttSampler {
+  readonly #c: RttSamplerComponents
+  readonly #perSecond: number
+  readonly #minIntervalMs: number
+  readonly #timeoutMs: number
+  readonly #now: () => number
+  /** When each connection was last pinged (started). */
+  readonly #last = new WeakMap<Connection, number>()
+  readonly #inFlight = new WeakSet<Connection>()
+  #timer: ReturnType<typeof setInterval> | undefined
+
+  constructor(components: RttSamplerComponents, init: RttSamplerInit = {}) {
+    this.#c = components
+    this.#perSecond = init.perSecond ?? RTT_SAMPLING.perSecond
+    this.#minIntervalMs = init.minIntervalMs ?? RTT_SAMPLING.minIntervalMs
+    this.#timeoutMs = init.timeoutMs ?? RTT_SAMPLING.timeoutMs
+    this.#now = components.now ?? (() => performance.now())
+  }
+
+  /** Start sampling (idempotent). */
+  start(): void {
+    if (this.#timer != null) return
+    this.#timer = setInterval(() => this.tick(), Math.max(1, Math.round(1000 / this.#perSecond)))
+  }
+
+  stop(): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+
+  /** Ping the open connection measured longest ago, if it is due (called by the timer; public for tests). */
+  tick(): void {
+    const now = this.#now()
+    let pick: Connection | undefined
+    let oldest = Number.POSITIVE_INFINITY
+    for (const conn of this.#c.connections()) {
+      if (conn.status !== 'open' || this.#inFlight.has(conn)) continue
+      const last = this.#last.get(conn) ?? Number.NEGATIVE_INFINITY
+      if (now - last < this.#minIntervalMs || last >= oldest) continue
+      oldest = last
+      pick = conn
+    }
+    if (pick == null) return
+    const conn = pick
+    this.#last.set(conn, now)
+    this.#inFlight.add(conn)
+    const ping = this.#c.ping ?? pingConnection
+    this.#c.counters?.inc('rtt.pings')
+    ping(conn, AbortSignal.timeout(this.#timeoutMs))
+      .then((rtt) => {
+        conn.rtt = Math.round(rtt)
+      })
+      .catch(() => {
+        // A peer that does not answer in time is judged by liveness, not here.
+        this.#c.counters?.inc('rtt.failed')
+      })
+      .finally(() => {
+        this.#inFlight.delete(conn)
+      })
+  }
+}
