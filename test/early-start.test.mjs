@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { before, describe, it } from 'node:test'
-import { ensureBuilt, launchBrowser, startRelay, waitForApi } from './harness.mjs'
+import { ensureBuilt, launchBrowser, startMesh, startRelay, waitForApi, waitForFullMesh } from './harness.mjs'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const LIMIT = 180_000
@@ -118,6 +118,37 @@ describe('early start (issue 11: join time)', () => {
     } finally {
       await browser.close().catch(() => {})
       await relay.kill()
+    }
+  })
+
+  it('starts the rest of the app only once the new tab is linked to the peers the relay named', { timeout: LIMIT }, async () => {
+    const mesh = await startMesh()
+    try {
+      const members = [await mesh.newPeer(), await mesh.newPeer()]
+      const ids = await waitForFullMesh(members, 60_000)
+      const page = await mesh.newPeer()
+      await waitForFullMesh([page, ...members], 60_000)
+      const seen = await page.evaluate((peers) => {
+        const t = window.zerostate.mesh.timings()
+        return {
+          appStart: performance.getEntriesByName('zerostate:app-start')[0]?.startTime,
+          startCalled: t.milestones.startCalled,
+          links: peers.map((id) => t.peers.find((p) => p.peerId === id)?.directAt)
+        }
+      }, ids)
+      assert.equal(typeof seen.appStart, 'number', 'the app start is marked')
+      assert.ok(
+        seen.links.every((at) => typeof at === 'number'),
+        `the new tab's links are timed (${seen.links.join(', ')})`
+      )
+      // Without the gate the app started ~0.3-0.6 s after the mesh, while the tab was still dialling.
+      const lastLink = Math.max(...seen.links)
+      assert.ok(
+        seen.appStart >= lastLink || seen.appStart - seen.startCalled >= 2_500,
+        `the app started at ${Math.round(seen.appStart)} ms, the links opened at ${seen.links.map(Math.round).join(' and ')} ms`
+      )
+    } finally {
+      await mesh.stop()
     }
   })
 })

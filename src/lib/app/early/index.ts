@@ -3,5 +3,5 @@
  * of the app has loaded (issue 11). Imports the mesh and core only, so the chunk a tab
  * needs to begin joining stays small.
  */
-export { startEarly, type EarlyStart, type EarlyStartOptions } from './start.ts'
+export { JOIN_FIRST, joinSettled, startEarly, type EarlyStart, type EarlyStartOptions, type JoinView } from './start.ts'
 export { savedRegion } from './region.ts'
