@@ -163,6 +163,17 @@ export const GOSSIP_SCORE_PARAMS = { IPColocationFactorWeight: 0 } as const
 export const GOSSIP_LIMITS = { maxRpcBytes: 64 * 1024, maxDiscoveryBytes: 2048, maxDiscoveryAddrs: 16 } as const
 
 /**
+ * Gossipsub 1.2 sends IDONTWANT to every other mesh peer of a topic on a message's first
+ * arrival when it is at least this large (the library's default is 512 bytes): a presence
+ * (~1.1 KB) cost each peer D-1 IDONTWANT sends and about as many receipts, an RPC each,
+ * to spare a copy only where the IDONTWANT outran the neighbour's own forward (a link's
+ * latency, ~25 ms, against a forward within a few ms). Bandwidth is not what a peer runs
+ * short of; RPCs are its CPU (issue 16). Only messages far larger than presence or a
+ * discovery record (GOSSIP_LIMITS) are worth it.
+ */
+export const GOSSIP_IDONTWANT_MIN_BYTES = 16 * 1024
+
+/**
  * Relay admission (issue 11 item 7). A reservation lives as long as its holder's
  * connection; the store holds at most `maxReservations`, of which one address may hold at
  * most `perAddress` while others wait (a full store takes a newcomer's slot from the

@@ -3,8 +3,11 @@
  * copies of a message dropped before their signature is checked again, and a sample of
  * members (not all) answering a newcomer.
  */
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { describe, expect, it } from 'vitest'
-import { DISCOVERY_INTERVAL_MS, NEWCOMER_ANSWERERS, answersNewcomer, presenceIntervalMs } from './constants.ts'
+import { simLink } from '../../sim/link.ts'
+import { DISCOVERY_INTERVAL_MS, GOSSIP_LIMITS, MAX_PRESENCE_BYTES, NEWCOMER_ANSWERERS, answersNewcomer, presenceIntervalMs } from './constants.ts'
+import { MeshNode } from './node.ts'
 import { gossipFastMsgId } from './gossip-validators.ts'
 
 describe('gossipFastMsgId', () => {
@@ -66,4 +69,21 @@ describe('steady gossip per peer (issue 16: 200 peers on 2 cores)', () => {
     expect(presenceIntervalMs(8)).toBe(2000)
     expect(presenceIntervalMs(16)).toBe(4000)
   })
+})
+
+describe("the node's gossipsub (issue 16)", () => {
+  it('sends no IDONTWANT for a presence, a discovery record or a probe-sized message', async () => {
+    // A node on the simulator's transport, its relay absent: only its gossipsub's options are read.
+    const relay = '/memory/zs-gossip-load-test/p2p/12D3KooWRJbgdJz8hXYpkSv4NLE9Hi38jx5kZUv3TNNvFGHGrJkk'
+    const mesh = new MeshNode({ relays: [relay], transports: [simLink({ relay }), circuitRelayTransport()], allowPrivateAddresses: true })
+    await mesh.start()
+    try {
+      const opts = (mesh.libp2p.services.pubsub as unknown as { opts: { idontwantMinDataSize: number } }).opts
+      // The library's default (512 bytes) made every ~1.1 KB presence cost D-1 IDONTWANT RPCs per peer.
+      expect(opts.idontwantMinDataSize).toBeGreaterThan(MAX_PRESENCE_BYTES)
+      expect(opts.idontwantMinDataSize).toBeGreaterThan(GOSSIP_LIMITS.maxDiscoveryBytes)
+    } finally {
+      await mesh.stop()
+    }
+  }, 30_000)
 })

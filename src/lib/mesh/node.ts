@@ -28,6 +28,7 @@ import {
   DEFAULT_TARGET_PEERS,
   DONOR_LINKS,
   GOSSIP_LIMITS,
+  GOSSIP_IDONTWANT_MIN_BYTES,
   DISCOVERY_TOPIC,
   DISCOVERY_INTERVAL_MS,
   PRESENCE_TOPIC,
@@ -208,6 +209,8 @@ async function buildLibp2p(
         allowPublishToZeroTopicPeers: true,
         heartbeatInterval: 500,
         maxInboundDataLength: GOSSIP_LIMITS.maxRpcBytes,
+        // No IDONTWANT for our small messages (GOSSIP_IDONTWANT_MIN_BYTES).
+        idontwantMinDataSize: GOSSIP_IDONTWANT_MIN_BYTES,
         // Copies of a message seen are dropped before their signature is checked again.
         fastMsgIdFn: gossipFastMsgId,
         ...(metrics != null ? { metricsRegister: gossipsubMetricsRegister(metrics), metricsTopicStrToLabel: new Map<string, string>() } : {}),
