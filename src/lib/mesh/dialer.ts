@@ -12,7 +12,7 @@ import { backoffDelay } from '../core/index.ts'
 import { logger } from '../core/index.ts'
 import type { Counters } from '../core/index.ts'
 import { DIAL_BUDGET } from './constants.ts'
-import { DialStalledError } from './errors.ts'
+import { DialStalledError, DialYieldedError } from './errors.ts'
 import { Transport, connectionTransport } from './peer-book.ts'
 
 const log = logger('mesh:dialer')
@@ -169,6 +169,10 @@ export class DirectDialer {
    * circuit through that relay: dialled once, at once, where this side is the one to dial.
    */
   readonly #roster = new Map<string, Multiaddr>()
+  /** The abort of each dial in flight (see `answering`). */
+  readonly #inflight = new Map<string, AbortController>()
+  /** When a peer that dials before us (the smaller id) last opened a signalling stream to us. */
+  readonly #answeredAt = new Map<string, number>()
   /** Per peer: dial attempts, failures and the last failure (diagnostics). */
   readonly #history = new Map<string, { attempts: number; failures: number; lastError?: string; lastErrorAt?: number }>()
 
@@ -224,6 +228,27 @@ export class DirectDialer {
     this.#roster.set(id, circuit)
     this.#c.counters.inc('dial.rostered')
     this.maybeDial(id)
+  }
+
+  /**
+   * `id` opened a WebRTC signalling stream to us: its dial is under way. Where it is the side
+   * that dials (the smaller id), a dial we stepped in with gives way, and we do not step in
+   * again for STEP_IN_BUSY_MS: two dials of one pair at once (each side offering over the
+   * same circuit) failed both, by timeout, under load (mesh-five at load 15-18: 10 s lost
+   * per pair, then a retry). Where we are the smaller id, our own dial goes on.
+   */
+  answering(id: string): void {
+    const node = this.#c.node()
+    if (node == null || node.peerId.toString() < id) return
+    this.#answeredAt.set(id, performance.now())
+    if (this.#answeredAt.size > 1024) {
+      const oldest = this.#answeredAt.keys().next().value
+      if (oldest !== undefined) this.#answeredAt.delete(oldest)
+    }
+    const dial = this.#inflight.get(id)
+    if (dial == null) return
+    this.#c.counters.inc('dial.yielded')
+    dial.abort(new DialYieldedError(`${id} is dialling this tab`))
   }
 
   /** A direct connection to `id` opened (either side dialled). */
@@ -331,8 +356,12 @@ export class DirectDialer {
       return
     }
     const mine = node.peerId.toString() < id
-    const waited = performance.now() - (this.#discoveredAt.get(id) ?? performance.now())
-    const wait = this.#hasConnection(id) ? STEP_IN_BUSY_MS : STEP_IN_MS
+    const now = performance.now()
+    const answered = this.#answeredAt.get(id)
+    // Its dial under way (its signalling seen, or a connection from it) is given STEP_IN_BUSY_MS.
+    const busy = answered != null && now - answered < STEP_IN_BUSY_MS
+    const waited = busy ? now - (answered as number) : now - (this.#discoveredAt.get(id) ?? now)
+    const wait = busy || this.#hasConnection(id) ? STEP_IN_BUSY_MS : STEP_IN_MS
     if (!mine && waited < wait) {
       // Come back soon: to dial if the other side shows no sign of dialling, or to give
       // its dial under way more time.
@@ -388,6 +417,7 @@ export class DirectDialer {
     }
     if (!this.#dialStartedAt.has(id)) this.#dialStartedAt.set(id, performance.now())
     const abort = new AbortController()
+    this.#inflight.set(id, abort)
     let lastPhase = 'start'
     // Each stall doubles the patience of the next attempt: on a machine so loaded that a
     // step takes longer than DIAL_STALL_MS, dials must still be able to finish.
@@ -418,6 +448,19 @@ export class DirectDialer {
       this.#c.counters.inc('dial.ok')
       this.#dialing.delete(id)
     } catch (err) {
+      if (abort.signal.reason instanceof DialYieldedError) {
+        // Not a failure: the other side's dial goes on; we step in again only if it shows no link.
+        this.#dialing.delete(id)
+        state.timer = undefined
+        this.#dialing.set(id, {
+          attempt: 0,
+          timer: setTimeout(() => {
+            this.#dialing.delete(id)
+            this.maybeDial(id)
+          }, STEP_IN_BUSY_MS)
+        })
+        return
+      }
       const stall = abort.signal.reason instanceof DialStalledError
       const error = stall ? (abort.signal.reason as Error) : (err as Error)
       this.#c.counters.inc(stall ? 'dial.stalled' : 'dial.failed')
@@ -437,6 +480,7 @@ export class DirectDialer {
         stall ? 0 : backoffDelay(state.attempt, { baseMs: 300, maxMs: 10_000 })
       )
     } finally {
+      if (this.#inflight.get(id) === abort) this.#inflight.delete(id)
       clearTimeout(stallTimer)
       clearTimeout(overall)
     }

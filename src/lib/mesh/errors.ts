@@ -35,3 +35,9 @@ export class DialStalledError extends MeshError {
   override readonly name: string = 'DialStalledError'
   static override readonly defaultMessage: string = 'The direct dial made no progress and was abandoned'
 }
+
+/** This side's dial yielded to the other side's, already under way (one handshake per pair): not a failure. */
+export class DialYieldedError extends MeshError {
+  override readonly name: string = 'DialYieldedError'
+  static override readonly defaultMessage: string = 'The direct dial gave way to the peer dialling this tab'
+}

@@ -422,6 +422,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       await registrar.handle(
         protocol,
         async (stream, connection) => {
+          // The peer is dialling us: a dial of ours that stepped in gives way (one handshake per pair).
+          if (protocol === LIBRARY_READERS[1]) this.#dialer.answering(connection.remotePeer.toString())
           try {
             await original.handler(stream, connection)
           } catch (err) {
