@@ -15,6 +15,7 @@ try {
   const baseIds = await Promise.all(base.map((p) => p.evaluate(() => window.zerostate.peerId)))
 
   const join = []
+  const joinAll = []
   const milestones = []
   const dial = []
   const dialOnly = []
@@ -26,6 +27,9 @@ try {
     await waitForFullMesh([page, ...base])
     const t = await page.evaluate(() => window.zerostate.mesh.timings())
     join.push(t.firstDirectAt)
+    // As bench:hostile's joinMs: navigation start → direct links to both members.
+    const links = baseIds.map((b) => t.peers.find((p) => p.peerId === b)?.directAt)
+    if (links.every((x) => x != null)) joinAll.push(Math.max(...links))
     const min = (xs) => {
       const v = xs.filter((x) => x != null)
       return v.length > 0 ? Math.min(...v) : undefined
@@ -50,6 +54,7 @@ try {
     await Promise.all(base.map((p) => p.waitForFunction((gone) => !window.zerostate.peers().some((x) => x.id === gone), id, { timeout: 10_000 })))
   }
   result.joinMs = summary(join)
+  result.joinAllMs = summary(joinAll)
   result.joinMilestonesP50 = Object.fromEntries(
     [
       'startCalled',
@@ -67,6 +72,7 @@ try {
   result.dialMs = summary(dial)
   result.dialCallMs = summary(dialOnly)
   console.log(`join (page load → first direct WebRTC connection): ${fmt(result.joinMs)}`)
+  console.log(`join (page load → direct links to both members):   ${fmt(result.joinAllMs)}`)
   console.log(`WebRTC dial (discovery → direct connection):       ${fmt(result.dialMs)}`)
   console.log(`WebRTC dial call alone (dial start → connection):  ${fmt(result.dialCallMs)}`)
   const phaseNames = [...new Set(phases.flatMap((p) => Object.keys(p)))].filter((k) => k !== 'byNewcomer')

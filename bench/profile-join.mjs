@@ -27,7 +27,15 @@ try {
     await page.goto(mesh.url)
     await waitForApi(page)
     await waitForFullMesh([page, ...base])
-    const t = await page.evaluate(() => window.zerostate.mesh.timings())
+    const t = await page.evaluate(() => {
+      const t = window.zerostate.mesh.timings()
+      // The rest of the app's start (src/lib/ui/boot.ts marks it), after the join or its bounds.
+      for (const name of ['zerostate:app-start', 'zerostate:app-ready']) {
+        const at = performance.getEntriesByName(name)[0]?.startTime
+        if (at != null) t.milestones[name.slice('zerostate:'.length)] = at
+      }
+      return t
+    })
     if (!profiling) {
       const end = Math.max(...t.peers.filter((p) => baseIds.includes(p.peerId)).map((p) => p.directAt ?? 0))
       const m = Object.fromEntries(Object.entries(t.milestones).map(([k, v]) => [k, Math.round(v)]))

@@ -9,8 +9,8 @@
  * the rest of the app (memory, runtime, orchestrator, LLM engines, workflows: most of the
  * code) is a chunk of its own, loaded while the node dials, so a new tab starts joining
  * before that chunk is downloaded and parsed (issue 11: a new tab joins within 3 s). That chunk
- * starts only once the join is done or bounded (`EarlyStart.joined`), meanwhile the layout says
- * "Joining the mesh…".
+ * loads and starts only once the join is done or bounded (`EarlyStart.joined`); meanwhile the
+ * layout says "Joining the mesh…".
  */
 import { type EarlyStart, startEarly } from '$lib/app/early/index'
 import type { ZeroStateApi } from '$lib/index'
@@ -19,6 +19,8 @@ let booting: Promise<ZeroStateApi> | undefined
 
 /** The performance mark set when the rest of the app starts (after the join: `EarlyStart.joined`). */
 export const APP_START_MARK = 'zerostate:app-start'
+/** The performance mark set when the app has started (`createZeroState` resolved). */
+export const APP_READY_MARK = 'zerostate:app-ready'
 
 /** The started (or starting) ZeroState of this tab; the first call starts it. */
 export function bootZeroState(): Promise<ZeroStateApi> {
@@ -28,12 +30,19 @@ export function bootZeroState(): Promise<ZeroStateApi> {
   try {
     early = startEarly()
     const taken = early
-    // The app's code loads now; its start waits for the join (EarlyStart.joined): it would
-    // compete with the dials for the main thread. `zerostate:app-start` marks when it began.
-    started = Promise.all([import('$lib/index'), taken.joined()]).then(([{ createZeroState }]) => {
-      performance.mark(APP_START_MARK)
-      return createZeroState({ early: taken })
-    })
+    // The app's code is loaded and run once the join is done (EarlyStart.joined): its modules'
+    // evaluation and its start would compete with the dials for the main thread.
+    // `zerostate:app-start` marks when it began.
+    started = taken
+      .joined()
+      .then(() => import('$lib/index'))
+      .then(({ createZeroState }) => {
+        performance.mark(APP_START_MARK)
+        return createZeroState({ early: taken }).then((api) => {
+          performance.mark(APP_READY_MARK)
+          return api
+        })
+      })
   } catch (err) {
     started = Promise.reject(err)
   }
