@@ -55,7 +55,24 @@ function builtApp() {
   }
   const text = (file) => readFileSync(join(ROOT, 'build', file), 'utf8')
   const others = [...byFile.keys()].filter((f) => f.endsWith('.js') && !startup.has(f))
-  return { startup: [...startup].map((file) => ({ file, text: text(file) })), others: others.map((file) => ({ file, text: text(file) })) }
+  /** A route file's node (SvelteKit's generated module that exports it) and its static imports: what loads and runs when the router renders it. */
+  const closure = (src) => {
+    const dir = '.svelte-kit/generated/client-optimized/nodes'
+    const node = readdirSync(join(ROOT, dir))
+      .map((f) => `${dir}/${f}`)
+      .find((f) => readFileSync(join(ROOT, f), 'utf8').includes(`/${src}"`))
+    assert.ok(node != null && manifest[node] != null, `${src} has a node in the build's manifest`)
+    const seen = new Set()
+    const queue = [node]
+    while (queue.length > 0) {
+      const key = queue.pop()
+      if (seen.has(key)) continue
+      seen.add(key)
+      queue.push(...(manifest[key].imports ?? []))
+    }
+    return [...seen].map((key) => ({ file: manifest[key].file, text: text(manifest[key].file) }))
+  }
+  return { startup: [...startup].map((file) => ({ file, text: text(file) })), others: others.map((file) => ({ file, text: text(file) })), closure }
 }
 
 /** Names of the rooms a join does not need: if one shows up in the startup chunks, the early chunk grew back. */
@@ -87,6 +104,17 @@ describe('early start (issue 11: join time)', () => {
       // …and it is in the build, in a chunk loaded later.
       const later = [...names].filter((n) => app.others.some((c) => holdsName(c.text, n)))
       assert.ok(later.length > 0, `${room} is in a chunk of its own`)
+    }
+  })
+
+  it('the home page and the layout (where a new user lands) load none of memory, runtime or orchestrator with them', () => {
+    for (const src of ['src/routes/+page.svelte', 'src/routes/+layout.svelte']) {
+      const chunks = app.closure(src)
+      const text = chunks.map((c) => c.text).join('\n')
+      for (const [room, names] of late) {
+        const found = [...names].filter((n) => holdsName(text, n))
+        assert.deepEqual(found, [], `${src} loads ${room} with it (${chunks.map((c) => c.file).join(', ')})`)
+      }
     }
   })
 

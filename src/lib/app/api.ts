@@ -7,6 +7,7 @@ import type { RegionState } from './presence.ts'
 import type { AgentManifest, AgentRuntime, RunResult, UnsignedManifest } from '../runtime/index.ts'
 import type { AuditRecord, AuditVerification, NamespaceInfo, Registry, Journal } from '../memory/index.ts'
 import type {
+  AdvertisedModel,
   Credits,
   GgufLoadSource,
   GgufSource,
@@ -84,8 +85,11 @@ export interface ZeroStateApi {
   publicKey: string
 
   // mesh
-  /** Connected peers; `reputation` (0..1) is what this profile knows of each peer's user, when anything. */
-  peers(): Array<PeerInfo & { reputation?: number }>
+  /**
+   * Connected peers; `reputation` (0..1) is what this profile knows of each peer's user, when anything;
+   * `models`, the language models a peer advertises (read from its `capabilities`), when it has any.
+   */
+  peers(): Array<PeerInfo & { reputation?: number; models?: AdvertisedModel[] }>
 
   // trust and credits (issue 12)
   /** What this profile knows of the user behind a peer (by that user's profile key), or undefined. Score 0..1. */

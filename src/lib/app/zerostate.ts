@@ -17,6 +17,7 @@ import {
   remotePlanner,
   servePlans,
   OrchestratorError,
+  parseLlmRuns,
   type Orchestrator,
   type TaskRequest
 } from '../orchestrator/index.ts'
@@ -250,7 +251,8 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     peers: () =>
       mesh.peers().map((p) => {
         const r = trust.reputation(p.id)
-        return r == null ? p : { ...p, reputation: r.score }
+        const models = p.capabilities.length > 0 ? parseLlmRuns(p.capabilities) : []
+        return r == null && models.length === 0 ? p : { ...p, ...(r != null ? { reputation: r.score } : {}), ...(models.length > 0 ? { models } : {}) }
       }),
     reputation: (peerId) => trust.reputation(peerId),
     ...trust.api,

@@ -36,7 +36,7 @@ export class ZeroStateView {
   }
 
   /** Connected peers; `reputation` (0..1) is what this profile knows of each one's user. */
-  get peers(): Array<PeerInfo & { reputation?: number }> {
+  get peers(): ReturnType<ZeroStateApi['peers']> {
     this.#subscribe()
     return this.api.peers()
   }
