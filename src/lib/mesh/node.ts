@@ -397,7 +397,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.#liveness?.start()
     this.#rtt?.start()
     this.#schedulePresence()
-    // RTTs are refreshed by the connection monitor; repaint listeners once a second.
+    // RTTs are refreshed by the RTT sampler (rtt-sampler.ts); repaint listeners once a second.
     this.#timers.push(
       setInterval(() => {
         this.#reapHalfClosed()

@@ -7,9 +7,9 @@
  *
  * Only the early start (mesh node and identity, `$lib/app/early`) is imported statically:
  * the rest of the app (memory, runtime, orchestrator, LLM engines, workflows: most of the
- * code) is a chunk of its own, loaded while the node dials, so a new tab starts joining
- * before that chunk is downloaded and parsed (issue 11: a new tab joins within 3 s). That chunk
- * loads and starts only once the join is done or bounded (`EarlyStart.joined`); meanwhile the
+ * code) is a chunk of its own, so a new tab starts joining before that chunk is downloaded
+ * and parsed (issue 11: a new tab joins within 3 s). That chunk is imported and started
+ * only once the join is done or bounded (`EarlyStart.joined`); meanwhile the
  * layout says "Joining the mesh…".
  */
 import { type EarlyStart, startEarly } from '$lib/app/early/index'
