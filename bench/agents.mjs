@@ -103,7 +103,7 @@ try {
       )
     /**
      * One run submitted through zerostate.submit on `page` to donor B: from A (the submitter's view, with a
-     * ping to B just before), or on B itself (the same request a user at the donor makes: the same planning,
+     * ping to B just after), or on B itself (the same request a user at the donor makes: the same planning,
      * plan save and routing, the step then runs on B's own executor).
      */
     const submitOn = (page, input) =>
@@ -111,7 +111,6 @@ try {
         async ([text, donor]) => {
           const zs = window.zerostate
           const local = zs.peerId === donor
-          const rttMs = local ? undefined : await zs.ping(donor)
           const agent = zs.agents.list({ capability: 'llm-summarization' })[0]
           const start = performance.now()
           let first
@@ -130,6 +129,9 @@ try {
           })
           const r = await h.done
           const ms = performance.now() - start
+          // One open-stream round trip A→B, after the run: a ping just before the submit left its stream's
+          // close (a data channel's teardown) running on A while A's run started, which B's run never had.
+          const rttMs = local ? undefined : await zs.ping(donor)
           // The donor's own time to first token for this very task: B's donor.run span, signed and sent with the result.
           let donorFirstTokenMs
           const spans = {}
@@ -154,6 +156,14 @@ try {
             routeStart: onA('route'),
             routeMs: spans.route == null ? undefined : spans.route.end - spans.route.start,
             attemptStart: onA(local ? 'dispatch.local' : 'dispatch.attempt'),
+            // One way each, across the two tabs' clocks (one machine): A's offer to B's donor.step, and B's first
+            // token (donor.run start + its llm.firstTokenMs) to A's token event.
+            offerOneWay:
+              spans['donor.step'] != null && at.dispatched != null ? spans['donor.step'].start - performance.timeOrigin - start - at.dispatched : undefined,
+            tokenOneWay:
+              spans['donor.run'] != null && donorFirstTokenMs != null && first != null
+                ? first - (spans['donor.run'].start - performance.timeOrigin - start + donorFirstTokenMs)
+                : undefined,
             // On B's clock: from the offer's arrival (donor.step) to executor.run (donor.run).
             donorOfferToRunMs: spans['donor.step'] != null && spans['donor.run'] != null ? spans['donor.run'].start - spans['donor.step'].start : undefined
           }
@@ -227,7 +237,7 @@ try {
           // donorOfferToRunMs on B's clock): planned, route span, the step's dispatched event (the offer is
           // sent next), accepted, and from the offer's arrival on B to executor.run.
           breakdown: Object.fromEntries(
-            ['planned', 'routeStart', 'routeMs', 'attemptStart', 'dispatched', 'accepted', 'donorOfferToRunMs'].map((k) => [
+            ['planned', 'routeStart', 'routeMs', 'attemptStart', 'dispatched', 'accepted', 'offerOneWay', 'tokenOneWay', 'donorOfferToRunMs'].map((k) => [
               k,
               round(median(paired.map((r) => r.breakdown[k])))
             ])
