@@ -9,16 +9,74 @@ export class MemoryError extends ZeroStateError {
   static override readonly defaultMessage: string = 'The shared memory layer failed'
 }
 
+/**
+ * Why a remote update was refused (issue 11). Some refusals prove the sender hostile: an honest
+ * peer runs the same guard on every update it stores and prunes what it cannot verify, so it
+ * never holds, and never sends, what they name ({@link HOSTILE_REFUSALS}). The others can come
+ * from an honest peer relaying what it holds (an author's entries from two partitions).
+ */
+export type RefusalKind =
+  /** Not a well-formed Yjs v1 update (or state vector), or one Yjs would throw on. */
+  | 'malformed'
+  /** Names a root type the doc does not have. */
+  | 'foreign-root'
+  /** Holds a content type the doc never holds (e.g. JSON or text in the registry). */
+  | 'forbidden-content'
+  /** A value nested deeper than the doc's bound. */
+  | 'too-deep'
+  /** One value larger than the doc's bound. */
+  | 'value-too-large'
+  /** The update's own live entries of one author (or namespaces of one owner) exceed the quota. */
+  | 'over-quota-alone'
+  /** Over the quota only with what this tab already holds (or with deleted keys): an honest peer may relay it. */
+  | 'over-quota'
+  /** A registry entry without its publishing work stamp. */
+  | 'missing-work'
+  /** The trial apply did not finish in time (a busy machine can cause it too). */
+  | 'deadline'
+  /** Anything else: Yjs threw applying it here, the checker failed. */
+  | 'unknown'
+
+/** The refusals no honest peer running this code can cause: one is enough to block the sender. */
+export const HOSTILE_REFUSALS: ReadonlySet<RefusalKind> = new Set<RefusalKind>([
+  'malformed',
+  'foreign-root',
+  'forbidden-content',
+  'too-deep',
+  'value-too-large',
+  'over-quota-alone',
+  'missing-work'
+])
+
+/** Options of {@link RejectedUpdateError}: why it was refused. */
+export interface RejectedUpdateOptions extends ErrorOptions {
+  refusal?: RefusalKind
+}
+
 /** A remote Yjs update was refused: too large, malformed, or it did not finish in time. */
 export class RejectedUpdateError extends MemoryError {
   override readonly name: string = 'RejectedUpdateError'
   static override readonly defaultMessage: string = 'A peer sent a document update that was refused as malformed or too large'
+  /** The refusal of this class when the thrower names none. */
+  static readonly defaultRefusal: RefusalKind = 'unknown'
+  /** Why it was refused; {@link provesHostile} reads it. */
+  readonly refusal: RefusalKind
+  constructor(message?: string, options?: RejectedUpdateOptions) {
+    super(message, options)
+    this.refusal = options?.refusal ?? (new.target as typeof RejectedUpdateError).defaultRefusal
+  }
+}
+
+/** True when `err` is a refusal that no honest peer running this code can cause (see {@link HOSTILE_REFUSALS}). */
+export function provesHostile(err: unknown): boolean {
+  return err instanceof RejectedUpdateError && HOSTILE_REFUSALS.has(err.refusal)
 }
 
 /** A remote update took longer than its deadline to check (a yjs#687-style payload). */
 export class UpdateDeadlineError extends RejectedUpdateError {
   override readonly name: string = 'UpdateDeadlineError'
   static override readonly defaultMessage: string = 'A peer sent a document update that took too long to check; it was refused'
+  static override readonly defaultRefusal: RefusalKind = 'deadline'
 }
 
 /** An author already has as many registry entries as the limit allows. */
@@ -31,18 +89,21 @@ export class RegistryQuotaError extends MemoryError {
 export class RegistryQuotaExceededError extends RejectedUpdateError {
   override readonly name: string = 'RegistryQuotaExceededError'
   static override readonly defaultMessage: string = 'The update would give one author more registry entries than the quota allows'
+  static override readonly defaultRefusal: RefusalKind = 'over-quota'
 }
 
 /** A remote update would give an owner more namespace records than the quota: refused whole at the guard (issue 11 item 3). */
 export class NamespaceQuotaExceededError extends RejectedUpdateError {
   override readonly name: string = 'NamespaceQuotaExceededError'
   static override readonly defaultMessage: string = 'The update would give one owner more shared namespaces than the quota allows'
+  static override readonly defaultRefusal: RefusalKind = 'over-quota'
 }
 
 /** A remote update adds a registry entry without its publishing work stamp: refused whole at the guard. */
 export class RegistryWorkMissingError extends RejectedUpdateError {
   override readonly name: string = 'RegistryWorkMissingError'
   static override readonly defaultMessage: string = 'The update adds a registry entry without the publishing work it must carry'
+  static override readonly defaultRefusal: RefusalKind = 'missing-work'
 }
 
 /** A registry entry, reputation record or memory value is larger than allowed. */

@@ -67,7 +67,7 @@ describe('Libp2pSyncTransport and the strike policy', () => {
 
   // Issue 11: refused updates (a registry wipe attempt, over-quota entries, hostile Yjs) were
   // struck and hung up on, never blocked: the sender reconnected and went on.
-  it('a peer whose updates are refused maxStrikes times is blocked (counted); an honest peer keeps syncing', async () => {
+  it('a peer whose updates are refused maxStrikes times is blocked (counted), one that sends what no honest peer sends at once; an honest peer keeps syncing', async () => {
     const counters = new Counters('mesh')
     let victim: Libp2p | undefined
     const policy = new StrikePolicy({
@@ -86,29 +86,46 @@ describe('Libp2pSyncTransport and the strike policy', () => {
         services: { identify: identify() }
       })
     victim = await mk(true)
-    const [attacker, honest] = [await mk(false), await mk(false)]
-    const transports = [new Libp2pSyncTransport(victim, { strikes: policy }), new Libp2pSyncTransport(attacker), new Libp2pSyncTransport(honest)]
+    const [attacker, hostile, honest] = [await mk(false), await mk(false), await mk(false)]
+    const transports = [
+      new Libp2pSyncTransport(victim, { strikes: policy }),
+      new Libp2pSyncTransport(attacker),
+      new Libp2pSyncTransport(hostile),
+      new Libp2pSyncTransport(honest)
+    ]
     for (const t of transports) await t.start()
-    const [vt, at, ht] = transports as [Libp2pSyncTransport, Libp2pSyncTransport, Libp2pSyncTransport]
+    const [vt, at, xt, ht] = transports as [Libp2pSyncTransport, Libp2pSyncTransport, Libp2pSyncTransport, Libp2pSyncTransport]
     const victimDoc = new Y.Doc()
     const honestDoc = new Y.Doc()
     const providers = [
-      new MeshProvider('d', victimDoc, vt, { limits: { resyncIntervalMs: 0, maxStrikes: 3 } }),
+      new MeshProvider('d', victimDoc, vt, { limits: { resyncIntervalMs: 0, maxStrikes: 3, maxUpdateBytes: 100 } }),
       new MeshProvider('d', honestDoc, ht, { limits: { resyncIntervalMs: 0 } })
     ]
     try {
-      await attacker.dial(victim.getMultiaddrs()[0]!)
-      await honest.dial(victim.getMultiaddrs()[0]!)
-      await until(() => vt.peers().includes(attacker.peerId.toString()), 5000, 'the attacker speaks sync')
+      for (const n of [attacker, hostile, honest]) await n.dial(victim.getMultiaddrs()[0]!)
+      await until(() => vt.peers().includes(attacker.peerId.toString()) && vt.peers().includes(hostile.peerId.toString()), 5000, 'they speak sync')
+      // Updates over the size cap: an honest burst of writes can be one, so each is a strike and the third blocks.
+      const big = new Y.Doc()
+      big.getMap('m').set('big', 'y'.repeat(500))
+      const oversize = Y.encodeStateAsUpdate(big)
       const ch = await at.open(victim.peerId.toString(), 'd')
-      // Three updates the guard refuses (bytes that are no Yjs update).
-      for (let i = 0; i < 3; i++) for (const m of payloadMessages('update', new Uint8Array([0xde, 0xad, 0xbe, 0xef, i]), i)) await ch.send(m).catch(() => {})
+      for (let i = 0; i < 2; i++) for (const m of payloadMessages('update', oversize, i)) await ch.send(m).catch(() => {})
+      await until(() => providers[0]!.counters.get('rejectedUpdates') === 2, 5000, 'two refusals')
+      expect(policy.isBlocked(attacker.peerId.toString())).toBe(false)
+      for (const m of payloadMessages('update', oversize, 2)) await ch.send(m).catch(() => {})
       await until(() => policy.isBlocked(attacker.peerId.toString()), 5000, 'the block')
       expect(counters.get('strikes.sync.RepeatedOffence')).toBe(1)
-      expect(counters.get('peers.blocked')).toBe(1)
-      expect(providers[0]!.counters.get('rejectedUpdates')).toBe(3)
+      // Bytes that are no Yjs update: no honest encoder makes them, so the first blocks.
+      const ch2 = await xt.open(victim.peerId.toString(), 'd')
+      for (const m of payloadMessages('update', new Uint8Array([0xde, 0xad, 0xbe, 0xef]), 0)) await ch2.send(m).catch(() => {})
+      await until(() => policy.isBlocked(hostile.peerId.toString()), 5000, 'the block at once')
+      expect(counters.get('strikes.sync.HostileUpdate')).toBe(1)
+      expect(counters.get('peers.blocked')).toBe(2)
+      expect(providers[0]!.counters.get('rejectedUpdates')).toBe(4)
+      expect(providers[0]!.counters.get('refused.malformed')).toBe(1)
       await until(() => attacker.getConnections(victim.peerId).length === 0, 5000, 'hang-up')
-      const again = await attacker.dial(victim.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(5000) }).catch(() => undefined)
+      await until(() => hostile.getConnections(victim.peerId).length === 0, 5000, 'hang-up')
+      const again = await hostile.dial(victim.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(5000) }).catch(() => undefined)
       await until(() => again == null || again.status !== 'open', 5000, 'refusal')
       // The honest peer is neither struck nor cut off: its writes still reach the victim.
       honestDoc.getMap('m').set('after', 1)
@@ -117,7 +134,7 @@ describe('Libp2pSyncTransport and the strike policy', () => {
     } finally {
       for (const p of providers) p.destroy()
       for (const t of transports) await t.stop()
-      await Promise.all([victim.stop(), attacker.stop(), honest.stop()])
+      await Promise.all([victim.stop(), attacker.stop(), hostile.stop(), honest.stop()])
     }
   })
 })

@@ -291,11 +291,11 @@ export class Libp2pSyncTransport implements SyncTransport {
 
   /**
    * Disconnect a peer that misbehaves. With a strike policy this is a block (counted as the
-   * strike `sync.RepeatedOffence` and in `peers.blocked`; refused for the block time): a
-   * hang-up alone let the sender of refused updates reconnect at once and go on.
+   * strike `sync.<offence>`, default `sync.RepeatedOffence`, and in `peers.blocked`; refused for
+   * the block time): a hang-up alone let the sender of refused updates reconnect at once and go on.
    */
-  async hangUp(peer: string, reason: string): Promise<void> {
-    if (this.#strikes != null && !this.#strikes.isBlocked(peer)) this.#strikes.strike(peer, 'sync', 'RepeatedOffence', Number.POSITIVE_INFINITY)
+  async hangUp(peer: string, reason: string, offence = 'RepeatedOffence'): Promise<void> {
+    if (this.#strikes != null && !this.#strikes.isBlocked(peer)) this.#strikes.strike(peer, 'sync', offence, Number.POSITIVE_INFINITY)
     // It may not be a sync peer (yet, or any more) and still be connected: find it by its connections.
     const peerId = this.#peers.get(peer) ?? this.#node.getConnections().find((c) => c.remotePeer.toString() === peer)?.remotePeer
     log('hanging up on %s: %s', peer, reason)

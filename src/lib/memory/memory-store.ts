@@ -159,7 +159,7 @@ export class MemoryStore {
   }
 
   /** The namespace quota, key by key as a large update arrives (see NamespaceIndex.keyAdmitter). */
-  indexKeyAdmitter(kind: 'step2' | 'update'): (root: string, key: string) => void {
+  indexKeyAdmitter(kind: 'step2' | 'update'): (root: string, key: string, live: boolean) => void {
     return this.#index.keyAdmitter(kind)
   }
 

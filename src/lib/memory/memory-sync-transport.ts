@@ -115,7 +115,7 @@ export class MemorySyncTransport implements SyncTransport {
   /** @internal */ readonly _channels = new Set<MemoryChannel>()
   /** @internal */ readonly _counters = new Counters('sync')
   /** Peers this transport hung up on, with the reason (for tests). */
-  readonly hungUp: Array<{ peer: string; reason: string }> = []
+  readonly hungUp: Array<{ peer: string; reason: string; offence?: string }> = []
 
   constructor(network: MemoryNetwork, peerId: string, opts: { chaos?: ChaosOptions } = {}) {
     this.#network = network
@@ -217,8 +217,8 @@ export class MemorySyncTransport implements SyncTransport {
     this._counters.inc('listenerErrors')
   }
 
-  async hangUp(peer: string, reason: string): Promise<void> {
-    this.hungUp.push({ peer, reason })
+  async hangUp(peer: string, reason: string, offence?: string): Promise<void> {
+    this.hungUp.push({ peer, reason, offence })
     this.#network.unlink(this.localPeer, peer)
   }
 

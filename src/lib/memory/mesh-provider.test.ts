@@ -262,42 +262,63 @@ describe('MeshProvider', () => {
     expect(small2).toBeLessThan(types.lastIndexOf('chunk'))
   })
 
-  it('refuses malformed, oversize and hostile updates, stays responsive, and hangs up on repeat', async () => {
+  it('refuses malformed, oversize and hostile updates and stays responsive; hangs up at once on what no honest peer sends, on repeat otherwise', async () => {
     const net = new MemoryNetwork()
     const a = await peer(net, 'a')
-    const evil = new MemorySyncTransport(net, 'z-evil')
-    await evil.start()
-    cleanups.push(() => evil.stop())
     const rejected: string[] = []
     const provider2 = new MeshProvider('d2', a.doc, a.t, {
       limits: { resyncIntervalMs: 0, maxStrikes: 3, maxUpdateBytes: 1000 },
       onReject: (p) => rejected.push(p)
     })
     cleanups.push(() => provider2.destroy())
-    let ch: SyncChannel | undefined
-    await until(async () => {
-      try {
-        ch = await evil.open('a', 'd2')
-        return true
-      } catch {
-        return false
-      }
-    })
-    // 1. random garbage, 2. a yjs#687 payload (trailing data after a valid prefix), 3. a count the bytes cannot back
+    const channel = async (id: string): Promise<SyncChannel> => {
+      const t = new MemorySyncTransport(net, id)
+      await t.start()
+      cleanups.push(() => t.stop())
+      let ch: SyncChannel | undefined
+      await until(async () => {
+        try {
+          ch = await t.open('a', 'd2')
+          return true
+        } catch {
+          return false
+        }
+      })
+      return ch!
+    }
+    const send = async (ch: SyncChannel, bytes: Uint8Array): Promise<void> => {
+      for (const m of payloadMessages('update', bytes)) await ch.send(m)
+    }
+    // An update over the size cap: an honest peer's burst of writes can be one (a strike, no hang-up).
+    const big = new Y.Doc()
+    big.getMap('m').set('big', 'y'.repeat(2000))
+    const oversize = Y.encodeStateAsUpdate(big)
+    const heavy = await channel('z-heavy')
+    await send(heavy, oversize)
+    await send(heavy, oversize)
+    await until(() => rejected.length === 2)
+    expect(a.t.hungUp).toEqual([])
+    // 1. random garbage, 2. a yjs#687 payload (trailing data after a valid prefix), 3. a count the bytes cannot back:
+    // each from a fresh sender, each hung up on at its first (an honest encoder never makes one).
     const garbage = new Uint8Array([0xde, 0xad, 0xbe, 0xef])
     const p687 = Buffer.from('00010000000001000100010200001602000001fdffffffff7f0000', 'hex')
     const hugeCount = new Uint8Array([1, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 0, 0])
-    for (const bad of [garbage, p687]) for (const m of payloadMessages('update', bad)) await ch!.send(m)
-    await until(() => rejected.length === 2)
+    for (const [i, bad] of [garbage, p687, hugeCount].entries()) {
+      await send(await channel(`z-evil${i}`), bad)
+      await until(() => a.t.hungUp.length === i + 1)
+      expect(a.t.hungUp[i]).toMatchObject({ peer: `z-evil${i}`, offence: 'HostileUpdate' })
+    }
+    expect(provider2.counters.get('refused.malformed')).toBe(3)
     // a.doc still works and still syncs with honest peers
     const b = await peer(net, 'b')
     a.doc.getMap('m').set('alive', true)
     await until(() => b.doc.getMap('m').get('alive') === true)
-    for (const m of payloadMessages('update', hugeCount)) await ch!.send(m)
-    await until(() => evil.hungUp.length > 0 || a.t.hungUp.length > 0)
-    expect(a.t.hungUp[0]).toMatchObject({ peer: 'z-evil' })
-    expect(provider2.counters.get('rejectedUpdates')).toBe(3)
-    expect(a.t.peers()).not.toContain('z-evil')
+    // The oversize sender's third refusal within STRIKE_FORGET_MS hangs up, as a repeat offence.
+    await send(heavy, oversize)
+    await until(() => a.t.hungUp.length === 4)
+    expect(a.t.hungUp[3]).toMatchObject({ peer: 'z-heavy', offence: undefined })
+    expect(provider2.counters.get('rejectedUpdates')).toBe(6)
+    expect(a.t.peers()).not.toContain('z-evil0')
     expect(a.doc.getMap('m').get('alive')).toBe(true)
   })
 

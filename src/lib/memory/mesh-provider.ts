@@ -20,7 +20,7 @@ import {
   logger,
   sendPayloadChunks
 } from '../core/index.ts'
-import { RejectedUpdateError } from './errors.ts'
+import { RejectedUpdateError, provesHostile } from './errors.ts'
 import { UpdateKeyScanner, checkStateVector, checkUpdate, type UpdatePolicy, type UpdateShape } from './update-guard.ts'
 import type { UpdateChecker } from './update-checker.ts'
 import { fromB64, toB64, type SyncMessage, type SyncPayloadMessage } from './sync-protocol.ts'
@@ -50,7 +50,7 @@ export interface MeshProviderOptions {
    * strikes as for any refusal, and closes the channel, so the rest of the transfer is never
    * read. `admit` still judges the whole update.
    */
-  admitKeys?: (kind: 'step2' | 'update') => (root: string, key: string) => void
+  admitKeys?: (kind: 'step2' | 'update') => (root: string, key: string, live: boolean) => void
   /** Shared counters (`sync.*`); default: the provider's own. */
   counters?: Counters
   /**
@@ -70,6 +70,9 @@ export interface ProviderStrikes {
   n: number
   at: number
 }
+
+/** The offence a block for one hostile update is recorded under (`sync.HostileUpdate` in strikes and the audit log). */
+export const HOSTILE_UPDATE_OFFENCE = 'HostileUpdate'
 
 /** Refused updates older than this are forgiven (an honest peer's rare refusal never adds up to a block). */
 export const STRIKE_FORGET_MS = 10 * 60_000
@@ -101,6 +104,8 @@ export class MeshProvider {
   readonly #opts: MeshProviderOptions
   readonly #channels = new Map<string, SyncChannel>()
   readonly #strikes: Map<string, ProviderStrikes>
+  /** Peers hung up on for a hostile update, until they join again (a block ends). */
+  readonly #hostile = new Set<string>()
   readonly #resolveSynced: (p: MeshProvider) => void
   readonly #unhandle: () => void
   readonly #unpeer: () => void
@@ -159,6 +164,7 @@ export class MeshProvider {
       this.#channels.delete(e.peer)
       return
     }
+    this.#hostile.delete(e.peer)
     // One side opens, so a pair shares one stream per doc (FIELD-NOTES: "let only one side dial").
     if (this.transport.localPeer < e.peer) void this.#open(e.peer)
   }
@@ -370,6 +376,10 @@ export class MeshProvider {
   }
 
   async #receive(peer: string, bytes: Uint8Array, kind: 'step2' | 'update'): Promise<void> {
+    if (this.#hostile.has(peer)) {
+      this.counters.inc('droppedFromHostile')
+      return
+    }
     try {
       this.counters.inc('bytesReceived', bytes.byteLength)
       const shape = checkUpdate(bytes, this.#opts.policy ?? { allowedRoots: this.#opts.allowedRoots })
@@ -431,8 +441,20 @@ export class MeshProvider {
     })
   }
 
+  /**
+   * A refused update: counted (per refusal kind too), reported, and a strike. A refusal that
+   * proves its sender hostile ({@link provesHostile}: the update breaks a bound on its own, which
+   * no honest peer running this code can send, as it runs this guard on everything it stores)
+   * hangs up at once, which blocks where the transport has a strike policy; one an honest peer
+   * can relay (over a quota only with what this tab holds, a deadline on a busy machine) hangs
+   * up at `maxStrikes` within STRIKE_FORGET_MS, as before (issue 11).
+   */
   #reject(peer: string, err: Error): void {
+    // What it sent after a hostile update (already in flight) is dropped unread, not struck again.
+    if (this.#hostile.has(peer)) return
     this.counters.inc('rejectedUpdates')
+    const hostile = provesHostile(err)
+    if (err instanceof RejectedUpdateError) this.counters.inc(`refused.${err.refusal}`)
     log('refused an update on %s from %s: %s', this.name, peer, err.message)
     const now = Date.now()
     const prev = this.#strikes.get(peer)
@@ -443,10 +465,12 @@ export class MeshProvider {
     } catch {
       this.counters.inc('listenerErrors')
     }
-    if (strikes >= this.#limits.maxStrikes) {
+    if (hostile) this.#hostile.add(peer)
+    if (hostile || strikes >= this.#limits.maxStrikes) {
       this.#strikes.delete(peer)
       this.counters.inc('peersDisconnected')
-      void this.transport.hangUp(peer, `${strikes} refused updates`).catch(() => {})
+      const why = hostile ? `a hostile update (${(err as RejectedUpdateError).refusal})` : `${strikes} refused updates`
+      void this.transport.hangUp(peer, why, hostile ? HOSTILE_UPDATE_OFFENCE : undefined).catch(() => {})
     }
   }
 

@@ -65,10 +65,14 @@ export class NamespaceIndex {
    * sender struck). Readers ignored the excess anyway; refused here, a namespace bomb costs a
    * walk of its bytes instead of a parse, a canonical form and a signature check per record.
    * A sync answer (`step2`) within the quota by itself is admitted, as in the registry: two
-   * honest peers may hold different records of one owner.
+   * honest peers may hold different records of one owner (the excess is pruned once verified).
+   * An update whose own live records of one owner exceed the quota is refused as
+   * `over-quota-alone`, which proves its sender hostile; over it only with what this tab
+   * holds, as `over-quota`.
    */
   admit(shape: UpdateShape, kind: 'step2' | 'update' = 'update'): void {
-    const keys = shape.keys.get(OWNED_ROOT)
+    // Counted: the records the update makes live (a pruned record's key travels deleted).
+    const keys = shape.liveKeys.get(OWNED_ROOT)
     if (keys == null) return
     const added = new Map<string, number>()
     for (const key of keys) {
@@ -84,19 +88,21 @@ export class NamespaceIndex {
       const held = have.get(owner) ?? 0
       if (n > quota || held + n > quota) {
         this.#counters.inc('namespaceOverQuotaRefused')
-        throw new NamespaceQuotaExceededError(`the update adds ${n} namespaces of ${owner.slice(0, 20)}…, who has ${held} here (limit ${quota} per owner)`)
+        throw new NamespaceQuotaExceededError(`the update adds ${n} namespaces of ${owner.slice(0, 20)}…, who has ${held} here (limit ${quota} per owner)`, {
+          refusal: n > quota ? 'over-quota-alone' : 'over-quota'
+        })
       }
     }
   }
 
   /** The quota part of {@link admit}, key by key as a large update arrives (the sync provider's scanner). */
-  keyAdmitter(kind: 'step2' | 'update'): (root: string, key: string) => void {
+  keyAdmitter(kind: 'step2' | 'update'): (root: string, key: string, live: boolean) => void {
     const seen = new Set<string>()
     const added = new Map<string, number>()
     const quota = this.#limits.maxNamespacesPerOwner
     let have: Map<string, number> | undefined
-    return (root, key) => {
-      if (root !== OWNED_ROOT || seen.has(key) || this.#map.has(key)) return
+    return (root, key, live) => {
+      if (!live || root !== OWNED_ROOT || seen.has(key) || this.#map.has(key)) return
       seen.add(key)
       const owner = ownerOfKey(key)
       const n = (added.get(owner) ?? 0) + 1
@@ -107,7 +113,8 @@ export class NamespaceIndex {
       if (n > quota || held + n > quota) {
         this.#counters.inc('namespaceOverQuotaRefused')
         throw new NamespaceQuotaExceededError(
-          `the update adds over ${n - 1} namespaces of ${owner.slice(0, 20)}…, who has ${held} here (limit ${quota} per owner)`
+          `the update adds over ${n - 1} namespaces of ${owner.slice(0, 20)}…, who has ${held} here (limit ${quota} per owner)`,
+          { refusal: n > quota ? 'over-quota-alone' : 'over-quota' }
         )
       }
     }
@@ -162,18 +169,47 @@ export class NamespaceIndex {
       } else if (best != null) heal.push(best)
       else if (r === INVALID) prune.push(key)
     }
-    if (prune.length > 0 || heal.length > 0) {
+    const excess = this.#overQuota(keys)
+    if (prune.length > 0 || heal.length > 0 || excess.length > 0) {
       this.#counters.inc('namespaceRecordsPruned', prune.length)
       this.#counters.inc('namespaceRecordsHealed', heal.length)
+      if (excess.length > 0) this.#counters.inc('namespacesOverQuotaPruned', excess.length)
       this.#doc.transact(() => {
         for (const [i, key] of keys.entries()) if (prune.includes(key) && this.#map.get(key) === raws[i]) this.#map.delete(key)
         for (const r of heal) this.#map.set(namespaceKey(r.owner, r.name), r)
+        for (const key of excess) this.#map.delete(key)
       }, HEAL)
     }
     if (names.size > 0) {
       this.#view = undefined
       this.#onChange(names)
     }
+  }
+
+  /**
+   * Owners of `keys` with more valid records than the quota keep their first
+   * `maxNamespacesPerOwner` (by creation time, then name: the records every reader counts);
+   * the rest are forgotten and returned to be deleted from the doc, so an honest peer never
+   * holds, nor sends, more than the quota of one owner (issue 11: an update that does proves
+   * its sender hostile). Reaches only what the guard admitted: two partitions' sync answers.
+   */
+  #overQuota(keys: readonly string[]): string[] {
+    const quota = this.#limits.maxNamespacesPerOwner
+    const owners = new Set(keys.map(ownerOfKey))
+    const out: string[] = []
+    for (const owner of owners) {
+      const mine = [...this.#valid.values()].filter((r) => r.owner === owner)
+      if (mine.length <= quota) continue
+      mine.sort((a, b) => a.createdAt - b.createdAt || (a.name < b.name ? -1 : 1))
+      for (const r of mine.slice(quota)) {
+        const key = namespaceKey(r.owner, r.name)
+        this.#valid.delete(key)
+        this.#verified.delete(r.signature)
+        out.push(key)
+      }
+    }
+    if (out.length > 0) this.#view = undefined
+    return out
   }
 
   async #check(key: string, raw: unknown): Promise<NamespaceRecord | typeof INVALID> {

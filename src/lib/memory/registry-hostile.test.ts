@@ -44,9 +44,10 @@ async function victim(net: MemoryNetwork, limits = {}) {
 
 /** A hostile peer's raw registry channel to peer-a. */
 async function hostile(
-  net: MemoryNetwork
+  net: MemoryNetwork,
+  name = 'z-evil'
 ): Promise<{ ch: SyncChannel; send: (kind: 'step2' | 'update', bytes: Uint8Array) => Promise<void>; reopen: () => Promise<void> }> {
-  const evil = new MemorySyncTransport(net, 'z-evil')
+  const evil = new MemorySyncTransport(net, name)
   await evil.start()
   cleanups.push(() => evil.stop())
   let id = 0
@@ -211,17 +212,27 @@ describe('registry under hostile records (issue 11 items 1 and 5)', () => {
     expect(a.layer.metrics()['memory.sync.payloadsReceived'] ?? 0).toBe(0)
     await until(() => h.ch.closed)
     expect(a.layer.doc('registry')!.getMap('entries').size).toBe(0)
-    await h.reopen()
-    // The quota's worth is admitted; one more entry in a later update is refused, and so is a sync answer over it alone.
+    // Over the quota on its own: no honest peer holds, so none sends, that many of one author. Hung up at once.
+    expect((a.rejected[0]!.error as RejectedUpdateError).refusal).toBe('over-quota-alone')
+    await until(() => a.transport.hungUp.length === 1)
+    expect(a.transport.hungUp[0]).toMatchObject({ peer: 'z-evil', offence: 'HostileUpdate' })
+    // The quota's worth is admitted; one more entry in a later update is refused (over the quota only with
+    // what this tab holds: struck, not hung up on), and so is a sync answer over it alone (hung up on).
+    const h2 = await hostile(net, 'z-evil2')
     const first = await floodUpdate(8, 0, flood.identity)
-    await h.send('update', first.update)
+    await h2.send('update', first.update)
     await until(() => a.layer.registry.list({ author: flood.author }).length === 8)
     const more = await floodUpdate(1, 8, flood.identity)
-    await h.send('update', more.update)
+    await h2.send('update', more.update)
     await until(() => a.rejected.length === 2)
     expect(a.rejected[1]!.error).toBeInstanceOf(RegistryQuotaExceededError)
-    await h.send('step2', flood.update).catch(() => {})
+    expect((a.rejected[1]!.error as RejectedUpdateError).refusal).toBe('over-quota')
+    expect(a.transport.hungUp).toHaveLength(1)
+    await h2.send('step2', flood.update).catch(() => {})
     await until(() => a.rejected.length === 3)
+    expect((a.rejected[2]!.error as RejectedUpdateError).refusal).toBe('over-quota-alone')
+    await until(() => a.transport.hungUp.length === 2)
+    expect(a.transport.hungUp[1]).toMatchObject({ peer: 'z-evil2', offence: 'HostileUpdate' })
     expect(a.layer.doc('registry')!.getMap('entries').size).toBe(8)
     expect(a.layer.metrics()['memory.registry.overQuotaRefused']).toBe(3)
     expect(a.layer.metrics()['memory.sync.refusedMidTransfer']).toBe(2)
@@ -290,15 +301,22 @@ describe('the cost of publishing: a proof-of-work stamp over each entry (issue 1
     expect(updates).toBe(0)
     expect(a.layer.doc('registry')!.getMap('entries').size).toBe(0)
     expect(a.layer.metrics()['memory.sync.updatesApplied'] ?? 0).toBe(applied)
+    // No honest peer holds an entry without its work (readers prune it): the sender is hung up on at once.
+    await until(() => a.transport.hungUp.length === 1)
+    expect(a.transport.hungUp[0]).toMatchObject({ peer: 'z-evil', offence: 'HostileUpdate' })
     // A sync answer carrying them is refused the same way.
-    await h.send('step2', cheap.update)
+    const h2 = await hostile(net, 'z-evil2')
+    await h2.send('step2', cheap.update)
     await until(() => a.rejected.length === 2)
     expect(a.rejected[1]!.error).toBeInstanceOf(RegistryWorkMissingError)
+    await until(() => a.transport.hungUp.length === 2)
     // Entries that carry their work go in.
+    const h3 = await hostile(net, 'z-honest')
     const paid = await paidUpdate(10)
-    await h.send('update', paid.update)
+    await h3.send('update', paid.update)
     await until(() => a.layer.registry.list({ author: paid.author }).length === 1)
     expect(a.rejected).toHaveLength(2)
+    expect(a.transport.hungUp).toHaveLength(2)
   })
 
   it('the guard decodes the new values of the roots it is asked for, and only those', async () => {

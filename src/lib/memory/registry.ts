@@ -26,7 +26,8 @@ import {
   InvalidEntryError,
   RegistryQuotaError,
   RegistryQuotaExceededError,
-  RegistryWorkMissingError
+  RegistryWorkMissingError,
+  type RefusalKind
 } from './errors.ts'
 import type { UpdatePolicy, UpdateShape } from './update-guard.ts'
 import type { MemoryLimits } from './constants.ts'
@@ -73,6 +74,16 @@ export function registryUpdatePolicy(limits: Pick<MemoryLimits, 'maxEntryBytes'>
     // New entries are decoded by the guard so that their work stamps are checked before Yjs applies them.
     valuesOf: new Set(['entries'])
   }
+}
+
+/**
+ * An update whose own live entries of one author exceed the quota proves its sender hostile
+ * (an honest peer prunes every author to the quota, and a deleted entry travels as a
+ * ContentDeleted struct, not live); over it only with what this tab holds, or with deleted
+ * keys, it may come from an honest peer relaying two partitions.
+ */
+function overQuotaRefusal(live: number, quota: number): RefusalKind {
+  return live > quota ? 'over-quota-alone' : 'over-quota'
 }
 
 /** Whether a raw entry value carries its publishing work (a malformed one is left to the verifier). */
@@ -225,18 +236,25 @@ export class Registry {
    * Then every new entry must carry its publishing work (one hash each): one without
    * is refused with the whole update (a {@link RegistryWorkMissingError}) before Yjs
    * applies it.
+   *
+   * The error's `refusal` says whether the update proves its sender hostile: its own live
+   * entries of one author over the quota (`over-quota-alone`), or an entry without work
+   * (`missing-work`), which no honest peer holds; over the quota only with what this tab
+   * holds is `over-quota` (an honest peer may relay it).
    */
   /**
    * The quota part of {@link admit}, key by key as a large update arrives (the sync
    * provider's scanner): refuses at the first entry that takes an author past the quota, so
    * the rest of a 7 MB over-quota step 2 is never decoded, hashed or walked (issue 11 item 5).
    */
-  keyAdmitter(kind: 'step2' | 'update'): (root: string, key: string) => void {
+  keyAdmitter(kind: 'step2' | 'update'): (root: string, key: string, live: boolean) => void {
     const seen = new Set<string>()
     const added = new Map<string, number>()
     const quota = this.#limits.maxEntriesPerAuthor
-    return (root, key) => {
-      if (root !== 'entries' || seen.has(key) || this.#maps.entries.has(key)) return
+    return (root, key, live) => {
+      // Deleted entries (ContentDeleted, a retraction) add nothing; `admit` counts the live
+      // structs that continue them once the whole update is there.
+      if (!live || root !== 'entries' || seen.has(key) || this.#maps.entries.has(key)) return
       seen.add(key)
       const author = authorOfKey(key)
       const n = (added.get(author) ?? 0) + 1
@@ -245,7 +263,8 @@ export class Registry {
       if (n > quota || (kind === 'update' && have + n > quota)) {
         this.#counters.inc('overQuotaRefused')
         throw new RegistryQuotaExceededError(
-          `the update adds over ${n - 1} entries by ${author.slice(0, 20)}…, who has ${have} here (limit ${quota} per author)`
+          `the update adds over ${n - 1} entries by ${author.slice(0, 20)}…, who has ${have} here (limit ${quota} per author)`,
+          { refusal: overQuotaRefusal(n, quota) }
         )
       }
     }
@@ -254,11 +273,12 @@ export class Registry {
   admit(shape: UpdateShape, kind: 'step2' | 'update' = 'update'): void {
     const keys = shape.keys.get('entries')
     if (keys == null) return
-    const added = new Map<string, number>()
     const fresh: string[] = []
-    for (const key of keys) {
+    for (const key of keys) if (!this.#maps.entries.has(key)) fresh.push(key)
+    // Counted: the entries the update makes live (a retracted entry's key travels deleted).
+    const added = new Map<string, number>()
+    for (const key of shape.liveKeys.get('entries') ?? []) {
       if (this.#maps.entries.has(key)) continue
-      fresh.push(key)
       const author = authorOfKey(key)
       added.set(author, (added.get(author) ?? 0) + 1)
     }
@@ -267,7 +287,9 @@ export class Registry {
       const have = this.#keysByAuthor.get(author)?.size ?? 0
       if (n > quota || (kind === 'update' && have + n > quota)) {
         this.#counters.inc('overQuotaRefused')
-        throw new RegistryQuotaExceededError(`the update adds ${n} entries by ${author.slice(0, 20)}…, who has ${have} here (limit ${quota} per author)`)
+        throw new RegistryQuotaExceededError(`the update adds ${n} entries by ${author.slice(0, 20)}…, who has ${have} here (limit ${quota} per author)`, {
+          refusal: overQuotaRefusal(n, quota)
+        })
       }
     }
     // The cost of publishing, checked here with one hash per new entry (issue 11 item 4):
@@ -608,6 +630,9 @@ export class Registry {
     const body = { kind: 'zerostate/registry-entry/1' as const, id, author, manifest, moduleSha256, version, publishedAt: Date.now() }
     const size = canonicalBytes(body).byteLength + 160
     if (size > this.#limits.maxEntryBytes) throw new EntryTooLargeError(`the entry is ${size} bytes; the limit is ${this.#limits.maxEntryBytes}`)
+    // Peers' guards refuse a deeper record as proof of a hostile sender (and block it): never publish one.
+    if (!withinShape(body, MAX_RECORD_DEPTH, this.#limits.maxEntryBytes))
+      throw new InvalidEntryError(`the manifest nests deeper than ${MAX_RECORD_DEPTH - 2} levels; flatten it`)
     const signature = await signJson(this.#identity, body)
     const record: EntryRecord = { ...body, signature, work: await mintWork(signature, this.#limits.publishWorkBits) }
     this.#remember(record)

@@ -53,8 +53,11 @@ export interface SyncTransport {
   onUnknownDoc(handler: UnknownDocHandler | undefined): void
   /** Open a channel to `peer` about `doc`. */
   open(peer: string, doc: string, options?: { signal?: AbortSignal }): Promise<SyncChannel>
-  /** Disconnect a peer that misbehaves (the mesh's decision is final). */
-  hangUp(peer: string, reason: string): Promise<void>
+  /**
+   * Disconnect a peer that misbehaves (the mesh's decision is final). `offence` names it for
+   * the strike policy (default `RepeatedOffence`).
+   */
+  hangUp(peer: string, reason: string, offence?: string): Promise<void>
   /** Counters (bytes in/out, invalid frames, …). */
   metrics(): Record<string, number>
 }

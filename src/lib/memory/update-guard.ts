@@ -13,7 +13,7 @@
  * #687 mostly abuses are never fed remote bytes.
  */
 import * as decoding from 'lib0/decoding'
-import { RejectedUpdateError } from './errors.ts'
+import { RejectedUpdateError, type RefusalKind } from './errors.ts'
 
 /** Largest length of one GC/Skip/Deleted run or clock we accept (2^40). */
 export const MAX_CLOCK = 2 ** 40
@@ -116,12 +116,13 @@ class Reader {
   }
 }
 
-function fail(reason: string): RejectedUpdateError {
-  return new RejectedUpdateError(`malformed Yjs update: ${reason}`)
+/** A refusal of the guard; `refusal` says which bound it broke (most: the update is not well-formed). */
+function fail(reason: string, refusal: RefusalKind = 'malformed'): RejectedUpdateError {
+  return new RejectedUpdateError(`${refusal === 'malformed' ? 'malformed Yjs update' : 'refused Yjs update'}: ${reason}`, { refusal })
 }
 
 function any(r: Reader, depth: number, lim: Limits): void {
-  if (depth > lim.depth) throw fail('values nested too deeply')
+  if (depth > lim.depth) throw fail('values nested too deeply', 'too-deep')
   const t = r.u8()
   switch (t) {
     case 127:
@@ -172,7 +173,7 @@ function any(r: Reader, depth: number, lim: Limits): void {
 function jsonText(r: Reader, lim: Limits): void {
   const n = r.varUint()
   if (n > r.left) throw r.partial ? NEED_MORE : fail('a string longer than the bytes left')
-  if (n > lim.valueBytes) throw fail(`a JSON value of ${n} bytes (limit ${lim.valueBytes})`)
+  if (n > lim.valueBytes) throw fail(`a JSON value of ${n} bytes (limit ${lim.valueBytes})`, 'value-too-large')
   const buf = r.buf
   const end = r.pos + n
   let depth = 0
@@ -185,7 +186,7 @@ function jsonText(r: Reader, lim: Limits): void {
       else if (c === 0x22) inString = false
     } else if (c === 0x22) inString = true
     else if (c === 0x5b || c === 0x7b) {
-      if (++depth > lim.depth) throw fail('JSON nested too deeply')
+      if (++depth > lim.depth) throw fail('JSON nested too deeply', 'too-deep')
     } else if (c === 0x5d || c === 0x7d) depth--
   }
   // Yjs decodes it with a fatal UTF-8 decoder and JSON.parse's it mid-apply: either
@@ -239,7 +240,7 @@ function content(r: Reader, ref: number, lim: Limits): number {
       for (let i = 0; i < n; i++) {
         const start = r.pos
         any(r, 0, lim)
-        if (r.pos - start > lim.valueBytes) throw fail(`a value of ${r.pos - start} bytes (limit ${lim.valueBytes})`)
+        if (r.pos - start > lim.valueBytes) throw fail(`a value of ${r.pos - start} bytes (limit ${lim.valueBytes})`, 'value-too-large')
       }
       return Math.max(1, n)
     } // any
@@ -262,6 +263,15 @@ export interface UpdateShape {
    * seen can only arrive this way, so these are the keys an update may add.
    */
   keys: Map<string, Set<string>>
+  /**
+   * The map keys the update makes live: spelt out on a struct with live content (not
+   * ContentDeleted), or continued by a live struct from one of the update's own structs that
+   * spells them (a key set again after a delete). An honest doc keeps a deleted map entry as a
+   * ContentDeleted struct that still spells its key (a retracted or pruned entry), so `keys`
+   * may name many more than are live; quotas count `liveKeys` (issue 11: an honest author who
+   * retracted and published again, or a peer that pruned forged records, was refused).
+   */
+  liveKeys: Map<string, Set<string>>
   /** For the roots in the policy's `valuesOf`: the value each spelt-out key is set to (its last, as Yjs keeps). */
   values: Map<string, ReadonlyMap<string, unknown>>
 }
@@ -330,6 +340,8 @@ export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | U
   const r = new Reader(update)
   const roots = new Set<string>()
   const keys = new Map<string, Set<string>>()
+  const liveKeys = new Map<string, Set<string>>()
+  const chains = new KeyChains()
   const values = new Map<string, LazyValues>()
   const valuesOf = p.valuesOf
   let structs = 0
@@ -348,20 +360,24 @@ export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | U
       } else {
         // An origin of the item's own client must come before it: Yjs looks it up among
         // the structs it already integrated and throws "Unexpected case" mid-apply if not.
+        let from: [number, number] | undefined
         if (info & 0x80) {
           const [oc, ok] = [r.varUint(), r.varUint()]
           if (oc === client && ok >= clock) throw fail('an origin that does not precede its item')
+          from = [oc, ok]
         } // origin (client, clock)
         if (info & 0x40) {
           const [oc, ok] = [r.varUint(), r.varUint()]
           if (oc === client && ok >= clock) throw fail('a right origin that does not precede its item')
+          from ??= [oc, ok]
         } // right origin (client, clock)
         let keyed: [string, string] | undefined
+        let spelt: [string, string] | undefined
         if ((info & 0xc0) === 0) {
           let root: string | undefined
           if (r.varUint() === 1) {
             root = r.string()
-            if (allowedRoots && !allowedRoots.has(root)) throw fail(`root type "${root}" is not part of this document`)
+            if (allowedRoots && !allowedRoots.has(root)) throw fail(`root type "${root}" is not part of this document`, 'foreign-root')
             roots.add(root)
           } else {
             r.varUint()
@@ -372,17 +388,19 @@ export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | U
             if (root === undefined) r.string()
             else {
               const key = r.string()
-              const set = keys.get(root)
-              if (set == null) keys.set(root, new Set([key]))
-              else set.add(key)
+              addKey(keys, root, key)
+              if (ref !== 1) addKey(liveKeys, root, key)
+              spelt = [root, key]
               if (ref === 8 && valuesOf?.has(root) === true) keyed = [root, key]
             }
           }
         }
         const kind = CONTENT_KINDS[ref]
-        if (kind !== undefined && forbidden?.has(kind) === true) throw fail(`${kind} content is not allowed in this document`)
+        if (kind !== undefined && forbidden?.has(kind) === true) throw fail(`${kind} content is not allowed in this document`, 'forbidden-content')
         const at = r.pos
         len = content(r, ref, lim)
+        if (spelt !== undefined) chains.add(client, { start: clock, end: clock + len, root: spelt[0], key: spelt[1], live: ref !== 1 })
+        else if (from !== undefined) chains.add(client, { start: clock, end: clock + len, from, live: ref !== 1 })
         // Walked and bounded above, so decoding it later is safe; decoded only when read
         // (a refused update, e.g. over quota, never pays for turning its values into objects).
         if (keyed !== undefined) {
@@ -411,7 +429,94 @@ export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | U
     }
   }
   if (r.left !== 0) throw fail('trailing bytes after the delete set')
-  return { structs, deletes, roots, keys, values }
+  chains.resolveInto(liveKeys)
+  return { structs, deletes, roots, keys, liveKeys, values }
+}
+
+/** Clocks [start, end) of one struct: the key it spells out, or the struct it continues (its origin). */
+interface Span {
+  start: number
+  end: number
+  root?: string
+  key?: string
+  from?: [number, number]
+  live: boolean
+}
+
+/**
+ * The map key of every struct of an update that continues another struct of the same update
+ * (a struct with an origin spells no key: it continues its origin's). An entry set again after
+ * it was deleted travels as a ContentDeleted struct that spells the key and a live one that
+ * continues it; without this, the live one would be counted nowhere. Linear in the structs
+ * (each chain is followed once, memoized), cycles of hostile origins end the walk.
+ */
+class KeyChains {
+  readonly #spans = new Map<number, Span[]>()
+
+  add(client: number, span: Span): void {
+    const list = this.#spans.get(client)
+    if (list == null) this.#spans.set(client, [span])
+    else list.push(span)
+  }
+
+  /** Add to `liveKeys` the key of every live struct that continues a spelt-out one of this update. */
+  resolveInto(liveKeys: Map<string, Set<string>>): void {
+    for (const list of this.#spans.values()) list.sort((a, b) => a.start - b.start)
+    const memo = new Map<Span, Span | null>()
+    for (const list of this.#spans.values()) {
+      for (const s of list) {
+        if (!s.live || s.key !== undefined) continue
+        const spelt = this.#follow(s, memo)
+        if (spelt?.root !== undefined && spelt.key !== undefined) addKey(liveKeys, spelt.root, spelt.key)
+      }
+    }
+  }
+
+  #find(client: number, clock: number): Span | undefined {
+    const list = this.#spans.get(client)
+    if (list == null) return undefined
+    let lo = 0
+    let hi = list.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      const s = list[mid]!
+      if (clock < s.start) hi = mid - 1
+      else if (clock >= s.end) lo = mid + 1
+      else return s
+    }
+    return undefined
+  }
+
+  /** The spelt-out span `s` continues, through its origins within the update; null when none. */
+  #follow(s: Span, memo: Map<Span, Span | null>): Span | null {
+    const path: Span[] = []
+    const seen = new Set<Span>()
+    let cur: Span | undefined = s
+    let out: Span | null = null
+    while (cur !== undefined) {
+      if (cur.key !== undefined) {
+        out = cur
+        break
+      }
+      const known = memo.get(cur)
+      if (known !== undefined) {
+        out = known
+        break
+      }
+      if (seen.has(cur) || cur.from === undefined) break
+      seen.add(cur)
+      path.push(cur)
+      cur = this.#find(cur.from[0], cur.from[1])
+    }
+    for (const p of path) memo.set(p, out)
+    return out
+  }
+}
+
+function addKey(map: Map<string, Set<string>>, root: string, key: string): void {
+  const set = map.get(root)
+  if (set == null) map.set(root, new Set([key]))
+  else set.add(key)
 }
 
 /** Walk a state vector (as sent in sync step 1): a count, then client/clock pairs. */
@@ -432,13 +537,14 @@ export const SCAN_MAX_CARRY_BYTES = 256 * 1024
  * The map keys of a v1 update's structs as its bytes arrive, prefix by prefix (issue 11,
  * the over-quota attack: 600 entries of one author in a 7.3 MB sync step 2 were received,
  * decoded, hashed and walked whole before the quota refused them). Each struct's root and
- * key go to `onKey` once the struct has fully arrived; `onKey` throws to refuse the update
+ * key go to `onKey` once the struct has fully arrived (with whether its content is live, not
+ * ContentDeleted: see {@link UpdateShape.liveKeys}); `onKey` throws to refuse the update
  * there, and `push` rethrows it. Only a doc's admission is checked this way: the complete
  * update still goes through {@link checkUpdate}. A struct larger than
  * {@link SCAN_MAX_CARRY_BYTES}, or bytes this walk cannot read, end the scan (no verdict).
  */
 export class UpdateKeyScanner {
-  readonly #onKey: (root: string, key: string) => void
+  readonly #onKey: (root: string, key: string, live: boolean) => void
   readonly #lim: Limits
   readonly #maxCarry: number
   #carry: Uint8Array = new Uint8Array(0)
@@ -448,7 +554,7 @@ export class UpdateKeyScanner {
   #i = 0
   #stopped = false
 
-  constructor(onKey: (root: string, key: string) => void, policy: UpdatePolicy = {}, maxCarry = SCAN_MAX_CARRY_BYTES) {
+  constructor(onKey: (root: string, key: string, live: boolean) => void, policy: UpdatePolicy = {}, maxCarry = SCAN_MAX_CARRY_BYTES) {
     this.#onKey = onKey
     this.#lim = { depth: policy.maxDepth ?? MAX_DEPTH, valueBytes: policy.maxValueBytes ?? Infinity }
     this.#maxCarry = maxCarry
@@ -493,7 +599,7 @@ export class UpdateKeyScanner {
         mark = r.pos
         if (key !== undefined) {
           try {
-            this.#onKey(key[0], key[1])
+            this.#onKey(key[0], key[1], key[2])
           } catch (err) {
             refused = true
             throw err
@@ -523,11 +629,11 @@ export class UpdateKeyScanner {
     this.#carry = new Uint8Array(0)
   }
 
-  /** One struct (as checkUpdate walks it); its root and map key when it spells them out. */
-  #struct(r: Reader): [string, string] | undefined {
+  /** One struct (as checkUpdate walks it); its root, map key and whether it is live, when it spells them out. */
+  #struct(r: Reader): [string, string, boolean] | undefined {
     const info = r.u8()
     const ref = info & 0x1f
-    let key: [string, string] | undefined
+    let key: [string, string, boolean] | undefined
     if (ref === 0 || ref === 10) {
       r.len()
       return undefined
@@ -549,7 +655,7 @@ export class UpdateKeyScanner {
       }
       if (info & 0x20) {
         const sub = r.string()
-        if (root !== undefined) key = [root, sub]
+        if (root !== undefined) key = [root, sub, ref !== 1]
       }
     }
     content(r, ref, this.#lim)
