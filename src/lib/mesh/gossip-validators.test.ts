@@ -16,7 +16,7 @@ import {
   type ReceivedRpcMessage,
   type ValidatingPubSub
 } from './gossip-validators.ts'
-import { encodePresence } from './presence.ts'
+import { MAX_PRESENCE_WORKERS, encodePresence } from './presence.ts'
 
 async function peer(): Promise<PeerId> {
   return peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
@@ -50,6 +50,26 @@ describe('gossip validators (issue 11 item 9)', () => {
     // Not JSON at all: a size-first check says too-large, a parse-first one would say malformed.
     const v = checkPresence(signed(from, PRESENCE_TOPIC, new Uint8Array(MAX_PRESENCE_BYTES + 1).fill(0x7b)))
     expect(v).toMatchObject({ ok: false, reason: 'too-large' })
+  })
+
+  it('rejects a presence claiming more workers than any peer of this code advertises (issue 11 item 6), accepts the most it can', async () => {
+    const a = await peer()
+    const claim = (workers: number): Uint8Array =>
+      new TextEncoder().encode(
+        JSON.stringify({
+          v: 1,
+          peerId: a.toString(),
+          capabilities: ['word-count'],
+          donating: true,
+          freeWorkers: 1024,
+          workers,
+          region: 'europe',
+          ts: Date.now()
+        })
+      )
+    expect(checkPresence(signed(a, PRESENCE_TOPIC, claim(1024)))).toMatchObject({ ok: false, reason: 'malformed' })
+    expect(checkPresence(signed(a, PRESENCE_TOPIC, claim(MAX_PRESENCE_WORKERS + 1)))).toMatchObject({ ok: false, reason: 'malformed' })
+    expect(checkPresence(signed(a, PRESENCE_TOPIC, claim(MAX_PRESENCE_WORKERS)))).toEqual({ ok: true })
   })
 
   it('accepts an honest presence and rejects one claiming another peer', async () => {

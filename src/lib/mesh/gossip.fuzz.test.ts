@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest'
 import { FrameTooLargeError, InvalidFrameError } from '../core/index.ts'
 import { GOSSIP_LIMITS, MAX_PRESENCE_BYTES } from './constants.ts'
 import { checkDiscovery, checkPresence, decodeDiscoveryRecord } from './gossip-validators.ts'
-import { PresenceSchema, decodePresence, encodePresence, fitPresence } from './presence.ts'
+import { MAX_PRESENCE_WORKERS, PresenceSchema, decodePresence, encodePresence, fitPresence } from './presence.ts'
 import * as v from 'valibot'
 
 const key = await generateKeyPair('Ed25519')
@@ -78,7 +78,7 @@ describe('gossip decoders under fuzzing', () => {
         capabilities: fc.oneof(fc.array(capability, { maxLength: 64 }), fc.array(capability, { maxLength: 64, size: 'max' })),
         donating: fc.boolean(),
         freeWorkers: fc.nat({ max: 1024 }),
-        workers: fc.nat({ max: 1024 }),
+        workers: fc.nat({ max: MAX_PRESENCE_WORKERS }),
         region: fc.string({ maxLength: 32 }),
         publicKey: fc.string({ maxLength: 80 }),
         addrs: fc.array(fc.string({ maxLength: 400, size: 'max' }), { maxLength: 8 }),

@@ -9,6 +9,16 @@ import { UNKNOWN_REGION, regionOfTimeZone } from './regions.ts'
 
 const Capability = v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9.-]{0,63}$/), v.maxLength(64))
 
+/** Most free call slots a presence may claim. */
+export const MAX_PRESENCE_FREE_SLOTS = 1024
+/**
+ * Most workers a presence may claim: a donor of this code offers 8 call slots per worker and
+ * may claim at most {@link MAX_PRESENCE_FREE_SLOTS}, so a claim of more workers is one no peer
+ * of this code sends (issue 11 item 6: a donor announced 1,024 workers to win load-balanced
+ * routing). Refused, the claim is a strike against its sender, as any invalid presence.
+ */
+export const MAX_PRESENCE_WORKERS = 128
+
 /** Schema of a presence announcement (version 1). */
 export const PresenceSchema = v.strictObject({
   v: v.literal(1),
@@ -16,9 +26,9 @@ export const PresenceSchema = v.strictObject({
   capabilities: v.pipe(v.array(Capability), v.maxLength(64)),
   donating: v.boolean(),
   /** Free call slots: calls it accepts now (each worker queues a few, so this exceeds `workers`). */
-  freeWorkers: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1024)),
+  freeWorkers: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_PRESENCE_FREE_SLOTS)),
   /** Workers it runs agents on (its Settings' count) while donating. Optional: older peers do not send it. */
-  workers: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1024))),
+  workers: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_PRESENCE_WORKERS))),
   /** A region id of `regions.ts`' REGIONS, or "unknown"; kept a string so a newer vocabulary does not drop peers. */
   region: v.pipe(v.string(), v.maxLength(32)),
   /** The author's long-lived signing key, so results and receipts can be attributed. */
