@@ -90,16 +90,24 @@ describe('mesh without its relay', () => {
 
   it('keeps every pair pinging after the relay is killed, and says so in the UI', async () => {
     await mesh.relay.kill('SIGKILL')
+    const all = []
     for (let i = 0; i < pages.length; i++) {
       for (let j = 0; j < pages.length; j++) {
         if (i === j) continue
         const rtt = await pages[i].evaluate((id) => window.zerostate.ping(id), ids[j])
         assert.ok(typeof rtt === 'number' && rtt >= 0, `ping ${i}→${j} gave ${rtt}`)
+        all.push(rtt)
       }
     }
-    // ping() shares the ping protocol with libp2p's connection monitor: concurrent calls must work.
+    // ping() shares the ping protocol with the RTT sampler: concurrent calls must work.
     const rtts = await pages[0].evaluate((id) => Promise.all([1, 2, 3].map(() => window.zerostate.ping(id))), ids[1])
     assert.ok(rtts.every((r) => typeof r === 'number' && r >= 0))
+    // Timed with performance.now() (0.1 ms steps in a page), not whole ms of Date.now(): nine round trips
+    // of a few ms are not all whole numbers.
+    assert.ok(
+      [...all, ...rtts].some((r) => !Number.isInteger(r)),
+      `every round trip was a whole ms: ${[...all, ...rtts]}`
+    )
     await pages[0].waitForFunction(() => /unreachable|Connecting/i.test(document.querySelector('[data-testid="relay-status"]')?.textContent ?? ''), null, {
       timeout: 10_000
     })
