@@ -60,6 +60,8 @@ describe('relay hop protocol: an over-cap frame blocks its sender', () => {
     stream.send(new Uint8Array(64 * 1024).fill(0x80))
     await closed
     await expect.poll(() => relay.admission().blocked, { timeout: 5000 }).toBe(1)
+    // GET /metrics says so too (what bench:hostile reads for the rows whose victim is the relay).
+    expect((await relay.metrics.scrape()).body).toMatch(/^zerostate_relay_peers_blocked_total 1$/m)
     await expect.poll(() => bomber.getConnections().length, { timeout: 5000 }).toBe(0)
     const again = await bomber.dial(ma, { signal: AbortSignal.timeout(5000) }).then(
       (c) => c.status,

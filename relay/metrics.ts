@@ -19,6 +19,18 @@ const CIRCUIT_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600]
 export interface RelayGaugeSources {
   peers(): number
   reservations(): number
+  /** What the relay's guard did since it started (issue 11): read at each scrape. */
+  guard?(): RelayGuardCounts
+}
+
+/** The relay's blocks and refusals since it started, as `/metrics` exports them. */
+export interface RelayGuardCounts {
+  /** Peers blocked (a frame over a reader's cap), each for 60 s. */
+  blocked: number
+  /** Refusals by reason: reservations over an address's share or the cap, over an identity's rate, upgrades over the pending limit, roster asks over budget. */
+  refused: { perAddress: number; full: number; rate: number; pending: number; roster: number }
+  /** Reservations given up to a newcomer from a less-served address. */
+  evicted: number
 }
 
 /** The relay's metrics. */
@@ -53,6 +65,46 @@ export function relayMetrics(): RelayMetrics {
     registers,
     collect() {
       this.set(sources?.reservations() ?? 0)
+    }
+  })
+  // Read from the relay's own counts at each scrape (a counter reset to their value: they only grow).
+  new Counter({
+    name: 'zerostate_relay_peers_blocked_total',
+    help: 'Peers the relay blocked for 60 s (a frame over a reader cap, e.g. a hop length-prefix bomb)',
+    registers,
+    collect() {
+      const g = sources?.guard?.()
+      this.reset()
+      if (g != null) this.inc(g.blocked)
+    }
+  })
+  new Counter({
+    name: 'zerostate_relay_refused_total',
+    help: 'What the relay refused: reservations over an address share or the cap (per-address, full), over an identity rate (rate), upgrades over the pending limit (pending), roster asks over budget (roster)',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      const g = sources?.guard?.()
+      this.reset()
+      if (g == null) return
+      for (const [reason, n] of Object.entries({
+        'per-address': g.refused.perAddress,
+        full: g.refused.full,
+        rate: g.refused.rate,
+        pending: g.refused.pending,
+        roster: g.refused.roster
+      }))
+        this.inc({ reason }, n)
+    }
+  })
+  new Counter({
+    name: 'zerostate_relay_reservations_evicted_total',
+    help: 'Reservations given up to a newcomer from a less-served address (max-min fair share)',
+    registers,
+    collect() {
+      const g = sources?.guard?.()
+      this.reset()
+      if (g != null) this.inc(g.evicted)
     }
   })
   const joins = new Counter({ name: 'zerostate_relay_joins_total', help: 'Peers that connected (first connection)', registers })

@@ -352,7 +352,15 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     for (const f of rosterFollowers.values()) f.reserved(id)
   })
 
-  metrics.bind({ peers: () => node.getPeers().length, reservations: () => node.services.relay.reservations.size })
+  metrics.bind({
+    peers: () => node.getPeers().length,
+    reservations: () => node.services.relay.reservations.size,
+    guard: () => ({
+      blocked: stats.blocked,
+      refused: { ...stats.refused, pending: stats.pendingRefused, roster: stats.roster.refused },
+      evicted: stats.evicted
+    })
+  })
   node.addEventListener('peer:connect', (evt) => {
     metrics.joined()
     log.info('peer joined', { peer: evt.detail.toString(), connected: node.getPeers().length })
