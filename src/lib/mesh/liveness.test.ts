@@ -1,7 +1,7 @@
 import type { Connection } from '@libp2p/interface'
 import { describe, expect, it } from 'vitest'
 import { Counters } from '../core/index.ts'
-import { LivenessMonitor } from './liveness.ts'
+import { LivenessMonitor, rtcLinkStats } from './liveness.ts'
 
 function fakeConn(id: string): Connection & { aborted?: Error } {
   const c = {
@@ -176,5 +176,27 @@ describe('liveness (issue 11 item 8)', () => {
     }
     expect(conns[0]?.aborted).toBeDefined()
     expect(now - 550 - lastByteAt).toBeLessThanOrEqual(3000)
+  })
+
+  it("reads a WebRTC link's round trip from the stats it samples (the selected candidate pair) and hands it on (issue 16: no ping stream for it)", async () => {
+    // The stats of an RTCPeerConnection as Chromium reports them: the transport names its selected pair.
+    const report = new Map<string, Record<string, unknown>>([
+      ['T01', { type: 'transport', id: 'T01', bytesReceived: 5120, selectedCandidatePairId: 'CP2' }],
+      ['CP1', { type: 'candidate-pair', id: 'CP1', nominated: false, currentRoundTripTime: 0.5 }],
+      ['CP2', { type: 'candidate-pair', id: 'CP2', nominated: true, currentRoundTripTime: 0.0234 }]
+    ])
+    const conn = fakeConn('w') as unknown as Connection & { maConn: unknown }
+    conn.maConn = { peerConnection: { connectionState: 'connected', getStats: async () => report } }
+    const stats = await rtcLinkStats(conn)
+    expect(stats?.bytes).toBe(5120)
+    expect(stats?.rttMs).toBeCloseTo(23.4, 6)
+    const rtts: number[] = []
+    const m = new LivenessMonitor({ connections: () => [conn], counters: new Counters('t'), now: () => 0, onRtt: (_c, ms) => rtts.push(ms) })
+    await m.tick()
+    expect(rtts).toHaveLength(1)
+    expect(rtts[0]).toBeCloseTo(23.4, 6)
+    // Before the browser measured one, only the bytes.
+    report.set('CP2', { type: 'candidate-pair', id: 'CP2', nominated: true })
+    expect(await rtcLinkStats(conn)).toEqual({ bytes: 5120 })
   })
 })

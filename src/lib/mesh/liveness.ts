@@ -4,7 +4,9 @@
  * every link. Chromium answers SCTP and ICE on its network thread: while a peer's page is
  * busy its transport keeps sending (acks, consent checks), and when the tab is closed it
  * stops. So a link is judged by the bytes its RTCPeerConnection received, sampled from its
- * stats, and closed after LIVENESS.silenceMs without one.
+ * stats, and closed after LIVENESS.silenceMs without one. The same stats give the link's round
+ * trip (the selected ICE candidate pair's, from the consent checks the browser's network
+ * thread sends anyway): the RTT sampler then needs no ping of its own on WebRTC links.
  */
 import type { Connection } from '@libp2p/interface'
 import type { Counters } from '../core/index.ts'
@@ -13,8 +15,14 @@ import { LIVENESS } from './constants.ts'
 
 const log = logger('mesh:liveness')
 
-/** The byte counter of one link, or undefined when it cannot be read (not a WebRTC link, or closed). */
-export type BytesReceived = (conn: Connection) => Promise<number | undefined>
+/** What one sample of a link's transport says: bytes received so far, and its round trip in ms when the transport measured one. */
+export interface LinkStats {
+  bytes: number
+  rttMs?: number
+}
+
+/** The byte counter of one link (or its stats), or undefined when it cannot be read (not a WebRTC link, or closed). */
+export type BytesReceived = (conn: Connection) => Promise<number | LinkStats | undefined>
 
 /** Makes a link's transport send something its peer's transport must acknowledge. */
 export type Probe = (conn: Connection) => void
@@ -23,8 +31,10 @@ export type Probe = (conn: Connection) => void
 export interface LivenessComponents {
   connections: () => Connection[]
   counters: Counters
-  /** Defaults to reading RTCPeerConnection stats. */
+  /** Defaults to reading RTCPeerConnection stats ({@link rtcLinkStats}). */
   bytesReceived?: BytesReceived
+  /** A link's round trip as its transport's stats gave it (ms): the RTT sampler takes it instead of pinging that link. */
+  onRtt?: (conn: Connection, rttMs: number) => void
   /** Defaults to {@link streamProbe}. */
   probe?: Probe
   now?: () => number
@@ -63,29 +73,45 @@ function peerConnectionOf(conn: Connection): RTCPeerConnection | undefined {
   return pc != null && typeof pc.getStats === 'function' ? pc : undefined
 }
 
-/** Bytes received by a link's ICE transport (all transports of the connection together). */
-export const rtcBytesReceived: BytesReceived = async (conn) => {
+/**
+ * Bytes received by a link's ICE transport (all transports of the connection together), and
+ * the round trip of its selected candidate pair (`currentRoundTripTime`, in seconds in the
+ * stats) when the browser has measured one.
+ */
+export const rtcLinkStats = async (conn: Connection): Promise<LinkStats | undefined> => {
   const pc = peerConnectionOf(conn)
   if (pc == null || pc.connectionState === 'closed') return undefined
   const report = await pc.getStats()
+  type Stat = { type?: string; id?: string; bytesReceived?: number; nominated?: boolean; selectedCandidatePairId?: string; currentRoundTripTime?: number }
   let total = 0
   let seen = false
-  report.forEach((s: { type?: string; bytesReceived?: number }) => {
-    if (s.type === 'transport' && typeof s.bytesReceived === 'number') {
-      total += s.bytesReceived
-      seen = true
-    }
-  })
-  if (!seen) {
-    report.forEach((s: { type?: string; bytesReceived?: number; nominated?: boolean }) => {
-      if (s.type === 'candidate-pair' && s.nominated === true && typeof s.bytesReceived === 'number') {
+  const selected = new Set<string>()
+  const pairs: Stat[] = []
+  report.forEach((s: Stat) => {
+    if (s.type === 'transport') {
+      if (typeof s.bytesReceived === 'number') {
         total += s.bytesReceived
         seen = true
       }
-    })
+      if (s.selectedCandidatePairId != null) selected.add(s.selectedCandidatePairId)
+    } else if (s.type === 'candidate-pair') pairs.push(s)
+  })
+  if (!seen) {
+    for (const s of pairs) {
+      if (s.nominated === true && typeof s.bytesReceived === 'number') {
+        total += s.bytesReceived
+        seen = true
+      }
+    }
   }
-  return seen ? total : undefined
+  if (!seen) return undefined
+  const pair = pairs.find((s) => s.id != null && selected.has(s.id)) ?? pairs.find((s) => s.nominated === true && typeof s.currentRoundTripTime === 'number')
+  const rtt = pair?.currentRoundTripTime
+  return typeof rtt === 'number' && Number.isFinite(rtt) && rtt >= 0 ? { bytes: total, rttMs: rtt * 1000 } : { bytes: total }
 }
+
+/** Bytes received by a link's ICE transport ({@link rtcLinkStats} without the round trip). */
+export const rtcBytesReceived = async (conn: Connection): Promise<number | undefined> => (await rtcLinkStats(conn))?.bytes
 
 /** Samples every link and closes those that fell silent. */
 export class LivenessMonitor {
@@ -107,7 +133,7 @@ export class LivenessMonitor {
     this.#sampleMs = init.sampleMs ?? LIVENESS.sampleMs
     this.#silenceMs = init.silenceMs ?? LIVENESS.silenceMs
     this.#confirmMs = init.confirmMs ?? LIVENESS.confirmMs
-    this.#bytes = components.bytesReceived ?? rtcBytesReceived
+    this.#bytes = components.bytesReceived ?? rtcLinkStats
     this.#probe = components.probe ?? streamProbe
     this.#now = components.now ?? (() => performance.now())
   }
@@ -155,13 +181,15 @@ export class LivenessMonitor {
     await Promise.all(
       this.#c.connections().map(async (conn) => {
         if (conn.status !== 'open') return
-        let bytes: number | undefined
+        let read: number | LinkStats | undefined
         try {
-          bytes = await this.#bytes(conn)
+          read = await this.#bytes(conn)
         } catch {
-          bytes = undefined
+          read = undefined
         }
-        if (bytes === undefined) return
+        if (read === undefined) return
+        const bytes = typeof read === 'number' ? read : read.bytes
+        if (typeof read !== 'number' && read.rttMs !== undefined) this.#c.onRtt?.(conn, read.rttMs)
         live.add(conn.id)
         const prev = this.#last.get(conn.id)
         if (prev == null || bytes !== prev.bytes) {

@@ -1,6 +1,6 @@
 import type { Connection } from '@libp2p/interface'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { RttSampler } from './rtt-sampler.ts'
+import { RttSampler, pingLink } from './rtt-sampler.ts'
 
 /** Stand-ins for open connections: `pinged` counts pings per connection. */
 function links(n: number) {
@@ -71,6 +71,65 @@ describe('RTT sampling within a budget (issue 16)', () => {
     await vi.advanceTimersByTimeAsync(1_000)
     expect(l.conns[0]!.rtt).toBe(33)
     expect(ping).toHaveBeenCalledTimes(2)
+    sampler.stop()
+  })
+
+  it('a link with a yamux muxer is pinged by its PING frame, never by a ping stream (issue 16: the streams were the largest idle cost)', async () => {
+    const muxerPing = vi.fn(async () => 27)
+    const newStream = vi.fn(async () => {
+      throw new Error('no stream expected')
+    })
+    const conn = { id: 'y', status: 'open', rtt: undefined as number | undefined, muxer: { status: 'open', ping: muxerPing }, newStream }
+    const sampler = new RttSampler({ connections: () => [conn as unknown as Connection] }, { perSecond: 4, minIntervalMs: 1000 })
+    sampler.start()
+    await vi.advanceTimersByTimeAsync(5_000)
+    expect(muxerPing.mock.calls.length).toBeGreaterThanOrEqual(4)
+    expect(newStream).not.toHaveBeenCalled()
+    expect(conn.rtt).toBe(27)
+    sampler.stop()
+  })
+
+  it('a link without a pinging muxer (a WebRTC link whose stats gave no RTT yet) is still pinged on a stream', async () => {
+    const newStream = vi.fn(async () => {
+      throw new Error('stream refused')
+    })
+    const conn = { id: 'w', status: 'open', newStream }
+    await expect(pingLink(conn as unknown as Connection, AbortSignal.timeout(1000))).rejects.toThrow(/stream refused/)
+    expect(newStream).toHaveBeenCalledTimes(1)
+  })
+
+  it('a muxer ping not answered in time is not aborted (yamux closes the connection on a pong it gave up), and the next joins it', async () => {
+    // As yamux: one ping active at a time, later calls join it; it takes no signal.
+    let active: PromiseWithResolvers<number> | undefined
+    const muxerPing = vi.fn((...args: unknown[]) => {
+      expect(args).toEqual([])
+      active ??= Promise.withResolvers<number>()
+      return active.promise
+    })
+    const conn = { id: 'y', status: 'open', muxer: { status: 'open', ping: muxerPing } }
+    const ac = new AbortController()
+    const first = pingLink(conn as unknown as Connection, ac.signal)
+    ac.abort(new Error('timed out'))
+    await expect(first).rejects.toThrow(/timed out/)
+    const second = pingLink(conn as unknown as Connection, new AbortController().signal)
+    active?.resolve(31)
+    await expect(second).resolves.toBe(31)
+    expect(muxerPing).toHaveBeenCalledTimes(2)
+  })
+
+  it('a link whose RTT came from its stats (measured) is not pinged while that stays fresh', async () => {
+    const l = links(3)
+    const sampler = new RttSampler({ connections: l.connections, ping: l.ping }, { perSecond: 4, minIntervalMs: 1000 })
+    sampler.start()
+    // The liveness monitor reads link 0's stats every 500 ms and hands over its RTT.
+    const feed = setInterval(() => sampler.measured(l.conns[0] as unknown as Connection, 12.4), 500)
+    sampler.measured(l.conns[0] as unknown as Connection, 12.4)
+    await vi.advanceTimersByTimeAsync(10_000)
+    clearInterval(feed)
+    expect(l.pinged.get(0)).toBeUndefined()
+    expect(l.conns[0]?.rtt).toBe(12)
+    expect(l.pinged.get(1)).toBeGreaterThanOrEqual(9)
+    expect(l.pinged.get(2)).toBeGreaterThanOrEqual(9)
     sampler.stop()
   })
 })

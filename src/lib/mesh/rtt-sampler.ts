@@ -7,6 +7,13 @@
  * pings at most `perSecond` connections a second, the one measured longest ago first, and
  * none more often than `minIntervalMs`: a node with 4 links or fewer measures each every
  * second as before, one with 48 each every 12 s.
+ *
+ * A ping is the cheapest the link offers (issue 16: the ping streams were ~40 % of an idle
+ * simulated peer's CPU): a WebRTC link's RTT comes from the stats the liveness monitor reads
+ * anyway (`measured`: the ICE consent checks the browser sends on its network thread), so
+ * it is not pinged at all; a link with a yamux muxer (a relay's WebSocket, a circuit, the
+ * simulator's links) is pinged with yamux's PING frame, which the remote muxer answers
+ * without a stream; only a link with neither opens a ping stream.
  */
 import type { Connection } from '@libp2p/interface'
 import { byteStream } from '@libp2p/utils'
@@ -17,7 +24,7 @@ import { RTT_SAMPLING } from './constants.ts'
 export interface RttSamplerComponents {
   connections: () => Connection[]
   counters?: Counters
-  /** Measures one connection's round trip in ms (default {@link pingConnection}). */
+  /** Measures one connection's round trip in ms (default {@link pingLink}). */
   ping?: (conn: Connection, signal: AbortSignal) => Promise<number>
   now?: () => number
 }
@@ -48,6 +55,37 @@ export async function pingConnection(conn: Connection, signal: AbortSignal): Pro
   } catch (err) {
     stream.abort(err as Error)
     throw err
+  }
+}
+
+/** The part of a stream muxer with a ping of its own (yamux: a PING frame answered by the remote muxer, no stream). */
+interface PingingMuxer {
+  ping(): Promise<number>
+}
+
+/** The connection's muxer when it has a ping of its own (yamux), else undefined (WebRTC's data channels). */
+export function pingingMuxer(conn: Connection): PingingMuxer | undefined {
+  const muxer = (conn as unknown as { muxer?: Partial<PingingMuxer> & { status?: string } }).muxer
+  return muxer != null && typeof muxer.ping === 'function' && (muxer.status == null || muxer.status === 'open') ? (muxer as PingingMuxer) : undefined
+}
+
+/**
+ * One round trip of `conn` in ms, the cheapest way it has: its muxer's ping (yamux's PING
+ * frame), else a ping stream ({@link pingConnection}). The muxer's ping is never aborted: a
+ * pong arriving after yamux gave up its ping is a protocol error that closes the connection,
+ * so a ping not answered by `signal` is left to finish (a second one joins it) while this rejects.
+ */
+export async function pingLink(conn: Connection, signal: AbortSignal): Promise<number> {
+  const muxer = pingingMuxer(conn)
+  if (muxer == null) return await pingConnection(conn, signal)
+  signal.throwIfAborted()
+  const { promise: aborted, reject } = Promise.withResolvers<never>()
+  const onAbort = (): void => reject(signal.reason)
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await Promise.race([muxer.ping(), aborted])
+  } finally {
+    signal.removeEventListener('abort', onAbort)
   }
 }
 
@@ -82,6 +120,17 @@ export class RttSampler {
     this.#timer = undefined
   }
 
+  /**
+   * A round trip of `conn` measured elsewhere (a WebRTC link's stats, read by the liveness
+   * monitor): recorded as its `rtt`, and the link is not pinged until it is due again.
+   */
+  measured(conn: Connection, rttMs: number): void {
+    if (!Number.isFinite(rttMs) || rttMs < 0) return
+    conn.rtt = Math.round(rttMs)
+    this.#last.set(conn, this.#now())
+    this.#c.counters?.inc('rtt.fromStats')
+  }
+
   /** Ping the open connection measured longest ago, if it is due (called by the timer; public for tests). */
   tick(): void {
     const now = this.#now()
@@ -98,7 +147,7 @@ export class RttSampler {
     const conn = pick
     this.#last.set(conn, now)
     this.#inFlight.add(conn)
-    const ping = this.#c.ping ?? pingConnection
+    const ping = this.#c.ping ?? pingLink
     this.#c.counters?.inc('rtt.pings')
     ping(conn, AbortSignal.timeout(this.#timeoutMs))
       .then((rtt) => {
