@@ -45,6 +45,20 @@ function cpuSeconds(pid) {
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
+/** What the relay's guard did so far, from its GET /metrics (relay/metrics.ts). */
+async function relayGuard(url) {
+  const body = await (await fetch(new URL('/metrics', url))).text()
+  const num = (name, labels = '') => Number(body.match(new RegExp(`^${name}${labels.replace(/[{}]/g, '\\$&')} (\\d+)`, 'm'))?.[1] ?? 0)
+  const refused = Object.fromEntries(
+    ['per-address', 'full', 'rate', 'pending', 'roster'].map((r) => [r, num('zerostate_relay_refused_total', `{reason="${r}"}`)])
+  )
+  return { blocked: num('zerostate_relay_peers_blocked_total'), refused, evicted: num('zerostate_relay_reservations_evicted_total') }
+}
+function guardDelta(before, after) {
+  const refused = Object.fromEntries(Object.entries(after.refused).map(([k, v]) => [k, v - (before.refused[k] ?? 0)]))
+  return { blocked: after.blocked - before.blocked, refused, evicted: after.evicted - before.evicted }
+}
+
 /** A pubsub-peer-discovery record (protobuf Peer { bytes publicKey = 1; repeated bytes addrs = 2 }). */
 function discoveryRecord(publicKey, addrs) {
   const out = []
@@ -132,6 +146,7 @@ const ATTACKS = [
   {
     item: 2,
     name: 'relay hop length-prefix bomb (8 MiB of 0x80)',
+    relayVictim: true,
     async run(s) {
       const cpu0 = cpuSeconds(s.mesh.relay.process.pid)
       const r = await s.h.lengthPrefixBomb(s.h.relayConnection(), RELAY_HOP_PROTOCOL, { bytes: BOMB })
@@ -246,6 +261,7 @@ const ATTACKS = [
   {
     item: 7,
     name: 'relay admission flood (200 throwaway identities reserving)',
+    relayVictim: true,
     async run(s) {
       const relays = (await (await fetch(new URL('/zerostate/relays.json', s.mesh.url))).json()).relays
       const cpu0 = cpuSeconds(s.mesh.relay.process.pid)
@@ -261,12 +277,20 @@ const ATTACKS = [
     item: 6,
     name: 'self-reported capacity (1,024 free workers; 4 load-balanced tasks)',
     async run(s) {
+      // 1,024 workers: more than any peer of this code claims (at most 128: 8 call slots each, 1,024 slots).
       const stop = s.h.keepAnnouncing({ capabilities: ['word-count', 'text-stats'], donating: true, freeWorkers: 1024, workers: 1024 }, 1000)
-      await s.a.waitForFunction((id) => window.zerostate.peers().some((p) => p.id === id && p.donating), s.h.peerId, { timeout: 10_000 }).catch(() => {})
+      const listed = await s.a
+        .waitForFunction((id) => window.zerostate.peers().some((p) => p.id === id && p.donating), s.h.peerId, { timeout: 10_000 })
+        .then(() => true)
+        .catch(() => false)
       const tasks = []
       for (let i = 0; i < 4; i++) tasks.push(await s.honestTask({ strategy: 'load-balanced' }))
       stop()
+      const m = await s.metrics()
       return {
+        claim: { workers: 1024, freeWorkers: 1024 },
+        listedAsDonorAtA: listed,
+        presenceRefusedAtA: (m['mesh.presence.invalid'] ?? 0) - (s.before['mesh.presence.invalid'] ?? 0),
         tasksOk: tasks.filter((t) => t.status === 'succeeded').length,
         tasks: tasks.length,
         offersToHostile: s.h.observed().taskStreamsIn,
@@ -328,11 +352,13 @@ const ATTACKS = [
   },
   {
     item: 12,
-    name: 'refused sync updates, repeated (3 registry-wipe records, ContentJSON nested 20,000 deep)',
+    name: 'refused sync updates, repeated (3 updates announced at 1.5 MiB, over the 1 MiB cap an honest burst can pass)',
     async run(s) {
       const resets = []
+      // A refusal an honest peer can cause strikes; the third blocks. (One that no honest peer can,
+      // e.g. the registry-wipe record above, blocks at the first.)
+      const update = new Uint8Array(1536 * 1024)
       for (let i = 0; i < 3; i++) {
-        const update = await deepContentJsonEntry(await throwawayKey(), 20_000)
         const pushed = await s.h.pushSync(s.idA, 'registry', update).catch((err) => ({ error: err.message }))
         resets.push(pushed.reset ?? pushed.error)
         await until(async () => ((await s.metrics())['memory.sync.rejectedUpdates'] ?? 0) >= (s.before['memory.sync.rejectedUpdates'] ?? 0) + i + 1, {
@@ -369,7 +395,7 @@ const write = () =>
       loadAverageAtStart: load0.map((x) => Math.round(x * 100) / 100),
       loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100)
     },
-    note: 'Per attack: the victim tab (A unless said) measured from the outside while the attack ran; "idle control" is the same window with no attack, in the same run (first and last). joinMs: a new tab, navigation start → direct links to A and B (its own clock, as bench:mesh), started during the attack; join.wallMs from before its context opened; join.peers says where the time went (ms after the new page navigation start). intactAfterReload: A reloaded after the attack; registry agents, the shared namespace value and an honest task.',
+    note: 'Per attack: the victim tab (A unless said) measured from the outside while the attack ran; blocked: blocks by the victim (blockedBy: A, B, or the relay, read from its GET /metrics with what it refused in relay); "idle control" is the same window with no attack, in the same run (first and last). joinMs: a new tab, navigation start → direct links to A and B (its own clock, as bench:mesh), started during the attack; join.wallMs from before its context opened; join.peers says where the time went (ms after the new page navigation start). intactAfterReload: A reloaded after the attack; registry agents, the shared namespace value and an honest task.',
     attacks: results
   })
 /** An attack that does not end in 3 minutes is cut (its row says so). */
@@ -381,6 +407,7 @@ try {
     const victim = attack.victim === 'b' ? stage.b : stage.a
     const before = await victim.evaluate(() => window.zerostate.metrics())
     const beforeB = attack.victim === 'b' ? before : await stage.b.evaluate(() => window.zerostate.metrics())
+    const guard0 = attack.relayVictim ? await relayGuard(stage.mesh.url).catch(() => undefined) : undefined
     const h = attack.noHostile ? undefined : await capped(stage.hostile(), 60_000).catch(() => undefined)
     if (!attack.noHostile && h == null) {
       results.push({ item: attack.item, attack: attack.name, error: 'no hostile peer could start (relay unreachable)' })
@@ -417,6 +444,13 @@ try {
       continue
     }
     const after = await victim.evaluate(() => window.zerostate.metrics())
+    // The relay is the victim: what it blocked and refused, from its own /metrics.
+    const guard =
+      guard0 == null
+        ? undefined
+        : await relayGuard(stage.mesh.url)
+            .then((g) => guardDelta(guard0, g))
+            .catch((err) => ({ error: err.message }))
     const intact = await capped(stage.intactAfterReload(), 90_000).catch((err) => ({ ok: false, error: err.message }))
     const row = {
       item: attack.item,
@@ -431,7 +465,9 @@ try {
       joinWallMs: r.result.join?.wallMs ?? null,
       windowMs: r.ms,
       struck: diff(before, after),
-      blocked: (after['mesh.peers.blocked'] ?? 0) - (before['mesh.peers.blocked'] ?? 0),
+      blocked: guard?.blocked ?? (after['mesh.peers.blocked'] ?? 0) - (before['mesh.peers.blocked'] ?? 0),
+      blockedBy: guard == null ? (attack.victim === 'b' ? 'B' : 'A') : 'relay',
+      relay: guard,
       attackerReconnects: h == null ? undefined : h.observed().connectionsOpened,
       intactAfterReload: intact,
       detail: r.result.detail,

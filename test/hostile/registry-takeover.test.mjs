@@ -22,9 +22,12 @@ describe('the registry survives strangers (issue 11 items 1, 4, 5)', () => {
     await s?.stop()
   })
 
-  it('a 20,000-deep ContentJSON record and 600 entries from one key are refused at the guard, counted and struck', async () => {
-    const h = await s.hostile()
+  it('a 20,000-deep ContentJSON record and 600 entries from one key are refused at the guard, counted, and each sender blocked at once', async () => {
+    // Two senders: each update proves its sender hostile on its own (no honest peer holds JSON
+    // content in the registry, nor more than the quota of one author), so each is blocked at its first.
+    const [h, h2] = [await s.hostile(), await s.hostile()]
     await h.dialDirect(s.idA)
+    await h2.dialDirect(s.idA)
     const before = await s.metrics(s.a)
     const deep = deepJsonRecordUpdate(`ed25519:${'D'.repeat(43)}`)
     const flood = await overQuotaUpdate(600)
@@ -34,15 +37,20 @@ describe('the registry survives strangers (issue 11 items 1, 4, 5)', () => {
         await until(async () => (await s.metrics(s.a))['memory.sync.rejectedUpdates'] > (before['memory.sync.rejectedUpdates'] ?? 0), {
           message: 'A refuses the deep record'
         })
-        await pushRegistryUpdate(h, s.idA, 'update', flood.update)
+        await pushRegistryUpdate(h2, s.idA, 'update', flood.update)
       },
       {
         until: () => until(async () => ((await s.metrics(s.a))['memory.registry.overQuotaRefused'] ?? 0) >= 1, { message: 'A refuses the over-quota update' })
       }
     )
+    await until(async () => ((await s.metrics(s.a))['mesh.peers.blocked'] ?? 0) - (before['mesh.peers.blocked'] ?? 0) >= 2, { message: 'both senders blocked' })
     const m = await s.metrics(s.a)
     assert.ok(m['memory.sync.rejectedUpdates'] - (before['memory.sync.rejectedUpdates'] ?? 0) >= 2, 'both updates refused')
-    assert.ok(sum(m, /^mesh\.strikes\.sync\./) - sum(before, /^mesh\.strikes\.sync\./) >= 2, 'the sender struck twice')
+    assert.ok(sum(m, /^mesh\.strikes\.sync\./) - sum(before, /^mesh\.strikes\.sync\./) >= 2, 'the senders struck')
+    assert.equal((m['mesh.strikes.sync.HostileUpdate'] ?? 0) - (before['mesh.strikes.sync.HostileUpdate'] ?? 0), 2, 'each blocked as a hostile update')
+    assert.equal((m['memory.sync.refused.forbidden-content'] ?? 0) - (before['memory.sync.refused.forbidden-content'] ?? 0), 1)
+    assert.equal((m['memory.sync.refused.over-quota-alone'] ?? 0) - (before['memory.sync.refused.over-quota-alone'] ?? 0), 1)
+    for (const x of [h, h2]) assert.equal(await x.canConnect(s.idA, { timeout: 4000 }), false, 'a blocked sender reconnected')
     assert.equal(m['memory.registry.entries'] ?? 0, before['memory.registry.entries'] ?? 0, 'nothing of it entered the registry')
     // A stayed responsive: pings to B all answered, no long task from the attack.
     assert.equal(r.pings.failed, 0)

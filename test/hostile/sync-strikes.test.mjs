@@ -2,11 +2,13 @@
 // peers: invalid sync frames, a registry-wipe record and over-quota entries were struck
 // (and hung up on) but never blocked, so the sender reconnected and went on. Now a repeat
 // offender is blocked: its connection closed, a new one refused, the block counted and in
-// A's audit log; the honest tab B keeps syncing with A throughout.
+// A's audit log; the honest tab B keeps syncing with A throughout. An update no honest peer
+// sends (here JSON content in the registry) blocks at its first; refusals an honest peer can
+// cause (over the size cap) at the third.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { frame, SYNC_PROTOCOL } from './hostile-peer.mjs'
-import { deepJsonRecordUpdate, overQuotaUpdate, pushRegistryUpdate } from './registry-attack.mjs'
+import { deepJsonRecordUpdate, pushRegistryUpdate } from './registry-attack.mjs'
 import { hostileStage, until } from './scenario.mjs'
 
 const delta = (after, before, key) => (after[key] ?? 0) - (before[key] ?? 0)
@@ -67,23 +69,43 @@ describe('sync attackers are blocked (issue 11 item 12)', () => {
     await assertAudited(h, { strikes: 2, blockWhy: /^sync\.InvalidFrameError; until / })
   })
 
-  it('refused updates (two registry-wipe records, then 600 entries from one key): blocked at the third; B unaffected', async () => {
+  it('one registry-wipe record blocks its sender at once (no honest peer sends one); B unaffected', async () => {
     const h = await s.hostile()
     await h.dialDirect(s.idA)
     const before = await s.metrics()
-    const flood = await overQuotaUpdate(600)
+    const r = await s.measure(async () => {
+      await pushRegistryUpdate(h, s.idA, 'update', deepJsonRecordUpdate(`ed25519:${'1'.repeat(43)}`))
+      await until(async () => delta(await s.metrics(), before, 'mesh.peers.blocked') >= 1, { timeout: 30_000, message: 'the block' })
+    })
+    const m = await s.metrics()
+    assert.equal(delta(m, before, 'memory.sync.rejectedUpdates'), 1)
+    assert.equal(delta(m, before, 'memory.sync.refused.forbidden-content'), 1)
+    assert.equal(delta(m, before, 'mesh.strikes.sync.HostileUpdate'), 1)
+    assert.equal(delta(m, before, 'mesh.peers.blocked'), 1)
+    assert.equal(m['memory.registry.entries'] ?? 0, before['memory.registry.entries'] ?? 0, 'nothing of it entered the registry')
+    assert.equal(r.pings.failed, 0, `pings failed: ${r.pings.errors.join('; ')}`)
+    await assertBlockedAndHonestUnaffected(h, 'after-hostile-update')
+    await assertAudited(h, { strikes: 1, blockWhy: /^sync\.HostileUpdate; until / })
+  })
+
+  it('updates over the size cap (an honest burst can be one): each struck, blocked at the third; B unaffected', async () => {
+    const h = await s.hostile()
+    await h.dialDirect(s.idA)
+    const before = await s.metrics()
+    // Announced at 1.5 MiB, over the 1 MiB cap of an incremental update: refused before a byte is buffered.
+    const big = new Uint8Array(1536 * 1024)
     const r = await s.measure(async () => {
       for (let i = 1; i <= 2; i++) {
-        await pushRegistryUpdate(h, s.idA, 'update', deepJsonRecordUpdate(`ed25519:${String(i).repeat(43)}`))
+        await pushRegistryUpdate(h, s.idA, 'update', big)
         await until(async () => delta(await s.metrics(), before, 'memory.sync.rejectedUpdates') >= i, { message: `refusal ${i}` })
       }
       assert.equal(delta(await s.metrics(), before, 'mesh.peers.blocked'), 0, 'blocked before the third refusal')
-      await pushRegistryUpdate(h, s.idA, 'update', flood.update)
+      await pushRegistryUpdate(h, s.idA, 'update', big)
       await until(async () => delta(await s.metrics(), before, 'mesh.peers.blocked') >= 1, { timeout: 30_000, message: 'the block' }).catch(async (err) => {
         const m = await s.metrics()
         const seen = Object.fromEntries(
           Object.keys(m)
-            .filter((k) => /strike|blocked|reject|hangUp|overQuota/.test(k))
+            .filter((k) => /strike|blocked|reject|refused|hangUp|payloads/.test(k))
             .map((k) => [k, delta(m, before, k)])
         )
         throw new Error(`${err.message}: ${JSON.stringify(seen)}`)
@@ -91,9 +113,10 @@ describe('sync attackers are blocked (issue 11 item 12)', () => {
     })
     const m = await s.metrics()
     assert.equal(delta(m, before, 'memory.sync.rejectedUpdates'), 3)
+    assert.equal(delta(m, before, 'memory.sync.payloadsTooLarge'), 3)
     assert.equal(delta(m, before, 'mesh.strikes.sync.RepeatedOffence'), 1)
+    assert.equal(delta(m, before, 'mesh.strikes.sync.HostileUpdate'), 0)
     assert.equal(delta(m, before, 'mesh.peers.blocked'), 1)
-    assert.equal(m['memory.registry.entries'] ?? 0, before['memory.registry.entries'] ?? 0, 'nothing of it entered the registry')
     assert.equal(r.pings.failed, 0, `pings failed: ${r.pings.errors.join('; ')}`)
     await assertBlockedAndHonestUnaffected(h, 'after-refused-updates')
     await assertAudited(h, { strikes: 3, blockWhy: /^sync\.RepeatedOffence; until / })
