@@ -185,17 +185,14 @@ export async function createHostilePeer({ relayUrl, relays, log = () => {} } = {
         .filter((ma) => ma.toString().includes('/webrtc'))
         .slice(0, 8)
         .map(String)
-      const data = presence.encodePresence({
-        v: 1,
-        capabilities: [],
-        donating: false,
-        freeWorkers: 0,
-        region: 'unknown',
-        ...p,
-        peerId: h.peerId,
-        addrs,
-        ts: Date.now()
-      })
+      const claim = { v: 1, capabilities: [], donating: false, freeWorkers: 0, region: 'unknown', ...p, peerId: h.peerId, addrs, ts: Date.now() }
+      // A claim the app's schema refuses (e.g. 1,024 workers) is sent as it is: the app's encoder would not.
+      let data
+      try {
+        data = presence.encodePresence(claim)
+      } catch {
+        data = new TextEncoder().encode(JSON.stringify(claim))
+      }
       await node.services.pubsub.publish(PRESENCE_TOPIC, data)
     },
     /** Announce every `everyMs` (as tabs do) until the returned function is called. */

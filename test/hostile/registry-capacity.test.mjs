@@ -2,6 +2,8 @@
 // with 1,024 free workers (the most presence allows) and never runs anything. Before, every
 // load-balanced task offered to it first. Now A counts the capacity a donor has been seen to
 // take (unobserved: 1), so after B has run a task for A, A offers to B first; every task succeeds.
+// A claim of more workers than a peer of this code can have (over 128) is refused at presence,
+// and its sender struck and blocked as for any invalid presence.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { hostileStage, TEXT } from './scenario.mjs'
@@ -46,6 +48,25 @@ describe('self-reported capacity does not win routing (issue 11 item 6)', () => 
       // At most the first, while neither donor has been seen. Before, its 1,024 against B's 8 made
       // its load criterion 1 against 0.008: every first offer went to it.
       assert.ok(toLiar <= 2, `${toLiar} of 8 first offers went to the donor that said 1,024: ${firsts.join(', ')}`)
+    } finally {
+      stop()
+    }
+  })
+
+  it('a donor claiming 1,024 workers (no peer of this code claims over 128) is refused at presence, never listed, and blocked', async () => {
+    const h = await s.hostile()
+    const before = await s.metrics(s.a)
+    const stop = h.keepAnnouncing({ donating: true, freeWorkers: 1024, workers: 1024, capabilities: ['word-count'] }, 500)
+    try {
+      await h.dialDirect(s.idA)
+      const blocked = () => s.metrics(s.a).then((m) => (m['mesh.peers.blocked'] ?? 0) - (before['mesh.peers.blocked'] ?? 0))
+      const deadline = Date.now() + 30_000
+      while ((await blocked()) < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250))
+      const m = await s.metrics(s.a)
+      assert.equal(await blocked(), 1, `not blocked: ${JSON.stringify(Object.fromEntries(Object.entries(m).filter(([k]) => /presence|strikes/.test(k))))}`)
+      assert.ok((m['mesh.presence.invalid'] ?? 0) - (before['mesh.presence.invalid'] ?? 0) >= 1, 'its presence refused')
+      assert.equal(await s.a.evaluate((id) => window.zerostate.peers().some((p) => p.id === id && p.donating), h.peerId), false, 'A lists it as a donor')
+      assert.equal(await h.canConnect(s.idA, { timeout: 4000 }), false, 'the blocked donor reconnected')
     } finally {
       stop()
     }

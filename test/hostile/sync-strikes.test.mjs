@@ -7,6 +7,7 @@
 // cause (over the size cap) at the third.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { namespaceUpdate, throwawayKey } from './attacks.mjs'
 import { frame, SYNC_PROTOCOL } from './hostile-peer.mjs'
 import { deepJsonRecordUpdate, pushRegistryUpdate } from './registry-attack.mjs'
 import { hostileStage, until } from './scenario.mjs'
@@ -85,6 +86,24 @@ describe('sync attackers are blocked (issue 11 item 12)', () => {
     assert.equal(m['memory.registry.entries'] ?? 0, before['memory.registry.entries'] ?? 0, 'nothing of it entered the registry')
     assert.equal(r.pings.failed, 0, `pings failed: ${r.pings.errors.join('; ')}`)
     await assertBlockedAndHonestUnaffected(h, 'after-hostile-update')
+    await assertAudited(h, { strikes: 1, blockWhy: /^sync\.HostileUpdate; until / })
+  })
+
+  it('a namespace bomb (600 records of one owner in one update, quota 64) blocks its sender at once; B unaffected', async () => {
+    const h = await s.hostile()
+    await h.dialDirect(s.idA)
+    const before = await s.metrics()
+    const bomb = await namespaceUpdate(await throwawayKey(), 600)
+    const r = await s.measure(async () => {
+      await h.pushSync(s.idA, 'memory-index', bomb).catch(() => {})
+      await until(async () => delta(await s.metrics(), before, 'mesh.peers.blocked') >= 1, { timeout: 30_000, message: 'the block' })
+    })
+    const m = await s.metrics()
+    assert.equal(delta(m, before, 'memory.kv.namespaceOverQuotaRefused'), 1)
+    assert.equal(delta(m, before, 'memory.sync.refused.over-quota-alone'), 1)
+    assert.equal(delta(m, before, 'mesh.strikes.sync.HostileUpdate'), 1)
+    assert.equal(r.pings.failed, 0, `pings failed: ${r.pings.errors.join('; ')}`)
+    await assertBlockedAndHonestUnaffected(h, 'after-namespace-bomb')
     await assertAudited(h, { strikes: 1, blockWhy: /^sync\.HostileUpdate; until / })
   })
 
