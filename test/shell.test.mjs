@@ -185,6 +185,16 @@ describe('accessibility', () => {
       await audit('/tasks/…')
       await openWaitingWorkflow(page)
       await audit('/tasks/wf-… (waiting for an approval)')
+      // At a phone's width too: what fits at 1280 px scrolls sideways at 390 (the Workflows page's graph did,
+      // and a region that scrolls must be reachable from the keyboard).
+      await page.setViewportSize(PHONE)
+      for (const path of PAGES) {
+        await page.goto(new URL(path, relay.url).href)
+        await waitForApi(page)
+        await page.waitForSelector('main h1')
+        if (path === '/workflows') await page.waitForSelector('[data-testid="workflow-dag"]', { timeout: 30_000 })
+        await audit(`${path} at 390 px`)
+      }
       assert.deepEqual(found, [])
       // The skip link is the first thing Tab reaches, and it moves focus to the main content.
       await page.goto(new URL('/registry', relay.url).href)
