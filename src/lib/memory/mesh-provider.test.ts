@@ -1,6 +1,6 @@
-import { describe, it, expect, afterEach } from 'vitest'
+import { describe, it, expect, afterEach, vi } from 'vitest'
 import * as Y from 'yjs'
-import { MeshProvider } from './mesh-provider.ts'
+import { MeshProvider, RESYNC_BACKOFF_MAX } from './mesh-provider.ts'
 import { MemoryNetwork, MemorySyncTransport } from './memory-sync-transport.ts'
 import { PAYLOAD_CHUNK_BYTES, PayloadIntegrityError, PayloadTooLargeError, toBase64 } from '../core/index.ts'
 import { payloadMessage, payloadMessages, type SyncMessage } from './sync-protocol.ts'
@@ -345,6 +345,54 @@ describe('MeshProvider', () => {
     await b.provider.whenSynced
     a.doc.destroy()
     await until(() => b.provider.peers.length === 0)
+  })
+})
+
+describe('MeshProvider anti-entropy (issue 16, scale)', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('an idle doc backs off its periodic exchange; a change brings it back to the base rate', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] })
+    const net = new MemoryNetwork()
+    const make = async (id: string) => {
+      const t = new MemorySyncTransport(net, id)
+      await t.start()
+      const doc = new Y.Doc()
+      const provider = new MeshProvider('d', doc, t, { limits: { resyncIntervalMs: 1000 } })
+      cleanups.push(() => {
+        doc.destroy()
+        return t.stop()
+      })
+      return { doc, provider }
+    }
+    const a = await make('a')
+    const b = await make('b')
+    a.doc.getMap('m').set('k', 1)
+    await until(() => b.doc.getMap('m').get('k') === 1 && a.provider.syncedPeers.has('b') && b.provider.syncedPeers.has('a'))
+    // A round is b's step 1 (counted as it goes out, in the timer's own turn), answered by a's step 2, which b applies.
+    const rounds = (): number => b.provider.counters.get('resyncs')
+    const applied = (): number => b.provider.counters.get('updatesApplied')
+    const idle = async (ms: number): Promise<number> => {
+      const before = rounds()
+      for (let t = 0; t < ms; t += 1000) await vi.advanceTimersByTimeAsync(1000)
+      return rounds() - before
+    }
+    const applied0 = applied()
+    // The first minute after the change: rounds at about 1, 3, 7, 15, 31 s (a fixed 1 s made 60).
+    const first = await idle(60_000)
+    expect(first).toBeGreaterThanOrEqual(4)
+    expect(first).toBeLessThanOrEqual(7)
+    // Each round was a real exchange: a's answer reached b and was applied (hash checks run off the thread: real time).
+    await until(() => applied() - applied0 >= first, 10_000, 'the answers of the rounds')
+    // Then one round per RESYNC_BACKOFF_MAX periods: still anti-entropy, on a long period.
+    const later = await idle(RESYNC_BACKOFF_MAX * 1000 * 3)
+    expect(later).toBeGreaterThanOrEqual(2)
+    expect(later).toBeLessThanOrEqual(4)
+    // A change (here b's own) and the next round comes within the base period again.
+    b.doc.getMap('m').set('k', 2)
+    expect(await idle(2000)).toBe(1)
   })
 })
 

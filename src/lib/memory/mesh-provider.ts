@@ -7,7 +7,8 @@
  * `PayloadAssembler` with the size capped before buffering and the sha-256
  * checked at the end). Remote updates are size-capped, walked by the structural guard, tried in the check worker when large, and
  * applied with `origin === this` so they are never echoed. A periodic step 1
- * (anti-entropy) repairs anything lost while peers were apart.
+ * (anti-entropy) repairs anything lost while peers were apart; on an idle doc it backs off
+ * (RESYNC_BACKOFF_MAX).
  */
 import * as Y from 'yjs'
 import {
@@ -83,6 +84,23 @@ export const STRIKE_FORGET_MS = 10 * 60_000
  */
 export const FIRST_SYNC_WAIT_MS = 5_000
 
+/**
+ * Anti-entropy of an idle doc backs off (issue 16, scale): each round on a channel doubles
+ * that channel's wait, up to this many times `resyncIntervalMs` (15 s → 4 min); a change to
+ * the doc (local or from any peer) brings every channel back to `resyncIntervalMs`. A round
+ * is a step 1 and its step 2 answer on each channel: at the fixed 15 s, two docs over 32
+ * links cost an idle peer ~17 messages a second, for documents that had not changed in
+ * minutes. A new channel exchanges state at once, as before.
+ */
+export const RESYNC_BACKOFF_MAX = 16
+
+/** When a channel's next anti-entropy round is due, its current wait, and when its last round went out. */
+interface ResyncState {
+  every: number
+  at: number
+  last: number
+}
+
 /** A large payload being assembled on one channel. */
 interface Incoming {
   id: number
@@ -120,6 +138,10 @@ export class MeshProvider {
   readonly #outgoing = new WeakMap<SyncChannel, { id: number; large: Promise<void> }>()
   /** The one channel asked for state before any exchange completed, and the release of the channels waiting for it. */
   #first: { ch: SyncChannel; done: Promise<void>; release: () => void } | undefined
+  /** Per channel: its anti-entropy schedule (RESYNC_BACKOFF_MAX). */
+  readonly #resyncs = new WeakMap<SyncChannel, ResyncState>()
+  /** When the doc last changed (any origin): channels resync at the base rate after a change. */
+  #changedAt = 0
 
   constructor(name: string, doc: Y.Doc, transport: SyncTransport, opts: MeshProviderOptions = {}) {
     this.name = name
@@ -143,7 +165,7 @@ export class MeshProvider {
       else this.#onPeer({ type: 'join', peer })
     }
     if (this.#limits.resyncIntervalMs > 0) {
-      this.#timer = setInterval(() => this.resync(), this.#limits.resyncIntervalMs)
+      this.#timer = setInterval(() => this.#resyncDue(), this.#limits.resyncIntervalMs)
       ;(this.#timer as { unref?: () => void }).unref?.()
     }
   }
@@ -204,6 +226,8 @@ export class MeshProvider {
     const old = this.#channels.get(ch.peer)
     if (old != null && old !== ch) old.close()
     this.#channels.set(ch.peer, ch)
+    const now = Date.now()
+    this.#resyncs.set(ch, { every: this.#limits.resyncIntervalMs, at: now + this.#limits.resyncIntervalMs, last: now })
     void this.#askState(ch)
     void this.#run(ch)
   }
@@ -505,6 +529,7 @@ export class MeshProvider {
   }
 
   readonly #onUpdate = (update: Uint8Array, origin: unknown): void => {
+    this.#changedAt = Date.now()
     if (origin !== this && !this.#destroyed) this.#undelivered = true
     if (origin === this || this.#destroyed || this.#channels.size === 0) return
     // Updates made in one task go out as one merged frame (a burst of 2,000 writes
@@ -526,10 +551,34 @@ export class MeshProvider {
     this.counters.inc('updatesSent')
   }
 
-  /** Run the state-vector exchange again on every channel (anti-entropy). */
+  /** Run the state-vector exchange again on every channel (anti-entropy), due or not. */
   resync(): void {
     const sv = toB64(Y.encodeStateVector(this.doc))
     for (const ch of this.#channels.values()) void this.#send(ch, { type: 'step1', sv })
+  }
+
+  /** The periodic anti-entropy: a round on each channel that is due (RESYNC_BACKOFF_MAX). */
+  #resyncDue(): void {
+    const base = this.#limits.resyncIntervalMs
+    const now = Date.now()
+    let sv: string | undefined
+    for (const ch of this.#channels.values()) {
+      const s = this.#resyncs.get(ch)
+      if (s == null) continue
+      // The doc changed since this channel's last round: not idle, back to the base rate.
+      if (this.#changedAt > s.last) {
+        s.every = base
+        s.at = Math.min(s.at, s.last + base)
+      }
+      // Timers drift: a round due within half a period goes now rather than a whole period late.
+      if (now < s.at - base / 2) continue
+      sv ??= toB64(Y.encodeStateVector(this.doc))
+      void this.#send(ch, { type: 'step1', sv })
+      this.counters.inc('resyncs')
+      s.last = now
+      s.every = Math.min(s.every * 2, base * RESYNC_BACKOFF_MAX)
+      s.at = now + s.every
+    }
   }
 
   /** Stop syncing; called by `doc.destroy()` too. Idempotent. */
