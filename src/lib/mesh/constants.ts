@@ -87,20 +87,27 @@ export const LIVENESS = { sampleMs: 500, silenceMs: 1000, confirmMs: 450 } as co
 
 /** How often presence is re-announced in a small mesh (and how stale an entry may get before it is ignored: 3 intervals). */
 export const PRESENCE_INTERVAL_MS = 2000
+/** Up to this many peers known, presence is re-announced every PRESENCE_INTERVAL_MS as in a small mesh. */
+export const PRESENCE_SMALL_MESH = 8
 /**
- * Beyond 8 peers the re-announcement slows with the mesh: every peer announces every
- * `peers × PRESENCE_PER_PEER_MS`, so each peer receives about 4 periodic presences a second
- * whatever the mesh size (at a fixed 2 s, 200 peers made each receive 100/s, all of them
- * signature-checked: 20,000 checks a second across the mesh). Changes (donating, free
- * workers, addresses) and answers to newcomers still go out at once.
+ * Beyond PRESENCE_SMALL_MESH peers the re-announcement slows with the mesh: each peer more
+ * adds PRESENCE_PER_PEER_MS to the interval, so each peer receives about one periodic
+ * presence a second whatever the mesh size (at a fixed 2 s, 200 peers made each receive
+ * 100/s, all of them signature-checked). Every presence is flooded to the whole mesh and
+ * arrives ~D times: in an idle simulated mesh of 32 peers the periodic presences at
+ * 250 ms per peer (4 a second received) cost each peer ~8 ms of CPU a second, a third of
+ * its idle cost (issue 16). Changes (donating, free workers, addresses), answers to
+ * newcomers and announcements for new links still go out at once; the periodic one only
+ * keeps entries from going stale and tells peers that missed a change.
  */
-export const PRESENCE_PER_PEER_MS = 250
-/** The slowest re-announcement (a peer is forgotten 3 intervals after its last one). */
-export const PRESENCE_MAX_INTERVAL_MS = 30_000
+export const PRESENCE_PER_PEER_MS = 1000
+/** The slowest re-announcement (a peer is forgotten 3 intervals after its last one: 6 min). */
+export const PRESENCE_MAX_INTERVAL_MS = 120_000
 
 /** The re-announcement interval in a mesh where this peer knows the presence of `peers` others. */
 export function presenceIntervalMs(peers: number): number {
-  return Math.min(PRESENCE_MAX_INTERVAL_MS, Math.max(PRESENCE_INTERVAL_MS, Math.round(peers * PRESENCE_PER_PEER_MS)))
+  const beyond = Math.max(0, peers - PRESENCE_SMALL_MESH)
+  return Math.min(PRESENCE_MAX_INTERVAL_MS, PRESENCE_INTERVAL_MS + Math.round(beyond * PRESENCE_PER_PEER_MS))
 }
 
 /**
