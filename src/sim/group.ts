@@ -36,6 +36,8 @@ export type GroupCommand =
   | { op: 'presence'; ids: string[]; only?: string[] }
   /** → [peer id, direct links] per local peer. */
   | { op: 'links' }
+  /** → why peer `id` (if local) is linked as it is: its relay status, presences held, and the dialer's last failures; null elsewhere. */
+  | { op: 'diag'; id: string }
   /** → local peers that see no donating peer. */
   | { op: 'noDonor' }
   /** → the bundled hash agent's id, as a local peer lists it. */
@@ -98,6 +100,22 @@ export class PeerGroup {
       }
       case 'links':
         return [...this.peers.values()].map((p) => [p.id, p.zs.peers().filter((x) => !x.relay && x.transport === 'webrtc').length])
+      case 'diag': {
+        const p = this.peers.get(cmd.id)
+        if (p == null) return null
+        const d = p.zs.mesh.diagnostics()
+        const failing = d.dialer.filter((x) => x.failures > 0 && !x.direct)
+        return {
+          relay: d.status.state,
+          relays: d.status.connected.length,
+          presences: d.presence.length,
+          heardOf: d.dialer.length,
+          pending: d.dialer.filter((x) => x.pending != null).length,
+          failing: failing.length,
+          lastErrors: [...new Set(failing.map((x) => x.lastError?.replace(/12D3\w+/g, '<peer>') ?? ''))].slice(0, 3),
+          counters: Object.fromEntries(Object.entries(p.zs.mesh.counters.toRecord()).filter(([k]) => k.startsWith('dial.') || k.startsWith('relay.')))
+        }
+      }
       case 'noDonor':
         return [...this.peers.values()].filter((p) => !p.zs.peers().some((x) => x.donating)).map((p) => p.id)
       case 'hashAgent':

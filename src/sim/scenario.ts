@@ -369,6 +369,15 @@ export class SimMesh {
       .map(([, n]) => n)
   }
 
+  /** A line on the least linked peer: its links, relay status, presences held and its dialer's recent failures. */
+  async explainLeastLinked(): Promise<string> {
+    const mine = new Set(this.peers.map((p) => p.id))
+    const counts = (await this.ask<Array<[string, number]>>({ op: 'links' })).flat().filter(([id]) => mine.has(id))
+    const least = counts.reduce((a, b) => (b[1] < a[1] ? b : a))
+    const diag = (await this.ask<unknown>({ op: 'diag', id: least[0] })).find((d) => d != null)
+    return `least linked: ${least[0].slice(-8)} with ${least[1]} direct links: ${JSON.stringify(diag)}`
+  }
+
   /** Wait until every peer has at least `min` direct links. */
   async linked(min: number, ms: number): Promise<number> {
     return await waitFor(async () => (await this.linkCounts()).every((n) => n >= min), ms, `every peer with ${min} direct links`, 200)
@@ -537,7 +546,7 @@ export function simShortcuts(opts: Pick<SimOptions, 'verifyCache'>): string[] {
     'direct links skip Noise: as @libp2p/webrtc between browsers (DTLS encrypts in the browser network stack, outside JavaScript); the link to the relay uses Noise as a WebSocket does',
     'direct links carry yamux streams over one simulated byte stream; WebRTC gives each stream a native data channel',
     'direct dials are not signalled through the relay (no SDP/ICE exchange); a dial costs one simulated round trip',
-    'no RTCPeerConnection: the liveness monitor, which reads its stats, does not judge simulated links (they close when their end closes them)',
+    'no RTCPeerConnection: the liveness monitor, which reads its stats (in a tab every 500 ms per link), does not judge simulated links (they close when their end closes them), and their RTTs are sampled with yamux PING frames, where a tab reads them from those same stats',
     'every peer runs on 2 shared cores, ~100 per thread: event-loop lag of one peer delays its thread-mates (loopLag says how much)'
   ]
 }
@@ -588,7 +597,11 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       })
       log(`presence converged ${presenceConvergedMs == null ? 'not within 60 s' : `${Math.round(presenceConvergedMs)} ms`} after the last start`)
       // The gossip mesh needs links: gossipsub's D is 6, so each peer wants 6 (or all of a smaller mesh).
-      await mesh.linked(Math.min(6, size - 1), 30_000).catch((err: Error) => log(err.message))
+      await mesh.linked(Math.min(6, size - 1), 30_000).catch(async (err: Error) => {
+        log(err.message)
+        // Why the least linked peer is: its relay, the presences it holds, its dialer's failures.
+        await mesh.explainLeastLinked().then(log, () => {})
+      })
       const counts = await mesh.linkCounts()
       const links = { min: Math.min(...counts), mean: r1(counts.reduce((a, b) => a + b, 0) / counts.length), max: Math.max(...counts) }
       // Two heartbeats for the probe topic's mesh to graft, then warm-up probes (not counted).
