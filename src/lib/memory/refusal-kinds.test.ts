@@ -6,6 +6,7 @@ import { describe, it, expect } from 'vitest'
 import * as Y from 'yjs'
 import { Counters, PayloadTooLargeError } from '../core/index.ts'
 import {
+  InvalidEntryError,
   NamespaceQuotaExceededError,
   RegistryQuotaExceededError,
   RegistryWorkMissingError,
@@ -120,6 +121,15 @@ async function publisher(limits: Partial<MemoryLimits>): Promise<{ doc: Y.Doc; r
 const manifest = (name: string) => ({ name, version: '1.0.0', capabilities: ['word-count'] })
 
 describe('registry quota refusals: alone or with what this tab holds (issue 11)', () => {
+  it('publish refuses a manifest deeper than the guard takes, so an honest author never sends what blocks it', async () => {
+    const p = await publisher({})
+    await expect(
+      p.reg.publish({ id: 'deep', manifest: { name: 'deep', schema: nested(40) as Record<string, unknown> }, moduleSha256: fakeSha(1) })
+    ).rejects.toThrow(InvalidEntryError)
+    await p.reg.publish({ id: 'flat', manifest: { name: 'flat', schema: nested(20) as Record<string, unknown> }, moduleSha256: fakeSha(2) })
+    expect(() => checkUpdate(Y.encodeStateAsUpdate(p.doc), registryUpdatePolicy(DEFAULT_LIMITS))).not.toThrow()
+  })
+
   const limits: MemoryLimits = { ...DEFAULT_LIMITS, publishWorkBits: 4, maxEntriesPerAuthor: 4 }
 
   it('an author at the quota who retracted two agents and published two more is admitted by a newcomer (its deleted keys are not counted)', async () => {
