@@ -107,4 +107,23 @@ describe('task results and history', () => {
     )
     assert.deepEqual(a.__errors ?? [], [])
   })
+
+  it('a reload the moment a task finished finds it succeeded, not running, and does not carry it on', async () => {
+    for (let i = 0; i < 3; i++) {
+      const id = await a.evaluate(async (text) => {
+        const zs = window.zerostate
+        const agent = zs.agents.list({ capability: 'hashing' })[0]
+        const h = zs.submit({ description: 'hash it', input: text, agent: agent.id })
+        await h.done
+        return h.id
+      }, `${TEXT} (${i})`)
+      // At once: the final record used to wait ~60 ms for the journal's batch, so the reloaded tab read
+      // "running" and carried the task on, offering its step again.
+      await a.reload()
+      await waitForApi(a)
+      const row = await a.evaluate((taskId) => window.zerostate.tasks().find((t) => t.id === taskId), id)
+      assert.equal(row?.status, 'succeeded', `task ${i} after the reload: ${JSON.stringify(row)}`)
+      assert.equal(await a.evaluate(() => window.zerostate.metrics()['tasks.resumed'] ?? 0), 0)
+    }
+  })
 })

@@ -62,7 +62,7 @@ class JournalBatcher {
     lifecycle: PageLifecycle | undefined
   ) {
     const now = (): void => {
-      if (this.#flushed != null) this.#flush()
+      if (this.#flushed != null) this.#flush(true)
     }
     lifecycle?.addEventListener('pagehide', now)
     lifecycle?.addEventListener('visibilitychange', () => {
@@ -70,24 +70,32 @@ class JournalBatcher {
     })
   }
 
-  put(record: TaskRecord): Promise<void> {
+  /**
+   * Resolves once `record` is saved. `now`: written at once with whatever waits (a plan, a committed
+   * step, a settled task: what a tab that reloads in the next moment must find), else within the window.
+   * The latest record of a task replaces a waiting one, so a record written now is never overwritten
+   * by an older one still waiting.
+   */
+  put(record: TaskRecord, opts: { now?: boolean } = {}): Promise<void> {
     this.#records.set(record.id, record)
-    if (this.#flushed == null) {
-      this.#flushed = Promise.withResolvers<void>()
-      this.#timer = setTimeout(() => {
+    this.#flushed ??= Promise.withResolvers<void>()
+    const flushed = this.#flushed.promise
+    if (opts.now === true) this.#flush(true)
+    else
+      this.#timer ??= setTimeout(() => {
         this.#flush()
       }, BATCH_MS)
-    }
-    return this.#flushed.promise
+    return flushed
   }
 
-  #flush(): void {
+  #flush(now = false): void {
     clearTimeout(this.#timer)
+    this.#timer = undefined
     const records = [...this.#records.values()]
     const done = this.#flushed!
     this.#records = new Map()
     this.#flushed = undefined
-    this.journal.putMany(records).then(done.resolve, async () => {
+    this.journal.putMany(records, { now }).then(done.resolve, async () => {
       // One bad record must not lose the others: store them one by one, failing only its own.
       const results = await Promise.allSettled(records.map((r) => this.journal.put(r)))
       const failed = results.filter((r) => r.status === 'rejected')
@@ -210,17 +218,22 @@ export async function journalTask(
   const routes: Record<string, unknown> = {}
   let writing = Promise.resolve()
   let timer: ReturnType<typeof setTimeout> | undefined
-  /** `now`: straight to the journal, not after the batch window (the plan: its task's steps wait for it). */
+  /**
+   * Resolves once this record is saved. `now`: at once, not after the batch window: the plan (its task's
+   * steps wait for it), a committed step and the settled task (a reload a moment after a task finished
+   * found it "running" and carried it on, offering its step again).
+   */
   const write = (now = false): Promise<void> => {
     clearTimeout(timer)
     timer = undefined
     const record: TaskRecord = { id: handle.id, status, description: request.description, createdAt, updatedAt: Date.now(), steps: [...steps.values()], data }
-    writing = writing
-      .then(() => (now ? journal.put(record, { now: true }) : batcherOf(journal, lifecycle).put(record)))
+    const saved = batcherOf(journal, lifecycle)
+      .put(record, { now })
       .catch((err: unknown) => {
         log.error('could not journal task %s: %s', handle.id, (err as Error).message)
       })
-    return writing
+    writing = Promise.all([writing, saved]).then(() => {})
+    return saved
   }
   // Progress and step events come in bursts: write at most every SAVE_EVERY_MS while running.
   const save = (): void => {
@@ -292,7 +305,7 @@ export async function journalTask(
       if (output === undefined) dropOutput(e.stepId)
       keepMedia(e.stepId, e.output)
       // A finished step is what a tab carrying the task on keeps: journalled at once.
-      write()
+      void write(true)
     } else save()
   })
   try {
@@ -317,7 +330,11 @@ export async function journalTask(
     status = (err as Error).name === 'TaskCancelledError' ? 'cancelled' : 'failed'
     data = { ...data, error: (err as Error).message }
   }
-  await Promise.all(mediaWrites)
-  write()
+  // The settled state at once; the byte outputs kept beside the journal follow (each rewrites the record).
+  void write(true)
+  if (mediaWrites.length > 0) {
+    await Promise.all(mediaWrites)
+    void write(true)
+  }
   await writing
 }

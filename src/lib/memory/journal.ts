@@ -75,9 +75,9 @@ export class Journal {
   /**
    * Store several records in one transaction (one update to persist and to tell
    * the profile's other tabs, rather than one per record). All are validated
-   * first: one invalid record rejects the call and stores none.
+   * first: one invalid record rejects the call and stores none. `now`: written at once, as for `put`.
    */
-  async putMany(records: TaskRecord[]): Promise<void> {
+  async putMany(records: TaskRecord[], opts: { now?: boolean } = {}): Promise<void> {
     if (records.length === 0) return
     const encoded = records.map((r) => this.#encode(r))
     const doc = this.#tasks.doc
@@ -86,7 +86,7 @@ export class Journal {
     }
     if (doc == null) apply()
     else doc.transact(apply)
-    await this.#saved(false)
+    await this.#saved(opts.now === true)
   }
 
   #encode(record: TaskRecord): [string, string] {
