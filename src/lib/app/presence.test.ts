@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { MeshNodeInit } from '../mesh/index.ts'
 import { LLM_CAPABILITY } from '../orchestrator/index.ts'
 import type { AgentManifest } from '../runtime/index.ts'
-import { UnknownRegionError } from '../mesh/index.ts'
+import * as v from 'valibot'
+import { MAX_PRESENCE_FREE_SLOTS, MAX_PRESENCE_WORKERS, PresenceSchema, UnknownRegionError } from '../mesh/index.ts'
 import { presencePublisher, savedRegion } from './presence.ts'
 
 const agent = (id: string, capabilities: string[]) => ({ id, manifest: { capabilities } as unknown as AgentManifest })
@@ -77,6 +78,34 @@ describe('presencePublisher', () => {
     expect(published.at(-1)).toMatchObject({ donating: true, workers: 1, freeWorkers: 8 })
     presence.setDonating(false)
     expect(published.at(-1)).toMatchObject({ donating: false, workers: 0, freeWorkers: 0 })
+  })
+
+  it('a donor with more workers than presence admits advertises the most it admits (else every peer refuses its presence)', () => {
+    const published: NonNullable<MeshNodeInit['presence']>[] = []
+    const presence = presencePublisher()({
+      mesh: { setPresence: (p) => published.push({ ...p }) },
+      catalog: { agents: () => [] },
+      executor: { has: () => true, freeWorkers: () => 192 * 8 },
+      pool: { stats: () => ({ workers: 192 }) },
+      llm: { state: () => ({ state: 'unavailable' }) },
+      publicKey: 'ed25519:me'
+    })
+    presence.setDonating(true)
+    const p = published.at(-1)!
+    expect(p).toMatchObject({ donating: true, workers: MAX_PRESENCE_WORKERS, freeWorkers: MAX_PRESENCE_FREE_SLOTS })
+    // What peers check: the presence as announced passes the schema every peer validates with.
+    expect(
+      v.safeParse(PresenceSchema, {
+        v: 1,
+        peerId: '12D3KooWpeer',
+        donating: true,
+        freeWorkers: p.freeWorkers,
+        workers: p.workers,
+        capabilities: [],
+        region: 'unknown',
+        ts: Date.now()
+      }).success
+    ).toBe(true)
   })
 
   it('a loaded model is advertised with its context and measured speed, first, so a cap on capabilities does not cut it', async () => {

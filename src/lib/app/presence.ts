@@ -4,7 +4,7 @@
  * planner, and its region (from the time zone, or the one the user chose: saved
  * per profile).
  */
-import { defaultRegion, toRegion, type MeshNodeInit, type Region } from '../mesh/index.ts'
+import { MAX_PRESENCE_FREE_SLOTS, MAX_PRESENCE_WORKERS, defaultRegion, toRegion, type MeshNodeInit, type Region } from '../mesh/index.ts'
 import { LLM_CAPABILITY, LLM_PROMPT_CAPABILITY, MAX_ADVERTISED_MODELS, encodeLlmRun, modelSlug } from '../orchestrator/index.ts'
 import type { CatalogAgent } from './adapters.ts'
 import { savedRegion } from './early/index.ts'
@@ -116,8 +116,10 @@ export function presencePublisher(init: PresencePublisherInit = {}): (components
       for (const c of llmCaps) caps.delete(c)
       mesh.setPresence({
         donating,
-        freeWorkers: donating ? executor.freeWorkers() : 0,
-        ...(pool != null ? { workers: donating ? pool.stats().workers : 0 } : {}),
+        // Within what presence admits (a machine with more than 128 cores, a terminal donor on a server, says 128):
+        // above it every peer refuses the presence as no honest peer's, and this donor would vanish from the mesh.
+        freeWorkers: donating ? Math.min(MAX_PRESENCE_FREE_SLOTS, executor.freeWorkers()) : 0,
+        ...(pool != null ? { workers: donating ? Math.min(MAX_PRESENCE_WORKERS, pool.stats().workers) : 0 } : {}),
         // The models first: a donor with many agents must not have them cut (the cap, then presence's byte limit, cut from the end).
         capabilities: [...[...llmCaps].sort(), ...[...caps].sort()].slice(0, maxCapabilities)
       })
