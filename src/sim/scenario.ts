@@ -13,6 +13,16 @@ import { leaveThreads, linkStats } from './link.ts'
 import { type SimPeerInit, type SimRelay, quantile, serveAgents, startSimRelay, waitFor } from './mesh.ts'
 import { type GroupHandle, startGroups } from './threads.ts'
 import { type Seeder, seedRecords, startSeeder } from './registry-seed.ts'
+import { presenceIntervalMs } from '../lib/mesh/index.ts'
+
+/**
+ * How long to wait for presence to reach everyone at `size` peers: a peer that neither
+ * answered a newcomer nor linked to it is heard at its next periodic announcement, up to
+ * one re-announcement interval (which grows with the mesh), plus the time to flood it.
+ */
+export function presenceWaitMs(size: number): number {
+  return Math.max(60_000, Math.round(presenceIntervalMs(size) * 1.25) + 15_000)
+}
 
 /** Options of a simulation run. */
 export interface SimOptions {
@@ -591,11 +601,13 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       const growMs = performance.now() - t
       log(`${size} peers started in ${Math.round(growMs)} ms`)
       // Not converged in time is a figure too (null), not the end of the run.
-      const presenceConvergedMs = await mesh.presenceConverged(60_000).catch((err: Error) => {
+      const presenceConvergedMs = await mesh.presenceConverged(presenceWaitMs(size)).catch((err: Error) => {
         log(err.message)
         return null
       })
-      log(`presence converged ${presenceConvergedMs == null ? 'not within 60 s' : `${Math.round(presenceConvergedMs)} ms`} after the last start`)
+      log(
+        `presence converged ${presenceConvergedMs == null ? `not within ${presenceWaitMs(size) / 1000} s` : `${Math.round(presenceConvergedMs)} ms`} after the last start`
+      )
       // The gossip mesh needs links: gossipsub's D is 6, so each peer wants 6 (or all of a smaller mesh).
       await mesh.linked(Math.min(6, size - 1), 30_000).catch(async (err: Error) => {
         log(err.message)
@@ -691,7 +703,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
             if (registryAt == null && (agents === 0 || (await listed()) >= agents)) registryAt = performance.now() - tn
             return presenceAt != null && registryAt != null
           },
-          60_000,
+          presenceWaitMs(size),
           'the newcomer',
           100
         ).catch((err: Error) => log(err.message))
