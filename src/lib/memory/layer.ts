@@ -118,7 +118,9 @@ export function createMemoryLayer(init: MemoryLayerInit): MemoryLayer {
             : undefined,
       admitKeys: name === REGISTRY_DOC ? (kind) => registry.keyAdmitter(kind) : name === MEMORY_INDEX_DOC ? (kind) => memory.indexKeyAdmitter(kind) : undefined,
       onReject: init.onPeerRejected,
-      offer: name.startsWith(NAMESPACE_DOC_PREFIX)
+      offer: name.startsWith(NAMESPACE_DOC_PREFIX),
+      // An answer waits for the doc's own verification and prune: it must carry nothing a peer refuses as hostile.
+      settled: name === REGISTRY_DOC ? () => registry.settled() : name === MEMORY_INDEX_DOC ? () => memory.settled() : undefined
     })
   }
 

@@ -1,6 +1,6 @@
 import { describe, it, expect, afterEach, vi } from 'vitest'
 import * as Y from 'yjs'
-import { MeshProvider, RESYNC_BACKOFF_MAX } from './mesh-provider.ts'
+import { MeshProvider, RESYNC_BACKOFF_MAX, SETTLE_WAIT_MS } from './mesh-provider.ts'
 import { MemoryNetwork, MemorySyncTransport } from './memory-sync-transport.ts'
 import { PAYLOAD_CHUNK_BYTES, PayloadIntegrityError, PayloadTooLargeError, toBase64 } from '../core/index.ts'
 import { payloadMessage, payloadMessages, type SyncMessage } from './sync-protocol.ts'
@@ -454,5 +454,55 @@ describe('MeshProvider.delivered', () => {
     await expect(d).rejects.toThrow('gave up')
     // An already aborted signal rejects at once rather than waiting for a delivery.
     await expect(lone.provider.delivered(AbortSignal.abort(new Error('too late')))).rejects.toThrow('too late')
+  })
+})
+
+describe('MeshProvider: answers wait for the doc to settle', () => {
+  it('a step 2 answer waits for the doc’s own checks, so it never carries what this tab has not pruned yet', async () => {
+    const net = new MemoryNetwork()
+    const ta = new MemorySyncTransport(net, 'a')
+    await ta.start()
+    const docA = new Y.Doc()
+    const settle = Promise.withResolvers<void>()
+    const pa = new MeshProvider('d', docA, ta, { limits: { resyncIntervalMs: 0 }, settled: () => settle.promise })
+    cleanups.push(() => {
+      pa.destroy()
+      docA.destroy()
+      return ta.stop()
+    })
+    docA.getMap('m').set('k', 'held before b came')
+    const b = await peer(net, 'b')
+    // b's step 1 reached a, but a's checks have not settled: it is not answered yet.
+    await until(() => pa.counters.get('step1Received') > 0)
+    await new Promise((r) => setTimeout(r, 50)) // nothing to await: the answer must not come
+    expect(b.doc.getMap('m').get('k')).toBeUndefined()
+    settle.resolve()
+    await until(() => b.doc.getMap('m').get('k') === 'held before b came')
+    expect(pa.counters.get('answeredUnsettled')).toBe(0)
+  })
+
+  it('a doc whose checks never settle answers after SETTLE_WAIT_MS, counted (sync is delayed, never stopped)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const net = new MemoryNetwork()
+      const ta = new MemorySyncTransport(net, 'a')
+      await ta.start()
+      const docA = new Y.Doc()
+      const pa = new MeshProvider('d', docA, ta, { limits: { resyncIntervalMs: 0 }, settled: () => new Promise<void>(() => {}) })
+      cleanups.push(() => {
+        pa.destroy()
+        docA.destroy()
+        return ta.stop()
+      })
+      docA.getMap('m').set('k', 'v')
+      const b = await peer(net, 'b')
+      await vi.advanceTimersByTimeAsync(SETTLE_WAIT_MS - 100)
+      expect(b.doc.getMap('m').get('k')).toBeUndefined()
+      await vi.advanceTimersByTimeAsync(200)
+      await vi.waitFor(() => expect(b.doc.getMap('m').get('k')).toBe('v'))
+      expect(pa.counters.get('answeredUnsettled')).toBeGreaterThan(0)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

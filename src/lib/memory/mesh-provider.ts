@@ -64,7 +64,18 @@ export interface MeshProviderOptions {
   strikes?: Map<string, ProviderStrikes>
   /** Open a channel to every peer connected at construction, not only as the smaller peer id (a doc opened on demand, which peers do not open for us). */
   offer?: boolean
+  /**
+   * Resolves once what this doc holds is verified and pruned (the registry's, the namespace
+   * index's own checks). A step 2 answer waits for it, at most {@link SETTLE_WAIT_MS}: an
+   * answer must never carry what this tab has not pruned yet (a second partition's entries of
+   * an author already at the quota here, records stored before a check existed), which the
+   * asking peer refuses as a hostile update and blocks this honest tab for.
+   */
+  settled?: () => Promise<void>
 }
+
+/** The longest a step 2 answer waits for the doc's own checks to settle (then it goes anyway). */
+export const SETTLE_WAIT_MS = 3000
 
 /** Refused updates of one peer, and when the last one came. */
 export interface ProviderStrikes {
@@ -287,8 +298,12 @@ export class MeshProvider {
             this.#reject(ch.peer, err as Error)
             continue
           }
-          // Answer after earlier updates from this peer are applied, so nothing is sent twice needlessly.
-          chain = chain.then(() => {
+          this.counters.inc('step1Received')
+          // Answer after earlier updates from this peer are applied, so nothing is sent twice needlessly,
+          // and after this doc's own checks settled.
+          chain = chain.then(async () => {
+            await this.#settled()
+            if (this.#destroyed) return
             const diff = Y.encodeStateAsUpdate(this.doc, sv)
             this.counters.inc('bytesSent', diff.byteLength)
             this.#sendPayload(ch, 'step2', diff, describePayload({ kind: 'bytes', bytes: diff }))
@@ -473,6 +488,25 @@ export class MeshProvider {
    * can relay (over a quota only with what this tab holds, a deadline on a busy machine) hangs
    * up at `maxStrikes` within STRIKE_FORGET_MS, as before (issue 11).
    */
+  /** Waits for the doc's own checks ({@link MeshProviderOptions.settled}), at most SETTLE_WAIT_MS. */
+  async #settled(): Promise<void> {
+    const settled = this.#opts.settled?.()
+    if (settled == null) return
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), SETTLE_WAIT_MS)
+    })
+    const r = await Promise.race([
+      settled.then(
+        () => 'settled' as const,
+        () => 'settled' as const
+      ),
+      late
+    ])
+    clearTimeout(timer)
+    if (r === 'late') this.counters.inc('answeredUnsettled')
+  }
+
   #reject(peer: string, err: Error): void {
     // What it sent after a hostile update (already in flight) is dropped unread, not struck again.
     if (this.#hostile.has(peer)) return
