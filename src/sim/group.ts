@@ -113,7 +113,7 @@ export class PeerGroup {
           pending: d.dialer.filter((x) => x.pending != null).length,
           failing: failing.length,
           lastErrors: [...new Set(failing.map((x) => x.lastError?.replace(/12D3\w+/g, '<peer>') ?? ''))].slice(0, 3),
-          counters: Object.fromEntries(Object.entries(p.zs.mesh.counters.toRecord()).filter(([k]) => k.startsWith('dial.') || k.startsWith('relay.')))
+          counters: Object.fromEntries(Object.entries(p.zs.mesh.counters.toRecord()).filter(([k]) => /^mesh\.(dial|relay|roster|presence)\./.test(k)))
         }
       }
       case 'noDonor':
