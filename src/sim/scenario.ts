@@ -601,8 +601,24 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       const growMs = performance.now() - t
       log(`${size} peers started in ${Math.round(growMs)} ms`)
       // Not converged in time is a figure too (null), not the end of the run.
-      const presenceConvergedMs = await mesh.presenceConverged(presenceWaitMs(size)).catch((err: Error) => {
+      const presenceConvergedMs = await mesh.presenceConverged(presenceWaitMs(size)).catch(async (err: Error) => {
         log(err.message)
+        const ids = mesh.ids()
+        const lacking = await mesh
+          .lacking(
+            ids,
+            mesh.peers.map((p) => p.id)
+          )
+          .catch(() => [])
+        // Who is missing: the ids the lacking peers lack, counted (one id missing everywhere is a peer whose presence never went out).
+        const missing = new Map<string, number>()
+        for (const id of ids) {
+          const n = (await mesh.lacking([id], lacking).catch(() => [])).length
+          if (n > 0) missing.set(id.slice(-8), n)
+        }
+        log(
+          `${lacking.length} of ${size} peers lack a presence; missing (id: peers lacking it): ${JSON.stringify(Object.fromEntries([...missing].slice(0, 8)))}`
+        )
         return null
       })
       log(
