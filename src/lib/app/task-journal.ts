@@ -70,18 +70,28 @@ class JournalBatcher {
     })
   }
 
+  /** A flush at the end of this turn is queued (records written now by tasks that end together share it). */
+  #soon = false
+
   /**
-   * Resolves once `record` is saved. `now`: written at once with whatever waits (a plan, a committed
-   * step, a settled task: what a tab that reloads in the next moment must find), else within the window.
-   * The latest record of a task replaces a waiting one, so a record written now is never overwritten
-   * by an older one still waiting.
+   * Resolves once `record` is saved. `now`: written at the end of this turn with whatever waits (a
+   * plan, a committed step, a settled task: what a tab that reloads in the next moment must find),
+   * not after the window; tasks that end in the same turn still share one update. The latest record
+   * of a task replaces a waiting one, so a record written now is never overwritten by an older one
+   * still waiting.
    */
   put(record: TaskRecord, opts: { now?: boolean } = {}): Promise<void> {
     this.#records.set(record.id, record)
     this.#flushed ??= Promise.withResolvers<void>()
     const flushed = this.#flushed.promise
-    if (opts.now === true) this.#flush(true)
-    else
+    if (opts.now === true) {
+      if (!this.#soon) {
+        this.#soon = true
+        queueMicrotask(() => {
+          if (this.#soon) this.#flush(true)
+        })
+      }
+    } else
       this.#timer ??= setTimeout(() => {
         this.#flush()
       }, BATCH_MS)
@@ -89,6 +99,7 @@ class JournalBatcher {
   }
 
   #flush(now = false): void {
+    this.#soon = false
     clearTimeout(this.#timer)
     this.#timer = undefined
     const records = [...this.#records.values()]
