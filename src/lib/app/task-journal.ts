@@ -4,7 +4,7 @@
  * the durable trace of step outcomes (agent, peer, time, error).
  */
 import { pageLifecycle, type Journal, type PageLifecycle, type StepRecord, type TaskRecord } from '../memory/index.ts'
-import { logger } from '../core/index.ts'
+import { logger, settledWithin } from '../core/index.ts'
 import type { TaskHandle, TaskRequest } from '../orchestrator/index.ts'
 import {
   INPUT_MEDIA_KEY,
@@ -133,12 +133,7 @@ export async function planSaved(journal: Journal, taskId: string, maxMs = PLAN_S
   const writes = planWrites.get(journal)
   const saved = writes?.get(taskId)
   if (saved == null) return
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(() => resolve('late'), maxMs)
-  })
-  if ((await Promise.race([saved, late])) === 'late') log('the record of task %s was not saved within %d ms: its steps start anyway', taskId, maxMs)
-  clearTimeout(timer)
+  if (!(await settledWithin(saved, maxMs))) log('the record of task %s was not saved within %d ms: its steps start anyway', taskId, maxMs)
   if (writes?.get(taskId) === saved) writes.delete(taskId)
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { abortableSleep } from './backoff.ts'
+import { abortableSleep, settledWithin } from './backoff.ts'
 
 describe('abortableSleep', () => {
   const cancelled = (reason: unknown) => new Error(`cancelled: ${String(reason)}`)
@@ -16,5 +16,13 @@ describe('abortableSleep', () => {
     ac.abort('during')
     await expect(p).rejects.toThrow('cancelled: during')
     await expect(abortableSleep(1, new AbortController().signal, cancelled)).resolves.toBeUndefined()
+  })
+})
+
+describe('settledWithin', () => {
+  it('is true when the promise settles in time, fulfilled or rejected, and false when the bound comes first', async () => {
+    expect(await settledWithin(Promise.resolve(1), 1000)).toBe(true)
+    expect(await settledWithin(Promise.reject(new Error('x')), 1000)).toBe(true)
+    expect(await settledWithin(new Promise(() => {}), 5)).toBe(false)
   })
 })

@@ -26,3 +26,25 @@ export async function abortableSleep(ms: number, signal: AbortSignal, cancelled:
     signal.addEventListener('abort', onAbort, { once: true })
   })
 }
+
+/**
+ * Wait for `promise` to settle (fulfilled or rejected), at most `ms`: true when it settled in
+ * time, false when the bound came first (the promise is left running; the timer is cleared).
+ */
+export async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms)
+  })
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true as const,
+        () => true as const
+      ),
+      late
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}

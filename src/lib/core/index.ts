@@ -60,7 +60,7 @@ export {
 export { Histogram, LATENCY_MS_BUCKETS, BYTES_BUCKETS, quantile, difference, merge, normalizeBounds, type HistogramSnapshot } from './histogram.ts'
 export { libp2pMetrics, gossipsubMetricsRegister, TRANSFER_METRIC, type GossipMetricsRegister } from './libp2p-metrics.ts'
 export { IdbValue } from './idb-value.ts'
-export { abortableSleep, backoffDelay } from './backoff.ts'
+export { abortableSleep, backoffDelay, settledWithin } from './backoff.ts'
 export {
   TypedEventEmitter,
   ChangeNotifier,

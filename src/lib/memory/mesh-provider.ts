@@ -19,7 +19,8 @@ import {
   PayloadTooLargeError,
   describePayload,
   logger,
-  sendPayloadChunks
+  sendPayloadChunks,
+  settledWithin
 } from '../core/index.ts'
 import { RejectedUpdateError, provesHostile } from './errors.ts'
 import { UpdateKeyScanner, checkStateVector, checkUpdate, type UpdatePolicy, type UpdateShape } from './update-guard.ts'
@@ -480,6 +481,12 @@ export class MeshProvider {
     })
   }
 
+  /** Waits for the doc's own checks ({@link MeshProviderOptions.settled}), at most SETTLE_WAIT_MS. */
+  async #settled(): Promise<void> {
+    const settled = this.#opts.settled?.()
+    if (settled != null && !(await settledWithin(settled, SETTLE_WAIT_MS))) this.counters.inc('answeredUnsettled')
+  }
+
   /**
    * A refused update: counted (per refusal kind too), reported, and a strike. A refusal that
    * proves its sender hostile ({@link provesHostile}: the update breaks a bound on its own, which
@@ -488,25 +495,6 @@ export class MeshProvider {
    * can relay (over a quota only with what this tab holds, a deadline on a busy machine) hangs
    * up at `maxStrikes` within STRIKE_FORGET_MS, as before (issue 11).
    */
-  /** Waits for the doc's own checks ({@link MeshProviderOptions.settled}), at most SETTLE_WAIT_MS. */
-  async #settled(): Promise<void> {
-    const settled = this.#opts.settled?.()
-    if (settled == null) return
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const late = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), SETTLE_WAIT_MS)
-    })
-    const r = await Promise.race([
-      settled.then(
-        () => 'settled' as const,
-        () => 'settled' as const
-      ),
-      late
-    ])
-    clearTimeout(timer)
-    if (r === 'late') this.counters.inc('answeredUnsettled')
-  }
-
   #reject(peer: string, err: Error): void {
     // What it sent after a hostile update (already in flight) is dropped unread, not struck again.
     if (this.#hostile.has(peer)) return

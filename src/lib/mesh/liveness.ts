@@ -110,9 +110,6 @@ export const rtcLinkStats = async (conn: Connection): Promise<LinkStats | undefi
   return typeof rtt === 'number' && Number.isFinite(rtt) && rtt >= 0 ? { bytes: total, rttMs: rtt * 1000 } : { bytes: total }
 }
 
-/** Bytes received by a link's ICE transport ({@link rtcLinkStats} without the round trip). */
-export const rtcBytesReceived = async (conn: Connection): Promise<number | undefined> => (await rtcLinkStats(conn))?.bytes
-
 /** Samples every link and closes those that fell silent. */
 export class LivenessMonitor {
   readonly #c: LivenessComponents

@@ -4,7 +4,7 @@
  */
 import { createSubscriber } from 'svelte/reactivity'
 import { getContext, setContext } from 'svelte'
-import type { PeerInfo, RelayStatus } from '$lib/index'
+import type { RelayStatus } from '$lib/index'
 import type { AgentEntry, AgentFilter, DonationState, GgufState, LlmState, RegionState, TaskListEntry, ZeroStateApi } from '$lib/index'
 import type { NamespaceInfo } from '$lib/index'
 import type { Credits, SpendingState, UserReputation } from '$lib/index'
