@@ -67,6 +67,16 @@ export class RejectedUpdateError extends MemoryError {
   }
 }
 
+/**
+ * The refusal of an update over a quota: its own live entries of one author (namespaces of one
+ * owner) over it prove its sender hostile, since an honest peer prunes to the quota and a deleted
+ * entry travels as a ContentDeleted struct, not live; over it only with what this tab holds (two
+ * partitions' records relayed by an honest peer) does not.
+ */
+export function overQuotaRefusal(live: number, quota: number): RefusalKind {
+  return live > quota ? 'over-quota-alone' : 'over-quota'
+}
+
 /** True when `err` is a refusal that no honest peer running this code can cause (see {@link HOSTILE_REFUSALS}). */
 export function provesHostile(err: unknown): boolean {
   return err instanceof RejectedUpdateError && HOSTILE_REFUSALS.has(err.refusal)

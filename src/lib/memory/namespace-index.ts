@@ -15,7 +15,7 @@ import { SignatureVerifier } from './signature-verifier.ts'
 import type { MemoryLimits } from './constants.ts'
 import { NamespaceRecordSchema, namespaceKey, type NamespaceRecord } from './namespace-schema.ts'
 import { TimeSlicer } from './time-slicer.ts'
-import { NamespaceQuotaExceededError } from './errors.ts'
+import { NamespaceQuotaExceededError, overQuotaRefusal } from './errors.ts'
 import type { UpdateShape } from './update-guard.ts'
 
 const log = logger('memory:namespaces')
@@ -89,7 +89,7 @@ export class NamespaceIndex {
       if (n > quota || held + n > quota) {
         this.#counters.inc('namespaceOverQuotaRefused')
         throw new NamespaceQuotaExceededError(`the update adds ${n} namespaces of ${owner.slice(0, 20)}…, who has ${held} here (limit ${quota} per owner)`, {
-          refusal: n > quota ? 'over-quota-alone' : 'over-quota'
+          refusal: overQuotaRefusal(n, quota)
         })
       }
     }
@@ -114,7 +114,7 @@ export class NamespaceIndex {
         this.#counters.inc('namespaceOverQuotaRefused')
         throw new NamespaceQuotaExceededError(
           `the update adds over ${n - 1} namespaces of ${owner.slice(0, 20)}…, who has ${held} here (limit ${quota} per owner)`,
-          { refusal: n > quota ? 'over-quota-alone' : 'over-quota' }
+          { refusal: overQuotaRefusal(n, quota) }
         )
       }
     }

@@ -27,7 +27,7 @@ import {
   RegistryQuotaError,
   RegistryQuotaExceededError,
   RegistryWorkMissingError,
-  type RefusalKind
+  overQuotaRefusal
 } from './errors.ts'
 import type { UpdatePolicy, UpdateShape } from './update-guard.ts'
 import type { MemoryLimits } from './constants.ts'
@@ -74,16 +74,6 @@ export function registryUpdatePolicy(limits: Pick<MemoryLimits, 'maxEntryBytes'>
     // New entries are decoded by the guard so that their work stamps are checked before Yjs applies them.
     valuesOf: new Set(['entries'])
   }
-}
-
-/**
- * An update whose own live entries of one author exceed the quota proves its sender hostile
- * (an honest peer prunes every author to the quota, and a deleted entry travels as a
- * ContentDeleted struct, not live); over it only with what this tab holds, or with deleted
- * keys, it may come from an honest peer relaying two partitions.
- */
-function overQuotaRefusal(live: number, quota: number): RefusalKind {
-  return live > quota ? 'over-quota-alone' : 'over-quota'
 }
 
 /** Whether a raw entry value carries its publishing work (a malformed one is left to the verifier). */
