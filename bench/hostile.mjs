@@ -26,6 +26,7 @@ import {
   IDENTIFY_PUSH_PROTOCOL,
   PRESENCE_TOPIC,
   RELAY_HOP_PROTOCOL,
+  RELAY_LIMITS,
   SYNC_PROTOCOL,
   TASK_PROTOCOL
 } from '../test/hostile/hostile-peer.mjs'
@@ -50,13 +51,18 @@ async function relayGuard(url) {
   const body = await (await fetch(new URL('/metrics', url))).text()
   const num = (name, labels = '') => Number(body.match(new RegExp(`^${name}${labels.replace(/[{}]/g, '\\$&')} (\\d+)`, 'm'))?.[1] ?? 0)
   const refused = Object.fromEntries(
-    ['per-address', 'full', 'rate', 'pending', 'roster'].map((r) => [r, num('zerostate_relay_refused_total', `{reason="${r}"}`)])
+    ['per-address', 'full', 'rate', 'unproven', 'pending', 'roster'].map((r) => [r, num('zerostate_relay_refused_total', `{reason="${r}"}`)])
   )
-  return { blocked: num('zerostate_relay_peers_blocked_total'), refused, evicted: num('zerostate_relay_reservations_evicted_total') }
+  return {
+    blocked: num('zerostate_relay_peers_blocked_total'),
+    squatters: num('zerostate_relay_squatters_blocked_total'),
+    refused,
+    evicted: num('zerostate_relay_reservations_evicted_total')
+  }
 }
 function guardDelta(before, after) {
   const refused = Object.fromEntries(Object.entries(after.refused).map(([k, v]) => [k, v - (before.refused[k] ?? 0)]))
-  return { blocked: after.blocked - before.blocked, refused, evicted: after.evicted - before.evicted }
+  return { blocked: after.blocked - before.blocked, squatters: after.squatters - before.squatters, refused, evicted: after.evicted - before.evicted }
 }
 
 /** A pubsub-peer-discovery record (protobuf Peer { bytes publicKey = 1; repeated bytes addrs = 2 }). */
@@ -251,11 +257,19 @@ const ATTACKS = [
     name: 'forged discovery flood (200 forged records, then 200 more during the join)',
     async run(s) {
       const dials0 = (await s.metrics())['mesh.dial.attempts'] ?? 0
+      // An attacker floods the tabs it reaches: wait until A takes the topic from it (its
+      // subscription crosses the direct link), or 10 s.
+      const pubsub = s.h.node.services.pubsub
+      const aSubscribed = () => pubsub.getSubscribers(DISCOVERY_TOPIC).some((p) => p.toString() === s.idA)
+      const t0 = Date.now()
+      while (!aSubscribed() && Date.now() - t0 < 10_000) await sleep(100)
+      const direct = s.h.node.getConnections().some((c) => c.remotePeer.toString() === s.idA && c.status === 'open' && c.limits == null)
+      const subscribed = aSubscribed()
       await forgedDiscovery(s.h, 200)
       s.startJoin()
       await forgedDiscovery(s.h, 200)
       await s.joined()
-      return { dialsByA: ((await s.metrics())['mesh.dial.attempts'] ?? 0) - dials0 }
+      return { dialsByA: ((await s.metrics())['mesh.dial.attempts'] ?? 0) - dials0, directToA: direct, aSubscribed: subscribed }
     }
   },
   {
@@ -265,12 +279,25 @@ const ATTACKS = [
     async run(s) {
       const relays = (await (await fetch(new URL('/zerostate/relays.json', s.mesh.url))).json()).relays
       const cpu0 = cpuSeconds(s.mesh.relay.process.pid)
+      const guard0 = await relayGuard(s.mesh.url)
       const flood = await reservationFlood(relays, 200, { concurrency: 8 })
       s.startJoin()
       await s.joined()
+      // The flood stays connected: the relay blocks the holders that never gossip a presence
+      // once their grace (RELAY_LIMITS.presenceGraceMs, 10 s) is over, down to the few an
+      // address may hold (unprovenTolerated). Wait for that, or 30 s.
+      const lapsing = flood.reserved - RELAY_LIMITS.unprovenTolerated
+      const t0 = Date.now()
+      let squatters = 0
+      while (Date.now() - t0 < 30_000) {
+        squatters = (await relayGuard(s.mesh.url)).squatters - guard0.squatters
+        if (squatters >= lapsing) break
+        await sleep(250)
+      }
+      const lapsedAfterMs = Date.now() - t0
       const relayCpuS = Math.round((cpuSeconds(s.mesh.relay.process.pid) - cpu0) * 100) / 100
       await flood.stop()
-      return { reserved: flood.reserved, refused: flood.refused, floodMs: flood.ms, relayCpuS }
+      return { reserved: flood.reserved, refused: flood.refused, floodMs: flood.ms, squattersBlocked: squatters, lapsedAfterMs, relayCpuS }
     }
   },
   {
@@ -395,7 +422,7 @@ const write = () =>
       loadAverageAtStart: load0.map((x) => Math.round(x * 100) / 100),
       loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100)
     },
-    note: 'Per attack: the victim tab (A unless said) measured from the outside while the attack ran; blocked: blocks by the victim (blockedBy: A, B, or the relay, read from its GET /metrics with what it refused in relay); "idle control" is the same window with no attack, in the same run (first and last). joinMs: a new tab, navigation start → direct links to A and B (its own clock, as bench:mesh), started during the attack; join.wallMs from before its context opened; join.peers says where the time went (ms after the new page navigation start). intactAfterReload: A reloaded after the attack; registry agents, the shared namespace value and an honest task.',
+    note: 'Per attack: the victim tab (A unless said) measured from the outside while the attack ran; blocked: blocks by the victim (blockedBy: A, B, or the relay, read from its GET /metrics); blockedAtRelay: blocks by the relay in the same window, for every row (relay: what it blocked, refused and struck); "idle control" is the same window with no attack, in the same run (first and last). joinMs: a new tab, navigation start → direct links to A and B (its own clock, as bench:mesh), started during the attack; join.wallMs from before its context opened; join.peers says where the time went (ms after the new page navigation start). intactAfterReload: A reloaded after the attack; registry agents, the shared namespace value and an honest task.',
     attacks: results
   })
 /** An attack that does not end in 3 minutes is cut (its row says so). */
@@ -407,7 +434,8 @@ try {
     const victim = attack.victim === 'b' ? stage.b : stage.a
     const before = await victim.evaluate(() => window.zerostate.metrics())
     const beforeB = attack.victim === 'b' ? before : await stage.b.evaluate(() => window.zerostate.metrics())
-    const guard0 = attack.relayVictim ? await relayGuard(stage.mesh.url).catch(() => undefined) : undefined
+    // The relay strikes too (gossip it refuses, squatted reservations): read its guard around every row.
+    const guard0 = await relayGuard(stage.mesh.url).catch(() => undefined)
     const h = attack.noHostile ? undefined : await capped(stage.hostile(), 60_000).catch(() => undefined)
     if (!attack.noHostile && h == null) {
       results.push({ item: attack.item, attack: attack.name, error: 'no hostile peer could start (relay unreachable)' })
@@ -465,8 +493,9 @@ try {
       joinWallMs: r.result.join?.wallMs ?? null,
       windowMs: r.ms,
       struck: diff(before, after),
-      blocked: guard?.blocked ?? (after['mesh.peers.blocked'] ?? 0) - (before['mesh.peers.blocked'] ?? 0),
-      blockedBy: guard == null ? (attack.victim === 'b' ? 'B' : 'A') : 'relay',
+      blocked: attack.relayVictim ? guard?.blocked : (after['mesh.peers.blocked'] ?? 0) - (before['mesh.peers.blocked'] ?? 0),
+      blockedBy: attack.relayVictim ? 'relay' : attack.victim === 'b' ? 'B' : 'A',
+      blockedAtRelay: guard?.blocked,
       relay: guard,
       attackerReconnects: h == null ? undefined : h.observed().connectionsOpened,
       intactAfterReload: intact,
@@ -479,7 +508,7 @@ try {
     write()
     await h?.stop().catch(() => {})
     console.log(
-      `${String(row.item).padStart(2)} ${row.attack.slice(0, 70).padEnd(70)} task ${String(row.maxLongTaskMs).padStart(5)} ms · lag ${String(row.maxLagMs).padStart(5)} ms · pings ${row.pings.ok}/${row.pings.ok + row.pings.failed} · heap ${row.heapMB.before}→${row.heapMB.peak}→${row.heapMB.after} MB · join ${row.joinMs} ms · blocked ${row.blocked} · intact ${intact.ok} · ${JSON.stringify(row.detail)}`
+      `${String(row.item).padStart(2)} ${row.attack.slice(0, 70).padEnd(70)} task ${String(row.maxLongTaskMs).padStart(5)} ms · lag ${String(row.maxLagMs).padStart(5)} ms · pings ${row.pings.ok}/${row.pings.ok + row.pings.failed} · heap ${row.heapMB.before}→${row.heapMB.peak}→${row.heapMB.after} MB · join ${row.joinMs} ms · blocked ${row.blocked} (relay ${row.blockedAtRelay}) · intact ${intact.ok} · ${JSON.stringify(row.detail)}`
     )
   }
 } finally {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { FairSlots, KeyedRate, addressKey } from './admission.ts'
+import { FairSlots, KeyedRate, Probation, addressKey } from './admission.ts'
 
 describe('relay admission (issue 11 item 7)', () => {
   it('a flood from one address cannot take the slots of another', () => {
@@ -40,6 +40,27 @@ describe('relay admission (issue 11 item 7)', () => {
     expect(rate.take('a')).toBe(true)
     expect(rate.take('a')).toBe(false)
     for (const k of ['b', 'c', 'd', 'e']) expect(rate.take(k)).toBe(true)
+  })
+
+  it('holds unproven reservations per address under a cap, and lapses a crowd of them past the grace', () => {
+    const p = new Probation<string, string>(5, 1000, 2)
+    for (let i = 0; i < 5; i++) expect(p.enter(`x${i}`, 'X', i * 100)).toBe(true)
+    // X is at its cap; another address is not.
+    expect(p.hasRoom('X')).toBe(false)
+    expect(p.enter('x5', 'X', 500)).toBe(false)
+    expect(p.enter('a0', 'A', 0)).toBe(true)
+    // One shows itself (a presence): it leaves probation and frees room.
+    p.release('x4')
+    expect(p.hasRoom('X')).toBe(true)
+    // Before the grace nothing lapses.
+    expect(p.lapse(999)).toEqual([])
+    // X holds 4 (> 2 tolerated): those past the grace lapse. A holds 1 (tolerated): it stays, however old.
+    expect(p.lapse(1150).map((l) => l.holder)).toEqual(['x0', 'x1'])
+    expect(p.countOf('X')).toBe(2)
+    // X is back to its tolerated 2: they stay even past the grace.
+    expect(p.lapse(10_000)).toEqual([])
+    expect(p.has('a0')).toBe(true)
+    expect(p.size).toBe(3)
   })
 
   it('keys connections by host', () => {

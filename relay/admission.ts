@@ -139,3 +139,75 @@ export function addressKey(ma: { toString(): string }): string {
   const m = /^\/(?:ip4|ip6|dns4|dns6|dns)\/([^/]+)/.exec(ma.toString())
   return m?.[1] ?? ma.toString()
 }
+
+/**
+ * Reservations whose holders have not yet shown themselves as mesh peers (issue 11 item 7).
+ * Every peer of the mesh gossips a signed presence as soon as it reaches a relay, so a
+ * reservation held without one is free to make and does nothing for the mesh: 200
+ * throwaway identities from one address held their slots for as long as they stayed
+ * connected. Here each address may hold at most `perAddress` unproven reservations at
+ * once, and while it holds more than `tolerated`, those unproven for over `graceMs` lapse,
+ * oldest first (the relay drops them and blocks their holders). A few idle holders per address (a peer
+ * whose presence is slow, a test client) are left alone; a crowd of them is a flood.
+ */
+export class Probation<H, A> {
+  readonly #held = new Map<H, { address: A; since: number }>()
+  readonly #perAddress = new Map<A, number>()
+
+  constructor(
+    readonly perAddress: number,
+    readonly graceMs: number,
+    readonly tolerated: number
+  ) {}
+
+  get size(): number {
+    return this.#held.size
+  }
+
+  has(holder: H): boolean {
+    return this.#held.has(holder)
+  }
+
+  countOf(address: A): number {
+    return this.#perAddress.get(address) ?? 0
+  }
+
+  /** Whether `address` may take one more unproven reservation. */
+  hasRoom(address: A): boolean {
+    return this.countOf(address) < this.perAddress
+  }
+
+  /** `holder` now holds a reservation without having shown itself; false when its address is at its cap. */
+  enter(holder: H, address: A, now: number): boolean {
+    if (this.#held.has(holder)) return true
+    if (!this.hasRoom(address)) return false
+    this.#held.set(holder, { address, since: now })
+    this.#perAddress.set(address, this.countOf(address) + 1)
+    return true
+  }
+
+  /** `holder` showed itself (or left): it is no longer on probation. */
+  release(holder: H): void {
+    const h = this.#held.get(holder)
+    if (h == null) return
+    this.#held.delete(holder)
+    const n = this.countOf(h.address) - 1
+    if (n <= 0) this.#perAddress.delete(h.address)
+    else this.#perAddress.set(h.address, n)
+  }
+
+  /**
+   * Holders past their grace, oldest first, while their address holds more than `tolerated`
+   * (the newest `tolerated` stay), removed from probation.
+   */
+  lapse(now: number): Array<{ holder: H; address: A }> {
+    const out: Array<{ holder: H; address: A }> = []
+    // Insertion order is the order of entry: oldest first.
+    for (const [holder, h] of this.#held) {
+      if (now - h.since < this.graceMs || this.countOf(h.address) <= this.tolerated) continue
+      out.push({ holder, address: h.address })
+      this.release(holder)
+    }
+    return out
+  }
+}

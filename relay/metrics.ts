@@ -25,12 +25,16 @@ export interface RelayGaugeSources {
 
 /** The relay's blocks and refusals since it started, as `/metrics` exports them. */
 export interface RelayGuardCounts {
-  /** Peers blocked (a frame over a reader's cap), each for 60 s. */
+  /** Peers blocked (a frame over a reader's cap, a reservation held without a presence, refused gossip), each for 60 s. */
   blocked: number
-  /** Refusals by reason: reservations over an address's share or the cap, over an identity's rate, upgrades over the pending limit, roster asks over budget. */
-  refused: { perAddress: number; full: number; rate: number; pending: number; roster: number }
+  /** Strikes for gossip the validators refused (a block at the fifth). */
+  gossipStrikes: number
+  /** Refusals by reason: reservations over an address's share or the cap, over an identity's rate, over an address's unproven holders, upgrades over the pending limit, roster asks over budget. */
+  refused: { perAddress: number; full: number; rate: number; unproven: number; pending: number; roster: number }
   /** Reservations given up to a newcomer from a less-served address. */
   evicted: number
+  /** Of `blocked`: holders of a reservation without a presence past the grace, from a crowded address. */
+  squatters: number
 }
 
 /** The relay's metrics. */
@@ -70,7 +74,7 @@ export function relayMetrics(): RelayMetrics {
   // Read from the relay's own counts at each scrape (a counter reset to their value: they only grow).
   new Counter({
     name: 'zerostate_relay_peers_blocked_total',
-    help: 'Peers the relay blocked for 60 s (a frame over a reader cap, e.g. a hop length-prefix bomb)',
+    help: 'Peers the relay blocked for 60 s (a frame over a reader cap, e.g. a hop length-prefix bomb; a reservation held without a presence; five refused gossip messages)',
     registers,
     collect() {
       const g = sources?.guard?.()
@@ -80,7 +84,7 @@ export function relayMetrics(): RelayMetrics {
   })
   new Counter({
     name: 'zerostate_relay_refused_total',
-    help: 'What the relay refused: reservations over an address share or the cap (per-address, full), over an identity rate (rate), upgrades over the pending limit (pending), roster asks over budget (roster)',
+    help: "What the relay refused: reservations over an address share or the cap (per-address, full), over an identity rate (rate), over an address's holders without a presence (unproven), upgrades over the pending limit (pending), roster asks over budget (roster)",
     labelNames: ['reason'],
     registers,
     collect() {
@@ -91,10 +95,31 @@ export function relayMetrics(): RelayMetrics {
         'per-address': g.refused.perAddress,
         full: g.refused.full,
         rate: g.refused.rate,
+        unproven: g.refused.unproven,
         pending: g.refused.pending,
         roster: g.refused.roster
       }))
         this.inc({ reason }, n)
+    }
+  })
+  new Counter({
+    name: 'zerostate_relay_gossip_strikes_total',
+    help: 'Strikes for gossip the validators refused (presence, discovery); the fifth blocks the peer',
+    registers,
+    collect() {
+      const g = sources?.guard?.()
+      this.reset()
+      if (g != null) this.inc(g.gossipStrikes)
+    }
+  })
+  new Counter({
+    name: 'zerostate_relay_squatters_blocked_total',
+    help: 'Of the peers blocked: holders of a reservation that gossiped no presence within the grace, from an address holding a crowd of them',
+    registers,
+    collect() {
+      const g = sources?.guard?.()
+      this.reset()
+      if (g != null) this.inc(g.squatters)
     }
   })
   new Counter({

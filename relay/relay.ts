@@ -29,9 +29,11 @@ import {
   answerRoster,
   gossipFastMsgId,
   gossipScoring,
-  installGossipValidators
+  installGossipValidators,
+  StrikePolicy
 } from '../src/lib/mesh/index.ts'
-import { FairSlots, KeyedRate, addressKey } from './admission.ts'
+import { Counters } from '../src/lib/core/index.ts'
+import { FairSlots, KeyedRate, Probation, addressKey } from './admission.ts'
 import { relayLog, type RelayLog } from './log.ts'
 import { relayMetrics, type RelayMetrics } from './metrics.ts'
 import { keepRelayPeers, type RelayPeer, type RelayPeering } from './peers.ts'
@@ -64,12 +66,16 @@ export type RelayLimits = { -readonly [K in keyof typeof RELAY_LIMITS]: number }
 /** What the relay's admission did, for tests and the bench. */
 export interface RelayAdmissionStats {
   reservations: number
-  refused: { perAddress: number; full: number; rate: number }
+  refused: { perAddress: number; full: number; rate: number; unproven: number }
   evicted: number
+  /** Holders blocked for holding a reservation without a presence past the grace (Probation). */
+  squatters: number
   released: number
   pendingRefused: number
-  /** Peers blocked for a frame over a reader's cap. */
+  /** Peers blocked: a frame over a reader's cap, a reservation held without a presence, gossip the validators refused (gossipStruck). */
   blocked: number
+  /** Strikes for gossip the validators refused (a peer is blocked at the fifth, as on tabs). */
+  gossipStrikes: number
   /** Roster asks answered, and refused (over 4 per peer per minute, or from a blocked peer). */
   roster: { answered: number; refused: number }
 }
@@ -200,12 +206,18 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const slots = new FairSlots<string, string>(limits.maxReservations, limits.perAddress)
   // One identity asks for its reservation once per connection; a few more are refreshes.
   const reserveRate = new KeyedRate<string>(6, 60_000)
+  // Reservations of holders that have not gossiped a presence yet, per address.
+  const probation = new Probation<string, string>(limits.unprovenPerAddress, limits.presenceGraceMs, limits.unprovenTolerated)
+  // Connected peers that gossiped a valid presence (it may come before their reservation).
+  const presented = new Set<string>()
   // Upgrades in progress per address, so one address cannot hold every pending slot.
   const pending = new Map<string, Set<MultiaddrConnection>>()
   const stats: RelayAdmissionStats = {
     reservations: 0,
-    refused: { perAddress: 0, full: 0, rate: 0 },
+    refused: { perAddress: 0, full: 0, rate: 0, unproven: 0 },
     evicted: 0,
+    squatters: 0,
+    gossipStrikes: 0,
     released: 0,
     pendingRefused: 0,
     blocked: 0,
@@ -221,6 +233,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const rosterFollowers = new Map<string, RosterSubscriber>()
   const dropReservation = (peer: PeerId): void => {
     present.delete(peer.toString())
+    probation.release(peer.toString())
     const r = libp2p?.services.relay.reservations.get(peer)
     if (r == null) return // The reservation's expiry timer would delete a later reservation of the same peer.
     ;(r.signal as AbortSignal & { clear?: () => void }).clear?.()
@@ -239,7 +252,29 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   // Peers that sent a frame over the cap of a library reader (issue 11 item 3: the hop
   // bomb was capped, never struck): refused for BLOCK_MS, their connections closed.
   const blocked = new Map<string, number>()
+  // Gossip the validators refuse is struck as on tabs (one policy, src/lib/mesh/strikes.ts):
+  // an honest peer checks what it publishes and forwards with the same validators, so the
+  // author of a refused message (or the sender of one refused on its size) is at fault.
+  // Peer relays are exempt: blocking one would split the mesh.
+  const peerRelayIds = new Set(peers.map((p) => p.id.toString()))
+  const gossipStrikes = new StrikePolicy(
+    {
+      counters: new Counters('relay'),
+      hangUp: (peer) => libp2p?.hangUp(peerIdFromString(peer)),
+      exempt: (peer) => peerRelayIds.has(peer)
+    },
+    { blockMs: BLOCK_MS }
+  )
+  gossipStrikes.onEvent((e) => {
+    if (e.type === 'strike') stats.gossipStrikes++
+    else {
+      stats.gossipStrikes++
+      stats.blocked++
+      log.warn('peer blocked: gossip the validators refused', { peer: e.peer, reason: e.key, seconds: BLOCK_MS / 1000 })
+    }
+  })
   const isBlocked = (id: string): boolean => {
+    if (gossipStrikes.isBlocked(id)) return true
     const until = blocked.get(id)
     if (until == null) return false
     if (until > Date.now()) return true
@@ -296,7 +331,13 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           stats.refused.rate++
           return true
         }
-        const r = slots.admit(id, addressKey(conn.remoteAddr))
+        const address = addressKey(conn.remoteAddr)
+        const unproven = !presented.has(id) && !slots.has(id)
+        if (unproven && !probation.hasRoom(address)) {
+          stats.refused.unproven++
+          return true
+        }
+        const r = slots.admit(id, address)
         if (!r.admitted) {
           stats.refused[r.reason === 'full' ? 'full' : 'perAddress']++
           return true
@@ -305,6 +346,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           stats.evicted++
           dropReservation(peerIdFromString(r.evicted))
         }
+        if (unproven) probation.enter(id, address, Date.now())
         return false
       }
     },
@@ -334,19 +376,30 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         maxInboundDataLength: GOSSIP_LIMITS.maxRpcBytes,
         // Copies of a message seen are dropped before their signature is checked again.
         fastMsgIdFn: gossipFastMsgId,
-        ...gossipScoring()
+        // Blocked peers fall far below the graylist: nothing they send is even parsed.
+        ...gossipScoring((id) => (isBlocked(id) ? -1000 : 0))
       })
     }
   })
   libp2p = node
   for (const topic of RELAY_TOPICS) node.services.pubsub.subscribe(topic)
-  installGossipValidators(node.services.pubsub)
+  installGossipValidators(node.services.pubsub, {
+    isBlocked,
+    onReject: (author, topic, verdict) => {
+      if (author !== undefined) gossipStrikes.strike(author, topic === PRESENCE_TOPIC ? 'presence' : 'discovery', verdict.reason)
+    }
+  })
   // A holder's first presence that passed the validators (gossipsub checked its signature by
   // that peer id): from now on rosters name it, and its followers hear of it at once.
   node.services.pubsub.addEventListener('message', (evt) => {
     const msg = evt.detail
     if (msg.topic !== PRESENCE_TOPIC || msg.type !== 'signed') return
     const id = msg.from.toString()
+    // Shown itself: off probation. Only peers connected here (a presence may come through another relay).
+    if (!presented.has(id) && node.getConnections(msg.from).length > 0) {
+      presented.add(id)
+      probation.release(id)
+    }
     if (present.has(id) || !node.services.relay.reservations.has(msg.from)) return
     present.add(id)
     for (const f of rosterFollowers.values()) f.reserved(id)
@@ -358,7 +411,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     guard: () => ({
       blocked: stats.blocked,
       refused: { ...stats.refused, pending: stats.pendingRefused, roster: stats.roster.refused },
-      evicted: stats.evicted
+      evicted: stats.evicted,
+      squatters: stats.squatters,
+      gossipStrikes: stats.gossipStrikes
     })
   })
   node.addEventListener('peer:connect', (evt) => {
@@ -371,6 +426,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     if (slots.has(id)) stats.released++
     slots.release(id)
     dropReservation(evt.detail)
+    presented.delete(id)
     metrics.left()
     log.info('peer left', { peer: id, connected: node.getPeers().length })
   })
@@ -417,6 +473,36 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     log.warn('peer blocked: a frame over its cap', { peer: peer.toString(), protocol: HOP_PROTOCOL, seconds: BLOCK_MS / 1000 })
     void node.hangUp(peer).catch(() => {})
   })
+  // Reservations held without a presence by a crowd from one address lapse after the grace:
+  // each holder is blocked for BLOCK_MS and disconnected, which frees its slot.
+  const lapseTimer = setInterval(
+    () => {
+      const now = Date.now()
+      for (const [id, until] of blocked) if (until <= now) blocked.delete(id)
+      const lapsed = probation.lapse(now)
+      if (lapsed.length === 0) return
+      const byAddress = new Map<string, number>()
+      for (const { holder, address } of lapsed) {
+        stats.blocked++
+        stats.squatters++
+        blocked.set(holder, now + BLOCK_MS)
+        slots.release(holder)
+        const peer = peerIdFromString(holder)
+        dropReservation(peer)
+        void node.hangUp(peer).catch(() => {})
+        byAddress.set(address, (byAddress.get(address) ?? 0) + 1)
+      }
+      for (const [address, n] of byAddress)
+        log.warn('peers blocked: reservations held without a presence', {
+          address,
+          peers: n,
+          graceSeconds: limits.presenceGraceMs / 1000,
+          seconds: BLOCK_MS / 1000
+        })
+    },
+    Math.min(1000, limits.presenceGraceMs)
+  )
+  lapseTimer.unref?.()
   const own = new Set(node.getMultiaddrs().map((ma) => ma.toString()))
   for (const p of opts.peers ?? [])
     if (p.id.equals(self) && !own.has(p.addr.toString()))
@@ -439,6 +525,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     },
     peerRelays: () => peering.connected(),
     async stop() {
+      clearInterval(lapseTimer)
       peering.stop()
       await node.stop()
     }

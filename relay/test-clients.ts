@@ -8,6 +8,7 @@ import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { webSockets } from '@libp2p/websockets'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { WebSocket as WsWebSocket } from 'ws'
 import { PRESENCE_TOPIC, encodePresence } from '../src/lib/mesh/index.ts'
@@ -31,6 +32,10 @@ export function relayTestClients(): {
         connectionGater: { denyDialMultiaddr: () => false },
         services: {
           identify: identify(),
+          // `listener.listen([<relay>/p2p-circuit])` reserves later than creation.
+          listener: (components: { transportManager: { listen: (addrs: Multiaddr[]) => Promise<void> } }) => ({
+            listen: (addrs: Multiaddr[]) => components.transportManager.listen(addrs)
+          }),
           ...(gossip ? { pubsub: gossipsub({ allowPublishToZeroTopicPeers: false, heartbeatInterval: 250 }) } : {})
         }
       })

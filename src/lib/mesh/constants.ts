@@ -187,6 +187,10 @@ export const GOSSIP_IDONTWANT_MIN_BYTES = 16 * 1024
  * address holding the most, never from one under its fair share). Connection upgrades:
  * `maxPendingUpgrades` at once, each cut after `upgradeTimeoutMs`; `perAddressPerSecond`
  * new connections per address (browsers behind one proxy share an address).
+ * A holder is unproven until it gossips a valid presence (every mesh peer does on reaching
+ * a relay): one address may hold `unprovenPerAddress` unproven reservations at once, and
+ * past `unprovenTolerated` of them, those unproven for `presenceGraceMs` are dropped and
+ * their holders blocked (relay/admission.ts Probation).
  */
 export const RELAY_LIMITS = {
   maxReservations: 1024,
@@ -194,7 +198,10 @@ export const RELAY_LIMITS = {
   maxConnections: 2048,
   maxPendingUpgrades: 256,
   upgradeTimeoutMs: 3000,
-  perAddressPerSecond: 200
+  perAddressPerSecond: 200,
+  unprovenPerAddress: 32,
+  unprovenTolerated: 4,
+  presenceGraceMs: 10_000
 } as const
 
 /**
