@@ -26,6 +26,8 @@ import type {
 
 /** Largest document accepted, in characters. */
 export const MAX_WORKFLOW_CHARS = 256 * 1024
+/** Most levels of nesting a document may have (a step's input included): deeper is refused before it is read. */
+export const MAX_WORKFLOW_DEPTH = 64
 
 const STEP_ID = /^[a-z0-9_-]{1,48}$/
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
@@ -177,16 +179,27 @@ export function parseWorkflow(yaml: string, opts: ParseWorkflowOptions = {}): Pa
   const yamlDoc = parseDocument(source, { lineCounter: lc, prettyErrors: false, uniqueKeys: true })
   for (const e of yamlDoc.errors) {
     const text = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')
+    // The parser recurses per level: a nesting bomb ends its stack, which it reports as a syntax error.
+    if (/call stack/i.test(text)) {
+      const message = `The document nests too deeply to read; use at most ${MAX_WORKFLOW_DEPTH} levels`
+      errors.push({ kind: 'yaml-syntax', ...at(e.pos[0], e.pos[1]), path: '', message })
+      break
+    }
     errors.push({ kind: 'yaml-syntax', ...at(e.pos[0], e.pos[1]), path: '', message: `YAML syntax: ${text}; fix the YAML here` })
   }
   if (errors.length > 0) return { ok: false, errors }
 
   // Ranges of every node (values by path; keys by path + '#key').
   const ranges = new Map<string, [number, number]>()
-  const walk = (node: unknown, path: string): void => {
+  let tooDeep: string | undefined
+  const walk = (node: unknown, path: string, depth = 0): void => {
     if (node == null || typeof node !== 'object') return
     const n = node as YamlNode
     if (n.range != null) ranges.set(path, [n.range[0], n.range[1]])
+    if (depth > MAX_WORKFLOW_DEPTH) {
+      tooDeep ??= path
+      return
+    }
     if (isMap(n)) {
       for (const item of n.items) {
         if (!isPair(item)) continue
@@ -195,11 +208,11 @@ export function parseWorkflow(yaml: string, opts: ParseWorkflowOptions = {}): Pa
         const k = item.key as YamlNode | null
         if (k?.range != null) ranges.set(`${p}#key`, [k.range[0], k.range[1]])
         if (item.value == null && k?.range != null) ranges.set(p, [k.range[0], k.range[1]])
-        walk(item.value, p)
+        walk(item.value, p, depth + 1)
       }
     } else if (isSeq(n)) {
       n.items.forEach((item, i) => {
-        walk(item, path === '' ? String(i) : `${path}.${i}`)
+        walk(item, path === '' ? String(i) : `${path}.${i}`, depth + 1)
       })
     }
   }
@@ -221,6 +234,10 @@ export function parseWorkflow(yaml: string, opts: ParseWorkflowOptions = {}): Pa
     errors.push({ kind, ...pos, path, message })
   }
 
+  if (tooDeep !== undefined) {
+    add('invalid-value', tooDeep, `This value nests deeper than ${MAX_WORKFLOW_DEPTH} levels: flatten it, or pass it as a reference`)
+    return { ok: false, errors }
+  }
   let raw: unknown
   try {
     raw = yamlDoc.toJS({ maxAliasCount: 100 })
