@@ -256,6 +256,16 @@ class DonorStoppedError extends PeerUnavailableError {
   override readonly name: string = 'DonorStoppedError'
   static override readonly defaultMessage: string = 'The donor stopped taking this step'
 }
+/** An attempt's request id on the wire. */
+function ridOf(key: string, attempt: number): string {
+  return `${key}#${attempt}`.replace(/[^A-Za-z0-9:#._-]/g, '_').slice(0, 128)
+}
+
+/** A lease timer that fired at least this late found this tab's event loop lagging: its verdict waits (see armLease). */
+const LEASE_LAG_MS = 50
+/** Superseded attempts remembered to count their late results. */
+const SUPERSEDED_KEPT = 1024
+
 class LeaseLostError extends OrchestratorError {
   override readonly name: string = 'LeaseLostError'
   static override readonly defaultMessage: string = 'The peer stopped renewing its lease'
@@ -285,8 +295,16 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       /** Streamed pieces dropped: out of order, repeated, or past `maxStreamChars`. */
       tokensDropped: 0,
       /** Offers unanswered within `offerTimeoutMs`, withdrawn with a 'cancel' so a donor that accepts late does not run them. */
-      offersWithdrawn: 0
+      offersWithdrawn: 0,
+      /** Lease timers that fired late (this tab's event loop lagged) and waited as long again for renewals already sent. */
+      leasesGraced: 0,
+      /** Attempts whose lease lapsed, withdrawn with a 'cancel' when the step went to another peer (fencing: never two donors). */
+      leasesSuperseded: 0,
+      /** Results of superseded attempts that arrived anyway: dropped, never committed. */
+      supersededResults: 0
     }
+    /** Attempts superseded after their lease lapsed (the newest SUPERSEDED_KEPT): a result of one is dropped and counted. */
+    const superseded = new Set<string>()
     const maxStreamChars = init.maxStreamChars ?? MAX_STREAM_CHARS
     const payloads = new TaskPayloads(transport, { maxBytes: init.maxPayloadBytes })
     let offs: Array<() => void> = []
@@ -311,7 +329,10 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       }
       const a = attempts.get(m.rid)
       if (a == null || a.peer !== from) {
-        if (m.type === 'result') stats.duplicatesIgnored++
+        if (m.type === 'result') {
+          if (superseded.has(`${from}\n${m.rid}`)) stats.supersededResults++
+          else stats.duplicatesIgnored++
+        }
         return
       }
       if (tracer != null && (m.type === 'result' || m.type === 'error') && m.spans != null) {
@@ -423,6 +444,26 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       let committedValue: { output: unknown; ms: number; route: ScoredRoute; attempt: number; rid?: string } | undefined
       let lastError: Error | undefined
       const live = new Set<string>()
+      /** Attempts of this step whose lease lapsed (rid → peer): superseded once the step goes to another peer. */
+      const lapsed = new Map<string, string>()
+      /**
+       * Fencing (issue 16): a step whose lease lapsed at one donor and that now goes to another
+       * withdraws the lapsed claim first ('cancel': the donor aborts the run, and does not
+       * answer or count it), and a result of it that arrives anyway is dropped, never committed.
+       * A re-offer to the same donor keeps the claim: its idempotency cache joins the run.
+       */
+      const supersede = (peer: string): void => {
+        for (const [rid, at] of lapsed) {
+          if (at === peer) continue
+          lapsed.delete(rid)
+          live.delete(rid)
+          attempts.delete(rid)
+          superseded.add(`${at}\n${rid}`)
+          if (superseded.size > SUPERSEDED_KEPT) superseded.delete(superseded.values().next().value!)
+          stats.leasesSuperseded++
+          transport.send(at, { type: 'cancel', rid }).catch(() => {})
+        }
+      }
       // Late results of earlier attempts still count until the step commits; one
       // arriving ends the attempt in flight.
       const wakeCommit = (): void => {
@@ -606,6 +647,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           place.release()
           break
         }
+        supersede(route.peer.id)
         event('dispatched')
         const span =
           traceParent != null
@@ -695,7 +737,10 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           if (e instanceof LeaseLostError || e instanceof RequestTimeoutError) later.push(route)
           else if (e instanceof PeerUnavailableError) failedPeers.add(route.peer.id)
           else failedPairs.add(pairKey(route))
-          if (e instanceof LeaseLostError) stats.leasesLost++
+          if (e instanceof LeaseLostError) {
+            stats.leasesLost++
+            lapsed.set(ridOf(key, attempt), route.peer.id)
+          }
           event('failed', e.message)
           recordFailure(route, attempt, e, started)
         } finally {
@@ -1006,7 +1051,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       live: Set<string>,
       traceparent?: string
     ): Promise<{ output: unknown; ms: number; rid?: string }> {
-      const rid = `${key}#${attempt}`.replace(/[^A-Za-z0-9:#._-]/g, '_').slice(0, 128)
+      const rid = ridOf(key, attempt)
       const peer = route.peer.id
       const stepId = key.split('/').slice(1).join('/')
       return new Promise((resolve, reject) => {
@@ -1025,6 +1070,26 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           clearTimeout(timer)
           timer = setTimeout(() => {
             a.fail(err())
+          }, ms)
+        }
+        /**
+         * The lease's timer: a lease runs out only once this tab had the time to read what
+         * arrived. Under event-loop lag (a busy tab, the simulator's 100 peers a thread) the
+         * timer fires late, while the donor's renewals sent meanwhile wait behind it: judged at
+         * once, a donor still running the step lost its lease and the step ran on a second one
+         * (issue 16). A timer that fired late waits as long again (at most a lease) and one on
+         * time waits one task, and a renewal read meanwhile re-arms it.
+         */
+        const armLease = (ms: number): void => {
+          clearTimeout(timer)
+          const due = Date.now() + ms
+          timer = setTimeout(() => {
+            const late = Date.now() - due
+            const grace = late >= LEASE_LAG_MS ? Math.min(lease, late) : 0
+            if (grace > 0) stats.leasesGraced++
+            timer = setTimeout(() => {
+              a.fail(leaseLost())
+            }, grace)
           }, ms)
         }
         const onAbort = (): void => {
@@ -1047,7 +1112,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             if (settled) return
             onAccepted()
             lease = leaseMs
-            arm(Math.min(leaseMs, deadline - Date.now()), leaseLost)
+            armLease(Math.min(leaseMs, deadline - Date.now()))
             if (!input.inline && input.bytes != null && !uploading) {
               // The donor took the step: now send it the input's chunks.
               uploading = true
@@ -1071,10 +1136,10 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           renew: (leaseMs) => {
             if (settled) return
             lease = leaseMs
-            arm(Math.min(leaseMs, deadline - Date.now()), leaseLost)
+            armLease(Math.min(leaseMs, deadline - Date.now()))
           },
           touch: () => {
-            if (!settled) arm(Math.min(lease, deadline - Date.now()), leaseLost)
+            if (!settled) armLease(Math.min(lease, deadline - Date.now()))
           },
           transfer: (direction, p) => {
             if (settled) return
