@@ -16,7 +16,7 @@ import type { MemoryLimits } from './constants.ts'
 import { NamespaceRecordSchema, namespaceKey, type NamespaceRecord } from './namespace-schema.ts'
 import { TimeSlicer } from './time-slicer.ts'
 import { NamespaceQuotaExceededError, overQuotaRefusal } from './errors.ts'
-import type { UpdateShape } from './update-guard.ts'
+import { liveKeysIn, type UpdateShape } from './update-guard.ts'
 
 const log = logger('memory:namespaces')
 const HEAL = Symbol('namespace-heal')
@@ -72,8 +72,7 @@ export class NamespaceIndex {
    */
   admit(shape: UpdateShape, kind: 'step2' | 'update' = 'update'): void {
     // Counted: the records the update makes live (a pruned record's key travels deleted).
-    const keys = shape.liveKeys.get(OWNED_ROOT)
-    if (keys == null) return
+    const keys = liveKeysIn(shape, this.#map, OWNED_ROOT)
     const added = new Map<string, number>()
     for (const key of keys) {
       if (this.#map.has(key)) continue

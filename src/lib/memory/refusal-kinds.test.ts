@@ -176,6 +176,49 @@ describe('registry quota refusals: alone or with what this tab holds (issue 11)'
     expect(provesHostile(err)).toBe(false)
     expect(entryKey(p.author, 'c3').startsWith(p.author)).toBe(true)
   })
+
+  it('entries this tab holds deleted, set live again by an update that spells no key (its structs continue the tombstones), count toward the quota', async () => {
+    const p = await publisher({ maxEntriesPerAuthor: 16 })
+    const receiverDoc = new Y.Doc()
+    const receiver = new Registry(receiverDoc, await newIdentity(), limits)
+    const entries = p.doc.getMap('entries')
+    // Four entries (the receiver's quota), then deleted: the receiver holds four tombstones.
+    for (let i = 0; i < 4; i++) await p.reg.publish({ id: `d${i}`, manifest: manifest(`d${i}`), moduleSha256: fakeSha(i + 1) })
+    const values = new Map([...entries.entries()])
+    for (let i = 0; i < 4; i++) await p.reg.retract(`d${i}`)
+    // Four live ones: the author is at the quota on the receiver.
+    for (let i = 4; i < 8; i++) await p.reg.publish({ id: `d${i}`, manifest: manifest(`d${i}`), moduleSha256: fakeSha(i + 1) })
+    const admit = (update: Uint8Array): void => {
+      receiver.admit(checkUpdate(update, registryUpdatePolicy(limits)), 'update')
+      Y.applyUpdate(receiverDoc, update)
+    }
+    admit(Y.encodeStateAsUpdate(p.doc))
+    await receiver.settled()
+    expect(receiverDoc.getMap('entries').size).toBe(4)
+    // The author's doc sets the four deleted keys again: each new struct has the tombstone as origin.
+    const sv = Y.encodeStateVector(p.doc)
+    p.doc.transact(() => {
+      for (const [key, value] of values) entries.set(key, value)
+    })
+    const revive = Y.encodeStateAsUpdate(p.doc, sv)
+    const shape = checkUpdate(revive, registryUpdatePolicy(limits))
+    expect(shape.liveKeys.get('entries')).toBeUndefined()
+    expect(shape.continued.length).toBe(4)
+    const err = thrown(() => receiver.admit(shape, 'update'))
+    expect(err).toBeInstanceOf(RegistryQuotaExceededError)
+    expect((err as RejectedUpdateError).refusal).toBe('over-quota')
+    // Under the quota the same kind of update is admitted: an author who retracted and set one again.
+    const q = await publisher({})
+    const qDoc = new Y.Doc()
+    const qReceiver = new Registry(qDoc, await newIdentity(), limits)
+    await q.reg.publish({ id: 'e0', manifest: manifest('e0'), moduleSha256: fakeSha(1) })
+    const kept = new Map([...q.doc.getMap('entries').entries()])
+    await q.reg.retract('e0')
+    Y.applyUpdate(qDoc, Y.encodeStateAsUpdate(q.doc))
+    const qsv = Y.encodeStateVector(q.doc)
+    for (const [key, value] of kept) q.doc.getMap('entries').set(key, value)
+    expect(() => qReceiver.admit(checkUpdate(Y.encodeStateAsUpdate(q.doc, qsv), registryUpdatePolicy(limits)), 'update')).not.toThrow()
+  })
 })
 
 describe('namespace index: an owner over the quota is pruned to it, so honest peers never send more (issue 11)', () => {

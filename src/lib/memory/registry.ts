@@ -29,7 +29,7 @@ import {
   RegistryWorkMissingError,
   overQuotaRefusal
 } from './errors.ts'
-import type { UpdatePolicy, UpdateShape } from './update-guard.ts'
+import { liveKeysIn, type UpdatePolicy, type UpdateShape } from './update-guard.ts'
 import type { MemoryLimits } from './constants.ts'
 import {
   EntryRecordSchema,
@@ -262,12 +262,12 @@ export class Registry {
 
   admit(shape: UpdateShape, kind: 'step2' | 'update' = 'update'): void {
     const keys = shape.keys.get('entries')
-    if (keys == null) return
+    if (keys == null && shape.continued.length === 0) return
     const fresh: string[] = []
-    for (const key of keys) if (!this.#maps.entries.has(key)) fresh.push(key)
+    for (const key of keys ?? []) if (!this.#maps.entries.has(key)) fresh.push(key)
     // Counted: the entries the update makes live (a retracted entry's key travels deleted).
     const added = new Map<string, number>()
-    for (const key of shape.liveKeys.get('entries') ?? []) {
+    for (const key of liveKeysIn(shape, this.#maps.entries, 'entries')) {
       if (this.#maps.entries.has(key)) continue
       const author = authorOfKey(key)
       added.set(author, (added.get(author) ?? 0) + 1)

@@ -13,6 +13,7 @@
  * #687 mostly abuses are never fed remote bytes.
  */
 import * as decoding from 'lib0/decoding'
+import * as Y from 'yjs'
 import { RejectedUpdateError, type RefusalKind } from './errors.ts'
 
 /** Largest length of one GC/Skip/Deleted run or clock we accept (2^40). */
@@ -272,6 +273,12 @@ export interface UpdateShape {
    * retracted and published again, or a peer that pruned forged records, was refused).
    */
   liveKeys: Map<string, Set<string>>
+  /**
+   * Items the receiver holds (not in the update) that live structs of the update continue,
+   * as [client, clock]: a key set again over the receiver's deleted entry spells no key in
+   * the update. {@link liveKeysIn} resolves them against the receiver's doc.
+   */
+  continued: Array<[number, number]>
   /** For the roots in the policy's `valuesOf`: the value each spelt-out key is set to (its last, as Yjs keeps). */
   values: Map<string, ReadonlyMap<string, unknown>>
 }
@@ -429,8 +436,8 @@ export function checkUpdate(update: Uint8Array, policy?: ReadonlySet<string> | U
     }
   }
   if (r.left !== 0) throw fail('trailing bytes after the delete set')
-  chains.resolveInto(liveKeys)
-  return { structs, deletes, roots, keys, liveKeys, values }
+  const continued = chains.resolveInto(liveKeys)
+  return { structs, deletes, roots, keys, liveKeys, continued, values }
 }
 
 /** Clocks [start, end) of one struct: the key it spells out, or the struct it continues (its origin). */
@@ -442,6 +449,9 @@ interface Span {
   from?: [number, number]
   live: boolean
 }
+
+/** Where a chain of origins ends (KeyChains). */
+type Chained = Span | { external: [number, number] } | null
 
 /**
  * The map key of every struct of an update that continues another struct of the same update
@@ -459,17 +469,24 @@ class KeyChains {
     else list.push(span)
   }
 
-  /** Add to `liveKeys` the key of every live struct that continues a spelt-out one of this update. */
-  resolveInto(liveKeys: Map<string, Set<string>>): void {
+  /**
+   * Add to `liveKeys` the key of every live struct that continues a spelt-out one of this
+   * update; return the items outside the update that live structs continue (once each).
+   */
+  resolveInto(liveKeys: Map<string, Set<string>>): Array<[number, number]> {
     for (const list of this.#spans.values()) list.sort((a, b) => a.start - b.start)
-    const memo = new Map<Span, Span | null>()
+    const memo = new Map<Span, Chained>()
+    const external = new Map<string, [number, number]>()
     for (const list of this.#spans.values()) {
       for (const s of list) {
         if (!s.live || s.key !== undefined) continue
-        const spelt = this.#follow(s, memo)
-        if (spelt?.root !== undefined && spelt.key !== undefined) addKey(liveKeys, spelt.root, spelt.key)
+        const end = this.#follow(s, memo)
+        if (end == null) continue
+        if ('external' in end) external.set(`${end.external[0]}:${end.external[1]}`, end.external)
+        else if (end.root !== undefined && end.key !== undefined) addKey(liveKeys, end.root, end.key)
       }
     }
+    return [...external.values()]
   }
 
   #find(client: number, clock: number): Span | undefined {
@@ -487,12 +504,15 @@ class KeyChains {
     return undefined
   }
 
-  /** The spelt-out span `s` continues, through its origins within the update; null when none. */
-  #follow(s: Span, memo: Map<Span, Span | null>): Span | null {
+  /**
+   * Where the chain of origins from `s` ends: the spelt-out span it continues within the
+   * update, the item outside the update it continues, or null (no origin; a cycle).
+   */
+  #follow(s: Span, memo: Map<Span, Chained>): Chained {
     const path: Span[] = []
     const seen = new Set<Span>()
     let cur: Span | undefined = s
-    let out: Span | null = null
+    let out: Chained = null
     while (cur !== undefined) {
       if (cur.key !== undefined) {
         out = cur
@@ -506,11 +526,34 @@ class KeyChains {
       if (seen.has(cur) || cur.from === undefined) break
       seen.add(cur)
       path.push(cur)
-      cur = this.#find(cur.from[0], cur.from[1])
+      const from: [number, number] = cur.from
+      cur = this.#find(from[0], from[1])
+      if (cur === undefined) out = { external: from }
     }
     for (const p of path) memo.set(p, out)
     return out
   }
+}
+
+/**
+ * The keys of `map` (the receiver's root type `root`) that the update makes live: those it
+ * spells or continues within itself (`shape.liveKeys`), and those of entries `map` holds that
+ * live structs of the update continue. The second kind matters for quotas: an entry deleted
+ * here (a tombstone that keeps its key) and set again by a struct whose origin is that
+ * tombstone spells no key in the update, so counting `liveKeys` alone let an author who had
+ * retracted entries make them all live again past the quota.
+ */
+export function liveKeysIn(shape: UpdateShape, map: Y.Map<unknown>, root: string): Set<string> {
+  const out = new Set(shape.liveKeys.get(root))
+  const store = map.doc?.store
+  if (store == null) return out
+  for (const [client, clock] of shape.continued) {
+    // Not held yet: Yjs keeps the struct pending until its origin arrives.
+    if (clock >= Y.getState(store, client)) continue
+    const item = Y.getItem(store, Y.createID(client, clock))
+    if (item instanceof Y.Item && item.parent === map && typeof item.parentSub === 'string') out.add(item.parentSub)
+  }
+  return out
 }
 
 function addKey(map: Map<string, Set<string>>, root: string, key: string): void {
