@@ -34,6 +34,12 @@ export interface MemoryLimits {
   pbkdf2Iterations: number
   /** Re-run the state-vector exchange on every channel this often (anti-entropy), in ms. 0 = never. Default 15000. */
   resyncIntervalMs: number
+  /**
+   * Sync step-1 requests (a state vector, answered with all the asker lacks) one peer may send
+   * on one doc's channel per minute; more are refused and struck. An honest peer sends one on
+   * opening and one per anti-entropy round (at most every `resyncIntervalMs`). Default 12.
+   */
+  maxStep1PerMinute: number
   /** IndexedDB write batching delay, in ms. Default 50. */
   persistDelayMs: number
   /** Stored update records per doc before they are merged into one (compaction). Default 200. */
@@ -56,6 +62,7 @@ export const DEFAULT_LIMITS: Readonly<MemoryLimits> = Object.freeze({
   maxNamespacesPerOwner: 64,
   pbkdf2Iterations: 600_000,
   resyncIntervalMs: 15_000,
+  maxStep1PerMinute: 12,
   persistDelayMs: 50,
   compactAfterRecords: 200
 })

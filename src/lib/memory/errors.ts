@@ -48,6 +48,12 @@ export const HOSTILE_REFUSALS: ReadonlySet<RefusalKind> = new Set<RefusalKind>([
   'missing-work'
 ])
 
+/** A peer asked for the doc's state (sync step 1) more often than its budget (MemoryLimits.maxStep1PerMinute). */
+export class SyncRequestOverBudgetError extends MemoryError {
+  override readonly name: string = 'SyncRequestOverBudgetError'
+  static override readonly defaultMessage: string = 'A peer asked for the document state too often; its requests are refused for a while'
+}
+
 /** Options of {@link RejectedUpdateError}: why it was refused. */
 export interface RejectedUpdateOptions extends ErrorOptions {
   refusal?: RefusalKind

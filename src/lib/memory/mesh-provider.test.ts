@@ -4,6 +4,7 @@ import { MeshProvider, RESYNC_BACKOFF_MAX, SETTLE_WAIT_MS } from './mesh-provide
 import { MemoryNetwork, MemorySyncTransport } from './memory-sync-transport.ts'
 import { PAYLOAD_CHUNK_BYTES, PayloadIntegrityError, PayloadTooLargeError, toBase64 } from '../core/index.ts'
 import { payloadMessage, payloadMessages, type SyncMessage } from './sync-protocol.ts'
+import { SyncRequestOverBudgetError } from './errors.ts'
 import { rng, until } from './test-helpers.ts'
 import type { SyncChannel } from './sync-transport.ts'
 
@@ -156,6 +157,26 @@ describe('MeshProvider', () => {
     src.getMap('m').set(key, 'q'.repeat(chars))
     return Y.encodeStateAsUpdate(src)
   }
+
+  it('answers repeated step-1 requests one at a time, within a budget: the rest coalesce or are struck (no answer is built per request)', async () => {
+    const net = new MemoryNetwork()
+    const a = await peer(net, 'a')
+    const h = await hostile(net, a, 'asked', { maxStrikes: 3, maxStep1PerMinute: 12 })
+    // The victim's doc: 2 MB, sent in chunks. Ten bytes of empty state vector ask for all of it.
+    h.doc.getMap('m').set('big', 'q'.repeat(2_000_000))
+    // Sent until the victim hangs up (a send on the closed channel throws).
+    for (let i = 0; i < 40; i++) await h.ch.send({ type: 'step1', sv: toBase64(Y.encodeStateVector(new Y.Doc())) }).catch(() => {})
+    await until(() => a.t.hungUp.length === 1, 10_000, 'the asker hung up on')
+    expect(a.t.hungUp).toEqual([{ peer: 'z-evil', reason: '3 refused updates' }])
+    // Past the twelve of the budget, each is struck (those still in flight when it hung up too).
+    expect(h.provider.counters.get('step1OverBudget')).toBeGreaterThanOrEqual(3)
+    expect(h.rejected.filter((e) => e instanceof SyncRequestOverBudgetError).length).toBeGreaterThanOrEqual(3)
+    // Within it: one answered at once, the ones that came while it was sent coalesced into the
+    // next: a few answers of 2 MB, not twelve (the old code built and queued one per request).
+    expect(h.provider.counters.get('step1Coalesced')).toBeGreaterThanOrEqual(8)
+    await until(() => h.provider.counters.get('bytesSent') >= 2_000_000, 10_000, 'an answer')
+    expect(h.provider.counters.get('bytesSent')).toBeLessThan(3 * 2_100_000)
+  })
 
   it('refuses a payload with a corrupted chunk: counted, the sender struck, the doc unchanged', async () => {
     const net = new MemoryNetwork()

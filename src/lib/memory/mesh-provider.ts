@@ -22,7 +22,7 @@ import {
   sendPayloadChunks,
   settledWithin
 } from '../core/index.ts'
-import { RejectedUpdateError, provesHostile } from './errors.ts'
+import { RejectedUpdateError, SyncRequestOverBudgetError, provesHostile } from './errors.ts'
 import { UpdateKeyScanner, checkStateVector, checkUpdate, type UpdatePolicy, type UpdateShape } from './update-guard.ts'
 import type { UpdateChecker } from './update-checker.ts'
 import { fromB64, toB64, type SyncMessage, type SyncPayloadMessage } from './sync-protocol.ts'
@@ -287,6 +287,46 @@ export class MeshProvider {
     let incoming: Incoming | undefined
     let lastLargeId = -1
     let chain = Promise.resolve()
+    // Step-1 answers: one at a time per channel (a step 1 that comes while one is being sent
+    // waits, and only the newest waiting one is answered), within a budget per minute. Each
+    // answer is the doc's whole state the asker lacks: ten bytes of empty state vector asked
+    // for the 1.1 MB registry, and a peer repeating it had every answer encoded at once and
+    // held in memory until its turn to be sent.
+    const answers = { busy: false, next: undefined as Uint8Array | undefined }
+    const budget = { tokens: this.#limits.maxStep1PerMinute, at: Date.now() }
+    const withinBudget = (): boolean => {
+      const now = Date.now()
+      const per = this.#limits.maxStep1PerMinute
+      budget.tokens = Math.min(per, budget.tokens + ((now - budget.at) * per) / 60_000)
+      budget.at = now
+      if (budget.tokens < 1) return false
+      budget.tokens -= 1
+      return true
+    }
+    const answer = (sv: Uint8Array): void => {
+      answers.busy = true
+      // After earlier updates from this peer are applied, so nothing is sent twice needlessly,
+      // and after this doc's own checks settled.
+      chain = chain.then(async () => {
+        let sent: Promise<unknown> = Promise.resolve()
+        try {
+          await this.#settled()
+          if (this.#destroyed || ch.closed) return
+          const diff = Y.encodeStateAsUpdate(this.doc, sv)
+          this.counters.inc('bytesSent', diff.byteLength)
+          sent = this.#sendPayload(ch, 'step2', diff, describePayload({ kind: 'bytes', bytes: diff }))
+        } finally {
+          // The next waiting step 1 is answered once this answer is written (not in `chain`:
+          // applying this peer's updates does not wait for our answer to leave).
+          void sent.finally(() => {
+            const next = answers.next
+            answers.next = undefined
+            if (next !== undefined && !ch.closed && !this.#destroyed) answer(next)
+            else answers.busy = false
+          })
+        }
+      })
+    }
     try {
       for await (const msg of ch) {
         if (this.#destroyed) break
@@ -300,15 +340,18 @@ export class MeshProvider {
             continue
           }
           this.counters.inc('step1Received')
-          // Answer after earlier updates from this peer are applied, so nothing is sent twice needlessly,
-          // and after this doc's own checks settled.
-          chain = chain.then(async () => {
-            await this.#settled()
-            if (this.#destroyed) return
-            const diff = Y.encodeStateAsUpdate(this.doc, sv)
-            this.counters.inc('bytesSent', diff.byteLength)
-            this.#sendPayload(ch, 'step2', diff, describePayload({ kind: 'bytes', bytes: diff }))
-          })
+          if (!withinBudget()) {
+            this.counters.inc('step1OverBudget')
+            this.#reject(
+              ch.peer,
+              new SyncRequestOverBudgetError(`${ch.peer} asked for ${this.name}'s state over ${this.#limits.maxStep1PerMinute} times a minute`)
+            )
+            continue
+          }
+          if (answers.busy) {
+            if (answers.next !== undefined) this.counters.inc('step1Coalesced')
+            answers.next = sv
+          } else answer(sv)
           continue
         }
         if (msg.type === 'chunk') {
@@ -453,7 +496,8 @@ export class MeshProvider {
    * descriptor and chunks, one chunk per write (small messages queued meanwhile
    * go out between chunks). Large payloads on one channel go one after another.
    */
-  #sendPayload(ch: SyncChannel, type: 'step2' | 'update', bytes: Uint8Array, payload: ReturnType<typeof describePayload>): void {
+  /** Send a step 2 or an update, inline or chunked; resolves once written (or failed, logged). */
+  #sendPayload(ch: SyncChannel, type: 'step2' | 'update', bytes: Uint8Array, payload: ReturnType<typeof describePayload>): Promise<void> {
     let out = this.#outgoing.get(ch)
     if (out == null) {
       out = { id: 0, large: Promise.resolve() }
@@ -463,10 +507,9 @@ export class MeshProvider {
     // Everything local so far is in this message: once written, it has been delivered.
     const wasUndelivered = this.#undelivered && this.#outbox.length === 0
     if (payload.inline != null) {
-      void this.#send(ch, msg).then((sent) => {
+      return this.#send(ch, msg).then((sent) => {
         if (sent && wasUndelivered) this.#markDelivered()
       })
-      return
     }
     out.large = out.large.then(async () => {
       if (ch.closed || this.#destroyed) return
@@ -479,6 +522,7 @@ export class MeshProvider {
         log('sending a %d-byte %s on %s to %s failed: %s', bytes.byteLength, type, this.name, ch.peer, (err as Error)?.message)
       }
     })
+    return out.large
   }
 
   /** Waits for the doc's own checks ({@link MeshProviderOptions.settled}), at most SETTLE_WAIT_MS. */
@@ -568,7 +612,7 @@ export class MeshProvider {
     const update = batch.length === 1 ? batch[0]! : Y.mergeUpdates(batch)
     // Hashed once for every channel.
     const payload = describePayload({ kind: 'bytes', bytes: update })
-    for (const ch of this.#channels.values()) this.#sendPayload(ch, 'update', update, payload)
+    for (const ch of this.#channels.values()) void this.#sendPayload(ch, 'update', update, payload)
     this.counters.inc('bytesSent', update.byteLength * this.#channels.size)
     this.counters.inc('updatesSent')
   }
