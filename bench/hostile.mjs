@@ -234,6 +234,31 @@ const ATTACKS = [
     }
   },
   {
+    item: 11,
+    name: 'sync step-1 amplification (200 empty state vectors asking for the registry, one stream)',
+    async run(s) {
+      const raw = await s.h.openRaw(s.idA, SYNC_PROTOCOL)
+      let sent = 0
+      // An empty state vector (one varint 0) asks for the whole doc.
+      for (const msg of [{ type: 'open', doc: 'registry' }, ...Array.from({ length: 200 }, () => ({ type: 'step1', sv: 'AA==' }))]) {
+        const f = frame(JSON.stringify(msg))
+        if (!raw.write(f)) break
+        sent += f.byteLength
+      }
+      await until(async () => ((await s.metrics())['mesh.peers.blocked'] ?? 0) > (s.before['mesh.peers.blocked'] ?? 0), { message: 'block' }).catch(() => {})
+      await Promise.race([raw.closed, sleep(3000)])
+      const received = raw.received().reduce((n, c) => n + c.byteLength, 0)
+      const m = await s.metrics()
+      return {
+        requestBytes: sent,
+        answerBytes: received,
+        amplification: Math.round((received / Math.max(1, sent)) * 10) / 10,
+        overBudget: (m['memory.sync.step1OverBudget'] ?? 0) - (s.before['memory.sync.step1OverBudget'] ?? 0),
+        coalesced: (m['memory.sync.step1Coalesced'] ?? 0) - (s.before['memory.sync.step1Coalesced'] ?? 0)
+      }
+    }
+  },
+  {
     item: 9,
     name: 'gossip flood (40 × 20 KB, 10 × 200 KB, 60 invalid presence)',
     async run(s) {
