@@ -36,6 +36,14 @@ export type GroupCommand =
   | { op: 'presence'; ids: string[]; only?: string[] }
   /** → [peer id, direct links] per local peer. */
   | { op: 'links' }
+  /**
+   * → per local peer (of `only`) lacking a presence of `ids`: why, as far as it can tell: the
+   * ids it lacks, how many of them it is linked to now, its gossipsub mesh peers on the presence
+   * topic, the peers gossipsub knows against those connected, and its gossip read errors.
+   */
+  | { op: 'lackingWhy'; ids: string[]; only: string[] }
+  /** → the local peers' mesh counters whose name contains `part`, summed by name. */
+  | { op: 'counters'; part: string }
   /** → why peer `id` (if local) is linked as it is: its relay status, presences held, and the dialer's last failures; null elsewhere. */
   | { op: 'diag'; id: string }
   /** → local peers that see no donating peer. */
@@ -97,6 +105,36 @@ export class PeerGroup {
       case 'presence': {
         const of = cmd.only == null ? [...this.peers.values()] : cmd.only.map((id) => this.peers.get(id)).filter((p) => p != null)
         return of.filter((p) => !knowsPresenceOf(p, cmd.ids)).map((p) => p.id)
+      }
+      case 'lackingWhy': {
+        const out = []
+        for (const id of cmd.only) {
+          const p = this.peers.get(id)
+          if (p == null) continue
+          const d = p.zs.mesh.diagnostics()
+          const known = new Set(d.presence.map((x) => x.peerId))
+          const lacks = cmd.ids.filter((x) => x !== id && !known.has(x))
+          if (lacks.length === 0) continue
+          const linked = new Set(p.zs.peers().map((x) => x.id))
+          out.push({
+            peer: id.slice(-8),
+            lacks: lacks.map((x) => x.slice(-8)),
+            linkedNow: lacks.filter((x) => linked.has(x)).length,
+            presenceMesh: d.presenceMesh,
+            received: p.zs.mesh.counters.toRecord()['mesh.presence.received'] ?? 0,
+            readStreamErrors: Object.fromEntries(Object.entries(p.zs.mesh.counters.toRecord()).filter(([k]) => k.includes('readStreamErrors'))),
+            gossipPeers: p.zs.mesh.libp2p.services.pubsub.getPeers().length,
+            connectedPeers: p.zs.mesh.libp2p.getPeers().length
+          })
+        }
+        return out
+      }
+      case 'counters': {
+        const sum: Record<string, number> = {}
+        for (const p of this.peers.values()) {
+          for (const [k, v] of Object.entries(p.zs.mesh.counters.toRecord())) if (k.includes(cmd.part)) sum[k] = (sum[k] ?? 0) + v
+        }
+        return sum
       }
       case 'links':
         return [...this.peers.values()].map((p) => [p.id, p.zs.peers().filter((x) => !x.relay && x.transport === 'webrtc').length])

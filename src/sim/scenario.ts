@@ -10,7 +10,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { LinkShape } from './link.ts'
 import type { GroupCommand, TaskOutcome } from './group.ts'
 import { leaveThreads, linkStats } from './link.ts'
-import { type SimPeerInit, type SimRelay, quantile, serveAgents, startSimRelay, waitFor } from './mesh.ts'
+import { type SimPeerInit, type SimRelay, quantile, relayRepairCounts, serveAgents, startSimRelay, waitFor } from './mesh.ts'
 import { type GroupHandle, startGroups } from './threads.ts'
 import { type Seeder, seedRecords, startSeeder } from './registry-seed.ts'
 import { presenceIntervalMs } from '../lib/mesh/index.ts'
@@ -619,8 +619,14 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         log(
           `${lacking.length} of ${size} peers lack a presence; missing (id: peers lacking it): ${JSON.stringify(Object.fromEntries([...missing].slice(0, 8)))}`
         )
+        // Why: whether the lacking peer once held what it lacks (forgotten when a link closed), its gossip mesh.
+        const why = (await mesh.ask<unknown[]>({ op: 'lackingWhy', ids, only: lacking }).catch(() => [])).flat()
+        log(`lacking, why: ${JSON.stringify(why.slice(0, 8))}`)
         return null
       })
+      log(
+        `gossip repairs (gossip-repair.ts), peers: ${JSON.stringify(await mesh.ask<Record<string, number>>({ op: 'counters', part: 'mesh.gossip.r' }))}, relay: ${JSON.stringify(relayRepairCounts)}`
+      )
       log(
         `presence converged ${presenceConvergedMs == null ? `not within ${presenceWaitMs(size) / 1000} s` : `${Math.round(presenceConvergedMs)} ms`} after the last start`
       )

@@ -21,6 +21,7 @@ import { TypedEventEmitter, backoffDelay, coalesce } from '../core/index.ts'
 import { echoRtts, handleEcho } from './diagnostics.ts'
 import { DirectDialer, dialAllowed, isPrivateHost, firstHost } from './dialer.ts'
 import { gossipFastMsgId, gossipScoring, installGossipValidators } from './gossip-validators.ts'
+import { repairGossip } from './gossip-repair.ts'
 import { LivenessMonitor } from './liveness.ts'
 import { RttSampler, pingConnection } from './rtt-sampler.ts'
 import {
@@ -345,6 +346,12 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       this.#noiseCrypto
     )
     this.#node = node
+    // An IWANT answer over the RPC limit lost every message in it and cut the link from gossip (gossip-repair.ts).
+    repairGossip(node.services.pubsub, {
+      splitBytes: GOSSIP_LIMITS.maxRpcBytes / 2,
+      counters: this.counters,
+      connection: (peer) => node.getConnections(peer).find((c) => c.status === 'open' && c.limits == null)
+    })
     installGossipValidators(node.services.pubsub, {
       isBlocked: (author) => this.strikes.isBlocked(author),
       onReject: (author, topic, verdict) => {
@@ -561,6 +568,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     blocked: string[]
     relays: string[]
     status: RelayStatus
+    /** gossipsub's mesh peers on the presence topic. */
+    presenceMesh: number
   } {
     const now = Date.now()
     return {
@@ -569,7 +578,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       presence: this.#book.entries().map((p) => ({ peerId: p.peerId, ageMs: now - p.receivedAt, addrs: p.addrs?.length ?? 0, donating: p.donating })),
       blocked: this.strikes.blocked(),
       relays: this.#relayAddrs().map((a) => a.toString()),
-      status: this.status
+      status: this.status,
+      presenceMesh: (this.#node?.services.pubsub as { getMeshPeers?: (topic: string) => string[] } | undefined)?.getMeshPeers?.(PRESENCE_TOPIC).length ?? 0
     }
   }
 
