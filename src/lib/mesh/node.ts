@@ -22,6 +22,7 @@ import { echoRtts, handleEcho } from './diagnostics.ts'
 import { DirectDialer, dialAllowed, isPrivateHost, firstHost } from './dialer.ts'
 import { gossipFastMsgId, gossipScoring, installGossipValidators } from './gossip-validators.ts'
 import { repairGossip } from './gossip-repair.ts'
+import { LINK_TRIM_SLACK, linksToTrim, type TrimCandidate } from './link-trim.ts'
 import { LivenessMonitor } from './liveness.ts'
 import { RttSampler, pingConnection } from './rtt-sampler.ts'
 import {
@@ -152,6 +153,8 @@ function registrarAccess() {
  * protocols (issue 11 item 3: the identify-push bomb was capped, never struck).
  */
 export const LIBRARY_READERS = ['/ipfs/id/push/1.0.0', '/webrtc-signaling/0.0.1'] as const
+/** Protocols whose open stream keeps a link from being trimmed: a step offered or running, a remote plan. */
+const BUSY_PROTOCOLS = ['/zerostate/task/', '/zerostate/plan/']
 const OVERSIZE_ERRORS = new Set(['InvalidDataLengthLengthError', 'InvalidDataLengthError', 'InvalidMessageLengthError', 'MaxLengthError'])
 
 type Services = {
@@ -410,9 +413,11 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.#rtt?.start()
     this.#schedulePresence()
     // RTTs are refreshed by the RTT sampler (rtt-sampler.ts); repaint listeners once a second.
+    let ticks = 0
     this.#timers.push(
       setInterval(() => {
         this.#reapHalfClosed()
+        if (++ticks % 5 === 0) this.#trimLinks()
         this.#changed()
       }, 1000)
     )
@@ -791,6 +796,42 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     }
   }
 
+  /**
+   * Close links others opened to this peer beyond the high-water mark (link-trim.ts): the dial
+   * target plus DONOR_LINKS plus LINK_TRIM_SLACK. Meshes smaller than that never reach it.
+   */
+  #trimLinks(): void {
+    const node = this.#node
+    if (node == null) return
+    const target = Math.min(this.#init.targetPeers ?? DEFAULT_TARGET_PEERS, this.#init.maxPeers ?? DEFAULT_MAX_PEERS)
+    const highWater = target + DONOR_LINKS + LINK_TRIM_SLACK
+    const direct = new Map<string, Connection>()
+    for (const c of node.getConnections()) {
+      if (c.status !== 'open' || connectionTransport(c) !== Transport.webrtc) continue
+      const id = c.remotePeer.toString()
+      if (!this.#book.isRelay(id) && !direct.has(id)) direct.set(id, c)
+    }
+    if (direct.size <= highWater) return
+    const meshes = (node.services.pubsub as unknown as { mesh?: Map<string, Set<string>> }).mesh
+    const inMesh = (id: string): boolean => [...(meshes?.values() ?? [])].some((peers) => peers.has(id))
+    const links: TrimCandidate[] = [...direct].map(([id, c]) => ({
+      peerId: id,
+      inbound: c.direction === 'inbound' && node.getConnections(c.remotePeer).every((x) => x.direction === 'inbound'),
+      donor: this.#book.presenceOf(id)?.donating === true,
+      busy: c.streams.some((st) => st.protocol != null && BUSY_PROTOCOLS.some((p) => st.protocol?.startsWith(p) === true)),
+      gossipMesh: inMesh(id),
+      openedAt: c.timeline.open
+    }))
+    for (const id of linksToTrim(links, highWater, Date.now())) {
+      this.counters.inc('links.trimmed')
+      for (const c of node.getConnections(peerIdFromString(id))) {
+        c.close().catch((err: Error) => {
+          c.abort(err)
+        })
+      }
+    }
+  }
+
   #connectedRelays(): string[] {
     const node = this.#node
     if (node == null) return []
@@ -853,9 +894,11 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         },
         backoffDelay(0, { baseMs: 1000 })
       )
-    } else if (node.getConnections(conn.remotePeer).length === 0) {
-      this.#book.forget(id)
     }
+    // A peer whose last link closed keeps its presence: it is still in the mesh, heard by
+    // gossip (a trimmed link, a dial that failed), and its entry goes stale on its own after 3
+    // re-announcement intervals if it left. Forgotten here, it stayed unknown until its next
+    // periodic presence (~44 s at 50 peers).
     this.#changed()
   }
 
