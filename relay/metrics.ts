@@ -72,16 +72,23 @@ export function relayMetrics(): RelayMetrics {
     }
   })
   // Read from the relay's own counts at each scrape (a counter reset to their value: they only grow).
-  new Counter({
-    name: 'zerostate_relay_peers_blocked_total',
-    help: 'Peers the relay blocked for 60 s (a frame over a reader cap, e.g. a hop length-prefix bomb; a reservation held without a presence; five refused gossip messages)',
-    registers,
-    collect() {
-      const g = sources?.guard?.()
-      this.reset()
-      if (g != null) this.inc(g.blocked)
-    }
-  })
+  const guardCounter = (name: string, help: string, pick: (g: RelayGuardCounts) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        const g = sources?.guard?.()
+        this.reset()
+        if (g != null) this.inc(pick(g))
+      }
+    })
+  }
+  guardCounter(
+    'zerostate_relay_peers_blocked_total',
+    'Peers the relay blocked for 60 s (a frame over a reader cap, e.g. a hop length-prefix bomb; a reservation held without a presence; five refused gossip messages)',
+    (g) => g.blocked
+  )
   new Counter({
     name: 'zerostate_relay_refused_total',
     help: "What the relay refused: reservations over an address share or the cap (per-address, full), over an identity rate (rate), over an address's holders without a presence (unproven), upgrades over the pending limit (pending), roster asks over budget (roster)",
@@ -102,36 +109,21 @@ export function relayMetrics(): RelayMetrics {
         this.inc({ reason }, n)
     }
   })
-  new Counter({
-    name: 'zerostate_relay_gossip_strikes_total',
-    help: 'Strikes for gossip the validators refused (presence, discovery); the fifth blocks the peer',
-    registers,
-    collect() {
-      const g = sources?.guard?.()
-      this.reset()
-      if (g != null) this.inc(g.gossipStrikes)
-    }
-  })
-  new Counter({
-    name: 'zerostate_relay_squatters_blocked_total',
-    help: 'Of the peers blocked: holders of a reservation that gossiped no presence within the grace, from an address holding a crowd of them',
-    registers,
-    collect() {
-      const g = sources?.guard?.()
-      this.reset()
-      if (g != null) this.inc(g.squatters)
-    }
-  })
-  new Counter({
-    name: 'zerostate_relay_reservations_evicted_total',
-    help: 'Reservations given up to a newcomer from a less-served address (max-min fair share)',
-    registers,
-    collect() {
-      const g = sources?.guard?.()
-      this.reset()
-      if (g != null) this.inc(g.evicted)
-    }
-  })
+  guardCounter(
+    'zerostate_relay_gossip_strikes_total',
+    'Strikes for gossip the validators refused (presence, discovery); the fifth blocks the peer',
+    (g) => g.gossipStrikes
+  )
+  guardCounter(
+    'zerostate_relay_squatters_blocked_total',
+    'Of the peers blocked: holders of a reservation that gossiped no presence within the grace, from an address holding a crowd of them',
+    (g) => g.squatters
+  )
+  guardCounter(
+    'zerostate_relay_reservations_evicted_total',
+    'Reservations given up to a newcomer from a less-served address (max-min fair share)',
+    (g) => g.evicted
+  )
   const joins = new Counter({ name: 'zerostate_relay_joins_total', help: 'Peers that connected (first connection)', registers })
   const leaves = new Counter({ name: 'zerostate_relay_leaves_total', help: 'Peers that disconnected (last connection closed)', registers })
   const relayed = new Counter({
