@@ -387,6 +387,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     isBlocked,
     onReject: (author, topic, verdict) => {
       if (author !== undefined) gossipStrikes.strike(author, topic === PRESENCE_TOPIC ? 'presence' : 'discovery', verdict.reason)
+    },
+    onOverRate: (author, topic) => {
+      gossipStrikes.strike(author, topic === PRESENCE_TOPIC ? 'presence' : 'discovery', 'over-rate')
     }
   })
   // A holder's first presence that passed the validators (gossipsub checked its signature by

@@ -209,3 +209,18 @@ export const RELAY_LIMITS = {
  * a burst, for all sources together and for one announcing peer (its presence repeats).
  */
 export const DIAL_BUDGET = { perSecond: 8, burst: 16, perPeerPerMinute: 12 } as const
+
+/**
+ * Gossip per author (issue 11, beyond the list: per-peer rate limits on every gossip topic):
+ * messages one author may publish on a topic per window. A valid message over it is not
+ * forwarded (gossipsub Ignore: no penalty to the honest peer that relayed it) and strikes its
+ * author. An honest tab announces its presence at most every PRESENCE_MIN_SPACING_MS (40 in
+ * 10 s at most, so 60 leaves room for messages delayed and delivered together) and its
+ * discovery record at start and every DISCOVERY_INTERVAL_MS.
+ */
+export const GOSSIP_RATES: Readonly<Record<string, { messages: number; windowS: number }>> = {
+  [PRESENCE_TOPIC]: { messages: 60, windowS: 10 },
+  [DISCOVERY_TOPIC]: { messages: 10, windowS: 60 }
+}
+/** Least time between two presence announcements of one tab; those asked for sooner go out together at its end. */
+export const PRESENCE_MIN_SPACING_MS = 250

@@ -6,7 +6,7 @@ import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it } from 'vitest'
-import { DISCOVERY_TOPIC, GOSSIP_LIMITS, MAX_PRESENCE_BYTES, PRESENCE_TOPIC } from './constants.ts'
+import { DISCOVERY_TOPIC, GOSSIP_LIMITS, GOSSIP_RATES, MAX_PRESENCE_BYTES, PRESENCE_MIN_SPACING_MS, PRESENCE_TOPIC } from './constants.ts'
 import {
   checkDiscovery,
   checkPresence,
@@ -120,6 +120,33 @@ describe('gossip validators (issue 11 item 9)', () => {
     expect(await validate?.(honest, signed(blocked, PRESENCE_TOPIC, big))).toBe(TopicValidatorResult.Ignore)
     expect(rejected).toEqual([`${honest.toString()}:too-large`])
     expect(topicValidators.has(DISCOVERY_TOPIC)).toBe(true)
+  })
+
+  it("accepts an author's valid messages up to its rate per topic, then ignores them (not forwarded, no penalty to the relayer) and reports the author", async () => {
+    const topicValidators = new Map<string, (p: PeerId, m: Message) => TopicValidatorResult | Promise<TopicValidatorResult>>()
+    const over: string[] = []
+    installGossipValidators({ topicValidators }, { onOverRate: (a, t) => over.push(`${a}:${t}`) })
+    const validate = topicValidators.get(PRESENCE_TOPIC)!
+    const [spammer, honest, relayer] = [await peer(), await peer(), await peer()]
+    const presence = (from: PeerId): Message =>
+      signed(
+        from,
+        PRESENCE_TOPIC,
+        encodePresence({ v: 1, peerId: from.toString(), capabilities: [], donating: false, freeWorkers: 0, region: 'unknown', ts: 1 })
+      )
+    const rate = GOSSIP_RATES[PRESENCE_TOPIC]!
+    const verdicts: TopicValidatorResult[] = []
+    // Relayed by another peer: the limit follows the signed author, not who forwarded it.
+    for (let i = 0; i < rate.messages + 5; i++) verdicts.push(await validate(relayer, presence(spammer)))
+    expect(verdicts.filter((v) => v === TopicValidatorResult.Accept)).toHaveLength(rate.messages)
+    expect(verdicts.slice(rate.messages)).toEqual(Array(5).fill(TopicValidatorResult.Ignore))
+    expect(over).toEqual(Array(5).fill(`${spammer.toString()}:${PRESENCE_TOPIC}`))
+    // Another author is not affected; nor is the discovery topic of the same author.
+    expect(await validate(relayer, presence(honest))).toBe(TopicValidatorResult.Accept)
+    const discovery = topicValidators.get(DISCOVERY_TOPIC)!
+    expect(await discovery(relayer, signed(spammer, DISCOVERY_TOPIC, record(publicKeyToProtobuf(spammer.publicKey!), [])))).toBe(TopicValidatorResult.Accept)
+    // An honest tab's cap (one presence every PRESENCE_MIN_SPACING_MS) fits the window with room to spare.
+    expect((rate.windowS * 1000) / PRESENCE_MIN_SPACING_MS).toBeLessThanOrEqual(rate.messages * (2 / 3))
   })
 
   it('gives every topic score parameters that gossipsub accepts, where rejects sink a peer to the graylist', () => {

@@ -9,8 +9,9 @@ import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { type Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerScoreParams, PeerScoreThresholds } from '@libp2p/gossipsub/score'
 import type { PeerId } from '@libp2p/interface'
+import { RateLimiter } from '@libp2p/utils'
 import { toString as bytesToString } from 'uint8arrays'
-import { DISCOVERY_TOPIC, GOSSIP_LIMITS, MAX_PRESENCE_BYTES, PRESENCE_TOPIC } from './constants.ts'
+import { DISCOVERY_TOPIC, GOSSIP_LIMITS, GOSSIP_RATES, MAX_PRESENCE_BYTES, PRESENCE_TOPIC } from './constants.ts'
 import { decodePresence } from './presence.ts'
 import { InvalidFrameError } from './errors.ts'
 
@@ -134,6 +135,8 @@ export interface GossipValidatorHooks {
    * checks sizes before forwarding).
    */
   onReject?: (author: string | undefined, topic: string, verdict: Extract<GossipVerdict, { ok: false }>) => void
+  /** A valid message over its author's rate on the topic (GOSSIP_RATES): not forwarded; the caller may strike the author. */
+  onOverRate?: (author: string, topic: string) => void
 }
 
 /** The message of an RPC as gossipsub receives it, before anything is checked. */
@@ -175,13 +178,27 @@ export function installGossipValidators(pubsub: ValidatingPubSub, hooks: GossipV
     }
   }
   for (const [topic, check] of Object.entries(GOSSIP_CHECKS)) {
+    const rate = GOSSIP_RATES[topic]
+    const limiter = rate == null ? undefined : new RateLimiter({ points: rate.messages, duration: rate.windowS, keyPrefix: topic })
     pubsub.topicValidators.set(topic, (_peer, msg) => {
       const author = msg.type === 'signed' ? msg.from.toString() : undefined
       if (author !== undefined && hooks.isBlocked?.(author) === true) return TopicValidatorResult.Ignore
       const verdict = check(msg)
-      if (verdict.ok) return TopicValidatorResult.Accept
-      hooks.onReject?.(author, topic, verdict)
-      return TopicValidatorResult.Reject
+      if (!verdict.ok) {
+        hooks.onReject?.(author, topic, verdict)
+        return TopicValidatorResult.Reject
+      }
+      // Valid messages only reach here, and each once (gossipsub drops copies first), so an
+      // author is counted for what it published, however many peers forwarded it.
+      if (limiter != null && author !== undefined) {
+        try {
+          limiter.consume(author)
+        } catch {
+          hooks.onOverRate?.(author, topic)
+          return TopicValidatorResult.Ignore
+        }
+      }
+      return TopicValidatorResult.Accept
     })
   }
 }

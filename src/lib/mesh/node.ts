@@ -25,6 +25,7 @@ import { repairGossip } from './gossip-repair.ts'
 import { LINK_TRIM_SLACK, linksToTrim, type TrimCandidate } from './link-trim.ts'
 import { LivenessMonitor } from './liveness.ts'
 import { RttSampler, pingConnection } from './rtt-sampler.ts'
+import { Spaced } from './spaced.ts'
 import {
   DEFAULT_MAX_PEERS,
   DEFAULT_TARGET_PEERS,
@@ -34,6 +35,7 @@ import {
   DISCOVERY_TOPIC,
   DISCOVERY_INTERVAL_MS,
   PRESENCE_TOPIC,
+  PRESENCE_MIN_SPACING_MS,
   presenceIntervalMs,
   NEWCOMER_ANSWER_MS,
   LINK_ANNOUNCE_MS,
@@ -233,6 +235,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   /** A presence is ignored after 3 of the mesh's re-announcement intervals (which grow with it). */
   readonly #book: PeerBook = new PeerBook({ staleMs: () => presenceIntervalMs(this.#book.size) * 3 })
   #presenceTimer: ReturnType<typeof setTimeout> | undefined
+  /** Announcements go out at most every PRESENCE_MIN_SPACING_MS: peers limit each author's rate (GOSSIP_RATES). */
+  readonly #spacedAnnounce = new Spaced(PRESENCE_MIN_SPACING_MS, () => this.#publishPresence())
   /** The strike policy every protocol of ours reports to (issue 11 item 12). */
   readonly strikes: StrikePolicy
   readonly #dialer: DirectDialer
@@ -363,6 +367,11 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         if (protocol === 'presence') this.counters.inc('presence.invalid')
         log('rejected %s gossip from %s: %s', protocol, author, verdict.message)
         if (author !== undefined) this.strikes.strike(author, protocol, verdict.reason)
+      },
+      onOverRate: (author, topic) => {
+        const protocol = topic === PRESENCE_TOPIC ? 'presence' : 'discovery'
+        this.counters.inc(`gossip.overRate.${protocol}`)
+        this.strikes.strike(author, protocol, 'OverRate')
       }
     })
     // A WebRTC link's RTT comes with the stats liveness reads: the sampler pings only the others.
@@ -469,6 +478,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.#timers = []
     clearTimeout(this.#presenceTimer)
     this.#presenceTimer = undefined
+    this.#spacedAnnounce.cancel()
     clearTimeout(this.#linkAnnounce.timer)
     this.#linkAnnounce.timer = undefined
     clearTimeout(this.#relayTimer)
@@ -910,6 +920,10 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   // ---- presence -------------------------------------------------------------
 
   #announce(): void {
+    this.#spacedAnnounce.run()
+  }
+
+  #publishPresence(): void {
     const node = this.#node
     if (node == null) return
     try {
