@@ -32,6 +32,7 @@ import {
   installGossipValidators,
   StrikePolicy
 } from '../src/lib/mesh/index.ts'
+import { repairGossip } from '../src/lib/mesh/gossip-repair.ts'
 import { Counters } from '../src/lib/core/index.ts'
 import { FairSlots, KeyedRate, Probation, addressKey } from './admission.ts'
 import { relayLog, type RelayLog } from './log.ts'
@@ -175,6 +176,8 @@ export interface Relay {
   metrics: RelayMetrics
   /** Peer ids of the peer relays (RelayOptions.peers) connected now. */
   peerRelays(): string[]
+  /** The relay's own counters (`relay.strikes.*`, `relay.gossip.*` of the gossip repairs). */
+  counters(): Record<string, number>
   stop(): Promise<void>
 }
 
@@ -210,6 +213,27 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const probation = new Probation<string, string>(limits.unprovenPerAddress, limits.presenceGraceMs, limits.unprovenTolerated)
   // Connected peers that gossiped a valid presence (it may come before their reservation).
   const presented = new Set<string>()
+  // Reservations waiting a moment for their holder's presence (its address at the unproven cap).
+  const presenceWaiters = new Map<string, Set<(shown: boolean) => void>>()
+  const waitForPresence = (id: string, ms: number): Promise<boolean> => {
+    if (presented.has(id)) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      let set = presenceWaiters.get(id)
+      if (set == null) {
+        set = new Set()
+        presenceWaiters.set(id, set)
+      }
+      const waiters = set
+      const done = (shown: boolean): void => {
+        clearTimeout(timer)
+        waiters.delete(done)
+        if (waiters.size === 0 && presenceWaiters.get(id) === waiters) presenceWaiters.delete(id)
+        resolve(shown)
+      }
+      const timer = setTimeout(() => done(false), ms)
+      waiters.add(done)
+    })
+  }
   // Upgrades in progress per address, so one address cannot hold every pending slot.
   const pending = new Map<string, Set<MultiaddrConnection>>()
   const stats: RelayAdmissionStats = {
@@ -257,9 +281,10 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   // author of a refused message (or the sender of one refused on its size) is at fault.
   // Peer relays are exempt: blocking one would split the mesh.
   const peerRelayIds = new Set(peers.map((p) => p.id.toString()))
+  const counters = new Counters('relay')
   const gossipStrikes = new StrikePolicy(
     {
-      counters: new Counters('relay'),
+      counters,
       hangUp: (peer) => libp2p?.hangUp(peerIdFromString(peer)),
       exempt: (peer) => peerRelayIds.has(peer)
     },
@@ -323,15 +348,24 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         return isBlocked(peer.toString())
       },
       denyInboundEncryptedConnection: (peer) => isBlocked(peer.toString()),
-      denyInboundRelayReservation: (peer) => {
+      denyInboundRelayReservation: async (peer) => {
         const id = peer.toString()
-        const conn = libp2p?.getConnections(peer).find((c) => c.status === 'open')
+        let conn = libp2p?.getConnections(peer).find((c) => c.status === 'open')
         if (conn == null) return true
         if (!slots.has(id) && !reserveRate.take(id)) {
           stats.refused.rate++
           return true
         }
         const address = addressKey(conn.remoteAddr)
+        // A tab gossips its presence as it reaches the relay, so its reservation request and its
+        // presence race: at the cap, wait a moment for the presence before refusing (tabs of a
+        // classroom joining at once behind one address were refused, then waited for a retry).
+        if (!presented.has(id) && !slots.has(id) && !probation.hasRoom(address) && !(await waitForPresence(id, limits.presenceWaitMs))) {
+          stats.refused.unproven++
+          return true
+        }
+        conn = libp2p?.getConnections(peer).find((c) => c.status === 'open')
+        if (conn == null) return true
         const unproven = !presented.has(id) && !slots.has(id)
         if (unproven && !probation.hasRoom(address)) {
           stats.refused.unproven++
@@ -383,6 +417,14 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   })
   libp2p = node
   for (const topic of RELAY_TOPICS) node.services.pubsub.subscribe(topic)
+  // The tabs' gossipsub repairs (an IWANT answer split under the RPC limit; a peer dropped on a
+  // read error while its connection stays open taken back): the relay is every tab's first
+  // gossip link, and one cut this way carried no gossip either way until it closed.
+  repairGossip(node.services.pubsub, {
+    splitBytes: GOSSIP_LIMITS.maxRpcBytes / 2,
+    counters,
+    connection: (peer) => node.getConnections(peer).find((c) => c.status === 'open' && c.limits == null)
+  })
   installGossipValidators(node.services.pubsub, {
     isBlocked,
     onReject: (author, topic, verdict) => {
@@ -402,6 +444,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     if (!presented.has(id) && node.getConnections(msg.from).length > 0) {
       presented.add(id)
       probation.release(id)
+      for (const shown of [...(presenceWaiters.get(id) ?? [])]) shown(true)
     }
     if (present.has(id) || !node.services.relay.reservations.has(msg.from)) return
     present.add(id)
@@ -527,6 +570,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       return { ...stats, refused: { ...stats.refused }, roster: { ...stats.roster }, reservations: node.services.relay.reservations.size }
     },
     peerRelays: () => peering.connected(),
+    counters: () => counters.toRecord(),
     async stop() {
       clearInterval(lapseTimer)
       peering.stop()

@@ -18,8 +18,7 @@ import type { Libp2p } from 'libp2p'
 import { relayLog } from '../../relay/log.ts'
 import { type Relay, startRelay } from '../../relay/relay.ts'
 import { createZeroState, type ZeroStateApi } from '../lib/index.ts'
-import { repairGossip } from '../lib/mesh/gossip-repair.ts'
-import { GOSSIP_LIMITS, RELAY_LIMITS } from '../lib/mesh/constants.ts'
+import { RELAY_LIMITS } from '../lib/mesh/constants.ts'
 import { type LinkShape, simLink } from './link.ts'
 
 /**
@@ -51,14 +50,6 @@ export const PROBE_TOPIC = 'zerostate/sim-probe/1'
 
 let relays = 0
 
-/** The relay's gossip repairs, counted (gossip-repair.ts). */
-export const relayRepairCounts: Record<string, number> = {}
-const relayRepairCounters = {
-  inc(name: string, by = 1): void {
-    relayRepairCounts[name] = (relayRepairCounts[name] ?? 0) + by
-  }
-}
-
 /** The relay of relay/relay.ts itself (admission, roster, gossip checks), listening on a simulated link too. */
 export interface SimRelay {
   /** Its simulated link's address (`/memory/zs-sim-relay-N/p2p/<id>`), which the simulated peers dial. */
@@ -83,14 +74,6 @@ export async function startSimRelay(link?: LinkShape): Promise<SimRelay> {
   })
   const pubsub = (relay.node as unknown as { services: { pubsub: { subscribe(topic: string): void } } }).services.pubsub
   pubsub.subscribe(PROBE_TOPIC)
-  // The tabs' gossip repairs (gossip-repair.ts) on the relay's gossipsub too, until relay.ts installs them itself.
-  if (process.env.ZS_SIM_NO_RELAY_REPAIR !== '1') {
-    repairGossip(pubsub, {
-      splitBytes: GOSSIP_LIMITS.maxRpcBytes / 2,
-      counters: relayRepairCounters,
-      connection: (peer) => relay.node.getConnections(peer).find((c) => c.status === 'open' && c.limits == null)
-    })
-  }
   const addrs = relay.multiaddrs()
   const addr = addrs.find((ma) => ma.startsWith('/memory/'))
   const wsAddr = addrs.find((ma) => ma.includes('/ws'))

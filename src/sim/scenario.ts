@@ -10,7 +10,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { LinkShape } from './link.ts'
 import type { GroupCommand, TaskOutcome } from './group.ts'
 import { leaveThreads, linkStats } from './link.ts'
-import { type SimPeerInit, type SimRelay, quantile, relayRepairCounts, serveAgents, startSimRelay, waitFor } from './mesh.ts'
+import { type SimPeerInit, type SimRelay, quantile, serveAgents, startSimRelay, waitFor } from './mesh.ts'
 import { type GroupHandle, startGroups } from './threads.ts'
 import { type Seeder, seedRecords, startSeeder } from './registry-seed.ts'
 import { presenceIntervalMs } from '../lib/mesh/index.ts'
@@ -625,7 +625,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         return null
       })
       log(
-        `gossip repairs (gossip-repair.ts), peers: ${JSON.stringify(await mesh.ask<Record<string, number>>({ op: 'counters', part: 'mesh.gossip.r' }))}, relay: ${JSON.stringify(relayRepairCounts)}`
+        `gossip repairs (gossip-repair.ts), peers: ${JSON.stringify(await mesh.ask<Record<string, number>>({ op: 'counters', part: 'mesh.gossip.r' }))}, relay: ${JSON.stringify(Object.fromEntries(Object.entries(mesh.relay?.relay.counters() ?? {}).filter(([k]) => k.startsWith('relay.gossip.r'))))}`
       )
       log(
         `presence converged ${presenceConvergedMs == null ? `not within ${presenceWaitMs(size) / 1000} s` : `${Math.round(presenceConvergedMs)} ms`} after the last start`

@@ -190,7 +190,8 @@ export const GOSSIP_IDONTWANT_MIN_BYTES = 16 * 1024
  * A holder is unproven until it gossips a valid presence (every mesh peer does on reaching
  * a relay): one address may hold `unprovenPerAddress` unproven reservations at once, and
  * past `unprovenTolerated` of them, those unproven for `presenceGraceMs` are dropped and
- * their holders blocked (relay/admission.ts Probation).
+ * their holders blocked (relay/admission.ts Probation). At the cap, a request waits
+ * `presenceWaitMs` for its holder's presence (the two race as a tab joins) before it is refused.
  */
 export const RELAY_LIMITS = {
   maxReservations: 1024,
@@ -201,7 +202,8 @@ export const RELAY_LIMITS = {
   perAddressPerSecond: 200,
   unprovenPerAddress: 32,
   unprovenTolerated: 4,
-  presenceGraceMs: 10_000
+  presenceGraceMs: 10_000,
+  presenceWaitMs: 2000
 } as const
 
 /**
