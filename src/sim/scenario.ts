@@ -627,6 +627,10 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       log(
         `gossip repairs (gossip-repair.ts), peers: ${JSON.stringify(await mesh.ask<Record<string, number>>({ op: 'counters', part: 'mesh.gossip.r' }))}, relay: ${JSON.stringify(Object.fromEntries(Object.entries(mesh.relay?.relay.counters() ?? {}).filter(([k]) => k.startsWith('relay.gossip.r'))))}`
       )
+      // The other ways a presence goes missing or a link goes: refused by validators (rate, schema), set aside as outdated, links trimmed.
+      log(
+        `presence refusals and trims, peers: ${JSON.stringify(await mesh.ask<Record<string, number>>({ op: 'counters', part: 'mesh.gossip.' }))} ${JSON.stringify(await mesh.ask<Record<string, number>>({ op: 'counters', part: 'mesh.presence.' }))} ${JSON.stringify(await mesh.ask<Record<string, number>>({ op: 'counters', part: 'mesh.links.' }))}`
+      )
       log(
         `presence converged ${presenceConvergedMs == null ? `not within ${presenceWaitMs(size) / 1000} s` : `${Math.round(presenceConvergedMs)} ms`} after the last start`
       )
