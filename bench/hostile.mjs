@@ -447,7 +447,7 @@ const write = () =>
       loadAverageAtStart: load0.map((x) => Math.round(x * 100) / 100),
       loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100)
     },
-    note: 'Per attack: the victim tab (A unless said) measured from the outside while the attack ran; blocked: blocks by the victim (blockedBy: A, B, or the relay, read from its GET /metrics); blockedAtRelay: blocks by the relay in the same window, for every row (relay: what it blocked, refused and struck); "idle control" is the same window with no attack, in the same run (first and last). joinMs: a new tab, navigation start → direct links to A and B (its own clock, as bench:mesh), started during the attack; join.wallMs from before its context opened; join.peers says where the time went (ms after the new page navigation start). intactAfterReload: A reloaded after the attack; registry agents, the shared namespace value and an honest task.',
+    note: 'Per attack: the victim tab (A unless said) measured from the outside while the attack ran; blocked: blocks by the victim (blockedBy: A, B, or the relay, read from its GET /metrics); blockedAtRelay: blocks by the relay in the same window, for every row (relay: what it blocked, refused and struck); "idle control" is the same window with no attack, in the same run (first and last). joinMs: a new tab, navigation start → direct links to A and B (its own clock, as bench:mesh), started during the attack; join.wallMs from before its context opened; join.peers says where the time went (ms after the new page navigation start). intactAfterReload: A reloaded after the attack; registry agents, the shared namespace value and an honest task; others: B reloaded (and donating again) and a new tab of a fresh profile, each with the registry agents and the shared namespace value.',
     attacks: results
   })
 /** An attack that does not end in 3 minutes is cut (its row says so). */
@@ -504,7 +504,7 @@ try {
         : await relayGuard(stage.mesh.url)
             .then((g) => guardDelta(guard0, g))
             .catch((err) => ({ error: err.message }))
-    const intact = await capped(stage.intactAfterReload(), 90_000).catch((err) => ({ ok: false, error: err.message }))
+    const intact = await capped(stage.intactAfterReload({ everyTab: true }), 120_000).catch((err) => ({ ok: false, error: err.message }))
     const row = {
       item: attack.item,
       attack: attack.name,

@@ -35,7 +35,38 @@ export async function hostileStage() {
     await window.zerostate.memory.set('board', 'plan', 'launch')
   })
   await b.waitForFunction(() => window.zerostate.memory.get('board', 'plan') === 'launch', null, { timeout: 15_000, polling: 50 })
-  const baseline = { agents: await a.evaluate(() => window.zerostate.agents.list().length) }
+  // A signed registry entry of A's (the bundled agents are in every tab whatever the registry
+  // holds: only a published entry shows a registry wiped or not synced).
+  const marker = await a.evaluate(
+    async () =>
+      (
+        await window.zerostate.agents.publish({
+          manifest: { name: 'stage-marker', version: '1.0.0', description: 'the hostile stage', capabilities: ['stage-marker'], abi: 'json-v1', price: 0 },
+          // A real json-v1 module (publish checks its exports): a bundled agent's bytes.
+          wasm: new Uint8Array(await (await fetch('/agents/hash.wasm')).arrayBuffer())
+        })
+      ).id
+  )
+  await b.waitForFunction((id) => window.zerostate.agents.list().some((e) => e.id === id), marker, { timeout: 15_000, polling: 50 })
+  const baseline = { agents: await a.evaluate(() => window.zerostate.agents.list().length), marker }
+  /** Registry (its length, and A's published entry in it) and the shared namespace's value, as `page` sees them. */
+  const registryAndMemory = async (page, timeout) => ({
+    agents: await page
+      .waitForFunction(
+        ([n, id]) =>
+          window.zerostate.agents.list().length >= n && window.zerostate.agents.list().some((e) => e.id === id) && window.zerostate.agents.list().length,
+        [baseline.agents, baseline.marker],
+        { timeout, polling: 100 }
+      )
+      .then((h) => h.jsonValue())
+      .catch(() => page.evaluate(() => window.zerostate.agents.list().length)),
+    published: await page.evaluate((id) => window.zerostate.agents.list().some((e) => e.id === id), baseline.marker),
+    memory: await page
+      .waitForFunction(() => window.zerostate.memory.get('board', 'plan') === 'launch', null, { timeout, polling: 100 })
+      .then(() => true)
+      .catch(() => false)
+  })
+  const good = (x) => x.agents >= baseline.agents && x.published && x.memory
   let probe = await tabProbe(a)
   const hostiles = []
   const stage = {
@@ -76,10 +107,10 @@ export async function hostileStage() {
     },
     /**
      * Reload A (a new page load on the same profile) and check that what it holds survived:
-     * its registry lists as many agents as before the attacks, its shared namespace holds
+     * its registry lists as many agents as before the attacks (A's published entry among them), its shared namespace holds
      * its value, and an honest task runs. Re-forms the mesh with B and re-installs the probe.
      */
-    async intactAfterReload({ timeout = 15_000 } = {}) {
+    async intactAfterReload({ timeout = 15_000, everyTab = false } = {}) {
       const t0 = Date.now()
       await probe.close()
       await a.reload()
@@ -88,24 +119,38 @@ export async function hostileStage() {
       stage.idA = await a.evaluate(() => window.zerostate.peerId)
       await waitForFullMesh([a, b], 20_000).catch(() => {})
       const reloadMs = Date.now() - t0
-      const agents = await a
-        .waitForFunction((n) => window.zerostate.agents.list().length >= n && window.zerostate.agents.list().length, baseline.agents, { timeout, polling: 100 })
-        .then((h) => h.jsonValue())
-        .catch(() => a.evaluate(() => window.zerostate.agents.list().length))
-      const memory = await a
-        .waitForFunction(() => window.zerostate.memory.get('board', 'plan') === 'launch', null, { timeout, polling: 100 })
-        .then(() => true)
-        .catch(() => false)
+      const atA = await registryAndMemory(a, timeout)
       const task = await stage.honestTask()
+      const others = everyTab ? await stage.othersIntact({ timeout }) : undefined
       probe = await tabProbe(a)
       return {
         reloadMs,
-        agents,
+        ...atA,
         agentsBefore: baseline.agents,
-        memory,
         task: task.status,
-        ok: agents >= baseline.agents && memory && task.status === 'succeeded'
+        ...(others != null ? { others } : {}),
+        ok: good(atA) && task.status === 'succeeded' && (others?.ok ?? true)
       }
+    },
+    /**
+     * The tabs beside A: B reloaded (it then donates again, as before the attack) and a new tab
+     * of a fresh profile each find the registry's agents and the shared namespace's value.
+     */
+    async othersIntact({ timeout = 15_000 } = {}) {
+      await b.reload()
+      await waitForApi(b)
+      stage.idB = await b.evaluate(() => window.zerostate.peerId)
+      await b.evaluate(() => window.zerostate.donate({ enabled: true, workers: 1 }))
+      const atB = await registryAndMemory(b, timeout)
+      const donorAgain = await a
+        .waitForFunction((id) => window.zerostate.peers().some((p) => p.id === id && p.donating && p.capabilities.includes('word-count')), stage.idB, {
+          timeout: 20_000
+        })
+        .then(() => true)
+        .catch(() => false)
+      const c = await mesh.newPeer()
+      const atNewTab = await registryAndMemory(c, timeout).finally(() => c.context().close())
+      return { b: atB, newTab: atNewTab, bDonatesAgain: donorAgain, ok: good(atB) && good(atNewTab) && donorAgain }
     },
     /**
      * Run `attack` while measuring A. `until` (optional) is awaited after the attack
@@ -114,7 +159,7 @@ export async function hostileStage() {
     async measure(attack, { until } = {}) {
       const heapBeforeMB = await probe.heapMB({ gc: true })
       await probe.reset()
-      await probe.startPings([idB], 250)
+      await probe.startPings([stage.idB], 250)
       let heapPeakMB = heapBeforeMB
       let sampling = true
       const sampler = (async () => {
