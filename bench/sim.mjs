@@ -32,6 +32,7 @@ const { values: a } = parseArgs({
     'max-lag': { type: 'string', default: '1000' },
     'idle-seconds': { type: 'string', default: '10' },
     'target-peers': { type: 'string' },
+    'trim-links': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     'no-verify-cache': { type: 'boolean', default: false },
     tabs: { type: 'string', default: '0' },
@@ -40,7 +41,7 @@ const { values: a } = parseArgs({
   }
 })
 if (a.help) {
-  console.log(`npm run sim -- [--sizes 50,100,200] [--workers ${cpus().length} (worker threads the peers are spread over; 0: all in the main thread)] [--donors 0.2] [--max-peers 48] [--target-peers 16 (direct links a peer dials on its own up to)] [--latency 20] [--jitter 10] [--loss 0.01]
+  console.log(`npm run sim -- [--sizes 50,100,200] [--workers ${cpus().length} (worker threads the peers are spread over; 0: all in the main thread)] [--donors 0.2] [--max-peers 48] [--target-peers 16 (direct links a peer dials on its own up to)] [--trim-links (close incoming links past target + 8: mesh trimLinks)] [--latency 20] [--jitter 10] [--loss 0.01]
   [--probes 40] [--tasks 100] [--concurrency 10] [--agents 1000] [--churn 60 (peers replaced per minute)] [--churn-seconds 15]
   [--max-lag 1000 (stop growing once this process's event-loop p99 lag passed it, ms; 0: never)] [--out bench/results/sim.json]
   [--no-verify-cache (every peer checks every signature itself, as tabs do: the baseline of the shared verification cache)]
@@ -92,6 +93,7 @@ const report = await runSim({
   idleSeconds: num('idle-seconds'),
   quick: a.quick,
   targetPeers: a['target-peers'] != null ? num('target-peers') : undefined,
+  trimLinks: a['trim-links'],
   verifyCache: !a['no-verify-cache'],
   tabs: num('tabs'),
   launchBrowser: num('tabs') > 0 ? (await import('../test/harness.mjs')).launchBrowser : undefined,

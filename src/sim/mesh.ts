@@ -120,6 +120,8 @@ export interface SimPeerInit {
   maxPeers?: number
   /** Direct links a peer dials on its own up to (the mesh's targetPeers). Default the mesh's own (16). */
   targetPeers?: number
+  /** Close incoming links past the high-water mark (the mesh's trimLinks). */
+  trimLinks?: boolean
   link?: LinkShape
 }
 
@@ -143,6 +145,7 @@ export async function startSimPeer(init: SimPeerInit): Promise<SimPeer> {
       allowPrivateAddresses: true,
       ...(init.maxPeers != null ? { maxPeers: init.maxPeers } : {}),
       ...(init.targetPeers != null ? { targetPeers: init.targetPeers } : {}),
+      ...(init.trimLinks === true ? { trimLinks: true } : {}),
       // The direct transport first: the dial of `<relay>/p2p-circuit/webrtc/p2p/<peer>` is its.
       transports: [simLink({ relay: init.relay, ...init.link }), circuitRelayTransport()]
     }

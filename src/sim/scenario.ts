@@ -34,6 +34,8 @@ export interface SimOptions {
   maxPeers?: number
   /** Direct links a peer dials on its own up to (the mesh's targetPeers). Default the mesh's (16). */
   targetPeers?: number
+  /** Close incoming links past the high-water mark (the mesh's trimLinks). Default false. */
+  trimLinks?: boolean
   /** Worker threads the peers are spread over (0: all in this thread). Default 0. */
   workers?: number
   /** Share Ed25519 verdicts between the peers of a thread (a simulation shortcut, listed in the report). Default true. */
@@ -309,6 +311,7 @@ export class SimMesh {
         donate,
         maxPeers: this.opts.maxPeers,
         targetPeers: this.opts.targetPeers,
+        trimLinks: this.opts.trimLinks,
         link: this.opts.link
       }
       const id = (await group.run({ op: 'add', init })) as string
@@ -572,6 +575,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       workers: opts.workers ?? 0,
       maxPeers: opts.maxPeers,
       targetPeers: opts.targetPeers,
+      trimLinks: opts.trimLinks,
       link: { latencyMs: 20, jitterMs: 10, loss: 0.01, retransmitMs: 200, ...opts.link },
       probes: opts.probes ?? 40,
       probeEveryMs: opts.probeEveryMs ?? 100,

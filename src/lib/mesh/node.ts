@@ -68,6 +68,13 @@ export interface MeshNodeInit {
   maxPeers?: number
   /** Direct links this peer dials on its own up to; past it only donors while fewer than DONOR_LINKS are linked. Default DEFAULT_TARGET_PEERS (16), at most maxPeers. */
   targetPeers?: number
+  /**
+   * Close links others opened beyond target + DONOR_LINKS + LINK_TRIM_SLACK (link-trim.ts).
+   * Default false: in the 50-peer simulator it closed ~535 links in 4 minutes that their peers,
+   * still under their own targets, dialled again, each new link announced (presence received
+   * per peer +70 %); it needs a peer that was trimmed not to dial the same peer again first.
+   */
+  trimLinks?: boolean
   /** What this tab announces about itself. */
   presence?: Partial<Pick<Presence, 'capabilities' | 'donating' | 'freeWorkers' | 'workers' | 'region' | 'publicKey' | 'keyProof'>>
   /** Invalid messages from one peer before it is disconnected and blocked for a minute. Default 5. */
@@ -426,7 +433,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.#timers.push(
       setInterval(() => {
         this.#reapHalfClosed()
-        if (++ticks % 5 === 0) this.#trimLinks()
+        if (this.#init.trimLinks === true && ++ticks % 5 === 0) this.#trimLinks()
         this.#changed()
       }, 1000)
     )
