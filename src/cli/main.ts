@@ -14,6 +14,8 @@ import { defaultProfileDir, joinMesh, type PeerOptions, until, within } from './
 import { type KeptTrace, MAX_TRACES, TraceJournal } from './trace-journal.ts'
 
 export const DEFAULT_APP = 'http://127.0.0.1:8080/'
+/** `publish` hands its record over once this peer's direct links have been still this long. */
+const LINKS_SETTLE_MS = 1500
 
 /** Where a command writes: injectable for tests. */
 export interface Io {
@@ -444,6 +446,33 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
       await publishBundle(cmd, { manifest, wasm }, o)
     })
 
+  /** Resolve once this peer's direct links have not changed for `quietMs`, or after `maxMs`. */
+  function linksSettled(zs: ZeroStateApi, quietMs: number, maxMs: number): Promise<void> {
+    const key = (): string =>
+      zs
+        .peers()
+        .filter((p) => p.transport === 'webrtc')
+        .map((p) => p.id)
+        .sort()
+        .join()
+    const { promise, resolve } = Promise.withResolvers<void>()
+    let last = key()
+    let quiet = setTimeout(resolve, quietMs)
+    const off = zs.subscribe(() => {
+      const now = key()
+      if (now === last) return
+      last = now
+      clearTimeout(quiet)
+      quiet = setTimeout(resolve, quietMs)
+    })
+    const cap = setTimeout(resolve, maxMs)
+    return promise.finally(() => {
+      off()
+      clearTimeout(quiet)
+      clearTimeout(cap)
+    })
+  }
+
   /** Publish a module with its manifest: join, wait for a peer, publish, wait until a peer took the record. */
   async function publishBundle(
     cmd: Command,
@@ -460,6 +489,12 @@ export function cli(io: Io): { program: Command; run(argv: string[]): Promise<nu
       o.waitPeer,
       () => new CliTimeoutError(`no peer to publish to within ${o.waitPeer} ms`)
     )
+    // A change a peer receives is not sent on to its own peers (they get it at their next
+    // anti-entropy round with it, which backs off to minutes on an idle doc), so hand the record
+    // to every peer that links to us now, not only the first: wait until the direct links have
+    // not changed for a moment (at most waitPeer).
+    s.text = 'linking the peers of the mesh'
+    await linksSettled(zs, LINKS_SETTLE_MS, o.waitPeer)
     s.text = 'publishing'
     const entry = await zs.agents.publish({ manifest: bundle.manifest as Parameters<ZeroStateApi['agents']['publish']>[0]['manifest'], wasm: bundle.wasm })
     s.text = 'handing the record to the mesh'
