@@ -29,6 +29,7 @@ import {
   answerRoster,
   gossipFastMsgId,
   gossipScoring,
+  gossipStrikeProtocol,
   installGossipValidators,
   StrikePolicy
 } from '../src/lib/mesh/index.ts'
@@ -428,10 +429,10 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   installGossipValidators(node.services.pubsub, {
     isBlocked,
     onReject: (author, topic, verdict) => {
-      if (author !== undefined) gossipStrikes.strike(author, topic === PRESENCE_TOPIC ? 'presence' : 'discovery', verdict.reason)
+      if (author !== undefined) gossipStrikes.strike(author, gossipStrikeProtocol(topic), verdict.reason)
     },
     onOverRate: (author, topic) => {
-      gossipStrikes.strike(author, topic === PRESENCE_TOPIC ? 'presence' : 'discovery', 'over-rate')
+      gossipStrikes.strike(author, gossipStrikeProtocol(topic), 'over-rate')
     }
   })
   // A holder's first presence that passed the validators (gossipsub checked its signature by

@@ -123,7 +123,12 @@ export const GOSSIP_CHECKS: Readonly<Record<string, (msg: Message) => GossipVerd
   [DISCOVERY_TOPIC]: checkDiscovery
 }
 
-/** Hooks of the validators (tabs strike and count; the relay only counts). */
+/** The name a topic's offences are struck and counted under (`strikes.<name>.<reason>`). */
+export function gossipStrikeProtocol(topic: string): 'presence' | 'discovery' {
+  return topic === PRESENCE_TOPIC ? 'presence' : 'discovery'
+}
+
+/** Hooks of the validators (tabs and the relay strike and count). */
 export interface GossipValidatorHooks {
   /** Authors whose messages are ignored without penalty (blocked peers; the relay forwarding them is not at fault). */
   isBlocked?: (author: string) => boolean

@@ -26,6 +26,7 @@ export {
   decodeDiscoveryRecord,
   gossipFastMsgId,
   gossipScoring,
+  gossipStrikeProtocol,
   installGossipValidators,
   type GossipRejectReason,
   type GossipValidatorHooks,

@@ -20,7 +20,7 @@ import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { TypedEventEmitter, backoffDelay, coalesce } from '../core/index.ts'
 import { echoRtts, handleEcho } from './diagnostics.ts'
 import { DirectDialer, dialAllowed, isPrivateHost, firstHost } from './dialer.ts'
-import { gossipFastMsgId, gossipScoring, installGossipValidators } from './gossip-validators.ts'
+import { gossipFastMsgId, gossipScoring, gossipStrikeProtocol, installGossipValidators } from './gossip-validators.ts'
 import { repairGossip } from './gossip-repair.ts'
 import { LINK_TRIM_SLACK, linksToTrim, type TrimCandidate } from './link-trim.ts'
 import { LivenessMonitor } from './liveness.ts'
@@ -370,13 +370,13 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       isBlocked: (author) => this.strikes.isBlocked(author),
       onReject: (author, topic, verdict) => {
         this.counters.inc(`gossip.rejected.${verdict.reason}`)
-        const protocol = topic === PRESENCE_TOPIC ? 'presence' : 'discovery'
+        const protocol = gossipStrikeProtocol(topic)
         if (protocol === 'presence') this.counters.inc('presence.invalid')
         log('rejected %s gossip from %s: %s', protocol, author, verdict.message)
         if (author !== undefined) this.strikes.strike(author, protocol, verdict.reason)
       },
       onOverRate: (author, topic) => {
-        const protocol = topic === PRESENCE_TOPIC ? 'presence' : 'discovery'
+        const protocol = gossipStrikeProtocol(topic)
         this.counters.inc(`gossip.overRate.${protocol}`)
         this.strikes.strike(author, protocol, 'OverRate')
       }
