@@ -2,7 +2,9 @@
  * An in-process {@link SyncTransport} for tests: transports attached to one
  * {@link MemoryNetwork} see each other as peers. With `chaos`, messages after the
  * `open` are delivered late, out of order and sometimes twice, to prove that the
- * provider converges whatever the network does.
+ * provider converges whatever the network does. With `latencyMs`, every message takes that
+ * long, in order (a line of peers a few hops long, as in a bench). The network counts the
+ * payload messages and bytes each directed link carried (`traffic`), for tests of forwarding.
  */
 import { MessageQueue, type ChannelHandler, type PeerEvent, type SyncChannel, type SyncTransport, type UnknownDocHandler } from './sync-transport.ts'
 import { syncProtocol, type SyncMessage } from './sync-protocol.ts'
@@ -21,6 +23,11 @@ export interface ChaosOptions {
 /** The shared medium of a set of {@link MemorySyncTransport}s. */
 export class MemoryNetwork {
   readonly members = new Map<string, MemorySyncTransport>()
+  /**
+   * Per directed link `from>to`: the `step2` and `update` messages sent on it (a chunked
+   * payload counts once) and the bytes of every message (JSON, as `bytesOut` counts them).
+   */
+  readonly traffic = new Map<string, { payloads: number; bytes: number }>()
   readonly #links = new Set<string>()
   readonly #autoLink: boolean
   constructor(opts: { autoLink?: boolean } = {}) {
@@ -42,6 +49,21 @@ export class MemoryNetwork {
     this.#links.add(MemoryNetwork.#key(a, b))
     ta._peerEvent({ type: 'join', peer: b })
     tb._peerEvent({ type: 'join', peer: a })
+  }
+
+  /** Link each consecutive pair of `ids` (a line; `ring` closes it), the transports started already. */
+  chain(ids: readonly string[], ring = false): void {
+    for (let i = 1; i < ids.length; i++) this.link(ids[i - 1]!, ids[i]!)
+    if (ring && ids.length > 2) this.link(ids[ids.length - 1]!, ids[0]!)
+  }
+
+  /** @internal Count one message on the directed link `from>to`. */
+  _count(from: string, to: string, msg: SyncMessage, bytes: number): void {
+    const key = `${from}>${to}`
+    const t = this.traffic.get(key) ?? { payloads: 0, bytes: 0 }
+    if (msg.type === 'step2' || msg.type === 'update') t.payloads++
+    t.bytes += bytes
+    this.traffic.set(key, t)
   }
 
   /** Disconnect two transports; their channels close. */
@@ -83,10 +105,12 @@ class MemoryChannel implements SyncChannel {
     // Check like the wire would (same errors as Libp2pSyncTransport): only schema-valid messages travel.
     const checked = syncProtocol.decode(syncProtocol.encode(message))
     const remote = this.remote
-    this.owner._counters.inc('bytesOut', JSON.stringify(checked).length)
+    const bytes = JSON.stringify(checked).length
+    this.owner._counters.inc('bytesOut', bytes)
+    this.owner._network._count(this.owner.localPeer, this.peer, checked, bytes)
     this.owner._deliver(() => {
       if (!remote.closed) {
-        remote.owner._counters.inc('bytesIn', JSON.stringify(checked).length)
+        remote.owner._counters.inc('bytesIn', bytes)
         remote.queue.push(checked)
       }
     })
@@ -103,8 +127,9 @@ class MemoryChannel implements SyncChannel {
 /** An in-memory {@link SyncTransport}. */
 export class MemorySyncTransport implements SyncTransport {
   readonly localPeer: string
-  readonly #network: MemoryNetwork
+  /** @internal */ readonly _network: MemoryNetwork
   readonly #chaos: ChaosOptions
+  readonly #latencyMs: number
   #rand: number
   #started = false
   readonly #peers = new Set<string>()
@@ -117,10 +142,12 @@ export class MemorySyncTransport implements SyncTransport {
   /** Peers this transport hung up on, with the reason (for tests). */
   readonly hungUp: Array<{ peer: string; reason: string; offence?: string }> = []
 
-  constructor(network: MemoryNetwork, peerId: string, opts: { chaos?: ChaosOptions } = {}) {
-    this.#network = network
+  /** `latencyMs`: every delivery (messages and closes, in order) takes this long; ignored with `chaos.maxDelayMs`. */
+  constructor(network: MemoryNetwork, peerId: string, opts: { chaos?: ChaosOptions; latencyMs?: number } = {}) {
+    this._network = network
     this.localPeer = peerId
     this.#chaos = opts.chaos ?? {}
+    this.#latencyMs = opts.latencyMs ?? 0
     this.#rand = (this.#chaos.seed ?? 1) >>> 0 || 1
   }
 
@@ -137,6 +164,12 @@ export class MemorySyncTransport implements SyncTransport {
   /** @internal Schedule a delivery, with chaos unless `ordered`. */
   _deliver(fn: () => void, ordered = false): void {
     const { maxDelayMs = 0, duplicate = 0 } = this.#chaos
+    if (this.#latencyMs > 0 && maxDelayMs <= 0) {
+      // Timers of one delay fire in the order they were set: the link stays ordered.
+      setTimeout(fn, this.#latencyMs)
+      if (!ordered && this.#random() < duplicate) setTimeout(fn, this.#latencyMs)
+      return
+    }
     if (ordered || maxDelayMs <= 0) {
       queueMicrotask(fn)
       if (!ordered && this.#random() < duplicate) queueMicrotask(fn)
@@ -149,13 +182,13 @@ export class MemorySyncTransport implements SyncTransport {
   async start(): Promise<void> {
     if (this.#started) return
     this.#started = true
-    this.#network._attach(this)
+    this._network._attach(this)
   }
 
   async stop(): Promise<void> {
     if (!this.#started) return
     this.#started = false
-    this.#network._detach(this)
+    this._network._detach(this)
     for (const ch of [...this._channels]) ch.close()
   }
 
@@ -179,8 +212,8 @@ export class MemorySyncTransport implements SyncTransport {
   }
 
   async open(peer: string, doc: string): Promise<SyncChannel> {
-    const remote = this.#network.members.get(peer)
-    if (!this.#started || remote == null || !this.#network.linked(this.localPeer, peer)) throw new StreamEndedError(`not connected to ${peer}`)
+    const remote = this._network.members.get(peer)
+    if (!this.#started || remote == null || !this._network.linked(this.localPeer, peer)) throw new StreamEndedError(`not connected to ${peer}`)
     const local = new MemoryChannel(peer, doc, this)
     const far = new MemoryChannel(this.localPeer, doc, remote)
     local.remote = far
@@ -219,7 +252,7 @@ export class MemorySyncTransport implements SyncTransport {
 
   async hangUp(peer: string, reason: string, offence?: string): Promise<void> {
     this.hungUp.push({ peer, reason, offence })
-    this.#network.unlink(this.localPeer, peer)
+    this._network.unlink(this.localPeer, peer)
   }
 
   metrics(): Record<string, number> {

@@ -6,7 +6,9 @@
  * (inline up to 45 KiB, else a descriptor and its chunks, assembled by
  * `PayloadAssembler` with the size capped before buffering and the sha-256
  * checked at the end). Remote updates are size-capped, walked by the structural guard, tried in the check worker when large, and
- * applied with `origin === this` so they are never echoed. A periodic step 1
+ * applied with `origin === this` so they are never echoed. What a remote update changed here
+ * is passed on to the other linked peers (`relayed`, FORWARD_MAX_BYTES), so a change
+ * reaches peers not linked to its author in a few hops (issue 16). A periodic step 1
  * (anti-entropy) repairs anything lost while peers were apart; on an idle doc it backs off
  * (RESYNC_BACKOFF_MAX).
  */
@@ -73,7 +75,26 @@ export interface MeshProviderOptions {
    * asking peer refuses as a hostile update and blocks this honest tab for.
    */
   settled?: () => Promise<void>
+  /**
+   * Pass on what a remote update changed here to the other linked peers (default true; false
+   * is the old behaviour, kept for A/B measurements): the change the doc emits (re-encoded by
+   * this doc, not the network's bytes) goes to every other open channel in the next outbox
+   * frame, marked `relayed`. Yjs ends the flood: an update that changes nothing emits nothing.
+   */
+  forward?: boolean
 }
+
+/**
+ * The largest change passed on to every other linked peer. Flooding costs each link one copy,
+ * so a peer with 16 links receives a change up to 16 times; above this size (where receivers
+ * also check each copy in the worker, `workerCheckAboveBytes`) a change goes to at most
+ * FORWARD_LARGE_FANOUT peers picked at random, and anti-entropy, which pulls what a peer lacks
+ * once, brings it to the few a random push missed.
+ */
+export const FORWARD_MAX_BYTES = 64 * 1024
+
+/** Peers a change larger than FORWARD_MAX_BYTES is passed on to (push gossip: 1 - e^-3 ≈ 95% of a mesh in one wave). */
+export const FORWARD_LARGE_FANOUT = 3
 
 /** The longest a step 2 answer waits for the doc's own checks to settle (then it goes anyway). */
 export const SETTLE_WAIT_MS = 3000
@@ -117,7 +138,25 @@ interface ResyncState {
 interface Incoming {
   id: number
   kind: 'step2' | 'update'
+  relayed: boolean
   assembler: PayloadAssembler
+}
+
+/** A change a remote update made here, to pass on to other channels; `from` is the peer it came from, `kind` how. */
+interface Relay {
+  update: Uint8Array
+  from: string
+  kind: 'step2' | 'update'
+}
+
+/** `n` of `items` picked at random (a partial Fisher–Yates shuffle of a copy). */
+function pick<T>(items: readonly T[], n: number): T[] {
+  const a = [...items]
+  for (let i = 0; i < n && i < a.length; i++) {
+    const j = i + Math.floor(Math.random() * (a.length - i))
+    ;[a[i], a[j]] = [a[j]!, a[i]!]
+  }
+  return a.slice(0, n)
 }
 
 /** Syncs `doc` under `name` with every peer `transport` offers. */
@@ -143,6 +182,13 @@ export class MeshProvider {
   #destroyed = false
   readonly #reopens = new Map<string, number>()
   #outbox: Uint8Array[] = []
+  /** Small changes from peers' own `update` messages to pass on, merged with the outbox. */
+  #relays: Relay[] = []
+  /** Changes to pass on in frames of their own: relayed ones, from step 2 answers (to synced peers only), large ones (FORWARD_MAX_BYTES). */
+  #relayedApart: Relay[] = []
+  #flushQueued = false
+  /** The peer and message of the remote update being applied (Yjs emits its 'update' synchronously inside applyUpdate). */
+  #applying: { peer: string; kind: 'step2' | 'update'; relayed: boolean } | undefined
   /** Local changes not yet written to any peer, and who waits for them to be (`delivered()`). */
   #undelivered = false
   #deliveredWaiters: Array<() => void> = []
@@ -365,7 +411,7 @@ export class MeshProvider {
             if (!current.assembler.push(msg)) continue
             if (!current.assembler.complete) continue
             incoming = undefined
-            chain = this.#afterFinish(chain, ch.peer, current.assembler, current.kind, true)
+            chain = this.#afterFinish(chain, ch.peer, current.assembler, current.kind, true, current.relayed)
           } catch (err) {
             incoming = undefined
             if (err instanceof RejectedUpdateError) {
@@ -384,8 +430,13 @@ export class MeshProvider {
           continue
         }
         if (msg.type !== 'step2' && msg.type !== 'update') continue
-        const cap = msg.type === 'step2' ? this.#limits.maxSyncBytes : this.#limits.maxUpdateBytes
         const kind = msg.type
+        // Relayed content is a third party's, as in a step 2 answer: judged by the same cap and
+        // admission, so a refusal that depends on what this tab holds (a quota) never strikes a
+        // forwarder for it (the update guard's state-independent checks still do).
+        const relayed = msg.type === 'update' && msg.relayed === true
+        const cap = kind === 'step2' || relayed ? this.#limits.maxSyncBytes : this.#limits.maxUpdateBytes
+        const admitAs = relayed ? 'step2' : kind
         if (msg.payload.inline == null) {
           // A duplicated announcement (the network may deliver twice): the transfer is under way or done.
           if (msg.id <= lastLargeId) continue
@@ -398,14 +449,14 @@ export class MeshProvider {
         }
         try {
           // Checks the announced size against the cap before a byte is buffered.
-          const admitKey = msg.payload.inline == null ? this.#opts.admitKeys?.(kind) : undefined
+          const admitKey = msg.payload.inline == null ? this.#opts.admitKeys?.(admitAs) : undefined
           const scanner = admitKey == null ? undefined : new UpdateKeyScanner(admitKey, this.#opts.policy)
           const assembler = new PayloadAssembler(msg.payload, { maxBytes: cap, onChunk: scanner == null ? undefined : (b) => scanner.push(b) })
           if (msg.payload.inline == null) {
-            incoming = { id: msg.id, kind, assembler }
+            incoming = { id: msg.id, kind, relayed, assembler }
             continue
           }
-          chain = this.#afterFinish(chain, ch.peer, assembler, kind, false)
+          chain = this.#afterFinish(chain, ch.peer, assembler, kind, false, relayed)
         } catch (err) {
           this.#refusePayload(ch.peer, err)
           if (msg.payload.inline == null) {
@@ -442,7 +493,7 @@ export class MeshProvider {
    * the updates before it: returns the channel's new chain. A payload that fails its hash
    * is refused (typed, counted, struck) in its turn.
    */
-  #afterFinish(chain: Promise<void>, peer: string, assembler: PayloadAssembler, kind: 'step2' | 'update', chunked: boolean): Promise<void> {
+  #afterFinish(chain: Promise<void>, peer: string, assembler: PayloadAssembler, kind: 'step2' | 'update', chunked: boolean, relayed: boolean): Promise<void> {
     const finished = assembler.finish().then(
       (bytes) => ({ bytes: bytes as Uint8Array }),
       (err: unknown) => ({ err })
@@ -454,11 +505,11 @@ export class MeshProvider {
         return
       }
       if (chunked) this.counters.inc('payloadsReceived')
-      await this.#receive(peer, r.bytes, kind)
+      await this.#receive(peer, r.bytes, kind, relayed)
     })
   }
 
-  async #receive(peer: string, bytes: Uint8Array, kind: 'step2' | 'update'): Promise<void> {
+  async #receive(peer: string, bytes: Uint8Array, kind: 'step2' | 'update', relayed = false): Promise<void> {
     if (this.#hostile.has(peer)) {
       this.counters.inc('droppedFromHostile')
       return
@@ -466,12 +517,17 @@ export class MeshProvider {
     try {
       this.counters.inc('bytesReceived', bytes.byteLength)
       const shape = checkUpdate(bytes, this.#opts.policy ?? { allowedRoots: this.#opts.allowedRoots })
-      this.#opts.admit?.(shape, kind)
+      this.#opts.admit?.(shape, relayed ? 'step2' : kind)
       if (this.#opts.checker != null && bytes.byteLength > this.#limits.workerCheckAboveBytes) {
         await this.#opts.checker.check(bytes, { deadlineMs: this.#limits.checkDeadlineMs })
       }
       if (this.#destroyed) return
-      Y.applyUpdate(this.doc, bytes, this)
+      this.#applying = { peer, kind, relayed }
+      try {
+        Y.applyUpdate(this.doc, bytes, this)
+      } finally {
+        this.#applying = undefined
+      }
       this.counters.inc('updatesApplied')
     } catch (err) {
       this.#reject(peer, err instanceof RejectedUpdateError ? err : new RejectedUpdateError('the update failed to apply', { cause: err }))
@@ -492,20 +548,28 @@ export class MeshProvider {
   }
 
   /**
-   * Send one update: inline in one message when it fits a chunk, else its
-   * descriptor and chunks, one chunk per write (small messages queued meanwhile
-   * go out between chunks). Large payloads on one channel go one after another.
+   * Send a step 2 or an update: inline in one message when it fits a chunk, else its
+   * descriptor and chunks, one chunk per write (small messages queued meanwhile go out
+   * between chunks). Large payloads on one channel go one after another. Resolves once
+   * written (or failed, logged). `carriesLocal`: the payload holds every local change so far
+   * (it counts for `delivered()`); `relayed`: it holds changes passed on from other peers.
    */
-  /** Send a step 2 or an update, inline or chunked; resolves once written (or failed, logged). */
-  #sendPayload(ch: SyncChannel, type: 'step2' | 'update', bytes: Uint8Array, payload: ReturnType<typeof describePayload>): Promise<void> {
+  #sendPayload(
+    ch: SyncChannel,
+    type: 'step2' | 'update',
+    bytes: Uint8Array,
+    payload: ReturnType<typeof describePayload>,
+    { carriesLocal = true, relayed = false }: { carriesLocal?: boolean; relayed?: boolean } = {}
+  ): Promise<void> {
     let out = this.#outgoing.get(ch)
     if (out == null) {
       out = { id: 0, large: Promise.resolve() }
       this.#outgoing.set(ch, out)
     }
     const msg: SyncPayloadMessage = { type, id: out.id++, payload: { ...payload, kind: 'bytes' } }
+    if (relayed && msg.type === 'update') msg.relayed = true
     // Everything local so far is in this message: once written, it has been delivered.
-    const wasUndelivered = this.#undelivered && this.#outbox.length === 0
+    const wasUndelivered = carriesLocal && this.#undelivered && this.#outbox.length === 0
     if (payload.inline != null) {
       return this.#send(ch, msg).then((sent) => {
         if (sent && wasUndelivered) this.#markDelivered()
@@ -596,25 +660,104 @@ export class MeshProvider {
 
   readonly #onUpdate = (update: Uint8Array, origin: unknown): void => {
     this.#changedAt = Date.now()
-    if (origin !== this && !this.#destroyed) this.#undelivered = true
-    if (origin === this || this.#destroyed || this.#channels.size === 0) return
+    if (this.#destroyed) return
+    if (origin === this) {
+      // A remote update changed the doc: `update` is what changed, as this doc encodes it.
+      const from = this.#applying
+      if (from != null && this.#forward) this.#relay(update, from)
+      return
+    }
+    this.#undelivered = true
+    if (this.#channels.size === 0) return
     // Updates made in one task go out as one merged frame (a burst of 2,000 writes
     // is one message per peer, not 2,000). Merging our own updates is safe: they
     // come from this doc, not from the network.
     this.#outbox.push(update)
-    if (this.#outbox.length === 1) setTimeout(this.#flushOutbox, 0)
+    this.#queueFlush()
+  }
+
+  get #forward(): boolean {
+    return this.#opts.forward !== false
+  }
+
+  /**
+   * Pass on a change a peer's message made here, never to that peer. A small one from a peer's
+   * own `update` goes with the outbox's next frame to every other channel, merged with what else
+   * came in this task turn: each was admitted here as an update, so together they hold no more of
+   * one author than the quota. One from a relayed update or a step 2 answer was admitted as an
+   * answer (within the quota alone): it goes in a frame of its own, since two merged could hold
+   * more of one author than the quota, which proves its sender hostile. One from a step 2 answer
+   * goes only to peers already synced with (a newcomer's first answer, the whole doc, goes
+   * nowhere: its other peers hold it). One larger than FORWARD_MAX_BYTES goes to
+   * FORWARD_LARGE_FANOUT peers at most.
+   */
+  #relay(update: Uint8Array, from: { peer: string; kind: 'step2' | 'update'; relayed: boolean }): void {
+    const r: Relay = { update, from: from.peer, kind: from.kind }
+    if (from.kind === 'update' && !from.relayed && update.byteLength <= FORWARD_MAX_BYTES) this.#relays.push(r)
+    else this.#relayedApart.push(r)
+    this.#queueFlush()
+  }
+
+  #queueFlush(): void {
+    if (this.#flushQueued) return
+    this.#flushQueued = true
+    setTimeout(this.#flushOutbox, 0)
   }
 
   readonly #flushOutbox = (): void => {
-    const batch = this.#outbox
+    this.#flushQueued = false
+    const local = this.#outbox
+    const relays = this.#relays
+    const apart = this.#relayedApart
     this.#outbox = []
-    if (batch.length === 0 || this.#destroyed) return
-    const update = batch.length === 1 ? batch[0]! : Y.mergeUpdates(batch)
-    // Hashed once for every channel.
-    const payload = describePayload({ kind: 'bytes', bytes: update })
-    for (const ch of this.#channels.values()) void this.#sendPayload(ch, 'update', update, payload)
-    this.counters.inc('bytesSent', update.byteLength * this.#channels.size)
-    this.counters.inc('updatesSent')
+    this.#relays = []
+    this.#relayedApart = []
+    if (this.#destroyed) return
+    if (local.length > 0 || relays.length > 0) this.#sendFrames(local, relays)
+    for (const r of apart) {
+      let targets = [...this.#channels.values()].filter((ch) => ch.peer !== r.from && (r.kind === 'update' || this.syncedPeers.has(ch.peer)))
+      if (r.update.byteLength > FORWARD_MAX_BYTES && targets.length > FORWARD_LARGE_FANOUT) {
+        this.counters.inc('forwardsCapped', targets.length - FORWARD_LARGE_FANOUT)
+        targets = pick(targets, FORWARD_LARGE_FANOUT)
+      }
+      if (targets.length === 0) continue
+      const payload = describePayload({ kind: 'bytes', bytes: r.update })
+      for (const ch of targets) void this.#sendPayload(ch, 'update', r.update, payload, { carriesLocal: false, relayed: true })
+      this.counters.inc('bytesSent', r.update.byteLength * targets.length)
+      this.counters.inc('bytesForwarded', r.update.byteLength * targets.length)
+      this.counters.inc('updatesForwarded')
+    }
+  }
+
+  /**
+   * One frame per channel: this task turn's local updates and the changes to pass on, except
+   * those that came from that channel's peer (never sent back where they came from). Channels
+   * that get the same set share one merge and one hash.
+   */
+  #sendFrames(local: Uint8Array[], relays: Relay[]): void {
+    const frames = new Map<string, { update: Uint8Array; payload: ReturnType<typeof describePayload>; relayed: boolean }>()
+    const sources = new Set(relays.map((r) => r.from))
+    let sent = false
+    for (const ch of this.#channels.values()) {
+      // The frame's key: the source it leaves out ('' for none).
+      const key = sources.has(ch.peer) ? ch.peer : ''
+      let frame = frames.get(key)
+      if (frame == null) {
+        const passed = relays.filter((r) => r.from !== ch.peer).map((r) => r.update)
+        const parts = [...local, ...passed]
+        if (parts.length === 0) continue
+        const update = parts.length === 1 ? parts[0]! : Y.mergeUpdates(parts)
+        frame = { update, payload: describePayload({ kind: 'bytes', bytes: update }), relayed: passed.length > 0 }
+        frames.set(key, frame)
+      }
+      void this.#sendPayload(ch, 'update', frame.update, frame.payload, { carriesLocal: local.length > 0, relayed: frame.relayed })
+      this.counters.inc('bytesSent', frame.update.byteLength)
+      if (frame.relayed) this.counters.inc('bytesForwarded', frame.update.byteLength)
+      sent = true
+    }
+    if (!sent) return
+    if (local.length > 0) this.counters.inc('updatesSent')
+    if (relays.length > 0) this.counters.inc('updatesForwarded')
   }
 
   /** Run the state-vector exchange again on every channel (anti-entropy), due or not. */

@@ -47,8 +47,13 @@ export const SyncMessageSchema = v.variant('type', [
   v.object({ type: v.literal('step1'), sv: B64 }),
   /** Sync step 2: what you are missing (inline, or announced and followed by chunks of transfer `id`). */
   v.object({ type: v.literal('step2'), id: TransferId, payload: SyncPayload }),
-  /** An incremental update made after the initial sync (inline, or announced and chunked). */
-  v.object({ type: v.literal('update'), id: TransferId, payload: SyncPayload }),
+  /**
+   * An incremental update made after the initial sync (inline, or announced and chunked).
+   * `relayed`: it carries changes the sender received from other peers and passes on (issue
+   * 16), judged like a step 2 answer's third-party content (its cap, its admission), not as the
+   * sender's own writes. Optional and stripped by older peers' schema, which read an update.
+   */
+  v.object({ type: v.literal('update'), id: TransferId, payload: SyncPayload, relayed: v.optional(v.literal(true)) }),
   /** One chunk of transfer `id`. */
   v.object({
     type: v.literal('chunk'),
