@@ -27,13 +27,16 @@ import {
   ROSTER_PROTOCOL_ID,
   type RosterSubscriber,
   answerRoster,
+  decodePresence,
   gossipFastMsgId,
   gossipScoring,
   gossipStrikeProtocol,
   installGossipValidators,
+  presenceIntervalMs,
   StrikePolicy
 } from '../src/lib/mesh/index.ts'
 import { repairGossip } from '../src/lib/mesh/gossip-repair.ts'
+import { PRESENCE_PULL_PROTOCOL_ID, PullResponder, SignedPresenceStore, signedPresenceOf } from '../src/lib/mesh/presence-pull.ts'
 import { Counters } from '../src/lib/core/index.ts'
 import { FairSlots, KeyedRate, Probation, addressKey } from './admission.ts'
 import { relayLog, type RelayLog } from './log.ts'
@@ -82,6 +85,8 @@ export interface RelayAdmissionStats {
   roster: { answered: number; refused: number }
 }
 
+/** Presence pulls the relay answers per PRESENCE_PULL.windowS from everyone (a tab: PRESENCE_PULL.total): 10 joins a second. */
+export const RELAY_PULLS_PER_WINDOW = 600
 /** The circuit relay's hop protocol, read by the library (pbStream, prefix capped by our patch). */
 export const HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
 /** How long a peer that sent an over-cap frame is refused. */
@@ -437,10 +442,23 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   })
   // A holder's first presence that passed the validators (gossipsub checked its signature by
   // that peer id): from now on rosters name it, and its followers hear of it at once.
+  // Every presence that passed the validators, as its author signed it, answers tabs' pulls
+  // (src/lib/mesh/presence-pull.ts): a newcomer's first link is the relay, which hears the
+  // whole mesh's presence, so one pull gives it every peer instead of their next re-announcement.
+  // A holder connected here is in the mesh whatever its record's age; others' records last 3 intervals.
+  const signedPresences: SignedPresenceStore = new SignedPresenceStore({
+    staleMs: (): number => presenceIntervalMs(signedPresences.size) * 3,
+    alive: (id) => presented.has(id)
+  })
   node.services.pubsub.addEventListener('message', (evt) => {
     const msg = evt.detail
     if (msg.topic !== PRESENCE_TOPIC || msg.type !== 'signed') return
     const id = msg.from.toString()
+    try {
+      signedPresences.put(signedPresenceOf(msg), decodePresence(msg.data, id))
+    } catch {
+      /* the validators accepted it: it decodes */
+    }
     // Shown itself: off probation. Only peers connected here (a presence may come through another relay).
     if (!presented.has(id) && node.getConnections(msg.from).length > 0) {
       presented.add(id)
@@ -474,6 +492,8 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     slots.release(id)
     dropReservation(evt.detail)
     presented.delete(id)
+    // A tab gone from the relay is most likely gone: a newcomer is not sent its presence.
+    signedPresences.delete(id)
     metrics.left()
     log.info('peer left', { peer: id, connected: node.getPeers().length })
   })
@@ -514,6 +534,10 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     },
     { maxInboundStreams: 2 }
   )
+  // Presence pulls: PRESENCE_PULL.perPeer per peer per minute (more struck, as on tabs), and
+  // RELAY_PULLS_PER_WINDOW in all (every newcomer asks the relay first).
+  const pullResponder = new PullResponder({ store: signedPresences, strikes: gossipStrikes, counters, isBlocked }, { total: RELAY_PULLS_PER_WINDOW })
+  await node.handle(PRESENCE_PULL_PROTOCOL_ID, (stream, connection) => pullResponder.answer(stream, connection), { maxInboundStreams: 2 })
   await strikeOversizedFrames(node, HOP_PROTOCOL, (peer) => {
     stats.blocked++
     blocked.set(peer.toString(), Date.now() + BLOCK_MS)

@@ -226,3 +226,26 @@ export const GOSSIP_RATES: Readonly<Record<string, { messages: number; windowS: 
 }
 /** Least time between two presence announcements of one tab; those asked for sooner go out together at its end. */
 export const PRESENCE_MIN_SPACING_MS = 250
+
+/**
+ * The presence pull (presence-pull.ts, issue 16): a peer asks its relay and its first direct
+ * links for the presences they hold, each as its author signed it, instead of waiting for
+ * every member's periodic re-announcement (~44 s apart at 50 peers, 120 s at most).
+ * `maxRecords` and `maxReplyBytes` cap one reply (a responder sends no more, an asker
+ * refuses a reply that passes them and blocks its sender); `timeoutMs` bounds a whole pull,
+ * both ends. A responder answers `perPeer` pulls per peer per `windowS` (more are refused,
+ * counted and struck) and `total` from everyone per window; an asker asks `asksPerWindow`
+ * times per window at most: its relay, its first `firstLinks` direct links, and any later
+ * link while it knows fewer than half of what a responder said it held.
+ */
+export const PRESENCE_PULL = {
+  maxRecords: 256,
+  maxReplyBytes: 512 * 1024,
+  frameBytes: 64 * 1024,
+  timeoutMs: 5000,
+  perPeer: 4,
+  total: 60,
+  windowS: 60,
+  asksPerWindow: 6,
+  firstLinks: 2
+} as const

@@ -9,6 +9,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify, identifyPush } from '@libp2p/identify'
+import type { Message } from '@libp2p/gossipsub'
 import type { Connection, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
@@ -50,6 +51,16 @@ import { gossipsubMetricsRegister, libp2pMetrics, type MetricsRegistry } from '.
 import { StrikePolicy } from './strikes.ts'
 import { PeerBook, Transport, connectionTransport, type PeerInfo } from './peer-book.ts'
 import { decodePresence, defaultRegion, fitPresence, type Presence } from './presence.ts'
+import {
+  PRESENCE_PULL_PROTOCOL_ID,
+  PRESENCE_PULL_STRIKES,
+  PullPlanner,
+  PullResponder,
+  SignedPresenceStore,
+  requestPull,
+  signedPresenceOf,
+  takePulled
+} from './presence-pull.ts'
 import { freshPeerKey } from './peer-key.ts'
 import { followRoster } from './roster.ts'
 import { webCryptoNoise, type WebCryptoNoise } from './noise-crypto.ts'
@@ -99,6 +110,19 @@ export interface MeshNodeInit {
    * Default: in a browser window; elsewhere (Node, the simulator) noise's own crypto.
    */
   noiseWebCrypto?: boolean
+  /**
+   * Pull the presences a relay and the first direct links hold when joining
+   * (presence-pull.ts), rather than waiting for each member's periodic re-announcement.
+   * Default true; false is the simulator's baseline (`--no-presence-pull`). Pulls are answered either way.
+   */
+  presencePull?: boolean
+  /**
+   * Answer a newcomer's first presence with ours (all linked members, a sample of the others:
+   * answersNewcomer). Default true.
+   */
+  newcomerAnswers?: boolean
+  /** A fixed periodic re-announcement interval in ms instead of presenceIntervalMs (tests: a large mesh's pace in a small one). */
+  presenceIntervalMs?: number
 }
 
 /** What the dial gater knows: the relays of the deployment and whether private hosts are allowed. */
@@ -240,7 +264,11 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   readonly counters = new Counters('mesh')
   readonly #init: MeshNodeInit
   /** A presence is ignored after 3 of the mesh's re-announcement intervals (which grow with it). */
-  readonly #book: PeerBook = new PeerBook({ staleMs: () => presenceIntervalMs(this.#book.size) * 3 })
+  readonly #book: PeerBook = new PeerBook({ staleMs: () => this.#staleMs() })
+  /** Each author's latest presence as it signed it, to answer pulls with (presence-pull.ts). */
+  readonly #signed = new SignedPresenceStore({ staleMs: () => this.#staleMs() })
+  readonly #pulls = new PullPlanner()
+  #pullResponder: PullResponder | undefined
   #presenceTimer: ReturnType<typeof setTimeout> | undefined
   /** Announcements go out at most every PRESENCE_MIN_SPACING_MS: peers limit each author's rate (GOSSIP_RATES). */
   readonly #spacedAnnounce = new Spaced(PRESENCE_MIN_SPACING_MS, () => this.#publishPresence())
@@ -308,6 +336,16 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       // Peers that joined through another relay of the list are reached through it (dialled on demand).
       relayAddrs: () => [...this.#relayAddrs(), ...this.#listedRelayAddrs()]
     })
+  }
+
+  /** The periodic re-announcement interval in a mesh of `peers` (default: the presences known). */
+  #intervalMs(peers = this.#book.size): number {
+    return this.#init.presenceIntervalMs ?? presenceIntervalMs(peers)
+  }
+
+  /** How long a presence counts after it was received: 3 re-announcement intervals. */
+  #staleMs(peers = this.#book.size): number {
+    return this.#intervalMs(peers) * 3
   }
 
   /** Donors this peer holds a direct link to. */
@@ -424,6 +462,17 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     await node.start()
     this.#milestones.libp2pStarted = performance.now()
     await handleEcho(node)
+    this.#pullResponder = new PullResponder({
+      store: this.#signed,
+      strikes: this.strikes,
+      counters: this.counters,
+      isBlocked: (peer) => this.strikes.isBlocked(peer)
+    })
+    const responder = this.#pullResponder
+    await node.handle(PRESENCE_PULL_PROTOCOL_ID, (stream, connection) => responder.answer(stream, connection), {
+      maxInboundStreams: 2,
+      maxOutboundStreams: 2
+    })
     await this.#strikeLibraryReaders(node)
     this.#liveness?.start()
     this.#rtt?.start()
@@ -699,6 +748,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         connected = true
         this.#reserveOn(node, ma, relayId)
         void this.#rosterFrom(node, conn)
+        if (this.#pullsOn() && this.#pulls.relay(relayId)) void this.#pullFrom(node, conn.remotePeer)
         // One relay is enough to join: the others are fallbacks (tried in list order when it
         // dies), and circuits through them stay dialable. Relays peer with each other, so
         // gossip reaches tabs that joined through another one.
@@ -875,6 +925,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       // A peer counts as reached once a direct connection exists.
       this.#ready.resolve()
       this.#announceOnLink()
+      const node = this.#node
+      if (node != null && this.#pullsOn() && this.#pulls.link(id, this.#book.size)) void this.#pullFrom(node, conn.remotePeer)
     }
     this.#changed()
   }
@@ -965,7 +1017,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   /** The periodic re-announcement, every presenceIntervalMs of the peers known (±10%, so peers do not announce in step). */
   #schedulePresence(): void {
-    const ms = presenceIntervalMs(this.#book.size) * (0.9 + Math.random() * 0.2)
+    const ms = this.#intervalMs() * (0.9 + Math.random() * 0.2)
     this.#presenceTimer = setTimeout(() => {
       if (this.#node == null) return
       this.#announce()
@@ -1038,48 +1090,120 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.#learned.set(p.peerId, { key, at: now })
   }
 
-  #onPresence(msg: { type: string; data: Uint8Array; from?: PeerId }): void {
-    if (msg.type !== 'signed' || msg.from == null) {
+  #onPresence(msg: Message): void {
+    if (msg.type !== 'signed') {
       this.counters.inc('presence.invalid')
       return
     }
     const from = msg.from.toString()
+    let p: Presence
     try {
-      const p = decodePresence(msg.data, from)
-      this.counters.inc('presence.received')
-      if (this.#book.isOutdated(p)) {
-        // An older announcement delivered late: what it says was already superseded.
-        this.counters.inc('presence.outdated')
-        return
-      }
-      this.#milestones.firstPresenceHeard ??= performance.now()
-      const isNew = this.#book.presenceOf(from) == null
-      if (this.#book.updatePresence(p)) this.#changed()
-      if (isNew) {
-        this.#onDiscovered(from)
-        // A newcomer learns our addresses now, not at our next interval; and once more after
-        // the relay's gossip mesh took it in (a newcomer hears the relay's forwards only once
-        // grafted, one heartbeat or two after it subscribed: the first answer may miss it).
-        // In a large mesh only a sample of members answers (NEWCOMER_ANSWERERS).
-        if (answersNewcomer(this.#book.size, { linked: this.#dialer.hasDirect(from), donating: this.#presence.donating })) {
-          this.#announceSoon()
-          this.#announceFollowUp()
-        }
-      }
-      if (!this.#dialer.hasDirect(from)) {
-        this.#learnAddrs(p)
-          .then(() => {
-            this.#dialer.maybeDial(from)
-          })
-          .catch(() => {
-            this.counters.inc('presence.addrs.failed')
-          })
-      }
+      p = decodePresence(msg.data, from)
     } catch (err) {
       this.counters.inc('presence.invalid')
       log('dropped presence from %s: %s', from, (err as Error).message)
       this.strikes.strike(from, 'presence', (err as Error).name)
+      return
     }
+    this.counters.inc('presence.received')
+    if (this.#acceptPresence(p, 'gossip')) this.#signed.put(signedPresenceOf(msg), p)
+  }
+
+  /**
+   * What a valid presence does, gossiped or pulled: recorded unless outdated, its peer
+   * discovered and dialled if new, its addresses learned. A gossiped newcomer is answered
+   * (NEWCOMER_ANSWERERS); a pulled presence is no newcomer's. Returns false if outdated.
+   */
+  #acceptPresence(p: Presence, via: 'gossip' | 'pull', receivedAt = Date.now()): boolean {
+    const from = p.peerId
+    if (this.#book.isOutdated(p)) {
+      // An older announcement delivered late: what it says was already superseded.
+      this.counters.inc('presence.outdated')
+      return false
+    }
+    this.#milestones.firstPresenceHeard ??= performance.now()
+    const isNew = this.#book.presenceOf(from) == null
+    if (this.#book.updatePresence(p, receivedAt)) this.#changed()
+    if (isNew) {
+      this.#onDiscovered(from)
+      // A newcomer learns our addresses now, not at our next interval; and once more after
+      // the relay's gossip mesh took it in (a newcomer hears the relay's forwards only once
+      // grafted, one heartbeat or two after it subscribed: the first answer may miss it).
+      // In a large mesh only a sample of members answers (NEWCOMER_ANSWERERS).
+      if (
+        via === 'gossip' &&
+        this.#init.newcomerAnswers !== false &&
+        answersNewcomer(this.#book.size, { linked: this.#dialer.hasDirect(from), donating: this.#presence.donating })
+      ) {
+        this.#announceSoon()
+        this.#announceFollowUp()
+      }
+    }
+    if (!this.#dialer.hasDirect(from)) {
+      this.#learnAddrs(p)
+        .then(() => {
+          this.#dialer.maybeDial(from)
+        })
+        .catch(() => {
+          this.counters.inc('presence.addrs.failed')
+        })
+    }
+    return true
+  }
+
+  #pullsOn(): boolean {
+    return this.#init.presencePull !== false
+  }
+
+  /**
+   * Pull the presences `peer` holds (presence-pull.ts) and take each as a gossiped one, once
+   * its author's signature and the presence validator's rules pass. A record that fails
+   * strikes `peer` and drops the rest of its reply; one older than the staleness window (by
+   * its author's clock, with CLOCK_STEP_MS of leeway) is set aside and counted.
+   */
+  async #pullFrom(node: Libp2pNode, peer: PeerId): Promise<void> {
+    const responder = peer.toString()
+    const strike = (err: Error): void => {
+      this.counters.inc(`presence.pull.invalid.${err.name}`)
+      this.strikes.strike(responder, PRESENCE_PULL_STRIKES, err.name)
+    }
+    this.counters.inc('presence.pull.asked')
+    let reply: Awaited<ReturnType<typeof requestPull>>
+    try {
+      const self = node.peerId.toString()
+      const known = this.#book
+        .entries()
+        .filter((e) => e.peerId !== self && this.#book.presenceOf(e.peerId) != null)
+        .sort((a, b) => b.receivedAt - a.receivedAt)
+        .map((e) => e.peerId)
+      reply = await requestPull(node, peer, { known, onInvalid: strike })
+    } catch (err) {
+      this.counters.inc('presence.pull.failed')
+      log('presence pull from %s failed: %s', responder, (err as Error).message)
+      return
+    }
+    if (this.#node !== node) return
+    this.#pulls.answered(reply.held)
+    const taken = await takePulled(reply, {
+      self: node.peerId.toString(),
+      has: (from, seqno) => this.#signed.has(from, seqno),
+      isBlocked: (author) => this.strikes.isBlocked(author),
+      staleMs: (peers) => this.#staleMs(peers),
+      known: this.#book.size,
+      accept: (p, record, receivedAt) => {
+        if (this.#node !== node || !this.#acceptPresence(p, 'pull', receivedAt)) return false
+        this.#signed.put(record, p, receivedAt)
+        return true
+      },
+      onInvalid: (err) => {
+        log('a presence pulled from %s was refused: %s', responder, err.message)
+        this.strikes.strike(responder, PRESENCE_PULL_STRIKES, err.name)
+      },
+      counters: this.counters
+    })
+    this.counters.inc('presence.pulled', taken)
+    if (taken > 0) this.#milestones.firstPulled ??= performance.now()
+    log('pulled %d presences from %s (it holds %d)', taken, responder, reply.held)
   }
 
   /**
