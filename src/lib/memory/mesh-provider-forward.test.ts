@@ -223,6 +223,37 @@ describe('MeshProvider forwarding (issue 16, scale)', () => {
     }
   })
 
+  it('delivered() waits for a frame with the local change: a frame that only passes on a peer’s change does not count', async () => {
+    const net = new MemoryNetwork({ autoLink: false })
+    const gate = Promise.withResolvers<void>()
+    // a's step 2 answers (which carry its local change to a newly met peer) wait for the gate.
+    const [a, b, c] = await peers(net, ['a', 'b', 'c'], (id) => (id === 'a' ? { settled: () => gate.promise } : {}))
+    // A peer that takes c's channel and never answers: c's first exchange waits on it, so c does
+    // not ask a for its state (a's answer would hold up c's updates on that channel, in order).
+    const silent = new MemorySyncTransport(net, 'z')
+    await silent.start()
+    silent.handle('d', () => {})
+    cleanups.push(() => silent.stop())
+    net.link('c', 'z')
+    await until(() => c!.provider.peers.includes('z'))
+    a!.doc.getMap('m').set('mine', 1)
+    const delivered = { done: false }
+    void a!.provider.delivered().then(() => (delivered.done = true))
+    net.link('a', 'c')
+    await until(() => a!.provider.syncedPeers.has('c'), 5000, 'a to have c’s answer')
+    net.link('a', 'b')
+    await until(() => a!.provider.peers.length === 2)
+    // c's write reaches b only through a: the frame a writes to b is a relay, not a's change.
+    c!.doc.getMap('m').set('from-c', 2)
+    await until(() => b!.doc.getMap('m').get('from-c') === 2, 5000, 'b to have c’s write through a')
+    expect(a!.provider.counters.get('updatesForwarded')).toBe(1)
+    expect(b!.doc.getMap('m').has('mine')).toBe(false)
+    expect(delivered.done).toBe(false)
+    gate.resolve()
+    await until(() => delivered.done, 5000, 'delivered once a’s answer is written')
+    await until(() => b!.doc.getMap('m').get('mine') === 1)
+  })
+
   it('what one link learns when a partition heals reaches the far peers of each side', async () => {
     const net = new MemoryNetwork({ autoLink: false })
     const ps = await peers(net, ['a', 'b', 'c', 'd', 'e', 'f'])

@@ -78,8 +78,10 @@ export interface MeshProviderOptions {
   /**
    * Pass on what a remote update changed here to the other linked peers (default true; false
    * is the old behaviour, kept for A/B measurements): the change the doc emits (re-encoded by
-   * this doc, not the network's bytes) goes to every other open channel in the next outbox
-   * frame, marked `relayed`. Yjs ends the flood: an update that changes nothing emits nothing.
+   * this doc, not the network's bytes) goes out marked `relayed`, never back to its source; a
+   * small one to every other open channel, a large one to FORWARD_LARGE_FANOUT of them, one
+   * learnt from a step 2 answer to synced peers only. Yjs ends the flood: an update that
+   * changes nothing emits nothing.
    */
   forward?: boolean
 }
@@ -93,7 +95,7 @@ export interface MeshProviderOptions {
  */
 export const FORWARD_MAX_BYTES = 64 * 1024
 
-/** Peers a change larger than FORWARD_MAX_BYTES is passed on to (push gossip: 1 - e^-3 ≈ 95% of a mesh in one wave). */
+/** Peers a change larger than FORWARD_MAX_BYTES is passed on to (push gossip with fanout 3 reaches ~94% of a large mesh in one wave). */
 export const FORWARD_LARGE_FANOUT = 3
 
 /** The longest a step 2 answer waits for the doc's own checks to settle (then it goes anyway). */
