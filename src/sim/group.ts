@@ -146,6 +146,7 @@ export class PeerGroup {
         return {
           relay: d.status.state,
           relays: d.status.connected.length,
+          relayGossip: d.relayGossip,
           presences: d.presence.length,
           heardOf: d.dialer.length,
           pending: d.dialer.filter((x) => x.pending != null).length,

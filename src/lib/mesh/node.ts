@@ -62,6 +62,7 @@ import {
   takePulled
 } from './presence-pull.ts'
 import { freshPeerKey } from './peer-key.ts'
+import { RelayGossipWatch } from './relay-watch.ts'
 import { followRoster } from './roster.ts'
 import { webCryptoNoise, type WebCryptoNoise } from './noise-crypto.ts'
 
@@ -259,6 +260,9 @@ async function buildLibp2p(
 
 type Libp2pNode = Awaited<ReturnType<typeof buildLibp2p>>
 
+/** Times a tab asks a relay for its roster again after it did not answer (#rosterFrom). */
+const ROSTER_RETRIES = 3
+
 /** A tab's node in the mesh. */
 export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   readonly counters = new Counters('mesh')
@@ -271,6 +275,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   #pullResponder: PullResponder | undefined
   #presenceTimer: ReturnType<typeof setTimeout> | undefined
   /** Announcements go out at most every PRESENCE_MIN_SPACING_MS: peers limit each author's rate (GOSSIP_RATES). */
+  readonly #relayWatch = new RelayGossipWatch()
   readonly #spacedAnnounce = new Spaced(PRESENCE_MIN_SPACING_MS, () => this.#publishPresence())
   /** The strike policy every protocol of ours reports to (issue 11 item 12). */
   readonly strikes: StrikePolicy
@@ -482,6 +487,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.#timers.push(
       setInterval(() => {
         this.#reapHalfClosed()
+        this.#checkRelayGossip()
         if (this.#init.trimLinks === true && ++ticks % 5 === 0) this.#trimLinks()
         this.#changed()
       }, 1000)
@@ -641,6 +647,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     status: RelayStatus
     /** gossipsub's mesh peers on the presence topic. */
     presenceMesh: number
+    /** Connected relays that take this tab's gossip (their presence subscription arrived). */
+    relayGossip: number
   } {
     const now = Date.now()
     return {
@@ -650,7 +658,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       blocked: this.strikes.blocked(),
       relays: this.#relayAddrs().map((a) => a.toString()),
       status: this.status,
-      presenceMesh: (this.#node?.services.pubsub as { getMeshPeers?: (topic: string) => string[] } | undefined)?.getMeshPeers?.(PRESENCE_TOPIC).length ?? 0
+      presenceMesh: (this.#node?.services.pubsub as { getMeshPeers?: (topic: string) => string[] } | undefined)?.getMeshPeers?.(PRESENCE_TOPIC).length ?? 0,
+      relayGossip: (this.#node?.services.pubsub.getSubscribers(PRESENCE_TOPIC) ?? []).filter((p) => this.#book.isRelay(p.toString())).length
     }
   }
 
@@ -787,7 +796,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
    * after presence gossip. A relay that does not answer (an older one) leaves the join to
    * presence, as before.
    */
-  async #rosterFrom(node: Libp2pNode, conn: Connection): Promise<void> {
+  async #rosterFrom(node: Libp2pNode, conn: Connection, attempt = 0): Promise<void> {
     const relayId = conn.remotePeer.toString()
     const base = conn.remoteAddr.getComponents().some((c) => c.name === 'p2p') ? conn.remoteAddr.toString() : `${conn.remoteAddr.toString()}/p2p/${relayId}`
     try {
@@ -803,6 +812,15 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     } catch (err) {
       this.counters.inc('roster.failed')
       log('no roster from %s: %s', relayId, (err as Error).message)
+      // A loaded relay answers late while many join: ask again while the link stays, a few
+      // times (an older relay that does not speak the protocol costs ROSTER_RETRIES refusals).
+      if (attempt >= ROSTER_RETRIES) return
+      setTimeout(
+        () => {
+          if (this.#node === node && conn.status === 'open') void this.#rosterFrom(node, conn, attempt + 1)
+        },
+        backoffDelay(attempt, { baseMs: 2000, maxMs: 30_000 })
+      )
     }
   }
 
@@ -860,6 +878,28 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       this.counters.inc(`connections.halfClosed.${this.#book.isRelay(id) ? 'relay' : connectionTransport(c)}`)
       log('aborting the connection to %s: its muxer is %s', id, muxer)
       c.abort(new MeshError(`the stream muxer of the connection to ${id} is ${muxer}`))
+    }
+  }
+
+  /**
+   * Hang up a relay link that carries no gossip (relay-watch.ts): its subscription to the
+   * presence topic never arrived, so this tab hears no presence and announces none. The
+   * connection:close handler dials the relay again, with fresh identify and gossip streams.
+   */
+  #checkRelayGossip(): void {
+    const node = this.#node
+    if (node == null) return
+    const links = node.getConnections().filter((c) => c.status === 'open' && c.limits == null && this.#book.isRelay(c.remotePeer.toString()))
+    if (links.length === 0) return
+    const subscribed = new Set(node.services.pubsub.getSubscribers(PRESENCE_TOPIC).map((p) => p.toString()))
+    const stranded = this.#relayWatch.stranded(
+      links.map((c) => ({ id: c.remotePeer.toString(), openedAt: c.timeline.open })),
+      (id) => subscribed.has(id)
+    )
+    for (const id of stranded) {
+      this.counters.inc('relay.noGossip')
+      log('the relay %s took no gossip over its link: dialling it again', id)
+      for (const c of links) if (c.remotePeer.toString() === id) c.abort(new MeshError(`the relay ${id} took no gossip over its link`))
     }
   }
 
