@@ -6,7 +6,15 @@
  */
 import { describe, it, expect, afterEach } from 'vitest'
 import * as Y from 'yjs'
-import { FORWARD_LARGE_FANOUT, FORWARD_MAX_BYTES, MeshProvider, type MeshProviderOptions } from './mesh-provider.ts'
+import {
+  FORWARD_FRAMES_PER_SECOND,
+  FORWARD_LARGE_FANOUT,
+  FORWARD_MAX_BYTES,
+  FORWARD_WINDOW_MS,
+  MeshProvider,
+  type MeshProviderOptions
+} from './mesh-provider.ts'
+import { payloadMessage } from './sync-protocol.ts'
 import { MemoryNetwork, MemorySyncTransport } from './memory-sync-transport.ts'
 import { RejectedUpdateError } from './errors.ts'
 import { until } from './test-helpers.ts'
@@ -252,6 +260,59 @@ describe('MeshProvider forwarding (issue 16, scale)', () => {
     gate.resolve()
     await until(() => delivered.done, 5000, 'delivered once a’s answer is written')
     await until(() => b!.doc.getMap('m').get('mine') === 1)
+  })
+
+  it('a stream of writes arriving one message at a time goes on as one merged frame per FORWARD_WINDOW_MS, not one per write', async () => {
+    const net = new MemoryNetwork({ autoLink: false })
+    const [a, b, c] = await peers(net, ['a', 'b', 'c'])
+    net.chain(['a', 'b', 'c'])
+    await synced(net, [a!, b!, c!])
+    const before = snapshot(net)
+    const t0 = Date.now()
+    // 100 writes, each in a task of its own: a sends 100 frames to b.
+    for (let i = 0; i < 100; i++) {
+      a!.doc.getMap('m').set(`k${i}`, i)
+      await new Promise((r) => setTimeout(r, 0))
+    }
+    await until(() => c!.doc.getMap('m').size === 100, 5000, 'c to have all 100')
+    const ms = Date.now() - t0
+    const sent = payloadsSince(net, before)
+    expect(sent.get('a>b')).toBe(100)
+    // The first at once, then one per window while they keep coming (and the last one's).
+    expect(sent.get('b>c')!).toBeLessThanOrEqual(Math.ceil(ms / FORWARD_WINDOW_MS) + 2)
+    expect(sent.get('b>c')!).toBeLessThan(50)
+  })
+
+  it('frames of passed-on changes stay within FORWARD_FRAMES_PER_SECOND: the rest is counted and left to anti-entropy', async () => {
+    const net = new MemoryNetwork({ autoLink: false })
+    const [c, d] = await peers(net, ['c', 'd'])
+    net.link('c', 'd')
+    await synced(net, [c!, d!])
+    // A peer that sends c many relayed changes of many authors (each admitted as an answer, none mergeable).
+    const r = new MemorySyncTransport(net, 'r')
+    await r.start()
+    cleanups.push(() => r.stop())
+    net.link('c', 'r')
+    const ch = await r.open('c', 'd')
+    const n = FORWARD_FRAMES_PER_SECOND * 2
+    for (let i = 0; i < n; i++) {
+      const src = new Y.Doc()
+      src.getMap('m').set(`r${i}`, i)
+      const msg = payloadMessage('update', i, Y.encodeStateAsUpdate(src))
+      if (msg.type === 'update') msg.relayed = true
+      await ch.send(msg)
+    }
+    await until(() => c!.doc.getMap('m').size === n, 5000, 'c to apply them all')
+    await until(() => c!.provider.counters.get('updatesForwarded') + c!.provider.counters.get('forwardsOverBudget') >= n, 5000, 'c to pass on or count each')
+    const forwarded = c!.provider.counters.get('updatesForwarded')
+    expect(c!.provider.counters.get('forwardsOverBudget')).toBeGreaterThan(0)
+    // The burst of the bucket, and what it refilled while they came.
+    expect(forwarded).toBeGreaterThanOrEqual(FORWARD_FRAMES_PER_SECOND)
+    expect(forwarded).toBeLessThan(n)
+    expect(c!.rejected).toEqual([])
+    // d pulls the rest at its next round.
+    d!.provider.resync()
+    await until(() => d!.doc.getMap('m').size === n, 5000, 'd to have them all')
   })
 
   it('what one link learns when a partition heals reaches the far peers of each side', async () => {

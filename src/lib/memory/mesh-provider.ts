@@ -98,6 +98,21 @@ export const FORWARD_MAX_BYTES = 64 * 1024
 /** Peers a change larger than FORWARD_MAX_BYTES is passed on to (push gossip with fanout 3 reaches ~94% of a large mesh in one wave). */
 export const FORWARD_LARGE_FANOUT = 3
 
+/**
+ * Changes to pass on are sent at most once per this many ms (the first after a quiet spell at
+ * once): a stream of writes arriving one message at a time goes on as one merged frame per
+ * window, not one frame per write on every link of the mesh.
+ */
+export const FORWARD_WINDOW_MS = 50
+
+/**
+ * Frames of passed-on changes one doc sends per second (a burst of as many, then this rate):
+ * a peer streaming writes (or one hostile peer's spam) is not multiplied across the mesh past
+ * it. Over it, changes are not passed on (counted `forwardsOverBudget`): the peers that lack
+ * them pull them at their next anti-entropy round, at the base rate since their doc changed too.
+ */
+export const FORWARD_FRAMES_PER_SECOND = 50
+
 /** The longest a step 2 answer waits for the doc's own checks to settle (then it goes anyway). */
 export const SETTLE_WAIT_MS = 3000
 
@@ -188,7 +203,12 @@ export class MeshProvider {
   #relays: Relay[] = []
   /** Changes to pass on in frames of their own: relayed ones, from step 2 answers (to synced peers only), large ones (FORWARD_MAX_BYTES). */
   #relayedApart: Relay[] = []
-  #flushQueued = false
+  /** The outbox's flush timer and when it fires; when changes were last passed on (FORWARD_WINDOW_MS). */
+  #flushTimer: ReturnType<typeof setTimeout> | undefined
+  #flushAt = 0
+  #relayedAt = Number.NEGATIVE_INFINITY
+  /** FORWARD_FRAMES_PER_SECOND as a token bucket. */
+  readonly #forwardBudget = { tokens: FORWARD_FRAMES_PER_SECOND, at: Date.now() }
   /** The peer and message of the remote update being applied (Yjs emits its 'update' synchronously inside applyUpdate). */
   #applying: { peer: string; kind: 'step2' | 'update'; relayed: boolean } | undefined
   /** Local changes not yet written to any peer, and who waits for them to be (`delivered()`). */
@@ -675,7 +695,7 @@ export class MeshProvider {
     // is one message per peer, not 2,000). Merging our own updates is safe: they
     // come from this doc, not from the network.
     this.#outbox.push(update)
-    this.#queueFlush()
+    this.#queueFlush(false)
   }
 
   get #forward(): boolean {
@@ -697,24 +717,46 @@ export class MeshProvider {
     const r: Relay = { update, from: from.peer, kind: from.kind }
     if (from.kind === 'update' && !from.relayed && update.byteLength <= FORWARD_MAX_BYTES) this.#relays.push(r)
     else this.#relayedApart.push(r)
-    this.#queueFlush()
+    this.#queueFlush(true)
   }
 
-  #queueFlush(): void {
-    if (this.#flushQueued) return
-    this.#flushQueued = true
-    setTimeout(this.#flushOutbox, 0)
+  /** Flush at the next task turn; changes to pass on alone wait for the end of FORWARD_WINDOW_MS after the last ones. */
+  #queueFlush(relay: boolean): void {
+    const now = Date.now()
+    const at = relay ? Math.max(now, this.#relayedAt + FORWARD_WINDOW_MS) : now
+    if (this.#flushTimer != null) {
+      if (this.#flushAt <= at) return
+      clearTimeout(this.#flushTimer)
+    }
+    this.#flushAt = at
+    this.#flushTimer = setTimeout(this.#flushOutbox, at - now)
+  }
+
+  /** One frame of passed-on changes within FORWARD_FRAMES_PER_SECOND, or false (counted). */
+  #forwardToken(): boolean {
+    const b = this.#forwardBudget
+    const now = Date.now()
+    b.tokens = Math.min(FORWARD_FRAMES_PER_SECOND, b.tokens + ((now - b.at) * FORWARD_FRAMES_PER_SECOND) / 1000)
+    b.at = now
+    if (b.tokens < 1) {
+      this.counters.inc('forwardsOverBudget')
+      return false
+    }
+    b.tokens -= 1
+    return true
   }
 
   readonly #flushOutbox = (): void => {
-    this.#flushQueued = false
+    this.#flushTimer = undefined
     const local = this.#outbox
-    const relays = this.#relays
+    let relays = this.#relays
     const apart = this.#relayedApart
     this.#outbox = []
     this.#relays = []
     this.#relayedApart = []
     if (this.#destroyed) return
+    if (relays.length > 0 || apart.length > 0) this.#relayedAt = Date.now()
+    if (relays.length > 0 && !this.#forwardToken()) relays = []
     if (local.length > 0 || relays.length > 0) this.#sendFrames(local, relays)
     for (const r of apart) {
       let targets = [...this.#channels.values()].filter((ch) => ch.peer !== r.from && (r.kind === 'update' || this.syncedPeers.has(ch.peer)))
@@ -722,7 +764,7 @@ export class MeshProvider {
         this.counters.inc('forwardsCapped', targets.length - FORWARD_LARGE_FANOUT)
         targets = pick(targets, FORWARD_LARGE_FANOUT)
       }
-      if (targets.length === 0) continue
+      if (targets.length === 0 || !this.#forwardToken()) continue
       const payload = describePayload({ kind: 'bytes', bytes: r.update })
       for (const ch of targets) void this.#sendPayload(ch, 'update', r.update, payload, { carriesLocal: false, relayed: true })
       this.counters.inc('bytesSent', r.update.byteLength * targets.length)
@@ -797,6 +839,7 @@ export class MeshProvider {
     if (this.#destroyed) return
     this.#destroyed = true
     if (this.#timer != null) clearInterval(this.#timer)
+    if (this.#flushTimer != null) clearTimeout(this.#flushTimer)
     this.#first?.release()
     this.doc.off('update', this.#onUpdate)
     this.doc.off('destroy', this.#onDocDestroy)
