@@ -145,14 +145,16 @@ export class PeerGroup {
         const failing = d.dialer.filter((x) => x.failures > 0 && !x.direct)
         return {
           relay: d.status.state,
+          relayError: d.status.error?.replace(/12D3\w+/g, '<peer>'),
           relays: d.status.connected.length,
           relayGossip: d.relayGossip,
+          presenceMesh: d.presenceMesh,
           presences: d.presence.length,
           heardOf: d.dialer.length,
           pending: d.dialer.filter((x) => x.pending != null).length,
           failing: failing.length,
           lastErrors: [...new Set(failing.map((x) => x.lastError?.replace(/12D3\w+/g, '<peer>') ?? ''))].slice(0, 3),
-          counters: Object.fromEntries(Object.entries(p.zs.mesh.counters.toRecord()).filter(([k]) => /^mesh\.(dial|relay|roster|presence)\./.test(k)))
+          counters: Object.fromEntries(Object.entries(p.zs.mesh.counters.toRecord()).filter(([k]) => /^mesh\.(dial|relay|roster|presence|gossip)\./.test(k)))
         }
       }
       case 'noDonor':

@@ -626,11 +626,20 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         // Why: whether the lacking peer once held what it lacks (forgotten when a link closed), its gossip mesh.
         const why = (await mesh.ask<unknown[]>({ op: 'lackingWhy', ids, only: lacking }).catch(() => [])).flat()
         log(`lacking, why: ${JSON.stringify(why.slice(0, 8))}`)
+        // The peers most missing, themselves: their relay link, gossip mesh and presence counters.
+        for (const [short] of [...missing].sort((x, y) => y[1] - x[1]).slice(0, 3)) {
+          const id = ids.find((x) => x.endsWith(short))
+          if (id == null) continue
+          const diag = (await mesh.ask<unknown>({ op: 'diag', id }).catch(() => [])).find((d) => d != null)
+          log(`missing ${short}: ${JSON.stringify(diag)}`)
+        }
         return null
       })
       log(
         `gossip repairs (gossip-repair.ts), peers: ${JSON.stringify(await mesh.ask<Record<string, number>>({ op: 'counters', part: 'mesh.gossip.r' }))}, relay: ${JSON.stringify(Object.fromEntries(Object.entries(mesh.relay?.relay.counters() ?? {}).filter(([k]) => k.startsWith('relay.gossip.r'))))}`
       )
+      // The relay's admission: a crowd of slow peers from one address can be taken for squatters (Probation).
+      log(`relay admission: ${JSON.stringify(mesh.relay?.relay.admission())}`)
       // The other ways a presence goes missing or a link goes: refused by validators (rate, schema), set aside as outdated, links trimmed.
       log(
         `presence refusals and trims, peers: ${JSON.stringify(await mesh.ask<Record<string, number>>({ op: 'counters', part: 'mesh.gossip.' }))} ${JSON.stringify(await mesh.ask<Record<string, number>>({ op: 'counters', part: 'mesh.presence.' }))} ${JSON.stringify(await mesh.ask<Record<string, number>>({ op: 'counters', part: 'mesh.links.' }))}`

@@ -882,8 +882,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   }
 
   /**
-   * Hang up a relay link that carries no gossip (relay-watch.ts): its subscription to the
-   * presence topic never arrived, so this tab hears no presence and announces none. The
+   * Hang up the relay link of a tab without direct links when it carries no gossip
+   * (relay-watch.ts): its subscription to the presence topic never arrived, so this tab
+   * hears no presence and announces none, and nobody dials it. The
    * connection:close handler dials the relay again, with fresh identify and gossip streams.
    */
   #checkRelayGossip(): void {
@@ -891,6 +892,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     if (node == null) return
     const links = node.getConnections().filter((c) => c.status === 'open' && c.limits == null && this.#book.isRelay(c.remotePeer.toString()))
     if (links.length === 0) return
+    // A tab with direct links hears and spreads gossip over them: its relay link is left alone
+    // (hanging it up would drop the reservation others dial it through, for nothing).
+    if (node.getConnections().some((c) => c.status === 'open' && connectionTransport(c) === Transport.webrtc)) return
     const subscribed = new Set(node.services.pubsub.getSubscribers(PRESENCE_TOPIC).map((p) => p.toString()))
     const stranded = this.#relayWatch.stranded(
       links.map((c) => ({ id: c.remotePeer.toString(), openedAt: c.timeline.open })),

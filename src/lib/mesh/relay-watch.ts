@@ -5,9 +5,10 @@
  * relay dropped the tab's gossip stream. The tab then hears no presence and announces none, so
  * nobody dials it and it dials nobody: in simulated meshes of 40 and 100 peers, 1 to 20 tabs
  * stayed alone for minutes, "connected" to the relay. A relay always takes the presence topic,
- * so a link over which its subscription never arrived is hung up and dialled again (the
- * node's connection:close reconnects), after a grace that doubles each time the same relay
- * strands us, so an overloaded relay is not hammered.
+ * so when a tab has no direct link and its relay link never got the relay's subscription,
+ * that link is hung up and dialled again (the node's connection:close reconnects), after a
+ * grace that doubles each time the same relay strands us, so an overloaded relay is not
+ * hammered. A tab with direct links keeps its relay link: gossip flows over the others.
  */
 
 /** How long a relay link may stay open without the relay's presence subscription. */
