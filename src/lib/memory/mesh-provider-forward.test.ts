@@ -17,7 +17,8 @@ import {
 import { payloadMessage } from './sync-protocol.ts'
 import { MemoryNetwork, MemorySyncTransport } from './memory-sync-transport.ts'
 import { RejectedUpdateError } from './errors.ts'
-import { until } from './test-helpers.ts'
+import { fakeSha, newIdentity, until } from './test-helpers.ts'
+import { createMemoryLayer, type MemoryLayer } from './layer.ts'
 import type { UpdateShape } from './update-guard.ts'
 
 const cleanups: Array<() => Promise<void> | void> = []
@@ -333,5 +334,34 @@ describe('MeshProvider forwarding (issue 16, scale)', () => {
     expect(c!.provider.counters.get('updatesForwarded')).toBeGreaterThanOrEqual(1)
     expect(d!.provider.counters.get('updatesForwarded')).toBeGreaterThanOrEqual(1)
     expect(ps.every((p) => p.provider.counters.get('rejectedUpdates') === 0)).toBe(true)
+  })
+
+  it('the memory layer: an agent published on a is listed, verified, on c over a–b–c without anti-entropy, with nothing refused on the way', async () => {
+    const net = new MemoryNetwork({ autoLink: false })
+    const layers: MemoryLayer[] = []
+    cleanups.push(async () => {
+      for (const l of layers) await l.stop()
+    })
+    for (const id of ['a', 'b', 'c']) {
+      const layer = createMemoryLayer({
+        identity: await newIdentity(),
+        transport: new MemorySyncTransport(net, id, { latencyMs: 1 }),
+        persistence: 'none',
+        tabSync: false,
+        limits: { resyncIntervalMs: 0, publishWorkBits: 4 }
+      })
+      await layer.start()
+      layers.push(layer)
+    }
+    const [a, b, c] = layers
+    net.chain(['a', 'b', 'c'])
+    // Each link's exchange is over (both synced docs, the registry and the namespace index, answered both ways).
+    const answered = (k: string): boolean => (net.traffic.get(k)?.payloads ?? 0) >= 2
+    await until(() => ['a>b', 'b>a', 'b>c', 'c>b'].every(answered), 5000, 'the links synced')
+    const entry = await a!.registry.publish({ id: 'summarizer', manifest: { name: 'S', description: 'S agent', capabilities: ['text.summarize'] }, moduleSha256: fakeSha(1) })
+    await until(() => c!.registry.get(entry.key) != null, 5000, 'c to list the entry')
+    expect(c!.registry.get(entry.key)).toMatchObject({ id: 'summarizer', signature: entry.signature })
+    expect(b!.metrics()['memory.sync.updatesForwarded']).toBeGreaterThanOrEqual(1)
+    expect(layers.map((l) => l.metrics()['memory.sync.rejectedUpdates'] ?? 0)).toEqual([0, 0, 0])
   })
 })
