@@ -358,7 +358,11 @@ describe('MeshProvider forwarding (issue 16, scale)', () => {
     // Each link's exchange is over (both synced docs, the registry and the namespace index, answered both ways).
     const answered = (k: string): boolean => (net.traffic.get(k)?.payloads ?? 0) >= 2
     await until(() => ['a>b', 'b>a', 'b>c', 'c>b'].every(answered), 5000, 'the links synced')
-    const entry = await a!.registry.publish({ id: 'summarizer', manifest: { name: 'S', description: 'S agent', capabilities: ['text.summarize'] }, moduleSha256: fakeSha(1) })
+    const entry = await a!.registry.publish({
+      id: 'summarizer',
+      manifest: { name: 'S', description: 'S agent', capabilities: ['text.summarize'] },
+      moduleSha256: fakeSha(1)
+    })
     await until(() => c!.registry.get(entry.key) != null, 5000, 'c to list the entry')
     expect(c!.registry.get(entry.key)).toMatchObject({ id: 'summarizer', signature: entry.signature })
     expect(b!.metrics()['memory.sync.updatesForwarded']).toBeGreaterThanOrEqual(1)
