@@ -17,7 +17,7 @@
  *
  * Bounds (issue 11): a reply holds at most PRESENCE_PULL.maxRecords records and
  * maxReplyBytes (a responder stops there; an asker that gets more blocks the sender), a pull
- * has a deadline at both ends, a responder answers a few pulls per peer per minute
+ * has a deadline at both ends (PRESENCE_PULL.timeoutMs), a responder answers a few pulls per peer per minute
  * (PeerBudget: more are refused, counted and struck) and a few dozen in all, and an asker
  * asks each peer at most twice a minute. A record that fails its checks strikes the peer
  * that sent it, and the rest of its reply is dropped.
