@@ -122,6 +122,10 @@ export interface SimPeerInit {
   targetPeers?: number
   /** Close incoming links past the high-water mark (the mesh's trimLinks). */
   trimLinks?: boolean
+  /** Pull presences when joining (the mesh's presencePull). Default true. */
+  presencePull?: boolean
+  /** Answer newcomers (the mesh's newcomerAnswers). Default true. */
+  newcomerAnswers?: boolean
   link?: LinkShape
 }
 
@@ -146,6 +150,8 @@ export async function startSimPeer(init: SimPeerInit): Promise<SimPeer> {
       ...(init.maxPeers != null ? { maxPeers: init.maxPeers } : {}),
       ...(init.targetPeers != null ? { targetPeers: init.targetPeers } : {}),
       ...(init.trimLinks === true ? { trimLinks: true } : {}),
+      ...(init.presencePull === false ? { presencePull: false } : {}),
+      ...(init.newcomerAnswers === false ? { newcomerAnswers: false } : {}),
       // The direct transport first: the dial of `<relay>/p2p-circuit/webrtc/p2p/<peer>` is its.
       transports: [simLink({ relay: init.relay, ...init.link }), circuitRelayTransport()]
     }

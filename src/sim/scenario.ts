@@ -36,6 +36,10 @@ export interface SimOptions {
   targetPeers?: number
   /** Close incoming links past the high-water mark (the mesh's trimLinks). Default false. */
   trimLinks?: boolean
+  /** Peers pull presences when joining (the mesh's presencePull). Default true. */
+  presencePull?: boolean
+  /** Members answer a newcomer's presence with theirs (the mesh's newcomerAnswers). Default true. */
+  newcomerAnswers?: boolean
   /** Worker threads the peers are spread over (0: all in this thread). Default 0. */
   workers?: number
   /** Share Ed25519 verdicts between the peers of a thread (a simulation shortcut, listed in the report). Default true. */
@@ -312,6 +316,8 @@ export class SimMesh {
         maxPeers: this.opts.maxPeers,
         targetPeers: this.opts.targetPeers,
         trimLinks: this.opts.trimLinks,
+        presencePull: this.opts.presencePull,
+        newcomerAnswers: this.opts.newcomerAnswers,
         link: this.opts.link
       }
       const id = (await group.run({ op: 'add', init })) as string
@@ -576,6 +582,8 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       maxPeers: opts.maxPeers,
       targetPeers: opts.targetPeers,
       trimLinks: opts.trimLinks,
+      presencePull: opts.presencePull !== false,
+      newcomerAnswers: opts.newcomerAnswers !== false,
       link: { latencyMs: 20, jitterMs: 10, loss: 0.01, retransmitMs: 200, ...opts.link },
       probes: opts.probes ?? 40,
       probeEveryMs: opts.probeEveryMs ?? 100,
