@@ -167,6 +167,14 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
     let withdrawn = 0
     const finished = new Map<string, Outcome>()
     let finishedBytes = 0
+    /**
+     * The key each (peer, idempotency key) ran under. A step's key names the submitting user
+     * when that peer's profile key is proven, else the peer; a submitter whose tab reloaded
+     * re-offers its step while this donor may still be re-proving its key (the proof is checked
+     * in the background after the link comes back), so the same peer's re-offer came under the
+     * other form and ran the step a second time. Only the same peer id finds its own earlier key.
+     */
+    const keyOfPeer = new Map<string, string>()
     const stats = {
       accepted: 0,
       declined: 0,
@@ -456,7 +464,9 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         return
       }
       // One key per (submitting user, step): another user's key cannot collide with or read ours.
-      const key = `${components.users?.userOf(from) ?? `peer:${from}`}\n${offer.idempotencyKey}`
+      let key = `${components.users?.userOf(from) ?? `peer:${from}`}\n${offer.idempotencyKey}`
+      const earlier = keyOfPeer.get(`${from}\n${offer.idempotencyKey}`)
+      if (earlier != null && earlier !== key && !finished.has(key) && !jobs.has(key) && (finished.has(earlier) || jobs.has(earlier))) key = earlier
       const cached = finished.get(key)
       if (cached != null) {
         stats.cachedReplies++
@@ -501,6 +511,9 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         fresh.input.catch(() => {})
       }
       jobs.set(key, fresh)
+      keyOfPeer.set(`${from}\n${offer.idempotencyKey}`, key)
+      // Bounded as the result cache is: the oldest entries go first.
+      while (keyOfPeer.size > cacheSize * 2) keyOfPeer.delete(keyOfPeer.keys().next().value!)
       byRid.set(`${from}\n${offer.rid}`, key)
       stats.accepted++
       send(from, { type: 'accept', rid: offer.rid, leaseMs: currentLease() })

@@ -17,14 +17,14 @@ async function setup() {
     release = r
   })
   const executor = fnExecutor({ [aid('count')]: () => gate.then(() => 'ran') }, 2)
-  const users: Record<string, string> = { before: 'alice', after: 'alice', other: 'bob' }
+  const users: Record<string, string | undefined> = { before: 'alice', after: 'alice', other: 'bob' }
   const donorT = net.transport('donor')
   const donor = donorService({})({ transport: donorT, executor, users: { userOf: (p) => users[p] } })
   await donor.start()
   const tabs = { before: net.transport('before'), after: net.transport('after'), other: net.transport('other') }
   for (const t of [donorT, ...Object.values(tabs)]) await t.start()
   const answers = (to: string) => net.log.filter((l) => l.from === 'donor' && l.to === to).map((l) => l.message.type)
-  return { donor, executor, tabs, answers, release }
+  return { donor, executor, tabs, answers, release, users }
 }
 
 describe('donor idempotency across a reload', () => {
@@ -52,4 +52,31 @@ describe('donor idempotency across a reload', () => {
     await until(() => s.answers('before').includes('result') && s.answers('after').includes('result'))
     expect(s.executor.runs).toBe(1)
   })
+
+  // The same peer's profile key is proven at its first offer and still being re-proven at its
+  // re-offer (its link came back after a reload), or the other way round: the step's key changes
+  // form between user and peer, and the re-offer must still join the run (it ran twice, in
+  // test/workflows-patterns.test.mjs, one run in two).
+  for (const [first, second] of [
+    ['alice', undefined],
+    [undefined, 'alice']
+  ] as const) {
+    it(`a re-offer from the same peer joins its run when its user is ${first ?? 'unproven'} then ${second ?? 'unproven'}`, async () => {
+      const s = await setup()
+      s.users.before = first
+      await s.tabs.before.send('donor', offer('r1', 'run-1/s1'))
+      await until(() => s.answers('before').includes('accept'))
+      s.users.before = second
+      await s.tabs.before.send('donor', offer('r2', 'run-1/s1'))
+      await until(() => s.answers('before').filter((t) => t === 'accept').length === 2)
+      s.release()
+      await until(() => s.answers('before').filter((t) => t === 'result').length === 2)
+      expect(s.executor.runs).toBe(1)
+      // Another peer of no proven user under the same key is still its own step.
+      s.users.other = undefined
+      await s.tabs.other.send('donor', offer('r3', 'run-1/s1'))
+      await until(() => s.answers('other').includes('result'))
+      expect(s.executor.runs).toBe(2)
+    })
+  }
 })
