@@ -131,3 +131,4 @@ export {
   type SendPayloadOptions
 } from './payload.ts'
 export * from './trace/index.ts'
+export { pick, shuffle } from './random.ts'

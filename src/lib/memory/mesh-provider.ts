@@ -21,6 +21,7 @@ import {
   PayloadTooLargeError,
   describePayload,
   logger,
+  pick,
   sendPayloadChunks,
   settledWithin
 } from '../core/index.ts'
@@ -164,16 +165,6 @@ interface Relay {
   update: Uint8Array
   from: string
   kind: 'step2' | 'update'
-}
-
-/** `n` of `items` picked at random (a partial Fisher–Yates shuffle of a copy). */
-function pick<T>(items: readonly T[], n: number): T[] {
-  const a = [...items]
-  for (let i = 0; i < n && i < a.length; i++) {
-    const j = i + Math.floor(Math.random() * (a.length - i))
-    ;[a[i], a[j]] = [a[j]!, a[i]!]
-  }
-  return a.slice(0, n)
 }
 
 /** Syncs `doc` under `name` with every peer `transport` offers. */

@@ -19,7 +19,7 @@ import {
 } from '../errors.ts'
 import { resolveInput } from '../plan/index.ts'
 import { PeerWindows } from '../route/index.ts'
-import { abortableSleep, isBytes, logger, type TraceContext, type Tracer } from '../../core/index.ts'
+import { abortableSleep, isBytes, logger, shuffle, type TraceContext, type Tracer } from '../../core/index.ts'
 import { preparePayload, TaskPayloads, type PayloadProgress, type PreparedPayload } from './payload-transfer.ts'
 import type { Plan, Subtask } from '../plan/index.ts'
 import type { ResolvedPreferences } from '../route/index.ts'
@@ -1343,14 +1343,6 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       },
       stats: () => ({ ...stats, ...payloads.metrics() })
     }
-  }
-}
-
-/** Fisher–Yates, in place. */
-function shuffle<T>(a: T[]): void {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1))
-    ;[a[i], a[j]] = [a[j], a[i]]
   }
 }
 
