@@ -169,10 +169,10 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
     let finishedBytes = 0
     /**
      * The key each (peer, idempotency key) ran under. A step's key names the submitting user
-     * when that peer's profile key is proven, else the peer; a submitter whose tab reloaded
-     * re-offers its step while this donor may still be re-proving its key (the proof is checked
-     * in the background after the link comes back), so the same peer's re-offer came under the
-     * other form and ran the step a second time. Only the same peer id finds its own earlier key.
+     * when that peer's profile key is proven, else the peer; the proof is checked in the
+     * background, so a peer's offer and its re-offer can come under different forms (pending at
+     * one, proven at the other) and the re-offer missed its own run. Only the same peer id finds
+     * its own earlier key. (A reloaded tab has a new peer id: this does not cover it.)
      */
     const keyOfPeer = new Map<string, string>()
     const stats = {
