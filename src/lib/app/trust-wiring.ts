@@ -11,6 +11,7 @@ import {
   IndexedDbTrustStore,
   MemoryTrustStore,
   ProvenPeerKeys,
+  type DirectKeyClaim,
   SpendingGuard,
   checkLimits,
   parseSubject,
@@ -41,8 +42,10 @@ export function meshPeerUsers(mesh: MeshNode, identity: Identity): PeerUsers & {
     keys.prune()
     void keys.check()
   })
+  let own: DirectKeyClaim | undefined
   signPeerKey(identity, mesh.peerId)
     .then((keyProof) => {
+      own = { publicKey: identity.publicKey, keyProof }
       mesh.setPresence({ keyProof })
     })
     .catch((err: unknown) => {
@@ -51,6 +54,8 @@ export function meshPeerUsers(mesh: MeshNode, identity: Identity): PeerUsers & {
   return {
     keys,
     userOf: (peerId) => (peerId === mesh.peerId ? identity.publicKey : keys.userOf(peerId)),
+    prove: async (peerId, claim) => await keys.prove(peerId, claim),
+    claim: () => own,
     stop: off
   }
 }

@@ -1194,6 +1194,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           return new RequestTimeoutError(`${peer} did not answer the offer in ${offerTimeout} ms`)
         })
         stats.offers++
+        const userClaim = trust?.ownClaim?.()
         transport
           .send(peer, {
             type: 'offer',
@@ -1208,7 +1209,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             ...(route.agent.moduleSha256 != null ? { moduleSha256: route.agent.moduleSha256 } : {}),
             ...(route.agent.holders != null ? { holders: route.agent.holders.slice(0, 8) } : {}),
             ...(traceparent != null ? { traceparent } : {}),
-            ...(opts.tools != null ? { tools: opts.tools } : {})
+            ...(opts.tools != null ? { tools: opts.tools } : {}),
+            ...(userClaim != null ? { user: userClaim } : {})
           })
           .catch((err) => {
             a.fail(err instanceof OrchestratorError ? err : new PeerUnavailableError(toError(err).message, { cause: err }))

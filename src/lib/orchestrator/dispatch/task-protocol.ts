@@ -62,7 +62,18 @@ export const TaskMessageSchema = v.variant('type', [
     holders: v.optional(v.pipe(v.array(id), v.maxLength(8))),
     traceparent,
     /** What the submitter lets the step's agent touch through tools (TaskRequest.tools, issue 14). */
-    tools: v.optional(ToolScopeSchema)
+    tools: v.optional(ToolScopeSchema),
+    /**
+     * The submitter's profile key and its proof over the submitter's peer id (trust/peer-key.ts), so the donor
+     * keys the step by user even before the submitter's presence reached it (a tab reloaded under a new peer id
+     * re-offers its steps at once). Optional: older submitters do not send it, older donors drop it.
+     */
+    user: v.optional(
+      v.object({
+        publicKey: v.pipe(v.string(), v.maxLength(80)),
+        keyProof: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{86}$/))
+      })
+    )
   }),
   v.object({ type: v.literal('accept'), rid, leaseMs: ms }),
   v.object({

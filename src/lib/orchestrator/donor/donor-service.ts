@@ -82,9 +82,10 @@ export interface DonorServiceComponents {
    * The user (profile key) behind a peer. Results are cached per user and idempotency key, so
    * a step re-offered after its submitter reloaded (a new peer id, the same profile) or from
    * another tab of that profile is answered from the cache or joins the run, not run again.
-   * Without it, per peer.
+   * Without it, per peer. `proveUser` checks the claim an offer carries (its `user`), so a reloaded
+   * tab is known as its profile at its first re-offer, before its presence got here and was checked.
    */
-  users?: { userOf(peerId: string): string | undefined }
+  users?: { userOf(peerId: string): string | undefined; proveUser?(peerId: string, claim: { publicKey: string; keyProof: string }): Promise<boolean> }
   /**
    * Records this donor's spans of a step whose offer carried a trace context (accepting, fetching the
    * agent, queueing, running, answering) and sends them, signed, with the answer (core/trace). Off without it.
@@ -172,7 +173,7 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
      * when that peer's profile key is proven, else the peer; the proof is checked in the
      * background, so a peer's offer and its re-offer can come under different forms (pending at
      * one, proven at the other) and the re-offer missed its own run. Only the same peer id finds
-     * its own earlier key. (A reloaded tab has a new peer id: this does not cover it.)
+     * its own earlier key. (A reloaded tab has a new peer id: the claim its offers carry covers it.)
      */
     const keyOfPeer = new Map<string, string>()
     const stats = {
@@ -185,7 +186,11 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
       fetched: 0,
       overBudget: 0,
       released: 0,
-      hiddenDeclines: 0
+      hiddenDeclines: 0,
+      /** Offers whose `user` claim was checked before they were taken (a peer whose user was not known yet). */
+      claimsChecked: 0,
+      /** Offers declined because their `user` claim did not hold for the peer that sent them. */
+      claimsRefused: 0
     }
     const page = components.page === undefined ? browserPage() : (components.page ?? undefined)
     const ticker = components.ticker ?? workerTicker()
@@ -450,8 +455,37 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
       else if (state === 'hidden') renewAll()
     }
 
-    function onOffer(from: string, offer: TaskMessageOf<'offer'>): void {
+    /**
+     * An offer: taken at once when its sender's user is known here or it claims none; else its claim
+     * is checked first (once per peer and claim), so the step is keyed by the user. A cancel that
+     * comes meanwhile is kept in `withdrawnRids` and the offer is dropped when it is taken.
+     */
+    function takeOffer(from: string, offer: TaskMessageOf<'offer'>): void {
       if (overBudget(from, offer.rid, offerBudget)) return
+      const claim = offer.user
+      const users = components.users
+      if (claim == null || users?.proveUser == null || users.userOf(from) === claim.publicKey) {
+        onOffer(from, offer)
+        return
+      }
+      stats.claimsChecked++
+      users.proveUser(from, claim).then(
+        (ok) => {
+          if (!running) return
+          if (ok) {
+            onOffer(from, offer)
+            return
+          }
+          stats.claimsRefused++
+          decline(from, offer.rid, 'invalid', `the offer's profile key claim does not hold for ${from}`)
+        },
+        (err: unknown) => {
+          log.error('checking the offer claim of %s failed %e', from, err)
+        }
+      )
+    }
+
+    function onOffer(from: string, offer: TaskMessageOf<'offer'>): void {
       if (withdrawnRids.delete(`${from}\n${offer.rid}`)) {
         withdrawn++
         return
@@ -543,7 +577,7 @@ export function donorService(init: DonorServiceInit = {}): (components: DonorSer
         running = true
         offs.push(
           transport.onMessage((from, m) => {
-            if (m.type === 'offer') onOffer(from, m)
+            if (m.type === 'offer') takeOffer(from, m)
             else if (m.type === 'cancel') onCancel(from, m.rid)
           })
         )

@@ -31,6 +31,15 @@ export interface PeerKeyClaim {
   keyProof?: string
 }
 
+/** A claim a peer sends itself, over its own authenticated connection (a task offer's `user`). */
+export interface DirectKeyClaim {
+  publicKey: string
+  keyProof: string
+}
+
+/** Claims proven directly, kept per peer (the oldest forgotten first). */
+export const DIRECT_CLAIMS_KEPT = 1024
+
 /**
  * The user behind each peer, from proven claims only. `userOf` is synchronous (the
  * dispatcher and the donor ask per message): an unseen claim is checked in the
@@ -42,6 +51,8 @@ export class ProvenPeerKeys {
   /** peerId → the claim last checked and its verdict ('pending' while checking). */
   readonly #checked = new Map<string, { key: string; proof: string; verdict: 'pending' | 'proven' | 'refused' }>()
   readonly #onProven: () => void
+  /** peerId → a claim the peer sent itself (`prove`), checked once; read when its presence has not proven a key (yet). */
+  readonly #direct = new Map<string, { key: string; proof: string; verdict: Promise<boolean>; proven?: boolean }>()
   #refused = 0
 
   /** `onProven` is called whenever a claim becomes proven (the UI and the router may repaint). */
@@ -58,8 +69,35 @@ export class ProvenPeerKeys {
   /** The proven profile key of `peerId`, or undefined (unknown, unproven, or still being checked). */
   userOf(peerId: string): string | undefined {
     const p = this.#peers().find((x) => x.id === peerId)
-    if (p == null) return undefined
-    return this.#look(p)
+    const fromPresence = p == null ? undefined : this.#look(p)
+    if (fromPresence != null) return fromPresence
+    const d = this.#direct.get(peerId)
+    return d?.proven === true ? d.key : undefined
+  }
+
+  /**
+   * Check a claim `peerId` sent itself over its own connection (a task offer), so its user is known
+   * before its presence reaches this peer and is checked: a tab that reloads gets a new peer id and
+   * re-offers its steps at once, and its donor must know it is the same profile (issue 16). The proof
+   * is bound to the peer id the connection authenticated, as the presence's is. Resolves whether it
+   * holds; each (peer, claim) is checked once, a wrong one counted in `refused`.
+   */
+  async prove(peerId: string, claim: DirectKeyClaim): Promise<boolean> {
+    const d = this.#direct.get(peerId)
+    if (d != null && d.key === claim.publicKey && d.proof === claim.keyProof) return await d.verdict
+    const entry: { key: string; proof: string; verdict: Promise<boolean>; proven?: boolean } = {
+      key: claim.publicKey,
+      proof: claim.keyProof,
+      verdict: verifyPeerKey(peerId, claim.publicKey, claim.keyProof).catch(() => false)
+    }
+    this.#direct.delete(peerId)
+    this.#direct.set(peerId, entry)
+    if (this.#direct.size > DIRECT_CLAIMS_KEPT) this.#direct.delete(this.#direct.keys().next().value!)
+    const ok = await entry.verdict
+    if (this.#direct.get(peerId) === entry) entry.proven = ok
+    if (ok) this.#onProven()
+    else this.#refused++
+    return ok
   }
 
   /** Check every peer's claim not checked yet; resolves once all are settled. */

@@ -15,12 +15,17 @@ import { Ledger, signReceipt, verifyReceipt, type Credits, type Receipt } from '
 import { betaScore, ReputationBook, type Observation, type Reputation, type ReputationInit } from './reputation.ts'
 import { StatementReader, parseSubject, statementSubject, type SharedDecision, type StatementStore } from './statements.ts'
 import type { TrustState, TrustStore } from './trust-store.ts'
+import type { DirectKeyClaim } from './peer-key.ts'
 
 const log = logger('orchestrator:trust')
 
 /** Who is behind a peer: its user's profile key, when known (presence carries it). */
 export interface PeerUsers {
   userOf(peerId: string): string | undefined
+  /** Check a claim the peer sent itself (a task offer's `user`); afterwards `userOf` knows it when it holds. */
+  prove?(peerId: string, claim: DirectKeyClaim): Promise<boolean>
+  /** This peer's own claim (its profile key and the proof over its peer id), once signed. */
+  claim?(): DirectKeyClaim | undefined
 }
 
 /** What verification needs to know of an agent: its manifest's output schema and comparison. */
@@ -56,6 +61,13 @@ export interface StepVerifier {
   readonly self: string
   /** The user behind a peer; a peer whose user is not known counts as its own user (`peer:<id>`). */
   userOf(peerId: string): string
+  /**
+   * This peer's claim of its profile key, sent with its offers so a donor knows the user behind a peer
+   * it has no checked presence of yet (a tab just reloaded under a new peer id). Optional.
+   */
+  ownClaim?(): DirectKeyClaim | undefined
+  /** Check the claim an offer from `peerId` carried (a donor, before it keys the step by user). Optional. */
+  proveUser?(peerId: string, claim: DirectKeyClaim): Promise<boolean>
   decide(user: string, agentId: string, mode: VerificationMode): ReplicationDecision
   /** Results (the first included) a step may gather before it fails verification. */
   readonly maxReplicas: number
@@ -243,6 +255,8 @@ export function trustService(init: TrustInit = {}): (components: TrustComponents
       self,
       policy,
       userOf,
+      ownClaim: () => users.claim?.(),
+      proveUser: async (peerId, claim) => (users.prove == null ? false : await users.prove(peerId, claim)),
       get maxReplicas() {
         return policy.maxReplicas
       },
