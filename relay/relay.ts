@@ -19,6 +19,7 @@ import { ping } from '@libp2p/ping'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import {
+  GOSSIP_DEGREES,
   GOSSIP_LIMITS,
   RELAY_CONNECTION_MONITOR,
   RELAY_LIMITS,
@@ -411,6 +412,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         allowPublishToZeroTopicPeers: true,
         canRelayMessage: true,
         heartbeatInterval: 250,
+        ...GOSSIP_DEGREES,
         // Other relays get every message on the relay topics (presence, discovery), mesh or not.
         directPeers: peers.map((p) => ({ id: p.id, addrs: [p.addr] })),
         maxInboundDataLength: GOSSIP_LIMITS.maxRpcBytes,

@@ -181,6 +181,18 @@ export const GOSSIP_LIMITS = { maxRpcBytes: 64 * 1024, maxDiscoveryBytes: 2048, 
 export const GOSSIP_IDONTWANT_MIN_BYTES = 16 * 1024
 
 /**
+ * gossipsub's degrees on tabs and relays (issue 16, scale), below the library's D=6 (4-12),
+ * Dlazy=6 and gossipFactor 0.25. An idle peer's gossip is mostly copies of presences (each
+ * forwarded to every mesh peer) and IHAVE lists sent every heartbeat to max(Dlazy,
+ * gossipFactor × non-mesh peers) peers; a relay, in every tab's topic, sent IHAVE to a
+ * quarter of the mesh four times a second. Own messages still go to every topic peer
+ * (floodPublish), so the first hop reaches ~30 peers and a mesh of 200 is covered in ~3 hops.
+ * Simulator, 40 peers in one thread, same run alternating: gossip RPCs sent per second and
+ * idle CPU per peer drop, gossip p99 with them (README, "Scale").
+ */
+export const GOSSIP_DEGREES = { D: 4, Dlo: 3, Dhi: 8, Dlazy: 3, gossipFactor: 0.1 } as const
+
+/**
  * Relay admission (issue 11 item 7). A reservation lives as long as its holder's
  * connection; the store holds at most `maxReservations`, of which one address may hold at
  * most `perAddress` while others wait (a full store takes a newcomer's slot from the

@@ -31,6 +31,7 @@ import {
   DEFAULT_MAX_PEERS,
   DEFAULT_TARGET_PEERS,
   DONOR_LINKS,
+  GOSSIP_DEGREES,
   GOSSIP_LIMITS,
   GOSSIP_IDONTWANT_MIN_BYTES,
   DISCOVERY_TOPIC,
@@ -250,6 +251,7 @@ async function buildLibp2p(
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
         heartbeatInterval: 500,
+        ...GOSSIP_DEGREES,
         maxInboundDataLength: GOSSIP_LIMITS.maxRpcBytes,
         // No IDONTWANT for our small messages (GOSSIP_IDONTWANT_MIN_BYTES).
         idontwantMinDataSize: GOSSIP_IDONTWANT_MIN_BYTES,
