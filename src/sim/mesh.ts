@@ -126,6 +126,8 @@ export interface SimPeerInit {
   presencePull?: boolean
   /** Answer newcomers (the mesh's newcomerAnswers). Default true. */
   newcomerAnswers?: boolean
+  /** Broadcast pubsub peer discovery (the mesh's discoveryBroadcast). Default: the mesh's. */
+  discoveryBroadcast?: boolean
   link?: LinkShape
 }
 
@@ -152,6 +154,7 @@ export async function startSimPeer(init: SimPeerInit): Promise<SimPeer> {
       ...(init.trimLinks === true ? { trimLinks: true } : {}),
       ...(init.presencePull === false ? { presencePull: false } : {}),
       ...(init.newcomerAnswers === false ? { newcomerAnswers: false } : {}),
+      ...(init.discoveryBroadcast != null ? { discoveryBroadcast: init.discoveryBroadcast } : {}),
       // The direct transport first: the dial of `<relay>/p2p-circuit/webrtc/p2p/<peer>` is its.
       transports: [simLink({ relay: init.relay, ...init.link }), circuitRelayTransport()]
     }

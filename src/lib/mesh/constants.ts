@@ -118,6 +118,8 @@ export function presenceIntervalMs(peers: number): number {
  * records a second, each merged twice into the peer store: at 1 s the mesh's largest steady
  * traffic, at 10 s still 20 a second per peer in a mesh of 200 (presence: ~7). At 60 s it
  * is a fallback for peers that missed a presence, 3 a second per peer at 200 (issue 16).
+ * Since the presence pull, peers that pull only listen (MeshNodeInit.discoveryBroadcast):
+ * this is the pace of older peers and of the simulator's no-pull baseline.
  */
 export const DISCOVERY_INTERVAL_MS = 60_000
 /**
