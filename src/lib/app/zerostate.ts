@@ -137,7 +137,10 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   // Traces (issue 15): this tab's spans and the signed spans donors send back; it signs the spans it serves with the profile key.
   const tracer = new Tracer({ peer: mesh.peerId, identity })
   const tracing = taskTracing(tracer)
+  // Filled below once the bundled agents and the registry's saved ones are in the catalog: a task submitted before waits for it.
+  const catalogFilled = Promise.withResolvers<void>()
   const orchestrator = orchestratorService()({
+    catalogReady: catalogFilled.promise,
     tracer,
     catalog,
     peers,
@@ -186,6 +189,10 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   const runLocks = WebRunLocks.available() ?? new MemoryRunLocks()
   // Resumed tasks and runs wait (bounded) for the bundled agents and the registry's persisted ones.
   const catalogSettled = Promise.all([bundled, catalog.settled()])
+  catalogSettled.then(
+    () => catalogFilled.resolve(),
+    () => catalogFilled.resolve()
+  )
   const resume = taskResume()({
     journal: memory.journal,
     locks: runLocks,

@@ -117,9 +117,19 @@ export interface TaskSummary {
   error?: string
 }
 
+/** The longest a task waits for the catalog's first fill (OrchestratorComponents.catalogReady) before it is planned. */
+export const TASK_CATALOG_WAIT_MS = 30_000
+
 /** Everything the orchestrator needs from the app. */
 export interface OrchestratorComponents {
   catalog: AgentCatalog
+  /**
+   * Resolves once the catalog holds what this peer has of its own (the bundled agents, the
+   * registry's saved entries). A task submitted before (a script calling submit as the page
+   * opens, a peer just started) waits for it, at most TASK_CATALOG_WAIT_MS, rather than failing
+   * with "No agent … is known" or "No agent offers …". Default: nothing to wait for.
+   */
+  catalogReady?: Promise<unknown>
   peers: PeerDirectory
   reputation?: ReputationSource
   transport: TaskTransport
@@ -284,6 +294,10 @@ export function createOrchestrator(components: OrchestratorComponents, init: Orc
       // Verification replicas are paid from max_cost too: the estimate counts them (issue 12).
       const limits = { ...prefs, resultsPerStep: components.trust == null ? 1 : verificationFactor(verification) }
       progress('planning')
+      if (components.catalogReady != null) {
+        await settledWithin(components.catalogReady, TASK_CATALOG_WAIT_MS, controller.signal)
+        controller.signal.throwIfAborted()
+      }
       let plan: Plan
       const pinned = new Map<string, string>()
       if (request.agent != null) {
@@ -505,4 +519,26 @@ function hasInput(input: unknown): boolean {
   if (typeof input === 'string') return input.trim() !== ''
   if (input instanceof Uint8Array) return input.byteLength > 0
   return true
+}
+
+/** Resolves when `ready` settles (either way), after `ms`, or when `signal` aborts, whichever comes first. */
+async function settledWithin(ready: Promise<unknown>, ms: number, signal: AbortSignal): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let onAbort: (() => void) | undefined
+  try {
+    await Promise.race([
+      ready.then(
+        () => {},
+        () => {}
+      ),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, ms)
+        onAbort = resolve
+        signal.addEventListener('abort', onAbort, { once: true })
+      })
+    ])
+  } finally {
+    clearTimeout(timer)
+    if (onAbort != null) signal.removeEventListener('abort', onAbort)
+  }
 }
