@@ -74,6 +74,14 @@ describe('dashboard', () => {
     assert.ok(last(p50) >= lo && last(p50) <= hi, `p50 ${last(p50)} outside [${lo}, ${hi}] of measured ${sorted.map(Math.round)}`)
     const [, success] = await chartData(page, 'success')
     assert.equal(last(success), 100)
+    // Percentages are drawn on 0 to 100 (fitted to a steady 100 %, the axis ran to 200).
+    const yRange = (chart) =>
+      page.evaluate((c) => {
+        const u = document.querySelector(`[data-chart="${c}"]`)?.uplot
+        return u == null ? null : [u.scales.y.min, u.scales.y.max]
+      }, chart)
+    assert.deepEqual(await yRange('success'), [0, 100])
+    assert.deepEqual(await yRange('utilization'), [0, 100])
     // This tab donated and ran the calls: utilization has values, the summary table agrees.
     const [, util] = await chartData(page, 'utilization')
     assert.ok(
