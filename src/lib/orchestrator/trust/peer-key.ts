@@ -102,7 +102,13 @@ export class ProvenPeerKeys {
 
   /** Check every peer's claim not checked yet; resolves once all are settled. */
   async check(): Promise<void> {
-    await Promise.all(this.#peers().map((p) => this.#verify(p)))
+    // Called on every mesh change (once a second and more): only claims not seen yet make a promise.
+    const unseen = this.#peers().filter((p) => {
+      if (p.publicKey == null) return false
+      const c = this.#checked.get(p.id)
+      return c == null || c.key !== p.publicKey || c.proof !== (p.keyProof ?? '')
+    })
+    if (unseen.length > 0) await Promise.all(unseen.map((p) => this.#verify(p)))
   }
 
   #look(p: PeerKeyClaim): string | undefined {
@@ -128,9 +134,11 @@ export class ProvenPeerKeys {
     else this.#refused++
   }
 
-  /** Forget peers no longer listed (bounded memory). */
+  /** Forget peers no longer listed, once more are kept than listed (bounded memory; called on every mesh change). */
   prune(): void {
-    const live = new Set(this.#peers().map((p) => p.id))
+    const peers = this.#peers()
+    if (this.#checked.size <= peers.length) return
+    const live = new Set(peers.map((p) => p.id))
     for (const id of this.#checked.keys()) if (!live.has(id)) this.#checked.delete(id)
   }
 }
