@@ -242,4 +242,25 @@ describe('donor result cache keyed by the proven profile key', () => {
     expect(keys.userOf('alice-2')).toBe(alice.publicKey)
     await donor.stop()
   })
+
+  it('a donor whose trust cannot check claims takes an offer carrying one as before (keyed by presence), and never refuses it', async () => {
+    const alice = await loadIdentity()
+    const donorUser = await loadIdentity()
+    const net = new MemoryTaskNetwork()
+    const executor = fnExecutor({ [aid('count')]: async () => 'ran' }, 2)
+    const donorTrust = trustService({})({ identity: donorUser, users: { userOf: () => undefined } })
+    expect(donorTrust.proveUser).toBeUndefined()
+    const donorT = net.transport('donor')
+    const donor = donorService({})({ transport: donorT, executor, users: donorTrust })
+    await donor.start()
+    const tab = net.transport('alice-tab')
+    for (const t of [donorT, tab]) await t.start()
+    await tab.send('donor', {
+      ...offer('r1', 'task-1/s1'),
+      user: { publicKey: alice.publicKey, keyProof: await signPeerKey(alice, 'alice-tab') }
+    } as TaskMessage)
+    await until(() => net.log.some((l) => l.from === 'donor' && l.message.type === 'result'))
+    expect(donor.stats()).toMatchObject({ claimsChecked: 0, claimsRefused: 0, accepted: 1 })
+    await donor.stop()
+  })
 })

@@ -256,7 +256,8 @@ export function trustService(init: TrustInit = {}): (components: TrustComponents
       policy,
       userOf,
       ownClaim: () => users.claim?.(),
-      proveUser: async (peerId, claim) => (users.prove == null ? false : await users.prove(peerId, claim)),
+      // Only where the users can check a claim: a donor whose trust cannot takes offers as before (keyed by presence), never refuses them.
+      ...(users.prove != null ? { proveUser: users.prove.bind(users) } : {}),
       get maxReplicas() {
         return policy.maxReplicas
       },
