@@ -25,4 +25,29 @@ describe('settledWithin', () => {
     expect(await settledWithin(Promise.reject(new Error('x')), 1000)).toBe(true)
     expect(await settledWithin(new Promise(() => {}), 5)).toBe(false)
   })
+  it('is false at once when the signal aborts first, before or during the wait, and leaves no listener behind', async () => {
+    const before = new AbortController()
+    before.abort()
+    const t0 = performance.now()
+    expect(await settledWithin(new Promise(() => {}), 60_000, before.signal)).toBe(false)
+    const during = new AbortController()
+    const waiting = settledWithin(new Promise(() => {}), 60_000, during.signal)
+    during.abort()
+    expect(await waiting).toBe(false)
+    expect(performance.now() - t0).toBeLessThan(1000)
+    const kept = new AbortController()
+    let listeners = 0
+    const add = kept.signal.addEventListener.bind(kept.signal)
+    const remove = kept.signal.removeEventListener.bind(kept.signal)
+    kept.signal.addEventListener = (...a: Parameters<typeof add>) => {
+      listeners++
+      add(...a)
+    }
+    kept.signal.removeEventListener = (...a: Parameters<typeof remove>) => {
+      listeners--
+      remove(...a)
+    }
+    expect(await settledWithin(Promise.resolve(), 60_000, kept.signal)).toBe(true)
+    expect(listeners).toBe(0)
+  })
 })

@@ -28,13 +28,19 @@ export async function abortableSleep(ms: number, signal: AbortSignal, cancelled:
 }
 
 /**
- * Wait for `promise` to settle (fulfilled or rejected), at most `ms`: true when it settled in
- * time, false when the bound came first (the promise is left running; the timer is cleared).
+ * Wait for `promise` to settle (fulfilled or rejected), at most `ms`, and no longer than `signal`
+ * stays unaborted: true when it settled in time, false when the bound or the abort came first (the
+ * promise is left running; the timer and the abort listener are removed).
  */
-export async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+export async function settledWithin(promise: Promise<unknown>, ms: number, signal?: AbortSignal): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined
+  let onAbort: (() => void) | undefined
   const late = new Promise<false>((resolve) => {
     timer = setTimeout(() => resolve(false), ms)
+    if (signal == null) return
+    onAbort = () => resolve(false)
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
   })
   try {
     return await Promise.race([
@@ -46,5 +52,6 @@ export async function settledWithin(promise: Promise<unknown>, ms: number): Prom
     ])
   } finally {
     clearTimeout(timer)
+    if (onAbort != null) signal?.removeEventListener('abort', onAbort)
   }
 }

@@ -6,6 +6,7 @@ export {
   createOrchestrator,
   orchestratorService,
   TaskRequestSchema,
+  TASK_CATALOG_WAIT_MS,
   type Orchestrator,
   type OrchestratorComponents,
   type OrchestratorInit,

@@ -16,7 +16,7 @@ import {
 import { type DonorService, type DonorServiceComponents, type DonorServiceInit, donorService } from './donor/index.ts'
 import { InvalidTaskRequestError, OrchestratorError, TaskCancelledError, UnknownAgentError, toError } from './errors.ts'
 import { newTaskId, type TaskId } from './ids.ts'
-import { TypedEventEmitter, listen, logger, type Tracer } from '../core/index.ts'
+import { TypedEventEmitter, listen, logger, settledWithin, type Tracer } from '../core/index.ts'
 import type { Plan } from './plan/index.ts'
 import { capabilityCatalog, describeInput, plannerChain, type PlanRequest, type Planner } from './plan/index.ts'
 import { deterministicPlanner } from './plan/index.ts'
@@ -519,26 +519,4 @@ function hasInput(input: unknown): boolean {
   if (typeof input === 'string') return input.trim() !== ''
   if (input instanceof Uint8Array) return input.byteLength > 0
   return true
-}
-
-/** Resolves when `ready` settles (either way), after `ms`, or when `signal` aborts, whichever comes first. */
-async function settledWithin(ready: Promise<unknown>, ms: number, signal: AbortSignal): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  let onAbort: (() => void) | undefined
-  try {
-    await Promise.race([
-      ready.then(
-        () => {},
-        () => {}
-      ),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, ms)
-        onAbort = resolve
-        signal.addEventListener('abort', onAbort, { once: true })
-      })
-    ])
-  } finally {
-    clearTimeout(timer)
-    if (onAbort != null) signal.removeEventListener('abort', onAbort)
-  }
 }

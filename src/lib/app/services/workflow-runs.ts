@@ -10,11 +10,12 @@
  * the journal, so it is live in every tab, whichever one runs the workflow; an approval
  * taken in a tab that does not run it is recorded as a decision the running tab applies.
  */
-import { logger } from '../../core/index.ts'
+import { logger, settledWithin as settleWithinBound } from '../../core/index.ts'
 import {
   OrchestratorError,
   storedDocument,
   TaskCancelledError,
+  TASK_CATALOG_WAIT_MS,
   WorkflowInputError,
   WorkflowValidationError,
   type TaskId,
@@ -124,20 +125,12 @@ export const RESUME_MARK = 'zerostate:workflows:resume'
 /** The performance mark set when the workflow chunk is loaded and the catalog ready (the engine exists). */
 export const ENGINE_MARK = 'zerostate:workflows:engine'
 
-/** The longest a parse waits for the catalog (`catalogReady`); past it the document is checked against what is there. */
-export const CATALOG_WAIT_MS = 30_000
+/** The longest a parse waits for the catalog (`catalogReady`); past it the document is checked against what is there. The same bound as a fresh task's. */
+export const CATALOG_WAIT_MS = TASK_CATALOG_WAIT_MS
 
-/** Resolves when `ready` settles or after `ms`, whichever is first (never rejects). */
-export function settledWithin(ready: Promise<unknown> | undefined, ms: number): Promise<void> {
-  if (ready == null) return Promise.resolve()
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    const end = (): void => {
-      clearTimeout(timer)
-      resolve()
-    }
-    ready.then(end, end)
-  })
+/** Resolves when `ready` settles or after `ms`, whichever is first (never rejects); at once without `ready`. */
+export async function settledWithin(ready: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (ready != null) await settleWithinBound(ready, ms)
 }
 
 /** Workflow runs. */

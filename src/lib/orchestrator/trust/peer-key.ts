@@ -103,28 +103,28 @@ export class ProvenPeerKeys {
   /** Check every peer's claim not checked yet; resolves once all are settled. */
   async check(): Promise<void> {
     // Called on every mesh change (once a second and more): only claims not seen yet make a promise.
-    const unseen = this.#peers().filter((p) => {
-      if (p.publicKey == null) return false
-      const c = this.#checked.get(p.id)
-      return c == null || c.key !== p.publicKey || c.proof !== (p.keyProof ?? '')
-    })
+    const unseen = this.#peers().filter((p) => p.publicKey != null && this.#seen(p) == null)
     if (unseen.length > 0) await Promise.all(unseen.map((p) => this.#verify(p)))
+  }
+
+  /** The check of `p`'s current claim, when that claim (key and proof) was checked or is being checked. */
+  #seen(p: PeerKeyClaim): { key: string; proof: string; verdict: 'pending' | 'proven' | 'refused' } | undefined {
+    const c = this.#checked.get(p.id)
+    return c != null && c.key === p.publicKey && c.proof === (p.keyProof ?? '') ? c : undefined
   }
 
   #look(p: PeerKeyClaim): string | undefined {
     if (p.publicKey == null) return undefined
-    const c = this.#checked.get(p.id)
-    if (c != null && c.key === p.publicKey && c.proof === (p.keyProof ?? '')) return c.verdict === 'proven' ? c.key : undefined
+    const c = this.#seen(p)
+    if (c != null) return c.verdict === 'proven' ? c.key : undefined
     void this.#verify(p)
     return undefined
   }
 
   async #verify(p: PeerKeyClaim): Promise<void> {
-    if (p.publicKey == null) return
+    if (p.publicKey == null || this.#seen(p) != null) return
     const key = p.publicKey
     const proof = p.keyProof ?? ''
-    const c = this.#checked.get(p.id)
-    if (c != null && c.key === key && c.proof === proof) return
     const entry = { key, proof, verdict: 'pending' as 'pending' | 'proven' | 'refused' }
     this.#checked.set(p.id, entry)
     const ok = proof !== '' && (await verifyPeerKey(p.id, key, proof))
