@@ -24,6 +24,7 @@ const { values: a } = parseArgs({
     jitter: { type: 'string', default: '10' },
     loss: { type: 'string', default: '0.01' },
     probes: { type: 'string', default: '40' },
+    'probe-every': { type: 'string', default: '100' },
     tasks: { type: 'string', default: '100' },
     concurrency: { type: 'string', default: '10' },
     agents: { type: 'string', default: '1000' },
@@ -45,7 +46,7 @@ const { values: a } = parseArgs({
 })
 if (a.help) {
   console.log(`npm run sim -- [--sizes 50,100,200] [--workers ${cpus().length} (worker threads the peers are spread over; 0: all in the main thread)] [--donors 0.2] [--max-peers 48] [--target-peers 16 (direct links a peer dials on its own up to)] [--trim-links (close incoming links past target + 8: mesh trimLinks)] [--no-presence-pull (joiners wait for re-announcements: the A/B baseline of mesh presencePull)] [--no-newcomer-answers (with --no-presence-pull: members do not answer a newcomer)] [--discovery-broadcast (peers broadcast pubsub peer discovery every 60 s as before the pull: the A/B baseline of mesh discoveryBroadcast)] [--latency 20] [--jitter 10] [--loss 0.01]
-  [--probes 40] [--tasks 100] [--concurrency 10] [--agents 1000] [--churn 60 (peers replaced per minute)] [--churn-seconds 15]
+  [--probes 40] [--probe-every 100 (ms between probes, from peers in turn)] [--tasks 100] [--concurrency 10] [--agents 1000] [--churn 60 (peers replaced per minute)] [--churn-seconds 15]
   [--max-lag 1000 (stop growing once this process's event-loop p99 lag passed it, ms; 0: never)] [--out bench/results/sim.json]
   [--no-verify-cache (every peer checks every signature itself, as tabs do: the baseline of the shared verification cache)]
   [--idle-seconds 10 (quiet seconds over which each size's CPU per peer is measured; 0: none)] [--quick (links, idle CPU and gossip only: no tasks, newcomer or churn)]
@@ -87,6 +88,7 @@ const report = await runSim({
   maxPeers: a['max-peers'] != null ? num('max-peers') : undefined,
   link: { latencyMs: num('latency'), jitterMs: num('jitter'), loss: num('loss') },
   probes: num('probes'),
+  probeEveryMs: num('probe-every'),
   tasks: num('tasks'),
   taskConcurrency: num('concurrency'),
   agents: num('agents'),

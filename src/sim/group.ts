@@ -62,6 +62,8 @@ export type GroupCommand =
   | { op: 'heap' }
   /** → this thread's event-loop delay since the last `lag` with `reset` (p50/p99/max ms), then resets if asked. */
   | { op: 'lag'; reset?: boolean }
+  /** → every counter of the local peers' metrics registries (libp2p's bytes per protocol, gossipsub's RPCs…), summed by series. */
+  | { op: 'traffic' }
   | { op: 'stop' }
 
 export class PeerGroup {
@@ -179,6 +181,14 @@ export class PeerGroup {
         const mesh: Record<string, number> = {}
         for (const p of this.peers.values()) for (const [k, n] of Object.entries(p.zs.mesh.counters.toRecord())) mesh[k] = (mesh[k] ?? 0) + n
         return { mesh, verify: { ...verifyCacheStats } }
+      }
+      case 'traffic': {
+        const sum: Record<string, number> = {}
+        for (const p of this.peers.values()) {
+          const snap = p.zs.metricsSnapshot()
+          for (const [k, n] of [...Object.entries(snap.counters), ...Object.entries(snap.gauges)]) sum[k] = (sum[k] ?? 0) + n
+        }
+        return sum
       }
       case 'heap':
         return getHeapStatistics().used_heap_size

@@ -165,7 +165,15 @@ export interface SizeReport {
    * included, divided by peers and wall seconds): idle (`idleSeconds` of quiet once linked)
    * and during the gossip probes; heap and RSS per peer at the idle mark.
    */
-  perPeer?: { idleCpuMsPerSecond: number; probeCpuMsPerSecond: number; idleSeconds: number; heapMB: number; rssMB: number }
+  perPeer?: {
+    idleCpuMsPerSecond: number
+    probeCpuMsPerSecond: number
+    idleSeconds: number
+    heapMB: number
+    rssMB: number
+    /** The busiest counters of the peers' metrics over the idle window, per peer-second (gossip RPCs and bytes per protocol): what the idle CPU went on. */
+    idleCounters?: Record<string, number>
+  }
   /** CPU of this process (all peers) and its share of one core over the size's wall time. */
   cpu: { userMs: number; systemMs: number; wallMs: number; cores: number }
   /** The event-loop delay (ms) while the gossip probes ran (steady state), the worst of the threads running peers and the main thread: when high, the figures carry it. */
@@ -208,7 +216,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /**
  * Run `fn` under V8's CPU profiler when `prefix` is set (ZS_SIM_IDLE_PROFILE=/tmp/x writes
- * /tmp/x-<tag>.cpuprofile): the idle window alone, this thread's peers alone (--workers 0).
+ * /tmp/x-n<size>.cpuprofile for the idle window and /tmp/x-p<size>.cpuprofile for the
+ * probes): this thread's peers alone (--workers 0).
  */
 async function profiled(prefix: string | undefined, tag: string, fn: () => Promise<void>): Promise<void> {
   if (prefix == null || prefix === '') return await fn()
@@ -225,6 +234,14 @@ async function profiled(prefix: string | undefined, tag: string, fn: () => Promi
     await writeFile(`${prefix}-${tag}.cpuprofile`, JSON.stringify(profile))
     session.disconnect()
   }
+}
+
+/** What each counter grew by between two traffic() sums, per `peerSeconds`, largest first. */
+function diffTraffic(before: Record<string, number>, after: Record<string, number>, peerSeconds: number): Array<[string, number]> {
+  return Object.entries(after)
+    .map(([k, n]): [string, number] => [k, r1((n - (before[k] ?? 0)) / peerSeconds)])
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
 }
 
 /** The tasks entry of a --quick run, which submits none. */
@@ -380,6 +397,13 @@ export class SimMesh {
     const ids = this.ids()
     const mine = this.peers.map((p) => p.id)
     return await waitFor(async () => (await this.lacking(ids, mine)).length === 0, ms, 'presence convergence', 200)
+  }
+
+  /** Every counter of every group's peers, summed by series. */
+  async traffic(): Promise<Record<string, number>> {
+    const sum: Record<string, number> = {}
+    for (const part of await this.ask<Record<string, number>>({ op: 'traffic' })) for (const [k, n] of Object.entries(part)) sum[k] = (sum[k] ?? 0) + n
+    return sum
   }
 
   /** Direct links of every peer of the mesh. */
@@ -670,13 +694,23 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       // Two heartbeats for the probe topic's mesh to graft, then warm-up probes (not counted).
       await sleep(1000)
       await mesh.probe(3, o.probeEveryMs, o.probeBytes)
+      const trafficBefore = await mesh.traffic()
       const idle = await measureCpu(() => profiled(process.env.ZS_SIM_IDLE_PROFILE, `n${size}`, () => sleep(o.idleSeconds * 1000)))
+      const idleTraffic = diffTraffic(trafficBefore, await mesh.traffic(), (size * idle.wallMs) / 1000)
+      log(
+        `idle traffic per peer-second (the busiest counters): ${idleTraffic
+          .slice(0, 16)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`
+      )
       const probeLag = monitorEventLoopDelay({ resolution: 20 })
       probeLag.enable()
       await mesh.ask({ op: 'lag', reset: true })
       let g!: Awaited<ReturnType<SimMesh['probe']>>
       const probing = await measureCpu(async () => {
-        g = await mesh.probe(o.probes, o.probeEveryMs, o.probeBytes)
+        await profiled(process.env.ZS_SIM_IDLE_PROFILE, `p${size}`, async () => {
+          g = await mesh.probe(o.probes, o.probeEveryMs, o.probeBytes)
+        })
       })
       probeLag.disable()
       const mem = process.memoryUsage()
@@ -687,7 +721,8 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         probeCpuMsPerSecond: r1(((probing.cpuMs / probing.wallMs) * 1000) / size),
         idleSeconds: o.idleSeconds,
         heapMB: r1(heaps / 1e6 / size),
-        rssMB: r1(mem.rss / 1e6 / size)
+        rssMB: r1(mem.rss / 1e6 / size),
+        idleCounters: Object.fromEntries(idleTraffic.slice(0, 16))
       }
       log(
         `per peer: idle ${perPeer.idleCpuMsPerSecond} ms CPU/s, probing ${perPeer.probeCpuMsPerSecond} ms CPU/s, heap ${perPeer.heapMB} MB, RSS ${perPeer.rssMB} MB`

@@ -65,16 +65,17 @@ export function libp2pMetrics(registry: MetricsRegistry): () => Metrics {
     const transfer = registry.counter(TRANSFER_METRIC, { help: 'Bytes sent and received per protocol', labelNames: ['protocol', 'direction'] })
     /** Count bytes without a 'message' listener: one would drain a stream before its reader attaches. */
     const track = (stream: Stream | MultiaddrConnection, protocol: string): void => {
-      const received = { protocol, direction: 'received' }
-      const sent = { protocol, direction: 'sent' }
+      // Every message of the stream counts under the same labels: bound once, not looked up per message.
+      const received = transfer.bind({ protocol, direction: 'received' })
+      const sent = transfer.bind({ protocol, direction: 'sent' })
       const dispatch = stream.dispatchEvent.bind(stream)
       stream.dispatchEvent = (evt: Event) => {
-        if (evt.type === 'message') transfer.inc((evt as Event & { data: { byteLength: number } }).data.byteLength, received)
+        if (evt.type === 'message') received((evt as Event & { data: { byteLength: number } }).data.byteLength)
         return dispatch(evt)
       }
       const send = stream.send.bind(stream)
       stream.send = (...args: Parameters<typeof send>) => {
-        transfer.inc(args[0].byteLength, sent)
+        sent(args[0].byteLength)
         return send(...args)
       }
     }

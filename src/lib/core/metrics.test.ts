@@ -85,6 +85,25 @@ describe('MetricsRegistry', () => {
     expect(rec['task_latency_ms.p99']).toBeCloseTo(19.9)
   })
 
+  it('a bound counter adds to its label set, follows a reset, and records nothing while disabled', () => {
+    const r = new MetricsRegistry()
+    const c = r.counter('bytes_total', { labelNames: ['protocol', 'direction'] })
+    const sent = c.bind({ protocol: '/a', direction: 'sent' })
+    sent(3)
+    sent(4)
+    c.inc(1, { protocol: '/a', direction: 'sent' })
+    sent(0)
+    sent(Number.NaN)
+    expect(r.snapshot().counters).toEqual({ 'bytes_total{protocol="/a",direction="sent"}': 8 })
+    c.reset()
+    sent(2)
+    expect(r.snapshot().counters).toEqual({ 'bytes_total{protocol="/a",direction="sent"}': 2 })
+    r.enabled = false
+    sent(5)
+    r.enabled = true
+    expect(r.snapshot().counters).toEqual({ 'bytes_total{protocol="/a",direction="sent"}': 2 })
+  })
+
   it('records nothing while disabled', () => {
     const r = new MetricsRegistry()
     r.enabled = false

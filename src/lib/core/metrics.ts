@@ -87,6 +87,8 @@ class Series<T> {
   readonly #labelNames: readonly string[]
   readonly #max: number
   readonly #make: () => T
+  /** Bumped by clear(): a series handed out before is no longer this metric's. */
+  generation = 0
   constructor(name: string, init: MetricInit, make: () => T) {
     this.#name = name
     this.#labelNames = init.labelNames ?? []
@@ -131,6 +133,7 @@ class Series<T> {
   clear(): void {
     this.#map.clear()
     this.#byValue.clear()
+    this.generation++
   }
 }
 
@@ -146,6 +149,22 @@ export class CounterMetric {
   inc(by = 1, labels?: Labels): void {
     if (!this.#registry.enabled || !(by > 0)) return
     this.#series.get(labels).v += by
+  }
+  /**
+   * `inc` with `labels` fixed, for a hot path that counts under the same labels many times
+   * (bytes per stream): the series is looked up once, and again only after a reset.
+   */
+  bind(labels?: Labels): (by: number) => void {
+    let series: { v: number } | undefined
+    let generation = -1
+    return (by) => {
+      if (!this.#registry.enabled || !(by > 0)) return
+      if (series == null || generation !== this.#series.generation) {
+        series = this.#series.get(labels)
+        generation = this.#series.generation
+      }
+      series.v += by
+    }
   }
   /** @internal */
   collect(into: Record<string, number>): void {

@@ -643,7 +643,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     // re-announcement carries it). A change still goes out at once.
     if (JSON.stringify(next) === JSON.stringify(this.#presence)) return
     this.#presence = next
-    this.#announce()
+    this.#announce('change')
     this.#changed()
   }
 
@@ -1057,7 +1057,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   // ---- presence -------------------------------------------------------------
 
-  #announce(): void {
+  /** Ask for an announcement (spaced), counted by why (`mesh.presence.announce.<why>`): which of them fills a mesh's presence traffic. */
+  #announce(why: 'change' | 'periodic' | 'soon' | 'link' | 'followUp'): void {
+    this.counters.inc(`presence.announce.${why}`)
     this.#spacedAnnounce.run()
   }
 
@@ -1073,6 +1075,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       const { bytes: data, trimmed } = fitPresence({ ...this.#presence, peerId: this.peerId, addrs, ts: Date.now() })
       if (trimmed > 0) this.counters.inc('presence.trimmed')
       if (node.services.pubsub.getSubscribers(PRESENCE_TOPIC).length > 0) this.#milestones.firstAnnounced ??= performance.now()
+      this.counters.inc('presence.published')
       void Promise.resolve(node.services.pubsub.publish(PRESENCE_TOPIC, data)).catch(() => {
         this.counters.inc('presence.publish.failed')
       })
@@ -1099,7 +1102,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     const ms = this.#intervalMs() * (0.9 + Math.random() * 0.2)
     this.#presenceTimer = setTimeout(() => {
       if (this.#node == null) return
-      this.#announce()
+      this.#announce('periodic')
       this.#schedulePresence()
     }, ms)
   }
@@ -1110,7 +1113,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.#announceQueued = true
     setTimeout(() => {
       this.#announceQueued = false
-      this.#announce()
+      this.#announce('soon')
     }, 20)
   }
 
@@ -1127,7 +1130,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     const fire = (): void => {
       this.#linkAnnounce.timer = undefined
       this.#linkAnnounce.at = Date.now()
-      this.#announce()
+      this.#announce('link')
     }
     if (wait <= 0) fire()
     else this.#linkAnnounce.timer = setTimeout(fire, wait)
@@ -1139,7 +1142,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.#followUpQueued = true
     setTimeout(() => {
       this.#followUpQueued = false
-      this.#announce()
+      this.#announce('followUp')
     }, NEWCOMER_ANSWER_MS)
   }
 
