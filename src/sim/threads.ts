@@ -8,6 +8,9 @@ import { type GroupCommand, PeerGroup } from './group.ts'
 import { joinThreads } from './link.ts'
 import { installVerifyCache } from './verify-cache.ts'
 
+/** Young generation of a simulator thread (see WorkerGroup). */
+export const SIM_YOUNG_GENERATION_MB = 192
+
 /** A group of peers in some thread. */
 export interface GroupHandle {
   readonly name: string
@@ -46,7 +49,11 @@ class WorkerGroup implements GroupHandle {
     this.#worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
       workerData: { thread: name, ports, ...opts },
       transferList: ports,
-      resourceLimits: { maxOldGenerationSizeMb: 8192 }
+      // A young generation of 192 MB (64 MB semi-spaces) for ~100 peers: each tab has its own
+      // isolate and young generation, and ~100 peers allocating into V8's default 16 MB semi-space
+      // scavenged so often that GC took 14-16 % of the thread (A/B at 40 peers: idle CPU per peer
+      // -20 %). The main thread (--workers 0) gets the same from `npm run sim`'s --max-semi-space-size.
+      resourceLimits: { maxOldGenerationSizeMb: 8192, maxYoungGenerationSizeMb: SIM_YOUNG_GENERATION_MB }
     })
     const { promise, resolve, reject } = Promise.withResolvers<void>()
     this.ready = promise

@@ -190,9 +190,21 @@ export const GOSSIP_IDONTWANT_MIN_BYTES = 16 * 1024
  * quarter of the mesh four times a second. Own messages still go to every topic peer
  * (floodPublish), so the first hop reaches ~30 peers and a mesh of 200 is covered in ~3 hops.
  * Simulator, 40 peers in one thread, same run alternating: gossip RPCs sent per second and
- * idle CPU per peer drop, gossip p99 with them (README, "Scale").
+ * idle CPU per peer drop, gossip p99 with them (README, "Scale"). Dhi 6, not 8: peers graft
+ * onto a peer past D, and a degree left to float up to 8 made each presence arrive ~6 times
+ * (pre-validation duplicates 5-9 a second per idle peer at 40); pruned back to 4 at 7, it
+ * arrives ~4-5 times.
  */
-export const GOSSIP_DEGREES = { D: 4, Dlo: 3, Dhi: 8, Dlazy: 3, gossipFactor: 0.1 } as const
+export const GOSSIP_DEGREES = { D: 4, Dlo: 3, Dhi: 6, Dlazy: 3, gossipFactor: 0.1 } as const
+
+/**
+ * A tab's gossipsub heartbeat (gossipsub's own default; the relay keeps 250 ms). Each one
+ * scores every gossip peer, repairs the topic meshes and sends IHAVE lists to Dlazy peers per
+ * topic: at 500 ms about a third of an idle peer's gossip RPCs were IHAVE (issue 16). A
+ * newcomer is grafted by the relay within its 250 ms, and a tab's own messages go to every
+ * topic peer (floodPublish), so the tab's slower heartbeat costs its join little.
+ */
+export const TAB_HEARTBEAT_MS = 1000
 
 /**
  * Relay admission (issue 11 item 7). A reservation lives as long as its holder's

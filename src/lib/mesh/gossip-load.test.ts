@@ -9,9 +9,11 @@ import { simLink } from '../../sim/link.ts'
 import {
   DISCOVERY_INTERVAL_MS,
   DISCOVERY_TOPIC,
+  GOSSIP_DEGREES,
   GOSSIP_LIMITS,
   MAX_PRESENCE_BYTES,
   NEWCOMER_ANSWERERS,
+  TAB_HEARTBEAT_MS,
   answersNewcomer,
   presenceIntervalMs
 } from './constants.ts'
@@ -96,16 +98,21 @@ describe('pubsub peer discovery (issue 16)', () => {
 })
 
 describe("the node's gossipsub (issue 16)", () => {
-  it('sends no IDONTWANT for a presence, a discovery record or a probe-sized message', async () => {
+  it('sends no IDONTWANT for a presence, a discovery record or a probe-sized message; runs on our degrees and heartbeat', async () => {
     // A node on the simulator's transport, its relay absent: only its gossipsub's options are read.
     const relay = '/memory/zs-gossip-load-test/p2p/12D3KooWRJbgdJz8hXYpkSv4NLE9Hi38jx5kZUv3TNNvFGHGrJkk'
     const mesh = new MeshNode({ relays: [relay], transports: [simLink({ relay }), circuitRelayTransport()], allowPrivateAddresses: true })
     await mesh.start()
     try {
-      const opts = (mesh.libp2p.services.pubsub as unknown as { opts: { idontwantMinDataSize: number } }).opts
+      const opts = (mesh.libp2p.services.pubsub as unknown as { opts: Record<string, number> }).opts
       // The library's default (512 bytes) made every ~1.1 KB presence cost D-1 IDONTWANT RPCs per peer.
       expect(opts.idontwantMinDataSize).toBeGreaterThan(MAX_PRESENCE_BYTES)
       expect(opts.idontwantMinDataSize).toBeGreaterThan(GOSSIP_LIMITS.maxDiscoveryBytes)
+      // Degrees and heartbeat below the library's (D 6, 4-12, Dlazy 6, 1 s; ours was 500 ms): copies and IHAVE per idle peer.
+      expect({ D: opts.D, Dlo: opts.Dlo, Dhi: opts.Dhi, Dlazy: opts.Dlazy, gossipFactor: opts.gossipFactor }).toEqual(GOSSIP_DEGREES)
+      expect(opts.Dhi).toBeLessThanOrEqual(6)
+      expect(opts.heartbeatInterval).toBe(TAB_HEARTBEAT_MS)
+      expect(TAB_HEARTBEAT_MS).toBeGreaterThanOrEqual(1000)
     } finally {
       await mesh.stop()
     }

@@ -32,6 +32,7 @@ import {
   DEFAULT_TARGET_PEERS,
   DONOR_LINKS,
   GOSSIP_DEGREES,
+  TAB_HEARTBEAT_MS,
   GOSSIP_LIMITS,
   GOSSIP_IDONTWANT_MIN_BYTES,
   DISCOVERY_TOPIC,
@@ -273,7 +274,7 @@ async function buildLibp2p(
       // RPCs over GOSSIP_LIMITS.maxRpcBytes are dropped unread (issue 11 item 9).
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
-        heartbeatInterval: 500,
+        heartbeatInterval: TAB_HEARTBEAT_MS,
         ...GOSSIP_DEGREES,
         maxInboundDataLength: GOSSIP_LIMITS.maxRpcBytes,
         // No IDONTWANT for our small messages (GOSSIP_IDONTWANT_MIN_BYTES).
