@@ -134,6 +134,22 @@ export const NEWCOMER_ANSWER_MS = 600
 export const LINK_ANNOUNCE_MS = 2000
 
 /**
+ * Up to this many peers known, a new direct link is announced to the mesh (LINK_ANNOUNCE_MS
+ * apart); past it, not. Each announcement is flooded to every peer for the sake of one
+ * neighbour, which in a larger mesh already holds this peer's presence (it dialled by it, or was
+ * dialled after this peer's join announcement) or pulls it (presence-pull.ts). In the simulator
+ * at 200 peers, link announcements were 3,189 of the ~5,900 presences that reached anyone, and an
+ * idle peer received ~23 presences a second (issue 16). Small meshes (the browser tests' up to 16
+ * tabs) announce as before.
+ */
+export const LINK_ANNOUNCE_MAX_PEERS = 16
+
+/** Whether a peer that knows the presence of `peers` others announces a new direct link to the mesh. */
+export function announcesOnLink(peers: number): boolean {
+  return peers <= LINK_ANNOUNCE_MAX_PEERS
+}
+
+/**
  * How many members answer a newcomer's first presence, on average, beyond those linked to
  * it directly (which always answer). Every answer is gossiped to the whole mesh, so when
  * every member answered each join cost every peer two presences per member (2n per peer,

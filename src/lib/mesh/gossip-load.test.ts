@@ -11,9 +11,11 @@ import {
   DISCOVERY_TOPIC,
   GOSSIP_DEGREES,
   GOSSIP_LIMITS,
+  LINK_ANNOUNCE_MAX_PEERS,
   MAX_PRESENCE_BYTES,
   NEWCOMER_ANSWERERS,
   TAB_HEARTBEAT_MS,
+  announcesOnLink,
   answersNewcomer,
   presenceIntervalMs
 } from './constants.ts'
@@ -83,6 +85,17 @@ describe('steady gossip per peer (issue 16: 200 peers on 2 cores)', () => {
     // Small meshes keep their pace: every other peer's presence every 2 s up to 8 peers.
     expect(presenceIntervalMs(8)).toBe(2000)
     expect(presenceIntervalMs(16)).toBe(10_000)
+  })
+})
+
+describe('announcing a new direct link (issue 16)', () => {
+  it('a small mesh announces every new link as before; past LINK_ANNOUNCE_MAX_PEERS known, none is flooded to the mesh', () => {
+    expect(announcesOnLink(0)).toBe(true)
+    expect(announcesOnLink(LINK_ANNOUNCE_MAX_PEERS)).toBe(true)
+    // The browser tests' meshes (up to 16 tabs) keep their link announcements.
+    expect(LINK_ANNOUNCE_MAX_PEERS).toBeGreaterThanOrEqual(16)
+    expect(announcesOnLink(LINK_ANNOUNCE_MAX_PEERS + 1)).toBe(false)
+    expect(announcesOnLink(200)).toBe(false)
   })
 })
 

@@ -42,6 +42,7 @@ import {
   presenceIntervalMs,
   NEWCOMER_ANSWER_MS,
   LINK_ANNOUNCE_MS,
+  announcesOnLink,
   answersNewcomer,
   RELAYED_CLOSE_DELAY_MS,
   RELAYS_PATH
@@ -1004,7 +1005,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       this.#closeRelayedSoon(conn.remotePeer)
       // A peer counts as reached once a direct connection exists.
       this.#ready.resolve()
-      this.#announceOnLink()
+      if (announcesOnLink(this.#book.size)) this.#announceOnLink()
+      else this.counters.inc('presence.linkNotAnnounced')
       const node = this.#node
       if (node != null && this.#pullsOn() && this.#pulls.link(id, this.#book.size)) void this.#pullFrom(node, conn.remotePeer)
     }
