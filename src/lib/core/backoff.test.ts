@@ -24,6 +24,8 @@ describe('settledWithin', () => {
     expect(await settledWithin(Promise.resolve(1), 1000)).toBe(true)
     expect(await settledWithin(Promise.reject(new Error('x')), 1000)).toBe(true)
     expect(await settledWithin(new Promise(() => {}), 5)).toBe(false)
+    // Nothing to wait for (a component without a catalogReady): settled, at once.
+    expect(await settledWithin(undefined, 60_000)).toBe(true)
   })
   it('is false at once when the signal aborts first, before or during the wait, and leaves no listener behind', async () => {
     const before = new AbortController()

@@ -30,9 +30,11 @@ export async function abortableSleep(ms: number, signal: AbortSignal, cancelled:
 /**
  * Wait for `promise` to settle (fulfilled or rejected), at most `ms`, and no longer than `signal`
  * stays unaborted: true when it settled in time, false when the bound or the abort came first (the
- * promise is left running; the timer and the abort listener are removed).
+ * promise is left running; the timer and the abort listener are removed). No promise: nothing to
+ * wait for, true at once.
  */
-export async function settledWithin(promise: Promise<unknown>, ms: number, signal?: AbortSignal): Promise<boolean> {
+export async function settledWithin(promise: Promise<unknown> | undefined, ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (promise == null) return true
   let timer: ReturnType<typeof setTimeout> | undefined
   let onAbort: (() => void) | undefined
   const late = new Promise<false>((resolve) => {

@@ -7,7 +7,7 @@
  * its idempotency key (`<taskId>/<stepId>`). A task whose plan, input or a finished step's
  * output was not kept cannot be carried on: it ends failed with a sentence saying to run it again.
  */
-import { TypedEventEmitter, listen, logger } from '../../core/index.ts'
+import { TypedEventEmitter, listen, logger, settledWithin } from '../../core/index.ts'
 import type { TaskRecord } from '../../memory/index.ts'
 import {
   InvalidTaskRequestError,
@@ -28,7 +28,7 @@ import {
 import { requestFromRecord } from '../task-history.ts'
 import type { JournalTaskOptions } from '../task-journal.ts'
 import { type RunLease, type RunLocks, runLockName } from './run-locks.ts'
-import { CATALOG_WAIT_MS, settledWithin } from './workflow-runs.ts'
+import { CATALOG_WAIT_MS } from './workflow-runs.ts'
 
 const log = logger('app:task-resume')
 const UNFINISHED = new Set(['planning', 'planned', 'running'])

@@ -10,7 +10,7 @@
  * the journal, so it is live in every tab, whichever one runs the workflow; an approval
  * taken in a tab that does not run it is recorded as a decision the running tab applies.
  */
-import { logger, settledWithin as settleWithinBound } from '../../core/index.ts'
+import { logger, settledWithin } from '../../core/index.ts'
 import {
   OrchestratorError,
   storedDocument,
@@ -127,11 +127,6 @@ export const ENGINE_MARK = 'zerostate:workflows:engine'
 
 /** The longest a parse waits for the catalog (`catalogReady`); past it the document is checked against what is there. The same bound as a fresh task's. */
 export const CATALOG_WAIT_MS = TASK_CATALOG_WAIT_MS
-
-/** Resolves when `ready` settles or after `ms`, whichever is first (never rejects); at once without `ready`. */
-export async function settledWithin(ready: Promise<unknown> | undefined, ms: number): Promise<void> {
-  if (ready != null) await settleWithinBound(ready, ms)
-}
 
 /** Workflow runs. */
 export interface WorkflowRuns {

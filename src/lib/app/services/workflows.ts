@@ -5,6 +5,7 @@
  * once it is here, and the synchronous `validate`/`inspect` need it.
  */
 import type * as Y from 'yjs'
+import { settledWithin } from '../../core/index.ts'
 import {
   OrchestratorError,
   loadWorkflows,
@@ -18,7 +19,7 @@ import {
 } from '../../orchestrator/index.ts'
 import { MemoryRunLocks, WebRunLocks, type RunLocks } from './run-locks.ts'
 import { RunStore } from './run-store.ts'
-import { CATALOG_WAIT_MS, runSummary, settledWithin, workflowRuns, type WorkflowHandle, type WorkflowRuns } from './workflow-runs.ts'
+import { CATALOG_WAIT_MS, runSummary, workflowRuns, type WorkflowHandle, type WorkflowRuns } from './workflow-runs.ts'
 import { workflowTemplates, type WorkflowTemplates, type WorkflowTemplatesComponents } from './workflow-templates.ts'
 
 /** The workflow chunk is not loaded yet: await `workflows.ready` (or use `check`). */
