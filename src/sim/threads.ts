@@ -9,7 +9,7 @@ import { joinThreads } from './link.ts'
 import { installVerifyCache } from './verify-cache.ts'
 
 /** Young generation of a simulator thread (see WorkerGroup). */
-export const SIM_YOUNG_GENERATION_MB = 192
+const SIM_YOUNG_GENERATION_MB = 192
 
 /** A group of peers in some thread. */
 export interface GroupHandle {
