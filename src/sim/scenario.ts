@@ -7,6 +7,7 @@ import type { Server } from 'node:http'
 import type { Browser } from 'playwright-core'
 import { type SimTabs, openTabs } from './tabs.ts'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { writeFile } from 'node:fs/promises'
 import type { LinkShape } from './link.ts'
 import type { GroupCommand, TaskOutcome } from './group.ts'
 import { leaveThreads, linkStats } from './link.ts'
@@ -697,6 +698,9 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       const trafficBefore = await mesh.traffic()
       const idle = await measureCpu(() => profiled(process.env.ZS_SIM_IDLE_PROFILE, `n${size}`, () => sleep(o.idleSeconds * 1000)))
       const idleTraffic = diffTraffic(trafficBefore, await mesh.traffic(), (size * idle.wallMs) / 1000)
+      // Every counter that moved (ZS_SIM_IDLE_COUNTERS=/tmp/x writes /tmp/x-n<size>.json), where the log shows the busiest.
+      if (process.env.ZS_SIM_IDLE_COUNTERS)
+        await writeFile(`${process.env.ZS_SIM_IDLE_COUNTERS}-n${size}.json`, JSON.stringify(Object.fromEntries(idleTraffic), null, 1))
       log(
         `idle traffic per peer-second (the busiest counters): ${idleTraffic
           .slice(0, 16)

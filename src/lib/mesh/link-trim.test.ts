@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { LINK_TRIM_MIN_AGE_MS, type TrimCandidate, linksToTrim } from './link-trim.ts'
+import { LINK_TRIM_MIN_AGE_MS, type TrimCandidate, admitsInbound, linksToTrim } from './link-trim.ts'
 
 const now = 1_000_000
 const link = (peerId: string, o: Partial<TrimCandidate> = {}): TrimCandidate => ({
@@ -41,5 +41,20 @@ describe('linksToTrim: incoming links above the high-water mark', () => {
     expect(linksToTrim(links, 3, now)).toEqual(['plain-new'])
     expect(linksToTrim(links, 2, now)).toEqual(['plain-new', 'plain-old'])
     expect(linksToTrim(links, 1, now)).toEqual(['plain-new', 'plain-old', 'mesh-new'])
+  })
+})
+
+describe('admitsInbound', () => {
+  const full = { relay: false, linked: false, direct: 48, maxPeers: 48 }
+  it('takes links from new peers up to the budget, over WebRTC or the circuit a dial is signalled on', () => {
+    expect(admitsInbound({ ...full, transport: 'webrtc', direct: 47 })).toBe(true)
+    expect(admitsInbound({ ...full, transport: 'webrtc' })).toBe(false)
+    expect(admitsInbound({ ...full, transport: 'circuit' })).toBe(false)
+    expect(admitsInbound({ ...full, transport: 'circuit', direct: 0, maxPeers: 0 })).toBe(false)
+  })
+  it('always takes relays, a peer already linked and a relay-style link', () => {
+    expect(admitsInbound({ ...full, transport: 'circuit', relay: true })).toBe(true)
+    expect(admitsInbound({ ...full, transport: 'webrtc', linked: true })).toBe(true)
+    expect(admitsInbound({ ...full, transport: 'websockets' })).toBe(true)
   })
 })

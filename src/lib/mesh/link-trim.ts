@@ -39,3 +39,29 @@ export function linksToTrim(links: readonly TrimCandidate[], highWater: number, 
   closable.sort((a, b) => Number(a.gossipMesh) - Number(b.gossipMesh) || b.openedAt - a.openedAt)
   return closable.slice(0, excess).map((l) => l.peerId)
 }
+
+/**
+ * Whether to take a link another peer opens (issue 16, scale): the connection budget
+ * (maxPeers, DEFAULT_MAX_PEERS) held for inbound links too. The dialer stops at its target,
+ * but links others opened were capped only by libp2p's maxConnections (maxPeers × 2 + 8,
+ * room for a circuit beside each link while it is dialled): in a simulated mesh of 200
+ * growing from one relay, the oldest peers held up to 103 direct links, since every newcomer
+ * dials the peers it hears of first. Refused past the budget: a WebRTC link from a peer not
+ * linked yet, and the circuit its dial is signalled over (the cheap place: no WebRTC work on
+ * either side). Always taken: relays, a second connection of a peer already linked (the
+ * other half of a pair's dial), anything else (a relay's own link).
+ */
+export function admitsInbound(o: {
+  /** The peer's connection arrives over this transport. */
+  transport: 'webrtc' | 'circuit' | 'websockets'
+  /** It is one of our relays. */
+  relay: boolean
+  /** A direct link with it is open already. */
+  linked: boolean
+  /** Distinct peers (relays aside) this peer holds an open direct link with. */
+  direct: number
+  maxPeers: number
+}): boolean {
+  if (o.relay || o.linked || o.transport === 'websockets') return true
+  return o.direct < o.maxPeers
+}

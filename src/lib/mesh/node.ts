@@ -18,12 +18,12 @@ import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
-import { TypedEventEmitter, backoffDelay, coalesce } from '../core/index.ts'
+import { TypedEventEmitter, backoffDelay, coalesce, shuffle } from '../core/index.ts'
 import { echoRtts, handleEcho } from './diagnostics.ts'
 import { DirectDialer, dialAllowed, isPrivateHost, firstHost } from './dialer.ts'
 import { gossipFastMsgId, gossipScoring, gossipStrikeProtocol, installGossipValidators } from './gossip-validators.ts'
 import { repairGossip } from './gossip-repair.ts'
-import { LINK_TRIM_SLACK, linksToTrim, type TrimCandidate } from './link-trim.ts'
+import { LINK_TRIM_SLACK, admitsInbound, linksToTrim, type TrimCandidate } from './link-trim.ts'
 import { LivenessMonitor } from './liveness.ts'
 import { RttSampler, pingConnection } from './rtt-sampler.ts'
 import { Spaced } from './spaced.ts'
@@ -384,6 +384,38 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     return this.#intervalMs(peers) * 3
   }
 
+  /**
+   * The connection gater: the strike policy's (a blocked peer is refused both ways), and the
+   * connection budget held for links others open (admitsInbound), refused and counted as
+   * `links.refused.<transport>`. The refused dialer sees a failed dial, not a strike.
+   */
+  #gater(maxPeers: number): ReturnType<StrikePolicy['gater']> {
+    const strikes = this.strikes.gater()
+    return {
+      ...strikes,
+      denyInboundEncryptedConnection: (peer, maConn) =>
+        strikes.denyInboundEncryptedConnection(peer, maConn) === true || this.#refusesInbound(peer.toString(), maConn.remoteAddr, maxPeers)
+    }
+  }
+
+  #refusesInbound(id: string, remoteAddr: Multiaddr, maxPeers: number): boolean {
+    const node = this.#node
+    if (node == null) return false
+    let linked = false
+    const direct = new Set<string>()
+    for (const c of node.getConnections()) {
+      if (c.status !== 'open' || connectionTransport(c) !== Transport.webrtc) continue
+      const other = c.remotePeer.toString()
+      if (other === id) linked = true
+      else if (!this.#book.isRelay(other)) direct.add(other)
+    }
+    const transport = connectionTransport({ remoteAddr })
+    if (admitsInbound({ transport, relay: this.#book.isRelay(id), linked, direct: direct.size, maxPeers })) return false
+    this.counters.inc(`links.refused.${transport}`)
+    log('refused a %s connection from %s: %d direct links, the budget is %d', transport, id, direct.size, maxPeers)
+    return true
+  }
+
   /** Donors this peer holds a direct link to. */
   #donorLinks(): number {
     const donors = new Set<string>()
@@ -432,7 +464,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         discoveryBroadcast: this.#init.discoveryBroadcast,
         presencePull: this.#init.presencePull
       },
-      this.strikes.gater(),
+      this.#gater(maxPeers),
       this.#scope,
       // A relay is never graylisted by accident; a blocked peer is ignored by gossipsub itself.
       (peer) => (this.#book.isRelay(peer) ? 100 : this.strikes.isBlocked(peer) ? -1000 : 0),
@@ -841,7 +873,11 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         if (this.#node !== node) return
         this.#milestones.rosterHeard ??= performance.now()
         this.counters.inc('roster.peers', peers.length)
-        for (const id of peers) {
+        // In random order: a relay lists its oldest reservations first, and a newcomer dials
+        // the first it hears of up to its target, so every newcomer linked to the same few.
+        const order = [...peers]
+        shuffle(order)
+        for (const id of order) {
           if (this.#book.isRelay(id)) continue
           this.#dialer.rostered(id, multiaddr(`${base}/p2p-circuit/webrtc/p2p/${id}`))
         }
@@ -1270,23 +1306,29 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     }
     if (this.#node !== node) return
     this.#pulls.answered(reply.held)
-    const taken = await takePulled(reply, {
-      self: node.peerId.toString(),
-      has: (from, seqno) => this.#signed.has(from, seqno),
-      isBlocked: (author) => this.strikes.isBlocked(author),
-      staleMs: (peers) => this.#staleMs(peers),
-      known: this.#book.size,
-      accept: (p, record, receivedAt) => {
-        if (this.#node !== node || !this.#acceptPresence(p, 'pull', receivedAt)) return false
-        this.#signed.put(record, p, receivedAt)
-        return true
-      },
-      onInvalid: (err) => {
-        log('a presence pulled from %s was refused: %s', responder, err.message)
-        this.strikes.strike(responder, PRESENCE_PULL_STRIKES, err.name)
-      },
-      counters: this.counters
-    })
+    // Taken (and dialled) in random order, not the responder's (see #rosterFrom).
+    const records = [...reply.records]
+    shuffle(records)
+    const taken = await takePulled(
+      { ...reply, records },
+      {
+        self: node.peerId.toString(),
+        has: (from, seqno) => this.#signed.has(from, seqno),
+        isBlocked: (author) => this.strikes.isBlocked(author),
+        staleMs: (peers) => this.#staleMs(peers),
+        known: this.#book.size,
+        accept: (p, record, receivedAt) => {
+          if (this.#node !== node || !this.#acceptPresence(p, 'pull', receivedAt)) return false
+          this.#signed.put(record, p, receivedAt)
+          return true
+        },
+        onInvalid: (err) => {
+          log('a presence pulled from %s was refused: %s', responder, err.message)
+          this.strikes.strike(responder, PRESENCE_PULL_STRIKES, err.name)
+        },
+        counters: this.counters
+      }
+    )
     this.counters.inc('presence.pulled', taken)
     if (taken > 0) this.#milestones.firstPulled ??= performance.now()
     log('pulled %d presences from %s (it holds %d)', taken, responder, reply.held)

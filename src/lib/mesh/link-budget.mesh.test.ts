@@ -1,0 +1,78 @@
+/**
+ * The connection budget held for links others open (issue 16, scale; link-trim.ts
+ * admitsInbound): real mesh nodes, gossipsub and the real relay over the simulator's
+ * in-process links. A peer whose budget is 2 is dialled by every other peer (they dial up to
+ * 8); it keeps 2 direct links, refuses the rest and counts them, blames nobody, and the
+ * others still link among themselves.
+ */
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { simLink } from '../../sim/link.ts'
+import { type SimRelay, startSimRelay, waitFor } from '../../sim/mesh.ts'
+import { MeshNode, type MeshNodeInit } from './node.ts'
+import { Transport } from './peer-book.ts'
+
+const OTHERS = 4
+
+function directPeers(node: MeshNode): string[] {
+  return node
+    .peers()
+    .filter((p) => !p.relay && p.transport === Transport.webrtc)
+    .map((p) => p.id)
+}
+
+describe('the connection budget of links others open', () => {
+  let relay: SimRelay
+  const nodes: MeshNode[] = []
+
+  async function start(init: MeshNodeInit = {}): Promise<MeshNode> {
+    const node = new MeshNode({
+      relays: [relay.addr],
+      allowPrivateAddresses: true,
+      transports: [simLink({ relay: relay.addr }), circuitRelayTransport()],
+      ...init
+    })
+    nodes.push(node)
+    await node.start()
+    await node.ready
+    return node
+  }
+
+  beforeAll(async () => {
+    relay = await startSimRelay()
+  }, 60_000)
+
+  afterAll(async () => {
+    await Promise.allSettled(nodes.map((n) => n.stop()))
+    await relay?.stop()
+  }, 60_000)
+
+  it('keeps a full peer at its budget, refuses the others without a strike, and leaves them linked to each other', async () => {
+    const hub = await start({ maxPeers: 2, targetPeers: 2 })
+    const others: MeshNode[] = []
+    for (let i = 0; i < OTHERS; i++) others.push(await start({ targetPeers: 8 }))
+    let most = 0
+    const sample = setInterval(() => {
+      most = Math.max(most, directPeers(hub).length)
+    }, 20)
+    try {
+      // Every other peer links to every other one but the hub's refusals, and tried the hub.
+      await waitFor(() => others.every((o) => others.every((x) => x === o || directPeers(o).includes(x.peerId))), 30_000, 'the others link to each other')
+      await waitFor(
+        () => (hub.metrics()['mesh.links.refused.webrtc'] ?? 0) + (hub.metrics()['mesh.links.refused.circuit'] ?? 0) >= OTHERS - 2,
+        30_000,
+        'the hub refuses the dials past its budget'
+      )
+    } finally {
+      clearInterval(sample)
+    }
+    most = Math.max(most, directPeers(hub).length)
+    expect(most).toBeLessThanOrEqual(2)
+    expect(directPeers(hub).length).toBe(2)
+    // A refusal is a budget, not misbehaviour: nobody is struck or blocked, on either side.
+    for (const n of [hub, ...others]) {
+      expect(n.diagnostics().blocked).toEqual([])
+      expect(Object.keys(n.metrics()).filter((k) => k.startsWith('mesh.strikes.'))).toEqual([])
+    }
+  }, 90_000)
+})
