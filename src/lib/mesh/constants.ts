@@ -61,6 +61,15 @@ export const CONNECTION_MONITOR = {
 export const RTT_SAMPLING = { perSecond: 4, minIntervalMs: 1000, timeoutMs: 3000 } as const
 
 /**
+ * How often a node tells its listeners (the UI, the trust wiring, the activity log) that its
+ * peers' round trips moved, when nothing else changed; a link or a presence that changes is
+ * told at once, and peers() shows fresh RTTs within a second either way. Every 1 s, each
+ * listener rebuilt and compared the peer list (O(links)) once a second on every idle peer:
+ * ~7 % of an idle simulated peer's thread at 40 peers (issue 16, scale).
+ */
+export const PEERS_REPAINT_MS = 5000
+
+/**
  * The relay's keep-alive: a closed tab's WebSocket closes with its TCP socket, so pings
  * only catch half-open links and can afford to wait out a tab's stalled main thread.
  * At 5 s / 5-10 s it did not: with five tabs loading at load average ~19, the relay
@@ -223,11 +232,27 @@ export const GOSSIP_DEGREES = { D: 4, Dlo: 3, Dhi: 6, Dlazy: 3, gossipFactor: 0.
 export const TAB_HEARTBEAT_MS = 1000
 
 /**
+ * How long a tab's dial of a relay may take (connection, Noise, yamux): RELAY_DIAL_MS, doubled
+ * after each failed round up to RELAY_DIAL_MAX_MS, so a tab whose thread lags (the dial's
+ * steps wait on its event loop) still gets through instead of timing out every round.
+ */
+export const RELAY_DIAL_MS = 5000
+export const RELAY_DIAL_MAX_MS = 20_000
+
+/** The patience of a tab's relay dial after `failedRounds` failed rounds in a row. */
+export function relayDialMs(failedRounds: number): number {
+  return Math.min(RELAY_DIAL_MS * 2 ** Math.min(Math.max(0, failedRounds), 8), RELAY_DIAL_MAX_MS)
+}
+
+/**
  * Relay admission (issue 11 item 7). A reservation lives as long as its holder's
  * connection; the store holds at most `maxReservations`, of which one address may hold at
  * most `perAddress` while others wait (a full store takes a newcomer's slot from the
  * address holding the most, never from one under its fair share). Connection upgrades:
- * `maxPendingUpgrades` at once, each cut after `upgradeTimeoutMs`; `perAddressPerSecond`
+ * `maxPendingUpgrades` at once, each cut after `upgradeTimeoutMs` (libp2p's own 10 s: at 3 s, a
+ * tab whose thread lagged a few seconds as it joined, a phone loading the app or a busy machine,
+ * was cut mid-handshake at every attempt; 11 of 200 simulated peers never reached the relay,
+ * issue 16); `perAddressPerSecond`
  * new connections per address (browsers behind one proxy share an address).
  * A holder is unproven until it gossips a valid presence (every mesh peer does on reaching
  * a relay): one address may hold `unprovenPerAddress` unproven reservations at once, and
@@ -240,7 +265,7 @@ export const RELAY_LIMITS = {
   perAddress: 1024,
   maxConnections: 2048,
   maxPendingUpgrades: 256,
-  upgradeTimeoutMs: 3000,
+  upgradeTimeoutMs: 10_000,
   perAddressPerSecond: 200,
   unprovenPerAddress: 32,
   unprovenTolerated: 4,

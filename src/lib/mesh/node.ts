@@ -29,6 +29,8 @@ import { RttSampler, pingConnection } from './rtt-sampler.ts'
 import { Spaced } from './spaced.ts'
 import {
   DEFAULT_MAX_PEERS,
+  PEERS_REPAINT_MS,
+  relayDialMs,
   DEFAULT_TARGET_PEERS,
   DONOR_LINKS,
   GOSSIP_DEGREES,
@@ -551,14 +553,18 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.#liveness?.start()
     this.#rtt?.start()
     this.#schedulePresence()
-    // RTTs are refreshed by the RTT sampler (rtt-sampler.ts); repaint listeners once a second.
+    // RTTs are refreshed by the RTT sampler (rtt-sampler.ts): peers() shows them within a
+    // second, listeners hear of them every PEERS_REPAINT_MS (a connection or presence that
+    // changes is told at once).
     let ticks = 0
     this.#timers.push(
       setInterval(() => {
+        ticks++
         this.#reapHalfClosed()
         this.#checkRelayGossip()
-        if (this.#init.trimLinks === true && ++ticks % 5 === 0) this.#trimLinks()
-        this.#changed()
+        if (this.#init.trimLinks === true && ticks % 5 === 0) this.#trimLinks()
+        if (ticks % Math.round(PEERS_REPAINT_MS / 1000) === 0) this.#changed()
+        else this.#peersCache = undefined
       }, 1000)
     )
     this.#setStatus({ state: 'connecting' })
@@ -818,7 +824,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         continue
       }
       try {
-        const conn = await node.dial(ma, { signal: AbortSignal.timeout(5000) })
+        const conn = await node.dial(ma, { signal: AbortSignal.timeout(relayDialMs(this.#relayAttempt)) })
         const relayId = conn.remotePeer.toString()
         this.#scope.ids.add(relayId)
         this.#scope.addrs.add(conn.remoteAddr.toString())

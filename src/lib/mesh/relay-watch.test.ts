@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { RelayGossipWatch } from './relay-watch.ts'
+import { RELAY_DIAL_MAX_MS, RELAY_DIAL_MS, relayDialMs } from './constants.ts'
 
 describe('RelayGossipWatch', () => {
   it('hangs up a relay link only after its grace without gossip', () => {
@@ -43,5 +44,15 @@ describe('RelayGossipWatch', () => {
     expect(w.stranded(links, (id) => id === 'r2', 1000)).toEqual(['r1'])
     expect(w.graceFor('r1')).toBe(2000)
     expect(w.graceFor('r2')).toBe(1000)
+  })
+})
+
+describe('relayDialMs', () => {
+  it('gives a relay dial more time after each failed round, up to RELAY_DIAL_MAX_MS', () => {
+    expect(relayDialMs(0)).toBe(RELAY_DIAL_MS)
+    expect(relayDialMs(1)).toBe(2 * RELAY_DIAL_MS)
+    expect(relayDialMs(2)).toBe(RELAY_DIAL_MAX_MS)
+    expect(relayDialMs(50)).toBe(RELAY_DIAL_MAX_MS)
+    expect(relayDialMs(-1)).toBe(RELAY_DIAL_MS)
   })
 })

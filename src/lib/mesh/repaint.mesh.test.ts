@@ -1,0 +1,74 @@
+/**
+ * How often an idle node tells its listeners that something changed (issue 16, scale;
+ * PEERS_REPAINT_MS): real mesh nodes and the real relay over the simulator's in-process
+ * links, presence re-announcement slowed so that round trips are all that moves. Listeners
+ * hear of RTTs every PEERS_REPAINT_MS, not every second; peers() still follows the sampled
+ * round trips within a second, and a new link is told at once.
+ */
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { simLink } from '../../sim/link.ts'
+import { type SimRelay, startSimRelay, waitFor } from '../../sim/mesh.ts'
+import { PEERS_REPAINT_MS } from './constants.ts'
+import { MeshNode } from './node.ts'
+import { Transport } from './peer-book.ts'
+
+describe('change events of an idle node', () => {
+  let relay: SimRelay
+  const nodes: MeshNode[] = []
+
+  async function start(): Promise<MeshNode> {
+    const node = new MeshNode({
+      relays: [relay.addr],
+      allowPrivateAddresses: true,
+      transports: [simLink({ relay: relay.addr }), circuitRelayTransport()],
+      presenceIntervalMs: 600_000
+    })
+    nodes.push(node)
+    await node.start()
+    await node.ready
+    return node
+  }
+
+  beforeAll(async () => {
+    relay = await startSimRelay()
+  }, 60_000)
+
+  afterAll(async () => {
+    await Promise.allSettled(nodes.map((n) => n.stop()))
+    await relay?.stop()
+  }, 60_000)
+
+  it('repaints round trips every PEERS_REPAINT_MS, shows them in peers() within a second, and tells a new link at once', async () => {
+    const a = await start()
+    const b = await start()
+    let linkedAt = 0
+    const changes: number[] = []
+    a.addEventListener('change', () => {
+      changes.push(performance.now())
+      if (linkedAt === 0 && a.peers().some((p) => p.id === b.peerId && p.transport === Transport.webrtc)) linkedAt = performance.now()
+    })
+    await waitFor(() => linkedAt > 0, 30_000, 'a link from a to b')
+    // Told at once: the change that showed the link came with it, not at a repaint.
+    const link = a.libp2p.getConnections().find((c) => c.remotePeer.toString() === b.peerId && c.remoteAddr.toString().includes('/webrtc'))
+    expect(link).toBeDefined()
+    expect(linkedAt - (link?.timeline.open ?? 0)).toBeLessThan(500)
+    // Idle, the sampler's round trips move (the simulated link's jitter): peers() follows them
+    // within a second, with at most one repaint among them …
+    const idleFrom = performance.now()
+    changes.length = 0
+    const shown = new Set<number | undefined>()
+    while (performance.now() - idleFrom < 3000) {
+      shown.add(a.peers().find((p) => p.id === b.peerId)?.rttMs)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    shown.delete(undefined)
+    expect(shown.size).toBeGreaterThanOrEqual(2)
+    expect(changes.length).toBeLessThanOrEqual(1)
+    // … and over two repaint periods, listeners hear of them at the repaints only (not every second).
+    await new Promise((r) => setTimeout(r, Math.max(0, idleFrom + 2 * PEERS_REPAINT_MS + 200 - performance.now())))
+    const span = performance.now() - idleFrom
+    expect(changes.length).toBeGreaterThanOrEqual(1)
+    expect(changes.length).toBeLessThanOrEqual(Math.ceil(span / PEERS_REPAINT_MS) + 1)
+  }, 60_000)
+})
