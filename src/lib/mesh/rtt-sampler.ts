@@ -112,7 +112,9 @@ export class RttSampler {
   /** Start sampling (idempotent). */
   start(): void {
     if (this.#timer != null) return
-    this.#timer = setInterval(() => this.tick(), Math.max(1, Math.round(1000 / this.#perSecond)))
+    // One pass a second over the links, up to perSecond pings (a pass per ping walked every
+    // link perSecond times a second: ~5 % of an idle simulated peer's thread, issue 16).
+    this.#timer = setInterval(() => this.tick(), 1000)
   }
 
   stop(): void {
@@ -131,20 +133,20 @@ export class RttSampler {
     this.#c.counters?.inc('rtt.fromStats')
   }
 
-  /** Ping the open connection measured longest ago, if it is due (called by the timer; public for tests). */
+  /** Ping the open connections measured longest ago that are due, up to perSecond of them (called by the timer; public for tests). */
   tick(): void {
     const now = this.#now()
-    let pick: Connection | undefined
-    let oldest = Number.POSITIVE_INFINITY
+    const due: Array<{ conn: Connection; last: number }> = []
     for (const conn of this.#c.connections()) {
       if (conn.status !== 'open' || this.#inFlight.has(conn)) continue
       const last = this.#last.get(conn) ?? Number.NEGATIVE_INFINITY
-      if (now - last < this.#minIntervalMs || last >= oldest) continue
-      oldest = last
-      pick = conn
+      if (now - last >= this.#minIntervalMs) due.push({ conn, last })
     }
-    if (pick == null) return
-    const conn = pick
+    if (due.length > this.#perSecond) due.sort((a, b) => a.last - b.last)
+    for (const { conn } of due.slice(0, Math.max(1, Math.floor(this.#perSecond)))) this.#ping(conn, now)
+  }
+
+  #ping(conn: Connection, now: number): void {
     this.#last.set(conn, now)
     this.#inFlight.add(conn)
     const ping = this.#c.ping ?? pingLink
