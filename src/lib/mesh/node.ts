@@ -501,7 +501,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       counters: this.counters,
       onRtt: (conn, ms) => this.#rtt?.measured(conn, ms)
     })
-    this.#rtt = new RttSampler({ connections: () => node.getConnections(), counters: this.counters })
+    // A link's first round trip is shown at once; later ones at the repaints (PEERS_REPAINT_MS).
+    this.#rtt = new RttSampler({ connections: () => node.getConnections(), counters: this.counters, firstRtt: () => this.#changed() })
     node.addEventListener('peer:discovery', (evt) => {
       this.#onDiscovered(evt.detail.id.toString())
     })

@@ -3,7 +3,7 @@
  * PEERS_REPAINT_MS): real mesh nodes and the real relay over the simulator's in-process
  * links, presence re-announcement slowed so that round trips are all that moves. Listeners
  * hear of RTTs every PEERS_REPAINT_MS, not every second; peers() still follows the sampled
- * round trips within a second, and a new link is told at once.
+ * round trips within a second, and a new link and its first round trip are told at once.
  */
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -53,6 +53,10 @@ describe('change events of an idle node', () => {
     const link = a.libp2p.getConnections().find((c) => c.remotePeer.toString() === b.peerId && c.remoteAddr.toString().includes('/webrtc'))
     expect(link).toBeDefined()
     expect(linkedAt - (link?.timeline.open ?? 0)).toBeLessThan(500)
+    // Its first round trip is told at once too (the UI shows it without waiting for a repaint).
+    const before = changes.length
+    await waitFor(() => link?.rtt != null, 5000, 'a first round trip of the link')
+    await waitFor(() => changes.length > before, 500, 'the change that tells the first round trip')
     // Idle, the sampler's round trips move (the simulated link's jitter): peers() follows them
     // within a second, with at most one repaint among them …
     const idleFrom = performance.now()

@@ -58,6 +58,21 @@ describe('RTT sampling within a budget (issue 16)', () => {
     expect(l.ping.mock.calls.length).toBe(before)
   })
 
+  it("tells a link's first round trip at once, and only its first", async () => {
+    const l = links(3)
+    const first: number[] = []
+    const sampler = new RttSampler(
+      { connections: l.connections, ping: l.ping, firstRtt: (conn) => first.push((conn as unknown as { id: number }).id) },
+      { perSecond: 4, minIntervalMs: 1000 }
+    )
+    sampler.measured(l.conns[2] as unknown as Connection, 12)
+    sampler.start()
+    await vi.advanceTimersByTimeAsync(5_000)
+    expect(l.pinged.get(0)).toBeGreaterThanOrEqual(4)
+    expect(first.sort()).toEqual([0, 1, 2])
+    sampler.stop()
+  })
+
   it('skips closed links and one whose ping is still out; a failed ping leaves the last RTT', async () => {
     const l = links(2)
     l.conns[1]!.status = 'closed'

@@ -26,6 +26,8 @@ export interface RttSamplerComponents {
   counters?: Counters
   /** Measures one connection's round trip in ms (default {@link pingLink}). */
   ping?: (conn: Connection, signal: AbortSignal) => Promise<number>
+  /** A connection got its first round trip (listeners repaint only every PEERS_REPAINT_MS otherwise). */
+  firstRtt?: (conn: Connection) => void
   now?: () => number
 }
 
@@ -128,9 +130,15 @@ export class RttSampler {
    */
   measured(conn: Connection, rttMs: number): void {
     if (!Number.isFinite(rttMs) || rttMs < 0) return
-    conn.rtt = Math.round(rttMs)
+    this.#set(conn, rttMs)
     this.#last.set(conn, this.#now())
     this.#c.counters?.inc('rtt.fromStats')
+  }
+
+  #set(conn: Connection, rttMs: number): void {
+    const first = conn.rtt == null
+    conn.rtt = Math.round(rttMs)
+    if (first) this.#c.firstRtt?.(conn)
   }
 
   /** Ping the open connections measured longest ago that are due, up to perSecond of them (called by the timer; public for tests). */
@@ -153,7 +161,7 @@ export class RttSampler {
     this.#c.counters?.inc('rtt.pings')
     ping(conn, AbortSignal.timeout(this.#timeoutMs))
       .then((rtt) => {
-        conn.rtt = Math.round(rtt)
+        this.#set(conn, rtt)
       })
       .catch(() => {
         // A peer that does not answer in time is judged by liveness, not here.
