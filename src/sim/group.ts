@@ -21,6 +21,8 @@ export interface TaskOutcome {
   stepPeers: string[]
   /** Offers sent (the dispatcher's 'dispatched' step events). */
   offers: number
+  /** Why an offer was followed by another: the errors of its 'failed' step events. */
+  reoffered: string[]
 }
 
 /** The commands of a group; each resolves to the data named in its comment. */
@@ -172,6 +174,8 @@ export class PeerGroup {
         const runs = new Map<string, number>()
         for (const p of this.peers.values())
           for (const e of p.zs.audit.list({ kind: 'task.served' })) {
+            // A donor that could not get the agent refused the step: it ran nothing (the dispatcher offers it elsewhere).
+            if (e.why?.endsWith(': NoAgentError') === true) continue
             const taskId = e.subject?.split('/')[0]
             if (taskId != null && wanted.has(taskId)) runs.set(taskId, (runs.get(taskId) ?? 0) + 1)
           }
@@ -210,16 +214,18 @@ export class PeerGroup {
     const t = simNow()
     const handle = from.zs.submit({ description: 'hash it', agent, input, preferences: { verification: 'none' } })
     let offers = 0
+    const reoffered: string[] = []
     handle.on('step', (e) => {
       if (e.status === 'dispatched') offers++
+      else if (e.status === 'failed' && e.error != null) reoffered.push(`${e.peer?.slice(-8) ?? '?'}: ${e.error.slice(0, 160)}`)
     })
     try {
       const result: TaskResult = await handle.done
       const out = result.output as { sha256?: string } | undefined
       if (out?.sha256 !== createHash('sha256').update(input).digest('hex')) throw new Error(`wrong output ${JSON.stringify(out)}`)
-      return { taskId: handle.id, ok: true, ms: simNow() - t, stepPeers: result.steps.map((s) => s.peer ?? ''), offers }
+      return { taskId: handle.id, ok: true, ms: simNow() - t, stepPeers: result.steps.map((s) => s.peer ?? ''), offers, reoffered }
     } catch (err) {
-      return { taskId: handle.id, ok: false, error: (err as Error).message, ms: simNow() - t, stepPeers: [], offers }
+      return { taskId: handle.id, ok: false, error: (err as Error).message, ms: simNow() - t, stepPeers: [], offers, reoffered }
     }
   }
 }

@@ -140,6 +140,8 @@ export interface SizeReport {
     notRun: number
     /** Attempts submitted again after a timeout (tests only: the bench counts them as failed). */
     retried: number
+    /** Offers a donor refused because it could not get the agent (NoAgentError: nothing ran there; offered elsewhere). */
+    refusedNoAgent: number
     /** Tasks that ran more often than they were offered (a bug if ever > 0). */
     unexplained: number
     /** Every task completed once with the right output, and ran on a donor no more often than it was offered. */
@@ -257,6 +259,7 @@ function noTasks(): SizeReport['tasks'] {
     ranTwice: 0,
     notRun: 0,
     unexplained: 0,
+    refusedNoAgent: 0,
     retried: 0,
     exactlyOnce: false,
     latency: dist([]),
@@ -507,6 +510,7 @@ export class SimMesh {
     const latency: number[] = []
     const ids: string[] = []
     const offers = new Map<string, number>()
+    const reoffered = new Map<string, string[]>()
     let succeeded = 0
     let failed = 0
     let onDonor = 0
@@ -523,6 +527,7 @@ export class SimMesh {
           const o = (await from.group.run({ op: 'submit', id: from.id, agent: hash, input: `sim ${tag} task ${i}` })) as TaskOutcome
           ids.push(o.taskId)
           offers.set(o.taskId, o.offers)
+          if (o.reoffered.length > 0) reoffered.set(o.taskId, o.reoffered)
           if (o.ok) {
             succeeded++
             okIds.push(o.taskId)
@@ -551,7 +556,13 @@ export class SimMesh {
     // A task that completed and ran nowhere would be a bug; an attempt that timed out may not have run.
     const notRun = okIds.filter((id) => !runs.has(id)).length
     const unexplained = ids.filter((id) => (runs.get(id) ?? 0) > (offers.get(id) ?? 0)).length
-    if (ranTwice > 0) this.log(`${ranTwice} task(s) ran on two donors (offers: ${ids.map((id) => offers.get(id) ?? 0).join(',')})`)
+    if (ranTwice > 0) {
+      this.log(`${ranTwice} task(s) ran on two donors (offers: ${ids.map((id) => offers.get(id) ?? 0).join(',')})`)
+      const why = [...runs].filter(([, n]) => n > 1).map(([id]) => reoffered.get(id) ?? ['(no failed step event)'])
+      this.log(`why they were offered again: ${JSON.stringify(why.slice(0, 5))}`)
+    }
+    if (reoffered.size > 0)
+      this.log(`offered again after a failed attempt: ${reoffered.size} task(s), e.g. ${JSON.stringify([...reoffered.values()].slice(0, 3))}`)
     const submitted = ids.length
     return {
       submitted,
@@ -563,6 +574,7 @@ export class SimMesh {
       ranTwice,
       notRun,
       unexplained,
+      refusedNoAgent: [...reoffered.values()].flat().filter((why) => why.includes('NoAgentError')).length,
       retried,
       exactlyOnce: submitted === count + retried && succeeded === count && failed === 0 && notRun === 0 && unexplained === 0,
       latency: dist(latency),

@@ -5,12 +5,11 @@
  * 8); it keeps 2 direct links, refuses the rest and counts them, blames nobody, and the
  * others still link among themselves.
  */
-import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { simLink } from '../../sim/link.ts'
-import { type SimRelay, startSimRelay, waitFor } from '../../sim/mesh.ts'
-import { MeshNode, type MeshNodeInit } from './node.ts'
+import { waitFor } from '../../sim/mesh.ts'
+import type { MeshNode, MeshNodeInit } from './node.ts'
 import { Transport } from './peer-book.ts'
+import { type SimMeshFixture, simMeshFixture } from './test-helpers.ts'
 
 const OTHERS = 4
 
@@ -22,29 +21,15 @@ function directPeers(node: MeshNode): string[] {
 }
 
 describe('the connection budget of links others open', () => {
-  let relay: SimRelay
-  const nodes: MeshNode[] = []
-
-  async function start(init: MeshNodeInit = {}): Promise<MeshNode> {
-    const node = new MeshNode({
-      relays: [relay.addr],
-      allowPrivateAddresses: true,
-      transports: [simLink({ relay: relay.addr }), circuitRelayTransport()],
-      ...init
-    })
-    nodes.push(node)
-    await node.start()
-    await node.ready
-    return node
-  }
+  let mesh: SimMeshFixture
+  const start = (init: MeshNodeInit) => mesh.start(init)
 
   beforeAll(async () => {
-    relay = await startSimRelay()
+    mesh = await simMeshFixture()
   }, 60_000)
 
   afterAll(async () => {
-    await Promise.allSettled(nodes.map((n) => n.stop()))
-    await relay?.stop()
+    await mesh?.stop()
   }, 60_000)
 
   it('keeps a full peer at its budget, refuses the others without a strike, and leaves them linked to each other', async () => {

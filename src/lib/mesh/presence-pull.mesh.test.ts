@@ -6,12 +6,11 @@
  * newcomer that pulls holds every presence within seconds, while one that does not, started
  * earlier, still lacks some when it does.
  */
-import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { simLink } from '../../sim/link.ts'
-import { type SimRelay, startSimRelay, waitFor } from '../../sim/mesh.ts'
+import { type SimRelay, waitFor } from '../../sim/mesh.ts'
 import { PRESENCE_TOPIC } from './constants.ts'
-import { MeshNode, type MeshNodeInit } from './node.ts'
+import type { MeshNode, MeshNodeInit } from './node.ts'
+import { type SimMeshFixture, simMeshFixture } from './test-helpers.ts'
 
 const MEMBERS = 6
 /** A large mesh's pace: nobody re-announces during the test. */
@@ -33,30 +32,17 @@ function lacking(node: MeshNode, ids: string[]): string[] {
 }
 
 describe('presence pull in a mesh with a large mesh pace', () => {
+  let mesh: SimMeshFixture
   let relay: SimRelay
-  const nodes: MeshNode[] = []
-
-  async function start(init: MeshNodeInit = {}): Promise<MeshNode> {
-    const node = new MeshNode({
-      relays: [relay.addr],
-      allowPrivateAddresses: true,
-      transports: [simLink({ relay: relay.addr }), circuitRelayTransport()],
-      ...LARGE_MESH,
-      ...init
-    })
-    nodes.push(node)
-    await node.start()
-    await node.ready
-    return node
-  }
+  const start = (init: MeshNodeInit = {}) => mesh.start(init)
 
   beforeAll(async () => {
-    relay = await startSimRelay()
+    mesh = await simMeshFixture(LARGE_MESH)
+    relay = mesh.relay
   }, 60_000)
 
   afterAll(async () => {
-    await Promise.allSettled(nodes.map((n) => n.stop()))
-    await relay?.stop()
+    await mesh?.stop()
   }, 60_000)
 
   it('a newcomer that pulls holds every presence within seconds; one that does not, started before it, still lacks some', async () => {

@@ -5,38 +5,22 @@
  * hear of RTTs every PEERS_REPAINT_MS, not every second; peers() still follows the sampled
  * round trips within a second, and a new link and its first round trip are told at once.
  */
-import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { simLink } from '../../sim/link.ts'
-import { type SimRelay, startSimRelay, waitFor } from '../../sim/mesh.ts'
+import { waitFor } from '../../sim/mesh.ts'
 import { PEERS_REPAINT_MS } from './constants.ts'
-import { MeshNode } from './node.ts'
 import { Transport } from './peer-book.ts'
+import { type SimMeshFixture, simMeshFixture } from './test-helpers.ts'
 
 describe('change events of an idle node', () => {
-  let relay: SimRelay
-  const nodes: MeshNode[] = []
-
-  async function start(): Promise<MeshNode> {
-    const node = new MeshNode({
-      relays: [relay.addr],
-      allowPrivateAddresses: true,
-      transports: [simLink({ relay: relay.addr }), circuitRelayTransport()],
-      presenceIntervalMs: 600_000
-    })
-    nodes.push(node)
-    await node.start()
-    await node.ready
-    return node
-  }
+  let mesh: SimMeshFixture
+  const start = () => mesh.start()
 
   beforeAll(async () => {
-    relay = await startSimRelay()
+    mesh = await simMeshFixture({ presenceIntervalMs: 600_000 })
   }, 60_000)
 
   afterAll(async () => {
-    await Promise.allSettled(nodes.map((n) => n.stop()))
-    await relay?.stop()
+    await mesh?.stop()
   }, 60_000)
 
   it('repaints round trips every PEERS_REPAINT_MS, shows them in peers() within a second, and tells a new link at once', async () => {
