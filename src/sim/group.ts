@@ -52,6 +52,8 @@ export type GroupCommand =
   | { op: 'noDonor' }
   /** → the bundled hash agent's id, as a local peer lists it. */
   | { op: 'hashAgent' }
+  /** → the local donors that do not list `agent` (it is not bundled there, nor in their registry): they cannot run it. */
+  | { op: 'lacking'; agent: string }
   /** → agents the peer's registry lists. */
   | { op: 'registry'; id: string }
   /** → a TaskOutcome: `input` hashed by `agent`, submitted by peer `id`. */
@@ -163,6 +165,8 @@ export class PeerGroup {
       }
       case 'noDonor':
         return [...this.peers.values()].filter((p) => !p.zs.peers().some((x) => x.donating)).map((p) => p.id)
+      case 'lacking':
+        return [...this.peers.values()].filter((p) => p.zs.donation().enabled && !p.zs.agents.list().some((a) => a.id === cmd.agent)).map((p) => p.id)
       case 'hashAgent':
         return [...this.peers.values()][0]?.zs.agents.list().find((a) => a.manifest.name === 'hash')?.id ?? null
       case 'registry':

@@ -506,6 +506,8 @@ export class SimMesh {
       'every submitter sees a donor',
       200
     ).catch((err: Error) => this.log(err.message))
+    const lacking = (await this.ask<string[]>({ op: 'lacking', agent: hash })).flat()
+    if (lacking.length > 0) this.log(`${lacking.length} donor(s) do not list the hash agent: ${lacking.map((id) => id.slice(-8)).join(', ')}`)
     const donorIds = new Set([...this.donors].map((d) => d.id))
     const latency: number[] = []
     const ids: string[] = []

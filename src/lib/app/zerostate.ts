@@ -39,7 +39,7 @@ import { appMetrics } from './metrics-wiring.ts'
 import { workflows as workflowsService } from './services/workflows.ts'
 import { taskResume } from './services/task-resume.ts'
 import { MemoryRunLocks, WebRunLocks } from './services/run-locks.ts'
-import { IndexedDbAgentStore, MemoryAgentStore, bundledAgents, createAgentRuntime, defaultWorkerCount, publishLocal } from '../runtime/index.ts'
+import { IndexedDbAgentStore, MemoryAgentStore, bundledAgentsRetrying, createAgentRuntime, defaultWorkerCount, publishLocal } from '../runtime/index.ts'
 
 const log = logger('app')
 /** The fastest rate at which subscribers (the UI) are told of changes. */
@@ -162,7 +162,13 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
   await orchestrator.start()
 
   const presence = presencePublisher()({ mesh, catalog, executor, pool: runtime, llm, llmRunner: gguf, publicKey: identity.publicKey })
-  const bundled = bundledAgents({ baseUrl: options.agentsBaseUrl })
+  // Tried again while the failure may pass (bundledAgentsRetrying); stop() ends the tries.
+  const bundledTries = new AbortController()
+  const bundled = bundledAgentsRetrying({
+    baseUrl: options.agentsBaseUrl,
+    signal: bundledTries.signal,
+    onRetry: (err, attempt) => log.warn('the bundled agents could not be listed (try %d): %s', attempt, err.message)
+  })
     .then((list) => {
       catalog.setBundled(list)
       presence.refresh()
@@ -376,6 +382,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
     orchestrator,
     delivered: (signal) => memory.delivered(signal),
     async stop() {
+      bundledTries.abort()
       stopActivity()
       presence.stop()
       flows.stop()

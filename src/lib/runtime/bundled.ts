@@ -44,6 +44,50 @@ export async function bundledAgents(opts: BundledAgentsOptions = {}): Promise<Bu
   }))
 }
 
+/**
+ * `bundledAgents`, tried again after a failure that may pass (the network, a server busy or
+ * restarting: `fetch` throws, or HTTP 5xx/408/429), up to `tries` times with a doubling wait from
+ * `retryMs`. A missing or invalid index (the agents were not built) is final at once. Without it,
+ * one failed fetch as the tab started left it without the bundled agents until a reload: a
+ * donor then advertised itself and refused every step of them (NoAgentError, issue 16).
+ */
+export async function bundledAgentsRetrying(
+  opts: BundledAgentsOptions & { tries?: number; retryMs?: number; signal?: AbortSignal; onRetry?: (err: Error, attempt: number) => void } = {}
+): Promise<BundledAgent[]> {
+  const tries = Math.max(1, opts.tries ?? 6)
+  const aborted = (): boolean => opts.signal?.aborted === true
+  const fetchFn = opts.fetch ?? fetch
+  let status = 0
+  const tracked: typeof fetch = async (input, init) => {
+    const res = await fetchFn(input, init)
+    status = res.status
+    return res
+  }
+  for (let attempt = 1; ; attempt++) {
+    status = 0
+    try {
+      return await bundledAgents({ ...opts, fetch: tracked })
+    } catch (err) {
+      const passing = status === 0 || status >= 500 || status === 408 || status === 429
+      if (!passing || attempt >= tries || aborted()) throw err
+      opts.onRetry?.(err as Error, attempt)
+      const ms = (opts.retryMs ?? 1000) * 2 ** (attempt - 1)
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, ms)
+        opts.signal?.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t)
+            resolve()
+          },
+          { once: true }
+        )
+      })
+      if (aborted()) throw err
+    }
+  }
+}
+
 /** Get a bundled agent's package from `store`, fetching and storing it the first time. */
 export async function loadBundledAgent(agent: BundledAgent, store: AgentStore, fetchFn: typeof fetch = fetch): Promise<AgentPackage> {
   const cached = await store.get(agent.id)

@@ -79,7 +79,7 @@ export { MemoryAgentStore, IndexedDbAgentStore, type AgentStore, type AgentEntry
 export { createAgentRuntime, publishLocal, type AgentRuntime, type AgentRuntimeInit, type RunOptions, type RunResult, type RuntimeStats } from './runtime.ts'
 export { ComlinkWorkerPool, type AgentSandbox, type SandboxJob, type SandboxResult, type SandboxStats } from './worker-pool.ts'
 export { webWorkerFactory, type WorkerFactory, type WorkerHandle } from './worker-factory.ts'
-export { bundledAgents, loadBundledAgent, BundledIndexSchema, type BundledAgent, type BundledAgentsOptions } from './bundled.ts'
+export { bundledAgents, bundledAgentsRetrying, loadBundledAgent, BundledIndexSchema, type BundledAgent, type BundledAgentsOptions } from './bundled.ts'
 export {
   createToolHost,
   granted,
