@@ -55,6 +55,11 @@ export interface DialerComponents {
   relayAddrs?: () => Multiaddr[]
   /** The dial budget (DIAL_BUDGET by default). */
   budget?: { perSecond: number; burst: number; perPeerPerMinute: number }
+  /**
+   * Whether the connection budget (maxPeers) has room for a link with this peer, counted with
+   * the links others are opening (LinkBudget). Default: open direct links under maxPeers.
+   */
+  hasRoom?: (peerId: string) => boolean
   now?: () => number
 }
 
@@ -269,6 +274,11 @@ export class DirectDialer {
     )
   }
 
+  /** Peers being dialled now, or waited on to dial this peer (each holds a slot of the connection budget). */
+  dialing(): Iterable<string> {
+    return this.#dialing.keys()
+  }
+
   hasDirect(id: string): boolean {
     return (
       this.#c
@@ -346,7 +356,7 @@ export class DirectDialer {
         .filter((c) => connectionTransport(c) === Transport.webrtc)
         .map((c) => c.remotePeer.toString())
     ).size
-    if (direct >= this.#c.maxPeers) {
+    if (this.#c.hasRoom != null ? !this.#c.hasRoom(id) : direct >= this.#c.maxPeers) {
       this.#c.counters.inc('dial.skipped.budget')
       return
     }

@@ -54,6 +54,8 @@ describe('the connection budget of links others open', () => {
     most = Math.max(most, directPeers(hub).length)
     expect(most).toBeLessThanOrEqual(2)
     expect(directPeers(hub).length).toBe(2)
+    // Held at admission (LinkBudget): no link got in to be closed after it opened.
+    expect(hub.metrics()['mesh.links.refused.late'] ?? 0).toBe(0)
     // A refusal is a budget, not misbehaviour: nobody is struck or blocked, on either side.
     for (const n of [hub, ...others]) {
       expect(n.diagnostics().blocked).toEqual([])

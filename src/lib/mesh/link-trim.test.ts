@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { LINK_TRIM_MIN_AGE_MS, type TrimCandidate, admitsInbound, linksToTrim } from './link-trim.ts'
+import { LINK_ADMIT_HOLD_MS, LINK_TRIM_MIN_AGE_MS, LinkBudget, type TrimCandidate, admitsInbound, linksToTrim } from './link-trim.ts'
 
 const now = 1_000_000
 const link = (peerId: string, o: Partial<TrimCandidate> = {}): TrimCandidate => ({
@@ -56,5 +56,61 @@ describe('admitsInbound', () => {
     expect(admitsInbound({ ...full, transport: 'circuit', relay: true })).toBe(true)
     expect(admitsInbound({ ...full, transport: 'webrtc', linked: true })).toBe(true)
     expect(admitsInbound({ ...full, transport: 'websockets' })).toBe(true)
+  })
+})
+
+describe('LinkBudget', () => {
+  function budget(maxPeers: number) {
+    const state = { direct: new Set<string>(), dialing: new Set<string>(), now: 0 }
+    const b = new LinkBudget(maxPeers, { direct: () => state.direct, dialing: () => state.dialing, now: () => state.now })
+    return { b, state }
+  }
+  const inbound = (id: string, transport: 'webrtc' | 'circuit' = 'circuit') => ({ id, transport, relay: false })
+
+  it('counts the dials under way: a link others open while ours are dialled is refused past the budget', () => {
+    const { b, state } = budget(2)
+    state.dialing.add('a').add('b')
+    expect(b.admit(inbound('c'))).toBe(false)
+    // The peers being dialled hold their slots: their own connections are taken.
+    expect(b.admit(inbound('a'))).toBe(true)
+    state.dialing.delete('b')
+    expect(b.admit(inbound('c'))).toBe(true)
+  })
+
+  it('holds an admitted slot until the link opens: two links arriving together do not both pass the last slot', () => {
+    const { b, state } = budget(2)
+    state.direct.add('a')
+    expect(b.admit(inbound('b'))).toBe(true)
+    expect(b.admit(inbound('c'))).toBe(false)
+    // The WebRTC link of a peer whose circuit was admitted is taken.
+    expect(b.admit(inbound('b', 'webrtc'))).toBe(true)
+    expect(b.hasRoom('c')).toBe(false)
+    expect(b.hasRoom('b')).toBe(true)
+    // Its link opens (direct): still one slot, not two.
+    state.direct.add('b')
+    b.release('b')
+    expect(b.used()).toEqual(new Set(['a', 'b']))
+    expect(b.held).toBe(0)
+  })
+
+  it('frees a slot whose connection closed, or whose link never opened within LINK_ADMIT_HOLD_MS', () => {
+    const { b, state } = budget(1)
+    expect(b.admit(inbound('b'))).toBe(true)
+    b.release('b')
+    expect(b.admit(inbound('c'))).toBe(true)
+    expect(b.admit(inbound('d'))).toBe(false)
+    state.now += LINK_ADMIT_HOLD_MS - 1
+    expect(b.admit(inbound('d'))).toBe(false)
+    state.now += 1
+    expect(b.admit(inbound('d'))).toBe(true)
+    expect(b.held).toBe(1)
+  })
+
+  it('always takes relays and websockets links, without holding a slot', () => {
+    const { b } = budget(0)
+    expect(b.admit({ id: 'r', transport: 'circuit', relay: true })).toBe(true)
+    expect(b.admit({ id: 'w', transport: 'websockets', relay: false })).toBe(true)
+    expect(b.held).toBe(0)
+    expect(b.admit(inbound('x'))).toBe(false)
   })
 })

@@ -65,3 +65,71 @@ export function admitsInbound(o: {
   if (o.relay || o.linked || o.transport === 'websockets') return true
   return o.direct < o.maxPeers
 }
+
+/** How long a link admitted but not open yet (its circuit signalling, its WebRTC handshake) holds its slot. */
+export const LINK_ADMIT_HOLD_MS = 15_000
+
+/** What a LinkBudget reads of the node: its open direct links and the dials under way. */
+export interface LinkBudgetView {
+  /** Peers (relays aside) this peer holds an open direct link with. */
+  direct(): Iterable<string>
+  /** Peers this peer is dialling (or waiting on to dial it). */
+  dialing(): Iterable<string>
+  /** A clock in ms. */
+  now(): number
+}
+
+/**
+ * The one count of the connection budget (maxPeers) shared by the gater and the dialer: the
+ * peers linked, being dialled, and admitted inbound whose link is not open yet. Counting only
+ * open links let a link others opened in while this peer's own dials were under way (or two
+ * arriving together) through: a peer whose budget was 2 held 3 links under load.
+ */
+export class LinkBudget {
+  readonly #held = new Map<string, number>()
+
+  constructor(
+    readonly maxPeers: number,
+    readonly view: LinkBudgetView
+  ) {}
+
+  /** The peers that hold a slot now. */
+  used(): Set<string> {
+    const used = new Set<string>(this.view.direct())
+    for (const id of this.view.dialing()) used.add(id)
+    const now = this.view.now()
+    for (const [id, at] of this.#held) {
+      if (used.has(id) || now - at >= LINK_ADMIT_HOLD_MS) this.#held.delete(id)
+      else used.add(id)
+    }
+    return used
+  }
+
+  /** Whether another link may be taken for `id` (it holds a slot already, or one is free). */
+  hasRoom(id: string): boolean {
+    const used = this.used()
+    return used.has(id) || used.size < this.maxPeers
+  }
+
+  /**
+   * Take (or refuse) a connection `id` opens to this peer, and hold its slot until its link
+   * opens, its connections close, or LINK_ADMIT_HOLD_MS passes.
+   */
+  admit(o: { id: string; transport: 'webrtc' | 'circuit' | 'websockets'; relay: boolean }): boolean {
+    if (o.relay || o.transport === 'websockets') return true
+    const used = this.used()
+    if (!admitsInbound({ ...o, linked: used.has(o.id), direct: used.size, maxPeers: this.maxPeers })) return false
+    if (!used.has(o.id)) this.#held.set(o.id, this.view.now())
+    return true
+  }
+
+  /** `id`'s link opened, or its last connection closed: it holds no admitted slot any more. */
+  release(id: string): void {
+    this.#held.delete(id)
+  }
+
+  /** Peers admitted whose link is not open yet. */
+  get held(): number {
+    return this.#held.size
+  }
+}

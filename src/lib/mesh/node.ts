@@ -23,7 +23,7 @@ import { echoRtts, handleEcho } from './diagnostics.ts'
 import { DirectDialer, dialAllowed, isPrivateHost, firstHost } from './dialer.ts'
 import { gossipFastMsgId, gossipScoring, gossipStrikeProtocol, installGossipValidators } from './gossip-validators.ts'
 import { repairGossip } from './gossip-repair.ts'
-import { LINK_TRIM_SLACK, admitsInbound, linksToTrim, type TrimCandidate } from './link-trim.ts'
+import { LINK_TRIM_SLACK, LinkBudget, linksToTrim, type TrimCandidate } from './link-trim.ts'
 import { LivenessMonitor } from './liveness.ts'
 import { RttSampler, pingConnection } from './rtt-sampler.ts'
 import { Spaced } from './spaced.ts'
@@ -313,6 +313,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   /** The strike policy every protocol of ours reports to (issue 11 item 12). */
   readonly strikes: StrikePolicy
   readonly #dialer: DirectDialer
+  /** The connection budget (maxPeers) the gater and the dialer share. */
+  readonly #budget: LinkBudget
   readonly #milestones: Record<string, number> = {}
   #node: Libp2pNode | undefined
   #presence: Omit<Presence, 'ts' | 'peerId'>
@@ -371,8 +373,14 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       maxPeers: init.maxPeers ?? DEFAULT_MAX_PEERS,
       targetPeers: Math.min(init.targetPeers ?? DEFAULT_TARGET_PEERS, init.maxPeers ?? DEFAULT_MAX_PEERS),
       wanted: (id) => this.#book.presenceOf(id)?.donating === true && this.#donorLinks() < DONOR_LINKS,
+      hasRoom: (id) => this.#budget.hasRoom(id),
       // Peers that joined through another relay of the list are reached through it (dialled on demand).
       relayAddrs: () => [...this.#relayAddrs(), ...this.#listedRelayAddrs()]
+    })
+    this.#budget = new LinkBudget(init.maxPeers ?? DEFAULT_MAX_PEERS, {
+      direct: () => this.#directPeers(),
+      dialing: () => this.#dialer.dialing(),
+      now: () => performance.now()
     })
   }
 
@@ -388,34 +396,36 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   /**
    * The connection gater: the strike policy's (a blocked peer is refused both ways), and the
-   * connection budget held for links others open (admitsInbound), refused and counted as
+   * connection budget held for links others open (LinkBudget.admit), refused and counted as
    * `links.refused.<transport>`. The refused dialer sees a failed dial, not a strike.
    */
-  #gater(maxPeers: number): ReturnType<StrikePolicy['gater']> {
+  #gater(): ReturnType<StrikePolicy['gater']> {
     const strikes = this.strikes.gater()
     return {
       ...strikes,
       denyInboundEncryptedConnection: (peer, maConn) =>
-        strikes.denyInboundEncryptedConnection(peer, maConn) === true || this.#refusesInbound(peer.toString(), maConn.remoteAddr, maxPeers)
+        strikes.denyInboundEncryptedConnection(peer, maConn) === true || this.#refusesInbound(peer.toString(), maConn.remoteAddr)
     }
   }
 
-  #refusesInbound(id: string, remoteAddr: Multiaddr, maxPeers: number): boolean {
-    const node = this.#node
-    if (node == null) return false
-    let linked = false
+  #refusesInbound(id: string, remoteAddr: Multiaddr): boolean {
+    if (this.#node == null) return false
+    const transport = connectionTransport({ remoteAddr })
+    if (this.#budget.admit({ id, transport, relay: this.#book.isRelay(id) })) return false
+    this.counters.inc(`links.refused.${transport}`)
+    log('refused a %s connection from %s: the budget of %d links is held', transport, id, this.#budget.maxPeers)
+    return true
+  }
+
+  /** Peers (relays aside) this peer holds an open direct link with. */
+  #directPeers(): Set<string> {
     const direct = new Set<string>()
-    for (const c of node.getConnections()) {
+    for (const c of this.#node?.getConnections() ?? []) {
       if (c.status !== 'open' || connectionTransport(c) !== Transport.webrtc) continue
       const other = c.remotePeer.toString()
-      if (other === id) linked = true
-      else if (!this.#book.isRelay(other)) direct.add(other)
+      if (!this.#book.isRelay(other)) direct.add(other)
     }
-    const transport = connectionTransport({ remoteAddr })
-    if (admitsInbound({ transport, relay: this.#book.isRelay(id), linked, direct: direct.size, maxPeers })) return false
-    this.counters.inc(`links.refused.${transport}`)
-    log('refused a %s connection from %s: %d direct links, the budget is %d', transport, id, direct.size, maxPeers)
-    return true
+    return direct
   }
 
   /** Donors this peer holds a direct link to. */
@@ -466,7 +476,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         discoveryBroadcast: this.#init.discoveryBroadcast,
         presencePull: this.#init.presencePull
       },
-      this.#gater(maxPeers),
+      this.#gater(),
       this.#scope,
       // A relay is never graylisted by accident; a blocked peer is ignored by gossipsub itself.
       (peer) => (this.#book.isRelay(peer) ? 100 : this.strikes.isBlocked(peer) ? -1000 : 0),
@@ -1044,6 +1054,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     const id = conn.remotePeer.toString()
     this.counters.inc(`connections.opened.${connectionTransport(conn)}`)
     if (connectionTransport(conn) === Transport.webrtc) {
+      this.#budget.release(id)
+      if (this.#overBudget(conn)) return
       this.#dialer.connected(id)
       this.#closeRelayedSoon(conn.remotePeer)
       // A peer counts as reached once a direct connection exists.
@@ -1054,6 +1066,23 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       if (node != null && this.#pullsOn() && this.#pulls.link(id, this.#book.size)) void this.#pullFrom(node, conn.remotePeer)
     }
     this.#changed()
+  }
+
+  /**
+   * The last guard of the connection budget: a link others opened that still lands past
+   * maxPeers (its admission held its slot longer than LINK_ADMIT_HOLD_MS) is closed at once,
+   * counted as `links.refused.late`.
+   */
+  #overBudget(conn: Connection): boolean {
+    const id = conn.remotePeer.toString()
+    if (conn.direction !== 'inbound' || this.#book.isRelay(id)) return false
+    if (this.#directPeers().size <= this.#budget.maxPeers) return false
+    this.counters.inc('links.refused.late')
+    log('closed a link %s opened past the budget of %d links', id, this.#budget.maxPeers)
+    conn.close().catch((err: Error) => {
+      conn.abort(err)
+    })
+    return true
   }
 
   /**
@@ -1080,6 +1109,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     const id = conn.remotePeer.toString()
     const node = this.#node
     if (node == null) return
+    if (node.getConnections(conn.remotePeer).length === 0) this.#budget.release(id)
     if (this.#book.isRelay(id) && node.getConnections(conn.remotePeer).length === 0) {
       this.#setStatus({ state: 'connecting', connected: this.#connectedRelays() })
       this.#relayTimer = setTimeout(
