@@ -3,7 +3,7 @@
  * admitsInbound): real mesh nodes, gossipsub and the real relay over the simulator's
  * in-process links. A peer whose budget is 2 is dialled by every other peer (they dial up to
  * 8); it keeps 2 direct links, refuses the rest and counts them, blames nobody, and the
- * others still link among themselves.
+ * others still link among themselves. A peer that dials nobody keeps its outbound reserve.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../../sim/mesh.ts'
@@ -61,5 +61,24 @@ describe('the connection budget of links others open', () => {
       expect(n.diagnostics().blocked).toEqual([])
       expect(Object.keys(n.metrics()).filter((k) => k.startsWith('mesh.strikes.'))).toEqual([])
     }
+  }, 90_000)
+
+  it('keeps the outbound reserve from links others open: a peer that dials nobody takes maxPeers less the reserve', async () => {
+    // maxPeers 4 keeps 1 slot for its own dials (outboundReserve); targetPeers 0: it dials nobody.
+    const hub = await start({ maxPeers: 4, targetPeers: 0 })
+    for (let i = 0; i < 3; i++) await start({ targetPeers: 8 })
+    let most = 0
+    const sample = setInterval(() => {
+      most = Math.max(most, directPeers(hub).length)
+    }, 20)
+    const refused = () => (hub.metrics()['mesh.links.refused.webrtc'] ?? 0) + (hub.metrics()['mesh.links.refused.circuit'] ?? 0)
+    try {
+      await waitFor(() => directPeers(hub).length === 3 && refused() >= 1, 30_000, 'the hub takes 3 links others open and refuses the next')
+    } finally {
+      clearInterval(sample)
+    }
+    most = Math.max(most, directPeers(hub).length)
+    expect(most).toBe(3)
+    expect(hub.metrics()['mesh.links.refused.late'] ?? 0).toBe(0)
   }, 90_000)
 })

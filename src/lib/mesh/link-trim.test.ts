@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { LINK_ADMIT_HOLD_MS, LINK_TRIM_MIN_AGE_MS, LinkBudget, type TrimCandidate, admitsInbound, linksToTrim } from './link-trim.ts'
+import { LINK_ADMIT_HOLD_MS, LINK_TRIM_MIN_AGE_MS, LinkBudget, type TrimCandidate, admitsInbound, linksToTrim, outboundReserve } from './link-trim.ts'
 
 const now = 1_000_000
 const link = (peerId: string, o: Partial<TrimCandidate> = {}): TrimCandidate => ({
@@ -61,8 +61,8 @@ describe('admitsInbound', () => {
 
 describe('LinkBudget', () => {
   function budget(maxPeers: number) {
-    const state = { direct: new Set<string>(), dialing: new Set<string>(), now: 0 }
-    const b = new LinkBudget(maxPeers, { direct: () => state.direct, dialing: () => state.dialing, now: () => state.now })
+    const state = { direct: new Set<string>(), inbound: new Set<string>(), dialing: new Set<string>(), now: 0 }
+    const b = new LinkBudget(maxPeers, { direct: () => state.direct, inbound: () => state.inbound, dialing: () => state.dialing, now: () => state.now })
     return { b, state }
   }
   const inbound = (id: string, transport: 'webrtc' | 'circuit' = 'circuit') => ({ id, transport, relay: false })
@@ -112,5 +112,35 @@ describe('LinkBudget', () => {
     expect(b.admit({ id: 'w', transport: 'websockets', relay: false })).toBe(true)
     expect(b.held).toBe(0)
     expect(b.admit(inbound('x'))).toBe(false)
+  })
+})
+
+describe('the outbound reserve', () => {
+  it("keeps min(8, maxPeers / 4) slots for this peer's own dials", () => {
+    expect(outboundReserve(48)).toBe(8)
+    expect(outboundReserve(100)).toBe(8)
+    expect(outboundReserve(16)).toBe(4)
+    expect(outboundReserve(3)).toBe(0)
+  })
+
+  it('refuses strangers once links others opened fill maxPeers less the reserve, while this peer may still dial', () => {
+    const state = { direct: new Set<string>(), inbound: new Set<string>(), dialing: new Set<string>(), now: 0 }
+    const b = new LinkBudget(16, { direct: () => state.direct, inbound: () => state.inbound, dialing: () => state.dialing, now: () => state.now })
+    // 12 strangers open links (an attacker's identities): 10 open, 2 admitted and not open yet.
+    for (let i = 0; i < 10; i++) {
+      state.direct.add(`s${i}`)
+      state.inbound.add(`s${i}`)
+    }
+    expect(b.admit({ id: 's10', transport: 'circuit', relay: false })).toBe(true)
+    expect(b.admit({ id: 's11', transport: 'circuit', relay: false })).toBe(true)
+    expect(b.used().size).toBe(12)
+    // The 13th is refused though 4 slots are free: they are this peer's.
+    expect(b.admit({ id: 's12', transport: 'circuit', relay: false })).toBe(false)
+    expect(b.hasRoom('chosen')).toBe(true)
+    state.dialing.add('chosen')
+    // A peer this peer dials, or waits on to dial it, is taken whatever the reserve.
+    expect(b.admit({ id: 'chosen', transport: 'webrtc', relay: false })).toBe(true)
+    for (const id of ['c2', 'c3', 'c4']) state.dialing.add(id)
+    expect(b.hasRoom('c5')).toBe(false)
   })
 })

@@ -69,10 +69,23 @@ export function admitsInbound(o: {
 /** How long a link admitted but not open yet (its circuit signalling, its WebRTC handshake) holds its slot. */
 export const LINK_ADMIT_HOLD_MS = 15_000
 
+/**
+ * Slots of the connection budget only this peer's own dials may take: min(8, maxPeers / 4).
+ * Links others open are taken up to maxPeers minus these, so that strangers opening links
+ * to a peer (a Sybil with many identities) never fill its whole budget and leave it no room
+ * to link the peers it chose itself (an eclipse). Bitcoin Core keeps its outbound slots the
+ * same way. A budget under 4 reserves nothing.
+ */
+export function outboundReserve(maxPeers: number): number {
+  return Math.min(8, Math.floor(maxPeers / 4))
+}
+
 /** What a LinkBudget reads of the node: its open direct links and the dials under way. */
 export interface LinkBudgetView {
   /** Peers (relays aside) this peer holds an open direct link with. */
   direct(): Iterable<string>
+  /** Those of them whose link the other side opened. */
+  inbound(): Iterable<string>
   /** Peers this peer is dialling (or waiting on to dial it). */
   dialing(): Iterable<string>
   /** A clock in ms. */
@@ -83,7 +96,8 @@ export interface LinkBudgetView {
  * The one count of the connection budget (maxPeers) shared by the gater and the dialer: the
  * peers linked, being dialled, and admitted inbound whose link is not open yet. Counting only
  * open links let a link others opened in while this peer's own dials were under way (or two
- * arriving together) through: a peer whose budget was 2 held 3 links under load.
+ * arriving together) through: a peer whose budget was 2 held 3 links under load. Links others
+ * open get at most maxPeers - outboundReserve(maxPeers) slots.
  */
 export class LinkBudget {
   readonly #held = new Map<string, number>()
@@ -111,6 +125,11 @@ export class LinkBudget {
     return used.has(id) || used.size < this.maxPeers
   }
 
+  /** Slots links others open may take (maxPeers less the outbound reserve). */
+  get inboundMax(): number {
+    return this.maxPeers - outboundReserve(this.maxPeers)
+  }
+
   /**
    * Take (or refuse) a connection `id` opens to this peer, and hold its slot until its link
    * opens, its connections close, or LINK_ADMIT_HOLD_MS passes.
@@ -119,7 +138,12 @@ export class LinkBudget {
     if (o.relay || o.transport === 'websockets') return true
     const used = this.used()
     if (!admitsInbound({ ...o, linked: used.has(o.id), direct: used.size, maxPeers: this.maxPeers })) return false
-    if (!used.has(o.id)) this.#held.set(o.id, this.view.now())
+    if (used.has(o.id)) return true
+    // The slots links others opened hold: open ones and those admitted, not open yet.
+    const inbound = new Set(this.view.inbound())
+    for (const id of this.#held.keys()) inbound.add(id)
+    if (inbound.size >= this.inboundMax) return false
+    this.#held.set(o.id, this.view.now())
     return true
   }
 

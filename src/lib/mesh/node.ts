@@ -379,6 +379,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     })
     this.#budget = new LinkBudget(init.maxPeers ?? DEFAULT_MAX_PEERS, {
       direct: () => this.#directPeers(),
+      inbound: () => this.#directPeers('inbound'),
       dialing: () => this.#dialer.dialing(),
       now: () => performance.now()
     })
@@ -417,11 +418,12 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     return true
   }
 
-  /** Peers (relays aside) this peer holds an open direct link with. */
-  #directPeers(): Set<string> {
+  /** Peers (relays aside) this peer holds an open direct link with (only those the other side opened, with `direction`). */
+  #directPeers(direction?: 'inbound'): Set<string> {
     const direct = new Set<string>()
     for (const c of this.#node?.getConnections() ?? []) {
       if (c.status !== 'open' || connectionTransport(c) !== Transport.webrtc) continue
+      if (direction != null && c.direction !== direction) continue
       const other = c.remotePeer.toString()
       if (!this.#book.isRelay(other)) direct.add(other)
     }
