@@ -70,6 +70,30 @@ describe('fencing: a step never runs on two donors', () => {
     expect(services.get('b')!.stats().accepted).toBe(0)
   })
 
+  it('an offer timer that fires while this tab lagged waits for the answer already sent: the step is not withdrawn and runs once', async () => {
+    const { net, orch, runs, services } = await twoDonors({ a: 20, b: 10 }, { leaseMs: 300, renewEveryMs: 100 })
+    // This tab stalls 1.2 s (over the 1 s offer timeout) right after sending the offer to a:
+    // a's accept can only be read after the timer is due.
+    let stalled = false
+    net.faults.delayMs = (from, to, m) => {
+      if (from === 'submitter' && to === 'a' && m.type === 'offer' && !stalled) {
+        stalled = true
+        const until = performance.now() + 1200
+        while (performance.now() < until) {
+          /* this tab is busy */
+        }
+      }
+      return 0
+    }
+    const r = await orch.submit({ description: 'hash it', input: 'z', preferences: policy }).done
+    expect(stalled).toBe(true)
+    expect(r.steps[0]).toMatchObject({ peer: 'a', output: { hash: 'h(z)' } })
+    expect(orch.stats()).toMatchObject({ offersWithdrawn: 0, committed: 1 })
+    expect(orch.stats().offersGraced).toBe(1)
+    expect(runs).toEqual({ a: 1, b: 0 })
+    expect(services.get('b')!.stats().accepted).toBe(0)
+  })
+
   it('a lease that lapsed is withdrawn when the step goes to another donor: that donor stops, answers nothing, and runs are one', async () => {
     const { net, orch, runs, services } = await twoDonors({ a: 500, b: 10 }, { leaseMs: 100, renewEveryMs: 30 })
     // a's renewals are lost: its lease lapses while it still runs the step.
