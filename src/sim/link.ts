@@ -29,6 +29,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { AbstractMultiaddrConnection, type AbstractMultiaddrConnectionInit } from '@libp2p/utils'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
+import { setMaxListeners } from 'node:events'
 import type { MessagePort } from 'node:worker_threads'
 
 /** Bytes handed to a multiaddr connection (@libp2p/utils' own Uint8ArrayList). */
@@ -315,6 +316,10 @@ class SimListener extends TypedEventEmitter<ListenerEvents> implements Listener 
     this.shape = shapeOf(init)
     this.random = init.random ?? Math.random
     this.log = components.logger.forComponent('zerostate:sim-link')
+    // Every inbound upgrade under way listens on this signal (libp2p's upgrader joins it with its
+    // own timeout) and lets go when it ends: the relay's listener upgrades dozens at once as the
+    // simulated mesh grows, which is no leak (Node warned past 10: MaxListenersExceededWarning).
+    setMaxListeners(Number.POSITIVE_INFINITY, this.#shutdown.signal)
   }
 
   async listen(ma: Multiaddr): Promise<void> {
