@@ -178,8 +178,8 @@ export class PeerGroup {
         const runs = new Map<string, number>()
         for (const p of this.peers.values())
           for (const e of p.zs.audit.list({ kind: 'task.served' })) {
-            // A donor that could not get the agent refused the step: it ran nothing (the dispatcher offers it elsewhere).
-            if (e.why?.endsWith(': NoAgentError') === true) continue
+            // A donor that could not get the agent (or its module) refused the step: it ran nothing (the dispatcher offers it elsewhere).
+            if (e.why?.endsWith(': NoAgentError') === true || e.why?.endsWith(': AgentUnavailableError') === true) continue
             const taskId = e.subject?.split('/')[0]
             if (taskId != null && wanted.has(taskId)) runs.set(taskId, (runs.get(taskId) ?? 0) + 1)
           }

@@ -140,7 +140,7 @@ export interface SizeReport {
     notRun: number
     /** Attempts submitted again after a timeout (tests only: the bench counts them as failed). */
     retried: number
-    /** Offers a donor refused because it could not get the agent (NoAgentError: nothing ran there; offered elsewhere). */
+    /** Offers a donor refused because it could not get the agent or its module (NoAgentError, AgentUnavailableError: nothing ran there; offered elsewhere). */
     refusedNoAgent: number
     /** Tasks that ran more often than they were offered (a bug if ever > 0). */
     unexplained: number
@@ -576,7 +576,7 @@ export class SimMesh {
       ranTwice,
       notRun,
       unexplained,
-      refusedNoAgent: [...reoffered.values()].flat().filter((why) => why.includes('NoAgentError')).length,
+      refusedNoAgent: [...reoffered.values()].flat().filter((why) => why.includes('NoAgentError') || why.includes('AgentUnavailableError')).length,
       retried,
       exactlyOnce: submitted === count + retried && succeeded === count && failed === 0 && notRun === 0 && unexplained === 0,
       latency: dist(latency),

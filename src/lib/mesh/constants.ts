@@ -317,3 +317,6 @@ export const PRESENCE_PULL = {
   asksPerWindow: 6,
   firstLinks: 2
 } as const
+
+/** Times a tab asks a relay for its roster again after it did not answer (MeshNode's roster pull). */
+export const ROSTER_RETRIES = 3

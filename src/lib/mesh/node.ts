@@ -47,7 +47,8 @@ import {
   announcesOnLink,
   answersNewcomer,
   RELAYED_CLOSE_DELAY_MS,
-  RELAYS_PATH
+  RELAYS_PATH,
+  ROSTER_RETRIES
 } from './constants.ts'
 import { MeshError, NotStartedError, PeerNotConnectedError, RelayUnreachableError } from './errors.ts'
 import { logger } from '../core/index.ts'
@@ -292,9 +293,6 @@ async function buildLibp2p(
 }
 
 type Libp2pNode = Awaited<ReturnType<typeof buildLibp2p>>
-
-/** Times a tab asks a relay for its roster again after it did not answer (#rosterFrom). */
-const ROSTER_RETRIES = 3
 
 /** A tab's node in the mesh. */
 export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {

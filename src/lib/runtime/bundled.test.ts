@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it, vi } from 'vitest'
-import { bundledAgentsRetrying } from './bundled.ts'
-import { InvalidManifestError } from './errors.ts'
+import { MemoryAgentStore } from './agent-store.ts'
+import { bundledAgents, bundledAgentsRetrying, loadBundledAgent } from './bundled.ts'
+import { AgentUnavailableError, InvalidManifestError } from './errors.ts'
 
 /** The real index `npm run build:agents` writes. */
 const index = readFileSync(new URL('../../../static/agents/index.json', import.meta.url), 'utf8')
@@ -42,5 +43,43 @@ describe('bundledAgentsRetrying', () => {
     stop.abort()
     await expect(p).rejects.toThrow('fetch failed')
     expect(f).toHaveBeenCalledTimes(1)
+  })
+})
+
+describe('loadBundledAgent', () => {
+  /** The first bundled agent as the index lists it, and a fetch of its module answering `answers` in turn (then the real bytes). */
+  async function agentAnd(answers: Array<number | 'offline'>) {
+    const [agent] = await bundledAgents({ baseUrl: 'http://x/agents/', fetch: fetchOf([200]) })
+    const file = new URL(agent!.url).pathname.split('/').pop()!
+    const wasm = readFileSync(new URL(`../../../static/agents/${file}`, import.meta.url))
+    const f = vi.fn(async () => {
+      const a = answers.shift() ?? 200
+      if (a === 'offline') throw new TypeError('fetch failed')
+      return new Response(a === 200 ? wasm : 'busy', { status: a })
+    }) as unknown as typeof fetch & ReturnType<typeof vi.fn>
+    return { agent: agent!, f, wasm }
+  }
+
+  it('tries the module again after a network error or a busy server, then stores it once', async () => {
+    const { agent, f, wasm } = await agentAnd(['offline', 503])
+    const store = new MemoryAgentStore()
+    const pkg = await loadBundledAgent(agent, store, f, { retryMs: 1 })
+    expect(f).toHaveBeenCalledTimes(3)
+    expect(pkg.wasm).toEqual(new Uint8Array(wasm))
+    expect(await store.has(agent.id)).toBe(true)
+    // Stored: not fetched again.
+    await loadBundledAgent(agent, store, f, { retryMs: 1 })
+    expect(f).toHaveBeenCalledTimes(3)
+  })
+
+  it('answers a typed AgentUnavailableError (this peer ran nothing) after its tries, and at once for a missing module', async () => {
+    const down = await agentAnd(['offline', 'offline', 'offline'])
+    const err = await loadBundledAgent(down.agent, new MemoryAgentStore(), down.f, { retryMs: 1 }).catch((e: Error) => e)
+    expect(err).toBeInstanceOf(AgentUnavailableError)
+    expect((err as Error).message).toMatch(/fetch failed, 3 tries/)
+    expect(down.f).toHaveBeenCalledTimes(3)
+    const gone = await agentAnd([404])
+    await expect(loadBundledAgent(gone.agent, new MemoryAgentStore(), gone.f, { retryMs: 1 })).rejects.toThrow(/HTTP 404/)
+    expect(gone.f).toHaveBeenCalledTimes(1)
   })
 })

@@ -3,9 +3,10 @@
  * `index.json` lists them; their module bytes are fetched on demand and kept in
  * an `AgentStore`, so a reload does not fetch them again.
  */
+import { abortableSleep } from '../core/backoff.ts'
 import * as v from 'valibot'
 import { AgentManifestSchema, toAgentId, type AgentId, type AgentManifest, type AgentPackage } from './manifest.ts'
-import { InvalidManifestError } from './errors.ts'
+import { AgentUnavailableError, InvalidManifestError } from './errors.ts'
 import type { AgentStore } from './agent-store.ts'
 
 /** One bundled agent as listed in `/agents/index.json`. */
@@ -72,29 +73,54 @@ export async function bundledAgentsRetrying(
       if (!passing || attempt >= tries || aborted()) throw err
       opts.onRetry?.(err as Error, attempt)
       const ms = (opts.retryMs ?? 1000) * 2 ** (attempt - 1)
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, ms)
-        opts.signal?.addEventListener(
-          'abort',
-          () => {
-            clearTimeout(t)
-            resolve()
-          },
-          { once: true }
-        )
-      })
-      if (aborted()) throw err
+      // Ended early by stop(): the last failure is the answer. The wait lets go of the signal when it ends.
+      await abortableSleep(ms, opts.signal ?? new AbortController().signal, () => err as Error)
     }
   }
 }
 
-/** Get a bundled agent's package from `store`, fetching and storing it the first time. */
-export async function loadBundledAgent(agent: BundledAgent, store: AgentStore, fetchFn: typeof fetch = fetch): Promise<AgentPackage> {
+/** A fetch's failure that may pass: the network (fetch threw), or HTTP 5xx/408/429. */
+function passing(status: number): boolean {
+  return status === 0 || status >= 500 || status === 408 || status === 429
+}
+
+/**
+ * Get a bundled agent's package from `store`, fetching and storing it the first time. A fetch
+ * that fails in a way that may pass is tried again (`tries`, default 3, from `retryMs`, default
+ * 250, doubling); what still fails is an AgentUnavailableError: this peer ran nothing. A donor
+ * under load whose one fetch of a module failed answered the step with a bare "TypeError: fetch
+ * failed", counted as a run of the agent (issue 16: 2 of 100 tasks at 200 simulated peers).
+ */
+export async function loadBundledAgent(
+  agent: BundledAgent,
+  store: AgentStore,
+  fetchFn: typeof fetch = fetch,
+  opts: { tries?: number; retryMs?: number; signal?: AbortSignal } = {}
+): Promise<AgentPackage> {
   const cached = await store.get(agent.id)
   if (cached) return cached
-  const res = await fetchFn(agent.url)
-  if (!res.ok) throw new InvalidManifestError(`the module of "${agent.manifest.name}" could not be fetched (HTTP ${res.status})`)
-  const wasm = new Uint8Array(await res.arrayBuffer())
-  await store.put(agent.id, agent.manifest, wasm)
-  return { id: agent.id, manifest: agent.manifest, wasm }
+  const tries = Math.max(1, opts.tries ?? 3)
+  const what = `the module of "${agent.manifest.name}"`
+  for (let attempt = 1; ; attempt++) {
+    let status = 0
+    let why: string
+    try {
+      const res = await fetchFn(agent.url, opts.signal != null ? { signal: opts.signal } : undefined)
+      status = res.status
+      if (res.ok) {
+        const wasm = new Uint8Array(await res.arrayBuffer())
+        await store.put(agent.id, agent.manifest, wasm)
+        return { id: agent.id, manifest: agent.manifest, wasm }
+      }
+      why = `HTTP ${res.status}`
+    } catch (err) {
+      if (opts.signal?.aborted === true) throw err
+      why = (err as Error).message
+    }
+    if (!passing(status) || attempt >= tries) {
+      throw new AgentUnavailableError(`${what} could not be fetched (${why}${attempt > 1 ? `, ${attempt} tries` : ''})`)
+    }
+    const ms = (opts.retryMs ?? 250) * 2 ** (attempt - 1)
+    await abortableSleep(ms, opts.signal ?? new AbortController().signal, () => new AgentUnavailableError(`${what} could not be fetched (${why})`))
+  }
 }

@@ -96,6 +96,15 @@ export class AgentNotFoundError extends RuntimeError {
   static override readonly defaultMessage: string = 'No agent with that id is stored here'
 }
 
+/**
+ * The agent's module could not be got here (its fetch failed, or the server answered an error):
+ * this peer ran nothing, and the step can go to another that holds it.
+ */
+export class AgentUnavailableError extends RuntimeError {
+  override readonly name: string = 'AgentUnavailableError'
+  static override readonly defaultMessage: string = "This peer could not get the agent's module; another peer may run it"
+}
+
 /** A json-v1 agent returned bytes that are not UTF-8 JSON, or an output range outside its memory. */
 export class AgentBadOutputError extends RuntimeError {
   override readonly name: string = 'AgentBadOutputError'
@@ -201,6 +210,7 @@ const CLASSES = {
   WorkerCrashedError,
   RuntimeStoppedError,
   AgentNotFoundError,
+  AgentUnavailableError,
   AgentBadOutputError,
   LlmUnavailableError,
   LlmContextExceededError,

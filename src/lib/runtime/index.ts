@@ -30,6 +30,7 @@ export {
   WorkerCrashedError,
   RuntimeStoppedError,
   AgentNotFoundError,
+  AgentUnavailableError,
   LlmUnavailableError,
   LlmContextExceededError,
   ToolError,
