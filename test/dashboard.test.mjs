@@ -1,7 +1,8 @@
 // The Dashboard (issue 15) on a donor tab at phone width: tasks run, and the charts' data
 // (the uPlot instances' series, not pixels) hold the task count and latencies the API
 // measured; the last hour survives a reload (IndexedDB); an alert rule edited on the page
-// fires with its figure and stays edited after the reload.
+// fires with its figure and stays edited after the reload; a task that ended just before a
+// reload is still counted.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { eventually, startMesh } from './harness.mjs'
@@ -145,5 +146,17 @@ describe('dashboard', () => {
     assert.equal(await page.evaluate(() => window.zerostate.metrics()['zs_tasks_total{status="succeeded"}'] ?? 0), 0)
     // The saved rule is read back (it loads a moment after the page).
     await page.getByTestId('alerts').locator('li[data-rule="p95"]', { hasText: 'alert above 0 ms for 0 s' }).waitFor({ timeout: 5000 })
+  })
+
+  it('a task that finished just before a reload is counted after it (a sample taken and saved as the page goes away)', async () => {
+    await page.evaluate(async () => {
+      const r = await window.zerostate.submit({ description: 'summarize this text', input: 'One more. Then a reload at once.' }).done
+      if (r.status !== 'succeeded') throw new Error(`task ${r.status}`)
+    })
+    // At once: no periodic save (every 5 s) in between, and no sample (every second) may have seen it.
+    await page.reload()
+    await page.waitForFunction(() => window.zerostate != null)
+    await page.getByTestId('window-1h').check()
+    await waitForDone(page, TASKS + 1)
   })
 })

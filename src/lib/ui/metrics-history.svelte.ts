@@ -163,13 +163,18 @@ export function metricsHistory(api: ZeroStateApi): MetricsHistory {
     h = new MetricsHistory(api)
     histories.set(api, h)
     h.start()
-    // Best effort: a write started as the page goes away may not finish; at most SAVE_MS of samples is lost.
+    // As the page goes away (a reload, a link opened in its place, the tab hidden): one sample of
+    // now, then the unsaved ones. Without that sample, a task that finished less than a sample ago
+    // was in none, and a reload right after it showed 0 tasks in every window. Best effort: a write
+    // started as the page goes away may not finish; at most SAVE_MS of samples is lost.
+    const leaving = (): void => {
+      h?.tick()
+      void h?.save()
+    }
     if (typeof addEventListener === 'function') {
-      addEventListener('pagehide', () => {
-        void h?.save()
-      })
+      addEventListener('pagehide', leaving)
       addEventListener('visibilitychange', () => {
-        if (document.visibilityState === 'hidden') void h?.save()
+        if (document.visibilityState === 'hidden') leaving()
       })
     }
   }

@@ -59,45 +59,76 @@ export function untangle(samples: Sample[]): Sample[] {
   return out
 }
 
-/** Samples kept in this profile's IndexedDB. */
+/**
+ * Samples kept in this profile's IndexedDB. The connection stays open once opened: a save as the
+ * page goes away (pagehide) must put its samples in a transaction within that event, and an
+ * `indexedDB.open` started then never finished, so the samples of a task that ended just before a
+ * reload were lost. Closed when another tab upgrades the database, and reopened on the next use.
+ */
 export class SampleStore {
-  /** Samples since `since` (epoch ms), checked, untangled, in time order. */
-  async load(since: number): Promise<Sample[]> {
-    const db = await open()
-    try {
-      const rows = await new Promise<unknown[]>((resolve, reject) => {
-        const req = db
-          .transaction(STORE, 'readonly')
-          .objectStore(STORE)
-          .getAll(IDBKeyRange.lowerBound([since]))
-        req.onsuccess = () => resolve(req.result)
-        req.onerror = () => reject(req.error)
-      })
-      const ok: Sample[] = []
-      for (const row of rows) {
-        const r = v.safeParse(SampleSchema, row)
-        if (r.success) ok.push(r.output)
-      }
-      return untangle(ok)
-    } finally {
-      db.close()
+  #db: Promise<IDBDatabase> | undefined
+
+  #open(): Promise<IDBDatabase> {
+    if (this.#db == null) {
+      const db = open()
+      this.#db = db
+      db.then(
+        (d) => {
+          const forget = (): void => {
+            if (this.#db === db) this.#db = undefined
+          }
+          d.onversionchange = () => {
+            d.close()
+            forget()
+          }
+          d.onclose = forget
+        },
+        () => {
+          if (this.#db === db) this.#db = undefined
+        }
+      )
     }
+    return this.#db
   }
 
-  /** Append samples and drop those before `before`, in one transaction. */
-  async append(samples: readonly Sample[], before: number): Promise<void> {
-    const db = await open()
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const tx = db.transaction(STORE, 'readwrite')
-        const store = tx.objectStore(STORE)
-        for (const s of samples) store.put(s)
-        store.delete(IDBKeyRange.upperBound([before]))
-        tx.oncomplete = () => resolve()
-        tx.onerror = () => reject(tx.error)
-      })
-    } finally {
-      db.close()
+  /** Samples since `since` (epoch ms), checked, untangled, in time order. */
+  async load(since: number): Promise<Sample[]> {
+    const db = await this.#open()
+    const rows = await new Promise<unknown[]>((resolve, reject) => {
+      const req = db
+        .transaction(STORE, 'readonly')
+        .objectStore(STORE)
+        .getAll(IDBKeyRange.lowerBound([since]))
+      req.onsuccess = () => resolve(req.result)
+      req.onerror = () => reject(req.error)
+    })
+    const ok: Sample[] = []
+    for (const row of rows) {
+      const r = v.safeParse(SampleSchema, row)
+      if (r.success) ok.push(r.output)
     }
+    return untangle(ok)
+  }
+
+  /** Append samples and drop those before `before`, in one transaction (committed at once: the page may be going away). */
+  async append(samples: readonly Sample[], before: number): Promise<void> {
+    const db = await this.#open()
+    await new Promise<void>((resolve, reject) => {
+      const tx = db.transaction(STORE, 'readwrite')
+      const store = tx.objectStore(STORE)
+      for (const s of samples) store.put(s)
+      store.delete(IDBKeyRange.upperBound([before]))
+      tx.oncomplete = () => resolve()
+      tx.onerror = () => reject(tx.error)
+      tx.onabort = () => reject(tx.error ?? new Error('the transaction was aborted'))
+      tx.commit?.()
+    })
+  }
+
+  /** Close the connection (tests; a page never needs to). */
+  async close(): Promise<void> {
+    const db = this.#db
+    this.#db = undefined
+    ;(await db?.catch(() => undefined))?.close()
   }
 }
