@@ -3,7 +3,7 @@
  * `index.json` lists them; their module bytes are fetched on demand and kept in
  * an `AgentStore`, so a reload does not fetch them again.
  */
-import { abortableSleep } from '../core/backoff.ts'
+import { abortableSleep } from '../core/index.ts'
 import * as v from 'valibot'
 import { AgentManifestSchema, toAgentId, type AgentId, type AgentManifest, type AgentPackage } from './manifest.ts'
 import { AgentUnavailableError, InvalidManifestError } from './errors.ts'
