@@ -126,8 +126,15 @@ describe('the zerostate command', () => {
         cliId,
         { timeout: 30_000 }
       )
-      const r = await a.evaluate(() => window.zerostate.submit({ description: 'hash it', agent: 'hash', input: 'on a terminal' }).done)
-      assert.equal(r.steps[0].peer, cliId, 'the step ran on the terminal peer')
+      const { r, events } = await a.evaluate(async () => {
+        const h = window.zerostate.submit({ description: 'hash it', agent: 'hash', input: 'on a terminal' })
+        const events = []
+        h.on('step', (e) => events.push({ status: e.status, peer: e.peer, attempt: e.attempt, error: e.error }))
+        return { r: await h.done, events }
+      })
+      // On failure, say where it went and why: this failed once in CI (the step ran on another peer) and passed in every local run.
+      const who = { a: await a.evaluate(() => window.zerostate.peerId), b: await b.evaluate(() => window.zerostate.peerId), cli: cliId }
+      assert.equal(r.steps[0].peer, cliId, `the step ran on the terminal peer: ${JSON.stringify({ who, events })}`)
       assert.equal(r.output.sha256, sha256('on a terminal'))
       await new Promise((resolve) => {
         if (/served 1 step/.test(stderr)) resolve()

@@ -50,6 +50,8 @@ export type GroupCommand =
   | { op: 'diag'; id: string }
   /** → local peers that see no donating peer. */
   | { op: 'noDonor' }
+  /** → for each local peer of `ids` without a linked donor: its links, those others opened, donors it knows, and its dial and refusal counters. */
+  | { op: 'noDonorWhy'; ids: string[] }
   /** → the bundled hash agent's id, as a local peer lists it. */
   | { op: 'hashAgent' }
   /** → the local donors that do not list `agent` (it is not bundled there, nor in their registry): they cannot run it. */
@@ -165,6 +167,22 @@ export class PeerGroup {
       }
       case 'noDonor':
         return [...this.peers.values()].filter((p) => !p.zs.peers().some((x) => x.donating)).map((p) => p.id)
+      case 'noDonorWhy': {
+        const wanted = new Set(cmd.ids)
+        return [...this.peers.values()]
+          .filter((p) => wanted.has(p.id) && !p.zs.peers().some((x) => x.donating))
+          .map((p) => {
+            const direct = p.zs.mesh.libp2p.getConnections().filter((c) => c.status === 'open' && c.remoteAddr.toString().includes('/webrtc'))
+            const counters = p.zs.mesh.counters.toRecord()
+            return {
+              id: p.id.slice(-8),
+              links: new Set(direct.map((c) => c.remotePeer.toString())).size,
+              inbound: new Set(direct.filter((c) => c.direction === 'inbound').map((c) => c.remotePeer.toString())).size,
+              donorsKnown: p.zs.mesh.diagnostics().presence.filter((x) => x.donating).length,
+              counters: Object.fromEntries(Object.entries(counters).filter(([k]) => /^mesh\.(dial\.skipped|links\.refused|dial\.failed)/.test(k)))
+            }
+          })
+      }
       case 'lacking':
         return [...this.peers.values()].filter((p) => p.zs.donation().enabled && !p.zs.agents.list().some((a) => a.id === cmd.agent)).map((p) => p.id)
       case 'hashAgent':

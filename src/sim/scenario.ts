@@ -505,7 +505,11 @@ export class SimMesh {
       30_000,
       'every submitter sees a donor',
       200
-    ).catch((err: Error) => this.log(err.message))
+    ).catch(async (err: Error) => {
+      this.log(err.message)
+      const why = (await this.ask<unknown[]>({ op: 'noDonorWhy', ids: [...subs] })).flat()
+      this.log(`${why.length} submitter(s) without a linked donor: ${JSON.stringify(why.slice(0, 8))}`)
+    })
     const lacking = (await this.ask<string[]>({ op: 'lacking', agent: hash })).flat()
     if (lacking.length > 0) this.log(`${lacking.length} donor(s) do not list the hash agent: ${lacking.map((id) => id.slice(-8)).join(', ')}`)
     const donorIds = new Set([...this.donors].map((d) => d.id))

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { LINK_ADMIT_HOLD_MS, LINK_TRIM_MIN_AGE_MS, LinkBudget, type TrimCandidate, admitsInbound, linksToTrim, outboundReserve } from './link-trim.ts'
+import {
+  LINK_ADMIT_HOLD_MS,
+  LINK_TRIM_MIN_AGE_MS,
+  LinkBudget,
+  type TrimCandidate,
+  admitsInbound,
+  donorReserve,
+  linksToTrim,
+  outboundReserve
+} from './link-trim.ts'
 
 const now = 1_000_000
 const link = (peerId: string, o: Partial<TrimCandidate> = {}): TrimCandidate => ({
@@ -142,5 +151,42 @@ describe('the outbound reserve', () => {
     expect(b.admit({ id: 'chosen', transport: 'webrtc', relay: false })).toBe(true)
     for (const id of ['c2', 'c3', 'c4']) state.dialing.add(id)
     expect(b.hasRoom('c5')).toBe(false)
+  })
+
+  it('takes a link it wants (a donor while it links too few) into the reserve, never past maxPeers', () => {
+    const state = { direct: new Set<string>(), inbound: new Set<string>(), dialing: new Set<string>(), now: 0 }
+    const b = new LinkBudget(16, { direct: () => state.direct, inbound: () => state.inbound, dialing: () => state.dialing, now: () => state.now })
+    for (let i = 0; i < 12; i++) {
+      state.direct.add(`s${i}`)
+      state.inbound.add(`s${i}`)
+    }
+    expect(b.admit({ id: 'plain', transport: 'circuit', relay: false })).toBe(false)
+    expect(b.admit({ id: 'donor', transport: 'circuit', relay: false, wanted: true })).toBe(true)
+    for (let i = 0; i < 3; i++) state.dialing.add(`mine${i}`)
+    expect(b.used().size).toBe(16)
+    expect(b.admit({ id: 'donor2', transport: 'circuit', relay: false, wanted: true })).toBe(false)
+  })
+})
+
+describe('the donor reserve', () => {
+  it('keeps min(DONOR_LINKS, maxPeers / 8) slots that only a wanted link (a donor while too few are linked) may fill', () => {
+    expect(donorReserve(48)).toBe(4)
+    expect(donorReserve(16)).toBe(2)
+    expect(donorReserve(4)).toBe(0)
+    const state = { direct: new Set<string>(), inbound: new Set<string>(), dialing: new Set<string>(), now: 0 }
+    const b = new LinkBudget(48, { direct: () => state.direct, inbound: () => state.inbound, dialing: () => state.dialing, now: () => state.now })
+    // A peer that filled 44 slots with its own dials (16) and links others opened (28).
+    for (let i = 0; i < 16; i++) state.direct.add(`mine${i}`)
+    for (let i = 0; i < 28; i++) {
+      state.direct.add(`in${i}`)
+      state.inbound.add(`in${i}`)
+    }
+    expect(b.hasRoom('peer')).toBe(false)
+    expect(b.admit({ id: 'stranger', transport: 'circuit', relay: false })).toBe(false)
+    expect(b.hasRoom('donor', true)).toBe(true)
+    expect(b.admit({ id: 'donor', transport: 'circuit', relay: false, wanted: true })).toBe(true)
+    for (let i = 0; i < 3; i++) state.dialing.add(`donor-dialled${i}`)
+    // Never past maxPeers.
+    expect(b.hasRoom('donor5', true)).toBe(false)
   })
 })

@@ -370,8 +370,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       counters: this.counters,
       maxPeers: init.maxPeers ?? DEFAULT_MAX_PEERS,
       targetPeers: Math.min(init.targetPeers ?? DEFAULT_TARGET_PEERS, init.maxPeers ?? DEFAULT_MAX_PEERS),
-      wanted: (id) => this.#book.presenceOf(id)?.donating === true && this.#donorLinks() < DONOR_LINKS,
-      hasRoom: (id) => this.#budget.hasRoom(id),
+      wanted: (id) => this.#wantsLink(id),
+      hasRoom: (id) => this.#budget.hasRoom(id, this.#wantsLink(id)),
       // Peers that joined through another relay of the list are reached through it (dialled on demand).
       relayAddrs: () => [...this.#relayAddrs(), ...this.#listedRelayAddrs()]
     })
@@ -410,7 +410,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   #refusesInbound(id: string, remoteAddr: Multiaddr): boolean {
     if (this.#node == null) return false
     const transport = connectionTransport({ remoteAddr })
-    if (this.#budget.admit({ id, transport, relay: this.#book.isRelay(id) })) return false
+    if (this.#budget.admit({ id, transport, relay: this.#book.isRelay(id), wanted: this.#wantsLink(id) })) return false
     this.counters.inc(`links.refused.${transport}`)
     log('refused a %s connection from %s: the budget of %d links is held', transport, id, this.#budget.maxPeers)
     return true
@@ -426,6 +426,11 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       if (!this.#book.isRelay(other)) direct.add(other)
     }
     return direct
+  }
+
+  /** A link with this peer is one this peer wants past its budget's reserves: a donor while it links fewer than DONOR_LINKS. */
+  #wantsLink(id: string): boolean {
+    return this.#book.presenceOf(id)?.donating === true && this.#donorLinks() < DONOR_LINKS
   }
 
   /** Donors this peer holds a direct link to. */
