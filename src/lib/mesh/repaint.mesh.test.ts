@@ -42,17 +42,23 @@ describe('change events of an idle node', () => {
     await waitFor(() => link?.rtt != null, 5000, 'a first round trip of the link')
     await waitFor(() => changes.length > before, 500, 'the change that tells the first round trip')
     // Idle, the sampler's round trips move (the simulated link's jitter): peers() follows them
-    // within a second, with at most one repaint among them …
+    // without any change event, and listeners hear at most one repaint per PEERS_REPAINT_MS
+    // meanwhile (told every second, as before, they heard one a second). Awaited, not a fixed
+    // window: under CI's load a 3 s window once held a single sample.
     const idleFrom = performance.now()
     changes.length = 0
-    const shown = new Set<number | undefined>()
-    while (performance.now() - idleFrom < 3000) {
-      shown.add(a.peers().find((p) => p.id === b.peerId)?.rttMs)
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    shown.delete(undefined)
-    expect(shown.size).toBeGreaterThanOrEqual(2)
-    expect(changes.length).toBeLessThanOrEqual(1)
+    const shown = new Set<number>()
+    await waitFor(
+      () => {
+        const rtt = a.peers().find((p) => p.id === b.peerId)?.rttMs
+        if (rtt != null) shown.add(rtt)
+        return shown.size >= 3
+      },
+      30_000,
+      'peers() to show three round trips'
+    )
+    const idle = performance.now() - idleFrom
+    expect(changes.length).toBeLessThanOrEqual(Math.ceil(idle / PEERS_REPAINT_MS) + 1)
     // … and over two repaint periods, listeners hear of them at the repaints only (not every second).
     await new Promise((r) => setTimeout(r, Math.max(0, idleFrom + 2 * PEERS_REPAINT_MS + 200 - performance.now())))
     const span = performance.now() - idleFrom
