@@ -68,12 +68,22 @@ describe('admitsInbound', () => {
   })
 })
 
-describe('LinkBudget', () => {
-  function budget(maxPeers: number) {
-    const state = { direct: new Set<string>(), inbound: new Set<string>(), dialing: new Set<string>(), now: 0 }
-    const b = new LinkBudget(maxPeers, { direct: () => state.direct, inbound: () => state.inbound, dialing: () => state.dialing, now: () => state.now })
-    return { b, state }
+/** A LinkBudget over a state the test sets: open direct links, those others opened, dials under way and the clock. */
+function budget(maxPeers: number) {
+  const state = { direct: new Set<string>(), inbound: new Set<string>(), dialing: new Set<string>(), now: 0 }
+  const b = new LinkBudget(maxPeers, { direct: () => state.direct, inbound: () => state.inbound, dialing: () => state.dialing, now: () => state.now })
+  return { b, state }
+}
+
+/** `n` open links that others opened (s0, s1, …). */
+function openedByOthers(state: ReturnType<typeof budget>['state'], n: number, prefix = 's'): void {
+  for (let i = 0; i < n; i++) {
+    state.direct.add(`${prefix}${i}`)
+    state.inbound.add(`${prefix}${i}`)
   }
+}
+
+describe('LinkBudget', () => {
   const inbound = (id: string, transport: 'webrtc' | 'circuit' = 'circuit') => ({ id, transport, relay: false })
 
   it('counts the dials under way: a link others open while ours are dialled is refused past the budget', () => {
@@ -133,13 +143,9 @@ describe('the outbound reserve', () => {
   })
 
   it('refuses strangers once links others opened fill maxPeers less the reserve, while this peer may still dial', () => {
-    const state = { direct: new Set<string>(), inbound: new Set<string>(), dialing: new Set<string>(), now: 0 }
-    const b = new LinkBudget(16, { direct: () => state.direct, inbound: () => state.inbound, dialing: () => state.dialing, now: () => state.now })
+    const { b, state } = budget(16)
     // 12 strangers open links (an attacker's identities): 10 open, 2 admitted and not open yet.
-    for (let i = 0; i < 10; i++) {
-      state.direct.add(`s${i}`)
-      state.inbound.add(`s${i}`)
-    }
+    openedByOthers(state, 10)
     expect(b.admit({ id: 's10', transport: 'circuit', relay: false })).toBe(true)
     expect(b.admit({ id: 's11', transport: 'circuit', relay: false })).toBe(true)
     expect(b.used().size).toBe(12)
@@ -154,12 +160,8 @@ describe('the outbound reserve', () => {
   })
 
   it('takes a link it wants (a donor while it links too few) into the reserve, never past maxPeers', () => {
-    const state = { direct: new Set<string>(), inbound: new Set<string>(), dialing: new Set<string>(), now: 0 }
-    const b = new LinkBudget(16, { direct: () => state.direct, inbound: () => state.inbound, dialing: () => state.dialing, now: () => state.now })
-    for (let i = 0; i < 12; i++) {
-      state.direct.add(`s${i}`)
-      state.inbound.add(`s${i}`)
-    }
+    const { b, state } = budget(16)
+    openedByOthers(state, 12)
     expect(b.admit({ id: 'plain', transport: 'circuit', relay: false })).toBe(false)
     expect(b.admit({ id: 'donor', transport: 'circuit', relay: false, wanted: true })).toBe(true)
     for (let i = 0; i < 3; i++) state.dialing.add(`mine${i}`)
@@ -173,14 +175,10 @@ describe('the donor reserve', () => {
     expect(donorReserve(48)).toBe(4)
     expect(donorReserve(16)).toBe(2)
     expect(donorReserve(4)).toBe(0)
-    const state = { direct: new Set<string>(), inbound: new Set<string>(), dialing: new Set<string>(), now: 0 }
-    const b = new LinkBudget(48, { direct: () => state.direct, inbound: () => state.inbound, dialing: () => state.dialing, now: () => state.now })
+    const { b, state } = budget(48)
     // A peer that filled 44 slots with its own dials (16) and links others opened (28).
     for (let i = 0; i < 16; i++) state.direct.add(`mine${i}`)
-    for (let i = 0; i < 28; i++) {
-      state.direct.add(`in${i}`)
-      state.inbound.add(`in${i}`)
-    }
+    openedByOthers(state, 28, 'in')
     expect(b.hasRoom('peer')).toBe(false)
     expect(b.admit({ id: 'stranger', transport: 'circuit', relay: false })).toBe(false)
     expect(b.hasRoom('donor', true)).toBe(true)
