@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { getHeapStatistics } from 'node:v8'
 import type { TaskResult } from '../lib/index.ts'
+import { Transport, connectionTransport } from '../lib/mesh/index.ts'
 import { verifyCacheStats } from './verify-cache.ts'
 import { type SimPeer, type SimPeerInit, knowsPresenceOf, sendProbe, simNow, startSimPeer } from './mesh.ts'
 
@@ -172,7 +173,7 @@ export class PeerGroup {
         return [...this.peers.values()]
           .filter((p) => wanted.has(p.id) && !p.zs.peers().some((x) => x.donating))
           .map((p) => {
-            const direct = p.zs.mesh.libp2p.getConnections().filter((c) => c.status === 'open' && c.remoteAddr.toString().includes('/webrtc'))
+            const direct = p.zs.mesh.libp2p.getConnections().filter((c) => c.status === 'open' && connectionTransport(c) === Transport.webrtc)
             const counters = p.zs.mesh.counters.toRecord()
             return {
               id: p.id.slice(-8),

@@ -168,8 +168,9 @@ export class LinkBudget {
   }): boolean {
     if (o.relay || o.transport === 'websockets') return true
     const used = this.used()
-    if (!admitsInbound({ ...o, linked: used.has(o.id), direct: used.size, maxPeers: this.#cap(o.wanted === true) })) return false
-    if (used.has(o.id)) return true
+    const linked = used.has(o.id)
+    if (!admitsInbound({ ...o, linked, direct: used.size, maxPeers: this.#cap(o.wanted === true) })) return false
+    if (linked) return true
     // The slots links others opened hold: open ones and those admitted, not open yet.
     const inbound = new Set(this.view.inbound())
     for (const id of this.#held.keys()) inbound.add(id)

@@ -1114,8 +1114,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     const id = conn.remotePeer.toString()
     const node = this.#node
     if (node == null) return
-    if (node.getConnections(conn.remotePeer).length === 0) this.#budget.release(id)
-    if (this.#book.isRelay(id) && node.getConnections(conn.remotePeer).length === 0) {
+    const gone = node.getConnections(conn.remotePeer).length === 0
+    if (gone) this.#budget.release(id)
+    if (this.#book.isRelay(id) && gone) {
       this.#setStatus({ state: 'connecting', connected: this.#connectedRelays() })
       this.#relayTimer = setTimeout(
         () => {

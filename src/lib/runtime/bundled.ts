@@ -45,6 +45,11 @@ export async function bundledAgents(opts: BundledAgentsOptions = {}): Promise<Bu
   }))
 }
 
+/** A fetch's failure that may pass: the network (fetch threw), or HTTP 5xx/408/429. */
+function passing(status: number): boolean {
+  return status === 0 || status >= 500 || status === 408 || status === 429
+}
+
 /**
  * `bundledAgents`, tried again after a failure that may pass (the network, a server busy or
  * restarting: `fetch` throws, or HTTP 5xx/408/429), up to `tries` times with a doubling wait from
@@ -69,19 +74,13 @@ export async function bundledAgentsRetrying(
     try {
       return await bundledAgents({ ...opts, fetch: tracked })
     } catch (err) {
-      const passing = status === 0 || status >= 500 || status === 408 || status === 429
-      if (!passing || attempt >= tries || aborted()) throw err
+      if (!passing(status) || attempt >= tries || aborted()) throw err
       opts.onRetry?.(err as Error, attempt)
       const ms = (opts.retryMs ?? 1000) * 2 ** (attempt - 1)
       // Ended early by stop(): the last failure is the answer. The wait lets go of the signal when it ends.
       await abortableSleep(ms, opts.signal ?? new AbortController().signal, () => err as Error)
     }
   }
-}
-
-/** A fetch's failure that may pass: the network (fetch threw), or HTTP 5xx/408/429. */
-function passing(status: number): boolean {
-  return status === 0 || status >= 500 || status === 408 || status === 429
 }
 
 /**

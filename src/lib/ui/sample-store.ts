@@ -124,11 +124,4 @@ export class SampleStore {
       tx.commit?.()
     })
   }
-
-  /** Close the connection (tests; a page never needs to). */
-  async close(): Promise<void> {
-    const db = this.#db
-    this.#db = undefined
-    ;(await db?.catch(() => undefined))?.close()
-  }
 }

@@ -1083,15 +1083,27 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
          * time waits one task, and a renewal read meanwhile re-arms it.
          */
         const armLease = (ms: number): void => {
+          armJudged(
+            ms,
+            () => lease,
+            () => stats.leasesGraced++,
+            () => leaseLost()
+          )
+        }
+        /**
+         * Arm the attempt's timer for `ms`, judged once this tab had the time to read what
+         * arrived: one that fired at least LEASE_LAG_MS late waits as long again (at most
+         * `maxGrace()`, counted by `graced`), one on time waits one task; then `err()` fails
+         * the attempt. The lease's timer and the offer's are judged alike.
+         */
+        const armJudged = (ms: number, maxGrace: () => number, graced: () => void, err: () => Error): void => {
           clearTimeout(timer)
           const due = Date.now() + ms
           timer = setTimeout(() => {
             const late = Date.now() - due
-            const grace = late >= LEASE_LAG_MS ? Math.min(lease, late) : 0
-            if (grace > 0) stats.leasesGraced++
-            timer = setTimeout(() => {
-              a.fail(leaseLost())
-            }, grace)
+            const grace = late >= LEASE_LAG_MS ? Math.min(maxGrace(), late) : 0
+            if (grace > 0) graced()
+            arm(grace, err)
           }, ms)
         }
         const onAbort = (): void => {
@@ -1193,19 +1205,17 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         // lagged waits as long again (at most the offer timeout), since the donor's answer may be
         // queued behind it. Judged at once, a donor that had accepted in time was withdrawn and the
         // step offered to another (issue 16: at 200 simulated peers, one in 92 tasks ran twice).
-        const offerDue = Date.now() + offerTimeout
-        clearTimeout(timer)
-        timer = setTimeout(() => {
-          const late = Date.now() - offerDue
-          const grace = late >= LEASE_LAG_MS ? Math.min(offerTimeout, late) : 0
-          if (grace > 0) stats.offersGraced++
-          arm(grace, () => {
+        armJudged(
+          offerTimeout,
+          () => offerTimeout,
+          () => stats.offersGraced++,
+          () => {
             // Given up on (the step moves on to another choice): a donor that accepts late must not run it (issue 14).
             stats.offersWithdrawn++
             transport.send(peer, { type: 'cancel', rid }).catch(() => {})
             return new RequestTimeoutError(`${peer} did not answer the offer in ${offerTimeout} ms`)
-          })
-        }, offerTimeout)
+          }
+        )
         stats.offers++
         const userClaim = trust?.ownClaim?.()
         transport
