@@ -5,8 +5,10 @@
  * which probes arrived when, what tasks the donors ran). Answers are plain data.
  */
 import { createHash } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { getHeapStatistics } from 'node:v8'
+import { threadId } from 'node:worker_threads'
 import type { TaskResult } from '../lib/index.ts'
 import { Transport, connectionTransport } from '../lib/mesh/index.ts'
 import { verifyCacheStats } from './verify-cache.ts'
@@ -71,6 +73,8 @@ export type GroupCommand =
   | { op: 'lag'; reset?: boolean }
   /** → every counter of the local peers' metrics registries (libp2p's bytes per protocol, gossipsub's RPCs…), summed by series. */
   | { op: 'traffic' }
+  /** Starts this thread's V8 CPU profiler, or stops it and writes the profile to `<path>-<thread>.cpuprofile` (ZS_SIM_IDLE_PROFILE). */
+  | { op: 'profile'; path?: string }
   | { op: 'stop' }
 
 export class PeerGroup {
@@ -219,6 +223,8 @@ export class PeerGroup {
       }
       case 'heap':
         return getHeapStatistics().used_heap_size
+      case 'profile':
+        return await this.#profile(cmd.path)
       case 'lag': {
         const h = this.#lag
         const out = { p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6 }
@@ -231,6 +237,27 @@ export class PeerGroup {
         this.peers.clear()
         return null
     }
+  }
+
+  #session: import('node:inspector/promises').Session | undefined
+
+  async #profile(path: string | undefined): Promise<string | null> {
+    if (path == null) {
+      const { Session } = await import('node:inspector/promises')
+      this.#session = new Session()
+      this.#session.connect()
+      await this.#session.post('Profiler.enable')
+      await this.#session.post('Profiler.start')
+      return null
+    }
+    const session = this.#session
+    this.#session = undefined
+    if (session == null) return null
+    const { profile } = await session.post('Profiler.stop')
+    session.disconnect()
+    const file = `${path}-${threadId}.cpuprofile`
+    await writeFile(file, JSON.stringify(profile))
+    return file
   }
 
   async #submit(from: SimPeer, agent: string, input: string): Promise<TaskOutcome> {

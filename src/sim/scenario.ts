@@ -220,10 +220,12 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /**
  * Run `fn` under V8's CPU profiler when `prefix` is set (ZS_SIM_IDLE_PROFILE=/tmp/x writes
  * /tmp/x-n<size>.cpuprofile for the idle window and /tmp/x-p<size>.cpuprofile for the
- * probes): this thread's peers alone (--workers 0).
+ * probes), and with `mesh` each worker thread's peers to /tmp/x-<tag>-<threadId>.cpuprofile.
  */
-async function profiled(prefix: string | undefined, tag: string, fn: () => Promise<void>): Promise<void> {
+async function profiled(prefix: string | undefined, tag: string, fn: () => Promise<void>, mesh?: SimMesh): Promise<void> {
   if (prefix == null || prefix === '') return await fn()
+  // The worker threads' peers too (their profiles are <prefix>-<tag>-<threadId>.cpuprofile).
+  if (mesh != null) await mesh.ask({ op: 'profile' })
   const { Session } = await import('node:inspector/promises')
   const { writeFile } = await import('node:fs/promises')
   const session = new Session()
@@ -236,6 +238,7 @@ async function profiled(prefix: string | undefined, tag: string, fn: () => Promi
     const { profile } = await session.post('Profiler.stop')
     await writeFile(`${prefix}-${tag}.cpuprofile`, JSON.stringify(profile))
     session.disconnect()
+    if (mesh != null) await mesh.ask({ op: 'profile', path: `${prefix}-${tag}` })
   }
 }
 
@@ -714,7 +717,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       await sleep(1000)
       await mesh.probe(3, o.probeEveryMs, o.probeBytes)
       const trafficBefore = await mesh.traffic()
-      const idle = await measureCpu(() => profiled(process.env.ZS_SIM_IDLE_PROFILE, `n${size}`, () => sleep(o.idleSeconds * 1000)))
+      const idle = await measureCpu(() => profiled(process.env.ZS_SIM_IDLE_PROFILE, `n${size}`, () => sleep(o.idleSeconds * 1000), mesh))
       const idleTraffic = diffTraffic(trafficBefore, await mesh.traffic(), (size * idle.wallMs) / 1000)
       // Every counter that moved (ZS_SIM_IDLE_COUNTERS=/tmp/x writes /tmp/x-n<size>.json), where the log shows the busiest.
       if (process.env.ZS_SIM_IDLE_COUNTERS)
@@ -730,9 +733,14 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       await mesh.ask({ op: 'lag', reset: true })
       let g!: Awaited<ReturnType<SimMesh['probe']>>
       const probing = await measureCpu(async () => {
-        await profiled(process.env.ZS_SIM_IDLE_PROFILE, `p${size}`, async () => {
-          g = await mesh.probe(o.probes, o.probeEveryMs, o.probeBytes)
-        })
+        await profiled(
+          process.env.ZS_SIM_IDLE_PROFILE,
+          `p${size}`,
+          async () => {
+            g = await mesh.probe(o.probes, o.probeEveryMs, o.probeBytes)
+          },
+          mesh
+        )
       })
       probeLag.disable()
       const mem = process.memoryUsage()

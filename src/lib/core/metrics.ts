@@ -16,18 +16,20 @@ export class Counters {
   }
   /** Add `by` (default 1) to counter `name`. */
   inc(name: string, by = 1): void {
-    const key = `${this.#prefix}.${name}`
-    this.#values.set(key, (this.#values.get(key) ?? 0) + by)
+    // Kept under the bare name (prefixed when read): counted on every gossip message and dial.
+    this.#values.set(name, (this.#values.get(name) ?? 0) + by)
   }
   /** Set a gauge. */
   set(name: string, value: number): void {
-    this.#values.set(`${this.#prefix}.${name}`, value)
+    this.#values.set(name, value)
   }
   get(name: string): number {
-    return this.#values.get(`${this.#prefix}.${name}`) ?? 0
+    return this.#values.get(name) ?? 0
   }
   toRecord(): Record<string, number> {
-    return Object.fromEntries(this.#values)
+    const out: Record<string, number> = {}
+    for (const [name, n] of this.#values) out[`${this.#prefix}.${name}`] = n
+    return out
   }
 }
 

@@ -110,8 +110,14 @@ export const PRESENCE_SMALL_MESH = 8
  * keeps entries from going stale and tells peers that missed a change.
  */
 export const PRESENCE_PER_PEER_MS = 1000
-/** The slowest re-announcement (a peer is forgotten 3 intervals after its last one: 6 min). */
-export const PRESENCE_MAX_INTERVAL_MS = 120_000
+/**
+ * The slowest re-announcement (a peer is forgotten 3 intervals after its last one: 12 min).
+ * Past the cap each peer receives more than one periodic presence a second: at 120 s, 1.7 at
+ * 200 peers, ~90 % of an idle simulated peer's unique gossip there (issue 16). At 240 s the
+ * pace of one a second holds up to 246 peers; a peer with no link to one that left lists it
+ * for at most 3 intervals (~10 min at 200 peers; a linked one leaves at once).
+ */
+export const PRESENCE_MAX_INTERVAL_MS = 240_000
 
 /** The re-announcement interval in a mesh where this peer knows the presence of `peers` others. */
 export function presenceIntervalMs(peers: number): number {
@@ -152,6 +158,15 @@ export const LINK_ANNOUNCE_MS = 2000
  * tabs) announce as before.
  */
 export const LINK_ANNOUNCE_MAX_PEERS = 16
+
+/**
+ * How often a peer's announced addresses are merged into the peer store again while they stay
+ * the same. Each merge takes the store's write lock, decodes and re-encodes the record (~4 % of
+ * a simulated peer's CPU at one a minute); the store forgets an address an hour after it was
+ * last merged (@libp2p/peer-store's MAX_ADDRESS_AGE). At 60 s every periodic presence of a mesh
+ * over 66 peers (re-announced every 60-120 s) was merged again (issue 16).
+ */
+export const ADDRS_REMERGE_MS = 15 * 60_000
 
 /** Whether a peer that knows the presence of `peers` others announces a new direct link to the mesh. */
 export function announcesOnLink(peers: number): boolean {

@@ -1,7 +1,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { Counters } from '../core/index.ts'
-import { DIAL_STALL_MS, DirectDialer, STEP_IN_BUSY_MS, STEP_IN_MS, circuitRelayOf, dialAllowed, dialableAddrs, isPrivateHost } from './dialer.ts'
+import { DIAL_REST_MS, DIAL_STALL_MS, DirectDialer, STEP_IN_BUSY_MS, STEP_IN_MS, circuitRelayOf, dialAllowed, dialableAddrs, isPrivateHost } from './dialer.ts'
 
 const RELAY = '12D3KooWRJbgdJz8hXYpkSv4NLE9Hi38jx5kZUv3TNNvFGHGrJkk'
 const OTHER_RELAY = '12D3KooWSk5Bf5bwmCuZTwQKsNSyZjoQAGtXAJeGExZoXBgfzJkd'
@@ -71,7 +71,12 @@ describe('dial scheduling (join time)', () => {
   const SMALLER = '12D3KooWAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
 
   /** A libp2p stand-in: `conns` are the open connections, `dial` never settles unless aborted. */
-  function harness(self: string, peerStore = { known: true }, degree: { targetPeers?: number; wanted?: (id: string) => boolean } = {}) {
+  function harness(
+    self: string,
+    peerStore = { known: true },
+    degree: { targetPeers?: number; wanted?: (id: string) => boolean } = {},
+    opts: { refuse?: boolean } = {}
+  ) {
     const conns: Array<{
       remotePeer: { toString(): string }
       status: string
@@ -81,9 +86,12 @@ describe('dial scheduling (join time)', () => {
       timeline?: { open: number }
     }> = []
     const progress: Array<(e: { type: string }) => void> = []
+    const refuse = { on: opts.refuse === true }
     const dial = vi.fn(
       (_addrs: unknown, opts: { signal: AbortSignal; onProgress: (e: { type: string }) => void }) =>
         new Promise((_resolve, reject) => {
+          // A peer whose link budget is full: the dial fails at once (the gater closed it).
+          if (refuse.on) reject(new Error('the muxer was closed'))
           progress.push(opts.onProgress)
           opts.signal.addEventListener('abort', () => reject(opts.signal.reason))
         })
@@ -101,7 +109,7 @@ describe('dial scheduling (join time)', () => {
     }
     const counters = new Counters('mesh')
     const dialer = new DirectDialer({ node: () => node as never, skip: () => false, counters, maxPeers: 48, relayAddrs: () => [ours], ...degree })
-    return { conns, dial, progress, counters, dialer }
+    return { conns, dial, progress, counters, dialer, refuse }
   }
 
   beforeEach(() => {
@@ -227,6 +235,26 @@ describe('dial scheduling (join time)', () => {
     await vi.advanceTimersByTimeAsync(10)
     expect(h.dial).toHaveBeenCalledTimes(3)
     expect(h.counters.toRecord()['mesh.dial.skipped.target']).toBe(2)
+    h.dialer.stop()
+  })
+
+  it('rests a peer that refused a whole round of dials for DIAL_REST_MS, however often it is announced', async () => {
+    const h = harness(SMALLER, { known: true }, {}, { refuse: true })
+    h.dialer.discovered(PEER)
+    // A dial and eight retries, backing off to 10 s (and within the per-peer dial budget): ~42 s.
+    await vi.advanceTimersByTimeAsync(45_000)
+    expect(h.dial).toHaveBeenCalledTimes(9)
+    // Announced again (a presence, a peer-store update): not dialled while it rests.
+    h.dialer.maybeDial(PEER)
+    await vi.advanceTimersByTimeAsync(10)
+    expect(h.dial).toHaveBeenCalledTimes(9)
+    expect(h.counters.toRecord()['mesh.dial.skipped.resting']).toBe(1)
+    // Past the rest, an announcement starts a new round, which succeeds once the peer has room.
+    await vi.advanceTimersByTimeAsync(DIAL_REST_MS)
+    h.refuse.on = false
+    h.dialer.maybeDial(PEER)
+    await vi.advanceTimersByTimeAsync(10)
+    expect(h.dial).toHaveBeenCalledTimes(10)
     h.dialer.stop()
   })
 })
