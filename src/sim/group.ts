@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { PerformanceObserver, constants as perf, monitorEventLoopDelay } from 'node:perf_hooks'
 import { getHeapStatistics } from 'node:v8'
 import { threadId } from 'node:worker_threads'
 import type { TaskResult } from '../lib/index.ts'
@@ -77,12 +77,33 @@ export type GroupCommand =
   | { op: 'profile'; path?: string }
   | { op: 'stop' }
 
+const GC_KINDS: Record<number, string> = {
+  [perf.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [perf.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [perf.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [perf.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb'
+}
+
 export class PeerGroup {
   readonly peers = new Map<string, SimPeer>()
   readonly #lag = monitorEventLoopDelay({ resolution: 20 })
 
+  /** This thread's garbage collections since the last `lag` reset, by kind: count, total and longest pause (ms). */
+  #gc: Record<string, { n: number; ms: number; max: number }> = {}
+  readonly #gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = GC_KINDS[(e as { detail?: { kind?: number } }).detail?.kind ?? -1] ?? 'other'
+      const g = this.#gc[kind] ?? { n: 0, ms: 0, max: 0 }
+      this.#gc[kind] = g
+      g.n++
+      g.ms = Math.round((g.ms + e.duration) * 10) / 10
+      g.max = Math.max(g.max, Math.round(e.duration * 10) / 10)
+    }
+  })
+
   constructor() {
     this.#lag.enable()
+    this.#gcObserver.observe({ entryTypes: ['gc'] })
   }
 
   #peer(id: string): SimPeer {
@@ -227,12 +248,16 @@ export class PeerGroup {
         return await this.#profile(cmd.path)
       case 'lag': {
         const h = this.#lag
-        const out = { p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6 }
-        if (cmd.reset === true) h.reset()
+        const out = { p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6, gc: this.#gc }
+        if (cmd.reset === true) {
+          h.reset()
+          this.#gc = {}
+        }
         return out
       }
       case 'stop':
         this.#lag.disable()
+        this.#gcObserver.disconnect()
         for (const p of [...this.peers.values()]) await p.stop().catch(() => {})
         this.peers.clear()
         return null

@@ -181,6 +181,8 @@ export interface SizeReport {
   cpu: { userMs: number; systemMs: number; wallMs: number; cores: number }
   /** The event-loop delay (ms) while the gossip probes ran (steady state), the worst of the threads running peers and the main thread: when high, the figures carry it. */
   loopLag: { p50: number; p99: number; max: number }
+  /** Each peers' thread's garbage collections while probing, by kind: count, total and longest pause (ms). */
+  gcDuringProbes?: Array<Record<string, { n: number; ms: number; max: number }>>
   /** The same with tasks, the newcomer's registry sync and churn (the main thread over the whole size, growth included). */
   loopLagAll: { p50: number; p99: number; max: number }
   /** Whether the gossip figures are the mesh's: the event loop's p99 lag during the probes stayed under maxLagP99Ms. */
@@ -758,7 +760,11 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         `per peer: idle ${perPeer.idleCpuMsPerSecond} ms CPU/s, probing ${perPeer.probeCpuMsPerSecond} ms CPU/s, heap ${perPeer.heapMB} MB, RSS ${perPeer.rssMB} MB`
       )
       // The peers' threads: the worst of them (the main thread's own is probeLag).
-      const groupLag = await mesh.ask<{ p50: number; p99: number; max: number }>({ op: 'lag' })
+      const groupLag = await mesh.ask<{ p50: number; p99: number; max: number; gc: Record<string, { n: number; ms: number; max: number }> }>({ op: 'lag' })
+      // Garbage collection in the peers' threads while probing: a long pause delays every message of its thread.
+      log(
+        `the peers' threads while probing: event loop ${JSON.stringify(groupLag.map(({ gc: _, ...lag }) => lag))}, GC ${JSON.stringify(groupLag.map((l) => l.gc))}`
+      )
       log(`gossip p50 ${r1(quantile(g.delivery, 0.5))} ms p99 ${r1(quantile(g.delivery, 0.99))} ms, ${g.delivered}/${g.expected} delivered`)
       if (mesh.tabs != null)
         log(`to the tabs: p50 ${r1(quantile(g.tabs.delivery, 0.5))} ms p99 ${r1(quantile(g.tabs.delivery, 0.99))} ms, ${g.tabs.delivered}/${g.tabs.expected}`)
@@ -785,7 +791,8 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         tasks: opts.quick === true ? noTasks() : await mesh.tasks(o.tasks, o.taskConcurrency, `n${size}`),
         link: { bytes: 0, chunks: 0, resent: 0 },
         cpu: { userMs: 0, systemMs: 0, wallMs: 0, cores: 0 },
-        loopLag: worst([ms3(probeLag), ...groupLag]),
+        loopLag: worst([ms3(probeLag), ...groupLag.map(({ gc: _, ...lag }) => lag)]),
+        gcDuringProbes: groupLag.map((l) => l.gc),
         loopLagAll: { p50: 0, p99: 0, max: 0 },
         held: false,
         goalMet: false,

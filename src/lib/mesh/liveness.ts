@@ -117,6 +117,8 @@ export class LivenessMonitor {
   readonly #silenceMs: number
   readonly #confirmMs: number
   readonly #bytes: BytesReceived
+  /** Whether a link has transport stats to read at all (an RTCPeerConnection), asked before each read. */
+  readonly #measurable: (conn: Connection) => boolean
   readonly #probe: Probe
   readonly #now: () => number
   /** Per link: its last byte count, when it last changed, and when it was probed (suspected silent). */
@@ -131,6 +133,9 @@ export class LivenessMonitor {
     this.#silenceMs = init.silenceMs ?? LIVENESS.silenceMs
     this.#confirmMs = init.confirmMs ?? LIVENESS.confirmMs
     this.#bytes = components.bytesReceived ?? rtcLinkStats
+    // A link with no RTCPeerConnection (a relay's WebSocket, a circuit, the simulator's links)
+    // never has stats: skipped without a read, where each tick read every link of the node.
+    this.#measurable = components.bytesReceived == null ? (conn) => peerConnectionOf(conn) != null : () => true
     this.#probe = components.probe ?? streamProbe
     this.#now = components.now ?? (() => performance.now())
   }
@@ -177,7 +182,7 @@ export class LivenessMonitor {
     const at = now
     await Promise.all(
       this.#c.connections().map(async (conn) => {
-        if (conn.status !== 'open') return
+        if (conn.status !== 'open' || !this.#measurable(conn)) return
         let read: number | LinkStats | undefined
         try {
           read = await this.#bytes(conn)

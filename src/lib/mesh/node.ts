@@ -551,7 +551,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     })
     // A WebRTC link's RTT comes with the stats liveness reads: the sampler pings only the others.
     this.#liveness = new LivenessMonitor({
-      connections: () => node.getConnections(),
+      // Direct links only: a relay's WebSocket and circuits have no transport stats to read.
+      connections: () => [...this.#links().values()].flat(),
       counters: this.counters,
       onRtt: (conn, ms) => this.#rtt?.measured(conn, ms)
     })
