@@ -528,6 +528,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       this.#noiseCrypto
     )
     this.#node = node
+    this.#linkIndex = undefined
     // An IWANT answer over the RPC limit lost every message in it and cut the link from gossip (gossip-repair.ts).
     repairGossip(node.services.pubsub, {
       splitBytes: GOSSIP_LIMITS.maxRpcBytes / 2,
@@ -683,6 +684,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     this.#setStatus({ state: 'stopped', connected: [] })
     await node.stop()
     this.#node = undefined
+    this.#linkIndex = undefined
     this.#peersCache = undefined
   }
 
