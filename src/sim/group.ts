@@ -5,12 +5,12 @@
  * which probes arrived when, what tasks the donors ran). Answers are plain data.
  */
 import { createHash } from 'node:crypto'
-import { writeFile } from 'node:fs/promises'
 import { PerformanceObserver, constants as perf, monitorEventLoopDelay } from 'node:perf_hooks'
 import { getHeapStatistics } from 'node:v8'
 import { threadId } from 'node:worker_threads'
 import type { TaskResult } from '../lib/index.ts'
 import { Transport, connectionTransport } from '../lib/mesh/index.ts'
+import { startProfile } from './profiler.ts'
 import { verifyCacheStats } from './verify-cache.ts'
 import { type SimPeer, type SimPeerInit, knowsPresenceOf, sendProbe, simNow, startSimPeer } from './mesh.ts'
 
@@ -264,24 +264,18 @@ export class PeerGroup {
     }
   }
 
-  #session: import('node:inspector/promises').Session | undefined
+  #stopProfile: ((file: string) => Promise<void>) | undefined
 
   async #profile(path: string | undefined): Promise<string | null> {
     if (path == null) {
-      const { Session } = await import('node:inspector/promises')
-      this.#session = new Session()
-      this.#session.connect()
-      await this.#session.post('Profiler.enable')
-      await this.#session.post('Profiler.start')
+      this.#stopProfile ??= await startProfile()
       return null
     }
-    const session = this.#session
-    this.#session = undefined
-    if (session == null) return null
-    const { profile } = await session.post('Profiler.stop')
-    session.disconnect()
+    const stop = this.#stopProfile
+    this.#stopProfile = undefined
+    if (stop == null) return null
     const file = `${path}-${threadId}.cpuprofile`
-    await writeFile(file, JSON.stringify(profile))
+    await stop(file)
     return file
   }
 

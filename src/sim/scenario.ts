@@ -14,6 +14,7 @@ import { leaveThreads, linkStats } from './link.ts'
 import { type SimPeerInit, type SimRelay, quantile, serveAgents, startSimRelay, waitFor } from './mesh.ts'
 import { type GroupHandle, startGroups } from './threads.ts'
 import { type Seeder, seedRecords, startSeeder } from './registry-seed.ts'
+import { startProfile } from './profiler.ts'
 import { presenceIntervalMs } from '../lib/mesh/index.ts'
 
 /**
@@ -228,18 +229,11 @@ async function profiled(prefix: string | undefined, tag: string, fn: () => Promi
   if (prefix == null || prefix === '') return await fn()
   // The worker threads' peers too (their profiles are <prefix>-<tag>-<threadId>.cpuprofile).
   if (mesh != null) await mesh.ask({ op: 'profile' })
-  const { Session } = await import('node:inspector/promises')
-  const { writeFile } = await import('node:fs/promises')
-  const session = new Session()
-  session.connect()
-  await session.post('Profiler.enable')
-  await session.post('Profiler.start')
+  const stop = await startProfile()
   try {
     await fn()
   } finally {
-    const { profile } = await session.post('Profiler.stop')
-    await writeFile(`${prefix}-${tag}.cpuprofile`, JSON.stringify(profile))
-    session.disconnect()
+    await stop(`${prefix}-${tag}.cpuprofile`)
     if (mesh != null) await mesh.ask({ op: 'profile', path: `${prefix}-${tag}` })
   }
 }

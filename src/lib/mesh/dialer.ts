@@ -190,9 +190,9 @@ export class DirectDialer {
   readonly #inflight = new Map<string, AbortController>()
   /** When a peer that dials before us (the smaller id) last opened a signalling stream to us. */
   readonly #answeredAt = new Map<string, number>()
-  /** Per peer: dial attempts, failures and the last failure (diagnostics). */
   /** When each peer whose last round of dials all failed may be dialled again (DIAL_REST_MS). */
   readonly #restUntil = new Map<string, number>()
+  /** Per peer: dial attempts, failures and the last failure (diagnostics). */
   readonly #history = new Map<string, { attempts: number; failures: number; lastError?: string; lastErrorAt?: number }>()
 
   constructor(components: DialerComponents) {
