@@ -126,13 +126,40 @@ describe('the zerostate command', () => {
         cliId,
         { timeout: 30_000 }
       )
+      // Tab A answered the terminal peer's dial, but the terminal may still abandon it (its side of the
+      // dial can fail after A's side is up: CI failed twice on a link the terminal no longer had, and
+      // A then ran the step itself, as designed). So wait until a stream over A's link is taken up at
+      // the other end: a ping answered; each failed ping waits for the next change of A's peers.
+      const pinged = await a.evaluate(async (id) => {
+        const deadline = Date.now() + 30_000
+        const errors = []
+        while (Date.now() < deadline) {
+          const changed = new Promise((resolve) => {
+            const off = window.zerostate.subscribe(() => {
+              off()
+              resolve()
+            })
+          })
+          try {
+            await window.zerostate.ping(id)
+            return { ok: true, errors }
+          } catch (err) {
+            errors.push(String(err.message))
+          }
+          await Promise.race([changed, new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())))])
+        }
+        return { ok: false, errors }
+      }, cliId)
+      assert.ok(pinged.ok, `tab A never reached the terminal peer over a link: ${pinged.errors.join('; ')}`)
+      if (pinged.errors.length > 0) console.log(`# tab A reached the terminal peer after ${pinged.errors.length} failed ping(s): ${pinged.errors.join('; ')}`)
       const { r, events } = await a.evaluate(async () => {
         const h = window.zerostate.submit({ description: 'hash it', agent: 'hash', input: 'on a terminal' })
+        const seen = window.zerostate.peers().map((x) => ({ id: x.id, via: x.transport, donating: x.donating, free: x.freeWorkers, rtt: x.rttMs }))
         const events = []
-        h.on('step', (e) => events.push({ status: e.status, peer: e.peer, attempt: e.attempt, error: e.error }))
-        return { r: await h.done, events }
+        h.on('step', (e) => events.push({ status: e.status, peer: e.peer, attempt: e.attempt, error: e.error, why: e.reasoning }))
+        return { r: await h.done, events: { seen, events } }
       })
-      // On failure, say where it went and why: this failed once in CI (the step ran on another peer) and passed in every local run.
+      // On failure, say where it went and why, and what A saw of its peers when it submitted.
       const who = { a: await a.evaluate(() => window.zerostate.peerId), b: await b.evaluate(() => window.zerostate.peerId), cli: cliId }
       assert.equal(r.steps[0].peer, cliId, `the step ran on the terminal peer: ${JSON.stringify({ who, events })}`)
       assert.equal(r.output.sha256, sha256('on a terminal'))

@@ -3,7 +3,8 @@ import * as Y from 'yjs'
 import { loadIdentity } from '../core/index.ts'
 import { DEFAULT_LIMITS, Registry } from '../memory/index.ts'
 import { sha256Hex, signPackage, type AgentManifest } from '../runtime/index.ts'
-import { AppCatalog, OutcomeStats, coerceInput, meshPeerDirectory } from './adapters.ts'
+import { StreamAbortEvent, type Libp2p } from '@libp2p/interface'
+import { AppCatalog, OutcomeStats, closedWhileOpening, coerceInput, libp2pStreamHost, meshPeerDirectory } from './adapters.ts'
 import type { MeshNode } from '../mesh/index.ts'
 
 const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])
@@ -93,5 +94,41 @@ describe('meshPeerDirectory', () => {
     // It reads the presence as it is now (the app's presence publisher replaces it as a model loads or unloads).
     ;(mesh as unknown as { presence: typeof presence }).presence = { ...presence, capabilities: [], donating: false, freeWorkers: 0 }
     expect(dir.self?.()).toMatchObject({ donating: false, freeWorkers: 0, capabilities: [] })
+  })
+})
+
+describe('libp2pStreamHost', () => {
+  const peer = '12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf'
+  /** A libp2p whose dialProtocol throws `thrown`, or returns `stream`. */
+  const fakeNode = (thrown: unknown, stream?: unknown) =>
+    ({
+      peerId: { toString: () => 'self' },
+      async dialProtocol() {
+        if (stream != null) return stream
+        throw thrown
+      }
+    }) as unknown as Libp2p
+
+  it('turns the close event libp2p rejects with into an Error naming the protocol, the peer and the cause', async () => {
+    // What libp2p rejects with when the stream's data channel closes before it opens.
+    const err = await libp2pStreamHost(fakeNode(new StreamAbortEvent(new Error('datachannel closed'))))
+      .openStream(peer, '/p/1')
+      .catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(Error)
+    expect((err as Error).message).toBe(`the /p/1 stream to ${peer} closed before it opened: datachannel closed`)
+    expect((err as Error).cause).toBeInstanceOf(StreamAbortEvent)
+  })
+
+  it('passes any other failure on as it is, and a stream through', async () => {
+    const refused = new Error('protocol selection failed')
+    await expect(libp2pStreamHost(fakeNode(refused)).openStream(peer, '/p/1')).rejects.toBe(refused)
+    const stream = { protocol: '/p/1' }
+    await expect(libp2pStreamHost(fakeNode(undefined, stream)).openStream(peer, '/p/1')).resolves.toBe(stream)
+  })
+
+  it('tells a close event from an Error or another event', () => {
+    expect(closedWhileOpening(new StreamAbortEvent(new Error('x')))).toBe(true)
+    expect(closedWhileOpening(new Event('message'))).toBe(false)
+    expect(closedWhileOpening(new Error('close'))).toBe(false)
   })
 })

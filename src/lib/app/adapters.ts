@@ -380,6 +380,22 @@ export function meshPeerDirectory(mesh: MeshNode): PeerDirectory {
   }
 }
 
+/**
+ * Whether a stream open failed because the stream closed under its protocol negotiation: libp2p
+ * then rejects with the stream's close event, not an Error (a data channel the other side never
+ * took up, as on a link its dialler abandoned after this side had answered it).
+ */
+export function closedWhileOpening(err: unknown): boolean {
+  return typeof Event !== 'undefined' && err instanceof Event && err.type === 'close'
+}
+
+/** A close event as an Error that says what happened (it printed as `{"isTrusted":false,"error":{},"local":true}`). */
+function closedError(err: Event, peer: string, protocol: string): Error {
+  const inner = (err as Event & { error?: unknown }).error
+  const why = inner instanceof Error && inner.message !== '' ? `: ${inner.message}` : ''
+  return new Error(`the ${protocol} stream to ${peer} closed before it opened${why}`, { cause: err })
+}
+
 /** libp2p as the task transport's stream host. Streams never run over limited relay circuits. */
 export function libp2pStreamHost(node: Libp2p): StreamHost {
   return {
@@ -397,7 +413,11 @@ export function libp2pStreamHost(node: Libp2p): StreamHost {
       await node.unhandle(protocol)
     },
     async openStream(peer, protocol, opts) {
-      return await node.dialProtocol(peerIdFromString(peer), protocol, { signal: opts?.signal })
+      try {
+        return await node.dialProtocol(peerIdFromString(peer), protocol, { signal: opts?.signal })
+      } catch (err) {
+        throw closedWhileOpening(err) ? closedError(err as Event, peer, protocol) : err
+      }
     }
   }
 }

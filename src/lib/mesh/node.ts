@@ -730,7 +730,9 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     try {
       return await pingConnection(conn, signal)
     } catch (err) {
-      throw new MeshError(`ping to ${peerId} failed: ${(err as Error).message}`, { cause: err })
+      // libp2p rejects with the stream's close event (not an Error) when the stream closes before it opens.
+      const why = err instanceof Error ? err.message : err instanceof Event && err.type === 'close' ? 'the stream closed before it opened' : String(err)
+      throw new MeshError(`ping to ${peerId} failed: ${why}`, { cause: err })
     }
   }
 
