@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { loadIdentity } from '../core/index.ts'
+import { closedWhileOpening, loadIdentity } from '../core/index.ts'
 import { DEFAULT_LIMITS, Registry } from '../memory/index.ts'
 import { sha256Hex, signPackage, type AgentManifest } from '../runtime/index.ts'
 import { StreamAbortEvent, type Libp2p } from '@libp2p/interface'
-import { AppCatalog, OutcomeStats, closedWhileOpening, coerceInput, libp2pStreamHost, meshPeerDirectory } from './adapters.ts'
+import { AppCatalog, OutcomeStats, coerceInput, libp2pStreamHost, meshPeerDirectory } from './adapters.ts'
 import type { MeshNode } from '../mesh/index.ts'
 
 const wasm = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])

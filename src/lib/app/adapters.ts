@@ -8,7 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p } from '@libp2p/interface'
 import type { MeshNode } from '../mesh/index.ts'
 import type { Registry, RegistryEntry } from '../memory/index.ts'
-import { ChangeNotifier, canonicalBytes, verifyJson } from '../core/index.ts'
+import { ChangeNotifier, canonicalBytes, closedWhileOpening, closedWhileOpeningReason, verifyJson } from '../core/index.ts'
 import {
   loadBundledAgent,
   parseManifest,
@@ -380,22 +380,6 @@ export function meshPeerDirectory(mesh: MeshNode): PeerDirectory {
   }
 }
 
-/**
- * Whether a stream open failed because the stream closed under its protocol negotiation: libp2p
- * then rejects with the stream's close event, not an Error (a data channel the other side never
- * took up, as on a link its dialler abandoned after this side had answered it).
- */
-export function closedWhileOpening(err: unknown): boolean {
-  return typeof Event !== 'undefined' && err instanceof Event && err.type === 'close'
-}
-
-/** A close event as an Error that says what happened (it printed as `{"isTrusted":false,"error":{},"local":true}`). */
-function closedError(err: Event, peer: string, protocol: string): Error {
-  const inner = (err as Event & { error?: unknown }).error
-  const why = inner instanceof Error && inner.message !== '' ? `: ${inner.message}` : ''
-  return new Error(`the ${protocol} stream to ${peer} closed before it opened${why}`, { cause: err })
-}
-
 /** libp2p as the task transport's stream host. Streams never run over limited relay circuits. */
 export function libp2pStreamHost(node: Libp2p): StreamHost {
   return {
@@ -416,7 +400,7 @@ export function libp2pStreamHost(node: Libp2p): StreamHost {
       try {
         return await node.dialProtocol(peerIdFromString(peer), protocol, { signal: opts?.signal })
       } catch (err) {
-        throw closedWhileOpening(err) ? closedError(err as Event, peer, protocol) : err
+        throw closedWhileOpening(err) ? new Error(`the ${protocol} stream to ${peer} ${closedWhileOpeningReason(err)}`, { cause: err }) : err
       }
     }
   }

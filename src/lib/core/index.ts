@@ -84,6 +84,7 @@ export {
   type ProtocolDefinition
 } from './framing.ts'
 export type { StreamHost } from './stream-host.ts'
+export { closedWhileOpening, closedWhileOpeningReason } from './stream-host.ts'
 export {
   loadIdentity,
   signJson,

@@ -18,7 +18,7 @@ import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
-import { TypedEventEmitter, backoffDelay, coalesce, shuffle } from '../core/index.ts'
+import { TypedEventEmitter, backoffDelay, closedWhileOpening, closedWhileOpeningReason, coalesce, shuffle } from '../core/index.ts'
 import { echoRtts, handleEcho } from './diagnostics.ts'
 import { DirectDialer, dialAllowed, isPrivateHost, firstHost } from './dialer.ts'
 import { gossipFastMsgId, gossipScoring, gossipStrikeProtocol, installGossipValidators } from './gossip-validators.ts'
@@ -730,8 +730,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     try {
       return await pingConnection(conn, signal)
     } catch (err) {
-      // libp2p rejects with the stream's close event (not an Error) when the stream closes before it opens.
-      const why = err instanceof Error ? err.message : err instanceof Event && err.type === 'close' ? 'the stream closed before it opened' : String(err)
+      const why = err instanceof Error ? err.message : closedWhileOpening(err) ? `the stream ${closedWhileOpeningReason(err)}` : String(err)
       throw new MeshError(`ping to ${peerId} failed: ${why}`, { cause: err })
     }
   }
