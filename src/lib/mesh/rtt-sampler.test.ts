@@ -95,6 +95,36 @@ describe('RTT sampling within a budget (issue 16)', () => {
     sampler.stop()
   })
 
+  it("a ping's deadline ends with it: an answered ping leaves no timer behind, an unanswered one is aborted after timeoutMs", async () => {
+    const signals: AbortSignal[] = []
+    let answer = true
+    const ping = vi.fn(async (_conn: Connection, signal: AbortSignal) => {
+      signals.push(signal)
+      if (answer) return 20
+      return await new Promise<number>((_ok, fail) => signal.addEventListener('abort', () => fail(signal.reason), { once: true }))
+    })
+    const l = links(1)
+    const sampler = new RttSampler({ connections: l.connections, ping }, { perSecond: 4, minIntervalMs: 1000, timeoutMs: 3000 })
+    sampler.start()
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect(ping).toHaveBeenCalledTimes(1)
+    // Only the sampler's own interval is left: the answered ping's deadline was cleared
+    // (AbortSignal.timeout's could not be, and fired 3 s later for nothing).
+    expect(vi.getTimerCount()).toBe(1)
+    answer = false
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect(ping).toHaveBeenCalledTimes(2)
+    const pending = signals[1] as AbortSignal
+    expect(vi.getTimerCount()).toBe(2)
+    await vi.advanceTimersByTimeAsync(2_999)
+    expect(pending.aborted).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(pending.aborted).toBe(true)
+    expect((pending.reason as Error).name).toBe('TimeoutError')
+    expect(signals[0]?.aborted).toBe(false)
+    sampler.stop()
+  })
+
   it('a link with a yamux muxer is pinged by its PING frame, never by a ping stream (issue 16: the streams were the largest idle cost)', async () => {
     const muxerPing = vi.fn(async () => 27)
     const newStream = vi.fn(async () => {
