@@ -200,6 +200,9 @@ export interface GossipMetricsRegister {
 export function gossipsubMetricsRegister(registry: MetricsRegistry): GossipMetricsRegister {
   const split = <T>(a: GossipLabels | T, b: T | undefined): [GossipLabels | undefined, T] =>
     typeof a === 'object' && a != null && !Array.isArray(a) ? [a as GossipLabels, b as T] : [undefined, a as T]
+  // gossipsub counts several series per RPC it sends or receives: the numeric calls (inc(n),
+  // observe(v)) and the labelled ones (inc({ topic }, n)) are told apart without the tuple
+  // split() builds, which was an allocation per count (issue 16).
   return {
     gauge(config) {
       const collects: Array<(m: ReturnType<GossipMetricsRegister['gauge']>) => void> = []
@@ -214,12 +217,12 @@ export function gossipsubMetricsRegister(registry: MetricsRegistry): GossipMetri
       })
       api = {
         inc(a, b) {
-          const [labels, v] = split<number | undefined>(a ?? 1, b)
-          g.inc(v ?? 1, labels)
+          if (a === undefined || typeof a === 'number') g.inc(a ?? 1)
+          else g.inc(b ?? 1, a)
         },
         set(a, b) {
-          const [labels, v] = split<number | undefined>(a, b)
-          if (v !== undefined) g.set(v, labels)
+          if (typeof a === 'number') g.set(a)
+          else if (b !== undefined) g.set(b, a)
         },
         addCollect(fn) {
           collects.push(fn)
@@ -236,8 +239,8 @@ export function gossipsubMetricsRegister(registry: MetricsRegistry): GossipMetri
       return {
         startTimer: timerOf((s) => h.observe(s)),
         observe(a, b) {
-          const [labels, v] = split<number | undefined>(a, b)
-          if (v !== undefined) h.observe(v, labels)
+          if (typeof a === 'number') h.observe(a)
+          else if (b !== undefined) h.observe(b, a)
         },
         reset: () => h.reset()
       }

@@ -89,6 +89,8 @@ class Series<T> {
   readonly #labelNames: readonly string[]
   readonly #max: number
   readonly #make: () => T
+  /** An unlabelled metric's one series (also in #map), so its hot path does no lookup. */
+  #only: T | undefined
   /** Bumped by clear(): a series handed out before is no longer this metric's. */
   generation = 0
   constructor(name: string, init: MetricInit, make: () => T) {
@@ -100,12 +102,11 @@ class Series<T> {
   get(labels: Labels | undefined): T {
     // Unlabelled metrics (most of them) skip building a key.
     if (this.#labelNames.length === 0) {
-      let only = this.#map.get(this.#name)
-      if (only == null) {
-        only = this.#make()
-        this.#map.set(this.#name, only)
+      if (this.#only == null) {
+        this.#only = this.#make()
+        this.#map.set(this.#name, this.#only)
       }
-      return only
+      return this.#only
     }
     const single = this.#labelNames.length === 1 ? labels?.[this.#labelNames[0] as string] : undefined
     if (single !== undefined) {
@@ -135,6 +136,7 @@ class Series<T> {
   clear(): void {
     this.#map.clear()
     this.#byValue.clear()
+    this.#only = undefined
     this.generation++
   }
 }
