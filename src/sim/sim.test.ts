@@ -32,6 +32,28 @@ describe('simulated link', () => {
     // Chunk 2 waited for its resend, and 3 and 4 behind it.
     for (const g of got.slice(2)) expect(g.at - t0).toBeGreaterThanOrEqual(129)
   })
+
+  it('one clock for all lanes: each delivers at its own time, a slow lane does not hold back a fast one, a stopped one delivers nothing', async () => {
+    const got: string[] = []
+    const shape = (latencyMs: number) => ({ latencyMs, jitterMs: 0, loss: 0, retransmitMs: 0 })
+    const lane = (name: string, latencyMs: number) =>
+      new Lane(shape(latencyMs), Math.random, (item) => {
+        for (const n of item.data as Uint8Array) got.push(`${name}${n}`)
+      })
+    const slow = lane('s', 80)
+    const fast = lane('f', 10)
+    const stopped = lane('x', 20)
+    slow.push({ data: Uint8Array.of(1) })
+    stopped.push({ data: Uint8Array.of(1) })
+    fast.push({ data: Uint8Array.of(1) })
+    stopped.stop()
+    await waitFor(() => got.length >= 1, 2000, 'the fast lane', 2)
+    expect(got).toEqual(['f1'])
+    // A lane pushed while the clock waits for a later one is still on time.
+    fast.push({ data: Uint8Array.of(2) })
+    await waitFor(() => got.length >= 3, 2000, 'both lanes', 2)
+    expect(got).toEqual(['f1', 'f2', 's1'])
+  })
 })
 
 describe('simulated mesh, 8 peers (2 donating) in two worker threads', () => {
