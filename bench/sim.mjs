@@ -32,6 +32,7 @@ const { values: a } = parseArgs({
     'churn-seconds': { type: 'string', default: '15' },
     'max-lag': { type: 'string', default: '1000' },
     'idle-seconds': { type: 'string', default: '10' },
+    'settle-max': { type: 'string', default: '120' },
     'target-peers': { type: 'string' },
     'trim-links': { type: 'boolean', default: false },
     'no-presence-pull': { type: 'boolean', default: false },
@@ -49,7 +50,7 @@ if (a.help) {
   [--probes 40] [--probe-every 100 (ms between probes, from peers in turn)] [--tasks 100] [--concurrency 10] [--agents 1000] [--churn 60 (peers replaced per minute)] [--churn-seconds 15]
   [--max-lag 1000 (stop growing once this process's event-loop p99 lag passed it, ms; 0: never)] [--out bench/results/sim.json]
   [--no-verify-cache (every peer checks every signature itself, as tabs do: the baseline of the shared verification cache)]
-  [--idle-seconds 10 (quiet seconds over which each size's CPU per peer is measured; 0: none)] [--quick (links, idle CPU and gossip only: no tasks, newcomer or churn)]
+  [--idle-seconds 10 (quiet seconds over which each size's CPU per peer is measured; 0: none)] [--settle-max 120 (after the last join, probe gossip once (gossipEarly), then wait up to this many s for the peers' CPU to stop falling before the idle and gossip figures; 0: measure at once)] [--quick (links, idle CPU and gossip only: no tasks, newcomer or churn)]
   [--tabs 0 (real Chromium tabs of the built app joined through the relay's WebSocket; needs npm run build and Chromium)]`)
   process.exit(0)
 }
@@ -96,6 +97,7 @@ const report = await runSim({
   churnSeconds: num('churn-seconds'),
   maxLagP99Ms: num('max-lag'),
   idleSeconds: num('idle-seconds'),
+  settleMaxSeconds: num('settle-max'),
   quick: a.quick,
   targetPeers: a['target-peers'] != null ? num('target-peers') : undefined,
   trimLinks: a['trim-links'],
@@ -113,12 +115,14 @@ const report = await runSim({
 })
 const out = { ...header(), ...report }
 console.log(
-  '\nsize  links(min/mean)  gossip p50/p99 ms  to-all p99  presence ms  newcomer presence/registry ms  tasks ok/once  churn p99  loop p99  idle ms/s/peer  held  goal'
+  '\nsize  links(min/mean)  gossip p50/p99 ms  early p99  settled s  to-all p99  presence ms  newcomer presence/registry ms  tasks ok/once  churn p99  loop p99  idle ms/s/peer  held  goal'
 )
 for (const s of report.sizes) {
   console.log(
     `${String(s.peers).padStart(4)}  ${s.links.min}/${s.links.mean}`.padEnd(22) +
       `${s.gossip.delivery.p50}/${s.gossip.delivery.p99}`.padEnd(19) +
+      `${s.gossipEarly?.delivery.p99 ?? '-'}`.padEnd(11) +
+      `${s.settle == null ? '-' : `${Math.round(s.settle.ms / 1000)}${s.settle.settled ? '' : '+'}`}`.padEnd(11) +
       `${s.gossip.toAll.p99}`.padEnd(12) +
       `${s.presenceConvergedMs}`.padEnd(13) +
       `${s.newcomerPresenceMs}/${s.registrySync?.ms ?? '-'}`.padEnd(31) +

@@ -73,6 +73,12 @@ export interface SimOptions {
   churnSeconds?: number
   /** Seconds of quiet (no probes, no tasks) over which each size's idle CPU per peer is measured (0: none). Default 10. */
   idleSeconds?: number
+  /**
+   * Before the idle and gossip figures, wait up to this many seconds for the mesh to settle
+   * after its last join (settle()), having probed gossip once right after that join
+   * (`gossipEarly`). 0: measure at once, as before. Default 120.
+   */
+  settleMaxSeconds?: number
   /** Measure links, idle CPU and gossip only (no tasks, newcomer or churn): quick A/B runs. Default false. */
   quick?: boolean
   /** Project root (for the built agents). Default cwd. */
@@ -118,6 +124,14 @@ export interface SizeReport {
     delivered: number
     expected: number
   }
+  /**
+   * The same probes right after the last join (presence converged, links made), while the
+   * join's tail still runs: presence pulls and answers, grafts, dials and refusals. `gossip`
+   * is measured once the mesh has settled (`settle`).
+   */
+  gossipEarly?: { delivery: Dist; toAll: Dist; delivered: number; expected: number }
+  /** How the mesh settled before the figures: CPU and bytes received per peer-second in each window, and when it stopped falling. */
+  settle?: SettleReport
   /** Real browser tabs in the mesh (counted in gossip above too): probes delivered to them, and tabs lacking a peer's presence after the probes. */
   tabs?: { n: number; delivery: Dist; delivered: number; expected: number; lackingPresence: number }
   /** A newcomer: until it held every peer's presence and every peer held its. */
@@ -177,6 +191,8 @@ export interface SizeReport {
     rssMB: number
     /** The busiest counters of the peers' metrics over the idle window, per peer-second (gossip RPCs and bytes per protocol): what the idle CPU went on. */
     idleCounters?: Record<string, number>
+    /** The dial counters (mesh.dial.*) and links refused (mesh.links.refused.*) over the idle window, per peer-second. */
+    idleDials?: Record<string, number>
   }
   /** CPU of this process (all peers) and its share of one core over the size's wall time. */
   cpu: { userMs: number; systemMs: number; wallMs: number; cores: number }
@@ -274,6 +290,20 @@ async function measureCpu(fn: () => Promise<void>): Promise<{ cpuMs: number; wal
   const c = process.cpuUsage(c0)
   return { cpuMs: (c.user + c.system) / 1000, wallMs: performance.now() - t0 }
 }
+
+/** The settling of a mesh after its last join (SimMesh.settle). */
+export interface SettleReport {
+  /** From the start of settle() until a window's CPU fell by less than SETTLE_FALL (or the cap). */
+  ms: number
+  settled: boolean
+  windows: Array<{ cpuMsPerPeerSecond: number; rxBytesPerPeerSecond: number }>
+}
+
+/** Settle windows: each this long. */
+const SETTLE_WINDOW_MS = 10_000
+/** Settled once a window's CPU per peer is more than this share of the last one's (it fell by less than 8 %). */
+const SETTLE_FALL = 0.92
+const RX_BYTES = 'libp2p_data_transfer_bytes_total{protocol="global",direction="received"}'
 
 /** A peer of the mesh: its id and the group (thread) that runs it. */
 export interface PeerRef {
@@ -406,6 +436,43 @@ export class SimMesh {
   async traffic(): Promise<Record<string, number>> {
     const sum: Record<string, number> = {}
     for (const part of await this.ask<Record<string, number>>({ op: 'traffic' })) for (const [k, n] of Object.entries(part)) sum[k] = (sum[k] ?? 0) + n
+    return sum
+  }
+
+  /**
+   * Wait for the mesh to settle after its last join: the join's tail (presence pulls and
+   * answers, grafts, dials, refused links) costs each peer CPU for a minute or more after
+   * presence converged, and gossip measured within it measures that tail as much as gossip.
+   * Windows of SETTLE_WINDOW_MS until one's CPU per peer-second fell by less than 8 % from
+   * the one before (at least two windows), or `maxMs`.
+   */
+  async settle(maxMs: number, log: (line: string) => void): Promise<SettleReport> {
+    const t0 = performance.now()
+    const windows: SettleReport['windows'] = []
+    const n = this.peers.length
+    for (;;) {
+      const before = await this.traffic()
+      const w = await measureCpu(() => sleep(SETTLE_WINDOW_MS))
+      const after = await this.traffic()
+      const peerSeconds = (n * w.wallMs) / 1000
+      const win = {
+        cpuMsPerPeerSecond: r1(w.cpuMs / peerSeconds),
+        rxBytesPerPeerSecond: Math.round(((after[RX_BYTES] ?? 0) - (before[RX_BYTES] ?? 0)) / peerSeconds)
+      }
+      windows.push(win)
+      log(`settling: ${win.cpuMsPerPeerSecond} ms CPU and ${win.rxBytesPerPeerSecond} bytes received per peer-second`)
+      const prev = windows.at(-2)
+      const ms = Math.round(performance.now() - t0)
+      if (prev != null && win.cpuMsPerPeerSecond > prev.cpuMsPerPeerSecond * SETTLE_FALL) return { ms, settled: true, windows }
+      if (ms + SETTLE_WINDOW_MS > maxMs) return { ms, settled: false, windows }
+    }
+  }
+
+  /** The peers' dial and link-refusal counters (mesh.dial.*, mesh.links.refused.*), summed over the threads. */
+  async dialCounters(): Promise<Record<string, number>> {
+    const sum: Record<string, number> = {}
+    for (const part of ['mesh.dial.', 'mesh.links.refused.'])
+      for (const r of await this.ask<Record<string, number>>({ op: 'counters', part })) for (const [k, n] of Object.entries(r)) sum[k] = (sum[k] ?? 0) + n
     return sum
   }
 
@@ -640,6 +707,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       churnPerMinute: opts.churnPerMinute ?? 60,
       churnSeconds: opts.churnSeconds ?? 15,
       idleSeconds: opts.idleSeconds ?? 10,
+      settleMaxSeconds: opts.settleMaxSeconds ?? 120,
       maxLagP99Ms: opts.maxLagP99Ms ?? 1000
     },
     shortcuts: simShortcuts(opts),
@@ -712,9 +780,26 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       // Two heartbeats for the probe topic's mesh to graft, then warm-up probes (not counted).
       await sleep(1000)
       await mesh.probe(3, o.probeEveryMs, o.probeBytes)
+      let gossipEarly: SizeReport['gossipEarly']
+      let settle: SettleReport | undefined
+      if (o.settleMaxSeconds > 0) {
+        // Gossip right after the last join, then again (the figure) once the join's tail has settled.
+        const e = await mesh.probe(o.probes, o.probeEveryMs, o.probeBytes)
+        gossipEarly = { delivery: dist(e.delivery), toAll: dist(e.toAll), delivered: e.delivered, expected: e.expected }
+        log(`gossip right after the last join: p50 ${gossipEarly.delivery.p50} ms p99 ${gossipEarly.delivery.p99} ms, ${e.delivered}/${e.expected} delivered`)
+        settle = await mesh.settle(o.settleMaxSeconds * 1000, log)
+        log(`${settle.settled ? 'settled' : 'still settling'} after ${Math.round(settle.ms / 1000)} s`)
+      }
       const trafficBefore = await mesh.traffic()
+      const dialsBefore = await mesh.dialCounters()
       const idle = await measureCpu(() => profiled(process.env.ZS_SIM_IDLE_PROFILE, `n${size}`, () => sleep(o.idleSeconds * 1000), mesh))
       const idleTraffic = diffTraffic(trafficBefore, await mesh.traffic(), (size * idle.wallMs) / 1000)
+      // Dials in a mesh that has linked: each costs both ends a handshake and an upgrade, and one refused (a full budget) buys nothing.
+      const dialsAfter = await mesh.dialCounters()
+      const idleDials = Object.entries(dialsAfter)
+        .map(([k, n]): [string, number] => [k, Math.round(((n - (dialsBefore[k] ?? 0)) / ((size * idle.wallMs) / 1000)) * 1000) / 1000])
+        .filter(([, n]) => n > 0)
+      log(`dials and refused links per peer-second over the idle window: ${JSON.stringify(Object.fromEntries(idleDials))}`)
       // Every counter that moved (ZS_SIM_IDLE_COUNTERS=/tmp/x writes /tmp/x-n<size>.json), where the log shows the busiest.
       if (process.env.ZS_SIM_IDLE_COUNTERS)
         await writeFile(`${process.env.ZS_SIM_IDLE_COUNTERS}-n${size}.json`, JSON.stringify(Object.fromEntries(idleTraffic), null, 1))
@@ -748,7 +833,8 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         idleSeconds: o.idleSeconds,
         heapMB: r1(heaps / 1e6 / size),
         rssMB: r1(mem.rss / 1e6 / size),
-        idleCounters: Object.fromEntries(idleTraffic.slice(0, 16))
+        idleCounters: Object.fromEntries(idleTraffic.slice(0, 16)),
+        idleDials: Object.fromEntries(idleDials)
       }
       log(
         `per peer: idle ${perPeer.idleCpuMsPerSecond} ms CPU/s, probing ${perPeer.probeCpuMsPerSecond} ms CPU/s, heap ${perPeer.heapMB} MB, RSS ${perPeer.rssMB} MB`
@@ -771,6 +857,8 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         links,
         perPeer,
         gossip: { delivery: dist(g.delivery), toAll: dist(g.toAll), delivered: g.delivered, expected: g.expected },
+        ...(gossipEarly != null ? { gossipEarly } : {}),
+        ...(settle != null ? { settle } : {}),
         ...(mesh.tabs != null
           ? {
               tabs: {

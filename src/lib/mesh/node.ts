@@ -429,6 +429,10 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   #linkIndex: Map<string, Connection[]> | undefined
   /** #directPeers() of the current #linkIndex (a link closing counts until its close event). */
   #directMemo: { index: Map<string, Connection[]>; direct: Set<string> } | undefined
+  /** #listedRelayAddrs() of the current relay list. */
+  #listedMemo: { relays: readonly string[]; addrs: Multiaddr[] } | undefined
+  /** #relayAddrs() of the current #linkIndex. */
+  #relayAddrsMemo: { index: Map<string, Connection[]>; addrs: Multiaddr[] } | undefined
 
   #links(): Map<string, Connection[]> {
     if (this.#linkIndex != null) return this.#linkIndex
@@ -842,15 +846,25 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   #relayAddrs(): Multiaddr[] {
     const node = this.#node
     if (node == null) return []
-    return node
+    // Asked for every dial (the dialer builds each target's circuit addresses on them): kept
+    // with the link index, which is rebuilt whenever a connection opens or closes or a relay
+    // is known, instead of scanning every connection per dial (issue 16).
+    const index = this.#links()
+    if (this.#relayAddrsMemo?.index === index) return this.#relayAddrsMemo.addrs
+    const addrs = node
       .getConnections()
       .filter((c) => c.status === 'open' && c.limits == null && this.#book.isRelay(c.remotePeer.toString()))
       .map((c) => c.remoteAddr)
+    if (this.#linkIndex === index) this.#relayAddrsMemo = { index, addrs }
+    return addrs
   }
 
   /** The relay list's addresses that name their peer id (after the connected ones, which dialableAddrs prefers). */
   #listedRelayAddrs(): Multiaddr[] {
+    // Parsed once per relay list (asked for every dial).
+    if (this.#listedMemo?.relays === this.#status.relays) return this.#listedMemo.addrs
     const out: Multiaddr[] = []
+    this.#listedMemo = { relays: this.#status.relays, addrs: out }
     for (const r of this.#status.relays) {
       try {
         const ma = multiaddr(r)
