@@ -1,5 +1,5 @@
 // `npm run sim`: N peers of the real mesh code (createZeroState) spread over worker threads
-// (--workers, default one per core; the relay, the registry seeder and the measuring stay in
+// (--workers, default one per 25 peers of the largest size and at least one per core; the relay, the registry seeder and the measuring stay in
 // the main thread), over simulated links (latency, jitter, loss) bridged between the threads
 // by MessagePorts, grown through --sizes in one mesh; at each size gossip delivery p50/p99,
 // presence convergence, registry sync of --agents to a newcomer, --tasks with --donors of the
@@ -14,11 +14,20 @@ import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { runSim } from '../src/sim/scenario.ts'
 
+/**
+ * Peers per worker thread by default. A tab has an event loop of its own; peers sharing one
+ * wait behind each other's work, and at 100 per thread (two threads for 200 peers) a burst in
+ * one peer (a GC, a heartbeat, a probe's copies) delayed its 99 thread-mates: gossip p99 went
+ * from 0.4 to 2.5 s between runs of the same build. At 25 per thread the same 2 cores do the same
+ * work with shorter queues.
+ */
+const PEERS_PER_THREAD = 25
+
 const { values: a } = parseArgs({
   options: {
     sizes: { type: 'string', default: '50,100,200' },
     donors: { type: 'string', default: '0.2' },
-    workers: { type: 'string', default: String(cpus().length) },
+    workers: { type: 'string' },
     'max-peers': { type: 'string' },
     latency: { type: 'string', default: '20' },
     jitter: { type: 'string', default: '10' },
@@ -46,7 +55,7 @@ const { values: a } = parseArgs({
   }
 })
 if (a.help) {
-  console.log(`npm run sim -- [--sizes 50,100,200] [--workers ${cpus().length} (worker threads the peers are spread over; 0: all in the main thread)] [--donors 0.2] [--max-peers 48] [--target-peers 16 (direct links a peer dials on its own up to)] [--trim-links (close incoming links past target + 8: mesh trimLinks)] [--no-presence-pull (joiners wait for re-announcements: the A/B baseline of mesh presencePull)] [--no-newcomer-answers (with --no-presence-pull: members do not answer a newcomer)] [--discovery-broadcast (peers broadcast pubsub peer discovery every 60 s as before the pull: the A/B baseline of mesh discoveryBroadcast)] [--latency 20] [--jitter 10] [--loss 0.01]
+  console.log(`npm run sim -- [--sizes 50,100,200] [--workers N (worker threads the peers are spread over; 0: all in the main thread; default one per ${PEERS_PER_THREAD} peers of the largest size, at least one per core: ${cpus().length})] [--donors 0.2] [--max-peers 48] [--target-peers 16 (direct links a peer dials on its own up to)] [--trim-links (close incoming links past target + 8: mesh trimLinks)] [--no-presence-pull (joiners wait for re-announcements: the A/B baseline of mesh presencePull)] [--no-newcomer-answers (with --no-presence-pull: members do not answer a newcomer)] [--discovery-broadcast (peers broadcast pubsub peer discovery every 60 s as before the pull: the A/B baseline of mesh discoveryBroadcast)] [--latency 20] [--jitter 10] [--loss 0.01]
   [--probes 40] [--probe-every 100 (ms between probes, from peers in turn)] [--tasks 100] [--concurrency 10] [--agents 1000] [--churn 60 (peers replaced per minute)] [--churn-seconds 15]
   [--max-lag 1000 (stop growing once this process's event-loop p99 lag passed it, ms; 0: never)] [--out bench/results/sim.json]
   [--no-verify-cache (every peer checks every signature itself, as tabs do: the baseline of the shared verification cache)]
@@ -67,6 +76,7 @@ if (sizes.some((n) => !Number.isInteger(n) || n < 2)) {
   console.error('--sizes takes integers ≥ 2, e.g. 50,100,200')
   process.exit(2)
 }
+const workers = a.workers != null ? num('workers') : Math.max(cpus().length, Math.ceil(Math.max(...sizes) / PEERS_PER_THREAD))
 
 const t0 = performance.now()
 const load0 = loadavg()[0]
@@ -74,7 +84,7 @@ const header = () => ({
   when: new Date().toISOString(),
   machine: {
     cores: cpus().length,
-    workers: num('workers'),
+    workers,
     node: process.version,
     loadAvgAtStart: Math.round(load0 * 10) / 10,
     loadAvgAtEnd: Math.round(loadavg()[0] * 10) / 10
@@ -85,7 +95,7 @@ const header = () => ({
 const report = await runSim({
   sizes,
   donorShare: num('donors'),
-  workers: num('workers'),
+  workers,
   maxPeers: a['max-peers'] != null ? num('max-peers') : undefined,
   link: { latencyMs: num('latency'), jitterMs: num('jitter'), loss: num('loss') },
   probes: num('probes'),

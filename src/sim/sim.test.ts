@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Lane } from './link.ts'
 import { waitFor } from './mesh.ts'
-import { SimMesh } from './scenario.ts'
+import { SimMesh, settledAfter } from './scenario.ts'
 
 describe('simulated link', () => {
   it('delivers in order, no earlier than the latency, and a lost chunk holds back those after it', async () => {
@@ -53,6 +53,19 @@ describe('simulated link', () => {
     fast.push({ data: Uint8Array.of(2) })
     await waitFor(() => got.length >= 3, 2000, 'both lanes', 2)
     expect(got).toEqual(['f1', 'f2', 's1'])
+  })
+})
+
+describe('settling after the last join', () => {
+  it('waits until two windows in a row fell by less than 5 %, not one (a single flat window was noise)', () => {
+    expect(settledAfter([8.9, 8.2])).toBe(false)
+    expect(settledAfter([8.9, 8.5, 8.3])).toBe(true)
+    // Falling by 8 % then 20 %: the tail is still draining.
+    expect(settledAfter([8.9, 8.2, 6.5])).toBe(false)
+    expect(settledAfter([8.2, 6.8, 5.4, 4.8, 5.3])).toBe(false)
+    expect(settledAfter([8.2, 6.8, 5.4, 5.3, 5.4])).toBe(true)
+    // A rise counts as not falling.
+    expect(settledAfter([5, 5.5, 6])).toBe(true)
   })
 })
 
