@@ -236,9 +236,12 @@ function joinChunks(chunks: Array<Chunk | Uint8Array>): Uint8Array {
  * lane, instead of a timer per lane (a peer with 33 links had 66). At each tick it drains
  * every lane that is due, then posts what they handed to other threads, one Batch per port.
  */
+/** A lane on the clock: wake it at `at`. */
+type Wake = { at: number; lane: Lane }
+
 class LaneClock {
   /** Lanes by the time their head item is due: a binary min-heap. */
-  readonly #heap: Array<{ at: number; lane: Lane }> = []
+  readonly #heap: Wake[] = []
   #timer: ReturnType<typeof setTimeout> | undefined
   #timerAt = Number.POSITIVE_INFINITY
 
@@ -249,8 +252,8 @@ class LaneClock {
     let i = h.length - 1
     while (i > 0) {
       const up = (i - 1) >> 1
-      if ((h[up] as { at: number }).at <= at) break
-      ;[h[up], h[i]] = [h[i] as { at: number; lane: Lane }, h[up] as { at: number; lane: Lane }]
+      if ((h[up] as Wake).at <= at) break
+      ;[h[up], h[i]] = [h[i] as Wake, h[up] as Wake]
       i = up
     }
     if (at < this.#timerAt) this.#arm(at)
@@ -258,8 +261,8 @@ class LaneClock {
 
   #pop(): Lane {
     const h = this.#heap
-    const top = h[0] as { at: number; lane: Lane }
-    const last = h.pop() as { at: number; lane: Lane }
+    const top = h[0] as Wake
+    const last = h.pop() as Wake
     if (h.length > 0) {
       h[0] = last
       let i = 0
@@ -267,10 +270,10 @@ class LaneClock {
         const l = 2 * i + 1
         const r = l + 1
         let m = i
-        if (l < h.length && (h[l] as { at: number }).at < (h[m] as { at: number }).at) m = l
-        if (r < h.length && (h[r] as { at: number }).at < (h[m] as { at: number }).at) m = r
+        if (l < h.length && (h[l] as Wake).at < (h[m] as Wake).at) m = l
+        if (r < h.length && (h[r] as Wake).at < (h[m] as Wake).at) m = r
         if (m === i) break
-        ;[h[m], h[i]] = [h[i] as { at: number; lane: Lane }, h[m] as { at: number; lane: Lane }]
+        ;[h[m], h[i]] = [h[i] as Wake, h[m] as Wake]
         i = m
       }
     }
@@ -287,7 +290,7 @@ class LaneClock {
     this.#timer = undefined
     this.#timerAt = Number.POSITIVE_INFINITY
     const now = performance.now()
-    while (this.#heap.length > 0 && (this.#heap[0] as { at: number }).at <= now) this.#pop().drain(now)
+    while (this.#heap.length > 0 && (this.#heap[0] as Wake).at <= now) this.#pop().drain(now)
     for (const box of exchange.outboxes.values()) box.flush()
     const next = this.#heap[0]
     if (next != null && next.at < this.#timerAt) this.#arm(next.at)

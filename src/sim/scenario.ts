@@ -256,11 +256,23 @@ async function profiled(prefix: string | undefined, tag: string, fn: () => Promi
 }
 
 /** What each counter grew by between two traffic() sums, per `peerSeconds`, largest first. */
-function diffTraffic(before: Record<string, number>, after: Record<string, number>, peerSeconds: number): Array<[string, number]> {
+function diffTraffic(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  peerSeconds: number,
+  round: (x: number) => number = r1
+): Array<[string, number]> {
   return Object.entries(after)
-    .map(([k, n]): [string, number] => [k, r1((n - (before[k] ?? 0)) / peerSeconds)])
+    .map(([k, n]): [string, number] => [k, round((n - (before[k] ?? 0)) / peerSeconds)])
     .filter(([, v]) => v > 0)
     .sort((a, b) => b[1] - a[1])
+}
+
+/** Records of counters (one per thread) summed by name. */
+function summed(parts: ReadonlyArray<Record<string, number>>): Record<string, number> {
+  const sum: Record<string, number> = {}
+  for (const part of parts) for (const [k, n] of Object.entries(part)) sum[k] = (sum[k] ?? 0) + n
+  return sum
 }
 
 /** The tasks entry of a --quick run, which submits none. */
@@ -442,9 +454,7 @@ export class SimMesh {
 
   /** Every counter of every group's peers, summed by series. */
   async traffic(): Promise<Record<string, number>> {
-    const sum: Record<string, number> = {}
-    for (const part of await this.ask<Record<string, number>>({ op: 'traffic' })) for (const [k, n] of Object.entries(part)) sum[k] = (sum[k] ?? 0) + n
-    return sum
+    return summed(await this.ask<Record<string, number>>({ op: 'traffic' }))
   }
 
   /**
@@ -478,10 +488,8 @@ export class SimMesh {
 
   /** The peers' dial and link-refusal counters (mesh.dial.*, mesh.links.refused.*), summed over the threads. */
   async dialCounters(): Promise<Record<string, number>> {
-    const sum: Record<string, number> = {}
-    for (const part of ['mesh.dial.', 'mesh.links.refused.'])
-      for (const r of await this.ask<Record<string, number>>({ op: 'counters', part })) for (const [k, n] of Object.entries(r)) sum[k] = (sum[k] ?? 0) + n
-    return sum
+    const parts = await Promise.all(['mesh.dial.', 'mesh.links.refused.'].map((part) => this.ask<Record<string, number>>({ op: 'counters', part })))
+    return summed(parts.flat())
   }
 
   /** Direct links of every peer of the mesh. */
@@ -805,10 +813,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       const idle = await measureCpu(() => profiled(process.env.ZS_SIM_IDLE_PROFILE, `n${size}`, () => sleep(o.idleSeconds * 1000), mesh))
       const idleTraffic = diffTraffic(trafficBefore, await mesh.traffic(), (size * idle.wallMs) / 1000)
       // Dials in a mesh that has linked: each costs both ends a handshake and an upgrade, and one refused (a full budget) buys nothing.
-      const dialsAfter = await mesh.dialCounters()
-      const idleDials = Object.entries(dialsAfter)
-        .map(([k, n]): [string, number] => [k, Math.round(((n - (dialsBefore[k] ?? 0)) / ((size * idle.wallMs) / 1000)) * 1000) / 1000])
-        .filter(([, n]) => n > 0)
+      const idleDials = diffTraffic(dialsBefore, await mesh.dialCounters(), (size * idle.wallMs) / 1000, (x) => Math.round(x * 1000) / 1000)
       log(`dials and refused links per peer-second over the idle window: ${JSON.stringify(Object.fromEntries(idleDials))}`)
       // Every counter that moved (ZS_SIM_IDLE_COUNTERS=/tmp/x writes /tmp/x-n<size>.json), where the log shows the busiest.
       if (process.env.ZS_SIM_IDLE_COUNTERS)

@@ -431,8 +431,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   #directMemo: { index: Map<string, Connection[]>; direct: Set<string> } | undefined
   /** #listedRelayAddrs() of the current relay list. */
   #listedMemo: { relays: readonly string[]; addrs: Multiaddr[] } | undefined
-  /** #relayAddrs() of the current #linkIndex. */
-  #relayAddrsMemo: { index: Map<string, Connection[]>; addrs: Multiaddr[] } | undefined
+  /** The relay connections (not limited) of the current #linkIndex, for #relayAddrs(). */
+  #relayConnsMemo: { index: Map<string, Connection[]>; conns: Connection[] } | undefined
 
   #links(): Map<string, Connection[]> {
     if (this.#linkIndex != null) return this.#linkIndex
@@ -849,14 +849,14 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     // Asked for every dial (the dialer builds each target's circuit addresses on them): kept
     // with the link index, which is rebuilt whenever a connection opens or closes or a relay
     // is known, instead of scanning every connection per dial (issue 16).
+    // Their status is still read per call: a relay link closing drops out before its close event.
     const index = this.#links()
-    if (this.#relayAddrsMemo?.index === index) return this.#relayAddrsMemo.addrs
-    const addrs = node
-      .getConnections()
-      .filter((c) => c.status === 'open' && c.limits == null && this.#book.isRelay(c.remotePeer.toString()))
-      .map((c) => c.remoteAddr)
-    if (this.#linkIndex === index) this.#relayAddrsMemo = { index, addrs }
-    return addrs
+    let conns = this.#relayConnsMemo?.index === index ? this.#relayConnsMemo.conns : undefined
+    if (conns == null) {
+      conns = node.getConnections().filter((c) => c.limits == null && this.#book.isRelay(c.remotePeer.toString()))
+      if (this.#linkIndex === index) this.#relayConnsMemo = { index, conns }
+    }
+    return conns.filter((c) => c.status === 'open').map((c) => c.remoteAddr)
   }
 
   /** The relay list's addresses that name their peer id (after the connected ones, which dialableAddrs prefers). */
