@@ -30,6 +30,7 @@ import {
   answerRoster,
   decodePresence,
   gossipFastMsgId,
+  gossipMsgIdToString,
   gossipScoring,
   gossipStrikeProtocol,
   installGossipValidators,
@@ -418,6 +419,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         maxInboundDataLength: GOSSIP_LIMITS.maxRpcBytes,
         // Copies of a message seen are dropped before their signature is checked again.
         fastMsgIdFn: gossipFastMsgId,
+        msgIdToStrFn: gossipMsgIdToString,
         // Blocked peers fall far below the graylist: nothing they send is even parsed.
         ...gossipScoring((id) => (isBlocked(id) ? -1000 : 0))
       })

@@ -20,7 +20,7 @@ import {
   presenceIntervalMs
 } from './constants.ts'
 import { MeshNode, discoveryOptions } from './node.ts'
-import { gossipFastMsgId } from './gossip-validators.ts'
+import { gossipFastMsgId, gossipMsgIdToString } from './gossip-validators.ts'
 
 describe('gossipFastMsgId', () => {
   const from = Uint8Array.of(0, 36, 8, 1, 18, 32, 7, 7)
@@ -35,9 +35,39 @@ describe('gossipFastMsgId', () => {
       gossipFastMsgId({ from: Uint8Array.of(1), seqno: Uint8Array.of(2, 3) })
     )
   })
+  it('keeps author and sequence number apart whatever bytes they hold', () => {
+    // 0x3a is ':': a separator between the two would make these the same key.
+    expect(gossipFastMsgId({ from: Uint8Array.of(1, 0x3a), seqno: Uint8Array.of(2) })).not.toBe(
+      gossipFastMsgId({ from: Uint8Array.of(1), seqno: Uint8Array.of(0x3a, 2) })
+    )
+    expect(gossipFastMsgId({ from: Uint8Array.of(0, 0), seqno: Uint8Array.of(0) })).not.toBe(
+      gossipFastMsgId({ from: Uint8Array.of(0), seqno: Uint8Array.of(0, 0) })
+    )
+  })
   it('gives each message without author or sequence number a key of its own (never taken for a copy)', () => {
     expect(gossipFastMsgId({ seqno: Uint8Array.of(1) })).not.toBe(gossipFastMsgId({ seqno: Uint8Array.of(1) }))
     expect(gossipFastMsgId({ from })).not.toBe(gossipFastMsgId({ from }))
+  })
+})
+
+describe('gossipMsgIdToString', () => {
+  it('is one key per id: equal bytes give equal keys, any other bytes another key', () => {
+    const id = Uint8Array.of(0, 36, 8, 1, 18, 32, 255, 128, 0)
+    expect(gossipMsgIdToString(id.slice())).toBe(gossipMsgIdToString(id))
+    expect(gossipMsgIdToString(id)).toHaveLength(id.length)
+    const seen = new Set<string>()
+    for (let b = 0; b < 256; b++) seen.add(gossipMsgIdToString(Uint8Array.of(7, b)))
+    expect(seen.size).toBe(256)
+    expect(gossipMsgIdToString(Uint8Array.of(1, 0))).not.toBe(gossipMsgIdToString(Uint8Array.of(1)))
+  })
+  it('takes ids longer than one call of String.fromCharCode takes', () => {
+    const long = new Uint8Array(10_000).map((_, i) => i % 251)
+    const key = gossipMsgIdToString(long)
+    expect(key).toHaveLength(10_000)
+    expect(key.charCodeAt(9_999)).toBe(9_999 % 251)
+    const other = long.slice()
+    other[5_000] = (other[5_000] as number) + 1
+    expect(gossipMsgIdToString(other)).not.toBe(key)
   })
 })
 

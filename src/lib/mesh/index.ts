@@ -25,6 +25,7 @@ export {
   checkPresence,
   decodeDiscoveryRecord,
   gossipFastMsgId,
+  gossipMsgIdToString,
   gossipScoring,
   gossipStrikeProtocol,
   installGossipValidators,

@@ -180,9 +180,10 @@ export class LivenessMonitor {
     // the two (a 1 s task while five tabs load) saw every link "silent" since the last
     // change plus its own delay, and closed all of them (mesh.liveness.closed 4, issue 11).
     const at = now
+    // Links that cannot be read (no RTCPeerConnection) are skipped before a promise is made for them.
+    const measurable = this.#c.connections().filter((conn) => conn.status === 'open' && this.#measurable(conn))
     await Promise.all(
-      this.#c.connections().map(async (conn) => {
-        if (conn.status !== 'open' || !this.#measurable(conn)) return
+      measurable.map(async (conn) => {
         let read: number | LinkStats | undefined
         try {
           read = await this.#bytes(conn)

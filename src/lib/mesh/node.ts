@@ -21,7 +21,7 @@ import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { TypedEventEmitter, backoffDelay, closedWhileOpening, closedWhileOpeningReason, coalesce, shuffle } from '../core/index.ts'
 import { echoRtts, handleEcho } from './diagnostics.ts'
 import { DirectDialer, dialAllowed, isPrivateHost, firstHost } from './dialer.ts'
-import { gossipFastMsgId, gossipScoring, gossipStrikeProtocol, installGossipValidators } from './gossip-validators.ts'
+import { gossipFastMsgId, gossipMsgIdToString, gossipScoring, gossipStrikeProtocol, installGossipValidators } from './gossip-validators.ts'
 import { repairGossip } from './gossip-repair.ts'
 import { LINK_TRIM_SLACK, LinkBudget, linksToTrim, type TrimCandidate } from './link-trim.ts'
 import { LivenessMonitor } from './liveness.ts'
@@ -286,6 +286,7 @@ async function buildLibp2p(
         idontwantMinDataSize: GOSSIP_IDONTWANT_MIN_BYTES,
         // Copies of a message seen are dropped before their signature is checked again.
         fastMsgIdFn: gossipFastMsgId,
+        msgIdToStrFn: gossipMsgIdToString,
         ...(metrics != null ? { metricsRegister: gossipsubMetricsRegister(metrics), metricsTopicStrToLabel: new Map<string, string>() } : {}),
         ...gossipScoring(gossipAppScore)
       })
@@ -434,12 +435,25 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   /** The relay connections (not limited) of the current #linkIndex, for #relayAddrs(). */
   #relayConnsMemo: { index: Map<string, Connection[]>; conns: Connection[] } | undefined
 
+  /**
+   * node.getConnections() as of the last connection that opened or closed: libp2p builds a
+   * new array at each call, and the RTT sampler, liveness and the 1 s tick each asked for it
+   * (issue 16). Callers read each connection's status, which stays live.
+   */
+  #connectionList: Connection[] | undefined
+  #connections(): Connection[] {
+    const node = this.#node
+    if (node == null) return []
+    this.#connectionList ??= node.getConnections()
+    return this.#connectionList
+  }
+
   #links(): Map<string, Connection[]> {
     if (this.#linkIndex != null) return this.#linkIndex
     const index = new Map<string, Connection[]>()
     const node = this.#node
     if (node == null) return index
-    for (const c of node.getConnections()) {
+    for (const c of this.#connections()) {
       if (connectionTransport(c) !== Transport.webrtc) continue
       const other = c.remotePeer.toString()
       if (this.#book.isRelay(other)) continue
@@ -562,7 +576,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       onRtt: (conn, ms) => this.#rtt?.measured(conn, ms)
     })
     // A link's first round trip is shown at once; later ones at the repaints (PEERS_REPAINT_MS).
-    this.#rtt = new RttSampler({ connections: () => node.getConnections(), counters: this.counters, firstRtt: () => this.#changed() })
+    this.#rtt = new RttSampler({ connections: () => this.#connections(), counters: this.counters, firstRtt: () => this.#changed() })
     node.addEventListener('peer:discovery', (evt) => {
       this.#onDiscovered(evt.detail.id.toString())
     })
@@ -571,10 +585,12 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     })
     node.addEventListener('connection:open', (evt) => {
       this.#linkIndex = undefined
+      this.#connectionList = undefined
       this.#onConnectionOpen(evt.detail)
     })
     node.addEventListener('connection:close', (evt) => {
       this.#linkIndex = undefined
+      this.#connectionList = undefined
       this.#onConnectionClose(evt.detail)
     })
     node.services.pubsub.subscribe(PRESENCE_TOPIC)
@@ -1025,7 +1041,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   #reapHalfClosed(): void {
     const node = this.#node
     if (node == null) return
-    for (const c of node.getConnections()) {
+    for (const c of this.#connections()) {
       if (c.status !== 'open') continue
       const muxer = (c as unknown as { muxer?: { status?: string } }).muxer?.status
       if (muxer == null || muxer === 'open') continue
@@ -1045,11 +1061,11 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   #checkRelayGossip(): void {
     const node = this.#node
     if (node == null) return
-    const links = node.getConnections().filter((c) => c.status === 'open' && c.limits == null && this.#book.isRelay(c.remotePeer.toString()))
+    const links = this.#connections().filter((c) => c.status === 'open' && c.limits == null && this.#book.isRelay(c.remotePeer.toString()))
     if (links.length === 0) return
     // A tab with direct links hears and spreads gossip over them: its relay link is left alone
     // (hanging it up would drop the reservation others dial it through, for nothing).
-    if (node.getConnections().some((c) => c.status === 'open' && connectionTransport(c) === Transport.webrtc)) return
+    if (this.#connections().some((c) => c.status === 'open' && connectionTransport(c) === Transport.webrtc)) return
     const subscribed = new Set(node.services.pubsub.getSubscribers(PRESENCE_TOPIC).map((p) => p.toString()))
     const stranded = this.#relayWatch.stranded(
       links.map((c) => ({ id: c.remotePeer.toString(), openedAt: c.timeline.open })),
