@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   PAYLOAD_CHUNK_BYTES,
   PAYLOAD_CHUNK_CHARS,
@@ -6,6 +6,7 @@ import {
   PayloadAssembler,
   PayloadIntegrityError,
   PayloadTooLargeError,
+  SHA256_SYNC_MAX_BYTES,
   chunkCount,
   describePayload,
   encodePayload,
@@ -69,6 +70,20 @@ describe('core payload', () => {
       const view = new Uint8Array(n + 10)
       view.set(bytes, 5)
       expect(await sha256HexAsync(view.subarray(5, 5 + n))).toBe(sha256Hex(bytes))
+    }
+  })
+
+  it('hashes small payloads in JavaScript and only larger ones by WebCrypto', async () => {
+    const digest = vi.spyOn(globalThis.crypto.subtle, 'digest')
+    try {
+      const small = pattern(SHA256_SYNC_MAX_BYTES)
+      expect(await sha256HexAsync(small)).toBe(sha256Hex(small))
+      expect(digest).not.toHaveBeenCalled()
+      const large = pattern(SHA256_SYNC_MAX_BYTES + 1)
+      expect(await sha256HexAsync(large)).toBe(sha256Hex(large))
+      expect(digest).toHaveBeenCalledTimes(1)
+    } finally {
+      digest.mockRestore()
     }
   })
 

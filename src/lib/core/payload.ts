@@ -179,13 +179,22 @@ type Subtle = { digest(algorithm: string, data: Uint8Array): Promise<ArrayBuffer
 const subtle = (globalThis as { crypto?: { subtle?: Subtle } }).crypto?.subtle
 
 /**
+ * Payloads up to this many bytes are hashed in JavaScript even where WebCrypto is: a digest
+ * call costs a round trip to another thread and a promise whatever the size, more than
+ * hashing a few KB here. Every sync exchange's small inline payload went to WebCrypto:
+ * ~2.5 % of an idle simulated peer's CPU at 200 peers (issue 16).
+ */
+export const SHA256_SYNC_MAX_BYTES = 16 * 1024
+
+/**
  * Hex sha-256 of bytes by WebCrypto where the platform has it (a browser in a secure
- * context, Node): Chromium hashes on its WebCrypto thread, so a 7 MB payload no longer
- * costs the page ~100 ms of JavaScript hashing (issue 11, the over-quota sync step 2).
- * Elsewhere (a page over plain http) the JavaScript hash.
+ * context, Node) and the payload is larger than SHA256_SYNC_MAX_BYTES: Chromium hashes on
+ * its WebCrypto thread, so a 7 MB payload no longer costs the page ~100 ms of JavaScript
+ * hashing (issue 11, the over-quota sync step 2). Elsewhere (small payloads, a page over
+ * plain http) the JavaScript hash.
  */
 export async function sha256HexAsync(bytes: Uint8Array): Promise<string> {
-  if (subtle == null) return sha256Hex(bytes)
+  if (subtle == null || bytes.byteLength <= SHA256_SYNC_MAX_BYTES) return sha256Hex(bytes)
   return bytesToString(new Uint8Array(await subtle.digest('SHA-256', bytes)), 'base16')
 }
 
