@@ -16,7 +16,7 @@ import { type SimPeerInit, type SimRelay, quantile, serveAgents, startSimRelay, 
 import { type GroupHandle, startGroups } from './threads.ts'
 import { type Seeder, seedRecords, startSeeder } from './registry-seed.ts'
 import { startProfile } from './profiler.ts'
-import { presenceIntervalMs } from '../lib/mesh/index.ts'
+import { PRESENCE_TOPIC, presenceIntervalMs } from '../lib/mesh/index.ts'
 
 /**
  * How long to wait for presence to reach everyone at `size` peers: a peer that neither
@@ -187,6 +187,17 @@ export interface SizeReport {
   perPeer?: {
     idleCpuMsPerSecond: number
     probeCpuMsPerSecond: number
+    /**
+     * Gossip each peer received per second while probing, beside the probes (presence, above
+     * all): the mesh's re-announcements come in waves, and a wave that meets the probes adds
+     * its copies to theirs on cores the probes already fill.
+     */
+    probePresencePerSecond?: number
+    probeRxBytesPerSecond?: number
+    /** Presence messages (copies included) each peer received per second over the idle window. */
+    idlePresencePerSecond?: number
+    /** How long the probes took, from the first sent until every one arrived everywhere (or the wait ran out). */
+    probeWallMs?: number
     idleSeconds: number
     heapMB: number
     rssMB: number
@@ -266,6 +277,14 @@ function diffTraffic(
     .map(([k, n]): [string, number] => [k, round((n - (before[k] ?? 0)) / peerSeconds)])
     .filter(([, v]) => v > 0)
     .sort((a, b) => b[1] - a[1])
+}
+
+/** gossipsub's count of presence messages received, each copy before its checks. */
+const PRESENCE_RECEIVED = `gossipsub_msg_received_prevalidation_total{topic="${PRESENCE_TOPIC}"}`
+
+/** One counter's rate from diffTraffic() (0 when it did not move). */
+function counterIn(rates: Array<[string, number]>, name: string): number {
+  return rates.find(([k]) => k === name)?.[1] ?? 0
 }
 
 /** Records of counters (one per thread) summed by name. */
@@ -828,6 +847,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       probeLag.enable()
       await mesh.ask({ op: 'lag', reset: true })
       let g!: Awaited<ReturnType<SimMesh['probe']>>
+      const probeTrafficBefore = await mesh.traffic()
       const probing = await measureCpu(async () => {
         await profiled(
           process.env.ZS_SIM_IDLE_PROFILE,
@@ -839,12 +859,17 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         )
       })
       probeLag.disable()
+      const probeTraffic = diffTraffic(probeTrafficBefore, await mesh.traffic(), (size * probing.wallMs) / 1000)
       const mem = process.memoryUsage()
       // Every thread's heap: the worker threads' isolates are not in this one's.
       const heaps = (await mesh.ask<number>({ op: 'heap' })).reduce((a, b) => a + b, 0) + ((o.workers ?? 0) > 0 ? mem.heapUsed : 0)
       const perPeer = {
         idleCpuMsPerSecond: o.idleSeconds > 0 ? r1(((idle.cpuMs / idle.wallMs) * 1000) / size) : Number.NaN,
         probeCpuMsPerSecond: r1(((probing.cpuMs / probing.wallMs) * 1000) / size),
+        probePresencePerSecond: counterIn(probeTraffic, PRESENCE_RECEIVED),
+        probeRxBytesPerSecond: counterIn(probeTraffic, RX_BYTES),
+        idlePresencePerSecond: counterIn(idleTraffic, PRESENCE_RECEIVED),
+        probeWallMs: Math.round(probing.wallMs),
         idleSeconds: o.idleSeconds,
         heapMB: r1(heaps / 1e6 / size),
         rssMB: r1(mem.rss / 1e6 / size),
@@ -852,7 +877,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         idleDials: Object.fromEntries(idleDials)
       }
       log(
-        `per peer: idle ${perPeer.idleCpuMsPerSecond} ms CPU/s, probing ${perPeer.probeCpuMsPerSecond} ms CPU/s, heap ${perPeer.heapMB} MB, RSS ${perPeer.rssMB} MB`
+        `per peer: idle ${perPeer.idleCpuMsPerSecond} ms CPU/s, probing ${perPeer.probeCpuMsPerSecond} ms CPU/s (${perPeer.probeWallMs} ms of probes; presence copies received per second: ${perPeer.idlePresencePerSecond} idle, ${perPeer.probePresencePerSecond} while probing), heap ${perPeer.heapMB} MB, RSS ${perPeer.rssMB} MB`
       )
       // The peers' threads: the worst of them (the main thread's own is probeLag).
       const groupLag = await mesh.ask<{ p50: number; p99: number; max: number; gc: Record<string, { n: number; ms: number; max: number }> }>({ op: 'lag' })
