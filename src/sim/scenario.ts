@@ -189,8 +189,8 @@ export interface SizeReport {
     probeCpuMsPerSecond: number
     /**
      * Gossip each peer received per second while probing, beside the probes (presence, above
-     * all): the mesh's re-announcements come in waves, and a wave that meets the probes adds
-     * its copies to theirs on cores the probes already fill.
+     * all): the mesh's re-announcements come unevenly, and idle CPU moves with them; these say
+     * how much of that met the probes, to set beside their p99.
      */
     probePresencePerSecond?: number
     probeRxBytesPerSecond?: number
