@@ -265,26 +265,19 @@ export function gossipScoring(appScore: (peerId: string) => number = () => 0): {
 let unsigned = 0
 
 /**
- * The bytes as a string of one character per byte (code points 0-255): a Map key built in
- * one allocation. (String.fromCharCode takes the bytes as arguments, so long inputs go in slices.)
- */
-function binaryString(b: Uint8Array): string {
-  const max = 4096
-  if (b.length <= max) return String.fromCharCode.apply(null, b as unknown as number[])
-  let s = ''
-  for (let i = 0; i < b.length; i += max) s += String.fromCharCode.apply(null, b.subarray(i, i + max) as unknown as number[])
-  return s
-}
-
-/**
  * gossipsub's `msgIdToStrFn` for tabs and relays: a message id as the key gossipsub keeps it
  * under (seen, message cache, IHAVE/IWANT), never sent or shown. The library's default is
  * base64 through multiformats: every id of every IHAVE a peer receives was encoded so, 6 %
  * of what a simulated peer allocated while gossip flowed (issue 16). One character per byte
- * is as unique and costs one string.
+ * (code points 0-255) is as unique and costs one string. String.fromCharCode takes the bytes
+ * as arguments, so long inputs go in slices.
  */
 export function gossipMsgIdToString(id: Uint8Array): string {
-  return binaryString(id)
+  const max = 4096
+  if (id.length <= max) return String.fromCharCode.apply(null, id as unknown as number[])
+  let s = ''
+  for (let i = 0; i < id.length; i += max) s += String.fromCharCode.apply(null, id.subarray(i, i + max) as unknown as number[])
+  return s
 }
 
 /**
@@ -303,5 +296,5 @@ export function gossipFastMsgId(msg: { from?: Uint8Array; seqno?: Uint8Array }):
   // U+FFFF first: no author's key starts so (its length would pass the RPC limit).
   if (msg.from == null || msg.seqno == null) return `\uffffunsigned:${unsigned++}`
   // The author's length first, then author and sequence number one character per byte.
-  return String.fromCharCode(msg.from.length) + binaryString(msg.from) + binaryString(msg.seqno)
+  return String.fromCharCode(msg.from.length) + gossipMsgIdToString(msg.from) + gossipMsgIdToString(msg.seqno)
 }

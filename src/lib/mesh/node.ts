@@ -438,7 +438,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   /**
    * node.getConnections() as of the last connection that opened or closed: libp2p builds a
    * new array at each call, and the RTT sampler, liveness and the 1 s tick each asked for it
-   * (issue 16). Callers read each connection's status, which stays live.
+   * (issue 16). Every reader here takes it from this one; each reads a connection's status,
+   * which stays live.
    */
   #connectionList: Connection[] | undefined
   #connections(): Connection[] {
@@ -722,7 +723,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     const node = this.#node
     if (node == null) return []
     const byPeer = new Map<string, Connection[]>()
-    for (const c of node.getConnections()) {
+    for (const c of this.#connections()) {
       const id = c.remotePeer.toString()
       const list = byPeer.get(id)
       if (list == null) byPeer.set(id, [c])
@@ -869,7 +870,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     const index = this.#links()
     let conns = this.#relayConnsMemo?.index === index ? this.#relayConnsMemo.conns : undefined
     if (conns == null) {
-      conns = node.getConnections().filter((c) => c.limits == null && this.#book.isRelay(c.remotePeer.toString()))
+      conns = this.#connections().filter((c) => c.limits == null && this.#book.isRelay(c.remotePeer.toString()))
       if (this.#linkIndex === index) this.#relayConnsMemo = { index, conns }
     }
     return conns.filter((c) => c.status === 'open').map((c) => c.remoteAddr)
@@ -1088,7 +1089,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     const target = Math.min(this.#init.targetPeers ?? DEFAULT_TARGET_PEERS, this.#init.maxPeers ?? DEFAULT_MAX_PEERS)
     const highWater = target + DONOR_LINKS + LINK_TRIM_SLACK
     const direct = new Map<string, Connection>()
-    for (const c of node.getConnections()) {
+    for (const c of this.#connections()) {
       if (c.status !== 'open' || connectionTransport(c) !== Transport.webrtc) continue
       const id = c.remotePeer.toString()
       if (!this.#book.isRelay(id) && !direct.has(id)) direct.set(id, c)
