@@ -196,6 +196,8 @@ export interface SizeReport {
     probeRxBytesPerSecond?: number
     /** Presence messages (copies included) each peer received per second over the idle window. */
     idlePresencePerSecond?: number
+    /** Presences the whole mesh announced per second (each flooded to every peer), over the idle window and while probing. */
+    announcedPerSecond?: { idle: number; probing: number }
     /** How long the probes took, from the first sent until every one arrived everywhere (or the wait ran out). */
     probeWallMs?: number
     idleSeconds: number
@@ -328,7 +330,7 @@ export interface SettleReport {
   /** From the start of settle() until two windows in a row kept SETTLE_FALL of the CPU before them (or the cap). */
   ms: number
   settled: boolean
-  windows: Array<{ cpuMsPerPeerSecond: number; rxBytesPerPeerSecond: number }>
+  windows: Array<{ cpuMsPerPeerSecond: number; rxBytesPerPeerSecond: number; announcedPerSecond?: number }>
 }
 
 /** Settle windows: each this long. */
@@ -336,6 +338,22 @@ const SETTLE_WINDOW_MS = 10_000
 /** Settled once two windows in a row each kept more than this share of the CPU per peer of the one before (fell by less than 5 %). */
 const SETTLE_FALL = 0.95
 const RX_BYTES = 'libp2p_data_transfer_bytes_total{protocol="global",direction="received"}'
+/** The peers' own presence announcements (mesh.presence.published), each then flooded to the whole mesh. */
+const PRESENCE_PUBLISHED = 'mesh.presence.published'
+const ANNOUNCE = 'mesh.presence.announce.'
+
+/**
+ * Presence announcements published over a window by the whole mesh, per second, and the
+ * requests behind them by why (periodic, change, soon, link, followUp; several requests
+ * within PRESENCE_MIN_SPACING_MS make one announcement). Each unique one costs every peer
+ * its checks: when many peers re-announce in the same minute, the whole mesh's load rises.
+ */
+function announced(before: Record<string, number>, after: Record<string, number>, wallMs: number): { perSecond: number; why: Record<string, number> } {
+  const rate = (k: string): number => r1((((after[k] ?? 0) - (before[k] ?? 0)) * 1000) / wallMs)
+  const why: Record<string, number> = {}
+  for (const k of Object.keys(after)) if (k.startsWith(ANNOUNCE) && rate(k) > 0) why[k.slice(ANNOUNCE.length)] = rate(k)
+  return { perSecond: rate(PRESENCE_PUBLISHED), why }
+}
 
 /** Whether CPU per peer-second over consecutive settle windows has stopped falling: the last two each kept SETTLE_FALL of the one before. */
 export function settledAfter(cpu: readonly number[]): boolean {
@@ -493,12 +511,16 @@ export class SimMesh {
       const w = await measureCpu(() => sleep(SETTLE_WINDOW_MS))
       const after = await this.traffic()
       const peerSeconds = (n * w.wallMs) / 1000
+      const a = announced(before, after, w.wallMs)
       const win = {
         cpuMsPerPeerSecond: r1(w.cpuMs / peerSeconds),
-        rxBytesPerPeerSecond: Math.round(((after[RX_BYTES] ?? 0) - (before[RX_BYTES] ?? 0)) / peerSeconds)
+        rxBytesPerPeerSecond: Math.round(((after[RX_BYTES] ?? 0) - (before[RX_BYTES] ?? 0)) / peerSeconds),
+        announcedPerSecond: a.perSecond
       }
       windows.push(win)
-      log(`settling: ${win.cpuMsPerPeerSecond} ms CPU and ${win.rxBytesPerPeerSecond} bytes received per peer-second`)
+      log(
+        `settling: ${win.cpuMsPerPeerSecond} ms CPU and ${win.rxBytesPerPeerSecond} bytes received per peer-second; the mesh announced ${a.perSecond} presences a second (asked: ${JSON.stringify(a.why)})`
+      )
       const ms = Math.round(performance.now() - t0)
       if (settledAfter(windows.map((x) => x.cpuMsPerPeerSecond))) return { ms, settled: true, windows }
       if (ms + SETTLE_WINDOW_MS > maxMs) return { ms, settled: false, windows }
@@ -830,7 +852,9 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       const trafficBefore = await mesh.traffic()
       const dialsBefore = await mesh.dialCounters()
       const idle = await measureCpu(() => profiled(process.env.ZS_SIM_IDLE_PROFILE, `n${size}`, () => sleep(o.idleSeconds * 1000), mesh))
-      const idleTraffic = diffTraffic(trafficBefore, await mesh.traffic(), (size * idle.wallMs) / 1000)
+      const trafficAfter = await mesh.traffic()
+      const idleTraffic = diffTraffic(trafficBefore, trafficAfter, (size * idle.wallMs) / 1000)
+      const idleAnnounced = announced(trafficBefore, trafficAfter, idle.wallMs)
       // Dials in a mesh that has linked: each costs both ends a handshake and an upgrade, and one refused (a full budget) buys nothing.
       const idleDials = diffTraffic(dialsBefore, await mesh.dialCounters(), (size * idle.wallMs) / 1000, (x) => Math.round(x * 1000) / 1000)
       log(`dials and refused links per peer-second over the idle window: ${JSON.stringify(Object.fromEntries(idleDials))}`)
@@ -859,7 +883,8 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         )
       })
       probeLag.disable()
-      const probeTraffic = diffTraffic(probeTrafficBefore, await mesh.traffic(), (size * probing.wallMs) / 1000)
+      const probeTrafficAfter = await mesh.traffic()
+      const probeTraffic = diffTraffic(probeTrafficBefore, probeTrafficAfter, (size * probing.wallMs) / 1000)
       const mem = process.memoryUsage()
       // Every thread's heap: the worker threads' isolates are not in this one's.
       const heaps = (await mesh.ask<number>({ op: 'heap' })).reduce((a, b) => a + b, 0) + ((o.workers ?? 0) > 0 ? mem.heapUsed : 0)
@@ -869,6 +894,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         probePresencePerSecond: counterIn(probeTraffic, PRESENCE_RECEIVED),
         probeRxBytesPerSecond: counterIn(probeTraffic, RX_BYTES),
         idlePresencePerSecond: counterIn(idleTraffic, PRESENCE_RECEIVED),
+        announcedPerSecond: { idle: idleAnnounced.perSecond, probing: announced(probeTrafficBefore, probeTrafficAfter, probing.wallMs).perSecond },
         probeWallMs: Math.round(probing.wallMs),
         idleSeconds: o.idleSeconds,
         heapMB: r1(heaps / 1e6 / size),
@@ -877,7 +903,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         idleDials: Object.fromEntries(idleDials)
       }
       log(
-        `per peer: idle ${perPeer.idleCpuMsPerSecond} ms CPU/s, probing ${perPeer.probeCpuMsPerSecond} ms CPU/s (${perPeer.probeWallMs} ms of probes; presence copies received per second: ${perPeer.idlePresencePerSecond} idle, ${perPeer.probePresencePerSecond} while probing), heap ${perPeer.heapMB} MB, RSS ${perPeer.rssMB} MB`
+        `per peer: idle ${perPeer.idleCpuMsPerSecond} ms CPU/s, probing ${perPeer.probeCpuMsPerSecond} ms CPU/s (${perPeer.probeWallMs} ms of probes; presence copies received per second: ${perPeer.idlePresencePerSecond} idle, ${perPeer.probePresencePerSecond} while probing; the mesh announced ${perPeer.announcedPerSecond.idle} presences a second idle (asked: ${JSON.stringify(idleAnnounced.why)}), ${perPeer.announcedPerSecond.probing} while probing), heap ${perPeer.heapMB} MB, RSS ${perPeer.rssMB} MB`
       )
       // The peers' threads: the worst of them (the main thread's own is probeLag).
       const groupLag = await mesh.ask<{ p50: number; p99: number; max: number; gc: Record<string, { n: number; ms: number; max: number }> }>({ op: 'lag' })
