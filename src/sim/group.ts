@@ -239,6 +239,8 @@ export class PeerGroup {
         for (const p of this.peers.values()) {
           const snap = p.zs.metricsSnapshot()
           for (const [k, n] of [...Object.entries(snap.counters), ...Object.entries(snap.gauges)]) sum[k] = (sum[k] ?? 0) + n
+          // The mesh's presence counters (announcements by why, published), which the app's metrics do not carry.
+          for (const [k, n] of Object.entries(p.zs.mesh.counters.toRecord())) if (k.startsWith('mesh.presence.')) sum[k] = (sum[k] ?? 0) + n
         }
         return sum
       }
