@@ -355,6 +355,59 @@ function announced(before: Record<string, number>, after: Record<string, number>
   return { perSecond: rate(PRESENCE_PUBLISHED), why }
 }
 
+/** Deliveries slower than this are the probes' tail (ProbeTail). */
+const TAIL_MS = 300
+
+/**
+ * Where the probes' slow deliveries (over TAIL_MS) fell: a few receivers holding most of them
+ * is a place in the mesh (a peer reached only through IHAVE at its heartbeat, a crowded
+ * thread); spread over receivers but bunched in a few probes is a moment of load.
+ */
+export interface ProbeTail {
+  overMs: number
+  deliveries: number
+  receivers: number
+  probes: number
+  /** Share of the slow deliveries held by the 5 receivers with the most. */
+  top5ReceiversShare: number
+  /** Slow deliveries by the receiver's thread. */
+  byThread: Record<string, number>
+  /** Slow deliveries by the probe's place in the sequence (first, second … fourth quarter). */
+  byQuarter: number[]
+}
+
+function probeTail(sent: ReadonlyArray<{ seq: number; at: number; to: string[] }>, got: ReadonlyMap<string, number>, peers: readonly PeerRef[]): ProbeTail {
+  const thread = new Map(peers.map((p) => [p.id, p.group.name]))
+  const perReceiver = new Map<string, number>()
+  const byThread: Record<string, number> = {}
+  const byQuarter = [0, 0, 0, 0]
+  const probes = new Set<number>()
+  let deliveries = 0
+  sent.forEach((s, i) => {
+    for (const id of s.to) {
+      const at = got.get(`${s.seq}/${id}`)
+      if (at == null || at - s.at <= TAIL_MS) continue
+      deliveries++
+      probes.add(s.seq)
+      perReceiver.set(id, (perReceiver.get(id) ?? 0) + 1)
+      const t = thread.get(id) ?? 'tab'
+      byThread[t] = (byThread[t] ?? 0) + 1
+      const q = Math.min(3, Math.floor((i * 4) / sent.length))
+      byQuarter[q] = (byQuarter[q] ?? 0) + 1
+    }
+  })
+  const top5 = [...perReceiver.values()].sort((a, b) => b - a).slice(0, 5)
+  return {
+    overMs: TAIL_MS,
+    deliveries,
+    receivers: perReceiver.size,
+    probes: probes.size,
+    top5ReceiversShare: deliveries === 0 ? 0 : r1((top5.reduce((a, b) => a + b, 0) / deliveries) * 100) / 100,
+    byThread,
+    byQuarter
+  }
+}
+
 /** Whether CPU per peer-second over consecutive settle windows has stopped falling: the last two each kept SETTLE_FALL of the one before. */
 export function settledAfter(cpu: readonly number[]): boolean {
   const n = cpu.length
@@ -563,7 +616,14 @@ export class SimMesh {
     bytes: number,
     audience?: () => PeerRef[],
     settleMs = 5000
-  ): Promise<{ delivery: number[]; toAll: number[]; delivered: number; expected: number; tabs: { delivery: number[]; delivered: number; expected: number } }> {
+  ): Promise<{
+    delivery: number[]
+    toAll: number[]
+    delivered: number
+    expected: number
+    tabs: { delivery: number[]; delivered: number; expected: number }
+    tail: ProbeTail
+  }> {
     const sent: Array<{ seq: number; at: number; to: string[] }> = []
     for (let i = 0; i < count; i++) {
       const from = this.peers[Math.floor(Math.random() * this.peers.length)] as PeerRef
@@ -608,7 +668,7 @@ export class SimMesh {
       }
       if (complete) toAll.push(last)
     }
-    return { delivery, toAll, delivered, expected, tabs }
+    return { delivery, toAll, delivered, expected, tabs, tail: probeTail(sent, got, this.peers) }
   }
 
   /** Tasks from non-donors onto the hash agent, `concurrency` in flight; each checked and counted on the donors. */
@@ -912,6 +972,14 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         `the peers' threads while probing: event loop ${JSON.stringify(groupLag.map(({ gc: _, ...lag }) => lag))}, GC ${JSON.stringify(groupLag.map((l) => l.gc))}`
       )
       log(`gossip p50 ${r1(quantile(g.delivery, 0.5))} ms p99 ${r1(quantile(g.delivery, 0.99))} ms, ${g.delivered}/${g.expected} delivered`)
+      // The tail, and how much gossip was recovered through IHAVE/IWANT while probing (whole mesh, not per peer).
+      const iwant = Object.fromEntries(
+        Object.entries(probeTrafficAfter)
+          .filter(([k]) => /ihave_rcv_not_seen|iwant_promise_resolved_total|iwant_rcv_msgids_total/.test(k))
+          .map(([k, n]) => [k, n - (probeTrafficBefore[k] ?? 0)])
+          .filter(([, n]) => (n as number) > 0)
+      )
+      log(`the probes' tail: ${JSON.stringify(g.tail)}; IHAVE/IWANT while probing (whole mesh): ${JSON.stringify(iwant)}`)
       if (mesh.tabs != null)
         log(`to the tabs: p50 ${r1(quantile(g.tabs.delivery, 0.5))} ms p99 ${r1(quantile(g.tabs.delivery, 0.99))} ms, ${g.tabs.delivered}/${g.tabs.expected}`)
 
