@@ -43,6 +43,8 @@ import {
   PRESENCE_TOPIC,
   PRESENCE_MIN_SPACING_MS,
   presenceIntervalMs,
+  nextPresenceDelay,
+  PRESENCE_INTERVAL_MS,
   NEWCOMER_ANSWER_MS,
   LINK_ANNOUNCE_MS,
   announcesOnLink,
@@ -307,6 +309,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   readonly #pulls = new PullPlanner()
   #pullResponder: PullResponder | undefined
   #presenceTimer: ReturnType<typeof setTimeout> | undefined
+  /** The re-announcement interval the periodic announcements' phase was last drawn for (nextPresenceDelay). */
+  #presencePhasedFor: number = PRESENCE_INTERVAL_MS
   /** Announcements go out at most every PRESENCE_MIN_SPACING_MS: peers limit each author's rate (GOSSIP_RATES). */
   readonly #relayWatch = new RelayGossipWatch()
   readonly #spacedAnnounce = new Spaced(PRESENCE_MIN_SPACING_MS, () => this.#publishPresence())
@@ -1256,9 +1260,14 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     }
   }
 
-  /** The periodic re-announcement, every presenceIntervalMs of the peers known (±10%, so peers do not announce in step). */
+  /**
+   * The periodic re-announcement, every presenceIntervalMs of the peers known (±10%, so peers
+   * do not announce in step; anywhere in it once it grew by half: nextPresenceDelay).
+   */
   #schedulePresence(): void {
-    const ms = this.#intervalMs() * (0.9 + Math.random() * 0.2)
+    const next = nextPresenceDelay(this.#intervalMs(), this.#presencePhasedFor, Math.random())
+    this.#presencePhasedFor = next.phasedForMs
+    const ms = next.ms
     this.#presenceTimer = setTimeout(() => {
       if (this.#node == null) return
       this.#announce('periodic')

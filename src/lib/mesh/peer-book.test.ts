@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection } from '@libp2p/interface'
 import { CLOCK_STEP_MS, PeerBook, bestTransport, connectionTransport } from './peer-book.ts'
-import { PRESENCE_INTERVAL_MS, PRESENCE_MAX_INTERVAL_MS, presenceIntervalMs } from './constants.ts'
+import { PRESENCE_INTERVAL_MS, PRESENCE_MAX_INTERVAL_MS, PRESENCE_REPHASE, nextPresenceDelay, presenceIntervalMs } from './constants.ts'
+import fc from 'fast-check'
 import { backoffDelay } from '../core/index.ts'
 import { decodePresence, encodePresence, type Presence } from './presence.ts'
 
@@ -51,6 +52,66 @@ describe('presence in a growing mesh', () => {
       expect(n / (presenceIntervalMs(n) / 1000)).toBeGreaterThan(1)
     }
     expect(presenceIntervalMs(10_000)).toBe(PRESENCE_MAX_INTERVAL_MS)
+  })
+
+  it('waits one interval ±10 %, or anywhere in a new interval that grew by half, and never longer than one interval +10 %', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: PRESENCE_MAX_INTERVAL_MS }),
+        fc.integer({ min: 1, max: PRESENCE_MAX_INTERVAL_MS }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        (interval, phasedFor, r) => {
+          const next = nextPresenceDelay(interval, phasedFor, r)
+          expect(next.ms).toBeLessThanOrEqual(interval * 1.1)
+          if (interval >= phasedFor * PRESENCE_REPHASE) {
+            expect(next.ms).toBeGreaterThanOrEqual(interval * 0.05)
+            expect(next.phasedForMs).toBe(interval)
+          } else {
+            expect(next.ms).toBeGreaterThanOrEqual(interval * 0.9)
+            expect(next.phasedForMs).toBe(Math.min(phasedFor, interval))
+          }
+        }
+      )
+    )
+    // Anywhere in it: the draw spans the interval.
+    expect(nextPresenceDelay(100_000, 10_000, 0).ms).toBe(5000)
+    expect(nextPresenceDelay(100_000, 10_000, 0.999).ms).toBeGreaterThan(99_000)
+  })
+
+  it('spreads the re-announcements of a mesh that learned its peers at once evenly, from the first round (issue 16)', () => {
+    // A seeded random source: the same draws on every run.
+    let seed = 16
+    const random = (): number => {
+      seed = (seed + 0x6d2b79f5) | 0
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+    }
+    // 200 peers each knew 20 others (their timers at 14 s) when, within the same 10 s, the
+    // end of the join told each of the other 199 (presence pulls): then every peer re-announces.
+    const n = 200
+    const fires: number[] = []
+    for (let i = 0; i < n; i++) {
+      let phasedFor = presenceIntervalMs(20)
+      let at = random() * presenceIntervalMs(20)
+      const learnedAt = random() * 10_000
+      while (at < 900_000) {
+        const next = nextPresenceDelay(presenceIntervalMs(at < learnedAt ? 20 : n - 1), phasedFor, random())
+        phasedFor = next.phasedForMs
+        at += next.ms
+        fires.push(at)
+      }
+    }
+    // From 20 s on, in windows of 20 s over the next 400 s: about n / interval a second in each.
+    const windows = Array.from({ length: 20 }, (_, w) => fires.filter((t) => t >= 20_000 + w * 20_000 && t < 40_000 + w * 20_000).length)
+    const steady = (n / presenceIntervalMs(n - 1)) * 20_000
+    // Kept in step (±10 % from the moment they learned), these draws gave 71 and 109 in two
+    // windows and 0 in 12 of them; spread, 7 to 37 (~21 steady, as random as independent peers).
+    expect(Math.max(...windows)).toBeLessThan(steady * 2)
+    expect(Math.min(...windows)).toBeGreaterThan(steady * 0.25)
+    // And no more of them than the steady pace would send.
+    const total = windows.reduce((a, b) => a + b, 0)
+    expect(total).toBeLessThan(steady * windows.length * 1.25)
   })
 
   it('keeps a presence for 3 intervals of the mesh it is in: a quiet peer of a large mesh is not forgotten', () => {
