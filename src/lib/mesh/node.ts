@@ -311,8 +311,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   #presenceTimer: ReturnType<typeof setTimeout> | undefined
   /** The re-announcement interval the periodic announcements' phase was last drawn for (nextPresenceDelay). */
   #presencePhasedFor: number = PRESENCE_INTERVAL_MS
-  /** Announcements go out at most every PRESENCE_MIN_SPACING_MS: peers limit each author's rate (GOSSIP_RATES). */
   readonly #relayWatch = new RelayGossipWatch()
+  /** Announcements go out at most every PRESENCE_MIN_SPACING_MS: peers limit each author's rate (GOSSIP_RATES). */
   readonly #spacedAnnounce = new Spaced(PRESENCE_MIN_SPACING_MS, () => this.#publishPresence())
   /** The strike policy every protocol of ours reports to (issue 11 item 12). */
   readonly strikes: StrikePolicy
@@ -1265,9 +1265,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
    * do not announce in step; anywhere in it once it grew by half: nextPresenceDelay).
    */
   #schedulePresence(): void {
-    const next = nextPresenceDelay(this.#intervalMs(), this.#presencePhasedFor, Math.random())
-    this.#presencePhasedFor = next.phasedForMs
-    const ms = next.ms
+    const { ms, phasedForMs } = nextPresenceDelay(this.#intervalMs(), this.#presencePhasedFor, Math.random())
+    this.#presencePhasedFor = phasedForMs
     this.#presenceTimer = setTimeout(() => {
       if (this.#node == null) return
       this.#announce('periodic')
