@@ -26,6 +26,11 @@ export interface TaskOutcome {
   offers: number
   /** Why an offer was followed by another: the errors of its 'failed' step events. */
   reoffered: string[]
+  /**
+   * When its step first reached each point, in ms from submit: offered (the 'dispatched'
+   * event: planning and routing done), accepted by a donor, and succeeded (the result back).
+   */
+  phases: { dispatched?: number; accepted?: number; succeeded?: number }
 }
 
 /** The commands of a group; each resolves to the data named in its comment. */
@@ -286,7 +291,9 @@ export class PeerGroup {
     const handle = from.zs.submit({ description: 'hash it', agent, input, preferences: { verification: 'none' } })
     let offers = 0
     const reoffered: string[] = []
+    const phases: TaskOutcome['phases'] = {}
     handle.on('step', (e) => {
+      if (e.status === 'dispatched' || e.status === 'accepted' || e.status === 'succeeded') phases[e.status] ??= simNow() - t
       if (e.status === 'dispatched') offers++
       else if (e.status === 'failed' && e.error != null) reoffered.push(`${e.peer?.slice(-8) ?? '?'}: ${e.error.slice(0, 160)}`)
     })
@@ -294,9 +301,9 @@ export class PeerGroup {
       const result: TaskResult = await handle.done
       const out = result.output as { sha256?: string } | undefined
       if (out?.sha256 !== createHash('sha256').update(input).digest('hex')) throw new Error(`wrong output ${JSON.stringify(out)}`)
-      return { taskId: handle.id, ok: true, ms: simNow() - t, stepPeers: result.steps.map((s) => s.peer ?? ''), offers, reoffered }
+      return { taskId: handle.id, ok: true, ms: simNow() - t, stepPeers: result.steps.map((s) => s.peer ?? ''), offers, reoffered, phases }
     } catch (err) {
-      return { taskId: handle.id, ok: false, error: (err as Error).message, ms: simNow() - t, stepPeers: [], offers, reoffered }
+      return { taskId: handle.id, ok: false, error: (err as Error).message, ms: simNow() - t, stepPeers: [], offers, reoffered, phases }
     }
   }
 }

@@ -163,6 +163,13 @@ export interface SizeReport {
     /** Every task completed once with the right output, and ran on a donor no more often than it was offered. */
     exactlyOnce: boolean
     latency: Dist
+    /**
+     * The succeeded tasks' time by part (ms): submit to the first offer (planning and routing),
+     * first offer to a donor's accept, accept to the result back (the run on the donor, its
+     * first agent start included, and the way back); and the whole time of the first task to
+     * complete on each donor against the rest (a donor's sandbox starts on its first run).
+     */
+    phases?: { toOffer: Dist; toAccept: Dist; toResult: Dist; firstOnDonor: Dist; laterOnDonor: Dist }
     perSecond: number
   }
   churn?: {
@@ -353,6 +360,25 @@ function announced(before: Record<string, number>, after: Record<string, number>
   const why: Record<string, number> = {}
   for (const k of Object.keys(after)) if (k.startsWith(ANNOUNCE) && rate(k) > 0) why[k.slice(ANNOUNCE.length)] = rate(k)
   return { perSecond: rate(PRESENCE_PUBLISHED), why }
+}
+
+/** The parts of succeeded tasks' time (SizeReport tasks.phases), in the order they completed. */
+export function taskPhases(done: ReadonlyArray<{ ms: number; phases: TaskOutcome['phases']; donor: string }>): NonNullable<SizeReport['tasks']['phases']> {
+  const toOffer: number[] = []
+  const toAccept: number[] = []
+  const toResult: number[] = []
+  const firstOnDonor: number[] = []
+  const laterOnDonor: number[] = []
+  const seen = new Set<string>()
+  for (const d of done) {
+    const { dispatched, accepted, succeeded } = d.phases
+    if (dispatched != null) toOffer.push(dispatched)
+    if (dispatched != null && accepted != null) toAccept.push(accepted - dispatched)
+    if (accepted != null && succeeded != null) toResult.push(succeeded - accepted)
+    ;(seen.has(d.donor) ? laterOnDonor : firstOnDonor).push(d.ms)
+    seen.add(d.donor)
+  }
+  return { toOffer: dist(toOffer), toAccept: dist(toAccept), toResult: dist(toResult), firstOnDonor: dist(firstOnDonor), laterOnDonor: dist(laterOnDonor) }
 }
 
 /** Deliveries slower than this are the probes' tail (ProbeTail). */
@@ -705,6 +731,7 @@ export class SimMesh {
     let onDonor = 0
     let retried = 0
     const okIds: string[] = []
+    const done: Array<{ ms: number; phases: TaskOutcome['phases']; donor: string }> = []
     let next = 0
     const t0 = performance.now()
     const worker = async (): Promise<void> => {
@@ -721,6 +748,7 @@ export class SimMesh {
             succeeded++
             okIds.push(o.taskId)
             latency.push(o.ms)
+            done.push({ ms: o.ms, phases: o.phases, donor: o.stepPeers[0] ?? '' })
             if (o.stepPeers.every((peer) => peer !== from.id && donorIds.has(peer))) onDonor++
             break
           }
@@ -753,6 +781,10 @@ export class SimMesh {
     if (reoffered.size > 0)
       this.log(`offered again after a failed attempt: ${reoffered.size} task(s), e.g. ${JSON.stringify([...reoffered.values()].slice(0, 3))}`)
     const submitted = ids.length
+    const phases = taskPhases(done)
+    this.log(
+      `task parts, p50/p99 ms: to the first offer ${phases.toOffer.p50}/${phases.toOffer.p99}, to a donor's accept ${phases.toAccept.p50}/${phases.toAccept.p99}, to the result ${phases.toResult.p50}/${phases.toResult.p99}; a donor's first task ${phases.firstOnDonor.p50}/${phases.firstOnDonor.p99} (${phases.firstOnDonor.n}), its later ones ${phases.laterOnDonor.p50}/${phases.laterOnDonor.p99} (${phases.laterOnDonor.n})`
+    )
     return {
       submitted,
       succeeded,
@@ -767,6 +799,7 @@ export class SimMesh {
       retried,
       exactlyOnce: submitted === count + retried && succeeded === count && failed === 0 && notRun === 0 && unexplained === 0,
       latency: dist(latency),
+      phases,
       perSecond: r1((succeeded / elapsed) * 1000)
     }
   }

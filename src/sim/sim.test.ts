@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Lane } from './link.ts'
 import { waitFor } from './mesh.ts'
-import { SimMesh, settledAfter } from './scenario.ts'
+import { SimMesh, settledAfter, taskPhases } from './scenario.ts'
 
 describe('simulated link', () => {
   it('delivers in order, no earlier than the latency, and a lost chunk holds back those after it', async () => {
@@ -66,6 +66,23 @@ describe('settling after the last join', () => {
     expect(settledAfter([8.2, 6.8, 5.4, 5.3, 5.4])).toBe(true)
     // A rise counts as not falling.
     expect(settledAfter([5, 5.5, 6])).toBe(true)
+  })
+})
+
+describe("a task's parts", () => {
+  it("splits each task at its first offer, accept and result, and tells a donor's first task from its later ones", () => {
+    const p = taskPhases([
+      { ms: 900, donor: 'a', phases: { dispatched: 10, accepted: 30, succeeded: 900 } },
+      { ms: 100, donor: 'a', phases: { dispatched: 20, accepted: 50, succeeded: 100 } },
+      { ms: 400, donor: 'b', phases: { dispatched: 5, accepted: 305, succeeded: 400 } },
+      // No accept seen (a donor that answered with the result at once): counted where it can be.
+      { ms: 60, donor: 'b', phases: { dispatched: 5, succeeded: 60 } }
+    ])
+    expect(p.toOffer).toMatchObject({ n: 4, max: 20 })
+    expect(p.toAccept).toMatchObject({ n: 3, max: 300 })
+    expect(p.toResult).toMatchObject({ n: 3, max: 870 })
+    expect(p.firstOnDonor).toMatchObject({ n: 2, max: 900 })
+    expect(p.laterOnDonor).toMatchObject({ n: 2, max: 100 })
   })
 })
 
@@ -129,6 +146,14 @@ describe('simulated mesh, 8 peers (2 donating) in two worker threads', () => {
     expect(t.unexplained).toBe(0)
     expect(t.runs).toBeLessThanOrEqual(t.dispatched)
     expect(t.exactlyOnce).toBe(true)
+    // Every succeeded task's parts were seen, each within its whole time; the first task on each of the 2 donors is told apart.
+    const phases = t.phases
+    expect(phases?.toOffer.n).toBe(6)
+    expect(phases?.toAccept.n).toBe(6)
+    expect(phases?.toResult.n).toBe(6)
+    expect(phases?.toResult.max).toBeLessThanOrEqual(t.latency.max)
+    expect((phases?.firstOnDonor.n ?? 0) + (phases?.laterOnDonor.n ?? 0)).toBe(6)
+    expect(phases?.firstOnDonor.n).toBeLessThanOrEqual(2)
   }, 600_000)
 
   it('a newcomer syncs the seeded registry and is heard by every peer', async () => {
