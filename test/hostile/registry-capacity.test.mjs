@@ -56,9 +56,12 @@ describe('self-reported capacity does not win routing (issue 11 item 6)', () => 
   it('a donor claiming 1,024 workers (no peer of this code claims over 128) is refused at presence, never listed, and blocked', async () => {
     const h = await s.hostile()
     const before = await s.metrics(s.a)
+    // Linked first, then the claim: a claim that reached A (through the relay's gossip) before the
+    // link got the liar blocked at once, and A then refused the link this test needs to see closed
+    // (CI: 'no direct connection … stream closed'). The claim still arrives over both paths.
+    await h.dialDirect(s.idA)
     const stop = h.keepAnnouncing({ donating: true, freeWorkers: 1024, workers: 1024, capabilities: ['word-count'] }, 500)
     try {
-      await h.dialDirect(s.idA)
       const blocked = () => s.metrics(s.a).then((m) => (m['mesh.peers.blocked'] ?? 0) - (before['mesh.peers.blocked'] ?? 0))
       const deadline = Date.now() + 30_000
       while ((await blocked()) < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250))
