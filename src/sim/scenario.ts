@@ -356,10 +356,9 @@ const ANNOUNCE = 'mesh.presence.announce.'
  * its checks: when many peers re-announce in the same minute, the whole mesh's load rises.
  */
 function announced(before: Record<string, number>, after: Record<string, number>, wallMs: number): { perSecond: number; why: Record<string, number> } {
-  const rate = (k: string): number => r1((((after[k] ?? 0) - (before[k] ?? 0)) * 1000) / wallMs)
-  const why: Record<string, number> = {}
-  for (const k of Object.keys(after)) if (k.startsWith(ANNOUNCE) && rate(k) > 0) why[k.slice(ANNOUNCE.length)] = rate(k)
-  return { perSecond: rate(PRESENCE_PUBLISHED), why }
+  const rates = diffTraffic(before, after, wallMs / 1000)
+  const why = Object.fromEntries(rates.filter(([k]) => k.startsWith(ANNOUNCE)).map(([k, v]) => [k.slice(ANNOUNCE.length), v]))
+  return { perSecond: counterIn(rates, PRESENCE_PUBLISHED), why }
 }
 
 /** The parts of succeeded tasks' time (SizeReport tasks.phases), in the order they completed. */
@@ -1007,10 +1006,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       log(`gossip p50 ${r1(quantile(g.delivery, 0.5))} ms p99 ${r1(quantile(g.delivery, 0.99))} ms, ${g.delivered}/${g.expected} delivered`)
       // The tail, and how much gossip was recovered through IHAVE/IWANT while probing (whole mesh, not per peer).
       const iwant = Object.fromEntries(
-        Object.entries(probeTrafficAfter)
-          .filter(([k]) => /ihave_rcv_not_seen|iwant_promise_resolved_total|iwant_rcv_msgids_total/.test(k))
-          .map(([k, n]) => [k, n - (probeTrafficBefore[k] ?? 0)])
-          .filter(([, n]) => (n as number) > 0)
+        diffTraffic(probeTrafficBefore, probeTrafficAfter, 1).filter(([k]) => /ihave_rcv_not_seen|iwant_promise_resolved_total|iwant_rcv_msgids_total/.test(k))
       )
       log(`the probes' tail: ${JSON.stringify(g.tail)}; IHAVE/IWANT while probing (whole mesh): ${JSON.stringify(iwant)}`)
       if (mesh.tabs != null)
