@@ -132,4 +132,4 @@ export {
   type SendPayloadOptions
 } from './payload.ts'
 export * from './trace/index.ts'
-export { pick, shuffle } from './random.ts'
+export { pick, seededRandom, shuffle } from './random.ts'

@@ -17,3 +17,18 @@ export function pick<T>(items: readonly T[], n: number): T[] {
   }
   return a.slice(0, n)
 }
+
+/**
+ * A seeded uniform source in [0, 1) (mulberry32): the same seed gives the same sequence.
+ * For tests and models that must draw the same on every run; not for anything secret.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}

@@ -4,7 +4,7 @@ import type { Connection } from '@libp2p/interface'
 import { CLOCK_STEP_MS, PeerBook, bestTransport, connectionTransport } from './peer-book.ts'
 import { PRESENCE_INTERVAL_MS, PRESENCE_MAX_INTERVAL_MS, PRESENCE_REPHASE, nextPresenceDelay, presenceIntervalMs } from './constants.ts'
 import fc from 'fast-check'
-import { backoffDelay } from '../core/index.ts'
+import { backoffDelay, seededRandom } from '../core/index.ts'
 import { decodePresence, encodePresence, type Presence } from './presence.ts'
 
 const RELAY = '/ip4/127.0.0.1/tcp/4000/ws/p2p/12D3KooWN6KvUYb7uhAbaj77kXBysEanCn3K7tBxkTF8ER9tpJjZ'
@@ -80,13 +80,7 @@ describe('presence in a growing mesh', () => {
 
   it('spreads the re-announcements of a mesh that learned its peers at once evenly, from the first round (issue 16)', () => {
     // A seeded random source: the same draws on every run.
-    let seed = 16
-    const random = (): number => {
-      seed = (seed + 0x6d2b79f5) | 0
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-    }
+    const random = seededRandom(16)
     // 200 peers each knew 20 others (their timers at 14 s) when, within the same 10 s, the
     // end of the join told each of the other 199 (presence pulls): then every peer re-announces.
     const n = 200

@@ -1,17 +1,9 @@
 /** Shared helpers of the learning tests (not exported from index.ts). */
+import { seededRandom } from '../../core/index.ts'
 import type { StepOutcome } from '../components.ts'
 
-/** A seeded uniform source (mulberry32): the same seed gives the same sequence. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A seeded uniform source: core's seededRandom, by the name these tests know it. */
+export const seeded = seededRandom
 
 let n = 0
 /** A step outcome with defaults. */
