@@ -10,6 +10,7 @@ import { getHeapStatistics } from 'node:v8'
 import { threadId } from 'node:worker_threads'
 import type { TaskResult } from '../lib/index.ts'
 import { Transport, connectionTransport } from '../lib/mesh/index.ts'
+import { LINK_COUNTERS, linkStats } from './link.ts'
 import { startProfile } from './profiler.ts'
 import { verifyCacheStats } from './verify-cache.ts'
 import { type SimPeer, type SimPeerInit, knowsPresenceOf, sendProbe, simNow, startSimPeer } from './mesh.ts'
@@ -247,6 +248,8 @@ export class PeerGroup {
           // The mesh's presence counters (announcements by why, published), which the app's metrics do not carry.
           for (const [k, n] of Object.entries(p.zs.mesh.counters.toRecord())) if (k.startsWith('mesh.presence.')) sum[k] = (sum[k] ?? 0) + n
         }
+        // What this thread's link ends received (direct links' channels bypass libp2p's per-connection byte counter, as WebRTC's do).
+        for (const k of ['bytes', 'chunks', 'resent'] as const) sum[LINK_COUNTERS[k]] = linkStats[k]
         return sum
       }
       case 'heap':

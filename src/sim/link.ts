@@ -22,6 +22,7 @@ import {
   type Listener,
   type ListenerEvents,
   type PeerId,
+  type StreamMuxerFactory,
   type Transport,
   type Upgrader
 } from '@libp2p/interface'
@@ -31,6 +32,7 @@ import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import { setMaxListeners } from 'node:events'
 import type { MessagePort } from 'node:worker_threads'
+import { type ChannelMuxer, channelMuxers, type Frame, type FrameLink } from './channels.ts'
 
 /** Bytes handed to a multiaddr connection (@libp2p/utils' own Uint8ArrayList). */
 type Chunk = Parameters<AbstractMultiaddrConnection['sendData']>[0]
@@ -55,8 +57,10 @@ export interface SimLinkInit extends LinkShape {
   random?: () => number
 }
 
-/** Bytes and chunks that crossed links in this process, and chunks resent. */
+/** Bytes and chunks (a channel's frames among them) that crossed links to this thread, and chunks resent from it. */
 export const linkStats = { chunks: 0, bytes: 0, resent: 0 }
+/** linkStats' names among a thread's traffic counters (group.ts). */
+export const LINK_COUNTERS = { bytes: 'sim.link.bytes', chunks: 'sim.link.chunks', resent: 'sim.link.resent' } as const
 
 /** This thread's switchboard: peer id (direct links) or `/memory/<name>` (the relay) → its listener. */
 const switchboard = new Map<string, SimListener>()
@@ -75,9 +79,12 @@ type ExchangeMessage =
   | { t: 'refused'; id: string }
   | Batch
 
-/** What a lane hands to another thread, in order: bytes, or the sender's close or reset. */
-const Kind = { Data: 0, Close: 1, Reset: 2 } as const
-type Kind = (typeof Kind)[keyof typeof Kind]
+/**
+ * What a lane hands to another thread, in order: bytes, or the sender's close or reset, or a
+ * channel's frame (channels.ts), numbered from `Kind.Frame` on (`Kind.Frame + frame`).
+ */
+const Kind = { Data: 0, Close: 1, Reset: 2, Frame: 3 } as const
+type Kind = number
 
 /**
  * Everything this thread's lanes hand to one other thread at one tick of the lane clock, in
@@ -89,6 +96,8 @@ interface Batch {
   t: 'batch'
   ids: string[]
   kinds: Kind[]
+  /** A frame's channel (0 for other items). */
+  channels: number[]
   lens: number[]
   buf: Uint8Array
 }
@@ -97,13 +106,15 @@ interface Batch {
 class Outbox {
   readonly ids: string[] = []
   readonly kinds: Kind[] = []
+  readonly channels: number[] = []
   readonly chunks: Uint8Array[] = []
   bytes = 0
   constructor(readonly port: Port) {}
 
-  add(id: string, kind: Kind, data?: Uint8Array): void {
+  add(id: string, kind: Kind, data?: Uint8Array, channel = 0): void {
     this.ids.push(id)
     this.kinds.push(kind)
+    this.channels.push(channel)
     const chunk = data ?? EMPTY
     this.chunks.push(chunk)
     this.bytes += chunk.byteLength
@@ -121,7 +132,7 @@ class Outbox {
       at += c.byteLength
       lens[i] = c.byteLength
     }
-    const msg: Batch = { t: 'batch', ids: this.ids.splice(0), kinds: this.kinds.splice(0), lens, buf }
+    const msg: Batch = { t: 'batch', ids: this.ids.splice(0), kinds: this.kinds.splice(0), channels: this.channels.splice(0), lens, buf }
     this.chunks.length = 0
     this.bytes = 0
     this.port.postMessage(msg, [buf.buffer])
@@ -203,8 +214,12 @@ function onExchange(port: Port, msg: ExchangeMessage): void {
         at += len
         const conn = exchange.links.get(msg.ids[i] as string)
         if (conn == null || conn.status !== 'open') continue
-        const kind = msg.kinds[i]
-        if (kind === Kind.Data) {
+        const kind = msg.kinds[i] as Kind
+        if (kind >= Kind.Frame) {
+          linkStats.chunks++
+          linkStats.bytes += len
+          conn.onFrame(msg.channels[i] as number, (kind - Kind.Frame) as Frame, data)
+        } else if (kind === Kind.Data) {
           linkStats.chunks++
           linkStats.bytes += len
           conn.onData(data)
@@ -215,8 +230,8 @@ function onExchange(port: Port, msg: ExchangeMessage): void {
   }
 }
 
-/** What crosses a lane: bytes, or the sender's close or reset. */
-export type Item = { at: number; data?: Chunk | Uint8Array; close?: true; reset?: true }
+/** What crosses a lane: bytes, or the sender's close or reset, or a channel's frame (with its bytes, if data). */
+export type Item = { at: number; data?: Chunk | Uint8Array; close?: true; reset?: true; channel?: number; frame?: Frame }
 
 /** One contiguous buffer of consecutive chunks. */
 function joinChunks(chunks: Array<Chunk | Uint8Array>): Uint8Array {
@@ -316,13 +331,13 @@ export class Lane {
   push(item: Omit<Item, 'at'>): void {
     const s = this.shape
     let at = performance.now() + s.latencyMs + this.random() * s.jitterMs
-    if (item.data != null && s.loss > 0 && this.random() < s.loss) {
+    if ((item.data != null || item.frame != null) && s.loss > 0 && this.random() < s.loss) {
       at += s.retransmitMs
       linkStats.resent++
     }
     at = Math.max(at, this.#last)
     this.#last = at
-    this.#queue.push({ data: item.data, close: item.close, reset: item.reset, at })
+    this.#queue.push({ data: item.data, close: item.close, reset: item.reset, channel: item.channel, frame: item.frame, at })
     if (!this.#scheduled) {
       this.#scheduled = true
       clock.schedule(this, (this.#queue[this.#head] as Item).at)
@@ -333,7 +348,7 @@ export class Lane {
    * Deliver what is due by `now` (the clock calls it). Consecutive chunks due together
    * arrive as one buffer, as a socket's read returns what arrived: a receiver handed
    * thousands of tiny chunks pays for each in its length-prefixed decoders (a
-   * Uint8ArrayList read walks its chunks).
+   * Uint8ArrayList read walks its chunks). A channel's frames arrive one by one, as messages.
    */
   drain(now: number): void {
     this.#scheduled = false
@@ -356,7 +371,7 @@ export class Lane {
       run = []
     }
     for (const item of due) {
-      if (item.data != null) run.push(item.data)
+      if (item.data != null && item.frame == null) run.push(item.data)
       else {
         flush(item.at)
         this.deliver(item)
@@ -375,10 +390,12 @@ export class Lane {
   }
 }
 
-/** One end of a simulated link. */
-class SimLinkConnection extends AbstractMultiaddrConnection {
+/** One end of a simulated link. A direct link's streams are channels (channels.ts), sent as frames. */
+class SimLinkConnection extends AbstractMultiaddrConnection implements FrameLink {
   #lane: Lane | undefined
   #peer: SimLinkConnection | undefined
+  /** A direct link's channels, once the upgrader made them. */
+  frames: ChannelMuxer | undefined
 
   constructor(init: AbstractMultiaddrConnectionInit) {
     super(init)
@@ -388,7 +405,11 @@ class SimLinkConnection extends AbstractMultiaddrConnection {
     this.#peer = peer
     this.#lane = new Lane(shape, random, (item) => {
       if (peer.status !== 'open') return
-      if (item.data != null) {
+      if (item.frame != null) {
+        linkStats.chunks++
+        linkStats.bytes += item.data?.byteLength ?? 0
+        peer.onFrame(item.channel as number, item.frame, item.data as Uint8Array | undefined)
+      } else if (item.data != null) {
         linkStats.chunks++
         linkStats.bytes += item.data.byteLength
         peer.onData(item.data)
@@ -406,7 +427,8 @@ class SimLinkConnection extends AbstractMultiaddrConnection {
     exchange.links.set(id, this)
     const box = outboxOf(port)
     this.#lane = new Lane(shape, random, (item) => {
-      if (item.data != null) box.add(id, Kind.Data, item.data instanceof Uint8Array ? item.data : item.data.subarray())
+      if (item.frame != null) box.add(id, Kind.Frame + item.frame, item.data as Uint8Array | undefined, item.channel)
+      else if (item.data != null) box.add(id, Kind.Data, item.data instanceof Uint8Array ? item.data : item.data.subarray())
       else box.add(id, item.reset ? Kind.Reset : Kind.Close)
     })
     this.addEventListener('close', () => {
@@ -423,6 +445,21 @@ class SimLinkConnection extends AbstractMultiaddrConnection {
 
   sendReset(): void {
     this.#lane?.push({ reset: true })
+  }
+
+  sendFrame(channel: number, frame: Frame, data?: Uint8Array): void {
+    this.#lane?.push({ channel, frame, data })
+  }
+
+  /** A frame from the other end. A frame the channels cannot take breaks the link, as bytes a muxer cannot parse do. */
+  onFrame(channel: number, frame: Frame, data: Uint8Array | undefined): void {
+    try {
+      if (this.frames == null) throw new Error('a frame reached a simulated link without channels')
+      this.frames.onFrame(channel, frame, data)
+    } catch (err) {
+      this.frames?.abort(err as Error)
+      this.abort(err as Error)
+    }
   }
 
   async sendClose(): Promise<void> {
@@ -582,15 +619,16 @@ class SimLinkTransport implements Transport {
  * browsers (DTLS encrypts the data channels in the browser's network stack, and the peer
  * ids are those the relay's signalling named), the upgrade skips encryption and takes the
  * remote peer id from the address (the target's for the dialler, the dialler's `back`
- * address for the target). The relay link stays on Noise, like a tab's WebSocket.
+ * address for the target), and its streams are channels (channels.ts), not yamux over
+ * one byte stream. The relay link stays on Noise and yamux, like a tab's WebSocket.
  */
-function directUpgrade(addr: string | undefined): { skipEncryption: true; remotePeer: PeerId } | Record<string, never> {
+function directUpgrade(addr: string | undefined): { skipEncryption: true; remotePeer: PeerId; muxerFactory: StreamMuxerFactory } | Record<string, never> {
   if (addr == null) return {}
   const id = multiaddr(addr)
     .getComponents()
     .findLast((c) => c.name === 'p2p')?.value
   if (id == null) throw new ConnectionFailedError(`a direct link's address names no peer: ${addr}`)
-  return { skipEncryption: true, remotePeer: peerIdFromString(id) }
+  return { skipEncryption: true, remotePeer: peerIdFromString(id), muxerFactory: channelMuxers }
 }
 
 function shapeOf(init: LinkShape): Required<LinkShape> {

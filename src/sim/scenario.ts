@@ -11,7 +11,7 @@ import { cpus } from 'node:os'
 import { writeFile } from 'node:fs/promises'
 import type { LinkShape } from './link.ts'
 import type { GroupCommand, TaskOutcome } from './group.ts'
-import { leaveThreads, linkStats } from './link.ts'
+import { LINK_COUNTERS, leaveThreads, linkStats } from './link.ts'
 import { type SimPeerInit, type SimRelay, quantile, serveAgents, startSimRelay, waitFor } from './mesh.ts'
 import { type GroupHandle, startGroups } from './threads.ts'
 import { type Seeder, seedRecords, startSeeder } from './registry-seed.ts'
@@ -344,7 +344,8 @@ export interface SettleReport {
 const SETTLE_WINDOW_MS = 10_000
 /** Settled once two windows in a row each kept more than this share of the CPU per peer of the one before (fell by less than 5 %). */
 const SETTLE_FALL = 0.95
-const RX_BYTES = 'libp2p_data_transfer_bytes_total{protocol="global",direction="received"}'
+/** Bytes the peers' link ends received: libp2p's per-connection counter misses direct links, whose channels bypass it (as WebRTC's do). */
+const RX_BYTES = LINK_COUNTERS.bytes
 /** The peers' own presence announcements (mesh.presence.published), each then flooded to the whole mesh. */
 const PRESENCE_PUBLISHED = 'mesh.presence.published'
 const ANNOUNCE = 'mesh.presence.announce.'
@@ -570,6 +571,17 @@ export class SimMesh {
   /** Every counter of every group's peers, summed by series. */
   async traffic(): Promise<Record<string, number>> {
     return summed(await this.ask<Record<string, number>>({ op: 'traffic' }))
+  }
+
+  /** Bytes and chunks every link end received, and chunks resent: the peers' threads', and this thread's (the relay's) when the peers run elsewhere. */
+  async linkTotals(): Promise<SizeReport['link']> {
+    const t = await this.traffic()
+    const own = (this.opts.workers ?? 0) > 0 ? linkStats : { bytes: 0, chunks: 0, resent: 0 }
+    return {
+      bytes: (t[LINK_COUNTERS.bytes] ?? 0) + own.bytes,
+      chunks: (t[LINK_COUNTERS.chunks] ?? 0) + own.chunks,
+      resent: (t[LINK_COUNTERS.resent] ?? 0) + own.resent
+    }
   }
 
   /**
@@ -872,7 +884,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       lag.enable()
       const cpu0 = process.cpuUsage()
       const wall0 = performance.now()
-      const link0 = { ...linkStats }
+      const link0 = await mesh.linkTotals()
       const t = performance.now()
       await mesh.grow(size)
       const growMs = performance.now() - t
@@ -1103,7 +1115,8 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
         entry.gossip.delivery.p99 <= GOAL_GOSSIP_P99_MS &&
         entry.tasks.submitted > 0 &&
         entry.tasks.exactlyOnce
-      entry.link = { bytes: linkStats.bytes - link0.bytes, chunks: linkStats.chunks - link0.chunks, resent: linkStats.resent - link0.resent }
+      const link1 = await mesh.linkTotals()
+      entry.link = { bytes: link1.bytes - link0.bytes, chunks: link1.chunks - link0.chunks, resent: link1.resent - link0.resent }
       entry.rssMB = Math.round(process.memoryUsage().rss / 1e6)
       report.sizes.push(entry)
       await opts.onSize?.(report)
