@@ -838,9 +838,9 @@ export function simShortcuts(opts: Pick<SimOptions, 'verifyCache' | 'workers' | 
         ]
       : []),
     'direct links skip Noise: as @libp2p/webrtc between browsers (DTLS encrypts in the browser network stack, outside JavaScript); the link to the relay uses Noise as a WebSocket does',
-    'direct links carry yamux streams over one simulated byte stream; WebRTC gives each stream a native data channel',
+    'direct links carry each stream as a channel of messages (src/sim/channels.ts), as WebRTC gives each stream a data channel, but without its protobuf framing, SCTP flow control or 16 KiB buffering; the link under them is one ordered queue, so a lost message holds back every channel behind it (SCTP holds back only its own channel)',
     'direct dials are not signalled through the relay (no SDP/ICE exchange); a dial costs one simulated round trip',
-    'no RTCPeerConnection: the liveness monitor, which reads its stats (in a tab every 500 ms per link), does not judge simulated links (they close when their end closes them), and their RTTs are sampled with yamux PING frames, where a tab reads them from those same stats',
+    'no RTCPeerConnection: the liveness monitor, which reads its stats (in a tab every 500 ms per link), does not judge simulated links (they close when their end closes them), and their RTTs are sampled with a ping frame each muxer answers (as yamux answers its PING), where a tab reads them from those same stats',
     `every peer runs on this machine's ${cpus().length} shared cores, up to ~${perThread} per thread (${threads} thread${threads === 1 ? '' : 's'}): event-loop lag of one peer delays its thread-mates, where each tab has an event loop of its own (loopLag says how much)`
   ]
 }

@@ -11,9 +11,10 @@
  * A ping is the cheapest the link offers (issue 16: the ping streams were ~40 % of an idle
  * simulated peer's CPU): a WebRTC link's RTT comes from the stats the liveness monitor reads
  * anyway (`measured`: the ICE consent checks the browser sends on its network thread), so
- * it is not pinged at all; a link with a yamux muxer (a relay's WebSocket, a circuit, the
- * simulator's links) is pinged with yamux's PING frame, which the remote muxer answers
- * without a stream; only a link with neither opens a ping stream.
+ * it is not pinged at all; a link whose muxer pings (yamux on a relay's WebSocket or a
+ * circuit: its PING frame; the simulator's direct links: a ping frame of their channels) is
+ * pinged that way, the remote muxer answering without a stream; only a link with neither
+ * opens a ping stream.
  */
 import type { Connection } from '@libp2p/interface'
 import { byteStream } from '@libp2p/utils'
@@ -65,7 +66,7 @@ interface PingingMuxer {
   ping(): Promise<number>
 }
 
-/** The connection's muxer when it has a ping of its own (yamux), else undefined (WebRTC's data channels). */
+/** The connection's muxer when it has a ping of its own (yamux, the simulator's channels), else undefined (WebRTC's data channels). */
 export function pingingMuxer(conn: Connection): PingingMuxer | undefined {
   const muxer = (conn as unknown as { muxer?: Partial<PingingMuxer> & { status?: string } }).muxer
   return muxer != null && typeof muxer.ping === 'function' && (muxer.status == null || muxer.status === 'open') ? (muxer as PingingMuxer) : undefined
