@@ -15,7 +15,7 @@
 // without learning; and an A/B trial of a new version (routes until decided, share on trial).
 // Writes bench/results/trust.json.
 import '../src/lib/core/polyfills.ts'
-import { loadIdentity } from '../src/lib/core/index.ts'
+import { loadIdentity, seededRandom } from '../src/lib/core/index.ts'
 import {
   MemoryTaskNetwork,
   createOrchestrator,
@@ -163,17 +163,8 @@ for (const liarShare of [0.2, 0]) {
 }
 
 // ---- Learning (vision §3): the bandit of the balanced strategy on a simulated population.
-/** mulberry32: a seeded uniform source. */
-function seeded(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A seeded uniform source (core's seededRandom). */
+const seeded = seededRandom
 const ROUTES = Number(process.env.LEARN_ROUTES ?? 1000)
 const SEEDS = [1, 2, 3, 4, 5]
 /** Chance each agent's result is accepted; all at the same price and speed, none stating its quality. */
