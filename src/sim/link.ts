@@ -59,6 +59,11 @@ export interface SimLinkInit extends LinkShape {
 
 /** Bytes and chunks (a channel's frames among them) that crossed links to this thread, and chunks resent from it. */
 export const linkStats = { chunks: 0, bytes: 0, resent: 0 }
+/** Count `bytes` (a chunk or a frame) as received over a link of this thread. */
+function countReceived(bytes: number): void {
+  linkStats.chunks++
+  linkStats.bytes += bytes
+}
 /** linkStats' names among a thread's traffic counters (group.ts). */
 export const LINK_COUNTERS = { bytes: 'sim.link.bytes', chunks: 'sim.link.chunks', resent: 'sim.link.resent' } as const
 
@@ -216,12 +221,10 @@ function onExchange(port: Port, msg: ExchangeMessage): void {
         if (conn == null || conn.status !== 'open') continue
         const kind = msg.kinds[i] as Kind
         if (kind >= Kind.Frame) {
-          linkStats.chunks++
-          linkStats.bytes += len
+          countReceived(len)
           conn.onFrame(msg.channels[i] as number, (kind - Kind.Frame) as Frame, data)
         } else if (kind === Kind.Data) {
-          linkStats.chunks++
-          linkStats.bytes += len
+          countReceived(len)
           conn.onData(data)
         } else if (kind === Kind.Reset) conn.onRemoteReset()
         else conn.onTransportClosed()
@@ -406,12 +409,10 @@ class SimLinkConnection extends AbstractMultiaddrConnection implements FrameLink
     this.#lane = new Lane(shape, random, (item) => {
       if (peer.status !== 'open') return
       if (item.frame != null) {
-        linkStats.chunks++
-        linkStats.bytes += item.data?.byteLength ?? 0
+        countReceived(item.data?.byteLength ?? 0)
         peer.onFrame(item.channel as number, item.frame, item.data as Uint8Array | undefined)
       } else if (item.data != null) {
-        linkStats.chunks++
-        linkStats.bytes += item.data.byteLength
+        countReceived(item.data.byteLength)
         peer.onData(item.data)
       } else if (item.reset) peer.onRemoteReset()
       else if (item.close) peer.onTransportClosed()

@@ -576,12 +576,9 @@ export class SimMesh {
   /** Bytes and chunks every link end received, and chunks resent: the peers' threads', and this thread's (the relay's) when the peers run elsewhere. */
   async linkTotals(): Promise<SizeReport['link']> {
     const t = await this.traffic()
-    const own = (this.opts.workers ?? 0) > 0 ? linkStats : { bytes: 0, chunks: 0, resent: 0 }
-    return {
-      bytes: (t[LINK_COUNTERS.bytes] ?? 0) + own.bytes,
-      chunks: (t[LINK_COUNTERS.chunks] ?? 0) + own.chunks,
-      resent: (t[LINK_COUNTERS.resent] ?? 0) + own.resent
-    }
+    const own = (this.opts.workers ?? 0) > 0
+    const total = (k: keyof typeof LINK_COUNTERS): number => (t[LINK_COUNTERS[k]] ?? 0) + (own ? linkStats[k] : 0)
+    return { bytes: total('bytes'), chunks: total('chunks'), resent: total('resent') }
   }
 
   /**
