@@ -158,6 +158,38 @@ describe('dispatch under max_cost', () => {
   })
 })
 
+describe('a step run on this peer', () => {
+  it('pays no one: the task costs 0', async () => {
+    const here = createOrchestrator({
+      catalog: catalogOf([a6]),
+      peers: { peers: () => [] },
+      transport: new MemoryTaskNetwork().transport('me'),
+      executor: fnExecutor({ [a6.id]: (i) => ({ i }) })
+    })
+    await here.start()
+    const r = await here.submit({ description: 'cap-x', input: 1 }).done
+    expect(r.steps[0]).toMatchObject({ peer: 'me', output: { i: 1 } })
+    expect(r.cost).toBe(0)
+    expect(here.stats().localRuns).toBe(1)
+    // The plan's estimate still says what the agent's price would be on a donor.
+    expect(r.plan?.total_estimated_cost).toBeCloseTo(0.6)
+  })
+
+  it('is not ruled out by a max_cost below its price (nothing is paid), while a donor at that price is', async () => {
+    const transport = new MemoryTaskNetwork().transport('me')
+    await transport.start()
+    const router = createRouter({ catalog: catalogOf([a6]), peers: { peers: () => [] } })
+    const d = dispatcher()({ transport, router, executor: fnExecutor({ [a6.id]: (i) => ({ i }) }) })
+    await d.start()
+    const prefs = resolvePreferences({ max_cost: 0.1 }, (m) => new Error(m))
+    const r = await d.run(plan(['cap-x']), { taskId: 't-here', input: 2, prefs, signal: new AbortController().signal })
+    expect(r.steps[0]).toMatchObject({ peer: 'me', output: { i: 2 }, cost: 0 })
+    expect(r.cost).toBe(0)
+    const { run } = await setup([a6])
+    await expect(run(plan(['cap-x']), { max_cost: 0.1 })).rejects.toBeInstanceOf(BudgetExceededError)
+  })
+})
+
 describe('dispatch cancel', () => {
   it('cancelling moves every unfinished step to cancelled, tells the donors and commits nothing after', async () => {
     const { run, net, outcomes, services } = await setup([a6, b6, z6], { ms: 2000 })

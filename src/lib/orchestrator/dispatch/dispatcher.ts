@@ -278,6 +278,11 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
     const stepTimeout = init.stepTimeoutMs ?? 60_000
     const attempts = new Map<string, Attempt>()
     const windows = new PeerWindows(init.window)
+    /**
+     * What a route costs this task: its agent's price, except on this peer or another peer of this
+     * profile's user, which pays no one (no receipt is issued to oneself, so no credits move).
+     */
+    const priceOf = (r: ScoredRoute): number => (r.peer.id === transport.self || (trust != null && trust.userOf(r.peer.id) === trust.self) ? 0 : r.agent.price)
     const stats = {
       offers: 0,
       declines: 0,
@@ -495,7 +500,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
         if (budget.limit === Infinity) return undefined
         try {
           const d = router.route(step.capabilities, prefs, { budget: Infinity, excludePeers: failedPeers, onlyAgents })
-          return Math.min(...[d.winner, ...d.alternatives].map((r) => r.agent.price))
+          return Math.min(...[d.winner, ...d.alternatives].map(priceOf))
         } catch {
           return undefined
         }
@@ -521,9 +526,9 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             if (cheapestSkipped != null && lastError == null) throw overBudget(cheapestSkipped)
             return undefined
           }
-          if (budget.reserve(holder, r.agent.price)) return r
+          if (budget.reserve(holder, priceOf(r))) return r
           tooDear.add(pairKey(r))
-          cheapestSkipped = Math.min(cheapestSkipped ?? Infinity, r.agent.price)
+          cheapestSkipped = Math.min(cheapestSkipped ?? Infinity, priceOf(r))
         }
       }
       const pickRoute = (): ScoredRoute | undefined => {
@@ -565,7 +570,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
             donating: true,
             capabilities: ownPresence?.()?.capabilities ?? []
           }
-          const d = router.route(step.capabilities, prefs, { budget: budget.availableTo(holder), peers: [self], onlyAgents })
+          // Running here pays no one, so max_cost does not rule this peer's agents out.
+          const d = router.route(step.capabilities, prefs, { budget: Infinity, peers: [self], onlyAgents })
           rank(d, ' (no remote peer could run it, so it runs here)')
           queue = [d.winner, ...d.alternatives].filter(usable)
         }
@@ -951,7 +957,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       stats.committed++
       // The hold becomes spent, at the price of the route that answered (a late result of an earlier attempt may differ).
       let cost = 0
-      for (const x of all) cost += budget.commit(x.holder, x.route.agent.price)
+      for (const x of all) cost += budget.commit(x.holder, priceOf(x.route))
       opts.onStep?.({
         taskId: opts.taskId,
         stepId: step.id,

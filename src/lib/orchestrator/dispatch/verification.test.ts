@@ -96,6 +96,22 @@ describe('verification in the dispatcher', () => {
     expect(r.cost).toBeCloseTo(1)
   })
 
+  it("a donor tab of the submitter's own profile is paid nothing: the task costs 0 and no receipt is issued", async () => {
+    // 'mine' is another tab of user 0, the submitter's profile.
+    const { orch, trust, runs } = await mesh([{ id: 'mine', user: 0 }])
+    const r = await submit(orch, 'x')
+    expect(r.steps[0].peer).toBe('mine')
+    expect(runs.get('mine')).toBe(1)
+    expect(r.steps[0].verification).toMatchObject({ replicas: 1, status: 'trusted' })
+    expect(r.cost).toBe(0)
+    expect(trust.credits()).toMatchObject({ spent: 0, receipts: [] })
+    // The same agent on another user's donor is paid its price.
+    const other = await mesh([{ id: 'b', user: 2 }])
+    const paid = await submit(other.orch, 'x', { verification: 'none' })
+    expect(paid.steps[0].peer).toBe('b')
+    expect(paid.cost).toBe(0.5)
+  })
+
   it('two tabs of one profile never make a quorum: the replica goes to another user, or verification fails', async () => {
     // 'a' and 'a2' are two tabs of user 1; 'b' is user 2.
     const { orch, runs } = await mesh([

@@ -140,11 +140,24 @@ function agents() {
   }
 }
 
-async function setup(opts: { workflows?: WorkflowLibrary; workers?: number } = {}) {
+/**
+ * An engine over an orchestrator that runs its steps on this peer, or with `donor` on a donor peer of
+ * another user (a step run here pays no one, so what costs credits is tested on a donor).
+ */
+async function setup(opts: { workflows?: WorkflowLibrary; workers?: number; donor?: boolean } = {}) {
   const a = agents()
   const net = new MemoryTaskNetwork()
   const executor = fnExecutor(a.fns, opts.workers ?? 8)
-  const orch = orchestratorService({ dispatcher: { offerTimeoutMs: 300 } })({ catalog, peers: { peers: () => [] }, transport: net.transport('me'), executor })
+  if (opts.donor === true) {
+    const t = net.transport('donor')
+    await t.start()
+    await donorService({ leaseMs: 500 })({ transport: t, executor }).start()
+  }
+  const orch = orchestratorService({ dispatcher: { offerTimeoutMs: 300 } })(
+    opts.donor === true
+      ? { catalog, peers: { peers: () => [peer('donor', { freeWorkers: opts.workers ?? 8 })] }, transport: net.transport('me') }
+      : { catalog, peers: { peers: () => [] }, transport: net.transport('me'), executor }
+  )
   await orch.start()
   const engine = createWorkflowEngine({ catalog, runPlan: orch.runPlan, planTask: orch.planTask, workflows: opts.workflows })
   return { ...a, executor, orch, engine, net }
@@ -180,7 +193,7 @@ function waitFor(
 
 describe('workflow engine: the eight patterns', () => {
   it('1. sequential: steps run one at a time in listed order, outputs flowing through ${}', async () => {
-    const s = await setup()
+    const s = await setup({ donor: true })
     const { doc, hash } = parse(`name: seq
 execution: { mode: sequential }
 steps:
@@ -482,7 +495,7 @@ steps:
 
 describe('workflow engine: budgets, timeouts, refusal', () => {
   it('max_cost is never exceeded, parallel items included: the item that would exceed is stopped before it runs', async () => {
-    const s = await setup()
+    const s = await setup({ donor: true })
     const { doc } = parse(`name: budget
 execution: { max_cost: 0.25 }
 steps:
