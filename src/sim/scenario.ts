@@ -643,7 +643,11 @@ export class SimMesh {
     return await waitFor(async () => (await this.linkCounts()).every((n) => n >= min), ms, `every peer with ${min} direct links`, 200)
   }
 
-  /** Send `count` probes from random peers; deliveries to the peers in `audience` (default all, at send time). */
+  /**
+   * Send `count` probes from random peers; deliveries to the peers in `audience` (default all, at send
+   * time). With an audience, a peer that has left it by the end (churn took it away) is not expected:
+   * what it received went with it, so only peers up for the whole probe count.
+   */
   async probe(
     count: number,
     everyMs: number,
@@ -672,14 +676,23 @@ export class SimMesh {
     const collect = async (): Promise<boolean> => {
       for (const [id, seq, at] of (await this.ask<Array<[string, number, number]>>({ op: 'arrivals', seqs })).flat()) got.set(`${seq}/${id}`, at)
       for (const [id, seq, at] of (await this.tabs?.arrivals(seqs)) ?? []) got.set(`${seq}/${id}`, at)
-      return sent.every((s) => s.to.every((id) => got.has(`${s.seq}/${id}`)))
+      const gone = leavers()
+      return sent.every((s) => s.to.every((id) => got.has(`${s.seq}/${id}`) || gone.has(id)))
     }
+    /** Peers of the audience at send time that have left it since (never tabs). */
+    const leavers = (): Set<string> => {
+      if (audience == null) return new Set()
+      const still = new Set(audience().map((p) => p.id))
+      return new Set(sent.flatMap((s) => s.to).filter((id) => !still.has(id) && !tabIds.has(id)))
+    }
+    const tabIds = new Set(this.tabs?.ids ?? [])
     await waitFor(collect, settleMs, 'every probe delivered', 200).catch(() => {})
+    const gone = leavers()
+    for (const s of sent) s.to = s.to.filter((id) => !gone.has(id))
     const delivery: number[] = []
     const toAll: number[] = []
     let delivered = 0
     let expected = 0
-    const tabIds = new Set(this.tabs?.ids ?? [])
     const tabs = { delivery: [] as number[], delivered: 0, expected: 0 }
     for (const s of sent) {
       let last = 0

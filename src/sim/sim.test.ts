@@ -177,4 +177,24 @@ describe('simulated mesh, 8 peers (2 donating) in two worker threads', () => {
       await newcomer.group.run({ op: 'remove', id: newcomer.id })
     }
   }, 400_000)
+
+  it('a probe expects only peers up for the whole probe: one that leaves midway is not counted as missed', async () => {
+    const leaver = await mesh.start1(false, false)
+    let alive = [...mesh.peers, leaver]
+    await mesh.linked(3, 120_000)
+    const firstSent = Promise.withResolvers<void>()
+    const audience = () => {
+      firstSent.resolve()
+      return alive
+    }
+    const probing = mesh.probe(4, 150, 256, audience, 120_000)
+    // Gone once the first probe is addressed to it (its arrivals go with it, as a closed tab's do).
+    await firstSent.promise
+    alive = alive.filter((p) => p !== leaver)
+    leaver.group.size--
+    await leaver.group.run({ op: 'remove', id: leaver.id })
+    const g = await probing
+    expect(g.expected).toBe(4 * 7)
+    expect(g.delivered).toBe(g.expected)
+  }, 260_000)
 })
