@@ -19,6 +19,8 @@ import { ping } from '@libp2p/ping'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import {
+  DEPARTED_TOPIC,
+  DepartureBatcher,
   GOSSIP_DEGREES,
   GOSSIP_LIMITS,
   RELAY_CONNECTION_MONITOR,
@@ -437,6 +439,11 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   })
   installGossipValidators(node.services.pubsub, {
     isBlocked,
+    // Departure notices: its peer relays' (tabs never publish any; its own are not validated).
+    isRelay: (id) => peerRelayIds.has(id),
+    onIgnore: (_author, topic, reason) => {
+      counters.inc(`gossip.ignored.${gossipStrikeProtocol(topic)}.${reason}`)
+    },
     onReject: (author, topic, verdict) => {
       if (author !== undefined) gossipStrikes.strike(author, gossipStrikeProtocol(topic), verdict.reason)
     },
@@ -485,13 +492,30 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       gossipStrikes: stats.gossipStrikes
     })
   })
+  // A holder that left (its last connection here closed, after it had shown a presence) is named
+  // in a departure notice, so tabs without a link to it stop listing it (src/lib/mesh/departures.ts).
+  /** Peers that asked this relay's roster while connected: tabs that joined through it. */
+  const joinedHere = new Set<string>()
+  const departures = new DepartureBatcher(async (data) => {
+    counters.inc('departed.notices')
+    await node.services.pubsub.publish(DEPARTED_TOPIC, data)
+  })
   node.addEventListener('peer:connect', (evt) => {
+    departures.returned(evt.detail.toString())
     metrics.joined()
     log.info('peer joined', { peer: evt.detail.toString(), connected: node.getPeers().length })
   })
   node.addEventListener('peer:disconnect', (evt) => {
     // A reservation ends with its holder's last connection.
     const id = evt.detail.toString()
+    // Only a peer that joined through this relay (a reservation here, or it asked this relay's
+    // roster as a joining tab does) and showed its presence: a tab that only dialled a peer
+    // through this relay's circuits and hung up has not left.
+    if ((slots.has(id) || joinedHere.has(id)) && presented.has(id)) {
+      departures.left(id)
+      counters.inc('departed.peers')
+    }
+    joinedHere.delete(id)
     if (slots.has(id)) stats.released++
     slots.release(id)
     dropReservation(evt.detail)
@@ -517,6 +541,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         return
       }
       stats.roster.answered++
+      joinedHere.add(asker)
       const holders = function* (): Generator<string> {
         const ids = [...node.services.relay.reservations.keys()].map((p) => p.toString())
         for (let i = ids.length - 1; i >= 0; i--) {
@@ -602,6 +627,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     counters: () => counters.toRecord(),
     async stop() {
       clearInterval(lapseTimer)
+      departures.stop()
       peering.stop()
       await node.stop()
     }

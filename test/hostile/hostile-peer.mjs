@@ -50,7 +50,7 @@ const { createLibp2p } = await import('libp2p')
 const constants = await import('../../src/lib/mesh/constants.ts')
 const presence = await import('../../src/lib/mesh/presence.ts')
 
-export const { DISCOVERY_TOPIC, PRESENCE_TOPIC, CONNECTION_MONITOR, GOSSIP_SCORE_PARAMS, RELAY_LIMITS } = constants
+export const { DEPARTED_TOPIC, DISCOVERY_TOPIC, PRESENCE_TOPIC, CONNECTION_MONITOR, GOSSIP_SCORE_PARAMS, RELAY_LIMITS } = constants
 export const TASK_PROTOCOL = (await import('../../src/lib/orchestrator/dispatch/task-protocol.ts')).TASK_PROTOCOL_ID
 const syncProtocol = await import('../../src/lib/memory/sync-protocol.ts')
 export const SYNC_PROTOCOL = syncProtocol.SYNC_PROTOCOL_ID

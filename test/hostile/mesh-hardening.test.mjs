@@ -3,11 +3,12 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { eventually, startMesh, waitForFullMesh } from '../harness.mjs'
-import { DISCOVERY_TOPIC, PRESENCE_TOPIC, createHostilePeer } from './hostile-peer.mjs'
+import { DEPARTED_TOPIC, DISCOVERY_TOPIC, PRESENCE_TOPIC, createHostilePeer } from './hostile-peer.mjs'
 import { joinTimeMs } from './probe.mjs'
 
 const { generateKeyPair, publicKeyToProtobuf } = await import('@libp2p/crypto/keys')
 const { multiaddr } = await import('@multiformats/multiaddr')
+const { encodeDeparture } = await import('../../src/lib/mesh/departures.ts')
 
 /** The webrtc connection ids a page holds, per remote peer. */
 const webrtcConns = (page) =>
@@ -71,6 +72,34 @@ describe('hostile mesh: keep-alive, gossip, discovery (issue 11 items 8-10)', ()
     )
     console.log(`# closed tab left peers() after ${Date.now() - t0} ms`)
     await Promise.all(pages.slice(0, 2).map((p) => p.context().close()))
+  })
+
+  it('a peer posing as a relay cannot make a tab forget anyone: its departure notice is refused and its author struck', async () => {
+    const pages = [await mesh.newPeer(), await mesh.newPeer()]
+    const ids = await waitForFullMesh(pages)
+    const h = await createHostilePeer({ relayUrl: mesh.url })
+    try {
+      await h.waitForTabs(2)
+      await h.dialDirect(ids[0])
+      // Tab 0's subscription to the notices, heard over the direct link: the notice goes to it.
+      await eventually(async () => h.node.services.pubsub.getSubscribers(DEPARTED_TOPIC).some((p) => p.toString() === ids[0]), {
+        timeout: 15_000,
+        message: 'tab 0 subscribed to departure notices, seen by the hostile peer'
+      })
+      const holds = (page, id) => page.evaluate((peer) => window.zerostate.mesh.diagnostics().presence.some((p) => p.peerId === peer), id)
+      assert.equal(await holds(pages[0], ids[1]), true)
+      // Notices taken so far (the relay's own, for tabs of earlier tests that closed).
+      const taken = () => Promise.all(pages.map((p) => p.evaluate(() => window.zerostate.metrics()['mesh.departed.notices'] ?? 0)))
+      const before = await taken()
+      await h.publish(DEPARTED_TOPIC, encodeDeparture({ v: 1, peers: [ids[1]], ts: Date.now() }))
+      await pages[0].waitForFunction(() => (window.zerostate.metrics()['mesh.strikes.departed.forged'] ?? 0) >= 1, undefined, { timeout: 10_000, polling: 50 })
+      assert.equal(await holds(pages[0], ids[1]), true, 'tab 0 forgot tab 1 on the word of a peer that is not a relay')
+      // Neither tab took it: tab 0 refused it, and the relay refused it too, so tab 1 (no link to the hostile peer) never saw it.
+      assert.deepEqual(await taken(), before, 'a notice not signed by a relay was taken')
+    } finally {
+      await h.stop()
+      await Promise.all(pages.map((p) => p.context().close()))
+    }
   })
 
   it('oversized gossip is rejected by the relay, never reaches the tabs, and the tabs keep answering', async () => {

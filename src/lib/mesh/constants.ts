@@ -9,8 +9,14 @@ export const DISCOVERY_TOPIC = 'zerostate._peer-discovery._p2p._pubsub'
 /** Gossipsub topic where peers announce capabilities, donation and region. */
 export const PRESENCE_TOPIC = 'zerostate/presence/1'
 
+/**
+ * Gossipsub topic where a relay tells the mesh which peers that joined through it have left
+ * (departures.ts): only relays publish on it, and a tab takes it only from a relay it knows.
+ */
+export const DEPARTED_TOPIC = 'zerostate/departed/1'
+
 /** Every gossip topic the relay must subscribe to so that it forwards them between browsers. */
-export const RELAY_TOPICS = [DISCOVERY_TOPIC, PRESENCE_TOPIC] as const
+export const RELAY_TOPICS = [DISCOVERY_TOPIC, PRESENCE_TOPIC, DEPARTED_TOPIC] as const
 
 /** Where the relay serves its own multiaddrs to the app (no address is hard-coded in the app). */
 export const RELAYS_PATH = '/zerostate/relays.json'
@@ -328,8 +334,16 @@ export const DIAL_BUDGET = { perSecond: 8, burst: 16, perPeerPerMinute: 12 } as 
  */
 export const GOSSIP_RATES: Readonly<Record<string, { messages: number; windowS: number }>> = {
   [PRESENCE_TOPIC]: { messages: 60, windowS: 10 },
-  [DISCOVERY_TOPIC]: { messages: 10, windowS: 60 }
+  [DISCOVERY_TOPIC]: { messages: 10, windowS: 60 },
+  // A relay flushes once per DEPARTURES.flushMs; its most reservations (1,024) leaving at once are 16 notices.
+  [DEPARTED_TOPIC]: { messages: 30, windowS: 10 }
 }
+
+/**
+ * Departure notices (departures.ts): a relay gathers the peers that left it for `flushMs` and
+ * names at most `maxPeers` of them per notice (64 ids of 52 characters are ~3.5 KB; `maxBytes` fits 64 of the longest the schema takes).
+ */
+export const DEPARTURES = { flushMs: 1000, maxPeers: 64, maxBytes: 10_240 } as const
 /** Least time between two presence announcements of one tab; those asked for sooner go out together at its end. */
 export const PRESENCE_MIN_SPACING_MS = 250
 

@@ -10,7 +10,8 @@ import { type Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerScoreParams, PeerScoreThresholds } from '@libp2p/gossipsub/score'
 import type { PeerId } from '@libp2p/interface'
 import { RateLimiter } from '@libp2p/utils'
-import { DISCOVERY_TOPIC, GOSSIP_LIMITS, GOSSIP_RATES, MAX_PRESENCE_BYTES, PRESENCE_TOPIC } from './constants.ts'
+import { DEPARTED_TOPIC, DEPARTURES, DISCOVERY_TOPIC, GOSSIP_LIMITS, GOSSIP_RATES, MAX_PRESENCE_BYTES, PRESENCE_TOPIC } from './constants.ts'
+import { decodeDeparture } from './departures.ts'
 import { decodePresence } from './presence.ts'
 import { InvalidFrameError } from './errors.ts'
 
@@ -25,14 +26,21 @@ const bad = (reason: GossipRejectReason, message: string): GossipVerdict => ({ o
 /** The largest message each topic takes, in bytes. */
 export const GOSSIP_MAX_BYTES: Readonly<Record<string, number>> = {
   [PRESENCE_TOPIC]: MAX_PRESENCE_BYTES,
-  [DISCOVERY_TOPIC]: GOSSIP_LIMITS.maxDiscoveryBytes
+  [DISCOVERY_TOPIC]: GOSSIP_LIMITS.maxDiscoveryBytes,
+  [DEPARTED_TOPIC]: DEPARTURES.maxBytes
+}
+
+const TOPIC_NAMES: Readonly<Record<string, string>> = {
+  [PRESENCE_TOPIC]: 'presence',
+  [DISCOVERY_TOPIC]: 'discovery record',
+  [DEPARTED_TOPIC]: 'departure notice'
 }
 
 /** The size rule of a topic alone (no signature, no content): what can be judged before anything else. */
 export function checkGossipSize(topic: string, bytes: number): GossipVerdict {
   const max = GOSSIP_MAX_BYTES[topic]
   if (max == null || bytes <= max) return { ok: true }
-  return bad('too-large', `${topic === PRESENCE_TOPIC ? 'presence' : 'discovery record'} of ${bytes} bytes exceeds ${max}`)
+  return bad('too-large', `${TOPIC_NAMES[topic] ?? topic} of ${bytes} bytes exceeds ${max}`)
 }
 
 /** Presence: size first, then a signed author, then the schema (the claimed peer id must be the author). */
@@ -116,15 +124,39 @@ export function checkDiscovery(msg: Message): GossipVerdict {
   return { ok: true }
 }
 
-/** The validator of each topic we gossip on. */
+/**
+ * A departure notice (departures.ts): size first, then a signed author that is a relay this peer
+ * knows, then the schema. A notice by anyone else is refused as forged when its author sent it
+ * to us itself (`source`, the peer whose connection it came over); forwarded by another peer it
+ * is only ignored ('not-relay'), since the forwarder may know a relay this peer does not (a
+ * relay added to the list since this tab loaded) and must not be blamed for it.
+ */
+export function checkDeparture(msg: Message, source: string, isRelay: (author: string) => boolean): GossipVerdict | { ok: 'ignore'; reason: 'not-relay' } {
+  const size = checkGossipSize(DEPARTED_TOPIC, msg.data.byteLength)
+  if (!size.ok) return size
+  if (msg.type !== 'signed') return bad('unsigned', 'departure notices must be signed by a relay')
+  const author = msg.from.toString()
+  if (!isRelay(author)) {
+    if (author === source) return bad('forged', `departure notice published by ${author}, which is not a relay`)
+    return { ok: 'ignore', reason: 'not-relay' }
+  }
+  try {
+    decodeDeparture(msg.data)
+    return { ok: true }
+  } catch (err) {
+    return bad('malformed', (err as Error).message)
+  }
+}
+
+/** The validator of each topic we gossip on (departure notices need the known relays: see installGossipValidators). */
 export const GOSSIP_CHECKS: Readonly<Record<string, (msg: Message) => GossipVerdict>> = {
   [PRESENCE_TOPIC]: checkPresence,
   [DISCOVERY_TOPIC]: checkDiscovery
 }
 
 /** The name a topic's offences are struck and counted under (`strikes.<name>.<reason>`). */
-export function gossipStrikeProtocol(topic: string): 'presence' | 'discovery' {
-  return topic === PRESENCE_TOPIC ? 'presence' : 'discovery'
+export function gossipStrikeProtocol(topic: string): 'presence' | 'discovery' | 'departed' {
+  return topic === PRESENCE_TOPIC ? 'presence' : topic === DEPARTED_TOPIC ? 'departed' : 'discovery'
 }
 
 /** Hooks of the validators (tabs and the relay strike and count). */
@@ -141,6 +173,10 @@ export interface GossipValidatorHooks {
   onReject?: (author: string | undefined, topic: string, verdict: Extract<GossipVerdict, { ok: false }>) => void
   /** A valid message over its author's rate on the topic (GOSSIP_RATES): not forwarded; the caller may strike the author. */
   onOverRate?: (author: string, topic: string) => void
+  /** The relays whose departure notices this peer takes (DEPARTED_TOPIC); without it every notice is refused or ignored. */
+  isRelay?: (author: string) => boolean
+  /** A message ignored without blame (a departure notice of an author that is not a known relay, forwarded by another peer). */
+  onIgnore?: (author: string | undefined, topic: string, reason: string) => void
 }
 
 /** The message of an RPC as gossipsub receives it, before anything is checked. */
@@ -181,13 +217,22 @@ export function installGossipValidators(pubsub: ValidatingPubSub, hooks: GossipV
       return { code: 'invalid', reason: 'reject' }
     }
   }
-  for (const [topic, check] of Object.entries(GOSSIP_CHECKS)) {
+  const isRelay = hooks.isRelay ?? (() => false)
+  const checks: Record<string, (msg: Message, source: string) => GossipVerdict | { ok: 'ignore'; reason: string }> = {
+    ...GOSSIP_CHECKS,
+    [DEPARTED_TOPIC]: (msg, source) => checkDeparture(msg, source, isRelay)
+  }
+  for (const [topic, check] of Object.entries(checks)) {
     const rate = GOSSIP_RATES[topic]
     const limiter = rate == null ? undefined : new RateLimiter({ points: rate.messages, duration: rate.windowS, keyPrefix: topic })
-    pubsub.topicValidators.set(topic, (_peer, msg) => {
+    pubsub.topicValidators.set(topic, (peer, msg) => {
       const author = msg.type === 'signed' ? msg.from.toString() : undefined
       if (author !== undefined && hooks.isBlocked?.(author) === true) return TopicValidatorResult.Ignore
-      const verdict = check(msg)
+      const verdict = check(msg, peer.toString())
+      if (verdict.ok === 'ignore') {
+        hooks.onIgnore?.(author, topic, verdict.reason)
+        return TopicValidatorResult.Ignore
+      }
       if (!verdict.ok) {
         hooks.onReject?.(author, topic, verdict)
         return TopicValidatorResult.Reject
@@ -254,7 +299,7 @@ export function gossipScoring(appScore: (peerId: string) => number = () => 0): {
   return {
     scoreParams: {
       IPColocationFactorWeight: 0,
-      topics: { [PRESENCE_TOPIC]: { ...TOPIC_SCORE }, [DISCOVERY_TOPIC]: { ...TOPIC_SCORE } },
+      topics: { [PRESENCE_TOPIC]: { ...TOPIC_SCORE }, [DISCOVERY_TOPIC]: { ...TOPIC_SCORE }, [DEPARTED_TOPIC]: { ...TOPIC_SCORE } },
       appSpecificScore: appScore,
       appSpecificWeight: 1
     },

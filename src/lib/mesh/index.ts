@@ -7,6 +7,7 @@ export { StrikePolicy, strikeWeight, type StrikeSink, type StrikePolicyInit, typ
 export { PeerBudget, OverBudgetError, type PeerBudgetInit, type PeerBudgetComponents } from './budgets.ts'
 export * from './errors.ts'
 export * from './constants.ts'
+export { DepartureBatcher, DepartureSchema, decodeDeparture, encodeDeparture, type Departure } from './departures.ts'
 export {
   ROSTER_MAX,
   ROSTER_PROTOCOL_ID,
@@ -21,6 +22,7 @@ export {
 export {
   GOSSIP_CHECKS,
   GOSSIP_SCORE_THRESHOLDS,
+  checkDeparture,
   checkDiscovery,
   checkPresence,
   decodeDiscoveryRecord,

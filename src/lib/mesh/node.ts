@@ -41,6 +41,7 @@ import {
   DISCOVERY_TOPIC,
   DISCOVERY_INTERVAL_MS,
   PRESENCE_TOPIC,
+  DEPARTED_TOPIC,
   PRESENCE_MIN_SPACING_MS,
   presenceIntervalMs,
   nextPresenceDelay,
@@ -71,11 +72,15 @@ import {
   takePulled
 } from './presence-pull.ts'
 import { freshPeerKey } from './peer-key.ts'
+import { decodeDeparture } from './departures.ts'
 import { RelayGossipWatch } from './relay-watch.ts'
 import { followRoster } from './roster.ts'
 import { webCryptoNoise, type WebCryptoNoise } from './noise-crypto.ts'
 
 const log = logger('mesh:node')
+
+/** A linked peer its relay said left is forgotten if its last link closes within this long (departures.ts). */
+const DEPARTED_LINKED_MS = 30_000
 
 /** Options of a mesh node; every field has a default suitable for `npm start` on loopback. */
 export interface MeshNodeInit {
@@ -306,6 +311,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
   readonly #book: PeerBook = new PeerBook({ staleMs: () => this.#staleMs() })
   /** Each author's latest presence as it signed it, to answer pulls with (presence-pull.ts). */
   readonly #signed = new SignedPresenceStore({ staleMs: () => this.#staleMs() })
+  /** Linked peers a relay said left, with when: forgotten if their last link closes within DEPARTED_LINKED_MS. */
+  readonly #departedLinked = new Map<string, number>()
   readonly #pulls = new PullPlanner()
   #pullResponder: PullResponder | undefined
   #presenceTimer: ReturnType<typeof setTimeout> | undefined
@@ -560,6 +567,10 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     })
     installGossipValidators(node.services.pubsub, {
       isBlocked: (author) => this.strikes.isBlocked(author),
+      isRelay: (author) => this.#knownRelay(author),
+      onIgnore: (_author, topic, reason) => {
+        this.counters.inc(`gossip.ignored.${gossipStrikeProtocol(topic)}.${reason}`)
+      },
       onReject: (author, topic, verdict) => {
         this.counters.inc(`gossip.rejected.${verdict.reason}`)
         const protocol = gossipStrikeProtocol(topic)
@@ -599,6 +610,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       this.#onConnectionClose(evt.detail)
     })
     node.services.pubsub.subscribe(PRESENCE_TOPIC)
+    node.services.pubsub.subscribe(DEPARTED_TOPIC)
     // Announce as soon as a peer (the relay) is known to take presence, before our own
     // reservation exists (join time): members answer with theirs, so a newcomer that is
     // the dialling side of a pair dials without waiting for its reservation; publishing
@@ -608,8 +620,8 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
       if (evt.detail.subscriptions.some((sub) => sub.topic === PRESENCE_TOPIC && sub.subscribe)) this.#announceSoon()
     })
     node.services.pubsub.addEventListener('message', (evt) => {
-      if (evt.detail.topic !== PRESENCE_TOPIC) return
-      this.#onPresence(evt.detail)
+      if (evt.detail.topic === PRESENCE_TOPIC) this.#onPresence(evt.detail)
+      else if (evt.detail.topic === DEPARTED_TOPIC) this.#onDeparture(evt.detail)
     })
     // self:peer:update is debounced by a second in libp2p's address manager; a new
     // listener (our relay reservation) is known at once through transport:listening.
@@ -1209,7 +1221,16 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     // A peer whose last link closed keeps its presence: it is still in the mesh, heard by
     // gossip (a trimmed link, a dial that failed), and its entry goes stale on its own after 3
     // re-announcement intervals if it left. Forgotten here, it stayed unknown until its next
-    // periodic presence (~44 s at 50 peers).
+    // periodic presence (~44 s at 50 peers). Unless its relay said it left while the link was
+    // still open (a closed tab's link is found dead ~2.5 s after the relay saw it go).
+    const named = this.#departedLinked.get(id)
+    if (named != null && gone) {
+      this.#departedLinked.delete(id)
+      if (Date.now() - named < DEPARTED_LINKED_MS && this.#book.depart(id)) {
+        this.#signed.delete(id)
+        this.counters.inc('departed.forgotten')
+      }
+    }
     this.#changed()
   }
 
@@ -1337,6 +1358,42 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
     await node.peerStore.merge(peerIdFromString(p.peerId), { multiaddrs: addrs })
     if (this.#learned.size > 4096) this.#learned.clear()
     this.#learned.set(p.peerId, { key, at: now })
+  }
+
+  /** A relay this node knows: one it is connected to as a relay, or one of its relay list. */
+  #knownRelay(id: string): boolean {
+    return this.#book.isRelay(id) || this.#scope.ids.has(id) || this.#status.relays.some((a) => a.endsWith(`/p2p/${id}`))
+  }
+
+  /**
+   * A relay's departure notice (departures.ts; the validators took it from a known relay only):
+   * each named peer this node holds no direct link to is forgotten, here and in what it answers
+   * pulls with. A linked one is left to the link's own liveness (it may be alive, only off that relay).
+   */
+  #onDeparture(msg: Message): void {
+    let peers: string[]
+    try {
+      peers = decodeDeparture(msg.data).peers
+    } catch {
+      return // the validators accepted it: it decodes
+    }
+    this.counters.inc('departed.notices')
+    let forgotten = 0
+    for (const id of peers) {
+      if (id === this.peerId) continue
+      if (this.#dialer.hasDirect(id)) {
+        // Forgotten when that link closes soon (#onConnectionClose); alive and only off its relay, it stays.
+        this.counters.inc('departed.linked')
+        this.#departedLinked.set(id, Date.now())
+        if (this.#departedLinked.size > 1024) this.#departedLinked.delete(this.#departedLinked.keys().next().value as string)
+        continue
+      }
+      this.#signed.delete(id)
+      if (this.#book.depart(id)) forgotten++
+    }
+    if (forgotten === 0) return
+    this.counters.inc('departed.forgotten', forgotten)
+    this.#changed()
   }
 
   #onPresence(msg: Message): void {

@@ -63,6 +63,8 @@ export class PeerBook {
   readonly #presence = new Map<string, Presence & { receivedAt: number }>()
   readonly #relays = new Set<string>()
   readonly #staleMs: () => number
+  /** Peers a relay said left: the `ts` of their last presence known then, and when (a copy of it or older is not taken back). */
+  readonly #departed = new Map<string, { ts: number; at: number }>()
 
   /** `staleMs`: how old a presence may get before it is ignored; a function is asked at each read (it may grow with the mesh). */
   constructor(opts: { staleMs: number | (() => number) }) {
@@ -90,6 +92,8 @@ export class PeerBook {
    * whose clock stepped back by more than {@link CLOCK_STEP_MS} is believed again.
    */
   isOutdated(p: Presence): boolean {
+    const gone = this.#departed.get(p.peerId)
+    if (gone != null && p.ts <= gone.ts && gone.ts - p.ts < CLOCK_STEP_MS) return true
     const old = this.#presence.get(p.peerId)
     return old != null && p.ts < old.ts && old.ts - p.ts < CLOCK_STEP_MS
   }
@@ -98,6 +102,7 @@ export class PeerBook {
   updatePresence(p: Presence, now = Date.now()): boolean {
     if (this.isOutdated(p)) return false
     const old = this.#presence.get(p.peerId)
+    this.#departed.delete(p.peerId)
     this.#presence.set(p.peerId, { ...p, receivedAt: now })
     return (
       old == null ||
@@ -116,6 +121,22 @@ export class PeerBook {
 
   forget(peerId: string): void {
     this.#presence.delete(peerId)
+  }
+
+  /**
+   * A relay said `peerId` left (departures.ts): its presence is forgotten, and that presence or
+   * an older one arriving later (a pull, a neighbour's gossip cache) is outdated. A newer one, the
+   * peer back, is taken. Returns whether a presence was forgotten.
+   */
+  depart(peerId: string, now = Date.now()): boolean {
+    const old = this.#presence.get(peerId)
+    if (old == null) return false
+    this.#presence.delete(peerId)
+    this.#departed.set(peerId, { ts: old.ts, at: now })
+    // What a late copy could bring back is stale after this long anyway.
+    const stale = this.#staleMs()
+    for (const [id, d] of this.#departed) if (now - d.at > stale) this.#departed.delete(id)
+    return true
   }
 
   presenceOf(peerId: string, now = Date.now()): Presence | undefined {
