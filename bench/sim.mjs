@@ -45,6 +45,7 @@ const { values: a } = parseArgs({
     'target-peers': { type: 'string' },
     'trim-links': { type: 'boolean', default: false },
     'no-presence-pull': { type: 'boolean', default: false },
+    'no-departures': { type: 'boolean', default: false },
     'no-newcomer-answers': { type: 'boolean', default: false },
     'discovery-broadcast': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
@@ -55,7 +56,7 @@ const { values: a } = parseArgs({
   }
 })
 if (a.help) {
-  console.log(`npm run sim -- [--sizes 50,100,200] [--workers N (worker threads the peers are spread over; 0: all in the main thread; default one per ${PEERS_PER_THREAD} peers of the largest size, at least one per core: ${cpus().length})] [--donors 0.2] [--max-peers 48] [--target-peers 16 (direct links a peer dials on its own up to)] [--trim-links (close incoming links past target + 8: mesh trimLinks)] [--no-presence-pull (joiners wait for re-announcements: the A/B baseline of mesh presencePull)] [--no-newcomer-answers (with --no-presence-pull: members do not answer a newcomer)] [--discovery-broadcast (peers broadcast pubsub peer discovery every 60 s as before the pull: the A/B baseline of mesh discoveryBroadcast)] [--latency 20] [--jitter 10] [--loss 0.01]
+  console.log(`npm run sim -- [--sizes 50,100,200] [--workers N (worker threads the peers are spread over; 0: all in the main thread; default one per ${PEERS_PER_THREAD} peers of the largest size, at least one per core: ${cpus().length})] [--donors 0.2] [--max-peers 48] [--target-peers 16 (direct links a peer dials on its own up to)] [--trim-links (close incoming links past target + 8: mesh trimLinks)] [--no-presence-pull (joiners wait for re-announcements: the A/B baseline of mesh presencePull)] [--no-newcomer-answers (with --no-presence-pull: members do not answer a newcomer)] [--discovery-broadcast (peers broadcast pubsub peer discovery every 60 s as before the pull: the A/B baseline of mesh discoveryBroadcast)] [--no-departures (the relay sends no departure notices: the A/B baseline)] [--latency 20] [--jitter 10] [--loss 0.01]
   [--probes 40] [--probe-every 100 (ms between probes, from peers in turn)] [--tasks 100] [--concurrency 10] [--agents 1000] [--churn 60 (peers replaced per minute)] [--churn-seconds 15]
   [--max-lag 1000 (stop growing once this process's event-loop p99 lag passed it, ms; 0: never)] [--out bench/results/sim.json]
   [--no-verify-cache (every peer checks every signature itself, as tabs do: the baseline of the shared verification cache)]
@@ -112,6 +113,7 @@ const report = await runSim({
   targetPeers: a['target-peers'] != null ? num('target-peers') : undefined,
   trimLinks: a['trim-links'],
   presencePull: !a['no-presence-pull'],
+  departures: !a['no-departures'],
   newcomerAnswers: !a['no-newcomer-answers'],
   ...(a['discovery-broadcast'] ? { discoveryBroadcast: true } : {}),
   verifyCache: !a['no-verify-cache'],

@@ -65,6 +65,8 @@ export interface RelayOptions {
   limits?: Partial<RelayLimits>
   /** Other relays to peer with (parseRelayPeers): dialled, kept as gossipsub direct peers, redialled when away. */
   peers?: RelayPeer[]
+  /** Gossip departure notices for tabs that joined through this relay (src/lib/mesh/departures.ts). Default true; false is the simulator's A/B baseline. */
+  departures?: boolean
   /** Transports and listen addresses beside the WebSocket listener: the simulator's in-process links (src/sim/mesh.ts). */
   extra?: { transports: NonNullable<Parameters<typeof createLibp2p>[0]>['transports']; listen: string[] }
 }
@@ -511,7 +513,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     // Only a peer that joined through this relay (a reservation here, or it asked this relay's
     // roster as a joining tab does) and showed its presence: a tab that only dialled a peer
     // through this relay's circuits and hung up has not left.
-    if ((slots.has(id) || joinedHere.has(id)) && presented.has(id)) {
+    if (opts.departures !== false && (slots.has(id) || joinedHere.has(id)) && presented.has(id)) {
       departures.left(id)
       counters.inc('departed.peers')
     }

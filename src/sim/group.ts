@@ -45,6 +45,8 @@ export type GroupCommand =
   | { op: 'arrivals'; seqs: number[] }
   /** → the local peers (of `only`, else all) that do not hold the presence of every id of `ids`. */
   | { op: 'presence'; ids: string[]; only?: string[] }
+  /** → how many (local peer of `only`, id of `ids`) pairs there are where the peer holds that id's presence. */
+  | { op: 'holding'; ids: string[]; only: string[] }
   /** → [peer id, direct links] per local peer. */
   | { op: 'links' }
   /**
@@ -145,6 +147,16 @@ export class PeerGroup {
       case 'presence': {
         const of = cmd.only == null ? [...this.peers.values()] : cmd.only.map((id) => this.peers.get(id)).filter((p) => p != null)
         return of.filter((p) => !knowsPresenceOf(p, cmd.ids)).map((p) => p.id)
+      }
+      case 'holding': {
+        let n = 0
+        for (const id of cmd.only) {
+          const p = this.peers.get(id)
+          if (p == null) continue
+          const known = new Set(p.zs.mesh.diagnostics().presence.map((x) => x.peerId))
+          for (const x of cmd.ids) if (known.has(x)) n++
+        }
+        return n
       }
       case 'lackingWhy': {
         const out = []

@@ -62,7 +62,7 @@ export interface SimRelay {
 }
 
 /** Start the relay on `/memory/zs-sim-relay-N` (and a WebSocket port on 127.0.0.1), forwarding the probe topic too. */
-export async function startSimRelay(link?: LinkShape): Promise<SimRelay> {
+export async function startSimRelay(link?: LinkShape, opts: { departures?: boolean } = {}): Promise<SimRelay> {
   const dataDir = await mkdtemp(join(tmpdir(), 'zs-sim-relay-'))
   const relay = await startRelay({
     dataDir,
@@ -70,6 +70,7 @@ export async function startSimRelay(link?: LinkShape): Promise<SimRelay> {
     // Every simulated peer reaches the relay from one address (tabs each from their own): the
     // relay's limit of unproven reservations per address (32) refused peers of a fast join.
     limits: { unprovenPerAddress: RELAY_LIMITS.maxReservations },
+    ...(opts.departures === false ? { departures: false } : {}),
     extra: { transports: [simLink({ ...link })], listen: [`/memory/zs-sim-relay-${relays++}`] }
   })
   const pubsub = (relay.node as unknown as { services: { pubsub: { subscribe(topic: string): void } } }).services.pubsub

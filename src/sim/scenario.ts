@@ -45,6 +45,8 @@ export interface SimOptions {
   newcomerAnswers?: boolean
   /** Peers broadcast pubsub peer discovery (the mesh's discoveryBroadcast). Default: the mesh's (only without the pull). */
   discoveryBroadcast?: boolean
+  /** The relay gossips departure notices (relay/relay.ts `departures`). Default true; false is the A/B baseline. */
+  departures?: boolean
   /** Worker threads the peers are spread over (0: all in this thread). Default 0. */
   workers?: number
   /** Share Ed25519 verdicts between the peers of a thread (a simulation shortcut, listed in the report). Default true. */
@@ -183,6 +185,12 @@ export interface SizeReport {
     expected: number
     /** Joiners: until each held the presence of every peer up throughout (n: joiners that did within 30 s). */
     joinerPresence: Dist
+    /**
+     * The peers that left, in the books of the peers up throughout: (peer, leaver) pairs still held
+     * when the churn ended, of `pairs`, and the ms after it until none was (null: not within 30 s;
+     * `heldAfter` pairs were left then).
+     */
+    leavers: { held: number; pairs: number; forgottenMs: number | null; heldAfter: number }
   }
   /** Bytes over simulated links during this size, and chunks resent (loss). */
   link: { bytes: number; chunks: number; resent: number }
@@ -471,7 +479,7 @@ export class SimMesh {
 
   async start(): Promise<void> {
     this.groups = await startGroups(this.opts.workers ?? 0, { verifyCache: this.opts.verifyCache ?? true })
-    this.relay = await startSimRelay(this.opts.link)
+    this.relay = await startSimRelay(this.opts.link, { departures: this.opts.departures })
     const served = await serveAgents(this.opts.root)
     this.#server = served.server
     this.agentsBaseUrl = served.baseUrl
@@ -870,6 +878,7 @@ export async function runSim(opts: SimOptions): Promise<SimReport> {
       presencePull: opts.presencePull !== false,
       newcomerAnswers: opts.newcomerAnswers !== false,
       discoveryBroadcast: opts.discoveryBroadcast,
+      departures: opts.departures !== false,
       link: { latencyMs: 20, jitterMs: 10, loss: 0.01, retransmitMs: 200, ...opts.link },
       probes: opts.probes ?? 40,
       probeEveryMs: opts.probeEveryMs ?? 100,
@@ -1161,6 +1170,7 @@ async function churn(mesh: SimMesh, o: Required<SimReport['options']>, log: (lin
   const pending = new Map<string, number>()
   let joined = 0
   let left = 0
+  const leavers: string[] = []
   let churning = true
   // Until each joiner holds the presence of every peer up throughout the churn (30 s at most).
   const watch = (async () => {
@@ -1184,6 +1194,7 @@ async function churn(mesh: SimMesh, o: Required<SimReport['options']>, log: (lin
         stable.delete(victim)
         pending.delete(victim.id)
         await mesh.remove(victim)
+        leavers.push(victim.id)
         left++
       }
       const at = performance.now()
@@ -1196,10 +1207,28 @@ async function churn(mesh: SimMesh, o: Required<SimReport['options']>, log: (lin
   const probes = Math.max(1, Math.floor((o.churnSeconds * 1000) / Math.max(o.probeEveryMs, 250)))
   const g = await mesh.probe(probes, Math.max(o.probeEveryMs, 250), o.probeBytes, () => mesh.peers.filter((p) => stable.has(p)))
   await loop
+  const ended = performance.now()
+  // The leavers in the books of the peers up throughout: how many right away, and how long until none.
+  const holders = (): string[] => mesh.peers.filter((p) => stable.has(p)).map((p) => p.id)
+  const held = async (): Promise<number> => (await mesh.ask<number>({ op: 'holding', ids: leavers, only: holders() })).reduce((a, b) => a + b, 0)
+  const heldAtEnd = await held()
+  let heldAfter = heldAtEnd
+  const forgottenMs = await waitFor(
+    async () => {
+      heldAfter = await held()
+      return heldAfter === 0
+    },
+    30_000,
+    'the leavers forgotten',
+    250
+  )
+    .then(() => performance.now() - ended)
+    .catch(() => null)
   churning = false
   await watch
+  const pairs = holders().length * leavers.length
   log(
-    `churn: ${left} left, ${joined} joined (${presence.length} held every presence); gossip to stable peers p99 ${r1(quantile(g.delivery, 0.99))} ms, ${g.delivered}/${g.expected}`
+    `churn: ${left} left, ${joined} joined (${presence.length} held every presence); gossip to stable peers p99 ${r1(quantile(g.delivery, 0.99))} ms, ${g.delivered}/${g.expected}; leavers still held ${heldAtEnd}/${pairs} as it ended, ${forgottenMs == null ? `${heldAfter} after 30 s` : `none after ${r1(forgottenMs)} ms`}`
   )
   return {
     perMinute: o.churnPerMinute,
@@ -1209,6 +1238,7 @@ async function churn(mesh: SimMesh, o: Required<SimReport['options']>, log: (lin
     delivery: dist(g.delivery),
     delivered: g.delivered,
     expected: g.expected,
-    joinerPresence: dist(presence)
+    joinerPresence: dist(presence),
+    leavers: { held: heldAtEnd, pairs, forgottenMs: forgottenMs == null ? null : r1(forgottenMs), heldAfter }
   }
 }

@@ -196,5 +196,13 @@ describe('simulated mesh, 8 peers (2 donating) in two worker threads', () => {
     const g = await probing
     expect(g.expected).toBe(4 * 7)
     expect(g.delivered).toBe(g.expected)
+    // And the peers forget it: the relay's departure notice (a presence's entry is otherwise kept, stale).
+    const ids = mesh.ids()
+    await waitFor(
+      async () => (await mesh.ask<number>({ op: 'holding', ids: [leaver.id], only: ids })).every((n) => n === 0),
+      60_000,
+      'every peer to forget the leaver',
+      200
+    )
   }, 260_000)
 })
