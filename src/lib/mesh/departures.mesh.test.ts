@@ -51,19 +51,21 @@ describe('departure notices in a mesh with a large mesh pace', () => {
   }, 200_000)
 
   it('a member posing as a relay is refused and struck by those it sent it to, and the peer it named stays listed', async () => {
-    const [hostile, victim] = members as [MeshNode, MeshNode]
+    type Pubsub = { publish(t: string, d: Uint8Array): Promise<unknown>; getSubscribers(t: string): unknown[] }
+    const pubsubOf = (m: MeshNode): Pubsub => (m.libp2p as unknown as { services: { pubsub: Pubsub } }).services.pubsub
+    // The hostile one is a member linked to another, whose subscription it has heard over that link
+    // (the notice goes to topic peers); with two links at most, which members those are is the mesh's choice.
+    const linkedToMember = (m: MeshNode): boolean => {
+      const ids = new Set(members.filter((o) => o !== m).map((o) => o.peerId))
+      return pubsubOf(m)
+        .getSubscribers(DEPARTED_TOPIC)
+        .some((p) => ids.has(String(p)))
+    }
+    await waitFor(() => members.some(linkedToMember), 60_000, 'a member subscribed over a link to another member', 100)
+    const hostile = members.find(linkedToMember) as MeshNode
     const others = members.filter((m) => m !== hostile)
-    const pubsub = (
-      hostile.libp2p as unknown as { services: { pubsub: { publish(t: string, d: Uint8Array): Promise<unknown>; getSubscribers(t: string): unknown[] } } }
-    ).services.pubsub
-    // A member it is linked to, whose subscription it has heard over that link (the notice goes to topic peers).
-    const ids = new Set(others.map((m) => m.peerId))
-    await waitFor(
-      () => pubsub.getSubscribers(DEPARTED_TOPIC).some((p) => ids.has(String(p))),
-      60_000,
-      'a member subscribed over a link to the hostile one',
-      100
-    )
+    const victim = others[0] as MeshNode
+    const pubsub = pubsubOf(hostile)
     const taken = (): number[] => others.map((m) => m.metrics()['mesh.departed.notices'] ?? 0)
     const before = taken()
     await pubsub.publish(DEPARTED_TOPIC, encodeDeparture({ v: 1, peers: [victim.peerId], ts: Date.now() }))
@@ -74,5 +76,34 @@ describe('departure notices in a mesh with a large mesh pace', () => {
     // Refused and struck at the relay too, so never forwarded to members the hostile one has no link to.
     await waitFor(() => (relay.relay.counters()['relay.strikes.departed.forged'] ?? 0) >= 1, 30_000, 'the relay to refuse the forged notice', 50)
     for (const m of others) if (m !== victim) expect(knows(m, victim.peerId)).toBe(true)
+  }, 120_000)
+})
+
+describe('a peer that went quiet without a departure notice', () => {
+  let mesh: SimMeshFixture
+  const members: MeshNode[] = []
+
+  beforeAll(async () => {
+    // A relay that sends no notices (as a relay that died would not), and a quick pace: a presence
+    // is stale after 3 × 1 s and dropped from the book after twice that.
+    mesh = await simMeshFixture({ presenceIntervalMs: 1000 }, { departures: false })
+    for (let i = 0; i < 3; i++) members.push(await mesh.start())
+  }, 60_000)
+
+  afterAll(async () => {
+    await mesh?.stop()
+  }, 60_000)
+
+  it('leaves every book once its presence is twice stale, while the members that still announce stay', async () => {
+    const leaver = await mesh.start()
+    const id = leaver.peerId
+    await waitFor(() => members.every((m) => knows(m, id)), 60_000, 'every member to hold the leaver presence', 100)
+    await leaver.stop()
+    await waitFor(() => members.every((m) => !knows(m, id)), 30_000, 'every member to drop the quiet peer', 100)
+    expect(mesh.relay.relay.counters()['relay.departed.notices'] ?? 0).toBe(0)
+    for (const m of members) {
+      expect(m.metrics()['mesh.presence.pruned']).toBeGreaterThanOrEqual(1)
+      for (const o of members) if (m !== o) expect(knows(m, o.peerId)).toBe(true)
+    }
   }, 120_000)
 })

@@ -81,6 +81,8 @@ const log = logger('mesh:node')
 
 /** A linked peer its relay said left is forgotten if its last link closes within this long (departures.ts). */
 const DEPARTED_LINKED_MS = 30_000
+/** How often (in 1 s ticks) the peer book drops presences that went quiet (PeerBook.prune). */
+const PRUNE_EVERY_TICKS = 5
 
 /** Options of a mesh node; every field has a default suitable for `npm start` on loopback. */
 export interface MeshNodeInit {
@@ -659,12 +661,19 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
         this.#reapHalfClosed()
         this.#checkRelayGossip()
         if (this.#init.trimLinks === true && ticks % 5 === 0) this.#trimLinks()
+        if (ticks % PRUNE_EVERY_TICKS === 0) this.#pruneBook()
         if (ticks % Math.round(PEERS_REPAINT_MS / 1000) === 0) this.#changed()
         else this.#peersCache = undefined
       }, 1000)
     )
     this.#setStatus({ state: 'connecting' })
     void this.#connectRelays()
+  }
+
+  /** Drop the presences of peers that went quiet without a departure notice (PeerBook.prune), counted as `presence.pruned`. */
+  #pruneBook(): void {
+    const dropped = this.#book.prune()
+    if (dropped > 0) this.counters.inc('presence.pruned', dropped)
   }
 
   /** Wrap the library's handlers of LIBRARY_READERS: an over-cap frame strikes its sender (blocked at once). */

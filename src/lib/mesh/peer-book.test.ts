@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection } from '@libp2p/interface'
-import { CLOCK_STEP_MS, PeerBook, bestTransport, connectionTransport } from './peer-book.ts'
+import { CLOCK_STEP_MS, PRUNE_AFTER_STALE, PeerBook, bestTransport, connectionTransport } from './peer-book.ts'
 import { PRESENCE_INTERVAL_MS, PRESENCE_MAX_INTERVAL_MS, PRESENCE_REPHASE, nextPresenceDelay, presenceIntervalMs } from './constants.ts'
 import fc from 'fast-check'
 import { backoffDelay, seededRandom } from '../core/index.ts'
@@ -124,6 +124,53 @@ describe('presence in a growing mesh', () => {
     expect(book.size).toBe(41)
     expect(book.presenceOf(PEER, 104_000)).toBeDefined()
     expect(book.presenceOf(PEER, 105_000)).toBeUndefined()
+  })
+})
+
+describe('peer book: pruning peers that went quiet', () => {
+  const quiet = (peerId: string, ts: number): Presence => ({ v: 1, peerId, capabilities: [], donating: false, freeWorkers: 0, region: 'europe', ts })
+
+  it('drops a presence not renewed for PRUNE_AFTER_STALE stale times and keeps the others', () => {
+    const book = new PeerBook({ staleMs: 6000 })
+    book.updatePresence(quiet('gone', 1), 0)
+    book.updatePresence(quiet('here', 1), 0)
+    const limit = 6000 * PRUNE_AFTER_STALE
+    book.updatePresence(quiet('here', 2), limit - 1000)
+    expect(book.prune(limit - 1)).toBe(0)
+    expect(book.size).toBe(2)
+    expect(book.prune(limit)).toBe(1)
+    expect(book.entries().map((e) => e.peerId)).toEqual(['here'])
+    expect(book.prune(limit)).toBe(0)
+    // Back with a new announcement, it is taken as any newcomer's.
+    expect(book.updatePresence(quiet('gone', 3), limit + 1)).toBe(true)
+    expect(book.presenceOf('gone', limit + 2)).toBeDefined()
+  })
+
+  it('shrinks a book of strangers that passed, so the stale time it sets falls back with it', () => {
+    const book: PeerBook = new PeerBook({ staleMs: () => presenceIntervalMs(book.size) * 3 })
+    // 200 peers were seen once, an hour ago; 4 still announce every 2 s.
+    for (let i = 0; i < 200; i++) book.updatePresence(quiet(`passed-${i}`, 1), 0)
+    const stayed = ['a', 'b', 'c', 'd']
+    const hour = 3_600_000
+    for (const id of stayed) book.updatePresence(quiet(id, hour), hour)
+    expect(book.size).toBe(204)
+    const before = presenceIntervalMs(book.size) * 3
+    expect(book.prune(hour)).toBe(200)
+    expect(book.size).toBe(4)
+    expect(presenceIntervalMs(book.size) * 3).toBeLessThan(before)
+    // A presence of one of them a few seconds later is still current.
+    expect(book.presenceOf('a', hour + 5_000)).toBeDefined()
+  })
+
+  it('drops a departure mark once it is older than the stale time, when a late copy would be stale anyway', () => {
+    const book = new PeerBook({ staleMs: 6000 })
+    book.updatePresence(quiet('left', 10), 0)
+    expect(book.depart('left', 1000)).toBe(true)
+    // Within the stale time its old presence coming back late is outdated ...
+    expect(book.isOutdated(quiet('left', 10))).toBe(true)
+    // ... and once the mark is older than the stale time, prune drops it.
+    book.prune(7001)
+    expect(book.isOutdated(quiet('left', 10))).toBe(false)
   })
 })
 

@@ -58,6 +58,13 @@ export function bestTransport(conns: Array<Pick<Connection, 'remoteAddr'>>): Tra
 /** A presence stamped this much before the newest one of its peer is its clock stepping back, not a late delivery. */
 export const CLOCK_STEP_MS = 60_000
 
+/**
+ * A presence not renewed for this many stale times ({@link PeerBook}'s `staleMs`) is dropped from
+ * the book ({@link PeerBook.prune}). Stale, it is already ignored; kept one stale time more, its
+ * stamp still tells a late copy from gossip or a pull as outdated.
+ */
+export const PRUNE_AFTER_STALE = 2
+
 /** Builds PeerInfo from connections and the latest presence of each peer. */
 export class PeerBook {
   readonly #presence = new Map<string, Presence & { receivedAt: number }>()
@@ -72,7 +79,7 @@ export class PeerBook {
     this.#staleMs = typeof stale === 'number' ? () => stale : stale
   }
 
-  /** Peers with a recorded presence (stale ones included). */
+  /** Peers with a recorded presence (stale ones included, until {@link prune} drops them). */
   get size(): number {
     return this.#presence.size
   }
@@ -137,6 +144,27 @@ export class PeerBook {
     const stale = this.#staleMs()
     for (const [id, d] of this.#departed) if (now - d.at > stale) this.#departed.delete(id)
     return true
+  }
+
+  /**
+   * Drop the presences not renewed for {@link PRUNE_AFTER_STALE} stale times, and the departure
+   * marks older than one: a peer that went quiet without a relay's notice (its relay died, a
+   * notice was lost, departures are off) would otherwise stay in the book for good, and the book's
+   * size, which sets the re-announcement interval and the stale time, would only grow with every
+   * stranger that ever passed. The stale time is read once, before anything is dropped. Returns
+   * how many presences were dropped.
+   */
+  prune(now = Date.now()): number {
+    const stale = this.#staleMs()
+    let dropped = 0
+    for (const [id, p] of this.#presence) {
+      if (now - p.receivedAt >= stale * PRUNE_AFTER_STALE) {
+        this.#presence.delete(id)
+        dropped++
+      }
+    }
+    for (const [id, d] of this.#departed) if (now - d.at > stale) this.#departed.delete(id)
+    return dropped
   }
 
   presenceOf(peerId: string, now = Date.now()): Presence | undefined {

@@ -15,9 +15,9 @@ export interface SimMeshFixture {
   stop(): Promise<void>
 }
 
-/** Starts the relay; nodes are started by the fixture's `start`. */
-export async function simMeshFixture(defaults: MeshNodeInit = {}): Promise<SimMeshFixture> {
-  const relay: SimRelay = await startSimRelay()
+/** Starts the relay (`relay`: its options, as startSimRelay's); nodes are started by the fixture's `start`. */
+export async function simMeshFixture(defaults: MeshNodeInit = {}, relayOpts: { departures?: boolean } = {}): Promise<SimMeshFixture> {
+  const relay: SimRelay = await startSimRelay(undefined, relayOpts)
   const nodes: MeshNode[] = []
   return {
     relay,
