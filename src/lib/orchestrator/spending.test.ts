@@ -124,7 +124,8 @@ describe('budgets (issue 12)', () => {
     const r = await run(m, 'y', 'none')
     expect(r.cost).toBeCloseTo(0.5)
     expect(m.runs()).toBe(1)
-    expect(m.spending?.state()).toMatchObject({ reserved: 0, spentToday: 0 }) // an unverified result issues no receipt
+    // Taken unchecked at the submitter's word ('none'): its donor is paid, and today's spending says so.
+    expect(m.spending?.state()).toMatchObject({ reserved: 0, spentToday: 0.5 })
     // Today's budget too.
     const d = await mesh({ allowance: 1000, dailyBudget: 1.5 })
     await run(d, 'a')

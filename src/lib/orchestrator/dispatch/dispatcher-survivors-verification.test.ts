@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { TaskCancelledError } from '../errors.ts'
 import { agent, fnExecutor } from '../test-fixtures.ts'
-import { VerificationFailedError, type ReplicationDecision, type SettledStep, type StepVerifier } from '../trust/index.ts'
+import { VerificationFailedError, type Receipt, type ReplicationDecision, type SettledStep, type StepVerifier } from '../trust/index.ts'
 import { dispatcher } from './dispatcher.ts'
 import { router } from '../route/index.ts'
 import { catalogOf } from '../test-fixtures.ts'
@@ -28,9 +28,11 @@ function scriptedTrust(users: Record<string, string>, decision: ReplicationDecis
     checkOutput: () => undefined,
     agree: async (_agent, a, b) => a === b,
     refused: () => {},
+    // As the trust service does: a receipt for each agreed result of another user, once verified or trusted.
     settle: async (s) => {
       settled.push(s)
-      return []
+      if (s.outcome === 'failed') return []
+      return s.results.filter((x) => x.agreed && x.user !== 'u-me').map((x) => ({ peer: x.peer, receipt: { price: x.price } as unknown as Receipt }))
     },
     receive: async () => false
   }
@@ -100,7 +102,8 @@ describe('verification decisions (mutation survivors)', () => {
     expect(r.steps[0].verification).toEqual({ replicas: 1, agreed: 1, peers: ['a'], status: 'trusted' })
     expect(m.donors.get('b')!.offers).toHaveLength(0)
     expect(m.settled).toHaveLength(0)
-    expect(r.cost).toBe(0.5)
+    // No receipt is signed to oneself: it cost nothing.
+    expect(r.cost).toBe(0)
   })
 
   it("a trusted user's unchecked result is settled as trusted (and paid) with that one result", async () => {
@@ -118,6 +121,8 @@ describe('verification decisions (mutation survivors)', () => {
     const r = await m.run('adaptive')
     expect(r.steps[0].verification).toMatchObject({ replicas: 1, status: 'unverified' })
     expect(m.settled).toHaveLength(0)
+    // Nothing paid for it: the task's cost says so.
+    expect(r.cost).toBe(0)
   })
 })
 
@@ -156,7 +161,8 @@ describe('majority (mutation survivors)', () => {
       ['b', false],
       ['c', true]
     ])
-    expect(r.cost).toBe(1.5)
+    // The two agreeing results are paid; the outvoted one is not, and costs the task nothing.
+    expect(r.cost).toBe(1)
   })
 
   it('half is not a majority: x, y, z, x from four users fails at the replica cap even with a fifth donor that would agree', async () => {

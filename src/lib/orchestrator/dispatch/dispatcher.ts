@@ -793,20 +793,26 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
     /**
      * A step: its first result, then as many replicas on donors of other users as
      * verification asks (trust/'s policy), until a strict majority of distinct users
-     * agrees; every result gathered is paid from max_cost.
+     * agrees; every result gathered holds max_cost while it runs, and those a receipt pays spend it.
      */
     async function runStep(step: Subtask, input: unknown, opts: RunPlanOptions, budget: Budget): Promise<StepRecord> {
       const mode: VerificationMode = trust == null ? 'none' : (opts.verification ?? 'adaptive')
       const first = await attemptStep(step, input, opts, budget, { holder: step.id, keySuffix: '', excludeUsers: new Set(), quiet: false })
-      if (trust == null || mode === 'none') return commitStep(step, input, opts, budget, first, [first], undefined)
+      // With no verifier there is no ledger: the price is what the step costs.
+      if (trust == null) return commitStep(step, input, opts, budget, first, [first], undefined, new Set([first]))
+      if (mode === 'none') {
+        // Taken unchecked at the submitter's word: paid (a receipt), not judged.
+        const paid = await settle(opts, step, first.route.agent.id, 'accepted', [{ r: first, user: trust.userOf(first.route.peer.id), agreed: true }])
+        return commitStep(step, input, opts, budget, first, [first], undefined, paid)
+      }
       const agentId = first.route.agent.id
       const results = [{ r: first, user: trust.userOf(first.route.peer.id) }]
       const decision = trust.decide(results[0].user, agentId, mode)
       if (!decision.replicate) {
         // This profile's own result is trusted by definition; 'none' never reaches here.
         const status = decision.reason === 'trusted' || decision.reason === 'self' ? 'trusted' : 'unverified'
-        if (decision.reason === 'trusted') await settle(opts, step, agentId, 'trusted', [{ ...results[0], agreed: true }])
-        return commitStep(step, input, opts, budget, first, [first], { replicas: 1, agreed: 1, peers: [first.route.peer.id], status })
+        const paid = decision.reason === 'trusted' ? await settle(opts, step, agentId, 'trusted', [{ ...results[0], agreed: true }]) : new Set<Obtained>()
+        return commitStep(step, input, opts, budget, first, [first], { replicas: 1, agreed: 1, peers: [first.route.peer.id], status }, paid)
       }
       // Results grouped by agreement (each group's first result is its representative).
       const groups: Array<typeof results> = [[results[0]]]
@@ -855,7 +861,16 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       if (majority == null) {
         // One result and nobody else to check it: adaptive accepts it unverified (no credit, no trust); anything else fails.
         if (results.length === 1 && mode === 'adaptive' && !(lastError instanceof BudgetExceededError)) {
-          return commitStep(step, input, opts, budget, first, [first], { replicas: 1, agreed: 1, peers: [first.route.peer.id], status: 'unverified' })
+          return commitStep(
+            step,
+            input,
+            opts,
+            budget,
+            first,
+            [first],
+            { replicas: 1, agreed: 1, peers: [first.route.peer.id], status: 'unverified' },
+            new Set()
+          )
         }
         stats.verificationFailed++
         for (const x of results) budget.release(x.r.holder)
@@ -876,7 +891,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       }
       const winners = new Set(majority)
       const accepted = majority.includes(results[0]) ? results[0] : majority[0]
-      await settle(
+      const paid = await settle(
         opts,
         step,
         agentId,
@@ -896,19 +911,24 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           peers: [accepted.r.route.peer.id, ...results.filter((x) => x !== accepted).map((x) => x.r.route.peer.id)],
           status: 'verified'
         },
+        paid,
         new Set(results.filter((x) => !winners.has(x)).map((x) => x.r))
       )
     }
 
-    /** Tell trust how a step ended and send the receipts it signs to their donors. */
+    /**
+     * Tell trust how a step ended and send the receipts it signs to their donors. Resolves with
+     * the results a receipt pays: only those cost the task anything (commitStep).
+     */
     async function settle(
       opts: RunPlanOptions,
       step: Subtask,
       agentId: string,
-      outcome: 'verified' | 'trusted' | 'failed',
+      outcome: 'verified' | 'trusted' | 'accepted' | 'failed',
       results: Array<{ r: Obtained; user: string; agreed: boolean }>
-    ): Promise<void> {
-      if (trust == null) return
+    ): Promise<Set<Obtained>> {
+      const paid = new Set<Obtained>()
+      if (trust == null) return paid
       try {
         const receipts = await trust.settle({
           taskId: opts.taskId,
@@ -918,6 +938,8 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
           results: results.map((x) => ({ peer: x.r.route.peer.id, user: x.user, ms: x.r.ms, price: x.r.route.agent.price, agreed: x.agreed }))
         })
         for (const { peer, receipt } of receipts) {
+          const result = results.find((x) => x.r.route.peer.id === peer)
+          if (result != null) paid.add(result.r)
           transport
             .send(peer, { type: 'receipt', rid: `${opts.taskId}/${step.id}`.replace(/[^A-Za-z0-9:#._-]/g, '_').slice(0, 128), receipt })
             .then(() => {
@@ -930,6 +952,7 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       } catch (err) {
         log.error('trust settle failed: %s', toError(err).message)
       }
+      return paid
     }
 
     /** Runs a judge agent (a manifest's `judge: <agent id>`) on this peer's runtime. */
@@ -943,7 +966,11 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       }
     }
 
-    /** Commit a step: every result gathered is paid, the accepted one is the step's output. */
+    /**
+     * Commit a step: the accepted result is the step's output; the results a receipt pays (`paid`)
+     * cost the task their price, and the others (unverified, outvoted, this profile's own) nothing:
+     * a task's cost is the credits it moved, as the ledger shows them.
+     */
     function commitStep(
       step: Subtask,
       input: unknown,
@@ -952,12 +979,17 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       c: Obtained,
       all: Obtained[],
       verification: StepVerification | undefined,
+      paid: ReadonlySet<Obtained>,
       outvoted: ReadonlySet<Obtained> = new Set()
     ): StepRecord {
       stats.committed++
-      // The hold becomes spent, at the price of the route that answered (a late result of an earlier attempt may differ).
+      // A paid hold becomes spent, at the price of the route that answered (a late result of an
+      // earlier attempt may differ); an unpaid one is given back to max_cost.
       let cost = 0
-      for (const x of all) cost += budget.commit(x.holder, priceOf(x.route))
+      for (const x of all) {
+        if (paid.has(x)) cost += budget.commit(x.holder, priceOf(x.route))
+        else budget.release(x.holder)
+      }
       opts.onStep?.({
         taskId: opts.taskId,
         stepId: step.id,

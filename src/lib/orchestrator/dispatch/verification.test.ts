@@ -218,7 +218,7 @@ describe('verification in the dispatcher', () => {
   })
 
   it("verification 'none' accepts the first result; adaptive with no other user accepts it unverified", async () => {
-    const { orch, runs } = await mesh([
+    const { orch, runs, trust } = await mesh([
       { id: 'a', user: 1 },
       { id: 'b', user: 2 }
     ])
@@ -226,10 +226,15 @@ describe('verification in the dispatcher', () => {
     expect(r.steps[0].verification).toBeUndefined()
     expect((runs.get('a') ?? 0) + (runs.get('b') ?? 0)).toBe(1)
     await expect(submit(orch, 'n', { verification: 'sometimes' })).rejects.toMatchObject({ name: 'InvalidTaskRequestError' })
+    // 'none' takes the result at the submitter's word: its donor is paid, and the task's cost is that receipt.
+    expect(r.cost).toBe(0.5)
+    expect(trust.credits()).toMatchObject({ spent: 0.5, receipts: [{ price: 0.5, step: 's1' }] })
     const lone = await mesh([{ id: 'a', user: 1 }])
     const u = await submit(lone.orch, 'u')
     expect(u.steps[0].verification).toMatchObject({ replicas: 1, status: 'unverified' })
+    // Adaptive with nobody to check it: accepted, but unpaid, so it cost nothing.
     expect(lone.trust.credits().receipts).toHaveLength(0)
+    expect(u.cost).toBe(0)
   })
 
   it('replicas are paid from max_cost: a budget that fits one run cannot buy the replica, and the step fails instead of going unverified', async () => {
@@ -258,10 +263,13 @@ describe('verification in the dispatcher', () => {
       { id: 'a', user: 1 },
       { id: 'b', user: 2 }
     ])
-    for (let i = 0; i < 3; i++) await submit(orch, `r${i}`)
+    let costs = 0
+    for (let i = 0; i < 3; i++) costs += (await submit(orch, `r${i}`)).cost
     const mine = trust.credits()
     expect(mine.receipts).toHaveLength(6)
     expect(mine.spent).toBeCloseTo(3)
+    // What the tasks said they cost is what the ledger spent.
+    expect(costs).toBeCloseTo(mine.spent)
     expect(mine.balance).toBeCloseTo(-3)
     await expect.poll(() => donorTrust.get('a')!.credits().receipts.length).toBe(3)
     await expect.poll(() => donorTrust.get('b')!.credits().receipts.length).toBe(3)

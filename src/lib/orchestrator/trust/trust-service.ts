@@ -50,8 +50,12 @@ export interface SettledStep {
   taskId: string
   stepId: string
   agentId: string
-  /** 'verified': replicas agreed; 'trusted': accepted unchecked from a trusted user; 'unverified': no other user could check it; 'failed': no majority. */
-  outcome: 'verified' | 'trusted' | 'unverified' | 'failed'
+  /**
+   * 'verified': replicas agreed; 'trusted': accepted unchecked from a trusted user; 'accepted': taken
+   * unchecked because the submitter asked for no verification ('none'), paid but not judged;
+   * 'unverified': no other user could check it; 'failed': no majority.
+   */
+  outcome: 'verified' | 'trusted' | 'accepted' | 'unverified' | 'failed'
   results: readonly SettledResult[]
 }
 
@@ -142,7 +146,7 @@ export function trustService(init: TrustInit = {}): (components: TrustComponents
     const schemas = new OutputSchemas()
     const reader = new StatementReader()
     const changes = new ChangeNotifier()
-    const stats = { verified: 0, trusted: 0, unverified: 0, failed: 0, refused: 0, receiptsIssued: 0, receiptsReceived: 0, receiptsRefused: 0 }
+    const stats = { verified: 0, trusted: 0, accepted: 0, unverified: 0, failed: 0, refused: 0, receiptsIssued: 0, receiptsReceived: 0, receiptsRefused: 0 }
     /** Subjects whose counts changed since they were last published. */
     const dirty = new Set<string>()
     /** Subjects published at least once (the registry caps records per publisher). */
@@ -281,13 +285,16 @@ export function trustService(init: TrustInit = {}): (components: TrustComponents
           for (const r of step.results) if (r.user !== self) observe(r.user, step.agentId, { valid: r.agreed, ms: r.ms, cost: r.price })
         } else if (step.outcome === 'failed') {
           policy.settle({ agentId: step.agentId, agreed: [], disagreed: [], inconclusive: step.results.map((r) => r.user) })
+        } else if (step.outcome === 'accepted') {
+          // Taken at the submitter's word: no check said whether it was right, so no reputation moves.
         } else {
           // Accepted unchecked: its run time counts, its validity is not known.
           for (const r of step.results) if (r.user !== self) book.observe(r.user, step.agentId, { valid: true, ms: r.ms, cost: r.price })
         }
         const out: Array<{ peer: string; receipt: Receipt }> = []
-        // Credit only after verification (a trusted user's accepted result counts as verified, as in BOINC).
-        if (step.outcome === 'verified' || step.outcome === 'trusted') {
+        // Credit only after verification (a trusted user's accepted result counts as verified, as in
+        // BOINC), or for a result the submitter chose to take unchecked: it used the work.
+        if (step.outcome === 'verified' || step.outcome === 'trusted' || step.outcome === 'accepted') {
           for (const r of step.results) {
             if (!r.agreed || r.user === self || !r.user.startsWith('ed25519:')) continue
             try {
