@@ -132,6 +132,19 @@ export function presenceIntervalMs(peers: number): number {
 }
 
 /**
+ * How long a presence that was not renewed stays in a peer book before it is dropped
+ * (PeerBook.prune): 2 stale times (3 intervals each) of the slowest pace a live peer announces
+ * at. With a fixed interval (`fixedIntervalMs`, MeshNodeInit.presenceIntervalMs) that is its own;
+ * with the interval that grows with the mesh it is the longest one plus its 10 % of jitter
+ * (~26 min), not the reader's: a tab that knows fewer peers than the mesh holds has a shorter
+ * stale time than those peers take to re-announce, and a bound that shrank with the book would
+ * drop live peers, shrinking the book and the bound again.
+ */
+export function presencePruneAfterMs(fixedIntervalMs?: number): number {
+  return (fixedIntervalMs ?? PRESENCE_MAX_INTERVAL_MS * 1.1) * 3 * 2
+}
+
+/**
  * How far the re-announcement interval must grow, from the one its phase was last drawn for,
  * for the next re-announcement to be drawn anywhere in the new interval (nextPresenceDelay).
  */

@@ -46,6 +46,7 @@ import {
   presenceIntervalMs,
   nextPresenceDelay,
   PRESENCE_INTERVAL_MS,
+  presencePruneAfterMs,
   NEWCOMER_ANSWER_MS,
   LINK_ANNOUNCE_MS,
   announcesOnLink,
@@ -672,7 +673,7 @@ export class MeshNode extends TypedEventEmitter<MeshNodeEvents> {
 
   /** Drop the presences of peers that went quiet without a departure notice (PeerBook.prune), counted as `presence.pruned`. */
   #pruneBook(): void {
-    const dropped = this.#book.prune()
+    const dropped = this.#book.prune(presencePruneAfterMs(this.#init.presenceIntervalMs))
     if (dropped > 0) this.counters.inc('presence.pruned', dropped)
   }
 

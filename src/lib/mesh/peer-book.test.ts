@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection } from '@libp2p/interface'
-import { CLOCK_STEP_MS, PRUNE_AFTER_STALE, PeerBook, bestTransport, connectionTransport } from './peer-book.ts'
-import { PRESENCE_INTERVAL_MS, PRESENCE_MAX_INTERVAL_MS, PRESENCE_REPHASE, nextPresenceDelay, presenceIntervalMs } from './constants.ts'
+import { CLOCK_STEP_MS, PeerBook, bestTransport, connectionTransport } from './peer-book.ts'
+import { PRESENCE_INTERVAL_MS, PRESENCE_MAX_INTERVAL_MS, PRESENCE_REPHASE, nextPresenceDelay, presenceIntervalMs, presencePruneAfterMs } from './constants.ts'
 import fc from 'fast-check'
 import { backoffDelay, seededRandom } from '../core/index.ts'
 import { decodePresence, encodePresence, type Presence } from './presence.ts'
@@ -130,17 +130,18 @@ describe('presence in a growing mesh', () => {
 describe('peer book: pruning peers that went quiet', () => {
   const quiet = (peerId: string, ts: number): Presence => ({ v: 1, peerId, capabilities: [], donating: false, freeWorkers: 0, region: 'europe', ts })
 
-  it('drops a presence not renewed for PRUNE_AFTER_STALE stale times and keeps the others', () => {
+  it('drops a presence not renewed for the bound and keeps the others', () => {
     const book = new PeerBook({ staleMs: 6000 })
+    const limit = presencePruneAfterMs(2000)
+    expect(limit).toBe(12_000)
     book.updatePresence(quiet('gone', 1), 0)
     book.updatePresence(quiet('here', 1), 0)
-    const limit = 6000 * PRUNE_AFTER_STALE
     book.updatePresence(quiet('here', 2), limit - 1000)
-    expect(book.prune(limit - 1)).toBe(0)
+    expect(book.prune(limit, limit - 1)).toBe(0)
     expect(book.size).toBe(2)
-    expect(book.prune(limit)).toBe(1)
+    expect(book.prune(limit, limit)).toBe(1)
     expect(book.entries().map((e) => e.peerId)).toEqual(['here'])
-    expect(book.prune(limit)).toBe(0)
+    expect(book.prune(limit, limit)).toBe(0)
     // Back with a new announcement, it is taken as any newcomer's.
     expect(book.updatePresence(quiet('gone', 3), limit + 1)).toBe(true)
     expect(book.presenceOf('gone', limit + 2)).toBeDefined()
@@ -155,11 +156,27 @@ describe('peer book: pruning peers that went quiet', () => {
     for (const id of stayed) book.updatePresence(quiet(id, hour), hour)
     expect(book.size).toBe(204)
     const before = presenceIntervalMs(book.size) * 3
-    expect(book.prune(hour)).toBe(200)
+    expect(book.prune(presencePruneAfterMs(), hour)).toBe(200)
     expect(book.size).toBe(4)
     expect(presenceIntervalMs(book.size) * 3).toBeLessThan(before)
-    // A presence of one of them a few seconds later is still current.
-    expect(book.presenceOf('a', hour + 5_000)).toBeDefined()
+  })
+
+  it('never drops a live peer of a larger mesh than the book knows: the bound does not shrink with the book', () => {
+    // A tab that knows 5 peers goes stale after 3 × 2 s; a peer of a 300-peer mesh re-announces
+    // only every 240 s (+10 %). A bound of 2 stale times of this book would drop it within 12 s.
+    const book: PeerBook = new PeerBook({ staleMs: () => presenceIntervalMs(book.size) * 3 })
+    for (const id of ['a', 'b', 'c', 'd']) book.updatePresence(quiet(id, 1), 0)
+    const slowest = PRESENCE_MAX_INTERVAL_MS * 1.1
+    let dropped = 0
+    for (let t = 0; t <= 2 * 3_600_000; t += 5_000) {
+      // The far peer's announcements, at the slowest pace; the four near ones every 2 s.
+      if (t % slowest < 5_000) book.updatePresence(quiet('far', t + 1), t)
+      for (const id of ['a', 'b', 'c', 'd']) book.updatePresence(quiet(id, t + 1), t)
+      dropped += book.prune(presencePruneAfterMs(), t)
+    }
+    expect(dropped).toBe(0)
+    expect(book.size).toBe(5)
+    expect(presencePruneAfterMs()).toBeGreaterThan(3 * slowest)
   })
 
   it('drops a departure mark once it is older than the stale time, when a late copy would be stale anyway', () => {
@@ -169,7 +186,7 @@ describe('peer book: pruning peers that went quiet', () => {
     // Within the stale time its old presence coming back late is outdated ...
     expect(book.isOutdated(quiet('left', 10))).toBe(true)
     // ... and once the mark is older than the stale time, prune drops it.
-    book.prune(7001)
+    book.prune(presencePruneAfterMs(), 7001)
     expect(book.isOutdated(quiet('left', 10))).toBe(false)
   })
 })

@@ -58,13 +58,6 @@ export function bestTransport(conns: Array<Pick<Connection, 'remoteAddr'>>): Tra
 /** A presence stamped this much before the newest one of its peer is its clock stepping back, not a late delivery. */
 export const CLOCK_STEP_MS = 60_000
 
-/**
- * A presence not renewed for this many stale times ({@link PeerBook}'s `staleMs`) is dropped from
- * the book ({@link PeerBook.prune}). Stale, it is already ignored; kept one stale time more, its
- * stamp still tells a late copy from gossip or a pull as outdated.
- */
-export const PRUNE_AFTER_STALE = 2
-
 /** Builds PeerInfo from connections and the latest presence of each peer. */
 export class PeerBook {
   readonly #presence = new Map<string, Presence & { receivedAt: number }>()
@@ -147,22 +140,25 @@ export class PeerBook {
   }
 
   /**
-   * Drop the presences not renewed for {@link PRUNE_AFTER_STALE} stale times, and the departure
-   * marks older than one: a peer that went quiet without a relay's notice (its relay died, a
-   * notice was lost, departures are off) would otherwise stay in the book for good, and the book's
-   * size, which sets the re-announcement interval and the stale time, would only grow with every
-   * stranger that ever passed. The stale time is read once, before anything is dropped. Returns
-   * how many presences were dropped.
+   * Drop the presences not renewed for `afterMs`, and the departure marks older than the stale
+   * time: a peer that went quiet without a relay's notice (its relay died, a notice was lost,
+   * departures are off) would otherwise stay in the book for good, and the book's size, which sets
+   * the re-announcement interval and the stale time, would only grow with every stranger that ever
+   * passed. `afterMs` must not shrink with the book (presencePruneAfterMs in constants.ts): a book
+   * that missed part of its mesh has a shorter stale time than that mesh's peers take to
+   * re-announce, and pruning by it would drop live peers, shrink the book and so the stale time
+   * further. Kept past its stale time, a stamp still tells a late copy as outdated.
+   * Returns how many presences were dropped.
    */
-  prune(now = Date.now()): number {
-    const stale = this.#staleMs()
+  prune(afterMs: number, now = Date.now()): number {
     let dropped = 0
     for (const [id, p] of this.#presence) {
-      if (now - p.receivedAt >= stale * PRUNE_AFTER_STALE) {
+      if (now - p.receivedAt >= afterMs) {
         this.#presence.delete(id)
         dropped++
       }
     }
+    const stale = this.#staleMs()
     for (const [id, d] of this.#departed) if (now - d.at > stale) this.#departed.delete(id)
     return dropped
   }
