@@ -137,11 +137,12 @@ for (const s of report.sizes) {
       `${s.settle == null ? '-' : `${Math.round(s.settle.ms / 1000)}${s.settle.settled ? '' : '+'}`}`.padEnd(11) +
       `${s.gossip.toAll.p99}`.padEnd(12) +
       `${s.presenceConvergedMs}`.padEnd(13) +
-      `${s.newcomerPresenceMs}/${s.registrySync?.ms ?? '-'}`.padEnd(31) +
-      `${s.tasks.succeeded}/${s.tasks.submitted} ${s.tasks.exactlyOnce ? 'once' : 'NOT ONCE'}`.padEnd(15) +
+      `${s.newcomerPresenceMs ?? '-'}/${s.registrySync?.ms ?? '-'}`.padEnd(31) +
+      // A --quick run submits no tasks: nothing to say of them (and the goal is not met without them).
+      `${s.tasks.submitted === 0 ? '-' : `${s.tasks.succeeded}/${s.tasks.submitted} ${s.tasks.exactlyOnce ? 'once' : 'NOT ONCE'}`}`.padEnd(15) +
       `${s.churn?.delivery.p99 ?? '-'}`.padEnd(11) +
       `${s.loopLag.p99}`.padEnd(10) +
-      `${s.perPeer?.idleCpuMsPerSecond ?? '-'}`.padEnd(16) +
+      `${Number.isFinite(s.perPeer?.idleCpuMsPerSecond) ? s.perPeer.idleCpuMsPerSecond : '-'}`.padEnd(16) +
       `${s.held}`.padEnd(6) +
       `${s.goalMet}`
   )
