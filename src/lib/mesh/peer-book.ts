@@ -133,9 +133,7 @@ export class PeerBook {
     if (old == null) return false
     this.#presence.delete(peerId)
     this.#departed.set(peerId, { ts: old.ts, at: now })
-    // What a late copy could bring back is stale after this long anyway.
-    const stale = this.#staleMs()
-    for (const [id, d] of this.#departed) if (now - d.at > stale) this.#departed.delete(id)
+    this.#forgetOldDepartures(now)
     return true
   }
 
@@ -158,9 +156,14 @@ export class PeerBook {
         dropped++
       }
     }
+    this.#forgetOldDepartures(now)
+    return dropped
+  }
+
+  /** Drop the departure marks older than the stale time: what a late copy could bring back is stale by then anyway. */
+  #forgetOldDepartures(now: number): void {
     const stale = this.#staleMs()
     for (const [id, d] of this.#departed) if (now - d.at > stale) this.#departed.delete(id)
-    return dropped
   }
 
   presenceOf(peerId: string, now = Date.now()): Presence | undefined {

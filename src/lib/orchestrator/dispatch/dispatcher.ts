@@ -800,13 +800,13 @@ export function dispatcher(init: DispatcherInit = {}): (components: DispatcherCo
       const first = await attemptStep(step, input, opts, budget, { holder: step.id, keySuffix: '', excludeUsers: new Set(), quiet: false })
       // With no verifier there is no ledger: the price is what the step costs.
       if (trust == null) return commitStep(step, input, opts, budget, first, [first], undefined, new Set([first]))
-      if (mode === 'none') {
-        // Taken unchecked at the submitter's word: paid (a receipt), not judged.
-        const paid = await settle(opts, step, first.route.agent.id, 'accepted', [{ r: first, user: trust.userOf(first.route.peer.id), agreed: true }])
-        return commitStep(step, input, opts, budget, first, [first], undefined, paid)
-      }
       const agentId = first.route.agent.id
       const results = [{ r: first, user: trust.userOf(first.route.peer.id) }]
+      if (mode === 'none') {
+        // Taken unchecked at the submitter's word: paid (a receipt), not judged.
+        const paid = await settle(opts, step, agentId, 'accepted', [{ ...results[0], agreed: true }])
+        return commitStep(step, input, opts, budget, first, [first], undefined, paid)
+      }
       const decision = trust.decide(results[0].user, agentId, mode)
       if (!decision.replicate) {
         // This profile's own result is trusted by definition; 'none' never reaches here.
