@@ -109,7 +109,7 @@ describe('task results and history', () => {
   })
 
   it('a reload the moment a task finished finds it succeeded, not running, and does not carry it on', async () => {
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 6; i++) {
       const id = await a.evaluate(async (text) => {
         const zs = window.zerostate
         const agent = zs.agents.list({ capability: 'hashing' })[0]

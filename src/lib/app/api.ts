@@ -130,6 +130,10 @@ export interface ZeroStateApi {
   }
 
   // tasks and workflows
+  /**
+   * Plan and run a task. Its handle's `done` settles once the task's end is also saved in this
+   * profile's journal (at most 2 s later on a stuck disk): a tab reloaded right after finds it finished.
+   */
   submit(request: TaskRequest): TaskHandle
   /**
    * Run a workflow (WORKFLOWS.md). The handle's `done` rejects with `WorkflowValidationError`

@@ -283,3 +283,38 @@ describe('journalTask: what a tab reloading a moment later finds', () => {
     await journalled
   })
 })
+
+describe('journalTask: onSettledSaved (what a submitted task’s done waits for)', () => {
+  it('is called once the settled record is saved, not before, and does not wait for byte outputs', async () => {
+    const { MemoryTaskMedia } = await import('./task-media.ts')
+    // Saves the test lets complete one by one: the settled record's write is the last one asked.
+    const pending: Array<() => void> = []
+    const journal = new Journal(new Y.Doc(), () => new Promise<void>((resolve) => pending.push(resolve)))
+    const media = new MemoryTaskMedia()
+    const stuck = Promise.withResolvers<void>()
+    const put = vi.spyOn(media, 'put').mockReturnValue(stuck.promise)
+    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 9])
+    const result = { status: 'succeeded', steps: [{ id: 's1', agent: 'a', peer: 'p', ms: 1, status: 'succeeded', output: png }], cost: 0 }
+    let calls = 0
+    const all = journalTask(journal, settledHandle('t-end', result as unknown as TaskResult), { description: 'd' }, undefined, {
+      media,
+      onSettledSaved: () => calls++
+    })
+    await vi.waitFor(() => expect(pending.length).toBeGreaterThan(0))
+    expect(journal.get('t-end')?.status).toBe('succeeded')
+    expect(calls).toBe(0) // written into the doc, not yet saved
+    for (const resolve of pending.splice(0)) resolve()
+    await vi.waitFor(() => expect(calls).toBe(1))
+    // The image is still being kept: the whole journalling is not over, the settled record is.
+    expect(put).toHaveBeenCalledOnce()
+    let over = false
+    void all.then(() => (over = true))
+    await Promise.resolve()
+    expect(over).toBe(false)
+    stuck.resolve()
+    await vi.waitFor(() => expect(pending.length).toBeGreaterThan(0))
+    for (const resolve of pending.splice(0)) resolve()
+    await all
+    expect(calls).toBe(1)
+  })
+})

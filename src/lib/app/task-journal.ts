@@ -158,6 +158,11 @@ export interface JournalTaskOptions {
    * `data.media` (step id → media type and size), or in `data.mediaNotKept` with the reason.
    */
   media?: TaskMediaStore
+  /**
+   * Called once the settled record (status, outputs, error) is saved, before the byte outputs kept
+   * beside the journal are: what `done` waits for, so a tab reloaded as the task finished reads it finished.
+   */
+  onSettledSaved?: () => void
 }
 
 /**
@@ -337,7 +342,8 @@ export async function journalTask(
     data = { ...data, error: (err as Error).message }
   }
   // The settled state at once; the byte outputs kept beside the journal follow (each rewrites the record).
-  void write(true)
+  const settledSaved = write(true)
+  if (opts.onSettledSaved != null) void settledSaved.then(opts.onSettledSaved)
   if (mediaWrites.length > 0) {
     await Promise.all(mediaWrites)
     void write(true)

@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type TaskHandle, type TaskRequest, type TaskResult, toTaskId } from '../orchestrator/index.ts'
-import { taskTracking } from './task-tracking.ts'
+import { SETTLED_SAVE_WAIT_MS, taskTracking } from './task-tracking.ts'
 
 /** A handle whose events and end the test drives. */
 function fakeHandle(id: string) {
@@ -44,8 +44,11 @@ function setup(keepFinished?: number) {
       }
     },
     journal: {
-      record: async (h, r) => {
+      record: async (h, r, opts) => {
         journaled.push([h.id, r])
+        // The settled record is saved as soon as the task settles (the journal's own timing is tested in task-journal).
+        await h.done.catch(() => {})
+        opts.onSettledSaved()
       }
     },
     changes: { changed: () => changes++ }
@@ -88,5 +91,79 @@ describe('taskTracking', () => {
     await settle()
     expect(done.map((h) => tracking.task(h.id) != null)).toEqual([false, true, true])
     expect(tracking.task(running.id)).toBe(running)
+  })
+})
+
+describe('taskTracking: done waits for the settled record (a reload right after it finds the task finished)', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  function slowJournal() {
+    const saves = new Map<string, () => void>()
+    const tracking = taskTracking()({
+      orchestrator: {
+        submit: () => {
+          const f = fakeHandle(`t-slow${String(saves.size + 1).padStart(4, '0')}`)
+          fakes.set(f.handle.id, f)
+          return f.handle
+        }
+      },
+      journal: {
+        record: (h, _r, opts) =>
+          new Promise<void>((resolve) => {
+            saves.set(h.id, () => {
+              opts.onSettledSaved()
+              resolve()
+            })
+          })
+      },
+      changes: { changed: () => {} }
+    })
+    const fakes = new Map<string, ReturnType<typeof fakeHandle>>()
+    return { tracking, fakes, saves }
+  }
+
+  const state = async (p: Promise<unknown>): Promise<string> => {
+    let s = 'pending'
+    p.then(
+      () => (s = 'resolved'),
+      () => (s = 'rejected')
+    )
+    await settle()
+    return s
+  }
+
+  it('a succeeded task’s done resolves only once its settled record is saved', async () => {
+    const { tracking, fakes, saves } = slowJournal()
+    const h = tracking.submit({ description: 'd' })
+    expect(tracking.task(h.id)).toBe(h)
+    fakes.get(h.id)!.succeed()
+    expect(await state(h.done)).toBe('pending')
+    saves.get(h.id)!()
+    expect(await state(h.done)).toBe('resolved')
+  })
+
+  it('a failed task’s done rejects with its own error once its record is saved', async () => {
+    const { tracking, fakes, saves } = slowJournal()
+    const h = tracking.submit({ description: 'd' })
+    fakes.get(h.id)!.fail()
+    expect(await state(h.done)).toBe('pending')
+    saves.get(h.id)!()
+    await expect(h.done).rejects.toThrow('x')
+  })
+
+  it('a save that never ends delays done by SETTLED_SAVE_WAIT_MS at most', async () => {
+    vi.useFakeTimers()
+    const { tracking, fakes } = slowJournal()
+    const h = tracking.submit({ description: 'd' })
+    fakes.get(h.id)!.succeed()
+    await vi.advanceTimersByTimeAsync(SETTLED_SAVE_WAIT_MS - 1)
+    let resolved = false
+    void h.done.then(() => (resolved = true))
+    await vi.advanceTimersByTimeAsync(0)
+    expect(resolved).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(resolved).toBe(true)
   })
 })

@@ -2,7 +2,14 @@
  * The tasks this tab submitted: their live handles (`task(id)`), their journal
  * records, the count of completed ones, and a change notice on every event.
  */
-import type { TaskHandle, TaskRequest } from '../orchestrator/index.ts'
+import { settledWithin } from '../core/index.ts'
+import type { TaskHandle, TaskRequest, TaskResult } from '../orchestrator/index.ts'
+
+/**
+ * The longest a submitted task's `done` waits for its settled journal record to be saved (a slow or
+ * broken disk delays the answer by this much at most, never withholds it).
+ */
+export const SETTLED_SAVE_WAIT_MS = 2000
 
 /** Options of task tracking. */
 export interface TaskTrackingInit {
@@ -17,8 +24,11 @@ export interface TaskTrackingInit {
 /** What task tracking needs. */
 export interface TaskTrackingComponents {
   orchestrator: { submit(request: TaskRequest): TaskHandle }
-  /** Journal a task as it progresses (`journalTask` over this profile's journal). */
-  journal: { record(handle: TaskHandle, request: TaskRequest): Promise<void> }
+  /**
+   * Journal a task as it progresses (`journalTask` over this profile's journal); `onSettledSaved` once
+   * its settled record is saved (before byte outputs kept beside it), the promise once all is.
+   */
+  journal: { record(handle: TaskHandle, request: TaskRequest, opts: { onSettledSaved: () => void }): Promise<void> }
   changes: { changed(): void }
   /** Holds each task's run lock while this tab runs it, until its journal record is saved (so no other tab carries it on). */
   locks?: { hold(handle: TaskHandle, saved: Promise<unknown>): void }
@@ -55,9 +65,26 @@ export function taskTracking(init: TaskTrackingInit = {}): (components: TaskTrac
     }
     return {
       submit(request) {
-        const handle = orchestrator.submit(request)
+        const inner = orchestrator.submit(request)
+        const settledSaved = Promise.withResolvers<void>()
+        const saved = journal.record(inner, request, { onSettledSaved: () => settledSaved.resolve() })
+        saved.then(settledSaved.resolve, settledSaved.resolve)
+        // `done` settles once the task's end is saved too: a script that reloads the tab (or closes it)
+        // the moment a task is done finds it finished, never "running" and carried on by the next tab.
+        const saving = (): Promise<boolean> => settledWithin(settledSaved.promise, SETTLED_SAVE_WAIT_MS)
+        const done = inner.done.then(
+          async (result: TaskResult) => {
+            await saving()
+            return result
+          },
+          async (err: unknown) => {
+            await saving()
+            throw err
+          }
+        )
+        done.catch(() => {})
+        const handle: TaskHandle = { id: inner.id, done, on: inner.on.bind(inner), cancel: inner.cancel.bind(inner) }
         handles.set(handle.id, handle)
-        const saved = journal.record(handle, request)
         locks?.hold(handle, saved)
         handle.on('step', changed)
         handle.on('progress', changed)

@@ -216,7 +216,7 @@ export async function createZeroState(options: ZeroStateOptions = {}): Promise<Z
         return handle
       }
     },
-    journal: { record: (handle, request) => journalTask(memory.journal, handle, request, undefined, { media: taskMedia }) },
+    journal: { record: (handle, request, opts) => journalTask(memory.journal, handle, request, undefined, { ...opts, media: taskMedia }) },
     changes,
     locks: resume
   })
