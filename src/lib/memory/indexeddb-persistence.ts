@@ -8,6 +8,9 @@
  *    ~0.9 ms; 10,000 updates took 8.7 s one by one);
  *  - `whenSaved` / `flush()` resolve when the transaction has completed, so
  *    anything reported saved survives a reload or a killed browser;
+ *  - one write at a time (group commit): what is flushed while a write is under
+ *    way goes, all of it, into the one write that follows, so a busy tab that asks
+ *    for many writes at once does not queue a transaction for each;
  *  - records read back are validated (a Uint8Array that walks as a Yjs update)
  *    before they are applied; bad ones are skipped and counted;
  *  - compaction reads every record, folds them into the doc and replaces them by
@@ -82,6 +85,10 @@ export class IndexedDbPersistence {
   #saving: Promise<void> = Promise.resolve()
   #records = 0
   #nextBatch: PromiseWithResolvers<void> | undefined
+  /** A write is under way (its transaction has not completed). */
+  #writing = false
+  /** A flush waits for the write under way, to write everything pending then. */
+  #flushQueued = false
   #destroyed = false
   /** The page is hidden or going away: write at once, the batch timer may never fire. */
   #leaving = false
@@ -175,6 +182,21 @@ export class IndexedDbPersistence {
       this.#timer = undefined
     }
     if (this.#pending.length === 0) return this.#saving
+    if (this.#writing) {
+      // Group commit: everything flushed until the write under way ends shares the next one.
+      this.#nextBatch ??= Promise.withResolvers<void>()
+      if (!this.#flushQueued) {
+        this.#flushQueued = true
+        void this.#saving
+          .catch(() => {})
+          .then(() => {
+            this.#flushQueued = false
+            return this.flush()
+          })
+          .catch(() => {})
+      }
+      return this.#nextBatch.promise
+    }
     const batch = this.#pending
     this.#pending = []
     const waiting = this.#nextBatch
@@ -197,6 +219,10 @@ export class IndexedDbPersistence {
         this.#counters.inc('writeErrors')
         throw err instanceof PersistenceError ? err : new PersistenceError(undefined, { cause: err })
       })
+      .finally(() => {
+        this.#writing = false
+      })
+    this.#writing = true
     this.#saving = write
     if (waiting != null) write.then(waiting.resolve, waiting.reject)
     return write

@@ -129,6 +129,37 @@ describe('IndexedDB persistence', () => {
     await p.destroy()
   })
 
+  it('flushes asked while a write is under way share the next write; each resolves once its update is stored', async () => {
+    const name = `group-${dbn++}`
+    const doc = new Y.Doc()
+    const counters = new Counters('idb')
+    const p = new IndexedDbPersistence(name, doc, { delayMs: 60_000, counters })
+    await p.whenSynced
+    // 50 updates, each flushed at once, as 50 tasks that end in different turns ask for.
+    const flushed: Array<Promise<void>> = []
+    const storedWhenSaved: number[] = []
+    for (let i = 0; i < 50; i++) {
+      doc.getMap('m').set(`k${i}`, i)
+      flushed.push(
+        p.flush().then(async () => {
+          // Whatever this flush reported saved is in IndexedDB: a fresh doc read from it holds k0..ki.
+          const fresh = new Y.Doc()
+          const reader = new IndexedDbPersistence(name, fresh, { delayMs: 60_000 })
+          await reader.whenSynced
+          storedWhenSaved[i] = Object.keys(fresh.getMap('m').toJSON()).length
+          await reader.destroy()
+        })
+      )
+      await Promise.resolve()
+    }
+    await Promise.all(flushed)
+    for (let i = 0; i < 50; i++) expect(storedWhenSaved[i]).toBeGreaterThanOrEqual(i + 1)
+    // The first write, then one for everything flushed while it was under way (not one per flush).
+    expect(counters.get('writes')).toBe(2)
+    expect(await rawCount(name)).toBe(2)
+    await p.destroy()
+  })
+
   it('batches many writes into few transactions, and compacts', async () => {
     const prefix = `t${dbn++}:`
     const a = await layer(prefix, await newIdentity(), { compactAfterRecords: 10 })
