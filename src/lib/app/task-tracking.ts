@@ -43,6 +43,31 @@ export interface TaskTracking {
   readonly completed: number
 }
 
+/**
+ * `inner` as journalled by `record`: a handle whose `done` settles once the task's end is saved too (at
+ * most {@link SETTLED_SAVE_WAIT_MS} later), so a script that reloads or closes the tab the moment a task
+ * is done finds it finished, never "running" and carried on by the next tab. `saved`: all is saved
+ * (byte outputs kept beside the journal included). `record` must journal `inner`, not this handle.
+ */
+export function savedHandle(inner: TaskHandle, record: (opts: { onSettledSaved: () => void }) => Promise<void>): { handle: TaskHandle; saved: Promise<void> } {
+  const settledSaved = Promise.withResolvers<void>()
+  const saved = record({ onSettledSaved: () => settledSaved.resolve() })
+  saved.then(settledSaved.resolve, settledSaved.resolve)
+  const saving = (): Promise<boolean> => settledWithin(settledSaved.promise, SETTLED_SAVE_WAIT_MS)
+  const done = inner.done.then(
+    async (result: TaskResult) => {
+      await saving()
+      return result
+    },
+    async (err: unknown) => {
+      await saving()
+      throw err
+    }
+  )
+  done.catch(() => {})
+  return { handle: { id: inner.id, done, on: inner.on.bind(inner), cancel: inner.cancel.bind(inner) }, saved }
+}
+
 /** `taskTracking(init)(components)`. */
 export function taskTracking(init: TaskTrackingInit = {}): (components: TaskTrackingComponents) => TaskTracking {
   const keepFinished = init.keepFinished ?? 200
@@ -66,24 +91,7 @@ export function taskTracking(init: TaskTrackingInit = {}): (components: TaskTrac
     return {
       submit(request) {
         const inner = orchestrator.submit(request)
-        const settledSaved = Promise.withResolvers<void>()
-        const saved = journal.record(inner, request, { onSettledSaved: () => settledSaved.resolve() })
-        saved.then(settledSaved.resolve, settledSaved.resolve)
-        // `done` settles once the task's end is saved too: a script that reloads the tab (or closes it)
-        // the moment a task is done finds it finished, never "running" and carried on by the next tab.
-        const saving = (): Promise<boolean> => settledWithin(settledSaved.promise, SETTLED_SAVE_WAIT_MS)
-        const done = inner.done.then(
-          async (result: TaskResult) => {
-            await saving()
-            return result
-          },
-          async (err: unknown) => {
-            await saving()
-            throw err
-          }
-        )
-        done.catch(() => {})
-        const handle: TaskHandle = { id: inner.id, done, on: inner.on.bind(inner), cancel: inner.cancel.bind(inner) }
+        const { handle, saved } = savedHandle(inner, (opts) => journal.record(inner, request, opts))
         handles.set(handle.id, handle)
         locks?.hold(handle, saved)
         handle.on('step', changed)

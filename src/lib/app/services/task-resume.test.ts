@@ -98,6 +98,46 @@ describe('carrying on an interrupted task', () => {
     expect(resume.resumed()).toBe(1)
   })
 
+  it('a carried-on task’s done settles only once its end is saved (a reload right after finds it finished)', async () => {
+    // Saves complete at once until the plan has run; then they wait for the test.
+    let gate: Promise<void> | undefined
+    const journal = new Journal(new Y.Doc(), () => gate ?? Promise.resolve())
+    await journal.put(interrupted('t-save', [{ id: 's1', status: 'succeeded', agent: 'a1', peer: 'p1', output: { summary: 'short' } }]))
+    const disk = Promise.withResolvers<void>()
+    let ran = false
+    const resume = taskResume()({
+      journal,
+      locks: new MemoryRunLocks(),
+      catalog: { list: () => [] },
+      orchestrator: {
+        async runPlan(plan) {
+          gate = disk.promise
+          ran = true
+          return {
+            steps: plan.subtasks.map((s) => ({ id: s.id, agent: 'a', peer: 'p', ms: 1, status: 'succeeded' as const, output: s.id, cost: 1, attempts: 1 })),
+            outputs: new Map(plan.subtasks.map((s) => [s.id, `${s.id}-out`])),
+            cost: plan.subtasks.length
+          }
+        }
+      },
+      record: (handle, request, opts) => journalTask(journal, handle, request, undefined, opts),
+      changes: { changed() {} }
+    })
+    resume.resumeAll()
+    const handle = await vi.waitFor(() => {
+      const h = resume.task('t-save')
+      if (h == null || !ran) throw new Error('not carried on yet')
+      return h
+    })
+    let settled = false
+    void handle.done.then(() => (settled = true))
+    await vi.waitFor(() => expect(journal.get('t-save')?.status).toBe('succeeded'))
+    await new Promise((r) => setTimeout(r, 0))
+    expect(settled).toBe(false) // in the doc, not yet on disk
+    disk.resolve()
+    expect((await handle.done).output).toBe('s3-out')
+  })
+
   it('a task pinned to a bundled agent is carried on once the catalog lists it (right after a reload it does not yet)', async () => {
     const journal = new Journal(new Y.Doc(), async () => {})
     const record = interrupted('t-pinned', [{ id: 's1', status: 'succeeded', agent: 'a1', peer: 'p1', output: { summary: 'short' } }])
@@ -198,13 +238,14 @@ describe('a task killed mid-run and carried on over the same journal (real orche
       () => {
         const r = journal.get(handle.id)
         const s = r?.steps.find((x) => x.status === 'succeeded')
-        if (s == null || r == null || r.steps.length < 2) throw new Error('s1 not journalled yet')
+        // s2 is journalled as dispatched a moment before the donor starts it: wait for both.
+        if (s == null || r == null || r.steps.length < 2 || first.executor.runs < 2) throw new Error('s1 not journalled, or s2 not started, yet')
         return { record: r, step: s }
       },
       { timeout: 5000 }
     )
     expect(s1.step.output).toEqual({ summary: 'short: a long text ' })
-    expect(first.executor.runs).toBe(2) // s1, and s2 held
+    expect(first.executor.runs).toBe(2) // s1, and s2 held (not run again)
     // The kill: the journal as the dead tab left it (nothing written after this point).
     const copy = new Y.Doc()
     Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc))

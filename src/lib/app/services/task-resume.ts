@@ -27,6 +27,7 @@ import {
 } from '../../orchestrator/index.ts'
 import { requestFromRecord } from '../task-history.ts'
 import type { JournalTaskOptions } from '../task-journal.ts'
+import { savedHandle } from '../task-tracking.ts'
 import { type RunLease, type RunLocks, runLockName } from './run-locks.ts'
 import { CATALOG_WAIT_MS } from './workflow-runs.ts'
 
@@ -194,12 +195,14 @@ export function taskResume(): (components: TaskResumeComponents) => TaskResume {
           controller.abort(new TaskCancelledError())
         }
       } as TaskHandle
-      handles.set(id, handle)
+      // The journal record follows this handle from here (kept steps are in its result); the lock goes
+      // once its final state is saved, and the handle's `done` waits for its end to be saved (as a submitted one's).
+      const { handle: durable, saved } = savedHandle(handle, (o) =>
+        record(handle, request, { createdAt: r.createdAt, steps: r.steps.filter((s) => kept.has(s.id)), ...o })
+      )
+      handles.set(id, durable)
       resumedCount++
       log('carrying on task %s (%d of %d steps kept)', id, kept.size, plan.subtasks.length)
-      // The journal record follows this handle from here (kept steps are in its result); the
-      // lock goes once its final state is saved.
-      const saved = record(handle, request, { createdAt: r.createdAt, steps: r.steps.filter((s) => kept.has(s.id)) })
       const finish = (): void => {
         lease.release()
         changes.changed()
