@@ -3,7 +3,7 @@
  * records, the count of completed ones, and a change notice on every event.
  */
 import { settledWithin } from '../core/index.ts'
-import type { TaskHandle, TaskRequest, TaskResult } from '../orchestrator/index.ts'
+import type { TaskHandle, TaskRequest } from '../orchestrator/index.ts'
 
 /**
  * The longest a submitted task's `done` waits for its settled journal record to be saved (a slow or
@@ -53,17 +53,8 @@ export function savedHandle(inner: TaskHandle, record: (opts: { onSettledSaved: 
   const settledSaved = Promise.withResolvers<void>()
   const saved = record({ onSettledSaved: () => settledSaved.resolve() })
   saved.then(settledSaved.resolve, settledSaved.resolve)
-  const saving = (): Promise<boolean> => settledWithin(settledSaved.promise, SETTLED_SAVE_WAIT_MS)
-  const done = inner.done.then(
-    async (result: TaskResult) => {
-      await saving()
-      return result
-    },
-    async (err: unknown) => {
-      await saving()
-      throw err
-    }
-  )
+  // `finally` waits for the save (settledWithin never rejects) and keeps the task's own result or error.
+  const done = inner.done.finally(() => settledWithin(settledSaved.promise, SETTLED_SAVE_WAIT_MS))
   done.catch(() => {})
   return { handle: { id: inner.id, done, on: inner.on.bind(inner), cancel: inner.cancel.bind(inner) }, saved }
 }
